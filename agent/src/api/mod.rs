@@ -1,0 +1,49 @@
+//! The agent's mTLS API. Only a certificate with the `coordinator` role gets past the guard;
+//! TLS itself has already refused clients without a certificate from the region CA.
+
+mod facts;
+
+use crate::runtime::Agent;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use plinth_common::api::{ErrorBody, ErrorDetail};
+use plinth_common::tls::{PeerIdentity, Role};
+use std::sync::Arc;
+
+pub fn router(agent: Arc<Agent>) -> Router {
+    Router::new()
+        .route("/v1/facts", get(facts::facts))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "route_not_found", "no such route".into()) })
+        .layer(middleware::from_fn(coordinator_only))
+        .with_state(agent)
+}
+
+pub(crate) fn error(status: StatusCode, code: &str, message: String) -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: code.into(),
+            message,
+        },
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn coordinator_only(req: Request, next: Next) -> Response {
+    match req.extensions().get::<PeerIdentity>().and_then(|p| p.role.clone()) {
+        Some(Role::Coordinator) => next.run(req).await,
+        Some(other) => error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("the agent API accepts the coordinator only, not {other}"),
+        ),
+        None => error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the agent API needs a certificate with the coordinator role".into(),
+        ),
+    }
+}

@@ -1,0 +1,63 @@
+//! Reports the host to the coordinator: at start, then every interval. A failed beat is logged
+//! and the next one tried on schedule; the coordinator marks the host offline after three.
+
+use crate::facts;
+use crate::runtime::Agent;
+use plinth_common::api::{Heartbeat, HeartbeatAck};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// libvirt gets this long to answer per beat, so a hung hypervisor never stalls the heartbeat.
+const LIBVIRT_DEADLINE: Duration = Duration::from_secs(5);
+
+pub async fn beat_once(agent: &Agent) -> anyhow::Result<HeartbeatAck> {
+    let facts = facts::collect(&agent.libvirt, LIBVIRT_DEADLINE).await?;
+    let domains = match agent.libvirt.domains(LIBVIRT_DEADLINE).await {
+        Ok(domains) => domains,
+        Err(err) => {
+            warn!(error = %err, "Listing domains failed; reporting none this beat.");
+            Vec::new()
+        }
+    };
+    let body = Heartbeat {
+        facts,
+        domains,
+        api_port: agent.api_port(),
+        interval_ms: agent.heartbeat_interval.as_millis() as u64,
+    };
+    let url = agent.coordinator_url(&format!("/v1/agent/hosts/{}/heartbeat", agent.host_id()));
+    let resp = agent.client().post(url).json(&body).send().await?;
+    let status = resp.status();
+    if !status.is_success() {
+        let text = resp.text().await.unwrap_or_default();
+        anyhow::bail!("coordinator answered {status}: {text}");
+    }
+    Ok(resp.json().await?)
+}
+
+pub async fn run(agent: Arc<Agent>, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval(agent.heartbeat_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        match beat_once(&agent).await {
+            Ok(ack) if failing => {
+                failing = false;
+                info!(host = %ack.host_id, state = %ack.state, "Heartbeat delivered again.");
+            }
+            Ok(_) => {}
+            Err(err) => {
+                if !failing {
+                    warn!(error = %err, "Heartbeat failed; retrying every interval.");
+                }
+                failing = true;
+            }
+        }
+    }
+}

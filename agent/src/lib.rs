@@ -1,0 +1,12 @@
+//! The plinth host agent: enrolls with the coordinator, reports its host, and serves the mTLS
+//! API only the coordinator may call.
+
+pub mod api;
+pub mod config;
+pub mod enroll;
+pub mod facts;
+pub mod heartbeat;
+pub mod identity;
+pub mod libvirt;
+pub mod renew;
+pub mod runtime;

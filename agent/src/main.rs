@@ -1,0 +1,94 @@
+//! `plinth-agent`: enroll this host, then run as its agent (a systemd service).
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use plinth_agent::config::{Config, DEFAULT_API_PORT, RunArgs};
+use plinth_agent::enroll::{EnrollArgs, enroll};
+use plinth_agent::identity::AgentDir;
+use plinth_agent::libvirt::Libvirt;
+use plinth_agent::runtime::Agent;
+use plinth_agent::{api, heartbeat, renew};
+use plinth_common::tls::{serve_tls, server_config};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+#[derive(Parser)]
+#[command(name = "plinth-agent", version, about = "plinth host agent")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Join a region: pin its CA, trade a one-time token and a CSR for a certificate.
+    Enroll(EnrollArgs),
+    /// Run the agent: heartbeats, certificate renewal, and the mTLS API.
+    Run(RunArgs),
+}
+
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    plinth_common::tls::install_crypto_provider();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PLINTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match Cli::parse().command {
+        Command::Enroll(args) => {
+            let e = enroll(&args).await?;
+            println!("Enrolled as {} in cluster {} (address {}).", e.host_id, e.cluster, e.address);
+            Ok(())
+        }
+        Command::Run(args) => run(Config::resolve(&args)?).await,
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let libvirt = Libvirt::new(&config.libvirt_uri);
+    libvirt
+        .check(Duration::from_secs(30))
+        .await
+        .with_context(|| format!("connecting to libvirt at {}", config.libvirt_uri))?;
+    let agent = Arc::new(Agent::load(AgentDir::new(&config.data_dir), libvirt, config.heartbeat_interval)?);
+    let listen = config
+        .listen
+        .unwrap_or_else(|| SocketAddr::new(agent.enrollment.address, DEFAULT_API_PORT));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the agent API on {listen}"))?;
+    let bound = listener.local_addr()?;
+    agent.set_api_port(bound.port());
+    let tls = server_config(&agent.ca_pem, agent.server_cert.clone(), true)?;
+
+    let stop = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    tasks.spawn(serve_tls(listener, tls, api::router(agent.clone()), stop.clone()));
+    // Ready once the first heartbeat is through: the host is then listed and reachable.
+    if let Err(err) = heartbeat::beat_once(&agent).await {
+        tracing::warn!(error = %err, "First heartbeat failed; will keep trying.");
+    }
+    tasks.spawn(heartbeat::run(agent.clone(), stop.clone()));
+    tasks.spawn(renew::run(agent.clone(), stop.clone()));
+    tracing::info!(host = %agent.host_id(), api = %bound, libvirt = %agent.libvirt.uri(), "Agent running.");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    tracing::info!("Shutting down.");
+    stop.cancel();
+    tasks.close();
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, tasks.wait()).await.is_err() {
+        tracing::warn!("Tasks still running after the shutdown deadline; exiting anyway.");
+    }
+    Ok(())
+}

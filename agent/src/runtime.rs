@@ -1,0 +1,85 @@
+//! The running agent's shared state: identity, TLS material that renewal swaps, the client it
+//! calls the coordinator with, and libvirt.
+
+use crate::identity::{AgentDir, Enrollment};
+use crate::libvirt::Libvirt;
+use plinth_common::tls::{ReloadableCert, client_config};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+pub struct Agent {
+    pub dir: AgentDir,
+    pub enrollment: Enrollment,
+    pub ca_pem: String,
+    pub libvirt: Libvirt,
+    pub heartbeat_interval: Duration,
+    /// The certificate the API serves; renewal replaces it in place.
+    pub server_cert: Arc<ReloadableCert>,
+    client: RwLock<reqwest::Client>,
+    cert_pem: RwLock<String>,
+    api_port: AtomicU16,
+}
+
+/// A client presenting the agent's certificate and trusting only the region CA.
+pub fn coordinator_client(ca_pem: &str, cert_pem: &str, key_pem: &str) -> anyhow::Result<reqwest::Client> {
+    let tls = client_config(ca_pem, Some((cert_pem, key_pem)))?;
+    Ok(reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .build()?)
+}
+
+impl Agent {
+    pub fn load(dir: AgentDir, libvirt: Libvirt, heartbeat_interval: Duration) -> anyhow::Result<Agent> {
+        let enrollment = dir.load_enrollment()?;
+        let ca_pem = std::fs::read_to_string(dir.ca())?;
+        let (cert_pem, key_pem) = dir.load_credentials()?;
+        Ok(Agent {
+            server_cert: ReloadableCert::new(&cert_pem, &key_pem)?,
+            client: RwLock::new(coordinator_client(&ca_pem, &cert_pem, &key_pem)?),
+            cert_pem: RwLock::new(cert_pem),
+            api_port: AtomicU16::new(0),
+            dir,
+            enrollment,
+            ca_pem,
+            libvirt,
+            heartbeat_interval,
+        })
+    }
+
+    pub fn host_id(&self) -> &str {
+        &self.enrollment.host_id
+    }
+
+    pub fn client(&self) -> reqwest::Client {
+        self.client.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn cert_pem(&self) -> String {
+        self.cert_pem.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn coordinator_url(&self, path: &str) -> String {
+        format!("{}{path}", self.enrollment.coordinator.trim_end_matches('/'))
+    }
+
+    pub fn set_api_port(&self, port: u16) {
+        self.api_port.store(port, Ordering::Relaxed);
+    }
+
+    pub fn api_port(&self) -> u16 {
+        self.api_port.load(Ordering::Relaxed)
+    }
+
+    /// Saves a renewed certificate and key, then serves and presents them.
+    pub fn install_credentials(&self, cert_pem: &str, key_pem: &str) -> anyhow::Result<()> {
+        let client = coordinator_client(&self.ca_pem, cert_pem, key_pem)?;
+        self.dir.save_credentials(cert_pem, key_pem)?;
+        self.server_cert.replace(cert_pem, key_pem)?;
+        *self.client.write().unwrap_or_else(|p| p.into_inner()) = client;
+        *self.cert_pem.write().unwrap_or_else(|p| p.into_inner()) = cert_pem.to_string();
+        Ok(())
+    }
+}

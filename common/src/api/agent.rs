@@ -1,0 +1,77 @@
+//! Enrollment, heartbeat and certificate renewal: what agents send the coordinator, and the
+//! facts the agent API returns.
+
+use crate::api::Domain;
+use crate::host::HostState;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use utoipa::ToSchema;
+
+/// `POST /v1/enroll`: a one-time token and a CSR for a key made on the host.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EnrollRequest {
+    pub token: String,
+    /// PEM certificate signing request; only its public key is used.
+    pub csr_pem: String,
+    pub cluster_id: String,
+    /// The address the coordinator reaches the agent at; it goes into the certificate's SANs.
+    #[schema(value_type = String)]
+    pub address: IpAddr,
+    pub hostname: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EnrollResponse {
+    pub host_id: String,
+    pub certificate_pem: String,
+    pub ca_pem: String,
+}
+
+/// `POST /v1/agent/hosts/{id}/renew`, over mTLS with the current certificate.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RenewRequest {
+    pub csr_pem: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RenewResponse {
+    pub certificate_pem: String,
+}
+
+/// What the agent knows of its host; sent on every heartbeat and served by the agent API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HostFacts {
+    pub hostname: String,
+    pub cpu_model: String,
+    pub total_cores: u32,
+    pub total_memory_bytes: u64,
+    pub libvirt_uri: String,
+    /// libvirt's driver type, e.g. `QEMU` or `TEST`.
+    pub hypervisor: String,
+    pub agent_version: String,
+}
+
+/// `POST /v1/agent/hosts/{id}/heartbeat`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Heartbeat {
+    pub facts: HostFacts,
+    pub domains: Vec<Domain>,
+    /// Port of the agent's mTLS API on its enrolled address.
+    pub api_port: u16,
+    /// How often the agent beats; the coordinator marks it offline after three missed.
+    pub interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HeartbeatAck {
+    pub host_id: String,
+    pub state: HostState,
+}
+
+/// The agent API's `GET /v1/facts`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentFacts {
+    pub host_id: String,
+    pub facts: HostFacts,
+    pub domains: Vec<Domain>,
+}

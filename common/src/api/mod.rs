@@ -1,0 +1,22 @@
+//! Request and response bodies of the coordinator's HTTP API and the agent API, shared so the
+//! servers, the CLI and the tests agree on one shape.
+
+pub mod agent;
+pub mod auth;
+pub mod error;
+pub mod hosts;
+
+pub use agent::*;
+pub use auth::*;
+pub use error::*;
+pub use hosts::*;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A page of hosts and how many match in all.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HostPage {
+    pub items: Vec<Host>,
+    pub total: u64,
+}

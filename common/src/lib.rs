@@ -1,0 +1,9 @@
+//! Types shared by the plinth coordinator, agents and CLI: API bodies, ids, state machines, and
+//! the TLS plumbing (CA, role-carrying certificates, mTLS serving) both daemons use.
+
+pub mod api;
+pub mod fsutil;
+pub mod host;
+pub mod ids;
+pub mod timefmt;
+pub mod tls;

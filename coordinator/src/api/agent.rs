@@ -1,0 +1,68 @@
+//! Calls agents make over mTLS: heartbeats and certificate renewal. Each agent acts only for
+//! the host its certificate names.
+
+use crate::api::enroll::sign_agent_csr;
+use crate::auth::AgentCaller;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use plinth_common::api::{ErrorBody, Heartbeat, HeartbeatAck, RenewRequest, RenewResponse};
+use plinth_common::timefmt::now_ms;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/agent/hosts/{id}/heartbeat", post(heartbeat))
+        .route("/v1/agent/hosts/{id}/renew", post(renew))
+}
+
+/// Heartbeats more often than this, or rarer, are refused.
+const INTERVAL_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000;
+
+/// An agent reports its host's facts and domains.
+#[utoipa::path(post, path = "/v1/agent/hosts/{id}/heartbeat", tag = "agents", request_body = Heartbeat,
+    responses((status = 200, body = HeartbeatAck), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn heartbeat(
+    State(st): State<AppState>,
+    agent: AgentCaller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(hb): ApiJson<Heartbeat>,
+) -> ApiResult<ApiJson<HeartbeatAck>> {
+    agent.require_host(&id)?;
+    if !INTERVAL_MS.contains(&hb.interval_ms) {
+        return Err(ApiError::field("interval_ms", format!("must be {}-{}", INTERVAL_MS.start(), INTERVAL_MS.end())));
+    }
+    if hb.api_port == 0 {
+        return Err(ApiError::field("api_port", "must be the agent API's bound port"));
+    }
+    let state = st
+        .store
+        .record_heartbeat(&id, &hb, now_ms())
+        .await?
+        .ok_or_else(|| ApiError::not_found("host", &id))?;
+    Ok(ApiJson(HeartbeatAck { host_id: id, state }))
+}
+
+/// An agent swaps its certificate for a new one, for a key it made anew.
+#[utoipa::path(post, path = "/v1/agent/hosts/{id}/renew", tag = "agents", request_body = RenewRequest,
+    responses((status = 200, body = RenewResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn renew(
+    State(st): State<AppState>,
+    agent: AgentCaller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<RenewRequest>,
+) -> ApiResult<ApiJson<RenewResponse>> {
+    agent.require_host(&id)?;
+    let ep = st
+        .store
+        .agent_endpoint(&id, now_ms())
+        .await?
+        .ok_or_else(|| ApiError::not_found("host", &id))?;
+    let ip = ep.ip.parse().map_err(|_| ApiError::Internal(anyhow::anyhow!("stored ip {} is not an address", ep.ip)))?;
+    let (certificate_pem, expires_at) = sign_agent_csr(&st, &req.csr_pem, &id, ip)?;
+    st.store.set_host_cert_expiry(&id, expires_at).await?;
+    st.store.audit(&format!("agent:{id}"), "renew certificate", &id, "").await?;
+    tracing::info!(host = %id, "Agent certificate renewed.");
+    Ok(ApiJson(RenewResponse { certificate_pem }))
+}

@@ -1,0 +1,116 @@
+//! Coordinator configuration: a TOML file, overridden by `PLINTH_*` environment variables,
+//! overridden by flags (clap reads flag-then-environment; the file fills what both leave).
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:7443";
+pub const DEFAULT_AGENT_CERT_TTL: &str = "30d";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub agent_cert_ttl: Option<String>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "PLINTH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory made by `init` (CA, certificates, database).
+    #[arg(long, env = "PLINTH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// HTTPS listen address [default: 0.0.0.0:7443].
+    #[arg(long, env = "PLINTH_LISTEN")]
+    pub listen: Option<String>,
+    /// Lifetime of agent certificates, e.g. 30d [default: 30d].
+    #[arg(long, env = "PLINTH_AGENT_CERT_TTL")]
+    pub agent_cert_ttl: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub agent_cert_ttl: Duration,
+}
+
+impl Config {
+    pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let Some(data_dir) = args.data_dir.clone().or(file.data_dir) else {
+            bail!("no data directory: pass --data-dir, set PLINTH_DATA_DIR, or set data_dir in the config file");
+        };
+        let listen_text = args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen = listen_text
+            .parse()
+            .with_context(|| format!("listen address '{listen_text}' is not IP:PORT"))?;
+        let ttl_text = args
+            .agent_cert_ttl
+            .clone()
+            .or(file.agent_cert_ttl)
+            .unwrap_or_else(|| DEFAULT_AGENT_CERT_TTL.into());
+        let agent_cert_ttl = plinth_common::timefmt::parse_duration(&ttl_text)
+            .map_err(anyhow::Error::msg)
+            .context("agent_cert_ttl")?;
+        if agent_cert_ttl < Duration::from_secs(10) {
+            bail!("agent_cert_ttl {ttl_text} is too short (at least 10s)");
+        }
+        Ok(Config {
+            data_dir,
+            listen,
+            agent_cert_ttl,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(config: Option<PathBuf>, listen: Option<&str>) -> ServeArgs {
+        ServeArgs {
+            config,
+            data_dir: None,
+            listen: listen.map(str::to_string),
+            agent_cert_ttl: None,
+        }
+    }
+
+    #[test]
+    fn flags_override_file() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "data_dir = \"/d\"\nlisten = \"127.0.0.1:1\"\nagent_cert_ttl = \"1h\"\n")?;
+        let from_file = Config::resolve(&args(Some(path.clone()), None))?;
+        assert_eq!(from_file.listen.port(), 1);
+        assert_eq!(from_file.agent_cert_ttl, Duration::from_secs(3600));
+        let overridden = Config::resolve(&args(Some(path), Some("127.0.0.1:2")))?;
+        assert_eq!(overridden.listen.port(), 2);
+        assert_eq!(overridden.data_dir, PathBuf::from("/d"));
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_data_dir_are_errors() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "data_dri = \"/d\"\n")?;
+        assert!(Config::resolve(&args(Some(path), None)).is_err());
+        assert!(Config::resolve(&args(None, None)).is_err());
+        Ok(())
+    }
+}

@@ -1,0 +1,151 @@
+//! `plinth-coordinator dev`: a whole region on this machine for a first look. It initialises
+//! the data directory when empty, serves the coordinator, and starts one real `plinth-agent`
+//! process that enrolls through the same token + CSR + mTLS path as production.
+
+use crate::api::tokens::issue_enrollment_token;
+use crate::config::Config;
+use crate::paths::{DataDir, write_file};
+use crate::store::hosts::HostFilter;
+use crate::{init, server, shutdown};
+use anyhow::{Context, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use plinth_common::api::AgentStatus;
+use plinth_common::timefmt::now_ms;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+const DEV_CLUSTER: &str = "dev";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DevArgs {
+    #[arg(long, env = "PLINTH_DATA_DIR")]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:7443")]
+    pub listen: String,
+    /// libvirt URI for the agent [default: qemu:///system when libvirtd runs here, else test:///default].
+    #[arg(long)]
+    pub libvirt_uri: Option<String>,
+    /// The plinth-agent binary [default: beside this one].
+    #[arg(long, env = "PLINTH_AGENT_BIN")]
+    pub agent_bin: Option<PathBuf>,
+}
+
+fn default_libvirt_uri() -> &'static str {
+    if Path::new("/run/libvirt/libvirt-sock").exists() {
+        "qemu:///system"
+    } else {
+        "test:///default"
+    }
+}
+
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    let dir = DataDir::new(&args.data_dir);
+    if !dir.is_initialised() {
+        init::init(&dir, &[], &args.listen).await?;
+        println!("Initialised a new region in {}.", dir.root().display());
+    }
+    let root = dir.root().canonicalize()?;
+    let config = Config {
+        data_dir: root.clone(),
+        listen: args.listen.parse().context("--listen")?,
+        agent_cert_ttl: Duration::from_secs(30 * 86_400),
+    };
+    let stop = CancellationToken::new();
+    let running = server::start(&config, stop.clone()).await?;
+    let st = running.state.clone();
+    st.store.create_cluster(DEV_CLUSTER, "created by plinth-coordinator dev").await?;
+    let admin_token = init::create_admin_token(&st.store, "dev", "dev").await?;
+    let url = format!("https://{}", running.addr);
+
+    let agent_bin = match args.agent_bin {
+        Some(bin) => bin,
+        None => std::env::current_exe()?.with_file_name("plinth-agent"),
+    };
+    let agent_dir = root.join("agent");
+    let uri = args.libvirt_uri.unwrap_or_else(|| default_libvirt_uri().to_string());
+    if !agent_dir.join("agent.toml").exists() {
+        let token = issue_enrollment_token(&st, 600_000, "dev agent", "dev")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let status = Command::new(&agent_bin)
+            .args(["enroll", "--coordinator", &url, "--token", &token.token, "--ca-hash", &token.ca_hash])
+            .args(["--cluster", DEV_CLUSTER, "--address", &running.addr.ip().to_string()])
+            .arg("--data-dir")
+            .arg(&agent_dir)
+            .status()
+            .await
+            .with_context(|| format!("starting {}", agent_bin.display()))?;
+        if !status.success() {
+            bail!("agent enrollment failed ({status})");
+        }
+    }
+    let mut agent = Command::new(&agent_bin)
+        .args(["run", "--libvirt-uri", &uri, "--listen", &format!("{}:0", running.addr.ip())])
+        .arg("--data-dir")
+        .arg(&agent_dir)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", agent_bin.display()))?;
+
+    let outcome = tokio::select! {
+        listed = wait_for_host(&st) => listed,
+        exit = agent.wait() => Err(anyhow::anyhow!("the agent exited early ({})", exit?)),
+        _ = shutdown::signalled() => Ok(()),
+    };
+    if outcome.is_ok() && !stop.is_cancelled() {
+        let bin_dir = std::env::current_exe()?.parent().map(Path::to_path_buf).unwrap_or_default();
+        let env = format!(
+            "export PLINTH_URL={url}\nexport PLINTH_TOKEN={admin_token}\nexport PLINTH_CA={}\nexport PATH={}:$PATH\n",
+            root.join("ca.pem").display(),
+            bin_dir.display()
+        );
+        write_file(&root.join("dev.env"), env.as_bytes(), 0o600)?;
+        println!("\nplinth dev region is up: coordinator {url}, one agent on {uri}.");
+        println!("In another terminal:\n  source {}\n  plinth hosts list", root.join("dev.env").display());
+        println!("Ctrl-C stops the region.\n");
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+        tokio::select! {
+            _ = shutdown::signalled() => {}
+            exit = agent.wait() => tracing::error!(status = ?exit, "The agent exited."),
+        }
+    }
+    stop_child(&mut agent).await;
+    stop.cancel();
+    let _ = running.task.await;
+    outcome
+}
+
+async fn wait_for_host(st: &crate::state::AppState) -> anyhow::Result<()> {
+    let filter = HostFilter {
+        agent: Some(AgentStatus::Online),
+        limit: 1,
+        ..HostFilter::default()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, total) = st.store.list_hosts(&filter, now_ms()).await?;
+        if total > 0 {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the agent did not come online within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// SIGTERM, a grace period, then SIGKILL.
+async fn stop_child(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_ok() {
+            return;
+        }
+    }
+    let _ = child.kill().await;
+}

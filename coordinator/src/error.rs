@@ -1,0 +1,149 @@
+//! The one place an error becomes an HTTP status and a JSON body. Clients see a code and a
+//! sentence; internal causes (SQL, I/O) are logged here and never sent.
+
+use crate::store::StoreError;
+use crate::store::hosts::TransitionError;
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use plinth_common::api::{ErrorBody, ErrorDetail};
+use plinth_common::host::InvalidTransition;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A field of the request is wrong; the message names it.
+    #[error("{field}: {message}")]
+    InvalidField { field: &'static str, message: String },
+    /// The body or query could not be read as the endpoint's type.
+    #[error("{0}")]
+    Malformed(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{code}: {message}")]
+    Unauthorized { code: &'static str, message: String },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{kind} {id} does not exist")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("host {id} is {}; {} needs {}", .err.from, .err.event, .err.needs)]
+    InvalidTransition {
+        id: String,
+        #[source]
+        err: InvalidTransition,
+    },
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn field(field: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::InvalidField {
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(kind: &'static str, id: &str) -> ApiError {
+        ApiError::NotFound {
+            kind,
+            id: id.to_string(),
+        }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, String) {
+        match self {
+            ApiError::InvalidField { .. } => (StatusCode::BAD_REQUEST, "invalid_field".into()),
+            ApiError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_request".into()),
+            ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated".into()),
+            ApiError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, (*code).into()),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden".into()),
+            ApiError::NotFound { kind, .. } => (StatusCode::NOT_FOUND, format!("{kind}_not_found")),
+            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, (*code).into()),
+            ApiError::InvalidTransition { err, .. } => (StatusCode::CONFLICT, format!("host_not_{}", err.needs)),
+            ApiError::Unavailable { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, (*code).into()),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal".into()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = match &self {
+            ApiError::Internal(err) => {
+                tracing::error!(error = ?err, "Request failed.");
+                "internal error; the coordinator log has the cause".to_string()
+            }
+            ApiError::NotFound { kind, id } => format!("{kind} {id} does not exist"),
+            ApiError::Unauthorized { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        let body = ErrorBody {
+            error: ErrorDetail { code, message },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> ApiError {
+        ApiError::Internal(err.into())
+    }
+}
+
+impl ApiError {
+    /// A failed host transition, reported against the host's id.
+    pub fn host_transition(id: &str, err: TransitionError) -> ApiError {
+        match err {
+            TransitionError::NotFound => ApiError::not_found("host", id),
+            TransitionError::Invalid(err) => ApiError::InvalidTransition { id: id.to_string(), err },
+            TransitionError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> ApiError {
+        ApiError::Malformed(format!("request body: {}", r.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> ApiError {
+        ApiError::Malformed(format!("query string: {}", r.body_text()))
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> ApiError {
+        ApiError::Malformed(format!("path: {}", r.body_text()))
+    }
+}
+
+/// `Json` whose rejection is an `ApiError` (so a bad body gets plinth's error shape).
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        Json(self.0).into_response()
+    }
+}
+
+/// `Query` with plinth's error shape.
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// `Path` with plinth's error shape.
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);

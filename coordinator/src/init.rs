@@ -1,0 +1,100 @@
+//! `plinth-coordinator init`: a new region's CA, the coordinator's certificates, the database
+//! and the first admin token.
+
+use crate::auth::new_token;
+use crate::paths::{DataDir, write_file};
+use crate::store::Store;
+use crate::store::tokens::NewApiToken;
+use anyhow::{Context, bail};
+use plinth_common::api::TokenRole;
+use plinth_common::timefmt::now_ms;
+use plinth_common::tls::{Ca, LeafSpec, Role, ca_hash};
+use std::net::IpAddr;
+use std::time::Duration;
+
+const COORDINATOR_CERT_LIFETIME: Duration = Duration::from_secs(2 * 365 * 86_400);
+
+pub struct Initialised {
+    pub admin_token: String,
+    pub ca_hash: String,
+}
+
+/// Names the coordinator's server certificate answers to: the given ones plus loopback and
+/// this machine's hostname.
+fn server_names(extra: &[String]) -> (Vec<IpAddr>, Vec<String>) {
+    let mut ips: Vec<IpAddr> = vec!["127.0.0.1".parse().expect("literal"), "::1".parse().expect("literal")];
+    let mut dns = vec!["localhost".to_string()];
+    if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let name = name.trim();
+        if !name.is_empty() && name != "localhost" {
+            dns.push(name.to_string());
+        }
+    }
+    for name in extra {
+        match name.parse::<IpAddr>() {
+            Ok(ip) if !ips.contains(&ip) => ips.push(ip),
+            Ok(_) => {}
+            Err(_) if !dns.contains(name) => dns.push(name.clone()),
+            Err(_) => {}
+        }
+    }
+    (ips, dns)
+}
+
+pub async fn init(dir: &DataDir, sans: &[String], listen: &str) -> anyhow::Result<Initialised> {
+    if dir.is_initialised() {
+        bail!("{} is already initialised", dir.root().display());
+    }
+    std::fs::create_dir_all(dir.root()).with_context(|| format!("creating {}", dir.root().display()))?;
+    std::fs::set_permissions(dir.root(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+
+    let (ca, ca_key) = Ca::generate("plinth region CA")?;
+    let (ips, dns_names) = server_names(sans);
+    let mut server = LeafSpec::new("plinth-coordinator", Role::Coordinator, COORDINATOR_CERT_LIFETIME);
+    server.ips = ips;
+    server.dns_names = dns_names;
+    server.server = true;
+    let (server_cert, server_key) = ca.issue_with_new_key(&server)?;
+    let mut client = LeafSpec::new("plinth-coordinator", Role::Coordinator, COORDINATOR_CERT_LIFETIME);
+    client.client = true;
+    let (client_cert, client_key) = ca.issue_with_new_key(&client)?;
+
+    write_file(&dir.ca_key(), ca_key.as_bytes(), 0o600)?;
+    write_file(&dir.server_key(), server_key.as_bytes(), 0o600)?;
+    write_file(&dir.client_key(), client_key.as_bytes(), 0o600)?;
+    write_file(&dir.server_cert(), server_cert.as_bytes(), 0o644)?;
+    write_file(&dir.client_cert(), client_cert.as_bytes(), 0o644)?;
+    let config = format!(
+        "# plinth coordinator; flags and PLINTH_* variables override these.\ndata_dir = {:?}\nlisten = {listen:?}\nagent_cert_ttl = \"30d\"\n",
+        dir.root().canonicalize()?.display().to_string()
+    );
+    write_file(&dir.config(), config.as_bytes(), 0o644)?;
+
+    let store = Store::open(&dir.database()).await?;
+    let admin_token = create_admin_token(&store, "initial admin", "init").await?;
+    // The CA certificate last: its presence marks the directory initialised.
+    write_file(&dir.ca_cert(), ca.cert_pem().as_bytes(), 0o644)?;
+    Ok(Initialised {
+        admin_token,
+        ca_hash: ca_hash(ca.cert_pem())?,
+    })
+}
+
+/// Stores a new admin token and returns its full text (shown once).
+pub async fn create_admin_token(store: &Store, name: &str, actor: &str) -> anyhow::Result<String> {
+    let (id, token, secret_hash) = new_token("tok");
+    store
+        .insert_api_token(&NewApiToken {
+            id: &id,
+            secret_hash: &secret_hash,
+            role: TokenRole::Admin,
+            tenant_id: None,
+            name,
+            created_at: now_ms(),
+            expires_at: None,
+            created_by: actor,
+        })
+        .await?;
+    store.audit(actor, "create token", &id, name).await?;
+    Ok(token)
+}

@@ -1,0 +1,14 @@
+//! The plinth coordinator: admin and tenant API, store, and the CA agents enroll with.
+
+pub mod agents;
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod dev;
+pub mod error;
+pub mod init;
+pub mod paths;
+pub mod server;
+pub mod shutdown;
+pub mod state;
+pub mod store;

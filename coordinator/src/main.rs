@@ -1,0 +1,116 @@
+//! `plinth-coordinator`: init a region, serve it, issue enrollment tokens, or run a whole dev
+//! region on this machine.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use plinth_coordinator::config::{Config, DEFAULT_LISTEN, ServeArgs};
+use plinth_coordinator::paths::DataDir;
+use plinth_coordinator::{api, dev, init, server, shutdown};
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "plinth-coordinator", version, about = "plinth coordinator: API, store, CA for agents")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a region: CA, coordinator certificates, database, first admin token.
+    Init {
+        #[arg(long, env = "PLINTH_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Extra names or IPs for the server certificate (agents connect by these).
+        #[arg(long = "san")]
+        sans: Vec<String>,
+        /// Listen address written into the generated config.
+        #[arg(long, default_value = DEFAULT_LISTEN)]
+        listen: String,
+    },
+    /// Serve the HTTPS API.
+    Serve(ServeArgs),
+    /// Enrollment tokens for agents.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Start a whole region on 127.0.0.1: coordinator plus one enrolled agent.
+    Dev(dev::DevArgs),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a one-time enrollment token.
+    Create {
+        /// How long the token stays valid (at most 7d).
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PLINTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    plinth_common::tls::install_crypto_provider();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Openapi => print!("{}", api::openapi_json()),
+        Command::Init { data_dir, sans, listen } => {
+            let done = init::init(&DataDir::new(&data_dir), &sans, &listen).await?;
+            println!("Initialised {}.", data_dir.display());
+            println!("Admin token (shown once, store it now):\n  {}", done.admin_token);
+            println!("CA hash for agents: {}", done.ca_hash);
+            println!("Next: plinth-coordinator serve --data-dir {}", data_dir.display());
+        }
+        Command::Serve(args) => {
+            init_tracing();
+            let config = Config::resolve(&args)?;
+            let stop = CancellationToken::new();
+            let running = server::start(&config, stop.clone()).await?;
+            // Readiness for systemd (Type=notify): the listener is bound and the store open.
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+            shutdown::signalled().await;
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+            tracing::info!("Shutting down.");
+            stop.cancel();
+            running.task.await.context("server task")?;
+        }
+        Command::Token { command: TokenCommand::Create { ttl, description, serve } } => {
+            let config = Config::resolve(&serve)?;
+            let state = server::load_state(&config).await?;
+            let ttl = plinth_common::timefmt::parse_duration(&ttl).map_err(anyhow::Error::msg)?;
+            if ttl.is_zero() || ttl > std::time::Duration::from_secs(7 * 86_400) {
+                anyhow::bail!("--ttl must be more than zero and at most 7d");
+            }
+            let token = api::tokens::issue_enrollment_token(&state, ttl.as_millis() as i64, &description, "cli")
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", token.token);
+            eprintln!("Expires {}. On the host:", token.expires_at);
+            eprintln!(
+                "  plinth-agent enroll --coordinator https://<coordinator-address>:{} --token {} --ca-hash {} --cluster <cluster>",
+                config.listen.port(),
+                token.token,
+                token.ca_hash
+            );
+        }
+        Command::Dev(args) => {
+            init_tracing();
+            dev::run(args).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! `plinth-coordinator serve`: loads the data directory, binds the HTTPS listener, and serves
+//! the API until told to stop.
+
+use crate::agents::AgentClient;
+use crate::config::Config;
+use crate::paths::{DataDir, write_file};
+use crate::state::{AppState, Settings};
+use crate::store::Store;
+use anyhow::{Context, bail};
+use plinth_common::tls::{Ca, ReloadableCert, serve_tls, server_config};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+fn read(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Loads what `init` made into the handlers' shared state.
+pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
+    let dir = DataDir::new(&config.data_dir);
+    if !dir.is_initialised() {
+        bail!("{} is not initialised: run `plinth-coordinator init --data-dir {}` first", dir.root().display(), dir.root().display());
+    }
+    let ca_pem = read(&dir.ca_cert())?;
+    let ca = Ca::load(&ca_pem, &read(&dir.ca_key())?)?;
+    let agents = AgentClient::new(&ca_pem, &read(&dir.client_cert())?, &read(&dir.client_key())?)?;
+    let store = Store::open(&dir.database()).await?;
+    Ok(AppState {
+        store,
+        ca: Arc::new(ca),
+        agents,
+        settings: Arc::new(Settings {
+            agent_cert_ttl: config.agent_cert_ttl,
+        }),
+    })
+}
+
+/// A running coordinator: its bound address and the task serving it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub task: JoinHandle<()>,
+}
+
+/// Binds and starts serving; returns once the listener is bound and its address written to
+/// the data directory.
+pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let dir = DataDir::new(&config.data_dir);
+    let state = load_state(config).await?;
+    let cert = ReloadableCert::new(&read(&dir.server_cert())?, &read(&dir.server_key())?)?;
+    let tls = server_config(state.ca.cert_pem(), cert, false)?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    write_file(&dir.bound_address(), format!("{addr}\n").as_bytes(), 0o644)?;
+    let router = crate::api::router(state.clone());
+    let task = tokio::spawn(serve_tls(listener, tls, router, shutdown));
+    tracing::info!(%addr, "Coordinator listening.");
+    Ok(Running { addr, state, task })
+}

@@ -1,0 +1,22 @@
+//! What every handler shares.
+
+use crate::agents::AgentClient;
+use crate::store::Store;
+use plinth_common::tls::Ca;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub ca: Arc<Ca>,
+    pub agents: AgentClient,
+    pub settings: Arc<Settings>,
+}
+
+/// Runtime settings handlers need.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Lifetime of the certificates issued to agents (they renew at two thirds of it).
+    pub agent_cert_ttl: Duration,
+}

@@ -1,0 +1,347 @@
+//! Compute hosts: enrollment, heartbeats, the filtered list, and state transitions.
+
+use super::{Store, StoreError, like_pattern};
+use plinth_common::api::{AgentStatus, Domain, Heartbeat, Host, HostDetail};
+use plinth_common::host::{HostEvent, HostState, InvalidTransition};
+use plinth_common::timefmt::rfc3339;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+const LIST_COLUMNS: &str = "id, ip, hostname, cluster_id, cpu_model, total_cores, allocated_cores, \
+    total_memory_bytes, allocated_memory_bytes, state, updated_at, last_seen, offline_after";
+
+/// A host as first written, at enrollment (facts arrive with the first heartbeat).
+#[derive(Debug, Clone)]
+pub struct NewHost<'a> {
+    pub id: &'a str,
+    pub ip: &'a str,
+    pub hostname: &'a str,
+    pub cluster_id: &'a str,
+    pub cert_expires_at: i64,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HostFilter {
+    pub q: Option<String>,
+    pub cluster: Option<String>,
+    pub state: Option<HostState>,
+    pub agent: Option<AgentStatus>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransitionError {
+    #[error("no such host")]
+    NotFound,
+    #[error(transparent)]
+    Invalid(#[from] InvalidTransition),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where the coordinator reaches a host's agent.
+#[derive(Debug, Clone)]
+pub struct AgentEndpoint {
+    pub ip: String,
+    pub port: Option<u16>,
+    pub online: bool,
+}
+
+pub(crate) fn search_text(id: &str, ip: &str, cluster: &str, cpu_model: &str) -> String {
+    // Newline-separated so a search never matches across two fields (q may not hold one).
+    format!("{id}\n{ip}\n{cluster}\n{cpu_model}").to_lowercase()
+}
+
+fn parse_state(text: &str) -> Result<HostState, StoreError> {
+    HostState::parse(text).ok_or_else(|| StoreError::Corrupt(format!("host state '{text}'")))
+}
+
+fn host(row: &SqliteRow, now: i64) -> Result<Host, StoreError> {
+    let offline_after: Option<i64> = row.try_get("offline_after")?;
+    Ok(Host {
+        id: row.try_get("id")?,
+        ip: row.try_get("ip")?,
+        hostname: row.try_get("hostname")?,
+        cluster_id: row.try_get("cluster_id")?,
+        cpu_model: row.try_get("cpu_model")?,
+        total_cores: row.try_get::<i64, _>("total_cores")? as u32,
+        allocated_cores: row.try_get::<i64, _>("allocated_cores")? as u32,
+        total_memory_bytes: row.try_get::<i64, _>("total_memory_bytes")? as u64,
+        allocated_memory_bytes: row.try_get::<i64, _>("allocated_memory_bytes")? as u64,
+        state: parse_state(row.try_get("state")?)?,
+        updated_at: rfc3339(row.try_get("updated_at")?),
+        agent: if offline_after.is_some_and(|t| now < t) {
+            AgentStatus::Online
+        } else {
+            AgentStatus::Offline
+        },
+        last_seen: row.try_get::<Option<i64>, _>("last_seen")?.map(rfc3339),
+    })
+}
+
+fn push_filters(qb: &mut QueryBuilder<'_, Sqlite>, filter: &HostFilter, now: i64) {
+    qb.push(" WHERE 1 = 1");
+    if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
+        qb.push(" AND search_text LIKE ")
+            .push_bind(like_pattern(q))
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(cluster) = &filter.cluster {
+        qb.push(" AND cluster_id = ").push_bind(cluster.clone());
+    }
+    if let Some(state) = filter.state {
+        qb.push(" AND state = ").push_bind(state.as_str());
+    }
+    match filter.agent {
+        Some(AgentStatus::Online) => {
+            qb.push(" AND offline_after > ").push_bind(now);
+        }
+        Some(AgentStatus::Offline) => {
+            qb.push(" AND (offline_after IS NULL OR offline_after <= ")
+                .push_bind(now)
+                .push(")");
+        }
+        None => {}
+    }
+}
+
+impl Store {
+    pub async fn host_id_by_ip(&self, ip: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT id FROM hosts WHERE ip = ?")
+            .bind(ip)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|r| r.try_get("id")).transpose()?)
+    }
+
+    /// Takes the enrollment token and records the host, in one transaction. Returns `false`
+    /// (and changes nothing) when the token was used or expired in the meantime. A host that
+    /// enrolls again from the same address keeps its id and state.
+    pub async fn enroll_host(&self, token_id: &str, h: &NewHost<'_>) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let taken = sqlx::query(
+            "UPDATE enrollment_tokens SET used_at = ?, used_by_host = ? \
+             WHERE id = ? AND used_at IS NULL AND expires_at > ?",
+        )
+        .bind(h.now)
+        .bind(h.id)
+        .bind(token_id)
+        .bind(h.now)
+        .execute(&mut *tx)
+        .await?;
+        if taken.rows_affected() != 1 {
+            return Ok(false);
+        }
+        self.upsert_host(&mut tx, h, "", 0, 0).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn upsert_host(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        h: &NewHost<'_>,
+        cpu_model: &str,
+        total_cores: i64,
+        total_memory_bytes: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO hosts (id, ip, hostname, cluster_id, cpu_model, total_cores, allocated_cores, \
+                total_memory_bytes, allocated_memory_bytes, state, created_at, updated_at, search_text, \
+                libvirt_uri, hypervisor, agent_version, domains_json, cert_expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?, ?, '', '', '', '[]', ?) \
+             ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, \
+                cluster_id = excluded.cluster_id, cert_expires_at = excluded.cert_expires_at, \
+                search_text = excluded.search_text, updated_at = excluded.updated_at",
+        )
+        .bind(h.id)
+        .bind(h.ip)
+        .bind(h.hostname)
+        .bind(h.cluster_id)
+        .bind(cpu_model)
+        .bind(total_cores)
+        .bind(total_memory_bytes)
+        .bind(HostState::Available.as_str())
+        .bind(h.now)
+        .bind(h.now)
+        .bind(search_text(h.id, h.ip, h.cluster_id, cpu_model))
+        .bind(h.cert_expires_at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Writes a host with its facts directly: for seeding (benchmarks, imports).
+    pub async fn insert_host_with_facts(
+        &self,
+        h: &NewHost<'_>,
+        cpu_model: &str,
+        total_cores: u32,
+        total_memory_bytes: u64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        self.upsert_host(&mut tx, h, cpu_model, i64::from(total_cores), total_memory_bytes as i64)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn set_host_cert_expiry(&self, id: &str, at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE hosts SET cert_expires_at = ? WHERE id = ?")
+            .bind(at)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Records a heartbeat; returns the host's state, or `None` for an unknown host.
+    /// `updated_at` moves only when what the agent reports changed.
+    pub async fn record_heartbeat(
+        &self,
+        id: &str,
+        hb: &Heartbeat,
+        now: i64,
+    ) -> Result<Option<HostState>, StoreError> {
+        let f = &hb.facts;
+        let domains = serde_json::to_string(&hb.domains)
+            .map_err(|e| StoreError::Corrupt(format!("domains: {e}")))?;
+        let offline_after = now + 3 * hb.interval_ms.min(i64::MAX as u64 / 4) as i64;
+        // search_text also holds ip and cluster: read them first.
+        let Some(current) = sqlx::query("SELECT ip, cluster_id FROM hosts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let ip: String = current.try_get("ip")?;
+        let cluster: String = current.try_get("cluster_id")?;
+        let row = sqlx::query(
+            "UPDATE hosts SET \
+                updated_at = CASE WHEN hostname = ?1 AND cpu_model = ?2 AND total_cores = ?3 \
+                    AND total_memory_bytes = ?4 AND libvirt_uri = ?5 AND hypervisor = ?6 \
+                    AND agent_version = ?7 AND domains_json = ?8 THEN updated_at ELSE ?9 END, \
+                hostname = ?1, cpu_model = ?2, total_cores = ?3, total_memory_bytes = ?4, \
+                libvirt_uri = ?5, hypervisor = ?6, agent_version = ?7, domains_json = ?8, \
+                last_seen = ?9, offline_after = ?10, api_port = ?11, search_text = ?12 \
+             WHERE id = ?13 RETURNING state",
+        )
+        .bind(&f.hostname)
+        .bind(&f.cpu_model)
+        .bind(i64::from(f.total_cores))
+        .bind(f.total_memory_bytes as i64)
+        .bind(&f.libvirt_uri)
+        .bind(&f.hypervisor)
+        .bind(&f.agent_version)
+        .bind(&domains)
+        .bind(now)
+        .bind(offline_after)
+        .bind(i64::from(hb.api_port))
+        .bind(search_text(id, &ip, &cluster, &f.cpu_model))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| parse_state(r.try_get("state")?)).transpose()
+    }
+
+    /// One page of hosts and the number matching in all.
+    pub async fn list_hosts(&self, filter: &HostFilter, now: i64) -> Result<(Vec<Host>, u64), StoreError> {
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM hosts");
+        push_filters(&mut count, filter, now);
+        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+
+        let mut page = QueryBuilder::<Sqlite>::new(format!("SELECT {LIST_COLUMNS} FROM hosts"));
+        push_filters(&mut page, filter, now);
+        page.push(" ORDER BY cluster_id, id LIMIT ")
+            .push_bind(i64::from(filter.limit))
+            .push(" OFFSET ")
+            .push_bind(filter.offset as i64);
+        let rows = page.build().fetch_all(self.pool()).await?;
+        let items = rows.iter().map(|r| host(r, now)).collect::<Result<_, _>>()?;
+        Ok((items, total as u64))
+    }
+
+    pub async fn get_host(&self, id: &str, now: i64) -> Result<Option<HostDetail>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {LIST_COLUMNS}, created_at, libvirt_uri, hypervisor, agent_version, api_port, \
+                domains_json, cert_expires_at FROM hosts WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let host = host(&row, now)?;
+        let domains: Vec<Domain> = serde_json::from_str(row.try_get("domains_json")?)
+            .map_err(|e| StoreError::Corrupt(format!("domains of {id}: {e}")))?;
+        let port: Option<i64> = row.try_get("api_port")?;
+        Ok(Some(HostDetail {
+            agent_api: port.map(|p| format!("https://{}:{p}", socket_host(&host.ip))),
+            created_at: rfc3339(row.try_get("created_at")?),
+            libvirt_uri: row.try_get("libvirt_uri")?,
+            hypervisor: row.try_get("hypervisor")?,
+            agent_version: row.try_get("agent_version")?,
+            agent_cert_expires_at: row.try_get::<Option<i64>, _>("cert_expires_at")?.map(rfc3339),
+            domains,
+            host,
+        }))
+    }
+
+    pub async fn agent_endpoint(&self, id: &str, now: i64) -> Result<Option<AgentEndpoint>, StoreError> {
+        let row = sqlx::query("SELECT ip, api_port, offline_after FROM hosts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| {
+            Ok(AgentEndpoint {
+                ip: r.try_get("ip")?,
+                port: r.try_get::<Option<i64>, _>("api_port")?.map(|p| p as u16),
+                online: r.try_get::<Option<i64>, _>("offline_after")?.is_some_and(|t| now < t),
+            })
+        })
+        .transpose()
+    }
+
+    /// Applies `event` to a host's state. The update is conditional on the state read, so two
+    /// racing requests cannot both succeed.
+    pub async fn transition_host(
+        &self,
+        id: &str,
+        event: HostEvent,
+        now: i64,
+    ) -> Result<Host, TransitionError> {
+        let row = sqlx::query("SELECT state FROM hosts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(StoreError::from)?
+            .ok_or(TransitionError::NotFound)?;
+        let from = parse_state(row.try_get("state").map_err(StoreError::from)?)?;
+        let to = from.transition(event)?;
+        let res = sqlx::query("UPDATE hosts SET state = ?, updated_at = ? WHERE id = ? AND state = ?")
+            .bind(to.as_str())
+            .bind(now)
+            .bind(id)
+            .bind(from.as_str())
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::from)?;
+        if res.rows_affected() != 1 {
+            // Someone moved it first: report against the state it is in now.
+            return Box::pin(self.transition_host(id, event, now)).await;
+        }
+        let row = sqlx::query(&format!("SELECT {LIST_COLUMNS} FROM hosts WHERE id = ?"))
+            .bind(id)
+            .fetch_one(self.pool())
+            .await
+            .map_err(StoreError::from)?;
+        Ok(host(&row, now)?)
+    }
+}
+
+/// `ip` as it goes in a URL authority (IPv6 in brackets).
+pub fn socket_host(ip: &str) -> String {
+    if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() }
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Every check and test plinth has: formatting, lints, unit tests, the systemd units, and the
+# end-to-end tests that start real coordinator and agent processes against libvirt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo build --workspace --bins --locked
+scripts/verify-systemd.sh
+cargo test --workspace --locked

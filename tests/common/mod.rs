@@ -1,0 +1,252 @@
+//! Test harness: starts the real `plinth-coordinator` and `plinth-agent` binaries on loopback
+//! addresses (port 0), talks to them over HTTPS, and stops every process it started by its pid.
+
+#![allow(clippy::unwrap_used)]
+
+pub mod process;
+
+use anyhow::{Context, bail};
+use plinth_common::tls::client_config;
+use process::Daemon;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use tempfile::TempDir;
+
+/// The directory holding the workspace's binaries (beside `deps/` where this test runs).
+pub fn bin(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("PLINTH_BIN_DIR") {
+        return PathBuf::from(dir).join(name);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first", path.display());
+    path
+}
+
+/// How often `wait_for` looks again.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Polls `check` until it returns `Some`, or fails after `deadline`.
+pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let until = tokio::time::Instant::now() + deadline;
+    let mut last_err = None;
+    loop {
+        match check().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if tokio::time::Instant::now() > until {
+            bail!("timed out after {deadline:?} waiting for {what} (last error: {last_err:?})");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+pub struct Region {
+    pub dir: TempDir,
+    pub url: String,
+    pub admin_token: String,
+    pub ca_pem: String,
+    pub http: reqwest::Client,
+    coordinator: Daemon,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct RegionOptions {
+    pub agent_cert_ttl: Option<String>,
+}
+
+impl Region {
+    pub async fn start() -> anyhow::Result<Region> {
+        Region::start_with(RegionOptions::default()).await
+    }
+
+    pub async fn start_with(opts: RegionOptions) -> anyhow::Result<Region> {
+        plinth_common::tls::install_crypto_provider();
+        let dir = tempfile::tempdir()?;
+        let data = dir.path().join("coordinator");
+        let out = Command::new(bin("plinth-coordinator"))
+            .arg("init")
+            .arg("--data-dir")
+            .arg(&data)
+            .output()?;
+        if !out.status.success() {
+            bail!("init failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let stdout = String::from_utf8(out.stdout)?;
+        let admin_token = stdout
+            .split_whitespace()
+            .find(|w| w.starts_with("tok-"))
+            .context("init printed no admin token")?
+            .to_string();
+        let mut cmd = Command::new(bin("plinth-coordinator"));
+        cmd.arg("serve").arg("--data-dir").arg(&data).args(["--listen", "127.0.0.1:0"]);
+        if let Some(ttl) = &opts.agent_cert_ttl {
+            cmd.args(["--agent-cert-ttl", ttl]);
+        }
+        let coordinator = Daemon::spawn(cmd, &dir.path().join("coordinator.log"))?;
+        let addr_file = data.join("coordinator.addr");
+        let addr = wait_for("the coordinator to bind", Duration::from_secs(30), || async {
+            Ok(std::fs::read_to_string(&addr_file).ok().map(|s| s.trim().to_string()))
+        })
+        .await?;
+        let ca_pem = std::fs::read_to_string(data.join("ca.pem"))?;
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(client_config(&ca_pem, None)?)
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Region {
+            dir,
+            url: format!("https://{addr}"),
+            admin_token,
+            ca_pem,
+            http,
+            coordinator,
+        })
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("coordinator")
+    }
+
+    /// Sends a request with `token` (or none) and returns the status and JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Ok((status, value))
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        self.call(reqwest::Method::GET, path, Some(&self.admin_token), None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<(u16, Value)> {
+        self.call(reqwest::Method::POST, path, Some(&self.admin_token), Some(body)).await
+    }
+
+    pub async fn create_cluster(&self, id: &str) -> anyhow::Result<()> {
+        let (status, body) = self.post("/v1/clusters", json!({"id": id})).await?;
+        anyhow::ensure!(status == 201, "create cluster {id}: {status} {body}");
+        Ok(())
+    }
+
+    /// A new one-time enrollment token: (token, ca_hash).
+    pub async fn enrollment_token(&self, ttl: &str) -> anyhow::Result<(String, String)> {
+        let (status, body) = self.post("/v1/enrollment-tokens", json!({"ttl": ttl})).await?;
+        anyhow::ensure!(status == 201, "enrollment token: {status} {body}");
+        Ok((body["token"].as_str().context("token")?.into(), body["ca_hash"].as_str().context("ca_hash")?.into()))
+    }
+
+    /// Runs `plinth-agent enroll`; returns its exit success and combined output.
+    pub fn enroll(&self, agent_dir: &Path, ip: &str, cluster: &str, token: &str, ca_hash: &str) -> anyhow::Result<(bool, String)> {
+        let out = Command::new(bin("plinth-agent"))
+            .args(["enroll", "--coordinator", &self.url, "--token", token, "--ca-hash", ca_hash])
+            .args(["--cluster", cluster, "--address", ip])
+            .arg("--data-dir")
+            .arg(agent_dir)
+            .output()?;
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        Ok((out.status.success(), text))
+    }
+
+    /// Enrolls and starts an agent on `ip` (a distinct 127.0.0.x) against libvirt's test driver.
+    pub async fn start_agent(&self, ip: &str, cluster: &str) -> anyhow::Result<Agent> {
+        let dir = self.dir.path().join(format!("agent-{ip}"));
+        let (token, ca_hash) = self.enrollment_token("10m").await?;
+        let (ok, output) = self.enroll(&dir, ip, cluster, &token, &ca_hash)?;
+        anyhow::ensure!(ok, "enroll failed: {output}");
+        let enrollment = std::fs::read_to_string(dir.join("agent.toml"))?;
+        let host_id = enrollment
+            .lines()
+            .find_map(|l| l.strip_prefix("host_id = "))
+            .context("host_id in agent.toml")?
+            .trim_matches('"')
+            .to_string();
+        let mut agent = Agent {
+            ip: ip.to_string(),
+            dir,
+            host_id,
+            daemon: None,
+            log: self.dir.path().join(format!("agent-{ip}.log")),
+        };
+        agent.run()?;
+        Ok(agent)
+    }
+
+    /// The host as the API lists it.
+    pub async fn host(&self, id: &str) -> anyhow::Result<Value> {
+        let (status, body) = self.get(&format!("/v1/hosts/{id}")).await?;
+        anyhow::ensure!(status == 200, "GET host {id}: {status} {body}");
+        Ok(body)
+    }
+
+    pub async fn wait_agent(&self, id: &str, want: &str) -> anyhow::Result<Value> {
+        wait_for(&format!("host {id} agent {want}"), Duration::from_secs(30), || async {
+            let host = self.host(id).await?;
+            Ok((host["agent"] == want).then_some(host))
+        })
+        .await
+    }
+
+    pub fn stop(&mut self) {
+        self.coordinator.stop();
+    }
+}
+
+pub struct Agent {
+    pub ip: String,
+    pub dir: PathBuf,
+    pub host_id: String,
+    daemon: Option<Daemon>,
+    log: PathBuf,
+}
+
+impl Agent {
+    pub fn run(&mut self) -> anyhow::Result<()> {
+        let mut cmd = Command::new(bin("plinth-agent"));
+        cmd.arg("run")
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(["--listen", &format!("{}:0", self.ip)])
+            .args(["--libvirt-uri", "test:///default", "--heartbeat-interval", "300ms"]);
+        self.daemon = Some(Daemon::spawn(cmd, &self.log)?);
+        Ok(())
+    }
+
+    /// Stops the agent process (SIGTERM, then SIGKILL after a grace period).
+    pub fn stop(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            d.stop();
+        }
+    }
+
+    /// (certificate PEM, key PEM) the agent holds now.
+    pub fn credentials(&self) -> anyhow::Result<(String, String)> {
+        let text = std::fs::read_to_string(self.dir.join("agent.pem"))?;
+        let at = text.find("-----BEGIN PRIVATE KEY-----").context("key in agent.pem")?;
+        Ok((text[..at].to_string(), text[at..].to_string()))
+    }
+}

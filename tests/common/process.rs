@@ -1,0 +1,48 @@
+//! Child processes the tests start: output to a log file, stopped by pid (SIGTERM, then
+//! SIGKILL) when the test ends, even when it fails.
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const POLL: Duration = Duration::from_millis(50);
+
+pub struct Daemon {
+    child: Option<Child>,
+}
+
+impl Daemon {
+    pub fn spawn(mut cmd: Command, log: &Path) -> anyhow::Result<Daemon> {
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+        let err = out.try_clone()?;
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        cmd.env("PLINTH_LOG", "info,plinth_common=debug");
+        Ok(Daemon { child: Some(cmd.spawn()?) })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(POLL);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
