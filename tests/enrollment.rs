@@ -22,16 +22,29 @@ async fn two_agents_enroll_and_report_their_hosts() -> anyhow::Result<()> {
         assert_eq!(host["libvirt_uri"], "test:///default");
         // libvirt's test driver describes a 16-CPU node.
         assert_eq!(host["total_cores"], 16);
-        assert!(host["total_memory_bytes"].as_u64().unwrap_or(0) > 0, "{host}");
-        assert!(!host["cpu_model"].as_str().unwrap_or("").is_empty(), "{host}");
+        assert!(
+            host["total_memory_bytes"].as_u64().unwrap_or(0) > 0,
+            "{host}"
+        );
+        assert!(
+            !host["cpu_model"].as_str().unwrap_or("").is_empty(),
+            "{host}"
+        );
         assert_eq!(host["allocated_cores"], 0);
         let domains = host["domains"].as_array().cloned().unwrap_or_default();
-        assert!(domains.iter().any(|d| d["name"] == "test" && d["state"] == "running"), "{host}");
+        assert!(
+            domains
+                .iter()
+                .any(|d| d["name"] == "test" && d["state"] == "running"),
+            "{host}"
+        );
         assert!(host["agent_cert_expires_at"].is_string(), "{host}");
     }
 
     // The coordinator reaches each agent over mTLS for live facts.
-    let (status, live) = region.get(&format!("/v1/hosts/{}/agent", a.host_id)).await?;
+    let (status, live) = region
+        .get(&format!("/v1/hosts/{}/agent", a.host_id))
+        .await?;
     assert_eq!(status, 200, "{live}");
     assert_eq!(live["host_id"], Value::String(a.host_id.clone()));
     assert_eq!(live["facts"]["total_cores"], 16);
@@ -70,7 +83,9 @@ async fn a_used_enrollment_token_is_refused() -> anyhow::Result<()> {
 /// without using it.
 async fn enroll_with_bad_csr(region: &Region, token: &str) -> anyhow::Result<(u16, Value)> {
     let body = json!({"token": token, "csr_pem": "not a csr", "cluster_id": "az1", "address": "127.0.0.9", "hostname": "h"});
-    region.call(reqwest::Method::POST, "/v1/enroll", None, Some(body)).await
+    region
+        .call(reqwest::Method::POST, "/v1/enroll", None, Some(body))
+        .await
 }
 
 #[tokio::test]
@@ -80,8 +95,18 @@ async fn an_expired_enrollment_token_is_refused() -> anyhow::Result<()> {
     let (token, ca_hash) = region.enrollment_token("1s").await?;
     // Valid at first: the request fails on the CSR, not the token, and uses nothing.
     let (status, body) = enroll_with_bad_csr(&region, &token).await?;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_field")), "{body}");
-    assert!(body["error"]["message"].as_str().unwrap_or("").contains("csr_pem"), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_field")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("csr_pem"),
+        "{body}"
+    );
 
     wait_for("the token to expire", Duration::from_secs(15), || async {
         let (status, body) = enroll_with_bad_csr(&region, &token).await?;
@@ -113,7 +138,11 @@ async fn bad_enrollments_change_nothing() -> anyhow::Result<()> {
 
     // A made-up token.
     let (status, body) = enroll_with_bad_csr(&region, "enr-000000000000.deadbeef").await?;
-    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_enrollment_token")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("invalid_enrollment_token")),
+        "{body}"
+    );
 
     let (_, list) = region.get("/v1/hosts").await?;
     assert_eq!(list["total"], 0);

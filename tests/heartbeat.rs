@@ -14,13 +14,19 @@ async fn a_stopped_agent_goes_offline_and_comes_back() -> anyhow::Result<()> {
 
     agent.stop();
     let offline = region.wait_agent(&agent.host_id, "offline").await?;
-    assert_eq!(offline["state"], "available", "going offline does not change the host's state");
+    assert_eq!(
+        offline["state"], "available",
+        "going offline does not change the host's state"
+    );
     let (_, listed) = region.get("/v1/hosts?agent=offline").await?;
     assert_eq!(listed["total"], 1);
 
     agent.run()?;
     let back = region.wait_agent(&agent.host_id, "online").await?;
-    assert!(back["last_seen"].as_str().unwrap_or_default() > first_seen.as_str(), "{back}");
+    assert!(
+        back["last_seen"].as_str().unwrap_or_default() > first_seen.as_str(),
+        "{back}"
+    );
     let (_, listed) = region.get("/v1/hosts?agent=online").await?;
     assert_eq!(listed["total"], 1);
     Ok(())
@@ -39,10 +45,14 @@ async fn agents_renew_their_certificates_before_expiry() -> anyhow::Result<()> {
     let (_, first_expiry) = plinth_common::tls::cert_not_after(&first_cert)?;
 
     // Renewal at two thirds of the lifetime: a new certificate for a new key.
-    let (cert, key) = wait_for("the certificate to be renewed", Duration::from_secs(30), || async {
-        let (cert, key) = agent.credentials()?;
-        Ok((cert != first_cert).then_some((cert, key)))
-    })
+    let (cert, key) = wait_for(
+        "the certificate to be renewed",
+        Duration::from_secs(30),
+        || async {
+            let (cert, key) = agent.credentials()?;
+            Ok((cert != first_cert).then_some((cert, key)))
+        },
+    )
     .await?;
     assert_ne!(key, first_key, "renewal makes a new key");
     let (_, expiry) = plinth_common::tls::cert_not_after(&cert)?;
@@ -51,14 +61,21 @@ async fn agents_renew_their_certificates_before_expiry() -> anyhow::Result<()> {
     // After the first certificate has expired, the agent still reaches the coordinator and
     // the coordinator still reaches the agent.
     let past_expiry = first_expiry + time::Duration::seconds(2);
-    wait_for("a heartbeat after the old certificate expired", Duration::from_secs(30), || async {
-        let host = region.host(&agent.host_id).await?;
-        let seen = host["last_seen"].as_str().unwrap_or_default();
-        let seen = time::OffsetDateTime::parse(seen, &time::format_description::well_known::Rfc3339)?;
-        Ok((seen > past_expiry && host["agent"] == "online").then_some(()))
-    })
+    wait_for(
+        "a heartbeat after the old certificate expired",
+        Duration::from_secs(30),
+        || async {
+            let host = region.host(&agent.host_id).await?;
+            let seen = host["last_seen"].as_str().unwrap_or_default();
+            let seen =
+                time::OffsetDateTime::parse(seen, &time::format_description::well_known::Rfc3339)?;
+            Ok((seen > past_expiry && host["agent"] == "online").then_some(()))
+        },
+    )
     .await?;
-    let (status, body) = region.get(&format!("/v1/hosts/{}/agent", agent.host_id)).await?;
+    let (status, body) = region
+        .get(&format!("/v1/hosts/{}/agent", agent.host_id))
+        .await?;
     assert_eq!(status, 200, "{body}");
     Ok(())
 }

@@ -20,7 +20,12 @@ async fn two_hosts() -> anyhow::Result<(Region, Agent, Agent)> {
 fn ids(list: &Value) -> Vec<String> {
     let mut ids: Vec<String> = list["items"]
         .as_array()
-        .map(|items| items.iter().filter_map(|h| h["id"].as_str().map(str::to_string)).collect())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|h| h["id"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     ids.sort();
     ids
@@ -31,20 +36,55 @@ async fn search_and_filters() -> anyhow::Result<()> {
     let (region, a, b) = two_hosts().await?;
     let mut both = vec![a.host_id.clone(), b.host_id.clone()];
     both.sort();
-    let cpu = region.host(&a.host_id).await?["cpu_model"].as_str().unwrap_or_default().to_string();
+    let cpu = region.host(&a.host_id).await?["cpu_model"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let id_fragment = a.host_id[5..11].to_uppercase();
     let cases: Vec<(&str, String, Vec<String>)> = vec![
         ("no filter", "/v1/hosts".into(), both.clone()),
-        ("ip substring", "/v1/hosts?q=0.0.3".into(), vec![b.host_id.clone()]),
-        ("cluster, case-insensitive", "/v1/hosts?q=ALPH".into(), vec![a.host_id.clone()]),
-        ("id fragment, upper case", format!("/v1/hosts?q={id_fragment}"), vec![a.host_id.clone()]),
-        ("cpu model", format!("/v1/hosts?q={}", cpu.to_lowercase().replace(' ', "%20")), both.clone()),
+        (
+            "ip substring",
+            "/v1/hosts?q=0.0.3".into(),
+            vec![b.host_id.clone()],
+        ),
+        (
+            "cluster, case-insensitive",
+            "/v1/hosts?q=ALPH".into(),
+            vec![a.host_id.clone()],
+        ),
+        (
+            "id fragment, upper case",
+            format!("/v1/hosts?q={id_fragment}"),
+            vec![a.host_id.clone()],
+        ),
+        (
+            "cpu model",
+            format!("/v1/hosts?q={}", cpu.to_lowercase().replace(' ', "%20")),
+            both.clone(),
+        ),
         ("wildcards are literal", "/v1/hosts?q=%25".into(), vec![]),
         ("no match", "/v1/hosts?q=nothing-like-this".into(), vec![]),
-        ("cluster filter", "/v1/hosts?cluster=beta".into(), vec![b.host_id.clone()]),
-        ("state filter", "/v1/hosts?state=available".into(), both.clone()),
-        ("agent filter", "/v1/hosts?agent=online".into(), both.clone()),
-        ("combined", "/v1/hosts?q=127.0.0&cluster=alpha&state=available".into(), vec![a.host_id.clone()]),
+        (
+            "cluster filter",
+            "/v1/hosts?cluster=beta".into(),
+            vec![b.host_id.clone()],
+        ),
+        (
+            "state filter",
+            "/v1/hosts?state=available".into(),
+            both.clone(),
+        ),
+        (
+            "agent filter",
+            "/v1/hosts?agent=online".into(),
+            both.clone(),
+        ),
+        (
+            "combined",
+            "/v1/hosts?q=127.0.0&cluster=alpha&state=available".into(),
+            vec![a.host_id.clone()],
+        ),
     ];
     for (label, path, want) in cases {
         let (status, list) = region.get(&path).await?;
@@ -57,7 +97,10 @@ async fn search_and_filters() -> anyhow::Result<()> {
     let (_, p1) = region.get("/v1/hosts?per_page=1&page=1").await?;
     let (_, p2) = region.get("/v1/hosts?per_page=1&page=2").await?;
     let (_, p3) = region.get("/v1/hosts?per_page=1&page=3").await?;
-    assert_eq!((p1["total"].as_u64(), p2["total"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(
+        (p1["total"].as_u64(), p2["total"].as_u64()),
+        (Some(2), Some(2))
+    );
     let mut paged = [ids(&p1), ids(&p2)].concat();
     paged.sort();
     assert_eq!(paged, both);
@@ -66,10 +109,23 @@ async fn search_and_filters() -> anyhow::Result<()> {
     // Every host field the seed lists is there.
     let (_, list) = region.get("/v1/hosts").await?;
     for field in [
-        "id", "ip", "cluster_id", "cpu_model", "total_cores", "allocated_cores", "total_memory_bytes",
-        "allocated_memory_bytes", "updated_at", "state", "agent", "last_seen",
+        "id",
+        "ip",
+        "cluster_id",
+        "cpu_model",
+        "total_cores",
+        "allocated_cores",
+        "total_memory_bytes",
+        "allocated_memory_bytes",
+        "updated_at",
+        "state",
+        "agent",
+        "last_seen",
     ] {
-        assert!(!list["items"][0][field].is_null(), "missing {field}: {list}");
+        assert!(
+            !list["items"][0][field].is_null(),
+            "missing {field}: {list}"
+        );
     }
     Ok(())
 }
@@ -91,11 +147,20 @@ async fn bad_queries_name_the_field() -> anyhow::Result<()> {
         let (status, body) = region.get(path).await?;
         assert_eq!(status, 400, "{path}: {body}");
         let message = body["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.contains(field), "{path}: message does not name {field}: {body}");
+        assert!(
+            message.contains(field),
+            "{path}: message does not name {field}: {body}"
+        );
     }
     let (status, body) = region.post("/v1/clusters", json!({"id": "UPPER"})).await?;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_field")), "{body}");
-    let (status, _) = region.post("/v1/clusters", json!({"id": "ok", "extra": 1})).await?;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_field")),
+        "{body}"
+    );
+    let (status, _) = region
+        .post("/v1/clusters", json!({"id": "ok", "extra": 1}))
+        .await?;
     assert_eq!(status, 400);
     let (_, clusters) = region.get("/v1/clusters").await?;
     assert_eq!(clusters, json!([]), "refused requests created nothing");
@@ -108,7 +173,11 @@ async fn lock_unlock_and_illegal_transitions() -> anyhow::Result<()> {
     let path = |op: &str| format!("/v1/hosts/{}/{op}", a.host_id);
 
     let (status, host) = region.post(&path("lock"), json!({})).await?;
-    assert_eq!((status, host["state"].as_str()), (200, Some("locked")), "{host}");
+    assert_eq!(
+        (status, host["state"].as_str()),
+        (200, Some("locked")),
+        "{host}"
+    );
     let (_, locked) = region.get("/v1/hosts?state=locked").await?;
     assert_eq!(ids(&locked), vec![a.host_id.clone()]);
 
@@ -116,18 +185,40 @@ async fn lock_unlock_and_illegal_transitions() -> anyhow::Result<()> {
     assert_eq!(status, 409, "{err}");
     assert_eq!(err["error"]["code"], "host_not_available");
     let message = err["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains(&a.host_id) && message.contains("is locked") && message.contains("needs available"), "{message}");
+    assert!(
+        message.contains(&a.host_id)
+            && message.contains("is locked")
+            && message.contains("needs available"),
+        "{message}"
+    );
 
     let (status, host) = region.post(&path("unlock"), json!({})).await?;
-    assert_eq!((status, host["state"].as_str()), (200, Some("available")), "{host}");
+    assert_eq!(
+        (status, host["state"].as_str()),
+        (200, Some("available")),
+        "{host}"
+    );
     let (status, err) = region.post(&path("unlock"), json!({})).await?;
-    assert_eq!((status, err["error"]["code"].as_str()), (409, Some("host_not_locked")), "{err}");
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("host_not_locked")),
+        "{err}"
+    );
 
-    let (status, err) = region.post("/v1/hosts/host-000000000000/lock", json!({})).await?;
-    assert_eq!((status, err["error"]["code"].as_str()), (404, Some("host_not_found")), "{err}");
+    let (status, err) = region
+        .post("/v1/hosts/host-000000000000/lock", json!({}))
+        .await?;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (404, Some("host_not_found")),
+        "{err}"
+    );
 
     let (_, audit) = region.get("/v1/audit?limit=10").await?;
-    let actions: Vec<&str> = audit.as_array().map(|a| a.iter().filter_map(|e| e["action"].as_str()).collect()).unwrap_or_default();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["action"].as_str()).collect())
+        .unwrap_or_default();
     assert!(actions.starts_with(&["unlock", "lock"]), "{audit}");
     Ok(())
 }
@@ -135,51 +226,118 @@ async fn lock_unlock_and_illegal_transitions() -> anyhow::Result<()> {
 #[tokio::test]
 async fn tenants_cannot_touch_hosts_and_tokens_are_checked() -> anyhow::Result<()> {
     let (region, a, _b) = two_hosts().await?;
-    let (status, tenant) = region.post("/v1/tenants", json!({"email": "Ops@Example.com", "name": "Ops"})).await?;
+    let (status, tenant) = region
+        .post(
+            "/v1/tenants",
+            json!({"email": "Ops@Example.com", "name": "Ops"}),
+        )
+        .await?;
     assert_eq!(status, 201, "{tenant}");
     assert_eq!(tenant["email"], "ops@example.com");
     let tenant_id = tenant["id"].as_str().unwrap_or_default().to_string();
-    let (status, dup) = region.post("/v1/tenants", json!({"email": "ops@example.com", "name": "Again"})).await?;
+    let (status, dup) = region
+        .post(
+            "/v1/tenants",
+            json!({"email": "ops@example.com", "name": "Again"}),
+        )
+        .await?;
     assert_eq!(status, 409, "{dup}");
 
     let (status, created) = region
-        .post("/v1/tokens", json!({"role": "tenant", "tenant_id": tenant_id, "name": "ci"}))
+        .post(
+            "/v1/tokens",
+            json!({"role": "tenant", "tenant_id": tenant_id, "name": "ci"}),
+        )
         .await?;
     assert_eq!(status, 201, "{created}");
     let tenant_token = created["secret"].as_str().unwrap_or_default().to_string();
     let token_id = created["id"].as_str().unwrap_or_default().to_string();
 
     let lock = format!("/v1/hosts/{}/lock", a.host_id);
-    let (status, body) = region.call(Method::POST, &lock, Some(&tenant_token), None).await?;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
-    let (status, _) = region.call(Method::GET, "/v1/hosts", Some(&tenant_token), None).await?;
+    let (status, body) = region
+        .call(Method::POST, &lock, Some(&tenant_token), None)
+        .await?;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
+    let (status, _) = region
+        .call(Method::GET, "/v1/hosts", Some(&tenant_token), None)
+        .await?;
     assert_eq!(status, 403);
-    assert_eq!(region.host(&a.host_id).await?["state"], "available", "the refused lock changed nothing");
+    assert_eq!(
+        region.host(&a.host_id).await?["state"],
+        "available",
+        "the refused lock changed nothing"
+    );
 
     // A tenant sees itself, not others, and cannot mint admin tokens.
-    let (status, _) = region.call(Method::GET, &format!("/v1/tenants/{tenant_id}"), Some(&tenant_token), None).await?;
+    let (status, _) = region
+        .call(
+            Method::GET,
+            &format!("/v1/tenants/{tenant_id}"),
+            Some(&tenant_token),
+            None,
+        )
+        .await?;
     assert_eq!(status, 200);
-    let (_, other) = region.post("/v1/tenants", json!({"email": "b@example.com", "name": "B"})).await?;
+    let (_, other) = region
+        .post(
+            "/v1/tenants",
+            json!({"email": "b@example.com", "name": "B"}),
+        )
+        .await?;
     let other_path = format!("/v1/tenants/{}", other["id"].as_str().unwrap_or_default());
-    let (status, _) = region.call(Method::GET, &other_path, Some(&tenant_token), None).await?;
+    let (status, _) = region
+        .call(Method::GET, &other_path, Some(&tenant_token), None)
+        .await?;
     assert_eq!(status, 404);
     let admin = json!({"role": "admin", "name": "escalate"});
-    let (status, _) = region.call(Method::POST, "/v1/tokens", Some(&tenant_token), Some(admin)).await?;
+    let (status, _) = region
+        .call(Method::POST, "/v1/tokens", Some(&tenant_token), Some(admin))
+        .await?;
     assert_eq!(status, 403);
 
     // No token, a wrong token, a revoked token.
     let (status, _) = region.call(Method::GET, "/v1/hosts", None, None).await?;
     assert_eq!(status, 401);
     let forged = format!("{token_id}.{}", "0".repeat(64));
-    let (status, _) = region.call(Method::GET, &format!("/v1/tenants/{tenant_id}"), Some(&forged), None).await?;
+    let (status, _) = region
+        .call(
+            Method::GET,
+            &format!("/v1/tenants/{tenant_id}"),
+            Some(&forged),
+            None,
+        )
+        .await?;
     assert_eq!(status, 401);
-    let (status, _) = region.call(Method::DELETE, &format!("/v1/tokens/{token_id}"), Some(&region.admin_token), None).await?;
+    let (status, _) = region
+        .call(
+            Method::DELETE,
+            &format!("/v1/tokens/{token_id}"),
+            Some(&region.admin_token),
+            None,
+        )
+        .await?;
     assert_eq!(status, 204);
-    let (status, _) = region.call(Method::GET, &format!("/v1/tenants/{tenant_id}"), Some(&tenant_token), None).await?;
+    let (status, _) = region
+        .call(
+            Method::GET,
+            &format!("/v1/tenants/{tenant_id}"),
+            Some(&tenant_token),
+            None,
+        )
+        .await?;
     assert_eq!(status, 401, "a revoked token no longer works");
 
     // Secrets are never listed.
     let (_, tokens) = region.get("/v1/tokens").await?;
-    assert!(tokens.as_array().is_some_and(|t| t.iter().all(|t| t.get("secret").is_none())), "{tokens}");
+    assert!(
+        tokens
+            .as_array()
+            .is_some_and(|t| t.iter().all(|t| t.get("secret").is_none())),
+        "{tokens}"
+    );
     Ok(())
 }

@@ -20,7 +20,11 @@ async fn setup() -> anyhow::Result<Setup> {
     let host = region.wait_agent(&agent.host_id, "online").await?;
     let agent_api = host["agent_api"].as_str().unwrap_or_default().to_string();
     anyhow::ensure!(agent_api.starts_with("https://127.0.0.2:"), "{host}");
-    Ok(Setup { region, agent, agent_api })
+    Ok(Setup {
+        region,
+        agent,
+        agent_api,
+    })
 }
 
 fn read(region: &Region, file: &str) -> anyhow::Result<String> {
@@ -35,14 +39,24 @@ fn client(ca_pem: &str, cert: Option<(&str, &str)>) -> anyhow::Result<reqwest::C
         .build()?)
 }
 
-async fn facts_status(client: &reqwest::Client, s: &Setup) -> anyhow::Result<Result<u16, reqwest::Error>> {
-    Ok(client.get(format!("{}/v1/facts", s.agent_api)).send().await.map(|r| r.status().as_u16()))
+async fn facts_status(
+    client: &reqwest::Client,
+    s: &Setup,
+) -> anyhow::Result<Result<u16, reqwest::Error>> {
+    Ok(client
+        .get(format!("{}/v1/facts", s.agent_api))
+        .send()
+        .await
+        .map(|r| r.status().as_u16()))
 }
 
 #[tokio::test]
 async fn agent_api_accepts_the_coordinator_certificate() -> anyhow::Result<()> {
     let s = setup().await?;
-    let (cert, key) = (read(&s.region, "client.pem")?, read(&s.region, "client.key")?);
+    let (cert, key) = (
+        read(&s.region, "client.pem")?,
+        read(&s.region, "client.key")?,
+    );
     let c = client(&s.region.ca_pem, Some((&cert, &key)))?;
     assert_eq!(facts_status(&c, &s).await?.ok(), Some(200));
     Ok(())
@@ -53,7 +67,10 @@ async fn agent_api_refuses_a_client_without_certificate() -> anyhow::Result<()> 
     let s = setup().await?;
     let c = client(&s.region.ca_pem, None)?;
     let res = facts_status(&c, &s).await?;
-    assert!(res.is_err(), "the TLS handshake must fail without a client certificate: {res:?}");
+    assert!(
+        res.is_err(),
+        "the TLS handshake must fail without a client certificate: {res:?}"
+    );
     Ok(())
 }
 
@@ -61,12 +78,19 @@ async fn agent_api_refuses_a_client_without_certificate() -> anyhow::Result<()> 
 async fn agent_api_refuses_a_certificate_from_another_ca() -> anyhow::Result<()> {
     let s = setup().await?;
     let (other_ca, _) = Ca::generate("some other CA")?;
-    let mut spec = LeafSpec::new("plinth-coordinator", Role::Coordinator, Duration::from_secs(3600));
+    let mut spec = LeafSpec::new(
+        "plinth-coordinator",
+        Role::Coordinator,
+        Duration::from_secs(3600),
+    );
     spec.client = true;
     let (cert, key) = other_ca.issue_with_new_key(&spec)?;
     let c = client(&s.region.ca_pem, Some((&cert, &key)))?;
     let res = facts_status(&c, &s).await?;
-    assert!(res.is_err(), "a foreign CA's certificate must fail the handshake: {res:?}");
+    assert!(
+        res.is_err(),
+        "a foreign CA's certificate must fail the handshake: {res:?}"
+    );
     Ok(())
 }
 
@@ -86,14 +110,21 @@ async fn agent_api_refuses_an_agent_certificate() -> anyhow::Result<()> {
 async fn agent_api_refuses_an_expired_coordinator_certificate() -> anyhow::Result<()> {
     let s = setup().await?;
     let ca = Ca::load(&s.region.ca_pem, &read(&s.region, "ca.key")?)?;
-    let mut spec = LeafSpec::new("plinth-coordinator", Role::Coordinator, Duration::from_secs(3600));
+    let mut spec = LeafSpec::new(
+        "plinth-coordinator",
+        Role::Coordinator,
+        Duration::from_secs(3600),
+    );
     spec.client = true;
     spec.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(2);
     spec.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(1);
     let (cert, key) = ca.issue_with_new_key(&spec)?;
     let c = client(&s.region.ca_pem, Some((&cert, &key)))?;
     let res = facts_status(&c, &s).await?;
-    assert!(res.is_err(), "an expired certificate must fail the handshake: {res:?}");
+    assert!(
+        res.is_err(),
+        "an expired certificate must fail the handshake: {res:?}"
+    );
     Ok(())
 }
 
@@ -113,13 +144,24 @@ async fn an_agent_cannot_heartbeat_for_another_host() -> anyhow::Result<()> {
     let c = client(&s.region.ca_pem, Some((&cert, &key)))?;
     let url = |id: &str| format!("{}/v1/agent/hosts/{id}/heartbeat", s.region.url);
 
-    let resp = c.post(url(&other.host_id)).json(&heartbeat_body()).send().await?;
+    let resp = c
+        .post(url(&other.host_id))
+        .json(&heartbeat_body())
+        .send()
+        .await?;
     assert_eq!(resp.status().as_u16(), 403);
     let other_host = s.region.host(&other.host_id).await?;
-    assert_ne!(other_host["cpu_model"], "m", "the refused heartbeat changed nothing");
+    assert_ne!(
+        other_host["cpu_model"], "m",
+        "the refused heartbeat changed nothing"
+    );
 
     // Control: the same certificate may beat for its own host.
-    let resp = c.post(url(&s.agent.host_id)).json(&heartbeat_body()).send().await?;
+    let resp = c
+        .post(url(&s.agent.host_id))
+        .json(&heartbeat_body())
+        .send()
+        .await?;
     assert_eq!(resp.status().as_u16(), 200);
     Ok(())
 }
@@ -130,13 +172,28 @@ async fn agent_endpoints_refuse_admins_and_the_coordinator_certificate() -> anyh
     let path = format!("/v1/agent/hosts/{}/heartbeat", s.agent.host_id);
     let (status, body) = s
         .region
-        .call(reqwest::Method::POST, &path, Some(&s.region.admin_token), Some(heartbeat_body()))
+        .call(
+            reqwest::Method::POST,
+            &path,
+            Some(&s.region.admin_token),
+            Some(heartbeat_body()),
+        )
         .await?;
-    assert_eq!(status, 401, "an admin token is no agent certificate: {body}");
+    assert_eq!(
+        status, 401,
+        "an admin token is no agent certificate: {body}"
+    );
 
-    let (cert, key) = (read(&s.region, "client.pem")?, read(&s.region, "client.key")?);
+    let (cert, key) = (
+        read(&s.region, "client.pem")?,
+        read(&s.region, "client.key")?,
+    );
     let c = client(&s.region.ca_pem, Some((&cert, &key)))?;
-    let resp = c.post(format!("{}{path}", s.region.url)).json(&heartbeat_body()).send().await?;
+    let resp = c
+        .post(format!("{}{path}", s.region.url))
+        .json(&heartbeat_body())
+        .send()
+        .await?;
     assert_eq!(resp.status().as_u16(), 403);
     Ok(())
 }

@@ -50,8 +50,10 @@ impl Config {
     pub fn resolve(args: &RunArgs) -> anyhow::Result<Config> {
         let file = match &args.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str::<FileConfig>(&text).with_context(|| format!("parsing {}", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?
             }
             None => FileConfig::default(),
         };
@@ -59,9 +61,16 @@ impl Config {
             .listen
             .clone()
             .or(file.listen)
-            .map(|l| l.parse().with_context(|| format!("listen address '{l}' is not IP:PORT")))
+            .map(|l| {
+                l.parse()
+                    .with_context(|| format!("listen address '{l}' is not IP:PORT"))
+            })
             .transpose()?;
-        let interval_text = args.heartbeat_interval.clone().or(file.heartbeat_interval).unwrap_or_else(|| "10s".into());
+        let interval_text = args
+            .heartbeat_interval
+            .clone()
+            .or(file.heartbeat_interval)
+            .unwrap_or_else(|| "10s".into());
         let heartbeat_interval = plinth_common::timefmt::parse_duration(&interval_text)
             .map_err(anyhow::Error::msg)
             .context("heartbeat_interval")?;
@@ -70,9 +79,17 @@ impl Config {
             "heartbeat_interval must be between 100ms and 1h"
         );
         Ok(Config {
-            data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             listen,
-            libvirt_uri: args.libvirt_uri.clone().or(file.libvirt_uri).unwrap_or_else(|| DEFAULT_LIBVIRT_URI.into()),
+            libvirt_uri: args
+                .libvirt_uri
+                .clone()
+                .or(file.libvirt_uri)
+                .unwrap_or_else(|| DEFAULT_LIBVIRT_URI.into()),
             heartbeat_interval,
         })
     }

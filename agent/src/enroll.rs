@@ -43,12 +43,20 @@ fn check_hash_format(hash: &str) -> anyhow::Result<String> {
 
 /// The local address the kernel would use towards the coordinator.
 fn source_address(coordinator: &reqwest::Url) -> anyhow::Result<IpAddr> {
-    let host = coordinator.host_str().context("coordinator URL has no host")?;
+    let host = coordinator
+        .host_str()
+        .context("coordinator URL has no host")?;
     let port = coordinator.port_or_known_default().unwrap_or(443);
-    let target: SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&(host.trim_matches(['[', ']']), port))?
-        .next()
-        .context("coordinator host does not resolve")?;
-    let bind: SocketAddr = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse()?;
+    let target: SocketAddr =
+        std::net::ToSocketAddrs::to_socket_addrs(&(host.trim_matches(['[', ']']), port))?
+            .next()
+            .context("coordinator host does not resolve")?;
+    let bind: SocketAddr = if target.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()?;
     let socket = UdpSocket::bind(bind)?;
     socket.connect(target)?;
     Ok(socket.local_addr()?.ip())
@@ -79,7 +87,9 @@ async fn fetch_pinned_ca(coordinator: &str, want: &str) -> anyhow::Result<String
 pub async fn enroll(args: &EnrollArgs) -> anyhow::Result<Enrollment> {
     let want = check_hash_format(&args.ca_hash)?;
     let coordinator = args.coordinator.trim_end_matches('/').to_string();
-    let url: reqwest::Url = coordinator.parse().context("--coordinator must be a URL like https://IP:PORT")?;
+    let url: reqwest::Url = coordinator
+        .parse()
+        .context("--coordinator must be a URL like https://IP:PORT")?;
     if url.scheme() != "https" {
         bail!("--coordinator must use https");
     }
@@ -100,11 +110,17 @@ pub async fn enroll(args: &EnrollArgs) -> anyhow::Result<Enrollment> {
         address,
         hostname: hostname(),
     };
-    let resp = client.post(format!("{coordinator}/v1/enroll")).json(&request).send().await?;
+    let resp = client
+        .post(format!("{coordinator}/v1/enroll"))
+        .json(&request)
+        .send()
+        .await?;
     if !resp.status().is_success() {
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<ErrorBody>(&text).map(|b| b.error.message).unwrap_or(text);
+        let message = serde_json::from_str::<ErrorBody>(&text)
+            .map(|b| b.error.message)
+            .unwrap_or(text);
         bail!("enrollment refused ({status}): {message}");
     }
     let enrolled: EnrollResponse = resp.json().await?;
@@ -113,8 +129,12 @@ pub async fn enroll(args: &EnrollArgs) -> anyhow::Result<Enrollment> {
     }
 
     let dir = AgentDir::new(&args.data_dir);
-    std::fs::create_dir_all(dir.root()).with_context(|| format!("creating {}", dir.root().display()))?;
-    std::fs::set_permissions(dir.root(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    std::fs::create_dir_all(dir.root())
+        .with_context(|| format!("creating {}", dir.root().display()))?;
+    std::fs::set_permissions(
+        dir.root(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )?;
     plinth_common::fsutil::write_file(&dir.ca(), ca_pem.as_bytes(), 0o644)?;
     dir.save_credentials(&enrolled.certificate_pem, &key_pem)?;
     let enrollment = Enrollment {
@@ -132,8 +152,16 @@ mod tests {
     #[test]
     fn hash_format() {
         let good = format!("sha256:{}", "A".repeat(64));
-        assert_eq!(super::check_hash_format(&good).ok(), Some(format!("sha256:{}", "a".repeat(64))));
-        for bad in ["", "sha256:", "md5:00", &format!("sha256:{}", "g".repeat(64))] {
+        assert_eq!(
+            super::check_hash_format(&good).ok(),
+            Some(format!("sha256:{}", "a".repeat(64)))
+        );
+        for bad in [
+            "",
+            "sha256:",
+            "md5:00",
+            &format!("sha256:{}", "g".repeat(64)),
+        ] {
             assert!(super::check_hash_format(bad).is_err(), "{bad}");
         }
     }

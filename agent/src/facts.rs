@@ -14,7 +14,8 @@ pub fn hostname() -> String {
 
 /// The CPU brand string (`Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz`), if the OS tells it.
 pub fn cpu_model() -> Option<String> {
-    let sys = System::new_with_specifics(RefreshKind::nothing().with_cpu(CpuRefreshKind::nothing()));
+    let sys =
+        System::new_with_specifics(RefreshKind::nothing().with_cpu(CpuRefreshKind::nothing()));
     sys.cpus()
         .first()
         .map(|c| c.brand().trim().to_string())

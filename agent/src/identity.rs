@@ -41,7 +41,10 @@ impl AgentDir {
     pub fn load_enrollment(&self) -> anyhow::Result<Enrollment> {
         let path = self.enrollment();
         let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("reading {} (has this host enrolled? run `plinth-agent enroll`)", path.display())
+            format!(
+                "reading {} (has this host enrolled? run `plinth-agent enroll`)",
+                path.display()
+            )
         })?;
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
@@ -54,8 +57,10 @@ impl AgentDir {
     /// (certificate PEM, key PEM) from the credentials file.
     pub fn load_credentials(&self) -> anyhow::Result<(String, String)> {
         let path = self.credentials();
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        split_credentials(&text).with_context(|| format!("{} lacks a certificate or a key", path.display()))
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        split_credentials(&text)
+            .with_context(|| format!("{} lacks a certificate or a key", path.display()))
     }
 
     pub fn save_credentials(&self, cert_pem: &str, key_pem: &str) -> anyhow::Result<()> {
@@ -72,7 +77,8 @@ fn split_credentials(text: &str) -> Option<(String, String)> {
 }
 
 fn write_file(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
-    plinth_common::fsutil::write_file(path, contents, mode).with_context(|| format!("writing {}", path.display()))
+    plinth_common::fsutil::write_file(path, contents, mode)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
@@ -84,7 +90,10 @@ mod tests {
         let cert = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         let key = "-----BEGIN PRIVATE KEY-----\nBBBB\n-----END PRIVATE KEY-----\n";
         agent.save_credentials(cert, key)?;
-        assert_eq!(agent.load_credentials()?, (cert.to_string(), key.to_string()));
+        assert_eq!(
+            agent.load_credentials()?,
+            (cert.to_string(), key.to_string())
+        );
         Ok(())
     }
 }

@@ -38,11 +38,17 @@ async fn main() -> anyhow::Result<()> {
     plinth_common::tls::install_crypto_provider();
     let filter = tracing_subscriber::EnvFilter::try_from_env("PLINTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     match Cli::parse().command {
         Command::Enroll(args) => {
             let e = enroll(&args).await?;
-            println!("Enrolled as {} in cluster {} (address {}).", e.host_id, e.cluster, e.address);
+            println!(
+                "Enrolled as {} in cluster {} (address {}).",
+                e.host_id, e.cluster, e.address
+            );
             Ok(())
         }
         Command::Run(args) => run(Config::resolve(&args)?).await,
@@ -55,7 +61,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .check(Duration::from_secs(30))
         .await
         .with_context(|| format!("connecting to libvirt at {}", config.libvirt_uri))?;
-    let agent = Arc::new(Agent::load(AgentDir::new(&config.data_dir), libvirt, config.heartbeat_interval)?);
+    let agent = Arc::new(Agent::load(
+        AgentDir::new(&config.data_dir),
+        libvirt,
+        config.heartbeat_interval,
+    )?);
     let listen = config
         .listen
         .unwrap_or_else(|| SocketAddr::new(agent.enrollment.address, DEFAULT_API_PORT));
@@ -68,7 +78,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
     let stop = CancellationToken::new();
     let tasks = TaskTracker::new();
-    tasks.spawn(serve_tls(listener, tls, api::router(agent.clone()), stop.clone()));
+    tasks.spawn(serve_tls(
+        listener,
+        tls,
+        api::router(agent.clone()),
+        stop.clone(),
+    ));
     // Ready once the first heartbeat is through: the host is then listed and reachable.
     if let Err(err) = heartbeat::beat_once(&agent).await {
         tracing::warn!(error = %err, "First heartbeat failed; will keep trying.");
@@ -87,7 +102,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!("Shutting down.");
     stop.cancel();
     tasks.close();
-    if tokio::time::timeout(SHUTDOWN_DEADLINE, tasks.wait()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, tasks.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("Tasks still running after the shutdown deadline; exiting anyway.");
     }
     Ok(())

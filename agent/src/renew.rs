@@ -22,7 +22,12 @@ fn renew_at(cert_pem: &str) -> anyhow::Result<OffsetDateTime> {
 pub async fn renew_once(agent: &Agent) -> anyhow::Result<()> {
     let (key_pem, csr_pem) = new_key_and_csr(agent.host_id())?;
     let url = agent.coordinator_url(&format!("/v1/agent/hosts/{}/renew", agent.host_id()));
-    let resp = agent.client().post(url).json(&RenewRequest { csr_pem }).send().await?;
+    let resp = agent
+        .client()
+        .post(url)
+        .json(&RenewRequest { csr_pem })
+        .send()
+        .await?;
     let status = resp.status();
     if !status.is_success() {
         let text = resp.text().await.unwrap_or_default();
@@ -39,7 +44,10 @@ pub async fn run(agent: Arc<Agent>, stop: CancellationToken) {
     loop {
         let wait = match renew_at(&agent.cert_pem()) {
             // At least a second between attempts, whatever the certificate says.
-            Ok(at) => (at - OffsetDateTime::now_utc()).try_into().unwrap_or(Duration::ZERO).max(MIN_WAIT),
+            Ok(at) => (at - OffsetDateTime::now_utc())
+                .try_into()
+                .unwrap_or(Duration::ZERO)
+                .max(MIN_WAIT),
             Err(err) => {
                 warn!(error = %err, "Cannot read the certificate's lifetime.");
                 RETRY

@@ -22,7 +22,11 @@ pub struct Agent {
 }
 
 /// A client presenting the agent's certificate and trusting only the region CA.
-pub fn coordinator_client(ca_pem: &str, cert_pem: &str, key_pem: &str) -> anyhow::Result<reqwest::Client> {
+pub fn coordinator_client(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> anyhow::Result<reqwest::Client> {
     let tls = client_config(ca_pem, Some((cert_pem, key_pem)))?;
     Ok(reqwest::Client::builder()
         .use_preconfigured_tls(tls)
@@ -32,7 +36,11 @@ pub fn coordinator_client(ca_pem: &str, cert_pem: &str, key_pem: &str) -> anyhow
 }
 
 impl Agent {
-    pub fn load(dir: AgentDir, libvirt: Libvirt, heartbeat_interval: Duration) -> anyhow::Result<Agent> {
+    pub fn load(
+        dir: AgentDir,
+        libvirt: Libvirt,
+        heartbeat_interval: Duration,
+    ) -> anyhow::Result<Agent> {
         let enrollment = dir.load_enrollment()?;
         let ca_pem = std::fs::read_to_string(dir.ca())?;
         let (cert_pem, key_pem) = dir.load_credentials()?;
@@ -54,15 +62,24 @@ impl Agent {
     }
 
     pub fn client(&self) -> reqwest::Client {
-        self.client.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.client
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn cert_pem(&self) -> String {
-        self.cert_pem.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.cert_pem
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn coordinator_url(&self, path: &str) -> String {
-        format!("{}{path}", self.enrollment.coordinator.trim_end_matches('/'))
+        format!(
+            "{}{path}",
+            self.enrollment.coordinator.trim_end_matches('/')
+        )
     }
 
     pub fn set_api_port(&self, port: u16) {

@@ -33,7 +33,11 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         "m" => n * 60,
         "h" => n * 3600,
         "d" => n * 86_400,
-        _ => return Err(format!("'{text}' has unknown unit '{unit}' (use s, m, h or d)")),
+        _ => {
+            return Err(format!(
+                "'{text}' has unknown unit '{unit}' (use s, m, h or d)"
+            ));
+        }
     };
     Ok(std::time::Duration::from_secs(secs))
 }

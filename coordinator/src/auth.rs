@@ -24,7 +24,10 @@ impl Caller {
     pub fn actor(&self) -> String {
         match self {
             Caller::Admin { token_id } => format!("admin:{token_id}"),
-            Caller::Tenant { token_id, tenant_id } => format!("tenant:{tenant_id}:{token_id}"),
+            Caller::Tenant {
+                token_id,
+                tenant_id,
+            } => format!("tenant:{tenant_id}:{token_id}"),
         }
     }
 
@@ -95,16 +98,23 @@ pub fn split_token(token: &str) -> Option<(&str, &str)> {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthenticated("missing Authorization: Bearer token".into()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthenticated("missing Authorization: Bearer token".into())
+            })?;
         let token = header
             .to_str()
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::Unauthenticated("Authorization must be 'Bearer <token>'".into()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthenticated("Authorization must be 'Bearer <token>'".into())
+            })?;
         let invalid = || ApiError::Unauthenticated("invalid, expired or revoked token".into());
         let (id, secret) = split_token(token).ok_or_else(invalid)?;
         let row = state.store.api_token_auth(id).await?.ok_or_else(invalid)?;
@@ -115,7 +125,9 @@ impl FromRequestParts<AppState> for Caller {
             return Err(invalid());
         }
         match (row.role, row.tenant_id) {
-            (TokenRole::Admin, _) => Ok(Caller::Admin { token_id: id.to_string() }),
+            (TokenRole::Admin, _) => Ok(Caller::Admin {
+                token_id: id.to_string(),
+            }),
             (TokenRole::Tenant, Some(tenant_id)) => Ok(Caller::Tenant {
                 token_id: id.to_string(),
                 tenant_id,
@@ -128,7 +140,10 @@ impl FromRequestParts<AppState> for Caller {
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
         caller.require_admin()?;
         Ok(Admin(caller))
@@ -139,7 +154,11 @@ impl<S: Send + Sync> FromRequestParts<S> for AgentCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        match parts.extensions.get::<PeerIdentity>().and_then(|p| p.role.clone()) {
+        match parts
+            .extensions
+            .get::<PeerIdentity>()
+            .and_then(|p| p.role.clone())
+        {
             Some(Role::Agent { host_id }) => Ok(AgentCaller { host_id }),
             Some(other) => Err(ApiError::Forbidden(format!(
                 "agent endpoints accept agent certificates only, not the {other}'s"

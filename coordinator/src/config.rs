@@ -47,14 +47,21 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str::<FileConfig>(&text).with_context(|| format!("parsing {}", path.display()))?
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?
             }
             None => FileConfig::default(),
         };
         let Some(data_dir) = args.data_dir.clone().or(file.data_dir) else {
-            bail!("no data directory: pass --data-dir, set PLINTH_DATA_DIR, or set data_dir in the config file");
+            bail!(
+                "no data directory: pass --data-dir, set PLINTH_DATA_DIR, or set data_dir in the config file"
+            );
         };
-        let listen_text = args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen_text = args
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.into());
         let listen = listen_text
             .parse()
             .with_context(|| format!("listen address '{listen_text}' is not IP:PORT"))?;
@@ -94,7 +101,10 @@ mod tests {
     fn flags_override_file() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "data_dir = \"/d\"\nlisten = \"127.0.0.1:1\"\nagent_cert_ttl = \"1h\"\n")?;
+        std::fs::write(
+            &path,
+            "data_dir = \"/d\"\nlisten = \"127.0.0.1:1\"\nagent_cert_ttl = \"1h\"\n",
+        )?;
         let from_file = Config::resolve(&args(Some(path.clone()), None))?;
         assert_eq!(from_file.listen.port(), 1);
         assert_eq!(from_file.agent_cert_ttl, Duration::from_secs(3600));

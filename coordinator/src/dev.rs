@@ -57,7 +57,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let running = server::start(&config, stop.clone()).await?;
     let st = running.state.clone();
-    st.store.create_cluster(DEV_CLUSTER, "created by plinth-coordinator dev").await?;
+    st.store
+        .create_cluster(DEV_CLUSTER, "created by plinth-coordinator dev")
+        .await?;
     let admin_token = init::create_admin_token(&st.store, "dev", "dev").await?;
     let url = format!("https://{}", running.addr);
 
@@ -66,14 +68,29 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         None => std::env::current_exe()?.with_file_name("plinth-agent"),
     };
     let agent_dir = root.join("agent");
-    let uri = args.libvirt_uri.unwrap_or_else(|| default_libvirt_uri().to_string());
+    let uri = args
+        .libvirt_uri
+        .unwrap_or_else(|| default_libvirt_uri().to_string());
     if !agent_dir.join("agent.toml").exists() {
         let token = issue_enrollment_token(&st, 600_000, "dev agent", "dev")
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let status = Command::new(&agent_bin)
-            .args(["enroll", "--coordinator", &url, "--token", &token.token, "--ca-hash", &token.ca_hash])
-            .args(["--cluster", DEV_CLUSTER, "--address", &running.addr.ip().to_string()])
+            .args([
+                "enroll",
+                "--coordinator",
+                &url,
+                "--token",
+                &token.token,
+                "--ca-hash",
+                &token.ca_hash,
+            ])
+            .args([
+                "--cluster",
+                DEV_CLUSTER,
+                "--address",
+                &running.addr.ip().to_string(),
+            ])
             .arg("--data-dir")
             .arg(&agent_dir)
             .status()
@@ -84,7 +101,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         }
     }
     let mut agent = Command::new(&agent_bin)
-        .args(["run", "--libvirt-uri", &uri, "--listen", &format!("{}:0", running.addr.ip())])
+        .args([
+            "run",
+            "--libvirt-uri",
+            &uri,
+            "--listen",
+            &format!("{}:0", running.addr.ip()),
+        ])
         .arg("--data-dir")
         .arg(&agent_dir)
         .stdin(Stdio::null())
@@ -98,7 +121,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         _ = shutdown::signalled() => Ok(()),
     };
     if outcome.is_ok() && !stop.is_cancelled() {
-        let bin_dir = std::env::current_exe()?.parent().map(Path::to_path_buf).unwrap_or_default();
+        let bin_dir = std::env::current_exe()?
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let env = format!(
             "export PLINTH_URL={url}\nexport PLINTH_TOKEN={admin_token}\nexport PLINTH_CA={}\nexport PATH={}:$PATH\n",
             root.join("ca.pem").display(),
@@ -106,7 +132,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         );
         write_file(&root.join("dev.env"), env.as_bytes(), 0o600)?;
         println!("\nplinth dev region is up: coordinator {url}, one agent on {uri}.");
-        println!("In another terminal:\n  source {}\n  plinth hosts list", root.join("dev.env").display());
+        println!(
+            "In another terminal:\n  source {}\n  plinth hosts list",
+            root.join("dev.env").display()
+        );
         println!("Ctrl-C stops the region.\n");
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
         tokio::select! {
@@ -143,7 +172,10 @@ async fn wait_for_host(st: &crate::state::AppState) -> anyhow::Result<()> {
 async fn stop_child(child: &mut Child) {
     if let Some(pid) = child.id() {
         let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
-        if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_ok() {
+        if tokio::time::timeout(Duration::from_secs(10), child.wait())
+            .await
+            .is_ok()
+        {
             return;
         }
     }

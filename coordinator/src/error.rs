@@ -14,7 +14,10 @@ use plinth_common::host::InvalidTransition;
 pub enum ApiError {
     /// A field of the request is wrong; the message names it.
     #[error("{field}: {message}")]
-    InvalidField { field: &'static str, message: String },
+    InvalidField {
+        field: &'static str,
+        message: String,
+    },
     /// The body or query could not be read as the endpoint's type.
     #[error("{0}")]
     Malformed(String),
@@ -66,7 +69,9 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden".into()),
             ApiError::NotFound { kind, .. } => (StatusCode::NOT_FOUND, format!("{kind}_not_found")),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, (*code).into()),
-            ApiError::InvalidTransition { err, .. } => (StatusCode::CONFLICT, format!("host_not_{}", err.needs)),
+            ApiError::InvalidTransition { err, .. } => {
+                (StatusCode::CONFLICT, format!("host_not_{}", err.needs))
+            }
             ApiError::Unavailable { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, (*code).into()),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal".into()),
         }
@@ -103,7 +108,10 @@ impl ApiError {
     pub fn host_transition(id: &str, err: TransitionError) -> ApiError {
         match err {
             TransitionError::NotFound => ApiError::not_found("host", id),
-            TransitionError::Invalid(err) => ApiError::InvalidTransition { id: id.to_string(), err },
+            TransitionError::Invalid(err) => ApiError::InvalidTransition {
+                id: id.to_string(),
+                err,
+            },
             TransitionError::Store(s) => s.into(),
         }
     }

@@ -22,7 +22,10 @@ pub struct Initialised {
 /// Names the coordinator's server certificate answers to: the given ones plus loopback and
 /// this machine's hostname.
 fn server_names(extra: &[String]) -> (Vec<IpAddr>, Vec<String>) {
-    let mut ips: Vec<IpAddr> = vec!["127.0.0.1".parse().expect("literal"), "::1".parse().expect("literal")];
+    let mut ips: Vec<IpAddr> = vec![
+        "127.0.0.1".parse().expect("literal"),
+        "::1".parse().expect("literal"),
+    ];
     let mut dns = vec!["localhost".to_string()];
     if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
         let name = name.trim();
@@ -45,17 +48,29 @@ pub async fn init(dir: &DataDir, sans: &[String], listen: &str) -> anyhow::Resul
     if dir.is_initialised() {
         bail!("{} is already initialised", dir.root().display());
     }
-    std::fs::create_dir_all(dir.root()).with_context(|| format!("creating {}", dir.root().display()))?;
-    std::fs::set_permissions(dir.root(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    std::fs::create_dir_all(dir.root())
+        .with_context(|| format!("creating {}", dir.root().display()))?;
+    std::fs::set_permissions(
+        dir.root(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )?;
 
     let (ca, ca_key) = Ca::generate("plinth region CA")?;
     let (ips, dns_names) = server_names(sans);
-    let mut server = LeafSpec::new("plinth-coordinator", Role::Coordinator, COORDINATOR_CERT_LIFETIME);
+    let mut server = LeafSpec::new(
+        "plinth-coordinator",
+        Role::Coordinator,
+        COORDINATOR_CERT_LIFETIME,
+    );
     server.ips = ips;
     server.dns_names = dns_names;
     server.server = true;
     let (server_cert, server_key) = ca.issue_with_new_key(&server)?;
-    let mut client = LeafSpec::new("plinth-coordinator", Role::Coordinator, COORDINATOR_CERT_LIFETIME);
+    let mut client = LeafSpec::new(
+        "plinth-coordinator",
+        Role::Coordinator,
+        COORDINATOR_CERT_LIFETIME,
+    );
     client.client = true;
     let (client_cert, client_key) = ca.issue_with_new_key(&client)?;
 

@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "plinth-coordinator", version, about = "plinth coordinator: API, store, CA for agents")]
+#[command(
+    name = "plinth-coordinator",
+    version,
+    about = "plinth coordinator: API, store, CA for agents"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -59,7 +63,10 @@ enum TokenCommand {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PLINTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 #[tokio::main]
@@ -68,12 +75,22 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Openapi => print!("{}", api::openapi_json()),
-        Command::Init { data_dir, sans, listen } => {
+        Command::Init {
+            data_dir,
+            sans,
+            listen,
+        } => {
             let done = init::init(&DataDir::new(&data_dir), &sans, &listen).await?;
             println!("Initialised {}.", data_dir.display());
-            println!("Admin token (shown once, store it now):\n  {}", done.admin_token);
+            println!(
+                "Admin token (shown once, store it now):\n  {}",
+                done.admin_token
+            );
             println!("CA hash for agents: {}", done.ca_hash);
-            println!("Next: plinth-coordinator serve --data-dir {}", data_dir.display());
+            println!(
+                "Next: plinth-coordinator serve --data-dir {}",
+                data_dir.display()
+            );
         }
         Command::Serve(args) => {
             init_tracing();
@@ -88,16 +105,28 @@ async fn main() -> anyhow::Result<()> {
             stop.cancel();
             running.task.await.context("server task")?;
         }
-        Command::Token { command: TokenCommand::Create { ttl, description, serve } } => {
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    ttl,
+                    description,
+                    serve,
+                },
+        } => {
             let config = Config::resolve(&serve)?;
             let state = server::load_state(&config).await?;
             let ttl = plinth_common::timefmt::parse_duration(&ttl).map_err(anyhow::Error::msg)?;
             if ttl.is_zero() || ttl > std::time::Duration::from_secs(7 * 86_400) {
                 anyhow::bail!("--ttl must be more than zero and at most 7d");
             }
-            let token = api::tokens::issue_enrollment_token(&state, ttl.as_millis() as i64, &description, "cli")
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let token = api::tokens::issue_enrollment_token(
+                &state,
+                ttl.as_millis() as i64,
+                &description,
+                "cli",
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", token.token);
             eprintln!("Expires {}. On the host:", token.expires_at);
             eprintln!(

@@ -22,11 +22,19 @@ fn read(path: &std::path::Path) -> anyhow::Result<String> {
 pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
     let dir = DataDir::new(&config.data_dir);
     if !dir.is_initialised() {
-        bail!("{} is not initialised: run `plinth-coordinator init --data-dir {}` first", dir.root().display(), dir.root().display());
+        bail!(
+            "{} is not initialised: run `plinth-coordinator init --data-dir {}` first",
+            dir.root().display(),
+            dir.root().display()
+        );
     }
     let ca_pem = read(&dir.ca_cert())?;
     let ca = Ca::load(&ca_pem, &read(&dir.ca_key())?)?;
-    let agents = AgentClient::new(&ca_pem, &read(&dir.client_cert())?, &read(&dir.client_key())?)?;
+    let agents = AgentClient::new(
+        &ca_pem,
+        &read(&dir.client_cert())?,
+        &read(&dir.client_key())?,
+    )?;
     let store = Store::open(&dir.database()).await?;
     Ok(AppState {
         store,

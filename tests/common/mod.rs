@@ -20,9 +20,16 @@ pub fn bin(name: &str) -> PathBuf {
         return PathBuf::from(dir).join(name);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
     let path = dir.join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
     path
 }
 
@@ -88,15 +95,24 @@ impl Region {
             .context("init printed no admin token")?
             .to_string();
         let mut cmd = Command::new(bin("plinth-coordinator"));
-        cmd.arg("serve").arg("--data-dir").arg(&data).args(["--listen", "127.0.0.1:0"]);
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--listen", "127.0.0.1:0"]);
         if let Some(ttl) = &opts.agent_cert_ttl {
             cmd.args(["--agent-cert-ttl", ttl]);
         }
         let coordinator = Daemon::spawn(cmd, &dir.path().join("coordinator.log"))?;
         let addr_file = data.join("coordinator.addr");
-        let addr = wait_for("the coordinator to bind", Duration::from_secs(30), || async {
-            Ok(std::fs::read_to_string(&addr_file).ok().map(|s| s.trim().to_string()))
-        })
+        let addr = wait_for(
+            "the coordinator to bind",
+            Duration::from_secs(30),
+            || async {
+                Ok(std::fs::read_to_string(&addr_file)
+                    .ok()
+                    .map(|s| s.trim().to_string()))
+            },
+        )
         .await?;
         let ca_pem = std::fs::read_to_string(data.join("ca.pem"))?;
         let http = reqwest::Client::builder()
@@ -135,16 +151,27 @@ impl Region {
         let resp = req.send().await?;
         let status = resp.status().as_u16();
         let text = resp.text().await?;
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         Ok((status, value))
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
-        self.call(reqwest::Method::GET, path, Some(&self.admin_token), None).await
+        self.call(reqwest::Method::GET, path, Some(&self.admin_token), None)
+            .await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<(u16, Value)> {
-        self.call(reqwest::Method::POST, path, Some(&self.admin_token), Some(body)).await
+        self.call(
+            reqwest::Method::POST,
+            path,
+            Some(&self.admin_token),
+            Some(body),
+        )
+        .await
     }
 
     pub async fn create_cluster(&self, id: &str) -> anyhow::Result<()> {
@@ -155,20 +182,44 @@ impl Region {
 
     /// A new one-time enrollment token: (token, ca_hash).
     pub async fn enrollment_token(&self, ttl: &str) -> anyhow::Result<(String, String)> {
-        let (status, body) = self.post("/v1/enrollment-tokens", json!({"ttl": ttl})).await?;
+        let (status, body) = self
+            .post("/v1/enrollment-tokens", json!({"ttl": ttl}))
+            .await?;
         anyhow::ensure!(status == 201, "enrollment token: {status} {body}");
-        Ok((body["token"].as_str().context("token")?.into(), body["ca_hash"].as_str().context("ca_hash")?.into()))
+        Ok((
+            body["token"].as_str().context("token")?.into(),
+            body["ca_hash"].as_str().context("ca_hash")?.into(),
+        ))
     }
 
     /// Runs `plinth-agent enroll`; returns its exit success and combined output.
-    pub fn enroll(&self, agent_dir: &Path, ip: &str, cluster: &str, token: &str, ca_hash: &str) -> anyhow::Result<(bool, String)> {
+    pub fn enroll(
+        &self,
+        agent_dir: &Path,
+        ip: &str,
+        cluster: &str,
+        token: &str,
+        ca_hash: &str,
+    ) -> anyhow::Result<(bool, String)> {
         let out = Command::new(bin("plinth-agent"))
-            .args(["enroll", "--coordinator", &self.url, "--token", token, "--ca-hash", ca_hash])
+            .args([
+                "enroll",
+                "--coordinator",
+                &self.url,
+                "--token",
+                token,
+                "--ca-hash",
+                ca_hash,
+            ])
             .args(["--cluster", cluster, "--address", ip])
             .arg("--data-dir")
             .arg(agent_dir)
             .output()?;
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         Ok((out.status.success(), text))
     }
 
@@ -204,10 +255,14 @@ impl Region {
     }
 
     pub async fn wait_agent(&self, id: &str, want: &str) -> anyhow::Result<Value> {
-        wait_for(&format!("host {id} agent {want}"), Duration::from_secs(30), || async {
-            let host = self.host(id).await?;
-            Ok((host["agent"] == want).then_some(host))
-        })
+        wait_for(
+            &format!("host {id} agent {want}"),
+            Duration::from_secs(30),
+            || async {
+                let host = self.host(id).await?;
+                Ok((host["agent"] == want).then_some(host))
+            },
+        )
         .await
     }
 
@@ -231,7 +286,12 @@ impl Agent {
             .arg("--data-dir")
             .arg(&self.dir)
             .args(["--listen", &format!("{}:0", self.ip)])
-            .args(["--libvirt-uri", "test:///default", "--heartbeat-interval", "300ms"]);
+            .args([
+                "--libvirt-uri",
+                "test:///default",
+                "--heartbeat-interval",
+                "300ms",
+            ]);
         self.daemon = Some(Daemon::spawn(cmd, &self.log)?);
         Ok(())
     }
@@ -246,7 +306,9 @@ impl Agent {
     /// (certificate PEM, key PEM) the agent holds now.
     pub fn credentials(&self) -> anyhow::Result<(String, String)> {
         let text = std::fs::read_to_string(self.dir.join("agent.pem"))?;
-        let at = text.find("-----BEGIN PRIVATE KEY-----").context("key in agent.pem")?;
+        let at = text
+            .find("-----BEGIN PRIVATE KEY-----")
+            .context("key in agent.pem")?;
         Ok((text[..at].to_string(), text[at..].to_string()))
     }
 }

@@ -15,11 +15,16 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn spawn(mut cmd: Command, log: &Path) -> anyhow::Result<Daemon> {
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
         let err = out.try_clone()?;
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         cmd.env("PLINTH_LOG", "info,plinth_common=debug");
-        Ok(Daemon { child: Some(cmd.spawn()?) })
+        Ok(Daemon {
+            child: Some(cmd.spawn()?),
+        })
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -27,7 +32,9 @@ impl Daemon {
     }
 
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {

@@ -25,6 +25,10 @@ pub async fn facts(State(agent): State<Arc<Agent>>) -> Response {
     };
     match collected.await {
         Ok(body) => Json(body).into_response(),
-        Err(err) => error(StatusCode::SERVICE_UNAVAILABLE, "libvirt_unavailable", err.to_string()),
+        Err(err) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "libvirt_unavailable",
+            err.to_string(),
+        ),
     }
 }

@@ -17,7 +17,13 @@ use std::sync::Arc;
 pub fn router(agent: Arc<Agent>) -> Router {
     Router::new()
         .route("/v1/facts", get(facts::facts))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "route_not_found", "no such route".into()) })
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "route_not_found",
+                "no such route".into(),
+            )
+        })
         .layer(middleware::from_fn(coordinator_only))
         .with_state(agent)
 }
@@ -33,7 +39,11 @@ pub(crate) fn error(status: StatusCode, code: &str, message: String) -> Response
 }
 
 async fn coordinator_only(req: Request, next: Next) -> Response {
-    match req.extensions().get::<PeerIdentity>().and_then(|p| p.role.clone()) {
+    match req
+        .extensions()
+        .get::<PeerIdentity>()
+        .and_then(|p| p.role.clone())
+    {
         Some(Role::Coordinator) => next.run(req).await,
         Some(other) => error(
             StatusCode::FORBIDDEN,

@@ -137,7 +137,10 @@ mod tests {
         assert!(node.memory_bytes > 0);
         assert_eq!(node.driver, "TEST");
         let domains = lv.domains(Duration::from_secs(10)).await?;
-        let test = domains.iter().find(|d| d.name == "test").expect("test driver defines 'test'");
+        let test = domains
+            .iter()
+            .find(|d| d.name == "test")
+            .expect("test driver defines 'test'");
         assert_eq!(test.state, "running");
         assert!(test.vcpus > 0);
         Ok(())

@@ -93,7 +93,11 @@ impl Ca {
     }
 
     /// Issues a certificate for `public_key` as `spec` says; returns its PEM.
-    pub fn issue(&self, public_key: &impl PublicKeyData, spec: &LeafSpec) -> Result<String, TlsError> {
+    pub fn issue(
+        &self,
+        public_key: &impl PublicKeyData,
+        spec: &LeafSpec,
+    ) -> Result<String, TlsError> {
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, spec.common_name.as_str());
@@ -211,7 +215,11 @@ mod tests {
             host_id: "host-0123456789ab".into(),
         };
         let mut spec = LeafSpec::new("host-0123456789ab", role.clone(), Duration::from_secs(60));
-        spec.ips.push("127.0.0.2".parse().map_err(|_| TlsError::Pem("ip".into()))?);
+        spec.ips.push(
+            "127.0.0.2"
+                .parse()
+                .map_err(|_| TlsError::Pem("ip".into()))?,
+        );
         spec.client = true;
         let cert = ca.sign_csr(&csr, &spec)?;
         let der = first_pem_der(&cert)?;

@@ -63,7 +63,12 @@ impl ReloadableCert {
 
 impl ResolvesServerCert for ReloadableCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current.read().unwrap_or_else(|p| p.into_inner()).clone())
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        )
     }
 }
 
@@ -105,7 +110,9 @@ pub fn client_config(
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots(ca_pem)?);
     let mut config = match client_cert {
-        Some((cert, key)) => builder.with_client_auth_cert(certs_from_pem(cert)?, key_from_pem(key)?)?,
+        Some((cert, key)) => {
+            builder.with_client_auth_cert(certs_from_pem(cert)?, key_from_pem(key)?)?
+        }
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

@@ -63,13 +63,16 @@ pub async fn serve_tls(
                 .and_then(|chain| chain.first())
                 .and_then(|leaf| Role::of_certificate(leaf));
             let peer = PeerIdentity { role };
-            let service = router.map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(peer.clone());
-                req
-            });
+            let service =
+                router.map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(peer.clone());
+                    req
+                });
             let builder = Builder::new(TokioExecutor::new());
-            let conn = builder
-                .serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(service));
+            let conn = builder.serve_connection_with_upgrades(
+                TokioIo::new(tls),
+                TowerToHyperService::new(service),
+            );
             tokio::pin!(conn);
             tokio::select! {
                 res = conn.as_mut() => {
@@ -85,7 +88,10 @@ pub async fn serve_tls(
         });
     }
     tracker.close();
-    if tokio::time::timeout(DRAIN_DEADLINE, tracker.wait()).await.is_err() {
+    if tokio::time::timeout(DRAIN_DEADLINE, tracker.wait())
+        .await
+        .is_err()
+    {
         warn!("Connections still open after the shutdown deadline; closing them.");
     }
 }

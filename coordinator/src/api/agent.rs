@@ -31,10 +31,16 @@ pub async fn heartbeat(
 ) -> ApiResult<ApiJson<HeartbeatAck>> {
     agent.require_host(&id)?;
     if !INTERVAL_MS.contains(&hb.interval_ms) {
-        return Err(ApiError::field("interval_ms", format!("must be {}-{}", INTERVAL_MS.start(), INTERVAL_MS.end())));
+        return Err(ApiError::field(
+            "interval_ms",
+            format!("must be {}-{}", INTERVAL_MS.start(), INTERVAL_MS.end()),
+        ));
     }
     if hb.api_port == 0 {
-        return Err(ApiError::field("api_port", "must be the agent API's bound port"));
+        return Err(ApiError::field(
+            "api_port",
+            "must be the agent API's bound port",
+        ));
     }
     let state = st
         .store
@@ -59,10 +65,14 @@ pub async fn renew(
         .agent_endpoint(&id, now_ms())
         .await?
         .ok_or_else(|| ApiError::not_found("host", &id))?;
-    let ip = ep.ip.parse().map_err(|_| ApiError::Internal(anyhow::anyhow!("stored ip {} is not an address", ep.ip)))?;
+    let ip = ep.ip.parse().map_err(|_| {
+        ApiError::Internal(anyhow::anyhow!("stored ip {} is not an address", ep.ip))
+    })?;
     let (certificate_pem, expires_at) = sign_agent_csr(&st, &req.csr_pem, &id, ip)?;
     st.store.set_host_cert_expiry(&id, expires_at).await?;
-    st.store.audit(&format!("agent:{id}"), "renew certificate", &id, "").await?;
+    st.store
+        .audit(&format!("agent:{id}"), "renew certificate", &id, "")
+        .await?;
     tracing::info!(host = %id, "Agent certificate renewed.");
     Ok(ApiJson(RenewResponse { certificate_pem }))
 }

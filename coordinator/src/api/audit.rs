@@ -31,7 +31,10 @@ pub async fn list(
 ) -> ApiResult<ApiJson<Vec<AuditEntry>>> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::field("limit", format!("must be 1-1000, got {limit}")));
+        return Err(ApiError::field(
+            "limit",
+            format!("must be 1-1000, got {limit}"),
+        ));
     }
     Ok(ApiJson(st.store.list_audit(limit).await?))
 }

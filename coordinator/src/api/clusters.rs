@@ -31,7 +31,10 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, ApiJson<Cluster>)> {
     validate_slug("id", &req.id).map_err(|m| ApiError::field("id", m))?;
     if req.description.chars().count() > 500 {
-        return Err(ApiError::field("description", "must be at most 500 characters"));
+        return Err(ApiError::field(
+            "description",
+            "must be at most 500 characters",
+        ));
     }
     if !st.store.create_cluster(&req.id, &req.description).await? {
         return Err(ApiError::Conflict {
@@ -39,7 +42,9 @@ pub async fn create(
             message: format!("cluster {} already exists", req.id),
         });
     }
-    st.store.audit(&admin.0.actor(), "create cluster", &req.id, "").await?;
+    st.store
+        .audit(&admin.0.actor(), "create cluster", &req.id, "")
+        .await?;
     let cluster = st
         .store
         .list_clusters()

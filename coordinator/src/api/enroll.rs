@@ -28,7 +28,10 @@ pub fn routes() -> Router<AppState> {
 #[utoipa::path(get, path = "/v1/ca", tag = "agents",
     responses((status = 200, description = "PEM certificate", content_type = "application/x-pem-file", body = String)))]
 pub async fn ca(State(st): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/x-pem-file")], st.ca.cert_pem().to_string())
+    (
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        st.ca.cert_pem().to_string(),
+    )
 }
 
 /// What an agent certificate says: its host, its address, agent role; server and client use.
@@ -47,23 +50,37 @@ pub fn agent_leaf_spec(host_id: &str, ip: IpAddr, ttl: Duration) -> LeafSpec {
 }
 
 /// Signs an agent CSR and returns (certificate PEM, expiry in Unix ms).
-pub fn sign_agent_csr(st: &AppState, csr_pem: &str, host_id: &str, ip: IpAddr) -> ApiResult<(String, i64)> {
+pub fn sign_agent_csr(
+    st: &AppState,
+    csr_pem: &str,
+    host_id: &str,
+    ip: IpAddr,
+) -> ApiResult<(String, i64)> {
     let spec = agent_leaf_spec(host_id, ip, st.settings.agent_cert_ttl);
-    let cert = st
-        .ca
-        .sign_csr(csr_pem, &spec)
-        .map_err(|_| ApiError::field("csr_pem", "is not a valid, self-signed PEM certificate request"))?;
+    let cert = st.ca.sign_csr(csr_pem, &spec).map_err(|_| {
+        ApiError::field(
+            "csr_pem",
+            "is not a valid, self-signed PEM certificate request",
+        )
+    })?;
     let (_, not_after) = cert_not_after(&cert).map_err(|e| ApiError::Internal(e.into()))?;
     Ok((cert, (not_after.unix_timestamp() * 1000)))
 }
 
 fn token_error(status: EnrollmentTokenStatus) -> ApiError {
     let (code, message) = match status {
-        EnrollmentTokenStatus::Used => ("enrollment_token_used", "the enrollment token was already used; create a new one"),
-        EnrollmentTokenStatus::Expired => ("enrollment_token_expired", "the enrollment token expired; create a new one"),
-        EnrollmentTokenStatus::Invalid | EnrollmentTokenStatus::Valid => {
-            ("invalid_enrollment_token", "the enrollment token is not valid")
-        }
+        EnrollmentTokenStatus::Used => (
+            "enrollment_token_used",
+            "the enrollment token was already used; create a new one",
+        ),
+        EnrollmentTokenStatus::Expired => (
+            "enrollment_token_expired",
+            "the enrollment token expired; create a new one",
+        ),
+        EnrollmentTokenStatus::Invalid | EnrollmentTokenStatus::Valid => (
+            "invalid_enrollment_token",
+            "the enrollment token is not valid",
+        ),
     };
     ApiError::Unauthorized {
         code,
@@ -74,25 +91,47 @@ fn token_error(status: EnrollmentTokenStatus) -> ApiError {
 /// Enroll a host: one-time token plus CSR in, host id and certificate out.
 #[utoipa::path(post, path = "/v1/enroll", tag = "agents", request_body = EnrollRequest,
     responses((status = 200, body = EnrollResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-pub async fn enroll(State(st): State<AppState>, ApiJson(req): ApiJson<EnrollRequest>) -> ApiResult<ApiJson<EnrollResponse>> {
+pub async fn enroll(
+    State(st): State<AppState>,
+    ApiJson(req): ApiJson<EnrollRequest>,
+) -> ApiResult<ApiJson<EnrollResponse>> {
     let now = now_ms();
-    let (token_id, secret) = split_token(&req.token).ok_or_else(|| token_error(EnrollmentTokenStatus::Invalid))?;
+    let (token_id, secret) =
+        split_token(&req.token).ok_or_else(|| token_error(EnrollmentTokenStatus::Invalid))?;
     validate_slug("cluster_id", &req.cluster_id).map_err(|m| ApiError::field("cluster_id", m))?;
     let hostname = req.hostname.trim();
-    if hostname.is_empty() || hostname.len() > 253 || hostname.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ApiError::field("hostname", "must be 1-253 characters without spaces"));
+    if hostname.is_empty()
+        || hostname.len() > 253
+        || hostname
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ApiError::field(
+            "hostname",
+            "must be 1-253 characters without spaces",
+        ));
     }
     if req.address.is_unspecified() || req.address.is_multicast() {
-        return Err(ApiError::field("address", format!("{} cannot be a host's address", req.address)));
+        return Err(ApiError::field(
+            "address",
+            format!("{} cannot be a host's address", req.address),
+        ));
     }
-    match st.store.enrollment_token_status(token_id, &hash_secret(secret), now).await? {
+    match st
+        .store
+        .enrollment_token_status(token_id, &hash_secret(secret), now)
+        .await?
+    {
         EnrollmentTokenStatus::Valid => {}
         other => return Err(token_error(other)),
     }
     if !st.store.cluster_exists(&req.cluster_id).await? {
         return Err(ApiError::field(
             "cluster_id",
-            format!("cluster {} does not exist; create it first (plinth clusters create {})", req.cluster_id, req.cluster_id),
+            format!(
+                "cluster {} does not exist; create it first (plinth clusters create {})",
+                req.cluster_id, req.cluster_id
+            ),
         ));
     }
     let ip = req.address.to_string();
@@ -100,7 +139,8 @@ pub async fn enroll(State(st): State<AppState>, ApiJson(req): ApiJson<EnrollRequ
         Some(existing) => existing,
         None => new_id("host"),
     };
-    let (certificate_pem, cert_expires_at) = sign_agent_csr(&st, &req.csr_pem, &host_id, req.address)?;
+    let (certificate_pem, cert_expires_at) =
+        sign_agent_csr(&st, &req.csr_pem, &host_id, req.address)?;
     let host = NewHost {
         id: &host_id,
         ip: &ip,
@@ -114,7 +154,12 @@ pub async fn enroll(State(st): State<AppState>, ApiJson(req): ApiJson<EnrollRequ
     }
     let actor = format!("agent:{host_id}");
     st.store
-        .audit(&actor, "enroll", &host_id, &format!("ip {ip}, cluster {}, token {token_id}", req.cluster_id))
+        .audit(
+            &actor,
+            "enroll",
+            &host_id,
+            &format!("ip {ip}, cluster {}, token {token_id}", req.cluster_id),
+        )
         .await?;
     tracing::info!(host = %host_id, %ip, cluster = %req.cluster_id, "Host enrolled.");
     Ok(ApiJson(EnrollResponse {

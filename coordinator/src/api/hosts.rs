@@ -45,7 +45,10 @@ impl HostQuery {
     fn into_filter(self) -> ApiResult<HostFilter> {
         let per_page = self.per_page.unwrap_or(50);
         if !(1..=MAX_PER_PAGE).contains(&per_page) {
-            return Err(ApiError::field("per_page", format!("must be 1-{MAX_PER_PAGE}, got {per_page}")));
+            return Err(ApiError::field(
+                "per_page",
+                format!("must be 1-{MAX_PER_PAGE}, got {per_page}"),
+            ));
         }
         let page = self.page.unwrap_or(1);
         if page == 0 {
@@ -54,7 +57,10 @@ impl HostQuery {
         if let Some(q) = &self.q
             && (q.chars().count() > 200 || q.chars().any(char::is_control))
         {
-            return Err(ApiError::field("q", "must be at most 200 printable characters"));
+            return Err(ApiError::field(
+                "q",
+                "must be at most 200 printable characters",
+            ));
         }
         if let Some(cluster) = &self.cluster {
             validate_slug("cluster", cluster).map_err(|m| ApiError::field("cluster", m))?;
@@ -75,7 +81,10 @@ impl HostQuery {
             .map(|a| match a.as_str() {
                 "online" => Ok(AgentStatus::Online),
                 "offline" => Ok(AgentStatus::Offline),
-                _ => Err(ApiError::field("agent", format!("'{a}' is neither online nor offline"))),
+                _ => Err(ApiError::field(
+                    "agent",
+                    format!("'{a}' is neither online nor offline"),
+                )),
             })
             .transpose()?;
         Ok(HostFilter {
@@ -121,7 +130,8 @@ pub async fn show(
 ) -> ApiResult<ApiJson<HostDetail>> {
     check_host_id(&id)?;
     let host = st.store.get_host(&id, now_ms()).await?;
-    host.map(ApiJson).ok_or_else(|| ApiError::not_found("host", &id))
+    host.map(ApiJson)
+        .ok_or_else(|| ApiError::not_found("host", &id))
 }
 
 async fn transition(st: &AppState, admin: &Admin, id: &str, event: HostEvent) -> ApiResult<Host> {
@@ -131,7 +141,9 @@ async fn transition(st: &AppState, admin: &Admin, id: &str, event: HostEvent) ->
         .transition_host(id, event, now_ms())
         .await
         .map_err(|e| ApiError::host_transition(id, e))?;
-    st.store.audit(&admin.0.actor(), event.as_str(), id, "").await?;
+    st.store
+        .audit(&admin.0.actor(), event.as_str(), id, "")
+        .await?;
     tracing::info!(host = %id, state = %host.state, actor = %admin.0.actor(), "Host state changed.");
     Ok(host)
 }
@@ -139,15 +151,27 @@ async fn transition(st: &AppState, admin: &Admin, id: &str, event: HostEvent) ->
 /// Lock a host: it gets no new instances; those on it run on.
 #[utoipa::path(post, path = "/v1/hosts/{id}/lock", tag = "hosts", security(("bearer" = [])),
     responses((status = 200, body = Host), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn lock(State(st): State<AppState>, admin: Admin, ApiPath(id): ApiPath<String>) -> ApiResult<ApiJson<Host>> {
-    transition(&st, &admin, &id, HostEvent::Lock).await.map(ApiJson)
+pub async fn lock(
+    State(st): State<AppState>,
+    admin: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<Host>> {
+    transition(&st, &admin, &id, HostEvent::Lock)
+        .await
+        .map(ApiJson)
 }
 
 /// Unlock a locked host.
 #[utoipa::path(post, path = "/v1/hosts/{id}/unlock", tag = "hosts", security(("bearer" = [])),
     responses((status = 200, body = Host), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn unlock(State(st): State<AppState>, admin: Admin, ApiPath(id): ApiPath<String>) -> ApiResult<ApiJson<Host>> {
-    transition(&st, &admin, &id, HostEvent::Unlock).await.map(ApiJson)
+pub async fn unlock(
+    State(st): State<AppState>,
+    admin: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<Host>> {
+    transition(&st, &admin, &id, HostEvent::Unlock)
+        .await
+        .map(ApiJson)
 }
 
 /// Ask the host's agent, over mTLS, what it sees now.

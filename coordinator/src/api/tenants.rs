@@ -58,7 +58,9 @@ pub async fn create(
             code: "tenant_exists",
             message: format!("a tenant with email {email} already exists"),
         })?;
-    st.store.audit(&admin.0.actor(), "create tenant", &tenant.id, &email).await?;
+    st.store
+        .audit(&admin.0.actor(), "create tenant", &tenant.id, &email)
+        .await?;
     Ok((StatusCode::CREATED, ApiJson(tenant)))
 }
 
@@ -75,7 +77,9 @@ pub async fn show(
         return Err(ApiError::not_found("tenant", &id));
     }
     let tenant = st.store.get_tenant(&id).await?;
-    tenant.map(ApiJson).ok_or_else(|| ApiError::not_found("tenant", &id))
+    tenant
+        .map(ApiJson)
+        .ok_or_else(|| ApiError::not_found("tenant", &id))
 }
 
 #[cfg(test)]
@@ -85,7 +89,15 @@ mod tests {
         for good in ["ops@example.com", "a.b+c@sub.example.org"] {
             assert!(super::validate_email(good).is_ok(), "{good}");
         }
-        for bad in ["", "x", "@example.com", "a@b", "a@.com", "a b@example.com", "a@b@c.com"] {
+        for bad in [
+            "",
+            "x",
+            "@example.com",
+            "a@b",
+            "a@.com",
+            "a b@example.com",
+            "a@b@c.com",
+        ] {
             assert!(super::validate_email(bad).is_err(), "{bad}");
         }
     }

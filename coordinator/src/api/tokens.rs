@@ -9,7 +9,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use plinth_common::api::{
-    ApiToken, CreateEnrollmentToken, CreateToken, CreatedToken, EnrollmentToken, ErrorBody, TokenRole,
+    ApiToken, CreateEnrollmentToken, CreateToken, CreatedToken, EnrollmentToken, ErrorBody,
+    TokenRole,
 };
 use plinth_common::timefmt::{now_ms, parse_duration, rfc3339};
 use plinth_common::tls::ca_hash;
@@ -30,7 +31,10 @@ fn ttl_ms(field: &'static str, ttl: &str, max: Option<Duration>) -> ApiResult<i6
         return Err(ApiError::field(field, "must be longer than zero"));
     }
     if let Some(max) = max.filter(|m| d > *m) {
-        return Err(ApiError::field(field, format!("must be at most {}s", max.as_secs())));
+        return Err(ApiError::field(
+            field,
+            format!("must be at most {}s", max.as_secs()),
+        ));
     }
     i64::try_from(d.as_millis()).map_err(|_| ApiError::field(field, "is too long"))
 }
@@ -56,21 +60,30 @@ pub async fn create(
     }
     let tenant_id = match (req.role, req.tenant_id.as_deref()) {
         (TokenRole::Admin, Some(_)) => {
-            return Err(ApiError::field("tenant_id", "admin tokens belong to no tenant"));
+            return Err(ApiError::field(
+                "tenant_id",
+                "admin tokens belong to no tenant",
+            ));
         }
         (TokenRole::Admin, None) => {
             caller.require_admin()?;
             None
         }
         (TokenRole::Tenant, None) => {
-            return Err(ApiError::field("tenant_id", "tenant tokens need a tenant_id"));
+            return Err(ApiError::field(
+                "tenant_id",
+                "tenant tokens need a tenant_id",
+            ));
         }
         (TokenRole::Tenant, Some(tenant)) => {
             if caller.tenant_id().is_some_and(|own| own != tenant) {
                 return Err(ApiError::not_found("tenant", tenant));
             }
             if st.store.get_tenant(tenant).await?.is_none() {
-                return Err(ApiError::field("tenant_id", format!("tenant {tenant} does not exist")));
+                return Err(ApiError::field(
+                    "tenant_id",
+                    format!("tenant {tenant} does not exist"),
+                ));
             }
             Some(tenant)
         }
@@ -97,17 +110,33 @@ pub async fn create(
         })
         .await?;
     st.store.audit(&actor, "create token", &id, name).await?;
-    Ok((StatusCode::CREATED, ApiJson(CreatedToken { token: stored, secret: token })))
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(CreatedToken {
+            token: stored,
+            secret: token,
+        }),
+    ))
 }
 
 /// Revoke a token (a tenant only its own).
 #[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "admin", security(("bearer" = [])),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-pub async fn revoke(State(st): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
-    if !st.store.revoke_api_token(&id, caller.tenant_id(), now_ms()).await? {
+pub async fn revoke(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    if !st
+        .store
+        .revoke_api_token(&id, caller.tenant_id(), now_ms())
+        .await?
+    {
         return Err(ApiError::not_found("token", &id));
     }
-    st.store.audit(&caller.actor(), "revoke token", &id, "").await?;
+    st.store
+        .audit(&caller.actor(), "revoke token", &id, "")
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -138,7 +167,9 @@ pub async fn issue_enrollment_token(
     st.store
         .insert_enrollment_token(&id, &hash, description, now, expires_at)
         .await?;
-    st.store.audit(actor, "create enrollment token", &id, description).await?;
+    st.store
+        .audit(actor, "create enrollment token", &id, description)
+        .await?;
     Ok(EnrollmentToken {
         id,
         token,

@@ -1,1 +1,99 @@
-fn main(){}
+//! `plinth`: the admin CLI of a plinth region. It talks to the coordinator's HTTPS API with a
+//! bearer token and prints aligned tables, or the raw JSON responses with `--json`.
+
+#[path = "plinth/admin.rs"]
+mod admin;
+#[path = "plinth/client.rs"]
+mod client;
+#[path = "plinth/format.rs"]
+mod format;
+#[path = "plinth/hosts.rs"]
+mod hosts;
+#[path = "plinth/output.rs"]
+mod output;
+#[path = "plinth/settings.rs"]
+mod settings;
+#[path = "plinth/table.rs"]
+mod table;
+#[path = "plinth/tokens.rs"]
+mod tokens;
+
+use clap::{Parser, Subcommand};
+use client::Client;
+use output::Output;
+use settings::ConnArgs;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "plinth",
+    version,
+    about = "Admin CLI for a plinth region",
+    after_help = "Connection settings come from flags, else PLINTH_URL, PLINTH_TOKEN and PLINTH_CA, \
+                  else ~/.config/plinth/cli.toml (keys url, token, ca)."
+)]
+struct Cli {
+    #[command(flatten)]
+    conn: ConnArgs,
+    /// Print the raw JSON response instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compute hosts: list, show, lock, unlock, ask the agent.
+    Hosts {
+        #[command(subcommand)]
+        command: hosts::HostsCommand,
+    },
+    /// Clusters hosts enroll into.
+    Clusters {
+        #[command(subcommand)]
+        command: admin::ClustersCommand,
+    },
+    /// Tenants.
+    Tenants {
+        #[command(subcommand)]
+        command: admin::TenantsCommand,
+    },
+    /// API tokens and agent enrollment tokens.
+    Tokens {
+        #[command(subcommand)]
+        command: tokens::TokensCommand,
+    },
+    /// The newest audit entries.
+    Audit {
+        /// How many entries, 1-1000 [server default: 100].
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = settings::resolve(&cli.conn)?;
+    let client = Client::new(&settings)?;
+    let out = Output::new(cli.json);
+    match cli.command {
+        Command::Hosts { command } => hosts::run(&client, &out, command).await,
+        Command::Clusters { command } => admin::clusters(&client, &out, command).await,
+        Command::Tenants { command } => admin::tenants(&client, &out, command).await,
+        Command::Tokens { command } => tokens::run(&client, &out, command).await,
+        Command::Audit { limit } => admin::audit(&client, &out, limit).await,
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    plinth_common::tls::install_crypto_provider();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

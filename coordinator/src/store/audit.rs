@@ -1,8 +1,8 @@
 //! The audit log: who did what to which resource, appended by every mutating handler.
 
 use super::{Store, StoreError};
-use plinth_common::ids::new_id;
 use plinth_common::api::AuditEntry;
+use plinth_common::ids::new_id;
 use plinth_common::timefmt::{now_ms, rfc3339};
 use sqlx::Row;
 

@@ -182,8 +182,14 @@ impl Store {
         total_memory_bytes: u64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        self.upsert_host(&mut tx, h, cpu_model, i64::from(total_cores), total_memory_bytes as i64)
-            .await?;
+        self.upsert_host(
+            &mut tx,
+            h,
+            cpu_model,
+            i64::from(total_cores),
+            total_memory_bytes as i64,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -248,7 +254,11 @@ impl Store {
     }
 
     /// One page of hosts and the number matching in all.
-    pub async fn list_hosts(&self, filter: &HostFilter, now: i64) -> Result<(Vec<Host>, u64), StoreError> {
+    pub async fn list_hosts(
+        &self,
+        filter: &HostFilter,
+        now: i64,
+    ) -> Result<(Vec<Host>, u64), StoreError> {
         let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM hosts");
         push_filters(&mut count, filter, now);
         let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
@@ -260,7 +270,10 @@ impl Store {
             .push(" OFFSET ")
             .push_bind(filter.offset as i64);
         let rows = page.build().fetch_all(self.pool()).await?;
-        let items = rows.iter().map(|r| host(r, now)).collect::<Result<_, _>>()?;
+        let items = rows
+            .iter()
+            .map(|r| host(r, now))
+            .collect::<Result<_, _>>()?;
         Ok((items, total as u64))
     }
 
@@ -283,13 +296,19 @@ impl Store {
             libvirt_uri: row.try_get("libvirt_uri")?,
             hypervisor: row.try_get("hypervisor")?,
             agent_version: row.try_get("agent_version")?,
-            agent_cert_expires_at: row.try_get::<Option<i64>, _>("cert_expires_at")?.map(rfc3339),
+            agent_cert_expires_at: row
+                .try_get::<Option<i64>, _>("cert_expires_at")?
+                .map(rfc3339),
             domains,
             host,
         }))
     }
 
-    pub async fn agent_endpoint(&self, id: &str, now: i64) -> Result<Option<AgentEndpoint>, StoreError> {
+    pub async fn agent_endpoint(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<AgentEndpoint>, StoreError> {
         let row = sqlx::query("SELECT ip, api_port, offline_after FROM hosts WHERE id = ?")
             .bind(id)
             .fetch_optional(self.pool())
@@ -298,7 +317,9 @@ impl Store {
             Ok(AgentEndpoint {
                 ip: r.try_get("ip")?,
                 port: r.try_get::<Option<i64>, _>("api_port")?.map(|p| p as u16),
-                online: r.try_get::<Option<i64>, _>("offline_after")?.is_some_and(|t| now < t),
+                online: r
+                    .try_get::<Option<i64>, _>("offline_after")?
+                    .is_some_and(|t| now < t),
             })
         })
         .transpose()
@@ -320,14 +341,15 @@ impl Store {
             .ok_or(TransitionError::NotFound)?;
         let from = parse_state(row.try_get("state").map_err(StoreError::from)?)?;
         let to = from.transition(event)?;
-        let res = sqlx::query("UPDATE hosts SET state = ?, updated_at = ? WHERE id = ? AND state = ?")
-            .bind(to.as_str())
-            .bind(now)
-            .bind(id)
-            .bind(from.as_str())
-            .execute(self.pool())
-            .await
-            .map_err(StoreError::from)?;
+        let res =
+            sqlx::query("UPDATE hosts SET state = ?, updated_at = ? WHERE id = ? AND state = ?")
+                .bind(to.as_str())
+                .bind(now)
+                .bind(id)
+                .bind(from.as_str())
+                .execute(self.pool())
+                .await
+                .map_err(StoreError::from)?;
         if res.rows_affected() != 1 {
             // Someone moved it first: report against the state it is in now.
             return Box::pin(self.transition_host(id, event, now)).await;
@@ -343,5 +365,156 @@ impl Store {
 
 /// `ip` as it goes in a URL authority (IPv6 in brackets).
 pub fn socket_host(ip: &str) -> String {
-    if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() }
+    if ip.contains(':') {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store;
+    use plinth_common::api::HostFacts;
+
+    async fn seed(store: &Store) -> Result<(), StoreError> {
+        store.create_cluster("alpha", "").await?;
+        store.create_cluster("beta", "").await?;
+        let hosts = [
+            (
+                "host-00000000000a",
+                "10.0.0.1",
+                "alpha",
+                "Intel(R) Xeon(R) Gold 6338",
+            ),
+            ("host-00000000000b", "10.0.0.2", "alpha", "AMD EPYC 7763"),
+            ("host-00000000000c", "10.0.1.1", "beta", "Kunpeng-920"),
+        ];
+        for (id, ip, cluster, cpu) in hosts {
+            let h = NewHost {
+                id,
+                ip,
+                hostname: id,
+                cluster_id: cluster,
+                cert_expires_at: 0,
+                now: 1,
+            };
+            store.insert_host_with_facts(&h, cpu, 64, 1 << 30).await?;
+        }
+        Ok(())
+    }
+
+    async fn ids(store: &Store, filter: HostFilter) -> Result<(Vec<String>, u64), StoreError> {
+        let (items, total) = store.list_hosts(&filter, 1_000).await?;
+        Ok((items.into_iter().map(|h| h.id).collect(), total))
+    }
+
+    #[tokio::test]
+    async fn search_matches_fields_but_not_across_them() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        seed(&store).await?;
+        let q = |q: &str| HostFilter {
+            q: Some(q.into()),
+            limit: 50,
+            ..HostFilter::default()
+        };
+        let cases = [
+            ("cpu, any case", "xEoN", vec!["host-00000000000a"]),
+            (
+                "ip prefix",
+                "10.0.0.",
+                vec!["host-00000000000a", "host-00000000000b"],
+            ),
+            ("cluster", "BETA", vec!["host-00000000000c"]),
+            ("id fragment", "00b", vec!["host-00000000000b"]),
+            ("underscore is literal", "_", vec![]),
+            // "alpha\nAMD": the end of one field and the start of the next must not match.
+            ("across fields", "alphaamd", vec![]),
+        ];
+        for (label, text, want) in cases {
+            let (got, total) = ids(&store, q(text)).await?;
+            assert_eq!(got, want, "{label}");
+            assert_eq!(total, want.len() as u64, "{label}");
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn heartbeat_sets_online_window_and_updated_at_only_on_change() -> Result<(), StoreError>
+    {
+        let (store, _dir) = test_store().await;
+        seed(&store).await?;
+        let hb = Heartbeat {
+            facts: HostFacts {
+                hostname: "n1".into(),
+                cpu_model: "Intel(R) Xeon(R) Gold 6338".into(),
+                total_cores: 64,
+                total_memory_bytes: 1 << 30,
+                libvirt_uri: "test:///default".into(),
+                hypervisor: "TEST".into(),
+                agent_version: "0".into(),
+            },
+            domains: vec![],
+            api_port: 7444,
+            interval_ms: 1_000,
+        };
+        let id = "host-00000000000a";
+        assert_eq!(
+            store.record_heartbeat(id, &hb, 10_000).await?,
+            Some(HostState::Available)
+        );
+        assert_eq!(
+            store
+                .record_heartbeat("host-0000000000ff", &hb, 10_000)
+                .await?,
+            None
+        );
+        let first = store.get_host(id, 10_000).await?.expect("seeded");
+        assert_eq!(first.host.agent, AgentStatus::Online);
+        // Same facts later: last_seen moves, updated_at does not.
+        store.record_heartbeat(id, &hb, 11_000).await?;
+        let second = store.get_host(id, 11_000).await?.expect("seeded");
+        assert_eq!(second.host.updated_at, first.host.updated_at);
+        assert_ne!(second.host.last_seen, first.host.last_seen);
+        // Three intervals without a beat: offline.
+        let later = store.get_host(id, 11_000 + 3_000).await?.expect("seeded");
+        assert_eq!(later.host.agent, AgentStatus::Offline);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn transitions_are_conditional_and_named() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        seed(&store).await?;
+        let id = "host-00000000000a";
+        let locked = store
+            .transition_host(id, HostEvent::Lock, 5)
+            .await
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        assert_eq!(locked.state, HostState::Locked);
+        match store.transition_host(id, HostEvent::Lock, 6).await {
+            Err(TransitionError::Invalid(t)) => {
+                assert_eq!((t.from, t.needs), (HostState::Locked, HostState::Available))
+            }
+            other => panic!("locking twice: {other:?}"),
+        }
+        assert!(matches!(
+            store
+                .transition_host("host-0000000000ff", HostEvent::Lock, 7)
+                .await,
+            Err(TransitionError::NotFound)
+        ));
+        let (locked, _) = ids(
+            &store,
+            HostFilter {
+                state: Some(HostState::Locked),
+                limit: 50,
+                ..HostFilter::default()
+            },
+        )
+        .await?;
+        assert_eq!(locked, vec![id]);
+        Ok(())
+    }
 }

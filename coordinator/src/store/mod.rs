@@ -7,8 +7,8 @@ pub mod hosts;
 pub mod tenants;
 pub mod tokens;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -69,7 +69,9 @@ pub(crate) fn like_pattern(text: &str) -> String {
 #[cfg(test)]
 pub(crate) async fn test_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&dir.path().join("test.db")).await.expect("open store");
+    let store = Store::open(&dir.path().join("test.db"))
+        .await
+        .expect("open store");
     (store, dir)
 }
 

@@ -105,7 +105,10 @@ impl Store {
     }
 
     /// Live tokens, all of them or one tenant's.
-    pub async fn list_api_tokens(&self, tenant_id: Option<&str>) -> Result<Vec<ApiToken>, StoreError> {
+    pub async fn list_api_tokens(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> Result<Vec<ApiToken>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, role, tenant_id, name, created_at, expires_at, created_by FROM api_tokens \
              WHERE revoked_at IS NULL AND (? IS NULL OR tenant_id = ?) ORDER BY created_at, id",

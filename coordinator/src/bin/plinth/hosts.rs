@@ -1,0 +1,204 @@
+//! `plinth hosts`: list and search the host registry, show one host, lock and unlock it, and
+//! ask its agent what it sees now.
+
+use crate::client::Client;
+use crate::format::{ago, cores, gib, memory, or_dash, size, when};
+use crate::output::Output;
+use crate::table::{Table, key_values};
+use clap::Subcommand;
+use plinth_common::api::{AgentFacts, AgentStatus, Domain, Host, HostDetail, HostFacts, HostPage};
+
+#[derive(Subcommand)]
+pub enum HostsCommand {
+    /// List hosts, with search and filters.
+    List(ListArgs),
+    /// Show one host with its domains.
+    Show { id: String },
+    /// Lock a host: no new instances go there; running ones stay.
+    Lock { id: String },
+    /// Unlock a locked host.
+    Unlock { id: String },
+    /// Ask the host's agent, live, for its facts and domains.
+    Agent { id: String },
+}
+
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Case-insensitive text to find in id, ip, cluster or CPU model.
+    #[arg(long, value_name = "TEXT")]
+    q: Option<String>,
+    /// Only hosts in this cluster.
+    #[arg(long)]
+    cluster: Option<String>,
+    /// Only hosts in this state.
+    #[arg(long, value_parser = ["available", "locked", "entering_maintenance", "maintenance"])]
+    state: Option<String>,
+    /// Only hosts whose agent is online or offline.
+    #[arg(long, value_parser = ["online", "offline"])]
+    agent: Option<String>,
+    /// Page number, from 1.
+    #[arg(long, value_name = "N")]
+    page: Option<u32>,
+    /// Hosts per page, 1-1000 [server default: 50].
+    #[arg(long, value_name = "N")]
+    per_page: Option<u32>,
+}
+
+impl ListArgs {
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let text = [
+            ("q", &self.q),
+            ("cluster", &self.cluster),
+            ("state", &self.state),
+            ("agent", &self.agent),
+        ];
+        let numbers = [("page", self.page), ("per_page", self.per_page)];
+        let mut query: Vec<(&'static str, String)> = text
+            .into_iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
+            .collect();
+        query.extend(
+            numbers
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, v.to_string()))),
+        );
+        query
+    }
+}
+
+pub async fn run(client: &Client, out: &Output, command: HostsCommand) -> anyhow::Result<()> {
+    match command {
+        HostsCommand::List(args) => out.emit(
+            client.get_with(&["v1", "hosts"], &args.query()).await?,
+            render_page,
+        ),
+        HostsCommand::Show { id } => {
+            out.emit(client.get(&["v1", "hosts", &id]).await?, render_detail)
+        }
+        HostsCommand::Lock { id } => out.emit(
+            client.post_empty(&["v1", "hosts", &id, "lock"]).await?,
+            render_state,
+        ),
+        HostsCommand::Unlock { id } => out.emit(
+            client.post_empty(&["v1", "hosts", &id, "unlock"]).await?,
+            render_state,
+        ),
+        HostsCommand::Agent { id } => out.emit(
+            client.get(&["v1", "hosts", &id, "agent"]).await?,
+            render_agent,
+        ),
+    }
+}
+
+fn render_page(page: &HostPage) -> String {
+    let mut table = Table::new(&[
+        "id",
+        "ip",
+        "cluster",
+        "state",
+        "agent",
+        "cores",
+        "memory",
+        "cpu model",
+        "last seen",
+    ]);
+    for h in &page.items {
+        table.row(vec![
+            h.id.clone(),
+            h.ip.clone(),
+            h.cluster_id.clone(),
+            h.state.as_str().to_string(),
+            agent_status(h),
+            cores(h.allocated_cores, h.total_cores),
+            memory(h.allocated_memory_bytes, h.total_memory_bytes),
+            or_dash(Some(&h.cpu_model)),
+            ago(h.last_seen.as_deref()),
+        ]);
+    }
+    format!(
+        "{}{} of {} hosts\n",
+        table.render(),
+        page.items.len(),
+        page.total
+    )
+}
+
+fn agent_status(host: &Host) -> String {
+    match host.agent {
+        AgentStatus::Online => "online",
+        AgentStatus::Offline => "offline",
+    }
+    .to_string()
+}
+
+fn render_state(host: &Host) -> String {
+    format!("host {} is now {}\n", host.id, host.state.as_str())
+}
+
+fn render_detail(detail: &HostDetail) -> String {
+    let h = &detail.host;
+    let pairs = [
+        ("id", h.id.clone()),
+        ("hostname", or_dash(Some(&h.hostname))),
+        ("ip", h.ip.clone()),
+        ("cluster", h.cluster_id.clone()),
+        ("state", h.state.as_str().to_string()),
+        ("agent", agent_status(h)),
+        ("last seen", when(h.last_seen.as_deref())),
+        ("cpu model", or_dash(Some(&h.cpu_model))),
+        (
+            "cores",
+            format!("{} allocated", cores(h.allocated_cores, h.total_cores)),
+        ),
+        (
+            "memory",
+            format!(
+                "{} allocated",
+                memory(h.allocated_memory_bytes, h.total_memory_bytes)
+            ),
+        ),
+        ("hypervisor", or_dash(Some(&detail.hypervisor))),
+        ("libvirt uri", or_dash(Some(&detail.libvirt_uri))),
+        ("agent version", or_dash(Some(&detail.agent_version))),
+        ("agent api", or_dash(detail.agent_api.as_deref())),
+        (
+            "agent cert expires",
+            when(detail.agent_cert_expires_at.as_deref()),
+        ),
+        ("created", when(Some(&detail.created_at))),
+        ("updated", when(Some(&h.updated_at))),
+    ];
+    format!("{}\n{}", key_values(&pairs), domains(&detail.domains))
+}
+
+fn render_agent(live: &AgentFacts) -> String {
+    let f: &HostFacts = &live.facts;
+    let pairs = [
+        ("host", live.host_id.clone()),
+        ("hostname", or_dash(Some(&f.hostname))),
+        ("cpu model", or_dash(Some(&f.cpu_model))),
+        ("cores", f.total_cores.to_string()),
+        ("memory", format!("{} GiB", gib(f.total_memory_bytes))),
+        ("hypervisor", or_dash(Some(&f.hypervisor))),
+        ("libvirt uri", or_dash(Some(&f.libvirt_uri))),
+        ("agent version", or_dash(Some(&f.agent_version))),
+    ];
+    format!("{}\n{}", key_values(&pairs), domains(&live.domains))
+}
+
+fn domains(domains: &[Domain]) -> String {
+    if domains.is_empty() {
+        return "no domains\n".to_string();
+    }
+    let mut table = Table::new(&["name", "uuid", "state", "vcpus", "memory"]);
+    for d in domains {
+        table.row(vec![
+            d.name.clone(),
+            d.uuid.clone(),
+            d.state.clone(),
+            d.vcpus.to_string(),
+            size(d.memory_bytes),
+        ]);
+    }
+    table.render()
+}
