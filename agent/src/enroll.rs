@@ -129,12 +129,8 @@ pub async fn enroll(args: &EnrollArgs) -> anyhow::Result<Enrollment> {
     }
 
     let dir = AgentDir::new(&args.data_dir);
-    std::fs::create_dir_all(dir.root())
+    plinth_common::fsutil::create_private_dir(dir.root())
         .with_context(|| format!("creating {}", dir.root().display()))?;
-    std::fs::set_permissions(
-        dir.root(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )?;
     plinth_common::fsutil::write_file(&dir.ca(), ca_pem.as_bytes(), 0o644)?;
     dir.save_credentials(&enrolled.certificate_pem, &key_pem)?;
     let enrollment = Enrollment {

@@ -36,12 +36,7 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     plinth_common::tls::install_crypto_provider();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PLINTH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    plinth_common::logging::init();
     match Cli::parse().command {
         Command::Enroll(args) => {
             let e = enroll(&args).await?;

@@ -17,3 +17,10 @@ pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()
     f.sync_all()?;
     std::fs::rename(&tmp, path)
 }
+
+/// Creates `dir` (and parents) and makes it private to its owner: it holds keys.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}

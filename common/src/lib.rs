@@ -5,5 +5,6 @@ pub mod api;
 pub mod fsutil;
 pub mod host;
 pub mod ids;
+pub mod logging;
 pub mod timefmt;
 pub mod tls;

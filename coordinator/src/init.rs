@@ -48,12 +48,8 @@ pub async fn init(dir: &DataDir, sans: &[String], listen: &str) -> anyhow::Resul
     if dir.is_initialised() {
         bail!("{} is already initialised", dir.root().display());
     }
-    std::fs::create_dir_all(dir.root())
+    plinth_common::fsutil::create_private_dir(dir.root())
         .with_context(|| format!("creating {}", dir.root().display()))?;
-    std::fs::set_permissions(
-        dir.root(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )?;
 
     let (ca, ca_key) = Ca::generate("plinth region CA")?;
     let (ips, dns_names) = server_names(sans);

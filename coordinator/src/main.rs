@@ -60,15 +60,6 @@ enum TokenCommand {
     },
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PLINTH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     plinth_common::tls::install_crypto_provider();
@@ -93,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Command::Serve(args) => {
-            init_tracing();
+            plinth_common::logging::init();
             let config = Config::resolve(&args)?;
             let stop = CancellationToken::new();
             let running = server::start(&config, stop.clone()).await?;
@@ -137,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Command::Dev(args) => {
-            init_tracing();
+            plinth_common::logging::init();
             dev::run(args).await?;
         }
     }
