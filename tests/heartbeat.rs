@@ -29,6 +29,25 @@ async fn a_stopped_agent_goes_offline_and_comes_back() -> anyhow::Result<()> {
     );
     let (_, listed) = region.get("/v1/hosts?agent=online").await?;
     assert_eq!(listed["total"], 1);
+
+    // Each change of presence is in the audit log, newest first.
+    let (_, audit) = region.get("/v1/audit").await?;
+    let presence: Vec<&str> = audit
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter(|e| e["target"] == agent.host_id.as_str())
+                .filter_map(|e| e["action"].as_str())
+                .filter(|a| a.starts_with("agent "))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        presence,
+        ["agent online", "agent offline", "agent online"],
+        "{audit}"
+    );
     Ok(())
 }
 

@@ -54,6 +54,9 @@ CREATE TABLE hosts (
     last_seen              BIGINT,
     -- last_seen + 3 heartbeat intervals: the agent is online while now < offline_after
     offline_after          BIGINT,
+    -- presence last announced (audit log): 'online' or 'offline'; flipped by conditional updates
+    -- so each change is reported exactly once, by the heartbeat or by the presence watcher
+    presence               TEXT NOT NULL DEFAULT 'offline',
     api_port               BIGINT,
     libvirt_uri            TEXT NOT NULL,
     hypervisor             TEXT NOT NULL,

@@ -8,6 +8,7 @@ pub mod dev;
 pub mod error;
 pub mod init;
 pub mod paths;
+pub mod presence;
 pub mod server;
 pub mod shutdown;
 pub mod state;

@@ -66,6 +66,10 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
     let addr = listener.local_addr()?;
     write_file(&dir.bound_address(), format!("{addr}\n").as_bytes(), 0o644)?;
     let router = crate::api::router(state.clone());
+    tokio::spawn(crate::presence::watch(
+        state.store.clone(),
+        shutdown.clone(),
+    ));
     let task = tokio::spawn(serve_tls(listener, tls, router, shutdown));
     tracing::info!(%addr, "Coordinator listening.");
     Ok(Running { addr, state, task })

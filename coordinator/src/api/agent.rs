@@ -42,11 +42,23 @@ pub async fn heartbeat(
             "must be the agent API's bound port",
         ));
     }
-    let state = st
+    let (state, presence) = st
         .store
         .record_heartbeat(&id, &hb, now_ms())
         .await?
         .ok_or_else(|| ApiError::not_found("host", &id))?;
+    if presence.went_offline {
+        tracing::warn!(host = %id, "Agent was offline: three heartbeats missed.");
+        st.store
+            .audit("coordinator", "agent offline", &id, "")
+            .await?;
+    }
+    if presence.came_online {
+        tracing::info!(host = %id, "Agent online.");
+        st.store
+            .audit(&format!("agent:{id}"), "agent online", &id, "")
+            .await?;
+    }
     Ok(ApiJson(HeartbeatAck { host_id: id, state }))
 }
 

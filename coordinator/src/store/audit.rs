@@ -2,9 +2,17 @@
 
 use super::{Store, StoreError};
 use plinth_common::api::AuditEntry;
-use plinth_common::ids::new_id;
 use plinth_common::timefmt::{now_ms, rfc3339};
 use sqlx::Row;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Entries in one millisecond keep their order: ids are the time, then a process counter.
+static SEQUENCE: AtomicU32 = AtomicU32::new(0);
+
+fn entry_id(at: i64) -> String {
+    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    format!("audit-{at:013x}-{seq:08x}")
+}
 
 impl Store {
     pub async fn audit(
@@ -14,9 +22,10 @@ impl Store {
         target: &str,
         detail: &str,
     ) -> Result<(), StoreError> {
+        let at = now_ms();
         sqlx::query("INSERT INTO audit_log (id, at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(new_id("audit"))
-            .bind(now_ms())
+            .bind(entry_id(at))
+            .bind(at)
             .bind(actor)
             .bind(action)
             .bind(target)
@@ -30,7 +39,7 @@ impl Store {
 impl Store {
     pub async fn list_audit(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT at, actor, action, target, detail FROM audit_log ORDER BY at DESC, id DESC LIMIT ?",
+            "SELECT at, actor, action, target, detail FROM audit_log ORDER BY id DESC LIMIT ?",
         )
         .bind(i64::from(limit))
         .fetch_all(self.pool())

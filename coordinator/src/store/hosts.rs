@@ -41,6 +41,14 @@ pub enum TransitionError {
     Store(#[from] StoreError),
 }
 
+/// What a heartbeat changed in the agent's announced presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PresenceChange {
+    /// The agent's window had closed without that being announced yet.
+    pub went_offline: bool,
+    pub came_online: bool,
+}
+
 /// Where the coordinator reaches a host's agent.
 #[derive(Debug, Clone)]
 pub struct AgentEndpoint {
@@ -203,14 +211,15 @@ impl Store {
         Ok(())
     }
 
-    /// Records a heartbeat; returns the host's state, or `None` for an unknown host.
-    /// `updated_at` moves only when what the agent reports changed.
+    /// Records a heartbeat; returns the host's state and the presence changes it announced,
+    /// or `None` for an unknown host. `updated_at` moves only when what the agent reports
+    /// changed.
     pub async fn record_heartbeat(
         &self,
         id: &str,
         hb: &Heartbeat,
         now: i64,
-    ) -> Result<Option<HostState>, StoreError> {
+    ) -> Result<Option<(HostState, PresenceChange)>, StoreError> {
         let f = &hb.facts;
         let domains = serde_json::to_string(&hb.domains)
             .map_err(|e| StoreError::Corrupt(format!("domains: {e}")))?;
@@ -225,6 +234,8 @@ impl Store {
         };
         let ip: String = current.try_get("ip")?;
         let cluster: String = current.try_get("cluster_id")?;
+        // An outage shorter than the watcher's tick is announced here, before this beat.
+        let went_offline = self.mark_offline(Some(id), now).await?.len() == 1;
         let row = sqlx::query(
             "UPDATE hosts SET \
                 updated_at = CASE WHEN hostname = ?1 AND cpu_model = ?2 AND total_cores = ?3 \
@@ -250,7 +261,43 @@ impl Store {
         .bind(id)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| parse_state(r.try_get("state")?)).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let state = parse_state(row.try_get("state")?)?;
+        let came_online = sqlx::query(
+            "UPDATE hosts SET presence = 'online' WHERE id = ? AND presence = 'offline'",
+        )
+        .bind(id)
+        .execute(self.pool())
+        .await?
+        .rows_affected()
+            == 1;
+        let change = PresenceChange {
+            went_offline,
+            came_online,
+        };
+        Ok(Some((state, change)))
+    }
+
+    /// Announces agents whose online window has closed (all hosts, or one): flips their
+    /// presence to offline and returns their ids. Each outage is returned exactly once.
+    pub async fn mark_offline(
+        &self,
+        id: Option<&str>,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE hosts SET presence = 'offline' \
+             WHERE presence = 'online' AND offline_after <= ? AND (? IS NULL OR id = ?) RETURNING id",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?)
     }
 
     /// One page of hosts and the number matching in all.
@@ -460,9 +507,18 @@ mod tests {
             interval_ms: 1_000,
         };
         let id = "host-00000000000a";
+        let change = |went_offline, came_online| {
+            Some((
+                HostState::Available,
+                PresenceChange {
+                    went_offline,
+                    came_online,
+                },
+            ))
+        };
         assert_eq!(
             store.record_heartbeat(id, &hb, 10_000).await?,
-            Some(HostState::Available)
+            change(false, true)
         );
         assert_eq!(
             store
@@ -473,12 +529,36 @@ mod tests {
         let first = store.get_host(id, 10_000).await?.expect("seeded");
         assert_eq!(first.host.agent, AgentStatus::Online);
         // Same facts later: last_seen moves, updated_at does not.
-        store.record_heartbeat(id, &hb, 11_000).await?;
+        assert_eq!(
+            store.record_heartbeat(id, &hb, 11_000).await?,
+            change(false, false)
+        );
         let second = store.get_host(id, 11_000).await?.expect("seeded");
         assert_eq!(second.host.updated_at, first.host.updated_at);
         assert_ne!(second.host.last_seen, first.host.last_seen);
-        // Three intervals without a beat: offline.
-        let later = store.get_host(id, 11_000 + 3_000).await?.expect("seeded");
+        // Three intervals without a beat: offline, announced once.
+        assert_eq!(
+            store.mark_offline(None, 13_999).await?,
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            store.mark_offline(None, 14_000).await?,
+            vec![id.to_string()]
+        );
+        assert_eq!(
+            store.mark_offline(None, 15_000).await?,
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            store.record_heartbeat(id, &hb, 16_000).await?,
+            change(false, true)
+        );
+        // An outage the watcher did not see is announced by the next beat.
+        assert_eq!(
+            store.record_heartbeat(id, &hb, 20_000).await?,
+            change(true, true)
+        );
+        let later = store.get_host(id, 23_000).await?.expect("seeded");
         assert_eq!(later.host.agent, AgentStatus::Offline);
         Ok(())
     }
