@@ -19,13 +19,35 @@ pub struct Initialised {
     pub ca_hash: String,
 }
 
-/// Names the coordinator's server certificate answers to: the given ones plus loopback and
-/// this machine's hostname.
+/// This machine's interface addresses (v4 and v6, loopback included).
+fn local_addresses() -> Vec<IpAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    addrs
+        .filter_map(|a| a.address)
+        .filter_map(|a| {
+            a.as_sockaddr_in()
+                .map(|v4| IpAddr::V4(v4.ip()))
+                .or_else(|| a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+        })
+        // Link-local v6 addresses need a zone to be dialled; no agent connects by them.
+        .filter(|ip| !matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
+        .collect()
+}
+
+/// Names the coordinator's server certificate answers to: the given ones, loopback, this
+/// machine's interface addresses and its hostname.
 fn server_names(extra: &[String]) -> (Vec<IpAddr>, Vec<String>) {
     let mut ips: Vec<IpAddr> = vec![
-        "127.0.0.1".parse().expect("literal"),
-        "::1".parse().expect("literal"),
+        IpAddr::from([127, 0, 0, 1]),
+        IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
     ];
+    for ip in local_addresses() {
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
     let mut dns = vec!["localhost".to_string()];
     if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
         let name = name.trim();
