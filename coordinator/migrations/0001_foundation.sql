@@ -49,7 +49,7 @@ CREATE TABLE hosts (
     state                  TEXT NOT NULL,
     created_at             BIGINT NOT NULL,
     updated_at             BIGINT NOT NULL,
-    -- lowercase "id\nip\ncluster\ncpu model": one LIKE serves the fuzzy search
+    -- lowercase "id\nip\ncluster\ncpu model": what the fuzzy search matches (store/host_index.rs)
     search_text            TEXT NOT NULL,
     last_seen              BIGINT,
     -- last_seen + 3 heartbeat intervals: the agent is online while now < offline_after

@@ -41,6 +41,10 @@ pub async fn serve_tls(
                 }
             },
         };
+        // Without this, a response spanning several segments waits ~40 ms for a delayed ACK.
+        if let Err(err) = tcp.set_nodelay(true) {
+            debug!(%remote, error = %err, "Could not set TCP_NODELAY.");
+        }
         let acceptor = acceptor.clone();
         let router = router.clone();
         let shutdown = shutdown.clone();

@@ -1,11 +1,13 @@
 //! Compute hosts: enrollment, heartbeats, the filtered list, and state transitions.
 
-use super::{Store, StoreError, like_pattern};
+use super::host_index::IndexEntry;
+use super::{Store, StoreError};
 use plinth_common::api::{AgentStatus, Domain, Heartbeat, Host, HostDetail};
 use plinth_common::host::{HostEvent, HostState, InvalidTransition};
 use plinth_common::timefmt::rfc3339;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
+use std::collections::HashMap;
 
 const LIST_COLUMNS: &str = "id, ip, hostname, cluster_id, cpu_model, total_cores, allocated_cores, \
     total_memory_bytes, allocated_memory_bytes, state, updated_at, last_seen, offline_after";
@@ -62,6 +64,14 @@ pub(crate) fn search_text(id: &str, ip: &str, cluster: &str, cpu_model: &str) ->
     format!("{id}\n{ip}\n{cluster}\n{cpu_model}").to_lowercase()
 }
 
+fn index_entry(row: &SqliteRow) -> Result<IndexEntry, StoreError> {
+    Ok(IndexEntry {
+        state: parse_state(row.try_get("state")?)?,
+        offline_after: row.try_get("offline_after")?,
+        search_text: row.try_get("search_text")?,
+    })
+}
+
 fn parse_state(text: &str) -> Result<HostState, StoreError> {
     HostState::parse(text).ok_or_else(|| StoreError::Corrupt(format!("host state '{text}'")))
 }
@@ -87,32 +97,6 @@ fn host(row: &SqliteRow, now: i64) -> Result<Host, StoreError> {
         },
         last_seen: row.try_get::<Option<i64>, _>("last_seen")?.map(rfc3339),
     })
-}
-
-fn push_filters(qb: &mut QueryBuilder<'_, Sqlite>, filter: &HostFilter, now: i64) {
-    qb.push(" WHERE 1 = 1");
-    if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
-        qb.push(" AND search_text LIKE ")
-            .push_bind(like_pattern(q))
-            .push(" ESCAPE '\\'");
-    }
-    if let Some(cluster) = &filter.cluster {
-        qb.push(" AND cluster_id = ").push_bind(cluster.clone());
-    }
-    if let Some(state) = filter.state {
-        qb.push(" AND state = ").push_bind(state.as_str());
-    }
-    match filter.agent {
-        Some(AgentStatus::Online) => {
-            qb.push(" AND offline_after > ").push_bind(now);
-        }
-        Some(AgentStatus::Offline) => {
-            qb.push(" AND (offline_after IS NULL OR offline_after <= ")
-                .push_bind(now)
-                .push(")");
-        }
-        None => {}
-    }
 }
 
 impl Store {
@@ -144,7 +128,39 @@ impl Store {
         }
         self.upsert_host(&mut tx, h, "", 0, 0).await?;
         tx.commit().await?;
+        self.reindex_host(h.id).await?;
         Ok(true)
+    }
+
+    /// Copies a host's row into the in-memory list index.
+    async fn reindex_host(&self, id: &str) -> Result<(), StoreError> {
+        let row = sqlx::query(
+            "SELECT cluster_id, state, offline_after, search_text FROM hosts WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        if let Some(row) = row {
+            let cluster: String = row.try_get("cluster_id")?;
+            let entry = index_entry(&row)?;
+            self.host_index().upsert(id, &cluster, entry);
+        }
+        Ok(())
+    }
+
+    /// Fills the in-memory list index from the table (at start-up).
+    pub(super) async fn load_host_index(&self) -> Result<(), StoreError> {
+        let rows =
+            sqlx::query("SELECT id, cluster_id, state, offline_after, search_text FROM hosts")
+                .fetch_all(self.pool())
+                .await?;
+        let mut index = self.host_index();
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let cluster: String = row.try_get("cluster_id")?;
+            index.upsert(&id, &cluster, index_entry(row)?);
+        }
+        Ok(())
     }
 
     async fn upsert_host(
@@ -199,7 +215,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        self.reindex_host(h.id).await
     }
 
     pub async fn set_host_cert_expiry(&self, id: &str, at: i64) -> Result<(), StoreError> {
@@ -234,6 +250,7 @@ impl Store {
         };
         let ip: String = current.try_get("ip")?;
         let cluster: String = current.try_get("cluster_id")?;
+        let text = search_text(id, &ip, &cluster, &f.cpu_model);
         // An outage shorter than the watcher's tick is announced here, before this beat.
         let went_offline = self.mark_offline(Some(id), now).await?.len() == 1;
         let row = sqlx::query(
@@ -257,12 +274,16 @@ impl Store {
         .bind(now)
         .bind(offline_after)
         .bind(i64::from(hb.api_port))
-        .bind(search_text(id, &ip, &cluster, &f.cpu_model))
+        .bind(&text)
         .bind(id)
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
         let state = parse_state(row.try_get("state")?)?;
+        self.host_index().update(id, |e| {
+            e.offline_after = Some(offline_after);
+            e.search_text = text;
+        });
         let came_online = sqlx::query(
             "UPDATE hosts SET presence = 'online' WHERE id = ? AND presence = 'offline'",
         )
@@ -306,22 +327,24 @@ impl Store {
         filter: &HostFilter,
         now: i64,
     ) -> Result<(Vec<Host>, u64), StoreError> {
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM hosts");
-        push_filters(&mut count, filter, now);
-        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
-
-        let mut page = QueryBuilder::<Sqlite>::new(format!("SELECT {LIST_COLUMNS} FROM hosts"));
-        push_filters(&mut page, filter, now);
-        page.push(" ORDER BY cluster_id, id LIMIT ")
-            .push_bind(i64::from(filter.limit))
-            .push(" OFFSET ")
-            .push_bind(filter.offset as i64);
+        let (ids, total) = self.host_index_read().query(filter, now);
+        if ids.is_empty() {
+            return Ok((Vec::new(), total));
+        }
+        let mut page =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {LIST_COLUMNS} FROM hosts WHERE id IN ("));
+        let mut list = page.separated(", ");
+        for id in &ids {
+            list.push_bind(id);
+        }
+        list.push_unseparated(")");
         let rows = page.build().fetch_all(self.pool()).await?;
-        let items = rows
+        let mut by_id: HashMap<String, Host> = rows
             .iter()
-            .map(|r| host(r, now))
+            .map(|r| host(r, now).map(|h| (h.id.clone(), h)))
             .collect::<Result<_, _>>()?;
-        Ok((items, total as u64))
+        let items = ids.iter().filter_map(|id| by_id.remove(id)).collect();
+        Ok((items, total))
     }
 
     pub async fn get_host(&self, id: &str, now: i64) -> Result<Option<HostDetail>, StoreError> {
@@ -401,6 +424,7 @@ impl Store {
             // Someone moved it first: report against the state it is in now.
             return Box::pin(self.transition_host(id, event, now)).await;
         }
+        self.host_index().update(id, |e| e.state = to);
         let row = sqlx::query(&format!("SELECT {LIST_COLUMNS} FROM hosts WHERE id = ?"))
             .bind(id)
             .fetch_one(self.pool())

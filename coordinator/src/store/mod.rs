@@ -3,14 +3,17 @@
 
 pub mod audit;
 pub mod clusters;
+pub mod host_index;
 pub mod hosts;
 pub mod tenants;
 pub mod tokens;
 
+use host_index::HostIndex;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +29,7 @@ pub enum StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    hosts: Arc<RwLock<HostIndex>>,
 }
 
 impl Store {
@@ -44,26 +48,27 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        let store = Store {
+            pool,
+            hosts: Arc::default(),
+        };
+        store.load_host_index().await?;
+        Ok(store)
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
-}
 
-/// `%text%` for LIKE, with the wildcards in `text` taken literally (ESCAPE '\').
-pub(crate) fn like_pattern(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('%');
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
+    // The host list index is locked only for in-memory work, never across an await. A poisoned
+    // lock means a panic mid-update of plain data; the map is still usable.
+    fn host_index(&self) -> std::sync::RwLockWriteGuard<'_, HostIndex> {
+        self.hosts.write().unwrap_or_else(|p| p.into_inner())
     }
-    out.push('%');
-    out
+
+    fn host_index_read(&self) -> std::sync::RwLockReadGuard<'_, HostIndex> {
+        self.hosts.read().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 #[cfg(test)]
@@ -73,12 +78,4 @@ pub(crate) async fn test_store() -> (Store, tempfile::TempDir) {
         .await
         .expect("open store");
     (store, dir)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn like_escapes_wildcards() {
-        assert_eq!(super::like_pattern("Xeon_5%"), "%xeon\\_5\\%%");
-    }
 }
