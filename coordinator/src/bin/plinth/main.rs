@@ -1,21 +1,13 @@
 //! `plinth`: the admin CLI of a plinth region. It talks to the coordinator's HTTPS API with a
 //! bearer token and prints aligned tables, or the raw JSON responses with `--json`.
 
-#[path = "plinth/admin.rs"]
 mod admin;
-#[path = "plinth/client.rs"]
 mod client;
-#[path = "plinth/format.rs"]
 mod format;
-#[path = "plinth/hosts.rs"]
 mod hosts;
-#[path = "plinth/output.rs"]
 mod output;
-#[path = "plinth/settings.rs"]
 mod settings;
-#[path = "plinth/table.rs"]
 mod table;
-#[path = "plinth/tokens.rs"]
 mod tokens;
 
 use clap::{Parser, Subcommand};

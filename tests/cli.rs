@@ -1,0 +1,69 @@
+//! The admin CLI against a real region: settings from the environment, tables, `--json`, and
+//! API errors as one line with a non-zero exit.
+
+use plinth_e2e::{Region, bin};
+use std::process::Command;
+
+fn plinth(region: &Region, args: &[&str]) -> anyhow::Result<(bool, String, String)> {
+    let ca = region.data_dir().join("ca.pem");
+    let out = Command::new(bin("plinth"))
+        .args(args)
+        .env("PLINTH_URL", &region.url)
+        .env("PLINTH_TOKEN", &region.admin_token)
+        .env("PLINTH_CA", &ca)
+        .env("HOME", region.dir.path())
+        .output()?;
+    Ok((
+        out.status.success(),
+        String::from_utf8(out.stdout)?,
+        String::from_utf8(out.stderr)?,
+    ))
+}
+
+#[tokio::test]
+async fn hosts_list_lock_and_errors() -> anyhow::Result<()> {
+    let region = Region::start().await?;
+    let (ok, out, err) = plinth(&region, &["clusters", "create", "az1"])?;
+    assert!(ok, "{out}{err}");
+    let agent = region.start_agent("127.0.0.2", "az1").await?;
+    region.wait_agent(&agent.host_id, "online").await?;
+
+    let (ok, out, err) = plinth(&region, &["hosts", "list"])?;
+    assert!(ok, "{err}");
+    let header = out.lines().next().unwrap_or_default();
+    assert!(
+        header.starts_with("ID") && header.contains("CLUSTER") && header.contains("AGENT"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&agent.host_id) && out.contains("127.0.0.2") && out.contains("online"),
+        "{out}"
+    );
+    assert!(out.contains("1 of 1 hosts"), "{out}");
+
+    let (ok, out, _) = plinth(&region, &["--json", "hosts", "list", "--q", "127.0.0.2"])?;
+    assert!(ok);
+    let page: serde_json::Value = serde_json::from_str(&out)?;
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["items"][0]["id"], agent.host_id.as_str());
+
+    let (ok, out, err) = plinth(&region, &["hosts", "lock", &agent.host_id])?;
+    assert!(ok, "{err}");
+    assert!(out.contains("locked"), "{out}");
+    let (ok, _, err) = plinth(&region, &["hosts", "lock", &agent.host_id])?;
+    assert!(!ok, "locking a locked host must fail");
+    assert!(
+        err.contains("host_not_available") && err.contains("HTTP 409"),
+        "{err}"
+    );
+
+    // Missing settings are named.
+    let out = Command::new(bin("plinth"))
+        .args(["hosts", "list"])
+        .env_remove("PLINTH_URL")
+        .env("HOME", region.dir.path())
+        .output()?;
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr)?.contains("PLINTH_URL"));
+    Ok(())
+}
