@@ -79,8 +79,8 @@ async fn main() -> anyhow::Result<()> {
             );
             println!("CA hash for agents: {}", done.ca_hash);
             println!(
-                "Next: plinth-coordinator serve --data-dir {}",
-                data_dir.display()
+                "Next: plinth-coordinator serve --config {}",
+                DataDir::new(&data_dir).config().display()
             );
         }
         Command::Serve(args) => {
