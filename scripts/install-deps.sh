@@ -9,6 +9,8 @@ PACKAGES=(
   libvirt-daemon    # libvirt drivers (the test driver runs in-process)
   libvirt-clients   # virsh, handy next to a dev region
   systemd           # systemd-analyze verifies the unit files
+  qemu-utils        # qemu-img inspects imported images
+  python3-pyftpdlib # the FTP server image-import tests start (run with /usr/bin/python3)
 )
 
 missing=()

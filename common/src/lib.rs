@@ -5,6 +5,7 @@ pub mod api;
 pub mod fsutil;
 pub mod host;
 pub mod ids;
+pub mod image;
 pub mod logging;
 pub mod timefmt;
 pub mod tls;

@@ -16,6 +16,7 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<String>,
     pub agent_cert_ttl: Option<String>,
+    pub import_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -32,6 +33,9 @@ pub struct ServeArgs {
     /// Lifetime of agent certificates, e.g. 30d [default: 30d].
     #[arg(long, env = "PLINTH_AGENT_CERT_TTL")]
     pub agent_cert_ttl: Option<String>,
+    /// Extra CA certificates (PEM) trusted for https image imports, besides the system's.
+    #[arg(long, env = "PLINTH_IMPORT_CA_FILE")]
+    pub import_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +43,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub agent_cert_ttl: Duration,
+    pub import_ca_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -80,6 +85,7 @@ impl Config {
             data_dir,
             listen,
             agent_cert_ttl,
+            import_ca_file: args.import_ca_file.clone().or(file.import_ca_file),
         })
     }
 }
@@ -94,6 +100,7 @@ mod tests {
             data_dir: None,
             listen: listen.map(str::to_string),
             agent_cert_ttl: None,
+            import_ca_file: None,
         }
     }
 

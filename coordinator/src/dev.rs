@@ -53,6 +53,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         data_dir: root.clone(),
         listen: args.listen.parse().context("--listen")?,
         agent_cert_ttl: Duration::from_secs(30 * 86_400),
+        import_ca_file: None,
     };
     let stop = CancellationToken::new();
     let running = server::start(&config, stop.clone()).await?;

@@ -39,6 +39,10 @@ pub enum ApiError {
     },
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
+    #[error("{0}")]
+    RangeNotSatisfiable(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -73,27 +77,36 @@ impl ApiError {
                 (StatusCode::CONFLICT, format!("host_not_{}", err.needs))
             }
             ApiError::Unavailable { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, (*code).into()),
+            ApiError::Gone { code, .. } => (StatusCode::GONE, (*code).into()),
+            ApiError::RangeNotSatisfiable(_) => (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable".into(),
+            ),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal".into()),
         }
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The status and body this error is sent as (batch results embed the body).
+    pub fn detail(&self) -> (StatusCode, ErrorDetail) {
         let (status, code) = self.status_and_code();
-        let message = match &self {
+        let message = match self {
             ApiError::Internal(err) => {
                 tracing::error!(error = ?err, "Request failed.");
                 "internal error; the coordinator log has the cause".to_string()
             }
-            ApiError::NotFound { kind, id } => format!("{kind} {id} does not exist"),
             ApiError::Unauthorized { message, .. } => message.clone(),
             other => other.to_string(),
         };
-        let body = ErrorBody {
-            error: ErrorDetail { code, message },
-        };
-        (status, Json(body)).into_response()
+        (status, ErrorDetail { code, message })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error) = self.detail();
+        (status, Json(ErrorBody { error })).into_response()
     }
 }
 

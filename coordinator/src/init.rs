@@ -103,6 +103,7 @@ pub async fn init(dir: &DataDir, sans: &[String], listen: &str) -> anyhow::Resul
     );
     write_file(&dir.config(), config.as_bytes(), 0o644)?;
 
+    crate::secrets::Secrets::load_or_create(&dir.master_key())?;
     let store = Store::open(&dir.database()).await?;
     let admin_token = create_admin_token(&store, "initial admin", "init").await?;
     // The CA certificate last: its presence marks the directory initialised.

@@ -34,6 +34,14 @@ impl DataDir {
     pub fn database(&self) -> PathBuf {
         self.0.join("plinth.db")
     }
+    /// The master key sealed values and download links derive from.
+    pub fn master_key(&self) -> PathBuf {
+        self.0.join("master.key")
+    }
+    /// Image content (the local blob store).
+    pub fn images(&self) -> PathBuf {
+        self.0.join("images")
+    }
     pub fn config(&self) -> PathBuf {
         self.0.join("coordinator.toml")
     }

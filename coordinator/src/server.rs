@@ -3,7 +3,10 @@
 
 use crate::agents::AgentClient;
 use crate::config::Config;
+use crate::images::storage::BlobStore;
+use crate::images::{ImageServices, import_client};
 use crate::paths::{DataDir, write_file};
+use crate::secrets::Secrets;
 use crate::state::{AppState, Settings};
 use crate::store::Store;
 use anyhow::{Context, bail};
@@ -36,10 +39,19 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
         &read(&dir.client_key())?,
     )?;
     let store = Store::open(&dir.database()).await?;
+    let blobs = BlobStore::local(dir.images());
+    blobs.prepare().await.context("preparing the image store")?;
+    let extra_ca = config.import_ca_file.as_deref().map(read).transpose()?;
+    let images = ImageServices {
+        blobs,
+        secrets: Arc::new(Secrets::load_or_create(&dir.master_key())?),
+        http: import_client(extra_ca.as_deref())?,
+    };
     Ok(AppState {
         store,
         ca: Arc::new(ca),
         agents,
+        images,
         settings: Arc::new(Settings {
             agent_cert_ttl: config.agent_cert_ttl,
         }),

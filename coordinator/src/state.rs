@@ -1,6 +1,7 @@
 //! What every handler shares.
 
 use crate::agents::AgentClient;
+use crate::images::ImageServices;
 use crate::store::Store;
 use plinth_common::tls::Ca;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ pub struct AppState {
     pub store: Store,
     pub ca: Arc<Ca>,
     pub agents: AgentClient,
+    pub images: ImageServices,
     pub settings: Arc<Settings>,
 }
 

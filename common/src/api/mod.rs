@@ -5,11 +5,13 @@ pub mod agent;
 pub mod auth;
 pub mod error;
 pub mod hosts;
+pub mod images;
 
 pub use agent::*;
 pub use auth::*;
 pub use error::*;
 pub use hosts::*;
+pub use images::*;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

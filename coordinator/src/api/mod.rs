@@ -4,8 +4,13 @@
 pub mod agent;
 pub mod audit;
 pub mod clusters;
+pub mod downloads;
 pub mod enroll;
 pub mod hosts;
+pub mod image_delete;
+pub mod image_input;
+pub mod images;
+pub mod operations;
 pub mod tenants;
 pub mod tokens;
 
@@ -28,12 +33,18 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         enroll::ca, enroll::enroll,
         agent::heartbeat, agent::renew,
         audit::list,
+        images::list, images::show, images::import, images::create, images::upload, images::update,
+        images::copy_to_base, images::download_link, downloads::download,
+        image_delete::delete_image, image_delete::batch_delete, image_delete::recycle_bin,
+        image_delete::restore, image_delete::destroy,
+        operations::show,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "hosts", description = "Compute hosts (SPEC §2)"),
         (name = "admin", description = "Clusters, tenants, tokens, audit"),
         (name = "agents", description = "Enrollment and agent calls (mTLS)"),
+        (name = "images", description = "Image repository (SPEC §5) and operations"),
     )
 )]
 pub struct ApiDoc;
@@ -67,6 +78,10 @@ pub fn router(state: AppState) -> Router {
         .merge(enroll::routes())
         .merge(agent::routes())
         .merge(audit::routes())
+        .merge(images::routes())
+        .merge(image_delete::routes())
+        .merge(downloads::routes())
+        .merge(operations::routes())
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async { ApiError::not_found("route", "requested") })

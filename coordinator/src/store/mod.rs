@@ -5,6 +5,8 @@ pub mod audit;
 pub mod clusters;
 pub mod host_index;
 pub mod hosts;
+pub mod images;
+pub mod operations;
 pub mod tenants;
 pub mod tokens;
 

@@ -1,0 +1,26 @@
+//! HTTP and HTTPS sources, streamed with reqwest. Only a 200 answer is content; anything else
+//! is an error that says what the server said.
+
+use super::{FetchError, Source};
+use futures_util::TryStreamExt;
+use tokio_util::io::StreamReader;
+
+pub async fn open(client: &reqwest::Client, url: &reqwest::Url) -> Result<Source, FetchError> {
+    let host = url.host_str().unwrap_or_default().to_string();
+    let resp = client.get(url.clone()).send().await.map_err(|e| {
+        let cause = std::error::Error::source(&e)
+            .map(|c| format!(": {c}"))
+            .unwrap_or_default();
+        FetchError::Unreachable(format!("cannot fetch from {host}{cause}"))
+    })?;
+    let status = resp.status();
+    if status != reqwest::StatusCode::OK {
+        return Err(FetchError::Unreachable(format!("{host} answered {status}")));
+    }
+    let total_bytes = resp.content_length();
+    let stream = resp.bytes_stream().map_err(std::io::Error::other);
+    Ok(Source {
+        total_bytes,
+        reader: Box::pin(StreamReader::new(stream)),
+    })
+}

@@ -1,0 +1,48 @@
+//! The image repository's machinery: where content comes from (fetch), one pass that hashes
+//! and stores it (ingest), what it must be (verify, qemu-img), and where it lives (storage).
+
+pub mod fetch;
+pub mod ingest;
+pub mod qemu_img;
+pub mod storage;
+pub mod verify;
+
+use crate::secrets::Secrets;
+use std::sync::Arc;
+use std::time::Duration;
+use storage::BlobStore;
+
+/// Idle time after which a source that sends nothing fails the import.
+pub const SOURCE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What image handlers and jobs share.
+#[derive(Clone, Debug)]
+pub struct ImageServices {
+    pub blobs: BlobStore,
+    pub secrets: Arc<Secrets>,
+    /// For http(s) imports: trusts the system's roots plus any configured CA.
+    pub http: reqwest::Client,
+}
+
+/// `url` with any password replaced by `***`, for display and logs.
+pub fn redact_url(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    shown.to_string()
+}
+
+/// The client imports use: connect and idle deadlines, no overall deadline (images are large).
+pub fn import_client(extra_ca_pem: Option<&str>) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(15))
+        .read_timeout(SOURCE_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::limited(5));
+    if let Some(pem) = extra_ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    Ok(builder.build()?)
+}

@@ -1,0 +1,140 @@
+//! Importing an image from a URL: open the source, stream it once through hash and write,
+//! verify what arrived, commit it. Any failure leaves the image `import_failed` with the reason
+//! and no partial content. A restart runs the import again from the start.
+
+use crate::images::fetch::{self, Source};
+use crate::images::ingest::ingest;
+use crate::images::verify::{Expectations, GIB, verify};
+use crate::images::{SOURCE_TIMEOUT, redact_url};
+use crate::state::AppState;
+use crate::store::images::{ImageRecord, VerifiedBlob};
+use plinth_common::image::ImageType;
+use plinth_common::timefmt::now_ms;
+use std::time::Duration;
+use tracing::{info, warn};
+
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+pub async fn run(st: AppState, image_id: String, op_id: String) {
+    let outcome = import(&st, &image_id, &op_id).await;
+    finish(&st, &image_id, &op_id, outcome).await;
+}
+
+/// Records how an import or upload ended.
+pub async fn finish(
+    st: &AppState,
+    image_id: &str,
+    op_id: &str,
+    outcome: Result<VerifiedBlob, String>,
+) {
+    let now = now_ms();
+    let recorded = match &outcome {
+        Ok(v) => {
+            info!(image = %image_id, bytes = v.size_bytes, "Image imported.");
+            st.store.complete_image(image_id, op_id, v, now).await
+        }
+        Err(reason) => {
+            warn!(image = %image_id, %reason, "Image import failed.");
+            st.store.fail_image(image_id, op_id, reason, now).await
+        }
+    };
+    if let Err(err) = recorded {
+        tracing::error!(image = %image_id, error = ?err, "Could not record the end of an import.");
+    }
+}
+
+async fn import(st: &AppState, image_id: &str, op_id: &str) -> Result<VerifiedBlob, String> {
+    let rec = st
+        .store
+        .image(image_id)
+        .await
+        .map_err(|e| format!("store: {e}"))?
+        .ok_or("the image was removed")?;
+    let sealed = rec
+        .source_url_sealed
+        .as_deref()
+        .ok_or("the image has no source URL")?;
+    let url: reqwest::Url = st
+        .images
+        .secrets
+        .unseal(sealed)
+        .map_err(|e| e.to_string())?
+        .parse()
+        .map_err(|_| "the source URL is malformed".to_string())?;
+    info!(image = %image_id, url = %redact_url(&url), "Import started.");
+    let source = match url.scheme() {
+        "http" | "https" => fetch::http::open(&st.images.http, &url).await,
+        "ftp" => fetch::ftp::open(&url, SOURCE_TIMEOUT).await,
+        other => Err(fetch::FetchError::BadUrl(format!(
+            "{other} URLs cannot be imported"
+        ))),
+    }
+    .map_err(|e| e.to_string())?;
+    fill(st, &rec, op_id, source).await
+}
+
+/// Streams `source` into a staged blob with progress, verifies it and commits it. Shared by
+/// URL imports and uploads.
+pub async fn fill(
+    st: &AppState,
+    rec: &ImageRecord,
+    op_id: &str,
+    source: Source,
+) -> Result<VerifiedBlob, String> {
+    let target_gb = rec.image.target_size_gb.unwrap_or(0);
+    // No file may be larger than the disk it claims to fit in (an ISO is its own size).
+    let limit = u64::from(target_gb) * GIB;
+    let (staged, file) = st
+        .images
+        .blobs
+        .stage()
+        .await
+        .map_err(|e| format!("staging failed: {e}"))?;
+
+    let (tx, mut rx) = tokio::sync::watch::channel(0u64);
+    let store = st.store.clone();
+    let op = op_id.to_string();
+    let total = source.total_bytes;
+    let reporter = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(PROGRESS_EVERY);
+        loop {
+            ticker.tick().await;
+            let done = rx.has_changed().is_err();
+            let bytes = *rx.borrow_and_update();
+            let _ = store.operation_progress(&op, bytes, total, now_ms()).await;
+            if done {
+                return;
+            }
+        }
+    });
+    let ingested = ingest(source.reader, file, limit, move |n| {
+        let _ = tx.send(n);
+    })
+    .await;
+    let _ = reporter.await;
+    let ingested = ingested.map_err(|e| e.to_string())?;
+    if let Some(expected) = total
+        && expected != ingested.bytes
+    {
+        return Err(format!(
+            "the transfer ended after {} of {expected} bytes",
+            ingested.bytes
+        ));
+    }
+    let want = Expectations {
+        image_type: rec.image.image_type,
+        target_size_gb: target_gb,
+        sha256: rec.expected_sha256.as_deref(),
+    };
+    let mut verified = verify(staged.path(), &ingested.sha256, ingested.bytes, &want).await?;
+    verified.blob_id = st
+        .images
+        .blobs
+        .commit(staged)
+        .await
+        .map_err(|e| format!("storing the image failed: {e}"))?;
+    if rec.image.image_type == ImageType::Iso {
+        verified.virtual_size_bytes = verified.size_bytes;
+    }
+    Ok(verified)
+}
