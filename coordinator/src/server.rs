@@ -82,6 +82,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
         state.store.clone(),
         shutdown.clone(),
     ));
+    crate::jobs::resume(&state).await.context("resuming jobs")?;
     let task = tokio::spawn(serve_tls(listener, tls, router, shutdown));
     tracing::info!(%addr, "Coordinator listening.");
     Ok(Running { addr, state, task })

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod process;
+pub mod servers;
 
 use anyhow::{Context, bail};
 use plinth_common::tls::client_config;
@@ -64,6 +65,35 @@ pub struct Region {
     pub ca_pem: String,
     pub http: reqwest::Client,
     coordinator: Daemon,
+    opts: RegionOptions,
+}
+
+fn spawn_coordinator(root: &Path, opts: &RegionOptions) -> anyhow::Result<Daemon> {
+    let data = root.join("coordinator");
+    let _ = std::fs::remove_file(data.join("coordinator.addr"));
+    let mut cmd = Command::new(bin("plinth-coordinator"));
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--listen", "127.0.0.1:0"]);
+    if let Some(ttl) = &opts.agent_cert_ttl {
+        cmd.args(["--agent-cert-ttl", ttl]);
+    }
+    Daemon::spawn(cmd, &root.join("coordinator.log"))
+}
+
+async fn wait_bound(data: &Path) -> anyhow::Result<String> {
+    let addr_file = data.join("coordinator.addr");
+    wait_for(
+        "the coordinator to bind",
+        Duration::from_secs(30),
+        || async {
+            Ok(std::fs::read_to_string(&addr_file)
+                .ok()
+                .map(|s| s.trim().to_string()))
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Default, Clone)]
@@ -94,26 +124,8 @@ impl Region {
             .find(|w| w.starts_with("tok-"))
             .context("init printed no admin token")?
             .to_string();
-        let mut cmd = Command::new(bin("plinth-coordinator"));
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["--listen", "127.0.0.1:0"]);
-        if let Some(ttl) = &opts.agent_cert_ttl {
-            cmd.args(["--agent-cert-ttl", ttl]);
-        }
-        let coordinator = Daemon::spawn(cmd, &dir.path().join("coordinator.log"))?;
-        let addr_file = data.join("coordinator.addr");
-        let addr = wait_for(
-            "the coordinator to bind",
-            Duration::from_secs(30),
-            || async {
-                Ok(std::fs::read_to_string(&addr_file)
-                    .ok()
-                    .map(|s| s.trim().to_string()))
-            },
-        )
-        .await?;
+        let coordinator = spawn_coordinator(dir.path(), &opts)?;
+        let addr = wait_bound(&data).await?;
         let ca_pem = std::fs::read_to_string(data.join("ca.pem"))?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(client_config(&ca_pem, None)?)
@@ -126,6 +138,7 @@ impl Region {
             ca_pem,
             http,
             coordinator,
+            opts,
         })
     }
 
@@ -268,6 +281,19 @@ impl Region {
 
     pub fn stop(&mut self) {
         self.coordinator.stop();
+    }
+
+    /// Kills the coordinator at once (SIGKILL: no graceful shutdown), as a crash would.
+    pub fn kill(&mut self) {
+        self.coordinator.kill();
+    }
+
+    /// Starts the coordinator again on the same data directory (a new port).
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.coordinator = spawn_coordinator(self.dir.path(), &self.opts)?;
+        let addr = wait_bound(&self.data_dir()).await?;
+        self.url = format!("https://{addr}");
+        Ok(())
     }
 }
 

@@ -27,8 +27,20 @@ impl Daemon {
         })
     }
 
+    pub fn from_child(child: Child) -> Daemon {
+        Daemon { child: Some(child) }
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL, as a crash would end it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     pub fn stop(&mut self) {

@@ -51,10 +51,14 @@ pub struct ImagePage {
     pub total: u64,
 }
 
-/// What an import or an upload declares about the image it brings.
+/// What an import (`POST /v1/images/import`, with `url`) or an upload (`POST /v1/images`,
+/// without) declares about the image it brings.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewImage {
+    /// Imports only: `http://`, `https://` or `ftp://[user:password@]host[:port]/path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     pub name: String,
     #[serde(default)]
     pub note: String,
@@ -88,10 +92,10 @@ fn default_visibility() -> Visibility {
     Visibility::Private
 }
 
-/// `POST /v1/images/import`.
+/// A client's way to write an import body: the URL beside the declaration (the same JSON as
+/// a `NewImage` with `url`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ImportImage {
-    /// `http://`, `https://` or `ftp://[user:password@]host[:port]/path`.
     pub url: String,
     #[serde(flatten)]
     pub image: NewImage,

@@ -13,11 +13,11 @@ use crate::store::operations::NewOperation;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::routing::{get, post, put};
 use futures_util::TryStreamExt;
 use plinth_common::api::{
-    CopyToBase, DownloadLink, ErrorBody, Image, ImagePage, ImportImage, NewImage, UpdateImage,
+    CopyToBase, DownloadLink, ErrorBody, Image, ImagePage, NewImage, UpdateImage,
 };
 use plinth_common::ids::new_id;
 use plinth_common::image::{ImageKind, ImageStatus, ImageType, OsType, Visibility};
@@ -200,15 +200,19 @@ async fn start_image(
 
 /// Import a custom image from an http, https or ftp URL. Returns at once; follow
 /// `operation_id` at `/v1/operations/{id}`.
-#[utoipa::path(post, path = "/v1/images/import", tag = "images", security(("bearer" = [])), request_body = ImportImage,
+#[utoipa::path(post, path = "/v1/images/import", tag = "images", security(("bearer" = [])), request_body = NewImage,
     responses((status = 202, body = Image), (status = 400, body = ErrorBody)))]
 pub async fn import(
     State(st): State<AppState>,
     caller: Caller,
-    ApiJson(req): ApiJson<ImportImage>,
+    ApiJson(req): ApiJson<NewImage>,
 ) -> ApiResult<(StatusCode, ApiJson<Image>)> {
-    let url = image_input::import_url(&req.url)?;
-    let image = start_image(&st, &caller, &req.image, Some(&url), jobs::IMPORT).await?;
+    let url = req
+        .url
+        .as_deref()
+        .ok_or_else(|| ApiError::field("url", "an import needs the URL to fetch from"))?;
+    let url = image_input::import_url(url)?;
+    let image = start_image(&st, &caller, &req, Some(&url), jobs::IMPORT).await?;
     let op_id = image.operation_id.clone().unwrap_or_default();
     tokio::spawn(jobs::import::run(st.clone(), image.id.clone(), op_id));
     Ok((StatusCode::ACCEPTED, ApiJson(image)))
@@ -222,6 +226,12 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<NewImage>,
 ) -> ApiResult<(StatusCode, ApiJson<Image>)> {
+    if req.url.is_some() {
+        return Err(ApiError::field(
+            "url",
+            "an upload has no URL; use POST /v1/images/import to fetch one",
+        ));
+    }
     let image = start_image(&st, &caller, &req, None, jobs::UPLOAD).await?;
     Ok((StatusCode::CREATED, ApiJson(image)))
 }
@@ -268,8 +278,16 @@ pub async fn upload(
         total_bytes: total,
         reader: Box::pin(StreamReader::new(stream)),
     };
-    let outcome = jobs::import::fill(&st, &rec, &op.id, source).await;
-    jobs::import::finish(&st, &id, &op.id, outcome).await;
+    // In its own task: if the client goes away mid-upload, this handler is dropped, but the
+    // upload still ends — the body stream fails — and is recorded as failed.
+    let work = {
+        let (st, id) = (st.clone(), id.clone());
+        tokio::spawn(async move {
+            let outcome = jobs::import::fill(&st, &rec, &op.id, source).await;
+            jobs::import::finish(&st, &id, &op.id, outcome).await;
+        })
+    };
+    work.await.map_err(|e| ApiError::Internal(e.into()))?;
     let rec = st
         .store
         .image(&id)
@@ -399,6 +417,7 @@ pub async fn download_link(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<ApiJson<DownloadLink>> {
     let rec = find(&st, &caller, &id).await?;
@@ -414,9 +433,12 @@ pub async fn download_link(
             ),
         });
     }
+    // HTTP/1.1 names the host in Host; HTTP/2 in the request's authority.
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| uri.authority().map(|a| a.to_string()))
         .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
         .ok_or_else(|| {
             ApiError::Malformed("the request has no Host header to build the link from".into())

@@ -4,7 +4,8 @@
 use crate::settings::Settings;
 use anyhow::{Context, anyhow, bail};
 use plinth_common::api::ErrorBody;
-use reqwest::{Method, RequestBuilder, StatusCode, Url};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::{Body, Method, RequestBuilder, StatusCode, Url};
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
@@ -12,6 +13,8 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// An upload of many GiB, then the coordinator's check of it, may take hours.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// An error the coordinator answered with; printed as `<message> (<code>, HTTP <status>)`.
 #[derive(Debug)]
@@ -137,9 +140,24 @@ impl Client {
 
     /// Sends the request; `None` for an empty success body (204), the JSON otherwise.
     async fn send(&self, request: RequestBuilder) -> anyhow::Result<Option<Value>> {
-        let response = request.send().await.map_err(|e| self.network_error(&e))?;
+        self.send_within(request, TIMEOUT).await
+    }
+
+    /// [`Client::send`] for a request whose time limit is `limit`.
+    async fn send_within(
+        &self,
+        request: RequestBuilder,
+        limit: Duration,
+    ) -> anyhow::Result<Option<Value>> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.network_error(&e, limit))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| self.network_error(&e))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.network_error(&e, limit))?;
         if !status.is_success() {
             return Err(ApiFailure::from_body(status, &body).into());
         }
@@ -151,14 +169,14 @@ impl Client {
         Ok(Some(value))
     }
 
-    fn network_error(&self, err: &reqwest::Error) -> anyhow::Error {
+    fn network_error(&self, err: &reqwest::Error, limit: Duration) -> anyhow::Error {
         if err.is_builder() {
             anyhow!("cannot build the request: {}", causes(err))
         } else if err.is_timeout() {
             anyhow!(
                 "the coordinator at {} did not answer within {} s",
                 self.base(),
-                TIMEOUT.as_secs()
+                limit.as_secs()
             )
         } else {
             anyhow!(
@@ -200,6 +218,30 @@ impl Client {
     pub async fn post_empty(&self, segments: &[&str]) -> anyhow::Result<Value> {
         self.expect_body(self.request(Method::POST, segments)?)
             .await
+    }
+
+    /// `PATCH` with a JSON body.
+    pub async fn patch(&self, segments: &[&str], body: &impl Serialize) -> anyhow::Result<Value> {
+        self.expect_body(self.request(Method::PATCH, segments)?.json(body))
+            .await
+    }
+
+    /// `PUT` of `len` bytes streamed from `body` (never held in memory), with a long time limit.
+    pub async fn put_stream(
+        &self,
+        segments: &[&str],
+        body: Body,
+        len: u64,
+    ) -> anyhow::Result<Value> {
+        let request = self
+            .request(Method::PUT, segments)?
+            .timeout(UPLOAD_TIMEOUT)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, len)
+            .body(body);
+        self.send_within(request, UPLOAD_TIMEOUT)
+            .await?
+            .context("the coordinator answered with an empty body")
     }
 
     /// `DELETE`; the body, if any.

@@ -5,7 +5,9 @@ mod admin;
 mod client;
 mod format;
 mod hosts;
+mod images;
 mod output;
+mod progress;
 mod settings;
 mod table;
 mod tokens;
@@ -51,6 +53,16 @@ enum Command {
         #[command(subcommand)]
         command: admin::TenantsCommand,
     },
+    /// Images: list, import, upload, edit, delete, copy to base, download.
+    Images {
+        #[command(subcommand)]
+        command: images::ImagesCommand,
+    },
+    /// Deleted custom images: list, restore, destroy.
+    RecycleBin {
+        #[command(subcommand)]
+        command: images::RecycleBinCommand,
+    },
     /// API tokens and agent enrollment tokens.
     Tokens {
         #[command(subcommand)]
@@ -72,6 +84,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Hosts { command } => hosts::run(&client, &out, command).await,
         Command::Clusters { command } => admin::clusters(&client, &out, command).await,
         Command::Tenants { command } => admin::tenants(&client, &out, command).await,
+        Command::Images { command } => images::run(&client, &out, command).await,
+        Command::RecycleBin { command } => images::recycle_bin(&client, &out, command).await,
         Command::Tokens { command } => tokens::run(&client, &out, command).await,
         Command::Audit { limit } => admin::audit(&client, &out, limit).await,
     }

@@ -18,7 +18,19 @@ pub async fn open(client: &reqwest::Client, url: &reqwest::Url) -> Result<Source
         return Err(FetchError::Unreachable(format!("{host} answered {status}")));
     }
     let total_bytes = resp.content_length();
-    let stream = resp.bytes_stream().map_err(std::io::Error::other);
+    let stream = resp.bytes_stream().map_err(|e| {
+        if e.is_body() || e.is_decode() {
+            let cause = std::error::Error::source(&e)
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the transfer ended early{cause}"),
+            )
+        } else {
+            std::io::Error::other(e)
+        }
+    });
     Ok(Source {
         total_bytes,
         reader: Box::pin(StreamReader::new(stream)),
