@@ -55,6 +55,7 @@ async fn a_stopped_agent_goes_offline_and_comes_back() -> anyhow::Result<()> {
 async fn agents_renew_their_certificates_before_expiry() -> anyhow::Result<()> {
     let region = Region::start_with(RegionOptions {
         agent_cert_ttl: Some("12s".into()),
+        ..RegionOptions::default()
     })
     .await?;
     region.create_cluster("az1").await?;

@@ -817,3 +817,96 @@ async fn an_import_survives_a_coordinator_crash() -> anyhow::Result<()> {
     assert!(staging_is_empty(&f.region)?);
     Ok(())
 }
+
+#[tokio::test]
+async fn isos_and_https_imports() -> anyhow::Result<()> {
+    // A test CA the coordinator is told to trust for imports, and an HTTPS server using it.
+    let certs = tempfile::tempdir()?;
+    let (ca, _) = plinth_common::tls::Ca::generate("import test CA")?;
+    let mut spec = plinth_common::tls::LeafSpec::new(
+        "files",
+        plinth_common::tls::Role::Coordinator,
+        Duration::from_secs(3600),
+    );
+    spec.ips.push("127.0.0.1".parse()?);
+    spec.server = true;
+    let (cert, key) = ca.issue_with_new_key(&spec)?;
+    let (ca_path, cert_path, key_path) = (
+        certs.path().join("ca.pem"),
+        certs.path().join("cert.pem"),
+        certs.path().join("key.pem"),
+    );
+    std::fs::write(&ca_path, ca.cert_pem())?;
+    std::fs::write(&cert_path, cert)?;
+    std::fs::write(&key_path, key)?;
+
+    let region = Region::start_with(plinth_e2e::RegionOptions {
+        import_ca_file: Some(ca_path),
+        ..Default::default()
+    })
+    .await?;
+    let (_, tenant) = region
+        .post(
+            "/v1/tenants",
+            json!({"email": "a@example.com", "name": "A"}),
+        )
+        .await?;
+    let files = region.dir.path().join("files");
+    std::fs::create_dir_all(&files)?;
+    let https = servers::https(
+        &files,
+        &cert_path,
+        &key_path,
+        &region.dir.path().join("https.log"),
+    )?;
+    let http = servers::http(&files, &region.dir.path().join("http.log"))?;
+    let f = Fixture {
+        region,
+        tenant: tenant["id"].as_str().unwrap_or_default().to_string(),
+        files,
+        http,
+    };
+
+    let sha = f.qcow2("disk.qcow2", "1G")?;
+    let url = format!("https://127.0.0.1:{}/files/disk.qcow2", https.port);
+    let image = f
+        .import_done(&url, "over https", json!({"sha256": sha}))
+        .await?;
+    assert_eq!(image["status"], "available", "{image}");
+
+    // An ISO 9660 volume: "CD001" in the primary volume descriptor at 0x8001.
+    let mut iso = vec![0u8; 0x9000];
+    iso[0x8001..0x8006].copy_from_slice(b"CD001");
+    std::fs::write(f.files.join("tools.iso"), &iso)?;
+    let tools = f
+        .import_done(
+            &f.url("files", "tools.iso"),
+            "tools",
+            json!({"type": "iso", "iso_purpose": "tool"}),
+        )
+        .await?;
+    assert_eq!(
+        (tools["status"].as_str(), tools["format"].as_str()),
+        (Some("available"), Some("iso")),
+        "{tools}"
+    );
+    assert_eq!(tools["iso_purpose"], "tool");
+    let not_iso = f
+        .import_done(
+            &f.url("files", "disk.qcow2"),
+            "fake iso",
+            json!({"type": "iso", "iso_purpose": "os"}),
+        )
+        .await?;
+    assert_eq!(not_iso["status"], "import_failed", "{not_iso}");
+    assert!(
+        not_iso["failure_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ISO 9660"),
+        "{not_iso}"
+    );
+    let (_, isos) = f.region.get("/v1/images?type=iso&status=available").await?;
+    assert_eq!(isos["total"], 1);
+    Ok(())
+}

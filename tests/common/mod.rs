@@ -79,6 +79,9 @@ fn spawn_coordinator(root: &Path, opts: &RegionOptions) -> anyhow::Result<Daemon
     if let Some(ttl) = &opts.agent_cert_ttl {
         cmd.args(["--agent-cert-ttl", ttl]);
     }
+    if let Some(ca) = &opts.import_ca_file {
+        cmd.arg("--import-ca-file").arg(ca);
+    }
     Daemon::spawn(cmd, &root.join("coordinator.log"))
 }
 
@@ -99,6 +102,8 @@ async fn wait_bound(data: &Path) -> anyhow::Result<String> {
 #[derive(Debug, Default, Clone)]
 pub struct RegionOptions {
     pub agent_cert_ttl: Option<String>,
+    /// Extra CA (PEM file) the coordinator trusts for https imports.
+    pub import_ca_file: Option<PathBuf>,
 }
 
 impl Region {

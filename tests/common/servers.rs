@@ -35,6 +35,11 @@ class H(http.server.BaseHTTPRequestHandler):
             self.wfile.write(data[i:i + step])
             if mode == 'slow': time.sleep(0.05)
 s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
+if len(sys.argv) > 3:
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+    s.socket = ctx.wrap_socket(s.socket, server_side=True)
 print(s.server_address[1], flush=True)
 s.serve_forever()
 "#;
@@ -80,6 +85,19 @@ fn start(script: &str, args: &[&str], log: &Path) -> anyhow::Result<Server> {
 /// Serves `root` at `/files/NAME`; `/cut/NAME` stops halfway, `/slow/NAME` trickles.
 pub fn http(root: &Path, log: &Path) -> anyhow::Result<Server> {
     start(HTTP_SERVER, &[&root.to_string_lossy()], log)
+}
+
+/// Like `http`, over TLS with the given certificate and key (PEM files).
+pub fn https(root: &Path, cert: &Path, key: &Path, log: &Path) -> anyhow::Result<Server> {
+    start(
+        HTTP_SERVER,
+        &[
+            &root.to_string_lossy(),
+            &cert.to_string_lossy(),
+            &key.to_string_lossy(),
+        ],
+        log,
+    )
 }
 
 /// Serves `root` to `user` with `password`.
