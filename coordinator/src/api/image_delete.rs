@@ -2,7 +2,7 @@
 //! or import_failed, into their tenant's recycle bin; never while an instance uses them.
 //! Batch delete reports per image. The recycle bin restores or destroys.
 
-use super::image_input::{find, modifiable};
+use super::image_input::{self, find, modifiable};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
@@ -145,11 +145,7 @@ pub async fn restore(
     st.store
         .audit(&caller.actor(), "restore image", &id, "")
         .await?;
-    let rec = st
-        .store
-        .image(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("image", &id))?;
+    let rec = image_input::reload(&st, &id).await?;
     Ok(ApiJson(rec.image))
 }
 

@@ -41,6 +41,14 @@ pub async fn find(
         .ok_or_else(|| ApiError::not_found("image", id))
 }
 
+/// The image as stored now (after a change), for the response.
+pub async fn reload(st: &AppState, id: &str) -> ApiResult<crate::store::images::ImageRecord> {
+    st.store
+        .image(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("image", id))
+}
+
 pub fn name(field: &'static str, value: &str) -> ApiResult<String> {
     let v = value.trim();
     if v.is_empty() || v.chars().count() > 200 || v.chars().any(char::is_control) {

@@ -190,11 +190,7 @@ async fn start_image(
             shown.as_deref().unwrap_or("upload"),
         )
         .await?;
-    let rec = st
-        .store
-        .image(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("image", &id))?;
+    let rec = image_input::reload(&st, &id).await?;
     Ok(rec.image)
 }
 
@@ -288,11 +284,7 @@ pub async fn upload(
         })
     };
     work.await.map_err(|e| ApiError::Internal(e.into()))?;
-    let rec = st
-        .store
-        .image(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("image", &id))?;
+    let rec = image_input::reload(&st, &id).await?;
     Ok(ApiJson(rec.image))
 }
 
@@ -345,11 +337,7 @@ pub async fn update(
     st.store
         .audit(&caller.actor(), "edit image", &id, "")
         .await?;
-    let rec = st
-        .store
-        .image(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("image", &id))?;
+    let rec = image_input::reload(&st, &id).await?;
     Ok(ApiJson(rec.image))
 }
 
@@ -401,11 +389,7 @@ pub async fn copy_to_base(
             &format!("from {id}"),
         )
         .await?;
-    let created = st
-        .store
-        .image(&new_image)
-        .await?
-        .ok_or_else(|| ApiError::not_found("image", &new_image))?;
+    let created = image_input::reload(&st, &new_image).await?;
     tokio::spawn(jobs::copy::run(st.clone(), blob, new_image, op_id));
     Ok((StatusCode::ACCEPTED, ApiJson(created.image)))
 }
