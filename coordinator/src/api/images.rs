@@ -190,7 +190,7 @@ async fn start_image(
             shown.as_deref().unwrap_or("upload"),
         )
         .await?;
-    let rec = image_input::reload(&st, &id).await?;
+    let rec = image_input::reload(st, &id).await?;
     Ok(rec.image)
 }
 
