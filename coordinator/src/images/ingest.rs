@@ -3,13 +3,19 @@
 //! sum. Memory is bounded by the chunk queue (a few MiB), whatever the image size.
 
 use bytes::{Bytes, BytesMut};
+use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
 use sha2::{Digest, Sha256};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc::{Receiver, Sender, channel};
 
 const CHUNK: usize = 1 << 20;
 const QUEUE: usize = 8;
+/// Write-behind: every this many bytes the writer has the kernel start writing back what is
+/// dirty and drop what is already on disk, so an import holds a few windows of page cache, not
+/// the whole image, and the final fsync has little left to do.
+const WRITE_BEHIND: u64 = 64 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ingested {
@@ -48,8 +54,20 @@ pub async fn ingest(
     });
     let mut std_file = file.into_std().await;
     let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let (mut written, mut advised) = (0u64, 0u64);
         while let Some(chunk) = write_rx.blocking_recv() {
             std_file.write_all(&chunk)?;
+            written += chunk.len() as u64;
+            if written - advised >= WRITE_BEHIND {
+                // Only advice: a failure costs memory, never data.
+                let _ = posix_fadvise(
+                    std_file.as_raw_fd(),
+                    0,
+                    0,
+                    PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+                );
+                advised = written;
+            }
         }
         std_file.sync_all()
     });

@@ -95,11 +95,15 @@ pub async fn fill(
     let store = st.store.clone();
     let op = op_id.to_string();
     let total = source.total_bytes;
+    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
     let reporter = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(PROGRESS_EVERY);
         loop {
-            ticker.tick().await;
-            let done = rx.has_changed().is_err();
+            // The last report goes out when the ingest ends, not at the next tick.
+            let done = tokio::select! {
+                _ = ticker.tick() => false,
+                _ = &mut done_rx => true,
+            };
             let bytes = *rx.borrow_and_update();
             let _ = store.operation_progress(&op, bytes, total, now_ms()).await;
             if done {
@@ -111,6 +115,7 @@ pub async fn fill(
         let _ = tx.send(n);
     })
     .await;
+    let _ = done_tx.send(());
     let _ = reporter.await;
     let ingested = ingested.map_err(|e| e.to_string())?;
     if let Some(expected) = total
