@@ -58,18 +58,24 @@ async fn delete_one(st: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
         });
     }
     if kind == ImageKind::Base {
-        if let Some(blob) = &rec.blob_id {
-            st.images
-                .blobs
-                .delete(blob)
-                .await
-                .map_err(|e| ApiError::Internal(e.into()))?;
-        }
-        st.store.remove_image(id).await?;
+        purge(st, &rec).await?;
     }
     st.store
         .audit(&caller.actor(), "delete image", id, "")
         .await?;
+    Ok(())
+}
+
+/// Removes a `deleting` image for good: its content, then its row.
+async fn purge(st: &AppState, rec: &crate::store::images::ImageRecord) -> ApiResult<()> {
+    if let Some(blob) = &rec.blob_id {
+        st.images
+            .blobs
+            .delete(blob)
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+    }
+    st.store.remove_image(&rec.image.id).await?;
     Ok(())
 }
 
@@ -158,14 +164,7 @@ pub async fn destroy(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let rec = binned(&st, &caller, &id).await?;
-    if let Some(blob) = &rec.blob_id {
-        st.images
-            .blobs
-            .delete(blob)
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
-    }
-    st.store.remove_image(&id).await?;
+    purge(&st, &rec).await?;
     st.store
         .audit(&caller.actor(), "destroy image", &id, "")
         .await?;
