@@ -8,7 +8,6 @@ use crate::images::verify::{Expectations, GIB, verify};
 use crate::images::{SOURCE_TIMEOUT, redact_url};
 use crate::state::AppState;
 use crate::store::images::{ImageRecord, VerifiedBlob};
-use plinth_common::image::ImageType;
 use plinth_common::timefmt::now_ms;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -138,8 +137,5 @@ pub async fn fill(
         .commit(staged)
         .await
         .map_err(|e| format!("storing the image failed: {e}"))?;
-    if rec.image.image_type == ImageType::Iso {
-        verified.virtual_size_bytes = verified.size_bytes;
-    }
     Ok(verified)
 }

@@ -339,6 +339,22 @@ impl Store {
         Ok(true)
     }
 
+    /// Applies the image change that ends an operation and records the operation's end, in one
+    /// transaction: the image and its operation never disagree.
+    async fn end_operation<'q>(
+        &self,
+        change: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+        op_id: &str,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        change.execute(&mut *tx).await?;
+        self.finish_operation(&mut tx, op_id, error, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Import or upload succeeded: the image becomes available with what verification found.
     pub async fn complete_image(
         &self,
@@ -347,8 +363,7 @@ impl Store {
         v: &VerifiedBlob,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query(
+        let change =         sqlx::query(
             "UPDATE images SET status = 'available', blob_id = ?, sha256 = ?, size_bytes = ?, \
                 virtual_size_bytes = ?, format = ?, failure_reason = NULL, updated_at = ? WHERE id = ?",
         )
@@ -358,12 +373,8 @@ impl Store {
         .bind(v.virtual_size_bytes as i64)
         .bind(&v.format)
         .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        self.finish_operation(&mut tx, op_id, None, now).await?;
-        tx.commit().await?;
-        Ok(())
+        .bind(id);
+        self.end_operation(change, op_id, None, now).await
     }
 
     /// Import or upload failed: the image is `import_failed` with the reason.
@@ -374,17 +385,11 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE images SET status = 'import_failed', failure_reason = ?, updated_at = ? WHERE id = ?")
+        let change =         sqlx::query("UPDATE images SET status = 'import_failed', failure_reason = ?, updated_at = ? WHERE id = ?")
             .bind(reason)
             .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        self.finish_operation(&mut tx, op_id, Some(reason), now)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+            .bind(id);
+        self.end_operation(change, op_id, Some(reason), now).await
     }
 
     pub async fn image_in_use(&self, id: &str) -> Result<bool, StoreError> {
@@ -500,18 +505,13 @@ impl Store {
         blob_id: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query(
+        let change = sqlx::query(
             "UPDATE images SET status = 'available', blob_id = ?, updated_at = ? WHERE id = ?",
         )
         .bind(blob_id)
         .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        self.finish_operation(&mut tx, op_id, None, now).await?;
-        tx.commit().await?;
-        Ok(())
+        .bind(id);
+        self.end_operation(change, op_id, None, now).await
     }
 
     /// The copy failed: the half-made base image goes away, the operation says why.
@@ -522,15 +522,8 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM images WHERE id = ? AND status = 'making'")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        self.finish_operation(&mut tx, op_id, Some(reason), now)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        let change = sqlx::query("DELETE FROM images WHERE id = ? AND status = 'making'").bind(id);
+        self.end_operation(change, op_id, Some(reason), now).await
     }
 
     /// For tests and the instances issue: an instance row that references an image.
