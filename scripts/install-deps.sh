@@ -6,27 +6,63 @@ set -euo pipefail
 PACKAGES=(
   pkg-config        # virt-sys finds libvirt with it
   libvirt-dev       # the virt crate links libvirt
-  libvirt-daemon    # libvirt drivers (the test driver runs in-process)
+  libvirt-daemon    # libvirt drivers (the test driver runs in-process); libvirtd for real-VM tests
+  libvirt-daemon-driver-qemu # the QEMU driver the real-VM tests' private libvirtd daemons load
   libvirt-clients   # virsh, handy next to a dev region
   systemd           # systemd-analyze verifies the unit files
   qemu-utils        # qemu-img inspects imported images
+  qemu-system-x86   # qemu-system-x86_64 runs the real-VM tests' tiny TCG guests
+  genisoimage       # genisoimage builds cloud-init seed ISOs; isoinfo reads them back
   python3-pyftpdlib # the FTP server image-import tests start (run with /usr/bin/python3)
 )
+
+# What the tests run; all must be on PATH (or in /usr/sbin) when this script ends.
+COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo)
+
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+
+missing_commands() {
+  local c out=()
+  for c in "${COMMANDS[@]}"; do have "$c" || out+=("$c"); done
+  echo "${out[*]}"
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+[ ${#missing[@]} -eq 0 ] && [ -z "$(missing_commands)" ] && exit 0
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "Installing: ${missing[*]}"
 # A private archive directory: apt's cache cleaner races concurrent installs otherwise.
 archives=$(mktemp -d /tmp/plinth-apt.XXXXXX)
+trap 'rm -rf "$archives"' EXIT
 mkdir -p "$archives/partial"
 export DEBIAN_FRONTEND=noninteractive
+apt_install() {
+  $SUDO apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 \
+    -o Dir::Cache::Archives="$archives" "$@"
+}
 $SUDO apt-get update -q -o DPkg::Lock::Timeout=600
-$SUDO apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 \
-  -o Dir::Cache::Archives="$archives" "${missing[@]}"
-rm -rf "$archives"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing: ${missing[*]}"
+  apt_install "${missing[@]}"
+fi
+
+# Trap: a machine may start with a newer qemu-utils (e.g. 10.x from bookworm-backports).
+# Installing Debian's qemu-system-x86 (7.2) then removes it, leaving no qemu-img. Put back
+# the qemu-utils built from the same source as the installed qemu-system-x86.
+if ! have qemu-img; then
+  want=$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || true)
+  echo "qemu-img is missing; installing qemu-utils${want:+ $want}"
+  if [ -z "$want" ] || ! apt_install "qemu-utils=$want"; then
+    apt_install qemu-utils
+  fi
+fi
+
+still=$(missing_commands)
+if [ -n "$still" ]; then
+  echo "install-deps: still missing after install: $still" >&2
+  exit 1
+fi

@@ -67,3 +67,94 @@ async fn hosts_list_lock_and_errors() -> anyhow::Result<()> {
     assert!(String::from_utf8(out.stderr)?.contains("PLINTH_URL"));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_and_quota_from_the_cli() -> anyhow::Result<()> {
+    use plinth_e2e::instances as inst;
+    let region = Region::start().await?;
+    region.create_cluster("az1").await?;
+    let agent = region.start_agent("127.0.0.3", "az1").await?;
+    region.wait_agent(&agent.host_id, "online").await?;
+    let tenant = inst::tenant(&region, "cli@example.com").await?;
+    let image = inst::qcow2_image(&region, &tenant.id, "blank", "64M").await?;
+    let image_id = image["id"].as_str().unwrap_or_default();
+    let password = region.dir.path().join("password");
+    std::fs::write(&password, inst::PASSWORD)?;
+
+    let (ok, out, err) = plinth(
+        &region,
+        &["tenants", "quota", "set", &tenant.id, "--instances", "1"],
+    )?;
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = plinth(
+        &region,
+        &[
+            "--json",
+            "instances",
+            "create",
+            "--name",
+            "cli-1",
+            "--image",
+            image_id,
+            "--vcpus",
+            "1",
+            "--memory",
+            "128MiB",
+            "--tenant",
+            &tenant.id,
+            "--password-file",
+            password.to_str().unwrap_or_default(),
+            "--wait",
+        ],
+    )?;
+    assert!(ok, "{out}{err}");
+    let created: serde_json::Value = serde_json::from_str(&out)?;
+    assert_eq!(created["state"], "running", "{out}");
+    let id = created["id"].as_str().unwrap_or_default().to_string();
+
+    let (ok, out, err) = plinth(
+        &region,
+        &["hosts", "instances", &agent.host_id, "-q", "cli"],
+    )?;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&id) && out.contains("cli@example.com") && out.contains("running"),
+        "{out}"
+    );
+
+    // The quota allows one: a second create fails with the reason, and nothing is made.
+    let (ok, _, err) = plinth(
+        &region,
+        &[
+            "instances",
+            "create",
+            "--name",
+            "cli-2",
+            "--image",
+            image_id,
+            "--vcpus",
+            "1",
+            "--memory",
+            "128MiB",
+            "--tenant",
+            &tenant.id,
+            "--password-file",
+            password.to_str().unwrap_or_default(),
+        ],
+    )?;
+    assert!(!ok);
+    assert!(err.contains("quota_exceeded"), "{err}");
+
+    let (ok, out, err) = plinth(
+        &region,
+        &["instances", "stop", &id, "--timeout", "5s", "--wait"],
+    )?;
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = plinth(&region, &["instances", "delete", &id, "--wait"])?;
+    assert!(ok, "{out}{err}");
+    let (ok, out, _) = plinth(&region, &["--json", "instances", "list"])?;
+    assert!(ok);
+    let page: serde_json::Value = serde_json::from_str(&out)?;
+    assert_eq!(page["total"], 0, "{out}");
+    Ok(())
+}

@@ -7,6 +7,7 @@ pub mod enroll;
 pub mod facts;
 pub mod heartbeat;
 pub mod identity;
+pub mod instances;
 pub mod libvirt;
 pub mod renew;
 pub mod runtime;

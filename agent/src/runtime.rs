@@ -1,7 +1,8 @@
-//! The running agent's shared state: identity, TLS material that renewal swaps, the client it
-//! calls the coordinator with, and libvirt.
+//! The running agent's shared state: identity, TLS material that renewal swaps, the clients it
+//! calls the coordinator with, libvirt, and the instances it runs.
 
 use crate::identity::{AgentDir, Enrollment};
+use crate::instances::{CoordinatorLink, Instances};
 use crate::libvirt::Libvirt;
 use plinth_common::tls::{ReloadableCert, client_config};
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -16,7 +17,10 @@ pub struct Agent {
     pub heartbeat_interval: Duration,
     /// The certificate the API serves; renewal replaces it in place.
     pub server_cert: Arc<ReloadableCert>,
+    pub instances: Instances,
     client: RwLock<reqwest::Client>,
+    /// For image downloads and exports, which take as long as their bytes do.
+    transfer_client: RwLock<reqwest::Client>,
     cert_pem: RwLock<String>,
     api_port: AtomicU16,
 }
@@ -27,12 +31,32 @@ pub fn coordinator_client(
     cert_pem: &str,
     key_pem: &str,
 ) -> anyhow::Result<reqwest::Client> {
+    Ok(client_builder(ca_pem, cert_pem, key_pem)?
+        .timeout(Duration::from_secs(15))
+        .build()?)
+}
+
+/// The same TLS for transfers: no total timeout, but a peer silent for five minutes is given
+/// up on (the coordinator verifies an upload before it answers, so not much less).
+pub fn transfer_client(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> anyhow::Result<reqwest::Client> {
+    Ok(client_builder(ca_pem, cert_pem, key_pem)?
+        .read_timeout(Duration::from_secs(300))
+        .build()?)
+}
+
+fn client_builder(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> anyhow::Result<reqwest::ClientBuilder> {
     let tls = client_config(ca_pem, Some((cert_pem, key_pem)))?;
     Ok(reqwest::Client::builder()
         .use_preconfigured_tls(tls)
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(15))
-        .build()?)
+        .connect_timeout(Duration::from_secs(5)))
 }
 
 impl Agent {
@@ -47,6 +71,8 @@ impl Agent {
         Ok(Agent {
             server_cert: ReloadableCert::new(&cert_pem, &key_pem)?,
             client: RwLock::new(coordinator_client(&ca_pem, &cert_pem, &key_pem)?),
+            transfer_client: RwLock::new(transfer_client(&ca_pem, &cert_pem, &key_pem)?),
+            instances: Instances::new(libvirt.clone(), dir.root()),
             cert_pem: RwLock::new(cert_pem),
             api_port: AtomicU16::new(0),
             dir,
@@ -66,6 +92,18 @@ impl Agent {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The transfer client and where the coordinator is, for image bytes.
+    pub fn coordinator_link(&self) -> CoordinatorLink {
+        CoordinatorLink {
+            client: self
+                .transfer_client
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            base_url: self.coordinator_url(""),
+        }
     }
 
     pub fn cert_pem(&self) -> String {
@@ -93,9 +131,14 @@ impl Agent {
     /// Saves a renewed certificate and key, then serves and presents them.
     pub fn install_credentials(&self, cert_pem: &str, key_pem: &str) -> anyhow::Result<()> {
         let client = coordinator_client(&self.ca_pem, cert_pem, key_pem)?;
+        let transfers = transfer_client(&self.ca_pem, cert_pem, key_pem)?;
         self.dir.save_credentials(cert_pem, key_pem)?;
         self.server_cert.replace(cert_pem, key_pem)?;
         *self.client.write().unwrap_or_else(|p| p.into_inner()) = client;
+        *self
+            .transfer_client
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = transfers;
         *self.cert_pem.write().unwrap_or_else(|p| p.into_inner()) = cert_pem.to_string();
         Ok(())
     }

@@ -35,6 +35,7 @@ macro_rules! text_enum {
         }
     };
 }
+pub(crate) use text_enum;
 
 text_enum!(
     /// Base images are the platform's; custom images belong to a tenant.

@@ -6,6 +6,7 @@ pub mod fsutil;
 pub mod host;
 pub mod ids;
 pub mod image;
+pub mod instance;
 pub mod logging;
 pub mod timefmt;
 pub mod tls;

@@ -2,7 +2,10 @@
 //! trusts only the region's CA, which names each agent by its address.
 
 use crate::store::hosts::{AgentEndpoint, socket_host};
-use plinth_common::api::AgentFacts;
+use plinth_common::api::{
+    AgentCreateInstance, AgentExport, AgentExported, AgentFacts, AgentInstance, AgentStop,
+};
+use plinth_common::instance::InstanceAction;
 use plinth_common::tls::client_config;
 use std::time::Duration;
 
@@ -14,7 +17,28 @@ pub enum AgentError {
     Http(#[from] reqwest::Error),
     #[error("TLS setup failed")]
     Tls(#[from] plinth_common::tls::TlsError),
+    #[error("the agent answered {status}: {message}")]
+    Refused { status: u16, message: String },
 }
+
+impl AgentError {
+    /// A message for an operator: the agent's own words when it answered, else the cause
+    /// chain of the transport error.
+    pub fn explain(&self) -> String {
+        use std::error::Error as _;
+        let mut text = self.to_string();
+        let mut source = self.source();
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        text
+    }
+}
+
+/// Long agent calls: a create fetches an image, an export uploads one.
+const LONG_CALL: Duration = Duration::from_secs(3600);
 
 #[derive(Clone, Debug)]
 pub struct AgentClient {
@@ -35,6 +59,106 @@ impl AgentClient {
     fn url(ep: &AgentEndpoint, path: &str) -> Result<String, AgentError> {
         let port = ep.port.ok_or(AgentError::NoEndpoint)?;
         Ok(format!("https://{}:{port}{path}", socket_host(&ep.ip)))
+    }
+
+    /// The answer's body, or the agent's error message as [`AgentError::Refused`].
+    async fn answer<T: serde::de::DeserializeOwned>(
+        resp: reqwest::Response,
+    ) -> Result<T, AgentError> {
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp.json().await?);
+        }
+        let text = resp.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<plinth_common::api::ErrorBody>(&text)
+            .map(|b| b.error.message)
+            .unwrap_or(text);
+        Err(AgentError::Refused {
+            status: status.as_u16(),
+            message,
+        })
+    }
+
+    pub async fn create_instance(
+        &self,
+        ep: &AgentEndpoint,
+        req: &AgentCreateInstance,
+    ) -> Result<AgentInstance, AgentError> {
+        let resp = self
+            .http
+            .post(Self::url(ep, "/v1/instances")?)
+            .timeout(LONG_CALL)
+            .json(req)
+            .send()
+            .await?;
+        Self::answer(resp).await
+    }
+
+    /// The instance's domain as the agent sees it; `None` when it has none.
+    pub async fn instance(
+        &self,
+        ep: &AgentEndpoint,
+        id: &str,
+    ) -> Result<Option<AgentInstance>, AgentError> {
+        let resp = self
+            .http
+            .get(Self::url(ep, &format!("/v1/instances/{id}"))?)
+            .send()
+            .await?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        Self::answer(resp).await.map(Some)
+    }
+
+    /// `start`, `reboot` or `stop` (with the graceful timeout).
+    pub async fn instance_action(
+        &self,
+        ep: &AgentEndpoint,
+        id: &str,
+        action: InstanceAction,
+        stop_timeout_s: u64,
+    ) -> Result<AgentInstance, AgentError> {
+        let url = Self::url(ep, &format!("/v1/instances/{id}/{action}"))?;
+        let resp = self
+            .http
+            .post(url)
+            .timeout(Duration::from_secs(stop_timeout_s + 60))
+            .json(&AgentStop {
+                timeout_s: stop_timeout_s,
+            })
+            .send()
+            .await?;
+        Self::answer(resp).await
+    }
+
+    pub async fn delete_instance(&self, ep: &AgentEndpoint, id: &str) -> Result<(), AgentError> {
+        let resp = self
+            .http
+            .delete(Self::url(ep, &format!("/v1/instances/{id}"))?)
+            .timeout(Duration::from_secs(180))
+            .send()
+            .await?;
+        if resp.status().is_success() {
+            return Ok(());
+        }
+        Self::answer::<serde_json::Value>(resp).await.map(|_| ())
+    }
+
+    pub async fn export_instance(
+        &self,
+        ep: &AgentEndpoint,
+        id: &str,
+        req: &AgentExport,
+    ) -> Result<AgentExported, AgentError> {
+        let resp = self
+            .http
+            .post(Self::url(ep, &format!("/v1/instances/{id}/export"))?)
+            .timeout(LONG_CALL)
+            .json(req)
+            .send()
+            .await?;
+        Self::answer(resp).await
     }
 
     /// What the agent sees now (not the last heartbeat).

@@ -1,6 +1,7 @@
 //! Coordinator configuration: a TOML file, overridden by `PLINTH_*` environment variables,
 //! overridden by flags (clap reads flag-then-environment; the file fills what both leave).
 
+use crate::scheduler::{Overcommit, Policy};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -17,6 +18,9 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub agent_cert_ttl: Option<String>,
     pub import_ca_file: Option<PathBuf>,
+    pub cpu_overcommit: Option<f64>,
+    pub memory_overcommit: Option<f64>,
+    pub placement_policy: Option<String>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -36,6 +40,15 @@ pub struct ServeArgs {
     /// Extra CA certificates (PEM) trusted for https image imports, besides the system's.
     #[arg(long, env = "PLINTH_IMPORT_CA_FILE")]
     pub import_ca_file: Option<PathBuf>,
+    /// vCPUs placed per host core [default: 4].
+    #[arg(long, env = "PLINTH_CPU_OVERCOMMIT")]
+    pub cpu_overcommit: Option<f64>,
+    /// Memory placed per byte of host memory [default: 1].
+    #[arg(long, env = "PLINTH_MEMORY_OVERCOMMIT")]
+    pub memory_overcommit: Option<f64>,
+    /// How placement picks among suitable hosts: random, spread or pack [default: random].
+    #[arg(long, env = "PLINTH_PLACEMENT_POLICY")]
+    pub placement_policy: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +57,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub agent_cert_ttl: Duration,
     pub import_ca_file: Option<PathBuf>,
+    pub overcommit: Overcommit,
+    pub policy: Policy,
 }
 
 impl Config {
@@ -81,11 +96,39 @@ impl Config {
         if agent_cert_ttl < Duration::from_secs(10) {
             bail!("agent_cert_ttl {ttl_text} is too short (at least 10s)");
         }
+        let ratio = |name: &str, value: Option<f64>, default: f64| -> anyhow::Result<f64> {
+            let v = value.unwrap_or(default);
+            if !(0.1..=100.0).contains(&v) {
+                bail!("{name} {v} is out of range (0.1 to 100)");
+            }
+            Ok(v)
+        };
+        let defaults = Overcommit::default();
+        let overcommit = Overcommit {
+            cpu: ratio(
+                "cpu_overcommit",
+                args.cpu_overcommit.or(file.cpu_overcommit),
+                defaults.cpu,
+            )?,
+            memory: ratio(
+                "memory_overcommit",
+                args.memory_overcommit.or(file.memory_overcommit),
+                defaults.memory,
+            )?,
+        };
+        let policy = match args.placement_policy.clone().or(file.placement_policy) {
+            None => Policy::default(),
+            Some(text) => Policy::parse(&text).with_context(|| {
+                format!("placement_policy '{text}' is not random, spread or pack")
+            })?,
+        };
         Ok(Config {
             data_dir,
             listen,
             agent_cert_ttl,
             import_ca_file: args.import_ca_file.clone().or(file.import_ca_file),
+            overcommit,
+            policy,
         })
     }
 }
@@ -101,6 +144,9 @@ mod tests {
             listen: listen.map(str::to_string),
             agent_cert_ttl: None,
             import_ca_file: None,
+            cpu_overcommit: None,
+            memory_overcommit: None,
+            placement_policy: None,
         }
     }
 

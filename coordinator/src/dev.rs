@@ -54,6 +54,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         listen: args.listen.parse().context("--listen")?,
         agent_cert_ttl: Duration::from_secs(30 * 86_400),
         import_ca_file: None,
+        overcommit: Default::default(),
+        policy: Default::default(),
     };
     let stop = CancellationToken::new();
     let running = server::start(&config, stop.clone()).await?;

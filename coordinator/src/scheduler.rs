@@ -60,6 +60,17 @@ pub enum Policy {
     Pack,
 }
 
+impl Policy {
+    pub fn parse(text: &str) -> Option<Policy> {
+        match text {
+            "random" => Some(Policy::Random),
+            "spread" => Some(Policy::Spread),
+            "pack" => Some(Policy::Pack),
+            _ => None,
+        }
+    }
+}
+
 /// Why a host was not suitable; a drain plan and a failed create show these.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rejection {
@@ -158,6 +169,31 @@ pub fn filter<'a>(
     (suitable, rejected)
 }
 
+/// Why no host was suitable, in a sentence: how many hosts each reason ruled out.
+pub fn explain(total: usize, rejected: &[(&str, Rejection)]) -> String {
+    if total == 0 {
+        return "no host is enrolled".into();
+    }
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    for (_, why) in rejected {
+        let kind = match why {
+            Rejection::Excluded => "already tried",
+            Rejection::OtherCluster { .. } => "in another cluster",
+            Rejection::NotAvailable { .. } => "not available (locked or in maintenance)",
+            Rejection::AgentOffline => "agent offline",
+            Rejection::Cores { .. } => "not enough free cores",
+            Rejection::Memory { .. } => "not enough free memory",
+            Rejection::NoGpu { .. } => "no free GPU of that type",
+        };
+        match counts.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((kind, 1)),
+        }
+    }
+    let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    format!("no suitable host among {total}: {}", parts.join(", "))
+}
+
 /// Free room as a fraction: the smaller of free cores and free memory over capacity.
 fn room(h: &Candidate, oc: Overcommit) -> f64 {
     let cores_cap = (f64::from(h.total_cores) * oc.cpu).max(1.0);
@@ -182,6 +218,115 @@ pub fn pick<'a>(
         Policy::Pack => hosts
             .into_iter()
             .min_by(|a, b| room(a, oc).total_cmp(&room(b, oc))),
+    }
+}
+
+/// `floor(total * ratio) as u64`, as `free_cores` and `free_memory` compute a capacity, without
+/// the call to libm's `floor`: `as` truncates toward zero, which for a product at or above zero
+/// is the floor, and gives 0 below zero (as the floor does after the saturating cast).
+fn capacity_fast(total: f64, ratio: f64) -> u64 {
+    (total * ratio) as u64
+}
+
+/// `(free cores, free memory)` as `free_cores` and `free_memory` give them.
+fn free_fast(h: &Candidate, oc: Overcommit) -> (u64, u64) {
+    (
+        capacity_fast(f64::from(h.total_cores), oc.cpu)
+            .saturating_sub(u64::from(h.allocated_cores)),
+        capacity_fast(h.total_memory_bytes as f64, oc.memory)
+            .saturating_sub(h.allocated_memory_bytes),
+    )
+}
+
+/// `check(host, req, oc).is_none()`, without building the rejection (no allocation).
+#[inline]
+fn fits(host: &Candidate, req: &Request, oc: Overcommit) -> bool {
+    if !host.state.accepts_instances()
+        || !host.agent_online
+        || req.cluster.as_ref().is_some_and(|c| &host.cluster_id != c)
+    {
+        return false;
+    }
+    let (cores, memory) = free_fast(host, oc);
+    cores >= u64::from(req.cores)
+        && memory >= req.memory_bytes
+        && !req.exclude.contains(&host.host_id)
+        && req
+            .gpu_type
+            .as_ref()
+            .is_none_or(|gpu| host.free_gpus.iter().any(|(t, n)| t == gpu && *n > 0))
+}
+
+/// `room(h, oc)`, computed the same way without libm's `floor`.
+fn room_fast(h: &Candidate, oc: Overcommit) -> f64 {
+    let cores_cap = (f64::from(h.total_cores) * oc.cpu).max(1.0);
+    let mem_cap = (h.total_memory_bytes as f64 * oc.memory).max(1.0);
+    let (cores, memory) = free_fast(h, oc);
+    (cores as f64 / cores_cap).min(memory as f64 / mem_cap)
+}
+
+/// Random hosts `choose` tries before it counts the suitable ones.
+const RANDOM_PROBES: usize = 32;
+
+/// One placement decision without collecting rejections: the choice
+/// `pick(&filter(hosts, req, oc).0, policy, oc, rng)` makes, with the same distribution (random:
+/// uniformly among the suitable; spread / pack: a suitable host with the most / least room, ties
+/// broken uniformly), in one pass over `hosts` at most and without building a rejection per
+/// host. Random first probes a few hosts at random and takes the first suitable one (uniform
+/// among the suitable, as a draw from all of them is); only when none was suitable does it
+/// collect the suitable hosts and draw one of them. `None` when no host is suitable: `filter` +
+/// `explain` then say why.
+pub fn choose<'a>(
+    hosts: &'a [Candidate],
+    req: &Request,
+    policy: Policy,
+    oc: Overcommit,
+    rng: &mut impl Rng,
+) -> Option<&'a Candidate> {
+    match policy {
+        Policy::Random => {
+            if hosts.is_empty() {
+                return None;
+            }
+            for _ in 0..RANDOM_PROBES {
+                let host = &hosts[rng.gen_range(0..hosts.len())];
+                if fits(host, req, oc) {
+                    return Some(host);
+                }
+            }
+            let suitable: Vec<&Candidate> = hosts.iter().filter(|h| fits(h, req, oc)).collect();
+            if suitable.is_empty() {
+                return None;
+            }
+            Some(suitable[rng.gen_range(0..suitable.len())])
+        }
+        Policy::Spread | Policy::Pack => {
+            let mut best: Option<(&Candidate, f64)> = None;
+            let mut ties = 0u32;
+            for host in hosts.iter().filter(|h| fits(h, req, oc)) {
+                let r = room_fast(host, oc);
+                let order = match best {
+                    None => std::cmp::Ordering::Greater,
+                    Some((_, b)) if policy == Policy::Spread => r.total_cmp(&b),
+                    Some((_, b)) => b.total_cmp(&r),
+                };
+                match order {
+                    std::cmp::Ordering::Greater => {
+                        best = Some((host, r));
+                        ties = 1;
+                    }
+                    std::cmp::Ordering::Equal => {
+                        // Reservoir sampling among the equally good: each kept with 1/ties.
+                        ties += 1;
+                        if rng.gen_range(0..ties) == 0 {
+                            best = Some((host, r));
+                        }
+                    }
+                    std::cmp::Ordering::Less => {}
+                }
+            }
+            best.map(|(h, _)| h)
+        }
     }
 }
 
@@ -341,5 +486,195 @@ mod tests {
         }
         assert_eq!(seen.len(), 3);
         assert_eq!(pick(&[], Policy::Random, oc, &mut rng), None);
+    }
+
+    /// A mixed fleet: two clusters, some hosts locked or offline, some full, a few with GPUs.
+    fn mixed_fleet(rng: &mut StdRng, n: usize) -> Vec<Candidate> {
+        (0..n)
+            .map(|i| {
+                let cores = [8, 16, 32][rng.gen_range(0..3)];
+                let mem = [32, 64, 128][rng.gen_range(0..3)];
+                let mut h = host(
+                    &format!("h{i}"),
+                    cores,
+                    rng.gen_range(0..=cores * 2),
+                    mem,
+                    rng.gen_range(0..=mem),
+                );
+                if rng.gen_bool(0.3) {
+                    h.cluster_id = "az2".into();
+                }
+                match rng.gen_range(0..20) {
+                    0 => h.state = HostState::Locked,
+                    1 => h.agent_online = false,
+                    2 => h.free_gpus = vec![("nvidia-35".into(), rng.gen_range(0..2))],
+                    _ => {}
+                }
+                h
+            })
+            .collect()
+    }
+
+    fn random_req(rng: &mut StdRng, n: usize) -> Request {
+        Request {
+            cores: rng.gen_range(1..=16),
+            memory_bytes: rng.gen_range(1..=64) * GIB,
+            cluster: rng
+                .gen_bool(0.3)
+                .then(|| ["az1", "az2"][rng.gen_range(0..2)].into()),
+            gpu_type: rng.gen_bool(0.1).then(|| "nvidia-35".into()),
+            exclude: (0..rng.gen_range(0..3))
+                .map(|_| format!("h{}", rng.gen_range(0..n)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn choose_agrees_with_filter_and_pick() {
+        let oc = Overcommit {
+            cpu: 2.0,
+            memory: 1.0,
+        };
+        let mut rng = StdRng::seed_from_u64(7);
+        for size in [0, 1, 5, 50, 400] {
+            let hosts = mixed_fleet(&mut rng, size);
+            for _ in 0..200 {
+                let r = random_req(&mut rng, size.max(1));
+                for h in &hosts {
+                    assert_eq!(fits(h, &r, oc), check(h, &r, oc).is_none(), "{h:?} {r:?}");
+                }
+                let (suitable, _) = filter(&hosts, &r, oc);
+                let rooms: Vec<f64> = suitable.iter().map(|h| room(h, oc)).collect();
+                for policy in [Policy::Random, Policy::Spread, Policy::Pack] {
+                    let got = choose(&hosts, &r, policy, oc, &mut rng);
+                    let want = pick(&suitable, policy, oc, &mut rng);
+                    assert_eq!(got.is_some(), want.is_some(), "{policy:?} {r:?}");
+                    let Some(got) = got else { continue };
+                    assert!(suitable.iter().any(|h| std::ptr::eq(*h, got)), "{policy:?}");
+                    let best = match policy {
+                        Policy::Random => continue,
+                        Policy::Spread => rooms.iter().copied().fold(f64::MIN, f64::max),
+                        Policy::Pack => rooms.iter().copied().fold(f64::MAX, f64::min),
+                    };
+                    assert_eq!(room(got, oc), best, "{policy:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_capacity_is_the_floor() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let ratios = [
+            0.0,
+            -1.0,
+            -0.3,
+            0.3,
+            1.0,
+            1.5,
+            2.7,
+            4.0,
+            1e30,
+            f64::NAN,
+            f64::INFINITY,
+        ];
+        let sizes = [0, 1, 7, 96, u32::MAX as u64, 1 << 40, 3 << 52, u64::MAX];
+        for &total in &sizes {
+            for &ratio in &ratios {
+                let t = total as f64;
+                assert_eq!(
+                    capacity_fast(t, ratio),
+                    (t * ratio).floor() as u64,
+                    "{total} x {ratio}"
+                );
+            }
+        }
+        let mut hosts = mixed_fleet(&mut rng, 300);
+        hosts.push(host("empty", 0, 0, 0, 0));
+        for ratio in ratios {
+            for oc in [
+                Overcommit {
+                    cpu: ratio,
+                    memory: 1.0,
+                },
+                Overcommit {
+                    cpu: 4.0,
+                    memory: ratio,
+                },
+            ] {
+                for h in &hosts {
+                    assert_eq!(free_fast(h, oc), (free_cores(h, oc), free_memory(h, oc)));
+                    let (fast, slow) = (room_fast(h, oc), room(h, oc));
+                    assert!(
+                        fast == slow || (fast.is_nan() && slow.is_nan()),
+                        "{h:?} {oc:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn choose_random_is_uniform_and_breaks_ties_at_random() {
+        let oc = Overcommit::default();
+        let mut rng = StdRng::seed_from_u64(3);
+        // Few suitable hosts (probes mostly miss: the collecting pass) and many (probes hit).
+        for (n, every) in [(400, 100), (40, 2)] {
+            let hosts: Vec<Candidate> = (0..n)
+                .map(|i| {
+                    host(
+                        &format!("h{i}"),
+                        8,
+                        if i % every == 0 { 0 } else { 32 },
+                        64,
+                        0,
+                    )
+                })
+                .collect();
+            let suitable = n / every;
+            let draws = 2_000 * suitable;
+            let mut counts = std::collections::HashMap::new();
+            for _ in 0..draws {
+                let h = choose(&hosts, &req(1, 1), Policy::Random, oc, &mut rng)
+                    .map(|h| h.host_id.clone());
+                *counts.entry(h.expect("a host fits")).or_insert(0usize) += 1;
+            }
+            assert_eq!(counts.len(), suitable, "only suitable hosts, each of them");
+            for (id, c) in counts {
+                assert!(
+                    (1_700..=2_300).contains(&c),
+                    "{id} chosen {c} times of {draws}"
+                );
+            }
+        }
+        // Equal hosts share the load under spread and pack too.
+        let hosts = [
+            host("a", 8, 4, 64, 32),
+            host("b", 8, 4, 64, 32),
+            host("c", 8, 4, 64, 32),
+            host("fuller", 8, 6, 64, 48),
+        ];
+        for policy in [Policy::Spread, Policy::Pack] {
+            let mut seen = std::collections::HashSet::new();
+            for _ in 0..200 {
+                if let Some(h) = choose(&hosts, &req(1, 1), policy, oc, &mut rng) {
+                    seen.insert(h.host_id.clone());
+                }
+            }
+            let want: &[&str] = match policy {
+                Policy::Spread => &["a", "b", "c"],
+                _ => &["fuller"],
+            };
+            assert_eq!(
+                seen,
+                want.iter().map(|s| s.to_string()).collect(),
+                "{policy:?}"
+            );
+        }
+        assert_eq!(choose(&[], &req(1, 1), Policy::Random, oc, &mut rng), None);
+        assert_eq!(
+            choose(&hosts, &req(64, 1), Policy::Pack, oc, &mut rng),
+            None
+        );
     }
 }

@@ -54,6 +54,8 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
         images,
         settings: Arc::new(Settings {
             agent_cert_ttl: config.agent_cert_ttl,
+            overcommit: config.overcommit,
+            policy: config.policy,
         }),
     })
 }

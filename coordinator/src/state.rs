@@ -2,6 +2,7 @@
 
 use crate::agents::AgentClient;
 use crate::images::ImageServices;
+use crate::scheduler::{Overcommit, Policy};
 use crate::store::Store;
 use plinth_common::tls::Ca;
 use std::sync::Arc;
@@ -21,4 +22,6 @@ pub struct AppState {
 pub struct Settings {
     /// Lifetime of the certificates issued to agents (they renew at two thirds of it).
     pub agent_cert_ttl: Duration,
+    pub overcommit: Overcommit,
+    pub policy: Policy,
 }

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod instances;
+pub mod libvirtd;
 pub mod process;
 pub mod servers;
 
@@ -243,6 +245,18 @@ impl Region {
 
     /// Enrolls and starts an agent on `ip` (a distinct 127.0.0.x) against libvirt's test driver.
     pub async fn start_agent(&self, ip: &str, cluster: &str) -> anyhow::Result<Agent> {
+        self.start_agent_with_uri(ip, cluster, "test:///default")
+            .await
+    }
+
+    /// Enrolls and starts an agent on `ip` against `libvirt_uri`, e.g. a real daemon's
+    /// [`libvirtd::LibvirtDaemon::unix_uri`].
+    pub async fn start_agent_with_uri(
+        &self,
+        ip: &str,
+        cluster: &str,
+        libvirt_uri: &str,
+    ) -> anyhow::Result<Agent> {
         let dir = self.dir.path().join(format!("agent-{ip}"));
         let (token, ca_hash) = self.enrollment_token("10m").await?;
         let (ok, output) = self.enroll(&dir, ip, cluster, &token, &ca_hash)?;
@@ -258,6 +272,7 @@ impl Region {
             ip: ip.to_string(),
             dir,
             host_id,
+            libvirt_uri: libvirt_uri.to_string(),
             daemon: None,
             log: self.dir.path().join(format!("agent-{ip}.log")),
         };
@@ -306,6 +321,8 @@ pub struct Agent {
     pub ip: String,
     pub dir: PathBuf,
     pub host_id: String,
+    /// The libvirt the agent manages (`test:///default` unless started with a URI).
+    pub libvirt_uri: String,
     daemon: Option<Daemon>,
     log: PathBuf,
 }
@@ -317,12 +334,8 @@ impl Agent {
             .arg("--data-dir")
             .arg(&self.dir)
             .args(["--listen", &format!("{}:0", self.ip)])
-            .args([
-                "--libvirt-uri",
-                "test:///default",
-                "--heartbeat-interval",
-                "300ms",
-            ]);
+            .args(["--libvirt-uri", &self.libvirt_uri])
+            .args(["--heartbeat-interval", "300ms"]);
         self.daemon = Some(Daemon::spawn(cmd, &self.log)?);
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! TLS itself has already refused clients without a certificate from the region CA.
 
 mod facts;
+mod instances;
 
 use crate::runtime::Agent;
 use axum::Router;
@@ -9,7 +10,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use plinth_common::api::{ErrorBody, ErrorDetail};
 use plinth_common::tls::{PeerIdentity, Role};
 use std::sync::Arc;
@@ -17,6 +18,15 @@ use std::sync::Arc;
 pub fn router(agent: Arc<Agent>) -> Router {
     Router::new()
         .route("/v1/facts", get(facts::facts))
+        .route("/v1/instances", post(instances::create))
+        .route(
+            "/v1/instances/{id}",
+            get(instances::get).delete(instances::delete),
+        )
+        .route("/v1/instances/{id}/start", post(instances::start))
+        .route("/v1/instances/{id}/reboot", post(instances::reboot))
+        .route("/v1/instances/{id}/stop", post(instances::stop))
+        .route("/v1/instances/{id}/export", post(instances::export))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,

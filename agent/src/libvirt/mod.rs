@@ -3,6 +3,9 @@
 //! task. One connection is shared (libvirt connections are thread-safe) and reopened when it
 //! dies.
 
+mod domains;
+
+pub use domains::{DomainStatus, Hypervisor};
 use plinth_common::api::Domain;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,6 +54,9 @@ impl Libvirt {
         if let Some(conn) = slot.as_ref().filter(|c| c.is_alive().unwrap_or(false)) {
             return Ok(conn.clone());
         }
+        // Errors come back as values; libvirt's default handler would also print each one
+        // (every "no such domain" lookup) to stderr.
+        virt::error::clear_error_callback();
         let conn = Arc::new(Connect::open(Some(&self.uri))?);
         *slot = Some(conn.clone());
         Ok(conn)

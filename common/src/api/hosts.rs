@@ -45,6 +45,8 @@ pub struct HostDetail {
     /// Expiry (RFC 3339) of the agent certificate the coordinator last issued.
     pub agent_cert_expires_at: Option<String>,
     pub domains: Vec<Domain>,
+    /// Domains on the host that no plinth instance accounts for: reported, never deleted.
+    pub unknown_domains: Vec<String>,
 }
 
 /// A libvirt domain as the agent last saw it.

@@ -6,12 +6,14 @@ pub mod auth;
 pub mod error;
 pub mod hosts;
 pub mod images;
+pub mod instances;
 
 pub use agent::*;
 pub use auth::*;
 pub use error::*;
 pub use hosts::*;
 pub use images::*;
+pub use instances::*;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -59,7 +59,37 @@ pub async fn heartbeat(
             .audit(&format!("agent:{id}"), "agent online", &id, "")
             .await?;
     }
+    reconcile(&st, &id, &hb).await?;
     Ok(ApiJson(HeartbeatAck { host_id: id, state }))
+}
+
+/// Converges the host's settled instances with the domains the agent reports, and records what
+/// it changed in the audit log. A report may have been taken up to a beat before it arrived,
+/// so instances changed within two intervals are left for the next beat.
+async fn reconcile(st: &AppState, host: &str, hb: &Heartbeat) -> ApiResult<()> {
+    let now = now_ms();
+    let settled_before = now - 2 * hb.interval_ms as i64;
+    let (changes, unknown) = st
+        .store
+        .reconcile_host(host, &hb.domains, settled_before, now)
+        .await?;
+    for c in changes {
+        tracing::warn!(instance = %c.instance_id, from = %c.from, to = %c.to, reason = ?c.reason,
+            "Reconciled an instance with what its host reports.");
+        let detail = format!(
+            "{} -> {}{}",
+            c.from,
+            c.to,
+            c.reason.map(|r| format!(": {r}")).unwrap_or_default()
+        );
+        st.store
+            .audit("coordinator", "reconcile instance", &c.instance_id, &detail)
+            .await?;
+    }
+    if !unknown.is_empty() {
+        tracing::debug!(host, domains = ?unknown, "Host runs domains no instance accounts for.");
+    }
+    Ok(())
 }
 
 /// An agent swaps its certificate for a new one, for a key it made anew.

@@ -172,6 +172,7 @@ async fn start_image(
         source_url_sealed: sealed.as_deref(),
         status: ImageStatus::Importing,
         operation_id: Some(&op_id),
+        exported_from: None,
         now,
     };
     let op = NewOperation {
@@ -265,6 +266,20 @@ pub async fn upload(
             ),
         });
     };
+    Ok(ApiJson(
+        ingest_body(&st, rec, &op.id, &headers, body).await?,
+    ))
+}
+
+/// Streams a request body into the image `rec` under operation `op_id`, verifies it, and ends
+/// the operation; answers the image as it is then. Uploads and exports both come this way.
+pub async fn ingest_body(
+    st: &AppState,
+    rec: crate::store::images::ImageRecord,
+    op_id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Image> {
     let total = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -274,18 +289,18 @@ pub async fn upload(
         total_bytes: total,
         reader: Box::pin(StreamReader::new(stream)),
     };
+    let id = rec.image.id.clone();
     // In its own task: if the client goes away mid-upload, this handler is dropped, but the
     // upload still ends — the body stream fails — and is recorded as failed.
     let work = {
-        let (st, id) = (st.clone(), id.clone());
+        let (st, id, op_id) = (st.clone(), id.clone(), op_id.to_string());
         tokio::spawn(async move {
-            let outcome = jobs::import::fill(&st, &rec, &op.id, source).await;
-            jobs::import::finish(&st, &id, &op.id, outcome).await;
+            let outcome = jobs::import::fill(&st, &rec, &op_id, source).await;
+            jobs::import::finish(&st, &id, &op_id, outcome).await;
         })
     };
     work.await.map_err(|e| ApiError::Internal(e.into()))?;
-    let rec = image_input::reload(&st, &id).await?;
-    Ok(ApiJson(rec.image))
+    Ok(image_input::reload(st, &id).await?.image)
 }
 
 /// Change name, note, tags or visibility (in any status).

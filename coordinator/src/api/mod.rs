@@ -2,6 +2,7 @@
 //! their routes and the OpenAPI document.
 
 pub mod agent;
+pub mod agent_images;
 pub mod audit;
 pub mod clusters;
 pub mod downloads;
@@ -10,7 +11,11 @@ pub mod hosts;
 pub mod image_delete;
 pub mod image_input;
 pub mod images;
+pub mod instance_export;
+pub mod instance_input;
+pub mod instances;
 pub mod operations;
+pub mod quotas;
 pub mod tenants;
 pub mod tokens;
 
@@ -38,6 +43,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         image_delete::delete_image, image_delete::batch_delete, image_delete::recycle_bin,
         image_delete::restore, image_delete::destroy,
         operations::show,
+        instances::create, instances::list, instances::show, instances::start, instances::stop,
+        instances::reboot, instances::delete, instances::host_instances, instance_export::export,
+        quotas::show, quotas::set, agent_images::fetch, agent_images::upload_export,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -45,6 +53,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "admin", description = "Clusters, tenants, tokens, audit"),
         (name = "agents", description = "Enrollment and agent calls (mTLS)"),
         (name = "images", description = "Image repository (SPEC §5) and operations"),
+        (name = "instances", description = "Instances (SPEC §3)"),
     )
 )]
 pub struct ApiDoc;
@@ -82,6 +91,10 @@ pub fn router(state: AppState) -> Router {
         .merge(image_delete::routes())
         .merge(downloads::routes())
         .merge(operations::routes())
+        .merge(instances::routes())
+        .merge(instance_export::routes())
+        .merge(quotas::routes())
+        .merge(agent_images::routes())
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async { ApiError::not_found("route", "requested") })

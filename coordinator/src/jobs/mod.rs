@@ -1,8 +1,9 @@
-//! Long-running work. Each job is an operation row written before the work starts; a job reads
+//! Long-running work (images and instances). Each job is an operation row written before the work starts; a job reads
 //! top to bottom, and `resume` restarts what a stopped coordinator left running.
 
 pub mod copy;
 pub mod import;
+pub mod instances;
 
 use crate::state::AppState;
 use plinth_common::timefmt::now_ms;
@@ -22,6 +23,14 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
         info!(operation = %op.id, image = %op.target_id, "Restarting an unfinished copy to base.");
         tokio::spawn(copy::resume(st.clone(), op.target_id, op.id));
     }
+    for op in st.store.running_operations(instances::EXPORT).await? {
+        warn!(operation = %op.id, image = %op.target_id, "An export was cut off by a restart.");
+        let reason = "the coordinator restarted during the export; export the instance again";
+        st.store
+            .fail_image(&op.target_id, &op.id, reason, now_ms())
+            .await?;
+    }
+    instances::resume(st).await?;
     for op in st.store.running_operations(UPLOAD).await? {
         warn!(operation = %op.id, image = %op.target_id, "An upload was cut off by a restart.");
         let reason = "the coordinator restarted during the upload; upload the file again";

@@ -5,6 +5,7 @@
 //! host, so it never disagrees with the table for longer than one statement.
 
 use super::hosts::HostFilter;
+use crate::scheduler::Candidate;
 use plinth_common::api::AgentStatus;
 use plinth_common::host::HostState;
 use std::collections::{BTreeMap, HashMap};
@@ -15,6 +16,16 @@ pub struct IndexEntry {
     pub offline_after: Option<i64>,
     /// Lowercase `id\nip\ncluster\ncpu model`.
     pub search_text: String,
+    pub capacity: Capacity,
+}
+
+/// What placement reads of a host: its size and what instances have claimed of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capacity {
+    pub total_cores: u32,
+    pub allocated_cores: u32,
+    pub total_memory_bytes: u64,
+    pub allocated_memory_bytes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -42,6 +53,24 @@ impl HostIndex {
         {
             change(entry);
         }
+    }
+
+    /// Every host as placement sees it, at `now`.
+    pub fn candidates(&self, now: i64) -> Vec<Candidate> {
+        self.entries
+            .iter()
+            .map(|((cluster, id), e)| Candidate {
+                host_id: id.clone(),
+                cluster_id: cluster.clone(),
+                state: e.state,
+                agent_online: e.offline_after.is_some_and(|t| now < t),
+                total_cores: e.capacity.total_cores,
+                allocated_cores: e.capacity.allocated_cores,
+                total_memory_bytes: e.capacity.total_memory_bytes,
+                allocated_memory_bytes: e.capacity.allocated_memory_bytes,
+                free_gpus: Vec::new(),
+            })
+            .collect()
     }
 
     /// The ids on the filter's page, in list order, and how many hosts match in all.
@@ -95,6 +124,7 @@ mod tests {
             state,
             offline_after,
             search_text: text.to_string(),
+            capacity: Capacity::default(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Compute hosts: enrollment, heartbeats, the filtered list, and state transitions.
 
-use super::host_index::IndexEntry;
+use super::host_index::{Capacity, IndexEntry};
 use super::{Store, StoreError};
 use plinth_common::api::{AgentStatus, Domain, Heartbeat, Host, HostDetail};
 use plinth_common::host::{HostEvent, HostState, InvalidTransition};
@@ -11,6 +11,9 @@ use std::collections::HashMap;
 
 const LIST_COLUMNS: &str = "id, ip, hostname, cluster_id, cpu_model, total_cores, allocated_cores, \
     total_memory_bytes, allocated_memory_bytes, state, updated_at, last_seen, offline_after";
+
+const INDEX_COLUMNS: &str = "cluster_id, state, offline_after, search_text, total_cores, \
+    allocated_cores, total_memory_bytes, allocated_memory_bytes";
 
 /// A host as first written, at enrollment (facts arrive with the first heartbeat).
 #[derive(Debug, Clone)]
@@ -69,6 +72,12 @@ fn index_entry(row: &SqliteRow) -> Result<IndexEntry, StoreError> {
         state: parse_state(row.try_get("state")?)?,
         offline_after: row.try_get("offline_after")?,
         search_text: row.try_get("search_text")?,
+        capacity: Capacity {
+            total_cores: row.try_get::<i64, _>("total_cores")? as u32,
+            allocated_cores: row.try_get::<i64, _>("allocated_cores")? as u32,
+            total_memory_bytes: row.try_get::<i64, _>("total_memory_bytes")? as u64,
+            allocated_memory_bytes: row.try_get::<i64, _>("allocated_memory_bytes")? as u64,
+        },
     })
 }
 
@@ -134,12 +143,10 @@ impl Store {
 
     /// Copies a host's row into the in-memory list index.
     async fn reindex_host(&self, id: &str) -> Result<(), StoreError> {
-        let row = sqlx::query(
-            "SELECT cluster_id, state, offline_after, search_text FROM hosts WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
+        let row = sqlx::query(&format!("SELECT {INDEX_COLUMNS} FROM hosts WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
         if let Some(row) = row {
             let cluster: String = row.try_get("cluster_id")?;
             let entry = index_entry(&row)?;
@@ -148,12 +155,16 @@ impl Store {
         Ok(())
     }
 
+    /// Every host as placement sees it now (from the in-memory index, no query).
+    pub fn placement_candidates(&self, now: i64) -> Vec<crate::scheduler::Candidate> {
+        self.host_index_read().candidates(now)
+    }
+
     /// Fills the in-memory list index from the table (at start-up).
     pub(super) async fn load_host_index(&self) -> Result<(), StoreError> {
-        let rows =
-            sqlx::query("SELECT id, cluster_id, state, offline_after, search_text FROM hosts")
-                .fetch_all(self.pool())
-                .await?;
+        let rows = sqlx::query(&format!("SELECT id, {INDEX_COLUMNS} FROM hosts"))
+            .fetch_all(self.pool())
+            .await?;
         let mut index = self.host_index();
         for row in &rows {
             let id: String = row.try_get("id")?;
@@ -283,6 +294,8 @@ impl Store {
         self.host_index().update(id, |e| {
             e.offline_after = Some(offline_after);
             e.search_text = text;
+            e.capacity.total_cores = f.total_cores;
+            e.capacity.total_memory_bytes = f.total_memory_bytes;
         });
         let came_online = sqlx::query(
             "UPDATE hosts SET presence = 'online' WHERE id = ? AND presence = 'offline'",
@@ -350,7 +363,7 @@ impl Store {
     pub async fn get_host(&self, id: &str, now: i64) -> Result<Option<HostDetail>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {LIST_COLUMNS}, created_at, libvirt_uri, hypervisor, agent_version, api_port, \
-                domains_json, cert_expires_at FROM hosts WHERE id = ?"
+                domains_json, unknown_domains_json, cert_expires_at FROM hosts WHERE id = ?"
         ))
         .bind(id)
         .fetch_optional(self.pool())
@@ -359,8 +372,12 @@ impl Store {
         let host = host(&row, now)?;
         let domains: Vec<Domain> = serde_json::from_str(row.try_get("domains_json")?)
             .map_err(|e| StoreError::Corrupt(format!("domains of {id}: {e}")))?;
+        let unknown_domains: Vec<String> =
+            serde_json::from_str(row.try_get("unknown_domains_json")?)
+                .map_err(|e| StoreError::Corrupt(format!("unknown domains of {id}: {e}")))?;
         let port: Option<i64> = row.try_get("api_port")?;
         Ok(Some(HostDetail {
+            unknown_domains,
             agent_api: port.map(|p| format!("https://{}:{p}", socket_host(&host.ip))),
             created_at: rfc3339(row.try_get("created_at")?),
             libvirt_uri: row.try_get("libvirt_uri")?,

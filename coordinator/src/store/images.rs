@@ -48,6 +48,8 @@ pub struct NewImageRow<'a> {
     pub source_url_sealed: Option<&'a str>,
     pub status: ImageStatus,
     pub operation_id: Option<&'a str>,
+    /// An export's source instance, whose host's agent uploads the content.
+    pub exported_from: Option<&'a str>,
     pub now: i64,
 }
 
@@ -197,8 +199,9 @@ impl Store {
         sqlx::query(
             "INSERT INTO images (id, name, kind, image_type, iso_purpose, visibility, owner_tenant_id, \
                 note, os_type, architecture, platform, version, virtualization, target_size_gb, \
-                expected_sha256, source_url, source_url_sealed, status, operation_id, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'kvm', ?, ?, ?, ?, ?, ?, ?, ?)",
+                expected_sha256, source_url, source_url_sealed, status, operation_id, exported_from, \
+                created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'kvm', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(row.id)
         .bind(row.name)
@@ -218,6 +221,7 @@ impl Store {
         .bind(row.source_url_sealed)
         .bind(row.status.as_str())
         .bind(row.operation_id)
+        .bind(row.exported_from)
         .bind(row.now)
         .bind(row.now)
         .execute(&mut *tx)
@@ -228,6 +232,28 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The instance an image is being exported from, if it is an export.
+    pub async fn exported_from(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT exported_from FROM images WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row
+            .map(|r| r.try_get("exported_from"))
+            .transpose()?
+            .flatten())
+    }
+
+    /// Whether an instance placed on `host` boots from `image` (what lets its agent fetch it).
+    pub async fn host_uses_image(&self, host: &str, image: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM instances WHERE host_id = ? AND image_id = ? LIMIT 1")
+            .bind(host)
+            .bind(image)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
     }
 
     /// An image by id, tags included (recycle-bin images too).
@@ -534,15 +560,19 @@ impl Store {
         image_id: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO instances (id, name, tenant_id, image_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(id)
-            .bind(id)
-            .bind(tenant_id)
-            .bind(image_id)
-            .bind(now)
-            .bind(now)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "INSERT INTO instances (id, name, kind, tenant_id, image_id, vcpus, memory_bytes, \
+                disk_bytes, state, search_text, created_at, updated_at) \
+             VALUES (?, ?, 'vm', ?, ?, 1, 67108864, 0, 'stopped', '', ?, ?)",
+        )
+        .bind(id)
+        .bind(id)
+        .bind(tenant_id)
+        .bind(image_id)
+        .bind(now)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 }

@@ -6,6 +6,7 @@ pub mod clusters;
 pub mod host_index;
 pub mod hosts;
 pub mod images;
+pub mod instances;
 pub mod operations;
 pub mod tenants;
 pub mod tokens;
@@ -32,6 +33,9 @@ pub enum StoreError {
 pub struct Store {
     pool: SqlitePool,
     hosts: Arc<RwLock<HostIndex>>,
+    /// Claims queue here rather than on SQLite's write lock, whose busy handler sleeps in
+    /// growing steps instead of waking the next writer when the lock frees.
+    claims: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -53,6 +57,7 @@ impl Store {
         let store = Store {
             pool,
             hosts: Arc::default(),
+            claims: Arc::default(),
         };
         store.load_host_index().await?;
         Ok(store)

@@ -1,11 +1,16 @@
-//! `plinth clusters`, `plinth tenants` and `plinth audit`: the region's admin records.
+//! `plinth clusters`, `plinth tenants` (with their quotas) and `plinth audit`: the region's
+//! admin records.
 
 use crate::client::Client;
-use crate::format::{ago, or_dash, when};
+use crate::format::{ago, or_dash, parse_size, size, when};
+use crate::images::typed;
 use crate::output::Output;
 use crate::table::{Table, key_values};
+use anyhow::bail;
 use clap::Subcommand;
-use plinth_common::api::{AuditEntry, Cluster, CreateCluster, CreateTenant, Tenant};
+use plinth_common::api::{
+    AuditEntry, Cluster, CreateCluster, CreateTenant, Quota, Tenant, TenantQuota,
+};
 
 #[derive(Subcommand)]
 pub enum ClustersCommand {
@@ -33,6 +38,75 @@ pub enum TenantsCommand {
     },
     /// Show one tenant.
     Show { id: String },
+    /// A tenant's quota: the most its instances may hold, and what they hold now.
+    Quota {
+        #[command(subcommand)]
+        command: QuotaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum QuotaCommand {
+    /// Show a tenant's limits and usage.
+    Show { id: String },
+    /// Change some of a tenant's limits; the ones not named stay as they are.
+    Set(QuotaSetArgs),
+}
+
+/// A limit given on the command line: a value, or `unlimited`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limit(Option<u64>);
+
+const UNLIMITED: &str = "unlimited";
+
+fn limit_of(text: &str, parse: impl Fn(&str) -> Result<u64, String>) -> Result<Limit, String> {
+    if text.trim().eq_ignore_ascii_case(UNLIMITED) {
+        Ok(Limit(None))
+    } else {
+        parse(text).map(|n| Limit(Some(n)))
+    }
+}
+
+fn count_limit(text: &str) -> Result<Limit, String> {
+    limit_of(text, |t| {
+        t.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("'{t}' is not a whole number or `{UNLIMITED}`"))
+    })
+}
+
+fn size_limit(text: &str) -> Result<Limit, String> {
+    limit_of(text, parse_size)
+}
+
+#[derive(clap::Args)]
+pub struct QuotaSetArgs {
+    /// The tenant.
+    id: String,
+    /// Most vCPUs its instances may have in all, or `unlimited`.
+    #[arg(long, value_name = "N", value_parser = count_limit)]
+    cores: Option<Limit>,
+    /// Most memory its instances may have in all, e.g. 64GiB, or `unlimited`.
+    #[arg(long, value_name = "SIZE", value_parser = size_limit)]
+    memory: Option<Limit>,
+    /// Most instances it may have, or `unlimited`.
+    #[arg(long, value_name = "N", value_parser = count_limit)]
+    instances: Option<Limit>,
+}
+
+impl QuotaSetArgs {
+    /// The current quota with the named limits changed.
+    fn apply(&self, current: Quota) -> anyhow::Result<Quota> {
+        if self.cores.is_none() && self.memory.is_none() && self.instances.is_none() {
+            bail!("nothing to change: pass --cores, --memory or --instances");
+        }
+        let pick = |given: Option<Limit>, now: Option<u64>| given.map_or(now, |l| l.0);
+        Ok(Quota {
+            cores: pick(self.cores, current.cores),
+            memory_bytes: pick(self.memory, current.memory_bytes),
+            instances: pick(self.instances, current.instances),
+        })
+    }
 }
 
 pub async fn clusters(
@@ -84,7 +158,47 @@ pub async fn tenants(client: &Client, out: &Output, command: TenantsCommand) -> 
         TenantsCommand::Show { id } => {
             out.emit(client.get(&["v1", "tenants", &id]).await?, render_tenant)
         }
+        TenantsCommand::Quota { command } => quota(client, out, command).await,
     }
+}
+
+async fn quota(client: &Client, out: &Output, command: QuotaCommand) -> anyhow::Result<()> {
+    match command {
+        QuotaCommand::Show { id } => out.emit(
+            client.get(&["v1", "tenants", &id, "quota"]).await?,
+            render_quota,
+        ),
+        QuotaCommand::Set(args) => {
+            // The PUT replaces all three limits: keep the ones not named.
+            let path = ["v1", "tenants", args.id.as_str(), "quota"];
+            let current: TenantQuota = typed(client.get(&path).await?)?;
+            let quota = args.apply(current.quota)?;
+            out.emit(client.put(&path, &quota).await?, render_quota)
+        }
+    }
+}
+
+fn render_quota(q: &TenantQuota) -> String {
+    let limit = |value: Option<u64>, show: fn(u64) -> String| {
+        value.map_or_else(|| UNLIMITED.to_string(), show)
+    };
+    let mut table = Table::new(&["resource", "used", "limit"]);
+    table.row(vec![
+        "cores".to_string(),
+        q.usage.cores.to_string(),
+        limit(q.quota.cores, |n| n.to_string()),
+    ]);
+    table.row(vec![
+        "memory".to_string(),
+        size(q.usage.memory_bytes),
+        limit(q.quota.memory_bytes, size),
+    ]);
+    table.row(vec![
+        "instances".to_string(),
+        q.usage.instances.to_string(),
+        limit(q.quota.instances, |n| n.to_string()),
+    ]);
+    format!("tenant {}\n{}", q.tenant_id, table.render())
 }
 
 fn render_tenants(tenants: &[Tenant]) -> String {
@@ -136,4 +250,81 @@ fn render_audit(entries: &[AuditEntry]) -> String {
         ]);
     }
     table.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: TenantsCommand,
+    }
+
+    fn quota_set(args: &[&str]) -> Result<QuotaSetArgs, clap::Error> {
+        let argv = ["tenants", "quota", "set"].iter().chain(args).copied();
+        match Cli::try_parse_from(argv)?.command {
+            TenantsCommand::Quota {
+                command: QuotaCommand::Set(args),
+            } => Ok(args),
+            _ => panic!("quota set parses as quota set"),
+        }
+    }
+
+    #[test]
+    fn quota_set_changes_only_what_is_named() {
+        let current = Quota {
+            cores: Some(8),
+            memory_bytes: Some(16 << 30),
+            instances: None,
+        };
+        let args = quota_set(&["t-1", "--memory", "64GiB", "--cores", "unlimited"])
+            .expect("quota set parses");
+        assert_eq!(args.id, "t-1");
+        assert_eq!(
+            args.apply(current.clone()).expect("a change"),
+            Quota {
+                cores: None,
+                memory_bytes: Some(64 << 30),
+                instances: None,
+            }
+        );
+        let args = quota_set(&["t-1", "--instances", "10"]).expect("quota set parses");
+        assert_eq!(
+            args.apply(current.clone()).expect("a change"),
+            Quota {
+                instances: Some(10),
+                ..current.clone()
+            }
+        );
+        let nothing = quota_set(&["t-1"]).expect("quota set parses");
+        assert!(nothing.apply(current).is_err());
+        assert!(quota_set(&["t-1", "--cores", "many"]).is_err());
+        assert!(quota_set(&["t-1", "--memory", "64"]).is_err());
+        assert!(quota_set(&["--cores", "4"]).is_err());
+    }
+
+    #[test]
+    fn quota_shows_limits_and_usage() {
+        let text = render_quota(&TenantQuota {
+            tenant_id: "t-1".to_string(),
+            quota: Quota {
+                cores: Some(8),
+                memory_bytes: Some(64 << 30),
+                instances: None,
+            },
+            usage: plinth_common::api::QuotaUsage {
+                cores: 2,
+                memory_bytes: 4 << 30,
+                instances: 1,
+            },
+        });
+        assert_eq!(
+            text,
+            "tenant t-1\nRESOURCE   USED     LIMIT\ncores      2        8\n\
+             memory     4.0 GiB  64.0 GiB\ninstances  1        unlimited\n"
+        );
+    }
 }

@@ -208,6 +208,21 @@ impl Client {
             .await
     }
 
+    /// `GET` of something that may be gone: `None` when the coordinator answers 404.
+    pub async fn get_if_exists(&self, segments: &[&str]) -> anyhow::Result<Option<Value>> {
+        match self.get(segments).await {
+            Ok(value) => Ok(Some(value)),
+            Err(err)
+                if err
+                    .downcast_ref::<ApiFailure>()
+                    .is_some_and(|f| f.status == StatusCode::NOT_FOUND) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
     /// `POST` with a JSON body.
     pub async fn post(&self, segments: &[&str], body: &impl Serialize) -> anyhow::Result<Value> {
         self.expect_body(self.request(Method::POST, segments)?.json(body))
@@ -223,6 +238,12 @@ impl Client {
     /// `PATCH` with a JSON body.
     pub async fn patch(&self, segments: &[&str], body: &impl Serialize) -> anyhow::Result<Value> {
         self.expect_body(self.request(Method::PATCH, segments)?.json(body))
+            .await
+    }
+
+    /// `PUT` with a JSON body.
+    pub async fn put(&self, segments: &[&str], body: &impl Serialize) -> anyhow::Result<Value> {
+        self.expect_body(self.request(Method::PUT, segments)?.json(body))
             .await
     }
 

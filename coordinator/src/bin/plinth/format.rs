@@ -1,5 +1,5 @@
 //! How values read in tables: memory in GiB, `used/total` pairs, timestamps with their age,
-//! and a dash for what is absent.
+//! and a dash for what is absent; and the parser of sizes given on the command line.
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -18,6 +18,20 @@ pub fn size(bytes: u64) -> String {
         format!("{} MiB", bytes / MIB)
     } else {
         format!("{} GiB", gib(bytes))
+    }
+}
+
+/// A duration as `10m`, `90s` or `2h`, the way the flags take it.
+pub fn duration(d: std::time::Duration) -> String {
+    if d.subsec_nanos() != 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    let secs = d.as_secs();
+    match (secs, secs % 3_600, secs % 60) {
+        (0, _, _) => "0s".to_string(),
+        (s, 0, _) => format!("{}h", s / 3_600),
+        (s, _, 0) => format!("{}m", s / 60),
+        (s, _, _) => format!("{s}s"),
     }
 }
 
@@ -75,9 +89,99 @@ pub fn when(rfc3339: Option<&str>) -> String {
     }
 }
 
+/// Parses a size with its unit: binary `KiB`, `MiB`, `GiB`, `TiB` (also written `K`, `M`, `G`,
+/// `T`, as qemu-img does), decimal `KB`, `MB`, `GB`, `TB`, or `B`; units are case-insensitive
+/// and may follow a space. A fraction is allowed when it makes whole bytes: `1.5GiB`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
+        return Err(format!("'{trimmed}' does not start with a number"));
+    }
+    let unit = unit.trim_start();
+    let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
+        "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        "" => return Err(format!("'{trimmed}' has no unit (use MiB, GiB, GB, ...)")),
+        _ => {
+            return Err(format!(
+                "'{trimmed}' has unknown unit '{unit}' (use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB)"
+            ));
+        }
+    };
+    let too_large = || format!("'{trimmed}' is too large");
+    let digits = |d: &str| -> Result<u64, String> {
+        if d.is_empty() {
+            Ok(0)
+        } else {
+            d.parse::<u64>().map_err(|_| too_large())
+        }
+    };
+    let mut bytes = digits(whole)?
+        .checked_mul(multiplier)
+        .ok_or_else(too_large)?;
+    let fraction = fraction.trim_end_matches('0');
+    if !fraction.is_empty() {
+        // Twelve decimals reach a byte of a TiB; more cannot make whole bytes.
+        let Some(scale) = u32::try_from(fraction.len())
+            .ok()
+            .filter(|n| *n <= 12)
+            .map(|n| 10u128.pow(n))
+        else {
+            return Err(format!("'{trimmed}' has too many decimals"));
+        };
+        let part = u128::from(digits(fraction)?) * u128::from(multiplier);
+        let (part, rest) = (part / scale, part % scale);
+        if rest > 0 {
+            return Err(format!("'{trimmed}' is not a whole number of bytes"));
+        }
+        let part = u64::try_from(part).map_err(|_| too_large())?;
+        bytes = bytes.checked_add(part).ok_or_else(too_large)?;
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_sizes() {
+        let cases: [(&str, Result<u64, ()>); 17] = [
+            ("2GiB", Ok(2 << 30)),
+            ("2 GiB", Ok(2 << 30)),
+            ("2gib", Ok(2 << 30)),
+            ("2G", Ok(2 << 30)),
+            ("512MiB", Ok(512 << 20)),
+            ("20GB", Ok(20_000_000_000)),
+            ("1.5GiB", Ok(3 << 29)),
+            ("1.50 TiB", Ok(3 << 39)),
+            (".5GiB", Ok(1 << 29)),
+            ("4096B", Ok(4096)),
+            ("2048", Err(())),
+            ("GiB", Err(())),
+            ("2 GiBs", Err(())),
+            ("1.2.3GiB", Err(())),
+            ("0.1B", Err(())),
+            ("-1GiB", Err(())),
+            ("99999999999TiB", Err(())),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_size(input).map_err(|_| ()), want, "{input}");
+        }
+        assert!(parse_size("2048").expect_err("no unit").contains("no unit"));
+    }
 
     #[test]
     fn sizes() {
@@ -85,6 +189,15 @@ mod tests {
         assert_eq!(memory(3 << 29, 16 << 30), "1.5/16.0 GiB");
         assert_eq!(size(512 << 20), "512 MiB");
         assert_eq!(size(2 << 30), "2.0 GiB");
+    }
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(duration(Duration::from_secs(600)), "10m");
+        assert_eq!(duration(Duration::from_secs(90)), "90s");
+        assert_eq!(duration(Duration::from_secs(7_200)), "2h");
+        assert_eq!(duration(Duration::from_millis(1_500)), "1500ms");
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! `plinth hosts`: list and search the host registry, show one host, lock and unlock it, and
-//! ask its agent what it sees now.
+//! `plinth hosts`: list and search the host registry, show one host, lock and unlock it, ask
+//! its agent what it sees now, and list the instances placed on it.
 
 use crate::client::Client;
 use crate::format::{ago, cores, gib, memory, or_dash, size, when};
+use crate::instances;
 use crate::output::Output;
 use crate::table::{Table, key_values};
 use clap::Subcommand;
@@ -20,6 +21,19 @@ pub enum HostsCommand {
     Unlock { id: String },
     /// Ask the host's agent, live, for its facts and domains.
     Agent { id: String },
+    /// List the instances placed on a host.
+    Instances {
+        id: String,
+        /// Text to find in name, id, tenant email or image id.
+        #[arg(short = 'q', long = "q", value_name = "TEXT")]
+        q: Option<String>,
+        /// How many instances at most, 1-1000 [server default: 100].
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+        /// How many matching instances to skip.
+        #[arg(long, value_name = "N")]
+        offset: Option<u64>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -87,6 +101,22 @@ pub async fn run(client: &Client, out: &Output, command: HostsCommand) -> anyhow
             client.get(&["v1", "hosts", &id, "agent"]).await?,
             render_agent,
         ),
+        HostsCommand::Instances {
+            id,
+            q,
+            limit,
+            offset,
+        } => {
+            let mut query: Vec<(&str, String)> = q.map(|q| ("q", q)).into_iter().collect();
+            query.extend(limit.map(|n| ("limit", n.to_string())));
+            query.extend(offset.map(|n| ("offset", n.to_string())));
+            out.emit(
+                client
+                    .get_with(&["v1", "hosts", &id, "instances"], &query)
+                    .await?,
+                instances::render_page,
+            )
+        }
     }
 }
 

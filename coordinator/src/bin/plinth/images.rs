@@ -3,7 +3,7 @@
 //! copy a custom image to base, signed download links, and the recycle bin.
 
 use crate::client::Client;
-use crate::format::{ago, gib, or_dash, when};
+use crate::format::{ago, duration, gib, or_dash, when};
 use crate::output::Output;
 use crate::progress::Progress;
 use crate::table::{Table, key_values};
@@ -31,7 +31,7 @@ const POLL: Duration = Duration::from_millis(500);
 const UPLOAD_CHUNK: usize = 256 * 1024;
 
 /// A clap parser for one of a text enum's values; `--help` lists them.
-fn one_of<T: Copy + Send + Sync + 'static>(
+pub(crate) fn one_of<T: Copy + Send + Sync + 'static>(
     all: &'static [T],
     text: fn(T) -> &'static str,
 ) -> impl TypedValueParser<Value = T> {
@@ -254,7 +254,7 @@ impl EditArgs {
 }
 
 /// Reads a response as `T`.
-fn typed<T: DeserializeOwned>(value: Value) -> anyhow::Result<T> {
+pub(crate) fn typed<T: DeserializeOwned>(value: Value) -> anyhow::Result<T> {
     serde_json::from_value(value).context("the coordinator's response has an unexpected shape")
 }
 
@@ -277,7 +277,7 @@ pub async fn run(client: &Client, out: &Output, command: ImagesCommand) -> anyho
                 ..image.into()
             };
             let started = client.post(&["v1", "images", "import"], &body).await?;
-            started_or_follow(client, out, started, wait, "import").await
+            started_or_follow(client, out, started, wait, "import", None).await
         }
         ImagesCommand::Upload { file, image } => upload(client, out, &file, image.into()).await,
         ImagesCommand::Edit(args) => {
@@ -290,7 +290,7 @@ pub async fn run(client: &Client, out: &Output, command: ImagesCommand) -> anyho
             let started = client
                 .post(&["v1", "images", &id, "copy-to-base"], &CopyToBase { name })
                 .await?;
-            started_or_follow(client, out, started, wait, "copy").await
+            started_or_follow(client, out, started, wait, "copy", None).await
         }
         ImagesCommand::DownloadLink { id } => out.emit(
             client
@@ -324,13 +324,15 @@ pub async fn recycle_bin(
     }
 }
 
-/// Prints a just-started image, or with `wait` follows its operation to the end.
-async fn started_or_follow(
+/// Prints a just-started image, or with `wait` follows its operation to the end (giving up,
+/// with an error, after `limit` if one is given; the work goes on).
+pub(crate) async fn started_or_follow(
     client: &Client,
     out: &Output,
     started: Value,
     wait: bool,
     what: &str,
+    limit: Option<Duration>,
 ) -> anyhow::Result<()> {
     if !wait {
         return out.emit(started, render_started);
@@ -344,7 +346,15 @@ async fn started_or_follow(
         "image {} is {}; operation {op_id}\n",
         image.id, image.status
     ))?;
-    let op = wait_for(client, &op_id, &format!("{what} {}", image.id)).await?;
+    let Some(op) = wait_for(client, &op_id, &format!("{what} {}", image.id), limit).await? else {
+        bail!(
+            "gave up waiting after {}: the {what} of image {} goes on; follow it with \
+             `plinth images show {}`",
+            duration(limit.unwrap_or_default()),
+            image.id,
+            image.id
+        );
+    };
     let ended = client.get(&["v1", "images", &image.id]).await;
     match (op.status, ended) {
         (OperationStatus::Succeeded, ended) => out.emit(ended?, render_ready),
@@ -363,10 +373,20 @@ fn failure(what: &str, id: &str, reason: Option<String>) -> anyhow::Error {
     anyhow!("{what} of image {id} failed: {reason}")
 }
 
-/// Polls an operation every [`POLL`] until it ends, showing its byte progress on stderr.
-async fn wait_for(client: &Client, op_id: &str, label: &str) -> anyhow::Result<Operation> {
+/// Polls an operation every [`POLL`] until it ends, showing its byte progress on stderr;
+/// `None` when `limit` passes first.
+async fn wait_for(
+    client: &Client,
+    op_id: &str,
+    label: &str,
+    limit: Option<Duration>,
+) -> anyhow::Result<Option<Operation>> {
     let progress = Progress::new(label, None);
-    let ended = poll(client, op_id, &progress).await;
+    let polled = poll(client, op_id, &progress);
+    let ended = match limit {
+        Some(limit) => tokio::time::timeout(limit, polled).await.ok().transpose(),
+        None => polled.await.map(Some),
+    };
     progress.finish();
     ended
 }

@@ -6,6 +6,7 @@ mod client;
 mod format;
 mod hosts;
 mod images;
+mod instances;
 mod output;
 mod progress;
 mod settings;
@@ -48,10 +49,15 @@ enum Command {
         #[command(subcommand)]
         command: admin::ClustersCommand,
     },
-    /// Tenants.
+    /// Tenants and their quotas.
     Tenants {
         #[command(subcommand)]
         command: admin::TenantsCommand,
+    },
+    /// Instances: list, show, create, start, stop, reboot, delete, export to an image.
+    Instances {
+        #[command(subcommand)]
+        command: instances::InstancesCommand,
     },
     /// Images: list, import, upload, edit, delete, copy to base, download.
     Images {
@@ -84,6 +90,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Hosts { command } => hosts::run(&client, &out, command).await,
         Command::Clusters { command } => admin::clusters(&client, &out, command).await,
         Command::Tenants { command } => admin::tenants(&client, &out, command).await,
+        Command::Instances { command } => instances::run(&client, &out, command).await,
         Command::Images { command } => images::run(&client, &out, command).await,
         Command::RecycleBin { command } => images::recycle_bin(&client, &out, command).await,
         Command::Tokens { command } => tokens::run(&client, &out, command).await,
@@ -100,6 +107,52 @@ async fn main() -> ExitCode {
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("plinth").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_tree_is_valid() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn instance_commands_parse_with_json_anywhere() {
+        let cli = parse(&["instances", "show", "i-1", "--json"]).expect("parses");
+        assert!(cli.json);
+        assert!(matches!(cli.command, Command::Instances { .. }));
+        let cli = parse(&["--json", "hosts", "instances", "h-1", "-q", "web"]).expect("parses");
+        assert!(cli.json);
+        assert!(matches!(
+            cli.command,
+            Command::Hosts {
+                command: hosts::HostsCommand::Instances { ref id, q: Some(ref q), .. }
+            } if id == "h-1" && q == "web"
+        ));
+        for args in [
+            &["tenants", "quota", "show", "t-1"][..],
+            &["tenants", "quota", "set", "t-1", "--cores", "16", "--json"],
+            &["instances", "stop", "i-1", "--timeout", "60s", "--wait"],
+            &[
+                "instances",
+                "delete",
+                "i-1",
+                "--wait",
+                "--wait-timeout",
+                "2m",
+            ],
+            &["instances", "export", "i-1", "--name", "golden", "--wait"],
+        ] {
+            assert!(parse(args).is_ok(), "{args:?}");
         }
     }
 }

@@ -1,0 +1,321 @@
+//! `/v1/instances`: create, read, start, reboot, stop, delete and export the instances of this
+//! host. Each call runs in its own task, so a coordinator that hangs up mid-create still gets a
+//! create that finished or cleaned up after itself. The one mapping of instance errors to HTTP
+//! statuses is here.
+
+use super::error;
+use crate::instances::InstanceError;
+use crate::runtime::Agent;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use plinth_common::api::{AgentCreateInstance, AgentExport, AgentStop};
+use plinth_common::instance::MAX_STOP_TIMEOUT_S;
+use serde::Serialize;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Body<T> = Result<Json<T>, JsonRejection>;
+
+pub async fn create(State(agent): State<Arc<Agent>>, body: Body<AgentCreateInstance>) -> Response {
+    let req = match body {
+        Ok(Json(req)) => req,
+        Err(rejection) => return bad_body(rejection),
+    };
+    let link = agent.coordinator_link();
+    detached(async move { agent.instances.create(req, &link).await }).await
+}
+
+pub async fn get(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Response {
+    answer(agent.instances.get(&id).await)
+}
+
+pub async fn start(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Response {
+    detached(async move { agent.instances.start(&id).await }).await
+}
+
+pub async fn reboot(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Response {
+    detached(async move { agent.instances.reboot(&id).await }).await
+}
+
+pub async fn stop(
+    State(agent): State<Arc<Agent>>,
+    Path(id): Path<String>,
+    body: Body<AgentStop>,
+) -> Response {
+    let timeout_s = match body {
+        Ok(Json(AgentStop { timeout_s })) if timeout_s <= MAX_STOP_TIMEOUT_S => timeout_s,
+        Ok(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("timeout_s must be at most {MAX_STOP_TIMEOUT_S}"),
+            );
+        }
+        Err(rejection) => return bad_body(rejection),
+    };
+    let timeout = Duration::from_secs(timeout_s);
+    detached(async move { agent.instances.stop(&id, timeout).await }).await
+}
+
+pub async fn delete(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Response {
+    let outcome = tokio::spawn(async move { agent.instances.delete(&id).await }).await;
+    match outcome {
+        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(err)) => failure(err),
+        Err(join) => worker_failed(join),
+    }
+}
+
+pub async fn export(
+    State(agent): State<Arc<Agent>>,
+    Path(id): Path<String>,
+    body: Body<AgentExport>,
+) -> Response {
+    let req = match body {
+        Ok(Json(req)) => req,
+        Err(rejection) => return bad_body(rejection),
+    };
+    let link = agent.coordinator_link();
+    detached(async move { agent.instances.export(&id, &req.image_id, &link).await }).await
+}
+
+/// Runs `work` to its end even if the request is dropped, then answers its outcome.
+async fn detached<T: Serialize + Send + 'static>(
+    work: impl Future<Output = Result<T, InstanceError>> + Send + 'static,
+) -> Response {
+    match tokio::spawn(work).await {
+        Ok(outcome) => answer(outcome),
+        Err(join) => worker_failed(join),
+    }
+}
+
+fn answer<T: Serialize>(outcome: Result<T, InstanceError>) -> Response {
+    match outcome {
+        Ok(body) => Json(body).into_response(),
+        Err(err) => failure(err),
+    }
+}
+
+fn failure(err: InstanceError) -> Response {
+    use crate::instances::InstanceError as E;
+    let (status, code) = match &err {
+        E::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        E::NotFound(_) => (StatusCode::NOT_FOUND, "instance_not_found"),
+        E::BadState { .. } => (StatusCode::CONFLICT, "instance_bad_state"),
+        E::Fetch { source, .. } if source.is_local() => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "image_cache_failed")
+        }
+        E::Fetch { .. } => (StatusCode::BAD_GATEWAY, "image_fetch_failed"),
+        E::Disk(_) => (StatusCode::INTERNAL_SERVER_ERROR, "disk_failed"),
+        E::Seed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "seed_failed"),
+        E::Libvirt { source, .. } if source.is_deadline() => {
+            (StatusCode::GATEWAY_TIMEOUT, "libvirt_timeout")
+        }
+        E::Libvirt { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "libvirt_failed"),
+        E::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "io_failed"),
+        E::Export(source) if source.is_upload() => {
+            (StatusCode::BAD_GATEWAY, "export_upload_failed")
+        }
+        E::Export(_) => (StatusCode::INTERNAL_SERVER_ERROR, "export_failed"),
+    };
+    let message = chain(&err);
+    if status.is_server_error() {
+        tracing::warn!(code, error = %message, "Instance call failed.");
+    }
+    error(status, code, message)
+}
+
+/// "making the disk: qemu-img failed (exit status: 1): ..." — every cause, outermost first.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        let said = e.to_string();
+        // Some errors quote their cause in their own message already.
+        if !text.ends_with(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = e.source();
+    }
+    text
+}
+
+fn bad_body(rejection: JsonRejection) -> Response {
+    error(rejection.status(), "invalid_request", rejection.body_text())
+}
+
+fn worker_failed(join: tokio::task::JoinError) -> Response {
+    tracing::error!(error = %join, "Instance worker failed.");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the instance worker failed".into(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    //! The routes over HTTP against an agent on libvirt's test driver, its coordinator played
+    //! by a local server. The mTLS guard is stood in for by a layer naming the coordinator.
+
+    use crate::identity::{AgentDir, Enrollment};
+    use crate::instances::testing::{serve, small_qcow2};
+    use crate::libvirt::Libvirt;
+    use crate::runtime::Agent;
+    use axum::extract::Request;
+    use axum::middleware::{self, Next};
+    use plinth_common::tls::{Ca, LeafSpec, PeerIdentity, Role};
+    use serde_json::{Value, json};
+    use sha2::{Digest, Sha256};
+    use std::collections::HashMap;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    async fn as_coordinator(mut req: Request, next: Next) -> axum::response::Response {
+        req.extensions_mut().insert(PeerIdentity {
+            role: Some(Role::Coordinator),
+        });
+        next.run(req).await
+    }
+
+    /// An enrolled agent whose coordinator is `coordinator`; answers the API's base URL.
+    async fn agent_api(coordinator: &str, data: &std::path::Path) -> String {
+        plinth_common::tls::install_crypto_provider();
+        let dir = AgentDir::new(data);
+        let (ca, _ca_key) = Ca::generate("test region").expect("ca");
+        let host_id = plinth_common::ids::new_id("host");
+        let mut spec = LeafSpec::new(
+            &host_id,
+            Role::Agent {
+                host_id: host_id.clone(),
+            },
+            Duration::from_secs(3600),
+        );
+        spec.client = true;
+        let (cert, key) = ca.issue_with_new_key(&spec).expect("leaf");
+        std::fs::write(dir.ca(), ca.cert_pem()).expect("ca.pem");
+        dir.save_credentials(&cert, &key).expect("credentials");
+        dir.save_enrollment(&Enrollment {
+            host_id,
+            coordinator: coordinator.into(),
+            cluster: "c1".into(),
+            address: [127, 0, 0, 1].into(),
+        })
+        .expect("enrollment");
+        let agent = Agent::load(
+            dir,
+            Libvirt::new("test:///default"),
+            Duration::from_secs(10),
+        )
+        .expect("agent");
+        let app = super::super::router(Arc::new(agent)).layer(middleware::from_fn(as_coordinator));
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    async fn call(
+        client: &reqwest::Client,
+        method: reqwest::Method,
+        url: String,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = client.request(method, url);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("agent answers");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    #[tokio::test]
+    async fn routes_answer_the_contract() {
+        use reqwest::Method;
+        let base_image = small_qcow2().await;
+        let sha = hex::encode(Sha256::digest(&base_image));
+        let (coordinator, _fake) =
+            serve(HashMap::from([("img-1".to_string(), base_image.clone())])).await;
+        let data = tempfile::tempdir().expect("tempdir");
+        let api = agent_api(&coordinator, data.path()).await;
+        let c = reqwest::Client::new();
+        let id = plinth_common::ids::new_id("inst");
+        let url = |tail: &str| format!("{api}/v1/instances{tail}");
+        let create = json!({
+            "instance_id": id, "hostname": "vm-1", "vcpus": 1, "memory_bytes": 128u64 << 20,
+            "disk_bytes": 32u64 << 20, "admin_password": "not in any answer",
+            "image": {"id": "img-1", "sha256": sha, "size_bytes": base_image.len(), "format": "qcow2"},
+        });
+
+        let (status, made) = call(&c, Method::POST, url(""), Some(create.clone())).await;
+        assert_eq!(status, 200, "{made}");
+        assert_eq!(made["state"], "running");
+        assert_eq!(made["instance_id"], id.as_str());
+        assert!(!made.to_string().contains("not in any answer"));
+        let (status, again) = call(&c, Method::POST, url(""), Some(create.clone())).await;
+        assert_eq!((status, &again["domain_uuid"]), (200, &made["domain_uuid"]));
+        let (status, got) = call(&c, Method::GET, url(&format!("/{id}")), None).await;
+        assert_eq!((status, &got["disk_path"]), (200, &made["disk_path"]));
+
+        let stop = Some(json!({"timeout_s": 5}));
+        let (status, stopped) = call(&c, Method::POST, url(&format!("/{id}/stop")), stop).await;
+        assert_eq!((status, stopped["state"].as_str()), (200, Some("shutoff")));
+        let (status, refused) = call(&c, Method::POST, url(&format!("/{id}/reboot")), None).await;
+        assert_eq!(status, 409, "{refused}");
+        assert_eq!(refused["error"]["code"], "instance_bad_state");
+        let (status, started) = call(&c, Method::POST, url(&format!("/{id}/start")), None).await;
+        assert_eq!((status, started["state"].as_str()), (200, Some("running")));
+        let (status, bad) = call(&c, Method::POST, url(&format!("/{id}/stop")), None).await;
+        assert!((400..500).contains(&status), "{status}");
+        assert_eq!(bad["error"]["code"], "invalid_request");
+
+        let export = Some(json!({"image_id": "img-2"}));
+        let (status, exported) =
+            call(&c, Method::POST, url(&format!("/{id}/export")), export).await;
+        assert_eq!(
+            (status, &exported["image_id"]),
+            (200, &json!("img-2")),
+            "{exported}"
+        );
+        let export = Some(json!({"image_id": "refuse-3"}));
+        let (status, refused) = call(&c, Method::POST, url(&format!("/{id}/export")), export).await;
+        assert_eq!(
+            (status, &refused["error"]["code"]),
+            (502, &json!("export_upload_failed"))
+        );
+
+        let (status, _) = call(&c, Method::DELETE, url(&format!("/{id}")), None).await;
+        assert_eq!(status, 204);
+        let (status, gone) = call(&c, Method::GET, url(&format!("/{id}")), None).await;
+        assert_eq!(
+            (status, &gone["error"]["code"]),
+            (404, &json!("instance_not_found"))
+        );
+        let (status, _) = call(&c, Method::DELETE, url(&format!("/{id}")), None).await;
+        assert_eq!(status, 204, "deleting what is gone succeeds");
+
+        // A failed step is named in the answer, and leaves no instance.
+        let mut wrong = create.clone();
+        wrong["image"]["sha256"] = json!("0".repeat(64));
+        let (status, failed) = call(&c, Method::POST, url(""), Some(wrong)).await;
+        assert_eq!(status, 502, "{failed}");
+        assert_eq!(failed["error"]["code"], "image_fetch_failed");
+        let message = failed["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("fetching image img-1: the content's SHA-256"),
+            "{message}"
+        );
+        let (status, _) = call(&c, Method::GET, url(&format!("/{id}")), None).await;
+        assert_eq!(status, 404);
+    }
+}

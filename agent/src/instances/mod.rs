@@ -1,0 +1,353 @@
+//! Instances on this host: each is a libvirt domain named by its instance id, with its disk and
+//! cloud-init seed in `<data_dir>/instances/<id>/`, its image in the host's cache. Operations on
+//! one instance take turns; a create that fails at any step leaves nothing behind.
+
+mod cache;
+mod disk;
+mod domain_xml;
+mod error;
+mod export;
+mod link;
+mod locks;
+mod request;
+mod seed;
+mod tool;
+
+#[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use error::InstanceError;
+pub use link::CoordinatorLink;
+
+use crate::libvirt::Libvirt;
+use cache::{ImageCache, ImageFormat};
+use domain_xml::DomainSpec;
+use error::libvirt;
+use locks::KeyedLocks;
+use plinth_common::api::{AgentCreateInstance, AgentExported, AgentInstance};
+use plinth_common::instance::domain_name;
+use request::{CreateSpec, check_name};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// Defining and starting a domain can take a while on a busy host.
+const LONG_CALL: Duration = Duration::from_secs(60);
+const CALL: Duration = Duration::from_secs(30);
+/// How often a stop looks whether the guest has powered off.
+const STOP_POLL: Duration = Duration::from_millis(250);
+
+const DISK: &str = "disk.qcow2";
+const SEED: &str = "seed.iso";
+/// Where exports flatten disks before uploading them.
+const EXPORTS: &str = "exports";
+
+pub struct Instances {
+    libvirt: Libvirt,
+    data_dir: PathBuf,
+    cache: ImageCache,
+    /// One operation at a time per instance id.
+    busy: KeyedLocks,
+}
+
+/// QEMU under `qemu:///system` runs as an unprivileged user (libvirt hands it the disk files),
+/// so it must be able to pass through the data directory to reach `instances/` and `images/`.
+/// The directory may be traversed but not listed; the agent's key and seeds stay 0600.
+fn traversable(data_dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for dir in [
+        data_dir.to_path_buf(),
+        data_dir.join("instances"),
+        data_dir.join("images"),
+    ] {
+        if std::fs::create_dir_all(&dir).is_err() {
+            continue;
+        }
+        if let Ok(meta) = std::fs::metadata(&dir) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o011 != 0o011 {
+                let _ =
+                    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode | 0o011));
+            }
+        }
+    }
+}
+
+impl Instances {
+    pub fn new(libvirt: Libvirt, data_dir: &Path) -> Instances {
+        let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+        let cache = ImageCache::new(data_dir.join("images"));
+        // Transfers a crash interrupted leave temporary files that nothing else would remove.
+        cache.remove_partials();
+        let _ = std::fs::remove_dir_all(data_dir.join(EXPORTS));
+        traversable(&data_dir);
+        Instances {
+            cache,
+            libvirt,
+            data_dir,
+            busy: KeyedLocks::default(),
+        }
+    }
+
+    fn dir_of(&self, id: &str) -> PathBuf {
+        self.data_dir.join("instances").join(id)
+    }
+
+    /// Fetches the image, makes the disk and the seed, defines the domain and starts it. If the
+    /// domain exists already, answers it as it is.
+    pub async fn create(
+        &self,
+        req: AgentCreateInstance,
+        link: &CoordinatorLink,
+    ) -> Result<AgentInstance, InstanceError> {
+        let spec = CreateSpec::check(req)?;
+        let id = spec.instance_id.as_str();
+        let _turn = self.busy.lock(id).await;
+        if let Some(existing) = self.describe(id).await? {
+            return Ok(existing);
+        }
+        if let Err(err) = self.build(&spec, link).await {
+            if let Err(cleanup) = self.discard(id).await {
+                warn!(instance = %id, error = %cleanup, "Could not remove what a failed create made.");
+            }
+            return Err(err);
+        }
+        info!(instance = %id, "Instance created and started.");
+        self.describe(id)
+            .await?
+            .ok_or_else(|| InstanceError::NotFound(id.to_string()))
+    }
+
+    async fn build(&self, spec: &CreateSpec, link: &CoordinatorLink) -> Result<(), InstanceError> {
+        let id = spec.instance_id.as_str();
+        let image = self
+            .cache
+            .fetch(
+                &link.client,
+                &link.image_content_url(&spec.image_id),
+                &spec.image,
+            )
+            .await
+            .map_err(|source| InstanceError::Fetch {
+                image: spec.image_id.clone(),
+                source,
+            })?;
+
+        // Whatever an earlier, interrupted attempt left goes first.
+        let dir = self.dir_of(id);
+        remove_dir(&dir).await?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|source| InstanceError::Io {
+                what: "creating",
+                path: dir.clone(),
+                source,
+            })?;
+
+        let disk = dir.join(DISK);
+        match spec.image.format {
+            ImageFormat::Qcow2 => disk::create_overlay(&image, &disk, spec.disk_bytes).await,
+            ImageFormat::Iso => disk::create_blank(&disk, spec.disk_bytes).await,
+        }
+        .map_err(InstanceError::Disk)?;
+
+        let seed = dir.join(SEED);
+        let config = seed::Seed {
+            instance_id: id,
+            hostname: &spec.hostname,
+            password: &spec.password,
+        };
+        seed::write(&config, &seed)
+            .await
+            .map_err(InstanceError::Seed)?;
+
+        let hypervisor = self
+            .libvirt
+            .hypervisor(CALL)
+            .await
+            .map_err(libvirt("choosing the hypervisor for"))?;
+        let xml = domain_xml::render(&DomainSpec {
+            name: domain_name(id),
+            hypervisor,
+            vcpus: spec.vcpus,
+            memory_bytes: spec.memory_bytes,
+            disk: &disk,
+            seed: &seed,
+            boot_iso: (spec.image.format == ImageFormat::Iso).then_some(image.as_path()),
+        });
+        self.libvirt
+            .define_domain(xml, LONG_CALL)
+            .await
+            .map_err(libvirt("defining"))?;
+        self.libvirt
+            .start_domain(domain_name(id), LONG_CALL)
+            .await
+            .map_err(libvirt("starting"))?;
+        Ok(())
+    }
+
+    pub async fn get(&self, id: &str) -> Result<AgentInstance, InstanceError> {
+        check_name("instance id", id)?;
+        self.describe(id)
+            .await?
+            .ok_or_else(|| InstanceError::NotFound(id.to_string()))
+    }
+
+    /// Boots a stopped instance; a running one is left alone.
+    pub async fn start(&self, id: &str) -> Result<AgentInstance, InstanceError> {
+        check_name("instance id", id)?;
+        let _turn = self.busy.lock(id).await;
+        self.libvirt
+            .start_domain(domain_name(id), LONG_CALL)
+            .await
+            .map_err(|e| not_found_or(id, e, "starting"))?;
+        self.get(id).await
+    }
+
+    pub async fn reboot(&self, id: &str) -> Result<AgentInstance, InstanceError> {
+        check_name("instance id", id)?;
+        let _turn = self.busy.lock(id).await;
+        let now = self.get(id).await?;
+        if !matches!(now.state.as_str(), "running" | "blocked") {
+            return Err(InstanceError::BadState {
+                id: id.to_string(),
+                state: now.state,
+                action: "reboot",
+            });
+        }
+        self.libvirt
+            .reboot_domain(domain_name(id), CALL)
+            .await
+            .map_err(|e| not_found_or(id, e, "rebooting"))?;
+        self.get(id).await
+    }
+
+    /// Asks the guest to power off, waits up to `timeout` for it, then forces it off. A
+    /// stopped instance is left alone.
+    pub async fn stop(&self, id: &str, timeout: Duration) -> Result<AgentInstance, InstanceError> {
+        check_name("instance id", id)?;
+        let _turn = self.busy.lock(id).await;
+        let name = domain_name(id);
+        if !self.is_active(id).await? {
+            return self.get(id).await;
+        }
+        self.libvirt
+            .shutdown_domain(name, CALL)
+            .await
+            .map_err(|e| not_found_or(id, e, "shutting down"))?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.is_active(id).await? && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(STOP_POLL).await;
+        }
+        if self.is_active(id).await? {
+            warn!(instance = %id, timeout_s = timeout.as_secs(), "Guest did not power off in time; forcing it off.");
+            self.libvirt
+                .destroy_domain(name, LONG_CALL)
+                .await
+                .map_err(|e| not_found_or(id, e, "forcing off"))?;
+        }
+        self.get(id).await
+    }
+
+    /// Removes the domain and the instance's directory; the cached image stays. Deleting what
+    /// is not there succeeds.
+    pub async fn delete(&self, id: &str) -> Result<(), InstanceError> {
+        check_name("instance id", id)?;
+        let _turn = self.busy.lock(id).await;
+        self.discard(id).await?;
+        info!(instance = %id, "Instance deleted.");
+        Ok(())
+    }
+
+    /// Flattens the disk and uploads it to the coordinator as image `image_id`.
+    pub async fn export(
+        &self,
+        id: &str,
+        image_id: &str,
+        link: &CoordinatorLink,
+    ) -> Result<AgentExported, InstanceError> {
+        check_name("instance id", id)?;
+        check_name("image_id", image_id)?;
+        let _turn = self.busy.lock(id).await;
+        let disk = self.dir_of(id).join(DISK);
+        if !tokio::fs::try_exists(&disk).await.unwrap_or(false) {
+            return Err(InstanceError::NotFound(id.to_string()));
+        }
+        let running = self.is_active(id).await?;
+        export::export(&disk, running, &self.data_dir.join(EXPORTS), link, image_id)
+            .await
+            .map_err(InstanceError::Export)
+    }
+
+    /// The instance as its domain and disk are now; `None` without a domain.
+    async fn describe(&self, id: &str) -> Result<Option<AgentInstance>, InstanceError> {
+        let Some(dom) = self
+            .libvirt
+            .domain(domain_name(id), CALL)
+            .await
+            .map_err(libvirt("looking up"))?
+        else {
+            return Ok(None);
+        };
+        let disk = self.dir_of(id).join(DISK);
+        let backing_file = match disk::info(&disk).await {
+            Ok(info) => info.backing_file().map(str::to_string),
+            Err(err) => {
+                warn!(instance = %id, error = %err, "Could not read the instance disk.");
+                None
+            }
+        };
+        Ok(Some(AgentInstance {
+            instance_id: id.to_string(),
+            domain_uuid: dom.uuid,
+            state: dom.state.to_string(),
+            vcpus: dom.vcpus,
+            memory_bytes: dom.memory_bytes,
+            disk_path: disk.to_string_lossy().into_owned(),
+            backing_file,
+        }))
+    }
+
+    async fn is_active(&self, id: &str) -> Result<bool, InstanceError> {
+        match self.libvirt.domain(domain_name(id), CALL).await {
+            Ok(Some(dom)) => Ok(dom.active),
+            Ok(None) => Err(InstanceError::NotFound(id.to_string())),
+            Err(e) => Err(libvirt("looking up")(e)),
+        }
+    }
+
+    /// Domain off and undefined, directory gone; each step a no-op when already done.
+    async fn discard(&self, id: &str) -> Result<(), InstanceError> {
+        let name = domain_name(id);
+        match self.libvirt.destroy_domain(name, LONG_CALL).await {
+            Err(e) if !e.is_no_domain() => return Err(libvirt("destroying")(e)),
+            _ => {}
+        }
+        self.libvirt
+            .undefine_domain(name, CALL)
+            .await
+            .map_err(libvirt("undefining"))?;
+        remove_dir(&self.dir_of(id)).await
+    }
+}
+
+fn not_found_or(id: &str, err: crate::libvirt::LibvirtError, step: &'static str) -> InstanceError {
+    if err.is_no_domain() {
+        InstanceError::NotFound(id.to_string())
+    } else {
+        libvirt(step)(err)
+    }
+}
+
+async fn remove_dir(dir: &Path) -> Result<(), InstanceError> {
+    match tokio::fs::remove_dir_all(dir).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(InstanceError::Io {
+            what: "removing",
+            path: dir.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}

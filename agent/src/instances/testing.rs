@@ -1,0 +1,83 @@
+//! A local HTTP server standing in for the coordinator's image content routes (plain HTTP on
+//! 127.0.0.1; the clients under test are injected).
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+pub struct FakeCoordinator {
+    pub images: HashMap<String, Vec<u8>>,
+    pub gets: AtomicUsize,
+    /// What `PUT` delivered, by image id. An id starting `refuse-` is answered 409.
+    pub uploads: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+/// Serves `GET`/`PUT /v1/agent/images/{id}/content`; answers its base URL.
+pub async fn serve(images: HashMap<String, Vec<u8>>) -> (String, Arc<FakeCoordinator>) {
+    let state = Arc::new(FakeCoordinator {
+        images,
+        ..FakeCoordinator::default()
+    });
+    let app = Router::new()
+        .route("/v1/agent/images/{id}/content", get(content).put(upload))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind 127.0.0.1");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), state)
+}
+
+fn refusal(status: StatusCode, code: &str, message: &str) -> (StatusCode, String) {
+    let body = serde_json::json!({"error": {"code": code, "message": message}});
+    (status, body.to_string())
+}
+
+async fn content(
+    State(st): State<Arc<FakeCoordinator>>,
+    Path(id): Path<String>,
+) -> Result<Vec<u8>, (StatusCode, String)> {
+    st.gets.fetch_add(1, Ordering::SeqCst);
+    st.images
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| refusal(StatusCode::NOT_FOUND, "image_not_found", "no image here"))
+}
+
+async fn upload(
+    State(st): State<Arc<FakeCoordinator>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, (StatusCode, String)> {
+    if id.starts_with("refuse-") {
+        return Err(refusal(
+            StatusCode::CONFLICT,
+            "image_not_awaiting_upload",
+            "image is available; content can be uploaded once",
+        ));
+    }
+    st.uploads
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, body.to_vec());
+    Ok(StatusCode::OK)
+}
+
+/// The bytes of a real (small, empty) qcow2.
+pub async fn small_qcow2() -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("base.qcow2");
+    super::disk::create_blank(&path, 16 << 20)
+        .await
+        .expect("qemu-img create");
+    std::fs::read(&path).expect("read base")
+}

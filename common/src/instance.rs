@@ -1,0 +1,103 @@
+//! Instances (SPEC §3): kinds, the state machine of the lifecycle, and the limits a request is
+//! checked against.
+
+use crate::image::text_enum;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use utoipa::ToSchema;
+
+text_enum!(
+    /// What runs in the instance: a tenant VM, a platform gateway or a PaaS instance.
+    InstanceKind { Vm => "vm", Gateway => "gateway", Paas => "paas" }
+);
+
+text_enum!(
+    /// Settled states are `running`, `stopped` and `error`; the others last while a job works.
+    InstanceState {
+        Creating => "creating",
+        Running => "running",
+        Stopped => "stopped",
+        Starting => "starting",
+        Stopping => "stopping",
+        Rebooting => "rebooting",
+        Migrating => "migrating",
+        Deleting => "deleting",
+        Error => "error",
+    }
+);
+
+text_enum!(
+    /// What a user asks of an existing instance.
+    InstanceAction { Start => "start", Stop => "stop", Reboot => "reboot" }
+);
+
+impl InstanceState {
+    /// No job owns the instance: reconciliation may correct it from what libvirt reports.
+    pub fn is_settled(self) -> bool {
+        matches!(
+            self,
+            InstanceState::Running | InstanceState::Stopped | InstanceState::Error
+        )
+    }
+
+    /// The state an action passes through, if it may start from `self`.
+    pub fn begin(self, action: InstanceAction) -> Option<InstanceState> {
+        use InstanceAction as A;
+        use InstanceState as S;
+        match (self, action) {
+            (S::Stopped | S::Error, A::Start) => Some(S::Starting),
+            (S::Running | S::Error, A::Stop) => Some(S::Stopping),
+            (S::Running, A::Reboot) => Some(S::Rebooting),
+            _ => None,
+        }
+    }
+
+    /// Deleting is allowed from every state but the ones a job is still working in.
+    pub fn may_delete(self) -> bool {
+        self.is_settled()
+    }
+}
+
+impl InstanceAction {
+    /// Where a successful action leaves the instance.
+    pub fn done(self) -> InstanceState {
+        match self {
+            InstanceAction::Start | InstanceAction::Reboot => InstanceState::Running,
+            InstanceAction::Stop => InstanceState::Stopped,
+        }
+    }
+}
+
+pub const MAX_VCPUS: u32 = 256;
+pub const MIN_MEMORY_BYTES: u64 = 64 << 20;
+pub const MAX_MEMORY_BYTES: u64 = 4 << 40;
+pub const MAX_DISK_BYTES: u64 = 64 << 40;
+pub const MIN_PASSWORD_LEN: usize = 8;
+pub const MAX_PASSWORD_LEN: usize = 128;
+/// How long a stop waits for the guest to shut down before forcing it off, by default.
+pub const DEFAULT_STOP_TIMEOUT_S: u64 = 60;
+pub const MAX_STOP_TIMEOUT_S: u64 = 3600;
+
+/// The name a libvirt domain of a plinth instance carries: the instance id itself.
+pub fn domain_name(instance_id: &str) -> &str {
+    instance_id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_start_only_from_their_states() {
+        use InstanceAction as A;
+        use InstanceState as S;
+        assert_eq!(S::Stopped.begin(A::Start), Some(S::Starting));
+        assert_eq!(S::Running.begin(A::Start), None);
+        assert_eq!(S::Running.begin(A::Stop), Some(S::Stopping));
+        assert_eq!(S::Stopped.begin(A::Reboot), None);
+        assert_eq!(S::Creating.begin(A::Stop), None);
+        assert!(!S::Deleting.may_delete());
+        assert!(S::Error.may_delete());
+        assert_eq!(A::Reboot.done(), S::Running);
+    }
+}

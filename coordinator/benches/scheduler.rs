@@ -1,0 +1,968 @@
+//! Benchmark: placement on 10,000 hosts holding 100,000 instances. Goals (issue 4, item 10):
+//! >= 20,000 decisions/s and p99 <= 1 ms for one decision (filters + pick, in memory), and
+//! >= 2,000 claims/s persisted in the store (SQLite) with concurrent callers.
+//!
+//! Run: `cargo bench -p plinth-coordinator --bench scheduler`
+//!
+//! One fleet is generated (seeded, so every run sees the same one): hosts of varied sizes in
+//! several clusters, a few locked, in maintenance or with their agent offline, and 100,000
+//! instances of 1-8 vCPUs and 1-32 GiB placed on them under `Overcommit::default()`, some
+//! hosts busier than others. The same fleet is used twice:
+//!
+//! 1. in memory, as `scheduler::Candidate`s: one thread times decisions (`scheduler::choose`,
+//!    the one-pass path the API's create runs, and `scheduler::filter` + `scheduler::pick`, the
+//!    slow path that explains a refusal) for random requests, some constrained to a cluster,
+//!    under each policy;
+//! 2. in a real store (`Store::open` on a file in a temporary directory): hosts, tenants (with
+//!    quotas) and an image written through the store API, the 100,000 instances and their hosts'
+//!    allocations written in one bulk transaction, the store reopened so its host index loads
+//!    them; then K tokio tasks each claim in a loop as the API's create does (candidates from
+//!    `placement_candidates`, a decision, `Store::create_instance`, another host on
+//!    `ClaimRefused::HostFull`): one caller, then 16, then 64, each run for a fixed number of
+//!    claims or at most `CLAIM_RUN_CAP`, with the time per claim split into copying the
+//!    candidates, deciding and the store's transaction. Afterwards every host's allocation is
+//!    checked against the instances placed on it, against its capacity and against the store's
+//!    in-memory index.
+//!
+//! The program prints a report and exits 0 whether or not the goals are met (it is a
+//! measurement, not a test); it fails only when a check of the results does.
+
+use anyhow::{Context, bail, ensure};
+use plinth_common::api::Quota;
+use plinth_common::host::HostState;
+use plinth_common::ids::new_id;
+use plinth_common::instance::InstanceKind;
+use plinth_common::timefmt::now_ms;
+use plinth_coordinator::scheduler::{self, Candidate, Overcommit, Policy, Request};
+use plinth_coordinator::store::Store;
+use plinth_coordinator::store::hosts::NewHost;
+use plinth_coordinator::store::instances::{ClaimRefused, NewInstanceRow};
+use plinth_coordinator::store::operations::NewOperation;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sqlx::Row;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const HOSTS: usize = 10_000;
+const INSTANCES: usize = 100_000;
+/// Timed decisions per policy and decision function, after `WARMUP_DECISIONS`.
+const DECISIONS: usize = 20_000;
+const WARMUP_DECISIONS: usize = 2_000;
+/// Concurrent callers and the claims they make together, per run; the runs follow one
+/// another on the same store (so it grows by the claims of the runs before).
+const CLAIM_RUNS: [(usize, usize); 3] = [(1, 2_000), (16, 20_000), (64, 20_000)];
+/// A run stops starting claims after this long (so a slow machine still ends in ~2 minutes);
+/// claims/s is then over the claims it made.
+const CLAIM_RUN_CAP: Duration = Duration::from_secs(10);
+/// Calls timed for the breakdown of a claim's store work.
+const QUOTA_CALLS: usize = 500;
+/// Hosts a claim tries before giving up (as the API's create does).
+const CLAIM_ATTEMPTS: usize = 8;
+const TENANTS: usize = 200;
+
+const GOAL_DECISIONS_PER_S: f64 = 20_000.0;
+const GOAL_P99_MS: f64 = 1.0;
+const GOAL_CLAIMS_PER_S: f64 = 2_000.0;
+
+const GIB: u64 = 1 << 30;
+
+/// Cluster and relative share of hosts.
+const CLUSTERS: [(&str, u32); 8] = [
+    ("prod-sh-a", 24),
+    ("prod-sh-b", 20),
+    ("prod-bj-a", 16),
+    ("prod-gz-a", 12),
+    ("staging", 8),
+    ("hpc-east", 10),
+    ("gpu-train", 6),
+    ("dev-lab", 4),
+];
+/// Core counts and memory sizes hosts come in (all combinations occur).
+const HOST_CORES: [u32; 6] = [32, 48, 64, 80, 96, 128];
+const HOST_MEMORY_GIB: [u64; 6] = [128, 192, 256, 384, 512, 1024];
+/// Out of 1,000 hosts: how many are locked, in maintenance, or have their agent offline.
+const LOCKED_PER_MILLE: u32 = 10;
+const MAINTENANCE_PER_MILLE: u32 = 5;
+const OFFLINE_PER_MILLE: u32 = 10;
+/// A share of hosts gets half of all instances, so some are full and others nearly empty.
+const BUSY_HOSTS_PERCENT: usize = 15;
+/// Requests: this share is constrained to one cluster; this share is large (16 vCPU, 64-128 GiB).
+const CLUSTER_REQUEST_PERCENT: u32 = 30;
+const LARGE_REQUEST_PERCENT: u32 = 10;
+
+struct FleetHost {
+    id: String,
+    ip: String,
+    cluster: &'static str,
+    cores: u32,
+    memory: u64,
+    state: HostState,
+    online: bool,
+    allocated_cores: u32,
+    allocated_memory: u64,
+}
+
+struct Placed {
+    host: usize,
+    tenant: usize,
+    vcpus: u32,
+    memory: u64,
+}
+
+struct Fleet {
+    hosts: Vec<FleetHost>,
+    instances: Vec<Placed>,
+}
+
+fn pick_weighted(rng: &mut StdRng, weights: impl Iterator<Item = u32> + Clone) -> usize {
+    let sum: u32 = weights.clone().sum();
+    let mut x = rng.gen_range(0..sum);
+    for (i, w) in weights.enumerate() {
+        if x < w {
+            return i;
+        }
+        x -= w;
+    }
+    0
+}
+
+fn capacity(total: f64, ratio: f64) -> u64 {
+    (total * ratio).floor() as u64
+}
+
+fn fleet(oc: Overcommit) -> anyhow::Result<Fleet> {
+    let mut rng = StdRng::seed_from_u64(0x7363_6865_6475_6c65);
+    let mut per_cluster = [0usize; CLUSTERS.len()];
+    let mut hosts = Vec::with_capacity(HOSTS);
+    for i in 0..HOSTS {
+        let c = pick_weighted(&mut rng, CLUSTERS.iter().map(|c| c.1));
+        let n = per_cluster[c];
+        per_cluster[c] += 1;
+        let roll = rng.gen_range(0..1_000);
+        let state = if roll < LOCKED_PER_MILLE {
+            HostState::Locked
+        } else if roll < LOCKED_PER_MILLE + MAINTENANCE_PER_MILLE {
+            HostState::Maintenance
+        } else {
+            HostState::Available
+        };
+        hosts.push(FleetHost {
+            id: format!("host-{i:012x}"),
+            ip: format!("10.{}.{}.{}", c + 1, n / 250, n % 250 + 1),
+            cluster: CLUSTERS[c].0,
+            cores: HOST_CORES[rng.gen_range(0..HOST_CORES.len())],
+            memory: HOST_MEMORY_GIB[rng.gen_range(0..HOST_MEMORY_GIB.len())] * GIB,
+            state,
+            online: rng.gen_range(0..1_000) >= OFFLINE_PER_MILLE,
+            allocated_cores: 0,
+            allocated_memory: 0,
+        });
+    }
+    // Instances were placed while every host was available; some hosts were locked since.
+    let busy = HOSTS * BUSY_HOSTS_PERCENT / 100;
+    let mut instances = Vec::with_capacity(INSTANCES);
+    while instances.len() < INSTANCES {
+        let vcpus = rng.gen_range(1..=8u32);
+        let memory = rng.gen_range(1..=32u64) * GIB;
+        let mut placed = false;
+        for _ in 0..1_000 {
+            let h = if rng.gen_bool(0.5) {
+                rng.gen_range(0..busy)
+            } else {
+                rng.gen_range(0..HOSTS)
+            };
+            let host = &mut hosts[h];
+            if u64::from(host.allocated_cores + vcpus) <= capacity(f64::from(host.cores), oc.cpu)
+                && host.allocated_memory + memory <= capacity(host.memory as f64, oc.memory)
+            {
+                host.allocated_cores += vcpus;
+                host.allocated_memory += memory;
+                instances.push(Placed {
+                    host: h,
+                    tenant: rng.gen_range(0..TENANTS),
+                    vcpus,
+                    memory,
+                });
+                placed = true;
+                break;
+            }
+        }
+        ensure!(placed, "the fleet cannot hold {INSTANCES} instances");
+    }
+    Ok(Fleet { hosts, instances })
+}
+
+fn candidates(fleet: &Fleet) -> Vec<Candidate> {
+    fleet
+        .hosts
+        .iter()
+        .map(|h| Candidate {
+            host_id: h.id.clone(),
+            cluster_id: h.cluster.to_string(),
+            state: h.state,
+            agent_online: h.online,
+            total_cores: h.cores,
+            allocated_cores: h.allocated_cores,
+            total_memory_bytes: h.memory,
+            allocated_memory_bytes: h.allocated_memory,
+            free_gpus: Vec::new(),
+        })
+        .collect()
+}
+
+fn random_request(rng: &mut StdRng) -> Request {
+    let (cores, memory_bytes) = if rng.gen_range(0..100) < LARGE_REQUEST_PERCENT {
+        (16, rng.gen_range(64..=128u64) * GIB)
+    } else {
+        (rng.gen_range(1..=8u32), rng.gen_range(1..=32u64) * GIB)
+    };
+    let cluster = (rng.gen_range(0..100) < CLUSTER_REQUEST_PERCENT).then(|| {
+        CLUSTERS[pick_weighted(rng, CLUSTERS.iter().map(|c| c.1))]
+            .0
+            .to_string()
+    });
+    Request {
+        cores,
+        memory_bytes,
+        cluster,
+        gpu_type: None,
+        exclude: Vec::new(),
+    }
+}
+
+/// The one-pass fast path.
+fn choose<'a>(
+    hosts: &'a [Candidate],
+    req: &Request,
+    policy: Policy,
+    oc: Overcommit,
+    rng: &mut StdRng,
+) -> Option<&'a Candidate> {
+    scheduler::choose(hosts, req, policy, oc, rng)
+}
+
+/// filter + pick: what `choose` must agree with, and the slow path the API takes only to explain a refusal.
+fn filter_pick<'a>(
+    hosts: &'a [Candidate],
+    req: &Request,
+    policy: Policy,
+    oc: Overcommit,
+    rng: &mut StdRng,
+) -> Option<&'a Candidate> {
+    let (suitable, _rejected) = scheduler::filter(hosts, req, oc);
+    scheduler::pick(&suitable, policy, oc, rng)
+}
+
+type Decide =
+    for<'a> fn(&'a [Candidate], &Request, Policy, Overcommit, &mut StdRng) -> Option<&'a Candidate>;
+
+struct Stats {
+    n: usize,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+}
+
+/// Nearest-rank percentiles, in milliseconds.
+fn stats(mut ds: Vec<Duration>) -> Stats {
+    ds.sort_unstable();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let pct = |p: f64| {
+        if ds.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((p / 100.0) * ds.len() as f64).ceil() as usize;
+        ms(ds[rank.clamp(1, ds.len()) - 1])
+    };
+    Stats {
+        n: ds.len(),
+        p50: pct(50.0),
+        p90: pct(90.0),
+        p99: pct(99.0),
+        max: ds.last().map_or(f64::NAN, |d| ms(*d)),
+    }
+}
+
+struct DecisionRun {
+    per_s: f64,
+    stats: Stats,
+    none_found: usize,
+    /// Per request, the chosen host's index (to compare decision functions).
+    chosen: Vec<Option<usize>>,
+}
+
+/// Times `DECISIONS` decisions on one thread (after a warm-up), each checked afterwards
+/// against `scheduler::check`.
+fn time_decisions(
+    hosts: &[Candidate],
+    requests: &[Request],
+    policy: Policy,
+    oc: Overcommit,
+    decide: Decide,
+) -> anyhow::Result<DecisionRun> {
+    let mut rng = StdRng::seed_from_u64(11);
+    for req in requests.iter().cycle().take(WARMUP_DECISIONS) {
+        black_box(decide(hosts, req, policy, oc, &mut rng));
+    }
+    let mut samples = Vec::with_capacity(DECISIONS);
+    let mut chosen = Vec::with_capacity(DECISIONS);
+    let started = Instant::now();
+    for req in &requests[..DECISIONS] {
+        let t0 = Instant::now();
+        let host = black_box(decide(hosts, req, policy, oc, &mut rng));
+        samples.push(t0.elapsed());
+        chosen.push(host.map(|h| {
+            (h as *const Candidate as usize - hosts.as_ptr() as usize)
+                / std::mem::size_of::<Candidate>()
+        }));
+    }
+    let wall = started.elapsed();
+    let mut none_found = 0;
+    for (req, c) in requests.iter().zip(&chosen) {
+        match c {
+            Some(i) => ensure!(
+                scheduler::check(&hosts[*i], req, oc).is_none(),
+                "{policy:?}: chose {} which cannot take {req:?}",
+                hosts[*i].host_id
+            ),
+            None => none_found += 1,
+        }
+    }
+    Ok(DecisionRun {
+        per_s: DECISIONS as f64 / wall.as_secs_f64(),
+        stats: stats(samples),
+        none_found,
+        chosen,
+    })
+}
+
+fn room(h: &Candidate, oc: Overcommit) -> f64 {
+    let cores_cap = (f64::from(h.total_cores) * oc.cpu).max(1.0);
+    let mem_cap = (h.total_memory_bytes as f64 * oc.memory).max(1.0);
+    let free_cores = capacity(f64::from(h.total_cores), oc.cpu)
+        .saturating_sub(u64::from(h.allocated_cores)) as f64;
+    let free_mem = capacity(h.total_memory_bytes as f64, oc.memory)
+        .saturating_sub(h.allocated_memory_bytes) as f64;
+    (free_cores / cores_cap).min(free_mem / mem_cap)
+}
+
+/// Checks that two decision functions agree: the same requests found no host, and spread /
+/// pack chose hosts with the same room (ties may be broken differently).
+fn same_decisions(
+    hosts: &[Candidate],
+    policy: Policy,
+    oc: Overcommit,
+    a: &DecisionRun,
+    b: &DecisionRun,
+) -> anyhow::Result<()> {
+    for (i, (x, y)) in a.chosen.iter().zip(&b.chosen).enumerate() {
+        match (x, y) {
+            (None, None) => {}
+            (Some(x), Some(y)) => {
+                if policy != Policy::Random {
+                    let (rx, ry) = (room(&hosts[*x], oc), room(&hosts[*y], oc));
+                    ensure!(
+                        rx == ry,
+                        "{policy:?}, request {i}: rooms {rx} and {ry} differ"
+                    );
+                }
+            }
+            _ => bail!("{policy:?}, request {i}: one found a host, the other did not"),
+        }
+    }
+    Ok(())
+}
+
+fn decision_header() {
+    println!(
+        "  {:<28} {:>11} {:>7} {:>8} {:>8} {:>8} {:>8} {:>7}",
+        "decision", "decisions/s", "n", "p50", "p90", "p99", "max", "no host"
+    );
+}
+
+fn decision_row(label: &str, r: &DecisionRun) {
+    let s = &r.stats;
+    println!(
+        "  {label:<28} {:>11.0} {:>7} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7}",
+        r.per_s, s.n, s.p50, s.p90, s.p99, s.max, r.none_found
+    );
+}
+
+/// Writes the fleet into `store`: clusters, hosts, tenants (with quotas) and an image through
+/// the store API; then, in one transaction, the hosts' state and agent presence, the
+/// instances, and the hosts' allocations. Returns the tenants (id, email) and the image id.
+async fn seed_store(
+    store: &Store,
+    fleet: &Fleet,
+) -> anyhow::Result<(Vec<(String, String)>, String)> {
+    for (id, _) in CLUSTERS {
+        ensure!(
+            store.create_cluster(id, id).await?,
+            "cluster {id} already exists"
+        );
+    }
+    let now = now_ms();
+    for h in &fleet.hosts {
+        store
+            .insert_host_with_facts(
+                &NewHost {
+                    id: &h.id,
+                    ip: &h.ip,
+                    hostname: &h.id,
+                    cluster_id: h.cluster,
+                    cert_expires_at: now + 30 * 86_400_000,
+                    now,
+                },
+                "AMD EPYC 7763 64-Core Processor",
+                h.cores,
+                h.memory,
+            )
+            .await
+            .with_context(|| format!("inserting host {}", h.id))?;
+    }
+    let mut tenants = Vec::with_capacity(TENANTS);
+    for i in 0..TENANTS {
+        let email = format!("tenant{i}@example.com");
+        let t = store
+            .create_tenant(&new_id("tenant"), &email, &format!("Tenant {i}"))
+            .await?
+            .with_context(|| format!("tenant {email} already exists"))?;
+        // Generous limits: the claim's quota check runs, and passes.
+        store
+            .set_quota(
+                &t.id,
+                &Quota {
+                    cores: Some(1_000_000),
+                    memory_bytes: Some(1 << 50),
+                    instances: Some(100_000),
+                },
+            )
+            .await?;
+        tenants.push((t.id, t.email));
+    }
+    let image = new_id("img");
+    sqlx::query(
+        "INSERT INTO images (id, name, kind, image_type, visibility, note, virtualization, \
+            status, created_at, updated_at) \
+         VALUES (?, 'ubuntu-24.04', 'base', 'linux', 'public', '', 'kvm', 'available', ?, ?)",
+    )
+    .bind(&image)
+    .bind(now)
+    .bind(now)
+    .execute(store.pool())
+    .await
+    .context("inserting the image")?;
+
+    let mut tx = store.pool().begin().await?;
+    let online_until = now + 86_400_000;
+    for h in &fleet.hosts {
+        sqlx::query(
+            "UPDATE hosts SET state = ?, allocated_cores = ?, allocated_memory_bytes = ?, \
+                last_seen = ?, offline_after = ?, presence = ? WHERE id = ?",
+        )
+        .bind(h.state.as_str())
+        .bind(i64::from(h.allocated_cores))
+        .bind(h.allocated_memory as i64)
+        .bind(h.online.then_some(now))
+        .bind(h.online.then_some(online_until))
+        .bind(if h.online { "online" } else { "offline" })
+        .bind(&h.id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for (i, p) in fleet.instances.iter().enumerate() {
+        let id = format!("inst-{i:012x}");
+        let name = format!("vm-{i}");
+        let (tenant, email) = &tenants[p.tenant];
+        sqlx::query(
+            "INSERT INTO instances (id, name, kind, tenant_id, host_id, image_id, vcpus, \
+                memory_bytes, disk_bytes, state, search_text, created_at, updated_at) \
+             VALUES (?, ?, 'vm', ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(&name)
+        .bind(tenant)
+        .bind(&fleet.hosts[p.host].id)
+        .bind(&image)
+        .bind(i64::from(p.vcpus))
+        .bind(p.memory as i64)
+        .bind((20 * GIB) as i64)
+        .bind(format!("{name}\n{id}\n{email}\n{image}"))
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok((tenants, image))
+}
+
+/// The store's hosts as placement sees them must be the fleet.
+fn same_as_fleet(store_view: &[Candidate], fleet: &Fleet) -> anyhow::Result<()> {
+    ensure!(
+        store_view.len() == fleet.hosts.len(),
+        "the store has {} hosts",
+        store_view.len()
+    );
+    let mut by_id: std::collections::HashMap<&str, &FleetHost> =
+        fleet.hosts.iter().map(|h| (h.id.as_str(), h)).collect();
+    for c in store_view {
+        let h = by_id
+            .remove(c.host_id.as_str())
+            .with_context(|| format!("unexpected host {}", c.host_id))?;
+        ensure!(
+            c.cluster_id == h.cluster
+                && c.state == h.state
+                && c.agent_online == h.online
+                && c.total_cores == h.cores
+                && c.allocated_cores == h.allocated_cores
+                && c.total_memory_bytes == h.memory
+                && c.allocated_memory_bytes == h.allocated_memory,
+            "host {} as the store's index sees it differs from the fleet: {c:?}",
+            c.host_id
+        );
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct CallerResult {
+    latencies: Vec<Duration>,
+    refused: usize,
+    gave_up: usize,
+    /// Summed over attempts: copying the candidates, deciding, `create_instance`.
+    copy: Duration,
+    decide: Duration,
+    claim: Duration,
+}
+
+/// What the callers of one run share.
+struct Shared {
+    store: Store,
+    tenants: Vec<(String, String)>,
+    image: String,
+    /// Claims started so far; callers stop when it reaches `total`, or at `deadline`.
+    next: AtomicUsize,
+    total: usize,
+    deadline: Instant,
+    oc: Overcommit,
+    decide: Decide,
+}
+
+/// One caller: claims until the shared counter reaches `total`.
+async fn caller(index: usize, shared: Arc<Shared>) -> anyhow::Result<CallerResult> {
+    let Shared {
+        store,
+        tenants,
+        image,
+        next,
+        total,
+        deadline,
+        oc,
+        decide,
+    } = &*shared;
+    let (total, oc) = (*total, *oc);
+    let mut rng = StdRng::seed_from_u64(1_000 + index as u64);
+    let mut out = CallerResult::default();
+    while Instant::now() < *deadline && next.fetch_add(1, Ordering::Relaxed) < total {
+        let t0 = Instant::now();
+        let mut req = random_request(&mut rng);
+        let (tenant, email) = &tenants[rng.gen_range(0..tenants.len())];
+        let (id, op_id, now) = (new_id("inst"), new_id("op"), now_ms());
+        let name = format!("bench-{id}");
+        let row = NewInstanceRow {
+            id: &id,
+            name: &name,
+            kind: InstanceKind::Vm,
+            tenant_id: tenant,
+            tenant_email: email,
+            image_id: image,
+            vcpus: req.cores,
+            memory_bytes: req.memory_bytes,
+            disk_bytes: 20 * GIB,
+            gpu_type: None,
+            admin_password_sealed: "",
+        };
+        let op = NewOperation {
+            id: &op_id,
+            kind: "instance_create",
+            target_id: &id,
+            owner_tenant_id: Some(tenant),
+            now,
+        };
+        let mut placed = false;
+        for _ in 0..CLAIM_ATTEMPTS {
+            let t1 = Instant::now();
+            let hosts = store.placement_candidates(now_ms());
+            let t2 = Instant::now();
+            let chosen =
+                decide(&hosts, &req, Policy::Random, oc, &mut rng).map(|h| h.host_id.clone());
+            let t3 = Instant::now();
+            drop(hosts);
+            out.copy += t2 - t1;
+            out.decide += t3 - t2;
+            let Some(host) = chosen else { break };
+            let claimed = store.create_instance(&row, &host, oc, &op).await?;
+            out.claim += t3.elapsed();
+            match claimed {
+                Ok(()) => {
+                    placed = true;
+                    break;
+                }
+                Err(ClaimRefused::HostFull) => {
+                    out.refused += 1;
+                    req.exclude.push(host);
+                }
+                Err(other) => bail!("caller {index}: claim on {host} refused: {other:?}"),
+            }
+        }
+        if placed {
+            out.latencies.push(t0.elapsed());
+        } else {
+            out.gave_up += 1;
+        }
+    }
+    Ok(out)
+}
+
+struct ClaimRun {
+    callers: usize,
+    claims: usize,
+    per_s: f64,
+    stats: Stats,
+    refused: usize,
+    gave_up: usize,
+    capped: bool,
+    /// Mean per claim, ms: copying the candidates, deciding, `create_instance` (incl. waits).
+    copy_ms: f64,
+    decide_ms: f64,
+    claim_ms: f64,
+}
+
+async fn claim_run(
+    store: &Store,
+    seeded: &(Vec<(String, String)>, String),
+    callers: usize,
+    total: usize,
+    oc: Overcommit,
+    decide: Decide,
+) -> anyhow::Result<ClaimRun> {
+    let shared = Arc::new(Shared {
+        store: store.clone(),
+        tenants: seeded.0.clone(),
+        image: seeded.1.clone(),
+        next: AtomicUsize::new(0),
+        total,
+        deadline: Instant::now() + CLAIM_RUN_CAP,
+        oc,
+        decide,
+    });
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|i| tokio::spawn(caller(i, shared.clone())))
+        .collect();
+    let mut latencies = Vec::with_capacity(total);
+    let (mut refused, mut gave_up) = (0, 0);
+    let (mut copy, mut decide, mut claim) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let mut failure = None;
+    for task in tasks {
+        match task.await.context("caller task panicked") {
+            Ok(Ok(r)) => {
+                latencies.extend(r.latencies);
+                refused += r.refused;
+                gave_up += r.gave_up;
+                copy += r.copy;
+                decide += r.decide;
+                claim += r.claim;
+            }
+            Ok(Err(err)) | Err(err) => failure = failure.or(Some(err)),
+        }
+    }
+    let wall = started.elapsed();
+    if let Some(err) = failure {
+        return Err(err);
+    }
+    let claims = latencies.len();
+    let mean_ms = |d: Duration| d.as_secs_f64() * 1e3 / claims.max(1) as f64;
+    Ok(ClaimRun {
+        callers,
+        claims,
+        per_s: claims as f64 / wall.as_secs_f64(),
+        stats: stats(latencies),
+        refused,
+        gave_up,
+        capped: claims + gave_up < total,
+        copy_ms: mean_ms(copy),
+        decide_ms: mean_ms(decide),
+        claim_ms: mean_ms(claim),
+    })
+}
+
+/// Every host's allocation equals what its instances hold and fits its capacity; the store's
+/// index agrees with the table. Returns (hosts, instances, hosts over capacity, mismatches).
+async fn check_claims(store: &Store, oc: Overcommit) -> anyhow::Result<(usize, u64, usize, usize)> {
+    let rows = sqlx::query(
+        "SELECT h.id, h.total_cores, h.allocated_cores, h.total_memory_bytes, \
+            h.allocated_memory_bytes, COALESCE(SUM(i.vcpus), 0) AS vcpus, \
+            COALESCE(SUM(i.memory_bytes), 0) AS memory, COUNT(i.id) AS n \
+         FROM hosts h LEFT JOIN instances i ON i.host_id = h.id GROUP BY h.id",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    let index: std::collections::HashMap<String, Candidate> = store
+        .placement_candidates(now_ms())
+        .into_iter()
+        .map(|c| (c.host_id.clone(), c))
+        .collect();
+    let (mut over, mut mismatched, mut instances) = (0, 0, 0u64);
+    for r in &rows {
+        let id: String = r.try_get("id")?;
+        let total_cores = r.try_get::<i64, _>("total_cores")? as u64;
+        let cores = r.try_get::<i64, _>("allocated_cores")? as u64;
+        let total_memory = r.try_get::<i64, _>("total_memory_bytes")? as u64;
+        let memory = r.try_get::<i64, _>("allocated_memory_bytes")? as u64;
+        instances += r.try_get::<i64, _>("n")? as u64;
+        if cores > capacity(total_cores as f64, oc.cpu)
+            || memory > capacity(total_memory as f64, oc.memory)
+        {
+            over += 1;
+        }
+        let indexed = index.get(&id).is_some_and(|c| {
+            u64::from(c.allocated_cores) == cores && c.allocated_memory_bytes == memory
+        });
+        if cores != r.try_get::<i64, _>("vcpus")? as u64
+            || memory != r.try_get::<i64, _>("memory")? as u64
+            || !indexed
+        {
+            mismatched += 1;
+        }
+    }
+    Ok((rows.len(), instances, over, mismatched))
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "MET" } else { "NOT MET" }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let oc = Overcommit::default();
+    let t0 = Instant::now();
+    let fleet = fleet(oc)?;
+    let hosts = candidates(&fleet);
+    let suitable_now = hosts
+        .iter()
+        .filter(|h| h.state == HostState::Available && h.agent_online)
+        .count();
+    let full = hosts
+        .iter()
+        .filter(|h| {
+            scheduler::check(
+                h,
+                &Request {
+                    cores: 8,
+                    memory_bytes: 32 * GIB,
+                    ..Request::default()
+                },
+                oc,
+            )
+            .is_some()
+        })
+        .count();
+    let (cores, used_cores, mem, used_mem) = hosts.iter().fold((0u64, 0u64, 0u64, 0u64), |a, h| {
+        (
+            a.0 + u64::from(h.total_cores),
+            a.1 + u64::from(h.allocated_cores),
+            a.2 + h.total_memory_bytes,
+            a.3 + h.allocated_memory_bytes,
+        )
+    });
+    println!(
+        "scheduler: placement on {} hosts in {} clusters holding {} instances \
+         (overcommit cpu {} memory {}); fleet generated in {:.2} s",
+        hosts.len(),
+        CLUSTERS.len(),
+        fleet.instances.len(),
+        oc.cpu,
+        oc.memory,
+        t0.elapsed().as_secs_f64()
+    );
+    println!(
+        "hosts: {suitable_now} available with their agent online; {full} cannot take 8 vCPU / 32 GiB; \
+         {:.0}% of physical cores and {:.0}% of memory allocated",
+        100.0 * used_cores as f64 / cores as f64,
+        100.0 * used_mem as f64 / mem as f64
+    );
+
+    // 1. Decisions in memory, one thread.
+    let mut rng = StdRng::seed_from_u64(5);
+    let requests: Vec<Request> = (0..DECISIONS).map(|_| random_request(&mut rng)).collect();
+    println!();
+    println!(
+        "1. decisions in memory, one thread: {DECISIONS} random requests per row after {WARMUP_DECISIONS} \
+         warm-up ({CLUSTER_REQUEST_PERCENT}% constrained to a cluster, {LARGE_REQUEST_PERCENT}% of 16 vCPU / 64-128 GiB); \
+         latency in ms"
+    );
+    decision_header();
+    let mut headline = None;
+    for policy in [Policy::Random, Policy::Spread, Policy::Pack] {
+        let name = format!("{policy:?}").to_lowercase();
+        let slow = time_decisions(&hosts, &requests, policy, oc, filter_pick)?;
+        decision_row(&format!("filter + pick, {name}"), &slow);
+        let fast = time_decisions(&hosts, &requests, policy, oc, choose)?;
+        decision_row(&format!("choose, {name}"), &fast);
+        same_decisions(&hosts, policy, oc, &slow, &fast)?;
+        if policy == Policy::Random {
+            headline = Some((slow, fast));
+        }
+    }
+    println!(
+        "   every choice checked with scheduler::check; choose and filter + pick found a host for the \
+         same requests, and for spread / pack one with the same room"
+    );
+    let (slow, fast) = headline.context("no random run")?;
+
+    // 2. Claims persisted in a store.
+    let tmp = tempfile::tempdir()?;
+    let db = tmp.path().join("plinth.db");
+    let t0 = Instant::now();
+    let store = Store::open(&db).await.context("opening the store")?;
+    let seeded = seed_store(&store, &fleet).await?;
+    store.pool().close().await;
+    drop(store);
+    let store = Store::open(&db).await.context("reopening the store")?;
+    same_as_fleet(&store.placement_candidates(now_ms()), &fleet)?;
+    println!();
+    println!(
+        "2. claims persisted: Store::create_instance on SQLite ({}), {} hosts, {} instances, \
+         {TENANTS} tenants with quotas; seeded and reopened in {:.1} s",
+        db.display(),
+        fleet.hosts.len(),
+        fleet.instances.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    println!(
+        "   each claim: placement_candidates + filter + pick (random) + create_instance, another host \
+         on HostFull (at most {CLAIM_ATTEMPTS}); latency in ms; a run stops starting claims after \
+         {} s; copy / decide / store: mean ms per claim in placement_candidates, filter + pick, \
+         create_instance (incl. waiting for a connection and the write lock)",
+        CLAIM_RUN_CAP.as_secs()
+    );
+    println!(
+        "  {:<8} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "callers",
+        "claims",
+        "claims/s",
+        "p50",
+        "p90",
+        "p99",
+        "max",
+        "refused",
+        "gave up",
+        "copy",
+        "decide",
+        "store"
+    );
+    let mut runs = Vec::new();
+    for (callers, total) in CLAIM_RUNS {
+        let r = claim_run(&store, &seeded, callers, total, oc, choose).await?;
+        let s = &r.stats;
+        println!(
+            "  {:<8} {:>7} {:>9.0} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7} {:>7} {:>7.3} {:>7.3} {:>7.3}{}",
+            r.callers,
+            r.claims,
+            r.per_s,
+            s.p50,
+            s.p90,
+            s.p99,
+            s.max,
+            r.refused,
+            r.gave_up,
+            r.copy_ms,
+            r.decide_ms,
+            r.claim_ms,
+            if r.capped {
+                "  (stopped at the time cap)"
+            } else {
+                ""
+            }
+        );
+        runs.push(r);
+    }
+    // Where a claim's store time goes: the quota check reads the tenant's usage as a SUM over
+    // its instances (Store::quota runs the same two queries), one caller.
+    let mut rng = StdRng::seed_from_u64(9);
+    let mut ds = Vec::with_capacity(QUOTA_CALLS);
+    for _ in 0..QUOTA_CALLS {
+        let (tenant, _) = &seeded.0[rng.gen_range(0..seeded.0.len())];
+        let t = Instant::now();
+        black_box(store.quota(tenant).await?);
+        ds.push(t.elapsed());
+    }
+    let q = stats(ds);
+    let mut ds = Vec::with_capacity(QUOTA_CALLS);
+    for _ in 0..QUOTA_CALLS {
+        let t = Instant::now();
+        black_box(store.placement_candidates(now_ms()));
+        ds.push(t.elapsed());
+    }
+    let c = stats(ds);
+    println!(
+        "   breakdown, one caller: Store::quota (the claim's quota read: a SUM over the tenant's \
+         ~{} instances) p50 {:.3} ms, p99 {:.3} ms; placement_candidates ({} hosts copied) p50 \
+         {:.3} ms, p99 {:.3} ms",
+        (fleet.instances.len() + runs.iter().map(|r| r.claims).sum::<usize>()) / TENANTS,
+        q.p50,
+        q.p99,
+        fleet.hosts.len(),
+        c.p50,
+        c.p99
+    );
+    let (checked_hosts, instances, over, mismatched) = check_claims(&store, oc).await?;
+    let claimed: usize = runs.iter().map(|r| r.claims).sum();
+    let consistent =
+        over == 0 && mismatched == 0 && instances == (fleet.instances.len() + claimed) as u64;
+    println!(
+        "   check: {checked_hosts} hosts, {instances} instances ({} seeded + {claimed} claimed); \
+         {over} hosts over capacity; {mismatched} hosts whose allocated cores/memory differ from \
+         the sum of their instances (or from the index): {}",
+        fleet.instances.len(),
+        if consistent { "OK" } else { "FAILED" }
+    );
+    store.pool().close().await;
+    drop(tmp);
+
+    let concurrent: Vec<&ClaimRun> = runs.iter().filter(|r| r.callers > 1).collect();
+    let claims_per_s = concurrent
+        .iter()
+        .map(|r| r.per_s)
+        .fold(f64::INFINITY, f64::min);
+    let by_callers: Vec<String> = concurrent
+        .iter()
+        .map(|r| format!("{:.0} with {} callers", r.per_s, r.callers))
+        .collect();
+    println!();
+    for (label, r) in [("filter + pick", &slow), ("choose", &fast)] {
+        println!(
+            "decisions/s ({label}, random, one thread): {:.0}; goal >= 20,000: {}",
+            r.per_s,
+            verdict(r.per_s >= GOAL_DECISIONS_PER_S)
+        );
+        println!(
+            "p99 of one decision ({label}, random): {:.3} ms; goal <= 1 ms: {}",
+            r.stats.p99,
+            verdict(r.stats.p99 <= GOAL_P99_MS)
+        );
+    }
+    println!(
+        "persisted claims/s (lowest of {}): {claims_per_s:.0}; goal >= 2,000: {}",
+        by_callers.join(", "),
+        verdict(claims_per_s >= GOAL_CLAIMS_PER_S)
+    );
+    ensure!(consistent, "the claims check failed");
+    Ok(())
+}

@@ -1,0 +1,462 @@
+//! Instances (SPEC §3): create (quota, placement, claim, then the agent), list and show,
+//! start/stop/reboot, delete, and the per-host view. Tenants see and act on their own only.
+
+use super::instance_input::{self, CreatePlan};
+use crate::auth::{Admin, Caller};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::jobs::instances as job;
+use crate::scheduler::{self, Request};
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::instances::{ClaimRefused, InstanceFilter, InstanceRecord, NewInstanceRow};
+use crate::store::operations::NewOperation;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use plinth_common::api::{ErrorBody, Instance, InstancePage, NewInstance, StopInstance};
+use plinth_common::ids::new_id;
+use plinth_common::instance::{
+    DEFAULT_STOP_TIMEOUT_S, InstanceAction, InstanceState, MAX_STOP_TIMEOUT_S,
+};
+use plinth_common::timefmt::now_ms;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/instances", post(create).get(list))
+        .route("/v1/instances/{id}", get(show).delete(delete))
+        .route("/v1/instances/{id}/start", post(start))
+        .route("/v1/instances/{id}/stop", post(stop))
+        .route("/v1/instances/{id}/reboot", post(reboot))
+        .route("/v1/hosts/{id}/instances", get(host_instances))
+}
+
+/// How many hosts a create tries when the one it picked filled up meanwhile.
+const CLAIM_ATTEMPTS: usize = 8;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Fuzzy match on name, id, tenant email and image id.
+    pub q: Option<String>,
+    /// Tenant id (admins only; a tenant always sees its own).
+    pub tenant: Option<String>,
+    pub host: Option<String>,
+    pub state: Option<String>,
+    pub limit: Option<u32>,
+    pub offset: Option<u64>,
+}
+
+/// The instance if the caller may see it; a 404 otherwise (tenants learn nothing of others').
+pub async fn find(st: &AppState, caller: &Caller, id: &str) -> ApiResult<InstanceRecord> {
+    st.store
+        .instance(id)
+        .await?
+        .filter(|r| caller.tenant_id().is_none_or(|t| t == r.instance.tenant_id))
+        .ok_or_else(|| ApiError::not_found("instance", id))
+}
+
+async fn reload(st: &AppState, id: &str) -> ApiResult<Instance> {
+    Ok(st
+        .store
+        .instance(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("instance", id))?
+        .instance)
+}
+
+/// Picks a host for `req` and lets `claim` take it; on a host that filled up between the read
+/// and the claim, picks again without it.
+async fn claim_somewhere<F, Fut>(st: &AppState, mut req: Request, mut claim: F) -> ApiResult<String>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<Result<(), ClaimRefused>, StoreError>>,
+{
+    for _ in 0..CLAIM_ATTEMPTS {
+        let host = choose(st, &req)?;
+        match claim(host.clone()).await? {
+            Ok(()) => return Ok(host),
+            Err(ClaimRefused::HostFull) => req.exclude.push(host),
+            Err(ClaimRefused::Moved) => {
+                return Err(ApiError::Conflict {
+                    code: "invalid_instance_state",
+                    message: "the instance changed meanwhile".into(),
+                });
+            }
+            Err(ClaimRefused::Quota(q)) => return Err(quota_error(q)),
+        }
+    }
+    Err(no_host("every host tried filled up meanwhile; try again"))
+}
+
+fn quota_error(q: crate::store::instances::QuotaExceeded) -> ApiError {
+    ApiError::Conflict {
+        code: "quota_exceeded",
+        message: q.to_string(),
+    }
+}
+
+fn no_host(message: impl Into<String>) -> ApiError {
+    ApiError::Conflict {
+        code: "no_suitable_host",
+        message: message.into(),
+    }
+}
+
+/// One placement decision over the hosts as the store holds them now.
+fn choose(st: &AppState, req: &Request) -> ApiResult<String> {
+    let hosts = st.store.placement_candidates(now_ms());
+    let oc = st.settings.overcommit;
+    match scheduler::choose(&hosts, req, st.settings.policy, oc, &mut rand::thread_rng()) {
+        Some(host) => Ok(host.host_id.clone()),
+        None => {
+            // Only when nothing fits is the slower pass that says why worth its cost.
+            let (_, rejected) = scheduler::filter(&hosts, req, oc);
+            Err(no_host(scheduler::explain(hosts.len(), &rejected)))
+        }
+    }
+}
+
+/// Create an instance: checked, placed, claimed and recorded before this answers; the host's
+/// agent builds it afterwards (follow `state` or the operation).
+#[utoipa::path(post, path = "/v1/instances", tag = "instances", security(("bearer" = [])), request_body = NewInstance,
+    responses((status = 202, body = Instance), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<NewInstance>,
+) -> ApiResult<(StatusCode, ApiJson<Instance>)> {
+    let plan: CreatePlan = instance_input::check_new(&st, &caller, &req).await?;
+    if let Err(q) = st
+        .store
+        .quota_allows(&plan.tenant_id, u64::from(req.vcpus), req.memory_bytes)
+        .await?
+    {
+        return Err(quota_error(q));
+    }
+    let sealed = st
+        .images
+        .secrets
+        .seal(&req.admin_password)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let (id, op_id, now) = (new_id("inst"), new_id("op"), now_ms());
+    let row = NewInstanceRow {
+        id: &id,
+        name: &plan.name,
+        kind: req.kind,
+        tenant_id: &plan.tenant_id,
+        tenant_email: &plan.tenant_email,
+        image_id: &req.image_id,
+        vcpus: req.vcpus,
+        memory_bytes: req.memory_bytes,
+        disk_bytes: plan.disk_bytes,
+        gpu_type: req.gpu_type.as_deref(),
+        admin_password_sealed: &sealed,
+    };
+    let op = NewOperation {
+        id: &op_id,
+        kind: job::CREATE,
+        target_id: &id,
+        owner_tenant_id: Some(&plan.tenant_id),
+        now,
+    };
+    let placement = Request {
+        cores: req.vcpus,
+        memory_bytes: req.memory_bytes,
+        cluster: req.cluster_id.clone(),
+        gpu_type: req.gpu_type.clone(),
+        exclude: Vec::new(),
+    };
+    let oc = st.settings.overcommit;
+    let host = claim_somewhere(&st, placement, |host| {
+        let (store, row, op) = (&st.store, &row, &op);
+        async move { store.create_instance(row, &host, oc, op).await }
+    })
+    .await?;
+    st.store
+        .audit(
+            &caller.actor(),
+            "create instance",
+            &id,
+            &format!(
+                "on host {host}, {} vCPUs, {} bytes",
+                req.vcpus, req.memory_bytes
+            ),
+        )
+        .await?;
+    tokio::spawn(job::create(st.clone(), id.clone(), op_id));
+    Ok((StatusCode::ACCEPTED, ApiJson(reload(&st, &id).await?)))
+}
+
+fn filter_from(q: ListQuery, caller: &Caller) -> ApiResult<InstanceFilter> {
+    let state = q
+        .state
+        .as_deref()
+        .map(|s| {
+            InstanceState::parse(s).ok_or_else(|| {
+                ApiError::field("state", format!("must be {}", InstanceState::choices()))
+            })
+        })
+        .transpose()?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::field("limit", "must be 1-1000"));
+    }
+    let tenant = match caller.tenant_id() {
+        Some(own) => {
+            if q.tenant.as_deref().is_some_and(|t| t != own) {
+                return Err(ApiError::Forbidden(
+                    "a tenant lists its own instances only".into(),
+                ));
+            }
+            Some(own.to_string())
+        }
+        None => q.tenant,
+    };
+    Ok(InstanceFilter {
+        q: q.q,
+        tenant,
+        host: q.host,
+        state,
+        limit,
+        offset: q.offset.unwrap_or(0),
+    })
+}
+
+/// List instances; tenants see only theirs.
+#[utoipa::path(get, path = "/v1/instances", tag = "instances", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = InstancePage), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<ApiJson<InstancePage>> {
+    let filter = filter_from(q, &caller)?;
+    let (items, total) = st.store.list_instances(&filter).await?;
+    Ok(ApiJson(InstancePage { items, total }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HostInstancesQuery {
+    /// Fuzzy match on name, id, tenant email and image id.
+    pub q: Option<String>,
+    pub limit: Option<u32>,
+    pub offset: Option<u64>,
+}
+
+/// The instances on one host (admins).
+#[utoipa::path(get, path = "/v1/hosts/{id}/instances", tag = "hosts", security(("bearer" = [])), params(HostInstancesQuery),
+    responses((status = 200, body = InstancePage), (status = 404, body = ErrorBody)))]
+pub async fn host_instances(
+    State(st): State<AppState>,
+    Admin(caller): Admin,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<HostInstancesQuery>,
+) -> ApiResult<ApiJson<InstancePage>> {
+    if st.store.get_host(&id, now_ms()).await?.is_none() {
+        return Err(ApiError::not_found("host", &id));
+    }
+    let filter = filter_from(
+        ListQuery {
+            q: q.q,
+            tenant: None,
+            host: Some(id),
+            state: None,
+            limit: q.limit,
+            offset: q.offset,
+        },
+        &caller,
+    )?;
+    let (items, total) = st.store.list_instances(&filter).await?;
+    Ok(ApiJson(InstancePage { items, total }))
+}
+
+#[utoipa::path(get, path = "/v1/instances/{id}", tag = "instances", security(("bearer" = [])),
+    responses((status = 200, body = Instance), (status = 404, body = ErrorBody)))]
+pub async fn show(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<Instance>> {
+    Ok(ApiJson(find(&st, &caller, &id).await?.instance))
+}
+
+fn wrong_state(id: &str, state: InstanceState, what: &str) -> ApiError {
+    ApiError::Conflict {
+        code: "invalid_instance_state",
+        message: format!("instance {id} is {state}; {what}"),
+    }
+}
+
+/// Moves the instance into the action's state and starts its job. An unplaced instance being
+/// started is placed anew first.
+async fn act(
+    st: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: InstanceAction,
+    stop_timeout_s: u64,
+) -> ApiResult<Instance> {
+    let rec = find(st, caller, id).await?;
+    let inst = &rec.instance;
+    let Some(to) = inst.state.begin(action) else {
+        return Err(wrong_state(
+            id,
+            inst.state,
+            &format!("{action} needs another state"),
+        ));
+    };
+    let (op_id, now) = (new_id("op"), now_ms());
+    let op = NewOperation {
+        id: &op_id,
+        kind: job::action_kind(action),
+        target_id: id,
+        owner_tenant_id: Some(&inst.tenant_id),
+        now,
+    };
+    if inst.host_id.is_none() {
+        place_existing(st, inst, to, &op).await?;
+    } else if !st.store.begin_instance_job(id, inst.state, to, &op).await? {
+        let now_state = reload(st, id).await?.state;
+        return Err(wrong_state(id, now_state, "it changed meanwhile"));
+    }
+    st.store
+        .audit(&caller.actor(), &format!("{action} instance"), id, "")
+        .await?;
+    tokio::spawn(job::action(
+        st.clone(),
+        id.to_string(),
+        op_id,
+        action,
+        stop_timeout_s,
+    ));
+    reload(st, id).await
+}
+
+/// Places an instance that has no host (it was stopped on a drained host, or its create
+/// failed): a new host is chosen and claimed as for a create.
+async fn place_existing(
+    st: &AppState,
+    inst: &Instance,
+    to: InstanceState,
+    op: &NewOperation<'_>,
+) -> ApiResult<()> {
+    let req = Request {
+        cores: inst.vcpus,
+        memory_bytes: inst.memory_bytes,
+        cluster: None,
+        gpu_type: inst.gpu_type.clone(),
+        exclude: Vec::new(),
+    };
+    let oc = st.settings.overcommit;
+    claim_somewhere(st, req, |host| {
+        let (store, id) = (&st.store, &inst.id);
+        async move { store.place_instance(id, &host, oc, to, op).await }
+    })
+    .await?;
+    Ok(())
+}
+
+#[utoipa::path(post, path = "/v1/instances/{id}/start", tag = "instances", security(("bearer" = [])),
+    responses((status = 202, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn start(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<(StatusCode, ApiJson<Instance>)> {
+    let inst = act(
+        &st,
+        &caller,
+        &id,
+        InstanceAction::Start,
+        DEFAULT_STOP_TIMEOUT_S,
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, ApiJson(inst)))
+}
+
+/// Stop: the guest is asked to shut down and forced off after `timeout_s` (default 60).
+#[utoipa::path(post, path = "/v1/instances/{id}/stop", tag = "instances", security(("bearer" = [])),
+    request_body(content = StopInstance, content_type = "application/json"),
+    responses((status = 202, body = Instance), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn stop(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, ApiJson<Instance>)> {
+    // The body is optional: no body stops with the default timeout.
+    let req: StopInstance = if body.iter().all(u8::is_ascii_whitespace) {
+        StopInstance::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(format!("body: {e}")))?
+    };
+    let timeout = req.timeout_s.unwrap_or(DEFAULT_STOP_TIMEOUT_S);
+    if timeout > MAX_STOP_TIMEOUT_S {
+        return Err(ApiError::field(
+            "timeout_s",
+            format!("must be at most {MAX_STOP_TIMEOUT_S}"),
+        ));
+    }
+    let inst = act(&st, &caller, &id, InstanceAction::Stop, timeout).await?;
+    Ok((StatusCode::ACCEPTED, ApiJson(inst)))
+}
+
+#[utoipa::path(post, path = "/v1/instances/{id}/reboot", tag = "instances", security(("bearer" = [])),
+    responses((status = 202, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn reboot(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<(StatusCode, ApiJson<Instance>)> {
+    let inst = act(
+        &st,
+        &caller,
+        &id,
+        InstanceAction::Reboot,
+        DEFAULT_STOP_TIMEOUT_S,
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, ApiJson(inst)))
+}
+
+/// Delete: the domain is undefined and the disk removed on the host, then the instance and its
+/// claim go. Allowed in a settled state (running, stopped, error).
+#[utoipa::path(delete, path = "/v1/instances/{id}", tag = "instances", security(("bearer" = [])),
+    responses((status = 202, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<(StatusCode, ApiJson<Instance>)> {
+    let rec = find(&st, &caller, &id).await?;
+    let inst = &rec.instance;
+    if !inst.state.may_delete() {
+        return Err(wrong_state(&id, inst.state, "wait until its job ends"));
+    }
+    let (op_id, now) = (new_id("op"), now_ms());
+    let op = NewOperation {
+        id: &op_id,
+        kind: job::DELETE,
+        target_id: &id,
+        owner_tenant_id: Some(&inst.tenant_id),
+        now,
+    };
+    if !st
+        .store
+        .begin_instance_job(&id, inst.state, InstanceState::Deleting, &op)
+        .await?
+    {
+        let now_state = reload(&st, &id).await?.state;
+        return Err(wrong_state(&id, now_state, "it changed meanwhile"));
+    }
+    st.store
+        .audit(&caller.actor(), "delete instance", &id, "")
+        .await?;
+    let deleting = reload(&st, &id).await?;
+    tokio::spawn(job::delete(st.clone(), id, op_id));
+    Ok((StatusCode::ACCEPTED, ApiJson(deleting)))
+}
