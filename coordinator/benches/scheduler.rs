@@ -846,9 +846,9 @@ async fn main() -> anyhow::Result<()> {
         t0.elapsed().as_secs_f64()
     );
     println!(
-        "   each claim: placement_candidates + filter + pick (random) + create_instance, another host \
+        "   each claim: placement_candidates + choose (random) + create_instance, another host \
          on HostFull (at most {CLAIM_ATTEMPTS}); latency in ms; a run stops starting claims after \
-         {} s; copy / decide / store: mean ms per claim in placement_candidates, filter + pick, \
+         {} s; copy / decide / store: mean ms per claim in placement_candidates, choose, \
          create_instance (incl. waiting for a connection and the write lock)",
         CLAIM_RUN_CAP.as_secs()
     );
