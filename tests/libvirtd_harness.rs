@@ -4,7 +4,7 @@
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use plinth_e2e::libvirtd::{LibvirtDaemon, LibvirtDaemonOptions, process_running};
+use plinth_e2e::libvirtd::{LibvirtDaemon, LibvirtDaemonOptions, poll_until, process_running};
 use plinth_e2e::{Region, wait_for};
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -184,12 +184,11 @@ fn a_crashed_daemon_leaves_no_qemu_behind() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(15);
-    while !done() {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    assert!(
+        poll_until(Duration::from_secs(15), done),
+        "timed out waiting for {what}"
+    );
 }
 
 #[tokio::test]

@@ -20,6 +20,21 @@ use virt::connect::Connect;
 
 /// How often start-up and shutdown look again.
 const POLL: Duration = Duration::from_millis(50);
+
+/// Polls `done` until it holds or `deadline` passes; whether it held. For the blocking code
+/// around processes (the async tests wait with `wait_for`).
+pub fn poll_until(deadline: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + deadline;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+}
 /// How long the daemon may take to answer on its unix socket.
 const START_DEADLINE: Duration = Duration::from_secs(30);
 /// How long SIGTERM is given before SIGKILL.
@@ -324,15 +339,7 @@ impl LibvirtDaemon {
         }
         save_qemu_caps(&self.dir);
         let _ = kill(Pid::from_raw(self.pid as i32), Signal::SIGTERM);
-        let deadline = Instant::now() + STOP_GRACE;
-        let mut exited = false;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                exited = true;
-                break;
-            }
-            std::thread::sleep(POLL);
-        }
+        let exited = poll_until(STOP_GRACE, || matches!(child.try_wait(), Ok(Some(_))));
         if !exited {
             let _ = child.kill();
             let _ = child.wait();
@@ -373,10 +380,7 @@ impl LibvirtDaemon {
                 continue;
             }
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            let until = Instant::now() + STOP_GRACE;
-            while process_running(pid as u32) && Instant::now() < until {
-                std::thread::sleep(POLL);
-            }
+            poll_until(STOP_GRACE, || !process_running(pid as u32));
         }
     }
 }
