@@ -9,7 +9,10 @@
 //! against what the seeded data must give. The program prints a report and exits 0 whether
 //! or not the goal is met (it is a measurement, not a test).
 
+mod common;
+
 use anyhow::{Context, bail, ensure};
+use common::{Stats, pick_weighted, stats};
 use plinth_common::api::HostPage;
 use plinth_common::ids::new_id;
 use plinth_common::timefmt::now_ms;
@@ -87,18 +90,6 @@ struct Term {
     q: String,
     url: Url,
     expected_total: u64,
-}
-
-fn pick_weighted(rng: &mut StdRng, weights: impl Iterator<Item = u32> + Clone) -> usize {
-    let sum: u32 = weights.clone().sum();
-    let mut x = rng.gen_range(0..sum);
-    for (i, w) in weights.enumerate() {
-        if x < w {
-            return i;
-        }
-        x -= w;
-    }
-    0
 }
 
 async fn seed(store: &plinth_coordinator::store::Store) -> anyhow::Result<(Vec<Seeded>, Duration)> {
@@ -281,34 +272,6 @@ async fn client(
         }
     }
     Ok(samples)
-}
-
-struct Stats {
-    n: usize,
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
-}
-
-/// Nearest-rank percentiles, in milliseconds.
-fn stats(mut ds: Vec<Duration>) -> Stats {
-    ds.sort_unstable();
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let pct = |p: f64| {
-        if ds.is_empty() {
-            return f64::NAN;
-        }
-        let rank = ((p / 100.0) * ds.len() as f64).ceil() as usize;
-        ms(ds[rank.clamp(1, ds.len()) - 1])
-    };
-    Stats {
-        n: ds.len(),
-        p50: pct(50.0),
-        p90: pct(90.0),
-        p99: pct(99.0),
-        max: ds.last().map_or(f64::NAN, |d| ms(*d)),
-    }
 }
 
 fn row(label: &str, total: &str, s: &Stats) {

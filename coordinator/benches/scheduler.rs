@@ -27,7 +27,10 @@
 //! The program prints a report and exits 0 whether or not the goals are met (it is a
 //! measurement, not a test); it fails only when a check of the results does.
 
+mod common;
+
 use anyhow::{Context, bail, ensure};
+use common::{Stats, pick_weighted, stats};
 use plinth_common::api::Quota;
 use plinth_common::host::HostState;
 use plinth_common::ids::new_id;
@@ -115,18 +118,6 @@ struct Placed {
 struct Fleet {
     hosts: Vec<FleetHost>,
     instances: Vec<Placed>,
-}
-
-fn pick_weighted(rng: &mut StdRng, weights: impl Iterator<Item = u32> + Clone) -> usize {
-    let sum: u32 = weights.clone().sum();
-    let mut x = rng.gen_range(0..sum);
-    for (i, w) in weights.enumerate() {
-        if x < w {
-            return i;
-        }
-        x -= w;
-    }
-    0
 }
 
 fn capacity(total: f64, ratio: f64) -> u64 {
@@ -259,34 +250,6 @@ fn filter_pick<'a>(
 type Decide =
     for<'a> fn(&'a [Candidate], &Request, Policy, Overcommit, &mut StdRng) -> Option<&'a Candidate>;
 
-struct Stats {
-    n: usize,
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
-}
-
-/// Nearest-rank percentiles, in milliseconds.
-fn stats(mut ds: Vec<Duration>) -> Stats {
-    ds.sort_unstable();
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let pct = |p: f64| {
-        if ds.is_empty() {
-            return f64::NAN;
-        }
-        let rank = ((p / 100.0) * ds.len() as f64).ceil() as usize;
-        ms(ds[rank.clamp(1, ds.len()) - 1])
-    };
-    Stats {
-        n: ds.len(),
-        p50: pct(50.0),
-        p90: pct(90.0),
-        p99: pct(99.0),
-        max: ds.last().map_or(f64::NAN, |d| ms(*d)),
-    }
-}
-
 struct DecisionRun {
     per_s: f64,
     stats: Stats,
@@ -340,16 +303,6 @@ fn time_decisions(
     })
 }
 
-fn room(h: &Candidate, oc: Overcommit) -> f64 {
-    let cores_cap = (f64::from(h.total_cores) * oc.cpu).max(1.0);
-    let mem_cap = (h.total_memory_bytes as f64 * oc.memory).max(1.0);
-    let free_cores = capacity(f64::from(h.total_cores), oc.cpu)
-        .saturating_sub(u64::from(h.allocated_cores)) as f64;
-    let free_mem = capacity(h.total_memory_bytes as f64, oc.memory)
-        .saturating_sub(h.allocated_memory_bytes) as f64;
-    (free_cores / cores_cap).min(free_mem / mem_cap)
-}
-
 /// Checks that two decision functions agree: the same requests found no host, and spread /
 /// pack chose hosts with the same room (ties may be broken differently).
 fn same_decisions(
@@ -364,7 +317,10 @@ fn same_decisions(
             (None, None) => {}
             (Some(x), Some(y)) => {
                 if policy != Policy::Random {
-                    let (rx, ry) = (room(&hosts[*x], oc), room(&hosts[*y], oc));
+                    let (rx, ry) = (
+                        scheduler::room(&hosts[*x], oc),
+                        scheduler::room(&hosts[*y], oc),
+                    );
                     ensure!(
                         rx == ry,
                         "{policy:?}, request {i}: rooms {rx} and {ry} differ"

@@ -99,14 +99,19 @@ impl std::fmt::Display for Rejection {
     }
 }
 
-fn free_cores(h: &Candidate, oc: Overcommit) -> u64 {
-    let capacity = (f64::from(h.total_cores) * oc.cpu).floor() as u64;
-    capacity.saturating_sub(u64::from(h.allocated_cores))
+/// `floor(total * ratio)` as a count: `as` truncates toward zero, which for a product at or
+/// above zero is the floor, and gives 0 below zero and for NaN (no call to libm's `floor` on
+/// the placement hot path).
+fn capacity(total: f64, ratio: f64) -> u64 {
+    (total * ratio) as u64
 }
 
-fn free_memory(h: &Candidate, oc: Overcommit) -> u64 {
-    let capacity = (h.total_memory_bytes as f64 * oc.memory).floor() as u64;
-    capacity.saturating_sub(h.allocated_memory_bytes)
+/// Free cores and free memory under the overcommit ratios.
+fn free(h: &Candidate, oc: Overcommit) -> (u64, u64) {
+    (
+        capacity(f64::from(h.total_cores), oc.cpu).saturating_sub(u64::from(h.allocated_cores)),
+        capacity(h.total_memory_bytes as f64, oc.memory).saturating_sub(h.allocated_memory_bytes),
+    )
 }
 
 /// Why `host` cannot take `req`, if it cannot. Checks run in a fixed order, so the reason
@@ -128,14 +133,13 @@ pub fn check(host: &Candidate, req: &Request, oc: Overcommit) -> Option<Rejectio
     if !host.agent_online {
         return Some(Rejection::AgentOffline);
     }
-    let cores = free_cores(host, oc);
+    let (cores, memory) = free(host, oc);
     if cores < u64::from(req.cores) {
         return Some(Rejection::Cores {
             free: cores,
             needed: req.cores,
         });
     }
-    let memory = free_memory(host, oc);
     if memory < req.memory_bytes {
         return Some(Rejection::Memory {
             free: memory,
@@ -195,10 +199,11 @@ pub fn explain(total: usize, rejected: &[(&str, Rejection)]) -> String {
 }
 
 /// Free room as a fraction: the smaller of free cores and free memory over capacity.
-fn room(h: &Candidate, oc: Overcommit) -> f64 {
+pub fn room(h: &Candidate, oc: Overcommit) -> f64 {
     let cores_cap = (f64::from(h.total_cores) * oc.cpu).max(1.0);
     let mem_cap = (h.total_memory_bytes as f64 * oc.memory).max(1.0);
-    (free_cores(h, oc) as f64 / cores_cap).min(free_memory(h, oc) as f64 / mem_cap)
+    let (cores, memory) = free(h, oc);
+    (cores as f64 / cores_cap).min(memory as f64 / mem_cap)
 }
 
 /// Chooses among suitable hosts; ties are broken at random so equal hosts share the load.
@@ -221,23 +226,6 @@ pub fn pick<'a>(
     }
 }
 
-/// `floor(total * ratio) as u64`, as `free_cores` and `free_memory` compute a capacity, without
-/// the call to libm's `floor`: `as` truncates toward zero, which for a product at or above zero
-/// is the floor, and gives 0 below zero (as the floor does after the saturating cast).
-fn capacity_fast(total: f64, ratio: f64) -> u64 {
-    (total * ratio) as u64
-}
-
-/// `(free cores, free memory)` as `free_cores` and `free_memory` give them.
-fn free_fast(h: &Candidate, oc: Overcommit) -> (u64, u64) {
-    (
-        capacity_fast(f64::from(h.total_cores), oc.cpu)
-            .saturating_sub(u64::from(h.allocated_cores)),
-        capacity_fast(h.total_memory_bytes as f64, oc.memory)
-            .saturating_sub(h.allocated_memory_bytes),
-    )
-}
-
 /// `check(host, req, oc).is_none()`, without building the rejection (no allocation).
 #[inline]
 fn fits(host: &Candidate, req: &Request, oc: Overcommit) -> bool {
@@ -247,7 +235,7 @@ fn fits(host: &Candidate, req: &Request, oc: Overcommit) -> bool {
     {
         return false;
     }
-    let (cores, memory) = free_fast(host, oc);
+    let (cores, memory) = free(host, oc);
     cores >= u64::from(req.cores)
         && memory >= req.memory_bytes
         && !req.exclude.contains(&host.host_id)
@@ -255,14 +243,6 @@ fn fits(host: &Candidate, req: &Request, oc: Overcommit) -> bool {
             .gpu_type
             .as_ref()
             .is_none_or(|gpu| host.free_gpus.iter().any(|(t, n)| t == gpu && *n > 0))
-}
-
-/// `room(h, oc)`, computed the same way without libm's `floor`.
-fn room_fast(h: &Candidate, oc: Overcommit) -> f64 {
-    let cores_cap = (f64::from(h.total_cores) * oc.cpu).max(1.0);
-    let mem_cap = (h.total_memory_bytes as f64 * oc.memory).max(1.0);
-    let (cores, memory) = free_fast(h, oc);
-    (cores as f64 / cores_cap).min(memory as f64 / mem_cap)
 }
 
 /// Random hosts `choose` tries before it counts the suitable ones.
@@ -304,7 +284,7 @@ pub fn choose<'a>(
             let mut best: Option<(&Candidate, f64)> = None;
             let mut ties = 0u32;
             for host in hosts.iter().filter(|h| fits(h, req, oc)) {
-                let r = room_fast(host, oc);
+                let r = room(host, oc);
                 let order = match best {
                     None => std::cmp::Ordering::Greater,
                     Some((_, b)) if policy == Policy::Spread => r.total_cmp(&b),
@@ -563,8 +543,7 @@ mod tests {
     }
 
     #[test]
-    fn fast_capacity_is_the_floor() {
-        let mut rng = StdRng::seed_from_u64(11);
+    fn capacity_is_the_floor() {
         let ratios = [
             0.0,
             -1.0,
@@ -583,33 +562,10 @@ mod tests {
             for &ratio in &ratios {
                 let t = total as f64;
                 assert_eq!(
-                    capacity_fast(t, ratio),
+                    capacity(t, ratio),
                     (t * ratio).floor() as u64,
                     "{total} x {ratio}"
                 );
-            }
-        }
-        let mut hosts = mixed_fleet(&mut rng, 300);
-        hosts.push(host("empty", 0, 0, 0, 0));
-        for ratio in ratios {
-            for oc in [
-                Overcommit {
-                    cpu: ratio,
-                    memory: 1.0,
-                },
-                Overcommit {
-                    cpu: 4.0,
-                    memory: ratio,
-                },
-            ] {
-                for h in &hosts {
-                    assert_eq!(free_fast(h, oc), (free_cores(h, oc), free_memory(h, oc)));
-                    let (fast, slow) = (room_fast(h, oc), room(h, oc));
-                    assert!(
-                        fast == slow || (fast.is_nan() && slow.is_nan()),
-                        "{h:?} {oc:?}"
-                    );
-                }
             }
         }
     }
