@@ -299,7 +299,7 @@ async fn act(
     id: &str,
     action: InstanceAction,
     stop_timeout_s: u64,
-) -> ApiResult<Instance> {
+) -> ApiResult<(StatusCode, ApiJson<Instance>)> {
     let rec = find(st, caller, id).await?;
     let inst = &rec.instance;
     let Some(to) = inst.state.begin(action) else {
@@ -309,23 +309,15 @@ async fn act(
             &format!("{action} needs another state"),
         ));
     };
-    let (op_id, now) = (new_id("op"), now_ms());
-    let op = NewOperation {
-        id: &op_id,
-        kind: job::action_kind(action),
-        target_id: id,
-        owner_tenant_id: Some(&inst.tenant_id),
-        now,
-    };
-    if inst.host_id.is_none() {
-        place_existing(st, inst, to, &op).await?;
-    } else if !st.store.begin_instance_job(id, inst.state, to, &op).await? {
-        let now_state = reload(st, id).await?.state;
-        return Err(wrong_state(id, now_state, "it changed meanwhile"));
-    }
-    st.store
-        .audit(&caller.actor(), &format!("{action} instance"), id, "")
-        .await?;
+    let op_id = begin_job(
+        st,
+        caller,
+        inst,
+        job::action_kind(action),
+        to,
+        &format!("{action} instance"),
+    )
+    .await?;
     tokio::spawn(job::action(
         st.clone(),
         id.to_string(),
@@ -333,7 +325,51 @@ async fn act(
         action,
         stop_timeout_s,
     ));
-    reload(st, id).await
+    Ok((StatusCode::ACCEPTED, ApiJson(reload(st, id).await?)))
+}
+
+/// Writes the job's operation and moves the instance into `to`, conditional on the state it
+/// was read in; an unplaced instance being started is placed anew first. Audits it and returns
+/// the operation id.
+async fn begin_job(
+    st: &AppState,
+    caller: &Caller,
+    inst: &Instance,
+    kind: &'static str,
+    to: InstanceState,
+    what: &str,
+) -> ApiResult<String> {
+    let (op_id, now) = (new_id("op"), now_ms());
+    let op = NewOperation {
+        id: &op_id,
+        kind,
+        target_id: &inst.id,
+        owner_tenant_id: Some(&inst.tenant_id),
+        now,
+    };
+    match (&inst.host_id, to) {
+        (None, InstanceState::Starting) => place_existing(st, inst, to, &op).await?,
+        // Nothing on a host to stop or reboot; only a start (or a delete) applies.
+        (None, InstanceState::Stopping | InstanceState::Rebooting) => {
+            return Err(wrong_state(
+                &inst.id,
+                inst.state,
+                "it is not placed on a host",
+            ));
+        }
+        _ => {
+            if !st
+                .store
+                .begin_instance_job(&inst.id, inst.state, to, &op)
+                .await?
+            {
+                let now_state = reload(st, &inst.id).await?.state;
+                return Err(wrong_state(&inst.id, now_state, "it changed meanwhile"));
+            }
+        }
+    }
+    st.store.audit(&caller.actor(), what, &inst.id, "").await?;
+    Ok(op_id)
 }
 
 /// Places an instance that has no host (it was stopped on a drained host, or its create
@@ -367,15 +403,14 @@ pub async fn start(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<(StatusCode, ApiJson<Instance>)> {
-    let inst = act(
+    act(
         &st,
         &caller,
         &id,
         InstanceAction::Start,
         DEFAULT_STOP_TIMEOUT_S,
     )
-    .await?;
-    Ok((StatusCode::ACCEPTED, ApiJson(inst)))
+    .await
 }
 
 /// Stop: the guest is asked to shut down and forced off after `timeout_s` (default 60).
@@ -401,8 +436,7 @@ pub async fn stop(
             format!("must be at most {MAX_STOP_TIMEOUT_S}"),
         ));
     }
-    let inst = act(&st, &caller, &id, InstanceAction::Stop, timeout).await?;
-    Ok((StatusCode::ACCEPTED, ApiJson(inst)))
+    act(&st, &caller, &id, InstanceAction::Stop, timeout).await
 }
 
 #[utoipa::path(post, path = "/v1/instances/{id}/reboot", tag = "instances", security(("bearer" = [])),
@@ -412,15 +446,14 @@ pub async fn reboot(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<(StatusCode, ApiJson<Instance>)> {
-    let inst = act(
+    act(
         &st,
         &caller,
         &id,
         InstanceAction::Reboot,
         DEFAULT_STOP_TIMEOUT_S,
     )
-    .await?;
-    Ok((StatusCode::ACCEPTED, ApiJson(inst)))
+    .await
 }
 
 /// Delete: the domain is undefined and the disk removed on the host, then the instance and its
@@ -437,25 +470,15 @@ pub async fn delete(
     if !inst.state.may_delete() {
         return Err(wrong_state(&id, inst.state, "wait until its job ends"));
     }
-    let (op_id, now) = (new_id("op"), now_ms());
-    let op = NewOperation {
-        id: &op_id,
-        kind: job::DELETE,
-        target_id: &id,
-        owner_tenant_id: Some(&inst.tenant_id),
-        now,
-    };
-    if !st
-        .store
-        .begin_instance_job(&id, inst.state, InstanceState::Deleting, &op)
-        .await?
-    {
-        let now_state = reload(&st, &id).await?.state;
-        return Err(wrong_state(&id, now_state, "it changed meanwhile"));
-    }
-    st.store
-        .audit(&caller.actor(), "delete instance", &id, "")
-        .await?;
+    let op_id = begin_job(
+        &st,
+        &caller,
+        inst,
+        job::DELETE,
+        InstanceState::Deleting,
+        "delete instance",
+    )
+    .await?;
     let deleting = reload(&st, &id).await?;
     tokio::spawn(job::delete(st.clone(), id, op_id));
     Ok((StatusCode::ACCEPTED, ApiJson(deleting)))

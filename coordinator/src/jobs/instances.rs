@@ -36,30 +36,16 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
         info!(instance = %id, operation = %op, %kind, "Resuming an instance job.");
         let st = st.clone();
         match kind.as_str() {
-            CREATE => drop(tokio::spawn(async move { create(st, id, op).await })),
-            START => drop(tokio::spawn(action(
-                st,
-                id,
-                op,
-                InstanceAction::Start,
-                DEFAULT_STOP_TIMEOUT_S,
-            ))),
-            STOP => drop(tokio::spawn(action(
-                st,
-                id,
-                op,
-                InstanceAction::Stop,
-                DEFAULT_STOP_TIMEOUT_S,
-            ))),
-            REBOOT => drop(tokio::spawn(action(
-                st,
-                id,
-                op,
-                InstanceAction::Reboot,
-                DEFAULT_STOP_TIMEOUT_S,
-            ))),
+            CREATE => drop(tokio::spawn(create(st, id, op))),
             DELETE => drop(tokio::spawn(delete(st, id, op))),
-            other => warn!(instance = %id, kind = other, "Unknown instance job kind."),
+            other => match InstanceAction::ALL
+                .iter()
+                .find(|a| action_kind(**a) == other)
+            {
+                // The stop's own timeout is not kept; a resumed stop waits the default.
+                Some(&a) => drop(tokio::spawn(action(st, id, op, a, DEFAULT_STOP_TIMEOUT_S))),
+                None => warn!(instance = %id, kind = other, "Unknown instance job kind."),
+            },
         }
     }
     Ok(())
@@ -76,15 +62,18 @@ async fn locate(st: &AppState, id: &str) -> Result<(InstanceRecord, AgentEndpoin
     let host = rec
         .instance
         .host_id
-        .clone()
+        .as_deref()
         .ok_or("the instance is not placed on a host")?;
-    let ep = st
-        .store
-        .agent_endpoint(&host, now_ms())
+    let ep = endpoint(st, host).await?;
+    Ok((rec, ep))
+}
+
+async fn endpoint(st: &AppState, host: &str) -> Result<AgentEndpoint, String> {
+    st.store
+        .agent_endpoint(host, now_ms())
         .await
         .map_err(|e| format!("store: {e}"))?
-        .ok_or_else(|| format!("host {host} no longer exists"))?;
-    Ok((rec, ep))
+        .ok_or_else(|| format!("host {host} no longer exists"))
 }
 
 /// Asks the agent to build and start the instance's domain (or answer the one it has).
@@ -245,8 +234,9 @@ pub async fn delete(st: AppState, id: String, op: String) {
             .instance_host(&id)
             .await
             .map_err(|e| format!("store: {e}"))?;
-        if host.is_some() {
-            let (_, ep) = locate(&st, &id).await?;
+        // An unplaced instance (a create that failed) has nothing on any host.
+        if let Some(host) = host {
+            let ep = endpoint(&st, &host).await?;
             st.agents
                 .delete_instance(&ep, &id)
                 .await

@@ -292,26 +292,6 @@ async fn set_operation(
     Ok(())
 }
 
-async fn end_operation(
-    conn: &mut SqliteConnection,
-    op_id: &str,
-    error: Option<&str>,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE operations SET status = ?, error = ?, updated_at = ? WHERE id = ?")
-        .bind(if error.is_some() {
-            "failed"
-        } else {
-            "succeeded"
-        })
-        .bind(error)
-        .bind(now)
-        .bind(op_id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 impl Store {
     fn set_allocation(&self, host: &str, cores: u32, memory: u64) {
         self.host_index().update(host, |e| {
@@ -501,7 +481,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        end_operation(&mut tx, op_id, None, now).await?;
+        self.finish_operation(&mut tx, op_id, None, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -528,7 +508,8 @@ impl Store {
             None
         };
         set_operation(&mut tx, id, InstanceState::Error, Some(reason), None, now).await?;
-        end_operation(&mut tx, op_id, Some(reason), now).await?;
+        self.finish_operation(&mut tx, op_id, Some(reason), now)
+            .await?;
         tx.commit().await?;
         if let Some((host, c, m)) = released {
             self.set_allocation(&host, c, m);
@@ -544,7 +525,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        end_operation(&mut tx, op_id, None, now).await?;
+        self.finish_operation(&mut tx, op_id, None, now).await?;
         tx.commit().await?;
         if let Some((host, c, m)) = released {
             self.set_allocation(&host, c, m);
@@ -635,7 +616,7 @@ impl Store {
         now: i64,
     ) -> Result<(Vec<Reconciled>, Vec<String>), StoreError> {
         let rows = sqlx::query(
-            "SELECT id, state, state_reason, operation_id, updated_at FROM instances WHERE host_id = ?",
+            "SELECT id, state, operation_id, updated_at FROM instances WHERE host_id = ?",
         )
         .bind(host)
         .fetch_all(self.pool())
@@ -645,10 +626,10 @@ impl Store {
         for row in &rows {
             let id: String = row.try_get("id")?;
             let state = parse_state(row.try_get("state")?)?;
-            let reason: Option<String> = row.try_get("state_reason")?;
             known.insert(id.clone());
             // A job owns it, or one just ended: this report may predate what the job did.
-            if row.try_get::<Option<String>, _>("operation_id")?.is_some()
+            if !state.is_settled()
+                || row.try_get::<Option<String>, _>("operation_id")?.is_some()
                 || row.try_get::<i64, _>("updated_at")? > settled_before
             {
                 continue;
@@ -668,31 +649,30 @@ impl Store {
                     Some("its domain is missing on the host".to_string()),
                 ),
             };
-            if to == state && (to != InstanceState::Error || reason.is_some()) {
+            // An instance already in error keeps the reason its job gave.
+            if to == state {
                 continue;
             }
-            if state.is_settled() {
-                let done = sqlx::query(
-                    "UPDATE instances SET state = ?, state_reason = ?, updated_at = ? \
-                     WHERE id = ? AND state = ? AND operation_id IS NULL",
-                )
-                .bind(to.as_str())
-                .bind(&why)
-                .bind(now)
-                .bind(&id)
-                .bind(state.as_str())
-                .execute(self.pool())
-                .await?
-                .rows_affected()
-                    == 1;
-                if done && to != state {
-                    changes.push(Reconciled {
-                        instance_id: id,
-                        from: state,
-                        to,
-                        reason: why,
-                    });
-                }
+            let done = sqlx::query(
+                "UPDATE instances SET state = ?, state_reason = ?, updated_at = ? \
+                 WHERE id = ? AND state = ? AND operation_id IS NULL",
+            )
+            .bind(to.as_str())
+            .bind(&why)
+            .bind(now)
+            .bind(&id)
+            .bind(state.as_str())
+            .execute(self.pool())
+            .await?
+            .rows_affected()
+                == 1;
+            if done {
+                changes.push(Reconciled {
+                    instance_id: id,
+                    from: state,
+                    to,
+                    reason: why,
+                });
             }
         }
         let reported: Vec<String> = domains
@@ -702,7 +682,10 @@ impl Store {
             .collect();
         let json = serde_json::to_string(&reported)
             .map_err(|e| StoreError::Corrupt(format!("unknown domains: {e}")))?;
-        sqlx::query("UPDATE hosts SET unknown_domains_json = ? WHERE id = ?")
+        // Every beat runs this: write only when the list changed.
+        sqlx::query(
+            "UPDATE hosts SET unknown_domains_json = ?1 WHERE id = ?2 AND unknown_domains_json <> ?1",
+        )
             .bind(json)
             .bind(host)
             .execute(self.pool())
