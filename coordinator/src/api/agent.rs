@@ -5,6 +5,7 @@ use crate::api::enroll::sign_agent_csr;
 use crate::auth::AgentCaller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
+use crate::store::instances::{Reconciled, observed};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
@@ -63,17 +64,46 @@ pub async fn heartbeat(
     Ok(ApiJson(HeartbeatAck { host_id: id, state }))
 }
 
-/// Converges the host's settled instances with the domains the agent reports, and records what
-/// it changed in the audit log. A report may have been taken up to a beat before it arrived,
-/// so instances changed within two intervals are left for the next beat.
+/// Converges the host's settled instances with the domains the agent reports. A report may
+/// have been taken before a job that just ended changed the domain, so each difference is
+/// confirmed by asking the agent now (in the background: the beat is not held up) before it is
+/// applied and audited.
 async fn reconcile(st: &AppState, host: &str, hb: &Heartbeat) -> ApiResult<()> {
-    let now = now_ms();
-    let settled_before = now - 2 * hb.interval_ms as i64;
-    let (changes, unknown) = st
+    let settled_before = now_ms() - 2 * hb.interval_ms as i64;
+    let (proposed, unknown) = st
         .store
-        .reconcile_host(host, &hb.domains, settled_before, now)
+        .reconcile_host(host, &hb.domains, settled_before)
         .await?;
-    for c in changes {
+    if !unknown.is_empty() {
+        tracing::debug!(host, domains = ?unknown, "Host runs domains no instance accounts for.");
+    }
+    if !proposed.is_empty() {
+        tokio::spawn(confirm(st.clone(), host.to_string(), proposed));
+    }
+    Ok(())
+}
+
+async fn confirm(st: AppState, host: String, proposed: Vec<Reconciled>) {
+    let Ok(Some(ep)) = st.store.agent_endpoint(&host, now_ms()).await else {
+        return;
+    };
+    for mut c in proposed {
+        // What the agent sees now, not what the beat carried.
+        let live = match st.agents.instance(&ep, &c.instance_id).await {
+            Ok(found) => observed(found.as_ref().map(|d| d.state.as_str())),
+            Err(e) => {
+                tracing::debug!(instance = %c.instance_id, error = %e.explain(), "Could not confirm a reconciliation.");
+                continue;
+            }
+        };
+        let Some((to, reason)) = live.filter(|(to, _)| *to != c.from) else {
+            continue;
+        };
+        (c.to, c.reason) = (to, reason);
+        let applied = st.store.apply_reconciled(&c, now_ms()).await;
+        if !matches!(applied, Ok(true)) {
+            continue;
+        }
         tracing::warn!(instance = %c.instance_id, from = %c.from, to = %c.to, reason = ?c.reason,
             "Reconciled an instance with what its host reports.");
         let detail = format!(
@@ -82,14 +112,14 @@ async fn reconcile(st: &AppState, host: &str, hb: &Heartbeat) -> ApiResult<()> {
             c.to,
             c.reason.map(|r| format!(": {r}")).unwrap_or_default()
         );
-        st.store
+        if let Err(e) = st
+            .store
             .audit("coordinator", "reconcile instance", &c.instance_id, &detail)
-            .await?;
+            .await
+        {
+            tracing::error!(error = ?e, "Could not audit a reconciliation.");
+        }
     }
-    if !unknown.is_empty() {
-        tracing::debug!(host, domains = ?unknown, "Host runs domains no instance accounts for.");
-    }
-    Ok(())
 }
 
 /// An agent swaps its certificate for a new one, for a key it made anew.

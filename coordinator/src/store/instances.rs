@@ -292,6 +292,21 @@ async fn set_operation(
     Ok(())
 }
 
+/// The settled state a libvirt domain state means for its instance (and why, when that is not
+/// plain); `None` for a state that says nothing either way. No domain at all is an error.
+pub fn observed(domain_state: Option<&str>) -> Option<(InstanceState, Option<String>)> {
+    match domain_state {
+        Some("running" | "blocked" | "paused") => Some((InstanceState::Running, None)),
+        Some("shutoff" | "shutdown") => Some((InstanceState::Stopped, None)),
+        Some("crashed") => Some((InstanceState::Stopped, Some("the domain crashed".into()))),
+        Some(_) => None,
+        None => Some((
+            InstanceState::Error,
+            Some("its domain is missing on the host".into()),
+        )),
+    }
+}
+
 impl Store {
     fn set_allocation(&self, host: &str, cores: u32, memory: u64) {
         self.host_index().update(host, |e| {
@@ -603,17 +618,16 @@ impl Store {
         Ok((items, total as u64))
     }
 
-    /// Compares what a host's agent reports with the settled instances placed there and
-    /// converges: a domain that stopped on its own makes its instance `stopped` (and one that
-    /// runs again, `running`); a missing domain puts the instance in `error`. Instances a job
-    /// owns, or that changed after `settled_before` (the report may be older), are left alone.
-    /// Returns what changed and the domains no instance accounts for.
+    /// Compares what a host's agent reported with the settled instances placed there and
+    /// proposes changes (nothing is applied: a report may be older than a job that just ended,
+    /// so the caller confirms each with the agent and applies it with `apply_reconciled`).
+    /// Instances a job owns, or that changed after `settled_before`, are left alone. Records
+    /// and returns the domains no instance accounts for.
     pub async fn reconcile_host(
         &self,
         host: &str,
         domains: &[plinth_common::api::Domain],
         settled_before: i64,
-        now: i64,
     ) -> Result<(Vec<Reconciled>, Vec<String>), StoreError> {
         let rows = sqlx::query(
             "SELECT id, state, operation_id, updated_at FROM instances WHERE host_id = ?",
@@ -621,13 +635,12 @@ impl Store {
         .bind(host)
         .fetch_all(self.pool())
         .await?;
-        let mut changes = Vec::new();
+        let mut proposed = Vec::new();
         let mut known = std::collections::HashSet::new();
         for row in &rows {
             let id: String = row.try_get("id")?;
             let state = parse_state(row.try_get("state")?)?;
             known.insert(id.clone());
-            // A job owns it, or one just ended: this report may predate what the job did.
             if !state.is_settled()
                 || row.try_get::<Option<String>, _>("operation_id")?.is_some()
                 || row.try_get::<i64, _>("updated_at")? > settled_before
@@ -635,62 +648,55 @@ impl Store {
                 continue;
             }
             let name = plinth_common::instance::domain_name(&id);
-            let (to, why) = match domains.iter().find(|d| d.name == name) {
-                Some(d) if matches!(d.state.as_str(), "running" | "blocked" | "paused") => {
-                    (InstanceState::Running, None)
-                }
-                Some(d) if matches!(d.state.as_str(), "shutoff" | "shutdown" | "crashed") => {
-                    let why = (d.state == "crashed").then(|| "the domain crashed".to_string());
-                    (InstanceState::Stopped, why)
-                }
-                Some(_) => continue,
-                None => (
-                    InstanceState::Error,
-                    Some("its domain is missing on the host".to_string()),
-                ),
+            let domain = domains.iter().find(|d| d.name == name);
+            let Some((to, reason)) = observed(domain.map(|d| d.state.as_str())) else {
+                continue;
             };
             // An instance already in error keeps the reason its job gave.
-            if to == state {
-                continue;
-            }
-            let done = sqlx::query(
-                "UPDATE instances SET state = ?, state_reason = ?, updated_at = ? \
-                 WHERE id = ? AND state = ? AND operation_id IS NULL",
-            )
-            .bind(to.as_str())
-            .bind(&why)
-            .bind(now)
-            .bind(&id)
-            .bind(state.as_str())
-            .execute(self.pool())
-            .await?
-            .rows_affected()
-                == 1;
-            if done {
-                changes.push(Reconciled {
+            if to != state {
+                proposed.push(Reconciled {
                     instance_id: id,
                     from: state,
                     to,
-                    reason: why,
+                    reason,
                 });
             }
         }
-        let reported: Vec<String> = domains
+        let unknown: Vec<String> = domains
             .iter()
             .filter(|d| !known.contains(&d.name))
             .map(|d| d.name.clone())
             .collect();
-        let json = serde_json::to_string(&reported)
+        let json = serde_json::to_string(&unknown)
             .map_err(|e| StoreError::Corrupt(format!("unknown domains: {e}")))?;
         // Every beat runs this: write only when the list changed.
         sqlx::query(
             "UPDATE hosts SET unknown_domains_json = ?1 WHERE id = ?2 AND unknown_domains_json <> ?1",
         )
-            .bind(json)
-            .bind(host)
-            .execute(self.pool())
-            .await?;
-        Ok((changes, reported))
+        .bind(json)
+        .bind(host)
+        .execute(self.pool())
+        .await?;
+        Ok((proposed, unknown))
+    }
+
+    /// Applies a confirmed reconciliation if the instance is still settled in `from` and no
+    /// job took it meanwhile; whether it did.
+    pub async fn apply_reconciled(&self, c: &Reconciled, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE instances SET state = ?, state_reason = ?, updated_at = ? \
+             WHERE id = ? AND state = ? AND operation_id IS NULL",
+        )
+        .bind(c.to.as_str())
+        .bind(&c.reason)
+        .bind(now)
+        .bind(&c.instance_id)
+        .bind(c.from.as_str())
+        .execute(self.pool())
+        .await?
+        .rows_affected()
+            == 1;
+        Ok(done)
     }
 
     /// The instance's host's agent endpoint, when it is placed.
