@@ -16,13 +16,13 @@
 //! 2. in a real store (`Store::open` on a file in a temporary directory): hosts, tenants (with
 //!    quotas) and an image written through the store API, the 100,000 instances and their hosts'
 //!    allocations written in one bulk transaction, the store reopened so its host index loads
-//!    them; then K tokio tasks each claim in a loop as the API's create does (candidates from
-//!    `placement_candidates`, a decision, `Store::create_instance`, another host on
-//!    `ClaimRefused::HostFull`): one caller, then 16, then 64, each run for a fixed number of
-//!    claims or at most `CLAIM_RUN_CAP`, with the time per claim split into copying the
-//!    candidates, deciding and the store's transaction. Afterwards every host's allocation is
-//!    checked against the instances placed on it, against its capacity and against the store's
-//!    in-memory index.
+//!    them; then K tokio tasks each claim in a loop as the API's create does (a decision with
+//!    `Store::with_placement` over the store's host index, `Store::create_instance`, another
+//!    host on `ClaimRefused::HostFull`): one caller, then 16, then 64, each run for a fixed
+//!    number of claims or at most `CLAIM_RUN_CAP`, with the time per claim split into deciding
+//!    and the store's transaction. Afterwards every host's allocation is checked against the
+//!    instances placed on it, against its capacity and against the store's in-memory index,
+//!    and every tenant's usage counters against the sums over its instances.
 //!
 //! The program prints a report and exits 0 whether or not the goals are met (it is a
 //! measurement, not a test); it fails only when a check of the results does.
@@ -60,8 +60,6 @@ const CLAIM_RUNS: [(usize, usize); 3] = [(1, 2_000), (16, 20_000), (64, 20_000)]
 /// A run stops starting claims after this long (so a slow machine still ends in ~2 minutes);
 /// claims/s is then over the claims it made.
 const CLAIM_RUN_CAP: Duration = Duration::from_secs(10);
-/// Calls timed for the breakdown of a claim's store work.
-const QUOTA_CALLS: usize = 500;
 /// Hosts a claim tries before giving up (as the API's create does).
 const CLAIM_ATTEMPTS: usize = 8;
 const TENANTS: usize = 200;
@@ -453,6 +451,18 @@ async fn seed_store(
         .execute(&mut *tx)
         .await?;
     }
+    // The bulk insert went around the store: bring the tenants' usage counters up to it.
+    sqlx::query(
+        "UPDATE tenant_quotas SET \
+            used_cores = (SELECT COALESCE(SUM(vcpus), 0) FROM instances i \
+                          WHERE i.tenant_id = tenant_quotas.tenant_id), \
+            used_memory_bytes = (SELECT COALESCE(SUM(memory_bytes), 0) FROM instances i \
+                                 WHERE i.tenant_id = tenant_quotas.tenant_id), \
+            used_instances = (SELECT COUNT(*) FROM instances i \
+                              WHERE i.tenant_id = tenant_quotas.tenant_id)",
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok((tenants, image))
 }
@@ -490,8 +500,7 @@ struct CallerResult {
     latencies: Vec<Duration>,
     refused: usize,
     gave_up: usize,
-    /// Summed over attempts: copying the candidates, deciding, `create_instance`.
-    copy: Duration,
+    /// Summed over attempts: deciding (over the store's index), `create_instance`.
     decide: Duration,
     claim: Duration,
 }
@@ -553,17 +562,14 @@ async fn caller(index: usize, shared: Arc<Shared>) -> anyhow::Result<CallerResul
         let mut placed = false;
         for _ in 0..CLAIM_ATTEMPTS {
             let t1 = Instant::now();
-            let hosts = store.placement_candidates(now_ms());
+            let chosen = store.with_placement(now_ms(), |hosts| {
+                decide(hosts, &req, Policy::Random, oc, &mut rng).map(|h| h.host_id.clone())
+            });
             let t2 = Instant::now();
-            let chosen =
-                decide(&hosts, &req, Policy::Random, oc, &mut rng).map(|h| h.host_id.clone());
-            let t3 = Instant::now();
-            drop(hosts);
-            out.copy += t2 - t1;
-            out.decide += t3 - t2;
+            out.decide += t2 - t1;
             let Some(host) = chosen else { break };
             let claimed = store.create_instance(&row, &host, oc, &op).await?;
-            out.claim += t3.elapsed();
+            out.claim += t2.elapsed();
             match claimed {
                 Ok(()) => {
                     placed = true;
@@ -593,8 +599,7 @@ struct ClaimRun {
     refused: usize,
     gave_up: usize,
     capped: bool,
-    /// Mean per claim, ms: copying the candidates, deciding, `create_instance` (incl. waits).
-    copy_ms: f64,
+    /// Mean per claim, ms: deciding, `create_instance` (incl. waits).
     decide_ms: f64,
     claim_ms: f64,
 }
@@ -623,7 +628,7 @@ async fn claim_run(
         .collect();
     let mut latencies = Vec::with_capacity(total);
     let (mut refused, mut gave_up) = (0, 0);
-    let (mut copy, mut decide, mut claim) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let (mut decide, mut claim) = (Duration::ZERO, Duration::ZERO);
     let mut failure = None;
     for task in tasks {
         match task.await.context("caller task panicked") {
@@ -631,7 +636,6 @@ async fn claim_run(
                 latencies.extend(r.latencies);
                 refused += r.refused;
                 gave_up += r.gave_up;
-                copy += r.copy;
                 decide += r.decide;
                 claim += r.claim;
             }
@@ -652,7 +656,6 @@ async fn claim_run(
         refused,
         gave_up,
         capped: claims + gave_up < total,
-        copy_ms: mean_ms(copy),
         decide_ms: mean_ms(decide),
         claim_ms: mean_ms(claim),
     })
@@ -698,6 +701,21 @@ async fn check_claims(store: &Store, oc: Overcommit) -> anyhow::Result<(usize, u
         }
     }
     Ok((rows.len(), instances, over, mismatched))
+}
+
+/// How many tenants' usage counters (what the claim's quota check reads) differ from the sums
+/// over their instances.
+async fn check_usage(store: &Store) -> anyhow::Result<i64> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM tenant_quotas q LEFT JOIN \
+            (SELECT tenant_id, SUM(vcpus) AS c, SUM(memory_bytes) AS m, COUNT(*) AS k \
+             FROM instances GROUP BY tenant_id) u ON u.tenant_id = q.tenant_id \
+         WHERE q.used_cores != COALESCE(u.c, 0) OR q.used_memory_bytes != COALESCE(u.m, 0) \
+            OR q.used_instances != COALESCE(u.k, 0)",
+    )
+    .fetch_one(store.pool())
+    .await?;
+    Ok(row.try_get("n")?)
 }
 
 fn verdict(met: bool) -> &'static str {
@@ -802,14 +820,14 @@ async fn main() -> anyhow::Result<()> {
         t0.elapsed().as_secs_f64()
     );
     println!(
-        "   each claim: placement_candidates + choose (random) + create_instance, another host \
-         on HostFull (at most {CLAIM_ATTEMPTS}); latency in ms; a run stops starting claims after \
-         {} s; copy / decide / store: mean ms per claim in placement_candidates, choose, \
+        "   each claim: with_placement + choose (random) + create_instance, another host on \
+         HostFull (at most {CLAIM_ATTEMPTS}); latency in ms; a run stops starting claims after \
+         {} s; decide / store: mean ms per claim in with_placement + choose and in \
          create_instance (incl. waiting for a connection and the write lock)",
         CLAIM_RUN_CAP.as_secs()
     );
     println!(
-        "  {:<8} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "  {:<8} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7}",
         "callers",
         "claims",
         "claims/s",
@@ -819,7 +837,6 @@ async fn main() -> anyhow::Result<()> {
         "max",
         "refused",
         "gave up",
-        "copy",
         "decide",
         "store"
     );
@@ -828,7 +845,7 @@ async fn main() -> anyhow::Result<()> {
         let r = claim_run(&store, &seeded, callers, total, oc, choose).await?;
         let s = &r.stats;
         println!(
-            "  {:<8} {:>7} {:>9.0} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7} {:>7} {:>7.3} {:>7.3} {:>7.3}{}",
+            "  {:<8} {:>7} {:>9.0} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7} {:>7} {:>7.3} {:>7.3}{}",
             r.callers,
             r.claims,
             r.per_s,
@@ -838,7 +855,6 @@ async fn main() -> anyhow::Result<()> {
             s.max,
             r.refused,
             r.gave_up,
-            r.copy_ms,
             r.decide_ms,
             r.claim_ms,
             if r.capped {
@@ -849,43 +865,18 @@ async fn main() -> anyhow::Result<()> {
         );
         runs.push(r);
     }
-    // Where a claim's store time goes: the quota check reads the tenant's usage as a SUM over
-    // its instances (Store::quota runs the same two queries), one caller.
-    let mut rng = StdRng::seed_from_u64(9);
-    let mut ds = Vec::with_capacity(QUOTA_CALLS);
-    for _ in 0..QUOTA_CALLS {
-        let (tenant, _) = &seeded.0[rng.gen_range(0..seeded.0.len())];
-        let t = Instant::now();
-        black_box(store.quota(tenant).await?);
-        ds.push(t.elapsed());
-    }
-    let q = stats(ds);
-    let mut ds = Vec::with_capacity(QUOTA_CALLS);
-    for _ in 0..QUOTA_CALLS {
-        let t = Instant::now();
-        black_box(store.placement_candidates(now_ms()));
-        ds.push(t.elapsed());
-    }
-    let c = stats(ds);
-    println!(
-        "   breakdown, one caller: Store::quota (the claim's quota read: a SUM over the tenant's \
-         ~{} instances) p50 {:.3} ms, p99 {:.3} ms; placement_candidates ({} hosts copied) p50 \
-         {:.3} ms, p99 {:.3} ms",
-        (fleet.instances.len() + runs.iter().map(|r| r.claims).sum::<usize>()) / TENANTS,
-        q.p50,
-        q.p99,
-        fleet.hosts.len(),
-        c.p50,
-        c.p99
-    );
     let (checked_hosts, instances, over, mismatched) = check_claims(&store, oc).await?;
+    let tenants_off = check_usage(&store).await?;
     let claimed: usize = runs.iter().map(|r| r.claims).sum();
-    let consistent =
-        over == 0 && mismatched == 0 && instances == (fleet.instances.len() + claimed) as u64;
+    let consistent = over == 0
+        && mismatched == 0
+        && tenants_off == 0
+        && instances == (fleet.instances.len() + claimed) as u64;
     println!(
         "   check: {checked_hosts} hosts, {instances} instances ({} seeded + {claimed} claimed); \
          {over} hosts over capacity; {mismatched} hosts whose allocated cores/memory differ from \
-         the sum of their instances (or from the index): {}",
+         the sum of their instances (or from the index); {tenants_off} tenants whose usage \
+         counters differ from the sums over their instances: {}",
         fleet.instances.len(),
         if consistent { "OK" } else { "FAILED" }
     );

@@ -107,16 +107,17 @@ fn no_host(message: impl Into<String>) -> ApiError {
 
 /// One placement decision over the hosts as the store holds them now.
 fn choose(st: &AppState, req: &Request) -> ApiResult<String> {
-    let hosts = st.store.placement_candidates(now_ms());
     let oc = st.settings.overcommit;
-    match scheduler::choose(&hosts, req, st.settings.policy, oc, &mut rand::thread_rng()) {
-        Some(host) => Ok(host.host_id.clone()),
-        None => {
-            // Only when nothing fits is the slower pass that says why worth its cost.
-            let (_, rejected) = scheduler::filter(&hosts, req, oc);
-            Err(no_host(scheduler::explain(hosts.len(), &rejected)))
+    st.store.with_placement(now_ms(), |hosts| {
+        match scheduler::choose(hosts, req, st.settings.policy, oc, &mut rand::thread_rng()) {
+            Some(host) => Ok(host.host_id.clone()),
+            None => {
+                // Only when nothing fits is the slower pass that says why worth its cost.
+                let (_, rejected) = scheduler::filter(hosts, req, oc);
+                Err(no_host(scheduler::explain(hosts.len(), &rejected)))
+            }
         }
-    }
+    })
 }
 
 /// Create an instance: checked, placed, claimed and recorded before this answers; the host's

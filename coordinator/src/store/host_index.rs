@@ -1,8 +1,10 @@
 //! An in-memory copy of what the host list filters and sorts on (cluster, id, state, online
-//! window, search text). A fuzzy search is a substring scan, which SQL can only do row by row
-//! through LIKE; here it is a pass over a few bytes per host, and the database is asked only
-//! for the page's rows, by primary key. The store updates the index after every write to a
-//! host, so it never disagrees with the table for longer than one statement.
+//! window, search text) and of what placement reads (size and claims). A fuzzy search is a
+//! substring scan, which SQL can only do row by row through LIKE; here it is a pass over a few
+//! bytes per host, and the database is asked only for the page's rows, by primary key. A
+//! placement decision runs over the hosts as a slice of `Candidate`s kept here, under the read
+//! lock, without copying them. The store updates the index after every write to a host, so it
+//! never disagrees with the table for longer than one statement.
 
 use super::hosts::HostFilter;
 use crate::scheduler::Candidate;
@@ -32,45 +34,109 @@ pub struct Capacity {
 pub struct HostIndex {
     /// In list order: (cluster_id, id).
     entries: BTreeMap<(String, String), IndexEntry>,
-    cluster_of: HashMap<String, String>,
+    placement: Placement,
+}
+
+/// Every host as placement sees it, one `Candidate` per host in a fixed slot. `agent_online`
+/// depends on the time: the flags are right for any time in `[as_of, until)`, and a decision
+/// at a time outside it first recomputes them (`refresh`).
+#[derive(Debug, Default)]
+struct Placement {
+    hosts: Vec<Candidate>,
+    offline_after: Vec<Option<i64>>,
+    slot: HashMap<String, usize>,
+    as_of: i64,
+    until: i64,
+}
+
+impl Placement {
+    /// Copies `entry` into the host's slot (a new one for a new host).
+    fn sync(&mut self, id: &str, cluster_id: &str, entry: &IndexEntry) {
+        let online = entry.offline_after.is_some_and(|t| self.as_of < t);
+        if let Some(t) = entry.offline_after.filter(|t| *t > self.as_of) {
+            self.until = self.until.min(t);
+        }
+        let c = &entry.capacity;
+        let candidate = Candidate {
+            host_id: id.to_string(),
+            cluster_id: cluster_id.to_string(),
+            state: entry.state,
+            agent_online: online,
+            total_cores: c.total_cores,
+            allocated_cores: c.allocated_cores,
+            total_memory_bytes: c.total_memory_bytes,
+            allocated_memory_bytes: c.allocated_memory_bytes,
+            free_gpus: Vec::new(),
+        };
+        match self.slot.get(id) {
+            Some(&i) => {
+                self.hosts[i] = candidate;
+                self.offline_after[i] = entry.offline_after;
+            }
+            None => {
+                self.slot.insert(id.to_string(), self.hosts.len());
+                self.hosts.push(candidate);
+                self.offline_after.push(entry.offline_after);
+            }
+        }
+    }
+
+    fn fresh_at(&self, now: i64) -> bool {
+        self.as_of <= now && now < self.until
+    }
+
+    /// Recomputes every `agent_online` for `now`, and until when they hold.
+    fn refresh(&mut self, now: i64) {
+        self.as_of = now;
+        self.until = i64::MAX;
+        for (host, after) in self.hosts.iter_mut().zip(&self.offline_after) {
+            host.agent_online = after.is_some_and(|t| now < t);
+            if let Some(t) = after.filter(|t| *t > now) {
+                self.until = self.until.min(t);
+            }
+        }
+    }
 }
 
 impl HostIndex {
     pub fn upsert(&mut self, id: &str, cluster_id: &str, entry: IndexEntry) {
-        if let Some(old) = self
-            .cluster_of
-            .insert(id.to_string(), cluster_id.to_string())
-        {
+        if let Some(&i) = self.placement.slot.get(id) {
+            let old = self.placement.hosts[i].cluster_id.clone();
             self.entries.remove(&(old, id.to_string()));
         }
+        self.placement.sync(id, cluster_id, &entry);
         self.entries
             .insert((cluster_id.to_string(), id.to_string()), entry);
     }
 
     pub fn update(&mut self, id: &str, change: impl FnOnce(&mut IndexEntry)) {
-        if let Some(cluster) = self.cluster_of.get(id)
-            && let Some(entry) = self.entries.get_mut(&(cluster.clone(), id.to_string()))
-        {
+        let Some(&i) = self.placement.slot.get(id) else {
+            return;
+        };
+        let cluster = self.placement.hosts[i].cluster_id.clone();
+        if let Some(entry) = self.entries.get_mut(&(cluster, id.to_string())) {
             change(entry);
+            let cluster = std::mem::take(&mut self.placement.hosts[i].cluster_id);
+            self.placement.sync(id, &cluster, entry);
         }
     }
 
-    /// Every host as placement sees it, at `now`.
-    pub fn candidates(&self, now: i64) -> Vec<Candidate> {
-        self.entries
-            .iter()
-            .map(|((cluster, id), e)| Candidate {
-                host_id: id.clone(),
-                cluster_id: cluster.clone(),
-                state: e.state,
-                agent_online: e.offline_after.is_some_and(|t| now < t),
-                total_cores: e.capacity.total_cores,
-                allocated_cores: e.capacity.allocated_cores,
-                total_memory_bytes: e.capacity.total_memory_bytes,
-                allocated_memory_bytes: e.capacity.allocated_memory_bytes,
-                free_gpus: Vec::new(),
-            })
-            .collect()
+    /// Whether `placement` may run under a read lock at `now` (else `placement_mut`).
+    pub fn placement_fresh_at(&self, now: i64) -> bool {
+        self.placement.fresh_at(now)
+    }
+
+    /// Every host as placement sees it, valid at a time `placement_fresh_at` accepts.
+    pub fn placement(&self) -> &[Candidate] {
+        &self.placement.hosts
+    }
+
+    /// Every host as placement sees it at `now`.
+    pub fn placement_mut(&mut self, now: i64) -> &[Candidate] {
+        if !self.placement.fresh_at(now) {
+            self.placement.refresh(now);
+        }
+        &self.placement.hosts
     }
 
     /// The ids on the filter's page, in list order, and how many hosts match in all.
@@ -249,5 +315,48 @@ mod tests {
             .1,
             0
         );
+    }
+
+    /// Placement's online flags follow the time and every write, without a copy per decision.
+    #[test]
+    fn placement_online_flags_follow_time_and_writes() {
+        let mut index = HostIndex::default();
+        index.upsert("h1", "a", entry(HostState::Available, Some(100), "h1"));
+        index.upsert("h2", "a", entry(HostState::Available, Some(200), "h2"));
+        index.upsert("h3", "b", entry(HostState::Available, None, "h3"));
+        let online = |index: &mut HostIndex, now: i64| -> Vec<String> {
+            let fresh = index.placement_fresh_at(now);
+            let hosts = if fresh {
+                index.placement()
+            } else {
+                index.placement_mut(now)
+            };
+            hosts
+                .iter()
+                .filter(|c| c.agent_online)
+                .map(|c| c.host_id.clone())
+                .collect()
+        };
+        assert_eq!(online(&mut index, 50), ["h1", "h2"]);
+        assert!(index.placement_fresh_at(99) && !index.placement_fresh_at(100));
+        assert_eq!(online(&mut index, 100), ["h2"]);
+        // A heartbeat moves h1's window; the flag changes with the write, not at the next refresh.
+        index.update("h1", |e| e.offline_after = Some(400));
+        assert!(index.placement_fresh_at(150));
+        assert_eq!(online(&mut index, 150), ["h1", "h2"]);
+        assert_eq!(online(&mut index, 250), ["h1"]);
+        // Writes reach the slot; a host moved to another cluster keeps its one slot.
+        index.update("h3", |e| e.capacity.allocated_cores = 7);
+        index.upsert("h2", "b", entry(HostState::Locked, Some(500), "h2"));
+        let hosts = index.placement_mut(260);
+        assert_eq!(hosts.len(), 3);
+        assert_eq!(hosts[2].allocated_cores, 7);
+        assert_eq!(
+            (hosts[1].cluster_id.as_str(), hosts[1].state),
+            ("b", HostState::Locked)
+        );
+        // Time running backwards (a clock step) is not trusted either.
+        assert!(!index.placement_fresh_at(10));
+        assert_eq!(online(&mut index, 10), ["h1", "h2"]);
     }
 }

@@ -2,6 +2,7 @@
 
 use super::host_index::{Capacity, IndexEntry};
 use super::{Store, StoreError};
+use crate::scheduler::Candidate;
 use plinth_common::api::{AgentStatus, Domain, Heartbeat, Host, HostDetail};
 use plinth_common::host::{HostEvent, HostState, InvalidTransition};
 use plinth_common::timefmt::rfc3339;
@@ -155,9 +156,22 @@ impl Store {
         Ok(())
     }
 
-    /// Every host as placement sees it now (from the in-memory index, no query).
-    pub fn placement_candidates(&self, now: i64) -> Vec<crate::scheduler::Candidate> {
-        self.host_index_read().candidates(now)
+    /// Runs `decide` over every host as placement sees it at `now` (the in-memory index, no
+    /// query and no copy), under the index's read lock (its write lock when the agents'
+    /// online flags must first be brought up to `now`). `decide` must not block.
+    pub fn with_placement<R>(&self, now: i64, decide: impl FnOnce(&[Candidate]) -> R) -> R {
+        {
+            let index = self.host_index_read();
+            if index.placement_fresh_at(now) {
+                return decide(index.placement());
+            }
+        }
+        decide(self.host_index().placement_mut(now))
+    }
+
+    /// A copy of every host as placement sees it at `now`.
+    pub fn placement_candidates(&self, now: i64) -> Vec<Candidate> {
+        self.with_placement(now, <[Candidate]>::to_vec)
     }
 
     /// Fills the in-memory list index from the table (at start-up).

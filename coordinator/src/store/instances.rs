@@ -1,14 +1,17 @@
 //! Instances and their claims on hosts. A claim is the instance's vCPUs and memory added to its
 //! host's `allocated_*` columns; it is taken by a conditional UPDATE inside the transaction that
 //! writes the instance, so two concurrent placements can never over-commit one host, and it is
-//! given back in the transaction that unplaces or deletes the instance.
+//! given back in the transaction that unplaces or deletes the instance. Creates are written in
+//! batches by the claim writer (claims.rs).
 
+use super::claims::{Claim, host_claims};
 use super::operations::NewOperation;
 use super::{Store, StoreError};
 use crate::scheduler::Overcommit;
 use plinth_common::api::{Instance, Quota, QuotaUsage};
 use plinth_common::instance::{InstanceKind, InstanceState};
 use plinth_common::timefmt::rfc3339;
+use serde_json::json;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
@@ -130,39 +133,6 @@ fn record(row: &SqliteRow) -> Result<InstanceRecord, StoreError> {
     })
 }
 
-/// Adds a claim to `host` if it still fits under the overcommit ratios and the host is
-/// `available`; returns the host's new allocation.
-async fn take_claim(
-    conn: &mut SqliteConnection,
-    host: &str,
-    cores: u32,
-    memory: u64,
-    oc: Overcommit,
-) -> Result<Option<(u32, u64)>, StoreError> {
-    let row = sqlx::query(
-        "UPDATE hosts SET allocated_cores = allocated_cores + ?1, \
-            allocated_memory_bytes = allocated_memory_bytes + ?2 \
-         WHERE id = ?3 AND state = 'available' \
-           AND allocated_cores + ?1 <= CAST(total_cores * ?4 AS INTEGER) \
-           AND allocated_memory_bytes + ?2 <= CAST(total_memory_bytes * ?5 AS INTEGER) \
-         RETURNING allocated_cores, allocated_memory_bytes",
-    )
-    .bind(i64::from(cores))
-    .bind(memory as i64)
-    .bind(host)
-    .bind(oc.cpu)
-    .bind(oc.memory)
-    .fetch_optional(conn)
-    .await?;
-    row.map(|r| {
-        Ok((
-            r.try_get::<i64, _>("allocated_cores")? as u32,
-            r.try_get::<i64, _>("allocated_memory_bytes")? as u64,
-        ))
-    })
-    .transpose()
-}
-
 /// Gives an instance's claim back to its host and unplaces it; returns the host and its new
 /// allocation, or `None` when it held no claim.
 async fn release_claim(
@@ -200,16 +170,27 @@ async fn release_claim(
     )))
 }
 
-/// Whether `tenant` may hold `cores`, `memory` and `count` more than it does now.
-async fn quota_check(
-    conn: &mut SqliteConnection,
-    tenant: &str,
+/// Gives an instance's share of its tenant's quota back (before the instance row goes).
+async fn release_quota(conn: &mut SqliteConnection, id: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE tenant_quotas SET used_cores = MAX(used_cores - i.vcpus, 0), \
+            used_memory_bytes = MAX(used_memory_bytes - i.memory_bytes, 0), \
+            used_instances = MAX(used_instances - 1, 0) \
+         FROM instances i WHERE i.id = ? AND tenant_quotas.tenant_id = i.tenant_id",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The first limit that holding `cores`, `memory` and one instance more would exceed.
+pub(super) fn exceeded(
+    quota: &Quota,
+    usage: &QuotaUsage,
     cores: u64,
     memory: u64,
-    count: u64,
-) -> Result<Result<(), QuotaExceeded>, StoreError> {
-    let quota = read_quota(&mut *conn, tenant).await?;
-    let usage = read_usage(&mut *conn, tenant).await?;
+) -> Option<QuotaExceeded> {
     let checks = [
         ("cores", quota.cores, usage.cores, cores),
         (
@@ -218,56 +199,52 @@ async fn quota_check(
             usage.memory_bytes,
             memory,
         ),
-        ("instances", quota.instances, usage.instances, count),
+        ("instances", quota.instances, usage.instances, 1),
     ];
-    for (resource, limit, used, asked) in checks {
-        if let Some(limit) = limit
-            && asked > 0
-            && used.saturating_add(asked) > limit
-        {
-            return Ok(Err(QuotaExceeded {
-                resource,
-                limit,
-                used,
-                asked,
-            }));
-        }
-    }
-    Ok(Ok(()))
+    checks
+        .into_iter()
+        .find(|(_, limit, used, asked)| {
+            limit.is_some_and(|limit| *asked > 0 && used.saturating_add(*asked) > limit)
+        })
+        .map(|(resource, limit, used, asked)| QuotaExceeded {
+            resource,
+            limit: limit.unwrap_or_default(),
+            used,
+            asked,
+        })
 }
 
-async fn read_quota(conn: &mut SqliteConnection, tenant: &str) -> Result<Quota, StoreError> {
-    let row =
-        sqlx::query("SELECT cores, memory_bytes, instances FROM tenant_quotas WHERE tenant_id = ?")
-            .bind(tenant)
-            .fetch_optional(conn)
-            .await?;
-    let Some(row) = row else {
-        return Ok(Quota::default());
-    };
-    let get = |c: &str| -> Result<Option<u64>, StoreError> {
-        Ok(row.try_get::<Option<i64>, _>(c)?.map(|v| v as u64))
-    };
-    Ok(Quota {
-        cores: get("cores")?,
-        memory_bytes: get("memory_bytes")?,
-        instances: get("instances")?,
-    })
-}
-
-async fn read_usage(conn: &mut SqliteConnection, tenant: &str) -> Result<QuotaUsage, StoreError> {
+/// A tenant's limits and what it holds (nothing and none for a tenant without a row).
+pub(super) async fn read_quota(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+) -> Result<(Quota, QuotaUsage), StoreError> {
     let row = sqlx::query(
-        "SELECT COALESCE(SUM(vcpus), 0) AS cores, COALESCE(SUM(memory_bytes), 0) AS memory, \
-            COUNT(*) AS n FROM instances WHERE tenant_id = ?",
+        "SELECT cores, memory_bytes, instances, used_cores, used_memory_bytes, used_instances \
+         FROM tenant_quotas WHERE tenant_id = ?",
     )
     .bind(tenant)
-    .fetch_one(conn)
+    .fetch_optional(conn)
     .await?;
-    Ok(QuotaUsage {
-        cores: row.try_get::<i64, _>("cores")? as u64,
-        memory_bytes: row.try_get::<i64, _>("memory")? as u64,
-        instances: row.try_get::<i64, _>("n")? as u64,
-    })
+    let Some(row) = row else {
+        return Ok(Default::default());
+    };
+    let limit = |c: &str| -> Result<Option<u64>, StoreError> {
+        Ok(row.try_get::<Option<i64>, _>(c)?.map(|v| v as u64))
+    };
+    let used = |c: &str| -> Result<u64, StoreError> { Ok(row.try_get::<i64, _>(c)? as u64) };
+    Ok((
+        Quota {
+            cores: limit("cores")?,
+            memory_bytes: limit("memory_bytes")?,
+            instances: limit("instances")?,
+        },
+        QuotaUsage {
+            cores: used("used_cores")?,
+            memory_bytes: used("used_memory_bytes")?,
+            instances: used("used_instances")?,
+        },
+    ))
 }
 
 async fn set_operation(
@@ -308,7 +285,7 @@ pub fn observed(domain_state: Option<&str>) -> Option<(InstanceState, Option<Str
 }
 
 impl Store {
-    fn set_allocation(&self, host: &str, cores: u32, memory: u64) {
+    pub(super) fn set_allocation(&self, host: &str, cores: u32, memory: u64) {
         self.host_index().update(host, |e| {
             e.capacity.allocated_cores = cores;
             e.capacity.allocated_memory_bytes = memory;
@@ -318,10 +295,7 @@ impl Store {
     /// The tenant's quota and what it holds now.
     pub async fn quota(&self, tenant: &str) -> Result<(Quota, QuotaUsage), StoreError> {
         let mut conn = self.pool().acquire().await?;
-        Ok((
-            read_quota(&mut conn, tenant).await?,
-            read_usage(&mut conn, tenant).await?,
-        ))
+        read_quota(&mut conn, tenant).await
     }
 
     pub async fn set_quota(&self, tenant: &str, q: &Quota) -> Result<(), StoreError> {
@@ -348,13 +322,13 @@ impl Store {
         cores: u64,
         memory: u64,
     ) -> Result<Result<(), QuotaExceeded>, StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        quota_check(&mut conn, tenant, cores, memory, 1).await
+        let (quota, usage) = self.quota(tenant).await?;
+        Ok(exceeded(&quota, &usage, cores, memory).map_or(Ok(()), Err))
     }
 
-    /// Writes a new instance placed on `host`, its claim and its create operation, in one
-    /// transaction that first takes the claim (so it holds the write lock from its first
-    /// statement) and then checks the tenant's quota.
+    /// Writes a new instance placed on `host`, its claim on the host, its share of the
+    /// tenant's quota and its create operation, all or nothing, in a transaction it may share
+    /// with other creates (claims.rs).
     pub async fn create_instance(
         &self,
         new: &NewInstanceRow<'_>,
@@ -362,50 +336,11 @@ impl Store {
         oc: Overcommit,
         op: &NewOperation<'_>,
     ) -> Result<Result<(), ClaimRefused>, StoreError> {
-        let _turn = self.claims.lock().await;
-        let mut tx = self.pool().begin().await?;
-        let Some((cores, memory)) =
-            take_claim(&mut tx, host, new.vcpus, new.memory_bytes, oc).await?
-        else {
-            return Ok(Err(ClaimRefused::HostFull));
-        };
-        let quota = quota_check(
-            &mut tx,
-            new.tenant_id,
-            u64::from(new.vcpus),
-            new.memory_bytes,
-            1,
-        )
-        .await?;
-        if let Err(exceeded) = quota {
-            return Ok(Err(ClaimRefused::Quota(exceeded)));
-        }
-        sqlx::query(
-            "INSERT INTO instances (id, name, kind, tenant_id, host_id, image_id, vcpus, memory_bytes, \
-                disk_bytes, gpu_type, state, admin_password_sealed, operation_id, search_text, \
-                created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'creating', ?, ?, ?, ?, ?)",
-        )
-        .bind(new.id)
-        .bind(new.name)
-        .bind(new.kind.as_str())
-        .bind(new.tenant_id)
-        .bind(host)
-        .bind(new.image_id)
-        .bind(i64::from(new.vcpus))
-        .bind(new.memory_bytes as i64)
-        .bind(new.disk_bytes as i64)
-        .bind(new.gpu_type)
-        .bind(new.admin_password_sealed)
-        .bind(op.id)
-        .bind(search_text(new.name, new.id, new.tenant_email, new.image_id))
-        .bind(op.now)
-        .bind(op.now)
-        .execute(&mut *tx)
-        .await?;
-        self.insert_operation(&mut tx, op).await?;
-        tx.commit().await?;
-        self.set_allocation(host, cores, memory);
-        Ok(Ok(()))
+        let (claim, answer) = Claim::new(new, host, oc, op);
+        self.claim_writer
+            .send(claim)
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Places an unplaced instance on `host` (a start after its host was drained, or a retry
@@ -432,7 +367,8 @@ impl Store {
         };
         let cores = row.try_get::<i64, _>("vcpus")? as u32;
         let memory = row.try_get::<i64, _>("memory_bytes")? as u64;
-        let Some((c, m)) = take_claim(&mut tx, host, cores, memory, oc).await? else {
+        let claim = json!([{"host": host, "cores": cores, "memory": memory}]).to_string();
+        let Some(&(c, m)) = host_claims(&mut tx, &claim, oc).await?.get(host) else {
             return Ok(Err(ClaimRefused::HostFull));
         };
         sqlx::query("UPDATE instances SET host_id = ? WHERE id = ?")
@@ -536,6 +472,7 @@ impl Store {
     pub async fn remove_instance(&self, id: &str, op_id: &str, now: i64) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         let released = release_claim(&mut tx, id).await?;
+        release_quota(&mut tx, id).await?;
         sqlx::query("DELETE FROM instances WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -731,13 +668,7 @@ mod tests {
         };
         store.insert_host_with_facts(&h, "cpu", 4, 4 * GIB).await?;
         store.create_tenant("ten-000000000001", "a@x", "A").await?;
-        sqlx::query(
-            "INSERT INTO images (id, name, kind, image_type, visibility, note, virtualization, \
-                status, created_at, updated_at) \
-             VALUES ('img-000000000001', 'i', 'base', 'image', 'public', '', 'kvm', 'available', 0, 0)",
-        )
-        .execute(store.pool())
-        .await?;
+        crate::store::test_image(&store, "img-000000000001").await?;
         Ok((store, dir))
     }
 
@@ -855,6 +786,66 @@ mod tests {
             .fetch_one(store.pool())
             .await?;
         assert_eq!(row.try_get::<i64, _>("allocated_cores")?, 0);
+        Ok(())
+    }
+
+    /// The tenant's usage counters move with every instance written and removed, refused
+    /// claims change nothing, and they always equal the sum over the tenant's instances.
+    #[tokio::test]
+    async fn quota_usage_follows_instances() -> Result<(), StoreError> {
+        let (store, _dir) = setup().await?;
+        let tenant = "ten-000000000001";
+        let summed = || async {
+            let row = sqlx::query(
+                "SELECT COALESCE(SUM(vcpus), 0) AS c, COALESCE(SUM(memory_bytes), 0) AS m, \
+                    COUNT(*) AS n FROM instances WHERE tenant_id = ?",
+            )
+            .bind(tenant)
+            .fetch_one(store.pool())
+            .await?;
+            Ok::<_, StoreError>(QuotaUsage {
+                cores: row.try_get::<i64, _>("c")? as u64,
+                memory_bytes: row.try_get::<i64, _>("m")? as u64,
+                instances: row.try_get::<i64, _>("n")? as u64,
+            })
+        };
+        // No row yet: no limits, nothing held.
+        assert_eq!(store.quota(tenant).await?, Default::default());
+        for n in 1..=3 {
+            assert_eq!(claim(&store, n, GIB / 4).await?, Ok(()));
+        }
+        let (_, usage) = store.quota(tenant).await?;
+        assert_eq!(usage, summed().await?);
+        assert_eq!(
+            (usage.cores, usage.memory_bytes, usage.instances),
+            (3, 3 * GIB / 4, 3)
+        );
+
+        // A limit that the next claim would cross: refused, counters unchanged.
+        let limit = Quota {
+            instances: Some(3),
+            ..Default::default()
+        };
+        store.set_quota(tenant, &limit).await?;
+        match claim(&store, 4, GIB / 4).await? {
+            Err(ClaimRefused::Quota(q)) => {
+                assert_eq!(
+                    (q.resource, q.limit, q.used, q.asked),
+                    ("instances", 3, 3, 1)
+                )
+            }
+            other => panic!("expected a quota refusal, got {other:?}"),
+        }
+        assert_eq!(store.quota(tenant).await?, (limit, summed().await?));
+
+        store
+            .remove_instance("inst-000000000002", "op-000000000002", 5)
+            .await?;
+        let (_, usage) = store.quota(tenant).await?;
+        assert_eq!(usage, summed().await?);
+        assert_eq!((usage.cores, usage.instances), (2, 2));
+        assert_eq!(claim(&store, 5, GIB / 4).await?, Ok(()));
+        assert_eq!(store.quota(tenant).await?.1.instances, 3);
         Ok(())
     }
 }

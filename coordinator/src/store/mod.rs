@@ -2,6 +2,7 @@
 //! the SQL stays portable so PostgreSQL can follow.
 
 pub mod audit;
+mod claims;
 pub mod clusters;
 pub mod host_index;
 pub mod hosts;
@@ -27,6 +28,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
+    #[error("the store is shutting down")]
+    Closed,
 }
 
 #[derive(Clone, Debug)]
@@ -36,6 +39,8 @@ pub struct Store {
     /// Claims queue here rather than on SQLite's write lock, whose busy handler sleeps in
     /// growing steps instead of waking the next writer when the lock frees.
     claims: Arc<tokio::sync::Mutex<()>>,
+    /// Creates go to the claim writer (claims.rs), which writes them in batches.
+    claim_writer: claims::ClaimSender,
 }
 
 impl Store {
@@ -54,12 +59,23 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        let (claim_writer, claim_queue) = tokio::sync::mpsc::unbounded_channel();
         let store = Store {
             pool,
             hosts: Arc::default(),
             claims: Arc::default(),
+            claim_writer,
         };
         store.load_host_index().await?;
+        // The writer's copy sends nothing, so the writer ends once the last other copy is dropped.
+        let (closed, _) = tokio::sync::mpsc::unbounded_channel();
+        claims::start_writer(
+            Store {
+                claim_writer: closed,
+                ..store.clone()
+            },
+            claim_queue,
+        );
         Ok(store)
     }
 
@@ -85,4 +101,18 @@ pub(crate) async fn test_store() -> (Store, tempfile::TempDir) {
         .await
         .expect("open store");
     (store, dir)
+}
+
+/// A bare available public base image `id`, for tests that need instances to boot from one.
+#[cfg(test)]
+pub(crate) async fn test_image(store: &Store, id: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO images (id, name, kind, image_type, visibility, note, virtualization, \
+            status, created_at, updated_at) \
+         VALUES (?, 'i', 'base', 'image', 'public', '', 'kvm', 'available', 0, 0)",
+    )
+    .bind(id)
+    .execute(store.pool())
+    .await?;
+    Ok(())
 }

@@ -50,6 +50,37 @@ pub struct NewOperation<'a> {
     pub now: i64,
 }
 
+impl NewOperation<'_> {
+    /// The row as `insert_operations` reads it.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "kind": self.kind,
+            "target": self.target_id,
+            "owner": self.owner_tenant_id,
+            "now": self.now,
+        })
+    }
+}
+
+/// Writes new operations, `running`, from a JSON array of `NewOperation::to_json` rows.
+pub(crate) async fn insert_operations(
+    conn: &mut sqlx::SqliteConnection,
+    ops: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO operations (id, kind, target_id, owner_tenant_id, status, progress_bytes, \
+            created_at, updated_at) \
+         SELECT value ->> 'id', value ->> 'kind', value ->> 'target', value ->> 'owner', \
+            'running', 0, value ->> 'now', value ->> 'now' \
+         FROM json_each(?1)",
+    )
+    .bind(ops)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 const COLUMNS: &str =
     "id, kind, target_id, status, progress_bytes, total_bytes, error, created_at, updated_at";
 
@@ -59,19 +90,7 @@ impl Store {
         conn: &mut sqlx::SqliteConnection,
         op: &NewOperation<'_>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO operations (id, kind, target_id, owner_tenant_id, status, progress_bytes, \
-                created_at, updated_at) VALUES (?, ?, ?, ?, 'running', 0, ?, ?)",
-        )
-        .bind(op.id)
-        .bind(op.kind)
-        .bind(op.target_id)
-        .bind(op.owner_tenant_id)
-        .bind(op.now)
-        .bind(op.now)
-        .execute(conn)
-        .await?;
-        Ok(())
+        insert_operations(conn, &format!("[{}]", op.to_json())).await
     }
 
     /// An operation, if `tenant` (when given) owns it.
