@@ -1,6 +1,8 @@
 //! Host facts: cores and memory as the hypervisor sees them (libvirt node info), the CPU model
-//! and hostname from the operating system (sysinfo).
+//! and hostname from the operating system (sysinfo), and where other hosts reach this one for
+//! live migration (configuration).
 
+use crate::config::MigrationUris;
 use crate::libvirt::{Libvirt, LibvirtError};
 use plinth_common::api::HostFacts;
 use std::time::Duration;
@@ -22,7 +24,11 @@ pub fn cpu_model() -> Option<String> {
         .filter(|b| !b.is_empty())
 }
 
-pub async fn collect(libvirt: &Libvirt, deadline: Duration) -> Result<HostFacts, LibvirtError> {
+pub async fn collect(
+    libvirt: &Libvirt,
+    migration: &MigrationUris,
+    deadline: Duration,
+) -> Result<HostFacts, LibvirtError> {
     let node = libvirt.node(deadline).await?;
     Ok(HostFacts {
         hostname: hostname(),
@@ -32,5 +38,7 @@ pub async fn collect(libvirt: &Libvirt, deadline: Duration) -> Result<HostFacts,
         libvirt_uri: libvirt.uri().to_string(),
         hypervisor: node.driver,
         agent_version: AGENT_VERSION.to_string(),
+        migration_uri: migration.migration_uri.clone(),
+        migrate_uri: migration.migrate_uri.clone(),
     })
 }

@@ -60,6 +60,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         AgentDir::new(&config.data_dir),
         libvirt,
         config.heartbeat_interval,
+        config.migration.clone(),
     )?);
     let listen = config
         .listen

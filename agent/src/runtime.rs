@@ -1,6 +1,7 @@
 //! The running agent's shared state: identity, TLS material that renewal swaps, the clients it
 //! calls the coordinator with, libvirt, and the instances it runs.
 
+use crate::config::MigrationUris;
 use crate::identity::{AgentDir, Enrollment};
 use crate::instances::{CoordinatorLink, Instances};
 use crate::libvirt::Libvirt;
@@ -15,6 +16,8 @@ pub struct Agent {
     pub ca_pem: String,
     pub libvirt: Libvirt,
     pub heartbeat_interval: Duration,
+    /// Reported in the facts; the libvirt URI defaults to TLS on the enrolled address.
+    pub migration: MigrationUris,
     /// The certificate the API serves; renewal replaces it in place.
     pub server_cert: Arc<ReloadableCert>,
     pub instances: Instances,
@@ -64,8 +67,10 @@ impl Agent {
         dir: AgentDir,
         libvirt: Libvirt,
         heartbeat_interval: Duration,
+        migration: MigrationUris,
     ) -> anyhow::Result<Agent> {
         let enrollment = dir.load_enrollment()?;
+        let migration = migration.or_default(enrollment.address);
         let ca_pem = std::fs::read_to_string(dir.ca())?;
         let (cert_pem, key_pem) = dir.load_credentials()?;
         Ok(Agent {
@@ -80,6 +85,7 @@ impl Agent {
             ca_pem,
             libvirt,
             heartbeat_interval,
+            migration,
         })
     }
 

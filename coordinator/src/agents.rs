@@ -3,7 +3,8 @@
 
 use crate::store::hosts::{AgentEndpoint, socket_host};
 use plinth_common::api::{
-    AgentCreateInstance, AgentExport, AgentExported, AgentFacts, AgentInstance, AgentStop,
+    AgentCreateInstance, AgentExport, AgentExported, AgentFacts, AgentInstance, AgentMigrate,
+    AgentMigration, AgentPrepared, AgentStop,
 };
 use plinth_common::instance::InstanceAction;
 use plinth_common::tls::client_config;
@@ -165,5 +166,60 @@ impl AgentClient {
     pub async fn facts(&self, ep: &AgentEndpoint) -> Result<AgentFacts, AgentError> {
         let resp = self.http.get(Self::url(ep, "/v1/facts")?).send().await?;
         Ok(resp.error_for_status()?.json().await?)
+    }
+
+    /// Live migration, on the target: fetch the image and make the instance's files, without
+    /// a domain (it may download an image: a long call).
+    pub async fn prepare_migration(
+        &self,
+        ep: &AgentEndpoint,
+        req: &AgentCreateInstance,
+    ) -> Result<AgentPrepared, AgentError> {
+        let url = Self::url(
+            ep,
+            &format!("/v1/instances/{}/prepare-migration", req.instance_id),
+        )?;
+        let resp = self
+            .http
+            .post(url)
+            .timeout(LONG_CALL)
+            .json(req)
+            .send()
+            .await?;
+        Self::answer(resp).await
+    }
+
+    /// Live migration, on the source: starts it and answers at once.
+    pub async fn migrate(
+        &self,
+        ep: &AgentEndpoint,
+        id: &str,
+        req: &AgentMigrate,
+    ) -> Result<AgentMigration, AgentError> {
+        let url = Self::url(ep, &format!("/v1/instances/{id}/migrate"))?;
+        let resp = self.http.post(url).json(req).send().await?;
+        Self::answer(resp).await
+    }
+
+    /// How the source's migration of `id` goes (or how it ended).
+    pub async fn migration(
+        &self,
+        ep: &AgentEndpoint,
+        id: &str,
+    ) -> Result<AgentMigration, AgentError> {
+        let url = Self::url(ep, &format!("/v1/instances/{id}/migration"))?;
+        let resp = self.http.get(url).send().await?;
+        Self::answer(resp).await
+    }
+
+    /// Aborts the source's migration of `id`; the guest stays on the source.
+    pub async fn abort_migration(
+        &self,
+        ep: &AgentEndpoint,
+        id: &str,
+    ) -> Result<AgentMigration, AgentError> {
+        let url = Self::url(ep, &format!("/v1/instances/{id}/migration"))?;
+        let resp = self.http.delete(url).send().await?;
+        Self::answer(resp).await
     }
 }

@@ -1,6 +1,7 @@
 //! Coordinator configuration: a TOML file, overridden by `PLINTH_*` environment variables,
 //! overridden by flags (clap reads flag-then-environment; the file fills what both leave).
 
+use crate::jobs::drain::DrainSettings;
 use crate::scheduler::{Overcommit, Policy};
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -21,6 +22,11 @@ pub struct FileConfig {
     pub cpu_overcommit: Option<f64>,
     pub memory_overcommit: Option<f64>,
     pub placement_policy: Option<String>,
+    pub drain_parallelism: Option<u32>,
+    pub drain_cluster_parallelism: Option<u32>,
+    pub migration_timeout: Option<String>,
+    pub migration_attempts: Option<u32>,
+    pub migration_bandwidth_mib_s: Option<u64>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -49,6 +55,21 @@ pub struct ServeArgs {
     /// How placement picks among suitable hosts: random, spread or pack [default: random].
     #[arg(long, env = "PLINTH_PLACEMENT_POLICY")]
     pub placement_policy: Option<String>,
+    /// Live migrations at once out of one host in a drain [default: 2].
+    #[arg(long, env = "PLINTH_DRAIN_PARALLELISM")]
+    pub drain_parallelism: Option<u32>,
+    /// Live migrations at once within one cluster, all drains together [default: 8].
+    #[arg(long, env = "PLINTH_DRAIN_CLUSTER_PARALLELISM")]
+    pub drain_cluster_parallelism: Option<u32>,
+    /// After this long a live migration is aborted and the guest stays where it was [default: 10m].
+    #[arg(long, env = "PLINTH_MIGRATION_TIMEOUT")]
+    pub migration_timeout: Option<String>,
+    /// Tries per instance (on a new target each time) before a drain leaves it [default: 3].
+    #[arg(long, env = "PLINTH_MIGRATION_ATTEMPTS")]
+    pub migration_attempts: Option<u32>,
+    /// A cap on each live migration's bandwidth, MiB/s [default: none].
+    #[arg(long, env = "PLINTH_MIGRATION_BANDWIDTH_MIB_S")]
+    pub migration_bandwidth_mib_s: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +80,7 @@ pub struct Config {
     pub import_ca_file: Option<PathBuf>,
     pub overcommit: Overcommit,
     pub policy: Policy,
+    pub drains: DrainSettings,
 }
 
 impl Config {
@@ -122,6 +144,46 @@ impl Config {
                 format!("placement_policy '{text}' is not random, spread or pack")
             })?,
         };
+        let count = |name: &str, value: Option<u32>, default: u32| -> anyhow::Result<u32> {
+            let v = value.unwrap_or(default);
+            if !(1..=64).contains(&v) {
+                bail!("{name} {v} is out of range (1 to 64)");
+            }
+            Ok(v)
+        };
+        let defaults = DrainSettings::default();
+        let migration_timeout = match args.migration_timeout.clone().or(file.migration_timeout) {
+            None => defaults.migration_timeout,
+            Some(text) => plinth_common::timefmt::parse_duration(&text)
+                .map_err(anyhow::Error::msg)
+                .context("migration_timeout")?,
+        };
+        if !(Duration::from_secs(5)..=Duration::from_secs(86_400)).contains(&migration_timeout) {
+            bail!("migration_timeout is out of range (5s to 24h)");
+        }
+        let drains = DrainSettings {
+            parallelism: count(
+                "drain_parallelism",
+                args.drain_parallelism.or(file.drain_parallelism),
+                defaults.parallelism,
+            )?,
+            cluster_parallelism: count(
+                "drain_cluster_parallelism",
+                args.drain_cluster_parallelism
+                    .or(file.drain_cluster_parallelism),
+                defaults.cluster_parallelism,
+            )?,
+            migration_timeout,
+            attempts: count(
+                "migration_attempts",
+                args.migration_attempts.or(file.migration_attempts),
+                defaults.attempts,
+            )?,
+            bandwidth_mib_s: args
+                .migration_bandwidth_mib_s
+                .or(file.migration_bandwidth_mib_s)
+                .filter(|b| *b > 0),
+        };
         Ok(Config {
             data_dir,
             listen,
@@ -129,6 +191,7 @@ impl Config {
             import_ca_file: args.import_ca_file.clone().or(file.import_ca_file),
             overcommit,
             policy,
+            drains,
         })
     }
 }
@@ -147,6 +210,11 @@ mod tests {
             cpu_overcommit: None,
             memory_overcommit: None,
             placement_policy: None,
+            drain_parallelism: None,
+            drain_cluster_parallelism: None,
+            migration_timeout: None,
+            migration_attempts: None,
+            migration_bandwidth_mib_s: None,
         }
     }
 

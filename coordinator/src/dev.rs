@@ -56,6 +56,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         import_ca_file: None,
         overcommit: Default::default(),
         policy: Default::default(),
+        drains: Default::default(),
     };
     let stop = CancellationToken::new();
     let running = server::start(&config, stop.clone()).await?;

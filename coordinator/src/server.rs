@@ -56,7 +56,9 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
             agent_cert_ttl: config.agent_cert_ttl,
             overcommit: config.overcommit,
             policy: config.policy,
+            drains: config.drains,
         }),
+        moves: Arc::default(),
     })
 }
 

@@ -15,6 +15,8 @@ pub struct AppState {
     pub agents: AgentClient,
     pub images: ImageServices,
     pub settings: Arc<Settings>,
+    /// Live migrations in flight: their progress and the per-cluster slots.
+    pub moves: Arc<crate::jobs::drain::Moves>,
 }
 
 /// Runtime settings handlers need.
@@ -24,4 +26,5 @@ pub struct Settings {
     pub agent_cert_ttl: Duration,
     pub overcommit: Overcommit,
     pub policy: Policy,
+    pub drains: crate::jobs::drain::DrainSettings,
 }

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod agent_api;
 pub mod instances;
 pub mod libvirtd;
 pub mod process;
@@ -70,20 +71,21 @@ pub struct Region {
     opts: RegionOptions,
 }
 
-fn spawn_coordinator(root: &Path, opts: &RegionOptions) -> anyhow::Result<Daemon> {
+fn spawn_coordinator(root: &Path, opts: &RegionOptions, listen: &str) -> anyhow::Result<Daemon> {
     let data = root.join("coordinator");
     let _ = std::fs::remove_file(data.join("coordinator.addr"));
     let mut cmd = Command::new(bin("plinth-coordinator"));
     cmd.arg("serve")
         .arg("--data-dir")
         .arg(&data)
-        .args(["--listen", "127.0.0.1:0"]);
+        .args(["--listen", listen]);
     if let Some(ttl) = &opts.agent_cert_ttl {
         cmd.args(["--agent-cert-ttl", ttl]);
     }
     if let Some(ca) = &opts.import_ca_file {
         cmd.arg("--import-ca-file").arg(ca);
     }
+    cmd.args(&opts.extra_args);
     Daemon::spawn(cmd, &root.join("coordinator.log"))
 }
 
@@ -106,6 +108,8 @@ pub struct RegionOptions {
     pub agent_cert_ttl: Option<String>,
     /// Extra CA (PEM file) the coordinator trusts for https imports.
     pub import_ca_file: Option<PathBuf>,
+    /// More `serve` flags, e.g. `--migration-attempts 1`.
+    pub extra_args: Vec<String>,
 }
 
 impl Region {
@@ -131,7 +135,7 @@ impl Region {
             .find(|w| w.starts_with("tok-"))
             .context("init printed no admin token")?
             .to_string();
-        let coordinator = spawn_coordinator(dir.path(), &opts)?;
+        let coordinator = spawn_coordinator(dir.path(), &opts, "127.0.0.1:0")?;
         let addr = wait_bound(&data).await?;
         let ca_pem = std::fs::read_to_string(data.join("ca.pem"))?;
         let http = reqwest::Client::builder()
@@ -257,6 +261,31 @@ impl Region {
         cluster: &str,
         libvirt_uri: &str,
     ) -> anyhow::Result<Agent> {
+        self.start_agent_with_args(ip, cluster, libvirt_uri, Vec::new())
+            .await
+    }
+
+    /// Like [`Region::start_agent_with_uri`], offering `migration_uri` (a daemon's
+    /// [`libvirtd::LibvirtDaemon::tcp_uri`]) to other hosts for live migrations.
+    pub async fn start_migrating_agent(
+        &self,
+        ip: &str,
+        cluster: &str,
+        libvirt_uri: &str,
+        migration_uri: &str,
+    ) -> anyhow::Result<Agent> {
+        let args = vec!["--migration-uri".to_string(), migration_uri.to_string()];
+        self.start_agent_with_args(ip, cluster, libvirt_uri, args)
+            .await
+    }
+
+    async fn start_agent_with_args(
+        &self,
+        ip: &str,
+        cluster: &str,
+        libvirt_uri: &str,
+        extra_args: Vec<String>,
+    ) -> anyhow::Result<Agent> {
         let dir = self.dir.path().join(format!("agent-{ip}"));
         let (token, ca_hash) = self.enrollment_token("10m").await?;
         let (ok, output) = self.enroll(&dir, ip, cluster, &token, &ca_hash)?;
@@ -273,6 +302,7 @@ impl Region {
             dir,
             host_id,
             libvirt_uri: libvirt_uri.to_string(),
+            extra_args,
             daemon: None,
             log: self.dir.path().join(format!("agent-{ip}.log")),
         };
@@ -308,9 +338,11 @@ impl Region {
         self.coordinator.kill();
     }
 
-    /// Starts the coordinator again on the same data directory (a new port).
+    /// Starts the coordinator again on the same data directory and address (its agents
+    /// keep reaching it).
     pub async fn restart(&mut self) -> anyhow::Result<()> {
-        self.coordinator = spawn_coordinator(self.dir.path(), &self.opts)?;
+        let listen = self.url.trim_start_matches("https://").to_string();
+        self.coordinator = spawn_coordinator(self.dir.path(), &self.opts, &listen)?;
         let addr = wait_bound(&self.data_dir()).await?;
         self.url = format!("https://{addr}");
         Ok(())
@@ -323,6 +355,8 @@ pub struct Agent {
     pub host_id: String,
     /// The libvirt the agent manages (`test:///default` unless started with a URI).
     pub libvirt_uri: String,
+    /// More `run` flags.
+    pub extra_args: Vec<String>,
     daemon: Option<Daemon>,
     log: PathBuf,
 }
@@ -335,7 +369,8 @@ impl Agent {
             .arg(&self.dir)
             .args(["--listen", &format!("{}:0", self.ip)])
             .args(["--libvirt-uri", &self.libvirt_uri])
-            .args(["--heartbeat-interval", "300ms"]);
+            .args(["--heartbeat-interval", "300ms"])
+            .args(&self.extra_args);
         self.daemon = Some(Daemon::spawn(cmd, &self.log)?);
         Ok(())
     }

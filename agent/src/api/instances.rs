@@ -1,5 +1,5 @@
 //! `/v1/instances`: create, read, start, reboot, stop, delete and export the instances of this
-//! host. Each call runs in its own task, so a coordinator that hangs up mid-create still gets a
+//! host (their live migration is in migration.rs). Each call runs in its own task, so a coordinator that hangs up mid-create still gets a
 //! create that finished or cleaned up after itself. The one mapping of instance errors to HTTP
 //! statuses is here.
 
@@ -18,7 +18,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-type Body<T> = Result<Json<T>, JsonRejection>;
+pub(super) type Body<T> = Result<Json<T>, JsonRejection>;
 
 pub async fn create(State(agent): State<Arc<Agent>>, body: Body<AgentCreateInstance>) -> Response {
     let req = match body {
@@ -84,16 +84,25 @@ pub async fn export(
 }
 
 /// Runs `work` to its end even if the request is dropped, then answers its outcome.
-async fn detached<T: Serialize + Send + 'static>(
+pub(super) async fn detached<T: Serialize + Send + 'static>(
+    work: impl Future<Output = Result<T, InstanceError>> + Send + 'static,
+) -> Response {
+    detached_as(StatusCode::OK, work).await
+}
+
+/// [`detached`], answering a success with `status`.
+pub(super) async fn detached_as<T: Serialize + Send + 'static>(
+    status: StatusCode,
     work: impl Future<Output = Result<T, InstanceError>> + Send + 'static,
 ) -> Response {
     match tokio::spawn(work).await {
-        Ok(outcome) => answer(outcome),
+        Ok(Ok(body)) => (status, Json(body)).into_response(),
+        Ok(Err(err)) => failure(err),
         Err(join) => worker_failed(join),
     }
 }
 
-fn answer<T: Serialize>(outcome: Result<T, InstanceError>) -> Response {
+pub(super) fn answer<T: Serialize>(outcome: Result<T, InstanceError>) -> Response {
     match outcome {
         Ok(body) => Json(body).into_response(),
         Err(err) => failure(err),
@@ -106,6 +115,9 @@ fn failure(err: InstanceError) -> Response {
         E::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
         E::NotFound(_) => (StatusCode::NOT_FOUND, "instance_not_found"),
         E::BadState { .. } => (StatusCode::CONFLICT, "instance_bad_state"),
+        E::Migrating(_) => (StatusCode::CONFLICT, "instance_migrating"),
+        E::Exists(_) => (StatusCode::CONFLICT, "instance_exists"),
+        E::NotMigratable { .. } => (StatusCode::CONFLICT, "instance_not_migratable"),
         E::Fetch { source, .. } if source.is_local() => {
             (StatusCode::INTERNAL_SERVER_ERROR, "image_cache_failed")
         }
@@ -145,7 +157,7 @@ fn chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-fn bad_body(rejection: JsonRejection) -> Response {
+pub(super) fn bad_body(rejection: JsonRejection) -> Response {
     error(rejection.status(), "invalid_request", rejection.body_text())
 }
 
@@ -212,6 +224,7 @@ mod tests {
             dir,
             Libvirt::new("test:///default"),
             Duration::from_secs(10),
+            crate::config::MigrationUris::default(),
         )
         .expect("agent");
         let app = super::super::router(Arc::new(agent)).layer(middleware::from_fn(as_coordinator));
@@ -317,5 +330,108 @@ mod tests {
         );
         let (status, _) = call(&c, Method::GET, url(&format!("/{id}")), None).await;
         assert_eq!(status, 404);
+    }
+    #[tokio::test]
+    async fn migration_routes_answer_the_contract() {
+        use reqwest::Method;
+        let base_image = small_qcow2().await;
+        let sha = hex::encode(Sha256::digest(&base_image));
+        let (coordinator, _fake) =
+            serve(HashMap::from([("img-1".to_string(), base_image.clone())])).await;
+        let data = tempfile::tempdir().expect("tempdir");
+        let api = agent_api(&coordinator, data.path()).await;
+        let c = reqwest::Client::new();
+        let id = plinth_common::ids::new_id("inst");
+        let url = |tail: &str| format!("{api}/v1/instances/{id}{tail}");
+        let create = json!({
+            "instance_id": id, "hostname": "vm-1", "vcpus": 1, "memory_bytes": 128u64 << 20,
+            "disk_bytes": 32u64 << 20, "admin_password": "pw",
+            "image": {"id": "img-1", "sha256": sha, "size_bytes": base_image.len(), "format": "qcow2"},
+        });
+
+        let mut other = create.clone();
+        other["instance_id"] = json!("inst-other");
+        let (status, body) = call(&c, Method::POST, url("/prepare-migration"), Some(other)).await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (400, &json!("invalid_request"))
+        );
+        let (status, prepared) = call(
+            &c,
+            Method::POST,
+            url("/prepare-migration"),
+            Some(create.clone()),
+        )
+        .await;
+        assert_eq!(status, 200, "{prepared}");
+        let disk = data.path().join(format!("instances/{id}/disk.qcow2"));
+        assert_eq!(prepared["disk_path"], json!(disk.to_string_lossy()));
+        assert_eq!(prepared["iso_path"], Value::Null);
+        let (status, again) = call(
+            &c,
+            Method::POST,
+            url("/prepare-migration"),
+            Some(create.clone()),
+        )
+        .await;
+        assert_eq!((status, &again), (200, &prepared));
+        let (status, none) = call(&c, Method::GET, url("/migration"), None).await;
+        assert_eq!((status, &none["state"]), (200, &json!("none")), "{none}");
+
+        let migrate = json!({"dest_uri": "test:///default", "prepared": prepared, "timeout_s": 30});
+        let (status, body) = call(&c, Method::POST, url("/migrate"), Some(migrate.clone())).await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (404, &json!("instance_not_found"))
+        );
+        let (status, _) = call(&c, Method::DELETE, url(""), None).await;
+        assert_eq!(status, 204, "the prepared files go");
+        assert!(!disk.exists());
+
+        let (status, _) = call(
+            &c,
+            Method::POST,
+            format!("{api}/v1/instances"),
+            Some(create.clone()),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, body) = call(&c, Method::POST, url("/prepare-migration"), Some(create)).await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (409, &json!("instance_exists"))
+        );
+        let mut bad = migrate.clone();
+        bad["timeout_s"] = json!(0);
+        let (status, body) = call(&c, Method::POST, url("/migrate"), Some(bad)).await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (400, &json!("invalid_request"))
+        );
+
+        let (status, started) = call(&c, Method::POST, url("/migrate"), Some(migrate)).await;
+        assert_eq!(
+            (status, &started["state"]),
+            (202, &json!("running")),
+            "{started}"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let ended = loop {
+            let (status, now) = call(&c, Method::GET, url("/migration"), None).await;
+            assert_eq!(status, 200, "{now}");
+            if now["state"] != "running" {
+                break now;
+            }
+            assert!(std::time::Instant::now() < deadline, "{now}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(ended["state"], "failed", "{ended}");
+        assert!(ended["libvirt_ms"].is_u64(), "{ended}");
+        let (status, aborted) = call(&c, Method::DELETE, url("/migration"), None).await;
+        assert_eq!((status, &aborted), (200, &ended));
+        let (status, still) = call(&c, Method::GET, url(""), None).await;
+        assert_eq!((status, &still["state"]), (200, &json!("running")));
+        let (status, _) = call(&c, Method::DELETE, url(""), None).await;
+        assert_eq!(status, 204);
     }
 }

@@ -3,6 +3,7 @@
 
 mod facts;
 mod instances;
+mod migration;
 
 use crate::runtime::Agent;
 use axum::Router;
@@ -27,6 +28,15 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/v1/instances/{id}/reboot", post(instances::reboot))
         .route("/v1/instances/{id}/stop", post(instances::stop))
         .route("/v1/instances/{id}/export", post(instances::export))
+        .route(
+            "/v1/instances/{id}/prepare-migration",
+            post(migration::prepare),
+        )
+        .route("/v1/instances/{id}/migrate", post(migration::migrate))
+        .route(
+            "/v1/instances/{id}/migration",
+            get(migration::status).delete(migration::abort),
+        )
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,

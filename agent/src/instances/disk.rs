@@ -22,6 +22,8 @@ pub struct DiskInfo {
     pub full_backing_filename: Option<String>,
     #[serde(rename = "backing-filename")]
     pub backing_filename: Option<String>,
+    #[serde(rename = "virtual-size", default)]
+    pub virtual_size: u64,
 }
 
 impl DiskInfo {

@@ -45,6 +45,12 @@ pub enum InstanceError {
     },
     #[error("exporting the disk")]
     Export(#[source] ExportError),
+    #[error("instance {0} is migrating to another host")]
+    Migrating(String),
+    #[error("instance {0} has a domain on this host already")]
+    Exists(String),
+    #[error("instance {id} cannot migrate: {reason}")]
+    NotMigratable { id: String, reason: String },
 }
 
 /// `map_err` for a libvirt call made at `step` ("defining", "starting", ...).

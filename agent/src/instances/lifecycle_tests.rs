@@ -1,57 +1,11 @@
 //! Instances end to end on this host's real tools: libvirt's test driver (in-process), qemu-img,
 //! genisoimage, and a local HTTP server standing in for the coordinator's image routes.
 
-use super::testing::{FakeCoordinator, serve, small_qcow2};
+use super::testing::{err_chain, host, new_id, request, small_qcow2};
 use super::*;
-use crate::libvirt::Libvirt;
-use plinth_common::api::AgentImage;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-
-struct Host {
-    instances: Instances,
-    link: CoordinatorLink,
-    coordinator: Arc<FakeCoordinator>,
-    data: tempfile::TempDir,
-}
-
-/// A host whose coordinator serves `images` (id → bytes).
-async fn host(images: HashMap<String, Vec<u8>>) -> Host {
-    let (base_url, coordinator) = serve(images).await;
-    let data = tempfile::tempdir().expect("tempdir");
-    Host {
-        instances: Instances::new(Libvirt::new("test:///default"), data.path()),
-        link: CoordinatorLink {
-            client: reqwest::Client::new(),
-            base_url,
-        },
-        coordinator,
-        data,
-    }
-}
-
-fn request(id: &str, image_id: &str, bytes: &[u8], format: &str) -> AgentCreateInstance {
-    AgentCreateInstance {
-        instance_id: id.into(),
-        hostname: "vm-1".into(),
-        vcpus: 2,
-        memory_bytes: 256 << 20,
-        disk_bytes: 64 << 20,
-        image: AgentImage {
-            id: image_id.into(),
-            sha256: hex::encode(Sha256::digest(bytes)),
-            size_bytes: bytes.len() as u64,
-            format: format.into(),
-        },
-        admin_password: "correct horse".into(),
-    }
-}
-
-fn new_id() -> String {
-    plinth_common::ids::new_id("inst")
-}
 
 #[tokio::test]
 async fn create_stop_start_reboot_export_delete() {
@@ -230,15 +184,11 @@ async fn a_failed_create_leaves_nothing_behind() {
         );
         let partials = cache::leftovers(&h.data.path().join("images"));
         assert!(partials.is_empty(), "{label}: {partials:?}");
+        let staged = std::fs::read_dir(h.data.path().join("instances"))
+            .expect("instances")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect::<Vec<_>>();
+        assert!(staged.is_empty(), "{label}: {staged:?}");
     }
-}
-
-fn err_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(e) = cause {
-        text = format!("{text}: {e}");
-        cause = e.source();
-    }
-    text
 }

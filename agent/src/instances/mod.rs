@@ -1,14 +1,20 @@
 //! Instances on this host: each is a libvirt domain named by its instance id, with its disk and
 //! cloud-init seed in `<data_dir>/instances/<id>/`, its image in the host's cache. Operations on
-//! one instance take turns; a create that fails at any step leaves nothing behind.
+//! one instance take turns; a create that fails at any step leaves nothing behind. A running
+//! instance can live-migrate to another host, whose agent prepared its files first
+//! (migrate.rs).
 
 mod cache;
+mod dest_xml;
 mod disk;
 mod domain_xml;
 mod error;
 mod export;
+mod files;
 mod link;
 mod locks;
+mod migrate;
+mod migrations;
 mod request;
 mod seed;
 mod tool;
@@ -16,16 +22,20 @@ mod tool;
 #[cfg(test)]
 mod lifecycle_tests;
 #[cfg(test)]
+mod migrate_tests;
+#[cfg(test)]
 pub(crate) mod testing;
 
 pub use error::InstanceError;
 pub use link::CoordinatorLink;
 
 use crate::libvirt::Libvirt;
-use cache::{ImageCache, ImageFormat};
+use cache::ImageCache;
 use domain_xml::DomainSpec;
 use error::libvirt;
-use locks::KeyedLocks;
+use files::Reuse;
+use locks::{KeyGuard, KeyedLocks};
+use migrations::Migrations;
 use plinth_common::api::{AgentCreateInstance, AgentExported, AgentInstance};
 use plinth_common::instance::domain_name;
 use request::{CreateSpec, check_name};
@@ -50,6 +60,8 @@ pub struct Instances {
     cache: ImageCache,
     /// One operation at a time per instance id.
     busy: KeyedLocks,
+    /// Live migrations out of this host: the one in flight per instance, and the last outcome.
+    migrations: Migrations,
 }
 
 /// QEMU under `qemu:///system` runs as an unprivileged user (libvirt hands it the disk files),
@@ -82,13 +94,26 @@ impl Instances {
         // Transfers a crash interrupted leave temporary files that nothing else would remove.
         cache.remove_partials();
         let _ = std::fs::remove_dir_all(data_dir.join(EXPORTS));
+        files::remove_staging(&data_dir.join("instances"));
         traversable(&data_dir);
         Instances {
             cache,
             libvirt,
             data_dir,
             busy: KeyedLocks::default(),
+            migrations: Migrations::default(),
         }
+    }
+
+    /// This instance's turn: waits for the operation on it in progress, and refuses while
+    /// it migrates to another host (a migration does not hold the turn while it runs, so
+    /// reads still answer).
+    async fn turn(&self, id: &str) -> Result<KeyGuard<'_>, InstanceError> {
+        let turn = self.busy.lock(id).await;
+        if self.migrations.is_running(id) {
+            return Err(InstanceError::Migrating(id.to_string()));
+        }
+        Ok(turn)
     }
 
     fn dir_of(&self, id: &str) -> PathBuf {
@@ -104,7 +129,7 @@ impl Instances {
     ) -> Result<AgentInstance, InstanceError> {
         let spec = CreateSpec::check(req)?;
         let id = spec.instance_id.as_str();
-        let _turn = self.busy.lock(id).await;
+        let _turn = self.turn(id).await?;
         if let Some(existing) = self.describe(id).await? {
             return Ok(existing);
         }
@@ -122,47 +147,7 @@ impl Instances {
 
     async fn build(&self, spec: &CreateSpec, link: &CoordinatorLink) -> Result<(), InstanceError> {
         let id = spec.instance_id.as_str();
-        let image = self
-            .cache
-            .fetch(
-                &link.client,
-                &link.image_content_url(&spec.image_id),
-                &spec.image,
-            )
-            .await
-            .map_err(|source| InstanceError::Fetch {
-                image: spec.image_id.clone(),
-                source,
-            })?;
-
-        // Whatever an earlier, interrupted attempt left goes first.
-        let dir = self.dir_of(id);
-        remove_dir(&dir).await?;
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|source| InstanceError::Io {
-                what: "creating",
-                path: dir.clone(),
-                source,
-            })?;
-
-        let disk = dir.join(DISK);
-        match spec.image.format {
-            ImageFormat::Qcow2 => disk::create_overlay(&image, &disk, spec.disk_bytes).await,
-            ImageFormat::Iso => disk::create_blank(&disk, spec.disk_bytes).await,
-        }
-        .map_err(InstanceError::Disk)?;
-
-        let seed = dir.join(SEED);
-        let config = seed::Seed {
-            instance_id: id,
-            hostname: &spec.hostname,
-            password: &spec.password,
-        };
-        seed::write(&config, &seed)
-            .await
-            .map_err(InstanceError::Seed)?;
-
+        let files = self.make_files(spec, link, Reuse::Never).await?;
         let hypervisor = self
             .libvirt
             .hypervisor(CALL)
@@ -173,9 +158,9 @@ impl Instances {
             hypervisor,
             vcpus: spec.vcpus,
             memory_bytes: spec.memory_bytes,
-            disk: &disk,
-            seed: &seed,
-            boot_iso: (spec.image.format == ImageFormat::Iso).then_some(image.as_path()),
+            disk: &files.disk,
+            seed: &files.seed,
+            boot_iso: files.iso.as_deref(),
         });
         self.libvirt
             .define_domain(xml, LONG_CALL)
@@ -198,7 +183,7 @@ impl Instances {
     /// Boots a stopped instance; a running one is left alone.
     pub async fn start(&self, id: &str) -> Result<AgentInstance, InstanceError> {
         check_name("instance id", id)?;
-        let _turn = self.busy.lock(id).await;
+        let _turn = self.turn(id).await?;
         self.libvirt
             .start_domain(domain_name(id), LONG_CALL)
             .await
@@ -208,7 +193,7 @@ impl Instances {
 
     pub async fn reboot(&self, id: &str) -> Result<AgentInstance, InstanceError> {
         check_name("instance id", id)?;
-        let _turn = self.busy.lock(id).await;
+        let _turn = self.turn(id).await?;
         let now = self.get(id).await?;
         if !matches!(now.state.as_str(), "running" | "blocked") {
             return Err(InstanceError::BadState {
@@ -228,7 +213,7 @@ impl Instances {
     /// stopped instance is left alone.
     pub async fn stop(&self, id: &str, timeout: Duration) -> Result<AgentInstance, InstanceError> {
         check_name("instance id", id)?;
-        let _turn = self.busy.lock(id).await;
+        let _turn = self.turn(id).await?;
         let name = domain_name(id);
         if !self.is_active(id).await? {
             return self.get(id).await;
@@ -255,7 +240,7 @@ impl Instances {
     /// is not there succeeds.
     pub async fn delete(&self, id: &str) -> Result<(), InstanceError> {
         check_name("instance id", id)?;
-        let _turn = self.busy.lock(id).await;
+        let _turn = self.turn(id).await?;
         self.discard(id).await?;
         info!(instance = %id, "Instance deleted.");
         Ok(())
@@ -270,7 +255,7 @@ impl Instances {
     ) -> Result<AgentExported, InstanceError> {
         check_name("instance id", id)?;
         check_name("image_id", image_id)?;
-        let _turn = self.busy.lock(id).await;
+        let _turn = self.turn(id).await?;
         let disk = self.dir_of(id).join(DISK);
         if !tokio::fs::try_exists(&disk).await.unwrap_or(false) {
             return Err(InstanceError::NotFound(id.to_string()));
@@ -318,7 +303,8 @@ impl Instances {
         }
     }
 
-    /// Domain off and undefined, directory gone; each step a no-op when already done.
+    /// Domain off and undefined, directory gone (a migration target's prepared files, with
+    /// no domain, too); each step a no-op when already done.
     async fn discard(&self, id: &str) -> Result<(), InstanceError> {
         let name = domain_name(id);
         match self.libvirt.destroy_domain(name, LONG_CALL).await {
@@ -329,6 +315,7 @@ impl Instances {
             .undefine_domain(name, CALL)
             .await
             .map_err(libvirt("undefining"))?;
+        remove_dir(&self.staging_of(id)).await?;
         remove_dir(&self.dir_of(id)).await
     }
 }

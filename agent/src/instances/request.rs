@@ -1,11 +1,16 @@
-//! A create request, checked into what the agent relies on: names that are safe as file names,
-//! URL segments and domain names; a hostname; a SHA-256; a known format. Sizes are the
-//! coordinator's policy; libvirt and qemu-img refuse what they cannot run.
+//! Requests, checked into what the agent relies on. A create: names that are safe as file
+//! names, URL segments and domain names; a hostname; a SHA-256; a known format (sizes are the
+//! coordinator's policy; libvirt and qemu-img refuse what they cannot run). A migration: URIs
+//! and absolute paths libvirt can be handed, and a time limit.
 
 use super::InstanceError;
 use super::cache::{CachedImage, ImageFormat};
 use super::seed::AdminPassword;
-use plinth_common::api::AgentCreateInstance;
+use plinth_common::api::{AgentCreateInstance, AgentMigrate, AgentPrepared};
+use std::time::Duration;
+
+/// The longest a live migration may be given (the coordinator's own limit is a day too).
+pub const MAX_MIGRATION_TIMEOUT_S: u64 = 86_400;
 
 #[derive(Debug)]
 pub struct CreateSpec {
@@ -54,6 +59,74 @@ impl CreateSpec {
             },
             password: AdminPassword::new(req.admin_password),
         })
+    }
+}
+
+/// A live migration out of this host.
+#[derive(Debug, Clone)]
+pub struct MigrateSpec {
+    pub dest_uri: String,
+    pub migrate_uri: Option<String>,
+    pub prepared: AgentPrepared,
+    pub timeout: Duration,
+    /// MiB/s; `None`: unlimited.
+    pub bandwidth_mib_s: Option<u64>,
+}
+
+impl MigrateSpec {
+    pub fn check(req: AgentMigrate) -> Result<MigrateSpec, InstanceError> {
+        check_uri("dest_uri", &req.dest_uri)?;
+        if let Some(uri) = &req.migrate_uri {
+            check_uri("migrate_uri", uri)?;
+        }
+        check_path("prepared.disk_path", &req.prepared.disk_path)?;
+        check_path("prepared.seed_path", &req.prepared.seed_path)?;
+        if let Some(iso) = &req.prepared.iso_path {
+            check_path("prepared.iso_path", iso)?;
+        }
+        if !(1..=MAX_MIGRATION_TIMEOUT_S).contains(&req.timeout_s) {
+            return Err(invalid(format!(
+                "timeout_s must be 1 to {MAX_MIGRATION_TIMEOUT_S}"
+            )));
+        }
+        if req.bandwidth_mib_s == Some(0) {
+            return Err(invalid(
+                "bandwidth_mib_s must be at least 1 (or absent: unlimited)".into(),
+            ));
+        }
+        Ok(MigrateSpec {
+            dest_uri: req.dest_uri,
+            migrate_uri: req.migrate_uri,
+            prepared: req.prepared,
+            timeout: Duration::from_secs(req.timeout_s),
+            bandwidth_mib_s: req.bandwidth_mib_s,
+        })
+    }
+}
+
+/// `scheme://rest` with nothing blank or unprintable (libvirt takes it as a C string).
+fn check_uri(field: &str, value: &str) -> Result<(), InstanceError> {
+    let ok = value
+        .split_once("://")
+        .is_some_and(|(scheme, rest)| !scheme.is_empty() && !rest.is_empty())
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "{field} '{value}' is not a URI (scheme://host...)"
+        )))
+    }
+}
+
+/// An absolute path with nothing unprintable in it.
+fn check_path(field: &str, value: &str) -> Result<(), InstanceError> {
+    if value.starts_with('/') && !value.chars().any(char::is_control) {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "{field} '{value}' is not an absolute path"
+        )))
     }
 }
 
@@ -123,6 +196,69 @@ mod tests {
         assert_eq!(spec.image.sha256, "ab".repeat(32), "lowercased");
         assert_eq!(spec.image.format, ImageFormat::Qcow2);
         assert!(!format!("{spec:?}").contains("s3cret-pass"));
+    }
+
+    fn migrate() -> AgentMigrate {
+        AgentMigrate {
+            dest_uri: "qemu+tls://10.0.0.8/system".into(),
+            migrate_uri: Some("tcp://10.0.0.8".into()),
+            prepared: AgentPrepared {
+                disk_path: "/var/lib/plinth-agent/instances/i/disk.qcow2".into(),
+                seed_path: "/var/lib/plinth-agent/instances/i/seed.iso".into(),
+                iso_path: None,
+            },
+            timeout_s: 600,
+            bandwidth_mib_s: Some(100),
+        }
+    }
+
+    #[test]
+    fn checks_a_migration() {
+        let spec = MigrateSpec::check(migrate()).expect("valid");
+        assert_eq!(spec.timeout, Duration::from_secs(600));
+        assert_eq!(spec.bandwidth_mib_s, Some(100));
+        type Edit = fn(&mut AgentMigrate);
+        let cases: [(&str, Edit, &str); 8] = [
+            ("no scheme", |r| r.dest_uri = "10.0.0.8".into(), "dest_uri"),
+            (
+                "a NUL",
+                |r| r.dest_uri = "qemu+tls://a\0b/system".into(),
+                "dest_uri",
+            ),
+            (
+                "migrate_uri",
+                |r| r.migrate_uri = Some("tcp:// x".into()),
+                "migrate_uri",
+            ),
+            (
+                "relative disk",
+                |r| r.prepared.disk_path = "disk.qcow2".into(),
+                "prepared.disk_path",
+            ),
+            (
+                "seed",
+                |r| r.prepared.seed_path = String::new(),
+                "prepared.seed_path",
+            ),
+            (
+                "iso",
+                |r| r.prepared.iso_path = Some("x.iso".into()),
+                "prepared.iso_path",
+            ),
+            ("no time", |r| r.timeout_s = 0, "timeout_s"),
+            (
+                "no bandwidth",
+                |r| r.bandwidth_mib_s = Some(0),
+                "bandwidth_mib_s",
+            ),
+        ];
+        for (label, edit, field) in cases {
+            let mut req = migrate();
+            edit(&mut req);
+            let err = MigrateSpec::check(req).expect_err(label);
+            assert!(matches!(err, InstanceError::Invalid(_)), "{label}");
+            assert!(err.to_string().contains(field), "{label}: {err}");
+        }
     }
 
     #[test]

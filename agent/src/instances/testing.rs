@@ -1,11 +1,16 @@
 //! A local HTTP server standing in for the coordinator's image content routes (plain HTTP on
-//! 127.0.0.1; the clients under test are injected).
+//! 127.0.0.1; the clients under test are injected), and a host of instances on libvirt's test
+//! driver whose coordinator it is.
 
+use super::{CoordinatorLink, Instances};
+use crate::libvirt::Libvirt;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
+use plinth_common::api::{AgentCreateInstance, AgentImage};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -80,4 +85,58 @@ pub async fn small_qcow2() -> Vec<u8> {
         .await
         .expect("qemu-img create");
     std::fs::read(&path).expect("read base")
+}
+
+pub struct Host {
+    pub instances: Instances,
+    pub link: CoordinatorLink,
+    pub coordinator: Arc<FakeCoordinator>,
+    pub data: tempfile::TempDir,
+}
+
+/// A host whose coordinator serves `images` (id → bytes).
+pub async fn host(images: HashMap<String, Vec<u8>>) -> Host {
+    let (base_url, coordinator) = serve(images).await;
+    let data = tempfile::tempdir().expect("tempdir");
+    Host {
+        instances: Instances::new(Libvirt::new("test:///default"), data.path()),
+        link: CoordinatorLink {
+            client: reqwest::Client::new(),
+            base_url,
+        },
+        coordinator,
+        data,
+    }
+}
+
+pub fn request(id: &str, image_id: &str, bytes: &[u8], format: &str) -> AgentCreateInstance {
+    AgentCreateInstance {
+        instance_id: id.into(),
+        hostname: "vm-1".into(),
+        vcpus: 2,
+        memory_bytes: 256 << 20,
+        disk_bytes: 64 << 20,
+        image: AgentImage {
+            id: image_id.into(),
+            sha256: hex::encode(Sha256::digest(bytes)),
+            size_bytes: bytes.len() as u64,
+            format: format.into(),
+        },
+        admin_password: "correct horse".into(),
+    }
+}
+
+pub fn new_id() -> String {
+    plinth_common::ids::new_id("inst")
+}
+
+/// An error with its causes, outermost first.
+pub fn err_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        text = format!("{text}: {e}");
+        cause = e.source();
+    }
+    text
 }

@@ -166,7 +166,7 @@ impl Libvirt {
         .await
     }
 
-    async fn with_domain(
+    pub(super) async fn with_domain(
         &self,
         name: &str,
         deadline: Duration,

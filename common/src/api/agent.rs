@@ -49,6 +49,14 @@ pub struct HostFacts {
     /// libvirt's driver type, e.g. `QEMU` or `TEST`.
     pub hypervisor: String,
     pub agent_version: String,
+    /// The libvirt URI other hosts' libvirtd reach this one's at for live migration (`None`
+    /// from an agent older than migration).
+    #[serde(default)]
+    pub migration_uri: Option<String>,
+    /// Where QEMU on this host listens for a migrating guest (`tcp://host`), when not the
+    /// address libvirt would pick.
+    #[serde(default)]
+    pub migrate_uri: Option<String>,
 }
 
 /// `POST /v1/agent/hosts/{id}/heartbeat`.

@@ -7,6 +7,7 @@ pub mod error;
 pub mod hosts;
 pub mod images;
 pub mod instances;
+pub mod maintenance;
 
 pub use agent::*;
 pub use auth::*;
@@ -14,6 +15,7 @@ pub use error::*;
 pub use hosts::*;
 pub use images::*;
 pub use instances::*;
+pub use maintenance::*;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -24,7 +24,7 @@ pub fn routes() -> Router<AppState> {
     )
 }
 
-/// The content of an image an instance on the agent's host boots from.
+/// The content of an image an instance on the agent's host (or migrating to it) boots from.
 #[utoipa::path(get, path = "/v1/agent/images/{id}/content", tag = "agents",
     responses((status = 200, description = "the image"), (status = 403, body = plinth_common::api::ErrorBody),
         (status = 404, body = plinth_common::api::ErrorBody)))]

@@ -98,7 +98,7 @@ impl HostQuery {
     }
 }
 
-fn check_host_id(id: &str) -> ApiResult<()> {
+pub(crate) fn check_host_id(id: &str) -> ApiResult<()> {
     if plinth_common::ids::is_id("host", id) {
         Ok(())
     } else {
@@ -134,7 +134,12 @@ pub async fn show(
         .ok_or_else(|| ApiError::not_found("host", &id))
 }
 
-async fn transition(st: &AppState, admin: &Admin, id: &str, event: HostEvent) -> ApiResult<Host> {
+pub(crate) async fn transition(
+    st: &AppState,
+    admin: &Admin,
+    id: &str,
+    event: HostEvent,
+) -> ApiResult<Host> {
     check_host_id(id)?;
     let host = st
         .store

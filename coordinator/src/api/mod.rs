@@ -14,6 +14,7 @@ pub mod images;
 pub mod instance_export;
 pub mod instance_input;
 pub mod instances;
+pub mod maintenance;
 pub mod operations;
 pub mod quotas;
 pub mod tenants;
@@ -46,6 +47,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         instances::create, instances::list, instances::show, instances::start, instances::stop,
         instances::reboot, instances::delete, instances::host_instances, instance_export::export,
         quotas::show, quotas::set, agent_images::fetch, agent_images::upload_export,
+        maintenance::status, maintenance::plan, maintenance::enter, maintenance::exit,
+        maintenance::migrate, maintenance::migration,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -92,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(downloads::routes())
         .merge(operations::routes())
         .merge(instances::routes())
+        .merge(maintenance::routes())
         .merge(instance_export::routes())
         .merge(quotas::routes())
         .merge(agent_images::routes())

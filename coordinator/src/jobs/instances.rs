@@ -36,6 +36,8 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
         info!(instance = %id, operation = %op, %kind, "Resuming an instance job.");
         let st = st.clone();
         match kind.as_str() {
+            // Drains and migrations resume their moves themselves (jobs/drain.rs).
+            super::drain::DRAIN | super::drain::MIGRATE => {}
             CREATE => drop(tokio::spawn(create(st, id, op))),
             DELETE => drop(tokio::spawn(delete(st, id, op))),
             other => match InstanceAction::ALL
@@ -68,7 +70,7 @@ async fn locate(st: &AppState, id: &str) -> Result<(InstanceRecord, AgentEndpoin
     Ok((rec, ep))
 }
 
-async fn endpoint(st: &AppState, host: &str) -> Result<AgentEndpoint, String> {
+pub async fn endpoint(st: &AppState, host: &str) -> Result<AgentEndpoint, String> {
     st.store
         .agent_endpoint(host, now_ms())
         .await
@@ -82,6 +84,18 @@ async fn build(
     rec: &InstanceRecord,
     ep: &AgentEndpoint,
 ) -> Result<AgentInstance, String> {
+    let req = create_request(st, rec).await?;
+    st.agents
+        .create_instance(ep, &req)
+        .await
+        .map_err(|e| format!("the agent could not create it: {}", e.explain()))
+}
+
+/// What an agent needs to build the instance's files (a create, or a migration's target).
+pub async fn create_request(
+    st: &AppState,
+    rec: &InstanceRecord,
+) -> Result<AgentCreateInstance, String> {
     let inst = &rec.instance;
     let image_id = inst
         .image_id
@@ -107,7 +121,7 @@ async fn build(
         .secrets
         .unseal(sealed)
         .map_err(|e| format!("the sealed admin password cannot be opened: {e}"))?;
-    let req = AgentCreateInstance {
+    Ok(AgentCreateInstance {
         instance_id: inst.id.clone(),
         hostname: inst.name.clone(),
         vcpus: inst.vcpus,
@@ -120,11 +134,7 @@ async fn build(
             format,
         },
         admin_password,
-    };
-    st.agents
-        .create_instance(ep, &req)
-        .await
-        .map_err(|e| format!("the agent could not create it: {}", e.explain()))
+    })
 }
 
 /// A create (or a start that places an unplaced instance anew): on success the instance runs;

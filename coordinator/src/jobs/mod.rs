@@ -2,6 +2,7 @@
 //! top to bottom, and `resume` restarts what a stopped coordinator left running.
 
 pub mod copy;
+pub mod drain;
 pub mod import;
 pub mod instances;
 
@@ -31,6 +32,7 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
             .await?;
     }
     instances::resume(st).await?;
+    drain::resume(st).await?;
     for op in st.store.running_operations(UPLOAD).await? {
         warn!(operation = %op.id, image = %op.target_id, "An upload was cut off by a restart.");
         let reason = "the coordinator restarted during the upload; upload the file again";

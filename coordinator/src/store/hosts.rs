@@ -61,6 +61,9 @@ pub struct AgentEndpoint {
     pub ip: String,
     pub port: Option<u16>,
     pub online: bool,
+    /// Where other hosts' libvirtd reach this host's for a live migration (from its agent).
+    pub migration_uri: Option<String>,
+    pub migrate_uri: Option<String>,
 }
 
 pub(crate) fn search_text(id: &str, ip: &str, cluster: &str, cpu_model: &str) -> String {
@@ -285,7 +288,8 @@ impl Store {
                     AND agent_version = ?7 AND domains_json = ?8 THEN updated_at ELSE ?9 END, \
                 hostname = ?1, cpu_model = ?2, total_cores = ?3, total_memory_bytes = ?4, \
                 libvirt_uri = ?5, hypervisor = ?6, agent_version = ?7, domains_json = ?8, \
-                last_seen = ?9, offline_after = ?10, api_port = ?11, search_text = ?12 \
+                last_seen = ?9, offline_after = ?10, api_port = ?11, search_text = ?12, \
+                migration_uri = ?14, migrate_uri = ?15 \
              WHERE id = ?13 RETURNING state",
         )
         .bind(&f.hostname)
@@ -301,6 +305,8 @@ impl Store {
         .bind(i64::from(hb.api_port))
         .bind(&text)
         .bind(id)
+        .bind(&f.migration_uri)
+        .bind(&f.migrate_uri)
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -410,10 +416,12 @@ impl Store {
         id: &str,
         now: i64,
     ) -> Result<Option<AgentEndpoint>, StoreError> {
-        let row = sqlx::query("SELECT ip, api_port, offline_after FROM hosts WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT ip, api_port, offline_after, migration_uri, migrate_uri FROM hosts WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
         row.map(|r| {
             Ok(AgentEndpoint {
                 ip: r.try_get("ip")?,
@@ -421,6 +429,8 @@ impl Store {
                 online: r
                     .try_get::<Option<i64>, _>("offline_after")?
                     .is_some_and(|t| now < t),
+                migration_uri: r.try_get("migration_uri")?,
+                migrate_uri: r.try_get("migrate_uri")?,
             })
         })
         .transpose()
@@ -556,6 +566,8 @@ mod tests {
                 libvirt_uri: "test:///default".into(),
                 hypervisor: "TEST".into(),
                 agent_version: "0".into(),
+                migration_uri: None,
+                migrate_uri: None,
             },
             domains: vec![],
             api_port: 7444,

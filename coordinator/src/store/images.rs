@@ -246,13 +246,17 @@ impl Store {
             .flatten())
     }
 
-    /// Whether an instance placed on `host` boots from `image` (what lets its agent fetch it).
+    /// Whether an instance placed on `host`, or migrating to it, boots from `image` (what lets
+    /// its agent fetch it).
     pub async fn host_uses_image(&self, host: &str, image: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM instances WHERE host_id = ? AND image_id = ? LIMIT 1")
-            .bind(host)
-            .bind(image)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT 1 FROM instances WHERE (host_id = ?1 OR migrating_to = ?1) AND image_id = ?2 \
+             LIMIT 1",
+        )
+        .bind(host)
+        .bind(image)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.is_some())
     }
 

@@ -135,7 +135,7 @@ fn record(row: &SqliteRow) -> Result<InstanceRecord, StoreError> {
 
 /// Gives an instance's claim back to its host and unplaces it; returns the host and its new
 /// allocation, or `None` when it held no claim.
-async fn release_claim(
+pub(super) async fn release_claim(
     conn: &mut SqliteConnection,
     id: &str,
 ) -> Result<Option<(String, u32, u64)>, StoreError> {
@@ -485,6 +485,17 @@ impl Store {
         Ok(())
     }
 
+    /// Every instance placed on `host`, by name.
+    pub async fn instances_on_host(&self, host: &str) -> Result<Vec<InstanceRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} {FROM} WHERE i.host_id = ? ORDER BY i.name, i.id"
+        ))
+        .bind(host)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(record).collect()
+    }
+
     pub async fn instance(&self, id: &str) -> Result<Option<InstanceRecord>, StoreError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE i.id = ?"))
             .bind(id)
@@ -566,8 +577,10 @@ impl Store {
         domains: &[plinth_common::api::Domain],
         settled_before: i64,
     ) -> Result<(Vec<Reconciled>, Vec<String>), StoreError> {
+        // An instance migrating here is known too (its domain arrives before the move ends).
         let rows = sqlx::query(
-            "SELECT id, state, operation_id, updated_at FROM instances WHERE host_id = ?",
+            "SELECT id, state, operation_id, updated_at FROM instances \
+             WHERE host_id = ?1 OR migrating_to = ?1",
         )
         .bind(host)
         .fetch_all(self.pool())

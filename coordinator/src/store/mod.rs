@@ -8,6 +8,7 @@ pub mod host_index;
 pub mod hosts;
 pub mod images;
 pub mod instances;
+pub mod moves;
 pub mod operations;
 pub mod tenants;
 pub mod tokens;

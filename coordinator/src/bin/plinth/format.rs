@@ -35,6 +35,24 @@ pub fn duration(d: std::time::Duration) -> String {
     }
 }
 
+/// A time taken, to the tenth of a second: `12.3 s`; `850 ms` under a second.
+pub fn seconds(ms: u64) -> String {
+    if ms < 1_000 {
+        return format!("{ms} ms");
+    }
+    format!("{}.{} s", ms / 1_000, ms % 1_000 / 100)
+}
+
+/// Time so far, in whole seconds: `42s`, `3m05s`, `1h02m`.
+pub fn elapsed(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3_600 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{}h{:02}m", s / 3_600, s % 3_600 / 60),
+    }
+}
+
 /// `allocated/total` cores.
 pub fn cores(allocated: u32, total: u32) -> String {
     format!("{allocated}/{total}")
@@ -198,6 +216,21 @@ mod tests {
         assert_eq!(duration(Duration::from_secs(90)), "90s");
         assert_eq!(duration(Duration::from_secs(7_200)), "2h");
         assert_eq!(duration(Duration::from_millis(1_500)), "1500ms");
+    }
+
+    #[test]
+    fn times_taken() {
+        use std::time::Duration;
+        let cases = [
+            ("under a minute", Duration::from_millis(42_900), "42s"),
+            ("minutes", Duration::from_secs(185), "3m05s"),
+            ("hours", Duration::from_secs(3_720), "1h02m"),
+        ];
+        for (label, d, want) in cases {
+            assert_eq!(elapsed(d), want, "{label}");
+        }
+        assert_eq!(seconds(12_345), "12.3 s");
+        assert_eq!(seconds(850), "850 ms");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! `plinth hosts`: list and search the host registry, show one host, lock and unlock it, ask
-//! its agent what it sees now, and list the instances placed on it.
+//! its agent what it sees now, and list the instances placed on it (maintenance is in
+//! maintenance.rs).
 
 use crate::client::Client;
 use crate::format::{ago, cores, gib, memory, or_dash, size, when};
 use crate::instances;
+use crate::maintenance::{self, MaintenanceCommand};
 use crate::output::Output;
 use crate::table::{Table, key_values};
 use clap::Subcommand;
@@ -33,6 +35,11 @@ pub enum HostsCommand {
         /// How many matching instances to skip.
         #[arg(long, value_name = "N")]
         offset: Option<u64>,
+    },
+    /// Maintenance: drain a locked host, follow or plan the drain, exit maintenance.
+    Maintenance {
+        #[command(subcommand)]
+        command: MaintenanceCommand,
     },
 }
 
@@ -117,6 +124,7 @@ pub async fn run(client: &Client, out: &Output, command: HostsCommand) -> anyhow
                 instances::render_page,
             )
         }
+        HostsCommand::Maintenance { command } => maintenance::run(client, out, command).await,
     }
 }
 
@@ -161,7 +169,7 @@ fn agent_status(host: &Host) -> String {
     .to_string()
 }
 
-fn render_state(host: &Host) -> String {
+pub(crate) fn render_state(host: &Host) -> String {
     format!("host {} is now {}\n", host.id, host.state.as_str())
 }
 

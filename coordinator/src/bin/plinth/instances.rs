@@ -1,10 +1,11 @@
 //! `plinth instances`: list, show and create instances; start, stop, reboot and delete them;
-//! export one's disk as a custom image. `--wait` follows the work until the instance settles
-//! (or is gone, or the export ends), bounded by `--wait-timeout`.
+//! export one's disk as a custom image (migrate is in migrate.rs). `--wait` follows the work
+//! until the instance settles (or is gone, or the export ends), bounded by `--wait-timeout`.
 
 use crate::client::Client;
 use crate::format::{ago, duration, or_dash, parse_size, size, when};
 use crate::images::{one_of, started_or_follow, typed};
+use crate::migrate::{self, MigrateArgs};
 use crate::output::Output;
 use crate::table::{Table, key_values};
 use anyhow::{Context, bail};
@@ -76,6 +77,8 @@ pub enum InstancesCommand {
         #[command(flatten)]
         wait: WaitArgs,
     },
+    /// Live-migrate a running instance to another host of its cluster.
+    Migrate(MigrateArgs),
 }
 
 /// `--wait` and how long it may take.
@@ -225,8 +228,8 @@ impl PasswordArgs {
     }
 }
 
-/// A clap parser for `--wait-timeout`.
-fn wait_timeout(text: &str) -> Result<Duration, String> {
+/// A clap parser for `--wait-timeout` (and the `--timeout` of other waits).
+pub(crate) fn wait_timeout(text: &str) -> Result<Duration, String> {
     let limit = parse_duration(text)?;
     if limit.is_zero() {
         return Err("the wait timeout must be more than 0s".to_string());
@@ -336,6 +339,7 @@ pub async fn run(client: &Client, out: &Output, command: InstancesCommand) -> an
             let limit = Some(wait.wait_timeout).filter(|_| wait.wait);
             started_or_follow(client, out, started, wait.wait, "export", limit).await
         }
+        InstancesCommand::Migrate(args) => migrate::run(client, out, args).await,
     }
 }
 
@@ -408,7 +412,7 @@ async fn settle(
     let mut last = started.state;
     eprintln!("instance {id}: {last}");
     loop {
-        let Some(pause) = pause_before(deadline) else {
+        let Some(pause) = pause_before(deadline, POLL) else {
             return Err(gave_up(limit, what, id, last));
         };
         tokio::time::sleep(pause).await;
@@ -424,10 +428,10 @@ async fn settle(
     }
 }
 
-/// How long to sleep before the next poll; `None` once the deadline has passed.
-fn pause_before(deadline: Instant) -> Option<Duration> {
+/// How long to sleep before the next poll, `every` or less; `None` once the deadline has passed.
+pub(crate) fn pause_before(deadline: Instant, every: Duration) -> Option<Duration> {
     let left = deadline.checked_duration_since(Instant::now())?;
-    (!left.is_zero()).then(|| left.min(POLL))
+    (!left.is_zero()).then(|| left.min(every))
 }
 
 fn gave_up(limit: Duration, what: &str, id: &str, state: InstanceState) -> anyhow::Error {
@@ -473,7 +477,7 @@ async fn delete(client: &Client, out: &Output, id: &str, wait: &WaitArgs) -> any
             out.emit(current, render_settled)?;
             return Err(ended_badly("delete", &instance));
         }
-        let Some(pause) = pause_before(deadline) else {
+        let Some(pause) = pause_before(deadline, POLL) else {
             return Err(gave_up(wait.wait_timeout, "delete", id, instance.state));
         };
         tokio::time::sleep(pause).await;

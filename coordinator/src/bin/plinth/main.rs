@@ -7,6 +7,9 @@ mod format;
 mod hosts;
 mod images;
 mod instances;
+mod maintenance;
+mod migrate;
+mod moves;
 mod output;
 mod progress;
 mod settings;
@@ -39,7 +42,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Compute hosts: list, show, lock, unlock, ask the agent.
+    /// Compute hosts: list, show, lock, unlock, ask the agent, maintenance.
     Hosts {
         #[command(subcommand)]
         command: hosts::HostsCommand,
@@ -54,7 +57,7 @@ enum Command {
         #[command(subcommand)]
         command: admin::TenantsCommand,
     },
-    /// Instances: list, show, create, start, stop, reboot, delete, export to an image.
+    /// Instances: list, show, create, start, stop, reboot, delete, export to an image, migrate.
     Instances {
         #[command(subcommand)]
         command: instances::InstancesCommand,
@@ -151,6 +154,27 @@ mod tests {
                 "2m",
             ],
             &["instances", "export", "i-1", "--name", "golden", "--wait"],
+            &[
+                "instances",
+                "migrate",
+                "i-1",
+                "--to",
+                "h-2",
+                "--wait",
+                "--json",
+            ],
+            &[
+                "hosts",
+                "maintenance",
+                "enter",
+                "h-1",
+                "--wait",
+                "--timeout",
+                "3h",
+            ],
+            &["--json", "hosts", "maintenance", "status", "h-1", "--watch"],
+            &["hosts", "maintenance", "plan", "h-1"],
+            &["hosts", "maintenance", "exit", "h-1"],
         ] {
             assert!(parse(args).is_ok(), "{args:?}");
         }

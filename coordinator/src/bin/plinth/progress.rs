@@ -1,5 +1,6 @@
-//! Byte progress on stderr: an indicatif bar when stderr is a terminal (a spinner with the byte
-//! count while the total is unknown), else a plain line every few seconds. Stdout stays free for
+//! Progress on stderr: byte progress as an indicatif bar when stderr is a terminal (a spinner
+//! with the byte count while the total is unknown), and a [`Board`] of a few status lines
+//! redrawn in place; without a terminal, plain lines every few seconds. Stdout stays free for
 //! the result, so `--json` output is only the JSON.
 
 use crate::format::size;
@@ -7,7 +8,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often a plain line is written when stderr is not a terminal.
 const PLAIN_EVERY_SECS: u64 = 5;
@@ -127,5 +128,70 @@ impl Progress {
             ),
             None => size(done),
         }
+    }
+}
+
+/// A few lines of live status (a drain, a migration) on stderr. On a terminal they are redrawn
+/// in place under a spinner, and [`Board::log`] lines go above them and stay; without one, log
+/// lines are written as they come and the status every few seconds, so a log file reads top
+/// to bottom.
+pub struct Board {
+    bar: ProgressBar,
+    drawn: bool,
+    /// When the status was last written as plain lines.
+    last_plain: Option<Instant>,
+}
+
+impl Board {
+    pub fn new() -> Board {
+        let drawn = std::io::stderr().is_terminal();
+        let target = if drawn {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(None, target);
+        bar.set_style(style("{spinner} {msg}", ProgressStyle::default_spinner));
+        if drawn {
+            bar.enable_steady_tick(TICK);
+        }
+        Board {
+            bar,
+            drawn,
+            last_plain: None,
+        }
+    }
+
+    /// A line that stays: what just happened.
+    pub fn log(&self, line: &str) {
+        if self.drawn {
+            self.bar.println(line);
+        } else {
+            eprintln!("{line}");
+        }
+    }
+
+    /// Replaces the status lines.
+    pub fn show(&mut self, lines: &[String]) {
+        if self.drawn {
+            self.bar.set_message(lines.join("\n"));
+            return;
+        }
+        let due = self
+            .last_plain
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(PLAIN_EVERY_SECS));
+        if due {
+            self.last_plain = Some(Instant::now());
+            for line in lines {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+impl Drop for Board {
+    /// Clears the status, also when an error ends the wait, so what follows prints cleanly.
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
     }
 }

@@ -1,0 +1,59 @@
+//! Live migration between two agents, as the coordinator drives it: `prepare-migration` on
+//! the target (the instance's files, no domain), then `migrate` on the source (202: it runs
+//! in the background), `migration` to follow it, and `DELETE migration` to abort it.
+
+use super::error;
+use super::instances::{Body, answer, bad_body, detached, detached_as};
+use crate::runtime::Agent;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use plinth_common::api::{AgentCreateInstance, AgentMigrate};
+use std::sync::Arc;
+
+pub async fn prepare(
+    State(agent): State<Arc<Agent>>,
+    Path(id): Path<String>,
+    body: Body<AgentCreateInstance>,
+) -> Response {
+    let req = match body {
+        Ok(Json(req)) => req,
+        Err(rejection) => return bad_body(rejection),
+    };
+    if req.instance_id != id {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!(
+                "the body's instance_id '{}' is not the path's '{id}'",
+                req.instance_id
+            ),
+        );
+    }
+    let link = agent.coordinator_link();
+    detached(async move { agent.instances.prepare_migration(req, &link).await }).await
+}
+
+pub async fn migrate(
+    State(agent): State<Arc<Agent>>,
+    Path(id): Path<String>,
+    body: Body<AgentMigrate>,
+) -> Response {
+    let req = match body {
+        Ok(Json(req)) => req,
+        Err(rejection) => return bad_body(rejection),
+    };
+    detached_as(StatusCode::ACCEPTED, async move {
+        agent.instances.migrate(&id, req).await
+    })
+    .await
+}
+
+pub async fn status(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Response {
+    answer(agent.instances.migration(&id).await)
+}
+
+pub async fn abort(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Response {
+    answer(agent.instances.abort_migration(&id).await)
+}

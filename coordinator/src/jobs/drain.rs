@@ -1,0 +1,784 @@
+//! Maintenance drains (SPEC §2) and manual live migrations. The API writes the drain (host in
+//! `entering_maintenance`, a move per instance) before this runs; then, top to bottom:
+//! stopped instances are released; running ones are live-migrated, a bounded number at once
+//! (per host and per cluster), each attempt with its claim on the target taken first, a
+//! deadline, and a bounded number of attempts; the host ends in `maintenance` when nothing is
+//! left, else back in `locked` with the report. Every step is in the store before the next,
+//! so `resume` continues a drain after a restart: a move that was in flight is settled by
+//! asking both agents where the domain is.
+
+use super::instances::{create_request, endpoint};
+use crate::agents::AgentError;
+use crate::scheduler::{self, Request};
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::instances::ClaimRefused;
+use crate::store::moves::MoveRecord;
+use plinth_common::api::{
+    AgentMigrate, AgentMigration, AgentMigrationState, Instance, MigrationProgress, MoveAction,
+    MoveStatus,
+};
+use plinth_common::instance::InstanceState;
+use plinth_common::timefmt::now_ms;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tracing::{error, info, warn};
+
+pub const DRAIN: &str = "host_drain";
+pub const MIGRATE: &str = "instance_migrate";
+
+/// How often the coordinator asks a source agent how its migration goes.
+const POLL: Duration = Duration::from_millis(100);
+/// A target agent that misses this many polls in a row is taken as gone: the migration is
+/// aborted (a guest must not land on a host nobody can manage).
+const TARGET_MISSES: u32 = 5;
+/// Beyond the agent's own deadline, how long the coordinator waits before it aborts.
+const GRACE: Duration = Duration::from_secs(30);
+/// Times a drain takes up moves that stopped on an error before it gives up on them.
+const ROUNDS: usize = 3;
+/// Hosts tried for one attempt when the chosen one fills up meanwhile.
+const CLAIM_TRIES: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DrainSettings {
+    /// Migrations at once out of one host.
+    pub parallelism: u32,
+    /// Migrations at once within one cluster, all drains together.
+    pub cluster_parallelism: u32,
+    pub migration_timeout: Duration,
+    /// Attempts per instance before a drain leaves it.
+    pub attempts: u32,
+    pub bandwidth_mib_s: Option<u64>,
+}
+
+impl Default for DrainSettings {
+    fn default() -> Self {
+        DrainSettings {
+            parallelism: 2,
+            cluster_parallelism: 8,
+            migration_timeout: Duration::from_secs(600),
+            attempts: 3,
+            bandwidth_mib_s: None,
+        }
+    }
+}
+
+/// Migrations in flight: their last progress, and the per-cluster slots.
+#[derive(Default)]
+pub struct Moves {
+    progress: Mutex<HashMap<String, MigrationProgress>>,
+    clusters: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Moves {
+    pub fn progress(&self, instance: &str) -> Option<MigrationProgress> {
+        self.progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(instance)
+            .cloned()
+    }
+
+    fn set_progress(&self, instance: &str, progress: Option<MigrationProgress>) {
+        let mut map = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        match progress {
+            Some(p) => map.insert(instance.to_string(), p),
+            None => map.remove(instance),
+        };
+    }
+
+    fn cluster_slots(&self, cluster: &str, n: u32) -> Arc<Semaphore> {
+        self.clusters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(cluster.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(n as usize)))
+            .clone()
+    }
+}
+
+/// What a drain does with an instance, and why when it leaves it.
+pub fn plan_action(inst: &Instance) -> (MoveAction, Option<String>) {
+    if let Some(gpu) = &inst.gpu_type {
+        return (
+            MoveAction::Stay,
+            Some(format!(
+                "it has a {gpu} GPU/vGPU, which cannot be live-migrated"
+            )),
+        );
+    }
+    if !inst.devices.is_empty() {
+        return (
+            MoveAction::Stay,
+            Some(format!(
+                "it has devices attached ({}), which cannot be live-migrated",
+                inst.devices.join(", ")
+            )),
+        );
+    }
+    match inst.state {
+        InstanceState::Running if inst.operation_id.is_none() => (MoveAction::Migrate, None),
+        InstanceState::Stopped if inst.operation_id.is_none() => (MoveAction::Release, None),
+        InstanceState::Error => (
+            MoveAction::Stay,
+            Some("it is in error; repair or delete it, then enter maintenance again".into()),
+        ),
+        state => (
+            MoveAction::Stay,
+            Some(format!(
+                "it is {state}, which cannot move; enter maintenance again once it settles"
+            )),
+        ),
+    }
+}
+
+/// Restarts the drains and migrations a stopped coordinator left running.
+pub async fn resume(st: &AppState) -> anyhow::Result<()> {
+    for op in st.store.running_operations(DRAIN).await? {
+        info!(operation = %op.id, host = %op.target_id, "Resuming a maintenance drain.");
+        tokio::spawn(run(st.clone(), op.target_id, op.id));
+    }
+    for op in st.store.running_operations(MIGRATE).await? {
+        info!(operation = %op.id, instance = %op.target_id, "Resuming a live migration.");
+        tokio::spawn(migrate(st.clone(), op.id, false));
+    }
+    Ok(())
+}
+
+/// The drain of `host` written as `op`.
+pub async fn run(st: AppState, host: String, op: String) {
+    if let Err(e) = drain(&st, &host, &op).await {
+        error!(host = %host, operation = %op, error = %format!("{e:#}"), "The drain stopped on a store error; it resumes at the next start.");
+    }
+}
+
+async fn drain(st: &AppState, host: &str, op: &str) -> anyhow::Result<()> {
+    let parallelism = st
+        .store
+        .latest_drain(host)
+        .await?
+        .filter(|d| d.operation_id == op)
+        .map_or(st.settings.drains.parallelism, |d| d.parallelism);
+    let cluster = host_cluster(st, host).await?;
+
+    // 1. Stopped instances leave the host without moving.
+    for m in st.store.moves(op).await? {
+        if m.item.action == MoveAction::Release && m.item.status == MoveStatus::Pending {
+            let id = &m.item.instance_id;
+            if !st.store.release_move(op, id, host, now_ms()).await? {
+                let reason =
+                    "it was no longer stopped when the drain reached it; enter maintenance again";
+                st.store.stay_move(op, id, reason, now_ms()).await?;
+            }
+        }
+    }
+
+    // 2. Running instances migrate, `parallelism` at once from this host. A move that stops
+    //    on an error is taken up again (a `migrating` one is first settled by asking both
+    //    agents where the domain is), a bounded number of rounds.
+    let host_slots = Arc::new(Semaphore::new(parallelism.max(1) as usize));
+    let cluster_slots = st
+        .moves
+        .cluster_slots(&cluster, st.settings.drains.cluster_parallelism);
+    let mut last_error = None;
+    for _round in 0..ROUNDS {
+        let mut tasks = Vec::new();
+        for m in st.store.moves(op).await? {
+            if m.item.action != MoveAction::Migrate || m.item.status.is_final() {
+                continue;
+            }
+            let (st, cluster) = (st.clone(), cluster.clone());
+            let (host_slots, cluster_slots) = (host_slots.clone(), cluster_slots.clone());
+            tasks.push(tokio::spawn(async move {
+                let _host = host_slots.acquire_owned().await;
+                let _cluster = cluster_slots.acquire_owned().await;
+                move_instance(&st, m, &cluster, false).await
+            }));
+        }
+        if tasks.is_empty() {
+            break;
+        }
+        for task in tasks {
+            let failed = match task.await {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => format!("{e:#}"),
+                Err(e) => e.to_string(),
+            };
+            error!(host = %host, operation = %op, error = %failed, "A move stopped on an error; it is taken up again.");
+            last_error = Some(failed);
+        }
+    }
+    for m in st.store.moves(op).await? {
+        if m.item.status == MoveStatus::Pending {
+            let reason = last_error
+                .clone()
+                .unwrap_or_else(|| "the drain could not move it".into());
+            st.store
+                .stay_move(op, &m.item.instance_id, &reason, now_ms())
+                .await?;
+        }
+    }
+    if st
+        .store
+        .moves(op)
+        .await?
+        .iter()
+        .any(|m| !m.item.status.is_final())
+    {
+        anyhow::bail!("moves are still in flight after {ROUNDS} rounds: {last_error:?}");
+    }
+
+    // 3. The host's verdict.
+    let moves = st.store.moves(op).await?;
+    let stayed: Vec<String> = moves
+        .iter()
+        .filter(|m| m.item.status == MoveStatus::Stayed)
+        .map(|m| {
+            format!(
+                "{} ({})",
+                m.item.instance_name,
+                m.item.reason.as_deref().unwrap_or("no reason recorded")
+            )
+        })
+        .collect();
+    let summary = (!stayed.is_empty()).then(|| {
+        format!(
+            "{} of {} instances stayed on the host: {}",
+            stayed.len(),
+            moves.len(),
+            stayed.join("; ")
+        )
+    });
+    let state = st
+        .store
+        .end_drain(op, host, summary.as_deref(), now_ms())
+        .await?;
+    st.store
+        .audit(
+            "drain",
+            "drain ended",
+            host,
+            summary.as_deref().unwrap_or(""),
+        )
+        .await?;
+    info!(host = %host, operation = %op, %state, stayed = stayed.len(), "Drain ended.");
+    Ok(())
+}
+
+async fn host_cluster(st: &AppState, host: &str) -> anyhow::Result<String> {
+    Ok(st
+        .store
+        .get_host(host, now_ms())
+        .await?
+        .map(|h| h.host.cluster_id)
+        .unwrap_or_default())
+}
+
+/// A manual migration (`POST /v1/instances/{id}/migrate`) written as `op`; `claimed` when
+/// the API took its first claim.
+pub async fn migrate(st: AppState, op: String, claimed: bool) {
+    let outcome = async {
+        let Some(m) = st.store.moves(&op).await?.into_iter().next() else {
+            anyhow::bail!("the migration has no move recorded");
+        };
+        let cluster = host_cluster(&st, &m.item.source_host).await?;
+        move_instance(&st, m, &cluster, claimed).await?;
+        let ended = st.store.moves(&op).await?.into_iter().next();
+        Ok(ended
+            .filter(|m| m.item.status != MoveStatus::Moved)
+            .map(|m| m.item.reason.unwrap_or_else(|| "it did not move".into())))
+    }
+    .await;
+    let error = match outcome {
+        Ok(error) => error,
+        Err(e) => Some(format!("{e:#}")),
+    };
+    if let Err(e) = st
+        .store
+        .end_migration(&op, error.as_deref(), now_ms())
+        .await
+    {
+        error!(operation = %op, error = ?e, "Could not record the end of a migration.");
+    }
+}
+
+/// Moves one instance: settles an attempt a restart cut off, then tries until it moved or
+/// its attempts are spent. Store errors end the drain (it resumes at the next start).
+/// `claimed`: the caller took the first attempt's claim (a manual migration) and nothing
+/// has been asked of the agents yet; otherwise a move found `migrating` was cut off by a
+/// restart and is followed to its end first.
+async fn move_instance(
+    st: &AppState,
+    m: MoveRecord,
+    cluster: &str,
+    claimed: bool,
+) -> anyhow::Result<()> {
+    let op = m.operation_id.clone();
+    let id = m.item.instance_id.clone();
+    let source = m.item.source_host.clone();
+    if m.item.status == MoveStatus::Migrating
+        && let Some(target) = m.item.target_host.clone()
+    {
+        let started = Instant::now();
+        let outcome = if claimed {
+            attempt(st, &id, &source, &target, started).await
+        } else {
+            follow(st, &id, &source, &target, started).await
+        };
+        if settle(
+            st,
+            &op,
+            &id,
+            &source,
+            &target,
+            outcome,
+            started,
+            m.item.attempts,
+        )
+        .await?
+        {
+            return Ok(());
+        }
+    }
+    let mut tried = Vec::new();
+    loop {
+        let Some(rec) = st
+            .store
+            .moves(&op)
+            .await?
+            .into_iter()
+            .find(|r| r.item.instance_id == id)
+        else {
+            return Ok(());
+        };
+        if rec.item.status.is_final() {
+            return Ok(());
+        }
+        if rec.item.attempts >= st.settings.drains.attempts {
+            let reason = rec
+                .item
+                .reason
+                .unwrap_or_else(|| "its attempts are spent".into());
+            st.store.stay_move(&op, &id, &reason, now_ms()).await?;
+            return Ok(());
+        }
+        let Some(inst) = st.store.instance(&id).await? else {
+            st.store
+                .stay_move(&op, &id, "it was deleted", now_ms())
+                .await?;
+            return Ok(());
+        };
+        let inst = inst.instance;
+        if inst.host_id.as_deref() != Some(source.as_str())
+            || inst.state != InstanceState::Running
+            || inst.operation_id.is_some()
+        {
+            let reason = format!(
+                "it changed meanwhile (now {} on {}); enter maintenance again",
+                inst.state,
+                inst.host_id.as_deref().unwrap_or("no host")
+            );
+            st.store.stay_move(&op, &id, &reason, now_ms()).await?;
+            return Ok(());
+        }
+        let target = match claim_target(st, &op, &inst, cluster, rec.pinned_target, &tried).await? {
+            Ok(target) => target,
+            Err(reason) => {
+                st.store.stay_move(&op, &id, &reason, now_ms()).await?;
+                return Ok(());
+            }
+        };
+        let started = Instant::now();
+        info!(instance = %id, from = %source, to = %target, attempt = rec.item.attempts + 1, "Live migration starting.");
+        let outcome = attempt(st, &id, &source, &target, started).await;
+        if settle(
+            st,
+            &op,
+            &id,
+            &source,
+            &target,
+            outcome,
+            started,
+            rec.item.attempts + 1,
+        )
+        .await?
+        {
+            return Ok(());
+        }
+        tried.push(target);
+    }
+}
+
+/// Picks a target (the pinned one, or the scheduler's random suitable host of the cluster,
+/// not the source and not one already tried) and takes its claim. `Err(reason)` when none can
+/// take the instance.
+pub async fn claim_target(
+    st: &AppState,
+    op: &str,
+    inst: &Instance,
+    cluster: &str,
+    pinned: Option<String>,
+    tried: &[String],
+) -> Result<Result<String, String>, StoreError> {
+    let source = inst.host_id.clone().unwrap_or_default();
+    let mut req = Request {
+        cores: inst.vcpus,
+        memory_bytes: inst.memory_bytes,
+        cluster: Some(cluster.to_string()),
+        gpu_type: None,
+        exclude: [source.clone()]
+            .into_iter()
+            .chain(tried.iter().cloned())
+            .collect(),
+    };
+    let oc = st.settings.overcommit;
+    for _ in 0..CLAIM_TRIES {
+        let chosen = match &pinned {
+            Some(target) => Ok(target.clone()),
+            None => st.store.with_placement(now_ms(), |hosts| {
+                match scheduler::choose(
+                    hosts,
+                    &req,
+                    st.settings.policy,
+                    oc,
+                    &mut rand::thread_rng(),
+                ) {
+                    Some(h) => Ok(h.host_id.clone()),
+                    None => {
+                        let (_, rejected) = scheduler::filter(hosts, &req, oc);
+                        Err(format!(
+                            "no host of cluster {cluster} can take it: {}",
+                            scheduler::explain(hosts.len(), &rejected)
+                        ))
+                    }
+                }
+            }),
+        };
+        let target = match chosen {
+            Ok(t) => t,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        match st
+            .store
+            .start_move(op, &inst.id, &source, &target, oc, now_ms())
+            .await?
+        {
+            Ok(()) => return Ok(Ok(target)),
+            Err(ClaimRefused::HostFull) if pinned.is_some() => {
+                return Ok(Err(format!("host {target} cannot take it now")));
+            }
+            Err(ClaimRefused::HostFull) => req.exclude.push(target),
+            Err(ClaimRefused::Moved) => {
+                return Ok(Err("it changed meanwhile; enter maintenance again".into()));
+            }
+            Err(ClaimRefused::Quota(q)) => return Ok(Err(q.to_string())),
+        }
+    }
+    Ok(Err("every host tried filled up meanwhile".into()))
+}
+
+/// How an attempt ended, as far as the agents tell.
+enum Outcome {
+    /// libvirt reports the job done and the domain is off the source.
+    Moved { libvirt_ms: Option<u64> },
+    /// The domain is still on the source (and nothing of it runs on the target, whose
+    /// prepared files can go).
+    Stayed(String),
+    /// Where it runs is not clear (both hosts, or neither agent answers): nothing is cleaned
+    /// up, and the reason says what the agents told.
+    Unclear(String),
+}
+
+/// One attempt, its target's claim already taken: the target prepares the instance's files,
+/// the source migrates it live, and the coordinator follows until it ends.
+async fn attempt(st: &AppState, id: &str, source: &str, target: &str, started: Instant) -> Outcome {
+    let prepared = async {
+        let rec = st
+            .store
+            .instance(id)
+            .await
+            .map_err(|e| format!("store: {e}"))?
+            .ok_or("the instance was removed")?;
+        let req = create_request(st, &rec).await?;
+        let (src, dst) = (endpoint(st, source).await?, endpoint(st, target).await?);
+        let dest_uri = dst
+            .migration_uri
+            .clone()
+            .ok_or_else(|| format!("host {target}'s agent reports no migration URI"))?;
+        let prepared = st
+            .agents
+            .prepare_migration(&dst, &req)
+            .await
+            .map_err(|e| format!("host {target} could not prepare it: {}", e.explain()))?;
+        let migrate = AgentMigrate {
+            dest_uri,
+            migrate_uri: dst.migrate_uri.clone(),
+            prepared,
+            timeout_s: st.settings.drains.migration_timeout.as_secs(),
+            bandwidth_mib_s: st.settings.drains.bandwidth_mib_s,
+        };
+        st.agents.migrate(&src, id, &migrate).await.map_err(|e| {
+            format!(
+                "host {source} could not start the migration: {}",
+                e.explain()
+            )
+        })?;
+        Ok::<(), String>(())
+    }
+    .await;
+    match prepared {
+        Ok(()) => follow(st, id, source, target, started).await,
+        Err(reason) => Outcome::Stayed(reason),
+    }
+}
+
+/// Follows a migration the source agent runs until it ends, aborting it at the deadline or
+/// when the target's agent stops answering; then asks both agents where the domain is.
+async fn follow(st: &AppState, id: &str, source: &str, target: &str, started: Instant) -> Outcome {
+    let deadline = started + st.settings.drains.migration_timeout + GRACE;
+    let mut misses = 0;
+    let mut aborted: Option<String> = None;
+    let ended = loop {
+        let (src, dst) = match (endpoint(st, source).await, endpoint(st, target).await) {
+            (Ok(s), Ok(d)) => (s, d),
+            (Err(e), _) | (_, Err(e)) => break Err(e),
+        };
+        match st.agents.migration(&src, id).await {
+            Ok(m) if m.state == AgentMigrationState::Running => {
+                st.moves.set_progress(id, Some(m.progress.clone()));
+            }
+            Ok(m) => break Ok(m),
+            Err(e) => {
+                break Err(format!(
+                    "host {source}'s agent did not answer: {}",
+                    e.explain()
+                ));
+            }
+        }
+        if aborted.is_none() {
+            misses = match st.agents.instance(&dst, id).await {
+                Err(AgentError::Http(_) | AgentError::NoEndpoint) => misses + 1,
+                _ => 0,
+            };
+            if misses >= TARGET_MISSES {
+                aborted = Some(format!(
+                    "host {target}'s agent stopped answering during the migration; it was aborted"
+                ));
+            } else if Instant::now() > deadline {
+                aborted = Some(format!(
+                    "the migration took longer than {} s; it was aborted",
+                    st.settings.drains.migration_timeout.as_secs()
+                ));
+            }
+            if let Some(reason) = &aborted {
+                warn!(instance = %id, %reason, "Aborting a live migration.");
+                if let Err(e) = st.agents.abort_migration(&src, id).await {
+                    warn!(instance = %id, error = %e.explain(), "The source agent could not abort the migration.");
+                }
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    st.moves.set_progress(id, None);
+    locate(st, id, source, target, ended, aborted).await
+}
+
+/// Where the domain is once the migration ended (or its agent could not say).
+async fn locate(
+    st: &AppState,
+    id: &str,
+    source: &str,
+    target: &str,
+    ended: Result<AgentMigration, String>,
+    aborted: Option<String>,
+) -> Outcome {
+    let on = |host: &str| {
+        let host = host.to_string();
+        async move {
+            let ep = endpoint(st, &host).await?;
+            st.agents
+                .instance(&ep, id)
+                .await
+                .map(|d| d.is_some_and(|d| d.state == "running"))
+                .map_err(|e| e.explain())
+        }
+    };
+    let (on_source, on_target) = (on(source).await, on(target).await);
+    let libvirt_ms = ended.as_ref().ok().and_then(|m| m.libvirt_ms);
+    match (&ended, on_source, on_target) {
+        // Only a finished migration runs the guest on the target (it waits paused before).
+        (_, Ok(false) | Err(_), Ok(true)) => Outcome::Moved { libvirt_ms },
+        (_, Ok(true), Ok(true)) => Outcome::Unclear(format!(
+            "the domain runs on both {source} and {target}; check them before anything else"
+        )),
+        // The target's agent is gone but libvirt finished and the source no longer has it.
+        (Ok(m), Ok(false), Err(_)) if m.state == AgentMigrationState::Succeeded => {
+            Outcome::Moved { libvirt_ms }
+        }
+        (ended, on_source, _) => {
+            let why = aborted
+                .or_else(|| match ended {
+                    Ok(m) => m.error.clone(),
+                    Err(e) => Some(e.clone()),
+                })
+                .unwrap_or_else(|| "the migration did not complete".into());
+            match on_source {
+                Ok(true) => Outcome::Stayed(why),
+                Ok(false) => Outcome::Unclear(format!(
+                    "{why}; the domain runs on neither host as far as their agents tell"
+                )),
+                Err(e) => Outcome::Unclear(format!("{why}; host {source}'s agent: {e}")),
+            }
+        }
+    }
+}
+
+/// Records an attempt's end; `true` when the move is over (moved, or attempts spent).
+#[allow(clippy::too_many_arguments)]
+async fn settle(
+    st: &AppState,
+    op: &str,
+    id: &str,
+    source: &str,
+    target: &str,
+    outcome: Outcome,
+    started: Instant,
+    attempts: u32,
+) -> anyhow::Result<bool> {
+    // A failed attempt's target files go (its domain never ran); an unclear end is neither
+    // cleaned up nor retried: a person should look first.
+    let (reason, clean_target, retry) = match outcome {
+        Outcome::Moved { libvirt_ms } => {
+            let total_ms = started.elapsed().as_millis() as u64;
+            st.store
+                .finish_move(op, id, libvirt_ms, total_ms, now_ms())
+                .await?;
+            info!(instance = %id, from = %source, to = %target, total_ms, libvirt_ms = ?libvirt_ms, "Live migration done.");
+            return Ok(true);
+        }
+        Outcome::Stayed(reason) => (reason, true, true),
+        Outcome::Unclear(reason) => (reason, false, false),
+    };
+    warn!(instance = %id, from = %source, to = %target, %reason, "Live migration failed; the instance stays on its host.");
+    if clean_target
+        && let Ok(dst) = endpoint(st, target).await
+        && let Err(e) = st.agents.delete_instance(&dst, id).await
+    {
+        warn!(instance = %id, host = %target, error = %e.explain(), "Could not clean up a failed migration's target.");
+    }
+    let give_up = !retry || attempts >= st.settings.drains.attempts;
+    st.store
+        .fail_move(op, id, &reason, give_up, now_ms())
+        .await?;
+    Ok(give_up)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plinth_common::instance::InstanceKind;
+
+    fn instance(
+        state: InstanceState,
+        gpu: Option<&str>,
+        devices: &[&str],
+        op: Option<&str>,
+    ) -> Instance {
+        Instance {
+            id: "inst-000000000001".into(),
+            name: "vm".into(),
+            kind: InstanceKind::Vm,
+            tenant_id: "ten".into(),
+            tenant_email: "t@x".into(),
+            host_id: Some("host-000000000001".into()),
+            host_ip: None,
+            image_id: None,
+            vcpus: 1,
+            memory_bytes: 1 << 30,
+            disk_bytes: 1 << 30,
+            gpu_type: gpu.map(str::to_string),
+            devices: devices.iter().map(|d| d.to_string()).collect(),
+            state,
+            state_reason: None,
+            resource_id: None,
+            operation_id: op.map(str::to_string),
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn what_a_drain_does_with_each_instance() {
+        use InstanceState as S;
+        use MoveAction as A;
+        let cases = [
+            (
+                "running",
+                instance(S::Running, None, &[], None),
+                A::Migrate,
+                None,
+            ),
+            (
+                "stopped",
+                instance(S::Stopped, None, &[], None),
+                A::Release,
+                None,
+            ),
+            (
+                "gpu",
+                instance(S::Running, Some("A100"), &[], None),
+                A::Stay,
+                Some("A100"),
+            ),
+            (
+                "usb",
+                instance(S::Running, None, &["usb-1-2"], None),
+                A::Stay,
+                Some("usb-1-2"),
+            ),
+            (
+                "stopped gpu",
+                instance(S::Stopped, Some("T4"), &[], None),
+                A::Stay,
+                Some("T4"),
+            ),
+            (
+                "rebooting",
+                instance(S::Rebooting, None, &[], Some("op")),
+                A::Stay,
+                Some("rebooting"),
+            ),
+            (
+                "migrating",
+                instance(S::Migrating, None, &[], Some("op")),
+                A::Stay,
+                Some("migrating"),
+            ),
+            (
+                "error",
+                instance(S::Error, None, &[], None),
+                A::Stay,
+                Some("error"),
+            ),
+            (
+                "running, job",
+                instance(S::Running, None, &[], Some("op")),
+                A::Stay,
+                Some("running"),
+            ),
+        ];
+        for (label, inst, action, says) in cases {
+            let (got, reason) = plan_action(&inst);
+            assert_eq!(got, action, "{label}");
+            match says {
+                Some(text) => assert!(
+                    reason.as_deref().is_some_and(|r| r.contains(text)),
+                    "{label}: {reason:?}"
+                ),
+                None => assert_eq!(reason, None, "{label}"),
+            }
+        }
+    }
+}
