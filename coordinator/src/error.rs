@@ -159,6 +159,31 @@ impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
     }
 }
 
+/// An optional JSON body: none (or only whitespace) is `T::default()`; a body that is not a
+/// `T` is a 400 in plinth's error shape.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiOptionalJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiOptionalJson<T>
+where
+    T: serde::de::DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::Malformed(format!("body: {}", e.body_text())))?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(ApiOptionalJson(T::default()));
+        }
+        serde_json::from_slice(&body)
+            .map(ApiOptionalJson)
+            .map_err(|e| ApiError::Malformed(format!("body: {e}")))
+    }
+}
+
 /// `Query` with plinth's error shape.
 #[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]

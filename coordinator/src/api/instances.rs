@@ -3,7 +3,7 @@
 
 use super::instance_input::{self, CreatePlan};
 use crate::auth::{Admin, Caller};
-use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiOptionalJson, ApiPath, ApiQuery, ApiResult};
 use crate::jobs::instances as job;
 use crate::scheduler::{self, Request};
 use crate::state::AppState;
@@ -422,14 +422,8 @@ pub async fn stop(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    body: axum::body::Bytes,
+    ApiOptionalJson(req): ApiOptionalJson<StopInstance>,
 ) -> ApiResult<(StatusCode, ApiJson<Instance>)> {
-    // The body is optional: no body stops with the default timeout.
-    let req: StopInstance = if body.iter().all(u8::is_ascii_whitespace) {
-        StopInstance::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(format!("body: {e}")))?
-    };
     let timeout = req.timeout_s.unwrap_or(DEFAULT_STOP_TIMEOUT_S);
     if timeout > MAX_STOP_TIMEOUT_S {
         return Err(ApiError::field(

@@ -3,7 +3,7 @@
 
 use super::hosts::{check_host_id, transition};
 use crate::auth::Admin;
-use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiOptionalJson, ApiPath, ApiResult};
 use crate::jobs::drain::{self, DRAIN, MIGRATE, claim_target, plan_action};
 use crate::scheduler::{self, Candidate, Request};
 use crate::state::AppState;
@@ -175,14 +175,8 @@ pub async fn enter(
     State(st): State<AppState>,
     admin: Admin,
     ApiPath(id): ApiPath<String>,
-    body: axum::body::Bytes,
+    ApiOptionalJson(req): ApiOptionalJson<EnterMaintenance>,
 ) -> ApiResult<(StatusCode, ApiJson<Drain>)> {
-    // The body is optional: none drains with the configured parallelism.
-    let req: EnterMaintenance = if body.iter().all(u8::is_ascii_whitespace) {
-        EnterMaintenance::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(format!("body: {e}")))?
-    };
     let parallelism = req.parallelism.unwrap_or(st.settings.drains.parallelism);
     if !(1..=MAX_PARALLELISM).contains(&parallelism) {
         return Err(ApiError::field(
@@ -275,13 +269,8 @@ pub async fn migrate(
     State(st): State<AppState>,
     admin: Admin,
     ApiPath(id): ApiPath<String>,
-    body: axum::body::Bytes,
+    ApiOptionalJson(req): ApiOptionalJson<MigrateInstance>,
 ) -> ApiResult<(StatusCode, ApiJson<Instance>)> {
-    let req: MigrateInstance = if body.iter().all(u8::is_ascii_whitespace) {
-        MigrateInstance::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(format!("body: {e}")))?
-    };
     let inst = st
         .store
         .instance(&id)
