@@ -180,9 +180,11 @@ impl Store {
         let (granted, over): (Vec<&Claim>, Vec<&Claim>) = hosted
             .into_iter()
             .partition(|c| quota_ok.contains(&c.tenant));
-        allocations.extend(give_back(&mut tx, &over).await?);
         let mut refusals = HashMap::new();
         for c in &over {
+            let (host, cores, memory) =
+                give_back(&mut tx, &c.host, c.cores as i64, c.memory as i64).await?;
+            allocations.insert(host, (cores, memory));
             let (quota, usage) = read_quota(&mut tx, &c.tenant).await?;
             let exceeded = super::instances::exceeded(&quota, &usage, c.cores, c.memory)
                 .ok_or_else(|| {
@@ -257,42 +259,42 @@ pub(super) async fn host_claims(
     allocations(&rows)
 }
 
-/// Takes back the host claims of `claims`.
-async fn give_back(
+/// Gives back `cores` and `memory` of `host`'s allocation (a claim released, or a
+/// migration's other end); returns the host and its new allocation.
+pub(super) async fn give_back(
     conn: &mut SqliteConnection,
-    claims: &[&Claim],
-) -> Result<HashMap<String, (u32, u64)>, StoreError> {
-    if claims.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows = sqlx::query(
-        "UPDATE hosts SET allocated_cores = MAX(allocated_cores - c.cores, 0), \
-            allocated_memory_bytes = MAX(allocated_memory_bytes - c.memory, 0) \
-         FROM (SELECT value ->> 'host' AS host, value ->> 'cores' AS cores, \
-                  value ->> 'memory' AS memory FROM json_each(?1)) AS c \
-         WHERE hosts.id = c.host \
-         RETURNING id, allocated_cores, allocated_memory_bytes",
+    host: &str,
+    cores: i64,
+    memory: i64,
+) -> Result<(String, u32, u64), StoreError> {
+    let row = sqlx::query(
+        "UPDATE hosts SET allocated_cores = MAX(allocated_cores - ?, 0), \
+            allocated_memory_bytes = MAX(allocated_memory_bytes - ?, 0) \
+         WHERE id = ? RETURNING id, allocated_cores, allocated_memory_bytes",
     )
-    .bind(rows(claims))
-    .fetch_all(conn)
+    .bind(cores)
+    .bind(memory)
+    .bind(host)
+    .fetch_one(conn)
     .await?;
-    allocations(&rows)
+    let (id, (c, m)) = allocation(&row)?;
+    Ok((id, c, m))
+}
+
+fn allocation(r: &sqlx::sqlite::SqliteRow) -> Result<(String, (u32, u64)), StoreError> {
+    Ok((
+        r.try_get("id")?,
+        (
+            r.try_get::<i64, _>("allocated_cores")? as u32,
+            r.try_get::<i64, _>("allocated_memory_bytes")? as u64,
+        ),
+    ))
 }
 
 fn allocations(
     rows: &[sqlx::sqlite::SqliteRow],
 ) -> Result<HashMap<String, (u32, u64)>, StoreError> {
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get("id")?,
-                (
-                    r.try_get::<i64, _>("allocated_cores")? as u32,
-                    r.try_get::<i64, _>("allocated_memory_bytes")? as u64,
-                ),
-            ))
-        })
-        .collect()
+    rows.iter().map(allocation).collect()
 }
 
 /// Adds each claim to what its tenant holds where that stays within the tenant's quota
@@ -354,7 +356,6 @@ async fn insert_instances(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::hosts::NewHost;
     use crate::store::test_store;
     use plinth_common::api::Quota;
     use plinth_common::instance::InstanceKind;
@@ -363,25 +364,12 @@ mod tests {
 
     /// Four hosts of 4 cores / 4 GiB and four tenants; tenant 3 may hold no instance.
     async fn region(store: &Store) -> Result<(), StoreError> {
-        store.create_cluster("az1", "az1").await?;
+        crate::store::test_hosts(store, 4, 4, 4 * GIB).await?;
         for n in 1..=4 {
-            let (id, ip) = (format!("host-{n}"), format!("10.0.0.{n}"));
-            let h = NewHost {
-                id: &id,
-                ip: &ip,
-                hostname: &id,
-                cluster_id: "az1",
-                cert_expires_at: 0,
-                now: 1,
-            };
-            store.insert_host_with_facts(&h, "cpu", 4, 4 * GIB).await?;
             store
                 .create_tenant(&format!("ten-{n}"), &format!("{n}@x"), "T")
                 .await?;
         }
-        sqlx::query("UPDATE hosts SET state = 'available'")
-            .execute(store.pool())
-            .await?;
         let none = Quota {
             instances: Some(0),
             ..Default::default()

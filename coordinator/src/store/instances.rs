@@ -4,7 +4,7 @@
 //! given back in the transaction that unplaces or deletes the instance. Creates are written in
 //! batches by the claim writer (claims.rs).
 
-use super::claims::{Claim, host_claims};
+use super::claims::{Claim, give_back, host_claims};
 use super::operations::NewOperation;
 use super::{Store, StoreError};
 use crate::scheduler::Overcommit;
@@ -148,26 +148,18 @@ pub(super) async fn release_claim(
     else {
         return Ok(None);
     };
-    let host: String = row.try_get("host_id")?;
-    let row = sqlx::query(
-        "UPDATE hosts SET allocated_cores = MAX(allocated_cores - ?, 0), \
-            allocated_memory_bytes = MAX(allocated_memory_bytes - ?, 0) \
-         WHERE id = ? RETURNING allocated_cores, allocated_memory_bytes",
+    let released = give_back(
+        &mut *conn,
+        row.try_get("host_id")?,
+        row.try_get("vcpus")?,
+        row.try_get("memory_bytes")?,
     )
-    .bind(row.try_get::<i64, _>("vcpus")?)
-    .bind(row.try_get::<i64, _>("memory_bytes")?)
-    .bind(&host)
-    .fetch_one(&mut *conn)
     .await?;
     sqlx::query("UPDATE instances SET host_id = NULL WHERE id = ?")
         .bind(id)
         .execute(&mut *conn)
         .await?;
-    Ok(Some((
-        host,
-        row.try_get::<i64, _>("allocated_cores")? as u32,
-        row.try_get::<i64, _>("allocated_memory_bytes")? as u64,
-    )))
+    Ok(Some(released))
 }
 
 /// Gives an instance's share of its tenant's quota back (before the instance row goes).

@@ -117,3 +117,33 @@ pub(crate) async fn test_image(store: &Store, id: &str) -> Result<(), StoreError
     .await?;
     Ok(())
 }
+
+/// Cluster `az1` with `available` hosts `host-1` to `host-{n}` of `cores` cores and `memory`
+/// bytes each, as placement sees them.
+#[cfg(test)]
+pub(crate) async fn test_hosts(
+    store: &Store,
+    n: u32,
+    cores: u32,
+    memory: u64,
+) -> Result<(), StoreError> {
+    store.create_cluster("az1", "az1").await?;
+    for n in 1..=n {
+        let (id, ip) = (format!("host-{n}"), format!("10.0.0.{n}"));
+        let h = hosts::NewHost {
+            id: &id,
+            ip: &ip,
+            hostname: &id,
+            cluster_id: "az1",
+            cert_expires_at: 0,
+            now: 1,
+        };
+        store
+            .insert_host_with_facts(&h, "cpu", cores, memory)
+            .await?;
+    }
+    sqlx::query("UPDATE hosts SET state = 'available'")
+        .execute(store.pool())
+        .await?;
+    store.load_host_index().await
+}

@@ -3,7 +3,7 @@
 //! `migrating_to`); the move's end gives one of them back in the same transaction that records
 //! where the instance is, so an instance is never on two hosts or none in the store.
 
-use super::claims::host_claims;
+use super::claims::{give_back, host_claims};
 use super::instances::{ClaimRefused, release_claim};
 use super::operations::NewOperation;
 use super::{Store, StoreError};
@@ -80,15 +80,6 @@ fn move_record(row: &SqliteRow) -> Result<MoveRecord, StoreError> {
     })
 }
 
-fn parse_status(text: &str) -> Result<OperationStatus, StoreError> {
-    match text {
-        "running" => Ok(OperationStatus::Running),
-        "succeeded" => Ok(OperationStatus::Succeeded),
-        "failed" => Ok(OperationStatus::Failed),
-        other => Err(StoreError::Corrupt(format!("operation status '{other}'"))),
-    }
-}
-
 async fn insert_moves(
     conn: &mut SqliteConnection,
     op: &str,
@@ -122,33 +113,60 @@ async fn insert_moves(
     Ok(())
 }
 
-/// Sets a host's allocation from an `UPDATE hosts ... RETURNING id, allocated_*` row.
-fn allocation(row: &SqliteRow) -> Result<(String, u32, u64), StoreError> {
-    Ok((
-        row.try_get("id")?,
-        row.try_get::<i64, _>("allocated_cores")? as u32,
-        row.try_get::<i64, _>("allocated_memory_bytes")? as u64,
-    ))
-}
-
-/// Gives back `cores` and `memory` of `host`'s allocation; returns its new allocation.
-async fn give_back(
-    conn: &mut SqliteConnection,
-    host: &str,
+/// A migrating instance's two hosts and its size (what each end's claim is).
+struct Migrating {
+    source: String,
+    target: String,
     cores: i64,
     memory: i64,
-) -> Result<(String, u32, u64), StoreError> {
+}
+
+/// The instance while it migrates for `op`; `None` when it does not.
+async fn migrating(
+    conn: &mut SqliteConnection,
+    op: &str,
+    instance: &str,
+) -> Result<Option<Migrating>, StoreError> {
     let row = sqlx::query(
-        "UPDATE hosts SET allocated_cores = MAX(allocated_cores - ?, 0), \
-            allocated_memory_bytes = MAX(allocated_memory_bytes - ?, 0) \
-         WHERE id = ? RETURNING id, allocated_cores, allocated_memory_bytes",
+        "SELECT host_id, migrating_to, vcpus, memory_bytes FROM instances \
+         WHERE id = ? AND operation_id = ? AND migrating_to IS NOT NULL",
     )
-    .bind(cores)
-    .bind(memory)
-    .bind(host)
-    .fetch_one(conn)
+    .bind(instance)
+    .bind(op)
+    .fetch_optional(conn)
     .await?;
-    allocation(&row)
+    row.map(|r| {
+        Ok(Migrating {
+            source: r.try_get("host_id")?,
+            target: r.try_get("migrating_to")?,
+            cores: r.try_get("vcpus")?,
+            memory: r.try_get("memory_bytes")?,
+        })
+    })
+    .transpose()
+}
+
+/// Records where a move stands after an attempt that did not move the instance.
+async fn set_outcome(
+    conn: &mut SqliteConnection,
+    op: &str,
+    instance: &str,
+    status: MoveStatus,
+    reason: &str,
+    ended: Option<i64>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE moves SET status = ?, reason = ?, ended_at = ? \
+         WHERE operation_id = ? AND instance_id = ?",
+    )
+    .bind(status.as_str())
+    .bind(reason)
+    .bind(ended)
+    .bind(op)
+    .bind(instance)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 impl Store {
@@ -282,28 +300,12 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query(
-            "SELECT host_id, migrating_to, vcpus, memory_bytes FROM instances \
-             WHERE id = ? AND operation_id = ? AND migrating_to IS NOT NULL",
-        )
-        .bind(instance)
-        .bind(op)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
+        let Some(m) = migrating(&mut tx, op, instance).await? else {
             return Err(StoreError::Corrupt(format!(
                 "instance {instance} is not migrating for {op}"
             )));
         };
-        let source: String = row.try_get("host_id")?;
-        let target: String = row.try_get("migrating_to")?;
-        let released = give_back(
-            &mut tx,
-            &source,
-            row.try_get("vcpus")?,
-            row.try_get("memory_bytes")?,
-        )
-        .await?;
+        let released = give_back(&mut tx, &m.source, m.cores, m.memory).await?;
         sqlx::query(
             "UPDATE instances SET host_id = migrating_to, migrating_to = NULL, state = 'running', \
                 state_reason = NULL, operation_id = NULL, updated_at = ? WHERE id = ?",
@@ -316,7 +318,7 @@ impl Store {
             "UPDATE moves SET status = 'moved', target_host = ?, ended_at = ?, libvirt_ms = ?, \
                 total_ms = ?, reason = NULL WHERE operation_id = ? AND instance_id = ?",
         )
-        .bind(&target)
+        .bind(&m.target)
         .bind(now)
         .bind(libvirt_ms.map(|v| v as i64))
         .bind(total_ms as i64)
@@ -340,26 +342,9 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query(
-            "SELECT migrating_to, vcpus, memory_bytes FROM instances \
-             WHERE id = ? AND operation_id = ? AND migrating_to IS NOT NULL",
-        )
-        .bind(instance)
-        .bind(op)
-        .fetch_optional(&mut *tx)
-        .await?;
         let mut released = None;
-        if let Some(row) = row {
-            let target: String = row.try_get("migrating_to")?;
-            released = Some(
-                give_back(
-                    &mut tx,
-                    &target,
-                    row.try_get("vcpus")?,
-                    row.try_get("memory_bytes")?,
-                )
-                .await?,
-            );
+        if let Some(m) = migrating(&mut tx, op, instance).await? {
+            released = Some(give_back(&mut tx, &m.target, m.cores, m.memory).await?);
             sqlx::query(
                 "UPDATE instances SET migrating_to = NULL, state = 'running', state_reason = NULL, \
                     operation_id = NULL, updated_at = ? WHERE id = ?",
@@ -374,17 +359,7 @@ impl Store {
         } else {
             (MoveStatus::Pending, None)
         };
-        sqlx::query(
-            "UPDATE moves SET status = ?, reason = ?, ended_at = ? \
-             WHERE operation_id = ? AND instance_id = ?",
-        )
-        .bind(status.as_str())
-        .bind(reason)
-        .bind(ended)
-        .bind(op)
-        .bind(instance)
-        .execute(&mut *tx)
-        .await?;
+        set_outcome(&mut tx, op, instance, status, reason, ended).await?;
         tx.commit().await?;
         if let Some((host, cores, memory)) = released {
             self.set_allocation(&host, cores, memory);
@@ -446,17 +421,16 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE moves SET status = 'stayed', reason = ?, ended_at = ? \
-             WHERE operation_id = ? AND instance_id = ?",
+        let mut conn = self.pool().acquire().await?;
+        set_outcome(
+            &mut conn,
+            op,
+            instance,
+            MoveStatus::Stayed,
+            reason,
+            Some(now),
         )
-        .bind(reason)
-        .bind(now)
-        .bind(op)
-        .bind(instance)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Ends a drain: the host goes to `maintenance` when everything left it, else back to
@@ -545,7 +519,7 @@ impl Store {
                 operation_id: r.try_get("operation_id")?,
                 host_id: r.try_get("host_id")?,
                 parallelism: r.try_get::<i64, _>("parallelism")? as u32,
-                status: parse_status(r.try_get("status")?)?,
+                status: super::operations::parse_status(r.try_get("status")?)?,
                 started_at: r.try_get("started_at")?,
                 ended_at: r.try_get("ended_at")?,
             })
@@ -557,32 +531,15 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::hosts::NewHost;
     use crate::store::instances::NewInstanceRow;
-    use crate::store::{test_image, test_store};
+    use crate::store::{test_hosts, test_image, test_store};
     use plinth_common::instance::{InstanceKind, InstanceState};
 
     const GIB: u64 = 1 << 30;
 
     /// Three available hosts of 4 cores / 8 GiB in one cluster, a tenant and an image.
     async fn region(store: &Store) -> Result<(), StoreError> {
-        store.create_cluster("az1", "az1").await?;
-        for n in 1..=3 {
-            let (id, ip) = (format!("host-{n}"), format!("10.0.0.{n}"));
-            let h = NewHost {
-                id: &id,
-                ip: &ip,
-                hostname: &id,
-                cluster_id: "az1",
-                cert_expires_at: 0,
-                now: 1,
-            };
-            store.insert_host_with_facts(&h, "cpu", 4, 8 * GIB).await?;
-        }
-        sqlx::query("UPDATE hosts SET state = 'available'")
-            .execute(store.pool())
-            .await?;
-        store.load_host_index().await?;
+        test_hosts(store, 3, 4, 8 * GIB).await?;
         store.create_tenant("ten-1", "t@x", "T").await?;
         test_image(store, "img-1").await
     }

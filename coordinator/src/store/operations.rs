@@ -15,7 +15,7 @@ pub(crate) fn status_name(s: OperationStatus) -> &'static str {
     }
 }
 
-fn parse_status(text: &str) -> Result<OperationStatus, StoreError> {
+pub(super) fn parse_status(text: &str) -> Result<OperationStatus, StoreError> {
     match text {
         "running" => Ok(OperationStatus::Running),
         "succeeded" => Ok(OperationStatus::Succeeded),
