@@ -7,7 +7,7 @@
 //! so `resume` continues a drain after a restart: a move that was in flight is settled by
 //! asking both agents where the domain is.
 
-use super::instances::{create_request, endpoint};
+use super::instances::{create_request, endpoint, record};
 use crate::agents::AgentError;
 use crate::scheduler::{self, Request};
 use crate::state::AppState;
@@ -305,7 +305,7 @@ pub async fn migrate(st: AppState, op: String, claimed: bool) {
 }
 
 /// Moves one instance: settles an attempt a restart cut off, then tries until it moved or
-/// its attempts are spent. Store errors end the drain (it resumes at the next start).
+/// its attempts are spent. A store error ends this call; the drain takes the move up again.
 /// `claimed`: the caller took the first attempt's claim (a manual migration) and nothing
 /// has been asked of the agents yet; otherwise a move found `migrating` was cut off by a
 /// restart and is followed to its end first.
@@ -320,27 +320,9 @@ async fn move_instance(
     let source = m.item.source_host.clone();
     if m.item.status == MoveStatus::Migrating
         && let Some(target) = m.item.target_host.clone()
+        && run_attempt(st, &op, &id, &source, &target, m.item.attempts, claimed).await?
     {
-        let started = Instant::now();
-        let outcome = if claimed {
-            attempt(st, &id, &source, &target, started).await
-        } else {
-            follow(st, &id, &source, &target, started).await
-        };
-        if settle(
-            st,
-            &op,
-            &id,
-            &source,
-            &target,
-            outcome,
-            started,
-            m.item.attempts,
-        )
-        .await?
-        {
-            return Ok(());
-        }
+        return Ok(());
     }
     let mut tried = Vec::new();
     loop {
@@ -390,21 +372,7 @@ async fn move_instance(
                 return Ok(());
             }
         };
-        let started = Instant::now();
-        info!(instance = %id, from = %source, to = %target, attempt = rec.item.attempts + 1, "Live migration starting.");
-        let outcome = attempt(st, &id, &source, &target, started).await;
-        if settle(
-            st,
-            &op,
-            &id,
-            &source,
-            &target,
-            outcome,
-            started,
-            rec.item.attempts + 1,
-        )
-        .await?
-        {
+        if run_attempt(st, &op, &id, &source, &target, rec.item.attempts + 1, true).await? {
             return Ok(());
         }
         tried.push(target);
@@ -495,13 +463,7 @@ enum Outcome {
 /// the source migrates it live, and the coordinator follows until it ends.
 async fn attempt(st: &AppState, id: &str, source: &str, target: &str, started: Instant) -> Outcome {
     let prepared = async {
-        let rec = st
-            .store
-            .instance(id)
-            .await
-            .map_err(|e| format!("store: {e}"))?
-            .ok_or("the instance was removed")?;
-        let req = create_request(st, &rec).await?;
+        let req = create_request(st, &record(st, id).await?).await?;
         let (src, dst) = (endpoint(st, source).await?, endpoint(st, target).await?);
         let dest_uri = dst
             .migration_uri
@@ -635,18 +597,25 @@ async fn locate(
     }
 }
 
-/// Records an attempt's end; `true` when the move is over (moved, or attempts spent).
-#[allow(clippy::too_many_arguments)]
-async fn settle(
+/// Runs attempt number `attempts`, its target's claim held (`fresh`: nothing asked of the
+/// agents yet; else one a restart cut off, followed to its end), and records how it ended;
+/// `true` when the move is over (moved, or no retry).
+async fn run_attempt(
     st: &AppState,
     op: &str,
     id: &str,
     source: &str,
     target: &str,
-    outcome: Outcome,
-    started: Instant,
     attempts: u32,
+    fresh: bool,
 ) -> anyhow::Result<bool> {
+    let started = Instant::now();
+    let outcome = if fresh {
+        info!(instance = %id, from = %source, to = %target, attempt = attempts, "Live migration starting.");
+        attempt(st, id, source, target, started).await
+    } else {
+        follow(st, id, source, target, started).await
+    };
     // A failed attempt's target files go (its domain never ran); an unclear end is neither
     // cleaned up nor retried: a person should look first.
     let (reason, clean_target, retry) = match outcome {

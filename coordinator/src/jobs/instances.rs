@@ -53,14 +53,18 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The instance and its host's agent endpoint.
-async fn locate(st: &AppState, id: &str) -> Result<(InstanceRecord, AgentEndpoint), String> {
-    let rec = st
-        .store
+/// The instance as the store holds it now, or why not (a job's reason).
+pub async fn record(st: &AppState, id: &str) -> Result<InstanceRecord, String> {
+    st.store
         .instance(id)
         .await
         .map_err(|e| format!("store: {e}"))?
-        .ok_or("the instance was removed")?;
+        .ok_or_else(|| "the instance was removed".to_string())
+}
+
+/// The instance and its host's agent endpoint.
+async fn locate(st: &AppState, id: &str) -> Result<(InstanceRecord, AgentEndpoint), String> {
+    let rec = record(st, id).await?;
     let host = rec
         .instance
         .host_id
