@@ -252,23 +252,45 @@ mod tests {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    #[tokio::test]
-    async fn routes_answer_the_contract() {
-        use reqwest::Method;
+    /// An agent API on libvirt's test driver whose coordinator serves a small qcow2 as
+    /// `img-1`; the id and create body of a new instance booting from it.
+    struct Fixture {
+        api: String,
+        id: String,
+        create: Value,
+        _coordinator: Arc<crate::instances::testing::FakeCoordinator>,
+        data: tempfile::TempDir,
+    }
+
+    async fn fixture(admin_password: &str) -> Fixture {
         let base_image = small_qcow2().await;
         let sha = hex::encode(Sha256::digest(&base_image));
-        let (coordinator, _fake) =
+        let (coordinator, fake) =
             serve(HashMap::from([("img-1".to_string(), base_image.clone())])).await;
         let data = tempfile::tempdir().expect("tempdir");
         let api = agent_api(&coordinator, data.path()).await;
-        let c = reqwest::Client::new();
         let id = plinth_common::ids::new_id("inst");
-        let url = |tail: &str| format!("{api}/v1/instances{tail}");
         let create = json!({
             "instance_id": id, "hostname": "vm-1", "vcpus": 1, "memory_bytes": 128u64 << 20,
-            "disk_bytes": 32u64 << 20, "admin_password": "not in any answer",
+            "disk_bytes": 32u64 << 20, "admin_password": admin_password,
             "image": {"id": "img-1", "sha256": sha, "size_bytes": base_image.len(), "format": "qcow2"},
         });
+        Fixture {
+            api,
+            id,
+            create,
+            _coordinator: fake,
+            data,
+        }
+    }
+
+    #[tokio::test]
+    async fn routes_answer_the_contract() {
+        use reqwest::Method;
+        let f = fixture("not in any answer").await;
+        let (api, id, create) = (&f.api, &f.id, &f.create);
+        let c = reqwest::Client::new();
+        let url = |tail: &str| format!("{api}/v1/instances{tail}");
 
         let (status, made) = call(&c, Method::POST, url(""), Some(create.clone())).await;
         assert_eq!(status, 200, "{made}");
@@ -334,20 +356,10 @@ mod tests {
     #[tokio::test]
     async fn migration_routes_answer_the_contract() {
         use reqwest::Method;
-        let base_image = small_qcow2().await;
-        let sha = hex::encode(Sha256::digest(&base_image));
-        let (coordinator, _fake) =
-            serve(HashMap::from([("img-1".to_string(), base_image.clone())])).await;
-        let data = tempfile::tempdir().expect("tempdir");
-        let api = agent_api(&coordinator, data.path()).await;
+        let f = fixture("pw").await;
+        let (api, id, create) = (&f.api, &f.id, &f.create);
         let c = reqwest::Client::new();
-        let id = plinth_common::ids::new_id("inst");
         let url = |tail: &str| format!("{api}/v1/instances/{id}{tail}");
-        let create = json!({
-            "instance_id": id, "hostname": "vm-1", "vcpus": 1, "memory_bytes": 128u64 << 20,
-            "disk_bytes": 32u64 << 20, "admin_password": "pw",
-            "image": {"id": "img-1", "sha256": sha, "size_bytes": base_image.len(), "format": "qcow2"},
-        });
 
         let mut other = create.clone();
         other["instance_id"] = json!("inst-other");
@@ -364,7 +376,7 @@ mod tests {
         )
         .await;
         assert_eq!(status, 200, "{prepared}");
-        let disk = data.path().join(format!("instances/{id}/disk.qcow2"));
+        let disk = f.data.path().join(format!("instances/{id}/disk.qcow2"));
         assert_eq!(prepared["disk_path"], json!(disk.to_string_lossy()));
         assert_eq!(prepared["iso_path"], Value::Null);
         let (status, again) = call(
@@ -396,7 +408,13 @@ mod tests {
         )
         .await;
         assert_eq!(status, 200);
-        let (status, body) = call(&c, Method::POST, url("/prepare-migration"), Some(create)).await;
+        let (status, body) = call(
+            &c,
+            Method::POST,
+            url("/prepare-migration"),
+            Some(create.clone()),
+        )
+        .await;
         assert_eq!(
             (status, &body["error"]["code"]),
             (409, &json!("instance_exists"))
