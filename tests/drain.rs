@@ -6,7 +6,7 @@
 
 use plinth_e2e::instances::{self as inst, MIB};
 use plinth_e2e::libvirtd::{LibvirtDaemon, LibvirtDaemonOptions};
-use plinth_e2e::{Agent, Region, wait_for};
+use plinth_e2e::{Agent, Region, RegionOptions, wait_for};
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -173,7 +173,12 @@ fn attach_usb(region: &Region, id: &str) -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_drain_moves_running_guests_live_and_survives_a_coordinator_crash() -> anyhow::Result<()>
 {
-    let mut region = Region::start().await?;
+    // A migration stuck before its copy starts is aborted well inside the test's wait.
+    let mut region = Region::start_with(RegionOptions {
+        extra_args: vec!["--migration-timeout".into(), "45s".into()],
+        ..RegionOptions::default()
+    })
+    .await?;
     region.create_cluster("az1").await?;
     let Some(hvs) = hosts(&region, &["hvA", "hvB", "hvC"], 71).await? else {
         return Ok(());

@@ -502,6 +502,7 @@ async fn follow(st: &AppState, id: &str, source: &str, target: &str, started: In
     let deadline = started + st.settings.drains.migration_timeout + GRACE;
     let mut misses = 0;
     let mut aborted: Option<String> = None;
+    let mut aborted_at: Option<Instant> = None;
     let ended = loop {
         let (src, dst) = match (endpoint(st, source).await, endpoint(st, target).await) {
             (Ok(s), Ok(d)) => (s, d),
@@ -536,10 +537,18 @@ async fn follow(st: &AppState, id: &str, source: &str, target: &str, started: In
             }
             if let Some(reason) = &aborted {
                 warn!(instance = %id, %reason, "Aborting a live migration.");
+                aborted_at = Some(Instant::now());
                 if let Err(e) = st.agents.abort_migration(&src, id).await {
                     warn!(instance = %id, error = %e.explain(), "The source agent could not abort the migration.");
                 }
             }
+        } else if aborted_at.is_some_and(|t| t.elapsed() > GRACE) {
+            // libvirt may ignore an abort (one that lands before the copy starts): the
+            // drain does not wait on it without limit.
+            break Err(format!(
+                "host {source}'s agent still reports the migration running {} s after it was aborted",
+                GRACE.as_secs()
+            ));
         }
         tokio::time::sleep(POLL).await;
     };
