@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod agent_api;
+pub mod drain;
 pub mod instances;
 pub mod libvirtd;
 pub mod process;

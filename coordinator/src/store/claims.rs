@@ -168,7 +168,7 @@ impl Store {
     /// The batch's transaction: host claims, then quota for those that got one (a host claim
     /// whose quota is refused is given back), then the rows of the claims that got both.
     async fn try_claims(&self, batch: &[Claim]) -> Result<Decided, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         let all: Vec<&Claim> = batch.iter().collect();
         let oc = batch.first().map(|c| c.oc).unwrap_or_default();
         let mut allocations = host_claims(&mut tx, &rows(&all), oc).await?;

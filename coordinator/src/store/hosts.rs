@@ -125,7 +125,7 @@ impl Store {
     /// (and changes nothing) when the token was used or expired in the meantime. A host that
     /// enrolls again from the same address keeps its id and state.
     pub async fn enroll_host(&self, token_id: &str, h: &NewHost<'_>) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         let taken = sqlx::query(
             "UPDATE enrollment_tokens SET used_at = ?, used_by_host = ? \
              WHERE id = ? AND used_at IS NULL AND expires_at > ?",
@@ -233,7 +233,7 @@ impl Store {
         total_cores: u32,
         total_memory_bytes: u64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         self.upsert_host(
             &mut tx,
             h,

@@ -195,7 +195,7 @@ impl Store {
         tags: &[String],
         op: Option<&NewOperation<'_>>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO images (id, name, kind, image_type, iso_purpose, visibility, owner_tenant_id, \
                 note, os_type, architecture, platform, version, virtualization, target_size_gb, \
@@ -347,7 +347,7 @@ impl Store {
         tags: Option<&[String]>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         let res = sqlx::query(
             "UPDATE images SET name = COALESCE(?, name), note = COALESCE(?, note), \
                 visibility = COALESCE(?, visibility), updated_at = ? WHERE id = ?",
@@ -378,7 +378,7 @@ impl Store {
         error: Option<&str>,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         change.execute(&mut *tx).await?;
         self.finish_operation(&mut tx, op_id, error, now).await?;
         tx.commit().await?;
@@ -494,7 +494,7 @@ impl Store {
         name: &str,
         op: &NewOperation<'_>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO images (id, name, kind, image_type, iso_purpose, visibility, owner_tenant_id, note, \
                 os_type, architecture, platform, version, format, virtualization, size_bytes, \

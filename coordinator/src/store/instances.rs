@@ -346,7 +346,7 @@ impl Store {
         op: &NewOperation<'_>,
     ) -> Result<Result<(), ClaimRefused>, StoreError> {
         let _turn = self.claims.lock().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         let row = sqlx::query(
             "SELECT vcpus, memory_bytes FROM instances WHERE id = ? AND host_id IS NULL \
                 AND operation_id IS NULL",
@@ -384,7 +384,7 @@ impl Store {
         to: InstanceState,
         op: &NewOperation<'_>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         let moved = sqlx::query(
             "UPDATE instances SET state = ?, state_reason = NULL, operation_id = ?, updated_at = ? \
              WHERE id = ? AND state = ? AND operation_id IS NULL",
@@ -415,7 +415,7 @@ impl Store {
         domain_uuid: Option<&str>,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         set_operation(&mut tx, id, state, None, None, now).await?;
         if let Some(uuid) = domain_uuid {
             sqlx::query("UPDATE instances SET domain_uuid = ? WHERE id = ?")
@@ -439,7 +439,7 @@ impl Store {
         unplace: bool,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         let released = if unplace {
             let released = release_claim(&mut tx, id).await?;
             sqlx::query("UPDATE instances SET domain_uuid = NULL WHERE id = ?")
@@ -462,7 +462,7 @@ impl Store {
 
     /// Removes a deleted instance and gives its claim back, ending the delete operation.
     pub async fn remove_instance(&self, id: &str, op_id: &str, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         let released = release_claim(&mut tx, id).await?;
         release_quota(&mut tx, id).await?;
         sqlx::query("DELETE FROM instances WHERE id = ?")

@@ -84,6 +84,14 @@ impl Store {
         &self.pool
     }
 
+    /// A transaction that writes: it takes SQLite's write lock when it begins (`IMMEDIATE`).
+    /// A deferred one that reads first and writes later fails at once with
+    /// `SQLITE_BUSY_SNAPSHOT` when another connection wrote in between; busy_timeout never
+    /// retries that.
+    pub async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
     // The host list index is locked only for in-memory work, never across an await. A poisoned
     // lock means a panic mid-update of plain data; the map is still usable.
     fn host_index(&self) -> std::sync::RwLockWriteGuard<'_, HostIndex> {

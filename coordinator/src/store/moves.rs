@@ -180,7 +180,7 @@ impl Store {
         parallelism: u32,
         moves: &[NewMove],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         let moved = sqlx::query(
             "UPDATE hosts SET state = 'entering_maintenance', updated_at = ? \
              WHERE id = ? AND state = 'locked'",
@@ -220,7 +220,7 @@ impl Store {
         op: &NewOperation<'_>,
         instance: &NewMove,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         self.insert_operation(&mut tx, op).await?;
         insert_moves(
             &mut tx,
@@ -247,7 +247,7 @@ impl Store {
         now: i64,
     ) -> Result<Result<(), ClaimRefused>, StoreError> {
         let _turn = self.claims.lock().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         let row = sqlx::query(
             "UPDATE instances SET state = 'migrating', state_reason = NULL, operation_id = ?, \
                 migrating_to = ?, updated_at = ? \
@@ -299,7 +299,7 @@ impl Store {
         total_ms: u64,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         let Some(m) = migrating(&mut tx, op, instance).await? else {
             return Err(StoreError::Corrupt(format!(
                 "instance {instance} is not migrating for {op}"
@@ -341,7 +341,7 @@ impl Store {
         give_up: bool,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         let mut released = None;
         if let Some(m) = migrating(&mut tx, op, instance).await? {
             released = Some(give_back(&mut tx, &m.target, m.cores, m.memory).await?);
@@ -376,7 +376,7 @@ impl Store {
         source: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         let still = sqlx::query(
             "SELECT 1 FROM instances WHERE id = ? AND host_id = ? AND state = 'stopped' \
                 AND operation_id IS NULL",
@@ -447,7 +447,7 @@ impl Store {
         } else {
             HostState::Locked
         };
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query(
             "UPDATE hosts SET state = ?, updated_at = ? \
              WHERE id = ? AND state = 'entering_maintenance'",
@@ -475,7 +475,7 @@ impl Store {
         error: Option<&str>,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write().await?;
         self.finish_operation(&mut tx, op, error, now).await?;
         tx.commit().await?;
         Ok(())
