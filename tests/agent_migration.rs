@@ -43,9 +43,10 @@ fn running_uuid(conn: &Connect, name: &str) -> anyhow::Result<Option<String>> {
     Ok(Some(dom.uuid_string()?))
 }
 
+/// Waits for the migration to end, asking the agent to answer at its end (a long poll).
 async fn ended(c: &AgentClient, ep: &AgentEndpoint, id: &str) -> anyhow::Result<AgentMigration> {
     wait_for("the migration to end", SETTLE, || async {
-        let now = c.migration(ep, id).await?;
+        let now = c.migration(ep, id, Some(Duration::from_secs(20))).await?;
         Ok((now.state != AgentMigrationState::Running).then_some(now))
     })
     .await
@@ -284,7 +285,7 @@ async fn agents_live_migrate_a_running_instance() -> anyhow::Result<()> {
     };
     client.migrate(&ep_a, &iid, &crawl(600)).await?;
     let moving = wait_for("the memory transfer", SETTLE, || async {
-        let now = client.migration(&ep_a, &iid).await?;
+        let now = client.migration(&ep_a, &iid, None).await?;
         anyhow::ensure!(now.state == AgentMigrationState::Running, "{now:?}");
         Ok((now.progress.data_processed_bytes > 0).then_some(now))
     })
@@ -366,9 +367,13 @@ async fn agents_live_migrate_a_running_instance() -> anyhow::Result<()> {
         "A -> B live migration: libvirt {libvirt_ms} ms, {} of {} bytes",
         done.progress.data_processed_bytes, done.progress.data_total_bytes
     );
-    assert_eq!(client.migration(&ep_a, &iid).await?, done, "remembered");
     assert_eq!(
-        client.migration(&ep_b, &iid).await?.state,
+        client.migration(&ep_a, &iid, None).await?,
+        done,
+        "remembered"
+    );
+    assert_eq!(
+        client.migration(&ep_b, &iid, None).await?.state,
         AgentMigrationState::None
     );
 

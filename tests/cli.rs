@@ -5,19 +5,7 @@ use plinth_e2e::{Region, bin};
 use std::process::Command;
 
 fn plinth(region: &Region, args: &[&str]) -> anyhow::Result<(bool, String, String)> {
-    let ca = region.data_dir().join("ca.pem");
-    let out = Command::new(bin("plinth"))
-        .args(args)
-        .env("PLINTH_URL", &region.url)
-        .env("PLINTH_TOKEN", &region.admin_token)
-        .env("PLINTH_CA", &ca)
-        .env("HOME", region.dir.path())
-        .output()?;
-    Ok((
-        out.status.success(),
-        String::from_utf8(out.stdout)?,
-        String::from_utf8(out.stderr)?,
-    ))
+    region.cli(args)
 }
 
 #[tokio::test]

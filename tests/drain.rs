@@ -5,9 +5,10 @@
 //! that dies mid-migration leaves the guest running on its source.
 
 use plinth_e2e::drain::{
-    DRAIN, SETTLE, attach_usb, drain_ended, drain_report, host_action, hosts, instances_on, item,
+    self as drain, DRAIN, Guests, SETTLE, attach_usb, drain_ended, drain_report, host_action,
+    hosts, instances_on, item,
 };
-use plinth_e2e::instances as inst;
+use plinth_e2e::instances::{self as inst, MIB};
 use plinth_e2e::{Region, RegionOptions, wait_for};
 use serde_json::{Value, json};
 
@@ -140,6 +141,161 @@ async fn a_drain_moves_running_guests_live_and_survives_a_coordinator_crash() ->
     assert_eq!(report["host_state"], "maintenance", "{report}");
     let (status, host) = host_action(&region, &a, "maintenance/exit").await?;
     assert_eq!((status, &host["state"]), (200, &json!("locked")), "{host}");
+    drop(hvs);
+    Ok(())
+}
+
+/// Two hosts, A full, B with room for one more guest: the plan says the cluster cannot take
+/// all of A, the drain moves what fits and leaves the other running on A; a guest whose
+/// migration cannot converge (it rewrites its disk faster than the 1 MiB/s allowed) stays
+/// running on A when B's agent is killed mid-migration, and the report says why; then, B
+/// back, a manual migration from the CLI moves a quiet guest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_drain_moves_what_fits_and_leaves_the_rest_running_on_the_source() -> anyhow::Result<()> {
+    let region = Region::start_with(RegionOptions {
+        extra_args: [
+            "--cpu-overcommit",
+            "2",
+            "--migration-bandwidth-mib-s",
+            "1",
+            "--migration-attempts",
+            "1",
+            "--migration-timeout",
+            "120s",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..RegionOptions::default()
+    })
+    .await?;
+    region.create_cluster("az1").await?;
+    let Some(mut hvs) = hosts(&region, &["hvD", "hvE"], 74).await? else {
+        return Ok(());
+    };
+    let (a, b) = (hvs[0].agent.host_id.clone(), hvs[1].agent.host_id.clone());
+    // With as many vCPUs as the host has cores (overcommitted 2:1), a host takes two guests.
+    let cores = region.host(&a).await?["total_cores"].as_u64().unwrap_or(1);
+    let tenant = inst::tenant(&region, "ops@example.com").await?;
+    let guests = |image: &str| Guests {
+        token: tenant.token.clone(),
+        image: image.to_string(),
+        vcpus: cores,
+    };
+    let idle = drain::idle_image(&region, &tenant.id).await?;
+    let idle = guests(idle["id"].as_str().unwrap_or_default());
+    let filler = idle.on(&region, &hvs, 1, &["filler"]).await?;
+    let small = idle.on(&region, &hvs, 0, &["small-1", "small-2"]).await?;
+
+    // A cluster without room: the plan says so, the drain moves one and leaves one.
+    assert_eq!(host_action(&region, &a, "lock").await?.0, 200);
+    let (status, plan) = region
+        .get(&format!("/v1/hosts/{a}/maintenance/plan"))
+        .await?;
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(
+        (&plan["to_migrate"], &plan["fits"]),
+        (&json!(2), &json!(false)),
+        "{plan}"
+    );
+    let (status, body) = host_action(&region, &a, "maintenance/enter").await?;
+    assert_eq!(status, 202, "{body}");
+    let report = drain_ended(&region, &a).await?;
+    assert_eq!(
+        (&report["host_state"], &report["moved"], &report["stayed"]),
+        (&json!("locked"), &json!(1), &json!(1)),
+        "{report}"
+    );
+    let stayed = small
+        .iter()
+        .find(|id| item(&report, id)["status"] == "stayed")
+        .cloned()
+        .unwrap_or_default();
+    let moved = small
+        .iter()
+        .find(|id| **id != stayed)
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        item(&report, &stayed)["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no host")),
+        "{report}"
+    );
+    assert!(hvs[0].running(&stayed)?.is_some(), "it still runs on A");
+    assert!(hvs[1].running(&moved)?.is_some(), "the other runs on B");
+
+    // Room on B again; a guest that cannot converge on A.
+    for id in [&filler[0], &moved, &stayed] {
+        inst::delete(&region, id, SETTLE).await?;
+    }
+    assert_eq!(host_action(&region, &a, "unlock").await?.0, 200);
+    let busy = drain::busy_image(&region, &tenant.id).await?;
+    let busy = guests(busy["id"].as_str().unwrap_or_default());
+    let busy = busy.on(&region, &hvs, 0, &["busy"]).await?[0].clone();
+    let uuid = hvs[0].running(&busy)?.unwrap_or_default();
+    // Its disk holds 12 MiB of writes before the drain: at 1 MiB/s, their copy alone takes
+    // longer than killing B's agent and noticing it.
+    let disk = hvs[0]
+        .agent
+        .dir
+        .join("instances")
+        .join(&busy)
+        .join("disk.qcow2");
+    wait_for("the busy guest's writes", DRAIN, || async {
+        let size = inst::qemu_img_info(&disk)?["actual-size"].as_u64();
+        Ok((size >= Some(12 * MIB)).then_some(()))
+    })
+    .await?;
+
+    // Kill B's agent once the transfer is under way.
+    assert_eq!(host_action(&region, &a, "lock").await?.0, 200);
+    let (status, body) = host_action(&region, &a, "maintenance/enter").await?;
+    assert_eq!(status, 202, "{body}");
+    wait_for("the transfer", DRAIN, || async {
+        let d = drain_report(&region, &a).await?;
+        let i = item(&d, &busy);
+        Ok(
+            (i["status"] == "migrating" && i["progress"]["elapsed_ms"].as_u64() > Some(1000))
+                .then_some(()),
+        )
+    })
+    .await?;
+    hvs[1].agent.kill();
+    let report = drain_ended(&region, &a).await?;
+    eprintln!("drain report: {report:#}");
+    assert_eq!(report["host_state"], "locked", "{report}");
+    assert_eq!(item(&report, &busy)["status"], "stayed", "{report}");
+    assert!(
+        item(&report, &busy)["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(&b) && r.contains("stopped answering")),
+        "{report}"
+    );
+    assert_eq!(
+        hvs[0].running(&busy)?.as_deref(),
+        Some(uuid.as_str()),
+        "runs on A"
+    );
+    assert!(hvs[1].running(&busy)?.is_none(), "not on B");
+    let on_a = inst::expect_state(&region, &busy, "running", SETTLE).await?;
+    assert_eq!(on_a["host_id"], a.as_str(), "{on_a}");
+    assert_eq!(
+        inst::allocation(&region, &b).await?.0,
+        0,
+        "B's claim given back"
+    );
+
+    // B back: a manual migration from the CLI moves a quiet guest.
+    hvs[1].agent.run()?;
+    region.wait_agent(&b, "online").await?;
+    inst::delete(&region, &busy, SETTLE).await?;
+    assert_eq!(host_action(&region, &a, "unlock").await?.0, 200);
+    let calm = idle.on(&region, &hvs, 0, &["calm"]).await?[0].clone();
+    let (ok, out, err) = region.cli(&["instances", "migrate", &calm, "--to", &b, "--wait"])?;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("moved to") && out.contains(&b), "{out}");
+    assert!(hvs[1].running(&calm)?.is_some(), "runs on B");
+    assert!(hvs[0].running(&calm)?.is_none(), "not on A");
     drop(hvs);
     Ok(())
 }

@@ -201,15 +201,23 @@ impl AgentClient {
         Self::answer(resp).await
     }
 
-    /// How the source's migration of `id` goes (or how it ended).
+    /// How the source's migration of `id` goes (or how it ended); with `wait`, the agent
+    /// answers when the migration ends or once `wait` has passed.
     pub async fn migration(
         &self,
         ep: &AgentEndpoint,
         id: &str,
+        wait: Option<Duration>,
     ) -> Result<AgentMigration, AgentError> {
         let url = Self::url(ep, &format!("/v1/instances/{id}/migration"))?;
-        let resp = self.http.get(url).send().await?;
-        Self::answer(resp).await
+        let req = match wait {
+            Some(wait) => self
+                .http
+                .get(format!("{url}?wait_ms={}", wait.as_millis()))
+                .timeout(wait + Duration::from_secs(10)),
+            None => self.http.get(url),
+        };
+        Self::answer(req.send().await?).await
     }
 
     /// Aborts the source's migration of `id`; the guest stays on the source.

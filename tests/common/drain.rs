@@ -77,80 +77,119 @@ pub async fn instances_on(
 ) -> anyhow::Result<Vec<String>> {
     let tenant = inst::tenant(region, "ops@example.com").await?;
     let image = inst::qcow2_image(region, &tenant.id, "blank", "64M").await?;
-    let image = image["id"].as_str().unwrap_or_default();
-    guests_on(region, hvs, on, &tenant.token, image, names).await
+    let guests = Guests {
+        token: tenant.token,
+        image: image["id"].as_str().unwrap_or_default().to_string(),
+        vcpus: 1,
+    };
+    guests.on(region, hvs, on, names).await
 }
 
-/// Creates `names` of the tenant acting with `token`, from `image`, running on `on`.
-pub async fn guests_on(
-    region: &Region,
-    hvs: &[Hv],
-    on: usize,
-    token: &str,
-    image: &str,
-    names: &[&str],
-) -> anyhow::Result<Vec<String>> {
-    for (i, hv) in hvs.iter().enumerate() {
-        if i != on {
-            host_action(region, &hv.agent.host_id, "lock").await?;
-        }
-    }
-    let mut ids = Vec::new();
-    for name in names {
-        let (status, body) = inst::create(region, token, name, image, 128 * MIB, json!({})).await?;
-        anyhow::ensure!(status == 202, "create {name}: {status} {body}");
-        ids.push(body["id"].as_str().unwrap_or_default().to_string());
-    }
-    for id in &ids {
-        let running = inst::expect_state(region, id, "running", SETTLE).await?;
-        anyhow::ensure!(
-            running["host_id"] == hvs[on].agent.host_id.as_str(),
-            "{running}"
-        );
-    }
-    for (i, hv) in hvs.iter().enumerate() {
-        if i != on {
-            host_action(region, &hv.agent.host_id, "unlock").await?;
-        }
-    }
-    Ok(ids)
+/// Guests of one tenant (acting with `token`) from one image, 128 MiB each.
+pub struct Guests {
+    pub token: String,
+    pub image: String,
+    pub vcpus: u64,
 }
 
-/// An image whose guest boots into a loop that rewrites 512 KiB of its memory without end:
-/// with the migration bandwidth held low, its live migration never converges and runs until
-/// it is aborted.
+impl Guests {
+    /// Creates `names` running on host `on` (the other hosts locked meanwhile).
+    pub async fn on(
+        &self,
+        region: &Region,
+        hvs: &[Hv],
+        on: usize,
+        names: &[&str],
+    ) -> anyhow::Result<Vec<String>> {
+        for (i, hv) in hvs.iter().enumerate() {
+            if i != on {
+                host_action(region, &hv.agent.host_id, "lock").await?;
+            }
+        }
+        let mut ids = Vec::new();
+        for name in names {
+            let extra = json!({"vcpus": self.vcpus});
+            let (status, body) =
+                inst::create(region, &self.token, name, &self.image, 128 * MIB, extra).await?;
+            anyhow::ensure!(status == 202, "create {name}: {status} {body}");
+            ids.push(body["id"].as_str().unwrap_or_default().to_string());
+        }
+        for id in &ids {
+            let running = inst::expect_state(region, id, "running", SETTLE).await?;
+            anyhow::ensure!(
+                running["host_id"] == hvs[on].agent.host_id.as_str(),
+                "{running}"
+            );
+        }
+        for (i, hv) in hvs.iter().enumerate() {
+            if i != on {
+                host_action(region, &hv.agent.host_id, "unlock").await?;
+            }
+        }
+        Ok(ids)
+    }
+}
+
+/// An image whose guest boots into a loop that rewrites 16 MiB of its disk without end (BIOS
+/// extended writes of 127 sectors of its ROM): with the migration bandwidth held low, the
+/// copy of its disk never catches up, so its live migration runs until it is aborted.
 pub async fn busy_image(region: &Region, tenant: &str) -> anyhow::Result<Value> {
-    // Real-mode boot sector: for each segment 0x1000..0x8000, `inc byte [bx]` over all
-    // 64 KiB; then again from the first.
-    const LOOP: [u8; 28] = [
-        0xFA, // cli
-        0xBA, 0x00, 0x10, // mov dx, 0x1000
-        0x8E, 0xDA, // outer: mov ds, dx
-        0x31, 0xDB, // xor bx, bx
-        0xFE, 0x07, // inner: inc byte [bx]
-        0x43, // inc bx
-        0x75, 0xFB, // jnz inner
-        0x81, 0xC2, 0x00, 0x10, // add dx, 0x1000
-        0x81, 0xFA, 0x00, 0x90, // cmp dx, 0x9000
-        0x72, 0xED, // jb outer
-        0xBA, 0x00, 0x10, // mov dx, 0x1000
-        0xEB, 0xE8, // jmp outer
+    // Real mode, loaded at 0x7C00; the disk address packet (DAP) is at 0x7C25, its LBA at
+    // 0x7C2D.
+    const CODE: [u8; 53] = [
+        0xFB, // sti
+        0x31, 0xC0, // xor ax, ax
+        0x8E, 0xD8, // mov ds, ax
+        0xBE, 0x25, 0x7C, // again: mov si, DAP
+        0xB4, 0x43, // mov ah, 0x43 (extended write)
+        0xB0, 0x00, // mov al, 0 (no verify)
+        0xB2, 0x80, // mov dl, 0x80 (first disk)
+        0xCD, 0x13, // int 0x13
+        0x83, 0x06, 0x2D, 0x7C, 0x7F, // add word [LBA], 127
+        0x81, 0x3E, 0x2D, 0x7C, 0x00, 0x88, // cmp word [LBA], 0x8800
+        0x72, 0x06, // jb next
+        0xC7, 0x06, 0x2D, 0x7C, 0x00, 0x08, // mov word [LBA], 0x0800
+        0xEB, 0xE0, // next: jmp again
+        // DAP: size 16, 127 sectors, from F000:0000 (the BIOS ROM), to LBA 0x800.
+        0x10, 0x00, 0x7F, 0x00, 0x00, 0x00, 0x00, 0xF0, //
+        0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     ];
+    boot_sector_image(region, tenant, "busy", &CODE).await
+}
+
+/// An image whose guest boots and halts at once: it costs the host no CPU (a blank disk's
+/// firmware would keep trying to boot from the network), so timings are not disturbed.
+pub async fn idle_image(region: &Region, tenant: &str) -> anyhow::Result<Value> {
+    const CODE: [u8; 4] = [
+        0xFA, // cli
+        0xF4, // hlt
+        0xEB, 0xFD, // jmp back to hlt
+    ];
+    boot_sector_image(region, tenant, "idle", &CODE).await
+}
+
+/// A 64 MiB qcow2 whose first sector boots `code` (x86 real mode), uploaded as `name`.
+async fn boot_sector_image(
+    region: &Region,
+    tenant: &str,
+    name: &str,
+    code: &[u8],
+) -> anyhow::Result<Value> {
     let mut sector = [0u8; 512];
-    sector[..LOOP.len()].copy_from_slice(&LOOP);
+    sector[..code.len()].copy_from_slice(code);
     sector[510..].copy_from_slice(&[0x55, 0xAA]);
-    let raw = region.dir.path().join("busy.raw");
+    let raw = region.dir.path().join(format!("{name}.raw"));
     let file = std::fs::File::create(&raw)?;
     file.set_len(64 * MIB)?;
     std::os::unix::fs::FileExt::write_all_at(&file, &sector, 0)?;
-    let qcow2 = region.dir.path().join("busy.qcow2");
+    let qcow2 = region.dir.path().join(format!("{name}.qcow2"));
     let ok = std::process::Command::new("qemu-img")
         .args(["convert", "-q", "-f", "raw", "-O", "qcow2"])
         .arg(&raw)
         .arg(&qcow2)
         .status()?;
     anyhow::ensure!(ok.success(), "qemu-img convert failed");
-    inst::upload(region, tenant, "busy", &qcow2, json!({})).await
+    inst::upload(region, tenant, name, &qcow2, json!({})).await
 }
 
 pub async fn drain_report(region: &Region, host: &str) -> anyhow::Result<Value> {

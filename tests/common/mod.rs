@@ -330,6 +330,22 @@ impl Region {
         .await
     }
 
+    /// Runs the `plinth` CLI with `args` as the admin: (succeeded, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<(bool, String, String)> {
+        let out = Command::new(bin("plinth"))
+            .args(args)
+            .env("PLINTH_URL", &self.url)
+            .env("PLINTH_TOKEN", &self.admin_token)
+            .env("PLINTH_CA", self.data_dir().join("ca.pem"))
+            .env("HOME", self.dir.path())
+            .output()?;
+        Ok((
+            out.status.success(),
+            String::from_utf8(out.stdout)?,
+            String::from_utf8(out.stderr)?,
+        ))
+    }
+
     pub fn stop(&mut self) {
         self.coordinator.stop();
     }
@@ -374,6 +390,13 @@ impl Agent {
             .args(&self.extra_args);
         self.daemon = Some(Daemon::spawn(cmd, &self.log)?);
         Ok(())
+    }
+
+    /// Kills the agent at once (SIGKILL), as a crash or a lost host would.
+    pub fn kill(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            d.kill();
+        }
     }
 
     /// Stops the agent process (SIGTERM, then SIGKILL after a grace period).

@@ -6,11 +6,14 @@ use super::error;
 use super::instances::{Body, answer, bad_body, detached, detached_as};
 use crate::runtime::Agent;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use plinth_common::api::{AgentCreateInstance, AgentMigrate};
+use serde::Deserialize;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub async fn prepare(
     State(agent): State<Arc<Agent>>,
@@ -50,8 +53,29 @@ pub async fn migrate(
     .await
 }
 
-pub async fn status(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Response {
-    answer(agent.instances.migration(&id).await)
+/// `?wait_ms=N`: answer once the migration ends, or after N ms (at most 30 s).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusQuery {
+    wait_ms: Option<u64>,
+}
+
+pub async fn status(
+    State(agent): State<Arc<Agent>>,
+    Path(id): Path<String>,
+    query: Result<Query<StatusQuery>, QueryRejection>,
+) -> Response {
+    let wait = match query {
+        Ok(Query(q)) => q.wait_ms.map(Duration::from_millis),
+        Err(rejection) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("wait_ms: {}", rejection.body_text()),
+            );
+        }
+    };
+    answer(agent.instances.migration(&id, wait).await)
 }
 
 pub async fn abort(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Response {

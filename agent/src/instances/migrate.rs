@@ -10,7 +10,7 @@ use super::files::Reuse;
 use super::migrations::{Abort, Migrations, drive};
 use super::request::{CreateSpec, MigrateSpec, check_name};
 use super::{CALL, CoordinatorLink, DISK, InstanceError, Instances, SEED, remove_dir};
-use crate::libvirt::{Libvirt, Migration, completed_job_at};
+use crate::libvirt::{Libvirt, Migration};
 use plinth_common::api::{AgentCreateInstance, AgentMigrate, AgentMigration, AgentPrepared};
 use plinth_common::instance::domain_name;
 use std::path::PathBuf;
@@ -24,6 +24,8 @@ use tracing::{debug, info, warn};
 const ABORT_RETRY: Duration = Duration::from_secs(2);
 /// Reading a job's numbers must not hold up a poll's answer, or the outcome, for long.
 const STATS_CALL: Duration = Duration::from_secs(5);
+/// The longest a status request waits for a migration to end.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
 impl Instances {
     /// On the target: fetches the image and makes the instance's files, exactly as a create
@@ -118,9 +120,17 @@ impl Instances {
     }
 
     /// The instance's migration from here: the one running (with libvirt's numbers now), or
-    /// the last outcome, or `none`.
-    pub async fn migration(&self, id: &str) -> Result<AgentMigration, InstanceError> {
+    /// the last outcome, or `none`. With `wait`, a running one is answered when it ends or
+    /// once `wait` has passed, whichever comes first.
+    pub async fn migration(
+        &self,
+        id: &str,
+        wait: Option<Duration>,
+    ) -> Result<AgentMigration, InstanceError> {
         check_name("instance id", id)?;
+        if let Some(wait) = wait {
+            self.migrations.wait_end(id, wait.min(MAX_WAIT)).await;
+        }
         if self.migrations.is_running(id) {
             match self.libvirt.job_progress(domain_name(id), STATS_CALL).await {
                 Ok(Some(now)) => self.migrations.progress(id, now),
@@ -198,19 +208,12 @@ impl Job {
         let measured = started.elapsed();
         match outcome {
             Ok(()) => {
+                // Known at once to whoever follows it; the cleanup comes after.
+                migrations.succeeded(&id, measured);
+                info!(instance = %id, target = %dest_uri, libvirt_ms = measured.as_millis() as u64, "Live migration finished.");
                 if let Err(err) = remove_dir(&dir).await {
                     warn!(instance = %id, error = %err, "Could not remove the migrated instance's files.");
                 }
-                // The target keeps the incoming job's numbers; the domain is gone from here.
-                let completed = completed_job_at(&dest_uri, &name, STATS_CALL)
-                    .await
-                    .unwrap_or_else(|err| {
-                        debug!(instance = %id, error = %err, "No job numbers from the target; using the time measured here.");
-                        None
-                    });
-                migrations.succeeded(&id, completed, measured);
-                let libvirt_ms = migrations.get(&id).libvirt_ms.unwrap_or_default();
-                info!(instance = %id, target = %dest_uri, libvirt_ms, "Live migration finished.");
             }
             Err(err) => {
                 warn!(instance = %id, target = %dest_uri, error = %err, "Live migration failed; the instance stays here.");

@@ -23,7 +23,7 @@ fn migrate_to(prepared: AgentPrepared) -> AgentMigrate {
 async fn ended(h: &Host, id: &str) -> AgentMigration {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let now = h.instances.migration(id).await.expect("migration");
+        let now = h.instances.migration(id, None).await.expect("migration");
         if now.state != AgentMigrationState::Running {
             return now;
         }
@@ -148,7 +148,7 @@ async fn a_failed_migration_leaves_the_instance_running_here() {
         .await
         .expect("create");
     assert_eq!(
-        h.instances.migration(&id).await.expect("none").state,
+        h.instances.migration(&id, None).await.expect("none").state,
         AgentMigrationState::None
     );
     let there = AgentPrepared {
@@ -215,7 +215,11 @@ async fn a_failed_migration_leaves_the_instance_running_here() {
     assert!(matches!(err, InstanceError::NotMigratable { .. }), "{err}");
     assert!(err.to_string().contains("iso_path"), "{err}");
     assert_eq!(
-        h.instances.migration(&iso_id).await.expect("none").state,
+        h.instances
+            .migration(&iso_id, None)
+            .await
+            .expect("none")
+            .state,
         AgentMigrationState::None
     );
     h.instances.delete(&iso_id).await.expect("delete");
@@ -235,7 +239,7 @@ async fn while_migrating_reads_answer_and_changes_wait_their_turn() {
     h.instances.migrations.begin(&id).expect("begin");
 
     assert_eq!(h.instances.get(&id).await.expect("get").state, "running");
-    let now = h.instances.migration(&id).await.expect("migration");
+    let now = h.instances.migration(&id, None).await.expect("migration");
     assert_eq!(now.state, AgentMigrationState::Running);
     let there = AgentPrepared {
         disk_path: "/b/disk.qcow2".into(),

@@ -32,6 +32,8 @@ struct Record {
     abort: Option<Abort>,
     /// Tells the running job that an abort was asked for.
     wake: Arc<Notify>,
+    /// Wakes those waiting for the migration to end.
+    ended: Arc<Notify>,
 }
 
 /// Cheap to clone: the clones share one table.
@@ -68,6 +70,21 @@ impl Migrations {
         self.with(|t| t.get(id).map_or_else(none, |r| r.view.clone()))
     }
 
+    /// Waits until the instance's running migration ends, at most `wait`; at once when none
+    /// runs.
+    pub async fn wait_end(&self, id: &str, wait: Duration) {
+        let Some(ended) = self.with(|t| t.get(id).map(|r| r.ended.clone())) else {
+            return;
+        };
+        let notified = ended.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so an end between the two is not missed.
+        notified.as_mut().enable();
+        if self.is_running(id) {
+            let _ = tokio::time::timeout(wait, notified).await;
+        }
+    }
+
     pub fn is_running(&self, id: &str) -> bool {
         self.with(|t| {
             t.get(id)
@@ -95,6 +112,7 @@ impl Migrations {
                     view: view.clone(),
                     abort: None,
                     wake: wake.clone(),
+                    ended: Arc::default(),
                 },
             );
             Some((view, wake))
@@ -127,47 +145,31 @@ impl Migrations {
         })
     }
 
-    /// The migration ended well. libvirt's numbers for the job when it kept them (`completed`),
-    /// else the time measured around it.
-    pub fn succeeded(&self, id: &str, completed: Option<JobProgress>, measured: Duration) {
-        self.end(
-            id,
-            AgentMigrationState::Succeeded,
-            None,
-            completed,
-            measured,
-        );
+    /// The migration ended well; `measured`: libvirt's call from start to return.
+    pub fn succeeded(&self, id: &str, measured: Duration) {
+        self.end(id, AgentMigrationState::Succeeded, None, measured);
     }
 
     /// The migration ended with `cause`; the domain still runs here.
     pub fn failed(&self, id: &str, cause: String, measured: Duration) {
-        self.end(id, AgentMigrationState::Failed, Some(cause), None, measured);
+        self.end(id, AgentMigrationState::Failed, Some(cause), measured);
     }
 
-    fn end(
-        &self,
-        id: &str,
-        state: AgentMigrationState,
-        cause: Option<String>,
-        completed: Option<JobProgress>,
-        measured: Duration,
-    ) {
+    fn end(&self, id: &str, state: AgentMigrationState, cause: Option<String>, measured: Duration) {
         self.with(|t| {
             let r = t.entry(id.to_string()).or_insert_with(|| Record {
                 view: none(),
                 abort: None,
                 wake: Arc::default(),
+                ended: Arc::default(),
             });
             r.view.state = state;
             r.view.error = match (cause, r.abort) {
                 (Some(cause), Some(why)) => Some(format!("{}: {cause}", why.reason())),
                 (cause, _) => cause,
             };
-            if let Some(done) = completed {
-                r.view.progress = progress_of(done);
-            }
-            r.view.libvirt_ms =
-                Some(completed.map_or(measured.as_millis() as u64, |c| c.elapsed_ms));
+            r.view.libvirt_ms = Some(measured.as_millis() as u64);
+            r.ended.notify_waiters();
         })
     }
 }
@@ -233,15 +235,18 @@ mod tests {
         );
         assert_eq!(m.get("i").progress.data_remaining_bytes, 40);
 
-        m.succeeded("i", Some(stats(750)), Duration::from_secs(2));
+        m.succeeded("i", Duration::from_secs(2));
         let done = m.get("i");
         assert_eq!(
             (done.state, done.libvirt_ms, done.error),
-            (AgentMigrationState::Succeeded, Some(750), None)
+            (AgentMigrationState::Succeeded, Some(2000), None)
         );
-        assert_eq!(done.progress.data_remaining_bytes, 0);
         m.progress("i", stats(1));
-        assert_eq!(m.get("i").progress.elapsed_ms, 750, "ended: numbers stay");
+        assert_eq!(
+            m.get("i").progress.elapsed_ms,
+            5,
+            "ended: the last numbers stay"
+        );
         assert!(!m.is_running("i"));
         assert!(m.begin("i").is_some(), "it may migrate again");
     }
@@ -281,6 +286,31 @@ mod tests {
             assert_eq!(ended.error.as_deref(), Some(want), "{label}");
             assert_eq!(ended.libvirt_ms, Some(1500), "{label}: measured");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_ends_with_the_migration_or_its_time() {
+        let m = Migrations::default();
+        let started = tokio::time::Instant::now();
+        m.wait_end("i", Duration::from_secs(9)).await;
+        assert_eq!(started.elapsed(), Duration::ZERO, "none ran: at once");
+        m.begin("i");
+        m.wait_end("i", Duration::from_secs(3)).await;
+        assert_eq!(started.elapsed(), Duration::from_secs(3), "still running");
+        let ends = {
+            let m = m.clone();
+            async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                m.failed("i", "gone".into(), Duration::from_secs(4));
+            }
+        };
+        tokio::join!(m.wait_end("i", Duration::from_secs(60)), ends);
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(4),
+            "woken at its end"
+        );
+        assert_eq!(m.get("i").state, AgentMigrationState::Failed);
     }
 
     #[tokio::test(start_paused = true)]

@@ -5,9 +5,7 @@
 use super::ffi::{self, JobStats};
 use super::{Libvirt, LibvirtError};
 use std::time::Duration;
-use virt::connect::Connect;
 use virt::domain::MigrateParameters;
-use virt::error::ErrorNumber;
 use virt::sys;
 
 /// Live, driven by the source libvirtd, persistent on the target and gone from here when it
@@ -101,46 +99,8 @@ impl Libvirt {
         .await
     }
 
-    /// The domain's last ended job here; `None` when libvirt kept none (or the domain is gone).
-    pub async fn completed_job(
-        &self,
-        name: &str,
-        deadline: Duration,
-    ) -> Result<Option<JobProgress>, LibvirtError> {
-        let name = name.to_string();
-        self.call(deadline, move |c| completed(c, &name)).await
-    }
-
     /// Asks libvirt to end the domain's job (a migration rolls back; the domain stays here).
     pub async fn abort_job(&self, name: &str, deadline: Duration) -> Result<(), LibvirtError> {
         self.with_domain(name, deadline, ffi::abort_job).await
     }
-}
-
-/// The last ended job of domain `name` on the libvirt at `uri` (a migration's target keeps
-/// the incoming job's numbers), over a connection of its own.
-pub async fn completed_job_at(
-    uri: &str,
-    name: &str,
-    deadline: Duration,
-) -> Result<Option<JobProgress>, LibvirtError> {
-    let (uri, name) = (uri.to_string(), name.to_string());
-    let work = tokio::task::spawn_blocking(move || {
-        let conn = Connect::open(Some(&uri))?;
-        completed(&conn, &name)
-    });
-    match tokio::time::timeout(deadline, work).await {
-        Ok(joined) => Ok(joined??),
-        Err(_) => Err(LibvirtError::Deadline(deadline)),
-    }
-}
-
-fn completed(conn: &Connect, name: &str) -> Result<Option<JobProgress>, virt::error::Error> {
-    let dom = match conn.lookup_domain_by_name(name) {
-        Ok(dom) => dom,
-        Err(e) if e.code().is(ErrorNumber::NoDomain) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let stats = ffi::job_stats(&dom, sys::VIR_DOMAIN_JOB_STATS_COMPLETED)?;
-    Ok(JobProgress::of(&stats))
 }

@@ -8,7 +8,7 @@ mod ffi;
 mod migrate;
 
 pub use domains::{DomainStatus, Hypervisor};
-pub use migrate::{JobProgress, Migration, completed_job_at};
+pub use migrate::{JobProgress, Migration};
 use plinth_common::api::Domain;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

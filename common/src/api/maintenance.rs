@@ -63,9 +63,15 @@ pub struct MoveItem {
     pub reason: Option<String>,
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
-    /// libvirt's own time for the migration that moved it.
+    /// The target preparing its files (image, overlay, seed), before the migration's turn:
+    /// it overlaps the migration ahead of it.
+    pub prepare_ms: Option<u64>,
+    /// libvirt's time for the migration that moved it: its migrate call from start to return
+    /// on the source (connecting to the target, starting the guest there, the transfer, the
+    /// switch-over).
     pub libvirt_ms: Option<u64>,
-    /// The whole move as the coordinator timed it (claim, prepare, migrate, record).
+    /// The migration as the coordinator timed it: from its turn (files prepared) until it
+    /// knew the instance moved; minus `libvirt_ms`, what plinth adds to a migration.
     pub total_ms: Option<u64>,
     /// While `migrating`, when the coordinator last asked the source agent.
     pub progress: Option<MigrationProgress>,
@@ -178,7 +184,9 @@ text_enum!(
 pub struct AgentMigration {
     pub state: AgentMigrationState,
     pub progress: MigrationProgress,
-    /// libvirt's time for the whole job, once it ended.
+    /// libvirt's time for the whole job once it ended: its migrate call from start to return
+    /// (connecting to the target, starting the guest there, the transfer, the switch-over).
+    /// `progress.elapsed_ms` then holds libvirt's own count for the transfer.
     pub libvirt_ms: Option<u64>,
     pub error: Option<String>,
 }

@@ -13,7 +13,7 @@ use crate::scheduler::{self, Request};
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::instances::ClaimRefused;
-use crate::store::moves::MoveRecord;
+use crate::store::moves::{MoveRecord, MoveTimings};
 use plinth_common::api::{
     AgentMigrate, AgentMigration, AgentMigrationState, Instance, MigrationProgress, MoveAction,
     MoveStatus,
@@ -29,10 +29,14 @@ use tracing::{error, info, warn};
 pub const DRAIN: &str = "host_drain";
 pub const MIGRATE: &str = "instance_migrate";
 
-/// How often the coordinator asks a source agent how its migration goes.
+/// How long the source agent holds a request about its migration (it answers at once when
+/// the migration ends): the progress shown is at most this old.
+const FOLLOW_WAIT: Duration = Duration::from_secs(1);
+/// A status that comes back sooner than this while the migration still runs is asked again
+/// only after it (an agent that does not hold the request is not asked in a busy loop).
 const POLL: Duration = Duration::from_millis(100);
-/// A target agent that misses this many polls in a row is taken as gone: the migration is
-/// aborted (a guest must not land on a host nobody can manage).
+/// A target agent that misses this many checks in a row (one per `FOLLOW_WAIT`) is taken as
+/// gone: the migration is aborted (a guest must not land on a host nobody can manage).
 const TARGET_MISSES: u32 = 5;
 /// Beyond the agent's own deadline, how long the coordinator waits before it aborts.
 const GRACE: Duration = Duration::from_secs(30);
@@ -96,6 +100,34 @@ impl Moves {
             .entry(cluster.to_string())
             .or_insert_with(|| Arc::new(Semaphore::new(n as usize)))
             .clone()
+    }
+}
+
+/// Turns to migrate: a bounded number at once out of a host, and within its cluster. A move
+/// takes its target's claim and has its files prepared before it waits for its turn, so the
+/// next migration starts as soon as one ends.
+#[derive(Clone)]
+pub struct Turns {
+    host: Arc<Semaphore>,
+    cluster: Arc<Semaphore>,
+}
+
+impl Turns {
+    fn new(st: &AppState, cluster: &str, parallelism: u32) -> Turns {
+        Turns {
+            host: Arc::new(Semaphore::new(parallelism.max(1) as usize)),
+            cluster: st
+                .moves
+                .cluster_slots(cluster, st.settings.drains.cluster_parallelism),
+        }
+    }
+
+    /// Waits for a turn; it lasts until the value is dropped.
+    async fn take(&self) -> impl Sized {
+        // The semaphores are never closed: a permit always comes.
+        let host = self.host.clone().acquire_owned().await.ok();
+        let cluster = self.cluster.clone().acquire_owned().await.ok();
+        (host, cluster)
     }
 }
 
@@ -175,13 +207,12 @@ async fn drain(st: &AppState, host: &str, op: &str) -> anyhow::Result<()> {
         }
     }
 
-    // 2. Running instances migrate, `parallelism` at once from this host. A move that stops
+    // 2. Running instances migrate, `parallelism` at once from this host; as many more
+    //    have their target claimed and prepared, ready for the next turn. A move that stops
     //    on an error is taken up again (a `migrating` one is first settled by asking both
     //    agents where the domain is), a bounded number of rounds.
-    let host_slots = Arc::new(Semaphore::new(parallelism.max(1) as usize));
-    let cluster_slots = st
-        .moves
-        .cluster_slots(&cluster, st.settings.drains.cluster_parallelism);
+    let turns = Turns::new(st, &cluster, parallelism);
+    let ahead = Arc::new(Semaphore::new(2 * parallelism.max(1) as usize));
     let mut last_error = None;
     for _round in 0..ROUNDS {
         let mut tasks = Vec::new();
@@ -189,12 +220,11 @@ async fn drain(st: &AppState, host: &str, op: &str) -> anyhow::Result<()> {
             if m.item.action != MoveAction::Migrate || m.item.status.is_final() {
                 continue;
             }
-            let (st, cluster) = (st.clone(), cluster.clone());
-            let (host_slots, cluster_slots) = (host_slots.clone(), cluster_slots.clone());
+            let (st, cluster, turns) = (st.clone(), cluster.clone(), turns.clone());
+            let ahead = ahead.clone();
             tasks.push(tokio::spawn(async move {
-                let _host = host_slots.acquire_owned().await;
-                let _cluster = cluster_slots.acquire_owned().await;
-                move_instance(&st, m, &cluster, false).await
+                let _ahead = ahead.acquire_owned().await;
+                move_instance(&st, m, &cluster, false, &turns).await
             }));
         }
         if tasks.is_empty() {
@@ -284,7 +314,8 @@ pub async fn migrate(st: AppState, op: String, claimed: bool) {
             anyhow::bail!("the migration has no move recorded");
         };
         let cluster = host_cluster(&st, &m.item.source_host).await?;
-        move_instance(&st, m, &cluster, claimed).await?;
+        let turns = Turns::new(&st, &cluster, 1);
+        move_instance(&st, m, &cluster, claimed, &turns).await?;
         let ended = st.store.moves(&op).await?.into_iter().next();
         Ok(ended
             .filter(|m| m.item.status != MoveStatus::Moved)
@@ -305,22 +336,33 @@ pub async fn migrate(st: AppState, op: String, claimed: bool) {
 }
 
 /// Moves one instance: settles an attempt a restart cut off, then tries until it moved or
-/// its attempts are spent. A store error ends this call; the drain takes the move up again.
-/// `claimed`: the caller took the first attempt's claim (a manual migration) and nothing
-/// has been asked of the agents yet; otherwise a move found `migrating` was cut off by a
-/// restart and is followed to its end first.
+/// its attempts are spent, each migration in one of `turns`. A store error ends this call;
+/// the drain takes the move up again. `claimed`: the caller took the first attempt's claim
+/// (a manual migration) and nothing has been asked of the agents yet; otherwise a move found
+/// `migrating` was cut off by a restart and is followed to its end first (without waiting
+/// for a turn: libvirt may be moving it already).
 async fn move_instance(
     st: &AppState,
     m: MoveRecord,
     cluster: &str,
     claimed: bool,
+    turns: &Turns,
 ) -> anyhow::Result<()> {
     let op = m.operation_id.clone();
     let id = m.item.instance_id.clone();
     let source = m.item.source_host.clone();
     if m.item.status == MoveStatus::Migrating
         && let Some(target) = m.item.target_host.clone()
-        && run_attempt(st, &op, &id, &source, &target, m.item.attempts, claimed).await?
+        && run_attempt(
+            st,
+            &op,
+            &id,
+            &source,
+            &target,
+            m.item.attempts,
+            claimed.then_some(turns),
+        )
+        .await?
     {
         return Ok(());
     }
@@ -372,7 +414,17 @@ async fn move_instance(
                 return Ok(());
             }
         };
-        if run_attempt(st, &op, &id, &source, &target, rec.item.attempts + 1, true).await? {
+        if run_attempt(
+            st,
+            &op,
+            &id,
+            &source,
+            &target,
+            rec.item.attempts + 1,
+            Some(turns),
+        )
+        .await?
+        {
             return Ok(());
         }
         tried.push(target);
@@ -459,41 +511,84 @@ enum Outcome {
     Unclear(String),
 }
 
-/// One attempt, its target's claim already taken: the target prepares the instance's files,
-/// the source migrates it live, and the coordinator follows until it ends.
-async fn attempt(st: &AppState, id: &str, source: &str, target: &str, started: Instant) -> Outcome {
-    let prepared = async {
-        let req = create_request(st, &record(st, id).await?).await?;
-        let (src, dst) = (endpoint(st, source).await?, endpoint(st, target).await?);
-        let dest_uri = dst
-            .migration_uri
-            .clone()
-            .ok_or_else(|| format!("host {target}'s agent reports no migration URI"))?;
-        let prepared = st
-            .agents
-            .prepare_migration(&dst, &req)
-            .await
-            .map_err(|e| format!("host {target} could not prepare it: {}", e.explain()))?;
-        let migrate = AgentMigrate {
-            dest_uri,
-            migrate_uri: dst.migrate_uri.clone(),
-            prepared,
-            timeout_s: st.settings.drains.migration_timeout.as_secs(),
-            bandwidth_mib_s: st.settings.drains.bandwidth_mib_s,
-        };
+/// When an attempt's parts began and how long the target took to prepare.
+struct Timing {
+    prepare_ms: Option<u64>,
+    /// The migration's turn began (or, for one a restart cut off, its following).
+    started: Instant,
+}
+
+/// One attempt, its target's claim already taken: the target prepares the instance's files
+/// (before the attempt's turn, while the migration ahead of it runs); in its turn the source
+/// migrates it live, and the coordinator follows until it ends.
+async fn attempt(
+    st: &AppState,
+    id: &str,
+    source: &str,
+    target: &str,
+    turns: &Turns,
+) -> (Outcome, Timing) {
+    let asked = Instant::now();
+    let prepared = prepare(st, id, target).await;
+    let prepare_ms = Some(asked.elapsed().as_millis() as u64);
+    let migrate = match prepared {
+        Ok(migrate) => migrate,
+        Err(reason) => {
+            let started = Instant::now();
+            return (
+                Outcome::Stayed(reason),
+                Timing {
+                    prepare_ms,
+                    started,
+                },
+            );
+        }
+    };
+    let _turn = turns.take().await;
+    let started = Instant::now();
+    let begun = async {
+        let src = endpoint(st, source).await?;
         st.agents.migrate(&src, id, &migrate).await.map_err(|e| {
             format!(
                 "host {source} could not start the migration: {}",
                 e.explain()
             )
-        })?;
-        Ok::<(), String>(())
+        })
     }
     .await;
-    match prepared {
-        Ok(()) => follow(st, id, source, target, started).await,
+    let outcome = match begun {
+        Ok(_) => follow(st, id, source, target, started).await,
         Err(reason) => Outcome::Stayed(reason),
-    }
+    };
+    (
+        outcome,
+        Timing {
+            prepare_ms,
+            started,
+        },
+    )
+}
+
+/// Has the target make the instance's files; answers what the source needs to migrate it.
+async fn prepare(st: &AppState, id: &str, target: &str) -> Result<AgentMigrate, String> {
+    let req = create_request(st, &record(st, id).await?).await?;
+    let dst = endpoint(st, target).await?;
+    let dest_uri = dst
+        .migration_uri
+        .clone()
+        .ok_or_else(|| format!("host {target}'s agent reports no migration URI"))?;
+    let prepared = st
+        .agents
+        .prepare_migration(&dst, &req)
+        .await
+        .map_err(|e| format!("host {target} could not prepare it: {}", e.explain()))?;
+    Ok(AgentMigrate {
+        dest_uri,
+        migrate_uri: dst.migrate_uri.clone(),
+        prepared,
+        timeout_s: st.settings.drains.migration_timeout.as_secs(),
+        bandwidth_mib_s: st.settings.drains.bandwidth_mib_s,
+    })
 }
 
 /// Follows a migration the source agent runs until it ends, aborting it at the deadline or
@@ -508,7 +603,8 @@ async fn follow(st: &AppState, id: &str, source: &str, target: &str, started: In
             (Ok(s), Ok(d)) => (s, d),
             (Err(e), _) | (_, Err(e)) => break Err(e),
         };
-        match st.agents.migration(&src, id).await {
+        let asked = Instant::now();
+        match st.agents.migration(&src, id, Some(FOLLOW_WAIT)).await {
             Ok(m) if m.state == AgentMigrationState::Running => {
                 st.moves.set_progress(id, Some(m.progress.clone()));
             }
@@ -550,7 +646,9 @@ async fn follow(st: &AppState, id: &str, source: &str, target: &str, started: In
                 GRACE.as_secs()
             ));
         }
-        tokio::time::sleep(POLL).await;
+        if asked.elapsed() < POLL {
+            tokio::time::sleep(POLL).await;
+        }
     };
     st.moves.set_progress(id, None);
     locate(st, id, source, target, ended, aborted).await
@@ -576,7 +674,7 @@ async fn locate(
                 .map_err(|e| e.explain())
         }
     };
-    let (on_source, on_target) = (on(source).await, on(target).await);
+    let (on_source, on_target) = tokio::join!(on(source), on(target));
     let libvirt_ms = ended.as_ref().ok().and_then(|m| m.libvirt_ms);
     match (&ended, on_source, on_target) {
         // Only a finished migration runs the guest on the target (it waits paused before).
@@ -606,9 +704,9 @@ async fn locate(
     }
 }
 
-/// Runs attempt number `attempts`, its target's claim held (`fresh`: nothing asked of the
-/// agents yet; else one a restart cut off, followed to its end), and records how it ended;
-/// `true` when the move is over (moved, or no retry).
+/// Runs attempt number `attempts`, its target's claim held, and records how it ended:
+/// a fresh one (nothing asked of the agents yet) in one of `turns`, or with `None` one a
+/// restart cut off, followed to its end. `true` when the move is over (moved, or no retry).
 async fn run_attempt(
     st: &AppState,
     op: &str,
@@ -616,24 +714,36 @@ async fn run_attempt(
     source: &str,
     target: &str,
     attempts: u32,
-    fresh: bool,
+    turns: Option<&Turns>,
 ) -> anyhow::Result<bool> {
-    let started = Instant::now();
-    let outcome = if fresh {
-        info!(instance = %id, from = %source, to = %target, attempt = attempts, "Live migration starting.");
-        attempt(st, id, source, target, started).await
-    } else {
-        follow(st, id, source, target, started).await
+    let (outcome, timing) = match turns {
+        Some(turns) => {
+            info!(instance = %id, from = %source, to = %target, attempt = attempts, "Live migration starting.");
+            attempt(st, id, source, target, turns).await
+        }
+        None => {
+            let started = Instant::now();
+            let outcome = follow(st, id, source, target, started).await;
+            (
+                outcome,
+                Timing {
+                    prepare_ms: None,
+                    started,
+                },
+            )
+        }
     };
     // A failed attempt's target files go (its domain never ran); an unclear end is neither
     // cleaned up nor retried: a person should look first.
     let (reason, clean_target, retry) = match outcome {
         Outcome::Moved { libvirt_ms } => {
-            let total_ms = started.elapsed().as_millis() as u64;
-            st.store
-                .finish_move(op, id, libvirt_ms, total_ms, now_ms())
-                .await?;
-            info!(instance = %id, from = %source, to = %target, total_ms, libvirt_ms = ?libvirt_ms, "Live migration done.");
+            let timings = MoveTimings {
+                prepare_ms: timing.prepare_ms,
+                libvirt_ms,
+                total_ms: timing.started.elapsed().as_millis() as u64,
+            };
+            st.store.finish_move(op, id, &timings, now_ms()).await?;
+            info!(instance = %id, from = %source, to = %target, total_ms = timings.total_ms, libvirt_ms = ?libvirt_ms, prepare_ms = ?timing.prepare_ms, "Live migration done.");
             return Ok(true);
         }
         Outcome::Stayed(reason) => (reason, true, true),

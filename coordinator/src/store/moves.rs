@@ -44,9 +44,20 @@ pub struct DrainRecord {
     pub ended_at: Option<i64>,
 }
 
+/// How long the parts of a move that succeeded took.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MoveTimings {
+    /// The target preparing the files (before the migration's turn).
+    pub prepare_ms: Option<u64>,
+    /// libvirt's migrate call on the source.
+    pub libvirt_ms: Option<u64>,
+    /// From the migration's turn until the coordinator knew it moved.
+    pub total_ms: u64,
+}
+
 const MOVE_COLUMNS: &str = "m.operation_id, m.instance_id, m.instance_name, m.action, m.status, \
     m.source_host, m.target_host, m.pinned_target, m.attempts, m.reason, m.started_at, \
-    m.ended_at, m.libvirt_ms, m.total_ms";
+    m.ended_at, m.prepare_ms, m.libvirt_ms, m.total_ms";
 
 fn parse<T>(text: &str, what: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
     parse(text).ok_or_else(|| StoreError::Corrupt(format!("{what} '{text}'")))
@@ -71,6 +82,7 @@ fn move_record(row: &SqliteRow) -> Result<MoveRecord, StoreError> {
             reason: row.try_get("reason")?,
             started_at: at("started_at")?,
             ended_at: at("ended_at")?,
+            prepare_ms: ms("prepare_ms")?,
             libvirt_ms: ms("libvirt_ms")?,
             total_ms: ms("total_ms")?,
             progress: None,
@@ -295,8 +307,7 @@ impl Store {
         &self,
         op: &str,
         instance: &str,
-        libvirt_ms: Option<u64>,
-        total_ms: u64,
+        timings: &MoveTimings,
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
@@ -315,13 +326,15 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "UPDATE moves SET status = 'moved', target_host = ?, ended_at = ?, libvirt_ms = ?, \
-                total_ms = ?, reason = NULL WHERE operation_id = ? AND instance_id = ?",
+            "UPDATE moves SET status = 'moved', target_host = ?, ended_at = ?, prepare_ms = ?, \
+                libvirt_ms = ?, total_ms = ?, reason = NULL \
+                WHERE operation_id = ? AND instance_id = ?",
         )
         .bind(&m.target)
         .bind(now)
-        .bind(libvirt_ms.map(|v| v as i64))
-        .bind(total_ms as i64)
+        .bind(timings.prepare_ms.map(|v| v as i64))
+        .bind(timings.libvirt_ms.map(|v| v as i64))
+        .bind(timings.total_ms as i64)
         .bind(op)
         .bind(instance)
         .execute(&mut *tx)
@@ -661,7 +674,16 @@ mod tests {
         assert_eq!(a.state, InstanceState::Migrating);
 
         store
-            .finish_move("op-drain", "vm-a", Some(900), 1000, 5)
+            .finish_move(
+                "op-drain",
+                "vm-a",
+                &MoveTimings {
+                    prepare_ms: Some(40),
+                    libvirt_ms: Some(900),
+                    total_ms: 1000,
+                },
+                5,
+            )
             .await?;
         store
             .fail_move("op-drain", "vm-b", "target gone", true, 5)
@@ -706,8 +728,12 @@ mod tests {
         );
         let latest = store.latest_move("vm-a").await?.expect("a move");
         assert_eq!(
-            (latest.item.libvirt_ms, latest.item.total_ms),
-            (Some(900), Some(1000))
+            (
+                latest.item.prepare_ms,
+                latest.item.libvirt_ms,
+                latest.item.total_ms
+            ),
+            (Some(40), Some(900), Some(1000))
         );
 
         let state = store

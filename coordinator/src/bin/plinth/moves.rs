@@ -85,7 +85,8 @@ pub fn event(before: Option<&MoveItem>, item: &MoveItem) -> Option<String> {
 /// Every move with how it ended (or stands), one row each.
 pub fn report_table(items: &[MoveItem]) -> String {
     let mut table = Table::new(&[
-        "instance", "id", "action", "status", "target", "attempts", "took", "libvirt", "reason",
+        "instance", "id", "action", "status", "target", "attempts", "prepare", "took", "libvirt",
+        "reason",
     ]);
     for m in items {
         let target = match m.action {
@@ -99,6 +100,8 @@ pub fn report_table(items: &[MoveItem]) -> String {
             m.status.to_string(),
             target,
             m.attempts.to_string(),
+            m.prepare_ms
+                .map_or_else(|| "-".to_string(), |ms| format!("{ms} ms")),
             m.total_ms.map_or_else(|| "-".to_string(), seconds),
             m.libvirt_ms
                 .map_or_else(|| "-".to_string(), |ms| format!("{ms} ms")),
@@ -125,6 +128,7 @@ pub(crate) mod tests {
             reason: None,
             started_at: None,
             ended_at: None,
+            prepare_ms: None,
             libvirt_ms: None,
             total_ms: None,
             progress: None,
@@ -151,6 +155,7 @@ pub(crate) mod tests {
             progress: None,
             total_ms: Some(12_345),
             libvirt_ms: Some(8_123),
+            prepare_ms: Some(42),
             ..migrating(name, 0, 0, 0)
         }
     }
@@ -300,11 +305,12 @@ pub(crate) mod tests {
             lines,
             [
                 vec![
-                    "INSTANCE", "ID", "ACTION", "STATUS", "TARGET", "ATTEMPTS", "TOOK", "LIBVIRT",
-                    "REASON"
+                    "INSTANCE", "ID", "ACTION", "STATUS", "TARGET", "ATTEMPTS", "PREPARE", "TOOK",
+                    "LIBVIRT", "REASON"
                 ],
                 vec![
-                    "web-1", "i-web-1", "migrate", "moved", "h-2", "1", "12.3 s", "8123 ms", "-"
+                    "web-1", "i-web-1", "migrate", "moved", "h-2", "1", "42 ms", "12.3 s",
+                    "8123 ms", "-"
                 ],
                 vec![
                     "web-2",
@@ -315,10 +321,11 @@ pub(crate) mod tests {
                     "3",
                     "-",
                     "-",
+                    "-",
                     "migration timed out after 10m"
                 ],
                 vec![
-                    "db-1", "i-db-1", "release", "released", "-", "0", "-", "-", "-"
+                    "db-1", "i-db-1", "release", "released", "-", "0", "-", "-", "-", "-"
                 ],
             ]
         );
