@@ -39,6 +39,14 @@ async fn call(
     r.call(method, path, Some(token), body).await
 }
 
+async fn get_as(r: &Region, token: &str, path: &str) -> anyhow::Result<(u16, Value)> {
+    call(r, Method::GET, path, token, None).await
+}
+
+async fn delete_as(r: &Region, token: &str, path: &str) -> anyhow::Result<(u16, Value)> {
+    call(r, Method::DELETE, path, token, None).await
+}
+
 /// `POST /v1/eips` as `token`.
 async fn allocate(r: &Region, token: &str, body: Value) -> anyhow::Result<(u16, Value)> {
     call(r, Method::POST, "/v1/eips", token, Some(body)).await
@@ -400,7 +408,7 @@ async fn permissions_bindings_and_deletes() -> anyhow::Result<()> {
     assert_eq!(only_a["permission"]["tenants"][0]["email"], "a@example.com");
 
     // A tenant without permission neither sees nor allocates.
-    let (_, seen) = call(r, Method::GET, "/v1/segments", &b.token, None).await?;
+    let (_, seen) = get_as(r, &b.token, "/v1/segments").await?;
     let names: Vec<&str> = seen
         .as_array()
         .into_iter()
@@ -408,14 +416,7 @@ async fn permissions_bindings_and_deletes() -> anyhow::Result<()> {
         .filter_map(|s| s["name"].as_str())
         .collect();
     assert_eq!(names, ["open"]);
-    let (status, _) = call(
-        r,
-        Method::GET,
-        &format!("/v1/segments/{seg_a}"),
-        &b.token,
-        None,
-    )
-    .await?;
+    let (status, _) = get_as(r, &b.token, &format!("/v1/segments/{seg_a}")).await?;
     assert_eq!(status, 404);
     let (status, err) = allocate(r, &b.token, json!({"segment_id": seg_a})).await?;
     assert_eq!((status, code(&err)), (404, "segment_not_found"), "{err}");
@@ -432,14 +433,7 @@ async fn permissions_bindings_and_deletes() -> anyhow::Result<()> {
         (200, Some("bound")),
         "{bound}"
     );
-    let (status, net) = call(
-        r,
-        Method::GET,
-        &format!("/v1/instances/{}/network", f.a_vm),
-        &a.token,
-        None,
-    )
-    .await?;
+    let (status, net) = get_as(r, &a.token, &format!("/v1/instances/{}/network", f.a_vm)).await?;
     assert_eq!(status, 200, "{net}");
     let addr = &net["addresses"][0];
     assert_eq!(addr["address"], a_eip["address"]);
@@ -473,14 +467,7 @@ async fn permissions_bindings_and_deletes() -> anyhow::Result<()> {
     assert_eq!((status, code(&err)), (409, "other_tenant"), "{err}");
     let (status, _) = bind(r, &b.token, &a_eip_id, &f.b_vm).await?;
     assert_eq!(status, 404, "B bound A's EIP");
-    let (status, _) = call(
-        r,
-        Method::GET,
-        &format!("/v1/instances/{}/network", f.a_vm),
-        &b.token,
-        None,
-    )
-    .await?;
+    let (status, _) = get_as(r, &b.token, &format!("/v1/instances/{}/network", f.a_vm)).await?;
     assert_eq!(status, 404);
     let (status, _) = bind(r, &b.token, &b_eip_id, &f.b_vm).await?;
     assert_eq!(status, 200);
@@ -495,33 +482,19 @@ async fn permissions_bindings_and_deletes() -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(status, 200, "{changed}");
-    let (status, kept) = call(
-        r,
-        Method::GET,
-        &format!("/v1/eips/{a_eip_id}"),
-        &a.token,
-        None,
-    )
-    .await?;
+    let (status, kept) = get_as(r, &a.token, &format!("/v1/eips/{a_eip_id}")).await?;
     assert_eq!(status, 200);
     assert_eq!(
         (&kept["address"], &kept["instance_id"]),
         (&a_eip["address"], &json!(f.a_vm))
     );
-    let (_, net) = call(
-        r,
-        Method::GET,
-        &format!("/v1/instances/{}/network", f.a_vm),
-        &a.token,
-        None,
-    )
-    .await?;
+    let (_, net) = get_as(r, &a.token, &format!("/v1/instances/{}/network", f.a_vm)).await?;
     assert_eq!(net["addresses"].as_array().map(Vec::len), Some(1));
     let (status, _) = allocate(r, &a.token, json!({"segment_id": seg_a})).await?;
     assert_eq!(status, 404);
     // Released, it cannot come back to A.
     let eip_path = format!("/v1/eips/{a_eip_id}");
-    let (status, err) = call(r, Method::DELETE, &eip_path, &a.token, None).await?;
+    let (status, err) = delete_as(r, &a.token, &eip_path).await?;
     assert_eq!((status, code(&err)), (409, "eip_bound"), "{err}");
     let (status, _) = call(
         r,
@@ -532,7 +505,7 @@ async fn permissions_bindings_and_deletes() -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(status, 200);
-    let (status, _) = call(r, Method::DELETE, &eip_path, &a.token, None).await?;
+    let (status, _) = delete_as(r, &a.token, &eip_path).await?;
     assert_eq!(status, 204);
     let (status, err) = allocate(r, &a.token, json!({"address": a_eip["address"]})).await?;
     assert_eq!((status, code(&err)), (400, "invalid_field"), "{err}");
@@ -541,31 +514,17 @@ async fn permissions_bindings_and_deletes() -> anyhow::Result<()> {
     let (status, held) = allocate(r, &b.token, json!({"segment_id": seg_a})).await?;
     assert_eq!(status, 201, "{held}");
     let seg_path = format!("/v1/segments/{seg_a}");
-    let (status, err) = call(r, Method::DELETE, &seg_path, &r.admin_token, None).await?;
+    let (status, err) = delete_as(r, &r.admin_token, &seg_path).await?;
     assert_eq!((status, code(&err)), (409, "segment_in_use"), "{err}");
-    let (status, _) = call(
-        r,
-        Method::DELETE,
-        &format!("/v1/eips/{}", id(&held)),
-        &b.token,
-        None,
-    )
-    .await?;
+    let (status, _) = delete_as(r, &b.token, &format!("/v1/eips/{}", id(&held))).await?;
     assert_eq!(status, 204);
-    let (status, _) = call(r, Method::DELETE, &seg_path, &r.admin_token, None).await?;
+    let (status, _) = delete_as(r, &r.admin_token, &seg_path).await?;
     assert_eq!(status, 204);
 
     // An instance deleted while bound leaves its EIP allocated and unbound.
     inst::delete(r, &f.b_vm, SETTLE).await?;
     let unbound = wait_for("B's EIP to be unbound", SETTLE, || async {
-        let (_, e) = call(
-            r,
-            Method::GET,
-            &format!("/v1/eips/{b_eip_id}"),
-            &b.token,
-            None,
-        )
-        .await?;
+        let (_, e) = get_as(r, &b.token, &format!("/v1/eips/{b_eip_id}")).await?;
         Ok((e["state"] == "allocated").then_some(e))
     })
     .await?;

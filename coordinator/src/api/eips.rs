@@ -53,6 +53,13 @@ fn conflict(code: &'static str, message: String) -> ApiError {
     ApiError::Conflict { code, message }
 }
 
+fn bound(id: &str, instance_id: &str) -> ApiError {
+    conflict(
+        "eip_bound",
+        format!("EIP {id} is bound to instance {instance_id}; unbind it first"),
+    )
+}
+
 fn alloc_refused(req: &NewEip, r: AllocRefused) -> ApiError {
     let segment = req.segment_id.as_deref().unwrap_or_default();
     let address = req.address.as_deref().unwrap_or_default();
@@ -260,10 +267,7 @@ pub async fn bind(
                 "invalid_instance_state",
                 format!("instance {} is being deleted", req.instance_id),
             ),
-            BindRefused::BoundElsewhere { instance_id } => conflict(
-                "eip_bound",
-                format!("EIP {id} is bound to instance {instance_id}; unbind it first"),
-            ),
+            BindRefused::BoundElsewhere { instance_id } => bound(&id, &instance_id),
         })?;
     st.store
         .audit(
@@ -314,10 +318,7 @@ pub async fn release(
     let eip = find(&st, &caller, &id).await?;
     st.store.release_eip(&id).await?.map_err(|r| match r {
         ReleaseRefused::NotFound => ApiError::not_found("eip", &id),
-        ReleaseRefused::Bound { instance_id } => conflict(
-            "eip_bound",
-            format!("EIP {id} is bound to instance {instance_id}; unbind it first"),
-        ),
+        ReleaseRefused::Bound { instance_id } => bound(&id, &instance_id),
     })?;
     st.store
         .audit(

@@ -523,6 +523,11 @@ mod tests {
         Ok(())
     }
 
+    /// `seg-1`, 203.0.113.0/28 with gateway .1, open to every tenant.
+    async fn small(store: &Store) -> Result<(), StoreError> {
+        segment(store, "seg-1", "203.0.113.0/28", "203.0.113.1", &everyone()).await
+    }
+
     fn ask<'a>(id: &'a str, tenant: &'a str) -> Allocation<'a> {
         Allocation {
             id,
@@ -537,14 +542,7 @@ mod tests {
     #[tokio::test]
     async fn a_28_hands_out_13_addresses_to_100_concurrent_callers() -> Result<(), StoreError> {
         let (store, _dir) = setup().await?;
-        segment(
-            &store,
-            "seg-1",
-            "203.0.113.0/28",
-            "203.0.113.1",
-            &everyone(),
-        )
-        .await?;
+        small(&store).await?;
         let mut tasks = Vec::new();
         for n in 0..100 {
             let store = store.clone();
@@ -617,14 +615,7 @@ mod tests {
     #[tokio::test]
     async fn specific_addresses() -> Result<(), StoreError> {
         let (store, _dir) = setup().await?;
-        segment(
-            &store,
-            "seg-1",
-            "203.0.113.0/28",
-            "203.0.113.1",
-            &everyone(),
-        )
-        .await?;
+        small(&store).await?;
         let at = |id: &'static str, addr: &str| Allocation {
             address: Some(addr.parse().expect("an address")),
             ..ask(id, A)
@@ -734,14 +725,7 @@ mod tests {
     #[tokio::test]
     async fn delete_waits_for_every_release() -> Result<(), StoreError> {
         let (store, _dir) = setup().await?;
-        segment(
-            &store,
-            "seg-1",
-            "203.0.113.0/28",
-            "203.0.113.1",
-            &everyone(),
-        )
-        .await?;
+        small(&store).await?;
         let eip = store
             .allocate_eip(&ask("eip-000000000001", A))
             .await?
@@ -809,14 +793,7 @@ mod tests {
     #[tokio::test]
     async fn binds_follow_the_tenant_and_the_instance() -> Result<(), StoreError> {
         let (store, _dir) = setup().await?;
-        segment(
-            &store,
-            "seg-1",
-            "203.0.113.0/28",
-            "203.0.113.1",
-            &everyone(),
-        )
-        .await?;
+        small(&store).await?;
         instance(&store, "inst-a", A, "running").await?;
         instance(&store, "inst-a2", A, "deleting").await?;
         instance(&store, "inst-b", B, "running").await?;
