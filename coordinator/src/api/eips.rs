@@ -70,7 +70,12 @@ fn alloc_refused(req: &NewEip, r: AllocRefused) -> ApiError {
             format!("segment {id} is disabled: it hands out no new addresses"),
         ),
         AllocRefused::WrongVersion { id, version } => ApiError::field(
-            "ip_version",
+            // The version asked for, or the address's.
+            if req.ip_version.is_some() {
+                "ip_version"
+            } else {
+                "address"
+            },
             format!("segment {id} is not an IPv{version} segment"),
         ),
         AllocRefused::NoSegment { version } => conflict(

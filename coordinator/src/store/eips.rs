@@ -9,7 +9,9 @@
 use super::segments::{self, PERMITTED, SegmentRecord};
 use super::{Store, StoreError};
 use crate::segments::pool::{Pool, Scan, number};
-use plinth_common::api::{Eip, EipState, InstanceAddress};
+use crate::segments::validate::version;
+use plinth_common::api::{Eip, EipState, InstanceAddress, SegmentState};
+use plinth_common::instance::InstanceState;
 use plinth_common::timefmt::rfc3339;
 use rand::Rng;
 use sqlx::sqlite::SqliteRow;
@@ -142,35 +144,32 @@ async fn candidates(
         .iter()
         .map(segments::record)
         .collect::<Result<_, _>>()?;
-    let version = a
+    let asked = a
         .ip_version
         .or(a.address.map(|ip| if ip.is_ipv4() { 4 } else { 6 }));
     if a.segment_id.is_some() {
         let Some(named) = all.into_iter().next() else {
             return Ok(Err(AllocRefused::SegmentNotFound));
         };
-        let its = crate::segments::validate::version(&named.spec.net);
-        if let Some(v) = version.filter(|v| *v != its) {
+        let its = version(&named.spec.net);
+        if let Some(v) = asked.filter(|v| *v != its) {
             return Ok(Err(AllocRefused::WrongVersion {
                 id: named.id,
                 version: v,
             }));
         }
-        if named.state != plinth_common::api::SegmentState::Available {
+        if named.state != SegmentState::Available {
             return Ok(Err(AllocRefused::SegmentDisabled { id: named.id }));
         }
         return Ok(Ok(vec![named]));
     }
-    let version = version.unwrap_or(4);
+    let wanted = asked.unwrap_or(4);
     let mut usable: Vec<SegmentRecord> = all
         .into_iter()
-        .filter(|s| {
-            s.state == plinth_common::api::SegmentState::Available
-                && crate::segments::validate::version(&s.spec.net) == version
-        })
+        .filter(|s| s.state == SegmentState::Available && version(&s.spec.net) == wanted)
         .collect();
     if usable.is_empty() {
-        return Ok(Err(AllocRefused::NoSegment { version }));
+        return Ok(Err(AllocRefused::NoSegment { version: wanted }));
     }
     let free = |s: &SegmentRecord| s.pool().usable().saturating_sub(u128::from(s.allocated));
     usable.sort_by_key(|s| std::cmp::Reverse(free(s)));
@@ -266,7 +265,7 @@ impl Store {
         a: &Allocation<'_>,
     ) -> Result<Result<Eip, AllocRefused>, StoreError> {
         // Allocations queue here rather than on SQLite's write lock (see `Store::claims`).
-        let _turn = self.eips.lock().await;
+        let turn = self.eips.lock().await;
         let mut tx = self.write().await?;
         let segments = match candidates(&mut tx, a).await? {
             Ok(s) => s,
@@ -306,7 +305,7 @@ impl Store {
             }
         }
         tx.commit().await?;
-        drop(_turn);
+        drop(turn);
         let made = self.eip(a.id).await?;
         made.map(Ok)
             .ok_or_else(|| StoreError::Corrupt(format!("EIP {} vanished after a write", a.id)))
@@ -376,7 +375,7 @@ impl Store {
         if inst.try_get::<String, _>("tenant_id")? != tenant {
             return Ok(Err(BindRefused::OtherTenant));
         }
-        if inst.try_get::<String, _>("state")? == "deleting" {
+        if inst.try_get::<String, _>("state")? == InstanceState::Deleting.as_str() {
             return Ok(Err(BindRefused::InstanceDeleting));
         }
         match bound {
@@ -457,7 +456,7 @@ impl Store {
                 Ok(InstanceAddress {
                     eip_id: r.try_get("eip_id")?,
                     address: r.try_get("address")?,
-                    ip_version: crate::segments::validate::version(&segment.spec.net),
+                    ip_version: version(&segment.spec.net),
                     prefix_len: segment.spec.net.prefix_len(),
                     routes: segment.routes(),
                     segment_id: segment.id,
