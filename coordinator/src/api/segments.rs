@@ -48,7 +48,9 @@ fn refused(id: &str, cidr: &str, r: SegmentRefused) -> ApiError {
         SegmentRefused::InUse { allocated } => ApiError::Conflict {
             code: "segment_in_use",
             message: format!(
-                "segment {id} has {allocated} EIPs allocated; they must be released before it is deleted"
+                "segment {id} has {allocated} EIP{} allocated; release {} before deleting it",
+                if allocated == 1 { "" } else { "s" },
+                if allocated == 1 { "it" } else { "them" },
             ),
         },
     }
