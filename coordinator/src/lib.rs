@@ -13,6 +13,7 @@ pub mod paths;
 pub mod presence;
 pub mod scheduler;
 pub mod secrets;
+pub mod segments;
 pub mod server;
 pub mod shutdown;
 pub mod state;

@@ -6,6 +6,7 @@ pub mod agent_images;
 pub mod audit;
 pub mod clusters;
 pub mod downloads;
+pub mod eips;
 pub mod enroll;
 pub mod hosts;
 pub mod image_delete;
@@ -17,6 +18,7 @@ pub mod instances;
 pub mod maintenance;
 pub mod operations;
 pub mod quotas;
+pub mod segments;
 pub mod tenants;
 pub mod tokens;
 
@@ -49,6 +51,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         quotas::show, quotas::set, agent_images::fetch, agent_images::upload_export,
         maintenance::status, maintenance::plan, maintenance::enter, maintenance::exit,
         maintenance::migrate, maintenance::migration,
+        segments::list, segments::create, segments::show, segments::update, segments::delete,
+        segments::set_permissions,
+        eips::allocate, eips::list, eips::show, eips::bind, eips::unbind, eips::release,
+        eips::network,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -57,6 +63,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "agents", description = "Enrollment and agent calls (mTLS)"),
         (name = "images", description = "Image repository (SPEC §5) and operations"),
         (name = "instances", description = "Instances (SPEC §3)"),
+        (name = "segments", description = "External IP segments (SPEC §6)"),
+        (name = "eips", description = "EIPs: public addresses tenants allocate from segments (SPEC §6)"),
     )
 )]
 pub struct ApiDoc;
@@ -99,6 +107,8 @@ pub fn router(state: AppState) -> Router {
         .merge(instance_export::routes())
         .merge(quotas::routes())
         .merge(agent_images::routes())
+        .merge(segments::routes())
+        .merge(eips::routes())
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async { ApiError::not_found("route", "requested") })

@@ -4,12 +4,14 @@
 pub mod audit;
 mod claims;
 pub mod clusters;
+pub mod eips;
 pub mod host_index;
 pub mod hosts;
 pub mod images;
 pub mod instances;
 pub mod moves;
 pub mod operations;
+pub mod segments;
 pub mod tenants;
 pub mod tokens;
 
@@ -40,6 +42,8 @@ pub struct Store {
     /// Claims queue here rather than on SQLite's write lock, whose busy handler sleeps in
     /// growing steps instead of waking the next writer when the lock frees.
     claims: Arc<tokio::sync::Mutex<()>>,
+    /// EIP allocations and releases queue here for the same reason (store/eips.rs).
+    eips: Arc<tokio::sync::Mutex<()>>,
     /// Creates go to the claim writer (claims.rs), which writes them in batches.
     claim_writer: claims::ClaimSender,
 }
@@ -65,6 +69,7 @@ impl Store {
             pool,
             hosts: Arc::default(),
             claims: Arc::default(),
+            eips: Arc::default(),
             claim_writer,
         };
         store.load_host_index().await?;

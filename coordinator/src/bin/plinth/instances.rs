@@ -79,6 +79,8 @@ pub enum InstancesCommand {
     },
     /// Live-migrate a running instance to another host of its cluster.
     Migrate(MigrateArgs),
+    /// The instance's EIPs with their gateways and routes.
+    Network { id: String },
 }
 
 /// `--wait` and how long it may take.
@@ -340,6 +342,7 @@ pub async fn run(client: &Client, out: &Output, command: InstancesCommand) -> an
             started_or_follow(client, out, started, wait.wait, "export", limit).await
         }
         InstancesCommand::Migrate(args) => migrate::run(client, out, args).await,
+        InstancesCommand::Network { id } => crate::eips::network(client, out, &id).await,
     }
 }
 

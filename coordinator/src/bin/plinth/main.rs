@@ -3,6 +3,7 @@
 
 mod admin;
 mod client;
+mod eips;
 mod format;
 mod hosts;
 mod images;
@@ -12,6 +13,7 @@ mod migrate;
 mod moves;
 mod output;
 mod progress;
+mod segments;
 mod settings;
 mod table;
 mod tokens;
@@ -72,6 +74,16 @@ enum Command {
         #[command(subcommand)]
         command: images::RecycleBinCommand,
     },
+    /// External IP segments tenants draw public addresses from.
+    Segments {
+        #[command(subcommand)]
+        command: segments::SegmentsCommand,
+    },
+    /// EIPs: public addresses tenants allocate and bind to instances.
+    Eips {
+        #[command(subcommand)]
+        command: eips::EipsCommand,
+    },
     /// API tokens and agent enrollment tokens.
     Tokens {
         #[command(subcommand)]
@@ -96,6 +108,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Instances { command } => instances::run(&client, &out, command).await,
         Command::Images { command } => images::run(&client, &out, command).await,
         Command::RecycleBin { command } => images::recycle_bin(&client, &out, command).await,
+        Command::Segments { command } => segments::run(&client, &out, command).await,
+        Command::Eips { command } => eips::run(&client, &out, command).await,
         Command::Tokens { command } => tokens::run(&client, &out, command).await,
         Command::Audit { limit } => admin::audit(&client, &out, limit).await,
     }
@@ -175,8 +189,77 @@ mod tests {
             &["--json", "hosts", "maintenance", "status", "h-1", "--watch"],
             &["hosts", "maintenance", "plan", "h-1"],
             &["hosts", "maintenance", "exit", "h-1"],
+            &[
+                "segments",
+                "create",
+                "--name",
+                "public-1",
+                "--cidr",
+                "203.0.113.0/24",
+                "--gateway",
+                "203.0.113.1",
+                "--nic",
+                "bond1",
+                "--vlan",
+                "100",
+                "--route-policy",
+                "specified",
+                "--route",
+                "10.0.2.0/24",
+                "--route",
+                "10.0.3.0/24",
+                "--tenant",
+                "a@example.com",
+            ],
+            &[
+                "segments",
+                "update",
+                "seg-1",
+                "--untagged",
+                "--state",
+                "disabled",
+            ],
+            &["segments", "permit", "seg-1", "--all-tenants"],
+            &[
+                "segments", "permit", "seg-1", "--tenant", "t-1", "--tenant", "t-2",
+            ],
+            &["segments", "permit", "seg-1", "--no-tenant"],
+            &[
+                "eips",
+                "allocate",
+                "--ip-version",
+                "6",
+                "--segment",
+                "seg-1",
+            ],
+            &["eips", "list", "--tenant", "t-1", "--json"],
+            &["eips", "bind", "eip-1", "i-1"],
+            &["instances", "network", "i-1"],
         ] {
             assert!(parse(args).is_ok(), "{args:?}");
+        }
+        for wrong in [
+            &["segments", "permit", "seg-1"][..],
+            &[
+                "segments",
+                "permit",
+                "seg-1",
+                "--all-tenants",
+                "--tenant",
+                "t-1",
+            ],
+            &["segments", "update", "seg-1", "--vlan", "5", "--untagged"],
+            &[
+                "segments",
+                "create",
+                "--name",
+                "x",
+                "--cidr",
+                "203.0.113.0/24",
+            ],
+            &["eips", "allocate", "--ip-version", "5"],
+        ] {
+            assert!(parse(wrong).is_err(), "{wrong:?}");
         }
     }
 }
