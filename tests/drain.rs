@@ -5,8 +5,8 @@
 //! that dies mid-migration leaves the guest running on its source.
 
 use plinth_e2e::drain::{
-    self as drain, DRAIN, Guests, SETTLE, attach_usb, drain_ended, drain_report, host_action,
-    hosts, instances_on, item,
+    self as drain, DRAIN, Guests, SETTLE, attach_usb, drain_ended, drain_plan, drain_report,
+    host_action, hosts, instances_on, item,
 };
 use plinth_e2e::instances::{self as inst, MIB};
 use plinth_e2e::{Region, RegionOptions, wait_for};
@@ -48,10 +48,7 @@ async fn a_drain_moves_running_guests_live_and_survives_a_coordinator_crash() ->
     assert_eq!(host_action(&region, &a, "lock").await?.0, 200);
 
     // The plan: four to migrate, one to release, one blocked; the cluster has room.
-    let (status, plan) = region
-        .get(&format!("/v1/hosts/{a}/maintenance/plan"))
-        .await?;
-    assert_eq!(status, 200, "{plan}");
+    let plan = drain_plan(&region, &a).await?;
     assert_eq!(
         (
             &plan["to_migrate"],
@@ -188,10 +185,7 @@ async fn a_drain_moves_what_fits_and_leaves_the_rest_running_on_the_source() -> 
 
     // A cluster without room: the plan says so, the drain moves one and leaves one.
     assert_eq!(host_action(&region, &a, "lock").await?.0, 200);
-    let (status, plan) = region
-        .get(&format!("/v1/hosts/{a}/maintenance/plan"))
-        .await?;
-    assert_eq!(status, 200, "{plan}");
+    let plan = drain_plan(&region, &a).await?;
     assert_eq!(
         (&plan["to_migrate"], &plan["fits"]),
         (&json!(2), &json!(false)),

@@ -199,8 +199,9 @@ fn summary(first: &Timed, second: &Timed) {
     let serial = (first.wall.as_millis() as f64 - libvirt_sum as f64) / GUESTS.len() as f64;
     let verdict = |ok: bool| if ok { "MET" } else { "NOT MET" };
     println!(
-        "\ncoordinator overhead per migration ({} migrations): mean {mean:.1} ms, max {max} ms; goal <= 50 ms: {}",
+        "\ncoordinator overhead per migration ({} migrations): mean {mean:.1} ms, max {max} ms; goal <= 50 ms: {} on the mean, {} on the max",
         overheads.len(),
+        verdict(mean <= 50.0),
         verdict(max <= 50)
     );
     println!(

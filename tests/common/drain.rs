@@ -192,6 +192,15 @@ async fn boot_sector_image(
     inst::upload(region, tenant, name, &qcow2, json!({})).await
 }
 
+/// The dry run of a drain of `host`.
+pub async fn drain_plan(region: &Region, host: &str) -> anyhow::Result<Value> {
+    let (status, body) = region
+        .get(&format!("/v1/hosts/{host}/maintenance/plan"))
+        .await?;
+    anyhow::ensure!(status == 200, "GET plan: {status} {body}");
+    Ok(body)
+}
+
 pub async fn drain_report(region: &Region, host: &str) -> anyhow::Result<Value> {
     let (status, body) = region.get(&format!("/v1/hosts/{host}/maintenance")).await?;
     anyhow::ensure!(status == 200, "GET maintenance: {status} {body}");
