@@ -14,10 +14,11 @@ PACKAGES=(
   qemu-system-x86   # qemu-system-x86_64 runs the real-VM tests' tiny TCG guests
   genisoimage       # genisoimage builds cloud-init seed ISOs; isoinfo reads them back
   python3-pyftpdlib # the FTP server image-import tests start (run with /usr/bin/python3)
+  bindfs            # the shared-storage test's FUSE mount, which libvirt takes for GlusterFS
 )
 
 # What the tests run; all must be on PATH (or in /usr/sbin) when this script ends.
-COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo)
+COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo bindfs)
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 

@@ -234,10 +234,10 @@ async fn agents_live_migrate_a_running_instance() -> anyhow::Result<()> {
     // The target's files, from the request the create was made with.
     let req = create_request(&instance, &image)?;
     assert!(
-        refused_with(client.prepare_migration(&ep_a, &req).await, 409),
+        refused_with(client.prepare_migration(&ep_a, &req, None).await, 409),
         "A runs the domain: nothing to prepare there"
     );
-    let prepared = client.prepare_migration(&ep_b, &req).await?;
+    let prepared = client.prepare_migration(&ep_b, &req, None).await?;
     assert_eq!(
         Path::new(&prepared.disk_path),
         dir_b.join("disk.qcow2").as_path()
@@ -247,7 +247,7 @@ async fn agents_live_migrate_a_running_instance() -> anyhow::Result<()> {
         dir_b.join("seed.iso").as_path()
     );
     assert_eq!(prepared.iso_path, None);
-    assert_eq!(client.prepare_migration(&ep_b, &req).await?, prepared);
+    assert_eq!(client.prepare_migration(&ep_b, &req, None).await?, prepared);
     let sha = req.image.sha256.clone();
     let cached_b = agent_b.dir.join(format!("images/{sha}.qcow2"));
     assert_eq!(
@@ -260,6 +260,7 @@ async fn agents_live_migrate_a_running_instance() -> anyhow::Result<()> {
         prepared: prepared.clone(),
         timeout_s,
         bandwidth_mib_s: None,
+        shared_storage: false,
     };
 
     // A target nobody answers at: failed, and the instance runs on A as before.
@@ -351,7 +352,7 @@ async fn agents_live_migrate_a_running_instance() -> anyhow::Result<()> {
     assert!(cached_b.exists(), "B's cache stays");
 
     // And now the real thing, to where B's facts say (QEMU's address given explicitly).
-    let prepared = client.prepare_migration(&ep_b, &req).await?;
+    let prepared = client.prepare_migration(&ep_b, &req, None).await?;
     let migrate = AgentMigrate {
         dest_uri: ep_b.migration_uri.clone().unwrap_or_default(),
         ..to_b(&prepared, 120)

@@ -18,6 +18,7 @@ struct FileConfig {
     heartbeat_interval: Option<String>,
     migration_uri: Option<String>,
     migrate_uri: Option<String>,
+    shared_storage_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -45,6 +46,11 @@ pub struct RunArgs {
     /// address libvirt picks].
     #[arg(long, env = "PLINTH_AGENT_MIGRATE_URI")]
     pub migrate_uri: Option<String>,
+    /// A directory every host of the cluster mounts at this same path (NFS, GlusterFS,
+    /// CephFS...): instance disks and the image cache live there, and live migrations leave
+    /// the disks where they are [default: none; disks are local and copied].
+    #[arg(long, env = "PLINTH_AGENT_SHARED_STORAGE_DIR")]
+    pub shared_storage_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +62,7 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// As configured; [`MigrationUris::or_default`] fills the libvirt URI in.
     pub migration: MigrationUris,
+    pub shared_storage_dir: Option<PathBuf>,
 }
 
 /// Where other hosts reach this one for a live migration, as the facts report it.
@@ -155,6 +162,7 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_LIBVIRT_URI.into()),
             heartbeat_interval,
             migration,
+            shared_storage_dir: args.shared_storage_dir.clone().or(file.shared_storage_dir),
         })
     }
 }
@@ -172,6 +180,7 @@ mod tests {
             heartbeat_interval: None,
             migration_uri: None,
             migrate_uri: None,
+            shared_storage_dir: None,
         }
     }
 

@@ -27,6 +27,7 @@ pub fn cpu_model() -> Option<String> {
 pub async fn collect(
     libvirt: &Libvirt,
     migration: &MigrationUris,
+    shared_storage: Option<&str>,
     deadline: Duration,
 ) -> Result<HostFacts, LibvirtError> {
     let node = libvirt.node(deadline).await?;
@@ -40,5 +41,6 @@ pub async fn collect(
         agent_version: AGENT_VERSION.to_string(),
         migration_uri: migration.migration_uri.clone(),
         migrate_uri: migration.migrate_uri.clone(),
+        shared_storage: shared_storage.map(str::to_string),
     })
 }

@@ -13,7 +13,13 @@ use tracing::{info, warn};
 const LIBVIRT_DEADLINE: Duration = Duration::from_secs(5);
 
 pub async fn beat_once(agent: &Agent) -> anyhow::Result<HeartbeatAck> {
-    let facts = facts::collect(&agent.libvirt, &agent.migration, LIBVIRT_DEADLINE).await?;
+    let facts = facts::collect(
+        &agent.libvirt,
+        &agent.migration,
+        agent.instances.shared_storage(),
+        LIBVIRT_DEADLINE,
+    )
+    .await?;
     let domains = match agent.libvirt.domains(LIBVIRT_DEADLINE).await {
         Ok(domains) => domains,
         Err(err) => {

@@ -61,6 +61,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         libvirt,
         config.heartbeat_interval,
         config.migration.clone(),
+        config.shared_storage_dir.as_deref(),
     )?);
     let listen = config
         .listen

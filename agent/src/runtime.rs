@@ -68,6 +68,7 @@ impl Agent {
         libvirt: Libvirt,
         heartbeat_interval: Duration,
         migration: MigrationUris,
+        shared_storage_dir: Option<&std::path::Path>,
     ) -> anyhow::Result<Agent> {
         let enrollment = dir.load_enrollment()?;
         let migration = migration.or_default(enrollment.address);
@@ -77,7 +78,7 @@ impl Agent {
             server_cert: ReloadableCert::new(&cert_pem, &key_pem)?,
             client: RwLock::new(coordinator_client(&ca_pem, &cert_pem, &key_pem)?),
             transfer_client: RwLock::new(transfer_client(&ca_pem, &cert_pem, &key_pem)?),
-            instances: Instances::new(libvirt.clone(), dir.root()),
+            instances: Instances::with_storage(libvirt.clone(), dir.root(), shared_storage_dir)?,
             cert_pem: RwLock::new(cert_pem),
             api_port: AtomicU16::new(0),
             dir,

@@ -174,11 +174,16 @@ impl AgentClient {
         &self,
         ep: &AgentEndpoint,
         req: &AgentCreateInstance,
+        shared_storage: Option<&str>,
     ) -> Result<AgentPrepared, AgentError> {
-        let url = Self::url(
+        let mut url = Self::url(
             ep,
             &format!("/v1/instances/{}/prepare-migration", req.instance_id),
         )?;
+        if let Some(storage) = shared_storage {
+            // Storage ids are letters, digits and dashes (the agent makes them so).
+            url = format!("{url}?shared_storage={storage}");
+        }
         let resp = self
             .http
             .post(url)

@@ -41,9 +41,11 @@ pub async fn endpoint(
         online: true,
         migration_uri: None,
         migrate_uri: None,
+        shared_storage: None,
     };
     let facts = client.facts(&ep).await?.facts;
     ep.migration_uri = facts.migration_uri;
     ep.migrate_uri = facts.migrate_uri;
+    ep.shared_storage = facts.shared_storage;
     Ok(ep)
 }

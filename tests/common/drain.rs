@@ -37,6 +37,16 @@ impl Hv {
 /// `n` hosts on 127.0.0.{base+i}, each a libvirtd and an agent that offers its daemon for
 /// migrations; `None` where real libvirt is not allowed.
 pub async fn hosts(region: &Region, names: &[&str], base: u8) -> anyhow::Result<Option<Vec<Hv>>> {
+    hosts_with(region, names, base, &[]).await
+}
+
+/// [`hosts`] whose agents run with more flags.
+pub async fn hosts_with(
+    region: &Region,
+    names: &[&str],
+    base: u8,
+    agent_args: &[String],
+) -> anyhow::Result<Option<Vec<Hv>>> {
     let mut out = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let ip = Ipv4Addr::new(127, 0, 0, base + i as u8);
@@ -44,11 +54,12 @@ pub async fn hosts(region: &Region, names: &[&str], base: u8) -> anyhow::Result<
             return Ok(None);
         };
         let agent = region
-            .start_migrating_agent(
+            .start_migrating_agent_with(
                 &ip.to_string(),
                 "az1",
                 &daemon.unix_uri(),
                 &daemon.tcp_uri(),
+                agent_args,
             )
             .await?;
         region.wait_agent(&agent.host_id, "online").await?;

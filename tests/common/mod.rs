@@ -275,7 +275,21 @@ impl Region {
         libvirt_uri: &str,
         migration_uri: &str,
     ) -> anyhow::Result<Agent> {
-        let args = vec!["--migration-uri".to_string(), migration_uri.to_string()];
+        self.start_migrating_agent_with(ip, cluster, libvirt_uri, migration_uri, &[])
+            .await
+    }
+
+    /// [`Region::start_migrating_agent`] with more `run` flags.
+    pub async fn start_migrating_agent_with(
+        &self,
+        ip: &str,
+        cluster: &str,
+        libvirt_uri: &str,
+        migration_uri: &str,
+        extra: &[String],
+    ) -> anyhow::Result<Agent> {
+        let mut args = vec!["--migration-uri".to_string(), migration_uri.to_string()];
+        args.extend_from_slice(extra);
         self.start_agent_with_args(ip, cluster, libvirt_uri, args)
             .await
     }

@@ -225,6 +225,7 @@ mod tests {
             Libvirt::new("test:///default"),
             Duration::from_secs(10),
             crate::config::MigrationUris::default(),
+            None,
         )
         .expect("agent");
         let app = super::super::router(Arc::new(agent)).layer(middleware::from_fn(as_coordinator));

@@ -15,11 +15,29 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// `?shared_storage=ID`: the source keeps the disks on that shared storage.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrepareQuery {
+    shared_storage: Option<String>,
+}
+
 pub async fn prepare(
     State(agent): State<Arc<Agent>>,
     Path(id): Path<String>,
+    query: Result<Query<PrepareQuery>, QueryRejection>,
     body: Body<AgentCreateInstance>,
 ) -> Response {
+    let shared = match query {
+        Ok(Query(q)) => q.shared_storage,
+        Err(rejection) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("shared_storage: {}", rejection.body_text()),
+            );
+        }
+    };
     let req = match body {
         Ok(Json(req)) => req,
         Err(rejection) => return bad_body(rejection),
@@ -35,7 +53,13 @@ pub async fn prepare(
         );
     }
     let link = agent.coordinator_link();
-    detached(async move { agent.instances.prepare_migration(req, &link).await }).await
+    detached(async move {
+        agent
+            .instances
+            .prepare_migration(req, &link, shared.as_deref())
+            .await
+    })
+    .await
 }
 
 pub async fn migrate(

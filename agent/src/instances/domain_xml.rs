@@ -16,6 +16,9 @@ pub struct DomainSpec<'a> {
     pub seed: &'a Path,
     /// An installer ISO that boots first, in front of the (then empty) disk.
     pub boot_iso: Option<&'a Path>,
+    /// The files are on shared storage: no host page cache (`cache='none'`), so a live
+    /// migration may leave them where they are.
+    pub shared: bool,
 }
 
 pub fn render(spec: &DomainSpec<'_>) -> String {
@@ -60,10 +63,11 @@ pub fn render(spec: &DomainSpec<'_>) -> String {
 ",
     );
     let disk_boot = if spec.boot_iso.is_some() { 2 } else { 1 };
+    let cache = if spec.shared { " cache='none'" } else { "" };
     let _ = write!(
         x,
         "    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
+      <driver name='qemu' type='qcow2'{cache}/>
       <source file='{disk}'/>
       <target dev='vda' bus='virtio'/>
       <boot order='{disk_boot}'/>
@@ -83,7 +87,7 @@ pub fn render(spec: &DomainSpec<'_>) -> String {
         let _ = write!(
             x,
             "    <disk type='file' device='cdrom'>
-      <driver name='qemu' type='raw'/>
+      <driver name='qemu' type='raw'{cache}/>
       <source file='{file}'/>
       <target dev='{dev}' bus='sata'/>
       <readonly/>
@@ -141,7 +145,23 @@ mod tests {
             disk: Path::new("/var/lib/plinth-agent/instances/inst-1/disk.qcow2"),
             seed: Path::new("/var/lib/plinth-agent/instances/inst-1/seed.iso"),
             boot_iso,
+            shared: false,
         }
+    }
+
+    #[test]
+    fn disks_on_shared_storage_bypass_the_host_cache() {
+        let local = render(&spec(Hypervisor::Qemu, None));
+        assert!(!local.contains("cache="), "{local}");
+        let shared = render(&DomainSpec {
+            shared: true,
+            ..spec(Hypervisor::Qemu, None)
+        });
+        assert!(
+            shared.contains("<driver name='qemu' type='qcow2' cache='none'/>")
+                && shared.contains("<driver name='qemu' type='raw' cache='none'/>"),
+            "{shared}"
+        );
     }
 
     #[test]

@@ -88,10 +88,46 @@ impl Instances {
         Ok(files)
     }
 
+    /// The files of an instance whose disks stay on the shared storage `storage` (a live
+    /// migration's target): they must be there, on this host's shared storage, as `spec`
+    /// describes them. Nothing is made or changed: they are in use by the running guest.
+    pub(super) async fn shared_files(
+        &self,
+        spec: &CreateSpec,
+        storage: &str,
+    ) -> Result<InstanceFiles, InstanceError> {
+        let id = spec.instance_id.as_str();
+        let refuse = |reason: String| InstanceError::NotMigratable {
+            id: id.to_string(),
+            reason,
+        };
+        if self.shared.as_deref() != Some(storage) {
+            return Err(refuse(format!(
+                "the source keeps its disks on shared storage {storage}, which this host does not \
+                 mount (it has {})",
+                self.shared.as_deref().unwrap_or("local disks")
+            )));
+        }
+        let image = self.cache.path_of(&spec.image);
+        let backing = (spec.image.format == ImageFormat::Qcow2).then_some(image.as_path());
+        let dir = self.dir_of(id);
+        let files = InstanceFiles {
+            disk: dir.join(DISK),
+            seed: dir.join(SEED),
+            iso: (spec.image.format == ImageFormat::Iso).then(|| image.clone()),
+        };
+        let image_there = tokio::fs::try_exists(&image).await.unwrap_or(false);
+        if !image_there || !matches(&files, backing, spec.disk_bytes).await {
+            return Err(refuse(format!(
+                "its files are not on shared storage {storage} as this host sees it ({})",
+                dir.display()
+            )));
+        }
+        Ok(files)
+    }
+
     pub(super) fn staging_of(&self, id: &str) -> PathBuf {
-        self.data_dir
-            .join("instances")
-            .join(format!("{STAGING}{id}"))
+        self.instances_dir.join(format!("{STAGING}{id}"))
     }
 }
 

@@ -30,11 +30,14 @@ pub const MAX_WAIT: Duration = Duration::from_secs(30);
 impl Instances {
     /// On the target: fetches the image and makes the instance's files, exactly as a create
     /// would, but defines no domain. Files already there that match `req` are kept, so a
-    /// repeat answers the same. Refused when the instance has a domain here.
+    /// repeat answers the same. Refused when the instance has a domain here. With `shared`
+    /// (the id of the storage the source keeps the disks on), the files are the source's,
+    /// on storage this host mounts too: they must be there, and nothing is made.
     pub async fn prepare_migration(
         &self,
         req: AgentCreateInstance,
         link: &CoordinatorLink,
+        shared: Option<&str>,
     ) -> Result<AgentPrepared, InstanceError> {
         let spec = CreateSpec::check(req)?;
         let id = spec.instance_id.as_str();
@@ -48,7 +51,10 @@ impl Instances {
         {
             return Err(InstanceError::Exists(id.to_string()));
         }
-        let files = self.make_files(&spec, link, Reuse::IfMatching).await?;
+        let files = match shared {
+            None => self.make_files(&spec, link, Reuse::IfMatching).await?,
+            Some(storage) => self.shared_files(&spec, storage).await?,
+        };
         info!(instance = %id, "Files prepared for an incoming migration.");
         Ok(files.prepared())
     }
@@ -62,6 +68,12 @@ impl Instances {
     ) -> Result<AgentMigration, InstanceError> {
         check_name("instance id", id)?;
         let spec = MigrateSpec::check(req)?;
+        if spec.shared_storage && self.shared.is_none() {
+            return Err(InstanceError::NotMigratable {
+                id: id.to_string(),
+                reason: "this host keeps its disks locally, not on shared storage".into(),
+            });
+        }
         let _turn = self.turn(id).await?;
         let name = domain_name(id);
         let dom = self
@@ -104,7 +116,8 @@ impl Instances {
             libvirt: self.libvirt.clone(),
             migrations: self.migrations.clone(),
             id: id.to_string(),
-            dir,
+            // On shared storage the files are the target's now too.
+            dir: (!spec.shared_storage).then_some(dir),
             timeout: spec.timeout,
             migration: Migration {
                 domain: name.to_string(),
@@ -112,6 +125,7 @@ impl Instances {
                 migrate_uri: spec.migrate_uri,
                 dest_xml,
                 bandwidth_mib_s: spec.bandwidth_mib_s,
+                copy_storage: !spec.shared_storage,
             },
         };
         info!(instance = %id, target = %job.migration.dest_uri, timeout_s = spec.timeout.as_secs(), "Live migration started.");
@@ -163,8 +177,9 @@ struct Job {
     libvirt: Libvirt,
     migrations: Migrations,
     id: String,
-    /// The instance's directory here, removed once the domain lives on the target.
-    dir: PathBuf,
+    /// The instance's directory here, removed once the domain lives on the target (`None` on
+    /// shared storage: the target uses the same files).
+    dir: Option<PathBuf>,
     timeout: Duration,
     migration: Migration,
 }
@@ -211,7 +226,9 @@ impl Job {
                 // Known at once to whoever follows it; the cleanup comes after.
                 migrations.succeeded(&id, measured);
                 info!(instance = %id, target = %dest_uri, libvirt_ms = measured.as_millis() as u64, "Live migration finished.");
-                if let Err(err) = remove_dir(&dir).await {
+                if let Some(dir) = dir
+                    && let Err(err) = remove_dir(&dir).await
+                {
                     warn!(instance = %id, error = %err, "Could not remove the migrated instance's files.");
                 }
             }

@@ -16,6 +16,7 @@ fn migrate_to(prepared: AgentPrepared) -> AgentMigrate {
         prepared,
         timeout_s: 60,
         bandwidth_mib_s: None,
+        shared_storage: false,
     }
 }
 
@@ -44,7 +45,7 @@ async fn prepare_makes_what_create_would_without_a_domain() {
 
     let prepared = h
         .instances
-        .prepare_migration(req.clone(), &h.link)
+        .prepare_migration(req.clone(), &h.link, None)
         .await
         .expect("prepared");
     let dir = h.data.path().join("instances").join(&id);
@@ -69,7 +70,7 @@ async fn prepare_makes_what_create_would_without_a_domain() {
         .expect("mtime");
     let again = h
         .instances
-        .prepare_migration(req.clone(), &h.link)
+        .prepare_migration(req.clone(), &h.link, None)
         .await
         .expect("again");
     assert_eq!(again, prepared);
@@ -83,7 +84,7 @@ async fn prepare_makes_what_create_would_without_a_domain() {
     let mut bigger = req.clone();
     bigger.disk_bytes = 96 << 20;
     h.instances
-        .prepare_migration(bigger, &h.link)
+        .prepare_migration(bigger, &h.link, None)
         .await
         .expect("bigger");
     let info = disk::info(&dir.join("disk.qcow2")).await.expect("info");
@@ -100,7 +101,7 @@ async fn prepare_makes_what_create_would_without_a_domain() {
         .expect("create");
     let err = h
         .instances
-        .prepare_migration(req, &h.link)
+        .prepare_migration(req, &h.link, None)
         .await
         .expect_err("exists");
     assert!(matches!(err, InstanceError::Exists(_)), "{err}");
@@ -116,7 +117,7 @@ async fn prepare_for_an_iso_instance_names_the_cached_iso() {
     let req = request(&id, "img-iso", &iso, "iso");
     let prepared = h
         .instances
-        .prepare_migration(req.clone(), &h.link)
+        .prepare_migration(req.clone(), &h.link, None)
         .await
         .expect("prepared");
     let cached = h
@@ -263,7 +264,10 @@ async fn while_migrating_reads_answer_and_changes_wait_their_turn() {
         ),
         (
             "prepare",
-            h.instances.prepare_migration(req, &h.link).await.err(),
+            h.instances
+                .prepare_migration(req, &h.link, None)
+                .await
+                .err(),
         ),
     ];
     for (label, err) in refused {

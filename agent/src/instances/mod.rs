@@ -17,6 +17,7 @@ mod migrate;
 mod migrations;
 mod request;
 mod seed;
+mod storage;
 mod tool;
 
 #[cfg(test)]
@@ -57,6 +58,10 @@ const EXPORTS: &str = "exports";
 pub struct Instances {
     libvirt: Libvirt,
     data_dir: PathBuf,
+    /// Where instance directories are: `<data_dir>/instances`, or on the shared storage.
+    instances_dir: PathBuf,
+    /// The shared storage's id when disks live there.
+    shared: Option<String>,
     cache: ImageCache,
     /// One operation at a time per instance id.
     busy: KeyedLocks,
@@ -65,14 +70,15 @@ pub struct Instances {
 }
 
 /// QEMU under `qemu:///system` runs as an unprivileged user (libvirt hands it the disk files),
-/// so it must be able to pass through the data directory to reach `instances/` and `images/`.
-/// The directory may be traversed but not listed; the agent's key and seeds stay 0600.
-fn traversable(data_dir: &Path) {
+/// so it must be able to pass through the storage directory to reach `instances/` and
+/// `images/`. The directory may be traversed but not listed; the agent's key and seeds stay
+/// 0600.
+fn traversable(root: &Path) {
     use std::os::unix::fs::PermissionsExt;
     for dir in [
-        data_dir.to_path_buf(),
-        data_dir.join("instances"),
-        data_dir.join("images"),
+        root.to_path_buf(),
+        root.join("instances"),
+        root.join("images"),
     ] {
         if std::fs::create_dir_all(&dir).is_err() {
             continue;
@@ -89,20 +95,54 @@ fn traversable(data_dir: &Path) {
 
 impl Instances {
     pub fn new(libvirt: Libvirt, data_dir: &Path) -> Instances {
+        Self::at(libvirt, data_dir, data_dir, None)
+    }
+
+    /// With `shared`, instance disks and the image cache live on that shared storage (every
+    /// host of the cluster mounts it at the same path); its id is read from it, or made when
+    /// this host is the first there.
+    pub fn with_storage(
+        libvirt: Libvirt,
+        data_dir: &Path,
+        shared: Option<&Path>,
+    ) -> anyhow::Result<Instances> {
+        Ok(match shared {
+            None => Self::new(libvirt, data_dir),
+            Some(root) => {
+                let root = std::path::absolute(root)?;
+                let id = storage::shared_id(&root)?;
+                Self::at(libvirt, data_dir, &root, Some(id))
+            }
+        })
+    }
+
+    fn at(libvirt: Libvirt, data_dir: &Path, root: &Path, shared: Option<String>) -> Instances {
         let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
-        let cache = ImageCache::new(data_dir.join("images"));
-        // Transfers a crash interrupted leave temporary files that nothing else would remove.
-        cache.remove_partials();
+        let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+        let cache = ImageCache::new(root.join("images"));
         let _ = std::fs::remove_dir_all(data_dir.join(EXPORTS));
-        files::remove_staging(&data_dir.join("instances"));
+        // Transfers and creates a crash interrupted leave files nothing else would remove; on
+        // shared storage they may be another host's, in progress.
+        if shared.is_none() {
+            cache.remove_partials();
+            files::remove_staging(&root.join("instances"));
+        }
         traversable(&data_dir);
+        traversable(&root);
         Instances {
             cache,
             libvirt,
             data_dir,
+            instances_dir: root.join("instances"),
+            shared,
             busy: KeyedLocks::default(),
             migrations: Migrations::default(),
         }
+    }
+
+    /// The shared storage's id when instance disks live there.
+    pub fn shared_storage(&self) -> Option<&str> {
+        self.shared.as_deref()
     }
 
     /// This instance's turn: waits for the operation on it in progress, and refuses while
@@ -117,7 +157,7 @@ impl Instances {
     }
 
     fn dir_of(&self, id: &str) -> PathBuf {
-        self.data_dir.join("instances").join(id)
+        self.instances_dir.join(id)
     }
 
     /// Fetches the image, makes the disk and the seed, defines the domain and starts it. If the
@@ -161,6 +201,7 @@ impl Instances {
             disk: &files.disk,
             seed: &files.seed,
             boot_iso: files.iso.as_deref(),
+            shared: self.shared.is_some(),
         });
         self.libvirt
             .define_domain(xml, LONG_CALL)
@@ -307,6 +348,19 @@ impl Instances {
     /// no domain, too); each step a no-op when already done.
     async fn discard(&self, id: &str) -> Result<(), InstanceError> {
         let name = domain_name(id);
+        // On shared storage, files with no domain here may be another host's guest's (this
+        // host was the target of a migration that failed): they stay.
+        if self.shared.is_some()
+            && self
+                .libvirt
+                .domain(name, CALL)
+                .await
+                .map_err(libvirt("looking up"))?
+                .is_none()
+        {
+            remove_dir(&self.staging_of(id)).await?;
+            return Ok(());
+        }
         match self.libvirt.destroy_domain(name, LONG_CALL).await {
             Err(e) if !e.is_no_domain() => return Err(libvirt("destroying")(e)),
             _ => {}

@@ -71,6 +71,8 @@ pub struct MigrateSpec {
     pub timeout: Duration,
     /// MiB/s; `None`: unlimited.
     pub bandwidth_mib_s: Option<u64>,
+    /// The disks are on storage both hosts share: not copied, not removed here after.
+    pub shared_storage: bool,
 }
 
 impl MigrateSpec {
@@ -100,6 +102,7 @@ impl MigrateSpec {
             prepared: req.prepared,
             timeout: Duration::from_secs(req.timeout_s),
             bandwidth_mib_s: req.bandwidth_mib_s,
+            shared_storage: req.shared_storage,
         })
     }
 }
@@ -209,6 +212,7 @@ mod tests {
             },
             timeout_s: 600,
             bandwidth_mib_s: Some(100),
+            shared_storage: false,
         }
     }
 

@@ -9,13 +9,15 @@ use virt::domain::MigrateParameters;
 use virt::sys;
 
 /// Live, driven by the source libvirtd, persistent on the target and gone from here when it
-/// succeeds; the disk's top qcow2 layer is copied (the target has the backing image and an
-/// empty overlay of the same size already).
+/// succeeds.
 const FLAGS: u32 = sys::VIR_MIGRATE_LIVE
     | sys::VIR_MIGRATE_PEER2PEER
     | sys::VIR_MIGRATE_PERSIST_DEST
-    | sys::VIR_MIGRATE_UNDEFINE_SOURCE
-    | sys::VIR_MIGRATE_NON_SHARED_INC;
+    | sys::VIR_MIGRATE_UNDEFINE_SOURCE;
+/// With local disks: the disk's top qcow2 layer is copied (the target has the backing image
+/// and an empty overlay of the same size already). Without it (shared storage), libvirt
+/// checks that the disks are on a shared filesystem with no host cache, and refuses else.
+const COPY_STORAGE: u32 = sys::VIR_MIGRATE_NON_SHARED_INC;
 
 /// A migration of domain `domain` to the libvirt at `dest_uri`.
 #[derive(Debug, Clone)]
@@ -28,6 +30,8 @@ pub struct Migration {
     pub dest_xml: String,
     /// A cap in MiB/s; `None`: unlimited.
     pub bandwidth_mib_s: Option<u64>,
+    /// Copy the disks (local storage); `false` on shared storage.
+    pub copy_storage: bool,
 }
 
 /// A job's numbers as libvirt reports them.
@@ -80,7 +84,12 @@ impl Libvirt {
                 bandwidth: m.bandwidth_mib_s,
                 ..MigrateParameters::default()
             };
-            dom.migrate_to_uri3(Some(&m.dest_uri), params, FLAGS)
+            let flags = if m.copy_storage {
+                FLAGS | COPY_STORAGE
+            } else {
+                FLAGS
+            };
+            dom.migrate_to_uri3(Some(&m.dest_uri), params, flags)
         });
         Ok(job.await??)
     }

@@ -57,6 +57,10 @@ pub struct HostFacts {
     /// address libvirt would pick.
     #[serde(default)]
     pub migrate_uri: Option<String>,
+    /// The id of the shared storage this host keeps instance disks on (the same id on every
+    /// host that mounts it); `None` when disks are local.
+    #[serde(default)]
+    pub shared_storage: Option<String>,
 }
 
 /// `POST /v1/agent/hosts/{id}/heartbeat`.

@@ -167,6 +167,10 @@ pub struct AgentMigrate {
     /// libvirt's default (unlimited).
     #[serde(default)]
     pub bandwidth_mib_s: Option<u64>,
+    /// Both hosts keep the disks on the same shared storage: they stay where they are
+    /// (nothing is copied, and the source leaves its files).
+    #[serde(default)]
+    pub shared_storage: bool,
 }
 
 text_enum!(

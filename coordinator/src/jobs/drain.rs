@@ -529,7 +529,7 @@ async fn attempt(
     turns: &Turns,
 ) -> (Outcome, Timing) {
     let asked = Instant::now();
-    let prepared = prepare(st, id, target).await;
+    let prepared = prepare(st, id, source, target).await;
     let prepare_ms = Some(asked.elapsed().as_millis() as u64);
     let migrate = match prepared {
         Ok(migrate) => migrate,
@@ -570,16 +570,22 @@ async fn attempt(
 }
 
 /// Has the target make the instance's files; answers what the source needs to migrate it.
-async fn prepare(st: &AppState, id: &str, target: &str) -> Result<AgentMigrate, String> {
+async fn prepare(
+    st: &AppState,
+    id: &str,
+    source: &str,
+    target: &str,
+) -> Result<AgentMigrate, String> {
     let req = create_request(st, &record(st, id).await?).await?;
-    let dst = endpoint(st, target).await?;
+    let (src, dst) = (endpoint(st, source).await?, endpoint(st, target).await?);
+    let shared = src.shares_storage_with(&dst);
     let dest_uri = dst
         .migration_uri
         .clone()
         .ok_or_else(|| format!("host {target}'s agent reports no migration URI"))?;
     let prepared = st
         .agents
-        .prepare_migration(&dst, &req)
+        .prepare_migration(&dst, &req, shared)
         .await
         .map_err(|e| format!("host {target} could not prepare it: {}", e.explain()))?;
     Ok(AgentMigrate {
@@ -588,6 +594,7 @@ async fn prepare(st: &AppState, id: &str, target: &str) -> Result<AgentMigrate, 
         prepared,
         timeout_s: st.settings.drains.migration_timeout.as_secs(),
         bandwidth_mib_s: st.settings.drains.bandwidth_mib_s,
+        shared_storage: shared.is_some(),
     })
 }
 
@@ -750,8 +757,10 @@ async fn run_attempt(
         Outcome::Unclear(reason) => (reason, false, false),
     };
     warn!(instance = %id, from = %source, to = %target, %reason, "Live migration failed; the instance stays on its host.");
+    // On shared storage the target's files are the source's: nothing to clean up.
     if clean_target
-        && let Ok(dst) = endpoint(st, target).await
+        && let (Ok(src), Ok(dst)) = (endpoint(st, source).await, endpoint(st, target).await)
+        && src.shares_storage_with(&dst).is_none()
         && let Err(e) = st.agents.delete_instance(&dst, id).await
     {
         warn!(instance = %id, host = %target, error = %e.explain(), "Could not clean up a failed migration's target.");

@@ -64,6 +64,17 @@ pub struct AgentEndpoint {
     /// Where other hosts' libvirtd reach this host's for a live migration (from its agent).
     pub migration_uri: Option<String>,
     pub migrate_uri: Option<String>,
+    /// The shared storage the host keeps instance disks on (from its agent).
+    pub shared_storage: Option<String>,
+}
+
+impl AgentEndpoint {
+    /// The shared storage both hosts keep instance disks on, if they do.
+    pub fn shares_storage_with(&self, other: &AgentEndpoint) -> Option<&str> {
+        self.shared_storage
+            .as_deref()
+            .filter(|s| other.shared_storage.as_deref() == Some(*s))
+    }
 }
 
 pub(crate) fn search_text(id: &str, ip: &str, cluster: &str, cpu_model: &str) -> String {
@@ -289,7 +300,7 @@ impl Store {
                 hostname = ?1, cpu_model = ?2, total_cores = ?3, total_memory_bytes = ?4, \
                 libvirt_uri = ?5, hypervisor = ?6, agent_version = ?7, domains_json = ?8, \
                 last_seen = ?9, offline_after = ?10, api_port = ?11, search_text = ?12, \
-                migration_uri = ?14, migrate_uri = ?15 \
+                migration_uri = ?14, migrate_uri = ?15, shared_storage = ?16 \
              WHERE id = ?13 RETURNING state",
         )
         .bind(&f.hostname)
@@ -307,6 +318,7 @@ impl Store {
         .bind(id)
         .bind(&f.migration_uri)
         .bind(&f.migrate_uri)
+        .bind(&f.shared_storage)
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -417,7 +429,8 @@ impl Store {
         now: i64,
     ) -> Result<Option<AgentEndpoint>, StoreError> {
         let row = sqlx::query(
-            "SELECT ip, api_port, offline_after, migration_uri, migrate_uri FROM hosts WHERE id = ?",
+            "SELECT ip, api_port, offline_after, migration_uri, migrate_uri, shared_storage \
+             FROM hosts WHERE id = ?",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -431,6 +444,7 @@ impl Store {
                     .is_some_and(|t| now < t),
                 migration_uri: r.try_get("migration_uri")?,
                 migrate_uri: r.try_get("migrate_uri")?,
+                shared_storage: r.try_get("shared_storage")?,
             })
         })
         .transpose()
@@ -568,6 +582,7 @@ mod tests {
                 agent_version: "0".into(),
                 migration_uri: None,
                 migrate_uri: None,
+                shared_storage: None,
             },
             domains: vec![],
             api_port: 7444,
