@@ -8,6 +8,7 @@ pub mod hosts;
 pub mod images;
 pub mod instances;
 pub mod maintenance;
+pub mod metrics;
 
 pub use agent::*;
 pub use auth::*;
@@ -16,6 +17,7 @@ pub use hosts::*;
 pub use images::*;
 pub use instances::*;
 pub use maintenance::*;
+pub use metrics::*;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

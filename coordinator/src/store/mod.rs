@@ -10,6 +10,7 @@ pub mod images;
 pub mod instances;
 pub mod moves;
 pub mod operations;
+mod owners;
 pub mod tenants;
 pub mod tokens;
 
