@@ -7,6 +7,7 @@ pub mod audit;
 pub mod clusters;
 pub mod downloads;
 pub mod enroll;
+pub mod host_metrics;
 pub mod hosts;
 pub mod image_delete;
 pub mod image_input;
@@ -49,6 +50,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         quotas::show, quotas::set, agent_images::fetch, agent_images::upload_export,
         maintenance::status, maintenance::plan, maintenance::enter, maintenance::exit,
         maintenance::migrate, maintenance::migration,
+        host_metrics::host_metrics,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -99,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .merge(instance_export::routes())
         .merge(quotas::routes())
         .merge(agent_images::routes())
+        .merge(host_metrics::routes())
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async { ApiError::not_found("route", "requested") })
