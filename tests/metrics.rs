@@ -412,3 +412,140 @@ async fn prometheus_scrapes_the_agent_and_host_detail_shows_history() -> anyhow:
     println!("{stdout}");
     Ok(())
 }
+
+/// Sends SIGCONT to a stopped process when dropped, so a failing test never leaves libvirtd
+/// frozen.
+struct Frozen(i32);
+
+impl Frozen {
+    fn freeze(pid: u32) -> anyhow::Result<Frozen> {
+        let pid = i32::try_from(pid)?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGSTOP)?;
+        Ok(Frozen(pid))
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0),
+            nix::sys::signal::SIGCONT,
+        );
+    }
+}
+
+/// A real libvirtd frozen with SIGSTOP (every call to it hangs, as during the worst of a
+/// migration) costs a scrape the per-instance series and a timeout, never the host series
+/// and never the scrape itself; once libvirtd answers again, the instance series come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_libvirt_costs_only_the_instance_series() -> anyhow::Result<()> {
+    use plinth_e2e::libvirtd::{LibvirtDaemon, LibvirtDaemonOptions};
+    let opts = LibvirtDaemonOptions::new("metrics-hv", Ipv4Addr::new(127, 0, 0, 103));
+    let Some(daemon) = LibvirtDaemon::start(opts)? else {
+        return Ok(());
+    };
+    // A 1-vCPU TCG guest with a small raw disk, named like an instance.
+    let disk = daemon.dir().join("lib/images/tiny.img");
+    std::fs::File::create(&disk)?.set_len(16 << 20)?;
+    let name = "inst-00000000abcd";
+    let xml = format!(
+        "<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
+           <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>\
+           <devices><emulator>/usr/bin/qemu-system-x86_64</emulator>\
+             <disk type='file' device='disk'><driver name='qemu' type='raw'/>\
+               <source file='{}'/><target dev='vda' bus='virtio'/></disk>\
+             <memballoon model='none'/></devices></domain>",
+        disk.display()
+    );
+    let conn = daemon.connect()?;
+    conn.define_domain_xml(&xml)?.create()?;
+
+    let region = Region::start().await?;
+    region.create_cluster("az1").await?;
+    let agent = region
+        .start_agent_with_args(
+            "127.0.0.104",
+            "az1",
+            &daemon.unix_uri(),
+            vec!["--metrics-deadline".into(), "500ms".into()],
+        )
+        .await?;
+    let base = agent.metrics_base().await?;
+    let (_, text) = scrape(&base, None).await?;
+    let of_guest = |text: &str, metric: &str| {
+        samples(text, metric)
+            .into_iter()
+            .filter(|(labels, _)| {
+                labels.contains(&format!("domain=\"{name}\""))
+                    && labels.contains(&format!("instance_id=\"{name}\""))
+            })
+            .count()
+    };
+    for metric in [
+        "libvirt_domain_info_cpu_time_seconds_total",
+        "libvirt_domain_info_virtual_cpus",
+        "libvirt_domain_block_stats_read_bytes_total",
+        "libvirt_domain_block_stats_write_requests_total",
+    ] {
+        assert_eq!(of_guest(&text, metric), 1, "{metric}:\n{text}");
+    }
+    let timeouts = |text: &str| {
+        samples(text, "plinth_collector_timeouts_total")
+            .into_iter()
+            .find(|(labels, _)| labels.contains("collector=\"domains\""))
+            .map(|(_, v)| v)
+    };
+    assert_eq!(timeouts(&text), Some(0.0));
+
+    let pid = daemon.pid().expect("libvirtd runs");
+    let frozen = Frozen::freeze(pid)?;
+    for round in 1..=2 {
+        let started = std::time::Instant::now();
+        let (_, text) = scrape(&base, None).await?;
+        println!(
+            "scrape {round} with libvirtd frozen took {:?} (deadline 500ms)",
+            started.elapsed()
+        );
+        assert!(!text.contains("libvirt_domain_"), "{text}");
+        for metric in [
+            "node_load1",
+            "node_cpu_seconds_total",
+            "node_memory_MemAvailable_bytes",
+            "node_network_receive_bytes_total",
+            "node_disk_written_bytes_total",
+            "node_filesystem_avail_bytes",
+            "node_netstat_Tcp_CurrEstab",
+            "node_procs_blocked",
+        ] {
+            assert!(
+                !samples(&text, metric).is_empty(),
+                "{metric} missing:\n{text}"
+            );
+        }
+        let success = samples(&text, "plinth_collector_success");
+        assert!(
+            success
+                .iter()
+                .all(|(labels, v)| (*v == 0.0) == labels.contains("\"domains\"")),
+            "only the domains collector failed: {success:?}"
+        );
+        assert!(
+            timeouts(&text).is_some_and(|n| n >= f64::from(round)),
+            "round {round}: {:?}",
+            timeouts(&text)
+        );
+    }
+
+    drop(frozen);
+    wait_for(
+        "the instance series to come back",
+        Duration::from_secs(60),
+        || async {
+            let (_, text) = scrape(&base, None).await?;
+            Ok((of_guest(&text, "libvirt_domain_info_cpu_time_seconds_total") == 1).then_some(()))
+        },
+    )
+    .await?;
+    drop(conn);
+    Ok(())
+}
