@@ -549,3 +549,57 @@ async fn a_hung_libvirt_costs_only_the_instance_series() -> anyhow::Result<()> {
     drop(conn);
     Ok(())
 }
+
+/// An instance plinth created carries its instance id and its tenant (which the agent learns
+/// from heartbeat acknowledgements) on every per-instance series.
+#[tokio::test]
+async fn instance_series_carry_instance_and_tenant() -> anyhow::Result<()> {
+    use plinth_e2e::instances as inst;
+    let region = Region::start().await?;
+    region.create_cluster("az1").await?;
+    let agent = region.start_agent("127.0.0.105", "az1").await?;
+    region.wait_agent(&agent.host_id, "online").await?;
+    let tenant = inst::tenant(&region, "metrics@example.com").await?;
+    let image = inst::qcow2_image(&region, &tenant.id, "blank", "64M").await?;
+    let image = image["id"].as_str().unwrap_or_default().to_string();
+    let (status, created) = inst::create(
+        &region,
+        &tenant.token,
+        "web-1",
+        &image,
+        256 * inst::MIB,
+        serde_json::json!({}),
+    )
+    .await?;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap_or_default().to_string();
+    let running = inst::settled(&region, &id, Duration::from_secs(60)).await?;
+    assert_eq!(
+        running.as_ref().map(|i| i["state"].clone()),
+        Some("running".into())
+    );
+
+    let base = agent.metrics_base().await?;
+    let labels = wait_for(
+        "the instance's labelled series",
+        Duration::from_secs(30),
+        || {
+            let base = base.clone();
+            let id = id.clone();
+            async move {
+                let (_, text) = scrape(&base, None).await?;
+                Ok(samples(&text, "libvirt_domain_info_virtual_cpus")
+                    .into_iter()
+                    .find(|(labels, v)| labels.contains(&format!("domain=\"{id}\"")) && *v == 1.0)
+                    .map(|(labels, _)| labels))
+            }
+        },
+    )
+    .await?;
+    assert!(
+        labels.contains(&format!("instance_id=\"{id}\""))
+            && labels.contains(&format!("tenant_id=\"{}\"", tenant.id)),
+        "{labels}"
+    );
+    Ok(())
+}
