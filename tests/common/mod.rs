@@ -379,6 +379,11 @@ impl Agent {
         Ok(())
     }
 
+    /// The agent process's pid while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.daemon.as_ref().and_then(Daemon::pid)
+    }
+
     /// Stops the agent process (SIGTERM, then SIGKILL after a grace period).
     pub fn stop(&mut self) {
         if let Some(mut d) = self.daemon.take() {
