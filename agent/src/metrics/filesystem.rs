@@ -1,6 +1,6 @@
 //! `filesystem`: size and available bytes of each mounted real filesystem
 //! (`node_filesystem_size_bytes`, `node_filesystem_avail_bytes`, labelled device, fstype and
-//! mountpoint as node_exporter does). Mounts come from `/proc/self/mounts`; pseudo and
+//! mountpoint as node_exporter does). Mounts come from init's mounts table; pseudo and
 //! in-memory filesystems and the mount points node_exporter skips are left out. Each mount is
 //! asked on its own (statvfs on a dead NFS server blocks), so one stuck mount costs only its
 //! own series (mod.rs).

@@ -234,7 +234,7 @@ pub async fn collect(slots: &Slots, proc: &ProcRoot, until: Instant) -> HostSnap
         timed(
             &reports,
             Collector::Filesystem,
-            filesystems(slots, p("self/mounts"), until)
+            filesystems(slots, [p("1/mounts"), p("self/mounts")], until)
         ),
     );
     let stat = stat.filter(|s: &Stat| !s.cpus.is_empty() || s.procs_blocked.is_some());
@@ -265,11 +265,16 @@ fn map<T, U>(outcome: Outcome<T>, f: impl FnOnce(T) -> Result<U, String>) -> Out
 
 /// The mounts table, then every real mount's statvfs at once, each under its own slot. A
 /// mount that does not answer in time is left out of this scrape (and counted); the collector
-/// fails only when the mounts table itself cannot be read.
-async fn filesystems(slots: &Slots, mounts_path: PathBuf, until: Instant) -> Outcome<Vec<FsStat>> {
+/// fails only when the mounts table itself cannot be read. The table is init's (`1/mounts`,
+/// the host's view, as node_exporter reads it: systemd sandboxing gives the agent a mount
+/// namespace of its own), else the agent's own.
+async fn filesystems(slots: &Slots, tables: [PathBuf; 2], until: Instant) -> Outcome<Vec<FsStat>> {
     let table = slots
         .get(Collector::Filesystem)
-        .run_blocking(until, move || read(mounts_path)())
+        .run_blocking(until, move || {
+            let [host, own] = tables;
+            std::fs::read_to_string(host).or_else(|_| std::fs::read_to_string(own))
+        })
         .await;
     let mounts = match map(table, |t| Ok(filesystem::parse_mounts(&t))) {
         Outcome::Done(m) => m,
