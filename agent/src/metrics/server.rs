@@ -125,3 +125,101 @@ async fn serve(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::libvirt::Libvirt;
+    use crate::metrics::MetricsSettings;
+    use plinth_common::tls::{Ca, LeafSpec, Role, client_config};
+    use std::time::Duration;
+
+    fn leaf(ca: &Ca, server: bool) -> (String, String) {
+        let mut spec = LeafSpec::new("metrics", Role::Coordinator, Duration::from_secs(3600));
+        spec.ips = vec![[127, 0, 0, 1].into()];
+        spec.server = server;
+        spec.client = !server;
+        ca.issue_with_new_key(&spec).expect("leaf")
+    }
+
+    /// `/metrics` over TLS with client certificates: a scraper with a certificate from the
+    /// configured CA is served, one without is refused; the bound address is recorded.
+    #[tokio::test]
+    async fn serves_over_tls_to_certified_scrapers() {
+        plinth_common::tls::install_crypto_provider();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (ca, _) = Ca::generate("metrics test").expect("ca");
+        let (cert, key) = leaf(&ca, true);
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).expect("write");
+            p
+        };
+        let tls = MetricsTls {
+            cert: write("cert.pem", &cert),
+            key: write("key.pem", &key),
+            client_ca: Some(write("ca.pem", ca.cert_pem())),
+        };
+        let metrics = Arc::new(Metrics::new(
+            Libvirt::new("test:///default"),
+            MetricsSettings::default(),
+        ));
+        let tasks = TaskTracker::new();
+        let stop = CancellationToken::new();
+        let addr_file = dir.path().join("metrics.addr");
+        let bound = start(
+            Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            Some(&tls),
+            metrics,
+            &addr_file,
+            &tasks,
+            stop.clone(),
+        )
+        .await
+        .expect("start")
+        .expect("bound");
+        assert_eq!(
+            std::fs::read_to_string(&addr_file)
+                .expect("addr file")
+                .trim(),
+            bound.to_string()
+        );
+        let url = format!("https://127.0.0.1:{}/metrics", bound.port());
+
+        let (client_cert, client_key) = leaf(&ca, false);
+        let with_cert = reqwest::Client::builder()
+            .use_preconfigured_tls(
+                client_config(ca.cert_pem(), Some((&client_cert, &client_key))).expect("tls"),
+            )
+            .build()
+            .expect("client");
+        let resp = with_cert.get(&url).send().await.expect("scrape");
+        assert!(resp.status().is_success());
+        let body = resp.text().await.expect("body");
+        assert!(body.contains("\nnode_load1 "), "{body}");
+
+        let without = reqwest::Client::builder()
+            .use_preconfigured_tls(client_config(ca.cert_pem(), None).expect("tls"))
+            .build()
+            .expect("client");
+        assert!(
+            without.get(&url).send().await.is_err(),
+            "no client certificate, no metrics"
+        );
+        stop.cancel();
+        tasks.close();
+        tasks.wait().await;
+    }
+
+    #[test]
+    fn half_a_tls_setup_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = MetricsTls {
+            cert: dir.path().join("none.pem"),
+            key: dir.path().join("none.key"),
+            client_ca: None,
+        };
+        let err = tls_config(&missing).expect_err("no files");
+        assert!(format!("{err:#}").contains("none.pem"), "{err:#}");
+    }
+}
