@@ -120,7 +120,10 @@ async fn check_families(prom: &Prometheus, target: &str) -> anyhow::Result<()> {
         assert!(!values.is_empty(), "{metric}: no series");
         assert!(values.iter().all(|v| *v >= 0.0), "{metric}: {values:?}");
     }
-    let cpus = std::thread::available_parallelism()?.get();
+    let cpus = std::fs::read_to_string("/proc/stat")?
+        .lines()
+        .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+        .count();
     let modes = prom
         .query(&format!("node_cpu_seconds_total{{{sel}}}"))
         .await?;

@@ -46,8 +46,9 @@ fn test_node(n: usize) -> String {
     xml
 }
 
-/// VmRSS, VmHWM, RssAnon and RssFile of a process, KiB.
-fn rss_kib(pid: u32) -> anyhow::Result<[u64; 4]> {
+/// VmRSS, VmHWM, RssAnon, RssFile and Pss (shared pages divided among their users) of a
+/// process, KiB.
+fn rss_kib(pid: u32) -> anyhow::Result<[u64; 5]> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let field = |name: &str| {
         status
@@ -57,11 +58,19 @@ fn rss_kib(pid: u32) -> anyhow::Result<[u64; 4]> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
+    let pss = rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     Ok([
         field("VmRSS:"),
         field("VmHWM:"),
         field("RssAnon:"),
         field("RssFile:"),
+        pss,
     ])
 }
 
@@ -183,8 +192,14 @@ async fn main() -> anyhow::Result<()> {
     let exporter_pid = exporter
         .pid()
         .ok_or_else(|| anyhow::anyhow!("node_exporter pid"))?;
-    let [agent_rss, agent_hwm, agent_anon, agent_file] = rss_kib(agent_pid)?;
-    let [exporter_rss, exporter_hwm, exporter_anon, exporter_file] = rss_kib(exporter_pid)?;
+    let [agent_rss, agent_hwm, agent_anon, agent_file, agent_pss] = rss_kib(agent_pid)?;
+    let [
+        exporter_rss,
+        exporter_hwm,
+        exporter_anon,
+        exporter_file,
+        exporter_pss,
+    ] = rss_kib(exporter_pid)?;
 
     let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
     let mib = |k: u64| format!("{:.1} MiB", k as f64 / 1024.0);
@@ -210,6 +225,11 @@ async fn main() -> anyhow::Result<()> {
             "  of it files (code, libs)",
             mib(agent_file),
             mib(exporter_file),
+        ),
+        (
+            "PSS (shared pages split)",
+            mib(agent_pss),
+            mib(exporter_pss),
         ),
         (
             "series served",
