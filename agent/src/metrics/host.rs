@@ -157,13 +157,19 @@ pub struct HostSnapshot {
     pub reports: Vec<Report>,
 }
 
-fn read(path: PathBuf) -> impl FnOnce() -> std::io::Result<String> + Send + 'static {
-    move || std::fs::read_to_string(path)
-}
-
-fn parsed<T>(text: std::io::Result<String>, parse: fn(&str) -> Option<T>) -> Result<T, String> {
-    let text = text.map_err(|e| e.to_string())?;
-    parse(&text).ok_or_else(|| "unexpected format".to_string())
+/// Reads `path` and parses it on the blocking pool, within `slot`'s deadline.
+async fn read_with<T: Send + 'static>(
+    slot: &Slot,
+    until: Instant,
+    path: PathBuf,
+    parse: fn(&str) -> Option<T>,
+) -> Outcome<T> {
+    slot.run_blocking(until, move || {
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        parse(&text).ok_or_else(|| format!("{}: unexpected format", path.display()))
+    })
+    .await
 }
 
 /// Times `collect` and records how it went.
@@ -193,47 +199,61 @@ async fn timed<T>(
 pub async fn collect(slots: &Slots, proc: &ProcRoot, until: Instant) -> HostSnapshot {
     let reports = Mutex::new(Vec::new());
     let p = |rel: &str| proc.0.join(rel);
-    let text = |c: Collector, rel: &str| {
-        let path = p(rel);
-        async move { slots.get(c).run_blocking(until, move || read(path)()).await }
-    };
+    let slot = |c: Collector| slots.get(c);
+    use Collector as C;
     let (net, disks, load, memory, stat, snmp, sockstat, filesystems) = tokio::join!(
-        timed(&reports, Collector::Netdev, async {
-            map(text(Collector::Netdev, "net/dev").await, |t| {
-                Ok(net::parse(&t))
-            })
-        }),
-        timed(&reports, Collector::Diskstats, async {
-            map(text(Collector::Diskstats, "diskstats").await, |t| {
-                Ok(disk::parse(&t))
-            })
-        }),
-        timed(&reports, Collector::Loadavg, async {
-            map(text(Collector::Loadavg, "loadavg").await, |t| {
-                parsed(Ok(t), load::parse)
-            })
-        }),
-        timed(&reports, Collector::Meminfo, async {
-            map(text(Collector::Meminfo, "meminfo").await, |t| {
-                parsed(Ok(t), memory::parse)
-            })
-        }),
-        timed(&reports, Collector::Stat, async {
-            map(text(Collector::Stat, "stat").await, |t| Ok(cpu::parse(&t)))
-        }),
-        timed(&reports, Collector::Netstat, async {
-            map(text(Collector::Netstat, "net/snmp").await, |t| {
-                parsed(Ok(t), tcp::parse_curr_estab)
-            })
-        }),
-        timed(&reports, Collector::Sockstat, async {
-            map(text(Collector::Sockstat, "net/sockstat").await, |t| {
-                parsed(Ok(t), tcp::parse_tcp_inuse)
-            })
-        }),
         timed(
             &reports,
-            Collector::Filesystem,
+            C::Netdev,
+            read_with(slot(C::Netdev), until, p("net/dev"), |t| Some(net::parse(
+                t
+            )))
+        ),
+        timed(
+            &reports,
+            C::Diskstats,
+            read_with(slot(C::Diskstats), until, p("diskstats"), |t| {
+                Some(disk::parse(t))
+            })
+        ),
+        timed(
+            &reports,
+            C::Loadavg,
+            read_with(slot(C::Loadavg), until, p("loadavg"), load::parse)
+        ),
+        timed(
+            &reports,
+            C::Meminfo,
+            read_with(slot(C::Meminfo), until, p("meminfo"), memory::parse)
+        ),
+        timed(
+            &reports,
+            C::Stat,
+            read_with(slot(C::Stat), until, p("stat"), |t| Some(cpu::parse(t)))
+        ),
+        timed(
+            &reports,
+            C::Netstat,
+            read_with(
+                slot(C::Netstat),
+                until,
+                p("net/snmp"),
+                tcp::parse_curr_estab
+            )
+        ),
+        timed(
+            &reports,
+            C::Sockstat,
+            read_with(
+                slot(C::Sockstat),
+                until,
+                p("net/sockstat"),
+                tcp::parse_tcp_inuse
+            )
+        ),
+        timed(
+            &reports,
+            C::Filesystem,
             filesystems(slots, [p("1/mounts"), p("self/mounts")], until)
         ),
     );
@@ -251,18 +271,6 @@ pub async fn collect(slots: &Slots, proc: &ProcRoot, until: Instant) -> HostSnap
     }
 }
 
-fn map<T, U>(outcome: Outcome<T>, f: impl FnOnce(T) -> Result<U, String>) -> Outcome<U> {
-    match outcome {
-        Outcome::Done(v) => match f(v) {
-            Ok(u) => Outcome::Done(u),
-            Err(e) => Outcome::Failed(e),
-        },
-        Outcome::Failed(e) => Outcome::Failed(e),
-        Outcome::TimedOut => Outcome::TimedOut,
-        Outcome::Stuck => Outcome::Stuck,
-    }
-}
-
 /// The mounts table, then every real mount's statvfs at once, each under its own slot. A
 /// mount that does not answer in time is left out of this scrape (and counted); the collector
 /// fails only when the mounts table itself cannot be read. The table is init's (`1/mounts`,
@@ -273,12 +281,16 @@ async fn filesystems(slots: &Slots, tables: [PathBuf; 2], until: Instant) -> Out
         .get(Collector::Filesystem)
         .run_blocking(until, move || {
             let [host, own] = tables;
-            std::fs::read_to_string(host).or_else(|_| std::fs::read_to_string(own))
+            std::fs::read_to_string(host)
+                .or_else(|_| std::fs::read_to_string(own))
+                .map(|t| filesystem::parse_mounts(&t))
         })
         .await;
-    let mounts = match map(table, |t| Ok(filesystem::parse_mounts(&t))) {
+    let mounts = match table {
         Outcome::Done(m) => m,
-        other => return map(other, |_| Ok(Vec::new())),
+        Outcome::Failed(e) => return Outcome::Failed(e),
+        Outcome::TimedOut => return Outcome::TimedOut,
+        Outcome::Stuck => return Outcome::Stuck,
     };
     let mount_slots = slots.for_mounts(&mounts);
     let stats = futures_util::future::join_all(mounts.into_iter().zip(mount_slots).map(
