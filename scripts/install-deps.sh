@@ -15,10 +15,12 @@ PACKAGES=(
   genisoimage       # genisoimage builds cloud-init seed ISOs; isoinfo reads them back
   python3-pyftpdlib # the FTP server image-import tests start (run with /usr/bin/python3)
   bindfs            # the shared-storage test's FUSE mount, which libvirt takes for GlusterFS
+  prometheus        # the monitoring tests' Prometheus server and promtool
+  prometheus-node-exporter # the peer the metrics benchmark compares the agent with
 )
 
 # What the tests run; all must be on PATH (or in /usr/sbin) when this script ends.
-COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo bindfs)
+COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo bindfs prometheus promtool)
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 
@@ -49,6 +51,16 @@ $SUDO apt-get update -q -o DPkg::Lock::Timeout=600
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing: ${missing[*]}"
   apt_install "${missing[@]}"
+  # The tests start their own Prometheus and node_exporter on 127.0.0.x; the system services
+  # the packages start on a systemd machine would listen on every address, so stop what this
+  # run installed.
+  if [ -d /run/systemd/system ]; then
+    for unit in prometheus prometheus-node-exporter; do
+      if [[ " ${missing[*]} " == *" $unit "* ]]; then
+        $SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
+      fi
+    done
+  fi
 fi
 
 # Trap: a machine may start with a newer qemu-utils (e.g. 10.x from bookworm-backports).

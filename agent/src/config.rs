@@ -8,6 +8,9 @@ use std::time::Duration;
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/plinth-agent";
 pub const DEFAULT_LIBVIRT_URI: &str = "qemu:///system";
 pub const DEFAULT_API_PORT: u16 = 7444;
+/// `/metrics` by default: not node_exporter's 9100 nor the libvirt exporter's 9177, which may
+/// still run while a host moves over.
+pub const DEFAULT_METRICS_PORT: u16 = 9445;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +22,13 @@ struct FileConfig {
     migration_uri: Option<String>,
     migrate_uri: Option<String>,
     shared_storage_dir: Option<PathBuf>,
+    metrics_listen: Option<String>,
+    metrics_tls_cert: Option<PathBuf>,
+    metrics_tls_key: Option<PathBuf>,
+    metrics_tls_client_ca: Option<PathBuf>,
+    metrics_deadline: Option<String>,
+    metrics_step: Option<String>,
+    metrics_history: Option<String>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -51,6 +61,28 @@ pub struct RunArgs {
     /// the disks where they are [default: none; disks are local and copied].
     #[arg(long, env = "PLINTH_AGENT_SHARED_STORAGE_DIR")]
     pub shared_storage_dir: Option<PathBuf>,
+    /// Prometheus `/metrics` listen address, or `off` [default: the enrolled address, port
+    /// 9445].
+    #[arg(long, env = "PLINTH_AGENT_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// Serve `/metrics` over TLS with this certificate (PEM; needs --metrics-tls-key).
+    #[arg(long, env = "PLINTH_AGENT_METRICS_TLS_CERT")]
+    pub metrics_tls_cert: Option<PathBuf>,
+    /// The key of --metrics-tls-cert (PEM).
+    #[arg(long, env = "PLINTH_AGENT_METRICS_TLS_KEY")]
+    pub metrics_tls_key: Option<PathBuf>,
+    /// With TLS, accept only scrapers presenting a certificate from this CA (PEM).
+    #[arg(long, env = "PLINTH_AGENT_METRICS_TLS_CLIENT_CA")]
+    pub metrics_tls_client_ca: Option<PathBuf>,
+    /// How long each collector may take per scrape; a slower one is left out [default: 2s].
+    #[arg(long, env = "PLINTH_AGENT_METRICS_DEADLINE")]
+    pub metrics_deadline: Option<String>,
+    /// Time between two points of the host metrics history [default: 15s].
+    #[arg(long, env = "PLINTH_AGENT_METRICS_STEP")]
+    pub metrics_step: Option<String>,
+    /// How far back the host metrics history reaches [default: 1h].
+    #[arg(long, env = "PLINTH_AGENT_METRICS_HISTORY")]
+    pub metrics_history: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +95,23 @@ pub struct Config {
     /// As configured; [`MigrationUris::or_default`] fills the libvirt URI in.
     pub migration: MigrationUris,
     pub shared_storage_dir: Option<PathBuf>,
+    pub metrics: MetricsConfig,
+}
+
+/// Where `/metrics` listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsListen {
+    Off,
+    /// The enrolled address on [`DEFAULT_METRICS_PORT`].
+    Default,
+    At(std::net::SocketAddr),
+}
+
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    pub listen: MetricsListen,
+    pub tls: Option<crate::metrics::MetricsTls>,
+    pub settings: crate::metrics::MetricsSettings,
 }
 
 /// Where other hosts reach this one for a live migration, as the facts report it.
@@ -113,6 +162,7 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        let metrics = metrics_config(args, &file)?;
         let listen = args
             .listen
             .clone()
@@ -149,6 +199,7 @@ impl Config {
                 .transpose()?,
         };
         Ok(Config {
+            metrics,
             data_dir: args
                 .data_dir
                 .clone()
@@ -167,6 +218,93 @@ impl Config {
     }
 }
 
+fn duration(field: &str, value: Option<String>, default: Duration) -> anyhow::Result<Duration> {
+    match value {
+        None => Ok(default),
+        Some(text) => plinth_common::timefmt::parse_duration(&text)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| field.to_string()),
+    }
+}
+
+fn metrics_config(args: &RunArgs, file: &FileConfig) -> anyhow::Result<MetricsConfig> {
+    use crate::metrics::{DEFAULT_DEADLINE, DEFAULT_HISTORY, DEFAULT_STEP, MetricsSettings};
+    let listen = match args
+        .metrics_listen
+        .clone()
+        .or_else(|| file.metrics_listen.clone())
+    {
+        None => MetricsListen::Default,
+        Some(text) if text == "off" => MetricsListen::Off,
+        Some(text) => MetricsListen::At(
+            text.parse()
+                .with_context(|| format!("metrics_listen '{text}' is not IP:PORT or off"))?,
+        ),
+    };
+    let pick = |flag: &Option<PathBuf>, key: &Option<PathBuf>| flag.clone().or_else(|| key.clone());
+    let cert = pick(&args.metrics_tls_cert, &file.metrics_tls_cert);
+    let key = pick(&args.metrics_tls_key, &file.metrics_tls_key);
+    let client_ca = pick(&args.metrics_tls_client_ca, &file.metrics_tls_client_ca);
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(crate::metrics::MetricsTls {
+            cert,
+            key,
+            client_ca,
+        }),
+        (None, None) if client_ca.is_none() => None,
+        _ => anyhow::bail!(
+            "metrics TLS needs both metrics_tls_cert and metrics_tls_key (and metrics_tls_client_ca only with them)"
+        ),
+    };
+    let deadline = duration(
+        "metrics_deadline",
+        args.metrics_deadline
+            .clone()
+            .or_else(|| file.metrics_deadline.clone()),
+        DEFAULT_DEADLINE,
+    )?;
+    anyhow::ensure!(
+        (Duration::from_millis(10)..=Duration::from_secs(60)).contains(&deadline),
+        "metrics_deadline must be between 10ms and 60s"
+    );
+    let step = duration(
+        "metrics_step",
+        args.metrics_step
+            .clone()
+            .or_else(|| file.metrics_step.clone()),
+        DEFAULT_STEP,
+    )?;
+    anyhow::ensure!(
+        (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&step),
+        "metrics_step must be between 1s and 1h"
+    );
+    let history = duration(
+        "metrics_history",
+        args.metrics_history
+            .clone()
+            .or_else(|| file.metrics_history.clone()),
+        DEFAULT_HISTORY,
+    )?;
+    anyhow::ensure!(
+        history >= step && history <= Duration::from_secs(7 * 86_400),
+        "metrics_history must be at least metrics_step and at most 7d"
+    );
+    anyhow::ensure!(
+        history.as_secs() / step.as_secs() <= 100_000,
+        "metrics_history / metrics_step is over 100000 points"
+    );
+    Ok(MetricsConfig {
+        listen,
+        tls,
+        settings: MetricsSettings {
+            deadline,
+            step,
+            history,
+            ..MetricsSettings::default()
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +319,95 @@ mod tests {
             migration_uri: None,
             migrate_uri: None,
             shared_storage_dir: None,
+            metrics_listen: None,
+            metrics_tls_cert: None,
+            metrics_tls_key: None,
+            metrics_tls_client_ca: None,
+            metrics_deadline: None,
+            metrics_step: None,
+            metrics_history: None,
+        }
+    }
+
+    #[test]
+    fn metrics_settings() {
+        let defaults = Config::resolve(&args()).expect("defaults").metrics;
+        assert_eq!(defaults.listen, MetricsListen::Default);
+        assert_eq!(defaults.tls, None);
+        assert_eq!(defaults.settings.step, Duration::from_secs(15));
+        assert_eq!(defaults.settings.history, Duration::from_secs(3600));
+        assert_eq!(defaults.settings.deadline, Duration::from_secs(2));
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("agent.toml");
+        std::fs::write(
+            &file,
+            "metrics_listen = \"127.0.0.1:9100\"\nmetrics_step = \"5s\"\n\
+             metrics_history = \"10m\"\nmetrics_tls_cert = \"/c.pem\"\nmetrics_tls_key = \"/k.pem\"\n",
+        )
+        .expect("write");
+        let set = Config::resolve(&RunArgs {
+            config: Some(file),
+            metrics_deadline: Some("250ms".into()),
+            ..args()
+        })
+        .expect("file")
+        .metrics;
+        assert_eq!(
+            set.listen,
+            MetricsListen::At("127.0.0.1:9100".parse().expect("addr"))
+        );
+        assert_eq!(set.settings.step, Duration::from_secs(5));
+        assert_eq!(set.settings.history, Duration::from_secs(600));
+        assert_eq!(set.settings.deadline, Duration::from_millis(250));
+        assert_eq!(set.tls.map(|t| t.key), Some(PathBuf::from("/k.pem")));
+
+        let off = Config::resolve(&RunArgs {
+            metrics_listen: Some("off".into()),
+            ..args()
+        })
+        .expect("off");
+        assert_eq!(off.metrics.listen, MetricsListen::Off);
+
+        let bad = [
+            (
+                "listen",
+                RunArgs {
+                    metrics_listen: Some("9100".into()),
+                    ..args()
+                },
+            ),
+            (
+                "half tls",
+                RunArgs {
+                    metrics_tls_cert: Some("/c".into()),
+                    ..args()
+                },
+            ),
+            (
+                "step",
+                RunArgs {
+                    metrics_step: Some("100ms".into()),
+                    ..args()
+                },
+            ),
+            (
+                "history",
+                RunArgs {
+                    metrics_history: Some("5s".into()),
+                    ..args()
+                },
+            ),
+            (
+                "deadline",
+                RunArgs {
+                    metrics_deadline: Some("2m".into()),
+                    ..args()
+                },
+            ),
+        ];
+        for (label, a) in bad {
+            assert!(Config::resolve(&a).is_err(), "{label}");
         }
     }
 

@@ -40,7 +40,9 @@ pub async fn beat_once(agent: &Agent) -> anyhow::Result<HeartbeatAck> {
         let text = resp.text().await.unwrap_or_default();
         anyhow::bail!("coordinator answered {status}: {text}");
     }
-    Ok(resp.json().await?)
+    let ack: HeartbeatAck = resp.json().await?;
+    agent.metrics.owners.replace(ack.owners.clone());
+    Ok(ack)
 }
 
 pub async fn run(agent: Arc<Agent>, stop: CancellationToken) {

@@ -9,5 +9,6 @@ pub mod heartbeat;
 pub mod identity;
 pub mod instances;
 pub mod libvirt;
+pub mod metrics;
 pub mod renew;
 pub mod runtime;

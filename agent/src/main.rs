@@ -2,12 +2,14 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use plinth_agent::config::{Config, DEFAULT_API_PORT, RunArgs};
+use plinth_agent::config::{
+    Config, DEFAULT_API_PORT, DEFAULT_METRICS_PORT, MetricsListen, RunArgs,
+};
 use plinth_agent::enroll::{EnrollArgs, enroll};
 use plinth_agent::identity::AgentDir;
 use plinth_agent::libvirt::Libvirt;
 use plinth_agent::runtime::Agent;
-use plinth_agent::{api, heartbeat, renew};
+use plinth_agent::{api, heartbeat, metrics, renew};
 use plinth_common::tls::{serve_tls, server_config};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,7 +30,7 @@ enum Command {
     /// Join a region: pin its CA, trade a one-time token and a CSR for a certificate.
     Enroll(EnrollArgs),
     /// Run the agent: heartbeats, certificate renewal, and the mTLS API.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
@@ -56,13 +58,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .check(Duration::from_secs(30))
         .await
         .with_context(|| format!("connecting to libvirt at {}", config.libvirt_uri))?;
-    let agent = Arc::new(Agent::load(
-        AgentDir::new(&config.data_dir),
-        libvirt,
-        config.heartbeat_interval,
-        config.migration.clone(),
-        config.shared_storage_dir.as_deref(),
-    )?);
+    let agent = Arc::new(
+        Agent::load(
+            AgentDir::new(&config.data_dir),
+            libvirt,
+            config.heartbeat_interval,
+            config.migration.clone(),
+            config.shared_storage_dir.as_deref(),
+        )?
+        .with_metrics(config.metrics.settings.clone()),
+    );
     let listen = config
         .listen
         .unwrap_or_else(|| SocketAddr::new(agent.enrollment.address, DEFAULT_API_PORT));
@@ -85,9 +90,27 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if let Err(err) = heartbeat::beat_once(&agent).await {
         tracing::warn!(error = %err, "First heartbeat failed; will keep trying.");
     }
+    let metrics_listen = match config.metrics.listen {
+        MetricsListen::Off => None,
+        MetricsListen::Default => Some(SocketAddr::new(
+            agent.enrollment.address,
+            DEFAULT_METRICS_PORT,
+        )),
+        MetricsListen::At(addr) => Some(addr),
+    };
+    let metrics_bound = metrics::start(
+        metrics_listen,
+        config.metrics.tls.as_ref(),
+        agent.metrics.clone(),
+        &agent.dir.root().join("metrics.addr"),
+        &tasks,
+        stop.clone(),
+    )
+    .await?;
+    tasks.spawn(agent.metrics.clone().record_history(stop.clone()));
     tasks.spawn(heartbeat::run(agent.clone(), stop.clone()));
     tasks.spawn(renew::run(agent.clone(), stop.clone()));
-    tracing::info!(host = %agent.host_id(), api = %bound, libvirt = %agent.libvirt.uri(), "Agent running.");
+    tracing::info!(host = %agent.host_id(), api = %bound, metrics = ?metrics_bound, libvirt = %agent.libvirt.uri(), "Agent running.");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
     let mut term = signal(SignalKind::terminate())?;

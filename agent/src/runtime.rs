@@ -5,6 +5,7 @@ use crate::config::MigrationUris;
 use crate::identity::{AgentDir, Enrollment};
 use crate::instances::{CoordinatorLink, Instances};
 use crate::libvirt::Libvirt;
+use crate::metrics::{Metrics, MetricsSettings};
 use plinth_common::tls::{ReloadableCert, client_config};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, RwLock};
@@ -21,6 +22,8 @@ pub struct Agent {
     /// The certificate the API serves; renewal replaces it in place.
     pub server_cert: Arc<ReloadableCert>,
     pub instances: Instances,
+    /// Host and instance metrics, and the history of the host's.
+    pub metrics: Arc<Metrics>,
     client: RwLock<reqwest::Client>,
     /// For image downloads and exports, which take as long as their bytes do.
     transfer_client: RwLock<reqwest::Client>,
@@ -79,6 +82,7 @@ impl Agent {
             client: RwLock::new(coordinator_client(&ca_pem, &cert_pem, &key_pem)?),
             transfer_client: RwLock::new(transfer_client(&ca_pem, &cert_pem, &key_pem)?),
             instances: Instances::with_storage(libvirt.clone(), dir.root(), shared_storage_dir)?,
+            metrics: Arc::new(Metrics::new(libvirt.clone(), MetricsSettings::default())),
             cert_pem: RwLock::new(cert_pem),
             api_port: AtomicU16::new(0),
             dir,
@@ -88,6 +92,12 @@ impl Agent {
             heartbeat_interval,
             migration,
         })
+    }
+
+    /// The same agent with metrics collected as `settings` say.
+    pub fn with_metrics(mut self, settings: MetricsSettings) -> Agent {
+        self.metrics = Arc::new(Metrics::new(self.libvirt.clone(), settings));
+        self
     }
 
     pub fn host_id(&self) -> &str {

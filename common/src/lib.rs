@@ -8,5 +8,6 @@ pub mod ids;
 pub mod image;
 pub mod instance;
 pub mod logging;
+pub mod metrics;
 pub mod timefmt;
 pub mod tls;

@@ -4,7 +4,7 @@
 use crate::store::hosts::{AgentEndpoint, socket_host};
 use plinth_common::api::{
     AgentCreateInstance, AgentExport, AgentExported, AgentFacts, AgentInstance, AgentMigrate,
-    AgentMigration, AgentPrepared, AgentStop,
+    AgentMigration, AgentPrepared, AgentStop, HostMetrics,
 };
 use plinth_common::instance::InstanceAction;
 use plinth_common::tls::client_config;
@@ -157,6 +157,26 @@ impl AgentClient {
             .post(Self::url(ep, &format!("/v1/instances/{id}/export"))?)
             .timeout(LONG_CALL)
             .json(req)
+            .send()
+            .await?;
+        Self::answer(resp).await
+    }
+
+    /// The agent's host metrics history: `names` comma-separated (all when empty).
+    pub async fn metrics_history(
+        &self,
+        ep: &AgentEndpoint,
+        names: &str,
+        since_ms: Option<i64>,
+    ) -> Result<HostMetrics, AgentError> {
+        let mut query = vec![("names", names.to_string())];
+        if let Some(since) = since_ms {
+            query.push(("since_ms", since.to_string()));
+        }
+        let resp = self
+            .http
+            .get(Self::url(ep, "/v1/metrics/history")?)
+            .query(&query)
             .send()
             .await?;
         Self::answer(resp).await

@@ -2,6 +2,7 @@
 //! overridden by flags (clap reads flag-then-environment; the file fills what both leave).
 
 use crate::jobs::drain::DrainSettings;
+use crate::prometheus::PrometheusConfig;
 use crate::scheduler::{Overcommit, Policy};
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -27,6 +28,9 @@ pub struct FileConfig {
     pub migration_timeout: Option<String>,
     pub migration_attempts: Option<u32>,
     pub migration_bandwidth_mib_s: Option<u64>,
+    pub prometheus_url: Option<String>,
+    pub prometheus_selector: Option<String>,
+    pub prometheus_rate_window: Option<String>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -70,6 +74,17 @@ pub struct ServeArgs {
     /// A cap on each live migration's bandwidth, MiB/s [default: none].
     #[arg(long, env = "PLINTH_MIGRATION_BANDWIDTH_MIB_S")]
     pub migration_bandwidth_mib_s: Option<u64>,
+    /// A Prometheus server scraping the agents (`http://host:9090`): host metrics history is
+    /// then read from it [default: none; from the agents' own rings].
+    #[arg(long, env = "PLINTH_PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
+    /// Label matchers picking one host's agent in Prometheus; `{host_id}`, `{ip}` and
+    /// `{ip_re}` are filled in [default: instance=~"{ip_re}:[0-9]+"].
+    #[arg(long, env = "PLINTH_PROMETHEUS_SELECTOR")]
+    pub prometheus_selector: Option<String>,
+    /// The range Prometheus takes rates over, at least 4 scrape intervals [default: 1m].
+    #[arg(long, env = "PLINTH_PROMETHEUS_RATE_WINDOW")]
+    pub prometheus_rate_window: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +96,53 @@ pub struct Config {
     pub overcommit: Overcommit,
     pub policy: Policy,
     pub drains: DrainSettings,
+    pub prometheus: Option<PrometheusConfig>,
+}
+
+fn prometheus_config(
+    args: &ServeArgs,
+    file: &FileConfig,
+) -> anyhow::Result<Option<PrometheusConfig>> {
+    let Some(url) = args
+        .prometheus_url
+        .clone()
+        .or_else(|| file.prometheus_url.clone())
+    else {
+        return Ok(None);
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://"))
+        || url.contains(char::is_whitespace)
+    {
+        bail!("prometheus_url '{url}' is not an http:// or https:// URL");
+    }
+    let selector = args
+        .prometheus_selector
+        .clone()
+        .or_else(|| file.prometheus_selector.clone())
+        .unwrap_or_else(|| crate::prometheus::DEFAULT_SELECTOR.into());
+    if selector.trim().is_empty() {
+        bail!(
+            "prometheus_selector is empty: give label matchers such as instance=~\"{{ip_re}}:[0-9]+\""
+        );
+    }
+    let rate_window = match args
+        .prometheus_rate_window
+        .clone()
+        .or_else(|| file.prometheus_rate_window.clone())
+    {
+        None => crate::prometheus::DEFAULT_RATE_WINDOW,
+        Some(text) => plinth_common::timefmt::parse_duration(&text)
+            .map_err(anyhow::Error::msg)
+            .context("prometheus_rate_window")?,
+    };
+    if !(Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&rate_window) {
+        bail!("prometheus_rate_window is out of range (1s to 24h)");
+    }
+    Ok(Some(PrometheusConfig {
+        url,
+        selector,
+        rate_window,
+    }))
 }
 
 impl Config {
@@ -94,6 +156,7 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        let prometheus = prometheus_config(args, &file)?;
         let Some(data_dir) = args.data_dir.clone().or(file.data_dir) else {
             bail!(
                 "no data directory: pass --data-dir, set PLINTH_DATA_DIR, or set data_dir in the config file"
@@ -192,6 +255,7 @@ impl Config {
             overcommit,
             policy,
             drains,
+            prometheus,
         })
     }
 }
@@ -215,7 +279,39 @@ mod tests {
             migration_timeout: None,
             migration_attempts: None,
             migration_bandwidth_mib_s: None,
+            prometheus_url: None,
+            prometheus_selector: None,
+            prometheus_rate_window: None,
         }
+    }
+
+    #[test]
+    fn prometheus_settings() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/d\"\nprometheus_url = \"http://127.0.0.1:9090\"\n",
+        )?;
+        let p = Config::resolve(&args(Some(path.clone()), None))?
+            .prometheus
+            .expect("configured");
+        assert_eq!(p.url, "http://127.0.0.1:9090");
+        assert_eq!(p.selector, crate::prometheus::DEFAULT_SELECTOR);
+        assert_eq!(p.rate_window, Duration::from_secs(60));
+        let mut a = args(Some(path.clone()), None);
+        a.prometheus_rate_window = Some("2m".into());
+        a.prometheus_selector = Some("job=\"plinth\",host=\"{host_id}\"".into());
+        let p = Config::resolve(&a)?.prometheus.expect("configured");
+        assert_eq!(p.rate_window, Duration::from_secs(120));
+        assert_eq!(p.selector, "job=\"plinth\",host=\"{host_id}\"");
+        let mut bad = args(Some(path), None);
+        bad.prometheus_url = Some("127.0.0.1:9090".into());
+        assert!(Config::resolve(&bad).is_err());
+        let mut none = args(None, None);
+        none.data_dir = Some("/d".into());
+        assert!(Config::resolve(&none)?.prometheus.is_none());
+        Ok(())
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod init;
 pub mod jobs;
 pub mod paths;
 pub mod presence;
+pub mod prometheus;
 pub mod scheduler;
 pub mod secrets;
 pub mod segments;

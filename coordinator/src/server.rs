@@ -57,6 +57,11 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
             overcommit: config.overcommit,
             policy: config.policy,
             drains: config.drains,
+            prometheus: config
+                .prometheus
+                .clone()
+                .map(crate::prometheus::Prometheus::new)
+                .transpose()?,
         }),
         moves: Arc::default(),
     })

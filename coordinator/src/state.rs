@@ -27,4 +27,6 @@ pub struct Settings {
     pub overcommit: Overcommit,
     pub policy: Policy,
     pub drains: crate::jobs::drain::DrainSettings,
+    /// Where host metrics history comes from when not from the agents.
+    pub prometheus: Option<crate::prometheus::Prometheus>,
 }

@@ -8,6 +8,7 @@ pub mod drain;
 pub mod instances;
 pub mod libvirtd;
 pub mod process;
+pub mod prometheus;
 pub mod servers;
 
 use anyhow::{Context, bail};
@@ -294,7 +295,8 @@ impl Region {
             .await
     }
 
-    async fn start_agent_with_args(
+    /// Like [`Region::start_agent_with_uri`], with more `run` flags.
+    pub async fn start_agent_with_args(
         &self,
         ip: &str,
         cluster: &str,
@@ -401,6 +403,7 @@ impl Agent {
             .args(["--listen", &format!("{}:0", self.ip)])
             .args(["--libvirt-uri", &self.libvirt_uri])
             .args(["--heartbeat-interval", "300ms"])
+            .args(["--metrics-listen", &format!("{}:0", self.ip)])
             .args(&self.extra_args);
         self.daemon = Some(Daemon::spawn(cmd, &self.log)?);
         Ok(())
@@ -413,11 +416,33 @@ impl Agent {
         }
     }
 
+    /// The agent process's pid while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.daemon.as_ref().and_then(Daemon::pid)
+    }
+
     /// Stops the agent process (SIGTERM, then SIGKILL after a grace period).
     pub fn stop(&mut self) {
         if let Some(mut d) = self.daemon.take() {
             d.stop();
         }
+    }
+
+    /// `http://ip:port` of the agent's `/metrics` listener, once it is bound.
+    pub async fn metrics_base(&self) -> anyhow::Result<String> {
+        let file = self.dir.join("metrics.addr");
+        let addr = wait_for(
+            "the agent's /metrics to bind",
+            Duration::from_secs(30),
+            || async {
+                Ok(std::fs::read_to_string(&file)
+                    .ok()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty()))
+            },
+        )
+        .await?;
+        Ok(format!("http://{addr}"))
     }
 
     /// (certificate PEM, key PEM) the agent holds now.

@@ -3,6 +3,7 @@
 
 mod facts;
 mod instances;
+mod metrics;
 mod migration;
 
 use crate::runtime::Agent;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 pub fn router(agent: Arc<Agent>) -> Router {
     Router::new()
         .route("/v1/facts", get(facts::facts))
+        .route("/v1/metrics/history", get(metrics::history))
         .route("/v1/instances", post(instances::create))
         .route(
             "/v1/instances/{id}",

@@ -6,10 +6,12 @@
 mod domains;
 mod ffi;
 mod migrate;
+mod stats;
 
 pub use domains::{DomainStatus, Hypervisor};
 pub use migrate::{JobProgress, Migration};
 use plinth_common::api::Domain;
+pub use stats::{BlockStats, DomainStats, InterfaceStats};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use virt::connect::Connect;

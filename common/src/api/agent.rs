@@ -78,6 +78,10 @@ pub struct Heartbeat {
 pub struct HeartbeatAck {
     pub host_id: String,
     pub state: HostState,
+    /// The tenant of each instance placed on (or migrating to) the host, for the labels of
+    /// its metrics (empty from a coordinator older than monitoring).
+    #[serde(default)]
+    pub owners: Vec<crate::api::InstanceOwner>,
 }
 
 /// The agent API's `GET /v1/facts`.

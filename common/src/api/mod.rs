@@ -8,6 +8,7 @@ pub mod hosts;
 pub mod images;
 pub mod instances;
 pub mod maintenance;
+pub mod metrics;
 pub mod segments;
 
 pub use agent::*;
@@ -17,6 +18,7 @@ pub use hosts::*;
 pub use images::*;
 pub use instances::*;
 pub use maintenance::*;
+pub use metrics::*;
 pub use segments::*;
 
 use serde::{Deserialize, Serialize};

@@ -61,7 +61,12 @@ pub async fn heartbeat(
             .await?;
     }
     reconcile(&st, &id, &hb).await?;
-    Ok(ApiJson(HeartbeatAck { host_id: id, state }))
+    let owners = st.store.instance_owners(&id).await?;
+    Ok(ApiJson(HeartbeatAck {
+        host_id: id,
+        state,
+        owners,
+    }))
 }
 
 /// Converges the host's settled instances with the domains the agent reports. A report may

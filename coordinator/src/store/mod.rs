@@ -11,6 +11,7 @@ pub mod images;
 pub mod instances;
 pub mod moves;
 pub mod operations;
+mod owners;
 pub mod segments;
 pub mod tenants;
 pub mod tokens;

@@ -36,6 +36,8 @@ pub enum HostsCommand {
         #[arg(long, value_name = "N")]
         offset: Option<u64>,
     },
+    /// The host's 14 metrics: current values and a trend of the recent history.
+    Metrics(crate::metrics::MetricsArgs),
     /// Maintenance: drain a locked host, follow or plan the drain, exit maintenance.
     Maintenance {
         #[command(subcommand)]
@@ -124,6 +126,7 @@ pub async fn run(client: &Client, out: &Output, command: HostsCommand) -> anyhow
                 instances::render_page,
             )
         }
+        HostsCommand::Metrics(args) => crate::metrics::run(client, out, args).await,
         HostsCommand::Maintenance { command } => maintenance::run(client, out, command).await,
     }
 }

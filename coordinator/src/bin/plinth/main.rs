@@ -9,6 +9,7 @@ mod hosts;
 mod images;
 mod instances;
 mod maintenance;
+mod metrics;
 mod migrate;
 mod moves;
 mod output;
