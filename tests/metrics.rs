@@ -331,13 +331,10 @@ async fn prometheus_scrapes_the_agent_and_host_detail_shows_history() -> anyhow:
     assert_eq!(two["series"].as_array().map(Vec::len), Some(2));
 
     // ... and from Prometheus (the default when the coordinator has one).
+    // Points fall on multiples of the step (15 s): a rate has its first point once one of
+    // them comes after two scrapes, so this waits for it while the load goes on.
     let path = format!("/v1/hosts/{}/metrics?since=2m", agent.host_id);
-    let (status, from_prom) = region.get(&path).await?;
-    assert_eq!(status, 200, "{from_prom}");
-    assert_eq!(from_prom["source"], "prometheus");
-    let prom_series = from_prom["series"].as_array().cloned().unwrap_or_default();
-    assert_eq!(prom_series.len(), 14);
-    for name in [
+    let names = [
         "cpu_used_percent",
         "memory_used_percent",
         "filesystem_used_percent",
@@ -346,14 +343,36 @@ async fn prometheus_scrapes_the_agent_and_host_detail_shows_history() -> anyhow:
         "disk_writes",
         "tcp_established",
         "procs_blocked",
-    ] {
-        let s = prom_series
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap_or(&Value::Null);
-        let points = s["points"].as_array().cloned().unwrap_or_default();
-        assert!(!points.is_empty(), "{name} from Prometheus: {s}");
-    }
+    ];
+    let waited = wait_for(
+        "a point of every series from Prometheus",
+        Duration::from_secs(60),
+        || {
+            round += 1;
+            let (work, path, region) = (work.path().to_path_buf(), &path, &region);
+            async move {
+                write_to_disk(&work, round)?;
+                send_on_loopback(AGENT_IP)?;
+                let (status, body) = region.get(path).await?;
+                anyhow::ensure!(status == 200, "{body}");
+                let series = body["series"].as_array().cloned().unwrap_or_default();
+                let complete = names.iter().all(|name| {
+                    series.iter().any(|s| {
+                        s["name"] == *name && s["points"].as_array().is_some_and(|p| !p.is_empty())
+                    })
+                });
+                Ok(complete.then_some(body))
+            }
+        },
+    )
+    .await;
+    let from_prom = match waited {
+        Ok(body) => body,
+        Err(e) => panic!("{e}; last answer: {:#}", region.get(&path).await?.1),
+    };
+    assert_eq!(from_prom["source"], "prometheus");
+    let prom_series = from_prom["series"].as_array().cloned().unwrap_or_default();
+    assert_eq!(prom_series.len(), 14);
     let written: f64 = prom_series
         .iter()
         .find(|s| s["name"] == "disk_written_bytes")
