@@ -8,6 +8,7 @@ use std::time::Duration;
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/plinth-agent";
 pub const DEFAULT_LIBVIRT_URI: &str = "qemu:///system";
 pub const DEFAULT_API_PORT: u16 = 7444;
+pub const DEFAULT_SYSFS_ROOT: &str = "/";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,6 +19,7 @@ struct FileConfig {
     heartbeat_interval: Option<String>,
     migration_uri: Option<String>,
     migrate_uri: Option<String>,
+    sysfs_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -45,6 +47,10 @@ pub struct RunArgs {
     /// address libvirt picks].
     #[arg(long, env = "PLINTH_AGENT_MIGRATE_URI")]
     pub migrate_uri: Option<String>,
+    /// Where the host's `sys/` is read from for USB devices, GPUs and vGPUs (a fixture tree
+    /// in tests) [default: /].
+    #[arg(long, env = "PLINTH_AGENT_SYSFS_ROOT")]
+    pub sysfs_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +62,8 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// As configured; [`MigrationUris::or_default`] fills the libvirt URI in.
     pub migration: MigrationUris,
+    /// The directory holding `sys/` (devices are read and sliced there).
+    pub sysfs_root: PathBuf,
 }
 
 /// Where other hosts reach this one for a live migration, as the facts report it.
@@ -155,6 +163,11 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_LIBVIRT_URI.into()),
             heartbeat_interval,
             migration,
+            sysfs_root: args
+                .sysfs_root
+                .clone()
+                .or(file.sysfs_root)
+                .unwrap_or_else(|| DEFAULT_SYSFS_ROOT.into()),
         })
     }
 }
@@ -172,6 +185,7 @@ mod tests {
             heartbeat_interval: None,
             migration_uri: None,
             migrate_uri: None,
+            sysfs_root: None,
         }
     }
 
@@ -209,7 +223,9 @@ mod tests {
             "a flag wins over the file"
         );
 
-        let unset = Config::resolve(&args()).expect("defaults").migration;
+        let defaults = Config::resolve(&args()).expect("defaults");
+        assert_eq!(defaults.sysfs_root, std::path::Path::new("/"));
+        let unset = defaults.migration;
         assert_eq!(unset, MigrationUris::default());
         let cases = [
             ("v4", "10.0.0.9", "qemu+tls://10.0.0.9/system"),

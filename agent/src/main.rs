@@ -56,12 +56,20 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .check(Duration::from_secs(30))
         .await
         .with_context(|| format!("connecting to libvirt at {}", config.libvirt_uri))?;
-    let agent = Arc::new(Agent::load(
-        AgentDir::new(&config.data_dir),
-        libvirt,
-        config.heartbeat_interval,
-        config.migration.clone(),
-    )?);
+    let agent = Arc::new(
+        Agent::load(
+            AgentDir::new(&config.data_dir),
+            libvirt,
+            config.heartbeat_interval,
+            config.migration.clone(),
+        )?
+        .with_sysfs_root(&config.sysfs_root),
+    );
+    // Slices a reboot took away come back before the first heartbeat reports the devices.
+    let remade = agent.devices.recreate().await;
+    if remade > 0 {
+        tracing::info!(vgpus = remade, "Recorded vGPUs made again.");
+    }
     let listen = config
         .listen
         .unwrap_or_else(|| SocketAddr::new(agent.enrollment.address, DEFAULT_API_PORT));

@@ -2,6 +2,7 @@
 //! calls the coordinator with, libvirt, and the instances it runs.
 
 use crate::config::MigrationUris;
+use crate::devices::Devices;
 use crate::identity::{AgentDir, Enrollment};
 use crate::instances::{CoordinatorLink, Instances};
 use crate::libvirt::Libvirt;
@@ -21,6 +22,8 @@ pub struct Agent {
     /// The certificate the API serves; renewal replaces it in place.
     pub server_cert: Arc<ReloadableCert>,
     pub instances: Instances,
+    /// USB devices, GPUs and vGPUs (sysfs at `/` unless [`Agent::with_sysfs_root`]).
+    pub devices: Devices,
     client: RwLock<reqwest::Client>,
     /// For image downloads and exports, which take as long as their bytes do.
     transfer_client: RwLock<reqwest::Client>,
@@ -78,6 +81,11 @@ impl Agent {
             client: RwLock::new(coordinator_client(&ca_pem, &cert_pem, &key_pem)?),
             transfer_client: RwLock::new(transfer_client(&ca_pem, &cert_pem, &key_pem)?),
             instances: Instances::new(libvirt.clone(), dir.root()),
+            devices: Devices::new(
+                std::path::Path::new(crate::config::DEFAULT_SYSFS_ROOT),
+                dir.root(),
+                libvirt.clone(),
+            ),
             cert_pem: RwLock::new(cert_pem),
             api_port: AtomicU16::new(0),
             dir,
@@ -87,6 +95,12 @@ impl Agent {
             heartbeat_interval,
             migration,
         })
+    }
+
+    /// Reads and slices devices under `root` instead of `/`.
+    pub fn with_sysfs_root(mut self, root: &std::path::Path) -> Agent {
+        self.devices = Devices::new(root, self.dir.root(), self.libvirt.clone());
+        self
     }
 
     pub fn host_id(&self) -> &str {

@@ -572,6 +572,7 @@ mod tests {
             domains: vec![],
             api_port: 7444,
             interval_ms: 1_000,
+            devices: None,
         };
         let id = "host-00000000000a";
         let change = |went_offline, came_online| {
