@@ -62,7 +62,15 @@ pub async fn stop(
 }
 
 pub async fn delete(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Response {
-    let outcome = tokio::spawn(async move { agent.instances.delete(&id).await }).await;
+    let outcome = tokio::spawn(async move {
+        agent.instances.delete(&id).await?;
+        // The domain went with its devices: they are free again.
+        if let Err(err) = agent.devices.forget_instance(&id).await {
+            tracing::warn!(instance = %id, error = %err, "Could not free the deleted instance's devices.");
+        }
+        Ok(())
+    })
+    .await;
     match outcome {
         Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
         Ok(Err(err)) => failure(err),

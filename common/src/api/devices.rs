@@ -152,6 +152,24 @@ pub struct DeviceInventory {
     pub vgpus: Vec<Vgpu>,
 }
 
+/// `GET /v1/hosts/{id}/usb`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UsbDeviceList {
+    pub items: Vec<UsbDevice>,
+}
+
+/// `GET /v1/hosts/{id}/gpus`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GpuList {
+    pub items: Vec<Gpu>,
+}
+
+/// `GET /v1/hosts/{id}/vgpus`, and the vGPUs a slice made.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VgpuList {
+    pub items: Vec<Vgpu>,
+}
+
 /// `POST /v1/hosts/{id}/usb/{device}/assign`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

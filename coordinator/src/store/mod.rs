@@ -4,6 +4,7 @@
 pub mod audit;
 mod claims;
 pub mod clusters;
+pub mod devices;
 pub mod eips;
 pub mod host_index;
 pub mod hosts;
