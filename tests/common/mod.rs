@@ -280,7 +280,9 @@ impl Region {
             .await
     }
 
-    async fn start_agent_with_args(
+    /// Enrolls and starts an agent on `ip` against `libvirt_uri` with more `run` flags
+    /// (`--sysfs-root` for a fixture tree, say).
+    pub async fn start_agent_with_args(
         &self,
         ip: &str,
         cluster: &str,

@@ -1,0 +1,402 @@
+//! Host devices end to end: a real coordinator and agent whose sysfs is a fixture tree (a host
+//! with two USB devices and a hub, an mdev-capable Tesla P40, an SR-IOV L4 and the BMC's VGA;
+//! a stand-in kernel in this process reacts to what the agent writes). The inventory reaches
+//! the API with the heartbeat; slicing and restore through the CLI write what the kernel
+//! expects; USB assign and release change the domain's definition on a real libvirtd.
+
+use plinth_agent::devices::fixture::standard_host;
+use plinth_e2e::instances::{self as inst, MIB};
+use plinth_e2e::libvirtd::{LibvirtDaemon, LibvirtDaemonOptions};
+use plinth_e2e::{Agent, Region, wait_for};
+use serde_json::{Value, json};
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::Duration;
+
+const SETTLE: Duration = Duration::from_secs(120);
+const P40: &str = "0000:41:00.0";
+const L4: &str = "0000:81:00.0";
+
+async fn agent_on_fixture(
+    region: &Region,
+    ip: &str,
+    libvirt_uri: &str,
+    root: &Path,
+) -> anyhow::Result<Agent> {
+    let args = vec![
+        "--sysfs-root".to_string(),
+        root.to_string_lossy().into_owned(),
+    ];
+    let agent = region
+        .start_agent_with_args(ip, "az1", libvirt_uri, args)
+        .await?;
+    region.wait_agent(&agent.host_id, "online").await?;
+    Ok(agent)
+}
+
+/// `GET /v1/hosts/{host}/{what}` items, once the heartbeat has brought some.
+async fn listed(region: &Region, host: &str, what: &str) -> anyhow::Result<Vec<Value>> {
+    wait_for(&format!("{what} of {host}"), SETTLE, || async {
+        let (status, body) = region.get(&format!("/v1/hosts/{host}/{what}")).await?;
+        anyhow::ensure!(status == 200, "GET {what}: {status} {body}");
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        Ok((!items.is_empty()).then_some(items))
+    })
+    .await
+}
+
+fn cli(region: &Region, args: &[&str]) -> anyhow::Result<String> {
+    let (ok, out, err) = region.cli(args)?;
+    anyhow::ensure!(ok, "plinth {args:?} failed: {err}");
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn inventory_slicing_and_restore_through_api_and_cli() -> anyhow::Result<()> {
+    let region = Region::start().await?;
+    region.create_cluster("az1").await?;
+    let root = region.dir.path().join("sysfs");
+    let fixture = standard_host(&root);
+    let kernel = fixture.kernel();
+    let agent = agent_on_fixture(&region, "127.0.0.71", "test:///default", &root).await?;
+    let host = agent.host_id.clone();
+
+    // USB: the stick and the keyboard behind the hub; not the hub, not the root hubs.
+    let usb = listed(&region, &host, "usb").await?;
+    let ids: Vec<&str> = usb.iter().filter_map(|u| u["id"].as_str()).collect();
+    assert_eq!(ids, ["1-2", "1-3.1"]);
+    let stick = &usb[0];
+    for (field, want) in [
+        ("name", json!("SanDisk Cruzer Blade")),
+        ("usb_id", json!("0781:5567")),
+        ("vendor", json!("SanDisk")),
+        ("type", json!("mass storage")),
+        ("serial", json!("4C530001")),
+        ("usb_version", json!("2.00")),
+        ("state", json!("free")),
+        ("instance_id", Value::Null),
+    ] {
+        assert_eq!(stick[field], want, "{field} in {stick}");
+    }
+
+    // GPUs: the BMC's VGA (passthrough), the P40 (mdev), the L4 (SR-IOV vGPU).
+    let gpus = listed(&region, &host, "gpus").await?;
+    let kinds: Vec<(&str, &str, &str)> = gpus
+        .iter()
+        .map(|g| {
+            (
+                g["address"].as_str().unwrap_or_default(),
+                g["name"].as_str().unwrap_or_default(),
+                g["type"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (
+                "0000:02:00.0",
+                "ASPEED Graphics Family (BMC)",
+                "passthrough"
+            ),
+            (P40, "NVIDIA Tesla P40", "mdev"),
+            (L4, "NVIDIA L4", "sriov-vgpu"),
+        ]
+    );
+    assert_eq!(gpus[1]["memory_bytes"], 24u64 << 30);
+    assert_eq!(gpus[1]["state"], "free");
+    let table = cli(&region, &["hosts", "gpus", &host])?;
+    assert!(table.contains("nvidia-46 GRID P40-1Q (24 free)"), "{table}");
+
+    // Slice the P40 through the CLI: two UUIDs written to the type's create.
+    let out = cli(
+        &region,
+        &[
+            "--json",
+            "hosts",
+            "gpus",
+            "slice",
+            &host,
+            P40,
+            "--type",
+            "nvidia-46",
+            "--count",
+            "2",
+        ],
+    )?;
+    let made: Value = serde_json::from_str(&out)?;
+    let uuids: Vec<String> = made["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(uuids.len(), 2, "{made}");
+    let create = format!("/sys/bus/pci/devices/{P40}/mdev_supported_types/nvidia-46/create");
+    let want: Vec<(String, String)> = uuids.iter().map(|u| (create.clone(), u.clone())).collect();
+    assert_eq!(kernel.writes(), want);
+    let vgpus = listed(&region, &host, "vgpus").await?;
+    assert_eq!(vgpus.len(), 2);
+    for v in &vgpus {
+        assert_eq!(v["parent"], P40, "{v}");
+        assert_eq!(v["type_name"], "GRID P40-1Q", "{v}");
+        assert_eq!(v["state"], "free", "{v}");
+    }
+    let (_, gpus) = region.get(&format!("/v1/hosts/{host}/gpus")).await?;
+    assert_eq!(gpus["items"][1]["state"], "sliced");
+    assert_eq!(gpus["items"][1]["vgpu_types"][0]["available"], 22);
+
+    // More than available: refused with the number available; a type it does not offer.
+    let (status, body) = region
+        .post(
+            &format!("/v1/hosts/{host}/gpus/{P40}/slice"),
+            json!({"type": "nvidia-46", "count": 23}),
+        )
+        .await?;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "not_enough_vgpus");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("22 vGPUs")),
+        "{body}"
+    );
+    let (status, body) = region
+        .post(
+            &format!("/v1/hosts/{host}/gpus/{P40}/slice"),
+            json!({"type": "nvidia-999", "count": 1}),
+        )
+        .await?;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("type:"))
+    );
+    let (status, body) = region
+        .post(
+            &format!("/v1/hosts/{host}/gpus/0000:02:00.0/slice"),
+            json!({"type": "x", "count": 1}),
+        )
+        .await?;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (409, json!("gpu_not_sliceable"))
+    );
+
+    // The SR-IOV L4, by type name: the VF's current_vgpu_type.
+    kernel.clear();
+    let (status, body) = region
+        .post(
+            &format!("/v1/hosts/{host}/gpus/{L4}/slice"),
+            json!({"type": "NVIDIA L4-6Q", "count": 1}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"][0]["id"], "0000:81:00.1");
+    assert_eq!(body["items"][0]["kind"], "sriov-vf");
+    assert_eq!(
+        kernel.writes(),
+        [(
+            "/sys/bus/pci/devices/0000:81:00.1/nvidia/current_vgpu_type".to_string(),
+            "1144".to_string()
+        )]
+    );
+
+    // Restore both through the CLI.
+    kernel.clear();
+    let out = cli(&region, &["hosts", "gpus", "restore", &host, P40])?;
+    assert!(out.contains("restored: free"), "{out}");
+    let mut writes = kernel.writes();
+    writes.sort();
+    let mut want: Vec<(String, String)> = uuids
+        .iter()
+        .map(|u| (format!("/sys/bus/mdev/devices/{u}/remove"), "1".to_string()))
+        .collect();
+    want.sort();
+    assert_eq!(writes, want);
+    cli(&region, &["hosts", "gpus", "restore", &host, L4])?;
+    let (_, vgpus) = region.get(&format!("/v1/hosts/{host}/vgpus")).await?;
+    assert_eq!(vgpus["items"], json!([]));
+    let out = cli(&region, &["hosts", "vgpus", &host])?;
+    assert_eq!(out, "no vGPUs\n");
+
+    // A USB device goes only to an instance that exists; the test driver cannot attach
+    // devices, so the agent's refusal comes back and the device stays free.
+    let (status, body) = region
+        .post(
+            &format!("/v1/hosts/{host}/usb/1-2/assign"),
+            json!({"instance_id": "inst-000000000000"}),
+        )
+        .await?;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (404, json!("instance_not_found"))
+    );
+    let (status, _) = region
+        .post(
+            &format!("/v1/hosts/{host}/usb/9-9/assign"),
+            json!({"instance_id": "inst-000000000000"}),
+        )
+        .await?;
+    assert_eq!(status, 404);
+    let tenant = inst::tenant(&region, "usb@example.com").await?;
+    let image = inst::qcow2_image(&region, &tenant.id, "blank", "64M").await?;
+    let (status, created) = inst::create(
+        &region,
+        &tenant.token,
+        "usb-1",
+        image["id"].as_str().unwrap_or_default(),
+        64 * MIB,
+        json!({}),
+    )
+    .await?;
+    assert_eq!(status, 202, "{created}");
+    let iid = created["id"].as_str().unwrap_or_default().to_string();
+    inst::expect_state(&region, &iid, "running", SETTLE).await?;
+    let (status, body) = region
+        .post(
+            &format!("/v1/hosts/{host}/usb/1-2/assign"),
+            json!({"instance_id": iid}),
+        )
+        .await?;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not supported")),
+        "{body}"
+    );
+    let (_, usb) = region.get(&format!("/v1/hosts/{host}/usb")).await?;
+    assert_eq!(usb["items"][0]["state"], "free");
+    let (_, shown) = region.get(&format!("/v1/instances/{iid}")).await?;
+    assert_eq!(shown["devices"], json!([]));
+    Ok(())
+}
+
+/// USB assign and release on a real libvirtd: the hostdev lands in the stopped instance's
+/// definition, the instance lists the device and its drain plan names it, a second assign is
+/// refused, and release takes it out again; a live attach libvirt refuses leaves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn usb_assign_and_release_change_the_domain_on_real_libvirt() -> anyhow::Result<()> {
+    let Some(daemon) = LibvirtDaemon::start(LibvirtDaemonOptions::new(
+        "hv-usb",
+        Ipv4Addr::new(127, 0, 0, 72),
+    ))?
+    else {
+        return Ok(());
+    };
+    let region = Region::start().await?;
+    region.create_cluster("az1").await?;
+    let root = region.dir.path().join("sysfs");
+    standard_host(&root);
+    let agent = agent_on_fixture(&region, "127.0.0.72", &daemon.unix_uri(), &root).await?;
+    let host = agent.host_id.clone();
+    listed(&region, &host, "usb").await?;
+    let tenant = inst::tenant(&region, "usb@example.com").await?;
+    let image = inst::qcow2_image(&region, &tenant.id, "blank", "64M").await?;
+    let (status, created) = inst::create(
+        &region,
+        &tenant.token,
+        "usb-1",
+        image["id"].as_str().unwrap_or_default(),
+        128 * MIB,
+        json!({}),
+    )
+    .await?;
+    assert_eq!(status, 202, "{created}");
+    let iid = created["id"].as_str().unwrap_or_default().to_string();
+    inst::expect_state(&region, &iid, "running", SETTLE).await?;
+    inst::act(&region, &iid, "stop").await?;
+    inst::expect_state(&region, &iid, "stopped", SETTLE).await?;
+
+    let out = cli(
+        &region,
+        &["hosts", "usb", "assign", &host, "1-2", "--instance", &iid],
+    )?;
+    assert!(
+        out.contains(&format!("assigned to instance {iid}")),
+        "{out}"
+    );
+    let conn = daemon.connect()?;
+    let defined = conn
+        .lookup_domain_by_name(&iid)?
+        .xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)?;
+    assert!(
+        defined.contains("<hostdev mode='subsystem' type='usb'"),
+        "{defined}"
+    );
+    assert!(defined.contains("<vendor id='0x0781'/>"), "{defined}");
+    assert!(defined.contains("<product id='0x5567'/>"), "{defined}");
+    assert!(
+        defined.contains("<address bus='1' device='3'/>"),
+        "{defined}"
+    );
+
+    let usb = listed(&region, &host, "usb").await?;
+    assert_eq!(usb[0]["state"], "assigned");
+    assert_eq!(usb[0]["instance_id"], iid.as_str());
+    assert_eq!(usb[0]["tenant_email"], "usb@example.com");
+    let (_, shown) = region.get(&format!("/v1/instances/{iid}")).await?;
+    assert_eq!(shown["devices"], json!(["usb:1-2"]));
+    let (status, plan) = region
+        .get(&format!("/v1/hosts/{host}/maintenance/plan"))
+        .await?;
+    assert_eq!(status, 200, "{plan}");
+    assert!(
+        plan["items"][0]["blocked_by"]
+            .as_str()
+            .is_some_and(|b| b.contains("usb:1-2")),
+        "{plan}"
+    );
+    let (status, body) = region
+        .post(
+            &format!("/v1/hosts/{host}/usb/1-2/assign"),
+            json!({"instance_id": iid}),
+        )
+        .await?;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (409, json!("device_in_use"))
+    );
+
+    let out = cli(&region, &["hosts", "usb", "release", &host, "1-2"])?;
+    assert!(out.contains("is free"), "{out}");
+    let defined = conn
+        .lookup_domain_by_name(&iid)?
+        .xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)?;
+    assert!(!defined.contains("<hostdev"), "{defined}");
+    let (_, shown) = region.get(&format!("/v1/instances/{iid}")).await?;
+    assert_eq!(shown["devices"], json!([]));
+    let (_, usb) = region.get(&format!("/v1/hosts/{host}/usb")).await?;
+    assert_eq!(usb["items"][0]["state"], "free");
+
+    // A running guest: libvirt attaches live and persistently, or neither. Here the device
+    // exists only in the fixture, so the live attach fails (libvirt finds no USB bus), its
+    // reason comes back, and nothing is left assigned or defined.
+    inst::act(&region, &iid, "start").await?;
+    inst::expect_state(&region, &iid, "running", SETTLE).await?;
+    let (status, body) = region
+        .post(
+            &format!("/v1/hosts/{host}/usb/1-2/assign"),
+            json!({"instance_id": iid}),
+        )
+        .await?;
+    let live = conn.lookup_domain_by_name(&iid)?.xml_desc(0)?;
+    let defined = conn
+        .lookup_domain_by_name(&iid)?
+        .xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)?;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("libvirt") && m.contains("/sys/bus/usb")),
+        "{body}"
+    );
+    assert!(!live.contains("<hostdev") && !defined.contains("<hostdev"));
+    let (_, usb) = region.get(&format!("/v1/hosts/{host}/usb")).await?;
+    assert_eq!(usb["items"][0]["state"], "free");
+    let (_, shown) = region.get(&format!("/v1/instances/{iid}")).await?;
+    assert_eq!(shown["devices"], json!([]));
+    Ok(())
+}
