@@ -400,3 +400,163 @@ async fn usb_assign_and_release_change_the_domain_on_real_libvirt() -> anyhow::R
     assert_eq!(shown["devices"], json!([]));
     Ok(())
 }
+
+/// GPU instances: placed only on a host with a free vGPU of the asked type (mdev or SR-IOV),
+/// given that vGPU in their domain, named by the drain plan, holding the GPU against a
+/// restore, and freeing it when deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gpu_instances_go_where_a_free_vgpu_is() -> anyhow::Result<()> {
+    let region = Region::start().await?;
+    region.create_cluster("az1").await?;
+    let with_gpus = region.dir.path().join("sysfs-gpu");
+    let fixture = standard_host(&with_gpus);
+    let _kernel = fixture.kernel();
+    let bare = region.dir.path().join("sysfs-bare");
+    plinth_agent::devices::fixture::FixtureHost::new(&bare);
+    let gpu_agent = agent_on_fixture(&region, "127.0.0.73", "test:///default", &with_gpus).await?;
+    let other = agent_on_fixture(&region, "127.0.0.74", "test:///default", &bare).await?;
+    let host = gpu_agent.host_id.clone();
+    listed(&region, &host, "gpus").await?;
+    for (address, vgpu_type) in [(P40, "nvidia-46"), (L4, "NVIDIA L4-6Q")] {
+        let (status, body) = region
+            .post(
+                &format!("/v1/hosts/{host}/gpus/{address}/slice"),
+                json!({"type": vgpu_type, "count": 1}),
+            )
+            .await?;
+        assert_eq!(status, 200, "{body}");
+    }
+    let tenant = inst::tenant(&region, "gpu@example.com").await?;
+    let image = inst::qcow2_image(&region, &tenant.id, "blank", "64M").await?;
+    let image = image["id"].as_str().unwrap_or_default().to_string();
+
+    // Each type has one free vGPU, on one host: both creates land there, with it.
+    let mut made = Vec::new();
+    for (name, vgpu_type) in [("gpu-1", "nvidia-46"), ("gpu-2", "NVIDIA L4-6Q")] {
+        let (status, created) = inst::create(
+            &region,
+            &tenant.token,
+            name,
+            &image,
+            64 * MIB,
+            json!({"gpu_type": vgpu_type}),
+        )
+        .await?;
+        assert_eq!(status, 202, "{created}");
+        assert_eq!(created["host_id"], host.as_str(), "{created}");
+        let iid = created["id"].as_str().unwrap_or_default().to_string();
+        let running = inst::expect_state(&region, &iid, "running", SETTLE).await?;
+        let devices = running["devices"].as_array().cloned().unwrap_or_default();
+        assert_eq!(devices.len(), 1, "{running}");
+        made.push((iid, devices[0].as_str().unwrap_or_default().to_string()));
+    }
+    let (mdev_instance, mdev_key) = made[0].clone();
+    let (vf_instance, vf_key) = made[1].clone();
+    assert!(
+        mdev_key.starts_with("vgpu:") && mdev_key.len() == 5 + 36,
+        "{mdev_key}"
+    );
+    assert_eq!(vf_key, "vgpu:0000:81:00.1");
+
+    // The agent defined each domain with its vGPU: an mdev hostdev, the VF as a PCI hostdev.
+    let records = std::fs::read_to_string(gpu_agent.dir.join("devices.json"))?;
+    let records: Value = serde_json::from_str(&records)?;
+    let xml_of = |key: &str| -> String {
+        records["attachments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["device"] == key)
+            .and_then(|a| a["xml"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let uuid = &mdev_key["vgpu:".len()..];
+    assert!(xml_of(&mdev_key).contains("type='mdev' model='vfio-pci'"));
+    assert!(xml_of(&mdev_key).contains(&format!("<address uuid='{uuid}'/>")));
+    assert!(xml_of(&vf_key).contains("bus='0x81' slot='0x00' function='0x1'"));
+
+    let vgpus = listed(&region, &host, "vgpus").await?;
+    let held = vgpus
+        .iter()
+        .find(|v| format!("vgpu:{}", v["id"].as_str().unwrap_or_default()) == mdev_key);
+    let held = held.cloned().unwrap_or_default();
+    assert_eq!(held["state"], "assigned", "{held}");
+    assert_eq!(held["instance_id"], mdev_instance.as_str());
+    assert_eq!(held["tenant_email"], "gpu@example.com");
+
+    // None of that type is left anywhere: refused, and the reason says so.
+    let (status, body) = inst::create(
+        &region,
+        &tenant.token,
+        "gpu-3",
+        &image,
+        64 * MIB,
+        json!({"gpu_type": "nvidia-46"}),
+    )
+    .await?;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no free GPU of that type")),
+        "{body}"
+    );
+    let _ = &other;
+
+    // The drain plan names the vGPU; restore is refused, naming the instance.
+    let (_, plan) = region
+        .get(&format!("/v1/hosts/{host}/maintenance/plan"))
+        .await?;
+    let blocked: Vec<String> = plan["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["blocked_by"].as_str().map(str::to_string))
+        .collect();
+    assert!(blocked.iter().any(|b| b.contains(&mdev_key)), "{plan}");
+    let (status, body) = region
+        .post(&format!("/v1/hosts/{host}/gpus/{P40}/restore"), json!({}))
+        .await?;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "gpu_in_use");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&mdev_instance)),
+        "{body}"
+    );
+
+    // Deleted: the vGPU is free again, a new instance can have it, and then the GPU can be
+    // restored once that one is gone too.
+    inst::delete(&region, &mdev_instance, SETTLE).await?;
+    let vgpus = listed(&region, &host, "vgpus").await?;
+    assert!(
+        vgpus
+            .iter()
+            .all(|v| v["instance_id"] != mdev_instance.as_str()),
+        "{vgpus:?}"
+    );
+    let (status, again) = inst::create(
+        &region,
+        &tenant.token,
+        "gpu-4",
+        &image,
+        64 * MIB,
+        json!({"gpu_type": "GRID P40-1Q"}),
+    )
+    .await?;
+    assert_eq!(status, 202, "{again}");
+    let again = again["id"].as_str().unwrap_or_default().to_string();
+    inst::expect_state(&region, &again, "running", SETTLE).await?;
+    inst::delete(&region, &again, SETTLE).await?;
+    inst::delete(&region, &vf_instance, SETTLE).await?;
+    wait_for("the agent to free the vGPUs", SETTLE, || async {
+        let (status, body) = region
+            .post(&format!("/v1/hosts/{host}/gpus/{P40}/restore"), json!({}))
+            .await?;
+        Ok((status == 200).then_some(body))
+    })
+    .await?;
+    Ok(())
+}

@@ -7,6 +7,7 @@
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixture;
 pub mod gpu;
+mod gpu_assign;
 pub mod hostdev;
 mod models;
 mod records;

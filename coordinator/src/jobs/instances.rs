@@ -138,6 +138,12 @@ pub async fn create_request(
             format,
         },
         admin_password,
+        devices: inst
+            .devices
+            .iter()
+            .filter(|d| d.starts_with("vgpu:") || d.starts_with("gpu:"))
+            .cloned()
+            .collect(),
     })
 }
 
@@ -171,6 +177,10 @@ pub async fn create(st: AppState, id: String, op: String) {
             };
             match cleaned {
                 Ok(()) => {
+                    // Unplaced: its vGPU or GPU is free for others (a start claims anew).
+                    if let Err(e) = st.store.release_devices(&id, now).await {
+                        error!(instance = %id, error = ?e, "Could not free a failed create's devices.");
+                    }
                     st.store
                         .fail_instance_job(&id, &op, &reason, true, now)
                         .await
@@ -263,7 +273,15 @@ pub async fn delete(st: AppState, id: String, op: String) {
     let recorded = match outcome {
         Ok(()) => {
             info!(instance = %id, "Instance deleted.");
-            st.store.remove_instance(&id, &op, now).await
+            let host = st.store.instance_host(&id).await.ok().flatten();
+            let removed = st.store.remove_instance(&id, &op, now).await;
+            // Its devices went with it: placement counts them free again.
+            if let Some(host) = host
+                && let Err(e) = st.store.recount_gpus(&host).await
+            {
+                error!(host = %host, error = ?e, "Could not recount the host's free GPUs.");
+            }
+            removed
         }
         Err(reason) => {
             warn!(instance = %id, %reason, "Instance delete failed.");

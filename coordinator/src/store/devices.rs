@@ -1,10 +1,54 @@
 //! Host devices: each agent's last reported inventory (kept whole), and which instance holds
 //! which device. An assignment is a row keyed by host and device, written in the transaction
 //! that adds the device to the instance's `devices`, so a device is one instance's at a time.
+//! Placement reads the free vGPUs and passthrough GPUs of each host by type from the host
+//! index, which is recounted after every change here.
 
+use super::instances::{release_claim, release_quota};
 use super::{Store, StoreError};
-use plinth_common::api::{DeviceInventory, DeviceState, GpuState};
+use plinth_common::api::{DeviceInventory, DeviceState, GpuKind, GpuState};
 use sqlx::Row;
+use std::collections::BTreeMap;
+
+/// What a GPU request can be given on a host, in the order tried: free vGPUs whose type id or
+/// name is `gpu_type`, then free passthrough GPUs whose model name or `vendor:device` is.
+pub fn free_units(inv: &DeviceInventory, gpu_type: &str) -> Vec<String> {
+    let vgpus = inv
+        .vgpus
+        .iter()
+        .filter(|v| {
+            v.state == DeviceState::Free && (v.type_id == gpu_type || v.type_name == gpu_type)
+        })
+        .map(|v| format!("vgpu:{}", v.id));
+    let whole = inv
+        .gpus
+        .iter()
+        .filter(|g| {
+            g.kind == GpuKind::Passthrough
+                && g.state == GpuState::Free
+                && (g.name == gpu_type || g.pci_id == gpu_type)
+        })
+        .map(|g| format!("gpu:{}", g.address));
+    vgpus.chain(whole).collect()
+}
+
+/// How many of each type are free, under every name a request may use.
+pub fn free_counts(inv: &DeviceInventory) -> Vec<(String, u32)> {
+    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+    for v in inv.vgpus.iter().filter(|v| v.state == DeviceState::Free) {
+        *counts.entry(v.type_id.clone()).or_default() += 1;
+        if v.type_name != v.type_id {
+            *counts.entry(v.type_name.clone()).or_default() += 1;
+        }
+    }
+    for g in &inv.gpus {
+        if g.kind == GpuKind::Passthrough && g.state == GpuState::Free {
+            *counts.entry(g.name.clone()).or_default() += 1;
+            *counts.entry(g.pci_id.clone()).or_default() += 1;
+        }
+    }
+    counts.into_iter().collect()
+}
 
 /// Why a device could not be assigned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +88,127 @@ impl Store {
         .bind(now)
         .execute(self.pool())
         .await?;
+        self.recount_gpus(host).await
+    }
+
+    /// Recounts the free GPUs of `host` for placement.
+    pub async fn recount_gpus(&self, host: &str) -> Result<(), StoreError> {
+        let counts = free_counts(&self.host_devices(host).await?);
+        self.host_index().update(host, |e| e.free_gpus = counts);
+        Ok(())
+    }
+
+    /// Counts every reported host's free GPUs (at start).
+    pub(super) async fn load_gpu_index(&self) -> Result<(), StoreError> {
+        let hosts: Vec<String> = sqlx::query("SELECT host_id FROM host_devices")
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| r.try_get("host_id"))
+            .collect::<Result<_, _>>()?;
+        for host in hosts {
+            self.recount_gpus(&host).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives `instance` (placed on `host`) a free vGPU or GPU of `gpu_type`: the first free one
+    /// in [`free_units`] order that no instance holds, taken in one write transaction. `None`
+    /// when none is left.
+    pub async fn claim_gpu(
+        &self,
+        host: &str,
+        instance: &str,
+        gpu_type: &str,
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let units = free_units(&self.host_devices(host).await?, gpu_type);
+        for unit in units {
+            match self.assign_device(host, &unit, instance, now).await? {
+                Ok(()) => return Ok(Some(unit)),
+                // Taken meanwhile: the next.
+                Err(AssignRefused::Taken(_)) => continue,
+                Err(_) => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Undoes a create whose GPU could not be had: the claim and quota given back, the
+    /// instance, its assignments and its operation removed, as if it had never been asked.
+    pub async fn discard_new_instance(&self, id: &str, op_id: &str) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let released = release_claim(&mut tx, id).await?;
+        release_quota(&mut tx, id).await?;
+        for sql in [
+            "DELETE FROM device_assignments WHERE instance_id = ?",
+            "DELETE FROM instances WHERE id = ?",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        sqlx::query("DELETE FROM operations WHERE id = ?")
+            .bind(op_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if let Some((host, c, m)) = released {
+            self.set_allocation(&host, c, m);
+            self.recount_gpus(&host).await?;
+        }
+        Ok(())
+    }
+
+    /// Undoes [`Store::place_instance`] for an instance whose GPU could not be had there: the
+    /// claim given back, the instance back in `state` with no job, the operation removed.
+    pub async fn undo_placement(
+        &self,
+        id: &str,
+        op_id: &str,
+        state: plinth_common::instance::InstanceState,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let released = release_claim(&mut tx, id).await?;
+        sqlx::query(
+            "UPDATE instances SET state = ?, operation_id = NULL, updated_at = ? WHERE id = ?",
+        )
+        .bind(state.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM operations WHERE id = ?")
+            .bind(op_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if let Some((host, c, m)) = released {
+            self.set_allocation(&host, c, m);
+        }
+        Ok(())
+    }
+
+    /// Frees every device `instance` holds (a create that failed and left its host); answers
+    /// the hosts whose devices were freed.
+    pub async fn release_devices(&self, instance: &str, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let hosts: Vec<String> =
+            sqlx::query("DELETE FROM device_assignments WHERE instance_id = ? RETURNING host_id")
+                .bind(instance)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get("host_id"))
+                .collect::<Result<_, _>>()?;
+        sqlx::query("UPDATE instances SET devices_json = '[]', updated_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(instance)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        for host in hosts {
+            self.recount_gpus(&host).await?;
+        }
         Ok(())
     }
 
@@ -160,6 +325,9 @@ impl Store {
         devices.push(device.to_string());
         write_devices(&mut tx, instance, &devices, now).await?;
         tx.commit().await?;
+        if !device.starts_with("usb:") {
+            self.recount_gpus(host).await?;
+        }
         Ok(Ok(()))
     }
 
@@ -195,6 +363,9 @@ impl Store {
             }
         }
         tx.commit().await?;
+        if gone && !device.starts_with("usb:") {
+            self.recount_gpus(host).await?;
+        }
         Ok(gone)
     }
 
@@ -240,7 +411,7 @@ async fn write_devices(
 mod tests {
     use super::*;
     use crate::store::test_store;
-    use plinth_common::api::UsbDevice;
+    use plinth_common::api::{Gpu, UsbDevice, Vgpu, VgpuKind};
 
     fn stick() -> UsbDevice {
         UsbDevice {
@@ -340,6 +511,97 @@ mod tests {
             store.host_devices("host-1").await?.usb[0].state,
             DeviceState::Free
         );
+        Ok(())
+    }
+
+    fn vgpu(id: &str) -> Vgpu {
+        Vgpu {
+            id: id.into(),
+            kind: VgpuKind::Mdev,
+            type_id: "nvidia-46".into(),
+            type_name: "GRID P40-1Q".into(),
+            parent: "0000:41:00.0".into(),
+            state: DeviceState::Free,
+            instance_id: None,
+            tenant_id: None,
+            tenant_email: None,
+        }
+    }
+
+    /// Placement sees the free vGPUs and passthrough GPUs of a host under every name a
+    /// request may use; a claim takes one, and the counts follow.
+    #[tokio::test]
+    async fn free_gpus_are_counted_and_claimed() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        crate::store::test_hosts(&store, 2, 4, 1 << 30).await?;
+        store.create_tenant("ten-1", "a@x", "A").await?;
+        instance(&store, "inst-1", "host-1").await?;
+        instance(&store, "inst-2", "host-1").await?;
+        instance(&store, "inst-3", "host-1").await?;
+        let t4 = Gpu {
+            address: "0000:3b:00.0".into(),
+            name: "NVIDIA Tesla T4".into(),
+            pci_id: "10de:1eb8".into(),
+            vendor: "NVIDIA".into(),
+            memory_bytes: Some(16 << 30),
+            kind: GpuKind::Passthrough,
+            state: GpuState::Free,
+            vgpu_types: vec![],
+            driver: Some("vfio-pci".into()),
+            instance_id: None,
+            tenant_id: None,
+            tenant_email: None,
+        };
+        let inv = DeviceInventory {
+            usb: vec![],
+            gpus: vec![t4],
+            vgpus: vec![
+                vgpu("aaaaaaaa-0000-4000-8000-000000000001"),
+                vgpu("aaaaaaaa-0000-4000-8000-000000000002"),
+            ],
+        };
+        store.record_devices("host-1", &inv, 1).await?;
+        let free = |store: &Store| -> Vec<(String, u32)> {
+            store.placement_candidates(0)[0].free_gpus.clone()
+        };
+        let want = |n: u32, t4: u32| -> Vec<(String, u32)> {
+            let mut v = vec![
+                ("10de:1eb8".to_string(), t4),
+                ("GRID P40-1Q".to_string(), n),
+                ("NVIDIA Tesla T4".to_string(), t4),
+                ("nvidia-46".to_string(), n),
+            ];
+            v.retain(|(_, c)| *c > 0);
+            v
+        };
+        assert_eq!(free(&store), want(2, 1));
+        assert!(store.placement_candidates(0)[1].free_gpus.is_empty());
+
+        let got = store
+            .claim_gpu("host-1", "inst-1", "GRID P40-1Q", 2)
+            .await?;
+        assert_eq!(
+            got.as_deref(),
+            Some("vgpu:aaaaaaaa-0000-4000-8000-000000000001")
+        );
+        assert_eq!(free(&store), want(1, 1));
+        let got = store.claim_gpu("host-1", "inst-2", "nvidia-46", 2).await?;
+        assert_eq!(
+            got.as_deref(),
+            Some("vgpu:aaaaaaaa-0000-4000-8000-000000000002")
+        );
+        assert_eq!(
+            store.claim_gpu("host-1", "inst-3", "nvidia-46", 2).await?,
+            None
+        );
+        let got = store.claim_gpu("host-1", "inst-3", "10de:1eb8", 2).await?;
+        assert_eq!(got.as_deref(), Some("gpu:0000:3b:00.0"));
+        assert_eq!(free(&store), want(0, 0));
+        let devices = store.instance("inst-3").await?.map(|r| r.instance.devices);
+        assert_eq!(devices, Some(vec!["gpu:0000:3b:00.0".to_string()]));
+
+        store.release_devices("inst-1", 3).await?;
+        assert_eq!(free(&store), want(1, 0));
         Ok(())
     }
 }

@@ -82,6 +82,7 @@ fn index_entry(row: &SqliteRow) -> Result<IndexEntry, StoreError> {
             total_memory_bytes: row.try_get::<i64, _>("total_memory_bytes")? as u64,
             allocated_memory_bytes: row.try_get::<i64, _>("allocated_memory_bytes")? as u64,
         },
+        free_gpus: Vec::new(),
     })
 }
 
