@@ -385,6 +385,31 @@ impl FixtureHost {
                 .push((self.rel(path), value.to_string()));
         };
         let pci = self.sys("bus/pci/devices");
+        // Types first: a type cleared just before its VFs are disabled is seen before they go
+        // (the real kernel takes each write as it comes).
+        for address in super::sysfs::names(&pci) {
+            let dir = pci.join(&address);
+            let current = dir.join("nvidia/current_vgpu_type");
+            // Empty: caught between a writer's truncation and its write (a real attribute
+            // has no such moment); the value comes with the next look.
+            let Ok(value) = std::fs::read_to_string(&current) else {
+                continue;
+            };
+            if value.is_empty() {
+                continue;
+            }
+            match seen.iter_mut().find(|(p, _)| *p == current) {
+                Some((_, last)) if *last != value => {
+                    record(&current, value.trim());
+                    *last = value;
+                    if let Ok(pf) = std::fs::canonicalize(dir.join("physfn")) {
+                        Self::refresh_creatable(&pf);
+                    }
+                }
+                Some(_) => {}
+                None => seen.push((current, value)),
+            }
+        }
         for address in super::sysfs::names(&pci) {
             let dir = pci.join(&address);
             let types = dir.join("mdev_supported_types");
@@ -409,20 +434,6 @@ impl FixtureHost {
                     } else {
                         std::fs::write(&numvfs, "0\n").unwrap();
                     }
-                }
-            }
-            let current = dir.join("nvidia/current_vgpu_type");
-            if let Ok(value) = std::fs::read_to_string(&current) {
-                match seen.iter_mut().find(|(p, _)| *p == current) {
-                    Some((_, last)) if *last != value => {
-                        record(&current, value.trim());
-                        *last = value;
-                        if let Ok(pf) = std::fs::canonicalize(dir.join("physfn")) {
-                            Self::refresh_creatable(&pf);
-                        }
-                    }
-                    Some(_) => {}
-                    None => seen.push((current, value)),
                 }
             }
         }

@@ -221,6 +221,13 @@ pub async fn release_usb(
     let Some(instance) = st.store.device_holder(&id, &key).await? else {
         return Ok(ApiJson(usb_device(&st, &id, &device).await?));
     };
+    let before = st
+        .store
+        .host_devices(&id)
+        .await?
+        .usb
+        .into_iter()
+        .find(|u| u.id == device);
     let ep = endpoint(&st, &id).await?;
     match st.agents.usb(&ep, &device, "detach", &instance).await {
         // Unplugged meanwhile: libvirt lets go of it with the domain's next change.
@@ -243,7 +250,18 @@ pub async fn release_usb(
         )
         .await?;
     tracing::info!(host = %id, device = %device, instance = %instance, "USB device released.");
-    Ok(ApiJson(usb_device(&st, &id, &device).await?))
+    match (usb_device(&st, &id, &device).await, before) {
+        (Ok(now), _) => Ok(ApiJson(now)),
+        // Unplugged while assigned: released all the same; shown as it was last seen.
+        (Err(_), Some(last)) => Ok(ApiJson(UsbDevice {
+            state: plinth_common::api::DeviceState::Free,
+            instance_id: None,
+            tenant_id: None,
+            tenant_email: None,
+            ..last
+        })),
+        (Err(e), None) => Err(e),
+    }
 }
 
 async fn gpu(st: &AppState, host: &str, address: &str) -> ApiResult<Gpu> {

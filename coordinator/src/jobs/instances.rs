@@ -265,6 +265,27 @@ pub async fn delete(st: AppState, id: String, op: String) {
                 .delete_instance(&ep, &id)
                 .await
                 .map_err(|e| format!("the agent could not delete it: {}", e.explain()))?;
+            let held = st
+                .store
+                .instance(&id)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|r| !r.instance.devices.is_empty());
+            // The agent freed its devices: keep its inventory as it is now, not as the last
+            // beat had it.
+            if held {
+                match st.agents.devices(&ep).await {
+                    Ok(inventory) => {
+                        if let Err(e) = st.store.record_devices(&host, &inventory, now_ms()).await {
+                            warn!(host = %host, error = ?e, "Could not keep the device inventory.");
+                        }
+                    }
+                    Err(e) => {
+                        warn!(host = %host, error = %e.explain(), "Could not read the devices back; the next heartbeat brings them.")
+                    }
+                }
+            }
         }
         Ok::<(), String>(())
     }
