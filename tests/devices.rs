@@ -410,6 +410,14 @@ async fn gpu_instances_go_where_a_free_vgpu_is() -> anyhow::Result<()> {
     region.create_cluster("az1").await?;
     let with_gpus = region.dir.path().join("sysfs-gpu");
     let fixture = standard_host(&with_gpus);
+    // And a T4 bound to vfio-pci, for passthrough whole.
+    fixture.pci_device(
+        "0000:3b:00.0",
+        "0x030200",
+        "0x10de",
+        "0x1eb8",
+        Some("vfio-pci"),
+    );
     let _kernel = fixture.kernel();
     let bare = region.dir.path().join("sysfs-bare");
     plinth_agent::devices::fixture::FixtureHost::new(&bare);
@@ -430,9 +438,13 @@ async fn gpu_instances_go_where_a_free_vgpu_is() -> anyhow::Result<()> {
     let image = inst::qcow2_image(&region, &tenant.id, "blank", "64M").await?;
     let image = image["id"].as_str().unwrap_or_default().to_string();
 
-    // Each type has one free vGPU, on one host: both creates land there, with it.
+    // Each type has one free vGPU (or GPU), on one host: the creates land there, with it.
     let mut made = Vec::new();
-    for (name, vgpu_type) in [("gpu-1", "nvidia-46"), ("gpu-2", "NVIDIA L4-6Q")] {
+    for (name, vgpu_type) in [
+        ("gpu-1", "nvidia-46"),
+        ("gpu-2", "NVIDIA L4-6Q"),
+        ("gpu-5", "NVIDIA Tesla T4"),
+    ] {
         let (status, created) = inst::create(
             &region,
             &tenant.token,
@@ -452,6 +464,8 @@ async fn gpu_instances_go_where_a_free_vgpu_is() -> anyhow::Result<()> {
     }
     let (mdev_instance, mdev_key) = made[0].clone();
     let (vf_instance, vf_key) = made[1].clone();
+    let (t4_instance, t4_key) = made[2].clone();
+    assert_eq!(t4_key, "gpu:0000:3b:00.0");
     assert!(
         mdev_key.starts_with("vgpu:") && mdev_key.len() == 5 + 36,
         "{mdev_key}"
@@ -475,6 +489,18 @@ async fn gpu_instances_go_where_a_free_vgpu_is() -> anyhow::Result<()> {
     assert!(xml_of(&mdev_key).contains("type='mdev' model='vfio-pci'"));
     assert!(xml_of(&mdev_key).contains(&format!("<address uuid='{uuid}'/>")));
     assert!(xml_of(&vf_key).contains("bus='0x81' slot='0x00' function='0x1'"));
+    assert!(xml_of(&t4_key).contains("type='pci' managed='yes'"));
+    assert!(xml_of(&t4_key).contains("bus='0x3b' slot='0x00' function='0x0'"));
+    let (_, gpus) = region.get(&format!("/v1/hosts/{host}/gpus")).await?;
+    let t4 = gpus["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|g| g["address"] == "0000:3b:00.0")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(t4["state"], "assigned", "{t4}");
+    assert_eq!(t4["instance_id"], t4_instance.as_str());
 
     let vgpus = listed(&region, &host, "vgpus").await?;
     let held = vgpus
@@ -503,6 +529,17 @@ async fn gpu_instances_go_where_a_free_vgpu_is() -> anyhow::Result<()> {
         "{body}"
     );
     let _ = &other;
+    // The BMC's VGA is the host's console: never given to a guest.
+    let (status, body) = inst::create(
+        &region,
+        &tenant.token,
+        "gpu-6",
+        &image,
+        64 * MIB,
+        json!({"gpu_type": "ASPEED Graphics Family (BMC)"}),
+    )
+    .await?;
+    assert_eq!(status, 409, "{body}");
 
     // The drain plan names the vGPU; restore is refused, naming the instance.
     let (_, plan) = region
@@ -551,6 +588,7 @@ async fn gpu_instances_go_where_a_free_vgpu_is() -> anyhow::Result<()> {
     inst::expect_state(&region, &again, "running", SETTLE).await?;
     inst::delete(&region, &again, SETTLE).await?;
     inst::delete(&region, &vf_instance, SETTLE).await?;
+    inst::delete(&region, &t4_instance, SETTLE).await?;
     wait_for("the agent to free the vGPUs", SETTLE, || async {
         let (status, body) = region
             .post(&format!("/v1/hosts/{host}/gpus/{P40}/restore"), json!({}))

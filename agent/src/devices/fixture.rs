@@ -526,7 +526,8 @@ pub fn standard_host(root: &Path) -> FixtureHost {
         " 1.10",
         5,
     );
-    host.pci_device("0000:02:00.0", "0x030000", "0x1a03", "0x2000", Some("ast"));
+    let bmc = host.pci_device("0000:02:00.0", "0x030000", "0x1a03", "0x2000", Some("ast"));
+    write(&bmc.join("boot_vga"), "1\n");
     host.mdev_gpu(
         "0000:41:00.0",
         "0x10de",

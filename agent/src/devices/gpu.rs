@@ -49,6 +49,7 @@ pub fn inventory(sysfs: &Sysfs) -> Vec<FoundGpu> {
                 kind,
                 state: GpuState::Free,
                 vgpu_types,
+                console: number(&dir, "boot_vga") == Some(1),
                 driver,
                 instance_id: None,
                 tenant_id: None,

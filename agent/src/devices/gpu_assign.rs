@@ -66,6 +66,11 @@ impl Devices {
                 .into_iter()
                 .find(|g| g.gpu.address == address)
                 .ok_or_else(|| missing("GPU", address))?;
+            if found.gpu.console {
+                return Err(DeviceError::Conflict(format!(
+                    "GPU {address} is the host's console (boot_vga); it is not handed to guests"
+                )));
+            }
             if found.gpu.kind != GpuKind::Passthrough {
                 return Err(DeviceError::Conflict(format!(
                     "GPU {address} is {}: it is handed out as vGPUs, not whole",

@@ -73,7 +73,9 @@ async fn inventory_matches_the_fixture() -> Result<(), DeviceError> {
         ],
         "VFs are not GPUs of their own"
     );
+    assert!(inv.gpus[0].console, "the BMC's VGA is the boot console");
     let p40 = &inv.gpus[1];
+    assert!(!p40.console);
     assert_eq!(p40.pci_id, "10de:1b38");
     assert_eq!(p40.memory_bytes, Some(24 << 30));
     assert_eq!(p40.driver.as_deref(), Some("nvidia"));

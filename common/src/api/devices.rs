@@ -108,6 +108,9 @@ pub struct Gpu {
     pub vgpu_types: Vec<VgpuType>,
     /// The kernel driver bound to it, when any.
     pub driver: Option<String>,
+    /// The host's boot console (`boot_vga`): listed, never handed to a guest.
+    #[serde(default)]
+    pub console: bool,
     /// The instance it is passed through to.
     pub instance_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

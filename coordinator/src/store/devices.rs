@@ -26,6 +26,7 @@ pub fn free_units(inv: &DeviceInventory, gpu_type: &str) -> Vec<String> {
         .filter(|g| {
             g.kind == GpuKind::Passthrough
                 && g.state == GpuState::Free
+                && !g.console
                 && (g.name == gpu_type || g.pci_id == gpu_type)
         })
         .map(|g| format!("gpu:{}", g.address));
@@ -42,7 +43,7 @@ pub fn free_counts(inv: &DeviceInventory) -> Vec<(String, u32)> {
         }
     }
     for g in &inv.gpus {
-        if g.kind == GpuKind::Passthrough && g.state == GpuState::Free {
+        if g.kind == GpuKind::Passthrough && g.state == GpuState::Free && !g.console {
             *counts.entry(g.name.clone()).or_default() += 1;
             *counts.entry(g.pci_id.clone()).or_default() += 1;
         }
@@ -548,13 +549,24 @@ mod tests {
             state: GpuState::Free,
             vgpu_types: vec![],
             driver: Some("vfio-pci".into()),
+            console: false,
             instance_id: None,
             tenant_id: None,
             tenant_email: None,
         };
+        let bmc = Gpu {
+            address: "0000:02:00.0".into(),
+            name: "ASPEED Graphics Family (BMC)".into(),
+            pci_id: "1a03:2000".into(),
+            console: true,
+            kind: GpuKind::Passthrough,
+            memory_bytes: None,
+            vgpu_types: vec![],
+            ..t4.clone()
+        };
         let inv = DeviceInventory {
             usb: vec![],
-            gpus: vec![t4],
+            gpus: vec![bmc, t4],
             vgpus: vec![
                 vgpu("aaaaaaaa-0000-4000-8000-000000000001"),
                 vgpu("aaaaaaaa-0000-4000-8000-000000000002"),

@@ -222,7 +222,11 @@ fn render_gpus(list: &GpuList) -> String {
                 .map(|m| format!("{} GiB", gib(m)))
                 .unwrap_or_else(|| "-".into()),
             g.kind.as_str().to_string(),
-            gpu_state(g.state).to_string(),
+            if g.console {
+                format!("{} (host console)", gpu_state(g.state))
+            } else {
+                gpu_state(g.state).to_string()
+            },
             or_dash(g.instance_id.as_deref()),
             or_dash(Some(&types.join("; "))),
         ]);
