@@ -155,6 +155,23 @@ pub fn mdev_xml(parent: &str, type_id: &str, uuid: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The FFI wrapper's failure path: libvirt's test driver defines no node devices, and
+    /// says so as an error (a real libvirtd needs mdevctl and a real parent).
+    #[tokio::test]
+    async fn node_device_define_fails_as_an_error() {
+        let lv = Libvirt::new("test:///default");
+        let err = lv
+            .define_mdev(
+                "0000:41:00.0",
+                "nvidia-46",
+                "3b5b4a1e-7e0c-4b8a-9c1d-2f6a8e9d0a11",
+                Duration::from_secs(10),
+            )
+            .await
+            .expect_err("the test driver has no virNodeDeviceDefineXML");
+        assert!(err.to_string().contains("not supported"), "{err}");
+    }
+
     #[test]
     fn mdev_node_device_xml() {
         let xml = mdev_xml(
