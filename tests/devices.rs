@@ -598,3 +598,92 @@ async fn gpu_instances_go_where_a_free_vgpu_is() -> anyhow::Result<()> {
     .await?;
     Ok(())
 }
+
+/// Waits until a (re)started agent has reported: its API, on a new port, answers through the
+/// coordinator only once its first heartbeat told the port (the agent makes recorded slices
+/// again before that beat).
+async fn beaten(region: &Region, host: &str) -> anyhow::Result<()> {
+    wait_for("the agent's first heartbeat", SETTLE, || async {
+        let (status, _) = region.get(&format!("/v1/hosts/{host}/agent")).await?;
+        Ok((status == 200).then_some(()))
+    })
+    .await
+}
+
+/// Slices outlive the agent and the host: an agent restart writes nothing, and after a reboot
+/// (a fresh sysfs with no vGPUs, VFs enabled again at boot as NVIDIA's service does) the agent
+/// makes each recorded slice again, same UUID, same VF, same type, before reporting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slices_come_back_after_an_agent_restart_and_a_reboot() -> anyhow::Result<()> {
+    let region = Region::start().await?;
+    region.create_cluster("az1").await?;
+    let root = region.dir.path().join("sysfs");
+    let fixture = standard_host(&root);
+    let kernel = fixture.kernel();
+    let mut agent = agent_on_fixture(&region, "127.0.0.75", "test:///default", &root).await?;
+    let host = agent.host_id.clone();
+    listed(&region, &host, "gpus").await?;
+    let mut ids = Vec::new();
+    for (address, vgpu_type) in [(P40, "nvidia-49"), (L4, "1147")] {
+        let (status, body) = region
+            .post(
+                &format!("/v1/hosts/{host}/gpus/{address}/slice"),
+                json!({"type": vgpu_type, "count": 1}),
+            )
+            .await?;
+        assert_eq!(status, 200, "{body}");
+        ids.push(
+            body["items"][0]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    let (uuid, vf) = (ids[0].clone(), ids[1].clone());
+    let shown = |vgpus: &[Value]| -> Vec<String> {
+        let mut v: Vec<String> = vgpus
+            .iter()
+            .filter_map(|v| v["id"].as_str().map(str::to_string))
+            .collect();
+        v.sort();
+        v
+    };
+    let mut want = vec![uuid.clone(), vf.clone()];
+    want.sort();
+
+    kernel.clear();
+    agent.stop();
+    agent.run()?;
+    beaten(&region, &host).await?;
+    assert_eq!(shown(&listed(&region, &host, "vgpus").await?), want);
+    assert_eq!(kernel.writes(), [], "a restart makes nothing");
+
+    // The reboot: everything in sysfs is new, and no vGPU is there.
+    agent.stop();
+    drop(kernel);
+    std::fs::remove_dir_all(&root)?;
+    let fixture = standard_host(&root);
+    let kernel = fixture.kernel();
+    agent.run()?;
+    beaten(&region, &host).await?;
+    wait_for("the vGPUs made again", SETTLE, || async {
+        let (_, body) = region.get(&format!("/v1/hosts/{host}/vgpus")).await?;
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        Ok((shown(&items) == want).then_some(()))
+    })
+    .await?;
+    assert_eq!(
+        kernel.writes(),
+        [
+            (
+                format!("/sys/bus/pci/devices/{P40}/mdev_supported_types/nvidia-49/create"),
+                uuid
+            ),
+            (
+                format!("/sys/bus/pci/devices/{vf}/nvidia/current_vgpu_type"),
+                "1147".to_string()
+            ),
+        ]
+    );
+    Ok(())
+}
