@@ -687,3 +687,119 @@ async fn slices_come_back_after_an_agent_restart_and_a_reboot() -> anyhow::Resul
     );
     Ok(())
 }
+
+/// A GPU create that fails gives its vGPU back (the instance is unplaced); starting it again
+/// places it only where a vGPU is free, claiming one anew; delete frees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_gpu_create_frees_its_vgpu_and_a_start_claims_one_again() -> anyhow::Result<()> {
+    let region = Region::start().await?;
+    region.create_cluster("az1").await?;
+    let root = region.dir.path().join("sysfs");
+    let fixture = standard_host(&root);
+    let _kernel = fixture.kernel();
+    let agent = agent_on_fixture(&region, "127.0.0.76", "test:///default", &root).await?;
+    let host = agent.host_id.clone();
+    listed(&region, &host, "gpus").await?;
+    let (status, body) = region
+        .post(
+            &format!("/v1/hosts/{host}/gpus/{P40}/slice"),
+            json!({"type": "nvidia-49", "count": 1}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    let key = format!(
+        "vgpu:{}",
+        body["items"][0]["id"].as_str().unwrap_or_default()
+    );
+    let tenant = inst::tenant(&region, "gpu@example.com").await?;
+    // The first image's stored bytes are corrupted: the agent's SHA-256 check refuses them.
+    let doomed_image = inst::qcow2_image(&region, &tenant.id, "doomed", "32M").await?;
+    let mut corrupted = 0;
+    let mut dirs = vec![region.data_dir().join("images")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.metadata()?.len() > 0 {
+                let mut bytes = std::fs::read(&path)?;
+                bytes[0] ^= 0xff;
+                std::fs::write(&path, bytes)?;
+                corrupted += 1;
+            }
+        }
+    }
+    assert_eq!(corrupted, 1);
+    let good_image = inst::qcow2_image(&region, &tenant.id, "good", "64M").await?;
+    let gpu = json!({"gpu_type": "GRID P40-4Q"});
+    let create = |name: &'static str, image: &Value| {
+        let image = image["id"].as_str().unwrap_or_default().to_string();
+        let (region, token, gpu) = (&region, tenant.token.clone(), gpu.clone());
+        async move { inst::create(region, &token, name, &image, 64 * MIB, gpu).await }
+    };
+
+    let (status, doomed) = create("doomed-1", &doomed_image).await?;
+    assert_eq!(status, 202, "{doomed}");
+    let doomed = doomed["id"].as_str().unwrap_or_default().to_string();
+    let failed = inst::expect_state(&region, &doomed, "error", SETTLE).await?;
+    assert!(failed["host_id"].is_null(), "{failed}");
+    assert_eq!(failed["devices"], json!([]), "the vGPU was given back");
+    assert_eq!(vgpu_holder(&region, &host, &key).await?, None);
+
+    let (status, good) = create("good-1", &good_image).await?;
+    assert_eq!(status, 202, "{good}");
+    let good = good["id"].as_str().unwrap_or_default().to_string();
+    let running = inst::expect_state(&region, &good, "running", SETTLE).await?;
+    assert_eq!(running["devices"], json!([key.clone()]));
+
+    // Nothing free for the failed one now: its start is refused and says why.
+    let (status, body) = region
+        .post(&format!("/v1/instances/{doomed}/start"), json!({}))
+        .await?;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no free GPU of that type")),
+        "{body}"
+    );
+    let (_, still) = region.get(&format!("/v1/instances/{doomed}")).await?;
+    assert_eq!(
+        (still["state"].clone(), still["host_id"].clone()),
+        (json!("error"), Value::Null)
+    );
+
+    // Once the vGPU is free, the start places it and claims the vGPU. Its image still fails;
+    // a start that fails leaves the instance placed, holding its cores, memory and vGPU for
+    // the next start, as any placed instance does, until it is deleted.
+    inst::delete(&region, &good, SETTLE).await?;
+    assert_eq!(vgpu_holder(&region, &host, &key).await?, None);
+    inst::act(&region, &doomed, "start").await?;
+    let failed = inst::expect_state(&region, &doomed, "error", SETTLE).await?;
+    assert!(
+        failed["state_reason"]
+            .as_str()
+            .is_some_and(|r| r.to_lowercase().contains("sha")),
+        "it was placed and built again: {failed}"
+    );
+    assert_eq!(failed["host_id"], host.as_str());
+    assert_eq!(failed["devices"], json!([key.clone()]));
+    assert_eq!(
+        vgpu_holder(&region, &host, &key).await?.as_deref(),
+        Some(doomed.as_str())
+    );
+    inst::delete(&region, &doomed, SETTLE).await?;
+    assert_eq!(vgpu_holder(&region, &host, &key).await?, None);
+    Ok(())
+}
+
+/// The instance holding vGPU `key` of `host`, as the API shows it.
+async fn vgpu_holder(region: &Region, host: &str, key: &str) -> anyhow::Result<Option<String>> {
+    let (_, vgpus) = region.get(&format!("/v1/hosts/{host}/vgpus")).await?;
+    Ok(vgpus["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| format!("vgpu:{}", v["id"].as_str().unwrap_or_default()) == key)
+        .and_then(|v| v["instance_id"].as_str().map(str::to_string)))
+}

@@ -171,10 +171,15 @@ pub async fn create(st: AppState, id: String, op: String) {
         }
         Err((reason, ep)) => {
             warn!(instance = %id, %reason, "Instance create failed.");
-            let cleaned = match ep {
-                Some(ep) => st.agents.delete_instance(&ep, &id).await,
+            let cleaned = match &ep {
+                Some(ep) => st.agents.delete_instance(ep, &id).await,
                 None => Ok(()),
             };
+            if let (Ok(()), Some(ep)) = (&cleaned, &ep)
+                && let Ok(Some(host)) = st.store.instance_host(&id).await
+            {
+                reread_devices(&st, &id, &host, ep).await;
+            }
             match cleaned {
                 Ok(()) => {
                     // Unplaced: its vGPU or GPU is free for others (a start claims anew).
@@ -250,6 +255,31 @@ pub async fn action(
     }
 }
 
+/// After the agent removed an instance that held devices (it frees them as it goes): keeps the
+/// host's inventory as the agent has it now, not as its last heartbeat told it.
+async fn reread_devices(st: &AppState, id: &str, host: &str, ep: &AgentEndpoint) {
+    let held = st
+        .store
+        .instance(id)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|r| !r.instance.devices.is_empty());
+    if !held {
+        return;
+    }
+    match st.agents.devices(ep).await {
+        Ok(inventory) => {
+            if let Err(e) = st.store.record_devices(host, &inventory, now_ms()).await {
+                warn!(host = %host, error = ?e, "Could not keep the device inventory.");
+            }
+        }
+        Err(e) => {
+            warn!(host = %host, error = %e.explain(), "Could not read the devices back; the next heartbeat brings them.")
+        }
+    }
+}
+
 /// Removes the domain and disk on the host, then the instance and its claim.
 pub async fn delete(st: AppState, id: String, op: String) {
     let outcome = async {
@@ -265,27 +295,7 @@ pub async fn delete(st: AppState, id: String, op: String) {
                 .delete_instance(&ep, &id)
                 .await
                 .map_err(|e| format!("the agent could not delete it: {}", e.explain()))?;
-            let held = st
-                .store
-                .instance(&id)
-                .await
-                .ok()
-                .flatten()
-                .is_some_and(|r| !r.instance.devices.is_empty());
-            // The agent freed its devices: keep its inventory as it is now, not as the last
-            // beat had it.
-            if held {
-                match st.agents.devices(&ep).await {
-                    Ok(inventory) => {
-                        if let Err(e) = st.store.record_devices(&host, &inventory, now_ms()).await {
-                            warn!(host = %host, error = ?e, "Could not keep the device inventory.");
-                        }
-                    }
-                    Err(e) => {
-                        warn!(host = %host, error = %e.explain(), "Could not read the devices back; the next heartbeat brings them.")
-                    }
-                }
-            }
+            reread_devices(&st, &id, &host, &ep).await;
         }
         Ok::<(), String>(())
     }
