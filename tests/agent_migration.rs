@@ -80,6 +80,7 @@ fn create_request(instance: &Value, image: &Value) -> anyhow::Result<AgentCreate
             format: text(image, "format")?,
         },
         admin_password: PASSWORD.into(),
+        devices: Vec::new(),
     })
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/plinth-agent";
 pub const DEFAULT_LIBVIRT_URI: &str = "qemu:///system";
 pub const DEFAULT_API_PORT: u16 = 7444;
+pub const DEFAULT_SYSFS_ROOT: &str = "/";
 /// `/metrics` by default: not node_exporter's 9100 nor the libvirt exporter's 9177, which may
 /// still run while a host moves over.
 pub const DEFAULT_METRICS_PORT: u16 = 9445;
@@ -21,6 +22,7 @@ struct FileConfig {
     heartbeat_interval: Option<String>,
     migration_uri: Option<String>,
     migrate_uri: Option<String>,
+    sysfs_root: Option<PathBuf>,
     shared_storage_dir: Option<PathBuf>,
     metrics_listen: Option<String>,
     metrics_tls_cert: Option<PathBuf>,
@@ -56,6 +58,10 @@ pub struct RunArgs {
     /// address libvirt picks].
     #[arg(long, env = "PLINTH_AGENT_MIGRATE_URI")]
     pub migrate_uri: Option<String>,
+    /// Where the host's `sys/` is read from for USB devices, GPUs and vGPUs (a fixture tree
+    /// in tests) [default: /].
+    #[arg(long, env = "PLINTH_AGENT_SYSFS_ROOT")]
+    pub sysfs_root: Option<PathBuf>,
     /// A directory every host of the cluster mounts at this same path (NFS, GlusterFS,
     /// CephFS...): instance disks and the image cache live there, and live migrations leave
     /// the disks where they are [default: none; disks are local and copied].
@@ -94,6 +100,8 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// As configured; [`MigrationUris::or_default`] fills the libvirt URI in.
     pub migration: MigrationUris,
+    /// The directory holding `sys/` (devices are read and sliced there).
+    pub sysfs_root: PathBuf,
     pub shared_storage_dir: Option<PathBuf>,
     pub metrics: MetricsConfig,
 }
@@ -213,6 +221,11 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_LIBVIRT_URI.into()),
             heartbeat_interval,
             migration,
+            sysfs_root: args
+                .sysfs_root
+                .clone()
+                .or(file.sysfs_root)
+                .unwrap_or_else(|| DEFAULT_SYSFS_ROOT.into()),
             shared_storage_dir: args.shared_storage_dir.clone().or(file.shared_storage_dir),
         })
     }
@@ -318,6 +331,7 @@ mod tests {
             heartbeat_interval: None,
             migration_uri: None,
             migrate_uri: None,
+            sysfs_root: None,
             shared_storage_dir: None,
             metrics_listen: None,
             metrics_tls_cert: None,
@@ -445,7 +459,9 @@ mod tests {
             "a flag wins over the file"
         );
 
-        let unset = Config::resolve(&args()).expect("defaults").migration;
+        let defaults = Config::resolve(&args()).expect("defaults");
+        assert_eq!(defaults.sysfs_root, std::path::Path::new("/"));
+        let unset = defaults.migration;
         assert_eq!(unset, MigrationUris::default());
         let cases = [
             ("v4", "10.0.0.9", "qemu+tls://10.0.0.9/system"),

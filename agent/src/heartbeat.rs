@@ -27,11 +27,19 @@ pub async fn beat_once(agent: &Agent) -> anyhow::Result<HeartbeatAck> {
             Vec::new()
         }
     };
+    let devices = match agent.devices.inventory().await {
+        Ok(inventory) => agent.devices.unreported(inventory),
+        Err(err) => {
+            warn!(error = %err, "Reading the devices failed; reporting them next beat.");
+            None
+        }
+    };
     let body = Heartbeat {
         facts,
         domains,
         api_port: agent.api_port(),
         interval_ms: agent.heartbeat_interval.as_millis() as u64,
+        devices,
     };
     let url = agent.coordinator_url(&format!("/v1/agent/hosts/{}/heartbeat", agent.host_id()));
     let resp = agent.client().post(url).json(&body).send().await?;
@@ -42,6 +50,9 @@ pub async fn beat_once(agent: &Agent) -> anyhow::Result<HeartbeatAck> {
     }
     let ack: HeartbeatAck = resp.json().await?;
     agent.metrics.owners.replace(ack.owners.clone());
+    if let Some(inventory) = body.devices {
+        agent.devices.reported(inventory);
+    }
     Ok(ack)
 }
 

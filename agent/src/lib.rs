@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod config;
+pub mod devices;
 pub mod enroll;
 pub mod facts;
 pub mod heartbeat;

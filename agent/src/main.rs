@@ -66,8 +66,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
             config.migration.clone(),
             config.shared_storage_dir.as_deref(),
         )?
-        .with_metrics(config.metrics.settings.clone()),
+        .with_metrics(config.metrics.settings.clone())
+        .with_sysfs_root(&config.sysfs_root),
     );
+    // Slices a reboot took away come back before the first heartbeat reports the devices.
+    let remade = agent.devices.recreate().await;
+    if remade > 0 {
+        tracing::info!(vgpus = remade, "Recorded vGPUs made again.");
+    }
     let listen = config
         .listen
         .unwrap_or_else(|| SocketAddr::new(agent.enrollment.address, DEFAULT_API_PORT));

@@ -2,6 +2,7 @@
 //! calls the coordinator with, libvirt, and the instances it runs.
 
 use crate::config::MigrationUris;
+use crate::devices::Devices;
 use crate::identity::{AgentDir, Enrollment};
 use crate::instances::{CoordinatorLink, Instances};
 use crate::libvirt::Libvirt;
@@ -22,6 +23,8 @@ pub struct Agent {
     /// The certificate the API serves; renewal replaces it in place.
     pub server_cert: Arc<ReloadableCert>,
     pub instances: Instances,
+    /// USB devices, GPUs and vGPUs (sysfs at `/` unless [`Agent::with_sysfs_root`]).
+    pub devices: Devices,
     /// Host and instance metrics, and the history of the host's.
     pub metrics: Arc<Metrics>,
     client: RwLock<reqwest::Client>,
@@ -81,6 +84,11 @@ impl Agent {
             server_cert: ReloadableCert::new(&cert_pem, &key_pem)?,
             client: RwLock::new(coordinator_client(&ca_pem, &cert_pem, &key_pem)?),
             transfer_client: RwLock::new(transfer_client(&ca_pem, &cert_pem, &key_pem)?),
+            devices: Devices::new(
+                std::path::Path::new(crate::config::DEFAULT_SYSFS_ROOT),
+                dir.root(),
+                libvirt.clone(),
+            ),
             instances: Instances::with_storage(libvirt.clone(), dir.root(), shared_storage_dir)?,
             metrics: Arc::new(Metrics::new(libvirt.clone(), MetricsSettings::default())),
             cert_pem: RwLock::new(cert_pem),
@@ -92,6 +100,12 @@ impl Agent {
             heartbeat_interval,
             migration,
         })
+    }
+
+    /// Reads and slices devices under `root` instead of `/`.
+    pub fn with_sysfs_root(mut self, root: &std::path::Path) -> Agent {
+        self.devices = Devices::new(root, self.dir.root(), self.libvirt.clone());
+        self
     }
 
     /// The same agent with metrics collected as `settings` say.

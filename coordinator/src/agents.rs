@@ -43,7 +43,7 @@ const LONG_CALL: Duration = Duration::from_secs(3600);
 
 #[derive(Clone, Debug)]
 pub struct AgentClient {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 impl AgentClient {
@@ -57,13 +57,13 @@ impl AgentClient {
         Ok(AgentClient { http })
     }
 
-    fn url(ep: &AgentEndpoint, path: &str) -> Result<String, AgentError> {
+    pub(crate) fn url(ep: &AgentEndpoint, path: &str) -> Result<String, AgentError> {
         let port = ep.port.ok_or(AgentError::NoEndpoint)?;
         Ok(format!("https://{}:{port}{path}", socket_host(&ep.ip)))
     }
 
     /// The answer's body, or the agent's error message as [`AgentError::Refused`].
-    async fn answer<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn answer<T: serde::de::DeserializeOwned>(
         resp: reqwest::Response,
     ) -> Result<T, AgentError> {
         let status = resp.status();

@@ -1,5 +1,6 @@
 //! The plinth coordinator: admin and tenant API, store, and the CA agents enroll with.
 
+pub mod agent_devices;
 pub mod agents;
 pub mod api;
 pub mod auth;

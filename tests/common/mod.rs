@@ -295,6 +295,8 @@ impl Region {
             .await
     }
 
+    /// Enrolls and starts an agent on `ip` against `libvirt_uri` with more `run` flags
+    /// (`--sysfs-root` for a fixture tree, say).
     /// Like [`Region::start_agent_with_uri`], with more `run` flags.
     pub async fn start_agent_with_args(
         &self,

@@ -26,7 +26,28 @@ pub async fn create(State(agent): State<Arc<Agent>>, body: Body<AgentCreateInsta
         Err(rejection) => return bad_body(rejection),
     };
     let link = agent.coordinator_link();
-    detached(async move { agent.instances.create(req, &link).await }).await
+    detached(async move {
+        if req.devices.is_empty() {
+            return agent.instances.create(req, &link).await;
+        }
+        let id = req.instance_id.clone();
+        let hostdevs = agent
+            .devices
+            .hostdevs_for(&id, &req.devices)
+            .await
+            .map_err(InstanceError::Devices)?;
+        let created = agent
+            .instances
+            .create_with_hostdevs(req, &link, hostdevs)
+            .await;
+        if created.is_err()
+            && let Err(err) = agent.devices.forget_instance(&id).await
+        {
+            tracing::warn!(instance = %id, error = %err, "Could not free a failed create's devices.");
+        }
+        created
+    })
+    .await
 }
 
 pub async fn get(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Response {
@@ -62,7 +83,15 @@ pub async fn stop(
 }
 
 pub async fn delete(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Response {
-    let outcome = tokio::spawn(async move { agent.instances.delete(&id).await }).await;
+    let outcome = tokio::spawn(async move {
+        agent.instances.delete(&id).await?;
+        // The domain went with its devices: they are free again.
+        if let Err(err) = agent.devices.forget_instance(&id).await {
+            tracing::warn!(instance = %id, error = %err, "Could not free the deleted instance's devices.");
+        }
+        Ok(())
+    })
+    .await;
     match outcome {
         Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
         Ok(Err(err)) => failure(err),
@@ -133,6 +162,13 @@ fn failure(err: InstanceError) -> Response {
             (StatusCode::BAD_GATEWAY, "export_upload_failed")
         }
         E::Export(_) => (StatusCode::INTERNAL_SERVER_ERROR, "export_failed"),
+        E::Devices(crate::devices::DeviceError::Conflict(_)) => {
+            (StatusCode::CONFLICT, "device_in_use")
+        }
+        E::Devices(crate::devices::DeviceError::NotFound { .. }) => {
+            (StatusCode::NOT_FOUND, "device_not_found")
+        }
+        E::Devices(_) => (StatusCode::INTERNAL_SERVER_ERROR, "devices_failed"),
     };
     let message = chain(&err);
     if status.is_server_error() {

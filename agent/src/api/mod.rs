@@ -1,6 +1,7 @@
 //! The agent's mTLS API. Only a certificate with the `coordinator` role gets past the guard;
 //! TLS itself has already refused clients without a certificate from the region CA.
 
+mod devices;
 mod facts;
 mod instances;
 mod metrics;
@@ -20,6 +21,11 @@ use std::sync::Arc;
 pub fn router(agent: Arc<Agent>) -> Router {
     Router::new()
         .route("/v1/facts", get(facts::facts))
+        .route("/v1/devices", get(devices::inventory))
+        .route("/v1/devices/usb/{device}/attach", post(devices::attach_usb))
+        .route("/v1/devices/usb/{device}/detach", post(devices::detach_usb))
+        .route("/v1/devices/gpus/{address}/slice", post(devices::slice))
+        .route("/v1/devices/gpus/{address}/restore", post(devices::restore))
         .route("/v1/metrics/history", get(metrics::history))
         .route("/v1/instances", post(instances::create))
         .route(

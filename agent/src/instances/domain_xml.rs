@@ -16,6 +16,8 @@ pub struct DomainSpec<'a> {
     pub seed: &'a Path,
     /// An installer ISO that boots first, in front of the (then empty) disk.
     pub boot_iso: Option<&'a Path>,
+    /// `<hostdev>` elements (a vGPU or GPU), built and checked by the devices module.
+    pub hostdevs: &'a [String],
     /// The files are on shared storage: no host page cache (`cache='none'`), so a live
     /// migration may leave them where they are.
     pub shared: bool,
@@ -105,6 +107,11 @@ pub fn render(spec: &DomainSpec<'_>) -> String {
     </console>
 ",
     );
+    for hostdev in spec.hostdevs {
+        for line in hostdev.lines() {
+            let _ = writeln!(x, "    {line}");
+        }
+    }
     if spec.hypervisor != Hypervisor::Test {
         x.push_str("    <memballoon model='virtio'/>\n");
     }
@@ -145,6 +152,7 @@ mod tests {
             disk: Path::new("/var/lib/plinth-agent/instances/inst-1/disk.qcow2"),
             seed: Path::new("/var/lib/plinth-agent/instances/inst-1/seed.iso"),
             boot_iso,
+            hostdevs: &[],
             shared: false,
         }
     }
@@ -221,6 +229,24 @@ mod tests {
             ..spec(Hypervisor::Test, None)
         });
         assert!(xml.contains("<memory unit='KiB'>2</memory>"), "{xml}");
+    }
+
+    #[test]
+    fn hostdevs_go_in_devices() {
+        let hostdevs = vec![crate::devices::hostdev::mdev(
+            "3b5b4a1e-7e0c-4b8a-9c1d-2f6a8e9d0a11",
+        )];
+        let xml = render(&DomainSpec {
+            hostdevs: &hostdevs,
+            ..spec(Hypervisor::Kvm, None)
+        });
+        assert!(
+            xml.contains(
+                "    <hostdev mode='subsystem' type='mdev' model='vfio-pci' display='off'>\n      <source>\n        <address uuid='3b5b4a1e-7e0c-4b8a-9c1d-2f6a8e9d0a11'/>"
+            ),
+            "{xml}"
+        );
+        assert!(xml.find("<hostdev").unwrap_or(0) < xml.find("</devices>").unwrap_or(0));
     }
 
     #[test]

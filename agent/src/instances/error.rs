@@ -51,6 +51,8 @@ pub enum InstanceError {
     Exists(String),
     #[error("instance {id} cannot migrate: {reason}")]
     NotMigratable { id: String, reason: String },
+    #[error("giving it its devices")]
+    Devices(#[source] crate::devices::DeviceError),
 }
 
 /// `map_err` for a libvirt call made at `step` ("defining", "starting", ...).

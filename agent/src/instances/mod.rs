@@ -167,7 +167,18 @@ impl Instances {
         req: AgentCreateInstance,
         link: &CoordinatorLink,
     ) -> Result<AgentInstance, InstanceError> {
-        let spec = CreateSpec::check(req)?;
+        self.create_with_hostdevs(req, link, Vec::new()).await
+    }
+
+    /// [`Instances::create`] with `<hostdev>` elements in the domain (its vGPU or GPU).
+    pub async fn create_with_hostdevs(
+        &self,
+        req: AgentCreateInstance,
+        link: &CoordinatorLink,
+        hostdevs: Vec<String>,
+    ) -> Result<AgentInstance, InstanceError> {
+        let mut spec = CreateSpec::check(req)?;
+        spec.hostdevs = hostdevs;
         let id = spec.instance_id.as_str();
         let _turn = self.turn(id).await?;
         if let Some(existing) = self.describe(id).await? {
@@ -201,6 +212,7 @@ impl Instances {
             disk: &files.disk,
             seed: &files.seed,
             boot_iso: files.iso.as_deref(),
+            hostdevs: &spec.hostdevs,
             shared: self.shared.is_some(),
         });
         self.libvirt

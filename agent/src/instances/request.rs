@@ -22,6 +22,8 @@ pub struct CreateSpec {
     pub image_id: String,
     pub image: CachedImage,
     pub password: AdminPassword,
+    /// `<hostdev>` elements the domain is defined with (its vGPU or GPU).
+    pub hostdevs: Vec<String>,
 }
 
 impl CreateSpec {
@@ -58,6 +60,7 @@ impl CreateSpec {
                 format,
             },
             password: AdminPassword::new(req.admin_password),
+            hostdevs: Vec::new(),
         })
     }
 }
@@ -190,6 +193,7 @@ mod tests {
                 format: "qcow2".into(),
             },
             admin_password: "s3cret-pass".into(),
+            devices: Vec::new(),
         }
     }
 

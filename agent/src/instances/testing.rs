@@ -123,6 +123,7 @@ pub fn request(id: &str, image_id: &str, bytes: &[u8], format: &str) -> AgentCre
             format: format.into(),
         },
         admin_password: "correct horse".into(),
+        devices: Vec::new(),
     }
 }
 

@@ -6,6 +6,7 @@ use std::ptr;
 use virt::connect::Connect;
 use virt::domain::Domain;
 use virt::error::Error;
+use virt::nodedev::NodeDevice;
 use virt::sys;
 
 /// What `virDomainGetJobStats` says of a job (the numbers plinth reads).
@@ -64,6 +65,49 @@ pub fn abort_job(dom: &Domain) -> Result<(), Error> {
     // virDomainAbortJob only reads it, and reports failure as -1 with the calling thread's
     // libvirt error set, which `last_error` reads on this same thread.
     let ret = unsafe { sys::virDomainAbortJob(dom.as_ptr()) };
+    if ret < 0 {
+        Err(Error::last_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `virNodeDeviceDefineXML` (libvirt 7.3+): a persistent node device, such as an mdev that
+/// libvirt (through mdevctl) brings back at boot. The `virt` crate exposes it only raw.
+#[allow(unsafe_code)]
+pub fn define_node_device(conn: &Connect, xml: &CStr) -> Result<NodeDevice, Error> {
+    // SAFETY: `conn` is borrowed for the call, so its handle stays valid; `xml` is a
+    // NUL-terminated string that outlives the call and libvirt only reads it. On success
+    // libvirt returns a new reference to the device, which `NodeDevice::from_ptr` takes
+    // over (and frees once when dropped); on failure it returns NULL with the calling
+    // thread's libvirt error set, which `last_error` reads on this same thread.
+    let dev = unsafe { sys::virNodeDeviceDefineXML(conn.as_ptr(), xml.as_ptr(), 0) };
+    if dev.is_null() {
+        return Err(Error::last_error());
+    }
+    // SAFETY: `dev` is the non-NULL reference libvirt just handed over, owned by no one else.
+    Ok(unsafe { NodeDevice::from_ptr(dev) })
+}
+
+/// `virNodeDeviceSetAutostart`: start the defined device when the host boots.
+#[allow(unsafe_code)]
+pub fn set_node_device_autostart(dev: &NodeDevice, on: bool) -> Result<(), Error> {
+    // SAFETY: `dev` is borrowed for the whole call, so its handle stays referenced and
+    // valid; libvirt reports failure as -1 with the thread's error set.
+    let ret = unsafe { sys::virNodeDeviceSetAutostart(dev.as_ptr(), c_int::from(on)) };
+    if ret < 0 {
+        Err(Error::last_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `virNodeDeviceUndefine`: forget a persistent node device's definition.
+#[allow(unsafe_code)]
+pub fn undefine_node_device(dev: &NodeDevice) -> Result<(), Error> {
+    // SAFETY: as for `set_node_device_autostart`: a borrowed, valid handle; -1 and the
+    // thread's error on failure.
+    let ret = unsafe { sys::virNodeDeviceUndefine(dev.as_ptr(), 0) };
     if ret < 0 {
         Err(Error::last_error())
     } else {

@@ -3,6 +3,7 @@
 //! the caller a timeout, never a stuck task. One connection is shared (libvirt connections are thread-safe) and reopened when it
 //! dies.
 
+mod devices;
 mod domains;
 mod ffi;
 mod migrate;
@@ -25,6 +26,8 @@ pub enum LibvirtError {
     Deadline(Duration),
     #[error("libvirt worker failed")]
     Join(#[from] tokio::task::JoinError),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// What libvirt says of the node.

@@ -72,6 +72,10 @@ pub struct Heartbeat {
     pub api_port: u16,
     /// How often the agent beats; the coordinator marks it offline after three missed.
     pub interval_ms: u64,
+    /// The host's USB devices, GPUs and vGPUs: sent when they changed since the last beat
+    /// the coordinator took (and on the first), absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<crate::api::DeviceInventory>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

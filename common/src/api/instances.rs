@@ -134,6 +134,10 @@ pub struct AgentCreateInstance {
     pub disk_bytes: u64,
     pub image: AgentImage,
     pub admin_password: String,
+    /// Devices the domain is defined with: `vgpu:<mdev uuid or VF address>`, `gpu:<PCI
+    /// address>` (USB devices are attached later, by assignment).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
 }
 
 /// The domain behind an instance, as the agent sees it now.

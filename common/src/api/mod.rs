@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod auth;
+pub mod devices;
 pub mod error;
 pub mod hosts;
 pub mod images;
@@ -13,6 +14,7 @@ pub mod segments;
 
 pub use agent::*;
 pub use auth::*;
+pub use devices::*;
 pub use error::*;
 pub use hosts::*;
 pub use images::*;

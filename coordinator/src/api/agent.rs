@@ -60,6 +60,9 @@ pub async fn heartbeat(
             .audit(&format!("agent:{id}"), "agent online", &id, "")
             .await?;
     }
+    if let Some(devices) = &hb.devices {
+        st.store.record_devices(&id, devices, now_ms()).await?;
+    }
     reconcile(&st, &id, &hb).await?;
     let owners = st.store.instance_owners(&id).await?;
     Ok(ApiJson(HeartbeatAck {

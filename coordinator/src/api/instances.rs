@@ -173,7 +173,15 @@ pub async fn create(
     let oc = st.settings.overcommit;
     let host = claim_somewhere(&st, placement, |host| {
         let (store, row, op) = (&st.store, &row, &op);
-        async move { store.create_instance(row, &host, oc, op).await }
+        async move {
+            if let Err(refused) = store.create_instance(row, &host, oc, op).await? {
+                return Ok(Err(refused));
+            }
+            gpu_or_undo(store, &host, row.id, row.gpu_type, || {
+                store.discard_new_instance(row.id, op.id)
+            })
+            .await
+        }
     })
     .await?;
     st.store
@@ -391,10 +399,46 @@ async fn place_existing(
     let oc = st.settings.overcommit;
     claim_somewhere(st, req, |host| {
         let (store, id) = (&st.store, &inst.id);
-        async move { store.place_instance(id, &host, oc, to, op).await }
+        async move {
+            if let Err(refused) = store.place_instance(id, &host, oc, to, op).await? {
+                return Ok(Err(refused));
+            }
+            gpu_or_undo(store, &host, id, inst.gpu_type.as_deref(), || {
+                store.undo_placement(id, op.id, inst.state, now_ms())
+            })
+            .await
+        }
     })
     .await?;
     Ok(())
+}
+
+/// After a claim on `host`: the instance's vGPU or GPU, when it asked for one. When the last
+/// free one went to another instance meanwhile, the claim is undone and the host counts as
+/// full, so the next host is tried.
+async fn gpu_or_undo<Fut>(
+    store: &crate::store::Store,
+    host: &str,
+    id: &str,
+    gpu_type: Option<&str>,
+    undo: impl FnOnce() -> Fut,
+) -> Result<Result<(), ClaimRefused>, StoreError>
+where
+    Fut: Future<Output = Result<(), StoreError>>,
+{
+    let Some(gpu_type) = gpu_type else {
+        return Ok(Ok(()));
+    };
+    match store.claim_gpu(host, id, gpu_type, now_ms()).await? {
+        Some(device) => {
+            tracing::info!(instance = %id, host = %host, device = %device, "GPU claimed.");
+            Ok(Ok(()))
+        }
+        None => {
+            undo().await?;
+            Ok(Err(ClaimRefused::HostFull))
+        }
+    }
 }
 
 #[utoipa::path(post, path = "/v1/instances/{id}/start", tag = "instances", security(("bearer" = [])),

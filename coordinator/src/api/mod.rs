@@ -8,6 +8,7 @@ pub mod clusters;
 pub mod downloads;
 pub mod eips;
 pub mod enroll;
+pub mod host_devices;
 pub mod host_metrics;
 pub mod hosts;
 pub mod image_delete;
@@ -56,6 +57,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         segments::set_permissions,
         eips::allocate, eips::list, eips::show, eips::bind, eips::unbind, eips::release,
         eips::network,
+        host_devices::usb, host_devices::gpus, host_devices::vgpus, host_devices::assign_usb,
+        host_devices::release_usb, host_devices::slice, host_devices::restore,
         host_metrics::host_metrics,
     ),
     modifiers(&BearerAuth),
@@ -111,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .merge(agent_images::routes())
         .merge(segments::routes())
         .merge(eips::routes())
+        .merge(host_devices::routes())
         .merge(host_metrics::routes())
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok\n" }))

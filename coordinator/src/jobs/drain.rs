@@ -134,10 +134,21 @@ impl Turns {
 /// What a drain does with an instance, and why when it leaves it.
 pub fn plan_action(inst: &Instance) -> (MoveAction, Option<String>) {
     if let Some(gpu) = &inst.gpu_type {
+        let held: Vec<&str> = inst
+            .devices
+            .iter()
+            .map(String::as_str)
+            .filter(|d| d.starts_with("vgpu:") || d.starts_with("gpu:"))
+            .collect();
+        let named = if held.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", held.join(", "))
+        };
         return (
             MoveAction::Stay,
             Some(format!(
-                "it has a {gpu} GPU/vGPU, which cannot be live-migrated"
+                "it has a {gpu} GPU/vGPU{named}, which cannot be live-migrated"
             )),
         );
     }
@@ -840,6 +851,17 @@ mod tests {
                 instance(S::Stopped, Some("T4"), &[], None),
                 A::Stay,
                 Some("T4"),
+            ),
+            (
+                "vgpu named",
+                instance(
+                    S::Running,
+                    Some("nvidia-46"),
+                    &["vgpu:3b5b4a1e-7e0c-4b8a-9c1d-2f6a8e9d0a11"],
+                    None,
+                ),
+                A::Stay,
+                Some("nvidia-46 GPU/vGPU (vgpu:3b5b4a1e-7e0c-4b8a-9c1d-2f6a8e9d0a11)"),
             ),
             (
                 "rebooting",

@@ -138,6 +138,12 @@ pub async fn create_request(
             format,
         },
         admin_password,
+        devices: inst
+            .devices
+            .iter()
+            .filter(|d| d.starts_with("vgpu:") || d.starts_with("gpu:"))
+            .cloned()
+            .collect(),
     })
 }
 
@@ -165,12 +171,21 @@ pub async fn create(st: AppState, id: String, op: String) {
         }
         Err((reason, ep)) => {
             warn!(instance = %id, %reason, "Instance create failed.");
-            let cleaned = match ep {
-                Some(ep) => st.agents.delete_instance(&ep, &id).await,
+            let cleaned = match &ep {
+                Some(ep) => st.agents.delete_instance(ep, &id).await,
                 None => Ok(()),
             };
+            if let (Ok(()), Some(ep)) = (&cleaned, &ep)
+                && let Ok(Some(host)) = st.store.instance_host(&id).await
+            {
+                reread_devices(&st, &id, &host, ep).await;
+            }
             match cleaned {
                 Ok(()) => {
+                    // Unplaced: its vGPU or GPU is free for others (a start claims anew).
+                    if let Err(e) = st.store.release_devices(&id, now).await {
+                        error!(instance = %id, error = ?e, "Could not free a failed create's devices.");
+                    }
                     st.store
                         .fail_instance_job(&id, &op, &reason, true, now)
                         .await
@@ -240,6 +255,31 @@ pub async fn action(
     }
 }
 
+/// After the agent removed an instance that held devices (it frees them as it goes): keeps the
+/// host's inventory as the agent has it now, not as its last heartbeat told it.
+async fn reread_devices(st: &AppState, id: &str, host: &str, ep: &AgentEndpoint) {
+    let held = st
+        .store
+        .instance(id)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|r| !r.instance.devices.is_empty());
+    if !held {
+        return;
+    }
+    match st.agents.devices(ep).await {
+        Ok(inventory) => {
+            if let Err(e) = st.store.record_devices(host, &inventory, now_ms()).await {
+                warn!(host = %host, error = ?e, "Could not keep the device inventory.");
+            }
+        }
+        Err(e) => {
+            warn!(host = %host, error = %e.explain(), "Could not read the devices back; the next heartbeat brings them.")
+        }
+    }
+}
+
 /// Removes the domain and disk on the host, then the instance and its claim.
 pub async fn delete(st: AppState, id: String, op: String) {
     let outcome = async {
@@ -255,6 +295,7 @@ pub async fn delete(st: AppState, id: String, op: String) {
                 .delete_instance(&ep, &id)
                 .await
                 .map_err(|e| format!("the agent could not delete it: {}", e.explain()))?;
+            reread_devices(&st, &id, &host, &ep).await;
         }
         Ok::<(), String>(())
     }
@@ -263,7 +304,15 @@ pub async fn delete(st: AppState, id: String, op: String) {
     let recorded = match outcome {
         Ok(()) => {
             info!(instance = %id, "Instance deleted.");
-            st.store.remove_instance(&id, &op, now).await
+            let host = st.store.instance_host(&id).await.ok().flatten();
+            let removed = st.store.remove_instance(&id, &op, now).await;
+            // Its devices went with it: placement counts them free again.
+            if let Some(host) = host
+                && let Err(e) = st.store.recount_gpus(&host).await
+            {
+                error!(host = %host, error = ?e, "Could not recount the host's free GPUs.");
+            }
+            removed
         }
         Err(reason) => {
             warn!(instance = %id, %reason, "Instance delete failed.");

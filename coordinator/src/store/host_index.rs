@@ -19,6 +19,8 @@ pub struct IndexEntry {
     /// Lowercase `id\nip\ncluster\ncpu model`.
     pub search_text: String,
     pub capacity: Capacity,
+    /// Free vGPUs and passthrough GPUs by type (store/devices.rs keeps it).
+    pub free_gpus: Vec<(String, u32)>,
 }
 
 /// What placement reads of a host: its size and what instances have claimed of it.
@@ -66,7 +68,7 @@ impl Placement {
             allocated_cores: c.allocated_cores,
             total_memory_bytes: c.total_memory_bytes,
             allocated_memory_bytes: c.allocated_memory_bytes,
-            free_gpus: Vec::new(),
+            free_gpus: entry.free_gpus.clone(),
         };
         match self.slot.get(id) {
             Some(&i) => {
@@ -191,6 +193,7 @@ mod tests {
             offline_after,
             search_text: text.to_string(),
             capacity: Capacity::default(),
+            free_gpus: Vec::new(),
         }
     }
 

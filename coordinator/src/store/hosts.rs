@@ -93,6 +93,7 @@ fn index_entry(row: &SqliteRow) -> Result<IndexEntry, StoreError> {
             total_memory_bytes: row.try_get::<i64, _>("total_memory_bytes")? as u64,
             allocated_memory_bytes: row.try_get::<i64, _>("allocated_memory_bytes")? as u64,
         },
+        free_gpus: Vec::new(),
     })
 }
 
@@ -587,6 +588,7 @@ mod tests {
             domains: vec![],
             api_port: 7444,
             interval_ms: 1_000,
+            devices: None,
         };
         let id = "host-00000000000a";
         let change = |went_offline, came_online| {

@@ -163,7 +163,7 @@ pub(super) async fn release_claim(
 }
 
 /// Gives an instance's share of its tenant's quota back (before the instance row goes).
-async fn release_quota(conn: &mut SqliteConnection, id: &str) -> Result<(), StoreError> {
+pub(super) async fn release_quota(conn: &mut SqliteConnection, id: &str) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE tenant_quotas SET used_cores = MAX(used_cores - i.vcpus, 0), \
             used_memory_bytes = MAX(used_memory_bytes - i.memory_bytes, 0), \

@@ -4,6 +4,7 @@
 pub mod audit;
 mod claims;
 pub mod clusters;
+pub mod devices;
 pub mod eips;
 pub mod host_index;
 pub mod hosts;
@@ -74,6 +75,7 @@ impl Store {
             claim_writer,
         };
         store.load_host_index().await?;
+        store.load_gpu_index().await?;
         // The writer's copy sends nothing, so the writer ends once the last other copy is dropped.
         let (closed, _) = tokio::sync::mpsc::unbounded_channel();
         claims::start_writer(

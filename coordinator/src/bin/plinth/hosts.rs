@@ -3,6 +3,7 @@
 //! maintenance.rs).
 
 use crate::client::Client;
+use crate::devices::{self, GpusArgs, UsbArgs};
 use crate::format::{ago, cores, gib, memory, or_dash, size, when};
 use crate::instances;
 use crate::maintenance::{self, MaintenanceCommand};
@@ -36,6 +37,12 @@ pub enum HostsCommand {
         #[arg(long, value_name = "N")]
         offset: Option<u64>,
     },
+    /// A host's USB devices; `assign` / `release` one to or from an instance.
+    Usb(UsbArgs),
+    /// A host's GPUs; `slice` one into vGPUs, `restore` it.
+    Gpus(GpusArgs),
+    /// A host's vGPUs.
+    Vgpus { id: String },
     /// The host's 14 metrics: current values and a trend of the recent history.
     Metrics(crate::metrics::MetricsArgs),
     /// Maintenance: drain a locked host, follow or plan the drain, exit maintenance.
@@ -128,6 +135,9 @@ pub async fn run(client: &Client, out: &Output, command: HostsCommand) -> anyhow
         }
         HostsCommand::Metrics(args) => crate::metrics::run(client, out, args).await,
         HostsCommand::Maintenance { command } => maintenance::run(client, out, command).await,
+        HostsCommand::Usb(args) => devices::usb(client, out, args).await,
+        HostsCommand::Gpus(args) => devices::gpus(client, out, args).await,
+        HostsCommand::Vgpus { id } => devices::vgpus(client, out, id).await,
     }
 }
 

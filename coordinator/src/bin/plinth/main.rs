@@ -3,6 +3,7 @@
 
 mod admin;
 mod client;
+mod devices;
 mod eips;
 mod format;
 mod hosts;
@@ -236,6 +237,23 @@ mod tests {
             &["eips", "list", "--tenant", "t-1", "--json"],
             &["eips", "bind", "eip-1", "i-1"],
             &["instances", "network", "i-1"],
+            &["hosts", "usb", "h-1"],
+            &["hosts", "usb", "assign", "h-1", "1-2", "--instance", "i-1"],
+            &["hosts", "usb", "release", "h-1", "1-2", "--json"],
+            &["hosts", "gpus", "h-1"],
+            &[
+                "hosts",
+                "gpus",
+                "slice",
+                "h-1",
+                "0000:41:00.0",
+                "--type",
+                "nvidia-46",
+                "--count",
+                "2",
+            ],
+            &["hosts", "gpus", "restore", "h-1", "0000:41:00.0"],
+            &["hosts", "vgpus", "h-1"],
         ] {
             assert!(parse(args).is_ok(), "{args:?}");
         }
@@ -259,6 +277,8 @@ mod tests {
                 "203.0.113.0/24",
             ],
             &["eips", "allocate", "--ip-version", "5"],
+            &["hosts", "usb", "assign", "h-1", "1-2"],
+            &["hosts", "gpus", "slice", "h-1", "0000:41:00.0"],
         ] {
             assert!(parse(wrong).is_err(), "{wrong:?}");
         }
