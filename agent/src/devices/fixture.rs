@@ -407,7 +407,17 @@ impl FixtureHost {
                     }
                 }
                 Some(_) => {}
-                None => seen.push((current, value)),
+                None => {
+                    // A VF the kernel made holds `0`: anything else was written before this
+                    // look came round (a slow look on a busy machine).
+                    if value.trim() != "0" {
+                        record(&current, value.trim());
+                        if let Ok(pf) = std::fs::canonicalize(dir.join("physfn")) {
+                            Self::refresh_creatable(&pf);
+                        }
+                    }
+                    seen.push((current, value));
+                }
             }
         }
         for address in super::sysfs::names(&pci) {
