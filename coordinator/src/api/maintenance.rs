@@ -5,7 +5,7 @@ use super::hosts::{check_host_id, transition};
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiJson, ApiOptionalJson, ApiPath, ApiResult};
 use crate::jobs::drain::{self, DRAIN, MIGRATE, claim_target, plan_action};
-use crate::scheduler::{self, Candidate, Request};
+use crate::scheduler::{self, Candidate};
 use crate::state::AppState;
 use crate::store::moves::{DrainRecord, NewMove};
 use crate::store::operations::NewOperation;
@@ -124,7 +124,7 @@ pub async fn plan(
             blocked_by: reason,
         };
         if action == MoveAction::Migrate {
-            let req = move_request(inst, &host);
+            let req = drain::move_request(inst, &host.cluster_id, &host.id);
             let (suitable, rejected) = scheduler::filter(&hosts, &req, oc);
             item.suitable_targets = suitable.len() as u32;
             if suitable.is_empty() {
@@ -153,17 +153,6 @@ pub async fn plan(
         blocked: items.iter().filter(|i| i.blocked_by.is_some()).count() as u32,
         items,
     }))
-}
-
-/// Where `inst` may go when it leaves `host`: another host of the same cluster.
-fn move_request(inst: &Instance, host: &Host) -> Request {
-    Request {
-        cores: inst.vcpus,
-        memory_bytes: inst.memory_bytes,
-        cluster: Some(host.cluster_id.clone()),
-        gpu_type: None,
-        exclude: vec![host.id.clone()],
-    }
 }
 
 /// Enter maintenance: the host (which must be `locked`) goes to `entering_maintenance` and a

@@ -454,16 +454,8 @@ pub async fn claim_target(
     tried: &[String],
 ) -> Result<Result<String, String>, StoreError> {
     let source = inst.host_id.clone().unwrap_or_default();
-    let mut req = Request {
-        cores: inst.vcpus,
-        memory_bytes: inst.memory_bytes,
-        cluster: Some(cluster.to_string()),
-        gpu_type: None,
-        exclude: [source.clone()]
-            .into_iter()
-            .chain(tried.iter().cloned())
-            .collect(),
-    };
+    let mut req = move_request(inst, cluster, &source);
+    req.exclude.extend(tried.iter().cloned());
     let oc = st.settings.overcommit;
     for _ in 0..CLAIM_TRIES {
         let chosen = match &pinned {
@@ -508,6 +500,17 @@ pub async fn claim_target(
         }
     }
     Ok(Err("every host tried filled up meanwhile".into()))
+}
+
+/// Where `inst` may go when it leaves `source`: another host of `cluster`.
+pub fn move_request(inst: &Instance, cluster: &str, source: &str) -> Request {
+    Request {
+        cores: inst.vcpus,
+        memory_bytes: inst.memory_bytes,
+        cluster: Some(cluster.to_string()),
+        gpu_type: None,
+        exclude: vec![source.to_string()],
+    }
 }
 
 /// How an attempt ended, as far as the agents tell.
