@@ -14,10 +14,12 @@ PACKAGES=(
   qemu-system-x86   # qemu-system-x86_64 runs the real-VM tests' tiny TCG guests
   genisoimage       # genisoimage builds cloud-init seed ISOs; isoinfo reads them back
   python3-pyftpdlib # the FTP server image-import tests start (run with /usr/bin/python3)
+  openipmi          # ipmi_sim: the BMC simulator the bare-metal tests and benchmark talk to
+  ipmitool          # the peer the bare-metal benchmark compares with; ipmi-sim.sh's readiness probe
 )
 
 # What the tests run; all must be on PATH (or in /usr/sbin) when this script ends.
-COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo)
+COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo ipmi_sim ipmitool)
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 

@@ -8,6 +8,7 @@ pub mod facts;
 pub mod heartbeat;
 pub mod identity;
 pub mod instances;
+pub mod ipmi;
 pub mod libvirt;
 pub mod renew;
 pub mod runtime;
