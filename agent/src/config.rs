@@ -18,6 +18,8 @@ struct FileConfig {
     heartbeat_interval: Option<String>,
     migration_uri: Option<String>,
     migrate_uri: Option<String>,
+    ipmi: Option<bool>,
+    ipmi_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -45,6 +47,13 @@ pub struct RunArgs {
     /// address libvirt picks].
     #[arg(long, env = "PLINTH_AGENT_MIGRATE_URI")]
     pub migrate_uri: Option<String>,
+    /// Whether this agent speaks IPMI to bare-metal BMCs (the coordinator assigns servers
+    /// only to agents that do) [default: true].
+    #[arg(long, env = "PLINTH_AGENT_IPMI")]
+    pub ipmi: Option<bool>,
+    /// How long one IPMI exchange may take, retransmissions included [default: 5s].
+    #[arg(long, env = "PLINTH_AGENT_IPMI_TIMEOUT")]
+    pub ipmi_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +65,8 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// As configured; [`MigrationUris::or_default`] fills the libvirt URI in.
     pub migration: MigrationUris,
+    /// `None`: this agent does not speak IPMI.
+    pub ipmi: Option<crate::ipmi::IpmiSettings>,
 }
 
 /// Where other hosts reach this one for a live migration, as the facts report it.
@@ -141,7 +152,27 @@ impl Config {
                 .map(|u| check_uri("migrate_uri", u))
                 .transpose()?,
         };
+        let ipmi_timeout = plinth_common::timefmt::parse_duration(
+            &args
+                .ipmi_timeout
+                .clone()
+                .or(file.ipmi_timeout)
+                .unwrap_or_else(|| "5s".into()),
+        )
+        .map_err(anyhow::Error::msg)
+        .context("ipmi_timeout")?;
+        anyhow::ensure!(
+            (Duration::from_millis(200)..=Duration::from_secs(120)).contains(&ipmi_timeout),
+            "ipmi_timeout must be between 200ms and 2m"
+        );
+        let ipmi = args.ipmi.or(file.ipmi).unwrap_or(true).then(|| {
+            let mut s = crate::ipmi::IpmiSettings::default();
+            s.timing.deadline = ipmi_timeout;
+            s.timing.first_wait = s.timing.first_wait.min(ipmi_timeout / 4);
+            s
+        });
         Ok(Config {
+            ipmi,
             data_dir: args
                 .data_dir
                 .clone()
@@ -172,7 +203,26 @@ mod tests {
             heartbeat_interval: None,
             migration_uri: None,
             migrate_uri: None,
+            ipmi: None,
+            ipmi_timeout: None,
         }
+    }
+
+    #[test]
+    fn ipmi_is_on_unless_turned_off() {
+        assert!(Config::resolve(&args()).expect("defaults").ipmi.is_some());
+        let off = Config::resolve(&RunArgs {
+            ipmi: Some(false),
+            ..args()
+        })
+        .expect("off");
+        assert!(off.ipmi.is_none());
+        let err = Config::resolve(&RunArgs {
+            ipmi_timeout: Some("10ms".into()),
+            ..args()
+        })
+        .expect_err("too short");
+        assert!(err.to_string().contains("ipmi_timeout"), "{err}");
     }
 
     #[test]

@@ -40,5 +40,7 @@ pub async fn collect(
         agent_version: AGENT_VERSION.to_string(),
         migration_uri: migration.migration_uri.clone(),
         migrate_uri: migration.migrate_uri.clone(),
+        // The caller, which knows the agent's configuration, says.
+        ipmi: false,
     })
 }

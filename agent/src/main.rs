@@ -56,12 +56,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .check(Duration::from_secs(30))
         .await
         .with_context(|| format!("connecting to libvirt at {}", config.libvirt_uri))?;
-    let agent = Arc::new(Agent::load(
+    let mut agent = Agent::load(
         AgentDir::new(&config.data_dir),
         libvirt,
         config.heartbeat_interval,
         config.migration.clone(),
-    )?);
+    )?;
+    agent.ipmi = config
+        .ipmi
+        .map(|s| Arc::new(plinth_agent::ipmi::Ipmi::new(s)));
+    let agent = Arc::new(agent);
     let listen = config
         .listen
         .unwrap_or_else(|| SocketAddr::new(agent.enrollment.address, DEFAULT_API_PORT));
@@ -86,6 +90,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     tasks.spawn(heartbeat::run(agent.clone(), stop.clone()));
     tasks.spawn(renew::run(agent.clone(), stop.clone()));
+    if let Some(ipmi) = &agent.ipmi {
+        // Keeps BMC sessions alive while used; closes them all at shutdown.
+        tasks.spawn(ipmi.clone().maintain(stop.clone()));
+    }
     tracing::info!(host = %agent.host_id(), api = %bound, libvirt = %agent.libvirt.uri(), "Agent running.");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 

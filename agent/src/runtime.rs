@@ -21,6 +21,8 @@ pub struct Agent {
     /// The certificate the API serves; renewal replaces it in place.
     pub server_cert: Arc<ReloadableCert>,
     pub instances: Instances,
+    /// BMC sessions, when this agent speaks IPMI (config `ipmi`).
+    pub ipmi: Option<Arc<crate::ipmi::Ipmi>>,
     client: RwLock<reqwest::Client>,
     /// For image downloads and exports, which take as long as their bytes do.
     transfer_client: RwLock<reqwest::Client>,
@@ -78,6 +80,7 @@ impl Agent {
             client: RwLock::new(coordinator_client(&ca_pem, &cert_pem, &key_pem)?),
             transfer_client: RwLock::new(transfer_client(&ca_pem, &cert_pem, &key_pem)?),
             instances: Instances::new(libvirt.clone(), dir.root()),
+            ipmi: None,
             cert_pem: RwLock::new(cert_pem),
             api_port: AtomicU16::new(0),
             dir,

@@ -15,7 +15,8 @@ const DEADLINE: Duration = Duration::from_secs(5);
 
 pub async fn facts(State(agent): State<Arc<Agent>>) -> Response {
     let collected = async {
-        let facts = facts::collect(&agent.libvirt, &agent.migration, DEADLINE).await?;
+        let mut facts = facts::collect(&agent.libvirt, &agent.migration, DEADLINE).await?;
+        facts.ipmi = agent.ipmi.is_some();
         let domains = agent.libvirt.domains(DEADLINE).await?;
         Ok::<_, crate::libvirt::LibvirtError>(AgentFacts {
             host_id: agent.host_id().to_string(),

@@ -1,6 +1,7 @@
 //! The agent's mTLS API. Only a certificate with the `coordinator` role gets past the guard;
 //! TLS itself has already refused clients without a certificate from the region CA.
 
+mod baremetal;
 mod facts;
 mod instances;
 mod migration;
@@ -19,6 +20,10 @@ use std::sync::Arc;
 pub fn router(agent: Arc<Agent>) -> Router {
     Router::new()
         .route("/v1/facts", get(facts::facts))
+        .route("/v1/bmc/probe", post(baremetal::probe))
+        .route("/v1/bmc/power", post(baremetal::power))
+        .route("/v1/bmc/power-status", post(baremetal::power_status))
+        .route("/v1/bmc/forget", post(baremetal::forget))
         .route("/v1/instances", post(instances::create))
         .route(
             "/v1/instances/{id}",

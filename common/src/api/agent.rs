@@ -57,6 +57,14 @@ pub struct HostFacts {
     /// address libvirt would pick.
     #[serde(default)]
     pub migrate_uri: Option<String>,
+    /// Whether this agent may speak IPMI to bare-metal BMCs (agent config `ipmi`); agents
+    /// older than bare metal say nothing and are taken as willing.
+    #[serde(default = "willing")]
+    pub ipmi: bool,
+}
+
+fn willing() -> bool {
+    true
 }
 
 /// `POST /v1/agent/hosts/{id}/heartbeat`.

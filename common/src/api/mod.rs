@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod auth;
+pub mod baremetal;
 pub mod error;
 pub mod hosts;
 pub mod images;
@@ -12,6 +13,7 @@ pub mod segments;
 
 pub use agent::*;
 pub use auth::*;
+pub use baremetal::*;
 pub use error::*;
 pub use hosts::*;
 pub use images::*;

@@ -568,6 +568,7 @@ mod tests {
                 agent_version: "0".into(),
                 migration_uri: None,
                 migrate_uri: None,
+                ipmi: true,
             },
             domains: vec![],
             api_port: 7444,

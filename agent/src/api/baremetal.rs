@@ -1,0 +1,237 @@
+//! `/v1/bmc/*`: what the coordinator asks of the bare-metal servers assigned to this agent —
+//! probe (preparation), power actions, power-status sweeps, and forgetting a BMC. Each call
+//! runs in its own task, so a coordinator that hangs up never cuts an IPMI exchange short.
+
+use super::error;
+use crate::ipmi::commands::ChassisControl;
+use crate::ipmi::{Ipmi, IpmiError, Password, Target};
+use crate::runtime::Agent;
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use plinth_common::api::{
+    AgentBmc, AgentPower, AgentPowerReading, AgentPowerState, AgentPowerSweep, AgentProbe,
+};
+use plinth_common::baremetal::PowerAction;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+type Body<T> = Result<Json<T>, JsonRejection>;
+/// A request refused before any IPMI: the answer to send.
+type Refused = Box<Response>;
+
+/// How long a soft reboot waits for the OS to power the chassis off before giving up.
+const SOFT_OFF_WAIT: Duration = Duration::from_secs(300);
+const SOFT_OFF_POLL: Duration = Duration::from_secs(1);
+const MAX_SWEEP_CONCURRENCY: u32 = 256;
+
+fn bad_request(message: String) -> Response {
+    error(StatusCode::BAD_REQUEST, "invalid_request", message)
+}
+
+fn ipmi_of(agent: &Agent) -> Result<Arc<Ipmi>, Refused> {
+    agent.ipmi.clone().ok_or_else(|| {
+        Box::new(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ipmi_disabled",
+            "this agent is configured with ipmi = false".into(),
+        ))
+    })
+}
+
+fn target(bmc: &AgentBmc) -> Result<Target, Refused> {
+    let ip: IpAddr = bmc.ip.parse().map_err(|_| {
+        Box::new(bad_request(format!(
+            "bmc ip '{}' is not an IP address",
+            bmc.ip
+        )))
+    })?;
+    Ok(Target {
+        addr: SocketAddr::new(ip, bmc.port),
+        username: bmc.username.clone(),
+        password: Password::new(bmc.password.clone()),
+        suite: None,
+    })
+}
+
+fn failure(err: &IpmiError) -> Response {
+    error(StatusCode::BAD_GATEWAY, err.code(), err.to_string())
+}
+
+fn body<T>(body: Body<T>) -> Result<T, Refused> {
+    body.map(|Json(b)| b)
+        .map_err(|r| Box::new(bad_request(format!("request body: {}", r.body_text()))))
+}
+
+/// Runs `work` in its own task and answers its outcome.
+async fn detached<T: serde::Serialize + Send + 'static>(
+    work: impl Future<Output = Result<T, IpmiError>> + Send + 'static,
+) -> Response {
+    match tokio::spawn(work).await {
+        Ok(Ok(v)) => Json(v).into_response(),
+        Ok(Err(err)) => failure(&err),
+        Err(join) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the IPMI task failed: {join}"),
+        ),
+    }
+}
+
+/// `POST /v1/bmc/probe`: device id, FRU (serial, model, manufacturer) and power, on one
+/// session — what preparing a server needs to know.
+pub async fn probe(State(agent): State<Arc<Agent>>, req: Body<AgentBmc>) -> Response {
+    let (ipmi, t) = match ipmi_of(&agent).and_then(|i| Ok((i, target(&body(req)?)?))) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    detached(async move {
+        ipmi.run(&t, |s| {
+            Box::pin(async move {
+                let id = s.device_id().await?;
+                let fru = s.fru(0).await?;
+                let status = s.chassis_status().await?;
+                Ok(AgentProbe {
+                    manufacturer_id: id.manufacturer_id,
+                    product_id: id.product_id,
+                    firmware: id.firmware,
+                    serial: fru.serial().map(String::from),
+                    model: fru.model().map(String::from),
+                    manufacturer: fru.manufacturer().map(String::from),
+                    power_on: status.power_on,
+                    cipher_suite: s.suite().id(),
+                })
+            })
+        })
+        .await
+    })
+    .await
+}
+
+async fn power_on(ipmi: &Ipmi, t: &Target) -> Result<bool, IpmiError> {
+    Ok(ipmi
+        .run(t, |s| Box::pin(s.chassis_status()))
+        .await?
+        .power_on)
+}
+
+async fn control(ipmi: &Ipmi, t: &Target, c: ChassisControl) -> Result<(), IpmiError> {
+    ipmi.run(t, |s| Box::pin(s.chassis_control(c))).await
+}
+
+/// One SPEC §4 power action in chassis-control terms; answers the power state after it.
+pub async fn act(
+    ipmi: &Ipmi,
+    t: &Target,
+    action: PowerAction,
+    hard: bool,
+) -> Result<bool, IpmiError> {
+    match action {
+        PowerAction::On => control(ipmi, t, ChassisControl::PowerUp).await?,
+        PowerAction::Off => control(ipmi, t, ChassisControl::SoftShutdown).await?,
+        PowerAction::ForceOff => control(ipmi, t, ChassisControl::PowerDown).await?,
+        // Cycling a machine that is off would leave it off on many BMCs: it means "on" then.
+        PowerAction::Cycle if !power_on(ipmi, t).await? => {
+            control(ipmi, t, ChassisControl::PowerUp).await?
+        }
+        PowerAction::Cycle => control(ipmi, t, ChassisControl::PowerCycle).await?,
+        PowerAction::Reboot if hard => control(ipmi, t, ChassisControl::HardReset).await?,
+        PowerAction::Reboot => {
+            if power_on(ipmi, t).await? {
+                control(ipmi, t, ChassisControl::SoftShutdown).await?;
+                let until = Instant::now() + SOFT_OFF_WAIT;
+                // The lock is taken per poll: other operations on this BMC go on meanwhile.
+                while power_on(ipmi, t).await? {
+                    if Instant::now() >= until {
+                        return Err(IpmiError::Unsupported(format!(
+                            "a soft reboot: the OS did not power off within {}s; reboot with hard, or force_off then on",
+                            SOFT_OFF_WAIT.as_secs()
+                        )));
+                    }
+                    tokio::time::sleep(SOFT_OFF_POLL).await;
+                }
+            }
+            control(ipmi, t, ChassisControl::PowerUp).await?
+        }
+    }
+    power_on(ipmi, t).await
+}
+
+/// `POST /v1/bmc/power`.
+pub async fn power(State(agent): State<Arc<Agent>>, req: Body<AgentPower>) -> Response {
+    let req = match body(req) {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    let (ipmi, t) = match ipmi_of(&agent).and_then(|i| Ok((i, target(&req.bmc)?))) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    detached(async move {
+        let power_on = act(&ipmi, &t, req.action, req.hard).await?;
+        tracing::info!(bmc = %t.addr, action = %req.action, power_on, "Power action done.");
+        Ok(AgentPowerState { power_on })
+    })
+    .await
+}
+
+/// `POST /v1/bmc/power-status`: every listed BMC's chassis power, at most `concurrency`
+/// BMCs at once (each on its own session; one BMC's operations never overlap).
+pub async fn power_status(State(agent): State<Arc<Agent>>, req: Body<AgentPowerSweep>) -> Response {
+    let req = match body(req) {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    let ipmi = match ipmi_of(&agent) {
+        Ok(i) => i,
+        Err(r) => return *r,
+    };
+    let mut items = Vec::with_capacity(req.servers.len());
+    for s in req.servers {
+        match target(&s.bmc) {
+            Ok(t) => items.push((s.id, t)),
+            Err(r) => return *r,
+        }
+    }
+    let concurrency = req.concurrency.clamp(1, MAX_SWEEP_CONCURRENCY) as usize;
+    let work = async move {
+        let readings: Vec<AgentPowerReading> = futures_util::stream::iter(items)
+            .map(|(id, t)| {
+                let ipmi = ipmi.clone();
+                async move {
+                    match power_on(&ipmi, &t).await {
+                        Ok(on) => AgentPowerReading {
+                            id,
+                            power_on: Some(on),
+                            error: None,
+                        },
+                        Err(err) => AgentPowerReading {
+                            id,
+                            power_on: None,
+                            error: Some(err.to_string()),
+                        },
+                    }
+                }
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        Ok::<_, IpmiError>(readings)
+    };
+    detached(work).await
+}
+
+/// `POST /v1/bmc/forget`: close the BMC's session; the server is no longer managed here.
+pub async fn forget(State(agent): State<Arc<Agent>>, req: Body<AgentBmc>) -> Response {
+    let (ipmi, t) = match ipmi_of(&agent).and_then(|i| Ok((i, target(&body(req)?)?))) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    ipmi.forget(t.addr).await;
+    StatusCode::NO_CONTENT.into_response()
+}
