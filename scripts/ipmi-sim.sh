@@ -3,10 +3,11 @@
 #   [ADDR=127.0.0.N] ipmi-sim.sh start DIR [PORT] [SOLPORT]   -> writes configs into DIR, starts sim + fake console
 #   (several BMCs: give each its own 127.0.0.N and the standard port 623, as real BMCs have)
 #   ipmi-sim.sh stop DIR   -> stops both by the pids the start wrote
+#   PASS=... sets the admin user's password (default "password"; at most 16 characters)
 # Needs: openipmi, ipmitool, python3 (scripts/install-deps.sh). Users: admin/password (admin),
 # oper/operpass (operator). State: DIR/state/power and DIR/state/actions (one line per action).
 set -euo pipefail
-cmd=$1; dir=$(realpath -m "$2"); port=${3:-9623}; solport=${4:-9624}; addr=${ADDR:-127.0.0.1}
+cmd=$1; dir=$(realpath -m "$2"); port=${3:-9623}; solport=${4:-9624}; addr=${ADDR:-127.0.0.1}; pass=${PASS:-password}
 case "$cmd" in
 stop)
   for f in sim.pid console.pid; do
@@ -51,7 +52,7 @@ set_working_mc 0x20
   chassis_control "$dir/chassis.sh"
   sol "tcp:127.0.0.1:$solport" 115200
   user 1 false  ""      "x"        user     10 none md2 md5 straight
-  user 2 true   "admin" "password" admin    10 none md2 md5 straight
+  user 2 true   "admin" "$pass" admin    10 none md2 md5 straight
   user 3 true   "oper"  "operpass" operator 10 none md2 md5 straight
 EOF
 python3 - "$dir" <<'EOF'
@@ -112,7 +113,7 @@ EOF
 setsid python3 "$dir/console.py" "$solport" > "$dir/console.log" 2>&1 < /dev/null & echo $! > "$dir/console.pid"
 setsid ipmi_sim -c "$dir/lan.conf" -f "$dir/bmc.emu" -s "$dir/state" -n > "$dir/sim.log" 2>&1 < /dev/null & echo $! > "$dir/sim.pid"
 for i in $(seq 50); do
-  ipmitool -I lanplus -C 3 -H "$addr" -p "$port" -U admin -P password -N 1 -R 1 mc info >/dev/null 2>&1 && { echo "ipmi_sim up on $addr:$port (pid $(cat "$dir/sim.pid"))"; exit 0; }
+  ipmitool -I lanplus -C 3 -H "$addr" -p "$port" -U admin -P "$pass" -N 1 -R 1 mc info >/dev/null 2>&1 && { echo "ipmi_sim up on $addr:$port (pid $(cat "$dir/sim.pid"))"; exit 0; }
   sleep 0.1
 done
 echo "ipmi_sim did not come up; log:" >&2; cat "$dir/sim.log" >&2; exit 1

@@ -3,8 +3,9 @@
 
 use crate::store::hosts::{AgentEndpoint, socket_host};
 use plinth_common::api::{
-    AgentCreateInstance, AgentExport, AgentExported, AgentFacts, AgentInstance, AgentMigrate,
-    AgentMigration, AgentPrepared, AgentStop,
+    AgentBmc, AgentCreateInstance, AgentExport, AgentExported, AgentFacts, AgentInstance,
+    AgentMigrate, AgentMigration, AgentPower, AgentPowerReading, AgentPowerState, AgentPowerSweep,
+    AgentPrepared, AgentProbe, AgentStop,
 };
 use plinth_common::instance::InstanceAction;
 use plinth_common::tls::client_config;
@@ -230,4 +231,69 @@ impl AgentClient {
         let resp = self.http.delete(url).send().await?;
         Self::answer(resp).await
     }
+
+    /// Bare metal: the agent reads the BMC's device id, FRU and power (preparation).
+    pub async fn bmc_probe(
+        &self,
+        ep: &AgentEndpoint,
+        bmc: &AgentBmc,
+    ) -> Result<AgentProbe, AgentError> {
+        let resp = self
+            .http
+            .post(Self::url(ep, "/v1/bmc/probe")?)
+            .timeout(BMC_CALL)
+            .json(bmc)
+            .send()
+            .await?;
+        Self::answer(resp).await
+    }
+
+    /// Bare metal: one power action; a soft reboot waits for the OS (up to five minutes).
+    pub async fn bmc_power(
+        &self,
+        ep: &AgentEndpoint,
+        req: &AgentPower,
+    ) -> Result<AgentPowerState, AgentError> {
+        let resp = self
+            .http
+            .post(Self::url(ep, "/v1/bmc/power")?)
+            .timeout(Duration::from_secs(420))
+            .json(req)
+            .send()
+            .await?;
+        Self::answer(resp).await
+    }
+
+    /// Bare metal: the power of many BMCs, polled by the agent with bounded concurrency.
+    pub async fn bmc_power_status(
+        &self,
+        ep: &AgentEndpoint,
+        req: &AgentPowerSweep,
+    ) -> Result<Vec<AgentPowerReading>, AgentError> {
+        let resp = self
+            .http
+            .post(Self::url(ep, "/v1/bmc/power-status")?)
+            .timeout(Duration::from_secs(600))
+            .json(req)
+            .send()
+            .await?;
+        Self::answer(resp).await
+    }
+
+    /// Bare metal: the agent closes its session with this BMC (the server was deleted).
+    pub async fn bmc_forget(&self, ep: &AgentEndpoint, bmc: &AgentBmc) -> Result<(), AgentError> {
+        let resp = self
+            .http
+            .post(Self::url(ep, "/v1/bmc/forget")?)
+            .json(bmc)
+            .send()
+            .await?;
+        if resp.status().is_success() {
+            return Ok(());
+        }
+        Self::answer::<serde_json::Value>(resp).await.map(|_| ())
+    }
 }
+
+/// A probe opens a session and reads FRU in parts: a few exchanges, each with its deadline.
+const BMC_CALL: Duration = Duration::from_secs(120);

@@ -57,6 +57,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         overcommit: Default::default(),
         policy: Default::default(),
         drains: Default::default(),
+        baremetal: Default::default(),
     };
     let stop = CancellationToken::new();
     let running = server::start(&config, stop.clone()).await?;

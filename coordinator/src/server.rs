@@ -57,6 +57,7 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
             overcommit: config.overcommit,
             policy: config.policy,
             drains: config.drains,
+            baremetal: config.baremetal,
         }),
         moves: Arc::default(),
     })
@@ -87,6 +88,10 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
         shutdown.clone(),
     ));
     crate::jobs::resume(&state).await.context("resuming jobs")?;
+    tokio::spawn(crate::jobs::baremetal_sync::run(
+        state.clone(),
+        shutdown.clone(),
+    ));
     let task = tokio::spawn(serve_tls(listener, tls, router, shutdown));
     tracing::info!(%addr, "Coordinator listening.");
     Ok(Running { addr, state, task })

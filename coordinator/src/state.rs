@@ -27,4 +27,5 @@ pub struct Settings {
     pub overcommit: Overcommit,
     pub policy: Policy,
     pub drains: crate::jobs::drain::DrainSettings,
+    pub baremetal: crate::jobs::baremetal_sync::BaremetalSettings,
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod agent_api;
+pub mod bmc;
 pub mod drain;
 pub mod instances;
 pub mod libvirtd;
@@ -277,6 +278,19 @@ impl Region {
     ) -> anyhow::Result<Agent> {
         let args = vec!["--migration-uri".to_string(), migration_uri.to_string()];
         self.start_agent_with_args(ip, cluster, libvirt_uri, args)
+            .await
+    }
+
+    /// Enrolls and starts an agent on `ip` (libvirt's test driver) with more `run` flags,
+    /// e.g. `--ipmi false`.
+    pub async fn start_agent_with_flags(
+        &self,
+        ip: &str,
+        cluster: &str,
+        flags: &[&str],
+    ) -> anyhow::Result<Agent> {
+        let args = flags.iter().map(|f| f.to_string()).collect();
+        self.start_agent_with_args(ip, cluster, "test:///default", args)
             .await
     }
 

@@ -4,6 +4,8 @@
 pub mod agent;
 pub mod agent_images;
 pub mod audit;
+pub mod baremetal;
+pub mod baremetal_input;
 pub mod clusters;
 pub mod downloads;
 pub mod eips;
@@ -55,6 +57,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         segments::set_permissions,
         eips::allocate, eips::list, eips::show, eips::bind, eips::unbind, eips::release,
         eips::network,
+        baremetal::create, baremetal::list, baremetal::show, baremetal::update, baremetal::delete,
+        baremetal::batch_delete, baremetal::power, baremetal::import,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -65,6 +69,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "instances", description = "Instances (SPEC §3)"),
         (name = "segments", description = "External IP segments (SPEC §6)"),
         (name = "eips", description = "EIPs: public addresses tenants allocate from segments (SPEC §6)"),
+        (name = "baremetal", description = "Bare-metal servers managed through their BMCs (SPEC §4)"),
     )
 )]
 pub struct ApiDoc;
@@ -109,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .merge(agent_images::routes())
         .merge(segments::routes())
         .merge(eips::routes())
+        .merge(baremetal::routes())
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async { ApiError::not_found("route", "requested") })

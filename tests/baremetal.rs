@@ -1,0 +1,696 @@
+//! Bare metal end to end (SPEC §4): a real coordinator and agents, OpenIPMI `ipmi_sim` BMCs on
+//! loopback. Add → running with the FRU serial; bad credentials and an unreachable BMC fail
+//! with their reasons; every power action reaches the simulator's chassis; the power sync
+//! sees changes made behind plinth's back; CSV import is all or nothing; servers follow their
+//! agent offline; tenants see only their own; no password in any log, response or the store.
+
+use plinth_e2e::bmc::SimBmc;
+use plinth_e2e::instances::{Tenant, tenant};
+use plinth_e2e::{Region, RegionOptions, wait_for};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The simulators' admin password: distinctive, so a leak is found by a plain search.
+const SECRET: &str = "Zq7-sEcReT-91x";
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn region() -> anyhow::Result<Region> {
+    let opts = RegionOptions {
+        extra_args: vec!["--baremetal-sync-interval".into(), "1s".into()],
+        ..RegionOptions::default()
+    };
+    let r = Region::start_with(opts).await?;
+    r.create_cluster("az1").await?;
+    Ok(r)
+}
+
+fn add_body(name: &str, ip: &str, password: &str, tenant: Option<&str>) -> Value {
+    let mut b = json!({
+        "name": name, "ipmi_ip": ip, "ipmi_username": "admin", "ipmi_password": password,
+        "rack_location": "R7-U12", "label": "db",
+    });
+    if let Some(t) = tenant {
+        b["tenant_email"] = json!(t);
+    }
+    b
+}
+
+/// Every response body the test saw, to search for the password at the end.
+#[derive(Default)]
+struct Seen(Vec<String>);
+
+impl Seen {
+    fn keep(&mut self, v: &Value) -> Value {
+        self.0.push(v.to_string());
+        v.clone()
+    }
+}
+
+async fn call(
+    r: &Region,
+    seen: &mut Seen,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> anyhow::Result<(u16, Value)> {
+    let token = token.unwrap_or(&r.admin_token);
+    let (status, v) = r.call(method, path, Some(token), body).await?;
+    seen.keep(&v);
+    Ok((status, v))
+}
+
+async fn server(r: &Region, id: &str) -> anyhow::Result<Value> {
+    let (status, v) = r.get(&format!("/v1/baremetal/{id}")).await?;
+    anyhow::ensure!(status == 200, "GET {id}: {status} {v}");
+    Ok(v)
+}
+
+/// Waits until the server leaves `preparing`; returns it.
+async fn settled(r: &Region, id: &str) -> anyhow::Result<Value> {
+    wait_for(&format!("{id} prepared"), WAIT, || async {
+        let v = server(r, id).await?;
+        Ok((v["state"] != "preparing").then_some(v))
+    })
+    .await
+}
+
+/// No log file the test produced, no response it saw and no byte of the store holds `secret`.
+fn assert_no_secret(r: &Region, seen: &Seen, secret: &str) -> anyhow::Result<()> {
+    let mut checked = 0;
+    let mut stack = vec![r.dir.path().to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.ends_with(".log") || name.contains(".db") {
+                let bytes = std::fs::read(&path)?;
+                let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+                anyhow::ensure!(!found, "the password is in {}", path.display());
+                checked += 1;
+            }
+        }
+    }
+    anyhow::ensure!(
+        checked >= 2,
+        "found only {checked} logs and stores to search"
+    );
+    for body in &seen.0 {
+        anyhow::ensure!(
+            !body.contains(secret),
+            "the password is in a response: {body}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn add_prepare_power_sync_update_and_delete() -> anyhow::Result<()> {
+    let r = region().await?;
+    let _agent = r.start_agent("127.0.81.1", "az1").await?;
+    let a = tenant(&r, "a@example.com").await?;
+    let b = tenant(&r, "b@example.com").await?;
+    let sim = SimBmc::start(SECRET)?;
+    let mut seen = Seen::default();
+
+    let body = add_body("db-1", &sim.ip, SECRET, Some("a@example.com"));
+    let (status, added) = call(
+        &r,
+        &mut seen,
+        Method::POST,
+        "/v1/baremetal",
+        None,
+        Some(body),
+    )
+    .await?;
+    assert_eq!(status, 202, "{added}");
+    assert_eq!(added["state"], "preparing");
+    assert!(added.get("ipmi_password").is_none(), "{added}");
+    let id = added["id"].as_str().unwrap_or_default().to_string();
+    let ready = seen.keep(&settled(&r, &id).await?);
+    assert_eq!(ready["state"], "running", "{ready}");
+    assert_eq!(ready["sn"], "PRODUCT-SN-0001");
+    assert_eq!(ready["model"], "SimServer 1000");
+    assert_eq!(ready["manufacturer"], "Acme");
+    assert_eq!(ready["power_state"], "off");
+    assert_eq!(ready["tenant_email"], "a@example.com");
+    assert_eq!(ready["console_state"], "inactive");
+
+    // The same BMC twice: refused.
+    let again = add_body("db-1-again", &sim.ip, SECRET, Some("b@example.com"));
+    let (status, err) = call(
+        &r,
+        &mut seen,
+        Method::POST,
+        "/v1/baremetal",
+        None,
+        Some(again),
+    )
+    .await?;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("bmc_already_managed")),
+        "{err}"
+    );
+
+    // Each action, what the simulator's chassis helper records, and the power after.
+    let power_path = format!("/v1/baremetal/{id}/power");
+    let cases = [
+        (json!({"action": "on"}), vec!["power 1"], "on"),
+        (
+            json!({"action": "reboot", "hard": true}),
+            vec!["reset 1"],
+            "on",
+        ),
+        (json!({"action": "off"}), vec!["shutdown 1"], "off"),
+        (json!({"action": "cycle"}), vec!["power 1"], "on"),
+        (
+            json!({"action": "reboot"}),
+            vec!["shutdown 1", "power 1"],
+            "on",
+        ),
+        (json!({"action": "force_off"}), vec!["power 0"], "off"),
+    ];
+    for (req, lines, power) in cases {
+        let before = sim.actions().len();
+        let (status, v) = call(
+            &r,
+            &mut seen,
+            Method::POST,
+            &power_path,
+            None,
+            Some(req.clone()),
+        )
+        .await?;
+        assert_eq!(status, 200, "{req}: {v}");
+        assert_eq!(v["power_state"], power, "{req}: {v}");
+        assert_eq!(sim.actions()[before..], lines, "{req}");
+    }
+    // A cycle of a running machine: off, then on again (the simulator's own delay).
+    call(
+        &r,
+        &mut seen,
+        Method::POST,
+        &power_path,
+        None,
+        Some(json!({"action": "on"})),
+    )
+    .await?;
+    let before = sim.actions().len();
+    let (status, _) = call(
+        &r,
+        &mut seen,
+        Method::POST,
+        &power_path,
+        None,
+        Some(json!({"action": "cycle"})),
+    )
+    .await?;
+    assert_eq!(status, 200);
+    wait_for("the cycle to power on again", WAIT, || async {
+        Ok((sim.actions()[before..] == ["power 0", "power 1"]).then_some(()))
+    })
+    .await?;
+
+    // The cycle's power-on came after its answer (which read off): the sync sees it.
+    wait_for("the sync to see the cycle's power on", WAIT, || async {
+        let v = server(&r, &id).await?;
+        Ok((v["power_state"] == "on").then_some(()))
+    })
+    .await?;
+    // Power changed behind plinth's back: the sync sees it and records when.
+    sim.ipmitool(&["chassis", "power", "off"])?;
+    let synced = wait_for("the sync to see power off", WAIT, || async {
+        let v = server(&r, &id).await?;
+        Ok((v["power_state"] == "off").then_some(v))
+    })
+    .await?;
+    let history = synced["power_history"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(history[0]["power_state"], "off", "{synced}");
+    assert_eq!(history[0]["source"], "sync", "{synced}");
+    assert!(synced["power_changed_at"].is_string());
+
+    // Update: rack location and label only.
+    let path = format!("/v1/baremetal/{id}");
+    let (status, v) = call(
+        &r,
+        &mut seen,
+        Method::PATCH,
+        &path,
+        None,
+        Some(json!({"rack_location": "R9-U1", "label": ""})),
+    )
+    .await?;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["rack_location"].as_str(), v["label"].as_str()),
+        (Some("R9-U1"), None)
+    );
+    let (status, v) = call(
+        &r,
+        &mut seen,
+        Method::PATCH,
+        &path,
+        None,
+        Some(json!({"name": "x"})),
+    )
+    .await?;
+    assert_eq!(status, 400, "{v}");
+
+    // List: fuzzy search over the seed's columns.
+    for (q, n) in [
+        ("product-sn", 1),
+        ("r9-u", 1),
+        ("simserver", 1),
+        ("nothing-like-it", 0),
+    ] {
+        let (_, page) = call(
+            &r,
+            &mut seen,
+            Method::GET,
+            &format!("/v1/baremetal?q={q}"),
+            None,
+            None,
+        )
+        .await?;
+        assert_eq!(page["total"], n, "q={q}: {page}");
+    }
+
+    // Delete never touches power; the BMC can then be added for another tenant.
+    let before = sim.actions().len();
+    let (status, _) = call(&r, &mut seen, Method::DELETE, &path, None, None).await?;
+    assert_eq!(status, 204);
+    let again = add_body("db-1-b", &sim.ip, SECRET, Some("b@example.com"));
+    let (status, v) = call(
+        &r,
+        &mut seen,
+        Method::POST,
+        "/v1/baremetal",
+        Some(&b.token),
+        Some(again),
+    )
+    .await?;
+    assert_eq!(status, 202, "{v}");
+    let readded = settled(&r, v["id"].as_str().unwrap_or_default()).await?;
+    assert_eq!(readded["state"], "running", "{readded}");
+    assert_eq!(readded["tenant_email"], "b@example.com");
+    assert_eq!(
+        sim.actions().len(),
+        before,
+        "no power action from delete or re-add"
+    );
+    let _ = a;
+    assert_no_secret(&r, &seen, SECRET)
+}
+
+#[tokio::test]
+async fn bad_credentials_and_unreachable_bmcs_fail_with_reasons() -> anyhow::Result<()> {
+    let r = region().await?;
+    let _agent = r.start_agent("127.0.82.1", "az1").await?;
+    tenant(&r, "a@example.com").await?;
+    let sim = SimBmc::start(SECRET)?;
+    let mut seen = Seen::default();
+    let nobody = plinth_e2e::bmc::loopback_address();
+    let wrong = "Wr0ng-pa55-77q";
+    let cases = [
+        (
+            "wrong password",
+            sim.ip.clone(),
+            wrong,
+            "password for user 'admin' is wrong",
+        ),
+        ("unreachable", nobody, SECRET, "did not answer"),
+    ];
+    for (label, ip, password, reason) in cases {
+        let body = add_body(label, &ip, password, Some("a@example.com"));
+        let (status, v) = call(
+            &r,
+            &mut seen,
+            Method::POST,
+            "/v1/baremetal",
+            None,
+            Some(body),
+        )
+        .await?;
+        assert_eq!(status, 202, "{label}: {v}");
+        let id = v["id"].as_str().unwrap_or_default().to_string();
+        let failed = seen.keep(&settled(&r, &id).await?);
+        assert_eq!(failed["state"], "failed", "{label}: {failed}");
+        let got = failed["reason"].as_str().unwrap_or_default();
+        assert!(got.contains(reason), "{label}: {got}");
+        // Only delete is allowed now.
+        let (status, v) = call(
+            &r,
+            &mut seen,
+            Method::POST,
+            &format!("/v1/baremetal/{id}/power"),
+            None,
+            Some(json!({"action": "on"})),
+        )
+        .await?;
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (409, Some("baremetal_not_running")),
+            "{label}: {v}"
+        );
+        let (status, _) = call(
+            &r,
+            &mut seen,
+            Method::DELETE,
+            &format!("/v1/baremetal/{id}"),
+            None,
+            None,
+        )
+        .await?;
+        assert_eq!(status, 204, "{label}");
+        assert_no_secret(&r, &seen, password)?;
+    }
+    // Bad input is refused up front, naming the field.
+    let cases = [
+        (
+            "ipmi_ip",
+            add_body("x", "10.0.0.300", SECRET, Some("a@example.com")),
+        ),
+        ("tenant_email", add_body("x", "10.0.0.3", SECRET, None)),
+        (
+            "tenant_email",
+            add_body("x", "10.0.0.3", SECRET, Some("nobody@example.com")),
+        ),
+        (
+            "rack_location",
+            json!({"name": "x", "ipmi_ip": "10.0.0.3", "ipmi_username": "admin",
+            "ipmi_password": SECRET, "rack_location": "", "tenant_email": "a@example.com"}),
+        ),
+    ];
+    for (field, body) in cases {
+        let (status, v) = call(
+            &r,
+            &mut seen,
+            Method::POST,
+            "/v1/baremetal",
+            None,
+            Some(body),
+        )
+        .await?;
+        assert_eq!(status, 400, "{field}: {v}");
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with(field), "{field}: {v}");
+    }
+    assert_no_secret(&r, &seen, SECRET)
+}
+
+fn csv(rows: &[String]) -> String {
+    let mut text = "Name,IPMIIP,IPMIUsername,IPMIPassword,RackLocation,Label\r\n".to_string();
+    for row in rows {
+        text.push_str(row);
+        text.push_str("\r\n");
+    }
+    text
+}
+
+async fn import(
+    r: &Region,
+    token: &str,
+    query: &str,
+    body: String,
+) -> anyhow::Result<(u16, Value)> {
+    let resp = r
+        .http
+        .post(format!("{}/v1/baremetal/import{query}", r.url))
+        .bearer_auth(token)
+        .header("content-type", "text/csv")
+        .body(body)
+        .send()
+        .await?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.json().await?))
+}
+
+#[tokio::test]
+async fn csv_import_is_all_or_nothing() -> anyhow::Result<()> {
+    let r = region().await?;
+    let _agent = r.start_agent("127.0.83.1", "az1").await?;
+    let t = tenant(&r, "a@example.com").await?;
+    let sims = [SimBmc::start(SECRET)?, SimBmc::start(SECRET)?];
+    let mut seen = Seen::default();
+    let good: Vec<String> = sims
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("node-{i},{},admin,{SECRET},R1-U{i},\"rack, row {i}\"", s.ip))
+        .collect();
+
+    // One bad address, one address twice: refused with a per-row report; nothing imported.
+    let mut rows = good.clone();
+    rows.push(format!("bad,10.0.0.999,admin,{SECRET},R1-U9,"));
+    rows.push(format!("twice,{},admin,{SECRET},R1-U8,", sims[0].ip));
+    let (status, v) = import(
+        &r,
+        &r.admin_token,
+        "?tenant_email=a@example.com",
+        csv(&rows),
+    )
+    .await?;
+    seen.keep(&v);
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("invalid_csv")),
+        "{v}"
+    );
+    let report = v["rows"].as_array().cloned().unwrap_or_default();
+    let errors: Vec<(u64, usize)> = report
+        .iter()
+        .map(|row| {
+            (
+                row["line"].as_u64().unwrap_or(0),
+                row["errors"].as_array().map_or(0, Vec::len),
+            )
+        })
+        .collect();
+    assert_eq!(errors, [(2, 0), (3, 0), (4, 1), (5, 1)], "{v}");
+    assert!(
+        report[2]["errors"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("IPMIIP"),
+        "{v}"
+    );
+    assert!(
+        report[3]["errors"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("repeats line 2"),
+        "{v}"
+    );
+    let (_, page) = r.get("/v1/baremetal").await?;
+    assert_eq!(page["total"], 0, "nothing was imported: {page}");
+
+    // A header that is not exactly the one: refused.
+    let wrong = "Name,IP,User,Password,Rack,Label\r\nx,10.0.0.1,a,b,c,d\r\n".to_string();
+    let (status, v) = import(&r, &r.admin_token, "?tenant_email=a@example.com", wrong).await?;
+    assert_eq!(status, 400, "{v}");
+
+    // The good rows, by the tenant itself: all added and prepared.
+    let (status, v) = import(&r, &t.token, "", csv(&good)).await?;
+    seen.keep(&v);
+    assert_eq!((status, v["imported"].as_u64()), (202, Some(2)), "{v}");
+    for row in v["rows"].as_array().cloned().unwrap_or_default() {
+        let ready = seen.keep(&settled(&r, row["id"].as_str().unwrap_or_default()).await?);
+        assert_eq!(ready["state"], "running", "{ready}");
+        assert_eq!(ready["sn"], "PRODUCT-SN-0001");
+    }
+    let (_, page) = r.get("/v1/baremetal?q=rack,%20row%201").await?;
+    assert_eq!(page["total"], 1, "a quoted label with a comma: {page}");
+    assert_no_secret(&r, &seen, SECRET)
+}
+
+#[tokio::test]
+async fn tenants_see_and_operate_only_their_own() -> anyhow::Result<()> {
+    let r = region().await?;
+    let _agent = r.start_agent("127.0.84.1", "az1").await?;
+    let a: Tenant = tenant(&r, "a@example.com").await?;
+    let b: Tenant = tenant(&r, "b@example.com").await?;
+    let sim = SimBmc::start(SECRET)?;
+    let mut seen = Seen::default();
+
+    // A tenant adds for itself, and only for itself.
+    let body = add_body("mine", &sim.ip, SECRET, None);
+    let (status, v) = call(
+        &r,
+        &mut seen,
+        Method::POST,
+        "/v1/baremetal",
+        Some(&a.token),
+        Some(body),
+    )
+    .await?;
+    assert_eq!(status, 202, "{v}");
+    let id = v["id"].as_str().unwrap_or_default().to_string();
+    let other = add_body("theirs", "10.0.0.4", SECRET, Some("b@example.com"));
+    let (status, v) = call(
+        &r,
+        &mut seen,
+        Method::POST,
+        "/v1/baremetal",
+        Some(&a.token),
+        Some(other),
+    )
+    .await?;
+    assert_eq!(status, 403, "{v}");
+    assert_eq!(settled(&r, &id).await?["state"], "running");
+
+    let path = format!("/v1/baremetal/{id}");
+    let (_, mine) = call(
+        &r,
+        &mut seen,
+        Method::GET,
+        "/v1/baremetal",
+        Some(&a.token),
+        None,
+    )
+    .await?;
+    assert_eq!(mine["total"], 1);
+    let (_, theirs) = call(
+        &r,
+        &mut seen,
+        Method::GET,
+        "/v1/baremetal",
+        Some(&b.token),
+        None,
+    )
+    .await?;
+    assert_eq!(theirs["total"], 0, "{theirs}");
+    let attempts = [
+        (Method::GET, path.clone(), None),
+        (Method::PATCH, path.clone(), Some(json!({"label": "x"}))),
+        (
+            Method::POST,
+            format!("{path}/power"),
+            Some(json!({"action": "on"})),
+        ),
+        (Method::DELETE, path.clone(), None),
+    ];
+    for (method, p, body) in attempts {
+        let (status, v) = call(&r, &mut seen, method.clone(), &p, Some(&b.token), body).await?;
+        assert_eq!(status, 404, "{method} {p}: {v}");
+    }
+    let (_, batch) = call(
+        &r,
+        &mut seen,
+        Method::POST,
+        "/v1/baremetal/batch-delete",
+        Some(&b.token),
+        Some(json!({"ids": [id]})),
+    )
+    .await?;
+    assert_eq!(batch[0]["deleted"], false, "{batch}");
+    // The owner operates it; the admin sees it.
+    let (status, v) = call(
+        &r,
+        &mut seen,
+        Method::POST,
+        &format!("{path}/power"),
+        Some(&a.token),
+        Some(json!({"action": "on"})),
+    )
+    .await?;
+    assert_eq!(
+        (status, v["power_state"].as_str()),
+        (200, Some("on")),
+        "{v}"
+    );
+    let (_, all) = r.get("/v1/baremetal").await?;
+    assert_eq!(all["total"], 1);
+    let (_, batch) = call(
+        &r,
+        &mut seen,
+        Method::POST,
+        "/v1/baremetal/batch-delete",
+        Some(&a.token),
+        Some(json!({"ids": [id, "bm-000000000000"]})),
+    )
+    .await?;
+    assert_eq!(
+        (batch[0]["deleted"].as_bool(), batch[1]["deleted"].as_bool()),
+        (Some(true), Some(false)),
+        "{batch}"
+    );
+    assert_no_secret(&r, &seen, SECRET)
+}
+
+#[tokio::test]
+async fn servers_spread_over_ipmi_agents_and_follow_them_offline() -> anyhow::Result<()> {
+    let r = region().await?;
+    let mut first = r.start_agent("127.0.85.1", "az1").await?;
+    let second = r.start_agent("127.0.85.2", "az1").await?;
+    let _no_ipmi = r
+        .start_agent_with_flags("127.0.85.3", "az1", &["--ipmi", "false"])
+        .await?;
+    for a in [&first.host_id, &second.host_id] {
+        r.wait_agent(a, "online").await?;
+    }
+    tenant(&r, "a@example.com").await?;
+    let sims = [SimBmc::start(SECRET)?, SimBmc::start(SECRET)?];
+    let mut seen = Seen::default();
+    let mut ids = Vec::new();
+    for (i, sim) in sims.iter().enumerate() {
+        let body = add_body(&format!("n{i}"), &sim.ip, SECRET, Some("a@example.com"));
+        let (status, v) = call(
+            &r,
+            &mut seen,
+            Method::POST,
+            "/v1/baremetal",
+            None,
+            Some(body),
+        )
+        .await?;
+        assert_eq!(status, 202, "{v}");
+        ids.push(v["id"].as_str().unwrap_or_default().to_string());
+    }
+    let mut agents = Vec::new();
+    for id in &ids {
+        let v = settled(&r, id).await?;
+        assert_eq!(v["state"], "running", "{v}");
+        agents.push(v["agent_host_id"].as_str().unwrap_or_default().to_string());
+    }
+    agents.sort();
+    let mut want = vec![first.host_id.clone(), second.host_id.clone()];
+    want.sort();
+    assert_eq!(
+        agents, want,
+        "one server per IPMI agent, none on the agent without IPMI"
+    );
+
+    // The first agent dies: its server moves to the second and still answers.
+    first.kill();
+    for (i, id) in ids.iter().enumerate() {
+        let moved = wait_for("the server on the second agent", WAIT, || async {
+            let v = server(&r, id).await?;
+            Ok((v["agent_host_id"] == second.host_id.as_str()).then_some(v))
+        })
+        .await?;
+        assert_eq!(moved["state"], "running");
+        let (status, v) = call(
+            &r,
+            &mut seen,
+            Method::POST,
+            &format!("/v1/baremetal/{id}/power"),
+            None,
+            Some(json!({"action": "on"})),
+        )
+        .await?;
+        assert_eq!(
+            (status, v["power_state"].as_str()),
+            (200, Some("on")),
+            "server {i}: {v}"
+        );
+    }
+    assert_no_secret(&r, &seen, SECRET)
+}
