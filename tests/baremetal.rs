@@ -508,6 +508,79 @@ async fn csv_import_is_all_or_nothing() -> anyhow::Result<()> {
     }
     let (_, page) = r.get("/v1/baremetal?q=rack,%20row%201").await?;
     assert_eq!(page["total"], 1, "a quoted label with a comma: {page}");
+
+    // The CLI: list, show, power, a refused import with its report, update, add, delete.
+    let id = page["items"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (ok, list, err) = r.cli(&["baremetal", "list"])?;
+    assert!(ok, "{err}");
+    assert!(
+        list.contains("node-0") && list.contains("node-1") && list.contains("PRODUCT-SN-0001"),
+        "{list}"
+    );
+    let (ok, show, err) = r.cli(&["baremetal", "show", &id])?;
+    assert!(
+        ok && show.contains("SimServer 1000") && show.contains("power changes"),
+        "{show}{err}"
+    );
+    let (ok, text, err) = r.cli(&["baremetal", "power", &id, "on"])?;
+    assert!(ok && text.contains("power on"), "{text}{err}");
+    let bad_file = r.dir.path().join("bad.csv");
+    std::fs::write(&bad_file, csv(&[format!("n,not-an-ip,admin,{SECRET},R1,")]))?;
+    let bad_path = bad_file.display().to_string();
+    let (ok, text, err) = r.cli(&[
+        "baremetal",
+        "import",
+        &bad_path,
+        "--tenant-email",
+        "a@example.com",
+    ])?;
+    assert!(
+        !ok && text.contains("IPMIIP") && err.contains("nothing was imported"),
+        "{text}{err}"
+    );
+    let (ok, text, err) = r.cli(&["baremetal", "update", &id, "--label", "cli-label"])?;
+    assert!(ok && text.contains("cli-label"), "{text}{err}");
+    let extra = SimBmc::start(SECRET)?;
+    let out = std::process::Command::new(plinth_e2e::bin("plinth"))
+        .args([
+            "baremetal",
+            "add",
+            "--name",
+            "cli-node",
+            "--ipmi-ip",
+            &extra.ip,
+        ])
+        .args([
+            "--ipmi-username",
+            "admin",
+            "--rack-location",
+            "R2",
+            "--tenant-email",
+            "a@example.com",
+            "--wait",
+        ])
+        .env("PLINTH_URL", &r.url)
+        .env("PLINTH_TOKEN", &r.admin_token)
+        .env("PLINTH_CA", r.data_dir().join("ca.pem"))
+        .env("PLINTH_IPMI_PASSWORD", SECRET)
+        .env("HOME", r.dir.path())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("running") && text.contains("PRODUCT-SN-0001"),
+        "{text}"
+    );
+    assert!(!text.contains(SECRET));
+    let (ok, text, err) = r.cli(&["baremetal", "delete", &id])?;
+    assert!(ok && text.contains("deleted"), "{text}{err}");
     assert_no_secret(&r, &seen, SECRET)
 }
 

@@ -269,4 +269,33 @@ impl Client {
     pub async fn delete(&self, segments: &[&str]) -> anyhow::Result<Option<Value>> {
         self.send(self.request(Method::DELETE, segments)?).await
     }
+
+    /// `POST` of a text body (a CSV file): the status and JSON body whatever the status, for
+    /// answers whose refusal carries a report.
+    pub async fn post_text(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        content_type: &str,
+        text: String,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let request = self
+            .request(Method::POST, segments)?
+            .query(query)
+            .header(CONTENT_TYPE, content_type)
+            .body(text);
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.network_error(&e, TIMEOUT))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.network_error(&e, TIMEOUT))?;
+        match serde_json::from_slice(&body) {
+            Ok(value) => Ok((status, value)),
+            Err(_) => Err(ApiFailure::from_body(status, &body).into()),
+        }
+    }
 }
