@@ -11,7 +11,6 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use plinth_common::api::{
     AgentBmc, AgentPower, AgentPowerReading, AgentPowerState, AgentPowerSweep, AgentProbe,
 };
@@ -200,27 +199,22 @@ pub async fn power_status(State(agent): State<Arc<Agent>>, req: Body<AgentPowerS
     }
     let concurrency = req.concurrency.clamp(1, MAX_SWEEP_CONCURRENCY) as usize;
     let work = async move {
-        let readings: Vec<AgentPowerReading> = futures_util::stream::iter(items)
-            .map(|(id, t)| {
-                let ipmi = ipmi.clone();
-                async move {
-                    match power_on(&ipmi, &t).await {
-                        Ok(on) => AgentPowerReading {
-                            id,
-                            power_on: Some(on),
-                            error: None,
-                        },
-                        Err(err) => AgentPowerReading {
-                            id,
-                            power_on: None,
-                            error: Some(err.to_string()),
-                        },
-                    }
-                }
+        let readings = crate::ipmi::sweep::power_sweep(&ipmi, items, concurrency)
+            .await
+            .into_iter()
+            .map(|(id, outcome)| match outcome {
+                Ok(on) => AgentPowerReading {
+                    id,
+                    power_on: Some(on),
+                    error: None,
+                },
+                Err(err) => AgentPowerReading {
+                    id,
+                    power_on: None,
+                    error: Some(err.to_string()),
+                },
             })
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
+            .collect::<Vec<_>>();
         Ok::<_, IpmiError>(readings)
     };
     detached(work).await

@@ -10,6 +10,7 @@ pub mod rmcp;
 pub mod sdr;
 pub mod session;
 pub mod sol;
+pub mod sweep;
 
 pub use client::{Ipmi, IpmiSettings};
 pub use crypto::CipherSuite;

@@ -35,8 +35,12 @@ fn free_tcp_port() -> u16 {
 
 impl SimBmc {
     pub fn start() -> SimBmc {
+        SimBmc::start_at(loopback_address())
+    }
+
+    /// A simulator on `ip`, port 623.
+    pub fn start_at(ip: IpAddr) -> SimBmc {
         let dir = tempfile::tempdir().unwrap();
-        let ip = loopback_address();
         let out = Command::new("bash")
             .arg(script())
             .args(["start", &dir.path().display().to_string(), "623"])
