@@ -767,3 +767,104 @@ async fn servers_spread_over_ipmi_agents_and_follow_them_offline() -> anyhow::Re
     }
     assert_no_secret(&r, &seen, SECRET)
 }
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn console_socket(r: &Region, url: &str) -> anyhow::Result<Ws> {
+    let mut tls = plinth_common::tls::client_config(&r.ca_pem, None)?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(tls));
+    let (ws, _) =
+        tokio_tungstenite::connect_async_tls_with_config(url, None, false, Some(connector)).await?;
+    Ok(ws)
+}
+
+/// Reads the console until its output holds `want`.
+async fn read_until(ws: &mut Ws, want: &str) -> anyhow::Result<String> {
+    use futures_util::StreamExt;
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !String::from_utf8_lossy(&seen).contains(want) {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .map_err(|_| anyhow::anyhow!("no '{want}' in {:?}", String::from_utf8_lossy(&seen)))?;
+        match msg {
+            Some(Ok(m)) => seen.extend(m.into_data()),
+            other => anyhow::bail!("console ended before '{want}': {other:?}"),
+        }
+    }
+    Ok(String::from_utf8_lossy(&seen).into_owned())
+}
+
+#[tokio::test]
+async fn serial_console_round_trips_over_a_one_time_websocket() -> anyhow::Result<()> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let r = region().await?;
+    let _agent = r.start_agent("127.0.86.1", "az1").await?;
+    let a = tenant(&r, "a@example.com").await?;
+    let sim = SimBmc::start(SECRET)?;
+    let mut seen = Seen::default();
+    let body = add_body("con", &sim.ip, SECRET, None);
+    let (_, v) = call(
+        &r,
+        &mut seen,
+        Method::POST,
+        "/v1/baremetal",
+        Some(&a.token),
+        Some(body),
+    )
+    .await?;
+    let id = v["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(settled(&r, &id).await?["state"], "running");
+
+    let (status, ticket) = call(
+        &r,
+        &mut seen,
+        Method::POST,
+        &format!("/v1/baremetal/{id}/console/prepare"),
+        Some(&a.token),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 200, "{ticket}");
+    let url = ticket["url"].as_str().unwrap_or_default().to_string();
+    assert!(url.starts_with("wss://"), "{url}");
+    assert_eq!(server(&r, &id).await?["console_state"], "active");
+
+    let mut ws = console_socket(&r, &url).await?;
+    read_until(&mut ws, "login:").await?;
+    ws.send(Message::Binary(b"root\r".to_vec().into())).await?;
+    read_until(&mut ws, "[echo:ROOT\r]").await?;
+    assert!(
+        console_socket(&r, &url).await.is_err(),
+        "the URL works once"
+    );
+
+    // Release closes the viewer and deactivates SOL.
+    let (status, v) = call(
+        &r,
+        &mut seen,
+        Method::POST,
+        &format!("/v1/baremetal/{id}/console/release"),
+        Some(&a.token),
+        None,
+    )
+    .await?;
+    assert_eq!(
+        (status, v["console_state"].as_str()),
+        (200, Some("inactive")),
+        "{v}"
+    );
+    let closed = tokio::time::timeout(WAIT, async {
+        while let Some(Ok(m)) = ws.next().await {
+            if m.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the viewer was closed");
+    assert_no_secret(&r, &seen, SECRET)
+}

@@ -5,7 +5,7 @@ use crate::store::hosts::{AgentEndpoint, socket_host};
 use plinth_common::api::{
     AgentBmc, AgentCreateInstance, AgentExport, AgentExported, AgentFacts, AgentInstance,
     AgentMigrate, AgentMigration, AgentPower, AgentPowerReading, AgentPowerState, AgentPowerSweep,
-    AgentPrepared, AgentProbe, AgentStop,
+    AgentPrepared, AgentProbe, AgentSolIo, AgentSolOutput, AgentStop,
 };
 use plinth_common::instance::InstanceAction;
 use plinth_common::tls::client_config;
@@ -292,6 +292,46 @@ impl AgentClient {
             return Ok(());
         }
         Self::answer::<serde_json::Value>(resp).await.map(|_| ())
+    }
+}
+
+impl AgentClient {
+    /// Bare metal: activate (`true`) or deactivate the BMC's serial over LAN.
+    pub async fn bmc_sol(
+        &self,
+        ep: &AgentEndpoint,
+        bmc: &AgentBmc,
+        activate: bool,
+    ) -> Result<(), AgentError> {
+        let path = if activate {
+            "/v1/bmc/sol/activate"
+        } else {
+            "/v1/bmc/sol/deactivate"
+        };
+        let resp = self
+            .http
+            .post(Self::url(ep, path)?)
+            .timeout(Duration::from_secs(60))
+            .json(bmc)
+            .send()
+            .await?;
+        Self::answer::<serde_json::Value>(resp).await.map(drop)
+    }
+
+    /// Bare metal: one console step — keys in, serial output out.
+    pub async fn bmc_sol_io(
+        &self,
+        ep: &AgentEndpoint,
+        req: &AgentSolIo,
+    ) -> Result<AgentSolOutput, AgentError> {
+        let resp = self
+            .http
+            .post(Self::url(ep, "/v1/bmc/sol/io")?)
+            .timeout(Duration::from_secs(60))
+            .json(req)
+            .send()
+            .await?;
+        Self::answer(resp).await
     }
 }
 

@@ -60,6 +60,7 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
             baremetal: config.baremetal,
         }),
         moves: Arc::default(),
+        consoles: Arc::default(),
     })
 }
 

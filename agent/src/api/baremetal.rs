@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use plinth_common::api::{
     AgentBmc, AgentPower, AgentPowerReading, AgentPowerState, AgentPowerSweep, AgentProbe,
+    AgentSolIo, AgentSolOutput,
 };
 use plinth_common::baremetal::PowerAction;
 use std::net::{IpAddr, SocketAddr};
@@ -228,4 +229,76 @@ pub async fn forget(State(agent): State<Arc<Agent>>, req: Body<AgentBmc>) -> Res
     };
     ipmi.forget(t.addr).await;
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// Longest a console read waits for the serial port to say something.
+const MAX_SOL_WAIT: Duration = Duration::from_secs(5);
+
+/// `POST /v1/bmc/sol/activate`: SOL on the BMC's session (taking over a stale one).
+pub async fn sol_activate(State(agent): State<Arc<Agent>>, req: Body<AgentBmc>) -> Response {
+    let (ipmi, t) = match ipmi_of(&agent).and_then(|i| Ok((i, target(&body(req)?)?))) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    detached(async move {
+        ipmi.run(&t, |s| Box::pin(s.sol_activate())).await?;
+        Ok(serde_json::json!({}))
+    })
+    .await
+}
+
+/// `POST /v1/bmc/sol/deactivate`.
+pub async fn sol_deactivate(State(agent): State<Arc<Agent>>, req: Body<AgentBmc>) -> Response {
+    let (ipmi, t) = match ipmi_of(&agent).and_then(|i| Ok((i, target(&body(req)?)?))) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    detached(async move {
+        ipmi.run(&t, |s| Box::pin(s.sol_deactivate())).await?;
+        Ok(serde_json::json!({}))
+    })
+    .await
+}
+
+/// `POST /v1/bmc/sol/io`: one step of a console: the viewer's keys in, the port's bytes out.
+/// The BMC's lock is held only for this step, so power polls go on beside a console.
+pub async fn sol_io(State(agent): State<Arc<Agent>>, req: Body<AgentSolIo>) -> Response {
+    let req = match body(req) {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    let (ipmi, t) = match ipmi_of(&agent).and_then(|i| Ok((i, target(&req.bmc)?))) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let Ok(input) = hex::decode(&req.input_hex) else {
+        return bad_request("input_hex is not hex".into());
+    };
+    let wait = Duration::from_millis(u64::from(req.wait_ms)).min(MAX_SOL_WAIT);
+    detached(async move {
+        let (output, active) = ipmi
+            .run(&t, |s| {
+                let input = input.clone();
+                Box::pin(async move {
+                    if !s.sol_is_active() {
+                        return Ok((Vec::new(), false));
+                    }
+                    let mut out = if input.is_empty() {
+                        Vec::new()
+                    } else {
+                        s.sol_send(&input).await?
+                    };
+                    if out.is_empty() {
+                        out = s.sol_recv(wait).await?;
+                    }
+                    Ok((out, s.sol_is_active()))
+                })
+            })
+            .await?;
+        Ok(AgentSolOutput {
+            output_hex: hex::encode(output),
+            active,
+        })
+    })
+    .await
 }

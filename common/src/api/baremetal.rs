@@ -247,3 +247,19 @@ pub struct AgentPowerReading {
     pub power_on: Option<bool>,
     pub error: Option<String>,
 }
+
+/// `POST /v1/bmc/sol/io` on an agent: send `input`, then return what the serial port says
+/// (waiting up to `wait_ms` for the first byte). Bytes travel as hex.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentSolIo {
+    pub bmc: AgentBmc,
+    pub input_hex: String,
+    pub wait_ms: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentSolOutput {
+    pub output_hex: String,
+    /// `false` once the BMC ended SOL or the session was replaced: the console is over.
+    pub active: bool,
+}

@@ -34,6 +34,18 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/baremetal/batch-delete", post(batch_delete))
         .route("/v1/baremetal/{id}", get(show).patch(update).delete(delete))
         .route("/v1/baremetal/{id}/power", post(power))
+        .route(
+            "/v1/baremetal/{id}/console/prepare",
+            post(super::baremetal_console::prepare_console),
+        )
+        .route(
+            "/v1/baremetal/{id}/console/release",
+            post(super::baremetal_console::release_console),
+        )
+        .route(
+            "/v1/baremetal/console/{token}",
+            get(super::baremetal_console::connect),
+        )
 }
 
 /// The tenant a new server belongs to: a tenant's own, or the one an admin names by email.
@@ -69,7 +81,7 @@ async fn owner(st: &AppState, caller: &Caller, email: Option<&str>) -> ApiResult
 }
 
 /// The server if the caller may see it; a 404 otherwise (tenants learn nothing of others').
-async fn find(st: &AppState, caller: &Caller, id: &str) -> ApiResult<BaremetalRecord> {
+pub(super) async fn find(st: &AppState, caller: &Caller, id: &str) -> ApiResult<BaremetalRecord> {
     st.store
         .baremetal(id)
         .await?
@@ -78,7 +90,7 @@ async fn find(st: &AppState, caller: &Caller, id: &str) -> ApiResult<BaremetalRe
 }
 
 /// Operations other than delete need a prepared (`running`) server.
-fn require_running(rec: &BaremetalRecord, what: &str) -> ApiResult<()> {
+pub(super) fn require_running(rec: &BaremetalRecord, what: &str) -> ApiResult<()> {
     rec.server
         .state
         .transition(BaremetalEvent::Operate)
@@ -352,7 +364,7 @@ pub async fn batch_delete(
 }
 
 /// The agent's refusal or failure as an API error.
-fn agent_failure(host: &str, err: AgentError) -> ApiError {
+pub(super) fn agent_failure(host: &str, err: AgentError) -> ApiError {
     match err {
         AgentError::Refused {
             status: 502,

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod agent_images;
 pub mod audit;
 pub mod baremetal;
+pub mod baremetal_console;
 pub mod baremetal_input;
 pub mod clusters;
 pub mod downloads;
@@ -59,6 +60,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         eips::network,
         baremetal::create, baremetal::list, baremetal::show, baremetal::update, baremetal::delete,
         baremetal::batch_delete, baremetal::power, baremetal::import,
+        baremetal_console::prepare_console, baremetal_console::release_console,
+        baremetal_console::connect,
     ),
     modifiers(&BearerAuth),
     tags(

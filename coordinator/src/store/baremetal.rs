@@ -410,6 +410,22 @@ impl Store {
             .collect()
     }
 
+    pub async fn set_baremetal_console(
+        &self,
+        id: &str,
+        state: ConsoleState,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query("UPDATE baremetal SET console_state = ?, updated_at = ? WHERE id = ?")
+            .bind(state.as_str())
+            .bind(now)
+            .bind(id)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
     /// Records whether an agent speaks IPMI (from its heartbeat); writes only on a change.
     pub async fn set_host_ipmi(&self, host_id: &str, ipmi: bool) -> Result<(), StoreError> {
         sqlx::query("UPDATE hosts SET ipmi = ? WHERE id = ? AND ipmi != ?")

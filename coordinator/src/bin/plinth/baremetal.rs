@@ -1,6 +1,6 @@
 //! `plinth baremetal`: servers managed through their BMCs — add (password from
 //! PLINTH_IPMI_PASSWORD or standard input, never a flag), import a CSV file, list, show, power,
-//! update rack location and label, delete.
+//! update rack location and label, serial console, delete.
 
 use crate::client::Client;
 use crate::format::{ago, or_dash, when};
@@ -71,6 +71,8 @@ pub enum BaremetalCommand {
         #[arg(long)]
         label: Option<String>,
     },
+    /// Attach this terminal to the server's serial console (Ctrl-] leaves and releases it).
+    Console { id: String },
     /// Stop managing servers (their power is left as it is).
     Delete {
         #[arg(required = true)]
@@ -215,6 +217,7 @@ pub async fn run(client: &Client, out: &Output, command: BaremetalCommand) -> an
                 render_server,
             )
         }
+        BaremetalCommand::Console { id } => crate::console::attach(client, &id).await,
         BaremetalCommand::Delete { ids } if ids.len() == 1 => {
             client.delete(&["v1", "baremetal", &ids[0]]).await?;
             out.note(&format!("bare-metal server {} deleted\n", ids[0]))

@@ -72,6 +72,8 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     token: String,
+    /// The region CA's TLS settings, HTTP/1.1 only: for WebSockets (the serial console).
+    websocket_tls: std::sync::Arc<rustls::ClientConfig>,
 }
 
 /// The causes below reqwest's own message (which repeats the URL), joined with ": ".
@@ -103,11 +105,20 @@ impl Client {
             .user_agent(concat!("plinth-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the HTTPS client")?;
+        let mut websocket_tls = plinth_common::tls::client_config(&settings.ca_pem, None)
+            .context("the region CA certificate is not usable")?;
+        websocket_tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Client {
             http,
             base: settings.url.clone(),
             token: settings.token.clone(),
+            websocket_tls: std::sync::Arc::new(websocket_tls),
         })
+    }
+
+    /// TLS for a WebSocket to the coordinator (trusting only the region CA).
+    pub fn websocket_tls(&self) -> std::sync::Arc<rustls::ClientConfig> {
+        self.websocket_tls.clone()
     }
 
     /// The coordinator's base URL without a trailing slash, for messages.

@@ -4,6 +4,7 @@
 mod admin;
 mod baremetal;
 mod client;
+mod console;
 mod eips;
 mod format;
 mod hosts;
