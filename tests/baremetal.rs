@@ -868,3 +868,152 @@ async fn serial_console_round_trips_over_a_one_time_websocket() -> anyhow::Resul
     assert!(closed.is_ok(), "the viewer was closed");
     assert_no_secret(&r, &seen, SECRET)
 }
+
+/// Recorded Redfish answers of a two-socket server (one DIMM slot empty), served by Python's
+/// http.server over TLS, behind basic auth with the BMC's credentials.
+const REDFISH_SERVER: &str = r#"
+import base64, http.server, json, ssl, sys
+addr, cert, key, user, password = sys.argv[1:6]
+R = "/redfish/v1"
+cpu = lambda n: {"Id": n, "ProcessorType": "CPU", "Model": "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz",
+    "TotalCores": 32, "MaxTDPWatts": 205, "ProcessorMemory": [
+        {"MemoryType": "L1Cache", "CapacityMiB": 2.5}, {"MemoryType": "L2Cache", "CapacityMiB": 40},
+        {"MemoryType": "L3Cache", "CapacityMiB": 48}]}
+pages = {
+    R + "/Systems": {"Members": [{"@odata.id": R + "/Systems/1"}]},
+    R + "/Systems/1": {"Processors": {"@odata.id": R + "/Systems/1/Processors"},
+        "Memory": {"@odata.id": R + "/Systems/1/Memory"},
+        "PCIeDevices": [{"@odata.id": R + "/Chassis/1/PCIeDevices/NIC1"}]},
+    R + "/Systems/1/Processors": {"Members": [{"@odata.id": R + "/Systems/1/Processors/CPU0"},
+        {"@odata.id": R + "/Systems/1/Processors/CPU1"}]},
+    R + "/Systems/1/Processors/CPU0": cpu("CPU0"),
+    R + "/Systems/1/Processors/CPU1": cpu("CPU1"),
+    R + "/Systems/1/Memory": {"Members": [{"@odata.id": R + "/Systems/1/Memory/A1"},
+        {"@odata.id": R + "/Systems/1/Memory/A2"}]},
+    R + "/Systems/1/Memory/A1": {"Manufacturer": "Samsung", "SerialNumber": "DIMM-SN-A1",
+        "CapacityMiB": 32768, "OperatingSpeedMhz": 3200, "Status": {"State": "Enabled"}},
+    R + "/Systems/1/Memory/A2": {"Status": {"State": "Absent"}},
+    R + "/Chassis/1/PCIeDevices/NIC1": {"Name": "NIC1", "Manufacturer": "Mellanox", "Model": "ConnectX-6"},
+}
+want = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.headers.get("Authorization") != want:
+            self.send_response(401); self.end_headers(); return
+        page = pages.get(self.path.rstrip("/"))
+        body = json.dumps(page).encode() if page is not None else b"{}"
+        self.send_response(200 if page is not None else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer((addr, 443), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+s.serve_forever()
+"#;
+
+#[tokio::test]
+async fn inventory_comes_from_redfish_or_is_unknown() -> anyhow::Result<()> {
+    use plinth_common::tls::{Ca, LeafSpec, Role};
+    let r = region().await?;
+    let with_redfish = SimBmc::start(SECRET)?;
+    let ipmi_only = SimBmc::start(SECRET)?;
+    // The BMC's certificate comes from a CA of its own, which the agent is given.
+    let (ca, _) = Ca::generate("bmc-ca")?;
+    let mut spec = LeafSpec::new("bmc", Role::Coordinator, Duration::from_secs(3600));
+    spec.server = true;
+    spec.ips = vec![with_redfish.ip.parse()?];
+    let (cert, key) = ca.issue_with_new_key(&spec)?;
+    let dir = r.dir.path();
+    for (name, text) in [
+        ("bmc.pem", &cert),
+        ("bmc.key", &key),
+        ("bmc-ca.pem", &ca.cert_pem().to_string()),
+    ] {
+        std::fs::write(dir.join(name), text)?;
+    }
+    std::fs::write(dir.join("redfish.py"), REDFISH_SERVER)?;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(dir.join("redfish.py"))
+        .arg(&with_redfish.ip)
+        .arg(dir.join("bmc.pem"))
+        .arg(dir.join("bmc.key"))
+        .args(["admin", SECRET]);
+    let _redfish = plinth_e2e::process::Daemon::spawn(cmd, &dir.join("redfish.log"))?;
+    let ca_file = dir.join("bmc-ca.pem").display().to_string();
+    let _agent = r
+        .start_agent_with_flags("127.0.87.1", "az1", &["--redfish-ca-file", &ca_file])
+        .await?;
+    tenant(&r, "a@example.com").await?;
+    let mut seen = Seen::default();
+    let mut ids = Vec::new();
+    for (name, sim) in [("rf", &with_redfish), ("plain", &ipmi_only)] {
+        let body = add_body(name, &sim.ip, SECRET, Some("a@example.com"));
+        let (status, v) = call(
+            &r,
+            &mut seen,
+            Method::POST,
+            "/v1/baremetal",
+            None,
+            Some(body),
+        )
+        .await?;
+        assert_eq!(status, 202, "{v}");
+        ids.push(v["id"].as_str().unwrap_or_default().to_string());
+    }
+    let read = |id: String| {
+        let r = &r;
+        async move {
+            wait_for("the inventory to be read", WAIT, || async {
+                let v = server(r, &id).await?;
+                Ok((v["inventory"]["note"]
+                    .as_str()
+                    .is_none_or(|n| !n.starts_with("not read yet")))
+                .then_some(v))
+            })
+            .await
+        }
+    };
+    let rf = seen.keep(&read(ids[0].clone()).await?);
+    let inv = &rf["inventory"];
+    assert_eq!(inv["source"], "redfish", "{rf}");
+    assert_eq!(inv["cpus"].as_array().map(Vec::len), Some(2), "{inv}");
+    let cpu = &inv["cpus"][0];
+    assert_eq!(cpu["model"], "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz");
+    assert_eq!(
+        (cpu["cores"].as_u64(), cpu["rated_power_watts"].as_u64()),
+        (Some(32), Some(205))
+    );
+    assert_eq!(
+        (
+            cpu["l1_cache_kb"].as_u64(),
+            cpu["l2_cache_kb"].as_u64(),
+            cpu["l3_cache_kb"].as_u64()
+        ),
+        (Some(2560), Some(40960), Some(49152))
+    );
+    let memory = inv["memory"].as_array().cloned().unwrap_or_default();
+    assert_eq!(memory.len(), 1, "the empty slot is left out: {inv}");
+    assert_eq!(memory[0]["vendor"], "Samsung");
+    assert_eq!(memory[0]["serial"], "DIMM-SN-A1");
+    assert_eq!(
+        (
+            memory[0]["capacity_gb"].as_f64(),
+            memory[0]["speed_mhz"].as_u64()
+        ),
+        (Some(32.0), Some(3200))
+    );
+    assert_eq!(inv["pcie_devices"][0]["model"], "ConnectX-6", "{inv}");
+
+    let plain = seen.keep(&read(ids[1].clone()).await?);
+    assert_eq!(plain["state"], "running");
+    assert_eq!(plain["inventory"]["source"], "unknown", "{plain}");
+    assert!(
+        plain["inventory"]["note"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no Redfish service"),
+        "{plain}"
+    );
+    assert_no_secret(&r, &seen, SECRET)
+}

@@ -20,6 +20,7 @@ struct FileConfig {
     migrate_uri: Option<String>,
     ipmi: Option<bool>,
     ipmi_timeout: Option<String>,
+    redfish_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -54,6 +55,10 @@ pub struct RunArgs {
     /// How long one IPMI exchange may take, retransmissions included [default: 5s].
     #[arg(long, env = "PLINTH_AGENT_IPMI_TIMEOUT")]
     pub ipmi_timeout: Option<String>,
+    /// PEM CA bundle BMCs' Redfish certificates are verified against, besides the system's
+    /// roots (BMCs often carry certificates of their own CA).
+    #[arg(long, env = "PLINTH_AGENT_REDFISH_CA_FILE")]
+    pub redfish_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +72,8 @@ pub struct Config {
     pub migration: MigrationUris,
     /// `None`: this agent does not speak IPMI.
     pub ipmi: Option<crate::ipmi::IpmiSettings>,
+    /// The extra CA bundle (PEM text) for BMCs' Redfish services.
+    pub redfish_ca: Option<String>,
 }
 
 /// Where other hosts reach this one for a live migration, as the facts report it.
@@ -171,8 +178,18 @@ impl Config {
             s.timing.first_wait = s.timing.first_wait.min(ipmi_timeout / 4);
             s
         });
+        let redfish_ca = args
+            .redfish_ca_file
+            .clone()
+            .or(file.redfish_ca_file)
+            .map(|p| {
+                std::fs::read_to_string(&p)
+                    .with_context(|| format!("reading redfish_ca_file {}", p.display()))
+            })
+            .transpose()?;
         Ok(Config {
             ipmi,
+            redfish_ca,
             data_dir: args
                 .data_dir
                 .clone()
@@ -205,6 +222,7 @@ mod tests {
             migrate_uri: None,
             ipmi: None,
             ipmi_timeout: None,
+            redfish_ca_file: None,
         }
     }
 

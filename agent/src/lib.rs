@@ -10,5 +10,6 @@ pub mod identity;
 pub mod instances;
 pub mod ipmi;
 pub mod libvirt;
+pub mod redfish;
 pub mod renew;
 pub mod runtime;

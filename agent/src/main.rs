@@ -65,6 +65,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     agent.ipmi = config
         .ipmi
         .map(|s| Arc::new(plinth_agent::ipmi::Ipmi::new(s)));
+    if agent.ipmi.is_some() {
+        agent.redfish = Some(
+            plinth_agent::redfish::Redfish::new(config.redfish_ca.as_deref())
+                .context("building the Redfish client")?,
+        );
+    }
     let agent = Arc::new(agent);
     let listen = config
         .listen

@@ -23,6 +23,8 @@ pub struct Agent {
     pub instances: Instances,
     /// BMC sessions, when this agent speaks IPMI (config `ipmi`).
     pub ipmi: Option<Arc<crate::ipmi::Ipmi>>,
+    /// The Redfish client for BMCs' inventory (with IPMI).
+    pub redfish: Option<crate::redfish::Redfish>,
     client: RwLock<reqwest::Client>,
     /// For image downloads and exports, which take as long as their bytes do.
     transfer_client: RwLock<reqwest::Client>,
@@ -81,6 +83,7 @@ impl Agent {
             transfer_client: RwLock::new(transfer_client(&ca_pem, &cert_pem, &key_pem)?),
             instances: Instances::new(libvirt.clone(), dir.root()),
             ipmi: None,
+            redfish: None,
             cert_pem: RwLock::new(cert_pem),
             api_port: AtomicU16::new(0),
             dir,

@@ -26,6 +26,9 @@ CREATE TABLE baremetal (
     power_checked_at  BIGINT,
     -- 'inactive' or 'active' (SOL activated for a viewer)
     console_state     TEXT NOT NULL DEFAULT 'inactive',
+    -- the Inventory (common/src/api/baremetal.rs) read from Redfish after preparation; NULL
+    -- until read
+    inventory_json    TEXT,
     -- the agent that speaks to this BMC; NULL until one is assigned, reassigned when it goes
     -- offline
     agent_host_id     TEXT REFERENCES hosts(id) ON DELETE SET NULL,

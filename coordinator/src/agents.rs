@@ -5,7 +5,7 @@ use crate::store::hosts::{AgentEndpoint, socket_host};
 use plinth_common::api::{
     AgentBmc, AgentCreateInstance, AgentExport, AgentExported, AgentFacts, AgentInstance,
     AgentMigrate, AgentMigration, AgentPower, AgentPowerReading, AgentPowerState, AgentPowerSweep,
-    AgentPrepared, AgentProbe, AgentSolIo, AgentSolOutput, AgentStop,
+    AgentPrepared, AgentProbe, AgentSolIo, AgentSolOutput, AgentStop, Inventory,
 };
 use plinth_common::instance::InstanceAction;
 use plinth_common::tls::client_config;
@@ -316,6 +316,22 @@ impl AgentClient {
             .send()
             .await?;
         Self::answer::<serde_json::Value>(resp).await.map(drop)
+    }
+
+    /// Bare metal: CPUs, memory and PCIe devices from the BMC's Redfish service.
+    pub async fn bmc_inventory(
+        &self,
+        ep: &AgentEndpoint,
+        bmc: &AgentBmc,
+    ) -> Result<Inventory, AgentError> {
+        let resp = self
+            .http
+            .post(Self::url(ep, "/v1/bmc/inventory")?)
+            .timeout(BMC_CALL)
+            .json(bmc)
+            .send()
+            .await?;
+        Self::answer(resp).await
     }
 
     /// Bare metal: one console step — keys in, serial output out.

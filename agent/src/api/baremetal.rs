@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use plinth_common::api::{
     AgentBmc, AgentPower, AgentPowerReading, AgentPowerState, AgentPowerSweep, AgentProbe,
-    AgentSolIo, AgentSolOutput,
+    AgentSolIo, AgentSolOutput, Inventory,
 };
 use plinth_common::baremetal::PowerAction;
 use std::net::{IpAddr, SocketAddr};
@@ -301,4 +301,44 @@ pub async fn sol_io(State(agent): State<Arc<Agent>>, req: Body<AgentSolIo>) -> R
         })
     })
     .await
+}
+
+/// `POST /v1/bmc/inventory`: CPUs, memory and PCIe devices from the BMC's Redfish service on
+/// the same address; `unknown` with the reason when it has none (IPMI-only BMCs).
+pub async fn inventory(State(agent): State<Arc<Agent>>, req: Body<AgentBmc>) -> Response {
+    let bmc = match body(req) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let Some(redfish) = agent.redfish.clone() else {
+        return *ipmi_of(&agent).err().unwrap_or_else(|| {
+            Box::new(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "redfish_disabled",
+                "this agent has no Redfish client".into(),
+            ))
+        });
+    };
+    let ip: IpAddr = match bmc.ip.parse() {
+        Ok(ip) => ip,
+        Err(_) => return bad_request(format!("bmc ip '{}' is not an IP address", bmc.ip)),
+    };
+    let host = SocketAddr::new(ip, 443).to_string();
+    let found =
+        tokio::spawn(async move { redfish.inventory(&host, &bmc.username, &bmc.password).await })
+            .await;
+    let inventory = match found {
+        Ok(Ok(inv)) => inv,
+        Ok(Err(err)) => Inventory {
+            source: "unknown".into(),
+            note: Some(err.to_string()),
+            ..Inventory::default()
+        },
+        Err(join) => Inventory {
+            source: "unknown".into(),
+            note: Some(format!("the Redfish task failed: {join}")),
+            ..Inventory::default()
+        },
+    };
+    Json(inventory).into_response()
 }

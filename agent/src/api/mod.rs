@@ -24,6 +24,7 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/v1/bmc/power", post(baremetal::power))
         .route("/v1/bmc/power-status", post(baremetal::power_status))
         .route("/v1/bmc/forget", post(baremetal::forget))
+        .route("/v1/bmc/inventory", post(baremetal::inventory))
         .route("/v1/bmc/sol/activate", post(baremetal::sol_activate))
         .route("/v1/bmc/sol/deactivate", post(baremetal::sol_deactivate))
         .route("/v1/bmc/sol/io", post(baremetal::sol_io))

@@ -235,17 +235,19 @@ pub async fn show(
 ) -> ApiResult<ApiJson<BaremetalDetail>> {
     let rec = find(&st, &caller, &id).await?;
     let power_history = st.store.baremetal_power_history(&id, 20).await?;
+    let inventory = st
+        .store
+        .baremetal_inventory(&id)
+        .await?
+        .unwrap_or_else(|| Inventory {
+            source: "unknown".into(),
+            note: Some("not read yet: it is read from Redfish once the server is running".into()),
+            ..Inventory::default()
+        });
     Ok(ApiJson(BaremetalDetail {
         server: rec.server,
         power_history,
-        inventory: Inventory {
-            source: "unknown".into(),
-            note: Some(
-                "CPU, memory and PCIe inventory (Redfish) is not read yet; the IPMI basics are above"
-                    .into(),
-            ),
-            ..Inventory::default()
-        },
+        inventory,
     }))
 }
 

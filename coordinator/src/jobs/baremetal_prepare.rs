@@ -138,6 +138,7 @@ async fn run(st: &AppState, id: &str) -> anyhow::Result<()> {
                     st.store
                         .audit("coordinator", "baremetal running", id, &detail)
                         .await?;
+                    read_inventory(st, id, &ep, &bmc).await;
                 }
                 return Ok(());
             }
@@ -155,5 +156,21 @@ async fn run(st: &AppState, id: &str) -> anyhow::Result<()> {
                 tokio::time::sleep(RETRY).await;
             }
         }
+    }
+}
+
+/// Hardware inventory from the BMC's Redfish service (through the agent), after the server is
+/// running: slow, optional, and never a reason to fail it.
+async fn read_inventory(st: &AppState, id: &str, ep: &AgentEndpoint, bmc: &AgentBmc) {
+    let inventory = match st.agents.bmc_inventory(ep, bmc).await {
+        Ok(inv) => inv,
+        Err(err) => plinth_common::api::Inventory {
+            source: "unknown".into(),
+            note: Some(format!("the agent could not read it: {}", err.explain())),
+            ..Default::default()
+        },
+    };
+    if let Err(err) = st.store.set_baremetal_inventory(id, &inventory).await {
+        warn!(baremetal = %id, error = %err, "Recording the inventory failed.");
     }
 }

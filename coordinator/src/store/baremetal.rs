@@ -3,7 +3,7 @@
 //! add checks every address of a batch in the same write transaction).
 
 use super::{Store, StoreError};
-use plinth_common::api::{Baremetal, PowerChange};
+use plinth_common::api::{Baremetal, Inventory, PowerChange};
 use plinth_common::baremetal::{BaremetalState, ConsoleState, PowerState};
 use plinth_common::timefmt::rfc3339;
 use sqlx::sqlite::SqliteRow;
@@ -424,6 +424,39 @@ impl Store {
             .await?
             .rows_affected();
         Ok(n == 1)
+    }
+
+    pub async fn set_baremetal_inventory(
+        &self,
+        id: &str,
+        inventory: &Inventory,
+    ) -> Result<(), StoreError> {
+        let text = serde_json::to_string(inventory)
+            .map_err(|e| StoreError::Corrupt(format!("inventory of {id}: {e}")))?;
+        sqlx::query("UPDATE baremetal SET inventory_json = ? WHERE id = ?")
+            .bind(text)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The inventory last read; `None` before the first read.
+    pub async fn baremetal_inventory(&self, id: &str) -> Result<Option<Inventory>, StoreError> {
+        let row = sqlx::query("SELECT inventory_json FROM baremetal WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(text) = row
+            .map(|r| r.try_get::<Option<String>, _>("inventory_json"))
+            .transpose()?
+            .flatten()
+        else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("inventory of {id}: {e}")))
     }
 
     /// Records whether an agent speaks IPMI (from its heartbeat); writes only on a change.
