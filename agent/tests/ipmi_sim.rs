@@ -268,3 +268,29 @@ async fn serial_over_lan_round_trips() {
         .unwrap();
     ipmi.close_all().await;
 }
+
+#[tokio::test]
+async fn keepalive_holds_a_session_and_idle_ones_close() {
+    let sim = SimBmc::start();
+    let t = admin(&sim);
+    let mut s = settings();
+    s.keepalive = Duration::from_millis(400);
+    s.idle_close = Duration::from_secs(3);
+    let ipmi = std::sync::Arc::new(Ipmi::new(s));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tending = tokio::spawn(ipmi.clone().maintain(stop.clone()));
+    ipmi.run(&t, |s| Box::pin(s.device_id())).await.unwrap();
+    assert_eq!(ipmi.open_sessions().await, 1);
+    // Keepalives go every 400 ms but are not use: the session still closes once idle 3 s.
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    while ipmi.open_sessions().await != 0 {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the idle session stayed open"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(active_sessions(&t).await, 1, "closed at the BMC too");
+    stop.cancel();
+    tending.await.unwrap();
+}

@@ -44,7 +44,10 @@ struct Slot {
     password: Option<Password>,
     /// The suite the BMC last accepted: no probing of 17 again.
     suite: Option<CipherSuite>,
+    /// The last operation: what idle closing counts from.
     last_used: Option<Instant>,
+    /// The last exchange, keepalives included: what the keepalive counts from.
+    last_sent: Option<Instant>,
 }
 
 struct Bmc {
@@ -143,7 +146,10 @@ impl Ipmi {
             Err(IpmiError::NoResponse { .. } | IpmiError::Malformed { .. } | IpmiError::Io(_)) => {
                 close(&mut slot).await;
             }
-            _ => slot.last_used = Some(Instant::now()),
+            _ => {
+                slot.last_used = Some(Instant::now());
+                slot.last_sent = slot.last_used;
+            }
         }
         outcome
     }
@@ -205,14 +211,16 @@ impl Ipmi {
                 continue;
             };
             let idle = slot.last_used.map_or(Duration::MAX, |t| t.elapsed());
+            let quiet = slot.last_sent.map_or(Duration::MAX, |t| t.elapsed());
             if slot.session.is_some() && idle >= self.settings.idle_close {
                 info!(bmc = %addr, "Closing an idle IPMI session.");
                 close(&mut slot).await;
-            } else if idle >= self.settings.keepalive
+            } else if quiet >= self.settings.keepalive
                 && let Some(s) = slot.session.as_mut()
             {
+                // A keepalive is not use: it moves last_sent only, so idle closing still comes.
                 match s.device_id().await {
-                    Ok(_) => slot.last_used = Some(Instant::now()),
+                    Ok(_) => slot.last_sent = Some(Instant::now()),
                     Err(err) => {
                         debug!(bmc = %addr, error = %err, "Keepalive failed; session closed.");
                         close(&mut slot).await;
@@ -228,15 +236,18 @@ impl Ipmi {
         }
     }
 
-    /// Closes every session (shutdown).
+    /// Closes every session (shutdown), all BMCs at once: unreachable ones cost one short
+    /// wait in all, not one each.
     pub async fn close_all(&self) {
         let bmcs: Vec<Arc<Bmc>> = {
             let map = self.bmcs.lock().unwrap_or_else(|p| p.into_inner());
             map.values().cloned().collect()
         };
-        for b in bmcs {
-            close(&mut *b.slot.lock().await).await;
-        }
+        futures_util::future::join_all(
+            bmcs.iter()
+                .map(|b| async move { close(&mut *b.slot.lock().await).await }),
+        )
+        .await;
     }
 }
 

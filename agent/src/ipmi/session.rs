@@ -271,7 +271,7 @@ impl Session {
                 status_text(code)
             )));
         };
-        let (keys, icv_ok) = rakp(
+        let outcome = rakp(
             &sock,
             target,
             timing,
@@ -279,8 +279,8 @@ impl Session {
             console_session_id,
             bmc_session_id,
         )
-        .await?;
-        let mut session = Session {
+        .await;
+        let assemble = |sock, keys| Session {
             sock,
             addr: target.addr,
             wire: Wire {
@@ -295,6 +295,17 @@ impl Session {
             sol_active: false,
             sol: Default::default(),
         };
+        let (keys, icv_ok) = match outcome {
+            Ok(v) => v,
+            Err(RakpFailure { err, keys }) => {
+                // RAKP 3 went out: the BMC may hold an active session; close it with the keys.
+                if let Some(keys) = keys {
+                    assemble(sock, keys).close().await;
+                }
+                return Err(err);
+            }
+        };
+        let mut session = assemble(sock, keys);
         if !icv_ok {
             session.close().await;
             return Err(IpmiError::SessionRefused(
@@ -507,12 +518,22 @@ async fn rakp(
     suite: CipherSuite,
     console_session_id: u32,
     bmc_session_id: u32,
-) -> Result<(SessionKeys, bool), IpmiError> {
+) -> Result<(SessionKeys, bool), RakpFailure> {
     let user = target.username.as_bytes();
+    let send_rakp3 = |status: u8, code: &[u8]| {
+        let mut m = vec![0x02, status, 0, 0];
+        m.extend_from_slice(&bmc_session_id.to_le_bytes());
+        m.extend_from_slice(code);
+        encode_v2(payload::RAKP3, false, 0, 0, &m, None)
+    };
+    // Any failure before RAKP 3 tells the BMC to drop the session Open Session allocated.
+    let abort = async |err: IpmiError, status: u8| {
+        let _ = sock.send(&send_rakp3(status, &[])).await;
+        RakpFailure { err, keys: None }
+    };
     if user.len() > 16 {
-        return Err(IpmiError::BadCredentials(
-            "IPMI user names are at most 16 bytes".into(),
-        ));
+        let err = IpmiError::BadCredentials("IPMI user names are at most 16 bytes".into());
+        return Err(abort(err, 0x0c).await);
     }
     let console_random: [u8; 16] = rand::random();
     let mut rakp1 = vec![0x01, 0, 0, 0];
@@ -522,7 +543,7 @@ async fn rakp(
     rakp1.extend_from_slice(user);
     let packet = encode_v2(payload::RAKP1, false, 0, 0, &rakp1, None);
     let code_len = suite.digest_len();
-    let (bmc_random, bmc_guid, code) = exchange(
+    let rakp2 = exchange(
         sock,
         target.addr,
         timing,
@@ -548,7 +569,11 @@ async fn rakp(
             Some(Ok((rc, guid, p[40..40 + code_len].to_vec())))
         },
     )
-    .await?;
+    .await;
+    let (bmc_random, bmc_guid, code) = match rakp2 {
+        Ok(v) => v,
+        Err(err) => return Err(abort(err, 0x12).await),
+    };
     let x = Exchange {
         suite,
         console_session_id,
@@ -560,20 +585,16 @@ async fn rakp(
         username: user,
         password: target.password.bytes(),
     };
-    let send_rakp3 = |status: u8, code: &[u8]| {
-        let mut m = vec![0x02, status, 0, 0];
-        m.extend_from_slice(&bmc_session_id.to_le_bytes());
-        m.extend_from_slice(code);
-        encode_v2(payload::RAKP3, false, 0, 0, &m, None)
-    };
     if !same(&x.rakp2_code(), &code) {
-        // Tell the BMC to drop the half-open session; its answer (RAKP 4) changes nothing.
-        let _ = sock.send(&send_rakp3(0x0f, &[])).await;
-        return Err(IpmiError::BadCredentials(format!(
+        // The BMC's answer to the abort (RAKP 4) changes nothing.
+        let err = IpmiError::BadCredentials(format!(
             "the password for user '{}' is wrong",
             target.username
-        )));
+        ));
+        return Err(abort(err, 0x0f).await);
     }
+    let sik = x.sik();
+    let keys = SessionKeys::derive(suite, &sik);
     let rakp3 = send_rakp3(0x00, &x.rakp3_code());
     let icv_len = suite.integrity_len();
     let icv = exchange(
@@ -598,10 +619,21 @@ async fn rakp(
             Some(Ok(p[8..8 + icv_len].to_vec()))
         },
     )
-    .await?;
-    let sik = x.sik();
-    let ok = same(&x.rakp4_icv(&sik), &icv);
-    Ok((SessionKeys::derive(suite, &sik), ok))
+    .await;
+    match icv {
+        Ok(icv) => Ok((keys, same(&x.rakp4_icv(&sik), &icv))),
+        Err(err) => Err(RakpFailure {
+            err,
+            keys: Some(keys),
+        }),
+    }
+}
+
+/// Why RAKP failed, and the session keys when RAKP 3 had gone out (the BMC may then hold an
+/// active session that only Close Session ends).
+struct RakpFailure {
+    err: IpmiError,
+    keys: Option<SessionKeys>,
 }
 
 #[cfg(test)]
