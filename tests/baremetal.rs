@@ -140,6 +140,13 @@ async fn add_prepare_power_sync_update_and_delete() -> anyhow::Result<()> {
     assert_eq!(ready["power_state"], "off");
     assert_eq!(ready["tenant_email"], "a@example.com");
     assert_eq!(ready["console_state"], "inactive");
+    let op = ready["operation_id"].as_str().unwrap_or_default();
+    let (status, op) = r.get(&format!("/v1/operations/{op}")).await?;
+    assert_eq!(
+        (status, op["status"].as_str()),
+        (200, Some("succeeded")),
+        "{op}"
+    );
 
     // The same BMC twice: refused.
     let again = add_body("db-1-again", &sim.ip, SECRET, Some("b@example.com"));
@@ -346,6 +353,10 @@ async fn bad_credentials_and_unreachable_bmcs_fail_with_reasons() -> anyhow::Res
         assert_eq!(failed["state"], "failed", "{label}: {failed}");
         let got = failed["reason"].as_str().unwrap_or_default();
         assert!(got.contains(reason), "{label}: {got}");
+        let op = failed["operation_id"].as_str().unwrap_or_default();
+        let (_, op) = r.get(&format!("/v1/operations/{op}")).await?;
+        assert_eq!(op["status"], "failed", "{label}: {op}");
+        assert_eq!(op["error"].as_str(), Some(got), "{label}: {op}");
         // Only delete is allowed now.
         let (status, v) = call(
             &r,

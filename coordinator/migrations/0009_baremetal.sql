@@ -32,6 +32,8 @@ CREATE TABLE baremetal (
     -- the agent that speaks to this BMC; NULL until one is assigned, reassigned when it goes
     -- offline
     agent_host_id     TEXT REFERENCES hosts(id) ON DELETE SET NULL,
+    -- the preparation's operation (GET /v1/operations/{id})
+    operation_id      TEXT,
     created_at        BIGINT NOT NULL,
     updated_at        BIGINT NOT NULL
 );

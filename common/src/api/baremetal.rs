@@ -61,6 +61,8 @@ pub struct Baremetal {
     pub console_state: ConsoleState,
     /// The host whose agent speaks to this server's BMC.
     pub agent_host_id: Option<String>,
+    /// The preparation, as an operation (`GET /v1/operations/{id}`).
+    pub operation_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }

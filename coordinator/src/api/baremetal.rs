@@ -124,6 +124,7 @@ fn row_of(v: &ValidServer, tenant_id: &str, sealed: String) -> NewServerRow {
         password_sealed: sealed,
         rack_location: v.rack_location.clone(),
         label: v.label.clone(),
+        operation_id: new_id("op"),
     }
 }
 

@@ -2,6 +2,7 @@
 //! the power changes seen. One BMC address is managed at most once (a unique column, and the
 //! add checks every address of a batch in the same write transaction).
 
+use super::operations::NewOperation;
 use super::{Store, StoreError};
 use plinth_common::api::{Baremetal, Inventory, PowerChange};
 use plinth_common::baremetal::{BaremetalState, ConsoleState, PowerState};
@@ -13,7 +14,7 @@ use std::collections::HashMap;
 const COLUMNS: &str = "b.id, b.name, b.tenant_id, t.email AS tenant_email, b.ipmi_ip, \
     b.ipmi_username, b.ipmi_password, b.rack_location, b.label, b.state, b.reason, b.sn, b.model, \
     b.manufacturer, b.power_state, b.power_changed_at, b.console_state, b.agent_host_id, \
-    b.created_at, b.updated_at";
+    b.operation_id, b.created_at, b.updated_at";
 const FROM: &str = "FROM baremetal b JOIN tenants t ON t.id = b.tenant_id";
 
 /// A server as stored: what the API shows, plus the credentials only agents get.
@@ -41,7 +42,12 @@ pub struct NewServerRow {
     pub password_sealed: String,
     pub rack_location: String,
     pub label: Option<String>,
+    /// The preparation's operation, written with the row.
+    pub operation_id: String,
 }
+
+/// The operation kind of a preparation.
+pub const PREPARE: &str = "baremetal_prepare";
 
 #[derive(Debug, Clone, Default)]
 pub struct BaremetalFilter {
@@ -93,6 +99,7 @@ fn record(row: &SqliteRow) -> Result<BaremetalRecord, StoreError> {
             console_state: ConsoleState::parse(console)
                 .ok_or_else(|| corrupt("console", console))?,
             agent_host_id: row.try_get("agent_host_id")?,
+            operation_id: row.try_get("operation_id")?,
             created_at: rfc3339(row.try_get("created_at")?),
             updated_at: rfc3339(row.try_get("updated_at")?),
         },
@@ -171,10 +178,18 @@ impl Store {
             return Ok(Err(taken));
         }
         for r in rows {
+            let op = NewOperation {
+                id: &r.operation_id,
+                kind: PREPARE,
+                target_id: &r.id,
+                owner_tenant_id: Some(&r.tenant_id),
+                now,
+            };
+            self.insert_operation(&mut tx, &op).await?;
             sqlx::query(
                 "INSERT INTO baremetal (id, name, tenant_id, ipmi_ip, ipmi_username, ipmi_password, \
-                    rack_location, label, state, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'preparing', ?, ?)",
+                    rack_location, label, state, operation_id, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'preparing', ?, ?, ?)",
             )
             .bind(&r.id)
             .bind(&r.name)
@@ -184,6 +199,7 @@ impl Store {
             .bind(&r.password_sealed)
             .bind(&r.rack_location)
             .bind(&r.label)
+            .bind(&r.operation_id)
             .bind(now)
             .bind(now)
             .execute(&mut *tx)
@@ -305,6 +321,20 @@ impl Store {
                     == 1
             }
         };
+        if done {
+            let op: Option<String> = sqlx::query("SELECT operation_id FROM baremetal WHERE id = ?")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("operation_id")?;
+            if let Some(op) = op {
+                let error = match outcome {
+                    Prepared::Ok { .. } => None,
+                    Prepared::Failed(reason) => Some(reason.as_str()),
+                };
+                self.finish_operation(&mut tx, &op, error, now).await?;
+            }
+        }
         tx.commit().await?;
         Ok(done)
     }
@@ -341,6 +371,14 @@ impl Store {
             .await?;
         let Some(row) = row else { return Ok(None) };
         let rec = record(&row)?;
+        if rec.server.state == BaremetalState::Preparing
+            && let Some(op) = &rec.server.operation_id
+        {
+            let now = plinth_common::timefmt::now_ms();
+            let reason = "the server was deleted while preparing";
+            self.finish_operation(&mut tx, op, Some(reason), now)
+                .await?;
+        }
         sqlx::query("DELETE FROM baremetal WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -595,6 +633,7 @@ mod tests {
             password_sealed: "v1:sealed".into(),
             rack_location: "R1".into(),
             label: None,
+            operation_id: format!("op-{n:04}"),
         }
     }
 
