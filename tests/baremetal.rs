@@ -877,7 +877,109 @@ async fn serial_console_round_trips_over_a_one_time_websocket() -> anyhow::Resul
     })
     .await;
     assert!(closed.is_ok(), "the viewer was closed");
+
+    // The CLI in a terminal (script(1) gives it one): log in, then Ctrl-] leaves and releases.
+    // (The simulator's fake serial line sent its login prompt once; it ticks every second.)
+    let cli = cli_console(&r, &id)?;
+    cli.expect("tick").await?;
+    cli.send(b"root\r")?;
+    cli.expect("[echo:ROOT").await?;
+    cli.send(&[0x1d])?;
+    cli.finished().await?;
+    assert_eq!(server(&r, &id).await?["console_state"], "inactive");
     assert_no_secret(&r, &seen, SECRET)
+}
+
+/// `plinth baremetal console ID` under script(1), its terminal output collected.
+struct CliConsole {
+    child: std::sync::Mutex<std::process::Child>,
+    stdin: std::sync::Mutex<std::process::ChildStdin>,
+    output: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+fn cli_console(r: &Region, id: &str) -> anyhow::Result<CliConsole> {
+    use std::process::{Command, Stdio};
+    let plinth = plinth_e2e::bin("plinth");
+    let mut child = Command::new("script")
+        .args([
+            "-qfec",
+            &format!("{} baremetal console {id}", plinth.display()),
+            "/dev/null",
+        ])
+        .env("PLINTH_URL", &r.url)
+        .env("PLINTH_TOKEN", &r.admin_token)
+        .env("PLINTH_CA", r.data_dir().join("ca.pem"))
+        .env("HOME", r.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdin"))?;
+    let mut stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = output.clone();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().map(|mut o| o.extend_from_slice(&buf[..n])).ok();
+        }
+    });
+    Ok(CliConsole {
+        child: std::sync::Mutex::new(child),
+        stdin: std::sync::Mutex::new(stdin),
+        output,
+    })
+}
+
+impl CliConsole {
+    async fn expect(&self, want: &str) -> anyhow::Result<()> {
+        let out = || self.output.lock().map(|o| o.clone()).unwrap_or_default();
+        wait_for(&format!("'{want}' on the CLI console"), WAIT, || async {
+            Ok(String::from_utf8_lossy(&out()).contains(want).then_some(()))
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}; it showed {:?}", String::from_utf8_lossy(&out())))
+    }
+
+    fn send(&self, bytes: &[u8]) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut stdin = self.stdin.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        stdin.write_all(bytes)?;
+        stdin.flush()?;
+        Ok(())
+    }
+
+    /// Waits for the CLI to exit by itself, successfully.
+    async fn finished(&self) -> anyhow::Result<()> {
+        let status = wait_for("the CLI console to exit", WAIT, || async {
+            let mut child = self.child.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            Ok(child.try_wait()?)
+        })
+        .await?;
+        anyhow::ensure!(status.success(), "the CLI console exited with {status}");
+        Ok(())
+    }
+}
+
+impl Drop for CliConsole {
+    fn drop(&mut self) {
+        if let Ok(mut child) = self.child.lock()
+            && matches!(child.try_wait(), Ok(None))
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// Recorded Redfish answers of a two-socket server (one DIMM slot empty), served by Python's

@@ -266,6 +266,29 @@ async fn serial_over_lan_round_trips() {
     ipmi.run(&t, |s| Box::pin(s.sol_deactivate()))
         .await
         .unwrap();
+    // Activated again on the same session, keys still get through (sequence numbers go on).
+    ipmi.run(&t, |s| Box::pin(s.sol_activate())).await.unwrap();
+    seen.clear();
+    seen.extend(
+        ipmi.run(&t, |s| Box::pin(s.sol_send(b"again\r")))
+            .await
+            .unwrap(),
+    );
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8_lossy(&seen).contains("[echo:AGAIN\r]") {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "no echo after reactivation: {seen:?}"
+        );
+        seen.extend(
+            ipmi.run(&t, |s| Box::pin(s.sol_recv(Duration::from_millis(200))))
+                .await
+                .unwrap(),
+        );
+    }
+    ipmi.run(&t, |s| Box::pin(s.sol_deactivate()))
+        .await
+        .unwrap();
     ipmi.close_all().await;
 }
 

@@ -310,14 +310,13 @@ pub async fn inventory(State(agent): State<Arc<Agent>>, req: Body<AgentBmc>) -> 
         Ok(b) => b,
         Err(r) => return *r,
     };
+    // The Redfish client exists exactly when IPMI is on (main.rs).
     let Some(redfish) = agent.redfish.clone() else {
-        return *ipmi_of(&agent).err().unwrap_or_else(|| {
-            Box::new(error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "redfish_disabled",
-                "this agent has no Redfish client".into(),
-            ))
-        });
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ipmi_disabled",
+            "this agent is configured with ipmi = false".into(),
+        );
     };
     let ip: IpAddr = match bmc.ip.parse() {
         Ok(ip) => ip,

@@ -70,7 +70,12 @@ impl Session {
             }
         }
         self.sol_active = true;
-        self.sol = SolState::default();
+        // Our sequence numbers carry on: a BMC (ipmi_sim does) may keep the last one it took
+        // across activations and drop a packet that repeats it as a retransmission.
+        self.sol = SolState {
+            out_seq: self.sol.out_seq,
+            ..SolState::default()
+        };
         self.sol_inbox.clear();
         Ok(())
     }
