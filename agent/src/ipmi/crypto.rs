@@ -272,7 +272,7 @@ mod tests {
     use super::*;
 
     /// Expected values computed independently with Python's `hmac`/`hashlib` and the
-    /// `cryptography` package's AES-CBC (see the report of issue 7 for the script): the same
+    /// `cryptography` package's AES-CBC (scripts/ipmi-kat.py prints them): the same
     /// inputs for both suites.
     struct Vectors {
         suite: CipherSuite,
