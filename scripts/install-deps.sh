@@ -17,10 +17,12 @@ PACKAGES=(
   bindfs            # the shared-storage test's FUSE mount, which libvirt takes for GlusterFS
   prometheus        # the monitoring tests' Prometheus server and promtool
   prometheus-node-exporter # the peer the metrics benchmark compares the agent with
+  openipmi          # ipmi_sim: the BMC simulator the bare-metal tests and benchmark talk to
+  ipmitool          # the peer the bare-metal benchmark compares with; ipmi-sim.sh's readiness probe
 )
 
 # What the tests run; all must be on PATH (or in /usr/sbin) when this script ends.
-COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo bindfs prometheus promtool)
+COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo bindfs prometheus promtool ipmi_sim ipmitool)
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 

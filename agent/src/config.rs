@@ -31,6 +31,9 @@ struct FileConfig {
     metrics_deadline: Option<String>,
     metrics_step: Option<String>,
     metrics_history: Option<String>,
+    ipmi: Option<bool>,
+    ipmi_timeout: Option<String>,
+    redfish_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -89,6 +92,17 @@ pub struct RunArgs {
     /// How far back the host metrics history reaches [default: 1h].
     #[arg(long, env = "PLINTH_AGENT_METRICS_HISTORY")]
     pub metrics_history: Option<String>,
+    /// Whether this agent speaks IPMI to bare-metal BMCs (the coordinator assigns servers
+    /// only to agents that do) [default: true].
+    #[arg(long, env = "PLINTH_AGENT_IPMI")]
+    pub ipmi: Option<bool>,
+    /// How long one IPMI exchange may take, retransmissions included [default: 5s].
+    #[arg(long, env = "PLINTH_AGENT_IPMI_TIMEOUT")]
+    pub ipmi_timeout: Option<String>,
+    /// PEM CA bundle BMCs' Redfish certificates are verified against, besides the system's
+    /// roots (BMCs often carry certificates of their own CA).
+    #[arg(long, env = "PLINTH_AGENT_REDFISH_CA_FILE")]
+    pub redfish_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +118,10 @@ pub struct Config {
     pub sysfs_root: PathBuf,
     pub shared_storage_dir: Option<PathBuf>,
     pub metrics: MetricsConfig,
+    /// `None`: this agent does not speak IPMI.
+    pub ipmi: Option<crate::ipmi::IpmiSettings>,
+    /// The extra CA bundle (PEM text) for BMCs' Redfish services.
+    pub redfish_ca: Option<String>,
 }
 
 /// Where `/metrics` listens.
@@ -206,8 +224,38 @@ impl Config {
                 .map(|u| check_uri("migrate_uri", u))
                 .transpose()?,
         };
+        let ipmi_timeout = plinth_common::timefmt::parse_duration(
+            &args
+                .ipmi_timeout
+                .clone()
+                .or(file.ipmi_timeout)
+                .unwrap_or_else(|| "5s".into()),
+        )
+        .map_err(anyhow::Error::msg)
+        .context("ipmi_timeout")?;
+        anyhow::ensure!(
+            (Duration::from_millis(200)..=Duration::from_secs(120)).contains(&ipmi_timeout),
+            "ipmi_timeout must be between 200ms and 2m"
+        );
+        let ipmi = args.ipmi.or(file.ipmi).unwrap_or(true).then(|| {
+            let mut s = crate::ipmi::IpmiSettings::default();
+            s.timing.deadline = ipmi_timeout;
+            s.timing.first_wait = s.timing.first_wait.min(ipmi_timeout / 4);
+            s
+        });
+        let redfish_ca = args
+            .redfish_ca_file
+            .clone()
+            .or(file.redfish_ca_file)
+            .map(|p| {
+                std::fs::read_to_string(&p)
+                    .with_context(|| format!("reading redfish_ca_file {}", p.display()))
+            })
+            .transpose()?;
         Ok(Config {
             metrics,
+            ipmi,
+            redfish_ca,
             data_dir: args
                 .data_dir
                 .clone()
@@ -340,6 +388,9 @@ mod tests {
             metrics_deadline: None,
             metrics_step: None,
             metrics_history: None,
+            ipmi: None,
+            ipmi_timeout: None,
+            redfish_ca_file: None,
         }
     }
 
@@ -423,6 +474,23 @@ mod tests {
         for (label, a) in bad {
             assert!(Config::resolve(&a).is_err(), "{label}");
         }
+    }
+
+    #[test]
+    fn ipmi_is_on_unless_turned_off() {
+        assert!(Config::resolve(&args()).expect("defaults").ipmi.is_some());
+        let off = Config::resolve(&RunArgs {
+            ipmi: Some(false),
+            ..args()
+        })
+        .expect("off");
+        assert!(off.ipmi.is_none());
+        let err = Config::resolve(&RunArgs {
+            ipmi_timeout: Some("10ms".into()),
+            ..args()
+        })
+        .expect_err("too short");
+        assert!(err.to_string().contains("ipmi_timeout"), "{err}");
     }
 
     #[test]

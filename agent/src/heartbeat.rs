@@ -13,13 +13,14 @@ use tracing::{info, warn};
 const LIBVIRT_DEADLINE: Duration = Duration::from_secs(5);
 
 pub async fn beat_once(agent: &Agent) -> anyhow::Result<HeartbeatAck> {
-    let facts = facts::collect(
+    let mut facts = facts::collect(
         &agent.libvirt,
         &agent.migration,
         agent.instances.shared_storage(),
         LIBVIRT_DEADLINE,
     )
     .await?;
+    facts.ipmi = agent.ipmi.is_some();
     let domains = match agent.libvirt.domains(LIBVIRT_DEADLINE).await {
         Ok(domains) => domains,
         Err(err) => {

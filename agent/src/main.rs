@@ -58,17 +58,25 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .check(Duration::from_secs(30))
         .await
         .with_context(|| format!("connecting to libvirt at {}", config.libvirt_uri))?;
-    let agent = Arc::new(
-        Agent::load(
-            AgentDir::new(&config.data_dir),
-            libvirt,
-            config.heartbeat_interval,
-            config.migration.clone(),
-            config.shared_storage_dir.as_deref(),
-        )?
-        .with_metrics(config.metrics.settings.clone())
-        .with_sysfs_root(&config.sysfs_root),
-    );
+    let mut agent = Agent::load(
+        AgentDir::new(&config.data_dir),
+        libvirt,
+        config.heartbeat_interval,
+        config.migration.clone(),
+        config.shared_storage_dir.as_deref(),
+    )?
+    .with_metrics(config.metrics.settings.clone())
+    .with_sysfs_root(&config.sysfs_root);
+    agent.ipmi = config
+        .ipmi
+        .map(|s| Arc::new(plinth_agent::ipmi::Ipmi::new(s)));
+    if agent.ipmi.is_some() {
+        agent.redfish = Some(
+            plinth_agent::redfish::Redfish::new(config.redfish_ca.as_deref())
+                .context("building the Redfish client")?,
+        );
+    }
+    let agent = Arc::new(agent);
     // Slices a reboot took away come back before the first heartbeat reports the devices.
     let remade = agent.devices.recreate().await;
     if remade > 0 {
@@ -116,6 +124,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     tasks.spawn(agent.metrics.clone().record_history(stop.clone()));
     tasks.spawn(heartbeat::run(agent.clone(), stop.clone()));
     tasks.spawn(renew::run(agent.clone(), stop.clone()));
+    if let Some(ipmi) = &agent.ipmi {
+        // Keeps BMC sessions alive while used; closes them all at shutdown.
+        tasks.spawn(ipmi.clone().maintain(stop.clone()));
+    }
     tracing::info!(host = %agent.host_id(), api = %bound, metrics = ?metrics_bound, libvirt = %agent.libvirt.uri(), "Agent running.");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 

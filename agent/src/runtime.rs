@@ -27,6 +27,10 @@ pub struct Agent {
     pub devices: Devices,
     /// Host and instance metrics, and the history of the host's.
     pub metrics: Arc<Metrics>,
+    /// BMC sessions, when this agent speaks IPMI (config `ipmi`).
+    pub ipmi: Option<Arc<crate::ipmi::Ipmi>>,
+    /// The Redfish client for BMCs' inventory (with IPMI).
+    pub redfish: Option<crate::redfish::Redfish>,
     client: RwLock<reqwest::Client>,
     /// For image downloads and exports, which take as long as their bytes do.
     transfer_client: RwLock<reqwest::Client>,
@@ -91,6 +95,8 @@ impl Agent {
             ),
             instances: Instances::with_storage(libvirt.clone(), dir.root(), shared_storage_dir)?,
             metrics: Arc::new(Metrics::new(libvirt.clone(), MetricsSettings::default())),
+            ipmi: None,
+            redfish: None,
             cert_pem: RwLock::new(cert_pem),
             api_port: AtomicU16::new(0),
             dir,

@@ -2,6 +2,7 @@
 //! the TLS plumbing (CA, role-carrying certificates, mTLS serving) both daemons use.
 
 pub mod api;
+pub mod baremetal;
 pub mod fsutil;
 pub mod host;
 pub mod ids;

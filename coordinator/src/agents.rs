@@ -3,8 +3,9 @@
 
 use crate::store::hosts::{AgentEndpoint, socket_host};
 use plinth_common::api::{
-    AgentCreateInstance, AgentExport, AgentExported, AgentFacts, AgentInstance, AgentMigrate,
-    AgentMigration, AgentPrepared, AgentStop, HostMetrics,
+    AgentBmc, AgentCreateInstance, AgentExport, AgentExported, AgentFacts, AgentInstance,
+    AgentMigrate, AgentMigration, AgentPower, AgentPowerReading, AgentPowerState, AgentPowerSweep,
+    AgentPrepared, AgentProbe, AgentSolIo, AgentSolOutput, AgentStop, HostMetrics, Inventory,
 };
 use plinth_common::instance::InstanceAction;
 use plinth_common::tls::client_config;
@@ -255,4 +256,125 @@ impl AgentClient {
         let resp = self.http.delete(url).send().await?;
         Self::answer(resp).await
     }
+
+    /// Bare metal: the agent reads the BMC's device id, FRU and power (preparation).
+    pub async fn bmc_probe(
+        &self,
+        ep: &AgentEndpoint,
+        bmc: &AgentBmc,
+    ) -> Result<AgentProbe, AgentError> {
+        let resp = self
+            .http
+            .post(Self::url(ep, "/v1/bmc/probe")?)
+            .timeout(BMC_CALL)
+            .json(bmc)
+            .send()
+            .await?;
+        Self::answer(resp).await
+    }
+
+    /// Bare metal: one power action; a soft reboot waits for the OS (up to five minutes).
+    pub async fn bmc_power(
+        &self,
+        ep: &AgentEndpoint,
+        req: &AgentPower,
+    ) -> Result<AgentPowerState, AgentError> {
+        let resp = self
+            .http
+            .post(Self::url(ep, "/v1/bmc/power")?)
+            .timeout(Duration::from_secs(420))
+            .json(req)
+            .send()
+            .await?;
+        Self::answer(resp).await
+    }
+
+    /// Bare metal: the power of many BMCs, polled by the agent with bounded concurrency.
+    pub async fn bmc_power_status(
+        &self,
+        ep: &AgentEndpoint,
+        req: &AgentPowerSweep,
+    ) -> Result<Vec<AgentPowerReading>, AgentError> {
+        let resp = self
+            .http
+            .post(Self::url(ep, "/v1/bmc/power-status")?)
+            .timeout(Duration::from_secs(600))
+            .json(req)
+            .send()
+            .await?;
+        Self::answer(resp).await
+    }
+
+    /// Bare metal: the agent closes its session with this BMC (the server was deleted).
+    pub async fn bmc_forget(&self, ep: &AgentEndpoint, bmc: &AgentBmc) -> Result<(), AgentError> {
+        let resp = self
+            .http
+            .post(Self::url(ep, "/v1/bmc/forget")?)
+            .json(bmc)
+            .send()
+            .await?;
+        if resp.status().is_success() {
+            return Ok(());
+        }
+        Self::answer::<serde_json::Value>(resp).await.map(|_| ())
+    }
 }
+
+impl AgentClient {
+    /// Bare metal: activate (`true`) or deactivate the BMC's serial over LAN.
+    pub async fn bmc_sol(
+        &self,
+        ep: &AgentEndpoint,
+        bmc: &AgentBmc,
+        activate: bool,
+    ) -> Result<(), AgentError> {
+        let path = if activate {
+            "/v1/bmc/sol/activate"
+        } else {
+            "/v1/bmc/sol/deactivate"
+        };
+        let resp = self
+            .http
+            .post(Self::url(ep, path)?)
+            .timeout(Duration::from_secs(60))
+            .json(bmc)
+            .send()
+            .await?;
+        Self::answer::<serde_json::Value>(resp).await.map(drop)
+    }
+
+    /// Bare metal: CPUs, memory and PCIe devices from the BMC's Redfish service.
+    pub async fn bmc_inventory(
+        &self,
+        ep: &AgentEndpoint,
+        bmc: &AgentBmc,
+    ) -> Result<Inventory, AgentError> {
+        let resp = self
+            .http
+            .post(Self::url(ep, "/v1/bmc/inventory")?)
+            .timeout(BMC_CALL)
+            .json(bmc)
+            .send()
+            .await?;
+        Self::answer(resp).await
+    }
+
+    /// Bare metal: one console step — keys in, serial output out.
+    pub async fn bmc_sol_io(
+        &self,
+        ep: &AgentEndpoint,
+        req: &AgentSolIo,
+    ) -> Result<AgentSolOutput, AgentError> {
+        let resp = self
+            .http
+            .post(Self::url(ep, "/v1/bmc/sol/io")?)
+            .timeout(Duration::from_secs(60))
+            .json(req)
+            .send()
+            .await?;
+        Self::answer(resp).await
+    }
+}
+
+/// A probe opens a session and reads FRU in parts: a few exchanges, each with its deadline.
+const BMC_CALL: Duration = Duration::from_secs(120);

@@ -1,6 +1,7 @@
 //! Coordinator configuration: a TOML file, overridden by `PLINTH_*` environment variables,
 //! overridden by flags (clap reads flag-then-environment; the file fills what both leave).
 
+use crate::jobs::baremetal_sync::BaremetalSettings;
 use crate::jobs::drain::DrainSettings;
 use crate::prometheus::PrometheusConfig;
 use crate::scheduler::{Overcommit, Policy};
@@ -31,6 +32,8 @@ pub struct FileConfig {
     pub prometheus_url: Option<String>,
     pub prometheus_selector: Option<String>,
     pub prometheus_rate_window: Option<String>,
+    pub baremetal_sync_interval: Option<String>,
+    pub baremetal_sync_concurrency: Option<u32>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -85,6 +88,12 @@ pub struct ServeArgs {
     /// The range Prometheus takes rates over, at least 4 scrape intervals [default: 1m].
     #[arg(long, env = "PLINTH_PROMETHEUS_RATE_WINDOW")]
     pub prometheus_rate_window: Option<String>,
+    /// How often every bare-metal server's power is polled [default: 60s].
+    #[arg(long, env = "PLINTH_BAREMETAL_SYNC_INTERVAL")]
+    pub baremetal_sync_interval: Option<String>,
+    /// BMCs one agent polls at once in a power sweep [default: 16].
+    #[arg(long, env = "PLINTH_BAREMETAL_SYNC_CONCURRENCY")]
+    pub baremetal_sync_concurrency: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +106,7 @@ pub struct Config {
     pub policy: Policy,
     pub drains: DrainSettings,
     pub prometheus: Option<PrometheusConfig>,
+    pub baremetal: BaremetalSettings,
 }
 
 fn prometheus_config(
@@ -247,7 +257,34 @@ impl Config {
                 .or(file.migration_bandwidth_mib_s)
                 .filter(|b| *b > 0),
         };
+        let bm_defaults = BaremetalSettings::default();
+        let sync_interval = match args
+            .baremetal_sync_interval
+            .clone()
+            .or(file.baremetal_sync_interval)
+        {
+            None => bm_defaults.sync_interval,
+            Some(text) => plinth_common::timefmt::parse_duration(&text)
+                .map_err(anyhow::Error::msg)
+                .context("baremetal_sync_interval")?,
+        };
+        if !(Duration::from_millis(200)..=Duration::from_secs(86_400)).contains(&sync_interval) {
+            bail!("baremetal_sync_interval is out of range (200ms to 24h)");
+        }
+        let sync_concurrency = args
+            .baremetal_sync_concurrency
+            .or(file.baremetal_sync_concurrency)
+            .unwrap_or(bm_defaults.sync_concurrency);
+        if !(1..=256).contains(&sync_concurrency) {
+            bail!("baremetal_sync_concurrency {sync_concurrency} is out of range (1 to 256)");
+        }
+        let baremetal = BaremetalSettings {
+            sync_interval,
+            sync_concurrency,
+            ..bm_defaults
+        };
         Ok(Config {
+            baremetal,
             data_dir,
             listen,
             agent_cert_ttl,
@@ -282,6 +319,8 @@ mod tests {
             prometheus_url: None,
             prometheus_selector: None,
             prometheus_rate_window: None,
+            baremetal_sync_interval: None,
+            baremetal_sync_concurrency: None,
         }
     }
 

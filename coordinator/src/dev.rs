@@ -58,6 +58,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         policy: Default::default(),
         drains: Default::default(),
         prometheus: None,
+        baremetal: Default::default(),
     };
     let stop = CancellationToken::new();
     let running = server::start(&config, stop.clone()).await?;

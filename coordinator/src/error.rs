@@ -41,6 +41,9 @@ pub enum ApiError {
     Unavailable { code: &'static str, message: String },
     #[error("{message}")]
     Gone { code: &'static str, message: String },
+    /// A device the platform drives (a BMC) failed or refused; the message is its reason.
+    #[error("{message}")]
+    Upstream { code: &'static str, message: String },
     #[error("{0}")]
     RangeNotSatisfiable(String),
     #[error("internal error")]
@@ -78,6 +81,7 @@ impl ApiError {
             }
             ApiError::Unavailable { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, (*code).into()),
             ApiError::Gone { code, .. } => (StatusCode::GONE, (*code).into()),
+            ApiError::Upstream { code, .. } => (StatusCode::BAD_GATEWAY, (*code).into()),
             ApiError::RangeNotSatisfiable(_) => (
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 "range_not_satisfiable".into(),

@@ -62,8 +62,10 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
                 .clone()
                 .map(crate::prometheus::Prometheus::new)
                 .transpose()?,
+            baremetal: config.baremetal,
         }),
         moves: Arc::default(),
+        consoles: Arc::default(),
     })
 }
 
@@ -92,6 +94,10 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
         shutdown.clone(),
     ));
     crate::jobs::resume(&state).await.context("resuming jobs")?;
+    tokio::spawn(crate::jobs::baremetal_sync::run(
+        state.clone(),
+        shutdown.clone(),
+    ));
     let task = tokio::spawn(serve_tls(listener, tls, router, shutdown));
     tracing::info!(%addr, "Coordinator listening.");
     Ok(Running { addr, state, task })

@@ -17,6 +17,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Live migrations in flight: their progress and the per-cluster slots.
     pub moves: Arc<crate::jobs::drain::Moves>,
+    /// One-time console URLs and the consoles being watched.
+    pub consoles: Arc<crate::api::baremetal_console::Consoles>,
 }
 
 /// Runtime settings handlers need.
@@ -29,4 +31,5 @@ pub struct Settings {
     pub drains: crate::jobs::drain::DrainSettings,
     /// Where host metrics history comes from when not from the agents.
     pub prometheus: Option<crate::prometheus::Prometheus>,
+    pub baremetal: crate::jobs::baremetal_sync::BaremetalSettings,
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod agent_api;
+pub mod bmc;
 pub mod drain;
 pub mod instances;
 pub mod libvirtd;
@@ -295,9 +296,21 @@ impl Region {
             .await
     }
 
+    /// Enrolls and starts an agent on `ip` (libvirt's test driver) with more `run` flags,
+    /// e.g. `--ipmi false`.
+    pub async fn start_agent_with_flags(
+        &self,
+        ip: &str,
+        cluster: &str,
+        flags: &[&str],
+    ) -> anyhow::Result<Agent> {
+        let args = flags.iter().map(|f| f.to_string()).collect();
+        self.start_agent_with_args(ip, cluster, "test:///default", args)
+            .await
+    }
+
     /// Enrolls and starts an agent on `ip` against `libvirt_uri` with more `run` flags
     /// (`--sysfs-root` for a fixture tree, say).
-    /// Like [`Region::start_agent_with_uri`], with more `run` flags.
     pub async fn start_agent_with_args(
         &self,
         ip: &str,

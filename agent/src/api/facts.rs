@@ -15,13 +15,14 @@ const DEADLINE: Duration = Duration::from_secs(5);
 
 pub async fn facts(State(agent): State<Arc<Agent>>) -> Response {
     let collected = async {
-        let facts = facts::collect(
+        let mut facts = facts::collect(
             &agent.libvirt,
             &agent.migration,
             agent.instances.shared_storage(),
             DEADLINE,
         )
         .await?;
+        facts.ipmi = agent.ipmi.is_some();
         let domains = agent.libvirt.domains(DEADLINE).await?;
         Ok::<_, crate::libvirt::LibvirtError>(AgentFacts {
             host_id: agent.host_id().to_string(),

@@ -1,6 +1,7 @@
 //! The agent's mTLS API. Only a certificate with the `coordinator` role gets past the guard;
 //! TLS itself has already refused clients without a certificate from the region CA.
 
+mod baremetal;
 mod devices;
 mod facts;
 mod instances;
@@ -27,6 +28,14 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/v1/devices/gpus/{address}/slice", post(devices::slice))
         .route("/v1/devices/gpus/{address}/restore", post(devices::restore))
         .route("/v1/metrics/history", get(metrics::history))
+        .route("/v1/bmc/probe", post(baremetal::probe))
+        .route("/v1/bmc/power", post(baremetal::power))
+        .route("/v1/bmc/power-status", post(baremetal::power_status))
+        .route("/v1/bmc/forget", post(baremetal::forget))
+        .route("/v1/bmc/inventory", post(baremetal::inventory))
+        .route("/v1/bmc/sol/activate", post(baremetal::sol_activate))
+        .route("/v1/bmc/sol/deactivate", post(baremetal::sol_deactivate))
+        .route("/v1/bmc/sol/io", post(baremetal::sol_io))
         .route("/v1/instances", post(instances::create))
         .route(
             "/v1/instances/{id}",

@@ -61,6 +61,14 @@ pub struct HostFacts {
     /// host that mounts it); `None` when disks are local.
     #[serde(default)]
     pub shared_storage: Option<String>,
+    /// Whether this agent may speak IPMI to bare-metal BMCs (agent config `ipmi`); agents
+    /// older than bare metal say nothing and are taken as willing.
+    #[serde(default = "willing")]
+    pub ipmi: bool,
+}
+
+fn willing() -> bool {
+    true
 }
 
 /// `POST /v1/agent/hosts/{id}/heartbeat`.

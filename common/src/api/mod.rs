@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod auth;
+pub mod baremetal;
 pub mod devices;
 pub mod error;
 pub mod hosts;
@@ -14,6 +15,7 @@ pub mod segments;
 
 pub use agent::*;
 pub use auth::*;
+pub use baremetal::*;
 pub use devices::*;
 pub use error::*;
 pub use hosts::*;

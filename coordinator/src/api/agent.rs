@@ -48,6 +48,7 @@ pub async fn heartbeat(
         .record_heartbeat(&id, &hb, now_ms())
         .await?
         .ok_or_else(|| ApiError::not_found("host", &id))?;
+    st.store.set_host_ipmi(&id, hb.facts.ipmi).await?;
     if presence.went_offline {
         tracing::warn!(host = %id, "Agent was offline: three heartbeats missed.");
         st.store

@@ -4,6 +4,9 @@
 pub mod agent;
 pub mod agent_images;
 pub mod audit;
+pub mod baremetal;
+pub mod baremetal_console;
+pub mod baremetal_input;
 pub mod clusters;
 pub mod downloads;
 pub mod eips;
@@ -60,6 +63,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         host_devices::usb, host_devices::gpus, host_devices::vgpus, host_devices::assign_usb,
         host_devices::release_usb, host_devices::slice, host_devices::restore,
         host_metrics::host_metrics,
+        baremetal::create, baremetal::list, baremetal::show, baremetal::update, baremetal::delete,
+        baremetal::batch_delete, baremetal::power, baremetal::import,
+        baremetal_console::prepare_console, baremetal_console::release_console,
+        baremetal_console::connect,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -70,6 +77,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "instances", description = "Instances (SPEC §3)"),
         (name = "segments", description = "External IP segments (SPEC §6)"),
         (name = "eips", description = "EIPs: public addresses tenants allocate from segments (SPEC §6)"),
+        (name = "baremetal", description = "Bare-metal servers managed through their BMCs (SPEC §4)"),
     )
 )]
 pub struct ApiDoc;
@@ -116,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .merge(eips::routes())
         .merge(host_devices::routes())
         .merge(host_metrics::routes())
+        .merge(baremetal::routes())
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async { ApiError::not_found("route", "requested") })

@@ -1,6 +1,8 @@
 //! Long-running work (images and instances). Each job is an operation row written before the work starts; a job reads
 //! top to bottom, and `resume` restarts what a stopped coordinator left running.
 
+pub mod baremetal_prepare;
+pub mod baremetal_sync;
 pub mod copy;
 pub mod drain;
 pub mod import;
@@ -32,6 +34,7 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
             .await?;
     }
     instances::resume(st).await?;
+    baremetal_prepare::resume(st).await?;
     drain::resume(st).await?;
     for op in st.store.running_operations(UPLOAD).await? {
         warn!(operation = %op.id, image = %op.target_id, "An upload was cut off by a restart.");

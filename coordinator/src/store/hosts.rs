@@ -584,6 +584,7 @@ mod tests {
                 migration_uri: None,
                 migrate_uri: None,
                 shared_storage: None,
+                ipmi: true,
             },
             domains: vec![],
             api_port: 7444,

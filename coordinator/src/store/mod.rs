@@ -2,6 +2,7 @@
 //! the SQL stays portable so PostgreSQL can follow.
 
 pub mod audit;
+pub mod baremetal;
 mod claims;
 pub mod clusters;
 pub mod devices;

@@ -72,6 +72,8 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     token: String,
+    /// The region CA's TLS settings, HTTP/1.1 only: for WebSockets (the serial console).
+    websocket_tls: std::sync::Arc<rustls::ClientConfig>,
 }
 
 /// The causes below reqwest's own message (which repeats the URL), joined with ": ".
@@ -103,11 +105,20 @@ impl Client {
             .user_agent(concat!("plinth-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the HTTPS client")?;
+        let mut websocket_tls = plinth_common::tls::client_config(&settings.ca_pem, None)
+            .context("the region CA certificate is not usable")?;
+        websocket_tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Client {
             http,
             base: settings.url.clone(),
             token: settings.token.clone(),
+            websocket_tls: std::sync::Arc::new(websocket_tls),
         })
+    }
+
+    /// TLS for a WebSocket to the coordinator (trusting only the region CA).
+    pub fn websocket_tls(&self) -> std::sync::Arc<rustls::ClientConfig> {
+        self.websocket_tls.clone()
     }
 
     /// The coordinator's base URL without a trailing slash, for messages.
@@ -268,5 +279,34 @@ impl Client {
     /// `DELETE`; the body, if any.
     pub async fn delete(&self, segments: &[&str]) -> anyhow::Result<Option<Value>> {
         self.send(self.request(Method::DELETE, segments)?).await
+    }
+
+    /// `POST` of a text body (a CSV file): the status and JSON body whatever the status, for
+    /// answers whose refusal carries a report.
+    pub async fn post_text(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        content_type: &str,
+        text: String,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let request = self
+            .request(Method::POST, segments)?
+            .query(query)
+            .header(CONTENT_TYPE, content_type)
+            .body(text);
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.network_error(&e, TIMEOUT))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.network_error(&e, TIMEOUT))?;
+        match serde_json::from_slice(&body) {
+            Ok(value) => Ok((status, value)),
+            Err(_) => Err(ApiFailure::from_body(status, &body).into()),
+        }
     }
 }

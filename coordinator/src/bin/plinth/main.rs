@@ -2,7 +2,9 @@
 //! bearer token and prints aligned tables, or the raw JSON responses with `--json`.
 
 mod admin;
+mod baremetal;
 mod client;
+mod console;
 mod devices;
 mod eips;
 mod format;
@@ -86,6 +88,11 @@ enum Command {
         #[command(subcommand)]
         command: eips::EipsCommand,
     },
+    /// Bare-metal servers managed through their BMCs.
+    Baremetal {
+        #[command(subcommand)]
+        command: baremetal::BaremetalCommand,
+    },
     /// API tokens and agent enrollment tokens.
     Tokens {
         #[command(subcommand)]
@@ -112,6 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RecycleBin { command } => images::recycle_bin(&client, &out, command).await,
         Command::Segments { command } => segments::run(&client, &out, command).await,
         Command::Eips { command } => eips::run(&client, &out, command).await,
+        Command::Baremetal { command } => baremetal::run(&client, &out, command).await,
         Command::Tokens { command } => tokens::run(&client, &out, command).await,
         Command::Audit { limit } => admin::audit(&client, &out, limit).await,
     }

@@ -1,0 +1,104 @@
+//! OpenIPMI's `ipmi_sim` BMCs for tests: each on its own 127.x.y.z, port 623 as real BMCs
+//! listen, started by scripts/ipmi-sim.sh and stopped by the pids it wrote.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+pub struct SimBmc {
+    pub dir: tempfile::TempDir,
+    pub ip: IpAddr,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ipmi-sim.sh")
+}
+
+/// A loopback address no other test picks (random third and fourth bytes).
+pub fn loopback_address() -> IpAddr {
+    let n: u32 = rand::random();
+    IpAddr::from([
+        127,
+        61 + (n % 60) as u8,
+        (n >> 8) as u8,
+        1 + (n >> 16) as u8 % 250,
+    ])
+}
+
+fn free_tcp_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+impl SimBmc {
+    pub fn start() -> SimBmc {
+        SimBmc::start_at(loopback_address())
+    }
+
+    /// A simulator on `ip`, port 623.
+    pub fn start_at(ip: IpAddr) -> SimBmc {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("bash")
+            .arg(script())
+            .args(["start", &dir.path().display().to_string(), "623"])
+            .arg(free_tcp_port().to_string())
+            .env("ADDR", ip.to_string())
+            .output()
+            .unwrap();
+        let sim = SimBmc { dir, ip };
+        assert!(
+            out.status.success(),
+            "ipmi_sim did not start: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        sim
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, 623)
+    }
+
+    /// The chassis helper's record of actions: `power 1`, `reset 1`, `shutdown 1`, ...
+    pub fn actions(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("state/actions"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once(' ').map(|(_, rest)| rest.to_string()))
+            .collect()
+    }
+
+    pub fn power(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.path().join("state/power"))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+
+    pub fn stop(&self) {
+        let _ = Command::new("bash")
+            .arg(script())
+            .args(["stop", &self.dir.path().display().to_string()])
+            .status();
+    }
+}
+
+impl Drop for SimBmc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `check` until true, or panics after `deadline`.
+pub async fn wait_until(what: &str, deadline: Duration, mut check: impl FnMut() -> bool) {
+    let until = tokio::time::Instant::now() + deadline;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,363 @@
+//! `plinth baremetal`: servers managed through their BMCs — add (password from
+//! PLINTH_IPMI_PASSWORD or standard input, never a flag), import a CSV file, list, show, power,
+//! update rack location and label, serial console, delete.
+
+use crate::client::Client;
+use crate::format::{ago, or_dash, when};
+use crate::images::one_of;
+use crate::output::{Output, print};
+use crate::table::{Table, key_values};
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use plinth_common::api::{
+    Baremetal, BaremetalDetail, BaremetalPage, BatchDelete, BatchItem, ImportRow, NewBaremetal,
+    PowerRequest, UpdateBaremetal,
+};
+use plinth_common::baremetal::PowerAction;
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+const ACTIONS: &[PowerAction] = &[
+    PowerAction::On,
+    PowerAction::Off,
+    PowerAction::Reboot,
+    PowerAction::ForceOff,
+    PowerAction::Cycle,
+];
+
+#[derive(Subcommand)]
+pub enum BaremetalCommand {
+    /// List servers (a tenant token lists its own).
+    List {
+        /// Fuzzy match on name, id, IPMI IP, SN, model, rack location, label, tenant email.
+        #[arg(short, long)]
+        q: Option<String>,
+        /// preparing, running or failed.
+        #[arg(long)]
+        state: Option<String>,
+        /// A tenant id (admins).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Show one server: the list's columns, recent power changes, inventory.
+    Show { id: String },
+    /// Add a server; its password is read from PLINTH_IPMI_PASSWORD or standard input.
+    Add(AddArgs),
+    /// Import servers from a CSV file with the header
+    /// Name,IPMIIP,IPMIUsername,IPMIPassword,RackLocation,Label (all rows or none).
+    Import {
+        file: std::path::PathBuf,
+        /// The tenant the servers are for (admins).
+        #[arg(long)]
+        tenant_email: Option<String>,
+    },
+    /// Power: on, off (soft), reboot (soft off then on; --hard for a reset), force_off, cycle.
+    Power {
+        id: String,
+        #[arg(value_parser = one_of(ACTIONS, PowerAction::as_str))]
+        action: PowerAction,
+        /// With reboot: a hard reset.
+        #[arg(long)]
+        hard: bool,
+    },
+    /// Change the rack location or the label (nothing else can change).
+    Update {
+        id: String,
+        #[arg(long)]
+        rack_location: Option<String>,
+        /// An empty label clears it.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Attach this terminal to the server's serial console (Ctrl-] leaves and releases it).
+    Console { id: String },
+    /// Stop managing servers (their power is left as it is).
+    Delete {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct AddArgs {
+    #[arg(long)]
+    name: String,
+    /// The BMC's address.
+    #[arg(long)]
+    ipmi_ip: String,
+    #[arg(long)]
+    ipmi_username: String,
+    #[arg(long)]
+    rack_location: String,
+    #[arg(long)]
+    label: Option<String>,
+    /// The owning tenant (admins must give it).
+    #[arg(long)]
+    tenant_email: Option<String>,
+    /// Wait until the server is running or failed.
+    #[arg(long)]
+    wait: bool,
+}
+
+/// The IPMI password: PLINTH_IPMI_PASSWORD, else one line of standard input (never a flag,
+/// which `ps` and shell history would show).
+fn password() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("PLINTH_IPMI_PASSWORD") {
+        return Ok(p);
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("IPMI password: ");
+        std::io::stderr().flush()?;
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the IPMI password")?;
+    let p = line.trim_end_matches(['\r', '\n']).to_string();
+    if p.is_empty() {
+        bail!("no IPMI password: set PLINTH_IPMI_PASSWORD or give it on standard input");
+    }
+    Ok(p)
+}
+
+pub async fn run(client: &Client, out: &Output, command: BaremetalCommand) -> anyhow::Result<()> {
+    match command {
+        BaremetalCommand::List {
+            q,
+            state,
+            tenant,
+            limit,
+        } => {
+            let mut query = Vec::new();
+            for (k, v) in [("q", q), ("state", state), ("tenant", tenant)] {
+                if let Some(v) = v {
+                    query.push((k, v));
+                }
+            }
+            if let Some(l) = limit {
+                query.push(("limit", l.to_string()));
+            }
+            out.emit(
+                client.get_with(&["v1", "baremetal"], &query).await?,
+                render_list,
+            )
+        }
+        BaremetalCommand::Show { id } => {
+            out.emit(client.get(&["v1", "baremetal", &id]).await?, render_detail)
+        }
+        BaremetalCommand::Add(a) => {
+            let body = NewBaremetal {
+                tenant_email: a.tenant_email,
+                name: a.name,
+                ipmi_ip: a.ipmi_ip,
+                ipmi_username: a.ipmi_username,
+                ipmi_password: password()?,
+                rack_location: a.rack_location,
+                label: a.label,
+            };
+            let added = client.post(&["v1", "baremetal"], &body).await?;
+            if !a.wait {
+                return out.emit(added, |b: &Baremetal| render_server(b));
+            }
+            let id = added["id"].as_str().unwrap_or_default().to_string();
+            let settled = wait_settled(client, &id).await?;
+            out.emit(settled, render_detail)
+        }
+        BaremetalCommand::Import { file, tenant_email } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let query: Vec<(&str, String)> = tenant_email
+                .map(|e| ("tenant_email", e))
+                .into_iter()
+                .collect();
+            let (status, body) = client
+                .post_text(&["v1", "baremetal", "import"], &query, "text/csv", text)
+                .await?;
+            let rows: Vec<ImportRow> =
+                serde_json::from_value(body["rows"].clone()).unwrap_or_default();
+            if status.is_success() {
+                return out.emit(body, |_: &serde_json::Value| render_import(&rows, true));
+            }
+            let message = body["error"]["message"]
+                .as_str()
+                .unwrap_or("the import was refused")
+                .to_string();
+            if !out_is_json(out, &body)? && !rows.is_empty() {
+                print(&render_import(&rows, false))?;
+            }
+            bail!("{message} (HTTP {})", status.as_u16())
+        }
+        BaremetalCommand::Power { id, action, hard } => out.emit(
+            client
+                .post(
+                    &["v1", "baremetal", &id, "power"],
+                    &PowerRequest { action, hard },
+                )
+                .await?,
+            |b: &Baremetal| format!("{}: power {}\n", b.id, b.power_state),
+        ),
+        BaremetalCommand::Update {
+            id,
+            rack_location,
+            label,
+        } => {
+            if rack_location.is_none() && label.is_none() {
+                bail!("nothing to change: pass --rack-location or --label");
+            }
+            let body = UpdateBaremetal {
+                rack_location,
+                label,
+            };
+            out.emit(
+                client.patch(&["v1", "baremetal", &id], &body).await?,
+                render_server,
+            )
+        }
+        BaremetalCommand::Console { id } => crate::console::attach(client, &id).await,
+        BaremetalCommand::Delete { ids } if ids.len() == 1 => {
+            client.delete(&["v1", "baremetal", &ids[0]]).await?;
+            out.note(&format!("bare-metal server {} deleted\n", ids[0]))
+        }
+        BaremetalCommand::Delete { ids } => {
+            let results = client
+                .post(&["v1", "baremetal", "batch-delete"], &BatchDelete { ids })
+                .await?;
+            out.emit(results, |items: &Vec<BatchItem>| {
+                items
+                    .iter()
+                    .map(|i| match &i.error {
+                        None => format!("{}: deleted\n", i.id),
+                        Some(e) => format!("{}: {}\n", i.id, e.message),
+                    })
+                    .collect()
+            })
+        }
+    }
+}
+
+/// With --json, prints the body and says so.
+fn out_is_json(out: &Output, body: &serde_json::Value) -> anyhow::Result<bool> {
+    let mut printed = false;
+    out.emit(body.clone(), |_: &serde_json::Value| {
+        printed = true;
+        String::new()
+    })?;
+    Ok(!printed)
+}
+
+async fn wait_settled(client: &Client, id: &str) -> anyhow::Result<serde_json::Value> {
+    let until = tokio::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let v = client.get(&["v1", "baremetal", id]).await?;
+        if v["state"] != "preparing" {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() >= until {
+            bail!("{id} is still preparing after 5 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn render_list(page: &BaremetalPage) -> String {
+    if page.items.is_empty() {
+        return "no bare-metal servers\n".to_string();
+    }
+    let mut table = Table::new(&[
+        "name", "id", "state", "sn", "ipmi ip", "tenant", "model", "rack", "power", "console",
+        "created",
+    ]);
+    for b in &page.items {
+        table.row(vec![
+            b.name.clone(),
+            b.id.clone(),
+            b.state.to_string(),
+            or_dash(b.sn.as_deref()),
+            b.ipmi_ip.clone(),
+            b.tenant_email.clone(),
+            or_dash(b.model.as_deref()),
+            b.rack_location.clone(),
+            b.power_state.to_string(),
+            b.console_state.to_string(),
+            ago(Some(&b.created_at)),
+        ]);
+    }
+    let mut text = table.render();
+    if page.total > page.items.len() as u64 {
+        text.push_str(&format!("({} of {} shown)\n", page.items.len(), page.total));
+    }
+    text
+}
+
+fn render_server(b: &Baremetal) -> String {
+    let mut pairs = vec![
+        ("id", b.id.clone()),
+        ("name", b.name.clone()),
+        ("state", b.state.to_string()),
+    ];
+    if let Some(r) = &b.reason {
+        pairs.push(("reason", r.clone()));
+    }
+    pairs.extend([
+        ("sn", or_dash(b.sn.as_deref())),
+        ("ipmi ip", b.ipmi_ip.clone()),
+        ("tenant", b.tenant_email.clone()),
+        ("model", or_dash(b.model.as_deref())),
+        ("manufacturer", or_dash(b.manufacturer.as_deref())),
+        ("rack location", b.rack_location.clone()),
+        ("label", or_dash(b.label.as_deref())),
+        ("power", b.power_state.to_string()),
+        ("power changed", when(b.power_changed_at.as_deref())),
+        ("console", b.console_state.to_string()),
+        ("agent", or_dash(b.agent_host_id.as_deref())),
+        ("created", when(Some(&b.created_at))),
+    ]);
+    key_values(&pairs)
+}
+
+fn render_detail(d: &BaremetalDetail) -> String {
+    let mut text = render_server(&d.server);
+    if !d.power_history.is_empty() {
+        text.push_str("\npower changes:\n");
+        let mut table = Table::new(&["at", "power", "seen by"]);
+        for c in &d.power_history {
+            table.row(vec![
+                c.at.clone(),
+                c.power_state.to_string(),
+                c.source.clone(),
+            ]);
+        }
+        text.push_str(&table.render());
+    }
+    text.push_str(&format!(
+        "\ninventory: {}{}\n",
+        d.inventory.source,
+        d.inventory
+            .note
+            .as_deref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default()
+    ));
+    text
+}
+
+fn render_import(rows: &[ImportRow], imported: bool) -> String {
+    let mut table = Table::new(&["line", "name", "result"]);
+    for r in rows {
+        let result = match (&r.id, r.errors.is_empty()) {
+            (Some(id), _) => format!("added as {id}"),
+            (None, true) => "ok".to_string(),
+            (None, false) => r.errors.join("; "),
+        };
+        table.row(vec![r.line.to_string(), r.name.clone(), result]);
+    }
+    let mut text = table.render();
+    if imported {
+        text.push_str(&format!("{} servers imported; preparing\n", rows.len()));
+    }
+    text
+}
