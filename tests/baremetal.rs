@@ -776,6 +776,43 @@ async fn servers_spread_over_ipmi_agents_and_follow_them_offline() -> anyhow::Re
             "server {i}: {v}"
         );
     }
+
+    // The first agent comes back: one server moves back to it, evening the two out, and
+    // answers there.
+    first.run()?;
+    r.wait_agent(&first.host_id, "online").await?;
+    let back = wait_for("a server back on the first agent", WAIT, || async {
+        for id in &ids {
+            let v = server(&r, id).await?;
+            if v["agent_host_id"] == first.host_id.as_str() {
+                return Ok(Some(id.clone()));
+            }
+        }
+        Ok(None)
+    })
+    .await?;
+    let (status, v) = call(
+        &r,
+        &mut seen,
+        Method::POST,
+        &format!("/v1/baremetal/{back}/power"),
+        None,
+        Some(json!({"action": "force_off"})),
+    )
+    .await?;
+    assert_eq!(
+        (status, v["power_state"].as_str()),
+        (200, Some("off")),
+        "{v}"
+    );
+    let mut agents = Vec::new();
+    for id in &ids {
+        agents.push(server(&r, id).await?["agent_host_id"].clone());
+    }
+    assert_ne!(
+        agents[0], agents[1],
+        "one server per agent again: {agents:?}"
+    );
     assert_no_secret(&r, &seen, SECRET)
 }
 

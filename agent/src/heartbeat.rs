@@ -28,8 +28,10 @@ pub async fn beat_once(agent: &Agent) -> anyhow::Result<HeartbeatAck> {
             Vec::new()
         }
     };
-    let devices = match agent.devices.inventory().await {
-        Ok(inventory) => agent.devices.unreported(inventory),
+    let devices = match agent.devices.settled_inventory().await {
+        Ok(Some(inventory)) => agent.devices.unreported(inventory),
+        // A change is under way; its end is reported next beat.
+        Ok(None) => None,
         Err(err) => {
             warn!(error = %err, "Reading the devices failed; reporting them next beat.");
             None

@@ -130,8 +130,26 @@ impl Devices {
         ))
     }
 
-    /// Everything sysfs shows now, with what this agent attached marked as assigned.
+    /// Everything sysfs shows now, with what this agent attached marked as assigned; waits
+    /// for a change under way, so a half-made one (an attach libvirt may still refuse) is
+    /// never shown.
     pub async fn inventory(&self) -> Result<DeviceInventory, DeviceError> {
+        let _turn = tokio::time::timeout(READ_DEADLINE, self.turn.lock())
+            .await
+            .map_err(|_| DeviceError::Deadline(READ_DEADLINE))?;
+        self.read_inventory().await
+    }
+
+    /// [`Devices::inventory`], or `None` while a change is under way: heartbeats never wait.
+    pub async fn settled_inventory(&self) -> Result<Option<DeviceInventory>, DeviceError> {
+        let Ok(_turn) = self.turn.try_lock() else {
+            return Ok(None);
+        };
+        self.read_inventory().await.map(Some)
+    }
+
+    /// The inventory, for a caller that holds the turn.
+    async fn read_inventory(&self) -> Result<DeviceInventory, DeviceError> {
         let records = self.load()?;
         let sysfs = self.sysfs.clone();
         let work = tokio::task::spawn_blocking(move || read(&sysfs, &records));

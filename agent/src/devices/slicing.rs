@@ -90,7 +90,7 @@ impl Devices {
                 self.slice_sriov(&found, &t, count, &mut records).await?
             }
         };
-        let vgpus = self.inventory().await?.vgpus;
+        let vgpus = self.read_inventory().await?.vgpus;
         Ok(made
             .iter()
             .filter_map(|id| vgpus.iter().find(|v| v.id == *id).cloned())
@@ -248,7 +248,7 @@ impl Devices {
         let mut records = self.load()?;
         let found = self.find_gpu(address)?;
         let vgpus: Vec<Vgpu> = self
-            .inventory()
+            .read_inventory()
             .await?
             .vgpus
             .into_iter()

@@ -149,7 +149,7 @@ impl Devices {
 
     /// The device as the inventory shows it now; a device unplugged meanwhile is not found.
     async fn described_usb(&self, id: &str) -> Result<UsbDevice, DeviceError> {
-        self.inventory()
+        self.read_inventory()
             .await?
             .usb
             .into_iter()

@@ -316,16 +316,7 @@ async fn remove(st: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
     // The agent closes its session with the BMC; nothing else happens to the machine.
     if let Some(host) = rec.server.agent_host_id.clone() {
         let st = st.clone();
-        tokio::spawn(async move {
-            let Ok(Some(ep)) = st.store.agent_endpoint(&host, now_ms()).await else {
-                return;
-            };
-            if let Ok(bmc) = prepare::bmc_of(&st, &rec)
-                && let Err(err) = st.agents.bmc_forget(&ep, &bmc).await
-            {
-                tracing::debug!(agent = %host, error = %err.explain(), "The agent could not close its BMC session.");
-            }
-        });
+        tokio::spawn(async move { crate::jobs::baremetal_sync::forget_on(&st, &host, &rec).await });
     }
     Ok(())
 }

@@ -1,10 +1,10 @@
 //! Keeps bare-metal servers with a live agent and their power state current: every second,
 //! servers whose agent went offline (or stopped speaking IPMI) move to the least-loaded
-//! online IPMI agent; every `sync_interval`, each agent polls its servers' power with bounded
+//! online IPMI agent, and agents whose counts differ by two or more are evened out; every `sync_interval`, each agent polls its servers' power with bounded
 //! concurrency and every change is recorded with its time.
 
 use crate::state::AppState;
-use crate::store::baremetal::BaremetalRecord;
+use crate::store::baremetal::{BaremetalRecord, MoveReason};
 use futures_util::future::join_all;
 use plinth_common::api::{AgentPowerSweep, AgentSweepItem};
 use plinth_common::baremetal::PowerState;
@@ -37,25 +37,48 @@ impl Default for BaremetalSettings {
     }
 }
 
-/// Moves servers off agents that are gone; logs and audits each move.
+/// Moves servers off agents that are gone and evens agents out; logs and audits each move,
+/// and asks the agent a server left (when it is still there) to close its BMC session.
 pub async fn reassign(st: &AppState) -> anyhow::Result<()> {
-    for (id, from, to) in st.store.assign_baremetal_agents(now_ms()).await? {
-        match &from {
-            Some(from) => {
-                warn!(baremetal = %id, from = %from, to = %to, "Bare-metal server moved to another agent: its agent is offline.");
-                st.store
-                    .audit(
-                        "coordinator",
-                        "baremetal reassigned",
-                        &id,
-                        &format!("from {from} to {to}"),
-                    )
-                    .await?;
-            }
-            None => info!(baremetal = %id, agent = %to, "Bare-metal server assigned to an agent."),
+    for m in st.store.assign_baremetal_agents(now_ms()).await? {
+        let (server, to) = (&m.server, &m.to);
+        let Some(from) = &m.from else {
+            info!(baremetal = %server, agent = %to, "Bare-metal server assigned to an agent.");
+            continue;
+        };
+        let why = match m.why {
+            MoveReason::Rebalance => "to even out agents",
+            _ => "its agent is offline",
+        };
+        warn!(baremetal = %server, from = %from, to = %to, "Bare-metal server moved to another agent: {why}.");
+        st.store
+            .audit(
+                "coordinator",
+                "baremetal reassigned",
+                server,
+                &format!("from {from} to {to}: {why}"),
+            )
+            .await?;
+        if m.why == MoveReason::Rebalance
+            && let Some(rec) = st.store.baremetal(server).await?
+        {
+            forget_on(st, from, &rec).await;
         }
     }
     Ok(())
+}
+
+/// Best effort: an agent no longer in charge of a server closes its session with the BMC (it
+/// would close it anyway once idle).
+pub async fn forget_on(st: &AppState, agent: &str, rec: &BaremetalRecord) {
+    let Ok(Some(ep)) = st.store.agent_endpoint(agent, now_ms()).await else {
+        return;
+    };
+    if let Ok(bmc) = super::baremetal_prepare::bmc_of(st, rec)
+        && let Err(err) = st.agents.bmc_forget(&ep, &bmc).await
+    {
+        tracing::debug!(agent = %agent, error = %err.explain(), "The agent could not close its BMC session.");
+    }
 }
 
 pub async fn run(st: AppState, stop: CancellationToken) {

@@ -119,6 +119,30 @@ fn like_pattern(q: &str) -> String {
     )
 }
 
+/// Servers one [`Store::assign_baremetal_agents`] call moves to even out agents (it runs every
+/// second): enough to spread hundreds within a minute, few enough that the sessions the moves
+/// open never crowd one agent's work.
+pub const REBALANCE_PER_CALL: usize = 10;
+
+/// A server given to another agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentMove {
+    pub server: String,
+    pub from: Option<String>,
+    pub to: String,
+    pub why: MoveReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveReason {
+    /// A new server's first agent.
+    Unassigned,
+    /// Its agent went offline or stopped speaking IPMI.
+    AgentGone,
+    /// Its agent had more servers than another by two or more.
+    Rebalance,
+}
+
 /// Where online, IPMI-speaking agents are (`?` is now).
 const ONLINE_IPMI_AGENTS: &str = "SELECT id FROM hosts WHERE ipmi = 1 AND offline_after > ?";
 
@@ -509,12 +533,11 @@ impl Store {
     }
 
     /// Gives every server without an online IPMI agent (none yet, or its agent went offline or
-    /// stopped speaking IPMI) to the online IPMI agent with the fewest servers. Returns
-    /// (server, previous agent, new agent) for each move.
-    pub async fn assign_baremetal_agents(
-        &self,
-        now: i64,
-    ) -> Result<Vec<(String, Option<String>, String)>, StoreError> {
+    /// stopped speaking IPMI) to the online IPMI agent with the fewest servers, then evens
+    /// out agents whose counts differ by more than one (an agent that joined or came back
+    /// takes its share), at most [`REBALANCE_PER_CALL`] servers a call and never one being
+    /// prepared or with its console open.
+    pub async fn assign_baremetal_agents(&self, now: i64) -> Result<Vec<AgentMove>, StoreError> {
         let mut tx = self.write().await?;
         let rows = sqlx::query(&format!(
             "SELECT h.id, (SELECT COUNT(*) FROM baremetal b WHERE b.agent_host_id = h.id) AS n \
@@ -547,12 +570,49 @@ impl Store {
                 break;
             };
             slot.1 += 1;
-            sqlx::query("UPDATE baremetal SET agent_host_id = ? WHERE id = ?")
-                .bind(&slot.0)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-            moves.push((id, from, slot.0.clone()));
+            set_agent(&mut tx, &id, &slot.0).await?;
+            moves.push(AgentMove {
+                why: if from.is_some() {
+                    MoveReason::AgentGone
+                } else {
+                    MoveReason::Unassigned
+                },
+                server: id,
+                from,
+                to: slot.0.clone(),
+            });
+        }
+        for _ in 0..REBALANCE_PER_CALL {
+            // Most loaded and least loaded; ties go to the first by id, as above.
+            let (Some(most), Some(least)) = (
+                (0..load.len()).rev().max_by_key(|&i| load[i].1),
+                (0..load.len()).min_by_key(|&i| load[i].1),
+            ) else {
+                break;
+            };
+            if load[most].1 - load[least].1 <= 1 {
+                break;
+            }
+            let Some(row) = sqlx::query(
+                "SELECT id FROM baremetal WHERE agent_host_id = ? AND state != 'preparing' \
+                 AND console_state = 'inactive' ORDER BY created_at DESC, id DESC LIMIT 1",
+            )
+            .bind(&load[most].0)
+            .fetch_optional(&mut *tx)
+            .await?
+            else {
+                break;
+            };
+            let id: String = row.try_get("id")?;
+            set_agent(&mut tx, &id, &load[least].0).await?;
+            load[most].1 -= 1;
+            load[least].1 += 1;
+            moves.push(AgentMove {
+                server: id,
+                from: Some(load[most].0.clone()),
+                to: load[least].0.clone(),
+                why: MoveReason::Rebalance,
+            });
         }
         tx.commit().await?;
         Ok(moves)
@@ -576,6 +636,19 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+async fn set_agent(
+    conn: &mut sqlx::SqliteConnection,
+    server: &str,
+    agent: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE baremetal SET agent_host_id = ? WHERE id = ?")
+        .bind(agent)
+        .bind(server)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 async fn log_power(
@@ -654,7 +727,7 @@ mod tests {
         assert!(store.create_baremetal(&rows, 1).await?.is_ok());
         let moves = store.assign_baremetal_agents(10).await?;
         assert_eq!(moves.len(), 6);
-        let count = |who: &str| moves.iter().filter(|(_, _, to)| to == who).count();
+        let count = |who: &str| moves.iter().filter(|m| m.to == who).count();
         assert_eq!(
             (count("host-a"), count("host-b"), count("host-c")),
             (3, 3, 0)
@@ -669,11 +742,61 @@ mod tests {
             .await?;
         let moves = store.assign_baremetal_agents(10).await?;
         assert_eq!(moves.len(), 3);
+        assert!(moves.iter().all(|m| m.from.as_deref() == Some("host-a")
+            && m.to == "host-b"
+            && m.why == MoveReason::AgentGone));
+
+        // host-a comes back: three move back to it, but not the one being prepared nor the
+        // one with its console open.
+        sqlx::query("UPDATE hosts SET offline_after = 1000 WHERE id = 'host-a'")
+            .execute(store.pool())
+            .await?;
+        sqlx::query("UPDATE baremetal SET state = 'running'")
+            .execute(store.pool())
+            .await?;
+        let busy = ["bm-0006", "bm-0005"];
+        sqlx::query("UPDATE baremetal SET state = 'preparing' WHERE id = ?")
+            .bind(busy[0])
+            .execute(store.pool())
+            .await?;
+        sqlx::query("UPDATE baremetal SET console_state = 'active' WHERE id = ?")
+            .bind(busy[1])
+            .execute(store.pool())
+            .await?;
+        let moves = store.assign_baremetal_agents(10).await?;
+        assert_eq!(moves.len(), 3, "{moves:?}");
+        assert!(moves.iter().all(|m| m.from.as_deref() == Some("host-b")
+            && m.to == "host-a"
+            && m.why == MoveReason::Rebalance
+            && !busy.contains(&m.server.as_str())));
         assert!(
-            moves
-                .iter()
-                .all(|(_, from, to)| from.as_deref() == Some("host-a") && to == "host-b")
+            store.assign_baremetal_agents(10).await?.is_empty(),
+            "3 and 3: even"
         );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn rebalancing_moves_a_bounded_number_per_call() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        online_agents(&store, &["host-a", "host-b"], &[true, false]).await?;
+        store
+            .create_tenant("tenant-1", "t@example.com", "t")
+            .await?;
+        let rows: Vec<_> = (1..=40).map(|n| row(n, "tenant-1")).collect();
+        assert!(store.create_baremetal(&rows, 1).await?.is_ok());
+        assert_eq!(store.assign_baremetal_agents(10).await?.len(), 40);
+        sqlx::query("UPDATE baremetal SET state = 'running'")
+            .execute(store.pool())
+            .await?;
+        // host-b starts speaking IPMI: 20 of the 40 are its share, 10 a call.
+        store.set_host_ipmi("host-b", true).await?;
+        for _ in 0..2 {
+            let moves = store.assign_baremetal_agents(10).await?;
+            assert_eq!(moves.len(), REBALANCE_PER_CALL);
+            assert!(moves.iter().all(|m| m.to == "host-b"));
+        }
+        assert!(store.assign_baremetal_agents(10).await?.is_empty());
         Ok(())
     }
 

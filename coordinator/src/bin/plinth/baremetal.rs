@@ -7,6 +7,7 @@ use crate::format::{ago, or_dash, when};
 use crate::images::one_of;
 use crate::output::{Output, print};
 use crate::table::{Table, key_values};
+use crate::terminal::TerminalMode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use plinth_common::api::{
@@ -113,10 +114,13 @@ fn password() -> anyhow::Result<String> {
         std::io::stderr().flush()?;
     }
     let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .context("reading the IPMI password")?;
+    {
+        let _hidden = TerminalMode::without_echo();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("reading the IPMI password")?;
+    }
     let p = line.trim_end_matches(['\r', '\n']).to_string();
     if p.is_empty() {
         bail!("no IPMI password: set PLINTH_IPMI_PASSWORD or give it on standard input");

@@ -3,45 +3,16 @@
 //! console when the user leaves with Ctrl-].
 
 use crate::client::Client;
+use crate::terminal::TerminalMode;
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
-use nix::sys::termios::{self, SetArg, Termios};
 use plinth_common::api::ConsoleTicket;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Ctrl-]: ends the session, as telnet's escape does.
 const ESCAPE: u8 = 0x1d;
-
-/// Puts the terminal back as it was when dropped.
-struct RawMode(Option<Termios>);
-
-impl RawMode {
-    fn enter() -> RawMode {
-        let stdin = std::io::stdin();
-        if !stdin.is_terminal() {
-            return RawMode(None);
-        }
-        let Ok(saved) = termios::tcgetattr(&stdin) else {
-            return RawMode(None);
-        };
-        let mut raw = saved.clone();
-        termios::cfmakeraw(&mut raw);
-        if termios::tcsetattr(&stdin, SetArg::TCSANOW, &raw).is_err() {
-            return RawMode(None);
-        }
-        RawMode(Some(saved))
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        if let Some(saved) = &self.0 {
-            let _ = termios::tcsetattr(std::io::stdin(), SetArg::TCSANOW, saved);
-        }
-    }
-}
 
 pub async fn attach(client: &Client, id: &str) -> anyhow::Result<()> {
     let ticket: ConsoleTicket = serde_json::from_value(
@@ -57,7 +28,7 @@ pub async fn attach(client: &Client, id: &str) -> anyhow::Result<()> {
             .context("connecting to the console")?;
     eprintln!("[console of {id}: Ctrl-] leaves and releases it]\r");
     let outcome = {
-        let _raw = RawMode::enter();
+        let _raw = TerminalMode::raw();
         pump(ws).await
     };
     let released = client

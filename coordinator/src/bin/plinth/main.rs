@@ -20,6 +20,7 @@ mod progress;
 mod segments;
 mod settings;
 mod table;
+mod terminal;
 mod tokens;
 
 use clap::{Parser, Subcommand};
