@@ -19,10 +19,19 @@ PACKAGES=(
   prometheus-node-exporter # the peer the metrics benchmark compares the agent with
   openipmi          # ipmi_sim: the BMC simulator the bare-metal tests and benchmark talk to
   ipmitool          # the peer the bare-metal benchmark compares with; ipmi-sim.sh's readiness probe
+  python3-venv      # the venv sushy-tools' Redfish emulator is installed in (below)
+  python3-dev       # libvirt-python compiles against Python's headers...
+  gcc               # ...with a C compiler
 )
 
 # What the tests run; all must be on PATH (or in /usr/sbin) when this script ends.
 COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo bindfs prometheus promtool ipmi_sim ipmitool)
+
+# sushy-tools' Redfish emulator for the Redfish inventory test (tests/redfish_sushy.rs), which
+# looks for it here. Its libvirt driver serves libvirt's test driver's domains as systems;
+# libvirt-python builds against libvirt-dev (pip, about half a minute).
+SUSHY_VENV=/opt/plinth-test/sushy
+SUSHY_PINS=(sushy-tools==2.2.0 libvirt-python==12.8.0)
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 
@@ -36,10 +45,33 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && [ -z "$(missing_commands)" ] && exit 0
-
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# Whether the venv holds exactly the pinned versions.
+sushy_pinned() {
+  "$SUSHY_VENV/bin/python" - "${SUSHY_PINS[@]}" 2>/dev/null <<'PY'
+import sys
+from importlib.metadata import version
+sys.exit(any(version(n) != v for n, v in (p.split("==") for p in sys.argv[1:])))
+PY
+}
+
+install_sushy() {
+  sushy_pinned && return 0
+  echo "Installing ${SUSHY_PINS[*]} in $SUSHY_VENV"
+  $SUDO mkdir -p "$(dirname "$SUSHY_VENV")"
+  # Debian's interpreter, which python3-venv and python3-dev are for.
+  $SUDO /usr/bin/python3 -m venv "$SUSHY_VENV"
+  $SUDO "$SUSHY_VENV/bin/pip" install -q --disable-pip-version-check "${SUSHY_PINS[@]}"
+  sushy_pinned || { echo "install-deps: $SUSHY_VENV lacks ${SUSHY_PINS[*]}" >&2; exit 1; }
+}
+
+if [ ${#missing[@]} -eq 0 ] && [ -z "$(missing_commands)" ]; then
+  install_sushy
+  exit 0
+fi
+
 # A private archive directory: apt's cache cleaner races concurrent installs otherwise.
 archives=$(mktemp -d /tmp/plinth-apt.XXXXXX)
 trap 'rm -rf "$archives"' EXIT
@@ -81,3 +113,5 @@ if [ -n "$still" ]; then
   echo "install-deps: still missing after install: $still" >&2
   exit 1
 fi
+
+install_sushy

@@ -109,27 +109,29 @@ impl Redfish {
             });
         };
         let system = self.get(&base, &system_path, user, password).await?;
+        // What a service links but does not serve leaves that part unknown, not the whole.
+        let mut unserved = Vec::new();
         let cpus = match link(&system["Processors"]) {
-            Some(p) => Some(
-                self.members(&base, &p, user, password)
-                    .await?
-                    .iter()
-                    .filter(|p| p["ProcessorType"].as_str().is_none_or(|t| t == "CPU"))
-                    .map(cpu)
-                    .collect(),
-            ),
+            Some(p) => {
+                served(self.members(&base, &p, user, password).await, &mut unserved)?.map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["ProcessorType"].as_str().is_none_or(|t| t == "CPU"))
+                        .map(cpu)
+                        .collect()
+                })
+            }
             None => None,
         };
         let memory = match link(&system["Memory"]) {
-            Some(p) => Some(
-                self.members(&base, &p, user, password)
-                    .await?
-                    .iter()
-                    // Empty slots are listed too, as Absent.
-                    .filter(|m| m["Status"]["State"].as_str() != Some("Absent"))
-                    .map(dimm)
-                    .collect(),
-            ),
+            Some(p) => {
+                served(self.members(&base, &p, user, password).await, &mut unserved)?.map(|ms| {
+                    ms.iter()
+                        // Empty slots are listed too, as Absent.
+                        .filter(|m| m["Status"]["State"].as_str() != Some("Absent"))
+                        .map(dimm)
+                        .collect()
+                })
+            }
             None => None,
         };
         // Newer services link each device from the system; older ones a collection.
@@ -144,13 +146,8 @@ impl Redfish {
                 }
                 Some(out)
             }
-            (_, Some(p)) => Some(
-                self.members(&base, &p, user, password)
-                    .await?
-                    .iter()
-                    .map(pcie)
-                    .collect(),
-            ),
+            (_, Some(p)) => served(self.members(&base, &p, user, password).await, &mut unserved)?
+                .map(|ds| ds.iter().map(pcie).collect()),
             _ => None,
         };
         Ok(Inventory {
@@ -158,8 +155,29 @@ impl Redfish {
             cpus,
             memory,
             pcie_devices: pcie,
-            note: None,
+            note: (!unserved.is_empty()).then(|| unserved.join("; ")),
         })
+    }
+}
+
+/// A linked collection the service does not serve — 404, or 501 where sushy-tools' driver
+/// lacks it (its systems link `Memory` and serve none) — is `None`, its answer kept in
+/// `unserved` for the note; any other failure is the inventory's.
+fn served<T>(
+    found: Result<T, RedfishError>,
+    unserved: &mut Vec<String>,
+) -> Result<Option<T>, RedfishError> {
+    match found {
+        Ok(v) => Ok(Some(v)),
+        Err(
+            err @ RedfishError::Status {
+                status: 404 | 501, ..
+            },
+        ) => {
+            unserved.push(err.to_string());
+            Ok(None)
+        }
+        Err(err) => Err(err),
     }
 }
 
@@ -190,15 +208,22 @@ fn links(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A string, where "N/A" (sushy-tools' model and vendor of a CPU it knows nothing of, and
+/// some BMCs') is no more known than an empty one.
 fn text(v: &Value) -> Option<String> {
     v.as_str()
         .map(str::trim)
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty() && !s.eq_ignore_ascii_case("N/A"))
         .map(String::from)
 }
 
+/// A count: a JSON integer, or one written as a string as sushy-tools does
+/// (`"TotalCores": "2"`).
 fn number(v: &Value) -> Option<u32> {
-    v.as_u64().and_then(|n| u32::try_from(n).ok())
+    match v {
+        Value::String(s) => s.trim().parse().ok(),
+        _ => v.as_u64().and_then(|n| u32::try_from(n).ok()),
+    }
 }
 
 fn cpu(p: &Value) -> CpuInfo {
@@ -271,5 +296,80 @@ mod tests {
         assert_eq!((d.capacity_gb, d.speed_mhz), (Some(32.0), Some(3200)));
         let empty = cpu(&json!({}));
         assert_eq!(empty.model, None);
+    }
+
+    #[test]
+    fn reads_what_sushy_tools_serves() {
+        // sushy-tools 2.2.0, libvirt driver: counts as strings, no power or caches, and
+        // "N/A" where the domain names no CPU model.
+        let cases = [
+            (
+                "a named model",
+                json!({"ProcessorType": "CPU", "Manufacturer": "Intel",
+                    "Model": "Skylake-Server", "TotalCores": "2", "TotalThreads": "1"}),
+                CpuInfo {
+                    model: Some("Skylake-Server".into()),
+                    cores: Some(2),
+                    rated_power_watts: None,
+                    l1_cache_kb: None,
+                    l2_cache_kb: None,
+                    l3_cache_kb: None,
+                },
+            ),
+            (
+                "no model",
+                json!({"Model": "N/A", "TotalCores": "1"}),
+                CpuInfo {
+                    model: None,
+                    cores: Some(1),
+                    rated_power_watts: None,
+                    l1_cache_kb: None,
+                    l2_cache_kb: None,
+                    l3_cache_kb: None,
+                },
+            ),
+        ];
+        for (label, p, want) in cases {
+            assert_eq!(cpu(&p), want, "{label}");
+        }
+        for (label, v, want) in [
+            ("integer", json!(32), Some(32)),
+            ("string", json!(" 8 "), Some(8)),
+            ("not a number", json!("many"), None),
+            ("negative", json!(-1), None),
+            ("too big", json!(u64::MAX), None),
+        ] {
+            assert_eq!(number(&v), want, "{label}");
+        }
+    }
+
+    #[test]
+    fn an_unserved_collection_is_unknown_and_noted() {
+        let status = |status| -> Result<Vec<Value>, RedfishError> {
+            Err(RedfishError::Status {
+                url: "https://127.0.0.9:443/redfish/v1/Systems/1/Memory".into(),
+                status,
+            })
+        };
+        let mut unserved = Vec::new();
+        assert_eq!(
+            served(Ok(vec![json!({})]), &mut unserved)
+                .ok()
+                .flatten()
+                .map(|v| v.len()),
+            Some(1)
+        );
+        assert!(matches!(served(status(404), &mut unserved), Ok(None)));
+        assert!(matches!(served(status(501), &mut unserved), Ok(None)));
+        assert_eq!(
+            unserved,
+            [
+                "https://127.0.0.9:443/redfish/v1/Systems/1/Memory answered HTTP 404",
+                "https://127.0.0.9:443/redfish/v1/Systems/1/Memory answered HTTP 501",
+            ]
+        );
+        // Bad credentials are no missing part: the inventory fails.
+        assert!(served(status(401), &mut unserved).is_err());
+        assert_eq!(unserved.len(), 2);
     }
 }
