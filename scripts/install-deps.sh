@@ -27,8 +27,8 @@ PACKAGES=(
 # What the tests run; all must be on PATH (or in /usr/sbin) when this script ends.
 COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo bindfs prometheus promtool ipmi_sim ipmitool)
 
-# sushy-tools' Redfish emulator for the Redfish inventory test (tests/redfish_sushy.rs), which
-# looks for it here. Its libvirt driver serves libvirt's test driver's domains as systems;
+# sushy-tools' Redfish emulator for the Redfish inventory test (tests/baremetal_inventory.rs),
+# which looks for it here. Its libvirt driver serves libvirt's test driver's domains as systems;
 # libvirt-python builds against libvirt-dev (pip, about half a minute).
 SUSHY_VENV=/opt/plinth-test/sushy
 SUSHY_PINS=(sushy-tools==2.2.0 libvirt-python==12.8.0)

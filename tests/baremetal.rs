@@ -2,113 +2,18 @@
 //! loopback. Add → running with the FRU serial; bad credentials and an unreachable BMC fail
 //! with their reasons; every power action reaches the simulator's chassis; the power sync
 //! sees changes made behind plinth's back; CSV import is all or nothing; servers follow their
-//! agent offline; tenants see only their own; no password in any log, response or the store.
+//! agent offline and agents are evened out when one comes back; tenants see only their own;
+//! no password in any log, response or the store. The serial console is in
+//! baremetal_console.rs, the Redfish inventory in baremetal_inventory.rs.
 
+use plinth_e2e::baremetal::{
+    SECRET, Seen, WAIT, add_body, assert_no_secret, call, region, server, settled,
+};
 use plinth_e2e::bmc::SimBmc;
 use plinth_e2e::instances::{Tenant, tenant};
-use plinth_e2e::{Region, RegionOptions, wait_for};
+use plinth_e2e::{Region, wait_for};
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::time::Duration;
-
-/// The simulators' admin password: distinctive, so a leak is found by a plain search.
-const SECRET: &str = "Zq7-sEcReT-91x";
-const WAIT: Duration = Duration::from_secs(60);
-
-async fn region() -> anyhow::Result<Region> {
-    let opts = RegionOptions {
-        extra_args: vec!["--baremetal-sync-interval".into(), "1s".into()],
-        ..RegionOptions::default()
-    };
-    let r = Region::start_with(opts).await?;
-    r.create_cluster("az1").await?;
-    Ok(r)
-}
-
-fn add_body(name: &str, ip: &str, password: &str, tenant: Option<&str>) -> Value {
-    let mut b = json!({
-        "name": name, "ipmi_ip": ip, "ipmi_username": "admin", "ipmi_password": password,
-        "rack_location": "R7-U12", "label": "db",
-    });
-    if let Some(t) = tenant {
-        b["tenant_email"] = json!(t);
-    }
-    b
-}
-
-/// Every response body the test saw, to search for the password at the end.
-#[derive(Default)]
-struct Seen(Vec<String>);
-
-impl Seen {
-    fn keep(&mut self, v: &Value) -> Value {
-        self.0.push(v.to_string());
-        v.clone()
-    }
-}
-
-async fn call(
-    r: &Region,
-    seen: &mut Seen,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> anyhow::Result<(u16, Value)> {
-    let token = token.unwrap_or(&r.admin_token);
-    let (status, v) = r.call(method, path, Some(token), body).await?;
-    seen.keep(&v);
-    Ok((status, v))
-}
-
-async fn server(r: &Region, id: &str) -> anyhow::Result<Value> {
-    let (status, v) = r.get(&format!("/v1/baremetal/{id}")).await?;
-    anyhow::ensure!(status == 200, "GET {id}: {status} {v}");
-    Ok(v)
-}
-
-/// Waits until the server leaves `preparing`; returns it.
-async fn settled(r: &Region, id: &str) -> anyhow::Result<Value> {
-    wait_for(&format!("{id} prepared"), WAIT, || async {
-        let v = server(r, id).await?;
-        Ok((v["state"] != "preparing").then_some(v))
-    })
-    .await
-}
-
-/// No log file the test produced, no response it saw and no byte of the store holds `secret`.
-fn assert_no_secret(r: &Region, seen: &Seen, secret: &str) -> anyhow::Result<()> {
-    let mut checked = 0;
-    let mut stack = vec![r.dir.path().to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if name.ends_with(".log") || name.contains(".db") {
-                let bytes = std::fs::read(&path)?;
-                let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
-                anyhow::ensure!(!found, "the password is in {}", path.display());
-                checked += 1;
-            }
-        }
-    }
-    anyhow::ensure!(
-        checked >= 2,
-        "found only {checked} logs and stores to search"
-    );
-    for body in &seen.0 {
-        anyhow::ensure!(
-            !body.contains(secret),
-            "the password is in a response: {body}"
-        );
-    }
-    Ok(())
-}
-
 #[tokio::test]
 async fn add_prepare_power_sync_update_and_delete() -> anyhow::Result<()> {
     let r = region().await?;
@@ -119,15 +24,7 @@ async fn add_prepare_power_sync_update_and_delete() -> anyhow::Result<()> {
     let mut seen = Seen::default();
 
     let body = add_body("db-1", &sim.ip, SECRET, Some("a@example.com"));
-    let (status, added) = call(
-        &r,
-        &mut seen,
-        Method::POST,
-        "/v1/baremetal",
-        None,
-        Some(body),
-    )
-    .await?;
+    let (status, added) = seen.post(&r, "/v1/baremetal", body).await?;
     assert_eq!(status, 202, "{added}");
     assert_eq!(added["state"], "preparing");
     assert!(added.get("ipmi_password").is_none(), "{added}");
@@ -150,15 +47,7 @@ async fn add_prepare_power_sync_update_and_delete() -> anyhow::Result<()> {
 
     // The same BMC twice: refused.
     let again = add_body("db-1-again", &sim.ip, SECRET, Some("b@example.com"));
-    let (status, err) = call(
-        &r,
-        &mut seen,
-        Method::POST,
-        "/v1/baremetal",
-        None,
-        Some(again),
-    )
-    .await?;
+    let (status, err) = seen.post(&r, "/v1/baremetal", again).await?;
     assert_eq!(
         (status, err["error"]["code"].as_str()),
         (409, Some("bmc_already_managed")),
@@ -185,39 +74,17 @@ async fn add_prepare_power_sync_update_and_delete() -> anyhow::Result<()> {
     ];
     for (req, lines, power) in cases {
         let before = sim.actions().len();
-        let (status, v) = call(
-            &r,
-            &mut seen,
-            Method::POST,
-            &power_path,
-            None,
-            Some(req.clone()),
-        )
-        .await?;
+        let (status, v) = seen.post(&r, &power_path, req.clone()).await?;
         assert_eq!(status, 200, "{req}: {v}");
         assert_eq!(v["power_state"], power, "{req}: {v}");
         assert_eq!(sim.actions()[before..], lines, "{req}");
     }
     // A cycle of a running machine: off, then on again (the simulator's own delay).
-    call(
-        &r,
-        &mut seen,
-        Method::POST,
-        &power_path,
-        None,
-        Some(json!({"action": "on"})),
-    )
-    .await?;
+    seen.post(&r, &power_path, json!({"action": "on"})).await?;
     let before = sim.actions().len();
-    let (status, _) = call(
-        &r,
-        &mut seen,
-        Method::POST,
-        &power_path,
-        None,
-        Some(json!({"action": "cycle"})),
-    )
-    .await?;
+    let (status, _) = seen
+        .post(&r, &power_path, json!({"action": "cycle"}))
+        .await?;
     assert_eq!(status, 200);
     wait_for("the cycle to power on again", WAIT, || async {
         Ok((sim.actions()[before..] == ["power 0", "power 1"]).then_some(()))
@@ -293,7 +160,7 @@ async fn add_prepare_power_sync_update_and_delete() -> anyhow::Result<()> {
 
     // Delete never touches power; the BMC can then be added for another tenant.
     let before = sim.actions().len();
-    let (status, _) = call(&r, &mut seen, Method::DELETE, &path, None, None).await?;
+    let (status, _) = seen.delete(&r, &path).await?;
     assert_eq!(status, 204);
     let again = add_body("db-1-b", &sim.ip, SECRET, Some("b@example.com"));
     let (status, v) = call(
@@ -338,15 +205,7 @@ async fn bad_credentials_and_unreachable_bmcs_fail_with_reasons() -> anyhow::Res
     ];
     for (label, ip, password, reason) in cases {
         let body = add_body(label, &ip, password, Some("a@example.com"));
-        let (status, v) = call(
-            &r,
-            &mut seen,
-            Method::POST,
-            "/v1/baremetal",
-            None,
-            Some(body),
-        )
-        .await?;
+        let (status, v) = seen.post(&r, "/v1/baremetal", body).await?;
         assert_eq!(status, 202, "{label}: {v}");
         let id = v["id"].as_str().unwrap_or_default().to_string();
         let failed = seen.keep(&settled(&r, &id).await?);
@@ -358,29 +217,19 @@ async fn bad_credentials_and_unreachable_bmcs_fail_with_reasons() -> anyhow::Res
         assert_eq!(op["status"], "failed", "{label}: {op}");
         assert_eq!(op["error"].as_str(), Some(got), "{label}: {op}");
         // Only delete is allowed now.
-        let (status, v) = call(
-            &r,
-            &mut seen,
-            Method::POST,
-            &format!("/v1/baremetal/{id}/power"),
-            None,
-            Some(json!({"action": "on"})),
-        )
-        .await?;
+        let (status, v) = seen
+            .post(
+                &r,
+                &format!("/v1/baremetal/{id}/power"),
+                json!({"action": "on"}),
+            )
+            .await?;
         assert_eq!(
             (status, v["error"]["code"].as_str()),
             (409, Some("baremetal_not_running")),
             "{label}: {v}"
         );
-        let (status, _) = call(
-            &r,
-            &mut seen,
-            Method::DELETE,
-            &format!("/v1/baremetal/{id}"),
-            None,
-            None,
-        )
-        .await?;
+        let (status, _) = seen.delete(&r, &format!("/v1/baremetal/{id}")).await?;
         assert_eq!(status, 204, "{label}");
         assert_no_secret(&r, &seen, password)?;
     }
@@ -402,15 +251,7 @@ async fn bad_credentials_and_unreachable_bmcs_fail_with_reasons() -> anyhow::Res
         ),
     ];
     for (field, body) in cases {
-        let (status, v) = call(
-            &r,
-            &mut seen,
-            Method::POST,
-            "/v1/baremetal",
-            None,
-            Some(body),
-        )
-        .await?;
+        let (status, v) = seen.post(&r, "/v1/baremetal", body).await?;
         assert_eq!(status, 400, "{field}: {v}");
         let message = v["error"]["message"].as_str().unwrap_or_default();
         assert!(message.starts_with(field), "{field}: {v}");
@@ -726,15 +567,7 @@ async fn servers_spread_over_ipmi_agents_and_follow_them_offline() -> anyhow::Re
     let mut ids = Vec::new();
     for (i, sim) in sims.iter().enumerate() {
         let body = add_body(&format!("n{i}"), &sim.ip, SECRET, Some("a@example.com"));
-        let (status, v) = call(
-            &r,
-            &mut seen,
-            Method::POST,
-            "/v1/baremetal",
-            None,
-            Some(body),
-        )
-        .await?;
+        let (status, v) = seen.post(&r, "/v1/baremetal", body).await?;
         assert_eq!(status, 202, "{v}");
         ids.push(v["id"].as_str().unwrap_or_default().to_string());
     }
@@ -761,15 +594,13 @@ async fn servers_spread_over_ipmi_agents_and_follow_them_offline() -> anyhow::Re
         })
         .await?;
         assert_eq!(moved["state"], "running");
-        let (status, v) = call(
-            &r,
-            &mut seen,
-            Method::POST,
-            &format!("/v1/baremetal/{id}/power"),
-            None,
-            Some(json!({"action": "on"})),
-        )
-        .await?;
+        let (status, v) = seen
+            .post(
+                &r,
+                &format!("/v1/baremetal/{id}/power"),
+                json!({"action": "on"}),
+            )
+            .await?;
         assert_eq!(
             (status, v["power_state"].as_str()),
             (200, Some("on")),
@@ -791,15 +622,13 @@ async fn servers_spread_over_ipmi_agents_and_follow_them_offline() -> anyhow::Re
         Ok(None)
     })
     .await?;
-    let (status, v) = call(
-        &r,
-        &mut seen,
-        Method::POST,
-        &format!("/v1/baremetal/{back}/power"),
-        None,
-        Some(json!({"action": "force_off"})),
-    )
-    .await?;
+    let (status, v) = seen
+        .post(
+            &r,
+            &format!("/v1/baremetal/{back}/power"),
+            json!({"action": "force_off"}),
+        )
+        .await?;
     assert_eq!(
         (status, v["power_state"].as_str()),
         (200, Some("off")),
@@ -812,358 +641,6 @@ async fn servers_spread_over_ipmi_agents_and_follow_them_offline() -> anyhow::Re
     assert_ne!(
         agents[0], agents[1],
         "one server per agent again: {agents:?}"
-    );
-    assert_no_secret(&r, &seen, SECRET)
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn console_socket(r: &Region, url: &str) -> anyhow::Result<Ws> {
-    let mut tls = plinth_common::tls::client_config(&r.ca_pem, None)?;
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let connector = tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(tls));
-    let (ws, _) =
-        tokio_tungstenite::connect_async_tls_with_config(url, None, false, Some(connector)).await?;
-    Ok(ws)
-}
-
-/// Reads the console until its output holds `want`.
-async fn read_until(ws: &mut Ws, want: &str) -> anyhow::Result<String> {
-    use futures_util::StreamExt;
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !String::from_utf8_lossy(&seen).contains(want) {
-        let msg = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .map_err(|_| anyhow::anyhow!("no '{want}' in {:?}", String::from_utf8_lossy(&seen)))?;
-        match msg {
-            Some(Ok(m)) => seen.extend(m.into_data()),
-            other => anyhow::bail!("console ended before '{want}': {other:?}"),
-        }
-    }
-    Ok(String::from_utf8_lossy(&seen).into_owned())
-}
-
-#[tokio::test]
-async fn serial_console_round_trips_over_a_one_time_websocket() -> anyhow::Result<()> {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-    let r = region().await?;
-    let _agent = r.start_agent("127.0.86.1", "az1").await?;
-    let a = tenant(&r, "a@example.com").await?;
-    let sim = SimBmc::start(SECRET)?;
-    let mut seen = Seen::default();
-    let body = add_body("con", &sim.ip, SECRET, None);
-    let (_, v) = call(
-        &r,
-        &mut seen,
-        Method::POST,
-        "/v1/baremetal",
-        Some(&a.token),
-        Some(body),
-    )
-    .await?;
-    let id = v["id"].as_str().unwrap_or_default().to_string();
-    assert_eq!(settled(&r, &id).await?["state"], "running");
-
-    let (status, ticket) = call(
-        &r,
-        &mut seen,
-        Method::POST,
-        &format!("/v1/baremetal/{id}/console/prepare"),
-        Some(&a.token),
-        None,
-    )
-    .await?;
-    assert_eq!(status, 200, "{ticket}");
-    let url = ticket["url"].as_str().unwrap_or_default().to_string();
-    assert!(url.starts_with("wss://"), "{url}");
-    assert_eq!(server(&r, &id).await?["console_state"], "active");
-
-    let mut ws = console_socket(&r, &url).await?;
-    read_until(&mut ws, "login:").await?;
-    ws.send(Message::Binary(b"root\r".to_vec().into())).await?;
-    read_until(&mut ws, "[echo:ROOT\r]").await?;
-    assert!(
-        console_socket(&r, &url).await.is_err(),
-        "the URL works once"
-    );
-
-    // Release closes the viewer and deactivates SOL.
-    let (status, v) = call(
-        &r,
-        &mut seen,
-        Method::POST,
-        &format!("/v1/baremetal/{id}/console/release"),
-        Some(&a.token),
-        None,
-    )
-    .await?;
-    assert_eq!(
-        (status, v["console_state"].as_str()),
-        (200, Some("inactive")),
-        "{v}"
-    );
-    let closed = tokio::time::timeout(WAIT, async {
-        while let Some(Ok(m)) = ws.next().await {
-            if m.is_close() {
-                break;
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the viewer was closed");
-
-    // The CLI in a terminal (script(1) gives it one): log in, then Ctrl-] leaves and releases.
-    // (The simulator's fake serial line sent its login prompt once; it ticks every second.)
-    let cli = cli_console(&r, &id)?;
-    cli.expect("tick").await?;
-    cli.send(b"root\r")?;
-    cli.expect("[echo:ROOT").await?;
-    cli.send(&[0x1d])?;
-    cli.finished().await?;
-    assert_eq!(server(&r, &id).await?["console_state"], "inactive");
-    assert_no_secret(&r, &seen, SECRET)
-}
-
-/// `plinth baremetal console ID` under script(1), its terminal output collected.
-struct CliConsole {
-    child: std::sync::Mutex<std::process::Child>,
-    stdin: std::sync::Mutex<std::process::ChildStdin>,
-    output: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-}
-
-fn cli_console(r: &Region, id: &str) -> anyhow::Result<CliConsole> {
-    use std::process::{Command, Stdio};
-    let plinth = plinth_e2e::bin("plinth");
-    let mut child = Command::new("script")
-        .args([
-            "-qfec",
-            &format!("{} baremetal console {id}", plinth.display()),
-            "/dev/null",
-        ])
-        .env("PLINTH_URL", &r.url)
-        .env("PLINTH_TOKEN", &r.admin_token)
-        .env("PLINTH_CA", r.data_dir().join("ca.pem"))
-        .env("HOME", r.dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdin"))?;
-    let mut stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = output.clone();
-    std::thread::spawn(move || {
-        use std::io::Read;
-        let mut buf = [0u8; 1024];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().map(|mut o| o.extend_from_slice(&buf[..n])).ok();
-        }
-    });
-    Ok(CliConsole {
-        child: std::sync::Mutex::new(child),
-        stdin: std::sync::Mutex::new(stdin),
-        output,
-    })
-}
-
-impl CliConsole {
-    async fn expect(&self, want: &str) -> anyhow::Result<()> {
-        let out = || self.output.lock().map(|o| o.clone()).unwrap_or_default();
-        wait_for(&format!("'{want}' on the CLI console"), WAIT, || async {
-            Ok(String::from_utf8_lossy(&out()).contains(want).then_some(()))
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}; it showed {:?}", String::from_utf8_lossy(&out())))
-    }
-
-    fn send(&self, bytes: &[u8]) -> anyhow::Result<()> {
-        use std::io::Write;
-        let mut stdin = self.stdin.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-        stdin.write_all(bytes)?;
-        stdin.flush()?;
-        Ok(())
-    }
-
-    /// Waits for the CLI to exit by itself, successfully.
-    async fn finished(&self) -> anyhow::Result<()> {
-        let status = wait_for("the CLI console to exit", WAIT, || async {
-            let mut child = self.child.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-            Ok(child.try_wait()?)
-        })
-        .await?;
-        anyhow::ensure!(status.success(), "the CLI console exited with {status}");
-        Ok(())
-    }
-}
-
-impl Drop for CliConsole {
-    fn drop(&mut self) {
-        if let Ok(mut child) = self.child.lock()
-            && matches!(child.try_wait(), Ok(None))
-        {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Recorded Redfish answers of a two-socket server (one DIMM slot empty), served by Python's
-/// http.server over TLS, behind basic auth with the BMC's credentials.
-const REDFISH_SERVER: &str = r#"
-import base64, http.server, json, ssl, sys
-addr, cert, key, user, password = sys.argv[1:6]
-R = "/redfish/v1"
-cpu = lambda n: {"Id": n, "ProcessorType": "CPU", "Model": "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz",
-    "TotalCores": 32, "MaxTDPWatts": 205, "ProcessorMemory": [
-        {"MemoryType": "L1Cache", "CapacityMiB": 2.5}, {"MemoryType": "L2Cache", "CapacityMiB": 40},
-        {"MemoryType": "L3Cache", "CapacityMiB": 48}]}
-pages = {
-    R + "/Systems": {"Members": [{"@odata.id": R + "/Systems/1"}]},
-    R + "/Systems/1": {"Processors": {"@odata.id": R + "/Systems/1/Processors"},
-        "Memory": {"@odata.id": R + "/Systems/1/Memory"},
-        "PCIeDevices": [{"@odata.id": R + "/Chassis/1/PCIeDevices/NIC1"}]},
-    R + "/Systems/1/Processors": {"Members": [{"@odata.id": R + "/Systems/1/Processors/CPU0"},
-        {"@odata.id": R + "/Systems/1/Processors/CPU1"}]},
-    R + "/Systems/1/Processors/CPU0": cpu("CPU0"),
-    R + "/Systems/1/Processors/CPU1": cpu("CPU1"),
-    R + "/Systems/1/Memory": {"Members": [{"@odata.id": R + "/Systems/1/Memory/A1"},
-        {"@odata.id": R + "/Systems/1/Memory/A2"}]},
-    R + "/Systems/1/Memory/A1": {"Manufacturer": "Samsung", "SerialNumber": "DIMM-SN-A1",
-        "CapacityMiB": 32768, "OperatingSpeedMhz": 3200, "Status": {"State": "Enabled"}},
-    R + "/Systems/1/Memory/A2": {"Status": {"State": "Absent"}},
-    R + "/Chassis/1/PCIeDevices/NIC1": {"Name": "NIC1", "Manufacturer": "Mellanox", "Model": "ConnectX-6"},
-}
-want = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        if self.headers.get("Authorization") != want:
-            self.send_response(401); self.end_headers(); return
-        page = pages.get(self.path.rstrip("/"))
-        body = json.dumps(page).encode() if page is not None else b"{}"
-        self.send_response(200 if page is not None else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
-    def log_message(self, *a): pass
-s = http.server.ThreadingHTTPServer((addr, 443), H)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)
-s.socket = ctx.wrap_socket(s.socket, server_side=True)
-s.serve_forever()
-"#;
-
-#[tokio::test]
-async fn inventory_comes_from_redfish_or_is_unknown() -> anyhow::Result<()> {
-    use plinth_common::tls::{Ca, LeafSpec, Role};
-    let r = region().await?;
-    let with_redfish = SimBmc::start(SECRET)?;
-    let ipmi_only = SimBmc::start(SECRET)?;
-    // The BMC's certificate comes from a CA of its own, which the agent is given.
-    let (ca, _) = Ca::generate("bmc-ca")?;
-    let mut spec = LeafSpec::new("bmc", Role::Coordinator, Duration::from_secs(3600));
-    spec.server = true;
-    spec.ips = vec![with_redfish.ip.parse()?];
-    let (cert, key) = ca.issue_with_new_key(&spec)?;
-    let dir = r.dir.path();
-    for (name, text) in [
-        ("bmc.pem", &cert),
-        ("bmc.key", &key),
-        ("bmc-ca.pem", &ca.cert_pem().to_string()),
-    ] {
-        std::fs::write(dir.join(name), text)?;
-    }
-    std::fs::write(dir.join("redfish.py"), REDFISH_SERVER)?;
-    let mut cmd = std::process::Command::new("python3");
-    cmd.arg(dir.join("redfish.py"))
-        .arg(&with_redfish.ip)
-        .arg(dir.join("bmc.pem"))
-        .arg(dir.join("bmc.key"))
-        .args(["admin", SECRET]);
-    let _redfish = plinth_e2e::process::Daemon::spawn(cmd, &dir.join("redfish.log"))?;
-    let ca_file = dir.join("bmc-ca.pem").display().to_string();
-    let _agent = r
-        .start_agent_with_flags("127.0.87.1", "az1", &["--redfish-ca-file", &ca_file])
-        .await?;
-    tenant(&r, "a@example.com").await?;
-    let mut seen = Seen::default();
-    let mut ids = Vec::new();
-    for (name, sim) in [("rf", &with_redfish), ("plain", &ipmi_only)] {
-        let body = add_body(name, &sim.ip, SECRET, Some("a@example.com"));
-        let (status, v) = call(
-            &r,
-            &mut seen,
-            Method::POST,
-            "/v1/baremetal",
-            None,
-            Some(body),
-        )
-        .await?;
-        assert_eq!(status, 202, "{v}");
-        ids.push(v["id"].as_str().unwrap_or_default().to_string());
-    }
-    let read = |id: String| {
-        let r = &r;
-        async move {
-            wait_for("the inventory to be read", WAIT, || async {
-                let v = server(r, &id).await?;
-                Ok((v["inventory"]["note"]
-                    .as_str()
-                    .is_none_or(|n| !n.starts_with("not read yet")))
-                .then_some(v))
-            })
-            .await
-        }
-    };
-    let rf = seen.keep(&read(ids[0].clone()).await?);
-    let inv = &rf["inventory"];
-    assert_eq!(inv["source"], "redfish", "{rf}");
-    assert_eq!(inv["cpus"].as_array().map(Vec::len), Some(2), "{inv}");
-    let cpu = &inv["cpus"][0];
-    assert_eq!(cpu["model"], "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz");
-    assert_eq!(
-        (cpu["cores"].as_u64(), cpu["rated_power_watts"].as_u64()),
-        (Some(32), Some(205))
-    );
-    assert_eq!(
-        (
-            cpu["l1_cache_kb"].as_u64(),
-            cpu["l2_cache_kb"].as_u64(),
-            cpu["l3_cache_kb"].as_u64()
-        ),
-        (Some(2560), Some(40960), Some(49152))
-    );
-    let memory = inv["memory"].as_array().cloned().unwrap_or_default();
-    assert_eq!(memory.len(), 1, "the empty slot is left out: {inv}");
-    assert_eq!(memory[0]["vendor"], "Samsung");
-    assert_eq!(memory[0]["serial"], "DIMM-SN-A1");
-    assert_eq!(
-        (
-            memory[0]["capacity_gb"].as_f64(),
-            memory[0]["speed_mhz"].as_u64()
-        ),
-        (Some(32.0), Some(3200))
-    );
-    assert_eq!(inv["pcie_devices"][0]["model"], "ConnectX-6", "{inv}");
-
-    let plain = seen.keep(&read(ids[1].clone()).await?);
-    assert_eq!(plain["state"], "running");
-    assert_eq!(plain["inventory"]["source"], "unknown", "{plain}");
-    assert!(
-        plain["inventory"]["note"]
-            .as_str()
-            .unwrap_or("")
-            .contains("no Redfish service"),
-        "{plain}"
     );
     assert_no_secret(&r, &seen, SECRET)
 }

@@ -38,6 +38,22 @@ impl Caller {
         }
     }
 
+    /// The tenant a list is for: a tenant's own (asking for another's is forbidden; `what`
+    /// names the things listed), or for an admin the one asked for, if any.
+    pub fn list_scope(
+        &self,
+        asked: Option<String>,
+        what: &str,
+    ) -> Result<Option<String>, ApiError> {
+        match self.tenant_id() {
+            Some(own) if asked.as_deref().is_some_and(|t| t != own) => Err(ApiError::Forbidden(
+                format!("a tenant lists its own {what} only"),
+            )),
+            Some(own) => Ok(Some(own.to_string())),
+            None => Ok(asked),
+        }
+    }
+
     pub fn require_admin(&self) -> Result<(), ApiError> {
         match self {
             Caller::Admin { .. } => Ok(()),

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod agent_api;
+pub mod baremetal;
 pub mod bmc;
 pub mod drain;
 pub mod instances;

@@ -204,17 +204,7 @@ pub async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::field("limit", "must be 1-1000"));
     }
-    let tenant = match caller.tenant_id() {
-        Some(own) => {
-            if q.tenant.as_deref().is_some_and(|t| t != own) {
-                return Err(ApiError::Forbidden(
-                    "a tenant lists its own bare-metal servers only".into(),
-                ));
-            }
-            Some(own.to_string())
-        }
-        None => q.tenant,
-    };
+    let tenant = caller.list_scope(q.tenant, "bare-metal servers")?;
     let filter = BaremetalFilter {
         q: q.q,
         tenant,

@@ -209,17 +209,7 @@ pub async fn list(
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::field("limit", "must be 1-10000"));
     }
-    let tenant = match caller.tenant_id() {
-        Some(own) => {
-            if q.tenant.as_deref().is_some_and(|t| t != own) {
-                return Err(ApiError::Forbidden(
-                    "a tenant lists its own addresses only".into(),
-                ));
-            }
-            Some(own.to_string())
-        }
-        None => q.tenant,
-    };
+    let tenant = caller.list_scope(q.tenant, "addresses")?;
     let filter = EipFilter {
         tenant,
         segment: q.segment,

@@ -213,17 +213,7 @@ fn filter_from(q: ListQuery, caller: &Caller) -> ApiResult<InstanceFilter> {
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::field("limit", "must be 1-1000"));
     }
-    let tenant = match caller.tenant_id() {
-        Some(own) => {
-            if q.tenant.as_deref().is_some_and(|t| t != own) {
-                return Err(ApiError::Forbidden(
-                    "a tenant lists its own instances only".into(),
-                ));
-            }
-            Some(own.to_string())
-        }
-        None => q.tenant,
-    };
+    let tenant = caller.list_scope(q.tenant, "instances")?;
     Ok(InstanceFilter {
         q: q.q,
         tenant,

@@ -1,10 +1,17 @@
-//! Hardware inventory from a real Redfish service: sushy-tools' emulator (its libvirt driver
-//! over libvirt's test driver) on a BMC's own address, port 443, TLS and basic auth, beside an
-//! `ipmi_sim` BMC on that address. What the agent reads must be what sushy serves, and what
-//! sushy lacks (memory modules, PCIe devices, power, caches) must show as unknown. Skipped
-//! where sushy-emulator is not installed (scripts/install-deps.sh puts it in SUSHY_VENV).
+//! Hardware inventory from Redfish end to end (SPEC §4): the agent reads CPUs, memory modules
+//! and PCIe devices from the BMC's Redfish service on its IPMI address (port 443, TLS, basic
+//! auth with the IPMI credentials), or shows them as unknown.
+//!
+//! Two services: recorded Redfish answers of a real two-socket server served by Python, and
+//! sushy-tools' emulator (its libvirt driver over libvirt's test driver) beside an `ipmi_sim`
+//! BMC on the same address, whose answers the agent must read as served, with what sushy lacks
+//! (memory modules, PCIe devices, power, caches) unknown. The sushy test is skipped where
+//! sushy-emulator is not installed (scripts/install-deps.sh puts it in SUSHY_VENV).
 
 use plinth_common::tls::{Ca, LeafSpec, Role};
+use plinth_e2e::baremetal::{
+    SECRET, Seen, WAIT, add_body, assert_no_secret, inventory_read, region,
+};
 use plinth_e2e::bmc::SimBmc;
 use plinth_e2e::instances::tenant;
 use plinth_e2e::process::Daemon;
@@ -16,8 +23,6 @@ use std::time::Duration;
 
 /// Where scripts/install-deps.sh installs the pinned sushy-tools (and libvirt-python).
 const SUSHY_VENV: &str = "/opt/plinth-test/sushy";
-const SECRET: &str = "Zq7-sEcReT-91x";
-const WAIT: Duration = Duration::from_secs(60);
 /// The CPU the emulated system has; sushy names it as the processors' model.
 const CPU_MODEL: &str = "Skylake-Server";
 
@@ -168,19 +173,12 @@ async fn inventory_matches_what_sushy_serves() -> anyhow::Result<()> {
     r.create_cluster("az1").await?;
     // The BMC: IPMI from ipmi_sim and Redfish from sushy, on one address as real BMCs have.
     let bmc = SimBmc::start(SECRET)?;
-    let (ca, _) = Ca::generate("bmc-ca")?;
-    let mut spec = LeafSpec::new("bmc", Role::Coordinator, Duration::from_secs(3600));
-    spec.server = true;
-    spec.ips = vec![bmc.ip.parse()?];
-    let (cert, key) = ca.issue_with_new_key(&spec)?;
     let dir = r.dir.path();
-    std::fs::write(dir.join("bmc.pem"), &cert)?;
-    std::fs::write(dir.join("bmc.key"), &key)?;
-    std::fs::write(dir.join("bmc-ca.pem"), ca.cert_pem())?;
+    let ca_pem = bmc_certificate(dir, &bmc.ip)?;
     let _sushy = start_sushy(&emulator, dir, &bmc.ip, SECRET)?;
     let sushy = Sushy {
         http: reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(ca.cert_pem().as_bytes())?)
+            .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes())?)
             .timeout(Duration::from_secs(10))
             .build()?,
         base: format!("https://{}", bmc.ip),
@@ -232,15 +230,7 @@ async fn inventory_matches_what_sushy_serves() -> anyhow::Result<()> {
     let (status, added) = r.post("/v1/baremetal", body).await?;
     assert_eq!(status, 202, "{added}");
     let id = added["id"].as_str().unwrap_or_default().to_string();
-    let server = wait_for("the inventory to be read", WAIT, || async {
-        let (status, v) = r.get(&format!("/v1/baremetal/{id}")).await?;
-        anyhow::ensure!(status == 200, "GET {id}: {status} {v}");
-        let read = v["inventory"]["note"]
-            .as_str()
-            .is_none_or(|n| !n.starts_with("not read yet"));
-        Ok(read.then_some(v))
-    })
-    .await?;
+    let server = inventory_read(&r, &id).await?;
     assert_eq!(server["state"], "running", "IPMI answered: {server}");
     let inv = &server["inventory"];
     assert_eq!(inv["source"], "redfish", "{inv}");
@@ -293,4 +283,139 @@ async fn inventory_matches_what_sushy_serves() -> anyhow::Result<()> {
     assert!(system.get("PCIeDevices").is_none(), "{system}");
     assert!(inv["pcie_devices"].is_null(), "{inv}");
     Ok(())
+}
+
+/// A server certificate for the BMC at `ip` from a CA of its own (as BMCs carry), written to
+/// `dir` as bmc.pem and bmc.key, with the CA as bmc-ca.pem (the agent's --redfish-ca-file).
+/// Returns the CA's PEM.
+fn bmc_certificate(dir: &Path, ip: &str) -> anyhow::Result<String> {
+    let (ca, _) = Ca::generate("bmc-ca")?;
+    let mut spec = LeafSpec::new("bmc", Role::Coordinator, Duration::from_secs(3600));
+    spec.server = true;
+    spec.ips = vec![ip.parse()?];
+    let (cert, key) = ca.issue_with_new_key(&spec)?;
+    let ca_pem = ca.cert_pem().to_string();
+    for (name, text) in [
+        ("bmc.pem", &cert),
+        ("bmc.key", &key),
+        ("bmc-ca.pem", &ca_pem),
+    ] {
+        std::fs::write(dir.join(name), text)?;
+    }
+    Ok(ca_pem)
+}
+
+/// Recorded Redfish answers of a two-socket server (one DIMM slot empty), served by Python's
+/// http.server over TLS, behind basic auth with the BMC's credentials.
+const REDFISH_SERVER: &str = r#"
+import base64, http.server, json, ssl, sys
+addr, cert, key, user, password = sys.argv[1:6]
+R = "/redfish/v1"
+cpu = lambda n: {"Id": n, "ProcessorType": "CPU", "Model": "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz",
+    "TotalCores": 32, "MaxTDPWatts": 205, "ProcessorMemory": [
+        {"MemoryType": "L1Cache", "CapacityMiB": 2.5}, {"MemoryType": "L2Cache", "CapacityMiB": 40},
+        {"MemoryType": "L3Cache", "CapacityMiB": 48}]}
+pages = {
+    R + "/Systems": {"Members": [{"@odata.id": R + "/Systems/1"}]},
+    R + "/Systems/1": {"Processors": {"@odata.id": R + "/Systems/1/Processors"},
+        "Memory": {"@odata.id": R + "/Systems/1/Memory"},
+        "PCIeDevices": [{"@odata.id": R + "/Chassis/1/PCIeDevices/NIC1"}]},
+    R + "/Systems/1/Processors": {"Members": [{"@odata.id": R + "/Systems/1/Processors/CPU0"},
+        {"@odata.id": R + "/Systems/1/Processors/CPU1"}]},
+    R + "/Systems/1/Processors/CPU0": cpu("CPU0"),
+    R + "/Systems/1/Processors/CPU1": cpu("CPU1"),
+    R + "/Systems/1/Memory": {"Members": [{"@odata.id": R + "/Systems/1/Memory/A1"},
+        {"@odata.id": R + "/Systems/1/Memory/A2"}]},
+    R + "/Systems/1/Memory/A1": {"Manufacturer": "Samsung", "SerialNumber": "DIMM-SN-A1",
+        "CapacityMiB": 32768, "OperatingSpeedMhz": 3200, "Status": {"State": "Enabled"}},
+    R + "/Systems/1/Memory/A2": {"Status": {"State": "Absent"}},
+    R + "/Chassis/1/PCIeDevices/NIC1": {"Name": "NIC1", "Manufacturer": "Mellanox", "Model": "ConnectX-6"},
+}
+want = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.headers.get("Authorization") != want:
+            self.send_response(401); self.end_headers(); return
+        page = pages.get(self.path.rstrip("/"))
+        body = json.dumps(page).encode() if page is not None else b"{}"
+        self.send_response(200 if page is not None else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer((addr, 443), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+s.serve_forever()
+"#;
+
+#[tokio::test]
+async fn inventory_comes_from_redfish_or_is_unknown() -> anyhow::Result<()> {
+    let r = region().await?;
+    let with_redfish = SimBmc::start(SECRET)?;
+    let ipmi_only = SimBmc::start(SECRET)?;
+    let dir = r.dir.path();
+    bmc_certificate(dir, &with_redfish.ip)?;
+    std::fs::write(dir.join("redfish.py"), REDFISH_SERVER)?;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(dir.join("redfish.py"))
+        .arg(&with_redfish.ip)
+        .arg(dir.join("bmc.pem"))
+        .arg(dir.join("bmc.key"))
+        .args(["admin", SECRET]);
+    let _redfish = Daemon::spawn(cmd, &dir.join("redfish.log"))?;
+    let ca_file = dir.join("bmc-ca.pem").display().to_string();
+    let _agent = r
+        .start_agent_with_flags("127.0.87.1", "az1", &["--redfish-ca-file", &ca_file])
+        .await?;
+    tenant(&r, "a@example.com").await?;
+    let mut seen = Seen::default();
+    let mut ids = Vec::new();
+    for (name, sim) in [("rf", &with_redfish), ("plain", &ipmi_only)] {
+        let body = add_body(name, &sim.ip, SECRET, Some("a@example.com"));
+        let (status, v) = seen.post(&r, "/v1/baremetal", body).await?;
+        assert_eq!(status, 202, "{v}");
+        ids.push(v["id"].as_str().unwrap_or_default().to_string());
+    }
+    let rf = seen.keep(&inventory_read(&r, &ids[0]).await?);
+    let inv = &rf["inventory"];
+    assert_eq!(inv["source"], "redfish", "{rf}");
+    assert_eq!(inv["cpus"].as_array().map(Vec::len), Some(2), "{inv}");
+    let cpu = &inv["cpus"][0];
+    assert_eq!(cpu["model"], "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz");
+    assert_eq!(
+        (cpu["cores"].as_u64(), cpu["rated_power_watts"].as_u64()),
+        (Some(32), Some(205))
+    );
+    assert_eq!(
+        (
+            cpu["l1_cache_kb"].as_u64(),
+            cpu["l2_cache_kb"].as_u64(),
+            cpu["l3_cache_kb"].as_u64()
+        ),
+        (Some(2560), Some(40960), Some(49152))
+    );
+    let memory = inv["memory"].as_array().cloned().unwrap_or_default();
+    assert_eq!(memory.len(), 1, "the empty slot is left out: {inv}");
+    assert_eq!(memory[0]["vendor"], "Samsung");
+    assert_eq!(memory[0]["serial"], "DIMM-SN-A1");
+    assert_eq!(
+        (
+            memory[0]["capacity_gb"].as_f64(),
+            memory[0]["speed_mhz"].as_u64()
+        ),
+        (Some(32.0), Some(3200))
+    );
+    assert_eq!(inv["pcie_devices"][0]["model"], "ConnectX-6", "{inv}");
+
+    let plain = seen.keep(&inventory_read(&r, &ids[1]).await?);
+    assert_eq!(plain["state"], "running");
+    assert_eq!(plain["inventory"]["source"], "unknown", "{plain}");
+    assert!(
+        plain["inventory"]["note"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no Redfish service"),
+        "{plain}"
+    );
+    assert_no_secret(&r, &seen, SECRET)
 }
