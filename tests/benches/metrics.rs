@@ -46,31 +46,25 @@ fn test_node(n: usize) -> String {
     xml
 }
 
-/// VmRSS, VmHWM, RssAnon, RssFile and Pss (shared pages divided among their users) of a
-/// process, KiB.
-fn rss_kib(pid: u32) -> anyhow::Result<[u64; 5]> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| {
-        status
-            .lines()
+/// VmRSS, VmHWM, RssAnon, RssFile, Pss (shared pages divided among their users) and USS
+/// (pages no other process maps) of a process, KiB.
+fn rss_kib(pid: u32) -> anyhow::Result<[u64; 6]> {
+    let kib = |text: &str, name: &str| {
+        text.lines()
             .find_map(|l| l.strip_prefix(name))
             .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
+            .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
-    let pss = rollup
-        .lines()
-        .find_map(|l| l.strip_prefix("Pss:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
     Ok([
-        field("VmRSS:"),
-        field("VmHWM:"),
-        field("RssAnon:"),
-        field("RssFile:"),
-        pss,
+        kib(&status, "VmRSS:"),
+        kib(&status, "VmHWM:"),
+        kib(&status, "RssAnon:"),
+        kib(&status, "RssFile:"),
+        kib(&rollup, "Pss:"),
+        kib(&rollup, "Private_Clean:") + kib(&rollup, "Private_Dirty:"),
     ])
 }
 
@@ -192,14 +186,25 @@ async fn main() -> anyhow::Result<()> {
     let exporter_pid = exporter
         .pid()
         .ok_or_else(|| anyhow::anyhow!("node_exporter pid"))?;
-    let [agent_rss, agent_hwm, agent_anon, agent_file, agent_pss] = rss_kib(agent_pid)?;
+    let [
+        agent_rss,
+        agent_hwm,
+        agent_anon,
+        agent_file,
+        agent_pss,
+        agent_uss,
+    ] = rss_kib(agent_pid)?;
     let [
         exporter_rss,
         exporter_hwm,
         exporter_anon,
         exporter_file,
         exporter_pss,
+        exporter_uss,
     ] = rss_kib(exporter_pid)?;
+
+    let agent_exe = executable_kib(agent_pid)?;
+    let exporter_exe = executable_kib(exporter_pid)?;
 
     let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
     let mib = |k: u64| format!("{:.1} MiB", k as f64 / 1024.0);
@@ -226,10 +231,21 @@ async fn main() -> anyhow::Result<()> {
             mib(agent_file),
             mib(exporter_file),
         ),
+        ("    its own executable", mib(agent_exe), mib(exporter_exe)),
+        (
+            "    shared libraries",
+            mib(agent_file.saturating_sub(agent_exe)),
+            mib(exporter_file.saturating_sub(exporter_exe)),
+        ),
         (
             "PSS (shared pages split)",
             mib(agent_pss),
             mib(exporter_pss),
+        ),
+        (
+            "USS (private pages only)",
+            mib(agent_uss),
+            mib(exporter_uss),
         ),
         (
             "series served",
@@ -271,6 +287,27 @@ async fn main() -> anyhow::Result<()> {
 
 /// The `n` mappings (by file, or [anon]) with the most resident memory.
 fn top_mappings(pid: u32, n: usize) -> anyhow::Result<Vec<(u64, String)>> {
+    let mut all: Vec<(u64, String)> = resident_by_mapping(pid)?
+        .into_iter()
+        .map(|(p, k)| (k, p))
+        .collect();
+    all.sort_by(|a, b| b.cmp(a));
+    all.truncate(n);
+    Ok(all)
+}
+
+/// Resident KiB of a process's own executable file (its code and constant data).
+fn executable_kib(pid: u32) -> anyhow::Result<u64> {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))?;
+    let exe = exe.to_string_lossy();
+    Ok(resident_by_mapping(pid)?
+        .get(exe.as_ref())
+        .copied()
+        .unwrap_or(0))
+}
+
+/// Resident KiB of each mapped file, anonymous memory summed as [anon].
+fn resident_by_mapping(pid: u32) -> anyhow::Result<std::collections::HashMap<String, u64>> {
     let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"))?;
     let mut by_path = std::collections::HashMap::<String, u64>::new();
     let mut current = String::new();
@@ -295,8 +332,5 @@ fn top_mappings(pid: u32, n: usize) -> anyhow::Result<Vec<(u64, String)>> {
                 .to_string();
         }
     }
-    let mut all: Vec<(u64, String)> = by_path.into_iter().map(|(p, k)| (k, p)).collect();
-    all.sort_by(|a, b| b.cmp(a));
-    all.truncate(n);
-    Ok(all)
+    Ok(by_path)
 }
