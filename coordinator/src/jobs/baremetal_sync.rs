@@ -1,7 +1,8 @@
 //! Keeps bare-metal servers with a live agent and their power state current: every second,
 //! servers whose agent went offline (or stopped speaking IPMI) move to the least-loaded
-//! online IPMI agent, and agents whose counts differ by two or more are evened out; every `sync_interval`, each agent polls its servers' power with bounded
-//! concurrency and every change is recorded with its time.
+//! online IPMI agent, and agents whose counts differ by two or more are evened out; every
+//! `sync_interval`, each agent polls its servers' power with bounded concurrency and every
+//! change is recorded with its time.
 
 use crate::state::AppState;
 use crate::store::baremetal::{BaremetalRecord, MoveReason};
@@ -46,11 +47,13 @@ pub async fn reassign(st: &AppState) -> anyhow::Result<()> {
             info!(baremetal = %server, agent = %to, "Bare-metal server assigned to an agent.");
             continue;
         };
-        let why = match m.why {
-            MoveReason::Rebalance => "to even out agents",
-            _ => "its agent is offline",
+        let why = if m.why == MoveReason::Rebalance {
+            info!(baremetal = %server, from = %from, to = %to, "Bare-metal server moved to an agent with fewer.");
+            "to even out agents"
+        } else {
+            warn!(baremetal = %server, from = %from, to = %to, "Bare-metal server moved to another agent: its agent is offline.");
+            "its agent is offline"
         };
-        warn!(baremetal = %server, from = %from, to = %to, "Bare-metal server moved to another agent: {why}.");
         st.store
             .audit(
                 "coordinator",
@@ -62,7 +65,8 @@ pub async fn reassign(st: &AppState) -> anyhow::Result<()> {
         if m.why == MoveReason::Rebalance
             && let Some(rec) = st.store.baremetal(server).await?
         {
-            forget_on(st, from, &rec).await;
+            let (st, from) = (st.clone(), from.clone());
+            tokio::spawn(async move { forget_on(&st, &from, &rec).await });
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
-//! Long-running work (images and instances). Each job is an operation row written before the work starts; a job reads
-//! top to bottom, and `resume` restarts what a stopped coordinator left running.
+//! Long-running work (images, instances, drains, bare-metal preparation and power sync). Each
+//! job is an operation row written before the work starts; a job reads top to bottom, and
+//! `resume` restarts what a stopped coordinator left running.
 
 pub mod baremetal_prepare;
 pub mod baremetal_sync;
