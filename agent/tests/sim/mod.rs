@@ -91,14 +91,22 @@ impl Drop for SimBmc {
     }
 }
 
-/// Polls `check` until true, or panics after `deadline`.
-pub async fn wait_until(what: &str, deadline: Duration, mut check: impl FnMut() -> bool) {
+/// Waits until `check` answers true, looking every 50 ms, or panics after `deadline`.
+pub async fn wait_until<F, Fut>(what: &str, deadline: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let until = tokio::time::Instant::now() + deadline;
-    while !check() {
+    let mut look = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        look.tick().await;
+        if check().await {
+            return;
+        }
         assert!(
             tokio::time::Instant::now() < until,
             "timed out waiting for {what}"
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
