@@ -163,15 +163,7 @@ async fn add_prepare_power_sync_update_and_delete() -> anyhow::Result<()> {
     let (status, _) = seen.delete(&r, &path).await?;
     assert_eq!(status, 204);
     let again = add_body("db-1-b", &sim.ip, SECRET, Some("b@example.com"));
-    let (status, v) = call(
-        &r,
-        &mut seen,
-        Method::POST,
-        "/v1/baremetal",
-        Some(&b.token),
-        Some(again),
-    )
-    .await?;
+    let (status, v) = seen.post_as(&r, &b.token, "/v1/baremetal", again).await?;
     assert_eq!(status, 202, "{v}");
     let readded = settled(&r, v["id"].as_str().unwrap_or_default()).await?;
     assert_eq!(readded["state"], "running", "{readded}");
@@ -447,27 +439,11 @@ async fn tenants_see_and_operate_only_their_own() -> anyhow::Result<()> {
 
     // A tenant adds for itself, and only for itself.
     let body = add_body("mine", &sim.ip, SECRET, None);
-    let (status, v) = call(
-        &r,
-        &mut seen,
-        Method::POST,
-        "/v1/baremetal",
-        Some(&a.token),
-        Some(body),
-    )
-    .await?;
+    let (status, v) = seen.post_as(&r, &a.token, "/v1/baremetal", body).await?;
     assert_eq!(status, 202, "{v}");
     let id = v["id"].as_str().unwrap_or_default().to_string();
     let other = add_body("theirs", "10.0.0.4", SECRET, Some("b@example.com"));
-    let (status, v) = call(
-        &r,
-        &mut seen,
-        Method::POST,
-        "/v1/baremetal",
-        Some(&a.token),
-        Some(other),
-    )
-    .await?;
+    let (status, v) = seen.post_as(&r, &a.token, "/v1/baremetal", other).await?;
     assert_eq!(status, 403, "{v}");
     assert_eq!(settled(&r, &id).await?["state"], "running");
 
@@ -506,26 +482,24 @@ async fn tenants_see_and_operate_only_their_own() -> anyhow::Result<()> {
         let (status, v) = call(&r, &mut seen, method.clone(), &p, Some(&b.token), body).await?;
         assert_eq!(status, 404, "{method} {p}: {v}");
     }
-    let (_, batch) = call(
-        &r,
-        &mut seen,
-        Method::POST,
-        "/v1/baremetal/batch-delete",
-        Some(&b.token),
-        Some(json!({"ids": [id]})),
-    )
-    .await?;
+    let (_, batch) = seen
+        .post_as(
+            &r,
+            &b.token,
+            "/v1/baremetal/batch-delete",
+            json!({"ids": [id]}),
+        )
+        .await?;
     assert_eq!(batch[0]["deleted"], false, "{batch}");
     // The owner operates it; the admin sees it.
-    let (status, v) = call(
-        &r,
-        &mut seen,
-        Method::POST,
-        &format!("{path}/power"),
-        Some(&a.token),
-        Some(json!({"action": "on"})),
-    )
-    .await?;
+    let (status, v) = seen
+        .post_as(
+            &r,
+            &a.token,
+            &format!("{path}/power"),
+            json!({"action": "on"}),
+        )
+        .await?;
     assert_eq!(
         (status, v["power_state"].as_str()),
         (200, Some("on")),
@@ -533,15 +507,14 @@ async fn tenants_see_and_operate_only_their_own() -> anyhow::Result<()> {
     );
     let (_, all) = r.get("/v1/baremetal").await?;
     assert_eq!(all["total"], 1);
-    let (_, batch) = call(
-        &r,
-        &mut seen,
-        Method::POST,
-        "/v1/baremetal/batch-delete",
-        Some(&a.token),
-        Some(json!({"ids": [id, "bm-000000000000"]})),
-    )
-    .await?;
+    let (_, batch) = seen
+        .post_as(
+            &r,
+            &a.token,
+            "/v1/baremetal/batch-delete",
+            json!({"ids": [id, "bm-000000000000"]}),
+        )
+        .await?;
     assert_eq!(
         (batch[0]["deleted"].as_bool(), batch[1]["deleted"].as_bool()),
         (Some(true), Some(false)),

@@ -50,15 +50,7 @@ async fn serial_console_round_trips_over_a_one_time_websocket() -> anyhow::Resul
     let sim = SimBmc::start(SECRET)?;
     let mut seen = Seen::default();
     let body = add_body("con", &sim.ip, SECRET, None);
-    let (_, v) = call(
-        &r,
-        &mut seen,
-        Method::POST,
-        "/v1/baremetal",
-        Some(&a.token),
-        Some(body),
-    )
-    .await?;
+    let (_, v) = seen.post_as(&r, &a.token, "/v1/baremetal", body).await?;
     let id = v["id"].as_str().unwrap_or_default().to_string();
     assert_eq!(settled(&r, &id).await?["state"], "running");
 

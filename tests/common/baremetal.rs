@@ -52,6 +52,17 @@ impl Seen {
         call(r, self, Method::POST, path, None, Some(body)).await
     }
 
+    /// POST with `token` (a tenant's, say); the answer is kept.
+    pub async fn post_as(
+        &mut self,
+        r: &Region,
+        token: &str,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<(u16, Value)> {
+        call(r, self, Method::POST, path, Some(token), Some(body)).await
+    }
+
     /// DELETE as the admin; the answer is kept.
     pub async fn delete(&mut self, r: &Region, path: &str) -> anyhow::Result<(u16, Value)> {
         call(r, self, Method::DELETE, path, None, None).await
