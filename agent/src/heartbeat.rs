@@ -49,14 +49,28 @@ pub async fn beat_once(agent: &Agent) -> anyhow::Result<HeartbeatAck> {
     let status = resp.status();
     if !status.is_success() {
         let text = resp.text().await.unwrap_or_default();
+        if refused_identity(&text) {
+            tracing::error!(host = %agent.host_id(), answer = %text, "The coordinator refuses this agent's certificate: the host was removed, re-enrolled elsewhere, or its certificates revoked. Enroll it again (plinth hosts reenroll, then plinth-agent enroll).");
+        }
         anyhow::bail!("coordinator answered {status}: {text}");
     }
     let ack: HeartbeatAck = resp.json().await?;
     agent.metrics.owners.replace(ack.owners.clone());
+    agent.note_revoked_coordinator(&ack.revoked_coordinator_serials)?;
     if let Some(inventory) = body.devices {
         agent.devices.reported(inventory);
     }
     Ok(ack)
+}
+
+/// Whether the coordinator's answer says this agent's identity is void (not a passing fault).
+pub fn refused_identity(answer: &str) -> bool {
+    serde_json::from_str::<plinth_common::api::ErrorBody>(answer).is_ok_and(|b| {
+        matches!(
+            b.error.code.as_str(),
+            "certificate_revoked" | "host_removed" | "certificate_unknown"
+        )
+    })
 }
 
 pub async fn run(agent: Arc<Agent>, stop: CancellationToken) {

@@ -54,6 +54,29 @@ impl AgentDir {
         write_file(&self.enrollment(), text.as_bytes(), 0o644)
     }
 
+    /// Serials of the coordinator's rotated-out certificates (from its heartbeat answers).
+    pub fn revoked_coordinator(&self) -> PathBuf {
+        self.0.join("revoked-coordinator.json")
+    }
+
+    /// The revoked coordinator serials with the time each is refused from; none before the
+    /// coordinator first sent any.
+    pub fn load_revoked_coordinator(&self) -> anyhow::Result<Vec<(String, i64)>> {
+        let path = self.revoked_coordinator();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    pub fn save_revoked_coordinator(&self, serials: &[(String, i64)]) -> anyhow::Result<()> {
+        let text = serde_json::to_string(serials)?;
+        write_file(&self.revoked_coordinator(), text.as_bytes(), 0o600)
+    }
+
     /// (certificate PEM, key PEM) from the credentials file.
     pub fn load_credentials(&self) -> anyhow::Result<(String, String)> {
         let path = self.credentials();

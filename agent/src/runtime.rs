@@ -7,7 +7,7 @@ use crate::identity::{AgentDir, Enrollment};
 use crate::instances::{CoordinatorLink, Instances};
 use crate::libvirt::Libvirt;
 use crate::metrics::{Metrics, MetricsSettings};
-use plinth_common::tls::{ReloadableCert, client_config};
+use plinth_common::tls::{ReloadableCert, Revocations, checked_client_config};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -36,15 +36,19 @@ pub struct Agent {
     transfer_client: RwLock<reqwest::Client>,
     cert_pem: RwLock<String>,
     api_port: AtomicU16,
+    /// The coordinator's certificates it rotated out: refused as its client and as its server.
+    pub revoked_coordinator: Arc<Revocations>,
 }
 
-/// A client presenting the agent's certificate and trusting only the region CA.
+/// A client presenting the agent's certificate and trusting only the region CA, refusing a
+/// coordinator certificate that was rotated out.
 pub fn coordinator_client(
     ca_pem: &str,
     cert_pem: &str,
     key_pem: &str,
+    revoked: &Arc<Revocations>,
 ) -> anyhow::Result<reqwest::Client> {
-    Ok(client_builder(ca_pem, cert_pem, key_pem)?
+    Ok(client_builder(ca_pem, cert_pem, key_pem, revoked)?
         .timeout(Duration::from_secs(15))
         .build()?)
 }
@@ -55,8 +59,9 @@ pub fn transfer_client(
     ca_pem: &str,
     cert_pem: &str,
     key_pem: &str,
+    revoked: &Arc<Revocations>,
 ) -> anyhow::Result<reqwest::Client> {
-    Ok(client_builder(ca_pem, cert_pem, key_pem)?
+    Ok(client_builder(ca_pem, cert_pem, key_pem, revoked)?
         .read_timeout(Duration::from_secs(300))
         .build()?)
 }
@@ -65,8 +70,9 @@ fn client_builder(
     ca_pem: &str,
     cert_pem: &str,
     key_pem: &str,
+    revoked: &Arc<Revocations>,
 ) -> anyhow::Result<reqwest::ClientBuilder> {
-    let tls = client_config(ca_pem, Some((cert_pem, key_pem)))?;
+    let tls = checked_client_config(ca_pem, Some((cert_pem, key_pem)), revoked.clone())?;
     Ok(reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .connect_timeout(Duration::from_secs(5)))
@@ -84,10 +90,13 @@ impl Agent {
         let migration = migration.or_default(enrollment.address);
         let ca_pem = std::fs::read_to_string(dir.ca())?;
         let (cert_pem, key_pem) = dir.load_credentials()?;
+        let revoked = Revocations::new();
+        revoked.replace(dir.load_revoked_coordinator()?);
         Ok(Agent {
             server_cert: ReloadableCert::new(&cert_pem, &key_pem)?,
-            client: RwLock::new(coordinator_client(&ca_pem, &cert_pem, &key_pem)?),
-            transfer_client: RwLock::new(transfer_client(&ca_pem, &cert_pem, &key_pem)?),
+            client: RwLock::new(coordinator_client(&ca_pem, &cert_pem, &key_pem, &revoked)?),
+            transfer_client: RwLock::new(transfer_client(&ca_pem, &cert_pem, &key_pem, &revoked)?),
+            revoked_coordinator: revoked,
             devices: Devices::new(
                 std::path::Path::new(crate::config::DEFAULT_SYSFS_ROOT),
                 dir.root(),
@@ -167,8 +176,10 @@ impl Agent {
 
     /// Saves a renewed certificate and key, then serves and presents them.
     pub fn install_credentials(&self, cert_pem: &str, key_pem: &str) -> anyhow::Result<()> {
-        let client = coordinator_client(&self.ca_pem, cert_pem, key_pem)?;
-        let transfers = transfer_client(&self.ca_pem, cert_pem, key_pem)?;
+        let client =
+            coordinator_client(&self.ca_pem, cert_pem, key_pem, &self.revoked_coordinator)?;
+        let transfers =
+            transfer_client(&self.ca_pem, cert_pem, key_pem, &self.revoked_coordinator)?;
         self.dir.save_credentials(cert_pem, key_pem)?;
         self.server_cert.replace(cert_pem, key_pem)?;
         *self.client.write().unwrap_or_else(|p| p.into_inner()) = client;
@@ -177,6 +188,36 @@ impl Agent {
             .write()
             .unwrap_or_else(|p| p.into_inner()) = transfers;
         *self.cert_pem.write().unwrap_or_else(|p| p.into_inner()) = cert_pem.to_string();
+        Ok(())
+    }
+}
+
+impl Agent {
+    /// Takes the coordinator's list of its rotated-out certificates (every heartbeat): refused
+    /// from now on, and remembered across restarts. Entries the list no longer carries have
+    /// expired.
+    pub fn note_revoked_coordinator(&self, serials: &[String]) -> anyhow::Result<()> {
+        let mut current: Vec<String> = self
+            .revoked_coordinator
+            .snapshot()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        let mut wanted = serials.to_vec();
+        current.sort();
+        wanted.sort();
+        wanted.dedup();
+        if current == wanted {
+            return Ok(());
+        }
+        let now = plinth_common::timefmt::now_ms();
+        let entries: Vec<(String, i64)> = wanted.into_iter().map(|s| (s, now)).collect();
+        self.dir.save_revoked_coordinator(&entries)?;
+        self.revoked_coordinator.replace(entries);
+        tracing::info!(
+            count = serials.len(),
+            "The coordinator's rotated-out certificates are refused from now on."
+        );
         Ok(())
     }
 }

@@ -13,7 +13,11 @@ const ATTACH_CALL: Duration = Duration::from_secs(90);
 
 impl AgentClient {
     pub async fn devices(&self, ep: &AgentEndpoint) -> Result<DeviceInventory, AgentError> {
-        let resp = self.http.get(Self::url(ep, "/v1/devices")?).send().await?;
+        let resp = self
+            .http()
+            .get(Self::url(ep, "/v1/devices")?)
+            .send()
+            .await?;
         Self::answer(resp).await
     }
 
@@ -30,7 +34,7 @@ impl AgentClient {
             instance_id: instance.to_string(),
         };
         let resp = self
-            .http
+            .http()
             .post(url)
             .timeout(ATTACH_CALL)
             .json(&body)
@@ -47,7 +51,7 @@ impl AgentClient {
     ) -> Result<Vec<Vgpu>, AgentError> {
         let url = Self::url(ep, &format!("/v1/devices/gpus/{address}/slice"))?;
         let resp = self
-            .http
+            .http()
             .post(url)
             .timeout(SLICE_CALL)
             .json(req)
@@ -63,7 +67,7 @@ impl AgentClient {
         address: &str,
     ) -> Result<DeviceInventory, AgentError> {
         let url = Self::url(ep, &format!("/v1/devices/gpus/{address}/restore"))?;
-        let resp = self.http.post(url).timeout(SLICE_CALL).send().await?;
+        let resp = self.http().post(url).timeout(SLICE_CALL).send().await?;
         Self::answer(resp).await
     }
 }

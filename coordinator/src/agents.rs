@@ -8,7 +8,8 @@ use plinth_common::api::{
     AgentPrepared, AgentProbe, AgentSolIo, AgentSolOutput, AgentStop, HostMetrics, Inventory,
 };
 use plinth_common::instance::InstanceAction;
-use plinth_common::tls::client_config;
+use plinth_common::tls::{Revocations, checked_client_config};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,18 +45,58 @@ const LONG_CALL: Duration = Duration::from_secs(3600);
 
 #[derive(Clone, Debug)]
 pub struct AgentClient {
-    pub(crate) http: reqwest::Client,
+    ca_pem: Arc<str>,
+    /// Agent certificates refused as servers (the store keeps it current).
+    revoked: Arc<Revocations>,
+    /// Rebuilt when the coordinator's own certificate is rotated ([`AgentClient::reload`]).
+    http: Arc<RwLock<reqwest::Client>>,
 }
 
 impl AgentClient {
     pub fn new(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<AgentClient, AgentError> {
-        let tls = client_config(ca_pem, Some((cert_pem, key_pem)))?;
-        let http = reqwest::Client::builder()
+        Self::with_revocations(ca_pem, cert_pem, key_pem, Revocations::new())
+    }
+
+    /// A client that also refuses agents presenting a certificate in `revoked`.
+    pub fn with_revocations(
+        ca_pem: &str,
+        cert_pem: &str,
+        key_pem: &str,
+        revoked: Arc<Revocations>,
+    ) -> Result<AgentClient, AgentError> {
+        let http = Self::build(ca_pem, cert_pem, key_pem, &revoked)?;
+        Ok(AgentClient {
+            ca_pem: ca_pem.into(),
+            revoked,
+            http: Arc::new(RwLock::new(http)),
+        })
+    }
+
+    fn build(
+        ca_pem: &str,
+        cert_pem: &str,
+        key_pem: &str,
+        revoked: &Arc<Revocations>,
+    ) -> Result<reqwest::Client, AgentError> {
+        let tls = checked_client_config(ca_pem, Some((cert_pem, key_pem)), revoked.clone())?;
+        Ok(reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(10))
-            .build()?;
-        Ok(AgentClient { http })
+            .build()?)
+    }
+
+    /// Presents a new client certificate from now on; connections open with the old one are
+    /// dropped with the old client.
+    pub fn reload(&self, cert_pem: &str, key_pem: &str) -> Result<(), AgentError> {
+        let next = Self::build(&self.ca_pem, cert_pem, key_pem, &self.revoked)?;
+        // A poisoned lock means a panic mid-swap; the client in it is still whole.
+        *self.http.write().unwrap_or_else(|p| p.into_inner()) = next;
+        Ok(())
+    }
+
+    pub(crate) fn http(&self) -> reqwest::Client {
+        self.http.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub(crate) fn url(ep: &AgentEndpoint, path: &str) -> Result<String, AgentError> {
@@ -87,7 +128,7 @@ impl AgentClient {
         req: &AgentCreateInstance,
     ) -> Result<AgentInstance, AgentError> {
         let resp = self
-            .http
+            .http()
             .post(Self::url(ep, "/v1/instances")?)
             .timeout(LONG_CALL)
             .json(req)
@@ -103,7 +144,7 @@ impl AgentClient {
         id: &str,
     ) -> Result<Option<AgentInstance>, AgentError> {
         let resp = self
-            .http
+            .http()
             .get(Self::url(ep, &format!("/v1/instances/{id}"))?)
             .send()
             .await?;
@@ -123,7 +164,7 @@ impl AgentClient {
     ) -> Result<AgentInstance, AgentError> {
         let url = Self::url(ep, &format!("/v1/instances/{id}/{action}"))?;
         let resp = self
-            .http
+            .http()
             .post(url)
             .timeout(Duration::from_secs(stop_timeout_s + 60))
             .json(&AgentStop {
@@ -136,7 +177,7 @@ impl AgentClient {
 
     pub async fn delete_instance(&self, ep: &AgentEndpoint, id: &str) -> Result<(), AgentError> {
         let resp = self
-            .http
+            .http()
             .delete(Self::url(ep, &format!("/v1/instances/{id}"))?)
             .timeout(Duration::from_secs(180))
             .send()
@@ -154,7 +195,7 @@ impl AgentClient {
         req: &AgentExport,
     ) -> Result<AgentExported, AgentError> {
         let resp = self
-            .http
+            .http()
             .post(Self::url(ep, &format!("/v1/instances/{id}/export"))?)
             .timeout(LONG_CALL)
             .json(req)
@@ -175,7 +216,7 @@ impl AgentClient {
             query.push(("since_ms", since.to_string()));
         }
         let resp = self
-            .http
+            .http()
             .get(Self::url(ep, "/v1/metrics/history")?)
             .query(&query)
             .send()
@@ -185,7 +226,7 @@ impl AgentClient {
 
     /// What the agent sees now (not the last heartbeat).
     pub async fn facts(&self, ep: &AgentEndpoint) -> Result<AgentFacts, AgentError> {
-        let resp = self.http.get(Self::url(ep, "/v1/facts")?).send().await?;
+        let resp = self.http().get(Self::url(ep, "/v1/facts")?).send().await?;
         Ok(resp.error_for_status()?.json().await?)
     }
 
@@ -206,7 +247,7 @@ impl AgentClient {
             url = format!("{url}?shared_storage={storage}");
         }
         let resp = self
-            .http
+            .http()
             .post(url)
             .timeout(LONG_CALL)
             .json(req)
@@ -223,7 +264,7 @@ impl AgentClient {
         req: &AgentMigrate,
     ) -> Result<AgentMigration, AgentError> {
         let url = Self::url(ep, &format!("/v1/instances/{id}/migrate"))?;
-        let resp = self.http.post(url).json(req).send().await?;
+        let resp = self.http().post(url).json(req).send().await?;
         Self::answer(resp).await
     }
 
@@ -238,10 +279,10 @@ impl AgentClient {
         let url = Self::url(ep, &format!("/v1/instances/{id}/migration"))?;
         let req = match wait {
             Some(wait) => self
-                .http
+                .http()
                 .get(format!("{url}?wait_ms={}", wait.as_millis()))
                 .timeout(wait + Duration::from_secs(10)),
-            None => self.http.get(url),
+            None => self.http().get(url),
         };
         Self::answer(req.send().await?).await
     }
@@ -253,7 +294,7 @@ impl AgentClient {
         id: &str,
     ) -> Result<AgentMigration, AgentError> {
         let url = Self::url(ep, &format!("/v1/instances/{id}/migration"))?;
-        let resp = self.http.delete(url).send().await?;
+        let resp = self.http().delete(url).send().await?;
         Self::answer(resp).await
     }
 
@@ -264,7 +305,7 @@ impl AgentClient {
         bmc: &AgentBmc,
     ) -> Result<AgentProbe, AgentError> {
         let resp = self
-            .http
+            .http()
             .post(Self::url(ep, "/v1/bmc/probe")?)
             .timeout(BMC_CALL)
             .json(bmc)
@@ -280,7 +321,7 @@ impl AgentClient {
         req: &AgentPower,
     ) -> Result<AgentPowerState, AgentError> {
         let resp = self
-            .http
+            .http()
             .post(Self::url(ep, "/v1/bmc/power")?)
             .timeout(Duration::from_secs(420))
             .json(req)
@@ -296,7 +337,7 @@ impl AgentClient {
         req: &AgentPowerSweep,
     ) -> Result<Vec<AgentPowerReading>, AgentError> {
         let resp = self
-            .http
+            .http()
             .post(Self::url(ep, "/v1/bmc/power-status")?)
             .timeout(Duration::from_secs(600))
             .json(req)
@@ -308,7 +349,7 @@ impl AgentClient {
     /// Bare metal: the agent closes its session with this BMC (the server was deleted).
     pub async fn bmc_forget(&self, ep: &AgentEndpoint, bmc: &AgentBmc) -> Result<(), AgentError> {
         let resp = self
-            .http
+            .http()
             .post(Self::url(ep, "/v1/bmc/forget")?)
             .json(bmc)
             .send()
@@ -334,7 +375,7 @@ impl AgentClient {
             "/v1/bmc/sol/deactivate"
         };
         let resp = self
-            .http
+            .http()
             .post(Self::url(ep, path)?)
             .timeout(Duration::from_secs(60))
             .json(bmc)
@@ -350,7 +391,7 @@ impl AgentClient {
         bmc: &AgentBmc,
     ) -> Result<Inventory, AgentError> {
         let resp = self
-            .http
+            .http()
             .post(Self::url(ep, "/v1/bmc/inventory")?)
             .timeout(BMC_CALL)
             .json(bmc)
@@ -366,7 +407,7 @@ impl AgentClient {
         req: &AgentSolIo,
     ) -> Result<AgentSolOutput, AgentError> {
         let resp = self
-            .http
+            .http()
             .post(Self::url(ep, "/v1/bmc/sol/io")?)
             .timeout(Duration::from_secs(60))
             .json(req)

@@ -3,6 +3,7 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::certificates::Standing;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use plinth_common::api::TokenRole;
@@ -166,21 +167,58 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for AgentCaller {
+/// Agents present a certificate the CA signed; it is accepted only while the store holds it
+/// as one of the named host's current certificates (not revoked, the host not removed).
+impl FromRequestParts<AppState> for AgentCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        match parts
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
             .get::<PeerIdentity>()
-            .and_then(|p| p.role.clone())
+            .cloned()
+            .unwrap_or_default();
+        let host_id = match peer.role {
+            Some(Role::Agent { host_id }) => host_id,
+            Some(other) => {
+                return Err(ApiError::Forbidden(format!(
+                    "agent endpoints accept agent certificates only, not the {other}'s"
+                )));
+            }
+            None => {
+                return Err(ApiError::Unauthenticated(
+                    "agent endpoints need an agent client certificate".into(),
+                ));
+            }
+        };
+        let (Some(serial), Some(expires_at)) = (peer.serial, peer.not_after_ms) else {
+            return Err(ApiError::Unauthenticated(
+                "the agent certificate carries no serial".into(),
+            ));
+        };
+        let refused = |code, message: String| ApiError::Unauthorized { code, message };
+        match state
+            .store
+            .agent_certificate_standing(&host_id, &serial, expires_at, now_ms())
+            .await?
         {
-            Some(Role::Agent { host_id }) => Ok(AgentCaller { host_id }),
-            Some(other) => Err(ApiError::Forbidden(format!(
-                "agent endpoints accept agent certificates only, not the {other}'s"
-            ))),
-            None => Err(ApiError::Unauthenticated(
-                "agent endpoints need an agent client certificate".into(),
+            Standing::Current => Ok(AgentCaller { host_id }),
+            Standing::Revoked(reason) => Err(refused(
+                "certificate_revoked",
+                format!(
+                    "certificate {serial} of host {host_id} was revoked ({reason}); the agent must enroll again"
+                ),
+            )),
+            Standing::HostRemoved => Err(refused(
+                "host_removed",
+                format!("host {host_id} was removed from the region; its certificates are void"),
+            )),
+            Standing::Unknown => Err(refused(
+                "certificate_unknown",
+                format!("certificate {serial} is not a current certificate of host {host_id}"),
             )),
         }
     }

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:7443";
 pub const DEFAULT_AGENT_CERT_TTL: &str = "30d";
+/// Requests an agent sent just before it renewed still arrive with the old certificate.
+pub const DEFAULT_RENEWED_CERT_GRACE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +36,7 @@ pub struct FileConfig {
     pub prometheus_rate_window: Option<String>,
     pub baremetal_sync_interval: Option<String>,
     pub baremetal_sync_concurrency: Option<u32>,
+    pub renewed_cert_grace: Option<String>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -94,6 +97,10 @@ pub struct ServeArgs {
     /// BMCs one agent polls at once in a power sweep [default: 16].
     #[arg(long, env = "PLINTH_BAREMETAL_SYNC_CONCURRENCY")]
     pub baremetal_sync_concurrency: Option<u32>,
+    /// How long an agent's certificate stays accepted after the agent renewed it (requests
+    /// already on their way) [default: 60s].
+    #[arg(long, env = "PLINTH_RENEWED_CERT_GRACE")]
+    pub renewed_cert_grace: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +108,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub agent_cert_ttl: Duration,
+    pub renewed_cert_grace: Duration,
     pub import_ca_file: Option<PathBuf>,
     pub overcommit: Overcommit,
     pub policy: Policy,
@@ -190,6 +198,15 @@ impl Config {
             .context("agent_cert_ttl")?;
         if agent_cert_ttl < Duration::from_secs(10) {
             bail!("agent_cert_ttl {ttl_text} is too short (at least 10s)");
+        }
+        let renewed_cert_grace = match args.renewed_cert_grace.clone().or(file.renewed_cert_grace) {
+            None => DEFAULT_RENEWED_CERT_GRACE,
+            Some(text) => plinth_common::timefmt::parse_duration(&text)
+                .map_err(anyhow::Error::msg)
+                .context("renewed_cert_grace")?,
+        };
+        if renewed_cert_grace > Duration::from_secs(3600) {
+            bail!("renewed_cert_grace is out of range (0s to 1h)");
         }
         let ratio = |name: &str, value: Option<f64>, default: f64| -> anyhow::Result<f64> {
             let v = value.unwrap_or(default);
@@ -288,6 +305,7 @@ impl Config {
             data_dir,
             listen,
             agent_cert_ttl,
+            renewed_cert_grace,
             import_ca_file: args.import_ca_file.clone().or(file.import_ca_file),
             overcommit,
             policy,
@@ -321,6 +339,7 @@ mod tests {
             prometheus_rate_window: None,
             baremetal_sync_interval: None,
             baremetal_sync_concurrency: None,
+            renewed_cert_grace: None,
         }
     }
 

@@ -53,6 +53,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         data_dir: root.clone(),
         listen: args.listen.parse().context("--listen")?,
         agent_cert_ttl: Duration::from_secs(30 * 86_400),
+        renewed_cert_grace: crate::config::DEFAULT_RENEWED_CERT_GRACE,
         import_ca_file: None,
         overcommit: Default::default(),
         policy: Default::default(),
@@ -78,7 +79,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .libvirt_uri
         .unwrap_or_else(|| default_libvirt_uri().to_string());
     if !agent_dir.join("agent.toml").exists() {
-        let token = issue_enrollment_token(&st, 600_000, "dev agent", "dev")
+        let token = issue_enrollment_token(&st, 600_000, "dev agent", "dev", None)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let status = Command::new(&agent_bin)

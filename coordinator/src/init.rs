@@ -2,17 +2,15 @@
 //! and the first admin token.
 
 use crate::auth::new_token;
+use crate::own_certs::OwnCerts;
 use crate::paths::{DataDir, write_file};
 use crate::store::Store;
 use crate::store::tokens::NewApiToken;
 use anyhow::{Context, bail};
 use plinth_common::api::TokenRole;
 use plinth_common::timefmt::now_ms;
-use plinth_common::tls::{Ca, LeafSpec, Role, ca_hash};
+use plinth_common::tls::{Ca, ca_hash};
 use std::net::IpAddr;
-use std::time::Duration;
-
-const COORDINATOR_CERT_LIFETIME: Duration = Duration::from_secs(2 * 365 * 86_400);
 
 pub struct Initialised {
     pub admin_token: String,
@@ -75,28 +73,9 @@ pub async fn init(dir: &DataDir, sans: &[String], listen: &str) -> anyhow::Resul
 
     let (ca, ca_key) = Ca::generate("plinth region CA")?;
     let (ips, dns_names) = server_names(sans);
-    let mut server = LeafSpec::new(
-        "plinth-coordinator",
-        Role::Coordinator,
-        COORDINATOR_CERT_LIFETIME,
-    );
-    server.ips = ips;
-    server.dns_names = dns_names;
-    server.server = true;
-    let (server_cert, server_key) = ca.issue_with_new_key(&server)?;
-    let mut client = LeafSpec::new(
-        "plinth-coordinator",
-        Role::Coordinator,
-        COORDINATOR_CERT_LIFETIME,
-    );
-    client.client = true;
-    let (client_cert, client_key) = ca.issue_with_new_key(&client)?;
-
+    let own = OwnCerts::issue(&ca, ips, dns_names)?;
     write_file(&dir.ca_key(), ca_key.as_bytes(), 0o600)?;
-    write_file(&dir.server_key(), server_key.as_bytes(), 0o600)?;
-    write_file(&dir.client_key(), client_key.as_bytes(), 0o600)?;
-    write_file(&dir.server_cert(), server_cert.as_bytes(), 0o644)?;
-    write_file(&dir.client_cert(), client_cert.as_bytes(), 0o644)?;
+    own.write(dir)?;
     let config = format!(
         "# plinth coordinator; flags and PLINTH_* variables override these.\ndata_dir = {:?}\nlisten = {listen:?}\nagent_cert_ttl = \"30d\"\n",
         dir.root().canonicalize()?.display().to_string()
@@ -105,6 +84,7 @@ pub async fn init(dir: &DataDir, sans: &[String], listen: &str) -> anyhow::Resul
 
     crate::secrets::Secrets::load_or_create(&dir.master_key())?;
     let store = Store::open(&dir.database()).await?;
+    crate::own_certs::record(dir, &store).await?;
     let admin_token = create_admin_token(&store, "initial admin", "init").await?;
     // The CA certificate last: its presence marks the directory initialised.
     write_file(&dir.ca_cert(), ca.cert_pem().as_bytes(), 0o644)?;

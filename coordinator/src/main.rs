@@ -40,6 +40,16 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Issue new coordinator server and client certificates (same names); a running
+    /// coordinator switches to them within seconds, and agents refuse the old ones after
+    /// the grace.
+    RotateCerts {
+        #[arg(long, env = "PLINTH_DATA_DIR")]
+        data_dir: PathBuf,
+        /// How long agents still accept the old certificates (10s to 7d).
+        #[arg(long, default_value = "10m")]
+        grace: String,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Start a whole region on 127.0.0.1: coordinator plus one enrolled agent.
@@ -115,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
                 ttl.as_millis() as i64,
                 &description,
                 "cli",
+                None,
             )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -125,6 +136,32 @@ async fn main() -> anyhow::Result<()> {
                 config.listen.port(),
                 token.token,
                 token.ca_hash
+            );
+        }
+        Command::RotateCerts { data_dir, grace } => {
+            let grace = plinth_common::timefmt::parse_duration(&grace)
+                .map_err(anyhow::Error::msg)
+                .context("--grace")?;
+            // A running coordinator looks for new files every 5 s: it must have switched
+            // before agents refuse the old ones.
+            if !(std::time::Duration::from_secs(10)..=std::time::Duration::from_secs(7 * 86_400))
+                .contains(&grace)
+            {
+                anyhow::bail!("--grace must be 10s to 7d");
+            }
+            let dir = DataDir::new(&data_dir);
+            if !dir.is_initialised() {
+                anyhow::bail!("{} is not initialised", data_dir.display());
+            }
+            let done = plinth_coordinator::own_certs::rotate(&dir, grace).await?;
+            println!(
+                "New server certificate {}, client certificate {}.",
+                done.server_serial, done.client_serial
+            );
+            println!(
+                "A running coordinator uses them within seconds; agents refuse the {} earlier one(s) from {} (their next heartbeat after that).",
+                done.revoked,
+                plinth_common::timefmt::rfc3339(done.refused_from)
             );
         }
         Command::Dev(args) => {

@@ -33,12 +33,14 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
     }
     let ca_pem = read(&dir.ca_cert())?;
     let ca = Ca::load(&ca_pem, &read(&dir.ca_key())?)?;
-    let agents = AgentClient::new(
+    let store = Store::open(&dir.database()).await?;
+    crate::own_certs::record(&dir, &store).await?;
+    let agents = AgentClient::with_revocations(
         &ca_pem,
         &read(&dir.client_cert())?,
         &read(&dir.client_key())?,
+        store.revocations(),
     )?;
-    let store = Store::open(&dir.database()).await?;
     let blobs = BlobStore::local(dir.images());
     blobs.prepare().await.context("preparing the image store")?;
     let extra_ca = config.import_ca_file.as_deref().map(read).transpose()?;
@@ -54,6 +56,7 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
         images,
         settings: Arc::new(Settings {
             agent_cert_ttl: config.agent_cert_ttl,
+            renewed_cert_grace: config.renewed_cert_grace,
             overcommit: config.overcommit,
             policy: config.policy,
             drains: config.drains,
@@ -82,7 +85,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
     let dir = DataDir::new(&config.data_dir);
     let state = load_state(config).await?;
     let cert = ReloadableCert::new(&read(&dir.server_cert())?, &read(&dir.server_key())?)?;
-    let tls = server_config(state.ca.cert_pem(), cert, false)?;
+    let tls = server_config(state.ca.cert_pem(), cert.clone(), false)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -91,6 +94,12 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
     let router = crate::api::router(state.clone());
     tokio::spawn(crate::presence::watch(
         state.store.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(crate::own_certs::watch(
+        dir.clone(),
+        cert,
+        state.agents.clone(),
         shutdown.clone(),
     ));
     crate::jobs::resume(&state).await.context("resuming jobs")?;

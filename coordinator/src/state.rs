@@ -26,6 +26,8 @@ pub struct AppState {
 pub struct Settings {
     /// Lifetime of the certificates issued to agents (they renew at two thirds of it).
     pub agent_cert_ttl: Duration,
+    /// How long a renewed agent certificate stays accepted after its replacement was issued.
+    pub renewed_cert_grace: Duration,
     pub overcommit: Overcommit,
     pub policy: Policy,
     pub drains: crate::jobs::drain::DrainSettings,

@@ -228,6 +228,7 @@ mod tests {
     async fn as_coordinator(mut req: Request, next: Next) -> axum::response::Response {
         req.extensions_mut().insert(PeerIdentity {
             role: Some(Role::Coordinator),
+            ..PeerIdentity::default()
         });
         next.run(req).await
     }

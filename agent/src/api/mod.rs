@@ -10,7 +10,7 @@ mod migration;
 
 use crate::runtime::Agent;
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -61,7 +61,10 @@ pub fn router(agent: Arc<Agent>) -> Router {
                 "no such route".into(),
             )
         })
-        .layer(middleware::from_fn(coordinator_only))
+        .layer(middleware::from_fn_with_state(
+            agent.clone(),
+            coordinator_only,
+        ))
         .with_state(agent)
 }
 
@@ -75,12 +78,24 @@ pub(crate) fn error(status: StatusCode, code: &str, message: String) -> Response
     (status, axum::Json(body)).into_response()
 }
 
-async fn coordinator_only(req: Request, next: Next) -> Response {
-    match req
+async fn coordinator_only(State(agent): State<Arc<Agent>>, req: Request, next: Next) -> Response {
+    let peer = req
         .extensions()
         .get::<PeerIdentity>()
-        .and_then(|p| p.role.clone())
-    {
+        .cloned()
+        .unwrap_or_default();
+    let revoked = peer.serial.as_deref().is_some_and(|s| {
+        agent
+            .revoked_coordinator
+            .is_revoked(s, plinth_common::timefmt::now_ms())
+    });
+    match peer.role {
+        Some(Role::Coordinator) if revoked => error(
+            StatusCode::FORBIDDEN,
+            "certificate_revoked",
+            "this coordinator certificate was rotated out; the coordinator presents its new one"
+                .into(),
+        ),
         Some(Role::Coordinator) => next.run(req).await,
         Some(other) => error(
             StatusCode::FORBIDDEN,

@@ -94,6 +94,10 @@ pub struct HeartbeatAck {
     /// its metrics (empty from a coordinator older than monitoring).
     #[serde(default)]
     pub owners: Vec<crate::api::InstanceOwner>,
+    /// Serials of the coordinator's own certificates that were rotated out: the agent refuses
+    /// them from now on, as client and as server.
+    #[serde(default)]
+    pub revoked_coordinator_serials: Vec<String>,
 }
 
 /// The agent API's `GET /v1/facts`.

@@ -92,6 +92,10 @@ pub struct EnrollmentToken {
     pub expires_at: String,
     /// `sha256:<hex>` of the CA's public key, for `--ca-hash`.
     pub ca_hash: String,
+    /// A re-enrollment token: only this host may use it, and its use revokes the host's
+    /// earlier certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -59,3 +59,69 @@ pub struct Domain {
     pub vcpus: u32,
     pub memory_bytes: u64,
 }
+
+/// Where an agent certificate stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateStatus {
+    /// Accepted.
+    Current,
+    /// Replaced by a renewal; accepted until `revoked_at` (a short grace).
+    Revoking,
+    Revoked,
+    Expired,
+}
+
+/// `GET /v1/hosts/{id}/certificates`: one certificate the CA issued to the host's agent.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HostCertificate {
+    /// Lowercase hex.
+    pub serial: String,
+    pub status: CertificateStatus,
+    pub issued_at: String,
+    pub expires_at: String,
+    /// When it is (or was) refused from.
+    pub revoked_at: Option<String>,
+    /// renewed, re-enrolled, host removed, or the reason an admin gave.
+    pub reason: Option<String>,
+}
+
+/// `DELETE /v1/hosts/{id}` query: only an empty host is removed unless forced with a reason.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveHost {
+    /// Remove the host although instances are placed on it; they end in `error`.
+    #[serde(default)]
+    pub force: bool,
+    /// Why (required with `force`; recorded in the audit log and the instances' reason).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// What a removal did.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HostRemoved {
+    pub id: String,
+    /// Instances that were on the host (forced removal), now in `error`.
+    pub orphaned_instances: Vec<String>,
+    /// Certificates revoked with it.
+    pub revoked_certificates: u64,
+    /// Bare-metal servers whose BMC this host's agent spoke to; another agent takes them.
+    pub reassigned_baremetal: u64,
+}
+
+/// `POST /v1/hosts/{id}/certificates/revoke`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeCertificates {
+    pub reason: String,
+}
+
+/// `POST /v1/hosts/{id}/reenroll`: a one-time token bound to the host.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReenrollHost {
+    /// Lifetime such as `1h` (default 1h, at most 7d).
+    #[serde(default)]
+    pub ttl: Option<String>,
+}

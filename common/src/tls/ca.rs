@@ -192,6 +192,36 @@ pub fn ca_hash(cert_pem: &str) -> Result<String, TlsError> {
     })
 }
 
+/// A certificate's serial number as lowercase hex: how the store and the revocation lists name
+/// it.
+pub fn cert_serial(cert_pem: &str) -> Result<String, TlsError> {
+    with_certificate(cert_pem, |cert| hex::encode(cert.raw_serial()))
+}
+
+/// The addresses and DNS names a PEM certificate's SAN lists (to issue its successor for the
+/// same names).
+pub fn cert_names(cert_pem: &str) -> Result<(Vec<IpAddr>, Vec<String>), TlsError> {
+    use x509_parser::extensions::GeneralName;
+    with_certificate(cert_pem, |cert| {
+        let (mut ips, mut dns) = (Vec::new(), Vec::new());
+        if let Ok(Some(san)) = cert.subject_alternative_name() {
+            for name in &san.value.general_names {
+                match name {
+                    GeneralName::IPAddress(b) if b.len() == 4 => {
+                        ips.push(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap_or_default()));
+                    }
+                    GeneralName::IPAddress(b) if b.len() == 16 => {
+                        ips.push(IpAddr::from(<[u8; 16]>::try_from(*b).unwrap_or_default()));
+                    }
+                    GeneralName::DNSName(n) => dns.push((*n).to_string()),
+                    _ => {}
+                }
+            }
+        }
+        (ips, dns)
+    })
+}
+
 /// When a PEM certificate stops being valid, and when it started.
 pub fn cert_not_after(cert_pem: &str) -> Result<(OffsetDateTime, OffsetDateTime), TlsError> {
     with_certificate(cert_pem, |cert| {
@@ -224,6 +254,10 @@ mod tests {
         let cert = ca.sign_csr(&csr, &spec)?;
         let der = first_pem_der(&cert)?;
         assert_eq!(Role::of_certificate(&der), Some(role));
+        assert_eq!(cert_names(&cert)?, (spec.ips.clone(), Vec::new()));
+        let serial = cert_serial(&cert)?;
+        assert_eq!(serial.len(), 32, "16 random bytes: {serial}");
+        assert_ne!(cert_serial(&ca.sign_csr(&csr, &spec)?)?, serial);
 
         // A CA loaded back from disk signs for the same issuer and hash.
         let again = Ca::load(ca.cert_pem(), &key_pem)?;

@@ -1,6 +1,8 @@
 //! rustls configurations. Every plinth TLS endpoint trusts exactly one root: the region's CA.
 
 use super::TlsError;
+use super::revocation::{CheckedServerVerifier, Revocations};
+use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
@@ -109,6 +111,30 @@ pub fn client_config(
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots(ca_pem)?);
+    finish_client(builder, client_cert)
+}
+
+/// [`client_config`] that also refuses a server whose certificate is in `revoked`: the
+/// coordinator calling agents, agents calling the coordinator.
+pub fn checked_client_config(
+    ca_pem: &str,
+    client_cert: Option<(&str, &str)>,
+    revoked: Arc<Revocations>,
+) -> Result<ClientConfig, TlsError> {
+    let webpki = WebPkiServerVerifier::builder_with_provider(roots(ca_pem)?, provider())
+        .build()
+        .map_err(|e| TlsError::Pem(format!("server verifier: {e}")))?;
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(CheckedServerVerifier::new(webpki, revoked)?);
+    finish_client(builder, client_cert)
+}
+
+fn finish_client(
+    builder: rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>,
+    client_cert: Option<(&str, &str)>,
+) -> Result<ClientConfig, TlsError> {
     let mut config = match client_cert {
         Some((cert, key)) => {
             builder.with_client_auth_cert(certs_from_pem(cert)?, key_from_pem(key)?)?

@@ -54,10 +54,30 @@ impl std::fmt::Display for Role {
 
 /// The verified client certificate of a connection, as a request extension. `role` is `None`
 /// when the client sent no certificate (admins and tenants use bearer tokens) or one without a
-/// plinth role.
+/// plinth role. `serial` (lowercase hex) and `not_after_ms` (Unix ms) say which certificate it
+/// was, so a server can refuse a revoked one on every request, not only at the handshake.
 #[derive(Debug, Clone, Default)]
 pub struct PeerIdentity {
     pub role: Option<Role>,
+    pub serial: Option<String>,
+    pub not_after_ms: Option<i64>,
+}
+
+impl PeerIdentity {
+    /// The identity a verified leaf certificate (DER) carries; empty without one.
+    pub fn of_leaf(der: Option<&[u8]>) -> PeerIdentity {
+        let Some(der) = der else {
+            return PeerIdentity::default();
+        };
+        let Ok((_, cert)) = X509Certificate::from_der(der) else {
+            return PeerIdentity::default();
+        };
+        PeerIdentity {
+            role: Role::of_certificate(der),
+            serial: Some(hex::encode(cert.raw_serial())),
+            not_after_ms: Some(cert.validity().not_after.timestamp().saturating_mul(1000)),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,11 +4,15 @@
 pub mod ca;
 pub mod config;
 pub mod identity;
+pub mod revocation;
 pub mod serve;
 
-pub use ca::{Ca, LeafSpec, ca_hash, cert_not_after, new_key_and_csr};
-pub use config::{ReloadableCert, client_config, install_crypto_provider, server_config};
+pub use ca::{Ca, LeafSpec, ca_hash, cert_names, cert_not_after, cert_serial, new_key_and_csr};
+pub use config::{
+    ReloadableCert, checked_client_config, client_config, install_crypto_provider, server_config,
+};
 pub use identity::{PeerIdentity, Role};
+pub use revocation::Revocations;
 pub use serve::serve_tls;
 
 #[derive(Debug, thiserror::Error)]

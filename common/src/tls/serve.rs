@@ -1,7 +1,7 @@
 //! Serves an axum router over TLS with the verified client certificate's role attached to each
 //! request as a `PeerIdentity` extension. axum's own `serve` speaks plain TCP only.
 
-use super::{PeerIdentity, Role};
+use super::PeerIdentity;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
@@ -60,13 +60,8 @@ pub async fn serve_tls(
                     return;
                 }
             };
-            let role = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .and_then(|leaf| Role::of_certificate(leaf));
-            let peer = PeerIdentity { role };
+            let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+            let peer = PeerIdentity::of_leaf(leaf.map(|der| der.as_ref()));
             let service =
                 router.map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(peer.clone());

@@ -66,10 +66,12 @@ pub async fn heartbeat(
     }
     reconcile(&st, &id, &hb).await?;
     let owners = st.store.instance_owners(&id).await?;
+    let revoked_coordinator_serials = st.store.revoked_coordinator_serials(now_ms()).await?;
     Ok(ApiJson(HeartbeatAck {
         host_id: id,
         state,
         owners,
+        revoked_coordinator_serials,
     }))
 }
 
@@ -149,11 +151,24 @@ pub async fn renew(
     let ip = ep.ip.parse().map_err(|_| {
         ApiError::Internal(anyhow::anyhow!("stored ip {} is not an address", ep.ip))
     })?;
-    let (certificate_pem, expires_at) = sign_agent_csr(&st, &req.csr_pem, &id, ip)?;
-    st.store.set_host_cert_expiry(&id, expires_at).await?;
+    let cert = sign_agent_csr(&st, &req.csr_pem, &id, ip)?;
+    let grace = i64::try_from(st.settings.renewed_cert_grace.as_millis()).unwrap_or(i64::MAX);
     st.store
-        .audit(&format!("agent:{id}"), "renew certificate", &id, "")
+        .record_renewal(&id, &cert.issued(&id), grace, now_ms())
         .await?;
-    tracing::info!(host = %id, "Agent certificate renewed.");
-    Ok(ApiJson(RenewResponse { certificate_pem }))
+    st.store
+        .audit(
+            &format!("agent:{id}"),
+            "renew certificate",
+            &id,
+            &format!(
+                "serial {}; the one it replaces is refused after the grace",
+                cert.serial
+            ),
+        )
+        .await?;
+    tracing::info!(host = %id, serial = %cert.serial, "Agent certificate renewed.");
+    Ok(ApiJson(RenewResponse {
+        certificate_pem: cert.pem,
+    }))
 }

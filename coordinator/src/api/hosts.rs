@@ -17,7 +17,10 @@ use utoipa::IntoParams;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/hosts", get(list))
-        .route("/v1/hosts/{id}", get(show))
+        .route(
+            "/v1/hosts/{id}",
+            get(show).delete(super::host_identity::remove),
+        )
         .route("/v1/hosts/{id}/lock", post(lock))
         .route("/v1/hosts/{id}/unlock", post(unlock))
         .route("/v1/hosts/{id}/agent", get(agent_facts))

@@ -12,6 +12,7 @@ pub mod downloads;
 pub mod eips;
 pub mod enroll;
 pub mod host_devices;
+pub mod host_identity;
 pub mod host_metrics;
 pub mod hosts;
 pub mod image_delete;
@@ -40,6 +41,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
     info(title = "plinth coordinator API", description = "Physical layer of a private cloud region: hosts, bare metal, images, external segments."),
     paths(
         hosts::list, hosts::show, hosts::lock, hosts::unlock, hosts::agent_facts,
+        host_identity::remove, host_identity::certificates, host_identity::revoke,
+        host_identity::reenroll,
         clusters::list, clusters::create,
         tenants::list, tenants::create, tenants::show,
         tokens::list, tokens::create, tokens::revoke, tokens::create_enrollment,
@@ -105,6 +108,7 @@ pub fn openapi_json() -> String {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(hosts::routes())
+        .merge(host_identity::routes())
         .merge(clusters::routes())
         .merge(tenants::routes())
         .merge(tokens::routes())

@@ -23,9 +23,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/enrollment-tokens", post(create_enrollment))
 }
 
-const MAX_ENROLLMENT_TTL: Duration = Duration::from_secs(7 * 86_400);
+pub(crate) const MAX_ENROLLMENT_TTL: Duration = Duration::from_secs(7 * 86_400);
 
-fn ttl_ms(field: &'static str, ttl: &str, max: Option<Duration>) -> ApiResult<i64> {
+pub(crate) fn ttl_ms(field: &'static str, ttl: &str, max: Option<Duration>) -> ApiResult<i64> {
     let d = parse_duration(ttl).map_err(|m| ApiError::field(field, m))?;
     if d.is_zero() {
         return Err(ApiError::field(field, "must be longer than zero"));
@@ -150,7 +150,7 @@ pub async fn create_enrollment(
     ApiJson(req): ApiJson<CreateEnrollmentToken>,
 ) -> ApiResult<(StatusCode, ApiJson<EnrollmentToken>)> {
     let ttl = ttl_ms("ttl", &req.ttl, Some(MAX_ENROLLMENT_TTL))?;
-    let token = issue_enrollment_token(&st, ttl, &req.description, &admin.0.actor()).await?;
+    let token = issue_enrollment_token(&st, ttl, &req.description, &admin.0.actor(), None).await?;
     Ok((StatusCode::CREATED, ApiJson(token)))
 }
 
@@ -160,20 +160,31 @@ pub async fn issue_enrollment_token(
     ttl_ms: i64,
     description: &str,
     actor: &str,
+    host_id: Option<&str>,
 ) -> ApiResult<EnrollmentToken> {
     let (id, token, hash) = new_token("enr");
     let now = now_ms();
     let expires_at = now.saturating_add(ttl_ms);
     st.store
-        .insert_enrollment_token(&id, &hash, description, now, expires_at)
+        .insert_enrollment_token(&id, &hash, description, now, expires_at, host_id)
         .await?;
+    let action = match host_id {
+        None => "create enrollment token",
+        Some(_) => "create re-enrollment token",
+    };
     st.store
-        .audit(actor, "create enrollment token", &id, description)
+        .audit(
+            actor,
+            action,
+            host_id.unwrap_or(&id),
+            &format!("token {id}; {description}"),
+        )
         .await?;
     Ok(EnrollmentToken {
         id,
         token,
         expires_at: rfc3339(expires_at),
         ca_hash: ca_hash(st.ca.cert_pem()).map_err(|e| ApiError::Internal(e.into()))?,
+        host_id: host_id.map(str::to_string),
     })
 }

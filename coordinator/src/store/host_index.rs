@@ -111,6 +111,19 @@ impl HostIndex {
             .insert((cluster_id.to_string(), id.to_string()), entry);
     }
 
+    /// Forgets a removed host.
+    pub fn remove(&mut self, id: &str) {
+        let Some(i) = self.placement.slot.remove(id) else {
+            return;
+        };
+        let gone = self.placement.hosts.swap_remove(i);
+        self.placement.offline_after.swap_remove(i);
+        if let Some(moved) = self.placement.hosts.get(i) {
+            self.placement.slot.insert(moved.host_id.clone(), i);
+        }
+        self.entries.remove(&(gone.cluster_id, id.to_string()));
+    }
+
     pub fn update(&mut self, id: &str, change: impl FnOnce(&mut IndexEntry)) {
         let Some(&i) = self.placement.slot.get(id) else {
             return;
@@ -361,5 +374,26 @@ mod tests {
         // Time running backwards (a clock step) is not trusted either.
         assert!(!index.placement_fresh_at(10));
         assert_eq!(online(&mut index, 10), ["h1", "h2"]);
+
+        // A removed host leaves both the list and placement; the others keep their slots.
+        index.remove("h1");
+        index.remove("h1");
+        assert_eq!(online(&mut index, 10), ["h2"]);
+        index.update("h3", |e| e.capacity.allocated_cores = 9);
+        let hosts = index.placement_mut(10);
+        assert_eq!(hosts.len(), 2);
+        let h3 = hosts
+            .iter()
+            .find(|c| c.host_id == "h3")
+            .map(|c| c.allocated_cores);
+        assert_eq!(h3, Some(9));
+        let listed = index.query(
+            &HostFilter {
+                limit: 50,
+                ..Default::default()
+            },
+            10,
+        );
+        assert_eq!(listed, (vec!["h2".to_string(), "h3".to_string()], 2));
     }
 }

@@ -125,40 +125,8 @@ fn host(row: &SqliteRow, now: i64) -> Result<Host, StoreError> {
 }
 
 impl Store {
-    pub async fn host_id_by_ip(&self, ip: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT id FROM hosts WHERE ip = ?")
-            .bind(ip)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.map(|r| r.try_get("id")).transpose()?)
-    }
-
-    /// Takes the enrollment token and records the host, in one transaction. Returns `false`
-    /// (and changes nothing) when the token was used or expired in the meantime. A host that
-    /// enrolls again from the same address keeps its id and state.
-    pub async fn enroll_host(&self, token_id: &str, h: &NewHost<'_>) -> Result<bool, StoreError> {
-        let mut tx = self.write().await?;
-        let taken = sqlx::query(
-            "UPDATE enrollment_tokens SET used_at = ?, used_by_host = ? \
-             WHERE id = ? AND used_at IS NULL AND expires_at > ?",
-        )
-        .bind(h.now)
-        .bind(h.id)
-        .bind(token_id)
-        .bind(h.now)
-        .execute(&mut *tx)
-        .await?;
-        if taken.rows_affected() != 1 {
-            return Ok(false);
-        }
-        self.upsert_host(&mut tx, h, "", 0, 0).await?;
-        tx.commit().await?;
-        self.reindex_host(h.id).await?;
-        Ok(true)
-    }
-
     /// Copies a host's row into the in-memory list index.
-    async fn reindex_host(&self, id: &str) -> Result<(), StoreError> {
+    pub(super) async fn reindex_host(&self, id: &str) -> Result<(), StoreError> {
         let row = sqlx::query(&format!("SELECT {INDEX_COLUMNS} FROM hosts WHERE id = ?"))
             .bind(id)
             .fetch_optional(self.pool())
@@ -203,7 +171,7 @@ impl Store {
         Ok(())
     }
 
-    async fn upsert_host(
+    pub(super) async fn upsert_host(
         &self,
         tx: &mut sqlx::Transaction<'_, Sqlite>,
         h: &NewHost<'_>,
@@ -216,7 +184,7 @@ impl Store {
                 total_memory_bytes, allocated_memory_bytes, state, created_at, updated_at, search_text, \
                 libvirt_uri, hypervisor, agent_version, domains_json, cert_expires_at) \
              VALUES (?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?, ?, '', '', '', '[]', ?) \
-             ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, \
+             ON CONFLICT (id) DO UPDATE SET ip = excluded.ip, hostname = excluded.hostname, \
                 cluster_id = excluded.cluster_id, cert_expires_at = excluded.cert_expires_at, \
                 search_text = excluded.search_text, updated_at = excluded.updated_at",
         )
@@ -256,15 +224,6 @@ impl Store {
         .await?;
         tx.commit().await?;
         self.reindex_host(h.id).await
-    }
-
-    pub async fn set_host_cert_expiry(&self, id: &str, at: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE hosts SET cert_expires_at = ? WHERE id = ?")
-            .bind(at)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
     }
 
     /// Records a heartbeat; returns the host's state and the presence changes it announced,

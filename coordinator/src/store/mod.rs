@@ -3,10 +3,12 @@
 
 pub mod audit;
 pub mod baremetal;
+pub mod certificates;
 mod claims;
 pub mod clusters;
 pub mod devices;
 pub mod eips;
+pub mod enrollment;
 pub mod host_index;
 pub mod hosts;
 pub mod images;
@@ -19,6 +21,7 @@ pub mod tenants;
 pub mod tokens;
 
 use host_index::HostIndex;
+use plinth_common::tls::Revocations;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
@@ -49,6 +52,8 @@ pub struct Store {
     eips: Arc<tokio::sync::Mutex<()>>,
     /// Creates go to the claim writer (claims.rs), which writes them in batches.
     claim_writer: claims::ClaimSender,
+    /// Revoked agent certificates, for the client that calls agents (certificates.rs).
+    revoked: Arc<Revocations>,
 }
 
 impl Store {
@@ -74,8 +79,12 @@ impl Store {
             claims: Arc::default(),
             eips: Arc::default(),
             claim_writer,
+            revoked: Revocations::new(),
         };
         store.load_host_index().await?;
+        store
+            .load_revocations(plinth_common::timefmt::now_ms())
+            .await?;
         store.load_gpu_index().await?;
         // The writer's copy sends nothing, so the writer ends once the last other copy is dropped.
         let (closed, _) = tokio::sync::mpsc::unbounded_channel();
@@ -87,6 +96,11 @@ impl Store {
             claim_queue,
         );
         Ok(store)
+    }
+
+    /// Agent certificates the coordinator refuses as servers (kept current by every revocation).
+    pub fn revocations(&self) -> Arc<Revocations> {
+        self.revoked.clone()
     }
 
     pub fn pool(&self) -> &SqlitePool {

@@ -29,9 +29,12 @@ pub struct NewApiToken<'a> {
     pub created_by: &'a str,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnrollmentTokenStatus {
-    Valid,
+    /// Usable; a re-enrollment token names the one host it is for.
+    Valid {
+        host: Option<String>,
+    },
     /// No such token, or the secret does not match.
     Invalid,
     Used,
@@ -147,16 +150,18 @@ impl Store {
         description: &str,
         created_at: i64,
         expires_at: i64,
+        host_id: Option<&str>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO enrollment_tokens (id, secret_hash, description, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO enrollment_tokens (id, secret_hash, description, created_at, expires_at, host_id) \
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(id)
         .bind(secret_hash)
         .bind(description)
         .bind(created_at)
         .bind(expires_at)
+        .bind(host_id)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -171,7 +176,7 @@ impl Store {
         now: i64,
     ) -> Result<EnrollmentTokenStatus, StoreError> {
         let row = sqlx::query(
-            "SELECT secret_hash, expires_at, used_at FROM enrollment_tokens WHERE id = ?",
+            "SELECT secret_hash, expires_at, used_at, host_id FROM enrollment_tokens WHERE id = ?",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -189,6 +194,8 @@ impl Store {
         if row.try_get::<i64, _>("expires_at")? <= now {
             return Ok(EnrollmentTokenStatus::Expired);
         }
-        Ok(EnrollmentTokenStatus::Valid)
+        Ok(EnrollmentTokenStatus::Valid {
+            host: row.try_get("host_id")?,
+        })
     }
 }

@@ -278,7 +278,17 @@ impl Client {
 
     /// `DELETE`; the body, if any.
     pub async fn delete(&self, segments: &[&str]) -> anyhow::Result<Option<Value>> {
-        self.send(self.request(Method::DELETE, segments)?).await
+        self.delete_with(segments, &[]).await
+    }
+
+    /// `DELETE` with query parameters; the body, if any.
+    pub async fn delete_with(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> anyhow::Result<Option<Value>> {
+        self.send(self.request(Method::DELETE, segments)?.query(query))
+            .await
     }
 
     /// `POST` of a text body (a CSV file): the status and JSON body whatever the status, for

@@ -5,6 +5,7 @@
 use crate::client::Client;
 use crate::devices::{self, GpusArgs, UsbArgs};
 use crate::format::{ago, cores, gib, memory, or_dash, size, when};
+use crate::host_identity;
 use crate::instances;
 use crate::maintenance::{self, MaintenanceCommand};
 use crate::output::Output;
@@ -49,6 +50,32 @@ pub enum HostsCommand {
     Maintenance {
         #[command(subcommand)]
         command: MaintenanceCommand,
+    },
+    /// Remove a host from the region and revoke its certificates. Only a host without
+    /// instances (after maintenance) unless --force with --reason: its instances end in error.
+    Delete {
+        id: String,
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why (with --force; recorded in the audit log and the instances' reason).
+        #[arg(long, requires = "force")]
+        reason: Option<String>,
+    },
+    /// The certificates the CA issued to the host's agent, and which are accepted.
+    Certs { id: String },
+    /// Revoke every certificate of the host now (a compromised host); it can re-enroll.
+    RevokeCerts {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// A one-time token that re-enrolls the host with a new key (same id and cluster); its
+    /// use revokes the host's earlier certificates.
+    Reenroll {
+        id: String,
+        /// How long the token stays valid (at most 7d).
+        #[arg(long, default_value = "1h")]
+        ttl: String,
     },
 }
 
@@ -138,6 +165,14 @@ pub async fn run(client: &Client, out: &Output, command: HostsCommand) -> anyhow
         HostsCommand::Usb(args) => devices::usb(client, out, args).await,
         HostsCommand::Gpus(args) => devices::gpus(client, out, args).await,
         HostsCommand::Vgpus { id } => devices::vgpus(client, out, id).await,
+        HostsCommand::Delete { id, force, reason } => {
+            host_identity::delete(client, out, &id, force, reason).await
+        }
+        HostsCommand::Certs { id } => host_identity::certs(client, out, &id).await,
+        HostsCommand::RevokeCerts { id, reason } => {
+            host_identity::revoke(client, out, &id, reason).await
+        }
+        HostsCommand::Reenroll { id, ttl } => host_identity::reenroll(client, out, &id, ttl).await,
     }
 }
 

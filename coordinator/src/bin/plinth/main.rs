@@ -8,6 +8,7 @@ mod console;
 mod devices;
 mod eips;
 mod format;
+mod host_identity;
 mod hosts;
 mod images;
 mod instances;

@@ -150,7 +150,7 @@ fn render_created(created: &CreatedToken) -> String {
     )
 }
 
-fn render_enrollment(token: &EnrollmentToken, coordinator: &str) -> String {
+pub(crate) fn render_enrollment(token: &EnrollmentToken, coordinator: &str) -> String {
     let pairs = [
         ("token", token.token.clone()),
         ("expires", when(Some(&token.expires_at))),
