@@ -9,6 +9,7 @@ pub mod devices;
 pub mod eips;
 pub mod host_index;
 pub mod hosts;
+pub mod image_content;
 pub mod images;
 pub mod instances;
 pub mod moves;
