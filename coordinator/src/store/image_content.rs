@@ -9,11 +9,12 @@ use std::collections::HashSet;
 impl Store {
     /// Takes image `id`'s content-writer mark for `key`, the blob the writer will put in place.
     /// `false` when another writer holds it or the image takes no content now (not `importing`
-    /// or `making`, already has content, or is deleted); the caller reads which.
+    /// (import, upload), `creating` (export) or `making` (copy to base), already has content, or
+    /// deleted); the caller reads which.
     pub async fn claim_content(&self, id: &str, key: &str) -> Result<bool, StoreError> {
         let res = sqlx::query(
             "UPDATE images SET pending_blob_id = ? WHERE id = ? AND pending_blob_id IS NULL \
-                AND blob_id IS NULL AND status IN ('importing', 'making') AND deleted_at IS NULL",
+                AND blob_id IS NULL AND status IN ('importing', 'creating', 'making') AND deleted_at IS NULL",
         )
         .bind(key)
         .bind(id)
@@ -126,6 +127,7 @@ mod tests {
         image(&store, "img-done", "available").await?;
         image(&store, "img-failed", "import_failed").await?;
         image(&store, "img-base", "making").await?;
+        image(&store, "img-export", "creating").await?;
 
         let cases = [
             (
@@ -144,6 +146,7 @@ mod tests {
             ("an available image", "img-done", "blob-c", false),
             ("an import_failed image", "img-failed", "blob-d", false),
             ("a base image being made", "img-base", "blob-e", true),
+            ("an export being created", "img-export", "blob-k", true),
             ("no such image", "img-none", "blob-f", false),
         ];
         for (label, id, key, want) in cases {
