@@ -12,7 +12,8 @@
 //! found died with the process). At start-up, before jobs resume, `recover` clears the marks
 //! and sweeps every file no row names as content — a pending key's staging file or renamed
 //! blob among them. The job's own resume then redoes the work (imports, copies) or fails the
-//! image (uploads, exports: their client is gone).
+//! image (uploads, exports: their client is gone). Clearing every mark at start-up assumes one
+//! coordinator serves the database; when several do, a mark needs an owner and a lease.
 
 use super::storage::{BlobStore, Staged, Swept};
 use crate::store::{Store, StoreError};
