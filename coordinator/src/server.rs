@@ -84,6 +84,10 @@ pub struct Running {
 pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let dir = DataDir::new(&config.data_dir);
     let state = load_state(config).await?;
+    // Before the address is published and before any job resumes: no writer is live yet.
+    crate::images::writer::recover(&state.store, &state.images.blobs)
+        .await
+        .context("sweeping the image store")?;
     let cert = ReloadableCert::new(&read(&dir.server_cert())?, &read(&dir.server_key())?)?;
     let tls = server_config(state.ca.cert_pem(), cert.clone(), false)?;
     let listener = TcpListener::bind(config.listen)

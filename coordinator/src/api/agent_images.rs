@@ -108,6 +108,14 @@ pub async fn upload_export(
             message: format!("image {id} is {} and takes no export", rec.image.status),
         });
     };
-    let image = crate::api::images::ingest_body(&st, rec, &op.id, &headers, body).await?;
+    let image = crate::api::images::ingest_body(
+        &st,
+        rec,
+        &op.id,
+        &headers,
+        body,
+        "image_not_awaiting_export",
+    )
+    .await?;
     Ok(axum::Json(image))
 }

@@ -6,6 +6,7 @@ use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::images::fetch::Source;
 use crate::images::redact_url;
+use crate::images::writer::{ContentWriter, Refused};
 use crate::jobs;
 use crate::state::AppState;
 use crate::store::images::{ImageFilter, NewImageRow};
@@ -236,7 +237,9 @@ pub async fn create(
 /// Upload an image's content as the request body (streamed; any size up to the target).
 #[utoipa::path(put, path = "/v1/images/{id}/content", tag = "images", security(("bearer" = [])),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 200, body = Image), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Image),
+        (status = 409, description = "not awaiting content, or another upload to it is running (upload_in_progress)", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn upload(
     State(st): State<AppState>,
     caller: Caller,
@@ -267,19 +270,48 @@ pub async fn upload(
         });
     };
     Ok(ApiJson(
-        ingest_body(&st, rec, &op.id, &headers, body).await?,
+        ingest_body(
+            &st,
+            rec,
+            &op.id,
+            &headers,
+            body,
+            "image_not_awaiting_upload",
+        )
+        .await?,
     ))
 }
 
 /// Streams a request body into the image `rec` under operation `op_id`, verifies it, and ends
 /// the operation; answers the image as it is then. Uploads and exports both come this way.
+/// One at a time per image: a second gets `409 upload_in_progress` before its body is read;
+/// `not_awaiting` is the code when the image took its content meanwhile.
 pub async fn ingest_body(
     st: &AppState,
     rec: crate::store::images::ImageRecord,
     op_id: &str,
     headers: &HeaderMap,
     body: Body,
+    not_awaiting: &'static str,
 ) -> ApiResult<Image> {
+    let id = rec.image.id.clone();
+    let writer = ContentWriter::claim(&st.store, &st.images.blobs, &id)
+        .await
+        .map_err(|refused| match refused {
+            Refused::Busy => ApiError::Conflict {
+                code: "upload_in_progress",
+                message: format!(
+                    "image {id} is already receiving its content from another upload; \
+                     one upload per image at a time"
+                ),
+            },
+            Refused::NotAwaiting(Some(status)) => ApiError::Conflict {
+                code: not_awaiting,
+                message: format!("image {id} is {status} and takes no content now"),
+            },
+            Refused::NotAwaiting(None) => ApiError::not_found("image", &id),
+            Refused::Store(err) => err.into(),
+        })?;
     let total = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -289,14 +321,14 @@ pub async fn ingest_body(
         total_bytes: total,
         reader: Box::pin(StreamReader::new(stream)),
     };
-    let id = rec.image.id.clone();
     // In its own task: if the client goes away mid-upload, this handler is dropped, but the
-    // upload still ends — the body stream fails — and is recorded as failed.
+    // upload still ends — the body stream fails — and is recorded as failed, which releases
+    // the writer mark (a panic releases it too, from the writer's drop).
     let work = {
         let (st, id, op_id) = (st.clone(), id.clone(), op_id.to_string());
         tokio::spawn(async move {
-            let outcome = jobs::import::fill(&st, &rec, &op_id, source).await;
-            jobs::import::finish(&st, &id, &op_id, outcome).await;
+            let outcome = jobs::import::fill(&st, &rec, &op_id, source, &writer).await;
+            jobs::import::finish(&st, &id, &op_id, outcome, writer).await;
         })
     };
     work.await.map_err(|e| ApiError::Internal(e.into()))?;

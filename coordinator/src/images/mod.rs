@@ -1,11 +1,13 @@
 //! The image repository's machinery: where content comes from (fetch), one pass that hashes
-//! and stores it (ingest), what it must be (verify, qemu-img), and where it lives (storage).
+//! and stores it (ingest), what it must be (verify, qemu-img), where it lives (storage), and
+//! who may write it (writer: one at a time, and nothing orphaned).
 
 pub mod fetch;
 pub mod ingest;
 pub mod qemu_img;
 pub mod storage;
 pub mod verify;
+pub mod writer;
 
 use crate::secrets::Secrets;
 use std::sync::Arc;

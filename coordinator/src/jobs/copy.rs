@@ -2,29 +2,62 @@
 //! copied, then `available`. If the copy fails, the half-made base image is removed and the
 //! operation says why.
 
+use crate::images::writer::{ContentWriter, Refused};
 use crate::state::AppState;
 use plinth_common::timefmt::now_ms;
 use tracing::{info, warn};
 
 /// Copies `source_blob` for the base image `target_id`.
 pub async fn run(st: AppState, source_blob: String, target_id: String, op_id: String) {
-    let outcome = st.images.blobs.copy(&source_blob).await;
-    let now = now_ms();
-    let recorded = match outcome {
-        Ok(blob_id) => {
-            info!(image = %target_id, "Copy to base finished.");
-            st.store
-                .complete_copy(&target_id, &op_id, &blob_id, now)
+    let writer = match ContentWriter::claim(&st.store, &st.images.blobs, &target_id).await {
+        Ok(writer) => writer,
+        Err(Refused::Store(err)) => {
+            tracing::error!(image = %target_id, error = ?err, "Copy could not take the image's writer mark.");
+            let reason = "the store could not start the copy; copy the image again";
+            if let Err(err) = st
+                .store
+                .fail_copy(&target_id, &op_id, reason, now_ms())
                 .await
+            {
+                tracing::error!(image = %target_id, error = ?err, "Could not record a failed copy.");
+            }
+            return;
         }
+        // Another writer owns the image, or it moved on: theirs to end, not this job's.
+        Err(refused) => {
+            warn!(image = %target_id, operation = %op_id, why = %refused, "Copy to base not started.");
+            return;
+        }
+    };
+    let outcome = writer.copy_from(&source_blob).await;
+    let now = now_ms();
+    match outcome {
+        Ok(()) => match st
+            .store
+            .complete_copy(&target_id, &op_id, writer.key(), now)
+            .await
+        {
+            Ok(true) => {
+                info!(image = %target_id, "Copy to base finished.");
+                writer.completed();
+            }
+            Ok(false) => {
+                warn!(image = %target_id, "The image's writer mark was gone when the copy was ready; the copy is dropped.");
+                writer.abandon().await;
+            }
+            Err(err) => {
+                tracing::error!(image = %target_id, error = ?err, "Could not record the end of a copy.");
+                writer.abandon().await;
+            }
+        },
         Err(err) => {
             warn!(image = %target_id, error = %err, "Copy to base failed.");
             let reason = format!("copying the content failed: {err}");
-            st.store.fail_copy(&target_id, &op_id, &reason, now).await
+            if let Err(err) = st.store.fail_copy(&target_id, &op_id, &reason, now).await {
+                tracing::error!(image = %target_id, error = ?err, "Could not record the end of a copy.");
+            }
+            writer.abandon().await;
         }
-    };
-    if let Err(err) = recorded {
-        tracing::error!(image = %target_id, error = ?err, "Could not record the end of a copy.");
     }
 }
 

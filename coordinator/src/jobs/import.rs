@@ -1,10 +1,12 @@
 //! Importing an image from a URL: open the source, stream it once through hash and write,
 //! verify what arrived, commit it. Any failure leaves the image `import_failed` with the reason
-//! and no partial content. A restart runs the import again from the start.
+//! and no partial content. A restart runs the import again from the start (the start-up
+//! sweep has removed what the cut-off run staged; images::writer).
 
 use crate::images::fetch::{self, Source};
 use crate::images::ingest::ingest;
 use crate::images::verify::{Expectations, GIB, verify};
+use crate::images::writer::{ContentWriter, Refused};
 use crate::images::{SOURCE_TIMEOUT, redact_url};
 use crate::state::AppState;
 use crate::store::images::{ImageRecord, VerifiedBlob};
@@ -15,34 +17,71 @@ use tracing::{info, warn};
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
 pub async fn run(st: AppState, image_id: String, op_id: String) {
-    let outcome = import(&st, &image_id, &op_id).await;
-    finish(&st, &image_id, &op_id, outcome).await;
+    let writer = match ContentWriter::claim(&st.store, &st.images.blobs, &image_id).await {
+        Ok(writer) => writer,
+        Err(Refused::Store(err)) => {
+            let reason = "the store could not start the import; import the image again";
+            tracing::error!(image = %image_id, error = ?err, "Import could not take the image's writer mark.");
+            if let Err(err) = st
+                .store
+                .fail_image(&image_id, &op_id, reason, now_ms())
+                .await
+            {
+                tracing::error!(image = %image_id, error = ?err, "Could not record a failed import.");
+            }
+            return;
+        }
+        // Another writer owns the image, or it moved on: theirs to end, not this job's.
+        Err(refused) => {
+            warn!(image = %image_id, operation = %op_id, why = %refused, "Import not started.");
+            return;
+        }
+    };
+    let outcome = import(&st, &image_id, &op_id, &writer).await;
+    finish(&st, &image_id, &op_id, outcome, writer).await;
 }
 
-/// Records how an import or upload ended.
+/// Records how an import or upload ended, and ends its writer: content the row now names is
+/// kept, anything else removed.
 pub async fn finish(
     st: &AppState,
     image_id: &str,
     op_id: &str,
     outcome: Result<VerifiedBlob, String>,
+    writer: ContentWriter,
 ) {
     let now = now_ms();
-    let recorded = match &outcome {
-        Ok(v) => {
-            info!(image = %image_id, bytes = v.size_bytes, "Image imported.");
-            st.store.complete_image(image_id, op_id, v, now).await
-        }
+    match &outcome {
+        Ok(v) => match st.store.complete_image(image_id, op_id, v, now).await {
+            Ok(true) => {
+                info!(image = %image_id, bytes = v.size_bytes, "Image imported.");
+                writer.completed();
+            }
+            Ok(false) => {
+                warn!(image = %image_id, "The image's writer mark was gone when its content was ready; the content is dropped.");
+                writer.abandon().await;
+            }
+            Err(err) => {
+                tracing::error!(image = %image_id, error = ?err, "Could not record the end of an import.");
+                writer.abandon().await;
+            }
+        },
         Err(reason) => {
             warn!(image = %image_id, %reason, "Image import failed.");
-            st.store.fail_image(image_id, op_id, reason, now).await
+            if let Err(err) = st.store.fail_image(image_id, op_id, reason, now).await {
+                tracing::error!(image = %image_id, error = ?err, "Could not record the end of an import.");
+            }
+            writer.abandon().await;
         }
-    };
-    if let Err(err) = recorded {
-        tracing::error!(image = %image_id, error = ?err, "Could not record the end of an import.");
     }
 }
 
-async fn import(st: &AppState, image_id: &str, op_id: &str) -> Result<VerifiedBlob, String> {
+async fn import(
+    st: &AppState,
+    image_id: &str,
+    op_id: &str,
+    writer: &ContentWriter,
+) -> Result<VerifiedBlob, String> {
     let rec = st
         .store
         .image(image_id)
@@ -69,23 +108,23 @@ async fn import(st: &AppState, image_id: &str, op_id: &str) -> Result<VerifiedBl
         ))),
     }
     .map_err(|e| e.to_string())?;
-    fill(st, &rec, op_id, source).await
+    fill(st, &rec, op_id, source, writer).await
 }
 
-/// Streams `source` into a staged blob with progress, verifies it and commits it. Shared by
-/// URL imports and uploads.
+/// Streams `source` into `writer`'s staged blob with progress, verifies it and renames it into
+/// place (the row names it as pending; `finish` completes it). Shared by URL imports, uploads
+/// and exports.
 pub async fn fill(
     st: &AppState,
     rec: &ImageRecord,
     op_id: &str,
     source: Source,
+    writer: &ContentWriter,
 ) -> Result<VerifiedBlob, String> {
     let target_gb = rec.image.target_size_gb.unwrap_or(0);
     // No file may be larger than the disk it claims to fit in (an ISO is its own size).
     let limit = u64::from(target_gb) * GIB;
-    let (staged, file) = st
-        .images
-        .blobs
+    let (staged, file) = writer
         .stage()
         .await
         .map_err(|e| format!("staging failed: {e}"))?;
@@ -131,11 +170,10 @@ pub async fn fill(
         sha256: rec.expected_sha256.as_deref(),
     };
     let mut verified = verify(staged.path(), &ingested.sha256, ingested.bytes, &want).await?;
-    verified.blob_id = st
-        .images
-        .blobs
+    writer
         .commit(staged)
         .await
         .map_err(|e| format!("storing the image failed: {e}"))?;
+    verified.blob_id = writer.key().to_string();
     Ok(verified)
 }

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 const COLUMNS: &str = "id, name, kind, image_type, iso_purpose, visibility, owner_tenant_id, note, \
     os_type, architecture, platform, version, format, virtualization, size_bytes, virtual_size_bytes, \
-    target_size_gb, sha256, expected_sha256, source_url, source_url_sealed, blob_id, status, \
+    target_size_gb, sha256, expected_sha256, source_url, source_url_sealed, blob_id, pending_blob_id, status, \
     status_before_delete, failure_reason, operation_id, created_at, updated_at, deleted_at";
 
 /// An image with what only the coordinator sees.
@@ -23,6 +23,8 @@ const COLUMNS: &str = "id, name, kind, image_type, iso_purpose, visibility, owne
 pub struct ImageRecord {
     pub image: Image,
     pub blob_id: Option<String>,
+    /// The blob a content writer is putting in place (its mark; see `images::writer`).
+    pub pending_blob_id: Option<String>,
     pub expected_sha256: Option<String>,
     pub source_url_sealed: Option<String>,
 }
@@ -135,6 +137,7 @@ fn record(row: &SqliteRow) -> Result<ImageRecord, StoreError> {
     Ok(ImageRecord {
         image,
         blob_id: row.try_get("blob_id")?,
+        pending_blob_id: row.try_get("pending_blob_id")?,
         expected_sha256: row.try_get("expected_sha256")?,
         source_url_sealed: row.try_get("source_url_sealed")?,
     })
@@ -385,29 +388,52 @@ impl Store {
         Ok(())
     }
 
+    /// Like `end_operation`, for a change conditional on the writer's mark: when it matches no
+    /// row, nothing is written (the operation neither) and the answer is `false`.
+    async fn end_operation_if<'q>(
+        &self,
+        change: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+        op_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        if change.execute(&mut *tx).await?.rows_affected() != 1 {
+            return Ok(false);
+        }
+        self.finish_operation(&mut tx, op_id, None, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Import or upload succeeded: the image becomes available with what verification found.
+    /// Its blob is the one its content-writer mark names (`v.blob_id`), and the mark is
+    /// released in the same update; `false` (nothing changed) when `v.blob_id` no longer holds
+    /// the mark.
     pub async fn complete_image(
         &self,
         id: &str,
         op_id: &str,
         v: &VerifiedBlob,
         now: i64,
-    ) -> Result<(), StoreError> {
-        let change =         sqlx::query(
-            "UPDATE images SET status = 'available', blob_id = ?, sha256 = ?, size_bytes = ?, \
-                virtual_size_bytes = ?, format = ?, failure_reason = NULL, updated_at = ? WHERE id = ?",
+    ) -> Result<bool, StoreError> {
+        let change = sqlx::query(
+            "UPDATE images SET status = 'available', blob_id = pending_blob_id, \
+                pending_blob_id = NULL, sha256 = ?, size_bytes = ?, virtual_size_bytes = ?, \
+                format = ?, failure_reason = NULL, updated_at = ? \
+             WHERE id = ? AND pending_blob_id = ?",
         )
-        .bind(&v.blob_id)
         .bind(&v.sha256)
         .bind(v.size_bytes as i64)
         .bind(v.virtual_size_bytes as i64)
         .bind(&v.format)
         .bind(now)
-        .bind(id);
-        self.end_operation(change, op_id, None, now).await
+        .bind(id)
+        .bind(&v.blob_id);
+        self.end_operation_if(change, op_id, now).await
     }
 
-    /// Import or upload failed: the image is `import_failed` with the reason.
+    /// Import or upload failed: the image is `import_failed` with the reason, and whatever
+    /// writer mark it had is gone (the writer removes its own file).
     pub async fn fail_image(
         &self,
         id: &str,
@@ -415,10 +441,13 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let change =         sqlx::query("UPDATE images SET status = 'import_failed', failure_reason = ?, updated_at = ? WHERE id = ?")
-            .bind(reason)
-            .bind(now)
-            .bind(id);
+        let change = sqlx::query(
+            "UPDATE images SET status = 'import_failed', failure_reason = ?, \
+                pending_blob_id = NULL, updated_at = ? WHERE id = ?",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(id);
         self.end_operation(change, op_id, Some(reason), now).await
     }
 
@@ -527,21 +556,24 @@ impl Store {
         Ok(row.map(|r| r.try_get("copied_from")).transpose()?.flatten())
     }
 
-    /// The copy is in place: the base image is available.
+    /// The copy is in place: the base image is available, with the blob its writer mark named
+    /// (released in the same update). `false` (nothing changed) when `blob_id` no longer holds
+    /// the mark.
     pub async fn complete_copy(
         &self,
         id: &str,
         op_id: &str,
         blob_id: &str,
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let change = sqlx::query(
-            "UPDATE images SET status = 'available', blob_id = ?, updated_at = ? WHERE id = ?",
+            "UPDATE images SET status = 'available', blob_id = pending_blob_id, \
+                pending_blob_id = NULL, updated_at = ? WHERE id = ? AND pending_blob_id = ?",
         )
-        .bind(blob_id)
         .bind(now)
-        .bind(id);
-        self.end_operation(change, op_id, None, now).await
+        .bind(id)
+        .bind(blob_id);
+        self.end_operation_if(change, op_id, now).await
     }
 
     /// The copy failed: the half-made base image goes away, the operation says why.

@@ -11,6 +11,7 @@ pub mod eips;
 pub mod enrollment;
 pub mod host_index;
 pub mod hosts;
+pub mod image_content;
 pub mod images;
 pub mod instances;
 pub mod moves;
