@@ -63,6 +63,7 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
                 .map(crate::prometheus::Prometheus::new)
                 .transpose()?,
             baremetal: config.baremetal,
+            max_token_ttl: config.max_token_ttl,
         }),
         moves: Arc::default(),
         consoles: Arc::default(),
