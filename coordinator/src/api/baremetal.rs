@@ -7,7 +7,7 @@ use super::baremetal_input::{self, CSV_HEADER, MAX_ROWS, ServerInput, ValidServe
 use crate::agents::AgentError;
 use crate::api::text_input::{NAME, text};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::error::{ApiBytes, ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::jobs::baremetal_prepare::{self as prepare, NO_AGENT};
 use crate::state::AppState;
 use crate::store::baremetal::{BaremetalFilter, BaremetalRecord, NewServerRow};
@@ -442,7 +442,7 @@ pub async fn import(
     State(st): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ImportQuery>,
-    body: axum::body::Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<Response> {
     let tenant_id = owner(&st, &caller, q.tenant_email.as_deref()).await?;
     let text = std::str::from_utf8(&body)
