@@ -62,6 +62,7 @@ enum TokenCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    plinth_common::fsutil::private_umask();
     plinth_common::tls::install_crypto_provider();
     let cli = Cli::parse();
     match cli.command {

@@ -31,6 +31,10 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
             dir.root().display()
         );
     }
+    // The data directory holds the CA key and the database: its owner's alone, however it
+    // was made.
+    plinth_common::fsutil::create_private_dir(dir.root())
+        .with_context(|| format!("making {} private", dir.root().display()))?;
     let ca_pem = read(&dir.ca_cert())?;
     let ca = Ca::load(&ca_pem, &read(&dir.ca_key())?)?;
     let agents = AgentClient::new(

@@ -50,7 +50,12 @@ impl BlobStore {
             BlobStore::Local(l) => {
                 tokio::fs::create_dir_all(l.blobs()).await?;
                 let _ = tokio::fs::remove_dir_all(l.staging()).await;
-                tokio::fs::create_dir_all(l.staging()).await
+                tokio::fs::create_dir_all(l.staging()).await?;
+                // Tenants' images: the coordinator's alone (it serves them over mTLS).
+                for dir in [l.root.clone(), l.blobs(), l.staging()] {
+                    plinth_common::fsutil::set_mode(&dir, 0o700)?;
+                }
+                Ok(())
             }
         }
     }
@@ -61,7 +66,12 @@ impl BlobStore {
         let path = match self {
             BlobStore::Local(l) => l.staging().join(format!("{blob_id}.part")),
         };
-        let file = File::create(&path).await?;
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .await?;
         Ok((
             Staged {
                 path,
