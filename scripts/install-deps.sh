@@ -22,10 +22,11 @@ PACKAGES=(
   python3-venv      # the venv sushy-tools' Redfish emulator is installed in (below)
   python3-dev       # libvirt-python compiles against Python's headers...
   gcc               # ...with a C compiler
+  curl              # a second HTTP/2 client for the 413 test (tests/bounds.rs); benchmarks' peer
 )
 
 # What the tests run; all must be on PATH (or in /usr/sbin) when this script ends.
-COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo bindfs prometheus promtool ipmi_sim ipmitool)
+COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo bindfs prometheus promtool ipmi_sim ipmitool curl)
 
 # sushy-tools' Redfish emulator for the Redfish inventory test (tests/baremetal_inventory.rs),
 # which looks for it here. Its libvirt driver serves libvirt's test driver's domains as systems;

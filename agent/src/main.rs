@@ -36,6 +36,7 @@ enum Command {
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
 
 fn main() -> anyhow::Result<()> {
+    plinth_common::fsutil::private_umask();
     limit_malloc_arenas();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -10,5 +10,6 @@ pub mod image;
 pub mod instance;
 pub mod logging;
 pub mod metrics;
+pub mod text;
 pub mod timefmt;
 pub mod tls;

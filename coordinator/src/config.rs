@@ -13,6 +13,9 @@ use std::time::Duration;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:7443";
 pub const DEFAULT_AGENT_CERT_TTL: &str = "30d";
+pub const DEFAULT_MAX_TOKEN_TTL: &str = "365d";
+/// The longest `max_token_ttl` (and `agent_cert_ttl`) the coordinator takes: ten years.
+const MAX_TTL_SETTING: Duration = Duration::from_secs(10 * 365 * 86_400);
 /// Requests an agent sent just before it renewed still arrive with the old certificate.
 pub const DEFAULT_RENEWED_CERT_GRACE: Duration = Duration::from_secs(60);
 
@@ -36,6 +39,7 @@ pub struct FileConfig {
     pub prometheus_rate_window: Option<String>,
     pub baremetal_sync_interval: Option<String>,
     pub baremetal_sync_concurrency: Option<u32>,
+    pub max_token_ttl: Option<String>,
     pub renewed_cert_grace: Option<String>,
 }
 
@@ -97,6 +101,9 @@ pub struct ServeArgs {
     /// BMCs one agent polls at once in a power sweep [default: 16].
     #[arg(long, env = "PLINTH_BAREMETAL_SYNC_CONCURRENCY")]
     pub baremetal_sync_concurrency: Option<u32>,
+    /// The longest TTL an API token may be given, by admins and tenants alike [default: 365d].
+    #[arg(long, env = "PLINTH_MAX_TOKEN_TTL")]
+    pub max_token_ttl: Option<String>,
     /// How long an agent's certificate stays accepted after the agent renewed it (requests
     /// already on their way) [default: 60s].
     #[arg(long, env = "PLINTH_RENEWED_CERT_GRACE")]
@@ -115,6 +122,7 @@ pub struct Config {
     pub drains: DrainSettings,
     pub prometheus: Option<PrometheusConfig>,
     pub baremetal: BaremetalSettings,
+    pub max_token_ttl: Duration,
 }
 
 fn prometheus_config(
@@ -198,6 +206,20 @@ impl Config {
             .context("agent_cert_ttl")?;
         if agent_cert_ttl < Duration::from_secs(10) {
             bail!("agent_cert_ttl {ttl_text} is too short (at least 10s)");
+        }
+        if agent_cert_ttl > MAX_TTL_SETTING {
+            bail!("agent_cert_ttl {ttl_text} is too long (at most 3650d)");
+        }
+        let max_token_ttl_text = args
+            .max_token_ttl
+            .clone()
+            .or(file.max_token_ttl)
+            .unwrap_or_else(|| DEFAULT_MAX_TOKEN_TTL.into());
+        let max_token_ttl = plinth_common::timefmt::parse_duration(&max_token_ttl_text)
+            .map_err(anyhow::Error::msg)
+            .context("max_token_ttl")?;
+        if !(Duration::from_secs(60)..=MAX_TTL_SETTING).contains(&max_token_ttl) {
+            bail!("max_token_ttl {max_token_ttl_text} is out of range (1m to 3650d)");
         }
         let renewed_cert_grace = match args.renewed_cert_grace.clone().or(file.renewed_cert_grace) {
             None => DEFAULT_RENEWED_CERT_GRACE,
@@ -311,6 +333,7 @@ impl Config {
             policy,
             drains,
             prometheus,
+            max_token_ttl,
         })
     }
 }
@@ -339,6 +362,7 @@ mod tests {
             prometheus_rate_window: None,
             baremetal_sync_interval: None,
             baremetal_sync_concurrency: None,
+            max_token_ttl: None,
             renewed_cert_grace: None,
         }
     }
@@ -386,6 +410,35 @@ mod tests {
         let overridden = Config::resolve(&args(Some(path), Some("127.0.0.1:2")))?;
         assert_eq!(overridden.listen.port(), 2);
         assert_eq!(overridden.data_dir, PathBuf::from("/d"));
+        Ok(())
+    }
+
+    #[test]
+    fn max_token_ttl_bounds() -> anyhow::Result<()> {
+        let mut a = args(None, None);
+        a.data_dir = Some("/d".into());
+        assert_eq!(
+            Config::resolve(&a)?.max_token_ttl,
+            Duration::from_secs(365 * 86_400),
+            "default"
+        );
+        let cases = [
+            ("a day", "1d", Some(Duration::from_secs(86_400))),
+            (
+                "ten years",
+                "3650d",
+                Some(Duration::from_secs(3650 * 86_400)),
+            ),
+            ("too short", "30s", None),
+            ("over ten years", "3651d", None),
+            ("the issue's value", "99999999999d", None),
+            ("overflows u64 seconds", "213503982334602d", None),
+        ];
+        for (label, text, want) in cases {
+            a.max_token_ttl = Some(text.into());
+            let got = Config::resolve(&a).ok().map(|c| c.max_token_ttl);
+            assert_eq!(got, want, "{label}");
+        }
         Ok(())
     }
 

@@ -60,6 +60,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         drains: Default::default(),
         prometheus: None,
         baremetal: Default::default(),
+        max_token_ttl: Duration::from_secs(365 * 86_400),
     };
     let stop = CancellationToken::new();
     let running = server::start(&config, stop.clone()).await?;

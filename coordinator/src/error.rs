@@ -46,6 +46,9 @@ pub enum ApiError {
     Upstream { code: &'static str, message: String },
     #[error("{0}")]
     RangeNotSatisfiable(String),
+    /// The request body is longer than the endpoint reads.
+    #[error("the request body is over the limit of {} MiB ({limit} bytes)", limit / (1 << 20))]
+    BodyTooLarge { limit: usize },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -82,6 +85,9 @@ impl ApiError {
             ApiError::Unavailable { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, (*code).into()),
             ApiError::Gone { code, .. } => (StatusCode::GONE, (*code).into()),
             ApiError::Upstream { code, .. } => (StatusCode::BAD_GATEWAY, (*code).into()),
+            ApiError::BodyTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large".into())
+            }
             ApiError::RangeNotSatisfiable(_) => (
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 "range_not_satisfiable".into(),
@@ -136,6 +142,11 @@ impl ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> ApiError {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::BodyTooLarge {
+                limit: MAX_BODY_BYTES,
+            };
+        }
         ApiError::Malformed(format!("request body: {}", r.body_text()))
     }
 }
@@ -152,10 +163,89 @@ impl From<PathRejection> for ApiError {
     }
 }
 
-/// `Json` whose rejection is an `ApiError` (so a bad body gets plinth's error shape).
-#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// The most a JSON (or CSV) request body may hold; uploads stream and have no such limit.
+pub const MAX_BODY_BYTES: usize = 2 << 20;
+/// Past the limit, this much more is read and dropped before the 413 is sent: a client still
+/// sending is then done and reads the answer, where a connection closed (HTTP/1.1) or a stream
+/// reset (HTTP/2) under it would lose the answer. Beyond it, or past the deadline, the 413
+/// goes out anyway.
+const DRAIN_MAX_BYTES: usize = 64 << 20;
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The whole body, at most `MAX_BODY_BYTES`; over that, a 413 once the rest was drained.
+pub async fn read_body(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<axum::body::Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let too_large = ApiError::BodyTooLarge {
+        limit: MAX_BODY_BYTES,
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_MAX_BYTES as u64) {
+        return Err(too_large);
+    }
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::Malformed("request body: could not be read".into()))?;
+        if buf.len() + chunk.len() > MAX_BODY_BYTES {
+            let mut seen = buf.len() + chunk.len();
+            drop(buf);
+            let drain = async {
+                while let Some(Ok(chunk)) = stream.next().await {
+                    seen += chunk.len();
+                    if seen > DRAIN_MAX_BYTES {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_DEADLINE, drain).await;
+            return Err(too_large);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// `Json` whose rejection is an `ApiError` (so a bad body gets plinth's error shape), read
+/// under [`MAX_BODY_BYTES`].
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = read_body(&parts.headers, body).await?;
+        // axum's own extractor for the content-type check and its messages, on the bytes read.
+        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// A request body as bytes (CSV), read under [`MAX_BODY_BYTES`].
+#[derive(Debug, Clone, Default)]
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, _state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        read_body(&parts.headers, body).await.map(ApiBytes)
+    }
+}
 
 impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {
@@ -175,10 +265,9 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        let body = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::Malformed(format!("body: {}", e.body_text())))?;
+    async fn from_request(req: axum::extract::Request, _state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let body = read_body(&parts.headers, body).await?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(ApiOptionalJson(T::default()));
         }

@@ -72,6 +72,7 @@ enum TokenCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    plinth_common::fsutil::private_umask();
     plinth_common::tls::install_crypto_provider();
     let cli = Cli::parse();
     match cli.command {
@@ -116,14 +117,15 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let config = Config::resolve(&serve)?;
             let state = server::load_state(&config).await?;
-            let ttl = plinth_common::timefmt::parse_duration(&ttl).map_err(anyhow::Error::msg)?;
-            if ttl.is_zero() || ttl > std::time::Duration::from_secs(7 * 86_400) {
-                anyhow::bail!("--ttl must be more than zero and at most 7d");
-            }
+            let ttl = api::tokens::bounded_ttl(&ttl, api::tokens::MAX_ENROLLMENT_TTL)
+                .map_err(|m| anyhow::anyhow!("--ttl {m}"))?;
+            let description = plinth_common::text::check(plinth_common::text::NOTE, &description)
+                .map_err(|m| anyhow::anyhow!("--description {m}"))?;
             let token = api::tokens::issue_enrollment_token(
                 &state,
-                ttl.as_millis() as i64,
-                &description,
+                // At most 7 days: the milliseconds fit.
+                i64::try_from(ttl.as_millis())?,
+                description,
                 "cli",
                 None,
             )

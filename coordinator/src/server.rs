@@ -31,6 +31,10 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
             dir.root().display()
         );
     }
+    // The data directory holds the CA key and the database: its owner's alone, however it
+    // was made.
+    plinth_common::fsutil::create_private_dir(dir.root())
+        .with_context(|| format!("making {} private", dir.root().display()))?;
     let ca_pem = read(&dir.ca_cert())?;
     let ca = Ca::load(&ca_pem, &read(&dir.ca_key())?)?;
     let store = Store::open(&dir.database()).await?;
@@ -66,6 +70,7 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
                 .map(crate::prometheus::Prometheus::new)
                 .transpose()?,
             baremetal: config.baremetal,
+            max_token_ttl: config.max_token_ttl,
         }),
         moves: Arc::default(),
         consoles: Arc::default(),

@@ -34,4 +34,6 @@ pub struct Settings {
     /// Where host metrics history comes from when not from the agents.
     pub prometheus: Option<crate::prometheus::Prometheus>,
     pub baremetal: crate::jobs::baremetal_sync::BaremetalSettings,
+    /// The longest TTL an API token may be given (`max_token_ttl`).
+    pub max_token_ttl: Duration,
 }

@@ -7,7 +7,6 @@ use super::link::refusal;
 use super::locks::KeyedLocks;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use tokio::io::AsyncWriteExt;
 
@@ -127,7 +126,7 @@ impl ImageCache {
         let (file, part_path) = part.into_parts();
         download(client, url, image, tokio::fs::File::from_std(file)).await?;
         // Readable by the hypervisor's user: the cache holds backing files of many domains.
-        std::fs::set_permissions(&part_path, std::fs::Permissions::from_mode(0o644))?;
+        super::modes::cached_image(&part_path)?;
         part_path.persist(&target).map_err(|e| e.error)?;
         tracing::info!(sha256 = %image.sha256, path = %target.display(), "Image cached.");
         Ok(target)

@@ -6,7 +6,7 @@
 
 use super::cache::ImageFormat;
 use super::request::CreateSpec;
-use super::{CoordinatorLink, DISK, InstanceError, Instances, SEED, disk, remove_dir, seed};
+use super::{CoordinatorLink, DISK, InstanceError, Instances, SEED, disk, modes, remove_dir, seed};
 use plinth_common::api::AgentPrepared;
 use std::path::{Path, PathBuf};
 
@@ -153,19 +153,22 @@ async fn build(
     staging: &Path,
 ) -> Result<(), InstanceError> {
     remove_dir(staging).await?;
+    let io = |what: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| InstanceError::Io { what, path, source }
+    };
     tokio::fs::create_dir_all(staging)
         .await
-        .map_err(|source| InstanceError::Io {
-            what: "creating",
-            path: staging.to_path_buf(),
-            source,
-        })?;
+        .map_err(io("creating", staging))?;
+    // QEMU opens the disk and seed by their path, through this directory.
+    modes::traversable_dir(staging).map_err(io("setting the mode of", staging))?;
     let disk = staging.join(DISK);
     match backing {
         Some(image) => disk::create_overlay(image, &disk, spec.disk_bytes).await,
         None => disk::create_blank(&disk, spec.disk_bytes).await,
     }
     .map_err(InstanceError::Disk)?;
+    modes::private_file(&disk).map_err(io("setting the mode of", &disk))?;
     let config = seed::Seed {
         instance_id: &spec.instance_id,
         hostname: &spec.hostname,

@@ -15,6 +15,7 @@ mod link;
 mod locks;
 mod migrate;
 mod migrations;
+mod modes;
 mod request;
 mod seed;
 mod storage;
@@ -71,10 +72,9 @@ pub struct Instances {
 
 /// QEMU under `qemu:///system` runs as an unprivileged user (libvirt hands it the disk files),
 /// so it must be able to pass through the storage directory to reach `instances/` and
-/// `images/`. The directory may be traversed but not listed; the agent's key and seeds stay
-/// 0600.
+/// `images/` (modes.rs). The directories may be traversed but not listed; the agent's key and
+/// seeds stay 0600.
 fn traversable(root: &Path) {
-    use std::os::unix::fs::PermissionsExt;
     for dir in [
         root.to_path_buf(),
         root.join("instances"),
@@ -83,12 +83,8 @@ fn traversable(root: &Path) {
         if std::fs::create_dir_all(&dir).is_err() {
             continue;
         }
-        if let Ok(meta) = std::fs::metadata(&dir) {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o011 != 0o011 {
-                let _ =
-                    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode | 0o011));
-            }
+        if let Err(err) = modes::traversable_dir(&dir) {
+            warn!(path = %dir.display(), error = %err, "Could not set a storage directory's mode.");
         }
     }
 }

@@ -62,7 +62,8 @@ pub struct CreateToken {
     #[serde(default)]
     pub tenant_id: Option<String>,
     pub name: String,
-    /// Lifetime such as `30d` or `12h`; none means until revoked.
+    /// Lifetime such as `30d` or `12h`, at most the coordinator's `max_token_ttl` (365d by
+    /// default); none means until revoked.
     #[serde(default)]
     pub ttl: Option<String>,
 }

@@ -80,7 +80,9 @@ pub async fn heartbeat(
 /// confirmed by asking the agent now (in the background: the beat is not held up) before it is
 /// applied and audited.
 async fn reconcile(st: &AppState, host: &str, hb: &Heartbeat) -> ApiResult<()> {
-    let settled_before = now_ms() - 2 * hb.interval_ms as i64;
+    // The interval is the agent's word: bounded so the arithmetic cannot overflow.
+    let interval_ms = i64::try_from(hb.interval_ms).unwrap_or(i64::MAX);
+    let settled_before = now_ms().saturating_sub(interval_ms.saturating_mul(2));
     let (proposed, unknown) = st
         .store
         .reconcile_host(host, &hb.domains, settled_before)

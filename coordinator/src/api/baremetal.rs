@@ -5,8 +5,9 @@
 
 use super::baremetal_input::{self, CSV_HEADER, MAX_ROWS, ServerInput, ValidServer};
 use crate::agents::AgentError;
+use crate::api::text_input::{NAME, text};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::error::{ApiBytes, ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::jobs::baremetal_prepare::{self as prepare, NO_AGENT};
 use crate::state::AppState;
 use crate::store::baremetal::{BaremetalFilter, BaremetalRecord, NewServerRow};
@@ -257,21 +258,11 @@ pub async fn update(
             "give rack_location or label: nothing else can change",
         ));
     }
-    if let Some(r) = &req.rack_location
-        && (r.trim().is_empty() || r.chars().count() > 64 || r.chars().any(char::is_control))
-    {
-        return Err(ApiError::field(
-            "rack_location",
-            "must be 1-64 characters without control characters",
-        ));
+    if let Some(r) = &req.rack_location {
+        text("rack_location", NAME, r)?;
     }
-    if let Some(l) = &req.label
-        && (l.chars().count() > 64 || l.chars().any(char::is_control))
-    {
-        return Err(ApiError::field(
-            "label",
-            "must be at most 64 characters without control characters",
-        ));
+    if let Some(l) = req.label.as_deref().filter(|l| !l.trim().is_empty()) {
+        text("label", NAME, l)?;
     }
     let rec = find(&st, &caller, &id).await?;
     require_running(&rec, "an update")?;
@@ -451,7 +442,7 @@ pub async fn import(
     State(st): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ImportQuery>,
-    body: axum::body::Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<Response> {
     let tenant_id = owner(&st, &caller, q.tenant_email.as_deref()).await?;
     let text = std::str::from_utf8(&body)

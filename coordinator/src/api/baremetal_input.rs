@@ -2,6 +2,7 @@
 //! fields, IPMI's own limits (user ≤ 16 bytes, password ≤ 20), the address's syntax, and the
 //! import file's exact header and quoting.
 
+use plinth_common::text::{self, NAME};
 use std::net::IpAddr;
 
 /// The import file's header, exactly (SPEC §4).
@@ -36,27 +37,20 @@ impl std::fmt::Debug for ValidServer {
     }
 }
 
-fn text(field: &'static str, value: &str, max: usize, errors: &mut Vec<(&'static str, String)>) {
-    if value.trim().is_empty() {
-        errors.push((field, "is required".into()));
-    } else if value.chars().count() > max {
-        errors.push((field, format!("must be at most {max} characters")));
-    } else if value.chars().any(char::is_control) {
-        errors.push((field, "must not contain control characters".into()));
+/// Names, rack locations and labels follow the one text rule (`plinth_common::text::NAME`).
+fn text(field: &'static str, value: &str, errors: &mut Vec<(&'static str, String)>) {
+    if let Err(m) = text::check(NAME, value) {
+        errors.push((field, m));
     }
 }
 
 /// Checks `s`; every problem is named by its field (the password is never quoted).
 pub fn check(s: &ServerInput<'_>) -> Result<ValidServer, Vec<(&'static str, String)>> {
     let mut errors = Vec::new();
-    text("name", s.name, 64, &mut errors);
-    text("rack_location", s.rack_location, 64, &mut errors);
-    if let Some(label) = s.label {
-        if label.chars().count() > 64 {
-            errors.push(("label", "must be at most 64 characters".into()));
-        } else if label.chars().any(char::is_control) {
-            errors.push(("label", "must not contain control characters".into()));
-        }
+    text("name", s.name, &mut errors);
+    text("rack_location", s.rack_location, &mut errors);
+    if let Some(label) = s.label.filter(|l| !l.trim().is_empty()) {
+        text("label", label, &mut errors);
     }
     let ip = match s.ipmi_ip.trim() {
         "" => {

@@ -1,5 +1,6 @@
 //! `/v1/clusters`: the groups hosts enroll into.
 
+use crate::api::text_input::{NOTE, text};
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::state::AppState;
@@ -30,13 +31,8 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateCluster>,
 ) -> ApiResult<(StatusCode, ApiJson<Cluster>)> {
     validate_slug("id", &req.id).map_err(|m| ApiError::field("id", m))?;
-    if req.description.chars().count() > 500 {
-        return Err(ApiError::field(
-            "description",
-            "must be at most 500 characters",
-        ));
-    }
-    if !st.store.create_cluster(&req.id, &req.description).await? {
+    let description = text("description", NOTE, &req.description)?;
+    if !st.store.create_cluster(&req.id, &description).await? {
         return Err(ApiError::Conflict {
             code: "cluster_exists",
             message: format!("cluster {} already exists", req.id),

@@ -17,7 +17,9 @@ use plinth_common::api::{
 use plinth_common::timefmt::now_ms;
 
 use super::hosts::check_host_id;
-use super::tokens::{MAX_ENROLLMENT_TTL, issue_enrollment_token, ttl_ms};
+use super::text_input::text;
+use super::tokens::{enrollment_ttl_ms, issue_enrollment_token};
+use plinth_common::text::REASON;
 
 /// `DELETE /v1/hosts/{id}` is [`remove`], routed with the host's `GET` in hosts.rs.
 pub fn routes() -> Router<AppState> {
@@ -27,21 +29,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/hosts/{id}/reenroll", post(reenroll))
 }
 
-/// Longest reason an operator gives for a forced removal or a revocation.
-const MAX_REASON: usize = 256;
-
-fn reason(field: &'static str, text: Option<&str>) -> ApiResult<String> {
-    let text = text.map(str::trim).unwrap_or_default();
-    if text.is_empty() {
-        return Err(ApiError::field(field, "must say why (1-256 characters)"));
-    }
-    if text.chars().count() > MAX_REASON || text.chars().any(char::is_control) {
-        return Err(ApiError::field(
-            field,
-            "must be at most 256 characters without control characters",
-        ));
-    }
-    Ok(text.to_string())
+fn reason(field: &'static str, given: Option<&str>) -> ApiResult<String> {
+    text(field, REASON, given.unwrap_or_default())
 }
 
 fn instance_list(ids: &[String]) -> String {
@@ -194,11 +183,7 @@ pub async fn reenroll(
     ApiOptionalJson(req): ApiOptionalJson<ReenrollHost>,
 ) -> ApiResult<(StatusCode, ApiJson<EnrollmentToken>)> {
     check_host_id(&id)?;
-    let ttl = ttl_ms(
-        "ttl",
-        req.ttl.as_deref().unwrap_or("1h"),
-        Some(MAX_ENROLLMENT_TTL),
-    )?;
+    let ttl = enrollment_ttl_ms(req.ttl.as_deref().unwrap_or("1h"))?;
     if st.store.get_host(&id, now_ms()).await?.is_none() {
         return Err(ApiError::not_found("host", &id));
     }

@@ -1,11 +1,13 @@
 //! Checks on what image requests bring, and who may see or change an image. Every refusal
 //! names the field; nothing is written before all checks pass.
 
+use crate::api::text_input::{NAME, NOTE, text, url_length};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use plinth_common::api::{Image, NewImage};
 use plinth_common::image::{ImageKind, ImageType, TARGET_SIZE_GB, Visibility, check_os};
+use plinth_common::text::check;
 
 /// Whether `caller` may see `image`: admins all; a tenant its own images and the featured and
 /// public base images.
@@ -50,18 +52,11 @@ pub async fn reload(st: &AppState, id: &str) -> ApiResult<crate::store::images::
 }
 
 pub fn name(field: &'static str, value: &str) -> ApiResult<String> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > 200 || v.chars().any(char::is_control) {
-        return Err(ApiError::field(field, "must be 1-200 printable characters"));
-    }
-    Ok(v.to_string())
+    text(field, NAME, value)
 }
 
 pub fn note(value: &str) -> ApiResult<()> {
-    if value.chars().count() > 2000 {
-        return Err(ApiError::field("note", "must be at most 2000 characters"));
-    }
-    Ok(())
+    text("note", NOTE, value).map(drop)
 }
 
 pub fn tags(values: &[String]) -> ApiResult<Vec<String>> {
@@ -70,13 +65,8 @@ pub fn tags(values: &[String]) -> ApiResult<Vec<String>> {
     }
     let mut out: Vec<String> = Vec::new();
     for tag in values {
-        let t = tag.trim();
-        if t.is_empty() || t.chars().count() > 50 || t.chars().any(char::is_control) {
-            return Err(ApiError::field(
-                "tags",
-                format!("'{tag}' must be 1-50 printable characters"),
-            ));
-        }
+        let t = check(NAME, tag)
+            .map_err(|m| ApiError::field("tags", format!("tag {} {m}", out.len() + 1)))?;
         if !out.iter().any(|o| o == t) {
             out.push(t.to_string());
         }
@@ -161,6 +151,7 @@ pub async fn new_image(
 
 /// An import URL: http, https or ftp, with a host and a path.
 pub fn import_url(text: &str) -> ApiResult<reqwest::Url> {
+    url_length("url", text.trim())?;
     let url: reqwest::Url = text
         .trim()
         .parse()
@@ -180,5 +171,7 @@ pub fn import_url(text: &str) -> ApiResult<reqwest::Url> {
     if url.path().is_empty() || url.path() == "/" {
         return Err(ApiError::field("url", "names no file"));
     }
+    // Parsing percent-encodes what needs it, which can make a URL longer.
+    url_length("url", url.as_str())?;
     Ok(url)
 }

@@ -26,6 +26,7 @@ pub mod operations;
 pub mod quotas;
 pub mod segments;
 pub mod tenants;
+pub mod text_input;
 pub mod tokens;
 
 use crate::error::ApiError;

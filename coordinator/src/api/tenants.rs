@@ -1,5 +1,6 @@
 //! `/v1/tenants`: who owns instances, images and addresses.
 
+use crate::api::text_input::{NAME, text};
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
@@ -46,10 +47,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, ApiJson<Tenant>)> {
     let email = req.email.trim().to_lowercase();
     validate_email(&email)?;
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::field("name", "must be 1-200 characters"));
-    }
+    let name = &text("name", NAME, &req.name)?;
     let tenant = st
         .store
         .create_tenant(&new_id("tenant"), &email, name)

@@ -1,6 +1,7 @@
 //! `/v1/tokens` (admin and tenant API tokens) and `/v1/enrollment-tokens` (one-time tokens
 //! agents enroll with).
 
+use crate::api::text_input::{NAME, NOTE, text};
 use crate::auth::{Admin, Caller, new_token};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
@@ -12,7 +13,7 @@ use plinth_common::api::{
     ApiToken, CreateEnrollmentToken, CreateToken, CreatedToken, EnrollmentToken, ErrorBody,
     TokenRole,
 };
-use plinth_common::timefmt::{now_ms, parse_duration, rfc3339};
+use plinth_common::timefmt::{expiry_after, now_ms, parse_duration, rfc3339};
 use plinth_common::tls::ca_hash;
 use std::time::Duration;
 
@@ -23,20 +24,45 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/enrollment-tokens", post(create_enrollment))
 }
 
-pub(crate) const MAX_ENROLLMENT_TTL: Duration = Duration::from_secs(7 * 86_400);
+pub const MAX_ENROLLMENT_TTL: Duration = Duration::from_secs(7 * 86_400);
 
-pub(crate) fn ttl_ms(field: &'static str, ttl: &str, max: Option<Duration>) -> ApiResult<i64> {
-    let d = parse_duration(ttl).map_err(|m| ApiError::field(field, m))?;
+/// A TTL as typed, more than zero and at most `max`.
+pub fn bounded_ttl(ttl: &str, max: Duration) -> Result<Duration, String> {
+    let d = parse_duration(ttl)?;
     if d.is_zero() {
-        return Err(ApiError::field(field, "must be longer than zero"));
+        return Err("must be longer than zero".into());
     }
-    if let Some(max) = max.filter(|m| d > *m) {
-        return Err(ApiError::field(
-            field,
-            format!("must be at most {}s", max.as_secs()),
+    if d > max {
+        return Err(format!(
+            "'{}' is longer than the maximum, {}",
+            ttl.trim(),
+            duration_text(max)
         ));
     }
-    i64::try_from(d.as_millis()).map_err(|_| ApiError::field(field, "is too long"))
+    Ok(d)
+}
+
+/// An enrollment token's `ttl` as typed, in milliseconds (at most 7 days, so they fit).
+pub(crate) fn enrollment_ttl_ms(ttl: &str) -> ApiResult<i64> {
+    let ttl = bounded_ttl(ttl, MAX_ENROLLMENT_TTL).map_err(|m| ApiError::field("ttl", m))?;
+    i64::try_from(ttl.as_millis()).map_err(|_| ApiError::field("ttl", "is too long"))
+}
+
+/// A TTL as typed, bounded by `max`: the expiry timestamp it gives from `now`.
+pub fn expiry(ttl: &str, max: Duration, now: i64) -> Result<i64, String> {
+    let d = bounded_ttl(ttl, max)?;
+    expiry_after(now, d).ok_or_else(|| format!("'{}' is too long", ttl.trim()))
+}
+
+/// `7d`, `36h`, `90s`: the largest whole unit (how a maximum is shown to an operator).
+fn duration_text(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        _ if s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        _ if s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        _ if s.is_multiple_of(60) => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
 }
 
 /// List live tokens: admins see all, a tenant its own.
@@ -54,10 +80,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<CreateToken>,
 ) -> ApiResult<(StatusCode, ApiJson<CreatedToken>)> {
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::field("name", "must be 1-200 characters"));
-    }
+    let name = &text("name", NAME, &req.name)?;
     let tenant_id = match (req.role, req.tenant_id.as_deref()) {
         (TokenRole::Admin, Some(_)) => {
             return Err(ApiError::field(
@@ -92,7 +115,9 @@ pub async fn create(
     let expires_at = req
         .ttl
         .as_deref()
-        .map(|ttl| ttl_ms("ttl", ttl, None).map(|ms| now.saturating_add(ms)))
+        .map(|ttl| {
+            expiry(ttl, st.settings.max_token_ttl, now).map_err(|m| ApiError::field("ttl", m))
+        })
         .transpose()?;
     let (id, token, secret_hash) = new_token("tok");
     let actor = caller.actor();
@@ -149,8 +174,9 @@ pub async fn create_enrollment(
     admin: Admin,
     ApiJson(req): ApiJson<CreateEnrollmentToken>,
 ) -> ApiResult<(StatusCode, ApiJson<EnrollmentToken>)> {
-    let ttl = ttl_ms("ttl", &req.ttl, Some(MAX_ENROLLMENT_TTL))?;
-    let token = issue_enrollment_token(&st, ttl, &req.description, &admin.0.actor(), None).await?;
+    let ttl_ms = enrollment_ttl_ms(&req.ttl)?;
+    let description = text("description", NOTE, &req.description)?;
+    let token = issue_enrollment_token(&st, ttl_ms, &description, &admin.0.actor(), None).await?;
     Ok((StatusCode::CREATED, ApiJson(token)))
 }
 
@@ -164,7 +190,10 @@ pub async fn issue_enrollment_token(
 ) -> ApiResult<EnrollmentToken> {
     let (id, token, hash) = new_token("enr");
     let now = now_ms();
-    let expires_at = now.saturating_add(ttl_ms);
+    let expires_at = u64::try_from(ttl_ms)
+        .ok()
+        .and_then(|ms| expiry_after(now, Duration::from_millis(ms)))
+        .ok_or_else(|| ApiError::field("ttl", "is out of range"))?;
     st.store
         .insert_enrollment_token(&id, &hash, description, now, expires_at, host_id)
         .await?;
@@ -187,4 +216,58 @@ pub async fn issue_enrollment_token(
         ca_hash: ca_hash(st.ca.cert_pem()).map_err(|e| ApiError::Internal(e.into()))?,
         host_id: host_id.map(str::to_string),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_bounds() {
+        let now = 1_700_000_000_000;
+        let year = Duration::from_secs(365 * 86_400);
+        let cases: [(&str, &str, Duration, Result<i64, &str>); 9] = [
+            ("an hour", "1h", year, Ok(now + 3_600_000)),
+            (
+                "exactly the maximum",
+                "365d",
+                year,
+                Ok(now + 31_536_000_000),
+            ),
+            (
+                "a second over",
+                "31536001s",
+                year,
+                Err("longer than the maximum, 365d"),
+            ),
+            (
+                "the issue's value",
+                "99999999999d",
+                year,
+                Err("longer than the maximum"),
+            ),
+            ("overflows u64", "213503982334602d", year, Err("too long")),
+            ("zero", "0s", year, Err("longer than zero")),
+            ("no unit", "10", year, Err("no unit")),
+            (
+                "enrollment at 7d",
+                "7d",
+                MAX_ENROLLMENT_TTL,
+                Ok(now + 604_800_000),
+            ),
+            (
+                "enrollment at 8d",
+                "8d",
+                MAX_ENROLLMENT_TTL,
+                Err("maximum, 7d"),
+            ),
+        ];
+        for (label, ttl, max, want) in cases {
+            match (expiry(ttl, max, now), want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{label}"),
+                (Err(got), Err(want)) => assert!(got.contains(want), "{label}: {got}"),
+                (got, want) => panic!("{label}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
 }

@@ -52,7 +52,12 @@ impl BlobStore {
         match self {
             BlobStore::Local(l) => {
                 tokio::fs::create_dir_all(l.blobs()).await?;
-                tokio::fs::create_dir_all(l.staging()).await
+                tokio::fs::create_dir_all(l.staging()).await?;
+                // Tenants' images: the coordinator's alone (it serves them over mTLS).
+                for dir in [l.root.clone(), l.blobs(), l.staging()] {
+                    plinth_common::fsutil::set_mode(&dir, 0o700)?;
+                }
+                Ok(())
             }
         }
     }
@@ -68,7 +73,12 @@ impl BlobStore {
         let path = match self {
             BlobStore::Local(l) => l.staging_path(blob_id),
         };
-        let file = File::create(&path).await?;
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .await?;
         Ok((
             Staged {
                 path,

@@ -9,7 +9,6 @@ use std::net::IpAddr;
 
 /// Most routes a `specified` policy may list.
 pub const MAX_ROUTES: usize = 64;
-const MAX_NAME_CHARS: usize = 100;
 /// IFNAMSIZ less the terminating NUL.
 const MAX_NIC_LEN: usize = 15;
 
@@ -81,17 +80,9 @@ pub fn spec(input: &SegmentInput<'_>) -> Result<SegmentSpec, Invalid> {
 }
 
 pub fn name(text: &str) -> Result<String, Invalid> {
-    let name = text.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
-        return Err(invalid(
-            "name",
-            format!("must be 1-{MAX_NAME_CHARS} characters without control characters"),
-        ));
-    }
-    Ok(name.to_string())
+    plinth_common::text::check(plinth_common::text::NAME, text)
+        .map(str::to_string)
+        .map_err(|m| invalid("name", m))
 }
 
 /// Ranges that are never an external segment.

@@ -40,6 +40,21 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is shutting down")]
     Closed,
+    #[error("setting the database file's mode")]
+    Files(#[source] std::io::Error),
+}
+
+/// Creates `path` empty with mode 0600 if it is missing, and makes it 0600 if not.
+fn private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .and_then(|_| plinth_common::fsutil::set_mode(path, 0o600))
+        .map_err(StoreError::Files)
 }
 
 #[derive(Clone, Debug)]
@@ -60,6 +75,8 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        // SQLite makes its -wal and -shm files with the database file's mode: 0600 first.
+        private_file(path)?;
         let url = format!("sqlite://{}", path.display());
         let options = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)
@@ -73,6 +90,14 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            let side = std::path::PathBuf::from(side);
+            if side.exists() {
+                plinth_common::fsutil::set_mode(&side, 0o600).map_err(StoreError::Files)?;
+            }
+        }
         let (claim_writer, claim_queue) = tokio::sync::mpsc::unbounded_channel();
         let store = Store {
             pool,

@@ -25,7 +25,8 @@ pub enum TokensCommand {
         /// A name to recognise the token by in `tokens list`.
         #[arg(long)]
         name: String,
-        /// Lifetime such as 30d or 12h [default: until revoked].
+        /// Lifetime such as 30d or 12h, at most the coordinator's max_token_ttl (365d by
+        /// default) [default: until revoked].
         #[arg(long)]
         ttl: Option<String>,
     },
