@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod baremetal;
+pub mod exposition;
 pub mod fsutil;
 pub mod host;
 pub mod ids;
@@ -10,5 +11,6 @@ pub mod image;
 pub mod instance;
 pub mod logging;
 pub mod metrics;
+pub mod serve;
 pub mod timefmt;
 pub mod tls;

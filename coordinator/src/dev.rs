@@ -59,6 +59,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         drains: Default::default(),
         prometheus: None,
         baremetal: Default::default(),
+        limits: plinth_common::serve::Limits::with_max_connections(
+            crate::config::DEFAULT_MAX_CONNECTIONS,
+        ),
+        metrics_listen: None,
+        metrics_limits: plinth_common::serve::Limits::with_max_connections(
+            crate::config::DEFAULT_METRICS_MAX_CONNECTIONS,
+        ),
     };
     let stop = CancellationToken::new();
     let running = server::start(&config, stop.clone()).await?;
