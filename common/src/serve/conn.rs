@@ -42,7 +42,9 @@ struct State {
 }
 
 impl Watch {
-    pub(crate) fn new() -> Arc<Watch> {
+    /// `armed`: bytes read now are HTTP (plain listeners); a TLS listener arms the watch
+    /// after the handshake, whose records are no request head.
+    pub(crate) fn new(armed: bool) -> Arc<Watch> {
         Arc::new(Watch {
             state: Mutex::new(State {
                 in_flight: 0,
@@ -51,22 +53,26 @@ impl Watch {
                 h2: false,
             }),
             changed: Notify::new(),
-            reads_armed: AtomicBool::new(true),
+            reads_armed: AtomicBool::new(armed),
         })
+    }
+
+    /// The TLS handshake is done: HTTP/1 bytes from now on start a head.
+    pub(crate) fn handshake_done(&self, h2: bool) {
+        let mut s = self.lock();
+        s.h2 = h2;
+        let idle = s.in_flight == 0 && s.head_since.is_none();
+        drop(s);
+        self.reads_armed.store(idle && !h2, Ordering::Relaxed);
+        self.changed.notify_one();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// HTTP/2 (ALPN said so, or a request came as HTTP/2): bytes between requests are
-    /// pings and settings, not a head, so only the idle timeout applies.
-    pub(crate) fn set_h2(&self) {
-        self.lock().h2 = true;
-        self.reads_armed.store(false, Ordering::Relaxed);
-        self.changed.notify_one();
-    }
-
+    /// HTTP/2 (ALPN said so, or a request came as HTTP/2): bytes between requests are pings
+    /// and settings, not a head, so only the idle timeout applies.
     pub(crate) fn is_h2(&self) -> bool {
         self.lock().h2
     }

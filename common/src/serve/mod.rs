@@ -84,7 +84,7 @@ pub async fn serve(
         if let Err(err) = tcp.set_nodelay(true) {
             debug!(%remote, error = %err, "Could not set TCP_NODELAY.");
         }
-        let watch = Watch::new();
+        let watch = Watch::new(acceptor.is_none());
         let io = Io::new(tcp, slot, stats.clone(), watch.clone(), limits.body_timeout);
         let service = Service {
             router: router.clone(),
@@ -115,9 +115,9 @@ pub async fn serve(
                         }
                     };
                     let session = tls.get_ref().1;
-                    if session.alpn_protocol() == Some(b"h2") {
-                        service.watch.set_h2();
-                    }
+                    service
+                        .watch
+                        .handshake_done(session.alpn_protocol() == Some(b"h2"));
                     let service = Service {
                         peer: Some(crate::tls::serve::peer_identity(session)),
                         ..service
