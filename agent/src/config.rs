@@ -1,6 +1,7 @@
 //! Agent configuration for `run`: a TOML file, `PLINTH_AGENT_*` variables, flags (flags win).
 
 use anyhow::Context;
+use plinth_common::serve::{LimitTexts, Limits};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,6 +35,70 @@ struct FileConfig {
     ipmi: Option<bool>,
     ipmi_timeout: Option<String>,
     redfish_ca_file: Option<PathBuf>,
+    tls_handshake_timeout: Option<String>,
+    header_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    body_timeout: Option<String>,
+    http2_keepalive_interval: Option<String>,
+    http2_keepalive_timeout: Option<String>,
+    http2_max_streams: Option<u32>,
+    max_connections: Option<u32>,
+    metrics_max_connections: Option<u32>,
+}
+
+/// Open connections the mTLS API holds by default (its one client is the coordinator).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+pub const DEFAULT_METRICS_MAX_CONNECTIONS: usize = 64;
+
+/// Connection limits of the API listener and of `/metrics` (with its own cap).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LimitArgs {
+    /// Time a client has from connecting to a finished TLS handshake [default: 10s].
+    #[arg(long, env = "PLINTH_AGENT_TLS_HANDSHAKE_TIMEOUT")]
+    pub tls_handshake_timeout: Option<String>,
+    /// Time an HTTP/1 request head may take from its first byte [default: 30s].
+    #[arg(long, env = "PLINTH_AGENT_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<String>,
+    /// A connection with no request in flight is closed after this long [default: 60s].
+    #[arg(long, env = "PLINTH_AGENT_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<String>,
+    /// A request body that brings nothing for this long is refused with 408, and a response
+    /// the client reads nothing of for this long is cut off [default: 60s].
+    #[arg(long, env = "PLINTH_AGENT_BODY_TIMEOUT")]
+    pub body_timeout: Option<String>,
+    /// HTTP/2 keep-alive PING after this long without a frame from the client [default: 20s].
+    #[arg(long, env = "PLINTH_AGENT_HTTP2_KEEPALIVE_INTERVAL")]
+    pub http2_keepalive_interval: Option<String>,
+    /// An HTTP/2 connection whose PING is not answered within this is closed [default: 20s].
+    #[arg(long, env = "PLINTH_AGENT_HTTP2_KEEPALIVE_TIMEOUT")]
+    pub http2_keepalive_timeout: Option<String>,
+    /// Concurrent streams per HTTP/2 connection [default: 100].
+    #[arg(long, env = "PLINTH_AGENT_HTTP2_MAX_STREAMS")]
+    pub http2_max_streams: Option<u32>,
+    /// Open connections to the mTLS API; more are closed at once and counted [default: 512].
+    #[arg(long, env = "PLINTH_AGENT_MAX_CONNECTIONS")]
+    pub max_connections: Option<u32>,
+    /// Open connections to `/metrics` [default: 64].
+    #[arg(long, env = "PLINTH_AGENT_METRICS_MAX_CONNECTIONS")]
+    pub metrics_max_connections: Option<u32>,
+}
+
+/// The limit settings, flag (or environment) over file, for a listener whose cap is `max`.
+fn limit_texts(args: &LimitArgs, file: &FileConfig, max: Option<u32>) -> LimitTexts {
+    let pick = |a: &Option<String>, f: &Option<String>| a.clone().or_else(|| f.clone());
+    LimitTexts {
+        tls_handshake_timeout: pick(&args.tls_handshake_timeout, &file.tls_handshake_timeout),
+        header_read_timeout: pick(&args.header_read_timeout, &file.header_read_timeout),
+        idle_timeout: pick(&args.idle_timeout, &file.idle_timeout),
+        body_timeout: pick(&args.body_timeout, &file.body_timeout),
+        http2_keepalive_interval: pick(
+            &args.http2_keepalive_interval,
+            &file.http2_keepalive_interval,
+        ),
+        http2_keepalive_timeout: pick(&args.http2_keepalive_timeout, &file.http2_keepalive_timeout),
+        http2_max_streams: args.http2_max_streams.or(file.http2_max_streams),
+        max_connections: max,
+    }
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -103,6 +168,8 @@ pub struct RunArgs {
     /// roots (BMCs often carry certificates of their own CA).
     #[arg(long, env = "PLINTH_AGENT_REDFISH_CA_FILE")]
     pub redfish_ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +189,8 @@ pub struct Config {
     pub ipmi: Option<crate::ipmi::IpmiSettings>,
     /// The extra CA bundle (PEM text) for BMCs' Redfish services.
     pub redfish_ca: Option<String>,
+    /// The mTLS API listener's connection limits.
+    pub limits: Limits,
 }
 
 /// Where `/metrics` listens.
@@ -138,6 +207,8 @@ pub struct MetricsConfig {
     pub listen: MetricsListen,
     pub tls: Option<crate::metrics::MetricsTls>,
     pub settings: crate::metrics::MetricsSettings,
+    /// The `/metrics` listener's connection limits.
+    pub limits: Limits,
 }
 
 /// Where other hosts reach this one for a live migration, as the facts report it.
@@ -188,7 +259,27 @@ impl Config {
             }
             None => FileConfig::default(),
         };
-        let metrics = metrics_config(args, &file)?;
+        let mut metrics = metrics_config(args, &file)?;
+        let limits = limit_texts(
+            &args.limits,
+            &file,
+            args.limits.max_connections.or(file.max_connections),
+        )
+        .resolve(
+            &Limits::with_max_connections(DEFAULT_MAX_CONNECTIONS),
+            "max_connections",
+        )?;
+        metrics.limits = limit_texts(
+            &args.limits,
+            &file,
+            args.limits
+                .metrics_max_connections
+                .or(file.metrics_max_connections),
+        )
+        .resolve(
+            &Limits::with_max_connections(DEFAULT_METRICS_MAX_CONNECTIONS),
+            "metrics_max_connections",
+        )?;
         let listen = args
             .listen
             .clone()
@@ -253,6 +344,7 @@ impl Config {
             })
             .transpose()?;
         Ok(Config {
+            limits,
             metrics,
             ipmi,
             redfish_ca,
@@ -355,6 +447,7 @@ fn metrics_config(args: &RunArgs, file: &FileConfig) -> anyhow::Result<MetricsCo
         "metrics_history / metrics_step is over 100000 points"
     );
     Ok(MetricsConfig {
+        limits: Limits::with_max_connections(DEFAULT_METRICS_MAX_CONNECTIONS),
         listen,
         tls,
         settings: MetricsSettings {
@@ -391,7 +484,58 @@ mod tests {
             ipmi: None,
             ipmi_timeout: None,
             redfish_ca_file: None,
+            limits: LimitArgs::default(),
         }
+    }
+
+    #[test]
+    fn connection_limits() {
+        let defaults = Config::resolve(&args()).expect("defaults");
+        assert_eq!(defaults.limits.max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(
+            defaults.metrics.limits.max_connections,
+            DEFAULT_METRICS_MAX_CONNECTIONS
+        );
+        assert_eq!(defaults.limits.idle_timeout, Duration::from_secs(60));
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("agent.toml");
+        std::fs::write(
+            &file,
+            "header_read_timeout = \"3s\"\nmetrics_max_connections = 4\n",
+        )
+        .expect("write");
+        let set = Config::resolve(&RunArgs {
+            config: Some(file),
+            limits: LimitArgs {
+                header_read_timeout: Some("4s".into()),
+                max_connections: Some(16),
+                ..LimitArgs::default()
+            },
+            ..args()
+        })
+        .expect("set");
+        assert_eq!(
+            set.limits.header_read_timeout,
+            Duration::from_secs(4),
+            "a flag wins"
+        );
+        assert_eq!(
+            set.metrics.limits.header_read_timeout,
+            Duration::from_secs(4)
+        );
+        assert_eq!(set.limits.max_connections, 16);
+        assert_eq!(set.metrics.limits.max_connections, 4);
+
+        let err = Config::resolve(&RunArgs {
+            limits: LimitArgs {
+                idle_timeout: Some("1ms".into()),
+                ..LimitArgs::default()
+            },
+            ..args()
+        })
+        .expect_err("too short");
+        assert!(format!("{err:#}").contains("idle_timeout"), "{err:#}");
     }
 
     #[test]

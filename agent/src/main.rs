@@ -76,7 +76,14 @@ async fn start() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Run(args) => run(Config::resolve(&args)?).await,
+        Command::Run(args) => {
+            let mut config = Config::resolve(&args)?;
+            plinth_common::serve::fit_to_fd_limit(&mut [
+                &mut config.limits,
+                &mut config.metrics.limits,
+            ]);
+            run(config).await
+        }
     }
 }
 
@@ -126,6 +133,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         listener,
         tls,
         api::router(agent.clone()),
+        config.limits.clone(),
+        agent.metrics.listeners.register("api"),
         stop.clone(),
     ));
     // Ready once the first heartbeat is through: the host is then listed and reachable.
@@ -143,6 +152,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let metrics_bound = metrics::start(
         metrics_listen,
         config.metrics.tls.as_ref(),
+        &config.metrics.limits,
         agent.metrics.clone(),
         &agent.dir.root().join("metrics.addr"),
         &tasks,

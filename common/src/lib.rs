@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod baremetal;
+pub mod exposition;
 pub mod fsutil;
 pub mod host;
 pub mod ids;
@@ -10,6 +11,7 @@ pub mod image;
 pub mod instance;
 pub mod logging;
 pub mod metrics;
+pub mod serve;
 pub mod text;
 pub mod timefmt;
 pub mod tls;

@@ -6,6 +6,7 @@ use crate::jobs::drain::DrainSettings;
 use crate::prometheus::PrometheusConfig;
 use crate::scheduler::{Overcommit, Policy};
 use anyhow::{Context, bail};
+use plinth_common::serve::{LimitTexts, Limits};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +42,71 @@ pub struct FileConfig {
     pub baremetal_sync_concurrency: Option<u32>,
     pub max_token_ttl: Option<String>,
     pub renewed_cert_grace: Option<String>,
+    pub metrics_listen: Option<String>,
+    pub tls_handshake_timeout: Option<String>,
+    pub header_read_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub body_timeout: Option<String>,
+    pub http2_keepalive_interval: Option<String>,
+    pub http2_keepalive_timeout: Option<String>,
+    pub http2_max_streams: Option<u32>,
+    pub max_connections: Option<u32>,
+    pub metrics_max_connections: Option<u32>,
+}
+
+/// Connection limits of the API listener (and of `/metrics`, with its own cap).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LimitArgs {
+    /// Time a client has from connecting to a finished TLS handshake [default: 10s].
+    #[arg(long, env = "PLINTH_TLS_HANDSHAKE_TIMEOUT")]
+    pub tls_handshake_timeout: Option<String>,
+    /// Time an HTTP/1 request head may take from its first byte [default: 30s].
+    #[arg(long, env = "PLINTH_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<String>,
+    /// A connection with no request in flight is closed after this long [default: 60s].
+    #[arg(long, env = "PLINTH_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<String>,
+    /// A request body (an upload) that brings nothing for this long is refused with 408, and
+    /// a response the client reads nothing of for this long is cut off [default: 60s].
+    #[arg(long, env = "PLINTH_BODY_TIMEOUT")]
+    pub body_timeout: Option<String>,
+    /// HTTP/2 keep-alive PING after this long without a frame from the client [default: 20s].
+    #[arg(long, env = "PLINTH_HTTP2_KEEPALIVE_INTERVAL")]
+    pub http2_keepalive_interval: Option<String>,
+    /// An HTTP/2 connection whose PING is not answered within this is closed [default: 20s].
+    #[arg(long, env = "PLINTH_HTTP2_KEEPALIVE_TIMEOUT")]
+    pub http2_keepalive_timeout: Option<String>,
+    /// Concurrent streams per HTTP/2 connection [default: 100].
+    #[arg(long, env = "PLINTH_HTTP2_MAX_STREAMS")]
+    pub http2_max_streams: Option<u32>,
+    /// Open connections to the API; more are closed at once and counted [default: 4096,
+    /// lowered to fit the open-files limit].
+    #[arg(long, env = "PLINTH_MAX_CONNECTIONS")]
+    pub max_connections: Option<u32>,
+    /// Open connections to `/metrics` [default: 64].
+    #[arg(long, env = "PLINTH_METRICS_MAX_CONNECTIONS")]
+    pub metrics_max_connections: Option<u32>,
+}
+
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+pub const DEFAULT_METRICS_MAX_CONNECTIONS: usize = 64;
+
+/// The limit settings, flag (or environment) over file, for a listener whose cap is `max`.
+fn limit_texts(args: &LimitArgs, file: &FileConfig, max: Option<u32>) -> LimitTexts {
+    let pick = |a: &Option<String>, f: &Option<String>| a.clone().or_else(|| f.clone());
+    LimitTexts {
+        tls_handshake_timeout: pick(&args.tls_handshake_timeout, &file.tls_handshake_timeout),
+        header_read_timeout: pick(&args.header_read_timeout, &file.header_read_timeout),
+        idle_timeout: pick(&args.idle_timeout, &file.idle_timeout),
+        body_timeout: pick(&args.body_timeout, &file.body_timeout),
+        http2_keepalive_interval: pick(
+            &args.http2_keepalive_interval,
+            &file.http2_keepalive_interval,
+        ),
+        http2_keepalive_timeout: pick(&args.http2_keepalive_timeout, &file.http2_keepalive_timeout),
+        http2_max_streams: args.http2_max_streams.or(file.http2_max_streams),
+        max_connections: max,
+    }
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -108,6 +174,12 @@ pub struct ServeArgs {
     /// already on their way) [default: 60s].
     #[arg(long, env = "PLINTH_RENEWED_CERT_GRACE")]
     pub renewed_cert_grace: Option<String>,
+    /// Serve Prometheus `/metrics` (plain HTTP) on this address, e.g. 127.0.0.1:9444
+    /// [default: off].
+    #[arg(long, env = "PLINTH_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +195,11 @@ pub struct Config {
     pub prometheus: Option<PrometheusConfig>,
     pub baremetal: BaremetalSettings,
     pub max_token_ttl: Duration,
+    /// The API listener's connection limits.
+    pub limits: Limits,
+    /// `/metrics` (plain HTTP), when configured.
+    pub metrics_listen: Option<SocketAddr>,
+    pub metrics_limits: Limits,
 }
 
 fn prometheus_config(
@@ -183,6 +260,34 @@ impl Config {
             None => FileConfig::default(),
         };
         let prometheus = prometheus_config(args, &file)?;
+        let limits = limit_texts(
+            &args.limits,
+            &file,
+            args.limits.max_connections.or(file.max_connections),
+        )
+        .resolve(
+            &Limits::with_max_connections(DEFAULT_MAX_CONNECTIONS),
+            "max_connections",
+        )?;
+        let metrics_limits = limit_texts(
+            &args.limits,
+            &file,
+            args.limits
+                .metrics_max_connections
+                .or(file.metrics_max_connections),
+        )
+        .resolve(
+            &Limits::with_max_connections(DEFAULT_METRICS_MAX_CONNECTIONS),
+            "metrics_max_connections",
+        )?;
+        let metrics_listen = match args.metrics_listen.clone().or(file.metrics_listen.clone()) {
+            None => None,
+            Some(text) if text == "off" => None,
+            Some(text) => Some(
+                text.parse()
+                    .with_context(|| format!("metrics_listen '{text}' is not IP:PORT or off"))?,
+            ),
+        };
         let Some(data_dir) = args.data_dir.clone().or(file.data_dir) else {
             bail!(
                 "no data directory: pass --data-dir, set PLINTH_DATA_DIR, or set data_dir in the config file"
@@ -323,6 +428,9 @@ impl Config {
             ..bm_defaults
         };
         Ok(Config {
+            limits,
+            metrics_listen,
+            metrics_limits,
             baremetal,
             data_dir,
             listen,
@@ -364,7 +472,52 @@ mod tests {
             baremetal_sync_concurrency: None,
             max_token_ttl: None,
             renewed_cert_grace: None,
+            metrics_listen: None,
+            limits: LimitArgs::default(),
         }
+    }
+
+    #[test]
+    fn connection_limits() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/d\"\nidle_timeout = \"5s\"\nmax_connections = 100\nmetrics_listen = \"127.0.0.1:9444\"\n",
+        )?;
+        let mut a = args(Some(path.clone()), None);
+        a.limits.idle_timeout = Some("7s".into());
+        a.limits.metrics_max_connections = Some(8);
+        let c = Config::resolve(&a)?;
+        assert_eq!(c.limits.idle_timeout, Duration::from_secs(7), "a flag wins");
+        assert_eq!(c.limits.max_connections, 100);
+        assert_eq!(c.limits.handshake_timeout, Duration::from_secs(10));
+        assert_eq!(c.metrics_limits.idle_timeout, Duration::from_secs(7));
+        assert_eq!(c.metrics_limits.max_connections, 8);
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9444".parse()?));
+
+        let mut d = args(None, None);
+        d.data_dir = Some("/d".into());
+        let c = Config::resolve(&d)?;
+        assert_eq!(c.limits.max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(
+            c.metrics_limits.max_connections,
+            DEFAULT_METRICS_MAX_CONNECTIONS
+        );
+        assert_eq!(c.metrics_listen, None, "off by default");
+
+        let mut bad = args(Some(path.clone()), None);
+        bad.limits.body_timeout = Some("forever".into());
+        let err = Config::resolve(&bad).expect_err("bad duration");
+        assert!(format!("{err:#}").contains("body_timeout"), "{err:#}");
+        let mut bad = args(Some(path), None);
+        bad.limits.metrics_max_connections = Some(0);
+        let err = Config::resolve(&bad).expect_err("zero");
+        assert!(
+            format!("{err:#}").contains("metrics_max_connections"),
+            "{err:#}"
+        );
+        Ok(())
     }
 
     #[test]

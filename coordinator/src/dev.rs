@@ -61,6 +61,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         prometheus: None,
         baremetal: Default::default(),
         max_token_ttl: Duration::from_secs(365 * 86_400),
+        limits: plinth_common::serve::Limits::with_max_connections(
+            crate::config::DEFAULT_MAX_CONNECTIONS,
+        ),
+        metrics_listen: None,
+        metrics_limits: plinth_common::serve::Limits::with_max_connections(
+            crate::config::DEFAULT_METRICS_MAX_CONNECTIONS,
+        ),
     };
     let stop = CancellationToken::new();
     let running = server::start(&config, stop.clone()).await?;

@@ -10,6 +10,7 @@ pub mod error;
 pub mod images;
 pub mod init;
 pub mod jobs;
+pub mod metrics;
 pub mod own_certs;
 pub mod paths;
 pub mod presence;

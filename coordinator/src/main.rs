@@ -96,7 +96,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve(args) => {
             plinth_common::logging::init();
-            let config = Config::resolve(&args)?;
+            let mut config = Config::resolve(&args)?;
+            plinth_common::serve::fit_to_fd_limit(&mut [
+                &mut config.limits,
+                &mut config.metrics_limits,
+            ]);
             let stop = CancellationToken::new();
             let running = server::start(&config, stop.clone()).await?;
             // Readiness for systemd (Type=notify): the listener is bound and the store open.

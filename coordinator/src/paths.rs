@@ -49,6 +49,10 @@ impl DataDir {
     pub fn bound_address(&self) -> PathBuf {
         self.0.join("coordinator.addr")
     }
+    /// Written once the `/metrics` listener is bound (when configured): its address.
+    pub fn metrics_address(&self) -> PathBuf {
+        self.0.join("metrics.addr")
+    }
     pub fn is_initialised(&self) -> bool {
         self.ca_cert().exists() && self.database().exists()
     }

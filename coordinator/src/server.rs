@@ -10,6 +10,7 @@ use crate::secrets::Secrets;
 use crate::state::{AppState, Settings};
 use crate::store::Store;
 use anyhow::{Context, bail};
+use plinth_common::serve::Listeners;
 use plinth_common::tls::{Ca, ReloadableCert, serve_tls, server_config};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -80,6 +81,8 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
 /// A running coordinator: its bound address and the task serving it.
 pub struct Running {
     pub addr: SocketAddr,
+    /// `/metrics`, when configured.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: AppState,
     pub task: JoinHandle<()>,
 }
@@ -116,7 +119,36 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
         state.clone(),
         shutdown.clone(),
     ));
-    let task = tokio::spawn(serve_tls(listener, tls, router, shutdown));
-    tracing::info!(%addr, "Coordinator listening.");
-    Ok(Running { addr, state, task })
+    let listeners = Listeners::default();
+    let metrics_addr = match config.metrics_listen {
+        None => {
+            let _ = std::fs::remove_file(dir.metrics_address());
+            None
+        }
+        Some(at) => Some(
+            crate::metrics::start(
+                at,
+                config.metrics_limits.clone(),
+                listeners.clone(),
+                &dir.metrics_address(),
+                shutdown.clone(),
+            )
+            .await?,
+        ),
+    };
+    let task = tokio::spawn(serve_tls(
+        listener,
+        tls,
+        router,
+        config.limits.clone(),
+        listeners.register("api"),
+        shutdown,
+    ));
+    tracing::info!(%addr, metrics = ?metrics_addr, max_connections = config.limits.max_connections, "Coordinator listening.");
+    Ok(Running {
+        addr,
+        metrics_addr,
+        state,
+        task,
+    })
 }

@@ -13,8 +13,9 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use std::fmt::{self, Write};
 
-pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub use plinth_common::exposition::{
+    OPENMETRICS, PROMETHEUS_TEXT, prometheus_text, wants_openmetrics,
+};
 
 /// What one scrape read.
 #[derive(Debug, Default)]
@@ -25,6 +26,8 @@ pub struct Scrape {
     /// Per collector: seconds, success (the host's reports plus the domains collector's).
     pub reports: Vec<super::host::Report>,
     pub timeouts: Vec<(Collector, u64)>,
+    /// The agent's listeners: open, refused and timed-out connections.
+    pub connections: Vec<plinth_common::serve::ListenerSnapshot>,
 }
 
 /// A label value escaped as both formats require (prometheus-client writes values verbatim).
@@ -118,7 +121,8 @@ impl PromCollector for Scrape {
         if let Some(domains) = &self.domains {
             encode_domains(&mut enc, domains)?;
         }
-        self.encode_self(&mut enc)
+        self.encode_self(&mut enc)?;
+        plinth_common::serve::stats::encode(&mut enc, &self.connections)
     }
 }
 
@@ -413,55 +417,6 @@ pub fn openmetrics(scrape: Scrape) -> String {
     out
 }
 
-/// OpenMetrics as written by [`openmetrics`] turned into Prometheus text 0.0.4: a counter
-/// family is named with its `_total` (as its samples are), `unknown` is `untyped`, and the
-/// `# EOF` and `# UNIT` lines go.
-pub fn prometheus_text(openmetrics: &str) -> String {
-    let mut out = String::with_capacity(openmetrics.len());
-    let mut help: Option<&str> = None;
-    for line in openmetrics.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        if line.starts_with("# HELP ") {
-            if let Some(h) = help.replace(line) {
-                out.push_str(h);
-                out.push('\n');
-            }
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
-            let (name, kind) = match kind {
-                "counter" if !name.ends_with("_total") => (format!("{name}_total"), "counter"),
-                "unknown" => (name.to_string(), "untyped"),
-                other => (name.to_string(), other),
-            };
-            if let Some(h) = help.take() {
-                let text = h
-                    .strip_prefix("# HELP ")
-                    .and_then(|r| r.split_once(' '))
-                    .map_or("", |(_, t)| t);
-                let _ = writeln!(out, "# HELP {name} {text}");
-            }
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            continue;
-        }
-        if let Some(h) = help.take() {
-            out.push_str(h);
-            out.push('\n');
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
-}
-
-/// Whether a scraper's `Accept` header asks for OpenMetrics.
-pub fn wants_openmetrics(accept: Option<&str>) -> bool {
-    accept.is_some_and(|a| a.contains("application/openmetrics-text"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,6 +463,7 @@ mod tests {
                 success: true,
             }],
             timeouts: vec![(Collector::Domains, 3)],
+            connections: Vec::new(),
         }
     }
 

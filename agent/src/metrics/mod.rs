@@ -27,6 +27,7 @@ use history::History;
 use host::{Collector, Report, Slots};
 use plinth_common::api::{HostMetrics, MetricsSource};
 use plinth_common::metrics::HostSeries;
+use plinth_common::serve::Listeners;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -65,6 +66,8 @@ pub struct Metrics {
     pub owners: Owners,
     slots: Slots,
     history: Mutex<History>,
+    /// The agent's listeners, whose connection counters each scrape shows.
+    pub listeners: Listeners,
 }
 
 /// A scrape's body and its content type.
@@ -81,6 +84,7 @@ impl Metrics {
             libvirt,
             owners: Owners::default(),
             slots: Slots::new(),
+            listeners: Listeners::default(),
         }
     }
 
@@ -123,6 +127,7 @@ impl Metrics {
             domains,
             reports,
             timeouts: self.slots.timeouts(),
+            connections: self.listeners.snapshot(),
         }
     }
 

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use plinth_common::serve::Limits;
 use plinth_common::tls::config::{certs_from_pem, key_from_pem};
 use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
@@ -80,6 +81,7 @@ async fn scrape(State(metrics): State<Arc<Metrics>>, headers: HeaderMap) -> Resp
 pub async fn start(
     listen: Option<SocketAddr>,
     tls: Option<&MetricsTls>,
+    limits: &Limits,
     metrics: Arc<Metrics>,
     addr_file: &Path,
     tasks: &TaskTracker,
@@ -94,7 +96,15 @@ pub async fn start(
         .await
         .with_context(|| format!("binding /metrics on {addr}"))?;
     let bound = listener.local_addr()?;
-    tasks.spawn(serve(listener, tls, metrics, stop));
+    let stats = metrics.listeners.register("metrics");
+    tasks.spawn(plinth_common::serve::serve(
+        listener,
+        tls,
+        router(metrics),
+        limits.clone(),
+        stats,
+        stop,
+    ));
     let tmp = addr_file.with_extension("addr.tmp");
     if std::fs::write(&tmp, format!("{bound}\n"))
         .and_then(|()| std::fs::rename(&tmp, addr_file))
@@ -103,27 +113,6 @@ pub async fn start(
         tracing::warn!(file = %addr_file.display(), "Could not record the /metrics address.");
     }
     Ok(Some(bound))
-}
-
-/// Serves `/metrics` on `listener` until `stop`.
-async fn serve(
-    listener: TcpListener,
-    tls: Option<Arc<ServerConfig>>,
-    metrics: Arc<Metrics>,
-    stop: CancellationToken,
-) {
-    let app = router(metrics);
-    match tls {
-        Some(tls) => plinth_common::tls::serve_tls(listener, tls, app, stop).await,
-        None => {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
-            if let Err(err) = served {
-                tracing::error!(error = %err, "The metrics listener failed.");
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -170,6 +159,7 @@ mod tests {
         let bound = start(
             Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             Some(&tls),
+            &Limits::default(),
             metrics,
             &addr_file,
             &tasks,
