@@ -86,12 +86,13 @@ pub fn sign_agent_csr(
         )
     })?;
     let internal = |e: plinth_common::tls::TlsError| ApiError::Internal(e.into());
-    let (not_before, not_after) = cert_not_after(&pem).map_err(internal)?;
+    let (_, not_after) = cert_not_after(&pem).map_err(internal)?;
     let serial = cert_serial(&pem).map_err(internal)?;
     Ok(SignedAgentCert {
         pem,
         serial,
-        issued_at: not_before.unix_timestamp().saturating_mul(1000),
+        // When it was signed (its notBefore is backdated for clock skew, to the second).
+        issued_at: plinth_common::timefmt::now_ms(),
         expires_at: not_after.unix_timestamp().saturating_mul(1000),
     })
 }

@@ -229,7 +229,7 @@ impl Store {
     ) -> Result<Vec<HostCertificate>, StoreError> {
         let rows = sqlx::query(
             "SELECT serial, issued_at, expires_at, revoked_at, reason FROM certificates \
-             WHERE host_id = ? AND kind = 'agent' ORDER BY issued_at DESC, serial",
+             WHERE host_id = ? AND kind = 'agent' ORDER BY issued_at DESC, (revoked_at IS NULL) DESC, serial",
         )
         .bind(host)
         .fetch_all(self.pool())
