@@ -238,20 +238,24 @@ mod tests {
         writer.commit(staged).await?;
         let key = writer.key().to_string();
         drop(writer);
-        // The release runs on its own task: wait for it, with a deadline.
+        // The release runs on its own task, the mark first and then the blob: wait for both,
+        // with a deadline.
         tokio::time::timeout(std::time::Duration::from_secs(10), async {
-            while store
-                .image("img-1")
-                .await?
-                .and_then(|r| r.pending_blob_id)
-                .is_some()
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
+            loop {
+                tick.tick().await;
+                let marked = store
+                    .image("img-1")
+                    .await?
+                    .and_then(|r| r.pending_blob_id)
+                    .is_some();
+                if !marked && blobs.open(&key).await.is_err() {
+                    return Ok::<_, StoreError>(());
+                }
             }
-            Ok::<_, StoreError>(())
         })
-        .await??;
-        assert!(blobs.open(&key).await.is_err(), "its blob is removed");
+        .await
+        .map_err(|_| anyhow::anyhow!("the dropped writer kept its mark or its blob"))??;
         assert!(matches!(
             ContentWriter::claim(&store, &blobs, "img-none").await,
             Err(Refused::NotAwaiting(None))
