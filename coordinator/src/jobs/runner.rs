@@ -224,12 +224,50 @@ mod tests {
         stubborn.abort();
     }
 
+    /// Log lines written while `f` runs on this thread.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+        }
+    }
+
+    // The current-thread runtime polls every task on this thread, under the capture.
     #[tokio::test]
     async fn a_panicking_task_is_reported_and_the_runner_carries_on() {
+        let log = Captured::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _capture = tracing::subscriber::set_default(subscriber);
         let jobs = Jobs::new();
         let crashed = jobs.spawn("crasher", async { panic!("boom") });
         let err = crashed.await.expect_err("the handle reports the panic");
         assert!(err.is_panic());
+        let text = log.text();
+        assert!(
+            text.contains("A background job panicked.")
+                && text.contains("crasher")
+                && text.contains("boom"),
+            "{text}"
+        );
         assert!(
             jobs.running().is_empty(),
             "a panicked task no longer counts"
