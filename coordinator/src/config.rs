@@ -19,6 +19,8 @@ pub const DEFAULT_MAX_TOKEN_TTL: &str = "365d";
 const MAX_TTL_SETTING: Duration = Duration::from_secs(10 * 365 * 86_400);
 /// Requests an agent sent just before it renewed still arrive with the old certificate.
 pub const DEFAULT_RENEWED_CERT_GRACE: Duration = Duration::from_secs(60);
+/// How long `serve` waits for its jobs after SIGTERM before exiting anyway.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +44,7 @@ pub struct FileConfig {
     pub baremetal_sync_concurrency: Option<u32>,
     pub max_token_ttl: Option<String>,
     pub renewed_cert_grace: Option<String>,
+    pub shutdown_timeout: Option<String>,
     pub metrics_listen: Option<String>,
     pub tls_handshake_timeout: Option<String>,
     pub header_read_timeout: Option<String>,
@@ -174,6 +177,10 @@ pub struct ServeArgs {
     /// already on their way) [default: 60s].
     #[arg(long, env = "PLINTH_RENEWED_CERT_GRACE")]
     pub renewed_cert_grace: Option<String>,
+    /// On SIGTERM, how long running jobs get to stop before the process exits anyway; what
+    /// is cut off resumes at the next start (1s to 10m) [default: 30s].
+    #[arg(long, env = "PLINTH_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: Option<String>,
     /// Serve Prometheus `/metrics` (plain HTTP) on this address, e.g. 127.0.0.1:9444
     /// [default: off].
     #[arg(long, env = "PLINTH_METRICS_LISTEN")]
@@ -195,6 +202,8 @@ pub struct Config {
     pub prometheus: Option<PrometheusConfig>,
     pub baremetal: BaremetalSettings,
     pub max_token_ttl: Duration,
+    /// How long `serve` waits for its jobs after SIGTERM (`shutdown_timeout`).
+    pub shutdown_timeout: Duration,
     /// The API listener's connection limits.
     pub limits: Limits,
     /// `/metrics` (plain HTTP), when configured.
@@ -335,6 +344,15 @@ impl Config {
         if renewed_cert_grace > Duration::from_secs(3600) {
             bail!("renewed_cert_grace is out of range (0s to 1h)");
         }
+        let shutdown_timeout = match args.shutdown_timeout.clone().or(file.shutdown_timeout) {
+            None => DEFAULT_SHUTDOWN_TIMEOUT,
+            Some(text) => plinth_common::timefmt::parse_duration(&text)
+                .map_err(anyhow::Error::msg)
+                .context("shutdown_timeout")?,
+        };
+        if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&shutdown_timeout) {
+            bail!("shutdown_timeout is out of range (1s to 10m)");
+        }
         let ratio = |name: &str, value: Option<f64>, default: f64| -> anyhow::Result<f64> {
             let v = value.unwrap_or(default);
             if !(0.1..=100.0).contains(&v) {
@@ -442,6 +460,7 @@ impl Config {
             drains,
             prometheus,
             max_token_ttl,
+            shutdown_timeout,
         })
     }
 }
@@ -472,6 +491,7 @@ mod tests {
             baremetal_sync_concurrency: None,
             max_token_ttl: None,
             renewed_cert_grace: None,
+            shutdown_timeout: None,
             metrics_listen: None,
             limits: LimitArgs::default(),
         }
@@ -592,6 +612,40 @@ mod tests {
             let got = Config::resolve(&a).ok().map(|c| c.max_token_ttl);
             assert_eq!(got, want, "{label}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn shutdown_timeout_bounds() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "data_dir = \"/d\"\nshutdown_timeout = \"2m\"\n")?;
+        let mut a = args(Some(path), None);
+        assert_eq!(
+            Config::resolve(&a)?.shutdown_timeout,
+            Duration::from_secs(120),
+            "from the file"
+        );
+        let cases = [
+            ("the least", "1s", Some(Duration::from_secs(1))),
+            ("the most", "10m", Some(Duration::from_secs(600))),
+            ("too short", "500ms", None),
+            ("too long", "11m", None),
+            ("not a duration", "soon", None),
+        ];
+        for (label, text, want) in cases {
+            a.shutdown_timeout = Some(text.into());
+            let got = Config::resolve(&a).ok().map(|c| c.shutdown_timeout);
+            assert_eq!(got, want, "{label}");
+        }
+        a.config = None;
+        a.data_dir = Some("/d".into());
+        a.shutdown_timeout = None;
+        assert_eq!(
+            Config::resolve(&a)?.shutdown_timeout,
+            DEFAULT_SHUTDOWN_TIMEOUT,
+            "default"
+        );
         Ok(())
     }
 

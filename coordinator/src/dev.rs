@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
-use tokio_util::sync::CancellationToken;
 
 const DEV_CLUSTER: &str = "dev";
 
@@ -61,6 +60,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         prometheus: None,
         baremetal: Default::default(),
         max_token_ttl: Duration::from_secs(365 * 86_400),
+        shutdown_timeout: crate::config::DEFAULT_SHUTDOWN_TIMEOUT,
         limits: plinth_common::serve::Limits::with_max_connections(
             crate::config::DEFAULT_MAX_CONNECTIONS,
         ),
@@ -69,8 +69,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             crate::config::DEFAULT_METRICS_MAX_CONNECTIONS,
         ),
     };
-    let stop = CancellationToken::new();
-    let running = server::start(&config, stop.clone()).await?;
+    let running = server::start(&config).await?;
     let st = running.state.clone();
     st.store
         .create_cluster(DEV_CLUSTER, "created by plinth-coordinator dev")
@@ -135,7 +134,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         exit = agent.wait() => Err(anyhow::anyhow!("the agent exited early ({})", exit?)),
         _ = shutdown::signalled() => Ok(()),
     };
-    if outcome.is_ok() && !stop.is_cancelled() {
+    if outcome.is_ok() {
         let bin_dir = std::env::current_exe()?
             .parent()
             .map(Path::to_path_buf)
@@ -159,8 +158,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         }
     }
     stop_child(&mut agent).await;
-    stop.cancel();
-    let _ = running.task.await;
+    tracing::info!(deadline = ?config.shutdown_timeout, "Shutting down.");
+    running.shutdown(config.shutdown_timeout).await;
+    tracing::info!("Shut down.");
     outcome
 }
 

@@ -7,7 +7,6 @@ use plinth_coordinator::config::{Config, DEFAULT_LISTEN, ServeArgs};
 use plinth_coordinator::paths::DataDir;
 use plinth_coordinator::{api, dev, init, server, shutdown};
 use std::path::PathBuf;
-use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(
@@ -101,15 +100,14 @@ async fn main() -> anyhow::Result<()> {
                 &mut config.limits,
                 &mut config.metrics_limits,
             ]);
-            let stop = CancellationToken::new();
-            let running = server::start(&config, stop.clone()).await?;
+            let running = server::start(&config).await?;
             // Readiness for systemd (Type=notify): the listener is bound and the store open.
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
             shutdown::signalled().await;
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
-            tracing::info!("Shutting down.");
-            stop.cancel();
-            running.task.await.context("server task")?;
+            tracing::info!(deadline = ?config.shutdown_timeout, "Shutting down.");
+            running.shutdown(config.shutdown_timeout).await;
+            tracing::info!("Shut down.");
         }
         Command::Token {
             command:

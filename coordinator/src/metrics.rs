@@ -29,13 +29,14 @@ async fn scrape(State(listeners): State<Listeners>, headers: HeaderMap) -> impl 
     ([(header::CONTENT_TYPE, content_type)], body)
 }
 
-/// Binds `/metrics` on `at`, records the bound address in `addr_file`, and serves until
-/// `shutdown`.
+/// Binds `/metrics` on `at`, records the bound address in `addr_file`, and serves (a task on
+/// `jobs`) until `shutdown`.
 pub async fn start(
     at: SocketAddr,
     limits: Limits,
     listeners: Listeners,
     addr_file: &Path,
+    jobs: &crate::jobs::Jobs,
     shutdown: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind(at)
@@ -44,13 +45,9 @@ pub async fn start(
     let bound = listener.local_addr()?;
     crate::paths::write_file(addr_file, format!("{bound}\n").as_bytes(), 0o644)?;
     let stats = listeners.register("metrics");
-    tokio::spawn(plinth_common::serve::serve(
-        listener,
-        None,
-        router(listeners),
-        limits,
-        stats,
-        shutdown,
-    ));
+    jobs.spawn(
+        "metrics server",
+        plinth_common::serve::serve(listener, None, router(listeners), limits, stats, shutdown),
+    );
     Ok(bound)
 }

@@ -19,6 +19,8 @@ pub struct AppState {
     pub moves: Arc<crate::jobs::drain::Moves>,
     /// One-time console URLs and the consoles being watched.
     pub consoles: Arc<crate::api::baremetal_console::Consoles>,
+    /// Every background task starts here; shutdown cancels and waits for them.
+    pub jobs: crate::jobs::Jobs,
 }
 
 /// Runtime settings handlers need.

@@ -382,6 +382,16 @@ impl Region {
         self.coordinator.stop();
     }
 
+    /// SIGTERM to the coordinator; fails unless it exits by itself within `deadline`.
+    pub fn terminate(&mut self, deadline: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        self.coordinator.terminate(deadline)
+    }
+
+    /// The coordinator's log so far (every run of it, appended).
+    pub fn coordinator_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("coordinator.log")).unwrap_or_default()
+    }
+
     /// Kills the coordinator at once (SIGKILL: no graceful shutdown), as a crash would.
     pub fn kill(&mut self) {
         self.coordinator.kill();

@@ -43,6 +43,25 @@ impl Daemon {
         }
     }
 
+    /// SIGTERM, then waits up to `deadline` for the process to exit by itself; if it has
+    /// not, kills it and fails.
+    pub fn terminate(&mut self, deadline: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let Some(mut child) = self.child.take() else {
+            anyhow::bail!("the process was already stopped");
+        };
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM)?;
+        let until = Instant::now() + deadline;
+        while Instant::now() < until {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            std::thread::sleep(POLL);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        anyhow::bail!("the process did not exit within {deadline:?} of SIGTERM")
+    }
+
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;

@@ -91,7 +91,10 @@ async fn reconcile(st: &AppState, host: &str, hb: &Heartbeat) -> ApiResult<()> {
         tracing::debug!(host, domains = ?unknown, "Host runs domains no instance accounts for.");
     }
     if !proposed.is_empty() {
-        tokio::spawn(confirm(st.clone(), host.to_string(), proposed));
+        st.jobs.spawn(
+            "heartbeat reconciliation",
+            confirm(st.clone(), host.to_string(), proposed),
+        );
     }
     Ok(())
 }

@@ -167,7 +167,10 @@ pub async fn create(
     st.store
         .audit(&caller.actor(), "add baremetal", &row.id, &detail)
         .await?;
-    tokio::spawn(prepare::prepare(st.clone(), row.id.clone()));
+    st.jobs.spawn(
+        "bare-metal preparation",
+        prepare::prepare(st.clone(), row.id.clone()),
+    );
     let rec = find(&st, &caller, &row.id).await?;
     Ok((StatusCode::ACCEPTED, ApiJson(rec.server)))
 }
@@ -297,7 +300,9 @@ async fn remove(st: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
     // The agent closes its session with the BMC; nothing else happens to the machine.
     if let Some(host) = rec.server.agent_host_id.clone() {
         let st = st.clone();
-        tokio::spawn(async move { crate::jobs::baremetal_sync::forget_on(&st, &host, &rec).await });
+        st.jobs.clone().spawn("bmc forget", async move {
+            crate::jobs::baremetal_sync::forget_on(&st, &host, &rec).await
+        });
     }
     Ok(())
 }
@@ -557,7 +562,10 @@ pub async fn import(
         )
         .await?;
     for new in &new_rows {
-        tokio::spawn(prepare::prepare(st.clone(), new.id.clone()));
+        st.jobs.spawn(
+            "bare-metal preparation",
+            prepare::prepare(st.clone(), new.id.clone()),
+        );
     }
     let body = ImportReport {
         imported: new_rows.len() as u64,

@@ -79,9 +79,9 @@ impl Consoles {
         (ticket.expires > Instant::now()).then_some(ticket.server_id)
     }
 
-    /// The new viewer's stop signal; a previous viewer of the same console is closed.
-    fn watch(&self, server_id: &str) -> CancellationToken {
-        let token = CancellationToken::new();
+    /// The new viewer's stop signal, `token` (cancelled with the job runner's); a previous
+    /// viewer of the same console is closed.
+    fn watch(&self, server_id: &str, token: CancellationToken) -> CancellationToken {
         if let Some(old) = self
             .lock()
             .viewers
@@ -195,14 +195,21 @@ pub async fn connect(
     let id = st.consoles.take(&token).ok_or_else(unknown)?;
     let rec = st.store.baremetal(&id).await?.ok_or_else(unknown)?;
     let (host, ep, bmc) = agent_for(&st, &rec).await?;
-    let stop = st.consoles.watch(&id);
+    let stop = st.consoles.watch(&id, st.jobs.child_token());
     st.store
         .audit("console", "console login", &id, &format!("via {host}"))
         .await?;
+    // axum runs the upgraded connection in a task of its own; the bridge runs in a job, so
+    // that shutdown closes it and waits for it.
     Ok(ws.on_upgrade(move |socket| async move {
-        info!(baremetal = %id, agent = %host, "Console viewer connected.");
-        bridge(st, ep, bmc, socket, stop).await;
-        info!(baremetal = %id, "Console viewer gone.");
+        let jobs = st.jobs.clone();
+        let _ = jobs
+            .spawn("console bridge", async move {
+                info!(baremetal = %id, agent = %host, "Console viewer connected.");
+                bridge(st, ep, bmc, socket, stop).await;
+                info!(baremetal = %id, "Console viewer gone.");
+            })
+            .await;
     }))
 }
 
@@ -218,7 +225,7 @@ async fn bridge(
     let (mut sink, mut stream) = socket.split();
     let (keys, mut queued) = mpsc::unbounded_channel::<Vec<u8>>();
     let reader_stop = stop.clone();
-    let reader = tokio::spawn(async move {
+    let reader = st.jobs.spawn("console reader", async move {
         while let Some(Ok(msg)) = stream.next().await {
             let bytes = match msg {
                 Message::Binary(b) => b.to_vec(),
@@ -244,7 +251,12 @@ async fn bridge(
             wait_ms: STEP_WAIT_MS,
         };
         let step = tokio::select! {
-            _ = stop.cancelled() => break,
+            _ = stop.cancelled() => {
+                if st.jobs.is_cancelled() {
+                    ended = "the coordinator is stopping";
+                }
+                break;
+            }
             step = st.agents.bmc_sol_io(&ep, &req) => step,
         };
         match step {

@@ -212,7 +212,10 @@ pub async fn import(
     let url = image_input::import_url(url)?;
     let image = start_image(&st, &caller, &req, Some(&url), jobs::IMPORT).await?;
     let op_id = image.operation_id.clone().unwrap_or_default();
-    tokio::spawn(jobs::import::run(st.clone(), image.id.clone(), op_id));
+    st.jobs.spawn(
+        "image import",
+        jobs::import::run(st.clone(), image.id.clone(), op_id),
+    );
     Ok((StatusCode::ACCEPTED, ApiJson(image)))
 }
 
@@ -326,7 +329,7 @@ pub async fn ingest_body(
     // the writer mark (a panic releases it too, from the writer's drop).
     let work = {
         let (st, id, op_id) = (st.clone(), id.clone(), op_id.to_string());
-        tokio::spawn(async move {
+        st.jobs.clone().spawn("image upload", async move {
             let outcome = jobs::import::fill(&st, &rec, &op_id, source, &writer).await;
             jobs::import::finish(&st, &id, &op_id, outcome, writer).await;
         })
@@ -437,7 +440,10 @@ pub async fn copy_to_base(
         )
         .await?;
     let created = image_input::reload(&st, &new_image).await?;
-    tokio::spawn(jobs::copy::run(st.clone(), blob, new_image, op_id));
+    st.jobs.spawn(
+        "image copy",
+        jobs::copy::run(st.clone(), blob, new_image, op_id),
+    );
     Ok((StatusCode::ACCEPTED, ApiJson(created.image)))
 }
 

@@ -100,7 +100,10 @@ pub async fn export(
             &format!("to image {image_id}"),
         )
         .await?;
-    tokio::spawn(job::export(st.clone(), id, image_id.clone(), op_id));
+    st.jobs.spawn(
+        "instance export",
+        job::export(st.clone(), id, image_id.clone(), op_id),
+    );
     let image = image_input::reload(&st, &image_id).await?.image;
     Ok((StatusCode::ACCEPTED, ApiJson(image)))
 }

@@ -195,7 +195,10 @@ pub async fn create(
             ),
         )
         .await?;
-    tokio::spawn(job::create(st.clone(), id.clone(), op_id));
+    st.jobs.spawn(
+        "instance create",
+        job::create(st.clone(), id.clone(), op_id),
+    );
     Ok((StatusCode::ACCEPTED, ApiJson(reload(&st, &id).await?)))
 }
 
@@ -317,13 +320,10 @@ async fn act(
         &format!("{action} instance"),
     )
     .await?;
-    tokio::spawn(job::action(
-        st.clone(),
-        id.to_string(),
-        op_id,
-        action,
-        stop_timeout_s,
-    ));
+    st.jobs.spawn(
+        "instance action",
+        job::action(st.clone(), id.to_string(), op_id, action, stop_timeout_s),
+    );
     Ok((StatusCode::ACCEPTED, ApiJson(reload(st, id).await?)))
 }
 
@@ -509,6 +509,7 @@ pub async fn delete(
     )
     .await?;
     let deleting = reload(&st, &id).await?;
-    tokio::spawn(job::delete(st.clone(), id, op_id));
+    st.jobs
+        .spawn("instance delete", job::delete(st.clone(), id, op_id));
     Ok((StatusCode::ACCEPTED, ApiJson(deleting)))
 }

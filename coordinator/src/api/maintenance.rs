@@ -223,7 +223,8 @@ pub async fn enter(
         )
         .await?;
     tracing::info!(host = %id, instances = moves.len(), parallelism, actor = %admin.0.actor(), "Drain started.");
-    tokio::spawn(drain::run(st.clone(), id.clone(), op_id.clone()));
+    st.jobs
+        .spawn("drain", drain::run(st.clone(), id.clone(), op_id.clone()));
     let d = st
         .store
         .latest_drain(&id)
@@ -354,7 +355,8 @@ pub async fn migrate(
             req.target_host.as_deref().unwrap_or(""),
         )
         .await?;
-    tokio::spawn(drain::migrate(st.clone(), op_id, true));
+    st.jobs
+        .spawn("live migration", drain::migrate(st.clone(), op_id, true));
     let inst = st
         .store
         .instance(&id)

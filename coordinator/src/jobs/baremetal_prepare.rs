@@ -67,7 +67,8 @@ pub async fn route(
 pub async fn resume(st: &AppState) -> anyhow::Result<()> {
     for id in st.store.preparing_baremetal().await? {
         info!(baremetal = %id, "Preparing a bare-metal server the last run left preparing.");
-        tokio::spawn(prepare(st.clone(), id));
+        st.jobs
+            .spawn("bare-metal preparation", prepare(st.clone(), id));
     }
     Ok(())
 }

@@ -66,7 +66,10 @@ pub async fn reassign(st: &AppState) -> anyhow::Result<()> {
             && let Some(rec) = st.store.baremetal(server).await?
         {
             let (st, from) = (st.clone(), from.clone());
-            tokio::spawn(async move { forget_on(&st, &from, &rec).await });
+            st.jobs.clone().spawn(
+                "bmc forget",
+                async move { forget_on(&st, &from, &rec).await },
+            );
         }
     }
     Ok(())
@@ -103,7 +106,7 @@ pub async fn run(st: AppState, stop: CancellationToken) {
         if Instant::now() >= next_sweep && !sweeping.swap(true, Ordering::AcqRel) {
             next_sweep = Instant::now() + interval;
             let (st, flag) = (st.clone(), sweeping.clone());
-            tokio::spawn(async move {
+            st.jobs.clone().spawn("bare-metal power sweep", async move {
                 if let Err(err) = sweep(&st).await {
                     warn!(error = ?err, "Bare-metal power sweep failed.");
                 }

@@ -181,11 +181,12 @@ pub fn plan_action(inst: &Instance) -> (MoveAction, Option<String>) {
 pub async fn resume(st: &AppState) -> anyhow::Result<()> {
     for op in st.store.running_operations(DRAIN).await? {
         info!(operation = %op.id, host = %op.target_id, "Resuming a maintenance drain.");
-        tokio::spawn(run(st.clone(), op.target_id, op.id));
+        st.jobs.spawn("drain", run(st.clone(), op.target_id, op.id));
     }
     for op in st.store.running_operations(MIGRATE).await? {
         info!(operation = %op.id, instance = %op.target_id, "Resuming a live migration.");
-        tokio::spawn(migrate(st.clone(), op.id, false));
+        st.jobs
+            .spawn("live migration", migrate(st.clone(), op.id, false));
     }
     Ok(())
 }
@@ -233,7 +234,7 @@ async fn drain(st: &AppState, host: &str, op: &str) -> anyhow::Result<()> {
             }
             let (st, cluster, turns) = (st.clone(), cluster.clone(), turns.clone());
             let ahead = ahead.clone();
-            tasks.push(tokio::spawn(async move {
+            tasks.push(st.jobs.clone().spawn("drain move", async move {
                 let _ahead = ahead.acquire_owned().await;
                 move_instance(&st, m, &cluster, false, &turns).await
             }));

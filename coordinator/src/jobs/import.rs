@@ -134,7 +134,7 @@ pub async fn fill(
     let op = op_id.to_string();
     let total = source.total_bytes;
     let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
-    let reporter = tokio::spawn(async move {
+    let reporter = st.jobs.spawn("import progress", async move {
         let mut ticker = tokio::time::interval(PROGRESS_EVERY);
         loop {
             // The last report goes out when the ingest ends, not at the next tick.

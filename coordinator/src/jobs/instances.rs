@@ -34,18 +34,21 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
         };
         let id = rec.instance.id.clone();
         info!(instance = %id, operation = %op, %kind, "Resuming an instance job.");
-        let st = st.clone();
+        let (st, jobs) = (st.clone(), st.jobs.clone());
         match kind.as_str() {
             // Drains and migrations resume their moves themselves (jobs/drain.rs).
             super::drain::DRAIN | super::drain::MIGRATE => {}
-            CREATE => drop(tokio::spawn(create(st, id, op))),
-            DELETE => drop(tokio::spawn(delete(st, id, op))),
+            CREATE => drop(jobs.spawn("instance create", create(st, id, op))),
+            DELETE => drop(jobs.spawn("instance delete", delete(st, id, op))),
             other => match InstanceAction::ALL
                 .iter()
                 .find(|a| action_kind(**a) == other)
             {
                 // The stop's own timeout is not kept; a resumed stop waits the default.
-                Some(&a) => drop(tokio::spawn(action(st, id, op, a, DEFAULT_STOP_TIMEOUT_S))),
+                Some(&a) => drop(jobs.spawn(
+                    "instance action",
+                    action(st, id, op, a, DEFAULT_STOP_TIMEOUT_S),
+                )),
                 None => warn!(instance = %id, kind = other, "Unknown instance job kind."),
             },
         }

@@ -8,6 +8,9 @@ pub mod copy;
 pub mod drain;
 pub mod import;
 pub mod instances;
+pub mod runner;
+
+pub use runner::Jobs;
 
 use crate::state::AppState;
 use plinth_common::timefmt::now_ms;
@@ -21,11 +24,13 @@ pub const COPY: &str = "image_copy";
 pub async fn resume(st: &AppState) -> anyhow::Result<()> {
     for op in st.store.running_operations(IMPORT).await? {
         info!(operation = %op.id, image = %op.target_id, "Restarting an import the last run left unfinished.");
-        tokio::spawn(import::run(st.clone(), op.target_id, op.id));
+        st.jobs
+            .spawn("image import", import::run(st.clone(), op.target_id, op.id));
     }
     for op in st.store.running_operations(COPY).await? {
         info!(operation = %op.id, image = %op.target_id, "Restarting an unfinished copy to base.");
-        tokio::spawn(copy::resume(st.clone(), op.target_id, op.id));
+        st.jobs
+            .spawn("image copy", copy::resume(st.clone(), op.target_id, op.id));
     }
     for op in st.store.running_operations(instances::EXPORT).await? {
         warn!(operation = %op.id, image = %op.target_id, "An export was cut off by a restart.");

@@ -11,11 +11,13 @@
 use super::instances::{ClaimRefused, NewInstanceRow, read_quota, search_text};
 use super::operations::NewOperation;
 use super::{Store, StoreError};
+use crate::jobs::Jobs;
 use crate::scheduler::Overcommit;
 use serde_json::json;
 use sqlx::{Row, SqliteConnection};
 use std::collections::{HashMap, HashSet, VecDeque};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 /// Claims written in one transaction at most.
 const MAX_BATCH: usize = 128;
@@ -78,16 +80,29 @@ impl Claim {
     }
 }
 
-/// Starts the writer of the claims sent on `queue`; it ends when every sender is dropped.
-pub(super) fn start_writer(store: Store, queue: mpsc::UnboundedReceiver<Claim>) {
-    tokio::spawn(writer(store, queue));
+/// Starts the writer of the claims sent on `queue` on `jobs`; it ends when every sender is
+/// dropped, or once the runner is cancelled and the claims queued by then are written.
+pub(super) fn start_writer(jobs: &Jobs, store: Store, queue: mpsc::UnboundedReceiver<Claim>) {
+    jobs.spawn("claim writer", writer(store, queue, jobs.token()));
 }
 
-async fn writer(store: Store, mut rx: mpsc::UnboundedReceiver<Claim>) {
+async fn writer(store: Store, mut rx: mpsc::UnboundedReceiver<Claim>, stop: CancellationToken) {
     let mut waiting = VecDeque::new();
+    let mut closed = false;
     loop {
         if waiting.is_empty() {
-            match rx.recv().await {
+            let next = tokio::select! {
+                biased;
+                claim = rx.recv() => claim,
+                // Shutdown: refuse new claims (their creates fail as `Closed`), write the
+                // ones already queued, then end.
+                _ = stop.cancelled(), if !closed => {
+                    rx.close();
+                    closed = true;
+                    continue;
+                }
+            };
+            match next {
                 Some(claim) => waiting.push_back(claim),
                 None => return,
             }

@@ -73,8 +73,16 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date,
+    /// with its claim writer under a runner of its own that nothing stops: for short-lived
+    /// users (init, the CLI commands, tests, benchmarks), whose writer ends with the process.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, &crate::jobs::Jobs::new()).await
+    }
+
+    /// [`Store::open`] with the claim writer started on `jobs`: it stops when their shutdown
+    /// begins, after writing the claims already queued (later creates fail as `Closed`).
+    pub async fn open_with(path: &Path, jobs: &crate::jobs::Jobs) -> Result<Store, StoreError> {
         // SQLite makes its -wal and -shm files with the database file's mode: 0600 first.
         private_file(path)?;
         let url = format!("sqlite://{}", path.display());
@@ -115,6 +123,7 @@ impl Store {
         // The writer's copy sends nothing, so the writer ends once the last other copy is dropped.
         let (closed, _) = tokio::sync::mpsc::unbounded_channel();
         claims::start_writer(
+            jobs,
             Store {
                 claim_writer: closed,
                 ..store.clone()
