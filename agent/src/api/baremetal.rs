@@ -146,14 +146,7 @@ pub async fn sol_activate(
     State(agent): State<Arc<Agent>>,
     req: Body<AgentBmc>,
 ) -> Answer<serde_json::Value> {
-    let ipmi = ipmi_of(&agent)?;
-    let t = target(&body(req)?)?;
-    detached(WORKER, async move {
-        ipmi.run(&t, |s| Box::pin(s.sol_activate())).await?;
-        Ok::<_, IpmiError>(serde_json::json!({}))
-    })
-    .await
-    .map(Json)
+    sol_switch(&agent, req, true).await
 }
 
 /// `POST /v1/bmc/sol/deactivate`.
@@ -161,10 +154,18 @@ pub async fn sol_deactivate(
     State(agent): State<Arc<Agent>>,
     req: Body<AgentBmc>,
 ) -> Answer<serde_json::Value> {
-    let ipmi = ipmi_of(&agent)?;
+    sol_switch(&agent, req, false).await
+}
+
+async fn sol_switch(agent: &Agent, req: Body<AgentBmc>, on: bool) -> Answer<serde_json::Value> {
+    let ipmi = ipmi_of(agent)?;
     let t = target(&body(req)?)?;
     detached(WORKER, async move {
-        ipmi.run(&t, |s| Box::pin(s.sol_deactivate())).await?;
+        if on {
+            ipmi.run(&t, |s| Box::pin(s.sol_activate())).await?;
+        } else {
+            ipmi.run(&t, |s| Box::pin(s.sol_deactivate())).await?;
+        }
         Ok::<_, IpmiError>(serde_json::json!({}))
     })
     .await
