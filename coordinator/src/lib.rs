@@ -1,6 +1,5 @@
 //! The plinth coordinator: admin and tenant API, store, and the CA agents enroll with.
 
-pub mod agent_devices;
 pub mod agents;
 pub mod api;
 pub mod auth;

@@ -2,95 +2,56 @@
 //! probe (preparation), power actions, power-status sweeps, and forgetting a BMC. Each call
 //! runs in its own task, so a coordinator that hangs up never cuts an IPMI exchange short.
 
-use super::error;
-use crate::ipmi::commands::ChassisControl;
+use super::{ApiError, Body, detached};
 use crate::ipmi::{Ipmi, IpmiError, Password, Target};
 use crate::runtime::Agent;
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use plinth_common::api::{
     AgentBmc, AgentPower, AgentPowerReading, AgentPowerState, AgentPowerSweep, AgentProbe,
     AgentSolIo, AgentSolOutput, Inventory,
 };
-use plinth_common::baremetal::PowerAction;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 
-type Body<T> = Result<Json<T>, JsonRejection>;
-/// A request refused before any IPMI: the answer to send.
-type Refused = Box<Response>;
+type Answer<T> = Result<Json<T>, ApiError>;
 
-/// How long a soft reboot waits for the OS to power the chassis off before giving up.
-const SOFT_OFF_WAIT: Duration = Duration::from_secs(300);
-const SOFT_OFF_POLL: Duration = Duration::from_secs(1);
+const WORKER: &str = "IPMI task";
 const MAX_SWEEP_CONCURRENCY: u32 = 256;
 
-fn bad_request(message: String) -> Response {
-    error(StatusCode::BAD_REQUEST, "invalid_request", message)
+fn ipmi_of(agent: &Agent) -> Result<Arc<Ipmi>, ApiError> {
+    agent.ipmi.clone().ok_or(ApiError::IpmiDisabled)
 }
 
-fn ipmi_of(agent: &Agent) -> Result<Arc<Ipmi>, Refused> {
-    agent.ipmi.clone().ok_or_else(|| {
-        Box::new(error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ipmi_disabled",
-            "this agent is configured with ipmi = false".into(),
-        ))
-    })
+fn bmc_ip(bmc: &AgentBmc) -> Result<IpAddr, ApiError> {
+    bmc.ip
+        .parse()
+        .map_err(|_| ApiError::Invalid(format!("bmc ip '{}' is not an IP address", bmc.ip)))
 }
 
-fn target(bmc: &AgentBmc) -> Result<Target, Refused> {
-    let ip: IpAddr = bmc.ip.parse().map_err(|_| {
-        Box::new(bad_request(format!(
-            "bmc ip '{}' is not an IP address",
-            bmc.ip
-        )))
-    })?;
+fn target(bmc: &AgentBmc) -> Result<Target, ApiError> {
     Ok(Target {
-        addr: SocketAddr::new(ip, bmc.port),
+        addr: SocketAddr::new(bmc_ip(bmc)?, bmc.port),
         username: bmc.username.clone(),
         password: Password::new(bmc.password.clone()),
         suite: None,
     })
 }
 
-fn failure(err: &IpmiError) -> Response {
-    error(StatusCode::BAD_GATEWAY, err.code(), err.to_string())
-}
-
-fn body<T>(body: Body<T>) -> Result<T, Refused> {
+/// The body, or a 400 naming it (these routes answer no 415 or 422).
+fn body<T>(body: Body<T>) -> Result<T, ApiError> {
     body.map(|Json(b)| b)
-        .map_err(|r| Box::new(bad_request(format!("request body: {}", r.body_text()))))
-}
-
-/// Runs `work` in its own task and answers its outcome.
-async fn detached<T: serde::Serialize + Send + 'static>(
-    work: impl Future<Output = Result<T, IpmiError>> + Send + 'static,
-) -> Response {
-    match tokio::spawn(work).await {
-        Ok(Ok(v)) => Json(v).into_response(),
-        Ok(Err(err)) => failure(&err),
-        Err(join) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("the IPMI task failed: {join}"),
-        ),
-    }
+        .map_err(|r| ApiError::Invalid(format!("request body: {}", r.body_text())))
 }
 
 /// `POST /v1/bmc/probe`: device id, FRU (serial, model, manufacturer) and power, on one
 /// session — what preparing a server needs to know.
-pub async fn probe(State(agent): State<Arc<Agent>>, req: Body<AgentBmc>) -> Response {
-    let (ipmi, t) = match ipmi_of(&agent).and_then(|i| Ok((i, target(&body(req)?)?))) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    detached(async move {
+pub async fn probe(State(agent): State<Arc<Agent>>, req: Body<AgentBmc>) -> Answer<AgentProbe> {
+    let ipmi = ipmi_of(&agent)?;
+    let t = target(&body(req)?)?;
+    detached(WORKER, async move {
         ipmi.run(&t, |s| {
             Box::pin(async move {
                 let id = s.device_id().await?;
@@ -111,92 +72,37 @@ pub async fn probe(State(agent): State<Arc<Agent>>, req: Body<AgentBmc>) -> Resp
         .await
     })
     .await
-}
-
-async fn power_on(ipmi: &Ipmi, t: &Target) -> Result<bool, IpmiError> {
-    Ok(ipmi
-        .run(t, |s| Box::pin(s.chassis_status()))
-        .await?
-        .power_on)
-}
-
-async fn control(ipmi: &Ipmi, t: &Target, c: ChassisControl) -> Result<(), IpmiError> {
-    ipmi.run(t, |s| Box::pin(s.chassis_control(c))).await
-}
-
-/// One SPEC §4 power action in chassis-control terms; answers the power state after it.
-pub async fn act(
-    ipmi: &Ipmi,
-    t: &Target,
-    action: PowerAction,
-    hard: bool,
-) -> Result<bool, IpmiError> {
-    match action {
-        PowerAction::On => control(ipmi, t, ChassisControl::PowerUp).await?,
-        PowerAction::Off => control(ipmi, t, ChassisControl::SoftShutdown).await?,
-        PowerAction::ForceOff => control(ipmi, t, ChassisControl::PowerDown).await?,
-        // Cycling a machine that is off would leave it off on many BMCs: it means "on" then.
-        PowerAction::Cycle if !power_on(ipmi, t).await? => {
-            control(ipmi, t, ChassisControl::PowerUp).await?
-        }
-        PowerAction::Cycle => control(ipmi, t, ChassisControl::PowerCycle).await?,
-        PowerAction::Reboot if hard => control(ipmi, t, ChassisControl::HardReset).await?,
-        PowerAction::Reboot => {
-            if power_on(ipmi, t).await? {
-                control(ipmi, t, ChassisControl::SoftShutdown).await?;
-                let until = Instant::now() + SOFT_OFF_WAIT;
-                // The lock is taken per poll: other operations on this BMC go on meanwhile.
-                while power_on(ipmi, t).await? {
-                    if Instant::now() >= until {
-                        return Err(IpmiError::Unsupported(format!(
-                            "a soft reboot: the OS did not power off within {}s; reboot with hard, or force_off then on",
-                            SOFT_OFF_WAIT.as_secs()
-                        )));
-                    }
-                    tokio::time::sleep(SOFT_OFF_POLL).await;
-                }
-            }
-            control(ipmi, t, ChassisControl::PowerUp).await?
-        }
-    }
-    power_on(ipmi, t).await
+    .map(Json)
 }
 
 /// `POST /v1/bmc/power`.
-pub async fn power(State(agent): State<Arc<Agent>>, req: Body<AgentPower>) -> Response {
-    let req = match body(req) {
-        Ok(r) => r,
-        Err(r) => return *r,
-    };
-    let (ipmi, t) = match ipmi_of(&agent).and_then(|i| Ok((i, target(&req.bmc)?))) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    detached(async move {
-        let power_on = act(&ipmi, &t, req.action, req.hard).await?;
+pub async fn power(
+    State(agent): State<Arc<Agent>>,
+    req: Body<AgentPower>,
+) -> Answer<AgentPowerState> {
+    let req = body(req)?;
+    let ipmi = ipmi_of(&agent)?;
+    let t = target(&req.bmc)?;
+    detached(WORKER, async move {
+        let power_on = crate::ipmi::power::act(&ipmi, &t, req.action, req.hard).await?;
         tracing::info!(bmc = %t.addr, action = %req.action, power_on, "Power action done.");
-        Ok(AgentPowerState { power_on })
+        Ok::<_, IpmiError>(AgentPowerState { power_on })
     })
     .await
+    .map(Json)
 }
 
 /// `POST /v1/bmc/power-status`: every listed BMC's chassis power, at most `concurrency`
 /// BMCs at once (each on its own session; one BMC's operations never overlap).
-pub async fn power_status(State(agent): State<Arc<Agent>>, req: Body<AgentPowerSweep>) -> Response {
-    let req = match body(req) {
-        Ok(r) => r,
-        Err(r) => return *r,
-    };
-    let ipmi = match ipmi_of(&agent) {
-        Ok(i) => i,
-        Err(r) => return *r,
-    };
+pub async fn power_status(
+    State(agent): State<Arc<Agent>>,
+    req: Body<AgentPowerSweep>,
+) -> Answer<Vec<AgentPowerReading>> {
+    let req = body(req)?;
+    let ipmi = ipmi_of(&agent)?;
     let mut items = Vec::with_capacity(req.servers.len());
     for s in req.servers {
-        match target(&s.bmc) {
-            Ok(t) => items.push((s.id, t)),
-            Err(r) => return *r,
-        }
+        items.push((s.id, target(&s.bmc)?));
     }
     let concurrency = req.concurrency.clamp(1, MAX_SWEEP_CONCURRENCY) as usize;
     let work = async move {
@@ -218,64 +124,67 @@ pub async fn power_status(State(agent): State<Arc<Agent>>, req: Body<AgentPowerS
             .collect::<Vec<_>>();
         Ok::<_, IpmiError>(readings)
     };
-    detached(work).await
+    detached(WORKER, work).await.map(Json)
 }
 
 /// `POST /v1/bmc/forget`: close the BMC's session; the server is no longer managed here.
-pub async fn forget(State(agent): State<Arc<Agent>>, req: Body<AgentBmc>) -> Response {
-    let (ipmi, t) = match ipmi_of(&agent).and_then(|i| Ok((i, target(&body(req)?)?))) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
+pub async fn forget(
+    State(agent): State<Arc<Agent>>,
+    req: Body<AgentBmc>,
+) -> Result<StatusCode, ApiError> {
+    let ipmi = ipmi_of(&agent)?;
+    let t = target(&body(req)?)?;
     ipmi.forget(t.addr).await;
-    StatusCode::NO_CONTENT.into_response()
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Longest a console read waits for the serial port to say something.
 const MAX_SOL_WAIT: Duration = Duration::from_secs(5);
 
 /// `POST /v1/bmc/sol/activate`: SOL on the BMC's session (taking over a stale one).
-pub async fn sol_activate(State(agent): State<Arc<Agent>>, req: Body<AgentBmc>) -> Response {
-    let (ipmi, t) = match ipmi_of(&agent).and_then(|i| Ok((i, target(&body(req)?)?))) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    detached(async move {
-        ipmi.run(&t, |s| Box::pin(s.sol_activate())).await?;
-        Ok(serde_json::json!({}))
-    })
-    .await
+pub async fn sol_activate(
+    State(agent): State<Arc<Agent>>,
+    req: Body<AgentBmc>,
+) -> Answer<serde_json::Value> {
+    sol_switch(&agent, req, true).await
 }
 
 /// `POST /v1/bmc/sol/deactivate`.
-pub async fn sol_deactivate(State(agent): State<Arc<Agent>>, req: Body<AgentBmc>) -> Response {
-    let (ipmi, t) = match ipmi_of(&agent).and_then(|i| Ok((i, target(&body(req)?)?))) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    detached(async move {
-        ipmi.run(&t, |s| Box::pin(s.sol_deactivate())).await?;
-        Ok(serde_json::json!({}))
+pub async fn sol_deactivate(
+    State(agent): State<Arc<Agent>>,
+    req: Body<AgentBmc>,
+) -> Answer<serde_json::Value> {
+    sol_switch(&agent, req, false).await
+}
+
+async fn sol_switch(agent: &Agent, req: Body<AgentBmc>, on: bool) -> Answer<serde_json::Value> {
+    let ipmi = ipmi_of(agent)?;
+    let t = target(&body(req)?)?;
+    detached(WORKER, async move {
+        if on {
+            ipmi.run(&t, |s| Box::pin(s.sol_activate())).await?;
+        } else {
+            ipmi.run(&t, |s| Box::pin(s.sol_deactivate())).await?;
+        }
+        Ok::<_, IpmiError>(serde_json::json!({}))
     })
     .await
+    .map(Json)
 }
 
 /// `POST /v1/bmc/sol/io`: one step of a console: the viewer's keys in, the port's bytes out.
 /// The BMC's lock is held only for this step, so power polls go on beside a console.
-pub async fn sol_io(State(agent): State<Arc<Agent>>, req: Body<AgentSolIo>) -> Response {
-    let req = match body(req) {
-        Ok(r) => r,
-        Err(r) => return *r,
-    };
-    let (ipmi, t) = match ipmi_of(&agent).and_then(|i| Ok((i, target(&req.bmc)?))) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    let Ok(input) = hex::decode(&req.input_hex) else {
-        return bad_request("input_hex is not hex".into());
-    };
+pub async fn sol_io(
+    State(agent): State<Arc<Agent>>,
+    req: Body<AgentSolIo>,
+) -> Answer<AgentSolOutput> {
+    let req = body(req)?;
+    let ipmi = ipmi_of(&agent)?;
+    let t = target(&req.bmc)?;
+    let input = hex::decode(&req.input_hex)
+        .map_err(|_| ApiError::Invalid("input_hex is not hex".into()))?;
     let wait = Duration::from_millis(u64::from(req.wait_ms)).min(MAX_SOL_WAIT);
-    detached(async move {
+    detached(WORKER, async move {
         let (output, active) = ipmi
             .run(&t, |s| {
                 let input = input.clone();
@@ -295,34 +204,22 @@ pub async fn sol_io(State(agent): State<Arc<Agent>>, req: Body<AgentSolIo>) -> R
                 })
             })
             .await?;
-        Ok(AgentSolOutput {
+        Ok::<_, IpmiError>(AgentSolOutput {
             output_hex: hex::encode(output),
             active,
         })
     })
     .await
+    .map(Json)
 }
 
 /// `POST /v1/bmc/inventory`: CPUs, memory and PCIe devices from the BMC's Redfish service on
 /// the same address; `unknown` with the reason when it has none (IPMI-only BMCs).
-pub async fn inventory(State(agent): State<Arc<Agent>>, req: Body<AgentBmc>) -> Response {
-    let bmc = match body(req) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
+pub async fn inventory(State(agent): State<Arc<Agent>>, req: Body<AgentBmc>) -> Answer<Inventory> {
+    let bmc = body(req)?;
     // The Redfish client exists exactly when IPMI is on (main.rs).
-    let Some(redfish) = agent.redfish.clone() else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ipmi_disabled",
-            "this agent is configured with ipmi = false".into(),
-        );
-    };
-    let ip: IpAddr = match bmc.ip.parse() {
-        Ok(ip) => ip,
-        Err(_) => return bad_request(format!("bmc ip '{}' is not an IP address", bmc.ip)),
-    };
-    let host = SocketAddr::new(ip, 443).to_string();
+    let redfish = agent.redfish.clone().ok_or(ApiError::IpmiDisabled)?;
+    let host = SocketAddr::new(bmc_ip(&bmc)?, 443).to_string();
     let found =
         tokio::spawn(async move { redfish.inventory(&host, &bmc.username, &bmc.password).await })
             .await;
@@ -339,5 +236,5 @@ pub async fn inventory(State(agent): State<Arc<Agent>>, req: Body<AgentBmc>) -> 
             ..Inventory::default()
         },
     };
-    Json(inventory).into_response()
+    Ok(Json(inventory))
 }

@@ -1,19 +1,17 @@
 //! `GET /v1/facts`: what this host is and runs, read now.
 
-use super::error;
+use super::ApiError;
 use crate::facts;
 use crate::runtime::Agent;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use plinth_common::api::AgentFacts;
 use std::sync::Arc;
 use std::time::Duration;
 
 const DEADLINE: Duration = Duration::from_secs(5);
 
-pub async fn facts(State(agent): State<Arc<Agent>>) -> Response {
+pub async fn facts(State(agent): State<Arc<Agent>>) -> Result<Json<AgentFacts>, ApiError> {
     let collected = async {
         let mut facts = facts::collect(
             &agent.libvirt,
@@ -30,12 +28,8 @@ pub async fn facts(State(agent): State<Arc<Agent>>) -> Response {
             domains,
         })
     };
-    match collected.await {
-        Ok(body) => Json(body).into_response(),
-        Err(err) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "libvirt_unavailable",
-            err.to_string(),
-        ),
-    }
+    collected
+        .await
+        .map(Json)
+        .map_err(ApiError::LibvirtUnavailable)
 }

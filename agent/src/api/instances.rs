@@ -1,32 +1,33 @@
 //! `/v1/instances`: create, read, start, reboot, stop, delete and export the instances of this
-//! host (their live migration is in migration.rs). Each call runs in its own task, so a coordinator that hangs up mid-create still gets a
-//! create that finished or cleaned up after itself. The one mapping of instance errors to HTTP
-//! statuses is here.
+//! host (their live migration is in migration.rs). Each call runs in its own task, so a
+//! coordinator that hangs up mid-create still gets a create that finished or cleaned up after
+//! itself.
 
-use super::error;
+use super::{ApiError, Body, detached};
 use crate::instances::InstanceError;
 use crate::runtime::Agent;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use plinth_common::api::{AgentCreateInstance, AgentExport, AgentStop};
+use plinth_common::api::{
+    AgentCreateInstance, AgentExport, AgentExported, AgentInstance, AgentStop,
+};
 use plinth_common::instance::MAX_STOP_TIMEOUT_S;
-use serde::Serialize;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(super) type Body<T> = Result<Json<T>, JsonRejection>;
+/// What a panicked instance task is called in the answer.
+pub(super) const WORKER: &str = "instance worker";
 
-pub async fn create(State(agent): State<Arc<Agent>>, body: Body<AgentCreateInstance>) -> Response {
-    let req = match body {
-        Ok(Json(req)) => req,
-        Err(rejection) => return bad_body(rejection),
-    };
+type Answer<T> = Result<Json<T>, ApiError>;
+
+pub async fn create(
+    State(agent): State<Arc<Agent>>,
+    body: Body<AgentCreateInstance>,
+) -> Answer<AgentInstance> {
+    let Json(req) = body?;
     let link = agent.coordinator_link();
-    detached(async move {
+    detached(WORKER, async move {
         if req.devices.is_empty() {
             return agent.instances.create(req, &link).await;
         }
@@ -48,162 +49,79 @@ pub async fn create(State(agent): State<Arc<Agent>>, body: Body<AgentCreateInsta
         created
     })
     .await
+    .map(Json)
 }
 
-pub async fn get(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Response {
-    answer(agent.instances.get(&id).await)
+pub async fn get(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Answer<AgentInstance> {
+    Ok(Json(agent.instances.get(&id).await?))
 }
 
-pub async fn start(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Response {
-    detached(async move { agent.instances.start(&id).await }).await
+pub async fn start(
+    State(agent): State<Arc<Agent>>,
+    Path(id): Path<String>,
+) -> Answer<AgentInstance> {
+    detached(WORKER, async move { agent.instances.start(&id).await })
+        .await
+        .map(Json)
 }
 
-pub async fn reboot(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Response {
-    detached(async move { agent.instances.reboot(&id).await }).await
+pub async fn reboot(
+    State(agent): State<Arc<Agent>>,
+    Path(id): Path<String>,
+) -> Answer<AgentInstance> {
+    detached(WORKER, async move { agent.instances.reboot(&id).await })
+        .await
+        .map(Json)
 }
 
 pub async fn stop(
     State(agent): State<Arc<Agent>>,
     Path(id): Path<String>,
     body: Body<AgentStop>,
-) -> Response {
-    let timeout_s = match body {
-        Ok(Json(AgentStop { timeout_s })) if timeout_s <= MAX_STOP_TIMEOUT_S => timeout_s,
-        Ok(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("timeout_s must be at most {MAX_STOP_TIMEOUT_S}"),
-            );
-        }
-        Err(rejection) => return bad_body(rejection),
-    };
+) -> Answer<AgentInstance> {
+    let Json(AgentStop { timeout_s }) = body?;
+    if timeout_s > MAX_STOP_TIMEOUT_S {
+        return Err(ApiError::Invalid(format!(
+            "timeout_s must be at most {MAX_STOP_TIMEOUT_S}"
+        )));
+    }
     let timeout = Duration::from_secs(timeout_s);
-    detached(async move { agent.instances.stop(&id, timeout).await }).await
+    detached(
+        WORKER,
+        async move { agent.instances.stop(&id, timeout).await },
+    )
+    .await
+    .map(Json)
 }
 
-pub async fn delete(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Response {
-    let outcome = tokio::spawn(async move {
+pub async fn delete(
+    State(agent): State<Arc<Agent>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    detached(WORKER, async move {
         agent.instances.delete(&id).await?;
         // The domain went with its devices: they are free again.
         if let Err(err) = agent.devices.forget_instance(&id).await {
             tracing::warn!(instance = %id, error = %err, "Could not free the deleted instance's devices.");
         }
-        Ok(())
+        Ok::<_, InstanceError>(())
     })
-    .await;
-    match outcome {
-        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
-        Ok(Err(err)) => failure(err),
-        Err(join) => worker_failed(join),
-    }
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn export(
     State(agent): State<Arc<Agent>>,
     Path(id): Path<String>,
     body: Body<AgentExport>,
-) -> Response {
-    let req = match body {
-        Ok(Json(req)) => req,
-        Err(rejection) => return bad_body(rejection),
-    };
+) -> Answer<AgentExported> {
+    let Json(req) = body?;
     let link = agent.coordinator_link();
-    detached(async move { agent.instances.export(&id, &req.image_id, &link).await }).await
-}
-
-/// Runs `work` to its end even if the request is dropped, then answers its outcome.
-pub(super) async fn detached<T: Serialize + Send + 'static>(
-    work: impl Future<Output = Result<T, InstanceError>> + Send + 'static,
-) -> Response {
-    detached_as(StatusCode::OK, work).await
-}
-
-/// [`detached`], answering a success with `status`.
-pub(super) async fn detached_as<T: Serialize + Send + 'static>(
-    status: StatusCode,
-    work: impl Future<Output = Result<T, InstanceError>> + Send + 'static,
-) -> Response {
-    match tokio::spawn(work).await {
-        Ok(Ok(body)) => (status, Json(body)).into_response(),
-        Ok(Err(err)) => failure(err),
-        Err(join) => worker_failed(join),
-    }
-}
-
-pub(super) fn answer<T: Serialize>(outcome: Result<T, InstanceError>) -> Response {
-    match outcome {
-        Ok(body) => Json(body).into_response(),
-        Err(err) => failure(err),
-    }
-}
-
-fn failure(err: InstanceError) -> Response {
-    use crate::instances::InstanceError as E;
-    let (status, code) = match &err {
-        E::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-        E::NotFound(_) => (StatusCode::NOT_FOUND, "instance_not_found"),
-        E::BadState { .. } => (StatusCode::CONFLICT, "instance_bad_state"),
-        E::Migrating(_) => (StatusCode::CONFLICT, "instance_migrating"),
-        E::Exists(_) => (StatusCode::CONFLICT, "instance_exists"),
-        E::NotMigratable { .. } => (StatusCode::CONFLICT, "instance_not_migratable"),
-        E::Fetch { source, .. } if source.is_local() => {
-            (StatusCode::INTERNAL_SERVER_ERROR, "image_cache_failed")
-        }
-        E::Fetch { .. } => (StatusCode::BAD_GATEWAY, "image_fetch_failed"),
-        E::Disk(_) => (StatusCode::INTERNAL_SERVER_ERROR, "disk_failed"),
-        E::Seed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "seed_failed"),
-        E::Libvirt { source, .. } if source.is_deadline() => {
-            (StatusCode::GATEWAY_TIMEOUT, "libvirt_timeout")
-        }
-        E::Libvirt { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "libvirt_failed"),
-        E::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "io_failed"),
-        E::Export(source) if source.is_upload() => {
-            (StatusCode::BAD_GATEWAY, "export_upload_failed")
-        }
-        E::Export(_) => (StatusCode::INTERNAL_SERVER_ERROR, "export_failed"),
-        E::Devices(crate::devices::DeviceError::Conflict(_)) => {
-            (StatusCode::CONFLICT, "device_in_use")
-        }
-        E::Devices(crate::devices::DeviceError::NotFound { .. }) => {
-            (StatusCode::NOT_FOUND, "device_not_found")
-        }
-        E::Devices(_) => (StatusCode::INTERNAL_SERVER_ERROR, "devices_failed"),
-    };
-    let message = chain(&err);
-    if status.is_server_error() {
-        tracing::warn!(code, error = %message, "Instance call failed.");
-    }
-    error(status, code, message)
-}
-
-/// "making the disk: qemu-img failed (exit status: 1): ..." — every cause, outermost first.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(e) = cause {
-        let said = e.to_string();
-        // Some errors quote their cause in their own message already.
-        if !text.ends_with(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        cause = e.source();
-    }
-    text
-}
-
-pub(super) fn bad_body(rejection: JsonRejection) -> Response {
-    error(rejection.status(), "invalid_request", rejection.body_text())
-}
-
-fn worker_failed(join: tokio::task::JoinError) -> Response {
-    tracing::error!(error = %join, "Instance worker failed.");
-    error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "the instance worker failed".into(),
-    )
+    detached(WORKER, async move {
+        agent.instances.export(&id, &req.image_id, &link).await
+    })
+    .await
+    .map(Json)
 }
 
 #[cfg(test)]

@@ -1,12 +1,11 @@
 //! `GET /v1/metrics/history`: the host metrics history the agent keeps, for the coordinator's
 //! host detail.
 
-use super::error;
+use super::ApiError;
 use crate::runtime::Agent;
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use plinth_common::api::HostMetrics;
 use plinth_common::metrics::HostSeries;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -20,11 +19,15 @@ pub struct HistoryQuery {
     since_ms: Option<i64>,
 }
 
-pub async fn history(State(agent): State<Arc<Agent>>, Query(q): Query<HistoryQuery>) -> Response {
-    match HostSeries::parse_list(q.names.as_deref().unwrap_or("")) {
-        Ok(names) => {
-            Json(agent.metrics.history(agent.host_id(), &names, q.since_ms)).into_response()
-        }
-        Err(message) => error(StatusCode::BAD_REQUEST, "invalid_request", message),
-    }
+pub async fn history(
+    State(agent): State<Arc<Agent>>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Json<HostMetrics>, ApiError> {
+    let names =
+        HostSeries::parse_list(q.names.as_deref().unwrap_or("")).map_err(ApiError::Invalid)?;
+    Ok(Json(agent.metrics.history(
+        agent.host_id(),
+        &names,
+        q.since_ms,
+    )))
 }

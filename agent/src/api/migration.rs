@@ -2,15 +2,14 @@
 //! the target (the instance's files, no domain), then `migrate` on the source (202: it runs
 //! in the background), `migration` to follow it, and `DELETE migration` to abort it.
 
-use super::error;
-use super::instances::{Body, answer, bad_body, detached, detached_as};
+use super::instances::WORKER;
+use super::{ApiError, Body, detached};
 use crate::runtime::Agent;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
-use plinth_common::api::{AgentCreateInstance, AgentMigrate};
+use plinth_common::api::{AgentCreateInstance, AgentMigrate, AgentMigration, AgentPrepared};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,54 +26,41 @@ pub async fn prepare(
     Path(id): Path<String>,
     query: Result<Query<PrepareQuery>, QueryRejection>,
     body: Body<AgentCreateInstance>,
-) -> Response {
-    let shared = match query {
-        Ok(Query(q)) => q.shared_storage,
-        Err(rejection) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("shared_storage: {}", rejection.body_text()),
-            );
-        }
-    };
-    let req = match body {
-        Ok(Json(req)) => req,
-        Err(rejection) => return bad_body(rejection),
-    };
+) -> Result<Json<AgentPrepared>, ApiError> {
+    let shared = query
+        .map_err(|r| ApiError::Invalid(format!("shared_storage: {}", r.body_text())))?
+        .0
+        .shared_storage;
+    let Json(req) = body?;
     if req.instance_id != id {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!(
-                "the body's instance_id '{}' is not the path's '{id}'",
-                req.instance_id
-            ),
-        );
+        return Err(ApiError::Invalid(format!(
+            "the body's instance_id '{}' is not the path's '{id}'",
+            req.instance_id
+        )));
     }
     let link = agent.coordinator_link();
-    detached(async move {
+    detached(WORKER, async move {
         agent
             .instances
             .prepare_migration(req, &link, shared.as_deref())
             .await
     })
     .await
+    .map(Json)
 }
 
 pub async fn migrate(
     State(agent): State<Arc<Agent>>,
     Path(id): Path<String>,
     body: Body<AgentMigrate>,
-) -> Response {
-    let req = match body {
-        Ok(Json(req)) => req,
-        Err(rejection) => return bad_body(rejection),
-    };
-    detached_as(StatusCode::ACCEPTED, async move {
-        agent.instances.migrate(&id, req).await
-    })
-    .await
+) -> Result<(StatusCode, Json<AgentMigration>), ApiError> {
+    let Json(req) = body?;
+    let started = detached(
+        WORKER,
+        async move { agent.instances.migrate(&id, req).await },
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(started)))
 }
 
 /// `?wait_ms=N`: answer once the migration ends, or after N ms (at most 30 s).
@@ -88,20 +74,18 @@ pub async fn status(
     State(agent): State<Arc<Agent>>,
     Path(id): Path<String>,
     query: Result<Query<StatusQuery>, QueryRejection>,
-) -> Response {
-    let wait = match query {
-        Ok(Query(q)) => q.wait_ms.map(Duration::from_millis),
-        Err(rejection) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("wait_ms: {}", rejection.body_text()),
-            );
-        }
-    };
-    answer(agent.instances.migration(&id, wait).await)
+) -> Result<Json<AgentMigration>, ApiError> {
+    let wait = query
+        .map_err(|r| ApiError::Invalid(format!("wait_ms: {}", r.body_text())))?
+        .0
+        .wait_ms
+        .map(Duration::from_millis);
+    Ok(Json(agent.instances.migration(&id, wait).await?))
 }
 
-pub async fn abort(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Response {
-    answer(agent.instances.abort_migration(&id).await)
+pub async fn abort(
+    State(agent): State<Arc<Agent>>,
+    Path(id): Path<String>,
+) -> Result<Json<AgentMigration>, ApiError> {
+    Ok(Json(agent.instances.abort_migration(&id).await?))
 }

@@ -3,64 +3,57 @@
 
 mod baremetal;
 mod devices;
+mod error;
 mod facts;
 mod instances;
 mod metrics;
 mod migration;
 
+pub use error::ApiError;
+
 use crate::runtime::Agent;
+use axum::Json;
 use axum::Router;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use plinth_common::api::{ErrorBody, ErrorDetail};
+use plinth_common::api::agent_routes as r;
 use plinth_common::tls::{PeerIdentity, Role};
+use std::future::Future;
 use std::sync::Arc;
 
 pub fn router(agent: Arc<Agent>) -> Router {
     Router::new()
-        .route("/v1/facts", get(facts::facts))
-        .route("/v1/devices", get(devices::inventory))
-        .route("/v1/devices/usb/{device}/attach", post(devices::attach_usb))
-        .route("/v1/devices/usb/{device}/detach", post(devices::detach_usb))
-        .route("/v1/devices/gpus/{address}/slice", post(devices::slice))
-        .route("/v1/devices/gpus/{address}/restore", post(devices::restore))
-        .route("/v1/metrics/history", get(metrics::history))
-        .route("/v1/bmc/probe", post(baremetal::probe))
-        .route("/v1/bmc/power", post(baremetal::power))
-        .route("/v1/bmc/power-status", post(baremetal::power_status))
-        .route("/v1/bmc/forget", post(baremetal::forget))
-        .route("/v1/bmc/inventory", post(baremetal::inventory))
-        .route("/v1/bmc/sol/activate", post(baremetal::sol_activate))
-        .route("/v1/bmc/sol/deactivate", post(baremetal::sol_deactivate))
-        .route("/v1/bmc/sol/io", post(baremetal::sol_io))
-        .route("/v1/instances", post(instances::create))
+        .route(r::FACTS, get(facts::facts))
+        .route(r::DEVICES, get(devices::inventory))
+        .route(r::USB_ATTACH, post(devices::attach_usb))
+        .route(r::USB_DETACH, post(devices::detach_usb))
+        .route(r::GPU_SLICE, post(devices::slice))
+        .route(r::GPU_RESTORE, post(devices::restore))
+        .route(r::METRICS_HISTORY, get(metrics::history))
+        .route(r::BMC_PROBE, post(baremetal::probe))
+        .route(r::BMC_POWER, post(baremetal::power))
+        .route(r::BMC_POWER_STATUS, post(baremetal::power_status))
+        .route(r::BMC_FORGET, post(baremetal::forget))
+        .route(r::BMC_INVENTORY, post(baremetal::inventory))
+        .route(r::BMC_SOL_ACTIVATE, post(baremetal::sol_activate))
+        .route(r::BMC_SOL_DEACTIVATE, post(baremetal::sol_deactivate))
+        .route(r::BMC_SOL_IO, post(baremetal::sol_io))
+        .route(r::INSTANCES, post(instances::create))
+        .route(r::INSTANCE, get(instances::get).delete(instances::delete))
+        .route(r::INSTANCE_START, post(instances::start))
+        .route(r::INSTANCE_REBOOT, post(instances::reboot))
+        .route(r::INSTANCE_STOP, post(instances::stop))
+        .route(r::INSTANCE_EXPORT, post(instances::export))
+        .route(r::INSTANCE_PREPARE_MIGRATION, post(migration::prepare))
+        .route(r::INSTANCE_MIGRATE, post(migration::migrate))
         .route(
-            "/v1/instances/{id}",
-            get(instances::get).delete(instances::delete),
-        )
-        .route("/v1/instances/{id}/start", post(instances::start))
-        .route("/v1/instances/{id}/reboot", post(instances::reboot))
-        .route("/v1/instances/{id}/stop", post(instances::stop))
-        .route("/v1/instances/{id}/export", post(instances::export))
-        .route(
-            "/v1/instances/{id}/prepare-migration",
-            post(migration::prepare),
-        )
-        .route("/v1/instances/{id}/migrate", post(migration::migrate))
-        .route(
-            "/v1/instances/{id}/migration",
+            r::INSTANCE_MIGRATION,
             get(migration::status).delete(migration::abort),
         )
-        .fallback(|| async {
-            error(
-                StatusCode::NOT_FOUND,
-                "route_not_found",
-                "no such route".into(),
-            )
-        })
+        .fallback(|| async { ApiError::RouteNotFound })
         .layer(middleware::from_fn_with_state(
             agent.clone(),
             coordinator_only,
@@ -68,14 +61,26 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .with_state(agent)
 }
 
-pub(crate) fn error(status: StatusCode, code: &str, message: String) -> Response {
-    let body = ErrorBody {
-        error: ErrorDetail {
-            code: code.into(),
-            message,
-        },
-    };
-    (status, axum::Json(body)).into_response()
+/// A JSON body, or why it is not one (answered as `invalid_request`).
+pub(crate) type Body<T> = Result<Json<T>, JsonRejection>;
+
+/// Runs `work` in its own task to its end, even if the coordinator hangs up meanwhile, and
+/// answers its outcome; `worker` names the task when it panics.
+pub(crate) async fn detached<T, E>(
+    worker: &'static str,
+    work: impl Future<Output = Result<T, E>> + Send + 'static,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+{
+    match tokio::spawn(work).await {
+        Ok(outcome) => outcome.map_err(Into::into),
+        Err(join) => {
+            tracing::error!(worker, error = %join, "Agent API worker failed.");
+            Err(ApiError::Worker(worker))
+        }
+    }
 }
 
 async fn coordinator_only(State(agent): State<Arc<Agent>>, req: Request, next: Next) -> Response {
@@ -90,22 +95,15 @@ async fn coordinator_only(State(agent): State<Arc<Agent>>, req: Request, next: N
             .is_revoked(s, plinth_common::timefmt::now_ms())
     });
     match peer.role {
-        Some(Role::Coordinator) if revoked => error(
-            StatusCode::FORBIDDEN,
-            "certificate_revoked",
-            "this coordinator certificate was rotated out; the coordinator presents its new one"
-                .into(),
-        ),
+        Some(Role::Coordinator) if revoked => ApiError::CertificateRevoked.into_response(),
         Some(Role::Coordinator) => next.run(req).await,
-        Some(other) => error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("the agent API accepts the coordinator only, not {other}"),
-        ),
-        None => error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+        Some(other) => ApiError::Forbidden(format!(
+            "the agent API accepts the coordinator only, not {other}"
+        ))
+        .into_response(),
+        None => ApiError::Forbidden(
             "the agent API needs a certificate with the coordinator role".into(),
-        ),
+        )
+        .into_response(),
     }
 }

@@ -14,8 +14,9 @@ impl CoordinatorLink {
     /// `GET` fetches an image's content, `PUT` uploads an export's.
     pub fn image_content_url(&self, image_id: &str) -> String {
         format!(
-            "{}/v1/agent/images/{image_id}/content",
-            self.base_url.trim_end_matches('/')
+            "{}{}",
+            self.base_url.trim_end_matches('/'),
+            plinth_common::api::agent_routes::coordinator::image_content(image_id)
         )
     }
 }

@@ -31,7 +31,10 @@ pub async fn serve(images: HashMap<String, Vec<u8>>) -> (String, Arc<FakeCoordin
         ..FakeCoordinator::default()
     });
     let app = Router::new()
-        .route("/v1/agent/images/{id}/content", get(content).put(upload))
+        .route(
+            plinth_common::api::agent_routes::coordinator::IMAGE_CONTENT,
+            get(content).put(upload),
+        )
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))

@@ -6,6 +6,7 @@ pub mod client;
 pub mod commands;
 pub mod crypto;
 pub mod fru;
+pub mod power;
 pub mod rmcp;
 pub mod sdr;
 pub mod session;
@@ -74,6 +75,11 @@ pub enum IpmiError {
     },
     #[error("the BMC does not support {0}")]
     Unsupported(String),
+    #[error(
+        "the OS did not power off within {}s of a soft reboot's shutdown; reboot with hard, or force_off then on",
+        waited.as_secs()
+    )]
+    SoftOffTimeout { waited: std::time::Duration },
     #[error("network error talking to the BMC")]
     Io(#[from] std::io::Error),
 }
@@ -90,6 +96,7 @@ impl IpmiError {
             IpmiError::Completion { .. } => "bmc_command_failed",
             IpmiError::Malformed { .. } => "bmc_malformed_answer",
             IpmiError::Unsupported(_) => "bmc_unsupported",
+            IpmiError::SoftOffTimeout { .. } => "bmc_soft_off_timeout",
             IpmiError::Io(_) => "bmc_network_error",
         }
     }

@@ -2,6 +2,7 @@
 //! servers, the CLI and the tests agree on one shape.
 
 pub mod agent;
+pub mod agent_routes;
 pub mod auth;
 pub mod baremetal;
 pub mod devices;

@@ -9,13 +9,14 @@ use crate::store::instances::{Reconciled, observed};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
+use plinth_common::api::agent_routes::coordinator as routes;
 use plinth_common::api::{ErrorBody, Heartbeat, HeartbeatAck, RenewRequest, RenewResponse};
 use plinth_common::timefmt::now_ms;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/v1/agent/hosts/{id}/heartbeat", post(heartbeat))
-        .route("/v1/agent/hosts/{id}/renew", post(renew))
+        .route(routes::HEARTBEAT, post(heartbeat))
+        .route(routes::RENEW, post(renew))
 }
 
 /// Heartbeats more often than this, or rarer, are refused.

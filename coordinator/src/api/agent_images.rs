@@ -17,7 +17,7 @@ use tokio_util::io::ReaderStream;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route(
-        "/v1/agent/images/{id}/content",
+        plinth_common::api::agent_routes::coordinator::IMAGE_CONTENT,
         get(fetch)
             .put(upload_export)
             .layer(DefaultBodyLimit::disable()),

@@ -346,13 +346,12 @@ pub async fn batch_delete(
 /// The agent's refusal or failure as an API error.
 pub(super) fn agent_failure(host: &str, err: AgentError) -> ApiError {
     match err {
-        AgentError::Refused {
-            status: 502,
-            message,
-        } => ApiError::Upstream {
-            code: "bmc_failed",
-            message,
-        },
+        AgentError::Refused { code, message, .. } if prepare::is_bmc_failure(&code) => {
+            ApiError::Upstream {
+                code: "bmc_failed",
+                message,
+            }
+        }
         other => ApiError::Unavailable {
             code: "agent_unreachable",
             message: format!("agent {host}: {}", other.explain()),

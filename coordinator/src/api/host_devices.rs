@@ -6,7 +6,7 @@
 //! the agent after every change.
 
 use super::hosts::check_host_id;
-use crate::agents::AgentError;
+use crate::agents::{AgentError, UsbVerb};
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
@@ -47,6 +47,16 @@ async fn endpoint(st: &AppState, id: &str) -> ApiResult<AgentEndpoint> {
         .agent_endpoint(id, now_ms())
         .await?
         .ok_or_else(|| ApiError::not_found("host", id))
+}
+
+/// The agent's codes for a device or instance it does not have (agent/src/api/error.rs).
+fn is_absent(code: &str) -> bool {
+    matches!(code, "device_not_found" | "instance_not_found")
+}
+
+/// The agent's codes for a device that cannot be had as asked: held, or too few vGPUs left.
+fn is_held(code: &str) -> bool {
+    matches!(code, "device_in_use" | "not_enough_vgpus")
 }
 
 /// An agent failure that is not the caller's: the agent is down, or failed itself.
@@ -173,22 +183,16 @@ pub async fn assign_usb(
         }
     }
     let ep = endpoint(&st, &id).await?;
-    if let Err(err) = st.agents.usb(&ep, &device, "attach", instance).await {
+    if let Err(err) = st.agents.usb(&ep, &device, UsbVerb::Attach, instance).await {
         st.store
             .unassign_device(&id, &key, instance, now_ms())
             .await?;
         return Err(match err {
-            AgentError::Refused {
-                status: 404,
-                message,
-            } => ApiError::Conflict {
+            AgentError::Refused { code, message, .. } if is_absent(&code) => ApiError::Conflict {
                 code: "attach_failed",
                 message,
             },
-            AgentError::Refused {
-                status: 409,
-                message,
-            } => ApiError::Conflict {
+            AgentError::Refused { code, message, .. } if is_held(&code) => ApiError::Conflict {
                 code: "device_in_use",
                 message,
             },
@@ -229,12 +233,14 @@ pub async fn release_usb(
         .into_iter()
         .find(|u| u.id == device);
     let ep = endpoint(&st, &id).await?;
-    match st.agents.usb(&ep, &device, "detach", &instance).await {
+    match st
+        .agents
+        .usb(&ep, &device, UsbVerb::Detach, &instance)
+        .await
+    {
+        Ok(_) => {}
         // Unplugged meanwhile: libvirt lets go of it with the domain's next change.
-        Ok(_)
-        | Err(AgentError::Refused {
-            status: 404 | 409, ..
-        }) => {}
+        Err(AgentError::Refused { code, .. }) if is_absent(&code) || is_held(&code) => {}
         Err(other) => return Err(agent_failed(&id, &other)),
     }
     st.store
@@ -352,18 +358,16 @@ pub async fn slice(
         .slice_gpu(&ep, &address, &body)
         .await
         .map_err(|err| match err {
-            AgentError::Refused {
-                status: 409,
-                message,
-            } => ApiError::Conflict {
+            AgentError::Refused { code, message, .. } if is_held(&code) => ApiError::Conflict {
                 code: "not_enough_vgpus",
                 message,
             },
-            AgentError::Refused {
-                status: 400,
-                message,
-            } => ApiError::field("type", message),
-            AgentError::Refused { status: 404, .. } => ApiError::not_found("gpu", &address),
+            AgentError::Refused { code, message, .. } if code == "invalid_request" => {
+                ApiError::field("type", message)
+            }
+            AgentError::Refused { code, .. } if is_absent(&code) => {
+                ApiError::not_found("gpu", &address)
+            }
             other => agent_failed(&id, &other),
         })?;
     refresh(&st, &id, &ep).await;
@@ -430,14 +434,13 @@ pub async fn restore(
         .restore_gpu(&ep, &address)
         .await
         .map_err(|err| match err {
-            AgentError::Refused {
-                status: 409,
-                message,
-            } => ApiError::Conflict {
+            AgentError::Refused { code, message, .. } if is_held(&code) => ApiError::Conflict {
                 code: "gpu_in_use",
                 message,
             },
-            AgentError::Refused { status: 404, .. } => ApiError::not_found("gpu", &address),
+            AgentError::Refused { code, .. } if is_absent(&code) => {
+                ApiError::not_found("gpu", &address)
+            }
             other => agent_failed(&id, &other),
         })?;
     st.store.record_devices(&id, &inventory, now_ms()).await?;

@@ -144,10 +144,9 @@ async fn run(st: &AppState, id: &str) -> anyhow::Result<()> {
                 return Ok(());
             }
             // The agent reached (or tried) the BMC and says why not: final.
-            Err(AgentError::Refused {
-                status: 502,
-                message,
-            }) => return fail(st, id, message).await,
+            Err(AgentError::Refused { code, message, .. }) if is_bmc_failure(&code) => {
+                return fail(st, id, message).await;
+            }
             Err(err) if late => {
                 let reason = format!("agent {host} could not be asked: {}", err.explain());
                 return fail(st, id, reason).await;
@@ -158,6 +157,12 @@ async fn run(st: &AppState, id: &str) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// Whether the agent's error code says it reached (or tried) the BMC and why not: every
+/// IPMI failure the agent answers has a `bmc_` code (agent/src/api/error.rs).
+pub fn is_bmc_failure(code: &str) -> bool {
+    code.starts_with("bmc_")
 }
 
 /// Hardware inventory from the BMC's Redfish service (through the agent), after the server is

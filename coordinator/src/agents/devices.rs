@@ -1,9 +1,11 @@
 //! The agent API's device calls: the inventory read now, USB attach and detach, GPU slicing
 //! and restore.
 
-use crate::agents::{AgentClient, AgentError};
+use super::{AgentClient, AgentError, CALL, NO_BODY};
 use crate::store::hosts::AgentEndpoint;
+use plinth_common::api::agent_routes as routes;
 use plinth_common::api::{AgentUsbAttach, DeviceInventory, SliceGpu, UsbDevice, Vgpu};
+use reqwest::Method;
 use std::time::Duration;
 
 /// Slicing writes to sysfs and waits for the kernel and libvirt for each vGPU.
@@ -11,36 +13,36 @@ const SLICE_CALL: Duration = Duration::from_secs(300);
 /// Attaching waits for libvirt (and QEMU when the guest runs).
 const ATTACH_CALL: Duration = Duration::from_secs(90);
 
+/// What [`AgentClient::usb`] does with the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsbVerb {
+    Attach,
+    Detach,
+}
+
 impl AgentClient {
     pub async fn devices(&self, ep: &AgentEndpoint) -> Result<DeviceInventory, AgentError> {
-        let resp = self
-            .http()
-            .get(Self::url(ep, "/v1/devices")?)
-            .send()
-            .await?;
-        Self::answer(resp).await
+        self.call(ep, Method::GET, routes::DEVICES, &[], NO_BODY, CALL)
+            .await
     }
 
-    /// `attach` or `detach` USB device `device` to or from `instance`.
+    /// Attaches or detaches USB device `device` to or from `instance`.
     pub async fn usb(
         &self,
         ep: &AgentEndpoint,
         device: &str,
-        verb: &str,
+        verb: UsbVerb,
         instance: &str,
     ) -> Result<UsbDevice, AgentError> {
-        let url = Self::url(ep, &format!("/v1/devices/usb/{device}/{verb}"))?;
+        let path = match verb {
+            UsbVerb::Attach => routes::usb_attach(device),
+            UsbVerb::Detach => routes::usb_detach(device),
+        };
         let body = AgentUsbAttach {
             instance_id: instance.to_string(),
         };
-        let resp = self
-            .http()
-            .post(url)
-            .timeout(ATTACH_CALL)
-            .json(&body)
-            .send()
-            .await?;
-        Self::answer(resp).await
+        self.call(ep, Method::POST, &path, &[], Some(&body), ATTACH_CALL)
+            .await
     }
 
     pub async fn slice_gpu(
@@ -49,15 +51,9 @@ impl AgentClient {
         address: &str,
         req: &SliceGpu,
     ) -> Result<Vec<Vgpu>, AgentError> {
-        let url = Self::url(ep, &format!("/v1/devices/gpus/{address}/slice"))?;
-        let resp = self
-            .http()
-            .post(url)
-            .timeout(SLICE_CALL)
-            .json(req)
-            .send()
-            .await?;
-        Self::answer(resp).await
+        let path = routes::gpu_slice(address);
+        self.call(ep, Method::POST, &path, &[], Some(req), SLICE_CALL)
+            .await
     }
 
     /// Removes every vGPU of the GPU; answers the inventory after.
@@ -66,8 +62,8 @@ impl AgentClient {
         ep: &AgentEndpoint,
         address: &str,
     ) -> Result<DeviceInventory, AgentError> {
-        let url = Self::url(ep, &format!("/v1/devices/gpus/{address}/restore"))?;
-        let resp = self.http().post(url).timeout(SLICE_CALL).send().await?;
-        Self::answer(resp).await
+        let path = routes::gpu_restore(address);
+        self.call(ep, Method::POST, &path, &[], NO_BODY, SLICE_CALL)
+            .await
     }
 }
