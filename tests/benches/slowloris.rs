@@ -83,14 +83,19 @@ async fn loris(
         .await?;
     accepted.fetch_add(1, Ordering::Relaxed);
     let head = b"GET /v1/hosts HTTP/1.1\r\nHost: plinth\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    // The trickle is the load itself: one byte a second, until the server closes.
+    let mut trickle = tokio::time::interval(TRICKLE);
     for byte in head.iter().cycle() {
+        trickle.tick().await;
         if tls.write_all(&[*byte]).await.is_err() || tls.flush().await.is_err() {
             return Ok(());
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
     Ok(())
 }
+
+/// How often a slow-loris connection sends the next byte of its request head.
+const TRICKLE: Duration = Duration::from_secs(1);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
