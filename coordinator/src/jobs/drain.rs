@@ -420,8 +420,8 @@ async fn move_instance(
             return Ok(());
         }
         let target = match claim_target(st, &op, &inst, cluster, rec.pinned_target, &tried).await? {
-            Ok(target) => target,
-            Err(reason) => {
+            Claim::Taken(target) => target,
+            Claim::Refused(reason) => {
                 st.store.stay_move(&op, &id, &reason, now_ms()).await?;
                 return Ok(());
             }
@@ -443,9 +443,17 @@ async fn move_instance(
     }
 }
 
+/// What [`claim_target`] got.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// The claim on this host is taken (and the move records it as the attempt's target).
+    Taken(String),
+    /// No host can take the instance now; the reason is written for the report.
+    Refused(String),
+}
+
 /// Picks a target (the pinned one, or the scheduler's random suitable host of the cluster,
-/// not the source and not one already tried) and takes its claim. `Err(reason)` when none can
-/// take the instance.
+/// not the source and not one already tried) and takes its claim.
 pub async fn claim_target(
     st: &AppState,
     op: &str,
@@ -453,7 +461,7 @@ pub async fn claim_target(
     cluster: &str,
     pinned: Option<String>,
     tried: &[String],
-) -> Result<Result<String, String>, StoreError> {
+) -> Result<Claim, StoreError> {
     let source = inst.host_id.clone().unwrap_or_default();
     let mut req = move_request(inst, cluster, &source);
     req.exclude.extend(tried.iter().cloned());
@@ -482,25 +490,29 @@ pub async fn claim_target(
         };
         let target = match chosen {
             Ok(t) => t,
-            Err(reason) => return Ok(Err(reason)),
+            Err(reason) => return Ok(Claim::Refused(reason)),
         };
         match st
             .store
             .start_move(op, &inst.id, &source, &target, oc, now_ms())
             .await?
         {
-            Ok(()) => return Ok(Ok(target)),
+            Ok(()) => return Ok(Claim::Taken(target)),
             Err(ClaimRefused::HostFull) if pinned.is_some() => {
-                return Ok(Err(format!("host {target} cannot take it now")));
+                return Ok(Claim::Refused(format!("host {target} cannot take it now")));
             }
             Err(ClaimRefused::HostFull) => req.exclude.push(target),
             Err(ClaimRefused::Moved) => {
-                return Ok(Err("it changed meanwhile; enter maintenance again".into()));
+                return Ok(Claim::Refused(
+                    "it changed meanwhile; enter maintenance again".into(),
+                ));
             }
-            Err(ClaimRefused::Quota(q)) => return Ok(Err(q.to_string())),
+            Err(ClaimRefused::Quota(q)) => return Ok(Claim::Refused(q.to_string())),
         }
     }
-    Ok(Err("every host tried filled up meanwhile".into()))
+    Ok(Claim::Refused(
+        "every host tried filled up meanwhile".into(),
+    ))
 }
 
 /// Where `inst` may go when it leaves `source`: another host of `cluster`.
