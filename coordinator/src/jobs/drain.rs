@@ -1048,7 +1048,15 @@ mod tests {
         let lost = || Ended::Unknown("host hv-a's agent did not answer: timed out".into());
         let neither = "; the domain runs on neither host as far as their agents tell";
         // (label, ended, aborted, on source, on target, verdict)
-        let cases: Vec<(&str, Ended, Option<&str>, Seen, Seen, Outcome)> = vec![
+        type Case = (
+            &'static str,
+            Ended,
+            Option<&'static str>,
+            Seen,
+            Seen,
+            Outcome,
+        );
+        let cases: Vec<Case> = vec![
             (
                 "succeeded: off the source, running on the target",
                 done(),
