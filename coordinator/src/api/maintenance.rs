@@ -4,7 +4,7 @@
 use super::hosts::{check_host_id, transition};
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiJson, ApiOptionalJson, ApiPath, ApiResult};
-use crate::jobs::drain::{self, DRAIN, MIGRATE, claim_target, plan_action};
+use crate::jobs::drain::{self, Claim, DRAIN, MIGRATE, claim_target, plan_action};
 use crate::scheduler::{self, Candidate};
 use crate::state::AppState;
 use crate::store::moves::{DrainRecord, NewMove};
@@ -338,7 +338,7 @@ pub async fn migrate(
         &[],
     )
     .await?;
-    if let Err(reason) = claimed {
+    if let Claim::Refused(reason) = claimed {
         let now = now_ms();
         st.store.stay_move(&op_id, &id, &reason, now).await?;
         st.store.end_migration(&op_id, Some(&reason), now).await?;

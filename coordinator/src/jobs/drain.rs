@@ -12,6 +12,7 @@ use crate::agents::AgentError;
 use crate::scheduler::{self, Request};
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::store::hosts::AgentEndpoint;
 use crate::store::instances::ClaimRefused;
 use crate::store::moves::{MoveRecord, MoveTimings};
 use plinth_common::api::{
@@ -420,8 +421,8 @@ async fn move_instance(
             return Ok(());
         }
         let target = match claim_target(st, &op, &inst, cluster, rec.pinned_target, &tried).await? {
-            Ok(target) => target,
-            Err(reason) => {
+            Claim::Taken(target) => target,
+            Claim::Refused(reason) => {
                 st.store.stay_move(&op, &id, &reason, now_ms()).await?;
                 return Ok(());
             }
@@ -443,9 +444,17 @@ async fn move_instance(
     }
 }
 
+/// What [`claim_target`] got.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// The claim on this host is taken (and the move records it as the attempt's target).
+    Taken(String),
+    /// No host can take the instance now; the reason is written for the report.
+    Refused(String),
+}
+
 /// Picks a target (the pinned one, or the scheduler's random suitable host of the cluster,
-/// not the source and not one already tried) and takes its claim. `Err(reason)` when none can
-/// take the instance.
+/// not the source and not one already tried) and takes its claim.
 pub async fn claim_target(
     st: &AppState,
     op: &str,
@@ -453,7 +462,7 @@ pub async fn claim_target(
     cluster: &str,
     pinned: Option<String>,
     tried: &[String],
-) -> Result<Result<String, String>, StoreError> {
+) -> Result<Claim, StoreError> {
     let source = inst.host_id.clone().unwrap_or_default();
     let mut req = move_request(inst, cluster, &source);
     req.exclude.extend(tried.iter().cloned());
@@ -482,25 +491,29 @@ pub async fn claim_target(
         };
         let target = match chosen {
             Ok(t) => t,
-            Err(reason) => return Ok(Err(reason)),
+            Err(reason) => return Ok(Claim::Refused(reason)),
         };
         match st
             .store
             .start_move(op, &inst.id, &source, &target, oc, now_ms())
             .await?
         {
-            Ok(()) => return Ok(Ok(target)),
+            Ok(()) => return Ok(Claim::Taken(target)),
             Err(ClaimRefused::HostFull) if pinned.is_some() => {
-                return Ok(Err(format!("host {target} cannot take it now")));
+                return Ok(Claim::Refused(format!("host {target} cannot take it now")));
             }
             Err(ClaimRefused::HostFull) => req.exclude.push(target),
             Err(ClaimRefused::Moved) => {
-                return Ok(Err("it changed meanwhile; enter maintenance again".into()));
+                return Ok(Claim::Refused(
+                    "it changed meanwhile; enter maintenance again".into(),
+                ));
             }
-            Err(ClaimRefused::Quota(q)) => return Ok(Err(q.to_string())),
+            Err(ClaimRefused::Quota(q)) => return Ok(Claim::Refused(q.to_string())),
         }
     }
-    Ok(Err("every host tried filled up meanwhile".into()))
+    Ok(Claim::Refused(
+        "every host tried filled up meanwhile".into(),
+    ))
 }
 
 /// Where `inst` may go when it leaves `source`: another host of `cluster`.
@@ -515,6 +528,7 @@ pub fn move_request(inst: &Instance, cluster: &str, source: &str) -> Request {
 }
 
 /// How an attempt ended, as far as the agents tell.
+#[derive(Debug, PartialEq)]
 enum Outcome {
     /// libvirt reports the job done and the domain is off the source.
     Moved { libvirt_ms: Option<u64> },
@@ -533,6 +547,14 @@ struct Timing {
     started: Instant,
 }
 
+/// The agents of an attempt, read from the store once when it begins: where an agent listens
+/// does not change while it runs, and whether it still answers is told by its answers (the
+/// target's misses while following), not by its row.
+struct Peers {
+    source: AgentEndpoint,
+    target: AgentEndpoint,
+}
+
 /// One attempt, its target's claim already taken: the target prepares the instance's files
 /// (before the attempt's turn, while the migration ahead of it runs); in its turn the source
 /// migrates it live, and the coordinator follows until it ends.
@@ -541,10 +563,11 @@ async fn attempt(
     id: &str,
     source: &str,
     target: &str,
+    peers: &Peers,
     turns: &Turns,
 ) -> (Outcome, Timing) {
     let asked = Instant::now();
-    let prepared = prepare(st, id, source, target).await;
+    let prepared = prepare(st, id, target, peers).await;
     let prepare_ms = Some(asked.elapsed().as_millis() as u64);
     let migrate = match prepared {
         Ok(migrate) => migrate,
@@ -561,18 +584,18 @@ async fn attempt(
     };
     let _turn = turns.take().await;
     let started = Instant::now();
-    let begun = async {
-        let src = endpoint(st, source).await?;
-        st.agents.migrate(&src, id, &migrate).await.map_err(|e| {
+    let begun = st
+        .agents
+        .migrate(&peers.source, id, &migrate)
+        .await
+        .map_err(|e| {
             format!(
                 "host {source} could not start the migration: {}",
                 e.explain()
             )
-        })
-    }
-    .await;
+        });
     let outcome = match begun {
-        Ok(_) => follow(st, id, source, target, started).await,
+        Ok(_) => follow(st, id, source, target, peers, started).await,
         Err(reason) => Outcome::Stayed(reason),
     };
     (
@@ -588,19 +611,19 @@ async fn attempt(
 async fn prepare(
     st: &AppState,
     id: &str,
-    source: &str,
     target: &str,
+    peers: &Peers,
 ) -> Result<AgentMigrate, String> {
     let req = create_request(st, &record(st, id).await?).await?;
-    let (src, dst) = (endpoint(st, source).await?, endpoint(st, target).await?);
-    let shared = src.shares_storage_with(&dst);
+    let (src, dst) = (&peers.source, &peers.target);
+    let shared = src.shares_storage_with(dst);
     let dest_uri = dst
         .migration_uri
         .clone()
         .ok_or_else(|| format!("host {target}'s agent reports no migration URI"))?;
     let prepared = st
         .agents
-        .prepare_migration(&dst, &req, shared)
+        .prepare_migration(dst, &req, shared)
         .await
         .map_err(|e| format!("host {target} could not prepare it: {}", e.explain()))?;
     Ok(AgentMigrate {
@@ -615,31 +638,35 @@ async fn prepare(
 
 /// Follows a migration the source agent runs until it ends, aborting it at the deadline or
 /// when the target's agent stops answering; then asks both agents where the domain is.
-async fn follow(st: &AppState, id: &str, source: &str, target: &str, started: Instant) -> Outcome {
+async fn follow(
+    st: &AppState,
+    id: &str,
+    source: &str,
+    target: &str,
+    peers: &Peers,
+    started: Instant,
+) -> Outcome {
+    let (src, dst) = (&peers.source, &peers.target);
     let deadline = started + st.settings.drains.migration_timeout + GRACE;
     let mut misses = 0;
     let mut aborted: Option<String> = None;
     let mut aborted_at: Option<Instant> = None;
     let ended = loop {
-        let (src, dst) = match (endpoint(st, source).await, endpoint(st, target).await) {
-            (Ok(s), Ok(d)) => (s, d),
-            (Err(e), _) | (_, Err(e)) => break Err(e),
-        };
         let asked = Instant::now();
-        match st.agents.migration(&src, id, Some(FOLLOW_WAIT)).await {
+        match st.agents.migration(src, id, Some(FOLLOW_WAIT)).await {
             Ok(m) if m.state == AgentMigrationState::Running => {
                 st.moves.set_progress(id, Some(m.progress.clone()));
             }
-            Ok(m) => break Ok(m),
+            Ok(m) => break Ended::Reported(m),
             Err(e) => {
-                break Err(format!(
+                break Ended::Unknown(format!(
                     "host {source}'s agent did not answer: {}",
                     e.explain()
                 ));
             }
         }
         if aborted.is_none() {
-            misses = match st.agents.instance(&dst, id).await {
+            misses = match st.agents.instance(dst, id).await {
                 Err(AgentError::Http(_) | AgentError::NoEndpoint) => misses + 1,
                 _ => 0,
             };
@@ -656,14 +683,14 @@ async fn follow(st: &AppState, id: &str, source: &str, target: &str, started: In
             if let Some(reason) = &aborted {
                 warn!(instance = %id, %reason, "Aborting a live migration.");
                 aborted_at = Some(Instant::now());
-                if let Err(e) = st.agents.abort_migration(&src, id).await {
+                if let Err(e) = st.agents.abort_migration(src, id).await {
                     warn!(instance = %id, error = %e.explain(), "The source agent could not abort the migration.");
                 }
             }
         } else if aborted_at.is_some_and(|t| t.elapsed() > GRACE) {
             // libvirt may ignore an abort (one that lands before the copy starts): the
             // drain does not wait on it without limit.
-            break Err(format!(
+            break Ended::Unknown(format!(
                 "host {source}'s agent still reports the migration running {} s after it was aborted",
                 GRACE.as_secs()
             ));
@@ -673,54 +700,120 @@ async fn follow(st: &AppState, id: &str, source: &str, target: &str, started: In
         }
     };
     st.moves.set_progress(id, None);
-    locate(st, id, source, target, ended, aborted).await
+    locate(st, id, source, target, Ok(src), Ok(dst), ended, aborted).await
 }
 
-/// Where the domain is once the migration ended (or its agent could not say).
+/// How following a migration ended.
+#[derive(Debug, Clone)]
+enum Ended {
+    /// The source agent reports the migration over (succeeded, failed, or not known to it).
+    Reported(AgentMigration),
+    /// The source agent could not say (or its agent could not be found); why.
+    Unknown(String),
+}
+
+/// Where one agent says the domain is.
+#[derive(Debug, Clone, PartialEq)]
+enum Seen {
+    Running,
+    /// The agent answered: no domain, or one that does not run (a target's waits paused).
+    NotRunning,
+    /// The agent did not answer (or is not known); why.
+    Unreachable(String),
+}
+
+/// What is known once a migration ended: what the source agent reported, why the coordinator
+/// aborted it (if it did), and where each agent says the domain is.
+struct Sighting<'a> {
+    source: &'a str,
+    target: &'a str,
+    ended: Ended,
+    aborted: Option<String>,
+    on_source: Seen,
+    on_target: Seen,
+}
+
+/// Asks both agents where the domain is once the migration ended (or its agent could not
+/// say), and settles the attempt. An agent not known to the store counts as not answering.
+#[allow(clippy::too_many_arguments)]
 async fn locate(
     st: &AppState,
     id: &str,
     source: &str,
     target: &str,
-    ended: Result<AgentMigration, String>,
+    src: Result<&AgentEndpoint, &str>,
+    dst: Result<&AgentEndpoint, &str>,
+    ended: Ended,
     aborted: Option<String>,
 ) -> Outcome {
-    let on = |host: &str| {
-        let host = host.to_string();
-        async move {
-            let ep = endpoint(st, &host).await?;
-            st.agents
-                .instance(&ep, id)
-                .await
-                .map(|d| d.is_some_and(|d| d.state == "running"))
-                .map_err(|e| e.explain())
-        }
+    let (on_source, on_target) = tokio::join!(seen(st, id, src), seen(st, id, dst));
+    verdict(Sighting {
+        source,
+        target,
+        ended,
+        aborted,
+        on_source,
+        on_target,
+    })
+}
+
+/// Where one agent (`Err`: one the store no longer knows) says the domain is.
+async fn seen(st: &AppState, id: &str, ep: Result<&AgentEndpoint, &str>) -> Seen {
+    let ep = match ep {
+        Ok(ep) => ep,
+        Err(e) => return Seen::Unreachable(e.to_string()),
     };
-    let (on_source, on_target) = tokio::join!(on(source), on(target));
-    let libvirt_ms = ended.as_ref().ok().and_then(|m| m.libvirt_ms);
-    match (&ended, on_source, on_target) {
+    match st.agents.instance(ep, id).await {
+        Ok(Some(d)) if d.state == "running" => Seen::Running,
+        Ok(_) => Seen::NotRunning,
+        Err(e) => Seen::Unreachable(e.explain()),
+    }
+}
+
+/// Where the domain is, from what the agents told: moved, stayed (a retry may follow), or
+/// unclear (a person should look before anything is cleaned up or retried).
+fn verdict(s: Sighting<'_>) -> Outcome {
+    let Sighting {
+        source,
+        target,
+        ended,
+        aborted,
+        on_source,
+        on_target,
+    } = s;
+    let libvirt_ms = match &ended {
+        Ended::Reported(m) => m.libvirt_ms,
+        Ended::Unknown(_) => None,
+    };
+    match (&ended, &on_source, &on_target) {
         // Only a finished migration runs the guest on the target (it waits paused before).
-        (_, Ok(false) | Err(_), Ok(true)) => Outcome::Moved { libvirt_ms },
-        (_, Ok(true), Ok(true)) => Outcome::Unclear(format!(
+        (_, Seen::NotRunning | Seen::Unreachable(_), Seen::Running) => {
+            Outcome::Moved { libvirt_ms }
+        }
+        (_, Seen::Running, Seen::Running) => Outcome::Unclear(format!(
             "the domain runs on both {source} and {target}; check them before anything else"
         )),
         // The target's agent is gone but libvirt finished and the source no longer has it.
-        (Ok(m), Ok(false), Err(_)) if m.state == AgentMigrationState::Succeeded => {
+        (Ended::Reported(m), Seen::NotRunning, Seen::Unreachable(_))
+            if m.state == AgentMigrationState::Succeeded =>
+        {
             Outcome::Moved { libvirt_ms }
         }
-        (ended, on_source, _) => {
+        _ => {
             let why = aborted
-                .or_else(|| match ended {
-                    Ok(m) => m.error.clone(),
-                    Err(e) => Some(e.clone()),
+                .or(match ended {
+                    Ended::Reported(m) => m.error,
+                    Ended::Unknown(e) => Some(e),
                 })
                 .unwrap_or_else(|| "the migration did not complete".into());
             match on_source {
-                Ok(true) => Outcome::Stayed(why),
-                Ok(false) => Outcome::Unclear(format!(
+                Seen::Running => Outcome::Stayed(why),
+                Seen::NotRunning => Outcome::Unclear(format!(
                     "{why}; the domain runs on neither host as far as their agents tell"
                 )),
-                Err(e) => Outcome::Unclear(format!("{why}; host {source}'s agent: {e}")),
+                Seen::Unreachable(e) => {
+                    Outcome::Unclear(format!("{why}; host {source}'s agent: {e}"))
+                }
             }
         }
     }
@@ -738,14 +831,44 @@ async fn run_attempt(
     attempts: u32,
     turns: Option<&Turns>,
 ) -> anyhow::Result<bool> {
-    let (outcome, timing) = match turns {
-        Some(turns) => {
-            info!(instance = %id, from = %source, to = %target, attempt = attempts, "Live migration starting.");
-            attempt(st, id, source, target, turns).await
-        }
-        None => {
+    let peers = match (endpoint(st, source).await, endpoint(st, target).await) {
+        (Ok(source), Ok(target)) => Ok(Peers { source, target }),
+        (src, dst) => Err((src, dst)),
+    };
+    if turns.is_some() {
+        info!(instance = %id, from = %source, to = %target, attempt = attempts, "Live migration starting.");
+    }
+    let (outcome, timing) = match (&peers, turns) {
+        (Ok(peers), Some(turns)) => attempt(st, id, source, target, peers, turns).await,
+        (Ok(peers), None) => {
             let started = Instant::now();
-            let outcome = follow(st, id, source, target, started).await;
+            let outcome = follow(st, id, source, target, peers, started).await;
+            (
+                outcome,
+                Timing {
+                    prepare_ms: None,
+                    started,
+                },
+            )
+        }
+        // A host gone from the store (or the store failing): a fresh attempt stays, one a
+        // restart cut off is settled by asking whichever agent is still known.
+        (Err((src, dst)), turns) => {
+            let started = Instant::now();
+            let missing = [src, dst]
+                .iter()
+                .find_map(|r| r.as_ref().err())
+                .cloned()
+                .unwrap_or_default();
+            let outcome = match turns {
+                Some(_) => Outcome::Stayed(missing),
+                None => {
+                    let ended = Ended::Unknown(missing);
+                    let src = src.as_ref().map_err(String::as_str);
+                    let dst = dst.as_ref().map_err(String::as_str);
+                    locate(st, id, source, target, src, dst, ended, None).await
+                }
+            };
             (
                 outcome,
                 Timing {
@@ -774,9 +897,9 @@ async fn run_attempt(
     warn!(instance = %id, from = %source, to = %target, %reason, "Live migration failed; the instance stays on its host.");
     // On shared storage the target's files are the source's: nothing to clean up.
     if clean_target
-        && let (Ok(src), Ok(dst)) = (endpoint(st, source).await, endpoint(st, target).await)
-        && src.shares_storage_with(&dst).is_none()
-        && let Err(e) = st.agents.delete_instance(&dst, id).await
+        && let Ok(peers) = &peers
+        && peers.source.shares_storage_with(&peers.target).is_none()
+        && let Err(e) = st.agents.delete_instance(&peers.target, id).await
     {
         warn!(instance = %id, host = %target, error = %e.explain(), "Could not clean up a failed migration's target.");
     }
@@ -902,6 +1025,216 @@ mod tests {
                 ),
                 None => assert_eq!(reason, None, "{label}"),
             }
+        }
+    }
+
+    fn reported(state: AgentMigrationState, error: Option<&str>) -> Ended {
+        Ended::Reported(AgentMigration {
+            state,
+            progress: MigrationProgress::default(),
+            libvirt_ms: (state == AgentMigrationState::Succeeded).then_some(1234),
+            error: error.map(str::to_string),
+        })
+    }
+
+    #[test]
+    fn where_a_migration_that_ended_left_the_domain() {
+        use AgentMigrationState as M;
+        use Outcome::{Moved, Stayed, Unclear};
+        use Seen::{NotRunning as Absent, Running as Up};
+        let down = || Seen::Unreachable("connection refused".into());
+        let done = || reported(M::Succeeded, None);
+        let failed = || reported(M::Failed, Some("libvirt: connection reset"));
+        let lost = || Ended::Unknown("host hv-a's agent did not answer: timed out".into());
+        let neither = "; the domain runs on neither host as far as their agents tell";
+        // (label, ended, aborted, on source, on target, verdict)
+        type Case = (
+            &'static str,
+            Ended,
+            Option<&'static str>,
+            Seen,
+            Seen,
+            Outcome,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "succeeded: off the source, running on the target",
+                done(),
+                None,
+                Absent,
+                Up,
+                Moved {
+                    libvirt_ms: Some(1234),
+                },
+            ),
+            (
+                "running on the target, source agent gone",
+                done(),
+                None,
+                down(),
+                Up,
+                Moved {
+                    libvirt_ms: Some(1234),
+                },
+            ),
+            (
+                "running on the target although libvirt reported a failure",
+                failed(),
+                None,
+                Absent,
+                Up,
+                Moved { libvirt_ms: None },
+            ),
+            (
+                "running on the target, source agent lost while following",
+                lost(),
+                None,
+                down(),
+                Up,
+                Moved { libvirt_ms: None },
+            ),
+            (
+                "running on the target after an abort",
+                failed(),
+                Some("the migration took longer than 600 s; it was aborted"),
+                Absent,
+                Up,
+                Moved { libvirt_ms: None },
+            ),
+            (
+                "running on both hosts",
+                done(),
+                None,
+                Up,
+                Up,
+                Unclear(
+                    "the domain runs on both hv-a and hv-b; check them before anything else"
+                        .into(),
+                ),
+            ),
+            (
+                "succeeded, off the source, target agent gone",
+                done(),
+                None,
+                Absent,
+                down(),
+                Moved {
+                    libvirt_ms: Some(1234),
+                },
+            ),
+            (
+                "failed, off the source, target agent gone",
+                failed(),
+                None,
+                Absent,
+                down(),
+                Unclear(format!("libvirt: connection reset{neither}")),
+            ),
+            (
+                "failed, still on the source",
+                failed(),
+                None,
+                Up,
+                Absent,
+                Stayed("libvirt: connection reset".into()),
+            ),
+            (
+                "failed without a word, still on the source",
+                reported(M::Failed, None),
+                None,
+                Up,
+                Absent,
+                Stayed("the migration did not complete".into()),
+            ),
+            (
+                "not known to the source agent, still on the source",
+                reported(M::None, None),
+                None,
+                Up,
+                Absent,
+                Stayed("the migration did not complete".into()),
+            ),
+            (
+                "succeeded yet still running on the source only",
+                done(),
+                None,
+                Up,
+                Absent,
+                Stayed("the migration did not complete".into()),
+            ),
+            (
+                "still on the source, target agent gone",
+                failed(),
+                None,
+                Up,
+                down(),
+                Stayed("libvirt: connection reset".into()),
+            ),
+            (
+                "aborted: the coordinator's reason comes before libvirt's",
+                failed(),
+                Some("host hv-b's agent stopped answering during the migration; it was aborted"),
+                Up,
+                down(),
+                Stayed(
+                    "host hv-b's agent stopped answering during the migration; it was aborted"
+                        .into(),
+                ),
+            ),
+            (
+                "source agent lost while following, domain still on the source",
+                lost(),
+                None,
+                Up,
+                Absent,
+                Stayed("host hv-a's agent did not answer: timed out".into()),
+            ),
+            (
+                "succeeded, on neither host",
+                done(),
+                None,
+                Absent,
+                Absent,
+                Unclear(format!("the migration did not complete{neither}")),
+            ),
+            (
+                "failed, on neither host",
+                failed(),
+                None,
+                Absent,
+                Absent,
+                Unclear(format!("libvirt: connection reset{neither}")),
+            ),
+            (
+                "failed, source agent gone, not on the target",
+                failed(),
+                None,
+                down(),
+                Absent,
+                Unclear("libvirt: connection reset; host hv-a's agent: connection refused".into()),
+            ),
+            (
+                "both agents gone",
+                lost(),
+                None,
+                down(),
+                down(),
+                Unclear(
+                    "host hv-a's agent did not answer: timed out; host hv-a's agent: connection refused"
+                        .into(),
+                ),
+            ),
+        ];
+        for (label, ended, aborted, on_source, on_target, want) in cases {
+            let got = verdict(Sighting {
+                source: "hv-a",
+                target: "hv-b",
+                ended,
+                aborted: aborted.map(str::to_string),
+                on_source,
+                on_target,
+            });
+            assert_eq!(got, want, "{label}");
         }
     }
 }
