@@ -44,11 +44,18 @@ impl InstanceState {
     pub fn begin(self, action: InstanceAction) -> Option<InstanceState> {
         use InstanceAction as A;
         use InstanceState as S;
+        // Every state against every action, no catch-all: a new state must say what it allows.
         match (self, action) {
             (S::Stopped | S::Error, A::Start) => Some(S::Starting),
             (S::Running | S::Error, A::Stop) => Some(S::Stopping),
             (S::Running, A::Reboot) => Some(S::Rebooting),
-            _ => None,
+            (S::Running, A::Start) | (S::Stopped, A::Stop | A::Reboot) | (S::Error, A::Reboot) => {
+                None
+            }
+            (
+                S::Creating | S::Starting | S::Stopping | S::Rebooting | S::Migrating | S::Deleting,
+                A::Start | A::Stop | A::Reboot,
+            ) => None,
         }
     }
 
@@ -99,5 +106,29 @@ mod tests {
         assert!(!S::Deleting.may_delete());
         assert!(S::Error.may_delete());
         assert_eq!(A::Reboot.done(), S::Running);
+    }
+
+    /// The whole table: each state against each action, read as a row of the lifecycle.
+    #[test]
+    fn every_state_and_action() {
+        use InstanceAction as A;
+        use InstanceState as S;
+        let table: [(S, [Option<S>; 3]); 9] = [
+            //              start            stop             reboot
+            (S::Creating, [None, None, None]),
+            (S::Running, [None, Some(S::Stopping), Some(S::Rebooting)]),
+            (S::Stopped, [Some(S::Starting), None, None]),
+            (S::Starting, [None, None, None]),
+            (S::Stopping, [None, None, None]),
+            (S::Rebooting, [None, None, None]),
+            (S::Migrating, [None, None, None]),
+            (S::Deleting, [None, None, None]),
+            (S::Error, [Some(S::Starting), Some(S::Stopping), None]),
+        ];
+        for (state, row) in table {
+            for (action, want) in [A::Start, A::Stop, A::Reboot].into_iter().zip(row) {
+                assert_eq!(state.begin(action), want, "{state} + {action}");
+            }
+        }
     }
 }
