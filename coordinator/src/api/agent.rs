@@ -23,7 +23,7 @@ pub fn routes() -> Router<AppState> {
 const INTERVAL_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000;
 
 /// An agent reports its host's facts and domains.
-#[utoipa::path(post, path = "/v1/agent/hosts/{id}/heartbeat", tag = "agents", request_body = Heartbeat,
+#[utoipa::path(post, path = "/v1/agent/hosts/{id}/heartbeat", params(("id" = String, Path, description = "host id")), tag = "agents", request_body = Heartbeat,
     responses((status = 200, body = HeartbeatAck), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn heartbeat(
     State(st): State<AppState>,
@@ -140,7 +140,7 @@ async fn confirm(st: AppState, host: String, proposed: Vec<Reconciled>) {
 }
 
 /// An agent swaps its certificate for a new one, for a key it made anew.
-#[utoipa::path(post, path = "/v1/agent/hosts/{id}/renew", tag = "agents", request_body = RenewRequest,
+#[utoipa::path(post, path = "/v1/agent/hosts/{id}/renew", params(("id" = String, Path, description = "host id")), tag = "agents", request_body = RenewRequest,
     responses((status = 200, body = RenewResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn renew(
     State(st): State<AppState>,

@@ -25,7 +25,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The content of an image an instance on the agent's host (or migrating to it) boots from.
-#[utoipa::path(get, path = "/v1/agent/images/{id}/content", tag = "agents",
+#[utoipa::path(get, path = "/v1/agent/images/{id}/content", params(("id" = String, Path, description = "image id")), tag = "agents",
     responses((status = 200, description = "the image"), (status = 403, body = plinth_common::api::ErrorBody),
         (status = 404, body = plinth_common::api::ErrorBody)))]
 pub async fn fetch(
@@ -68,7 +68,7 @@ pub async fn fetch(
 
 /// The flattened disk of the instance an image is exported from, sent by that instance's
 /// host's agent; it is verified like any upload and the image becomes available.
-#[utoipa::path(put, path = "/v1/agent/images/{id}/content", tag = "agents",
+#[utoipa::path(put, path = "/v1/agent/images/{id}/content", params(("id" = String, Path, description = "image id")), tag = "agents",
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = plinth_common::api::Image), (status = 403, body = plinth_common::api::ErrorBody),
         (status = 409, body = plinth_common::api::ErrorBody), (status = 422, body = plinth_common::api::ErrorBody)))]

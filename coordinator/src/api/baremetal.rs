@@ -176,6 +176,7 @@ pub async fn create(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Fuzzy match on name, id, IPMI IP, SN, model, rack location, label and tenant email.
@@ -221,7 +222,7 @@ pub async fn list(
 }
 
 /// One server: the list's fields, its recent power changes, and its hardware inventory.
-#[utoipa::path(get, path = "/v1/baremetal/{id}", tag = "baremetal", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/baremetal/{id}", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])),
     responses((status = 200, body = BaremetalDetail), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
@@ -247,7 +248,7 @@ pub async fn show(
 }
 
 /// Change the rack location and the label (nothing else may change).
-#[utoipa::path(patch, path = "/v1/baremetal/{id}", tag = "baremetal", security(("bearer" = [])), request_body = UpdateBaremetal,
+#[utoipa::path(patch, path = "/v1/baremetal/{id}", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])), request_body = UpdateBaremetal,
     responses((status = 200, body = Baremetal), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn update(
     State(st): State<AppState>,
@@ -309,7 +310,7 @@ async fn remove(st: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
 
 /// Delete a server from management (allowed in every state); the machine keeps running and
 /// its BMC can be added again, for any tenant.
-#[utoipa::path(delete, path = "/v1/baremetal/{id}", tag = "baremetal", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/baremetal/{id}", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(st): State<AppState>,
@@ -361,7 +362,7 @@ pub(super) fn agent_failure(host: &str, err: AgentError) -> ApiError {
 
 /// Power: `on`, `off` (soft, ACPI), `reboot` (soft off then on; `hard` for a reset),
 /// `force_off`, `cycle`. Answers once the BMC has done it, with the power read after.
-#[utoipa::path(post, path = "/v1/baremetal/{id}/power", tag = "baremetal", security(("bearer" = [])), request_body = PowerRequest,
+#[utoipa::path(post, path = "/v1/baremetal/{id}/power", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])), request_body = PowerRequest,
     responses((status = 200, body = Baremetal), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn power(
@@ -408,6 +409,7 @@ pub async fn power(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ImportQuery {
     /// The tenant the servers are for (admins; a tenant imports for itself).

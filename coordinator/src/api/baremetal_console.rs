@@ -118,7 +118,7 @@ async fn agent_for(
 }
 
 /// Prepare the serial console: activates SOL and answers a one-time WebSocket URL.
-#[utoipa::path(post, path = "/v1/baremetal/{id}/console/prepare", tag = "baremetal", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/baremetal/{id}/console/prepare", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])),
     responses((status = 200, body = ConsoleTicket), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn prepare_console(
@@ -157,7 +157,7 @@ pub async fn prepare_console(
 }
 
 /// Release the serial console: closes the viewer and deactivates SOL.
-#[utoipa::path(post, path = "/v1/baremetal/{id}/console/release", tag = "baremetal", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/baremetal/{id}/console/release", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])),
     responses((status = 200, body = Baremetal), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn release_console(
@@ -184,7 +184,7 @@ pub async fn release_console(
 }
 
 /// The console WebSocket: the path's one-time token is the credential.
-#[utoipa::path(get, path = "/v1/baremetal/console/{token}", tag = "baremetal",
+#[utoipa::path(get, path = "/v1/baremetal/console/{token}", params(("token" = String, Path, description = "one-time console token")), tag = "baremetal",
     responses((status = 101, description = "WebSocket: binary frames both ways"), (status = 404, body = ErrorBody)))]
 pub async fn connect(
     State(st): State<AppState>,

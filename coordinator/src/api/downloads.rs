@@ -28,6 +28,7 @@ pub fn link_message(image_id: &str, expires: i64) -> String {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LinkQuery {
     /// Unix seconds.
     expires: Option<i64>,
@@ -65,7 +66,7 @@ fn parse_range(header: Option<&HeaderValue>, len: u64) -> Result<Option<(u64, u6
 }
 
 /// Download an image through a signed link.
-#[utoipa::path(get, path = "/v1/image-downloads/{id}", tag = "images", params(LinkQuery),
+#[utoipa::path(get, path = "/v1/image-downloads/{id}", tag = "images", params(("id" = String, Path, description = "image id"), LinkQuery),
     responses((status = 200, description = "the image"), (status = 206, description = "the requested range"),
         (status = 403, body = ErrorBody), (status = 410, body = ErrorBody), (status = 416, body = ErrorBody)))]
 pub async fn download(

@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Tenant id (admins only; a tenant always sees its own).
@@ -221,7 +222,7 @@ pub async fn list(
     Ok(ApiJson(EipPage { items, total }))
 }
 
-#[utoipa::path(get, path = "/v1/eips/{id}", tag = "eips", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/eips/{id}", params(("id" = String, Path, description = "EIP id")), tag = "eips", security(("bearer" = [])),
     responses((status = 200, body = Eip), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
@@ -233,7 +234,7 @@ pub async fn show(
 
 /// Bind an EIP to an instance of its tenant (not one being deleted). An EIP is bound to one
 /// instance at a time: unbind it first to move it.
-#[utoipa::path(post, path = "/v1/eips/{id}/bind", tag = "eips", security(("bearer" = [])), request_body = BindEip,
+#[utoipa::path(post, path = "/v1/eips/{id}/bind", params(("id" = String, Path, description = "EIP id")), tag = "eips", security(("bearer" = [])), request_body = BindEip,
     responses((status = 200, body = Eip), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn bind(
     State(st): State<AppState>,
@@ -276,7 +277,7 @@ pub async fn bind(
 }
 
 /// Unbind an EIP from its instance; one not bound stays as it is.
-#[utoipa::path(post, path = "/v1/eips/{id}/unbind", tag = "eips", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/eips/{id}/unbind", params(("id" = String, Path, description = "EIP id")), tag = "eips", security(("bearer" = [])),
     responses((status = 200, body = Eip), (status = 404, body = ErrorBody)))]
 pub async fn unbind(
     State(st): State<AppState>,
@@ -303,7 +304,7 @@ pub async fn unbind(
 }
 
 /// Release an EIP back to its segment; refused while it is bound.
-#[utoipa::path(delete, path = "/v1/eips/{id}", tag = "eips", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/eips/{id}", params(("id" = String, Path, description = "EIP id")), tag = "eips", security(("bearer" = [])),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn release(
     State(st): State<AppState>,
@@ -328,7 +329,7 @@ pub async fn release(
 
 /// An instance's public addresses with the gateway, prefix and routes of each (what its
 /// metadata carries).
-#[utoipa::path(get, path = "/v1/instances/{id}/network", tag = "instances", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/instances/{id}/network", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
     responses((status = 200, body = InstanceNetwork), (status = 404, body = ErrorBody)))]
 pub async fn network(
     State(st): State<AppState>,

@@ -87,7 +87,7 @@ async fn refresh(st: &AppState, host: &str, ep: &AgentEndpoint) {
 
 /// The host's USB devices (hubs excluded): name, id, state, vendor, type, serial, instance,
 /// USB version, tenant.
-#[utoipa::path(get, path = "/v1/hosts/{id}/usb", tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/hosts/{id}/usb", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
     responses((status = 200, body = UsbDeviceList), (status = 404, body = ErrorBody)))]
 pub async fn usb(
     State(st): State<AppState>,
@@ -100,7 +100,7 @@ pub async fn usb(
 }
 
 /// The host's physical GPUs: name, spec, PCI address, type, state, the vGPU types offered.
-#[utoipa::path(get, path = "/v1/hosts/{id}/gpus", tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/hosts/{id}/gpus", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
     responses((status = 200, body = GpuList), (status = 404, body = ErrorBody)))]
 pub async fn gpus(
     State(st): State<AppState>,
@@ -113,7 +113,7 @@ pub async fn gpus(
 }
 
 /// The host's vGPUs: name (type), parent GPU, instance, tenant, state.
-#[utoipa::path(get, path = "/v1/hosts/{id}/vgpus", tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/hosts/{id}/vgpus", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
     responses((status = 200, body = VgpuList), (status = 404, body = ErrorBody)))]
 pub async fn vgpus(
     State(st): State<AppState>,
@@ -137,7 +137,7 @@ async fn usb_device(st: &AppState, host: &str, device: &str) -> ApiResult<UsbDev
 
 /// Attach a USB device to an instance on the same host (live when it runs, and in its
 /// definition). A device goes to one instance at a time.
-#[utoipa::path(post, path = "/v1/hosts/{id}/usb/{device}/assign", tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/hosts/{id}/usb/{device}/assign", params(("id" = String, Path, description = "host id"), ("device" = String, Path, description = "USB device id (bus-port)")), tag = "hosts", security(("bearer" = [])),
     request_body = AssignUsb,
     responses((status = 200, body = UsbDevice), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -213,7 +213,7 @@ pub async fn assign_usb(
 }
 
 /// Detach a USB device from the instance holding it. A free device is released already.
-#[utoipa::path(post, path = "/v1/hosts/{id}/usb/{device}/release", tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/hosts/{id}/usb/{device}/release", params(("id" = String, Path, description = "host id"), ("device" = String, Path, description = "USB device id (bus-port)")), tag = "hosts", security(("bearer" = [])),
     responses((status = 200, body = UsbDevice), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn release_usb(
     State(st): State<AppState>,
@@ -282,7 +282,7 @@ async fn gpu(st: &AppState, host: &str, address: &str) -> ApiResult<Gpu> {
 
 /// Slice a GPU into `count` vGPUs of a type it offers (mdev, or NVIDIA SR-IOV VFs). More than
 /// the GPU has available is refused with the number available.
-#[utoipa::path(post, path = "/v1/hosts/{id}/gpus/{address}/slice", tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/hosts/{id}/gpus/{address}/slice", params(("id" = String, Path, description = "host id"), ("address" = String, Path, description = "PCI address of the GPU")), tag = "hosts", security(("bearer" = [])),
     request_body = SliceGpu,
     responses((status = 200, body = VgpuList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -398,7 +398,7 @@ fn not_enough(address: &str, vgpu_type: &str, available: u32, asked: u32) -> Api
 }
 
 /// Remove every vGPU of a GPU; refused while any is attached to an instance (409 naming them).
-#[utoipa::path(post, path = "/v1/hosts/{id}/gpus/{address}/restore", tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/hosts/{id}/gpus/{address}/restore", params(("id" = String, Path, description = "host id"), ("address" = String, Path, description = "PCI address of the GPU")), tag = "hosts", security(("bearer" = [])),
     responses((status = 200, body = Gpu), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn restore(

@@ -26,6 +26,7 @@ const MAX_RANGE_MS: i64 = 31 * 86_400_000;
 const DEFAULT_RANGE_MS: i64 = 3_600_000;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsQuery {
     /// Comma-separated series (net_rx_bytes, net_tx_bytes, disk_read_bytes,
@@ -61,7 +62,7 @@ fn parse_since(text: &str, now: i64) -> ApiResult<i64> {
 }
 
 /// Recent history of the host's 14 metrics (rates and percentages, one point per step).
-#[utoipa::path(get, path = "/v1/hosts/{id}/metrics", tag = "hosts", params(MetricsQuery),
+#[utoipa::path(get, path = "/v1/hosts/{id}/metrics", tag = "hosts", params(("id" = String, Path, description = "host id"), MetricsQuery),
     security(("bearer" = [])),
     responses((status = 200, body = HostMetrics), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]

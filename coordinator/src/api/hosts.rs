@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
 const MAX_PER_PAGE: u32 = 1000;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HostQuery {
     /// Case-insensitive substring of id, ip, cluster or CPU model.
@@ -124,7 +125,7 @@ pub async fn list(
 }
 
 /// One host with what its agent last reported.
-#[utoipa::path(get, path = "/v1/hosts/{id}", tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/hosts/{id}", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
     responses((status = 200, body = HostDetail), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
@@ -157,7 +158,7 @@ pub(crate) async fn transition(
 }
 
 /// Lock a host: it gets no new instances; those on it run on.
-#[utoipa::path(post, path = "/v1/hosts/{id}/lock", tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/hosts/{id}/lock", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
     responses((status = 200, body = Host), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn lock(
     State(st): State<AppState>,
@@ -170,7 +171,7 @@ pub async fn lock(
 }
 
 /// Unlock a locked host.
-#[utoipa::path(post, path = "/v1/hosts/{id}/unlock", tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/hosts/{id}/unlock", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
     responses((status = 200, body = Host), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn unlock(
     State(st): State<AppState>,
@@ -183,7 +184,7 @@ pub async fn unlock(
 }
 
 /// Ask the host's agent, over mTLS, what it sees now.
-#[utoipa::path(get, path = "/v1/hosts/{id}/agent", tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/hosts/{id}/agent", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
     responses((status = 200, body = AgentFacts), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn agent_facts(
     State(st): State<AppState>,

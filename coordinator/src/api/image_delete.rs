@@ -80,7 +80,7 @@ async fn purge(st: &AppState, rec: &crate::store::images::ImageRecord) -> ApiRes
 }
 
 /// Delete an image (a custom one goes to its tenant's recycle bin).
-#[utoipa::path(delete, path = "/v1/images/{id}", tag = "images", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/images/{id}", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete_image(
     State(st): State<AppState>,
@@ -137,7 +137,7 @@ async fn binned(
 }
 
 /// Restore an image from the recycle bin to the status it had.
-#[utoipa::path(post, path = "/v1/recycle-bin/{id}/restore", tag = "images", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/recycle-bin/{id}/restore", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])),
     responses((status = 200, body = Image), (status = 404, body = ErrorBody)))]
 pub async fn restore(
     State(st): State<AppState>,
@@ -156,7 +156,7 @@ pub async fn restore(
 }
 
 /// Destroy an image in the recycle bin: its content is removed for good.
-#[utoipa::path(delete, path = "/v1/recycle-bin/{id}", tag = "images", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/recycle-bin/{id}", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn destroy(
     State(st): State<AppState>,

@@ -44,6 +44,7 @@ pub fn routes() -> Router<AppState> {
 pub const LINK_LIFETIME_SECS: i64 = 24 * 3600;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ImageQuery {
     /// base or custom.
@@ -122,7 +123,7 @@ pub async fn list(
 }
 
 /// One image.
-#[utoipa::path(get, path = "/v1/images/{id}", tag = "images", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/images/{id}", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])),
     responses((status = 200, body = Image), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
@@ -238,7 +239,7 @@ pub async fn create(
 }
 
 /// Upload an image's content as the request body (streamed; any size up to the target).
-#[utoipa::path(put, path = "/v1/images/{id}/content", tag = "images", security(("bearer" = [])),
+#[utoipa::path(put, path = "/v1/images/{id}/content", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = Image),
         (status = 409, description = "not awaiting content, or another upload to it is running (upload_in_progress)", body = ErrorBody),
@@ -339,7 +340,7 @@ pub async fn ingest_body(
 }
 
 /// Change name, note, tags or visibility (in any status).
-#[utoipa::path(patch, path = "/v1/images/{id}", tag = "images", security(("bearer" = [])), request_body = UpdateImage,
+#[utoipa::path(patch, path = "/v1/images/{id}", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])), request_body = UpdateImage,
     responses((status = 200, body = Image), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     State(st): State<AppState>,
@@ -392,7 +393,7 @@ pub async fn update(
 }
 
 /// Copy an available custom image into a new base image (admins).
-#[utoipa::path(post, path = "/v1/images/{id}/copy-to-base", tag = "images", security(("bearer" = [])), request_body = CopyToBase,
+#[utoipa::path(post, path = "/v1/images/{id}/copy-to-base", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])), request_body = CopyToBase,
     responses((status = 202, body = Image), (status = 409, body = ErrorBody)))]
 pub async fn copy_to_base(
     State(st): State<AppState>,
@@ -448,7 +449,7 @@ pub async fn copy_to_base(
 }
 
 /// A signed download link valid for 24 hours; the link itself needs no token.
-#[utoipa::path(post, path = "/v1/images/{id}/download-link", tag = "images", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/images/{id}/download-link", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])),
     responses((status = 200, body = DownloadLink), (status = 409, body = ErrorBody)))]
 pub async fn download_link(
     State(st): State<AppState>,

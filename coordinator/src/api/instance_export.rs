@@ -26,7 +26,7 @@ pub fn routes() -> Router<AppState> {
 
 const GIB: u64 = 1 << 30;
 
-#[utoipa::path(post, path = "/v1/instances/{id}/export-image", tag = "instances", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/instances/{id}/export-image", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
     request_body = ExportInstance,
     responses((status = 202, body = Image), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]

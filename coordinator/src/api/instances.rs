@@ -37,6 +37,7 @@ pub fn routes() -> Router<AppState> {
 const CLAIM_ATTEMPTS: usize = 8;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Fuzzy match on name, id, tenant email and image id.
@@ -241,6 +242,7 @@ pub async fn list(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HostInstancesQuery {
     /// Fuzzy match on name, id, tenant email and image id.
@@ -250,7 +252,7 @@ pub struct HostInstancesQuery {
 }
 
 /// The instances on one host (admins).
-#[utoipa::path(get, path = "/v1/hosts/{id}/instances", tag = "hosts", security(("bearer" = [])), params(HostInstancesQuery),
+#[utoipa::path(get, path = "/v1/hosts/{id}/instances", tag = "hosts", security(("bearer" = [])), params(("id" = String, Path, description = "host id"), HostInstancesQuery),
     responses((status = 200, body = InstancePage), (status = 404, body = ErrorBody)))]
 pub async fn host_instances(
     State(st): State<AppState>,
@@ -276,7 +278,7 @@ pub async fn host_instances(
     Ok(ApiJson(InstancePage { items, total }))
 }
 
-#[utoipa::path(get, path = "/v1/instances/{id}", tag = "instances", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/instances/{id}", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
     responses((status = 200, body = Instance), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
@@ -431,7 +433,7 @@ where
     }
 }
 
-#[utoipa::path(post, path = "/v1/instances/{id}/start", tag = "instances", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/instances/{id}/start", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
     responses((status = 202, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn start(
     State(st): State<AppState>,
@@ -449,7 +451,7 @@ pub async fn start(
 }
 
 /// Stop: the guest is asked to shut down and forced off after `timeout_s` (default 60).
-#[utoipa::path(post, path = "/v1/instances/{id}/stop", tag = "instances", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/instances/{id}/stop", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
     request_body(content = StopInstance, content_type = "application/json"),
     responses((status = 202, body = Instance), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn stop(
@@ -468,7 +470,7 @@ pub async fn stop(
     act(&st, &caller, &id, InstanceAction::Stop, timeout).await
 }
 
-#[utoipa::path(post, path = "/v1/instances/{id}/reboot", tag = "instances", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/instances/{id}/reboot", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
     responses((status = 202, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn reboot(
     State(st): State<AppState>,
@@ -487,7 +489,7 @@ pub async fn reboot(
 
 /// Delete: the domain is undefined and the disk removed on the host, then the instance and its
 /// claim go. Allowed in a settled state (running, stopped, error).
-#[utoipa::path(delete, path = "/v1/instances/{id}", tag = "instances", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/instances/{id}", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
     responses((status = 202, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete(
     State(st): State<AppState>,

@@ -79,7 +79,7 @@ fn with_progress(st: &AppState, mut item: MoveItem) -> MoveItem {
 
 /// The host's current or last drain: per instance its target, state, attempts, timings, and
 /// why it stayed.
-#[utoipa::path(get, path = "/v1/hosts/{id}/maintenance", tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/hosts/{id}/maintenance", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
     responses((status = 200, body = Drain), (status = 404, body = ErrorBody)))]
 pub async fn status(
     State(st): State<AppState>,
@@ -97,7 +97,7 @@ pub async fn status(
 
 /// A dry run of entering maintenance: for each instance whether it can move, how many hosts
 /// could take it, what blocks it, and whether the cluster has room for all of them.
-#[utoipa::path(get, path = "/v1/hosts/{id}/maintenance/plan", tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/hosts/{id}/maintenance/plan", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
     responses((status = 200, body = DrainPlan), (status = 404, body = ErrorBody)))]
 pub async fn plan(
     State(st): State<AppState>,
@@ -157,7 +157,7 @@ pub async fn plan(
 
 /// Enter maintenance: the host (which must be `locked`) goes to `entering_maintenance` and a
 /// drain moves its instances off; follow it with `GET /v1/hosts/{id}/maintenance`.
-#[utoipa::path(post, path = "/v1/hosts/{id}/maintenance/enter", tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/hosts/{id}/maintenance/enter", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
     request_body(content = EnterMaintenance, content_type = "application/json"),
     responses((status = 202, body = Drain), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn enter(
@@ -238,7 +238,7 @@ async fn host_state(st: &AppState, id: &str) -> ApiResult<HostState> {
 }
 
 /// Exit maintenance: `maintenance` → `locked` (unlock to take instances again).
-#[utoipa::path(post, path = "/v1/hosts/{id}/maintenance/exit", tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/hosts/{id}/maintenance/exit", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
     responses((status = 200, body = Host), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn exit(
     State(st): State<AppState>,
@@ -252,7 +252,7 @@ pub async fn exit(
 
 /// Live-migrate one running instance to `target_host` (same cluster) or to a host the
 /// scheduler picks; follow it with `GET /v1/instances/{id}/migration`.
-#[utoipa::path(post, path = "/v1/instances/{id}/migrate", tag = "instances", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/instances/{id}/migrate", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
     request_body(content = MigrateInstance, content_type = "application/json"),
     responses((status = 202, body = Instance), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn migrate(
@@ -367,7 +367,7 @@ pub async fn migrate(
 }
 
 /// The instance's latest move (a drain's or a manual migration's), with live progress.
-#[utoipa::path(get, path = "/v1/instances/{id}/migration", tag = "instances", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/instances/{id}/migration", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
     responses((status = 200, body = MoveItem), (status = 404, body = ErrorBody)))]
 pub async fn migration(
     State(st): State<AppState>,

@@ -25,7 +25,7 @@ async fn current(st: &AppState, tenant: &str) -> ApiResult<TenantQuota> {
 }
 
 /// A tenant's quota and usage (admins, or the tenant itself).
-#[utoipa::path(get, path = "/v1/tenants/{id}/quota", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/tenants/{id}/quota", params(("id" = String, Path, description = "tenant id")), tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = TenantQuota), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
@@ -40,7 +40,7 @@ pub async fn show(
 
 /// Set a tenant's quota; a limit left out (or null) is unlimited. Lowering a limit below what
 /// the tenant holds is allowed: nothing is taken away, new creates are refused.
-#[utoipa::path(put, path = "/v1/tenants/{id}/quota", tag = "admin", security(("bearer" = [])), request_body = Quota,
+#[utoipa::path(put, path = "/v1/tenants/{id}/quota", params(("id" = String, Path, description = "tenant id")), tag = "admin", security(("bearer" = [])), request_body = Quota,
     responses((status = 200, body = TenantQuota), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn set(
     State(st): State<AppState>,

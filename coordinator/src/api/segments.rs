@@ -131,7 +131,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, ApiJson(segment)))
 }
 
-#[utoipa::path(get, path = "/v1/segments/{id}", tag = "segments", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/segments/{id}", params(("id" = String, Path, description = "segment id")), tag = "segments", security(("bearer" = [])),
     responses((status = 200, body = Segment), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
@@ -147,7 +147,7 @@ pub async fn show(
 
 /// Change a segment (admins): name, gateway, NIC, VLAN, route policy and routes, state. The
 /// CIDR and IP version cannot change. Bound instances get the new routes and gateway.
-#[utoipa::path(patch, path = "/v1/segments/{id}", tag = "segments", security(("bearer" = [])), request_body = UpdateSegment,
+#[utoipa::path(patch, path = "/v1/segments/{id}", params(("id" = String, Path, description = "segment id")), tag = "segments", security(("bearer" = [])), request_body = UpdateSegment,
     responses((status = 200, body = Segment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn update(
     State(st): State<AppState>,
@@ -206,7 +206,7 @@ pub async fn update(
 }
 
 /// Delete a segment (admins); refused while any EIP is allocated from it.
-#[utoipa::path(delete, path = "/v1/segments/{id}", tag = "segments", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/segments/{id}", params(("id" = String, Path, description = "segment id")), tag = "segments", security(("bearer" = [])),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete(
     State(st): State<AppState>,
@@ -225,7 +225,7 @@ pub async fn delete(
 
 /// Set who may use a segment (admins): every tenant, or a list. EIPs already allocated stay
 /// with their tenants; a tenant left out cannot allocate there again.
-#[utoipa::path(put, path = "/v1/segments/{id}/permissions", tag = "segments", security(("bearer" = [])),
+#[utoipa::path(put, path = "/v1/segments/{id}/permissions", params(("id" = String, Path, description = "segment id")), tag = "segments", security(("bearer" = [])),
     request_body = SetSegmentPermission,
     responses((status = 200, body = Segment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn set_permissions(

@@ -63,7 +63,7 @@ pub async fn create(
 }
 
 /// One tenant: admins see any, a tenant only itself.
-#[utoipa::path(get, path = "/v1/tenants/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/tenants/{id}", params(("id" = String, Path, description = "tenant id")), tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = Tenant), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,

@@ -145,7 +145,7 @@ pub async fn create(
 }
 
 /// Revoke a token (a tenant only its own).
-#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/tokens/{id}", params(("id" = String, Path, description = "token id")), tag = "admin", security(("bearer" = [])),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn revoke(
     State(st): State<AppState>,
