@@ -25,27 +25,38 @@ fn heartbeat_body() -> Value {
     })
 }
 
-/// A heartbeat for `host` sent with `cert`: its status and error code.
+/// An answer's status and its error code (empty on success).
+async fn status_and_code(resp: reqwest::Response) -> (u16, String) {
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or_default();
+    let code = body["error"]["code"].as_str().unwrap_or_default();
+    (status, code.to_string())
+}
+
+/// `POST path` to the coordinator as the holder of `cert`: the status and error code.
+async fn post_as(
+    region: &Region,
+    cert: &(String, String),
+    path: &str,
+    body: Value,
+) -> anyhow::Result<(u16, String)> {
+    let c = client(region, (&cert.0, &cert.1))?;
+    let resp = c
+        .post(format!("{}{path}", region.url))
+        .json(&body)
+        .send()
+        .await?;
+    Ok(status_and_code(resp).await)
+}
+
+/// A heartbeat for `host` sent with `cert`.
 async fn beat_with(
     region: &Region,
     host: &str,
     cert: &(String, String),
 ) -> anyhow::Result<(u16, String)> {
-    let c = client(region, (&cert.0, &cert.1))?;
-    let resp = c
-        .post(format!("{}/v1/agent/hosts/{host}/heartbeat", region.url))
-        .json(&heartbeat_body())
-        .send()
-        .await?;
-    let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap_or_default();
-    Ok((
-        status,
-        body["error"]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    ))
+    let path = format!("/v1/agent/hosts/{host}/heartbeat");
+    post_as(region, cert, &path, heartbeat_body()).await
 }
 
 /// A renewal for `host` sent with `cert`.
@@ -55,21 +66,8 @@ async fn renew_with(
     cert: &(String, String),
 ) -> anyhow::Result<(u16, String)> {
     let (_, csr) = plinth_common::tls::new_key_and_csr(host)?;
-    let c = client(region, (&cert.0, &cert.1))?;
-    let resp = c
-        .post(format!("{}/v1/agent/hosts/{host}/renew", region.url))
-        .json(&json!({ "csr_pem": csr }))
-        .send()
-        .await?;
-    let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap_or_default();
-    Ok((
-        status,
-        body["error"]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    ))
+    let path = format!("/v1/agent/hosts/{host}/renew");
+    post_as(region, cert, &path, json!({ "csr_pem": csr })).await
 }
 
 async fn certs(region: &Region, host: &str) -> anyhow::Result<Vec<Value>> {
@@ -370,15 +368,7 @@ async fn rotated_coordinator_certificates_are_refused_by_agents_after_the_grace(
         let url = format!("{agent_api}/v1/facts");
         async move {
             let resp = c?.get(url).send().await?;
-            let status = resp.status().as_u16();
-            let body: Value = resp.json().await.unwrap_or_default();
-            anyhow::Ok((
-                status,
-                body["error"]["code"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            ))
+            anyhow::Ok(status_and_code(resp).await)
         }
     };
     assert_eq!(
