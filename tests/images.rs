@@ -386,7 +386,9 @@ async fn upload_then_download_with_range_and_signed_links() -> anyhow::Result<()
         &f.region.data_dir().join("master.key"),
     )?;
     let past = expires - 2 * 86_400;
-    let sig = secrets.sign_link(&plinth_coordinator::api::downloads::link_message(&id, past));
+    let sig = secrets.sign_link(&plinth_coordinator::images::api::downloads::link_message(
+        &id, past,
+    ));
     let expired = format!(
         "{}/v1/image-downloads/{id}?expires={past}&signature={sig}",
         f.region.url
@@ -442,8 +444,7 @@ async fn delete_rules_recycle_bin_and_copy_to_base() -> anyhow::Result<()> {
     assert!(base["owner_tenant_id"].is_null());
 
     // An instance uses b: no delete.
-    let store =
-        plinth_coordinator::store::Store::open(&f.region.data_dir().join("plinth.db")).await?;
+    let store = plinth_coordinator::db::Store::open(&f.region.data_dir().join("plinth.db")).await?;
     store
         .insert_instance_ref("inst-000000000001", &f.tenant, &id(&b), 0)
         .await?;

@@ -16,10 +16,10 @@ use common::{Stats, pick_weighted, stats};
 use plinth_common::api::HostPage;
 use plinth_common::ids::new_id;
 use plinth_common::timefmt::now_ms;
+use plinth_coordinator::db::Store;
+use plinth_coordinator::hosts::store::{HostFilter, NewHost};
 use plinth_coordinator::init;
 use plinth_coordinator::paths::DataDir;
-use plinth_coordinator::store::Store;
-use plinth_coordinator::store::hosts::{HostFilter, NewHost};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::Url;
@@ -92,7 +92,7 @@ struct Term {
     expected_total: u64,
 }
 
-async fn seed(store: &plinth_coordinator::store::Store) -> anyhow::Result<(Vec<Seeded>, Duration)> {
+async fn seed(store: &plinth_coordinator::db::Store) -> anyhow::Result<(Vec<Seeded>, Duration)> {
     let started = Instant::now();
     for (id, description) in CLUSTERS {
         ensure!(

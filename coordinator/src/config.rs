@@ -1,9 +1,9 @@
 //! Coordinator configuration: a TOML file, overridden by `PLINTH_*` environment variables,
 //! overridden by flags (clap reads flag-then-environment; the file fills what both leave).
 
-use crate::jobs::baremetal_sync::BaremetalSettings;
-use crate::jobs::drain::DrainSettings;
-use crate::prometheus::PrometheusConfig;
+use crate::baremetal::sync::BaremetalSettings;
+use crate::hosts::prometheus::PrometheusConfig;
+use crate::maintenance::drain::DrainSettings;
 use crate::scheduler::{Overcommit, Policy};
 use anyhow::{Context, bail};
 use plinth_common::serve::{LimitTexts, Limits};
@@ -231,7 +231,7 @@ fn prometheus_config(
         .prometheus_selector
         .clone()
         .or_else(|| file.prometheus_selector.clone())
-        .unwrap_or_else(|| crate::prometheus::DEFAULT_SELECTOR.into());
+        .unwrap_or_else(|| crate::hosts::prometheus::DEFAULT_SELECTOR.into());
     if selector.trim().is_empty() {
         bail!(
             "prometheus_selector is empty: give label matchers such as instance=~\"{{ip_re}}:[0-9]+\""
@@ -242,7 +242,7 @@ fn prometheus_config(
         .clone()
         .or_else(|| file.prometheus_rate_window.clone())
     {
-        None => crate::prometheus::DEFAULT_RATE_WINDOW,
+        None => crate::hosts::prometheus::DEFAULT_RATE_WINDOW,
         Some(text) => plinth_common::timefmt::parse_duration(&text)
             .map_err(anyhow::Error::msg)
             .context("prometheus_rate_window")?,
@@ -552,7 +552,7 @@ mod tests {
             .prometheus
             .expect("configured");
         assert_eq!(p.url, "http://127.0.0.1:9090");
-        assert_eq!(p.selector, crate::prometheus::DEFAULT_SELECTOR);
+        assert_eq!(p.selector, crate::hosts::prometheus::DEFAULT_SELECTOR);
         assert_eq!(p.rate_window, Duration::from_secs(60));
         let mut a = args(Some(path.clone()), None);
         a.prometheus_rate_window = Some("2m".into());

@@ -2,11 +2,12 @@
 //! the data directory when empty, serves the coordinator, and starts one real `plinth-agent`
 //! process that enrolls through the same token + CSR + mTLS path as production.
 
-use crate::api::tokens::issue_enrollment_token;
 use crate::config::Config;
+use crate::hosts::store::HostFilter;
+use crate::http::server;
 use crate::paths::{DataDir, write_file};
-use crate::store::hosts::HostFilter;
-use crate::{init, server, shutdown};
+use crate::tenants::api::tokens::issue_enrollment_token;
+use crate::{init, shutdown};
 use anyhow::{Context, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;

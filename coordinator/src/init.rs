@@ -1,11 +1,11 @@
 //! `plinth-coordinator init`: a new region's CA, the coordinator's certificates, the database
 //! and the first admin token.
 
-use crate::auth::new_token;
+use crate::db::Store;
+use crate::http::auth::new_token;
 use crate::own_certs::OwnCerts;
 use crate::paths::{DataDir, write_file};
-use crate::store::Store;
-use crate::store::tokens::NewApiToken;
+use crate::tenants::store::tokens::NewApiToken;
 use anyhow::{Context, bail};
 use plinth_common::api::TokenRole;
 use plinth_common::timefmt::now_ms;

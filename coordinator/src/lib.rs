@@ -1,23 +1,30 @@
 //! The plinth coordinator: admin and tenant API, store, and the CA agents enroll with.
+//!
+//! One folder per resource (hosts, instances, maintenance, images, baremetal, network,
+//! devices, tenants), each with its operations (`mod.rs`), its API (`api`) and its SQL
+//! (`store`); shared infrastructure apart: `http`, `db`, `agents`, `jobs`.
 
 pub mod agents;
 pub mod api;
-pub mod auth;
+pub mod baremetal;
 pub mod config;
+pub mod db;
 pub mod dev;
-pub mod error;
+pub mod devices;
+pub mod hosts;
+pub mod http;
 pub mod images;
 pub mod init;
+pub mod instances;
 pub mod jobs;
+pub mod maintenance;
 pub mod metrics;
+pub mod network;
 pub mod own_certs;
 pub mod paths;
-pub mod presence;
-pub mod prometheus;
+pub mod resume;
 pub mod scheduler;
 pub mod secrets;
-pub mod segments;
-pub mod server;
 pub mod shutdown;
 pub mod state;
-pub mod store;
+pub mod tenants;

@@ -4,8 +4,10 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use plinth_coordinator::config::{Config, DEFAULT_LISTEN, ServeArgs};
+use plinth_coordinator::http::server;
 use plinth_coordinator::paths::DataDir;
-use plinth_coordinator::{api, dev, init, server, shutdown};
+use plinth_coordinator::tenants::api::tokens;
+use plinth_coordinator::{api, dev, init, shutdown};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -119,11 +121,11 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let config = Config::resolve(&serve)?;
             let state = server::load_state(&config).await?;
-            let ttl = api::tokens::bounded_ttl(&ttl, api::tokens::MAX_ENROLLMENT_TTL)
+            let ttl = tokens::bounded_ttl(&ttl, tokens::MAX_ENROLLMENT_TTL)
                 .map_err(|m| anyhow::anyhow!("--ttl {m}"))?;
             let description = plinth_common::text::check(plinth_common::text::NOTE, &description)
                 .map_err(|m| anyhow::anyhow!("--description {m}"))?;
-            let token = api::tokens::issue_enrollment_token(
+            let token = tokens::issue_enrollment_token(
                 &state,
                 // At most 7 days: the milliseconds fit.
                 i64::try_from(ttl.as_millis())?,

@@ -5,9 +5,9 @@
 //! they learn from their heartbeat answers.
 
 use crate::agents::AgentClient;
+use crate::db::Store;
+use crate::hosts::store::certificates::{CertKind, Issued};
 use crate::paths::{DataDir, write_file};
-use crate::store::Store;
-use crate::store::certificates::{CertKind, Issued};
 use anyhow::Context;
 use plinth_common::timefmt::now_ms;
 use plinth_common::tls::{

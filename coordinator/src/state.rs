@@ -1,9 +1,9 @@
 //! What every handler shares.
 
 use crate::agents::AgentClient;
+use crate::db::Store;
 use crate::images::ImageServices;
 use crate::scheduler::{Overcommit, Policy};
-use crate::store::Store;
 use plinth_common::tls::Ca;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,9 +16,9 @@ pub struct AppState {
     pub images: ImageServices,
     pub settings: Arc<Settings>,
     /// Live migrations in flight: their progress and the per-cluster slots.
-    pub moves: Arc<crate::jobs::drain::Moves>,
+    pub moves: Arc<crate::maintenance::drain::Moves>,
     /// One-time console URLs and the consoles being watched.
-    pub consoles: Arc<crate::api::baremetal_console::Consoles>,
+    pub consoles: Arc<crate::baremetal::console::Consoles>,
     /// Every background task starts here; shutdown cancels and waits for them.
     pub jobs: crate::jobs::Jobs,
 }
@@ -32,10 +32,10 @@ pub struct Settings {
     pub renewed_cert_grace: Duration,
     pub overcommit: Overcommit,
     pub policy: Policy,
-    pub drains: crate::jobs::drain::DrainSettings,
+    pub drains: crate::maintenance::drain::DrainSettings,
     /// Where host metrics history comes from when not from the agents.
-    pub prometheus: Option<crate::prometheus::Prometheus>,
-    pub baremetal: crate::jobs::baremetal_sync::BaremetalSettings,
+    pub prometheus: Option<crate::hosts::prometheus::Prometheus>,
+    pub baremetal: crate::baremetal::sync::BaremetalSettings,
     /// The longest TTL an API token may be given (`max_token_ttl`).
     pub max_token_ttl: Duration,
 }

@@ -2,7 +2,7 @@
 //! LAN and the Redfish inventory.
 
 use super::{AgentClient, AgentError, CALL};
-use crate::store::hosts::AgentEndpoint;
+use crate::hosts::store::AgentEndpoint;
 use plinth_common::api::agent_routes as routes;
 use plinth_common::api::{
     AgentBmc, AgentPower, AgentPowerReading, AgentPowerState, AgentPowerSweep, AgentProbe,

@@ -11,7 +11,7 @@ mod migration;
 
 pub use devices::UsbVerb;
 
-use crate::store::hosts::{AgentEndpoint, socket_host};
+use crate::hosts::store::{AgentEndpoint, socket_host};
 use plinth_common::api::ErrorBody;
 use plinth_common::tls::{Revocations, checked_client_config};
 use reqwest::{Method, StatusCode};

@@ -2,6 +2,11 @@
 //! and stores it (ingest), what it must be (verify, qemu-img), where it lives (storage), and
 //! who may write it (writer: one at a time, and nothing orphaned).
 
+pub mod api;
+pub mod copy;
+pub mod import;
+pub mod store;
+
 pub mod fetch;
 pub mod ingest;
 pub mod qemu_img;
@@ -47,4 +52,45 @@ pub fn import_client(extra_ca_pem: Option<&str>) -> anyhow::Result<reqwest::Clie
         }
     }
     Ok(builder.build()?)
+}
+
+/// Operation kinds of the image repository's jobs.
+pub const IMPORT: &str = "image_import";
+pub const UPLOAD: &str = "image_upload";
+pub const COPY: &str = "image_copy";
+
+/// Restarts imports and copies that were running; fails exports and uploads (their source or
+/// client is gone).
+pub async fn resume(st: &crate::state::AppState) -> anyhow::Result<()> {
+    use plinth_common::timefmt::now_ms;
+    use tracing::{info, warn};
+    for op in st.store.running_operations(IMPORT).await? {
+        info!(operation = %op.id, image = %op.target_id, "Restarting an import the last run left unfinished.");
+        st.jobs
+            .spawn("image import", import::run(st.clone(), op.target_id, op.id));
+    }
+    for op in st.store.running_operations(COPY).await? {
+        info!(operation = %op.id, image = %op.target_id, "Restarting an unfinished copy to base.");
+        st.jobs
+            .spawn("image copy", copy::resume(st.clone(), op.target_id, op.id));
+    }
+    for op in st
+        .store
+        .running_operations(crate::instances::jobs::EXPORT)
+        .await?
+    {
+        warn!(operation = %op.id, image = %op.target_id, "An export was cut off by a restart.");
+        let reason = "the coordinator restarted during the export; export the instance again";
+        st.store
+            .fail_image(&op.target_id, &op.id, reason, now_ms())
+            .await?;
+    }
+    for op in st.store.running_operations(UPLOAD).await? {
+        warn!(operation = %op.id, image = %op.target_id, "An upload was cut off by a restart.");
+        let reason = "the coordinator restarted during the upload; upload the file again";
+        st.store
+            .fail_image(&op.target_id, &op.id, reason, now_ms())
+            .await?;
+    }
+    Ok(())
 }

@@ -2,8 +2,8 @@
 //! format its type needs (qcow2 with no backing or data file; an ISO 9660 volume for ISOs), and
 //! a virtual size within the target. Each refusal is a sentence for the operator.
 
-use super::qemu_img;
-use crate::store::images::VerifiedBlob;
+use crate::images::qemu_img;
+use crate::images::store::VerifiedBlob;
 use plinth_common::image::ImageType;
 use std::path::Path;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};

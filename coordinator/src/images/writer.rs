@@ -15,8 +15,8 @@
 //! image (uploads, exports: their client is gone). Clearing every mark at start-up assumes one
 //! coordinator serves the database; when several do, a mark needs an owner and a lease.
 
-use super::storage::{BlobStore, Staged, Swept};
-use crate::store::{Store, StoreError};
+use crate::db::{Store, StoreError};
+use crate::images::storage::{BlobStore, Staged, Swept};
 use plinth_common::image::ImageStatus;
 use tokio::fs::File;
 use tracing::{info, warn};
@@ -152,7 +152,7 @@ pub async fn recover(store: &Store, blobs: &BlobStore) -> anyhow::Result<Swept> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{test_image, test_store};
+    use crate::db::{test_image, test_store};
     use tokio::io::AsyncWriteExt;
 
     async fn importing(store: &Store, id: &str) -> Result<(), StoreError> {

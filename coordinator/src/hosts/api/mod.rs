@@ -1,0 +1,214 @@
+//! `/v1/hosts`: the host registry, its search, and lock/unlock.
+
+pub mod agent;
+pub mod clusters;
+pub mod enroll;
+pub mod identity;
+pub mod metrics;
+
+use crate::hosts::store::HostFilter;
+use crate::http::auth::Admin;
+use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use plinth_common::api::{AgentFacts, AgentStatus, ErrorBody, Host, HostDetail, HostPage};
+use plinth_common::host::{HostEvent, HostState};
+use plinth_common::ids::validate_slug;
+use plinth_common::timefmt::now_ms;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/hosts", get(list))
+        .route(
+            "/v1/hosts/{id}",
+            get(show).delete(crate::hosts::api::identity::remove),
+        )
+        .route("/v1/hosts/{id}/lock", post(lock))
+        .route("/v1/hosts/{id}/unlock", post(unlock))
+        .route("/v1/hosts/{id}/agent", get(agent_facts))
+}
+
+const MAX_PER_PAGE: u32 = 1000;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct HostQuery {
+    /// Case-insensitive substring of id, ip, cluster or CPU model.
+    q: Option<String>,
+    cluster: Option<String>,
+    /// available, locked, entering_maintenance or maintenance.
+    state: Option<String>,
+    /// online or offline.
+    agent: Option<String>,
+    /// 1-based page number (default 1).
+    page: Option<u32>,
+    /// Items per page, 1-1000 (default 50).
+    per_page: Option<u32>,
+}
+
+impl HostQuery {
+    fn into_filter(self) -> ApiResult<HostFilter> {
+        let per_page = self.per_page.unwrap_or(50);
+        if !(1..=MAX_PER_PAGE).contains(&per_page) {
+            return Err(ApiError::field(
+                "per_page",
+                format!("must be 1-{MAX_PER_PAGE}, got {per_page}"),
+            ));
+        }
+        let page = self.page.unwrap_or(1);
+        if page == 0 {
+            return Err(ApiError::field("page", "pages start at 1"));
+        }
+        if let Some(q) = &self.q
+            && (q.chars().count() > 200 || q.chars().any(char::is_control))
+        {
+            return Err(ApiError::field(
+                "q",
+                "must be at most 200 printable characters",
+            ));
+        }
+        if let Some(cluster) = &self.cluster {
+            validate_slug("cluster", cluster).map_err(|m| ApiError::field("cluster", m))?;
+        }
+        let state = self
+            .state
+            .map(|s| {
+                HostState::parse(&s).ok_or_else(|| {
+                    ApiError::field(
+                        "state",
+                        format!("'{s}' is not a host state (available, locked, entering_maintenance, maintenance)"),
+                    )
+                })
+            })
+            .transpose()?;
+        let agent = self
+            .agent
+            .map(|a| match a.as_str() {
+                "online" => Ok(AgentStatus::Online),
+                "offline" => Ok(AgentStatus::Offline),
+                _ => Err(ApiError::field(
+                    "agent",
+                    format!("'{a}' is neither online nor offline"),
+                )),
+            })
+            .transpose()?;
+        Ok(HostFilter {
+            q: self.q,
+            cluster: self.cluster,
+            state,
+            agent,
+            limit: per_page,
+            offset: u64::from(page - 1) * u64::from(per_page),
+        })
+    }
+}
+
+pub(crate) fn check_host_id(id: &str) -> ApiResult<()> {
+    if plinth_common::ids::is_id("host", id) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("host", id))
+    }
+}
+
+/// List hosts, with fuzzy search and filters.
+#[utoipa::path(get, path = "/v1/hosts", tag = "hosts", params(HostQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = HostPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(st): State<AppState>,
+    _admin: Admin,
+    ApiQuery(query): ApiQuery<HostQuery>,
+) -> ApiResult<ApiJson<HostPage>> {
+    let filter = query.into_filter()?;
+    let (items, total) = st.store.list_hosts(&filter, now_ms()).await?;
+    Ok(ApiJson(HostPage { items, total }))
+}
+
+/// One host with what its agent last reported.
+#[utoipa::path(get, path = "/v1/hosts/{id}", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
+    responses((status = 200, body = HostDetail), (status = 404, body = ErrorBody)))]
+pub async fn show(
+    State(st): State<AppState>,
+    _admin: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<HostDetail>> {
+    check_host_id(&id)?;
+    let host = st.store.get_host(&id, now_ms()).await?;
+    host.map(ApiJson)
+        .ok_or_else(|| ApiError::not_found("host", &id))
+}
+
+pub(crate) async fn transition(
+    st: &AppState,
+    admin: &Admin,
+    id: &str,
+    event: HostEvent,
+) -> ApiResult<Host> {
+    check_host_id(id)?;
+    let host = st
+        .store
+        .transition_host(id, event, now_ms())
+        .await
+        .map_err(|e| ApiError::host_transition(id, e))?;
+    st.store
+        .audit(&admin.0.actor(), event.as_str(), id, "")
+        .await?;
+    tracing::info!(host = %id, state = %host.state, actor = %admin.0.actor(), "Host state changed.");
+    Ok(host)
+}
+
+/// Lock a host: it gets no new instances; those on it run on.
+#[utoipa::path(post, path = "/v1/hosts/{id}/lock", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
+    responses((status = 200, body = Host), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn lock(
+    State(st): State<AppState>,
+    admin: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<Host>> {
+    transition(&st, &admin, &id, HostEvent::Lock)
+        .await
+        .map(ApiJson)
+}
+
+/// Unlock a locked host.
+#[utoipa::path(post, path = "/v1/hosts/{id}/unlock", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
+    responses((status = 200, body = Host), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn unlock(
+    State(st): State<AppState>,
+    admin: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<Host>> {
+    transition(&st, &admin, &id, HostEvent::Unlock)
+        .await
+        .map(ApiJson)
+}
+
+/// Ask the host's agent, over mTLS, what it sees now.
+#[utoipa::path(get, path = "/v1/hosts/{id}/agent", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
+    responses((status = 200, body = AgentFacts), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn agent_facts(
+    State(st): State<AppState>,
+    _admin: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<AgentFacts>> {
+    check_host_id(&id)?;
+    let ep = st
+        .store
+        .agent_endpoint(&id, now_ms())
+        .await?
+        .ok_or_else(|| ApiError::not_found("host", &id))?;
+    let facts = st.agents.facts(&ep).await.map_err(|err| {
+        tracing::warn!(host = %id, error = %err, cause = ?std::error::Error::source(&err), "Agent call failed.");
+        ApiError::Unavailable {
+            code: "agent_unreachable",
+            message: format!("the agent of host {id} did not answer: {err}"),
+        }
+    })?;
+    Ok(ApiJson(facts))
+}

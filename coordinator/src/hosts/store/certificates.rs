@@ -1,0 +1,474 @@
+//! Certificates the region CA issued, and which of them are still accepted. An agent's
+//! certificate is accepted on the agent endpoints only while it is recorded for a host that
+//! exists and is not revoked; the coordinator's own certificates are recorded so that agents can
+//! be told which of them were rotated out. Every revocation also goes into the in-memory
+//! [`Revocations`] the coordinator's client to agents checks servers against.
+
+use crate::db::{Store, StoreError};
+use plinth_common::api::{CertificateStatus, HostCertificate};
+use plinth_common::timefmt::rfc3339;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+
+/// What the certificate is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertKind {
+    Agent,
+    CoordinatorServer,
+    CoordinatorClient,
+}
+
+impl CertKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            CertKind::Agent => "agent",
+            CertKind::CoordinatorServer => "coordinator-server",
+            CertKind::CoordinatorClient => "coordinator-client",
+        }
+    }
+}
+
+/// A certificate as issued.
+#[derive(Debug, Clone)]
+pub struct Issued<'a> {
+    pub serial: &'a str,
+    pub kind: CertKind,
+    pub host_id: Option<&'a str>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// Whether an agent's certificate is accepted now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    Current,
+    /// Revoked (in effect), with the reason recorded.
+    Revoked(String),
+    /// Not a certificate of this host (or of any): never issued, or issued for another.
+    Unknown,
+    /// The host it was issued for no longer exists.
+    HostRemoved,
+}
+
+fn host_certificate(row: &SqliteRow, now: i64) -> Result<HostCertificate, StoreError> {
+    let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+    let expires_at: i64 = row.try_get("expires_at")?;
+    let status = match revoked_at {
+        Some(at) if at <= now => CertificateStatus::Revoked,
+        Some(_) => CertificateStatus::Revoking,
+        None if expires_at <= now => CertificateStatus::Expired,
+        None => CertificateStatus::Current,
+    };
+    Ok(HostCertificate {
+        serial: row.try_get("serial")?,
+        status,
+        issued_at: rfc3339(row.try_get("issued_at")?),
+        expires_at: rfc3339(expires_at),
+        revoked_at: revoked_at.map(rfc3339),
+        reason: row.try_get("reason")?,
+    })
+}
+
+impl Store {
+    /// Records an issued certificate inside the caller's transaction.
+    pub(crate) async fn record_certificate(
+        tx: &mut Transaction<'_, Sqlite>,
+        c: &Issued<'_>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO certificates (serial, kind, host_id, issued_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(c.serial)
+        .bind(c.kind.as_str())
+        .bind(c.host_id)
+        .bind(c.issued_at)
+        .bind(c.expires_at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes, from `from` on, every certificate of `host` not yet revoked by then but
+    /// `keep`; returns the serials. The in-memory set follows once the caller has committed
+    /// ([`Store::note_revoked`]).
+    pub(crate) async fn revoke_host_certificates(
+        tx: &mut Transaction<'_, Sqlite>,
+        host: &str,
+        keep: Option<&str>,
+        from: i64,
+        reason: &str,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE certificates SET revoked_at = ?, reason = ? \
+             WHERE host_id = ? AND kind = 'agent' AND (revoked_at IS NULL OR revoked_at > ?) \
+                AND (? IS NULL OR serial <> ?) \
+             RETURNING serial",
+        )
+        .bind(from)
+        .bind(reason)
+        .bind(host)
+        .bind(from)
+        .bind(keep)
+        .bind(keep)
+        .fetch_all(&mut **tx)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>("serial")?, from)))
+            .collect()
+    }
+
+    /// Adds committed revocations to the set the client to agents checks.
+    pub(crate) fn note_revoked(&self, revoked: &[(String, i64)]) {
+        for (serial, from) in revoked {
+            self.revoked.revoke(serial, *from);
+        }
+    }
+
+    /// Loads every revoked agent certificate that has not expired (at start-up).
+    pub(crate) async fn load_revocations(&self, now: i64) -> Result<(), StoreError> {
+        let rows = sqlx::query(
+            "SELECT serial, revoked_at FROM certificates \
+             WHERE kind = 'agent' AND revoked_at IS NOT NULL AND expires_at > ?",
+        )
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        let all = rows
+            .iter()
+            .map(|r| Ok((r.try_get("serial")?, r.try_get("revoked_at")?)))
+            .collect::<Result<Vec<(String, i64)>, StoreError>>()?;
+        self.revoked.replace(all);
+        Ok(())
+    }
+
+    /// Whether the agent certificate `serial`, presented for `host`, is accepted at `now`.
+    /// A host that enrolled before certificates were recorded has none on record: the first
+    /// certificate it presents (signed by the CA, naming it) is recorded as its current one,
+    /// and from then on only recorded ones are accepted.
+    pub async fn agent_certificate_standing(
+        &self,
+        host: &str,
+        serial: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<Standing, StoreError> {
+        let row = sqlx::query(
+            "SELECT c.host_id, c.revoked_at, c.reason, h.id AS host FROM certificates c \
+             LEFT JOIN hosts h ON h.id = c.host_id WHERE c.serial = ? AND c.kind = 'agent'",
+        )
+        .bind(serial)
+        .fetch_optional(self.pool())
+        .await?;
+        if let Some(row) = row {
+            let owner: Option<String> = row.try_get("host_id")?;
+            if owner.as_deref() != Some(host) {
+                return Ok(Standing::Unknown);
+            }
+            if row.try_get::<Option<String>, _>("host")?.is_none() {
+                return Ok(Standing::HostRemoved);
+            }
+            return Ok(match row.try_get::<Option<i64>, _>("revoked_at")? {
+                Some(at) if at <= now => Standing::Revoked(
+                    row.try_get::<Option<String>, _>("reason")?
+                        .unwrap_or_default(),
+                ),
+                _ => Standing::Current,
+            });
+        }
+        self.adopt_legacy_certificate(host, serial, expires_at, now)
+            .await
+    }
+
+    async fn adopt_legacy_certificate(
+        &self,
+        host: &str,
+        serial: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<Standing, StoreError> {
+        let mut tx = self.write().await?;
+        let exists = sqlx::query("SELECT 1 FROM hosts WHERE id = ?")
+            .bind(host)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Ok(Standing::HostRemoved);
+        }
+        let recorded: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM certificates WHERE host_id = ?")
+                .bind(host)
+                .fetch_one(&mut *tx)
+                .await?;
+        if recorded > 0 {
+            return Ok(Standing::Unknown);
+        }
+        let issued = Issued {
+            serial,
+            kind: CertKind::Agent,
+            host_id: Some(host),
+            issued_at: now,
+            expires_at,
+        };
+        Self::record_certificate(&mut tx, &issued).await?;
+        tx.commit().await?;
+        tracing::warn!(
+            host,
+            serial,
+            "Recorded the certificate of a host enrolled before certificates were tracked; re-enroll it to be sure it is the host's own."
+        );
+        Ok(Standing::Current)
+    }
+
+    /// A host's certificates, newest first.
+    pub async fn host_certificates(
+        &self,
+        host: &str,
+        now: i64,
+    ) -> Result<Vec<HostCertificate>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT serial, issued_at, expires_at, revoked_at, reason FROM certificates \
+             WHERE host_id = ? AND kind = 'agent' ORDER BY issued_at DESC, (revoked_at IS NULL) DESC, serial",
+        )
+        .bind(host)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| host_certificate(r, now)).collect()
+    }
+
+    /// Revokes all of a host's certificates at once (the host stays; it can re-enroll).
+    /// Returns how many were revoked.
+    pub async fn revoke_all_host_certificates(
+        &self,
+        host: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.write().await?;
+        let revoked = Self::revoke_host_certificates(&mut tx, host, None, now, reason).await?;
+        tx.commit().await?;
+        self.note_revoked(&revoked);
+        Ok(revoked.len())
+    }
+
+    /// Records a renewal: the new certificate current, the others of the host refused after
+    /// `grace_ms`. The host's certificate expiry follows the new one.
+    pub async fn record_renewal(
+        &self,
+        host: &str,
+        issued: &Issued<'_>,
+        grace_ms: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        Self::record_certificate(&mut tx, issued).await?;
+        let revoked = Self::revoke_host_certificates(
+            &mut tx,
+            host,
+            Some(issued.serial),
+            now.saturating_add(grace_ms),
+            "renewed",
+        )
+        .await?;
+        sqlx::query("UPDATE hosts SET cert_expires_at = ? WHERE id = ?")
+            .bind(issued.expires_at)
+            .bind(host)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.note_revoked(&revoked);
+        Ok(())
+    }
+
+    /// Records the coordinator's own certificates if they are not yet (at start-up: regions
+    /// made before certificates were tracked, or a hand-made certificate).
+    pub async fn record_coordinator_certificates(
+        &self,
+        certs: &[Issued<'_>],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        for c in certs {
+            sqlx::query(
+                "INSERT INTO certificates (serial, kind, host_id, issued_at, expires_at) \
+                 VALUES (?, ?, NULL, ?, ?) ON CONFLICT (serial) DO NOTHING",
+            )
+            .bind(c.serial)
+            .bind(c.kind.as_str())
+            .bind(c.issued_at)
+            .bind(c.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records rotated coordinator certificates: the new ones, and every earlier one refused
+    /// from `from` on. Returns how many were revoked.
+    pub async fn rotate_coordinator_certificates(
+        &self,
+        new: &[Issued<'_>],
+        from: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.write().await?;
+        let mut keep = Vec::new();
+        for c in new {
+            Self::record_certificate(&mut tx, c).await?;
+            keep.push(c.serial);
+        }
+        let mut revoked = 0;
+        let rows = sqlx::query(
+            "SELECT serial FROM certificates WHERE kind <> 'agent' \
+             AND (revoked_at IS NULL OR revoked_at > ?)",
+        )
+        .bind(from)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in rows {
+            let serial: String = row.try_get("serial")?;
+            if keep.contains(&serial.as_str()) {
+                continue;
+            }
+            revoked += sqlx::query(
+                "UPDATE certificates SET revoked_at = ?, reason = 'rotated' WHERE serial = ?",
+            )
+            .bind(from)
+            .bind(&serial)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    /// The coordinator's certificates agents must refuse now: revoked and not yet expired.
+    pub async fn revoked_coordinator_serials(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT serial FROM certificates WHERE kind <> 'agent' \
+             AND revoked_at IS NOT NULL AND revoked_at <= ? AND expires_at > ? ORDER BY serial",
+        )
+        .bind(now)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get("serial")?))
+            .collect::<Result<_, StoreError>>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{test_hosts, test_store};
+
+    fn agent_cert<'a>(serial: &'a str, host: &'a str, at: i64) -> Issued<'a> {
+        Issued {
+            serial,
+            kind: CertKind::Agent,
+            host_id: Some(host),
+            issued_at: at,
+            expires_at: at + 1_000_000,
+        }
+    }
+
+    #[tokio::test]
+    async fn renewal_revokes_the_replaced_certificate_after_the_grace() -> anyhow::Result<()> {
+        let (store, _dir) = test_store().await;
+        test_hosts(&store, 2, 8, 1 << 30).await?;
+        // A host from before certificates were tracked: its first certificate is adopted,
+        // and after that no other unrecorded one is.
+        assert_eq!(
+            store
+                .agent_certificate_standing("host-1", "aa", 2_000_000, 10)
+                .await?,
+            Standing::Current
+        );
+        assert_eq!(
+            store
+                .agent_certificate_standing("host-1", "bb", 2_000_000, 10)
+                .await?,
+            Standing::Unknown
+        );
+        // Presented for another host than it names: unknown, whatever its state.
+        assert_eq!(
+            store
+                .agent_certificate_standing("host-2", "aa", 2_000_000, 10)
+                .await?,
+            Standing::Unknown
+        );
+
+        store
+            .record_renewal("host-1", &agent_cert("cc", "host-1", 100), 50, 100)
+            .await?;
+        let at = |serial: &'static str, now: i64| {
+            let store = store.clone();
+            async move {
+                store
+                    .agent_certificate_standing("host-1", serial, 2_000_000, now)
+                    .await
+            }
+        };
+        assert_eq!(at("aa", 149).await?, Standing::Current, "inside the grace");
+        assert_eq!(at("aa", 150).await?, Standing::Revoked("renewed".into()));
+        assert_eq!(at("cc", 10_000).await?, Standing::Current);
+        assert!(!store.revoked.is_revoked("aa", 149));
+        assert!(store.revoked.is_revoked("aa", 150));
+
+        let certs = store.host_certificates("host-1", 150).await?;
+        let status: Vec<_> = certs
+            .iter()
+            .map(|c| (c.serial.as_str(), c.status))
+            .collect();
+        assert_eq!(
+            status,
+            vec![
+                ("cc", CertificateStatus::Current),
+                ("aa", CertificateStatus::Revoked)
+            ]
+        );
+
+        assert_eq!(
+            store
+                .revoke_all_host_certificates("host-1", "compromised", 200)
+                .await?,
+            1
+        );
+        assert_eq!(
+            at("cc", 200).await?,
+            Standing::Revoked("compromised".into())
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn rotated_coordinator_certificates_are_listed_once_in_effect() -> anyhow::Result<()> {
+        let (store, _dir) = test_store().await;
+        let old = Issued {
+            serial: "01",
+            kind: CertKind::CoordinatorClient,
+            host_id: None,
+            issued_at: 0,
+            expires_at: 1_000,
+        };
+        store
+            .record_coordinator_certificates(std::slice::from_ref(&old))
+            .await?;
+        // Recording the same certificate again (every start) changes nothing.
+        store
+            .record_coordinator_certificates(std::slice::from_ref(&old))
+            .await?;
+        let new = Issued {
+            serial: "02",
+            ..old.clone()
+        };
+        assert_eq!(store.rotate_coordinator_certificates(&[new], 100).await?, 1);
+        assert!(store.revoked_coordinator_serials(99).await?.is_empty());
+        assert_eq!(store.revoked_coordinator_serials(100).await?, vec!["01"]);
+        // Once it has expired there is nothing to refuse.
+        assert!(store.revoked_coordinator_serials(1_000).await?.is_empty());
+        Ok(())
+    }
+}

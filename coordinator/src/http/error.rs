@@ -1,0 +1,288 @@
+//! The one place an error becomes an HTTP status and a JSON body. Clients see a code and a
+//! sentence; internal causes (SQL, I/O) are logged here and never sent.
+
+use crate::db::StoreError;
+use crate::hosts::store::TransitionError;
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use plinth_common::api::{ErrorBody, ErrorDetail};
+use plinth_common::host::InvalidTransition;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A field of the request is wrong; the message names it.
+    #[error("{field}: {message}")]
+    InvalidField {
+        field: &'static str,
+        message: String,
+    },
+    /// The body or query could not be read as the endpoint's type.
+    #[error("{0}")]
+    Malformed(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{code}: {message}")]
+    Unauthorized { code: &'static str, message: String },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{kind} {id} does not exist")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("host {id} is {}; {} needs {}", .err.from, .err.event, .err.needs)]
+    InvalidTransition {
+        id: String,
+        #[source]
+        err: InvalidTransition,
+    },
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
+    /// A device the platform drives (a BMC) failed or refused; the message is its reason.
+    #[error("{message}")]
+    Upstream { code: &'static str, message: String },
+    #[error("{0}")]
+    RangeNotSatisfiable(String),
+    /// The request body is longer than the endpoint reads.
+    #[error("the request body is over the limit of {} MiB ({limit} bytes)", limit / (1 << 20))]
+    BodyTooLarge { limit: usize },
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn field(field: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::InvalidField {
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(kind: &'static str, id: &str) -> ApiError {
+        ApiError::NotFound {
+            kind,
+            id: id.to_string(),
+        }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, String) {
+        match self {
+            ApiError::InvalidField { .. } => (StatusCode::BAD_REQUEST, "invalid_field".into()),
+            ApiError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_request".into()),
+            ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated".into()),
+            ApiError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, (*code).into()),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden".into()),
+            ApiError::NotFound { kind, .. } => (StatusCode::NOT_FOUND, format!("{kind}_not_found")),
+            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, (*code).into()),
+            ApiError::InvalidTransition { err, .. } => {
+                (StatusCode::CONFLICT, format!("host_not_{}", err.needs))
+            }
+            ApiError::Unavailable { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, (*code).into()),
+            ApiError::Gone { code, .. } => (StatusCode::GONE, (*code).into()),
+            ApiError::Upstream { code, .. } => (StatusCode::BAD_GATEWAY, (*code).into()),
+            ApiError::BodyTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large".into())
+            }
+            ApiError::RangeNotSatisfiable(_) => (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable".into(),
+            ),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal".into()),
+        }
+    }
+}
+
+impl ApiError {
+    /// The status and body this error is sent as (batch results embed the body).
+    pub fn detail(&self) -> (StatusCode, ErrorDetail) {
+        let (status, code) = self.status_and_code();
+        let message = match self {
+            ApiError::Internal(err) => {
+                tracing::error!(error = ?err, "Request failed.");
+                "internal error; the coordinator log has the cause".to_string()
+            }
+            ApiError::Unauthorized { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        (status, ErrorDetail { code, message })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error) = self.detail();
+        (status, Json(ErrorBody { error })).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> ApiError {
+        ApiError::Internal(err.into())
+    }
+}
+
+impl ApiError {
+    /// A failed host transition, reported against the host's id.
+    pub fn host_transition(id: &str, err: TransitionError) -> ApiError {
+        match err {
+            TransitionError::NotFound => ApiError::not_found("host", id),
+            TransitionError::Invalid(err) => ApiError::InvalidTransition {
+                id: id.to_string(),
+                err,
+            },
+            TransitionError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> ApiError {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::BodyTooLarge {
+                limit: MAX_BODY_BYTES,
+            };
+        }
+        ApiError::Malformed(format!("request body: {}", r.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> ApiError {
+        ApiError::Malformed(format!("query string: {}", r.body_text()))
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> ApiError {
+        ApiError::Malformed(format!("path: {}", r.body_text()))
+    }
+}
+
+/// The most a JSON (or CSV) request body may hold; uploads stream and have no such limit.
+pub const MAX_BODY_BYTES: usize = 2 << 20;
+/// Past the limit, this much more is read and dropped before the 413 is sent: a client still
+/// sending is then done and reads the answer, where a connection closed (HTTP/1.1) or a stream
+/// reset (HTTP/2) under it would lose the answer. Beyond it, or past the deadline, the 413
+/// goes out anyway.
+const DRAIN_MAX_BYTES: usize = 64 << 20;
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The whole body, at most `MAX_BODY_BYTES`; over that, a 413 once the rest was drained.
+pub async fn read_body(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<axum::body::Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let too_large = ApiError::BodyTooLarge {
+        limit: MAX_BODY_BYTES,
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_MAX_BYTES as u64) {
+        return Err(too_large);
+    }
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::Malformed("request body: could not be read".into()))?;
+        if buf.len() + chunk.len() > MAX_BODY_BYTES {
+            let mut seen = buf.len() + chunk.len();
+            drop(buf);
+            let drain = async {
+                while let Some(Ok(chunk)) = stream.next().await {
+                    seen += chunk.len();
+                    if seen > DRAIN_MAX_BYTES {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_DEADLINE, drain).await;
+            return Err(too_large);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// `Json` whose rejection is an `ApiError` (so a bad body gets plinth's error shape), read
+/// under [`MAX_BODY_BYTES`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = read_body(&parts.headers, body).await?;
+        // axum's own extractor for the content-type check and its messages, on the bytes read.
+        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// A request body as bytes (CSV), read under [`MAX_BODY_BYTES`].
+#[derive(Debug, Clone, Default)]
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, _state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        read_body(&parts.headers, body).await.map(ApiBytes)
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        Json(self.0).into_response()
+    }
+}
+
+/// An optional JSON body: none (or only whitespace) is `T::default()`; a body that is not a
+/// `T` is a 400 in plinth's error shape.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiOptionalJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiOptionalJson<T>
+where
+    T: serde::de::DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, _state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let body = read_body(&parts.headers, body).await?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(ApiOptionalJson(T::default()));
+        }
+        serde_json::from_slice(&body)
+            .map(ApiOptionalJson)
+            .map_err(|e| ApiError::Malformed(format!("body: {e}")))
+    }
+}
+
+/// `Query` with plinth's error shape.
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// `Path` with plinth's error shape.
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);

@@ -1,0 +1,189 @@
+//! `plinth-coordinator serve`: loads the data directory, binds the HTTPS listener, and serves
+//! the API until told to stop.
+
+use crate::agents::AgentClient;
+use crate::config::Config;
+use crate::db::Store;
+use crate::images::storage::BlobStore;
+use crate::images::{ImageServices, import_client};
+use crate::jobs::Jobs;
+use crate::jobs::Stopped;
+use crate::paths::{DataDir, write_file};
+use crate::secrets::Secrets;
+use crate::state::{AppState, Settings};
+use anyhow::{Context, bail};
+use plinth_common::serve::Listeners;
+use plinth_common::tls::{Ca, ReloadableCert, serve_tls, server_config};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+fn read(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Loads what `init` made into the handlers' shared state, with a job runner of its own.
+pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
+    let dir = DataDir::new(&config.data_dir);
+    if !dir.is_initialised() {
+        bail!(
+            "{} is not initialised: run `plinth-coordinator init --data-dir {}` first",
+            dir.root().display(),
+            dir.root().display()
+        );
+    }
+    // The data directory holds the CA key and the database: its owner's alone, however it
+    // was made.
+    plinth_common::fsutil::create_private_dir(dir.root())
+        .with_context(|| format!("making {} private", dir.root().display()))?;
+    let ca_pem = read(&dir.ca_cert())?;
+    let ca = Ca::load(&ca_pem, &read(&dir.ca_key())?)?;
+    let jobs = Jobs::new();
+    let store = Store::open_with(&dir.database(), &jobs).await?;
+    crate::own_certs::record(&dir, &store).await?;
+    let agents = AgentClient::with_revocations(
+        &ca_pem,
+        &read(&dir.client_cert())?,
+        &read(&dir.client_key())?,
+        store.revocations(),
+    )?;
+    let blobs = BlobStore::local(dir.images());
+    blobs.prepare().await.context("preparing the image store")?;
+    let extra_ca = config.import_ca_file.as_deref().map(read).transpose()?;
+    let images = ImageServices {
+        blobs,
+        secrets: Arc::new(Secrets::load_or_create(&dir.master_key())?),
+        http: import_client(extra_ca.as_deref())?,
+    };
+    Ok(AppState {
+        store,
+        ca: Arc::new(ca),
+        agents,
+        images,
+        settings: Arc::new(Settings {
+            agent_cert_ttl: config.agent_cert_ttl,
+            renewed_cert_grace: config.renewed_cert_grace,
+            overcommit: config.overcommit,
+            policy: config.policy,
+            drains: config.drains,
+            prometheus: config
+                .prometheus
+                .clone()
+                .map(crate::hosts::prometheus::Prometheus::new)
+                .transpose()?,
+            baremetal: config.baremetal,
+            max_token_ttl: config.max_token_ttl,
+        }),
+        moves: Arc::default(),
+        consoles: Arc::default(),
+        jobs,
+    })
+}
+
+/// A running coordinator: its bound address, the task serving it, and its jobs
+/// (`state.jobs`).
+pub struct Running {
+    pub addr: SocketAddr,
+    /// `/metrics`, when configured.
+    pub metrics_addr: Option<SocketAddr>,
+    pub state: AppState,
+    /// Stops the listeners taking connections (cancelled before the jobs are).
+    serving: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Graceful stop, all within `deadline`: the listeners stop taking connections and let
+    /// the requests in flight finish (their creates still reach the store), then every job
+    /// is cancelled and waited for. What is left at the deadline ends with the process;
+    /// durable jobs resume from their store rows at the next start.
+    pub async fn shutdown(self, deadline: Duration) -> Stopped {
+        let until = Instant::now() + deadline;
+        self.serving.cancel();
+        if tokio::time::timeout_at(until, self.task).await.is_err() {
+            tracing::warn!("Requests still in flight at the shutdown deadline.");
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        self.state.jobs.shutdown(left).await
+    }
+}
+
+/// Binds and starts serving; returns once the listener is bound and its address written to
+/// the data directory. Every task it starts is on `state.jobs`; [`Running::shutdown`] stops
+/// them.
+pub async fn start(config: &Config) -> anyhow::Result<Running> {
+    let dir = DataDir::new(&config.data_dir);
+    let state = load_state(config).await?;
+    // Before the address is published and before any job resumes: no writer is live yet.
+    crate::images::writer::recover(&state.store, &state.images.blobs)
+        .await
+        .context("sweeping the image store")?;
+    let cert = ReloadableCert::new(&read(&dir.server_cert())?, &read(&dir.server_key())?)?;
+    let tls = server_config(state.ca.cert_pem(), cert.clone(), false)?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    write_file(&dir.bound_address(), format!("{addr}\n").as_bytes(), 0o644)?;
+    let router = crate::api::router(state.clone());
+    let jobs = state.jobs.clone();
+    jobs.spawn(
+        "presence watcher",
+        crate::hosts::presence::watch(state.store.clone(), jobs.token()),
+    );
+    jobs.spawn(
+        "certificate watcher",
+        crate::own_certs::watch(dir.clone(), cert, state.agents.clone(), jobs.token()),
+    );
+    crate::resume::resume(&state)
+        .await
+        .context("resuming jobs")?;
+    jobs.spawn(
+        "bare-metal sync",
+        crate::baremetal::sync::run(state.clone(), jobs.token()),
+    );
+    // A child of the runner's token: cancelled first by `Running::shutdown`, and with the
+    // jobs by anything else that shuts the runner down.
+    let serving = jobs.child_token();
+    let listeners = Listeners::default();
+    let metrics_addr = match config.metrics_listen {
+        None => {
+            let _ = std::fs::remove_file(dir.metrics_address());
+            None
+        }
+        Some(at) => Some(
+            crate::metrics::start(
+                at,
+                config.metrics_limits.clone(),
+                listeners.clone(),
+                &dir.metrics_address(),
+                &jobs,
+                serving.clone(),
+            )
+            .await?,
+        ),
+    };
+    let task = jobs.spawn(
+        "api server",
+        serve_tls(
+            listener,
+            tls,
+            router,
+            config.limits.clone(),
+            listeners.register("api"),
+            serving.clone(),
+        ),
+    );
+    tracing::info!(%addr, metrics = ?metrics_addr, max_connections = config.limits.max_connections, "Coordinator listening.");
+    Ok(Running {
+        addr,
+        metrics_addr,
+        state,
+        serving,
+        task,
+    })
+}

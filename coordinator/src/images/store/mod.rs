@@ -1,0 +1,635 @@
+//! Images: rows, tags, listing with visibility, and the status changes of import, copy,
+//! delete and the recycle bin. Status changes are conditional updates, so two racing requests
+//! cannot both move one image.
+
+pub mod content;
+
+use crate::db::{Store, StoreError};
+use crate::jobs::operations::NewOperation;
+use plinth_common::api::Image;
+use plinth_common::image::{
+    Architecture, ImageKind, ImageStatus, ImageType, IsoPurpose, OsType, Visibility,
+};
+use plinth_common::timefmt::rfc3339;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use std::collections::HashMap;
+
+const COLUMNS: &str = "id, name, kind, image_type, iso_purpose, visibility, owner_tenant_id, note, \
+    os_type, architecture, platform, version, format, virtualization, size_bytes, virtual_size_bytes, \
+    target_size_gb, sha256, expected_sha256, source_url, source_url_sealed, blob_id, pending_blob_id, status, \
+    status_before_delete, failure_reason, operation_id, created_at, updated_at, deleted_at";
+
+/// An image with what only the coordinator sees.
+#[derive(Debug, Clone)]
+pub struct ImageRecord {
+    pub image: Image,
+    pub blob_id: Option<String>,
+    /// The blob a content writer is putting in place (its mark; see `images::writer`).
+    pub pending_blob_id: Option<String>,
+    pub expected_sha256: Option<String>,
+    pub source_url_sealed: Option<String>,
+}
+
+/// A new image row.
+#[derive(Debug, Clone)]
+pub struct NewImageRow<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub kind: ImageKind,
+    pub image_type: ImageType,
+    pub iso_purpose: Option<IsoPurpose>,
+    pub visibility: Visibility,
+    pub owner_tenant_id: Option<&'a str>,
+    pub note: &'a str,
+    pub os_type: Option<OsType>,
+    pub architecture: Option<Architecture>,
+    pub platform: Option<&'a str>,
+    pub version: Option<&'a str>,
+    pub target_size_gb: Option<u32>,
+    pub expected_sha256: Option<&'a str>,
+    pub source_url: Option<&'a str>,
+    pub source_url_sealed: Option<&'a str>,
+    pub status: ImageStatus,
+    pub operation_id: Option<&'a str>,
+    /// An export's source instance, whose host's agent uploads the content.
+    pub exported_from: Option<&'a str>,
+    pub now: i64,
+}
+
+/// What verification found in a blob.
+#[derive(Debug, Clone)]
+pub struct VerifiedBlob {
+    pub blob_id: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub virtual_size_bytes: u64,
+    pub format: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ImageFilter {
+    pub kind: Option<ImageKind>,
+    pub image_type: Option<ImageType>,
+    pub visibility: Option<Visibility>,
+    pub status: Option<ImageStatus>,
+    pub os_type: Option<OsType>,
+    pub tag: Option<String>,
+    pub q: Option<String>,
+    /// A tenant sees featured and public base images and its own images; `None` is an admin.
+    pub viewer_tenant: Option<String>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+fn parse<T>(text: &str, what: &str, f: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
+    f(text).ok_or_else(|| StoreError::Corrupt(format!("{what} '{text}'")))
+}
+
+fn parse_opt<T>(
+    text: Option<String>,
+    what: &str,
+    f: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, StoreError> {
+    text.map(|t| parse(&t, what, &f)).transpose()
+}
+
+fn record(row: &SqliteRow) -> Result<ImageRecord, StoreError> {
+    let u64_opt = |col: &str| -> Result<Option<u64>, StoreError> {
+        Ok(row.try_get::<Option<i64>, _>(col)?.map(|v| v as u64))
+    };
+    let image = Image {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        kind: parse(row.try_get("kind")?, "image kind", ImageKind::parse)?,
+        image_type: parse(row.try_get("image_type")?, "image type", ImageType::parse)?,
+        iso_purpose: parse_opt(
+            row.try_get("iso_purpose")?,
+            "iso purpose",
+            IsoPurpose::parse,
+        )?,
+        visibility: parse(row.try_get("visibility")?, "visibility", Visibility::parse)?,
+        owner_tenant_id: row.try_get("owner_tenant_id")?,
+        tags: Vec::new(),
+        note: row.try_get("note")?,
+        os_type: parse_opt(row.try_get("os_type")?, "os type", OsType::parse)?,
+        architecture: parse_opt(
+            row.try_get("architecture")?,
+            "architecture",
+            Architecture::parse,
+        )?,
+        platform: row.try_get("platform")?,
+        version: row.try_get("version")?,
+        format: row.try_get("format")?,
+        virtualization: row.try_get("virtualization")?,
+        size_bytes: u64_opt("size_bytes")?,
+        virtual_size_bytes: u64_opt("virtual_size_bytes")?,
+        target_size_gb: row
+            .try_get::<Option<i64>, _>("target_size_gb")?
+            .map(|v| v as u32),
+        sha256: row.try_get("sha256")?,
+        source_url: row.try_get("source_url")?,
+        status: parse(row.try_get("status")?, "image status", ImageStatus::parse)?,
+        failure_reason: row.try_get("failure_reason")?,
+        operation_id: row.try_get("operation_id")?,
+        created_at: rfc3339(row.try_get("created_at")?),
+        updated_at: rfc3339(row.try_get("updated_at")?),
+        deleted_at: row.try_get::<Option<i64>, _>("deleted_at")?.map(rfc3339),
+    };
+    Ok(ImageRecord {
+        image,
+        blob_id: row.try_get("blob_id")?,
+        pending_blob_id: row.try_get("pending_blob_id")?,
+        expected_sha256: row.try_get("expected_sha256")?,
+        source_url_sealed: row.try_get("source_url_sealed")?,
+    })
+}
+
+fn push_filters(qb: &mut QueryBuilder<'_, Sqlite>, f: &ImageFilter) {
+    qb.push(" WHERE deleted_at IS NULL");
+    if let Some(tenant) = &f.viewer_tenant {
+        qb.push(" AND (owner_tenant_id = ")
+            .push_bind(tenant.clone())
+            .push(" OR (kind = 'base' AND visibility IN ('featured', 'public')))");
+    }
+    if let Some(v) = f.kind {
+        qb.push(" AND kind = ").push_bind(v.as_str());
+    }
+    if let Some(v) = f.image_type {
+        qb.push(" AND image_type = ").push_bind(v.as_str());
+    }
+    if let Some(v) = f.visibility {
+        qb.push(" AND visibility = ").push_bind(v.as_str());
+    }
+    if let Some(v) = f.status {
+        qb.push(" AND status = ").push_bind(v.as_str());
+    }
+    if let Some(v) = f.os_type {
+        qb.push(" AND os_type = ").push_bind(v.as_str());
+    }
+    if let Some(tag) = &f.tag {
+        qb.push(
+            " AND EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = images.id AND t.tag = ",
+        )
+        .push_bind(tag.clone())
+        .push(")");
+    }
+    if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
+        let pattern = format!(
+            "%{}%",
+            q.to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        qb.push(" AND (LOWER(name) LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR LOWER(id) LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR LOWER(COALESCE(platform, '')) LIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\')");
+    }
+}
+
+impl Store {
+    /// Writes a new image, its tags, and the operation that will fill it, in one transaction.
+    pub async fn create_image(
+        &self,
+        row: &NewImageRow<'_>,
+        tags: &[String],
+        op: Option<&NewOperation<'_>>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO images (id, name, kind, image_type, iso_purpose, visibility, owner_tenant_id, \
+                note, os_type, architecture, platform, version, virtualization, target_size_gb, \
+                expected_sha256, source_url, source_url_sealed, status, operation_id, exported_from, \
+                created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'kvm', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(row.id)
+        .bind(row.name)
+        .bind(row.kind.as_str())
+        .bind(row.image_type.as_str())
+        .bind(row.iso_purpose.map(IsoPurpose::as_str))
+        .bind(row.visibility.as_str())
+        .bind(row.owner_tenant_id)
+        .bind(row.note)
+        .bind(row.os_type.map(OsType::as_str))
+        .bind(row.architecture.map(Architecture::as_str))
+        .bind(row.platform)
+        .bind(row.version)
+        .bind(row.target_size_gb.map(i64::from))
+        .bind(row.expected_sha256)
+        .bind(row.source_url)
+        .bind(row.source_url_sealed)
+        .bind(row.status.as_str())
+        .bind(row.operation_id)
+        .bind(row.exported_from)
+        .bind(row.now)
+        .bind(row.now)
+        .execute(&mut *tx)
+        .await?;
+        replace_tags(&mut tx, row.id, tags).await?;
+        if let Some(op) = op {
+            self.insert_operation(&mut tx, op).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The instance an image is being exported from, if it is an export.
+    pub async fn exported_from(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT exported_from FROM images WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row
+            .map(|r| r.try_get("exported_from"))
+            .transpose()?
+            .flatten())
+    }
+
+    /// Whether an instance placed on `host`, or migrating to it, boots from `image` (what lets
+    /// its agent fetch it).
+    pub async fn host_uses_image(&self, host: &str, image: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT 1 FROM instances WHERE (host_id = ?1 OR migrating_to = ?1) AND image_id = ?2 \
+             LIMIT 1",
+        )
+        .bind(host)
+        .bind(image)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// An image by id, tags included (recycle-bin images too).
+    pub async fn image(&self, id: &str) -> Result<Option<ImageRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM images WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(mut rec) = row.as_ref().map(record).transpose()? else {
+            return Ok(None);
+        };
+        rec.image.tags = self
+            .tags_of(&[id.to_string()])
+            .await?
+            .remove(id)
+            .unwrap_or_default();
+        Ok(Some(rec))
+    }
+
+    async fn tags_of(&self, ids: &[String]) -> Result<HashMap<String, Vec<String>>, StoreError> {
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let mut qb =
+            QueryBuilder::<Sqlite>::new("SELECT image_id, tag FROM image_tags WHERE image_id IN (");
+        let mut list = qb.separated(", ");
+        for id in ids {
+            list.push_bind(id.clone());
+        }
+        list.push_unseparated(") ORDER BY tag");
+        for row in qb.build().fetch_all(self.pool()).await? {
+            out.entry(row.try_get("image_id")?)
+                .or_default()
+                .push(row.try_get("tag")?);
+        }
+        Ok(out)
+    }
+
+    async fn with_tags(&self, rows: Vec<SqliteRow>) -> Result<Vec<Image>, StoreError> {
+        let mut images: Vec<Image> = rows
+            .iter()
+            .map(|r| record(r).map(|r| r.image))
+            .collect::<Result<_, _>>()?;
+        let ids: Vec<String> = images.iter().map(|i| i.id.clone()).collect();
+        let mut tags = self.tags_of(&ids).await?;
+        for image in &mut images {
+            image.tags = tags.remove(&image.id).unwrap_or_default();
+        }
+        Ok(images)
+    }
+
+    pub async fn list_images(&self, f: &ImageFilter) -> Result<(Vec<Image>, u64), StoreError> {
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM images");
+        push_filters(&mut count, f);
+        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let mut page = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM images"));
+        push_filters(&mut page, f);
+        page.push(" ORDER BY created_at DESC, id LIMIT ")
+            .push_bind(i64::from(f.limit))
+            .push(" OFFSET ")
+            .push_bind(f.offset as i64);
+        let rows = page.build().fetch_all(self.pool()).await?;
+        Ok((self.with_tags(rows).await?, total as u64))
+    }
+
+    /// The recycle bin: deleted custom images, all or one tenant's.
+    pub async fn recycle_bin(&self, tenant: Option<&str>) -> Result<Vec<Image>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM images WHERE deleted_at IS NOT NULL AND (? IS NULL OR owner_tenant_id = ?) \
+             ORDER BY deleted_at DESC, id"
+        ))
+        .bind(tenant)
+        .bind(tenant)
+        .fetch_all(self.pool())
+        .await?;
+        self.with_tags(rows).await
+    }
+
+    /// Changes what may change in any status. `false` if there is no such image.
+    pub async fn update_image(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        note: Option<&str>,
+        visibility: Option<Visibility>,
+        tags: Option<&[String]>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let res = sqlx::query(
+            "UPDATE images SET name = COALESCE(?, name), note = COALESCE(?, note), \
+                visibility = COALESCE(?, visibility), updated_at = ? WHERE id = ?",
+        )
+        .bind(name)
+        .bind(note)
+        .bind(visibility.map(Visibility::as_str))
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if res.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(tags) = tags {
+            replace_tags(&mut tx, id, tags).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Applies the image change that ends an operation and records the operation's end, in one
+    /// transaction: the image and its operation never disagree.
+    async fn end_operation<'q>(
+        &self,
+        change: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+        op_id: &str,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        change.execute(&mut *tx).await?;
+        self.finish_operation(&mut tx, op_id, error, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Like `end_operation`, for a change conditional on the writer's mark: when it matches no
+    /// row, nothing is written (the operation neither) and the answer is `false`.
+    async fn end_operation_if<'q>(
+        &self,
+        change: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+        op_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        if change.execute(&mut *tx).await?.rows_affected() != 1 {
+            return Ok(false);
+        }
+        self.finish_operation(&mut tx, op_id, None, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Import or upload succeeded: the image becomes available with what verification found.
+    /// Its blob is the one its content-writer mark names (`v.blob_id`), and the mark is
+    /// released in the same update; `false` (nothing changed) when `v.blob_id` no longer holds
+    /// the mark.
+    pub async fn complete_image(
+        &self,
+        id: &str,
+        op_id: &str,
+        v: &VerifiedBlob,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let change = sqlx::query(
+            "UPDATE images SET status = 'available', blob_id = pending_blob_id, \
+                pending_blob_id = NULL, sha256 = ?, size_bytes = ?, virtual_size_bytes = ?, \
+                format = ?, failure_reason = NULL, updated_at = ? \
+             WHERE id = ? AND pending_blob_id = ?",
+        )
+        .bind(&v.sha256)
+        .bind(v.size_bytes as i64)
+        .bind(v.virtual_size_bytes as i64)
+        .bind(&v.format)
+        .bind(now)
+        .bind(id)
+        .bind(&v.blob_id);
+        self.end_operation_if(change, op_id, now).await
+    }
+
+    /// Import or upload failed: the image is `import_failed` with the reason, and whatever
+    /// writer mark it had is gone (the writer removes its own file).
+    pub async fn fail_image(
+        &self,
+        id: &str,
+        op_id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let change = sqlx::query(
+            "UPDATE images SET status = 'import_failed', failure_reason = ?, \
+                pending_blob_id = NULL, updated_at = ? WHERE id = ?",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(id);
+        self.end_operation(change, op_id, Some(reason), now).await
+    }
+
+    pub async fn image_in_use(&self, id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM instances WHERE image_id = ? LIMIT 1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Moves a deletable, unused image to `deleting` (custom images: into the recycle bin).
+    /// `false` when its status or an instance forbids it; the caller reads why.
+    pub async fn begin_delete_image(
+        &self,
+        id: &str,
+        kind: ImageKind,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let deletable: Vec<&str> = ImageStatus::ALL
+            .iter()
+            .filter(|s| s.deletable(kind))
+            .map(|s| s.as_str())
+            .collect();
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "UPDATE images SET status_before_delete = status, status = 'deleting', ",
+        );
+        qb.push("deleted_at = ")
+            .push_bind(if kind == ImageKind::Custom {
+                Some(now)
+            } else {
+                None
+            });
+        qb.push(", updated_at = ").push_bind(now);
+        qb.push(" WHERE id = ").push_bind(id.to_string());
+        qb.push(" AND deleted_at IS NULL AND status IN (");
+        let mut list = qb.separated(", ");
+        for s in deletable {
+            list.push_bind(s);
+        }
+        list.push_unseparated(") AND NOT EXISTS (SELECT 1 FROM instances WHERE image_id = ");
+        qb.push_bind(id.to_string()).push(")");
+        Ok(qb.build().execute(self.pool()).await?.rows_affected() == 1)
+    }
+
+    /// Takes an image out of the recycle bin, back to the status it had. `false` if it is not there.
+    pub async fn restore_image(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let res = sqlx::query(
+            "UPDATE images SET status = status_before_delete, status_before_delete = NULL, \
+                deleted_at = NULL, updated_at = ? WHERE id = ? AND deleted_at IS NOT NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    /// Removes an image row (its blob is the caller's to delete first).
+    pub async fn remove_image(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM images WHERE id = ? AND status = 'deleting'")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Starts a copy of a custom image into a new base image (`making`), with its operation.
+    pub async fn create_base_copy(
+        &self,
+        source: &Image,
+        new_id: &str,
+        name: &str,
+        op: &NewOperation<'_>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO images (id, name, kind, image_type, iso_purpose, visibility, owner_tenant_id, note, \
+                os_type, architecture, platform, version, format, virtualization, size_bytes, \
+                virtual_size_bytes, target_size_gb, sha256, source_url, status, operation_id, copied_from, \
+                created_at, updated_at) \
+             SELECT ?, ?, 'base', image_type, iso_purpose, 'public', NULL, note, os_type, architecture, \
+                platform, version, format, virtualization, size_bytes, virtual_size_bytes, target_size_gb, \
+                sha256, source_url, 'making', ?, id, ?, ? FROM images WHERE id = ?",
+        )
+        .bind(new_id)
+        .bind(name)
+        .bind(op.id)
+        .bind(op.now)
+        .bind(op.now)
+        .bind(&source.id)
+        .execute(&mut *tx)
+        .await?;
+        replace_tags(&mut tx, new_id, &source.tags).await?;
+        self.insert_operation(&mut tx, op).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The custom image a base image is being copied from.
+    pub async fn copied_from(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT copied_from FROM images WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|r| r.try_get("copied_from")).transpose()?.flatten())
+    }
+
+    /// The copy is in place: the base image is available, with the blob its writer mark named
+    /// (released in the same update). `false` (nothing changed) when `blob_id` no longer holds
+    /// the mark.
+    pub async fn complete_copy(
+        &self,
+        id: &str,
+        op_id: &str,
+        blob_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let change = sqlx::query(
+            "UPDATE images SET status = 'available', blob_id = pending_blob_id, \
+                pending_blob_id = NULL, updated_at = ? WHERE id = ? AND pending_blob_id = ?",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(blob_id);
+        self.end_operation_if(change, op_id, now).await
+    }
+
+    /// The copy failed: the half-made base image goes away, the operation says why.
+    pub async fn fail_copy(
+        &self,
+        id: &str,
+        op_id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let change = sqlx::query("DELETE FROM images WHERE id = ? AND status = 'making'").bind(id);
+        self.end_operation(change, op_id, Some(reason), now).await
+    }
+
+    /// For tests and the instances issue: an instance row that references an image.
+    pub async fn insert_instance_ref(
+        &self,
+        id: &str,
+        tenant_id: &str,
+        image_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO instances (id, name, kind, tenant_id, image_id, vcpus, memory_bytes, \
+                disk_bytes, state, search_text, created_at, updated_at) \
+             VALUES (?, ?, 'vm', ?, ?, 1, 67108864, 0, 'stopped', '', ?, ?)",
+        )
+        .bind(id)
+        .bind(id)
+        .bind(tenant_id)
+        .bind(image_id)
+        .bind(now)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}
+
+async fn replace_tags(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    id: &str,
+    tags: &[String],
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM image_tags WHERE image_id = ?")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    for tag in tags {
+        sqlx::query("INSERT INTO image_tags (image_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            .bind(id)
+            .bind(tag)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! Operations: long-running work with progress (imports, uploads, copies). A job writes its
+//! row before it acts and updates it as it goes, so a restart can find what was running.
+
+use crate::db::{Store, StoreError};
+use plinth_common::api::{Operation, OperationStatus};
+use plinth_common::timefmt::rfc3339;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+pub(crate) fn status_name(s: OperationStatus) -> &'static str {
+    match s {
+        OperationStatus::Running => "running",
+        OperationStatus::Succeeded => "succeeded",
+        OperationStatus::Failed => "failed",
+    }
+}
+
+pub(crate) fn parse_status(text: &str) -> Result<OperationStatus, StoreError> {
+    match text {
+        "running" => Ok(OperationStatus::Running),
+        "succeeded" => Ok(OperationStatus::Succeeded),
+        "failed" => Ok(OperationStatus::Failed),
+        other => Err(StoreError::Corrupt(format!("operation status '{other}'"))),
+    }
+}
+
+fn operation(row: &SqliteRow) -> Result<Operation, StoreError> {
+    Ok(Operation {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        target_id: row.try_get("target_id")?,
+        status: parse_status(row.try_get("status")?)?,
+        progress_bytes: row.try_get::<i64, _>("progress_bytes")? as u64,
+        total_bytes: row
+            .try_get::<Option<i64>, _>("total_bytes")?
+            .map(|b| b as u64),
+        error: row.try_get("error")?,
+        created_at: rfc3339(row.try_get("created_at")?),
+        updated_at: rfc3339(row.try_get("updated_at")?),
+    })
+}
+
+/// An operation row as first written.
+#[derive(Debug, Clone)]
+pub struct NewOperation<'a> {
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub target_id: &'a str,
+    pub owner_tenant_id: Option<&'a str>,
+    pub now: i64,
+}
+
+impl NewOperation<'_> {
+    /// The row as `insert_operations` reads it.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "kind": self.kind,
+            "target": self.target_id,
+            "owner": self.owner_tenant_id,
+            "now": self.now,
+        })
+    }
+}
+
+/// Writes new operations, `running`, from a JSON array of `NewOperation::to_json` rows.
+pub(crate) async fn insert_operations(
+    conn: &mut sqlx::SqliteConnection,
+    ops: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO operations (id, kind, target_id, owner_tenant_id, status, progress_bytes, \
+            created_at, updated_at) \
+         SELECT value ->> 'id', value ->> 'kind', value ->> 'target', value ->> 'owner', \
+            'running', 0, value ->> 'now', value ->> 'now' \
+         FROM json_each(?1)",
+    )
+    .bind(ops)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+const COLUMNS: &str =
+    "id, kind, target_id, status, progress_bytes, total_bytes, error, created_at, updated_at";
+
+impl Store {
+    pub(crate) async fn insert_operation(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        op: &NewOperation<'_>,
+    ) -> Result<(), StoreError> {
+        insert_operations(conn, &format!("[{}]", op.to_json())).await
+    }
+
+    /// An operation, if `tenant` (when given) owns it.
+    pub async fn get_operation(
+        &self,
+        id: &str,
+        tenant: Option<&str>,
+    ) -> Result<Option<Operation>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM operations WHERE id = ? AND (? IS NULL OR owner_tenant_id = ?)"
+        ))
+        .bind(id)
+        .bind(tenant)
+        .bind(tenant)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(operation).transpose()
+    }
+
+    pub async fn operation_progress(
+        &self,
+        id: &str,
+        progress: u64,
+        total: Option<u64>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE operations SET progress_bytes = ?, total_bytes = ?, updated_at = ? \
+             WHERE id = ? AND status = 'running'",
+        )
+        .bind(progress as i64)
+        .bind(total.map(|t| t as i64))
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn finish_operation(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        id: &str,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let status = if error.is_some() {
+            OperationStatus::Failed
+        } else {
+            OperationStatus::Succeeded
+        };
+        sqlx::query("UPDATE operations SET status = ?, error = ?, updated_at = ? WHERE id = ?")
+            .bind(status_name(status))
+            .bind(error)
+            .bind(now)
+            .bind(id)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Operations still running (of one kind): after a restart, what must be resumed or failed.
+    pub async fn running_operations(&self, kind: &str) -> Result<Vec<Operation>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM operations WHERE status = 'running' AND kind = ? ORDER BY created_at"
+        ))
+        .bind(kind)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(operation).collect()
+    }
+}

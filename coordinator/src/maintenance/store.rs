@@ -1,0 +1,747 @@
+//! Drains and live migrations. A drain (or a manual migration) is an operation with a `moves`
+//! row per instance. While an instance migrates it holds claims on both hosts (its own and
+//! `migrating_to`); the move's end gives one of them back in the same transaction that records
+//! where the instance is, so an instance is never on two hosts or none in the store.
+
+use crate::db::{Store, StoreError};
+use crate::instances::store::claims::{give_back, host_claims};
+use crate::instances::store::{ClaimRefused, release_claim};
+use crate::jobs::operations::NewOperation;
+use crate::scheduler::Overcommit;
+use plinth_common::api::{MoveAction, MoveItem, MoveStatus, OperationStatus};
+use plinth_common::host::HostState;
+use plinth_common::timefmt::rfc3339;
+use serde_json::json;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+
+/// A move as the drain first writes it.
+#[derive(Debug, Clone)]
+pub struct NewMove {
+    pub instance_id: String,
+    pub instance_name: String,
+    pub action: MoveAction,
+    /// Why it stays (for `MoveAction::Stay`).
+    pub reason: Option<String>,
+}
+
+/// A move row and what only the coordinator reads of it.
+#[derive(Debug, Clone)]
+pub struct MoveRecord {
+    pub item: MoveItem,
+    pub operation_id: String,
+    pub pinned_target: Option<String>,
+}
+
+/// A drain row with its operation's status.
+#[derive(Debug, Clone)]
+pub struct DrainRecord {
+    pub operation_id: String,
+    pub host_id: String,
+    pub parallelism: u32,
+    pub status: OperationStatus,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+}
+
+/// How long the parts of a move that succeeded took.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MoveTimings {
+    /// The target preparing the files (before the migration's turn).
+    pub prepare_ms: Option<u64>,
+    /// libvirt's migrate call on the source.
+    pub libvirt_ms: Option<u64>,
+    /// From the migration's turn until the coordinator knew it moved.
+    pub total_ms: u64,
+}
+
+const MOVE_COLUMNS: &str = "m.operation_id, m.instance_id, m.instance_name, m.action, m.status, \
+    m.source_host, m.target_host, m.pinned_target, m.attempts, m.reason, m.started_at, \
+    m.ended_at, m.prepare_ms, m.libvirt_ms, m.total_ms";
+
+fn parse<T>(text: &str, what: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
+    parse(text).ok_or_else(|| StoreError::Corrupt(format!("{what} '{text}'")))
+}
+
+fn move_record(row: &SqliteRow) -> Result<MoveRecord, StoreError> {
+    let ms = |c: &str| -> Result<Option<u64>, StoreError> {
+        Ok(row.try_get::<Option<i64>, _>(c)?.map(|v| v as u64))
+    };
+    let at = |c: &str| -> Result<Option<String>, StoreError> {
+        Ok(row.try_get::<Option<i64>, _>(c)?.map(rfc3339))
+    };
+    Ok(MoveRecord {
+        item: MoveItem {
+            instance_id: row.try_get("instance_id")?,
+            instance_name: row.try_get("instance_name")?,
+            action: parse(row.try_get("action")?, "move action", MoveAction::parse)?,
+            status: parse(row.try_get("status")?, "move status", MoveStatus::parse)?,
+            source_host: row.try_get("source_host")?,
+            target_host: row.try_get("target_host")?,
+            attempts: row.try_get::<i64, _>("attempts")? as u32,
+            reason: row.try_get("reason")?,
+            started_at: at("started_at")?,
+            ended_at: at("ended_at")?,
+            prepare_ms: ms("prepare_ms")?,
+            libvirt_ms: ms("libvirt_ms")?,
+            total_ms: ms("total_ms")?,
+            progress: None,
+        },
+        operation_id: row.try_get("operation_id")?,
+        pinned_target: row.try_get("pinned_target")?,
+    })
+}
+
+async fn insert_moves(
+    conn: &mut SqliteConnection,
+    op: &str,
+    source: &str,
+    pinned_target: Option<&str>,
+    moves: &[NewMove],
+    now: i64,
+) -> Result<(), StoreError> {
+    for m in moves {
+        let status = match m.action {
+            MoveAction::Migrate | MoveAction::Release => MoveStatus::Pending,
+            MoveAction::Stay => MoveStatus::Stayed,
+        };
+        let ended = (status == MoveStatus::Stayed).then_some(now);
+        sqlx::query(
+            "INSERT INTO moves (operation_id, instance_id, instance_name, action, status, \
+                source_host, pinned_target, reason, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(op)
+        .bind(&m.instance_id)
+        .bind(&m.instance_name)
+        .bind(m.action.as_str())
+        .bind(status.as_str())
+        .bind(source)
+        .bind(pinned_target)
+        .bind(&m.reason)
+        .bind(ended)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A migrating instance's two hosts and its size (what each end's claim is).
+struct Migrating {
+    source: String,
+    target: String,
+    cores: i64,
+    memory: i64,
+}
+
+/// The instance while it migrates for `op`; `None` when it does not.
+async fn migrating(
+    conn: &mut SqliteConnection,
+    op: &str,
+    instance: &str,
+) -> Result<Option<Migrating>, StoreError> {
+    let row = sqlx::query(
+        "SELECT host_id, migrating_to, vcpus, memory_bytes FROM instances \
+         WHERE id = ? AND operation_id = ? AND migrating_to IS NOT NULL",
+    )
+    .bind(instance)
+    .bind(op)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| {
+        Ok(Migrating {
+            source: r.try_get("host_id")?,
+            target: r.try_get("migrating_to")?,
+            cores: r.try_get("vcpus")?,
+            memory: r.try_get("memory_bytes")?,
+        })
+    })
+    .transpose()
+}
+
+/// Records where a move stands after an attempt that did not move the instance.
+async fn set_outcome(
+    conn: &mut SqliteConnection,
+    op: &str,
+    instance: &str,
+    status: MoveStatus,
+    reason: &str,
+    ended: Option<i64>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE moves SET status = ?, reason = ?, ended_at = ? \
+         WHERE operation_id = ? AND instance_id = ?",
+    )
+    .bind(status.as_str())
+    .bind(reason)
+    .bind(ended)
+    .bind(op)
+    .bind(instance)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Moves a locked host into `entering_maintenance` and writes its drain: the operation,
+    /// the drain row and a move per instance, in one transaction. `false` (nothing written)
+    /// when the host was no longer `locked`.
+    pub async fn begin_drain(
+        &self,
+        host: &str,
+        op: &NewOperation<'_>,
+        parallelism: u32,
+        moves: &[NewMove],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let moved = sqlx::query(
+            "UPDATE hosts SET state = 'entering_maintenance', updated_at = ? \
+             WHERE id = ? AND state = 'locked'",
+        )
+        .bind(op.now)
+        .bind(host)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !moved {
+            return Ok(false);
+        }
+        self.insert_operation(&mut tx, op).await?;
+        sqlx::query(
+            "INSERT INTO drains (operation_id, host_id, parallelism, started_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(op.id)
+        .bind(host)
+        .bind(i64::from(parallelism))
+        .bind(op.now)
+        .execute(&mut *tx)
+        .await?;
+        insert_moves(&mut tx, op.id, host, None, moves, op.now).await?;
+        tx.commit().await?;
+        self.host_index()
+            .update(host, |e| e.state = HostState::EnteringMaintenance);
+        Ok(true)
+    }
+
+    /// Writes a manual migration of one instance: its operation and its move (to `target`
+    /// when the caller named one).
+    pub async fn begin_migration(
+        &self,
+        source: &str,
+        target: Option<&str>,
+        op: &NewOperation<'_>,
+        instance: &NewMove,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        self.insert_operation(&mut tx, op).await?;
+        insert_moves(
+            &mut tx,
+            op.id,
+            source,
+            target,
+            std::slice::from_ref(instance),
+            op.now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Starts an attempt: takes the claim on `target` and moves the instance, still `running`
+    /// on `source` with no job of its own, into `migrating` for `op`.
+    pub async fn start_move(
+        &self,
+        op: &str,
+        instance: &str,
+        source: &str,
+        target: &str,
+        oc: Overcommit,
+        now: i64,
+    ) -> Result<Result<(), ClaimRefused>, StoreError> {
+        let _turn = self.claims.lock().await;
+        let mut tx = self.write().await?;
+        let row = sqlx::query(
+            "UPDATE instances SET state = 'migrating', state_reason = NULL, operation_id = ?, \
+                migrating_to = ?, updated_at = ? \
+             WHERE id = ? AND host_id = ? AND state = 'running' AND operation_id IS NULL \
+             RETURNING vcpus, memory_bytes",
+        )
+        .bind(op)
+        .bind(target)
+        .bind(now)
+        .bind(instance)
+        .bind(source)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Err(ClaimRefused::Moved));
+        };
+        let claim = json!([{
+            "host": target,
+            "cores": row.try_get::<i64, _>("vcpus")?,
+            "memory": row.try_get::<i64, _>("memory_bytes")?,
+        }])
+        .to_string();
+        let Some(&(cores, memory)) = host_claims(&mut tx, &claim, oc).await?.get(target) else {
+            return Ok(Err(ClaimRefused::HostFull));
+        };
+        sqlx::query(
+            "UPDATE moves SET status = 'migrating', target_host = ?, attempts = attempts + 1, \
+                started_at = COALESCE(started_at, ?), reason = NULL \
+             WHERE operation_id = ? AND instance_id = ?",
+        )
+        .bind(target)
+        .bind(now)
+        .bind(op)
+        .bind(instance)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.set_allocation(target, cores, memory);
+        Ok(Ok(()))
+    }
+
+    /// Records a migration that ended with the instance running on its target: the source's
+    /// claim is given back and the instance is placed on the target, `running`.
+    pub async fn finish_move(
+        &self,
+        op: &str,
+        instance: &str,
+        timings: &MoveTimings,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let Some(m) = migrating(&mut tx, op, instance).await? else {
+            return Err(StoreError::Corrupt(format!(
+                "instance {instance} is not migrating for {op}"
+            )));
+        };
+        let released = give_back(&mut tx, &m.source, m.cores, m.memory).await?;
+        sqlx::query(
+            "UPDATE instances SET host_id = migrating_to, migrating_to = NULL, state = 'running', \
+                state_reason = NULL, operation_id = NULL, updated_at = ? WHERE id = ?",
+        )
+        .bind(now)
+        .bind(instance)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE moves SET status = 'moved', target_host = ?, ended_at = ?, prepare_ms = ?, \
+                libvirt_ms = ?, total_ms = ?, reason = NULL \
+                WHERE operation_id = ? AND instance_id = ?",
+        )
+        .bind(&m.target)
+        .bind(now)
+        .bind(timings.prepare_ms.map(|v| v as i64))
+        .bind(timings.libvirt_ms.map(|v| v as i64))
+        .bind(timings.total_ms as i64)
+        .bind(op)
+        .bind(instance)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.set_allocation(&released.0, released.1, released.2);
+        Ok(())
+    }
+
+    /// Records an attempt that left the instance running on its source: the target's claim
+    /// is given back; the move waits for another attempt, or (`give_up`) stays with `reason`.
+    pub async fn fail_move(
+        &self,
+        op: &str,
+        instance: &str,
+        reason: &str,
+        give_up: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let mut released = None;
+        if let Some(m) = migrating(&mut tx, op, instance).await? {
+            released = Some(give_back(&mut tx, &m.target, m.cores, m.memory).await?);
+            sqlx::query(
+                "UPDATE instances SET migrating_to = NULL, state = 'running', state_reason = NULL, \
+                    operation_id = NULL, updated_at = ? WHERE id = ?",
+            )
+            .bind(now)
+            .bind(instance)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let (status, ended) = if give_up {
+            (MoveStatus::Stayed, Some(now))
+        } else {
+            (MoveStatus::Pending, None)
+        };
+        set_outcome(&mut tx, op, instance, status, reason, ended).await?;
+        tx.commit().await?;
+        if let Some((host, cores, memory)) = released {
+            self.set_allocation(&host, cores, memory);
+        }
+        Ok(())
+    }
+
+    /// Releases a stopped instance from `source` (its claim given back, no host: placed anew
+    /// when next started). `false` when it is no longer stopped there, or a job owns it.
+    pub async fn release_move(
+        &self,
+        op: &str,
+        instance: &str,
+        source: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let still = sqlx::query(
+            "SELECT 1 FROM instances WHERE id = ? AND host_id = ? AND state = 'stopped' \
+                AND operation_id IS NULL",
+        )
+        .bind(instance)
+        .bind(source)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+        if !still {
+            return Ok(false);
+        }
+        let released = release_claim(&mut tx, instance).await?;
+        sqlx::query("UPDATE instances SET state_reason = ?, updated_at = ? WHERE id = ?")
+            .bind(format!("released from {source} by its maintenance drain"))
+            .bind(now)
+            .bind(instance)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE moves SET status = 'released', started_at = ?, ended_at = ? \
+             WHERE operation_id = ? AND instance_id = ?",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(op)
+        .bind(instance)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if let Some((host, cores, memory)) = released {
+            self.set_allocation(&host, cores, memory);
+        }
+        Ok(true)
+    }
+
+    /// Ends a move that will not happen (the instance changed, or went away).
+    pub async fn stay_move(
+        &self,
+        op: &str,
+        instance: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        set_outcome(
+            &mut conn,
+            op,
+            instance,
+            MoveStatus::Stayed,
+            reason,
+            Some(now),
+        )
+        .await
+    }
+
+    /// Ends a drain: the host goes to `maintenance` when everything left it, else back to
+    /// `locked`; the operation fails with `summary` when something stayed.
+    pub async fn end_drain(
+        &self,
+        op: &str,
+        host: &str,
+        summary: Option<&str>,
+        now: i64,
+    ) -> Result<HostState, StoreError> {
+        let to = if summary.is_none() {
+            HostState::Maintenance
+        } else {
+            HostState::Locked
+        };
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE hosts SET state = ?, updated_at = ? \
+             WHERE id = ? AND state = 'entering_maintenance'",
+        )
+        .bind(to.as_str())
+        .bind(now)
+        .bind(host)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE drains SET ended_at = ? WHERE operation_id = ?")
+            .bind(now)
+            .bind(op)
+            .execute(&mut *tx)
+            .await?;
+        self.finish_operation(&mut tx, op, summary, now).await?;
+        tx.commit().await?;
+        self.host_index().update(host, |e| e.state = to);
+        Ok(to)
+    }
+
+    /// Ends a manual migration's operation.
+    pub async fn end_migration(
+        &self,
+        op: &str,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        self.finish_operation(&mut tx, op, error, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn moves(&self, op: &str) -> Result<Vec<MoveRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MOVE_COLUMNS} FROM moves m WHERE m.operation_id = ? \
+             ORDER BY m.instance_name, m.instance_id"
+        ))
+        .bind(op)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(move_record).collect()
+    }
+
+    /// The instance's latest move (a drain's or a manual migration's).
+    pub async fn latest_move(&self, instance: &str) -> Result<Option<MoveRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {MOVE_COLUMNS} FROM moves m JOIN operations o ON o.id = m.operation_id \
+             WHERE m.instance_id = ? ORDER BY o.created_at DESC, o.id DESC LIMIT 1"
+        ))
+        .bind(instance)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(move_record).transpose()
+    }
+
+    /// The host's current or last drain.
+    pub async fn latest_drain(&self, host: &str) -> Result<Option<DrainRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT d.operation_id, d.host_id, d.parallelism, d.started_at, d.ended_at, o.status \
+             FROM drains d JOIN operations o ON o.id = d.operation_id \
+             WHERE d.host_id = ? ORDER BY d.started_at DESC, d.operation_id DESC LIMIT 1",
+        )
+        .bind(host)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(DrainRecord {
+                operation_id: r.try_get("operation_id")?,
+                host_id: r.try_get("host_id")?,
+                parallelism: r.try_get::<i64, _>("parallelism")? as u32,
+                status: crate::jobs::operations::parse_status(r.try_get("status")?)?,
+                started_at: r.try_get("started_at")?,
+                ended_at: r.try_get("ended_at")?,
+            })
+        })
+        .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{test_hosts, test_image, test_store};
+    use crate::instances::store::NewInstanceRow;
+    use plinth_common::instance::{InstanceKind, InstanceState};
+
+    const GIB: u64 = 1 << 30;
+
+    /// Three available hosts of 4 cores / 8 GiB in one cluster, a tenant and an image.
+    async fn region(store: &Store) -> Result<(), StoreError> {
+        test_hosts(store, 3, 4, 8 * GIB).await?;
+        store.create_tenant("ten-1", "t@x", "T").await?;
+        test_image(store, "img-1").await
+    }
+
+    /// Instance `id` (2 vCPU, 2 GiB) on host-1 in `state`.
+    async fn instance(store: &Store, id: &str, state: InstanceState) -> Result<(), StoreError> {
+        let row = NewInstanceRow {
+            id,
+            name: id,
+            kind: InstanceKind::Vm,
+            tenant_id: "ten-1",
+            tenant_email: "t@x",
+            image_id: "img-1",
+            vcpus: 2,
+            memory_bytes: 2 * GIB,
+            disk_bytes: GIB,
+            gpu_type: None,
+            admin_password_sealed: "s",
+        };
+        let op_id = format!("op-create-{id}");
+        let op = NewOperation {
+            id: &op_id,
+            kind: "instance_create",
+            target_id: id,
+            owner_tenant_id: None,
+            now: 1,
+        };
+        let oc = Overcommit::default();
+        assert_eq!(
+            store.create_instance(&row, "host-1", oc, &op).await?,
+            Ok(())
+        );
+        store
+            .finish_instance_job(id, &op_id, state, Some("uuid"), 2)
+            .await?;
+        Ok(())
+    }
+
+    /// Each host's allocated cores, from the table and from the placement index.
+    async fn cores(store: &Store) -> Result<Vec<(i64, u32)>, StoreError> {
+        let rows = sqlx::query("SELECT id, allocated_cores FROM hosts ORDER BY id")
+            .fetch_all(store.pool())
+            .await?;
+        let index = store.placement_candidates(0);
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                let indexed = index
+                    .iter()
+                    .find(|c| c.host_id == id)
+                    .map_or(0, |c| c.allocated_cores);
+                Ok((r.try_get("allocated_cores")?, indexed))
+            })
+            .collect()
+    }
+
+    /// A drain's moves keep the claims right at every step: a migrating instance holds both
+    /// hosts' claims, a finished move only the target's, a failed one only the source's, and a
+    /// released instance none; the host ends where the drain's outcome says.
+    #[tokio::test]
+    async fn moves_keep_claims_and_placement_consistent() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        region(&store).await?;
+        instance(&store, "vm-a", InstanceState::Running).await?;
+        instance(&store, "vm-b", InstanceState::Running).await?;
+        instance(&store, "vm-c", InstanceState::Stopped).await?;
+        sqlx::query("UPDATE hosts SET state = 'locked' WHERE id = 'host-1'")
+            .execute(store.pool())
+            .await?;
+        let op = NewOperation {
+            id: "op-drain",
+            kind: "host_drain",
+            target_id: "host-1",
+            owner_tenant_id: None,
+            now: 3,
+        };
+        let moves: Vec<NewMove> = [
+            ("vm-a", MoveAction::Migrate),
+            ("vm-b", MoveAction::Migrate),
+            ("vm-c", MoveAction::Release),
+        ]
+        .into_iter()
+        .map(|(id, action)| NewMove {
+            instance_id: id.into(),
+            instance_name: id.into(),
+            action,
+            reason: None,
+        })
+        .collect();
+        assert!(store.begin_drain("host-1", &op, 2, &moves).await?);
+        assert!(
+            !store.begin_drain("host-1", &op, 2, &moves).await?,
+            "no longer locked"
+        );
+        assert_eq!(cores(&store).await?, [(6, 6), (0, 0), (0, 0)]);
+
+        let oc = Overcommit::default();
+        assert_eq!(
+            store
+                .start_move("op-drain", "vm-a", "host-1", "host-2", oc, 4)
+                .await?,
+            Ok(())
+        );
+        assert_eq!(
+            store
+                .start_move("op-drain", "vm-a", "host-1", "host-3", oc, 4)
+                .await?,
+            Err(ClaimRefused::Moved),
+            "already migrating"
+        );
+        assert_eq!(
+            store
+                .start_move("op-drain", "vm-b", "host-1", "host-3", oc, 4)
+                .await?,
+            Ok(())
+        );
+        assert_eq!(cores(&store).await?, [(6, 6), (2, 2), (2, 2)]);
+        let a = store.instance("vm-a").await?.expect("vm-a").instance;
+        assert_eq!(a.state, InstanceState::Migrating);
+
+        store
+            .finish_move(
+                "op-drain",
+                "vm-a",
+                &MoveTimings {
+                    prepare_ms: Some(40),
+                    libvirt_ms: Some(900),
+                    total_ms: 1000,
+                },
+                5,
+            )
+            .await?;
+        store
+            .fail_move("op-drain", "vm-b", "target gone", true, 5)
+            .await?;
+        assert!(store.release_move("op-drain", "vm-c", "host-1", 5).await?);
+        assert_eq!(cores(&store).await?, [(2, 2), (2, 2), (0, 0)]);
+
+        let a = store.instance("vm-a").await?.expect("vm-a").instance;
+        assert_eq!(
+            (a.host_id.as_deref(), a.state),
+            (Some("host-2"), InstanceState::Running)
+        );
+        let b = store.instance("vm-b").await?.expect("vm-b").instance;
+        assert_eq!(
+            (b.host_id.as_deref(), b.state),
+            (Some("host-1"), InstanceState::Running)
+        );
+        assert_eq!(b.operation_id, None);
+        let c = store.instance("vm-c").await?.expect("vm-c").instance;
+        assert_eq!((c.host_id, c.state), (None, InstanceState::Stopped));
+
+        let report: Vec<(String, MoveStatus, Option<String>, u32)> = store
+            .moves("op-drain")
+            .await?
+            .into_iter()
+            .map(|m| {
+                (
+                    m.item.instance_id,
+                    m.item.status,
+                    m.item.target_host,
+                    m.item.attempts,
+                )
+            })
+            .collect();
+        assert_eq!(
+            report,
+            [
+                ("vm-a".into(), MoveStatus::Moved, Some("host-2".into()), 1),
+                ("vm-b".into(), MoveStatus::Stayed, Some("host-3".into()), 1),
+                ("vm-c".into(), MoveStatus::Released, None, 0),
+            ]
+        );
+        let latest = store.latest_move("vm-a").await?.expect("a move");
+        assert_eq!(
+            (
+                latest.item.prepare_ms,
+                latest.item.libvirt_ms,
+                latest.item.total_ms
+            ),
+            (Some(40), Some(900), Some(1000))
+        );
+
+        let state = store
+            .end_drain("op-drain", "host-1", Some("vm-b stayed"), 6)
+            .await?;
+        assert_eq!(state, HostState::Locked);
+        let d = store.latest_drain("host-1").await?.expect("drain");
+        assert_eq!((d.status, d.ended_at), (OperationStatus::Failed, Some(6)));
+        Ok(())
+    }
+}

@@ -1,0 +1,347 @@
+//! `/v1/eips` (SPEC §6): tenants allocate public addresses from the segments they may use,
+//! bind them to their own instances, unbind and release them; admins see and act on all.
+//! `GET /v1/instances/{id}/network` is what an instance's metadata carries of them.
+
+use crate::http::auth::Caller;
+use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::instances::api as instances;
+use crate::network::store::eips::{
+    AllocRefused, Allocation, BindRefused, EipFilter, ReleaseRefused,
+};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use plinth_common::api::{BindEip, Eip, EipPage, ErrorBody, InstanceNetwork, NewEip};
+use plinth_common::ids::new_id;
+use plinth_common::timefmt::now_ms;
+use serde::Deserialize;
+use std::net::IpAddr;
+use utoipa::IntoParams;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/eips", get(list).post(allocate))
+        .route("/v1/eips/{id}", get(show).delete(release))
+        .route("/v1/eips/{id}/bind", post(bind))
+        .route("/v1/eips/{id}/unbind", post(unbind))
+        .route("/v1/instances/{id}/network", get(network))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Tenant id (admins only; a tenant always sees its own).
+    pub tenant: Option<String>,
+    pub segment: Option<String>,
+    /// Only the EIPs bound to this instance.
+    pub instance: Option<String>,
+    /// 1-10000 (default 1000).
+    pub limit: Option<u32>,
+    pub offset: Option<u64>,
+}
+
+/// The EIP if the caller may see it; a 404 otherwise.
+async fn find(st: &AppState, caller: &Caller, id: &str) -> ApiResult<Eip> {
+    st.store
+        .eip(id)
+        .await?
+        .filter(|e| caller.tenant_id().is_none_or(|t| t == e.tenant_id))
+        .ok_or_else(|| ApiError::not_found("eip", id))
+}
+
+fn conflict(code: &'static str, message: String) -> ApiError {
+    ApiError::Conflict { code, message }
+}
+
+fn bound(id: &str, instance_id: &str) -> ApiError {
+    conflict(
+        "eip_bound",
+        format!("EIP {id} is bound to instance {instance_id}; unbind it first"),
+    )
+}
+
+fn alloc_refused(req: &NewEip, r: AllocRefused) -> ApiError {
+    let segment = req.segment_id.as_deref().unwrap_or_default();
+    let address = req.address.as_deref().unwrap_or_default();
+    match r {
+        AllocRefused::SegmentNotFound => ApiError::not_found("segment", segment),
+        AllocRefused::SegmentDisabled { id } => conflict(
+            "segment_disabled",
+            format!("segment {id} is disabled: it hands out no new addresses"),
+        ),
+        AllocRefused::WrongVersion { id, version } => ApiError::field(
+            // The version asked for, or the address's.
+            if req.ip_version.is_some() {
+                "ip_version"
+            } else {
+                "address"
+            },
+            format!("segment {id} is not an IPv{version} segment"),
+        ),
+        AllocRefused::NoSegment { version } => conflict(
+            "no_segment",
+            format!("no available IPv{version} segment may be used by this tenant"),
+        ),
+        AllocRefused::Full(full) => {
+            let list: Vec<String> = full
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} ({}, all {} usable addresses allocated)",
+                        f.id, f.cidr, f.usable
+                    )
+                })
+                .collect();
+            conflict(
+                "segment_full",
+                format!(
+                    "no free address: segment {} is full",
+                    list.join(", segment ")
+                ),
+            )
+        }
+        AllocRefused::AddressOutside => ApiError::field(
+            "address",
+            format!("{address} is in no available segment this tenant may use"),
+        ),
+        AllocRefused::AddressReserved { why } => ApiError::field(
+            "address",
+            format!("{address} is {why} and is never handed out"),
+        ),
+        AllocRefused::AddressTaken => {
+            conflict("address_in_use", format!("{address} is already allocated"))
+        }
+    }
+}
+
+/// Allocate an EIP. A tenant allocates for itself; an admin names the tenant. Without a
+/// segment or address, the tenant's available segment of the version (default 4) with the
+/// most free addresses serves it.
+#[utoipa::path(post, path = "/v1/eips", tag = "eips", security(("bearer" = [])), request_body = NewEip,
+    responses((status = 201, body = Eip), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn allocate(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<NewEip>,
+) -> ApiResult<(StatusCode, ApiJson<Eip>)> {
+    let tenant_id = match (caller.tenant_id(), &req.tenant_id) {
+        (Some(own), Some(asked)) if own != asked => {
+            return Err(ApiError::Forbidden(
+                "a tenant allocates addresses for itself only".into(),
+            ));
+        }
+        (Some(own), _) => own.to_string(),
+        (None, Some(asked)) => asked.clone(),
+        (None, None) => {
+            return Err(ApiError::field(
+                "tenant_id",
+                "an admin must name the tenant the address is for",
+            ));
+        }
+    };
+    if st.store.get_tenant(&tenant_id).await?.is_none() {
+        return Err(ApiError::field(
+            "tenant_id",
+            format!("no tenant {tenant_id}"),
+        ));
+    }
+    if let Some(v) = req.ip_version.filter(|v| *v != 4 && *v != 6) {
+        return Err(ApiError::field(
+            "ip_version",
+            format!("must be 4 or 6, got {v}"),
+        ));
+    }
+    let address = req
+        .address
+        .as_deref()
+        .map(|a| {
+            a.trim()
+                .parse::<IpAddr>()
+                .map_err(|_| ApiError::field("address", format!("'{a}' is not an IP address")))
+        })
+        .transpose()?;
+    if let (Some(v), Some(a)) = (req.ip_version, address)
+        && (v == 4) != a.is_ipv4()
+    {
+        return Err(ApiError::field(
+            "address",
+            format!("{a} is not an IPv{v} address"),
+        ));
+    }
+    let id = new_id("eip");
+    let allocation = Allocation {
+        id: &id,
+        tenant_id: &tenant_id,
+        segment_id: req.segment_id.as_deref(),
+        ip_version: req.ip_version,
+        address,
+        now: now_ms(),
+    };
+    let eip = st
+        .store
+        .allocate_eip(&allocation)
+        .await?
+        .map_err(|r| alloc_refused(&req, r))?;
+    st.store
+        .audit(
+            &caller.actor(),
+            "allocate eip",
+            &id,
+            &format!(
+                "{} from segment {} for tenant {}",
+                eip.address, eip.segment_id, tenant_id
+            ),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, ApiJson(eip)))
+}
+
+/// List EIPs: a tenant its own (also those from segments it may no longer use), admins all.
+#[utoipa::path(get, path = "/v1/eips", tag = "eips", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = EipPage), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<ApiJson<EipPage>> {
+    let limit = q.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::field("limit", "must be 1-10000"));
+    }
+    let tenant = caller.list_scope(q.tenant, "addresses")?;
+    let filter = EipFilter {
+        tenant,
+        segment: q.segment,
+        instance: q.instance,
+        limit,
+        offset: q.offset.unwrap_or(0),
+    };
+    let (items, total) = st.store.list_eips(&filter).await?;
+    Ok(ApiJson(EipPage { items, total }))
+}
+
+#[utoipa::path(get, path = "/v1/eips/{id}", params(("id" = String, Path, description = "EIP id")), tag = "eips", security(("bearer" = [])),
+    responses((status = 200, body = Eip), (status = 404, body = ErrorBody)))]
+pub async fn show(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<Eip>> {
+    Ok(ApiJson(find(&st, &caller, &id).await?))
+}
+
+/// Bind an EIP to an instance of its tenant (not one being deleted). An EIP is bound to one
+/// instance at a time: unbind it first to move it.
+#[utoipa::path(post, path = "/v1/eips/{id}/bind", params(("id" = String, Path, description = "EIP id")), tag = "eips", security(("bearer" = [])), request_body = BindEip,
+    responses((status = 200, body = Eip), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn bind(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<BindEip>,
+) -> ApiResult<ApiJson<Eip>> {
+    find(&st, &caller, &id).await?;
+    // A tenant learns nothing of another's instance: it is "not found".
+    let inst = instances::find(&st, &caller, &req.instance_id).await?;
+    let eip = st
+        .store
+        .bind_eip(&id, &req.instance_id, now_ms())
+        .await?
+        .map_err(|r| match r {
+            BindRefused::EipNotFound => ApiError::not_found("eip", &id),
+            BindRefused::InstanceNotFound => ApiError::not_found("instance", &req.instance_id),
+            BindRefused::OtherTenant => conflict(
+                "other_tenant",
+                format!(
+                    "instance {} belongs to {}, not to the EIP's tenant",
+                    req.instance_id, inst.instance.tenant_email
+                ),
+            ),
+            BindRefused::InstanceDeleting => conflict(
+                "invalid_instance_state",
+                format!("instance {} is being deleted", req.instance_id),
+            ),
+            BindRefused::BoundElsewhere { instance_id } => bound(&id, &instance_id),
+        })?;
+    st.store
+        .audit(
+            &caller.actor(),
+            "bind eip",
+            &id,
+            &format!("{} to instance {}", eip.address, req.instance_id),
+        )
+        .await?;
+    Ok(ApiJson(eip))
+}
+
+/// Unbind an EIP from its instance; one not bound stays as it is.
+#[utoipa::path(post, path = "/v1/eips/{id}/unbind", params(("id" = String, Path, description = "EIP id")), tag = "eips", security(("bearer" = [])),
+    responses((status = 200, body = Eip), (status = 404, body = ErrorBody)))]
+pub async fn unbind(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<Eip>> {
+    let before = find(&st, &caller, &id).await?;
+    let eip = st
+        .store
+        .unbind_eip(&id, now_ms())
+        .await?
+        .ok_or_else(|| ApiError::not_found("eip", &id))?;
+    if let Some(instance) = before.instance_id {
+        st.store
+            .audit(
+                &caller.actor(),
+                "unbind eip",
+                &id,
+                &format!("{} from instance {instance}", eip.address),
+            )
+            .await?;
+    }
+    Ok(ApiJson(eip))
+}
+
+/// Release an EIP back to its segment; refused while it is bound.
+#[utoipa::path(delete, path = "/v1/eips/{id}", params(("id" = String, Path, description = "EIP id")), tag = "eips", security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn release(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let eip = find(&st, &caller, &id).await?;
+    st.store.release_eip(&id).await?.map_err(|r| match r {
+        ReleaseRefused::NotFound => ApiError::not_found("eip", &id),
+        ReleaseRefused::Bound { instance_id } => bound(&id, &instance_id),
+    })?;
+    st.store
+        .audit(
+            &caller.actor(),
+            "release eip",
+            &id,
+            &format!("{} to segment {}", eip.address, eip.segment_id),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An instance's public addresses with the gateway, prefix and routes of each (what its
+/// metadata carries).
+#[utoipa::path(get, path = "/v1/instances/{id}/network", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
+    responses((status = 200, body = InstanceNetwork), (status = 404, body = ErrorBody)))]
+pub async fn network(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<InstanceNetwork>> {
+    instances::find(&st, &caller, &id).await?;
+    let addresses = st.store.instance_addresses(&id).await?;
+    Ok(ApiJson(InstanceNetwork {
+        instance_id: id,
+        addresses,
+    }))
+}

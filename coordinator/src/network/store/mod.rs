@@ -1,0 +1,4 @@
+//! The SQL of segments and EIPs.
+
+pub mod eips;
+pub mod segments;

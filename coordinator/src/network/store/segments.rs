@@ -1,0 +1,445 @@
+//! External segments and who may use them. A segment is added or changed in one write
+//! transaction that first reads the others, so the rules between segments (no overlap, one
+//! segment per family on a NIC and VLAN) hold however many admins write at once.
+
+use crate::db::{Store, StoreError};
+use crate::network::pool::Pool;
+use crate::network::validate::{self, Clash, Existing, SegmentSpec};
+use ipnet::IpNet;
+use plinth_common::api::{PermittedTenant, RoutePolicy, Segment, SegmentPermission, SegmentState};
+use plinth_common::timefmt::rfc3339;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+pub(crate) const COLUMNS: &str = "s.id, s.name, s.cidr, s.gateway, s.nic, s.vlan, \
+    s.route_policy, s.routes_json, s.all_tenants, s.state, s.allocated, s.created_at, s.updated_at";
+
+/// A tenant may use a segment open to all, or one that lists it (`?` is the tenant).
+pub(crate) const PERMITTED: &str = "(s.all_tenants = 1 OR EXISTS (SELECT 1 FROM segment_tenants \
+    st WHERE st.segment_id = s.id AND st.tenant_id = ?))";
+
+/// A segment as stored, its settings parsed.
+#[derive(Debug, Clone)]
+pub struct SegmentRecord {
+    pub id: String,
+    pub spec: SegmentSpec,
+    pub state: SegmentState,
+    pub all_tenants: bool,
+    pub allocated: u64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl SegmentRecord {
+    pub fn pool(&self) -> Pool {
+        Pool::new(self.spec.net, self.spec.gateway)
+    }
+
+    /// The routes an instance gets through this segment's EIPs.
+    pub fn routes(&self) -> Vec<String> {
+        let s = &self.spec;
+        validate::effective_routes(s.route_policy, &s.routes, &s.net)
+            .iter()
+            .map(IpNet::to_string)
+            .collect()
+    }
+
+    fn to_api(&self, tenants: Vec<PermittedTenant>) -> Segment {
+        let s = &self.spec;
+        Segment {
+            id: self.id.clone(),
+            name: s.name.clone(),
+            ip_version: validate::version(&s.net),
+            cidr: s.net.to_string(),
+            gateway: s.gateway.to_string(),
+            nic: s.nic.clone(),
+            vlan: s.vlan,
+            route_policy: s.route_policy,
+            routes: self.routes(),
+            permission: SegmentPermission {
+                all_tenants: self.all_tenants,
+                tenants,
+            },
+            state: self.state,
+            allocated: self.allocated,
+            usable: self.pool().usable().to_string(),
+            created_at: rfc3339(self.created_at),
+            updated_at: rfc3339(self.updated_at),
+        }
+    }
+}
+
+/// Who may use a segment, tenants resolved to ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permission {
+    pub all_tenants: bool,
+    pub tenant_ids: Vec<String>,
+}
+
+/// Why a segment was not changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SegmentRefused {
+    NotFound,
+    Clash(Clash),
+    /// The new gateway is an address a tenant holds.
+    GatewayAllocated {
+        eip: String,
+    },
+    /// Addresses are allocated from it (delete).
+    InUse {
+        allocated: u64,
+    },
+}
+
+fn corrupt(what: &str, text: &str) -> StoreError {
+    StoreError::Corrupt(format!("segment {what} '{text}'"))
+}
+
+pub(crate) fn record(row: &SqliteRow) -> Result<SegmentRecord, StoreError> {
+    let cidr: &str = row.try_get("cidr")?;
+    let gateway: &str = row.try_get("gateway")?;
+    let policy: &str = row.try_get("route_policy")?;
+    let routes: &str = row.try_get("routes_json")?;
+    let state: &str = row.try_get("state")?;
+    let routes: Vec<String> =
+        serde_json::from_str(routes).map_err(|_| corrupt("routes", routes))?;
+    let spec = SegmentSpec {
+        name: row.try_get("name")?,
+        net: cidr.parse().map_err(|_| corrupt("cidr", cidr))?,
+        gateway: gateway
+            .parse::<IpAddr>()
+            .map_err(|_| corrupt("gateway", gateway))?,
+        nic: row.try_get("nic")?,
+        vlan: row.try_get::<Option<i64>, _>("vlan")?.map(|v| v as u16),
+        route_policy: RoutePolicy::parse(policy).ok_or_else(|| corrupt("route policy", policy))?,
+        routes: routes
+            .iter()
+            .map(|r| r.parse().map_err(|_| corrupt("route", r)))
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(SegmentRecord {
+        id: row.try_get("id")?,
+        spec,
+        state: SegmentState::parse(state).ok_or_else(|| corrupt("state", state))?,
+        all_tenants: row.try_get::<i64, _>("all_tenants")? != 0,
+        allocated: row.try_get::<i64, _>("allocated")?.max(0) as u64,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn routes_json(spec: &SegmentSpec) -> String {
+    let routes: Vec<String> = spec.routes.iter().map(IpNet::to_string).collect();
+    serde_json::Value::from(routes).to_string()
+}
+
+/// Every segment but `except`, as the rules between segments see them.
+async fn others(
+    conn: &mut SqliteConnection,
+    except: Option<&str>,
+) -> Result<Vec<Existing>, StoreError> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM segments s WHERE s.id != ?"))
+        .bind(except.unwrap_or(""))
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let rec = record(r)?;
+            Ok(Existing {
+                id: rec.id,
+                name: rec.spec.name,
+                net: rec.spec.net,
+                nic: rec.spec.nic,
+                vlan: rec.spec.vlan,
+            })
+        })
+        .collect()
+}
+
+async fn write_permission(
+    conn: &mut SqliteConnection,
+    id: &str,
+    p: &Permission,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM segment_tenants WHERE segment_id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    if !p.all_tenants {
+        for tenant in &p.tenant_ids {
+            sqlx::query(
+                "INSERT INTO segment_tenants (segment_id, tenant_id) VALUES (?, ?) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(tenant)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Adds a segment unless it clashes with one recorded.
+    pub async fn create_segment(
+        &self,
+        id: &str,
+        spec: &SegmentSpec,
+        permission: &Permission,
+        now: i64,
+    ) -> Result<Result<Segment, SegmentRefused>, StoreError> {
+        let mut tx = self.write().await?;
+        if let Some(clash) = validate::clash(spec, &others(&mut tx, None).await?) {
+            return Ok(Err(SegmentRefused::Clash(clash)));
+        }
+        sqlx::query(
+            "INSERT INTO segments (id, name, ip_version, cidr, gateway, nic, vlan, route_policy, \
+                routes_json, all_tenants, state, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(&spec.name)
+        .bind(i64::from(validate::version(&spec.net)))
+        .bind(spec.net.to_string())
+        .bind(spec.gateway.to_string())
+        .bind(&spec.nic)
+        .bind(spec.vlan.map(i64::from))
+        .bind(spec.route_policy.as_str())
+        .bind(routes_json(spec))
+        .bind(i64::from(permission.all_tenants))
+        .bind(SegmentState::Available.as_str())
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        write_permission(&mut tx, id, permission).await?;
+        tx.commit().await?;
+        self.segment_or_corrupt(id).await.map(Ok)
+    }
+
+    /// Replaces a segment's settings (its CIDR stays) and state.
+    pub async fn update_segment(
+        &self,
+        id: &str,
+        spec: &SegmentSpec,
+        state: SegmentState,
+        now: i64,
+    ) -> Result<Result<Segment, SegmentRefused>, StoreError> {
+        let mut tx = self.write().await?;
+        let Some(current) = read(&mut tx, id).await? else {
+            return Ok(Err(SegmentRefused::NotFound));
+        };
+        if let Some(clash) = validate::clash(spec, &others(&mut tx, Some(id)).await?) {
+            return Ok(Err(SegmentRefused::Clash(clash)));
+        }
+        if spec.gateway != current.spec.gateway {
+            let key = current
+                .pool()
+                .key(crate::network::pool::number(spec.gateway));
+            let held = sqlx::query("SELECT id FROM eips WHERE segment_id = ? AND address_key = ?")
+                .bind(id)
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = held {
+                let eip = row.try_get("id")?;
+                return Ok(Err(SegmentRefused::GatewayAllocated { eip }));
+            }
+        }
+        sqlx::query(
+            "UPDATE segments SET name = ?, gateway = ?, nic = ?, vlan = ?, route_policy = ?, \
+                routes_json = ?, state = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&spec.name)
+        .bind(spec.gateway.to_string())
+        .bind(&spec.nic)
+        .bind(spec.vlan.map(i64::from))
+        .bind(spec.route_policy.as_str())
+        .bind(routes_json(spec))
+        .bind(state.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.segment_or_corrupt(id).await.map(Ok)
+    }
+
+    /// Sets who may use a segment; `None` when it does not exist. EIPs are not touched.
+    pub async fn set_segment_permission(
+        &self,
+        id: &str,
+        permission: &Permission,
+        now: i64,
+    ) -> Result<Option<Segment>, StoreError> {
+        let mut tx = self.write().await?;
+        let changed =
+            sqlx::query("UPDATE segments SET all_tenants = ?, updated_at = ? WHERE id = ?")
+                .bind(i64::from(permission.all_tenants))
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if changed == 0 {
+            return Ok(None);
+        }
+        write_permission(&mut tx, id, permission).await?;
+        tx.commit().await?;
+        self.segment_or_corrupt(id).await.map(Some)
+    }
+
+    /// Deletes a segment from which nothing is allocated.
+    pub async fn delete_segment(&self, id: &str) -> Result<Result<(), SegmentRefused>, StoreError> {
+        let mut tx = self.write().await?;
+        let Some(current) = read(&mut tx, id).await? else {
+            return Ok(Err(SegmentRefused::NotFound));
+        };
+        if current.allocated > 0 {
+            return Ok(Err(SegmentRefused::InUse {
+                allocated: current.allocated,
+            }));
+        }
+        // The counter and the rows agree (one transaction changes both); the foreign key of
+        // eips would refuse the delete anyway.
+        sqlx::query(
+            "DELETE FROM segments WHERE id = ? AND NOT EXISTS (SELECT 1 FROM eips WHERE segment_id = ?)",
+        )
+        .bind(id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// The segment as `viewer` sees it: admins (`None`) any, with every permitted tenant; a
+    /// tenant only one it may use, listing itself alone.
+    pub async fn segment(
+        &self,
+        id: &str,
+        viewer: Option<&str>,
+    ) -> Result<Option<Segment>, StoreError> {
+        Ok(self
+            .segments_where(Some(id), viewer)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// The segments `viewer` may see (see [`Store::segment`]), by name.
+    pub async fn list_segments(&self, viewer: Option<&str>) -> Result<Vec<Segment>, StoreError> {
+        self.segments_where(None, viewer).await
+    }
+
+    /// The stored record of a segment, for checks.
+    pub async fn segment_record(&self, id: &str) -> Result<Option<SegmentRecord>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        read(&mut conn, id).await
+    }
+
+    async fn segment_or_corrupt(&self, id: &str) -> Result<Segment, StoreError> {
+        self.segment(id, None)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("segment {id} vanished after a write")))
+    }
+
+    async fn segments_where(
+        &self,
+        id: Option<&str>,
+        viewer: Option<&str>,
+    ) -> Result<Vec<Segment>, StoreError> {
+        let mut query = format!("SELECT {COLUMNS} FROM segments s WHERE 1 = 1");
+        if id.is_some() {
+            query.push_str(" AND s.id = ?");
+        }
+        if viewer.is_some() {
+            query.push_str(&format!(" AND {PERMITTED}"));
+        }
+        query.push_str(" ORDER BY s.name");
+        let mut q = sqlx::query(&query);
+        if let Some(id) = id {
+            q = q.bind(id);
+        }
+        if let Some(v) = viewer {
+            q = q.bind(v);
+        }
+        let rows = q.fetch_all(self.pool()).await?;
+        let records: Vec<SegmentRecord> = rows.iter().map(record).collect::<Result<_, _>>()?;
+        let mut permitted = self.permitted_tenants(id, viewer).await?;
+        Ok(records
+            .iter()
+            .map(|r| r.to_api(permitted.remove(&r.id).unwrap_or_default()))
+            .collect())
+    }
+
+    /// The tenants listed on segments (one segment, or all), by email; only `viewer` itself
+    /// when a tenant asks.
+    async fn permitted_tenants(
+        &self,
+        id: Option<&str>,
+        viewer: Option<&str>,
+    ) -> Result<HashMap<String, Vec<PermittedTenant>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT st.segment_id, t.id, t.email FROM segment_tenants st \
+             JOIN tenants t ON t.id = st.tenant_id \
+             WHERE (? IS NULL OR st.segment_id = ?) AND (? IS NULL OR st.tenant_id = ?) \
+             ORDER BY t.email",
+        )
+        .bind(id)
+        .bind(id)
+        .bind(viewer)
+        .bind(viewer)
+        .fetch_all(self.pool())
+        .await?;
+        let mut map: HashMap<String, Vec<PermittedTenant>> = HashMap::new();
+        for r in &rows {
+            map.entry(r.try_get("segment_id")?)
+                .or_default()
+                .push(PermittedTenant {
+                    id: r.try_get("id")?,
+                    email: r.try_get("email")?,
+                });
+        }
+        Ok(map)
+    }
+
+    /// Tenant ids for `names` (ids or emails), in order, repeats dropped; `Err` names the
+    /// first that is no tenant.
+    pub async fn resolve_tenants(
+        &self,
+        names: &[String],
+    ) -> Result<Result<Vec<String>, String>, StoreError> {
+        let mut ids: Vec<String> = Vec::with_capacity(names.len());
+        for name in names {
+            let name = name.trim();
+            let row = sqlx::query("SELECT id FROM tenants WHERE id = ? OR email = ?")
+                .bind(name)
+                .bind(name.to_lowercase())
+                .fetch_optional(self.pool())
+                .await?;
+            let Some(row) = row else {
+                return Ok(Err(name.to_string()));
+            };
+            let id: String = row.try_get("id")?;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Ok(Ok(ids))
+    }
+}
+
+pub(crate) async fn read(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<Option<SegmentRecord>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM segments s WHERE s.id = ?"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(record).transpose()
+}

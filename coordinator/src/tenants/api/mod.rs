@@ -1,0 +1,106 @@
+//! `/v1/tenants`: who owns instances, images and addresses.
+
+pub mod audit;
+pub mod quotas;
+pub mod tokens;
+
+use crate::http::auth::{Admin, Caller};
+use crate::http::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::http::text::{NAME, text};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use plinth_common::api::{CreateTenant, ErrorBody, Tenant};
+use plinth_common::ids::new_id;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tenants", get(list).post(create))
+        .route("/v1/tenants/{id}", get(show))
+}
+
+fn validate_email(email: &str) -> ApiResult<()> {
+    let bad = || ApiError::field("email", format!("'{email}' is not an email address"));
+    let (local, domain) = email.split_once('@').ok_or_else(bad)?;
+    let ok = !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !domain.contains('@');
+    if ok { Ok(()) } else { Err(bad()) }
+}
+
+/// List tenants.
+#[utoipa::path(get, path = "/v1/tenants", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Tenant>), (status = 403, body = ErrorBody)))]
+pub async fn list(State(st): State<AppState>, _admin: Admin) -> ApiResult<ApiJson<Vec<Tenant>>> {
+    Ok(ApiJson(st.store.list_tenants().await?))
+}
+
+/// Create a tenant.
+#[utoipa::path(post, path = "/v1/tenants", tag = "admin", security(("bearer" = [])), request_body = CreateTenant,
+    responses((status = 201, body = Tenant), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create(
+    State(st): State<AppState>,
+    admin: Admin,
+    ApiJson(req): ApiJson<CreateTenant>,
+) -> ApiResult<(StatusCode, ApiJson<Tenant>)> {
+    let email = req.email.trim().to_lowercase();
+    validate_email(&email)?;
+    let name = &text("name", NAME, &req.name)?;
+    let tenant = st
+        .store
+        .create_tenant(&new_id("tenant"), &email, name)
+        .await?
+        .ok_or_else(|| ApiError::Conflict {
+            code: "tenant_exists",
+            message: format!("a tenant with email {email} already exists"),
+        })?;
+    st.store
+        .audit(&admin.0.actor(), "create tenant", &tenant.id, &email)
+        .await?;
+    Ok((StatusCode::CREATED, ApiJson(tenant)))
+}
+
+/// One tenant: admins see any, a tenant only itself.
+#[utoipa::path(get, path = "/v1/tenants/{id}", params(("id" = String, Path, description = "tenant id")), tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Tenant), (status = 404, body = ErrorBody)))]
+pub async fn show(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<Tenant>> {
+    // Another tenant's id is "not found", not "forbidden": tenants learn nothing of each other.
+    if caller.tenant_id().is_some_and(|own| own != id) {
+        return Err(ApiError::not_found("tenant", &id));
+    }
+    let tenant = st.store.get_tenant(&id).await?;
+    tenant
+        .map(ApiJson)
+        .ok_or_else(|| ApiError::not_found("tenant", &id))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn emails() {
+        for good in ["ops@example.com", "a.b+c@sub.example.org"] {
+            assert!(super::validate_email(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "x",
+            "@example.com",
+            "a@b",
+            "a@.com",
+            "a b@example.com",
+            "a@b@c.com",
+        ] {
+            assert!(super::validate_email(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Per-tenant quotas (SPEC §3): cores, memory and instance count, checked before a create.
+
+use crate::http::auth::{Admin, Caller};
+use crate::http::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use plinth_common::api::{ErrorBody, Quota, TenantQuota};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/tenants/{id}/quota", get(show).put(set))
+}
+
+async fn current(st: &AppState, tenant: &str) -> ApiResult<TenantQuota> {
+    if st.store.get_tenant(tenant).await?.is_none() {
+        return Err(ApiError::not_found("tenant", tenant));
+    }
+    let (quota, usage) = st.store.quota(tenant).await?;
+    Ok(TenantQuota {
+        tenant_id: tenant.to_string(),
+        quota,
+        usage,
+    })
+}
+
+/// A tenant's quota and usage (admins, or the tenant itself).
+#[utoipa::path(get, path = "/v1/tenants/{id}/quota", params(("id" = String, Path, description = "tenant id")), tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = TenantQuota), (status = 404, body = ErrorBody)))]
+pub async fn show(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<TenantQuota>> {
+    if caller.tenant_id().is_some_and(|t| t != id) {
+        return Err(ApiError::not_found("tenant", &id));
+    }
+    Ok(ApiJson(current(&st, &id).await?))
+}
+
+/// Set a tenant's quota; a limit left out (or null) is unlimited. Lowering a limit below what
+/// the tenant holds is allowed: nothing is taken away, new creates are refused.
+#[utoipa::path(put, path = "/v1/tenants/{id}/quota", params(("id" = String, Path, description = "tenant id")), tag = "admin", security(("bearer" = [])), request_body = Quota,
+    responses((status = 200, body = TenantQuota), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn set(
+    State(st): State<AppState>,
+    Admin(caller): Admin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(q): ApiJson<Quota>,
+) -> ApiResult<ApiJson<TenantQuota>> {
+    let limit = i64::MAX as u64;
+    for (field, v) in [
+        ("cores", q.cores),
+        ("memory_bytes", q.memory_bytes),
+        ("instances", q.instances),
+    ] {
+        if v.is_some_and(|v| v > limit) {
+            return Err(ApiError::field(field, format!("must be at most {limit}")));
+        }
+    }
+    if st.store.get_tenant(&id).await?.is_none() {
+        return Err(ApiError::not_found("tenant", &id));
+    }
+    st.store.set_quota(&id, &q).await?;
+    let detail = format!(
+        "cores {:?}, memory_bytes {:?}, instances {:?}",
+        q.cores, q.memory_bytes, q.instances
+    );
+    st.store
+        .audit(&caller.actor(), "set quota", &id, &detail)
+        .await?;
+    Ok(ApiJson(current(&st, &id).await?))
+}

@@ -1,0 +1,4 @@
+//! Tenants, their quotas, API tokens and the audit log.
+
+pub mod api;
+pub mod store;
