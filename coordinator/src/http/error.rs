@@ -15,7 +15,7 @@ pub enum ApiError {
     /// A field of the request is wrong; the message names it.
     #[error("{field}: {message}")]
     InvalidField {
-        field: &'static str,
+        field: std::borrow::Cow<'static, str>,
         message: String,
     },
     /// The body or query could not be read as the endpoint's type.
@@ -58,7 +58,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     pub fn field(field: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::InvalidField {
-            field,
+            field: field.into(),
             message: message.into(),
         }
     }
@@ -282,7 +282,94 @@ where
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct ApiQuery<T>(pub T);
 
-/// `Path` with plinth's error shape.
-#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
+/// The path's parameters, each checked as it is read: a typed id (`ApiPath<HostId>`) that is
+/// malformed is a 400 naming the parameter, before any store lookup. Several parameters are a
+/// tuple, in the route's order (`ApiPath<(HostId, String)>` for `/v1/hosts/{id}/usb/{device}`).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ApiPath<T>(pub T);
+
+/// A path parameter as an error message shows it: at most 64 characters, escaped.
+fn shown_param(value: &str) -> String {
+    let head: String = value.chars().take(64).collect();
+    let more = if head.len() < value.len() { "…" } else { "" };
+    format!("{}{more}", head.escape_debug())
+}
+
+/// One path parameter's type.
+pub trait PathParam: Sized {
+    fn from_param(name: &str, value: &str) -> ApiResult<Self>;
+}
+
+impl PathParam for String {
+    fn from_param(_name: &str, value: &str) -> ApiResult<String> {
+        Ok(value.to_string())
+    }
+}
+
+macro_rules! id_path_params {
+    ($($id:ty),*) => {$(
+        impl PathParam for $id {
+            fn from_param(name: &str, value: &str) -> ApiResult<$id> {
+                value.parse().map_err(|e| ApiError::InvalidField {
+                    field: name.to_string().into(),
+                    message: format!("'{}' {e}", shown_param(value)),
+                })
+            }
+        }
+    )*};
+}
+
+id_path_params!(
+    plinth_common::ids::HostId,
+    plinth_common::ids::InstanceId,
+    plinth_common::ids::ImageId,
+    plinth_common::ids::BaremetalId,
+    plinth_common::ids::SegmentId,
+    plinth_common::ids::EipId,
+    plinth_common::ids::TenantId,
+    plinth_common::ids::OperationId
+);
+
+/// A route's parameters, from the raw (name, value) pairs in the route's order.
+pub trait PathParams: Sized {
+    fn from_params(params: &[(&str, &str)]) -> ApiResult<Self>;
+}
+
+fn missing_path_params() -> ApiError {
+    ApiError::Internal(anyhow::anyhow!(
+        "the route has fewer parameters than its handler reads"
+    ))
+}
+
+impl<T: PathParam> PathParams for T {
+    fn from_params(params: &[(&str, &str)]) -> ApiResult<T> {
+        let (name, value) = params.first().ok_or_else(missing_path_params)?;
+        T::from_param(name, value)
+    }
+}
+
+impl<A: PathParam, B: PathParam> PathParams for (A, B) {
+    fn from_params(params: &[(&str, &str)]) -> ApiResult<(A, B)> {
+        match params {
+            [(a_name, a), (b_name, b), ..] => {
+                Ok((A::from_param(a_name, a)?, B::from_param(b_name, b)?))
+            }
+            _ => Err(missing_path_params()),
+        }
+    }
+}
+
+impl<T: PathParams, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|r| ApiError::Malformed(format!("path: {}", r.body_text())))?;
+        let params: Vec<(&str, &str)> = raw.iter().collect();
+        T::from_params(&params).map(ApiPath)
+    }
+}
