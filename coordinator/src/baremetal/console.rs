@@ -281,3 +281,32 @@ async fn bridge(
     let _ = sink.send(Message::Close(None)).await;
     reader.abort();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_console_url_opens_once_and_release_forgets_it() {
+        let consoles = Consoles::default();
+        let token = consoles.issue("bm-1");
+        assert_eq!(consoles.take("not-a-token"), None, "unknown");
+        assert_eq!(consoles.take(&token).as_deref(), Some("bm-1"), "first use");
+        assert_eq!(consoles.take(&token), None, "used");
+
+        // A second viewer closes the first; release closes the second and forgets the URLs.
+        let first = consoles.watch("bm-1", CancellationToken::new());
+        let second = consoles.watch("bm-1", CancellationToken::new());
+        assert!(first.is_cancelled() && !second.is_cancelled());
+        let unused = consoles.issue("bm-1");
+        let other = consoles.issue("bm-2");
+        consoles.release("bm-1");
+        assert!(second.is_cancelled());
+        assert_eq!(consoles.take(&unused), None, "released");
+        assert_eq!(
+            consoles.take(&other).as_deref(),
+            Some("bm-2"),
+            "another server's"
+        );
+    }
+}

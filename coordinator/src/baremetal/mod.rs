@@ -204,10 +204,10 @@ fn new_row(st: &AppState, v: &ValidServer, tenant_id: &str) -> BaremetalResult<N
 }
 
 /// What an add records in the audit log: the action, its target and the detail.
-pub struct AuditNote<'a> {
-    pub action: &'a str,
-    pub target: &'a str,
-    pub detail: String,
+struct AuditNote<'a> {
+    action: &'a str,
+    target: &'a str,
+    detail: String,
 }
 
 /// Records `rows` (`preparing`) all or none, audits the add, then starts each one's
