@@ -2,7 +2,7 @@
 //! joined, and the OpenAPI document.
 
 use crate::baremetal::api as baremetal;
-use crate::baremetal::console as baremetal_console;
+use crate::baremetal::api::console as baremetal_console;
 use crate::devices::api as host_devices;
 use crate::hosts::api as hosts;
 use crate::hosts::api::{

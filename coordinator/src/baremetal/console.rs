@@ -3,22 +3,21 @@
 //! at that URL carries keys in and serial output out, each step an mTLS call to the agent
 //! (which holds the BMC's lock only for that step); `release` deactivates SOL and closes the
 //! viewer. The URL's token is the credential: it is random, single-use, short-lived, and only
-//! its hash is kept.
+//! its hash is kept. [`Consoles`] (in the app state) holds the URLs handed out and the viewers
+//! connected; the console's operations and the viewer's bridge job are here too.
 
-use crate::baremetal::api::{agent_failure, find, require_running};
-use crate::baremetal::prepare::{self as prepare, NO_AGENT};
+use crate::baremetal::store::Swap;
+use crate::baremetal::{
+    BaremetalError, BaremetalResult, Reach, SWAP_ATTEMPTS, agent_failure, find, moved, reach,
+    require_running,
+};
 use crate::hosts::store::AgentEndpoint;
 use crate::http::auth::{Caller, hash_secret};
-use crate::http::error::ApiJson;
-use crate::http::error::{ApiError, ApiPath, ApiResult};
 use crate::state::AppState;
-use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, Uri};
-use axum::response::Response;
+use axum::extract::ws::{Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
-use plinth_common::api::{AgentBmc, AgentSolIo, Baremetal, ConsoleTicket, ErrorBody};
-use plinth_common::baremetal::ConsoleState;
+use plinth_common::api::{AgentBmc, AgentSolIo, Baremetal, ConsoleTicket};
+use plinth_common::baremetal::{BaremetalState, ConsoleEvent};
 use plinth_common::ids::random_hex;
 use plinth_common::timefmt::{now_ms, rfc3339};
 use std::collections::HashMap;
@@ -102,115 +101,114 @@ impl Consoles {
     }
 }
 
-async fn agent_for(
+/// Prepares the serial console: activates SOL through the server's agent, records the
+/// console `active` and answers a one-time URL on `host` (where the caller reached us).
+pub async fn prepare(
     st: &AppState,
-    rec: &crate::baremetal::store::BaremetalRecord,
-) -> ApiResult<(String, AgentEndpoint, AgentBmc)> {
-    let (host, ep) = prepare::route(st, rec)
-        .await
-        .map_err(ApiError::Internal)?
-        .ok_or_else(|| ApiError::Unavailable {
-            code: "no_ipmi_agent",
-            message: NO_AGENT.into(),
-        })?;
-    let bmc = prepare::bmc_of(st, rec).map_err(ApiError::Internal)?;
-    Ok((host, ep, bmc))
-}
-
-/// Prepare the serial console: activates SOL and answers a one-time WebSocket URL.
-#[utoipa::path(post, path = "/v1/baremetal/{id}/console/prepare", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])),
-    responses((status = 200, body = ConsoleTicket), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn prepare_console(
-    State(st): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    uri: Uri,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<ApiJson<ConsoleTicket>> {
-    let rec = find(&st, &caller, &id).await?;
+    caller: &Caller,
+    id: &str,
+    host: &str,
+) -> BaremetalResult<ConsoleTicket> {
+    let rec = find(st, caller, id).await?;
     require_running(&rec, "a console")?;
-    // Where the caller reached us: HTTP/1.1's Host, HTTP/2's :authority.
-    let host_header = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| uri.authority().map(|a| a.to_string()))
-        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
-        .ok_or_else(|| ApiError::Malformed("the request names no host".into()))?;
-    let (host, ep, bmc) = agent_for(&st, &rec).await?;
+    let reach = reach(st, &rec).await?;
     st.agents
-        .bmc_sol(&ep, &bmc, true)
+        .bmc_sol(&reach.ep, &reach.bmc, true)
         .await
-        .map_err(|e| agent_failure(&host, e))?;
+        .map_err(|e| agent_failure(&reach.host, e))?;
+    record_console(st, id, ConsoleEvent::Activated).await?;
+    let token = st.consoles.issue(id);
     st.store
-        .set_baremetal_console(&id, ConsoleState::Active, now_ms())
+        .audit(&caller.actor(), "prepare console", id, "")
         .await?;
-    let token = st.consoles.issue(&id);
-    st.store
-        .audit(&caller.actor(), "prepare console", &id, "")
-        .await?;
-    Ok(ApiJson(ConsoleTicket {
-        url: format!("wss://{host_header}/v1/baremetal/console/{token}"),
+    Ok(ConsoleTicket {
+        url: format!("wss://{host}/v1/baremetal/console/{token}"),
         expires_at: rfc3339(now_ms() + TICKET_TTL.as_millis() as i64),
-    }))
+    })
 }
 
-/// Release the serial console: closes the viewer and deactivates SOL.
-#[utoipa::path(post, path = "/v1/baremetal/{id}/console/release", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])),
-    responses((status = 200, body = Baremetal), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
-pub async fn release_console(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<ApiJson<Baremetal>> {
-    let rec = find(&st, &caller, &id).await?;
-    st.consoles.release(&id);
-    if rec.server.state == plinth_common::baremetal::BaremetalState::Running {
-        let (host, ep, bmc) = agent_for(&st, &rec).await?;
+/// Releases the serial console: closes the viewer, deactivates SOL (when the server is
+/// running) and records the console `inactive`.
+pub async fn release(st: &AppState, caller: &Caller, id: &str) -> BaremetalResult<Baremetal> {
+    let rec = find(st, caller, id).await?;
+    st.consoles.release(id);
+    if rec.server.state == BaremetalState::Running {
+        let reach = reach(st, &rec).await?;
         st.agents
-            .bmc_sol(&ep, &bmc, false)
+            .bmc_sol(&reach.ep, &reach.bmc, false)
             .await
-            .map_err(|e| agent_failure(&host, e))?;
+            .map_err(|e| agent_failure(&reach.host, e))?;
     }
+    record_console(st, id, ConsoleEvent::Released).await?;
     st.store
-        .set_baremetal_console(&id, ConsoleState::Inactive, now_ms())
+        .audit(&caller.actor(), "release console", id, "")
         .await?;
-    st.store
-        .audit(&caller.actor(), "release console", &id, "")
-        .await?;
-    Ok(ApiJson(find(&st, &caller, &id).await?.server))
+    Ok(find(st, caller, id).await?.server)
 }
 
-/// The console WebSocket: the path's one-time token is the credential.
-#[utoipa::path(get, path = "/v1/baremetal/console/{token}", params(("token" = String, Path, description = "one-time console token")), tag = "baremetal",
-    responses((status = 101, description = "WebSocket: binary frames both ways"), (status = 404, body = ErrorBody)))]
-pub async fn connect(
-    State(st): State<AppState>,
-    ApiPath(token): ApiPath<String>,
-    ws: WebSocketUpgrade,
-) -> ApiResult<Response> {
-    let unknown = || ApiError::not_found("console URL", "(unknown, used or expired)");
-    let id = st.consoles.take(&token).ok_or_else(unknown)?;
-    let rec = st.store.baremetal(&id).await?.ok_or_else(unknown)?;
-    let (host, ep, bmc) = agent_for(&st, &rec).await?;
+/// The console's change by the table, as a compare-and-swap read again when the row moved.
+async fn record_console(st: &AppState, id: &str, event: ConsoleEvent) -> BaremetalResult<()> {
+    let mut last = None;
+    for _ in 0..SWAP_ATTEMPTS {
+        let Some((_, _, from)) = st.store.baremetal_states(id).await? else {
+            return Err(BaremetalError::NotFound(id.to_string()));
+        };
+        let swap = Swap {
+            from,
+            to: from.transition(event),
+        };
+        if st.store.swap_baremetal_console(id, swap, now_ms()).await? {
+            return Ok(());
+        }
+        last = Some((swap.from.as_str(), swap.to.as_str()));
+    }
+    Err(moved(id, "console", last))
+}
+
+/// A viewer that presented a valid one-time URL, not yet connected.
+pub struct Viewer {
+    id: String,
+    reach: Reach,
+    stop: CancellationToken,
+}
+
+/// Takes the one-time `token` (it works once) and watches the console for its viewer; a
+/// previous viewer of the same console is closed.
+pub async fn open(st: &AppState, token: &str) -> BaremetalResult<Viewer> {
+    let id = st
+        .consoles
+        .take(token)
+        .ok_or(BaremetalError::UnknownConsole)?;
+    let rec = st
+        .store
+        .baremetal(&id)
+        .await?
+        .ok_or(BaremetalError::UnknownConsole)?;
+    let reach = reach(st, &rec).await?;
     let stop = st.consoles.watch(&id, st.jobs.child_token());
     st.store
-        .audit("console", "console login", &id, &format!("via {host}"))
+        .audit(
+            "console",
+            "console login",
+            &id,
+            &format!("via {}", reach.host),
+        )
         .await?;
-    // axum runs the upgraded connection in a task of its own; the bridge runs in a job, so
-    // that shutdown closes it and waits for it.
-    Ok(ws.on_upgrade(move |socket| async move {
-        let jobs = st.jobs.clone();
-        let _ = jobs
-            .spawn("console bridge", async move {
-                info!(baremetal = %id, agent = %host, "Console viewer connected.");
-                bridge(st, ep, bmc, socket, stop).await;
-                info!(baremetal = %id, "Console viewer gone.");
-            })
-            .await;
-    }))
+    Ok(Viewer { id, reach, stop })
+}
+
+/// Serves the viewer's WebSocket until it ends. axum runs the upgraded connection in a task
+/// of its own; the bridge runs in a job, so that shutdown closes it and waits for it.
+pub async fn serve(st: AppState, viewer: Viewer, socket: WebSocket) {
+    let jobs = st.jobs.clone();
+    let _ = jobs
+        .spawn("console bridge", async move {
+            let Viewer { id, reach, stop } = viewer;
+            info!(baremetal = %id, agent = %reach.host, "Console viewer connected.");
+            bridge(st, reach.ep, reach.bmc, socket, stop).await;
+            info!(baremetal = %id, "Console viewer gone.");
+        })
+        .await;
 }
 
 /// Keys from the viewer queue up and go with the next step; every step's output goes to the
@@ -282,4 +280,33 @@ async fn bridge(
     let _ = sink.send(Message::Text(note.into())).await;
     let _ = sink.send(Message::Close(None)).await;
     reader.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_console_url_opens_once_and_release_forgets_it() {
+        let consoles = Consoles::default();
+        let token = consoles.issue("bm-1");
+        assert_eq!(consoles.take("not-a-token"), None, "unknown");
+        assert_eq!(consoles.take(&token).as_deref(), Some("bm-1"), "first use");
+        assert_eq!(consoles.take(&token), None, "used");
+
+        // A second viewer closes the first; release closes the second and forgets the URLs.
+        let first = consoles.watch("bm-1", CancellationToken::new());
+        let second = consoles.watch("bm-1", CancellationToken::new());
+        assert!(first.is_cancelled() && !second.is_cancelled());
+        let unused = consoles.issue("bm-1");
+        let other = consoles.issue("bm-2");
+        consoles.release("bm-1");
+        assert!(second.is_cancelled());
+        assert_eq!(consoles.take(&unused), None, "released");
+        assert_eq!(
+            consoles.take(&other).as_deref(),
+            Some("bm-2"),
+            "another server's"
+        );
+    }
 }

@@ -1,16 +1,14 @@
 //! Preparing a bare-metal server: route it to an online IPMI agent, have that agent open a
-//! session with the BMC and read device id, FRU and power, then record `running` — or
-//! `failed` with the agent's words (unreachable, bad credentials, privilege too low).
-//! Resumable: the store's `preparing` rows are the job list.
+//! session with the BMC and read device id, FRU and power, then end it `running` — or
+//! `failed` with the BMC's words (unreachable, bad credentials, privilege too low) — through
+//! [`finish_prepare`]. Resumable: the store's `preparing` rows are the job list.
 
 use crate::agents::AgentError;
-use crate::baremetal::store::{BaremetalRecord, Prepared};
+use crate::baremetal::{NO_AGENT, PrepareOutcome, bmc_of, finish_prepare, is_bmc_failure, route};
 use crate::hosts::store::AgentEndpoint;
 use crate::state::AppState;
-use anyhow::Context;
 use plinth_common::api::AgentBmc;
-use plinth_common::baremetal::{BaremetalState, PowerState};
-use plinth_common::timefmt::now_ms;
+use plinth_common::baremetal::BaremetalState;
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -18,51 +16,11 @@ use tracing::{info, warn};
 /// How often a preparation without an online agent looks again.
 const RETRY: Duration = Duration::from_secs(1);
 
-pub const NO_AGENT: &str =
-    "no online agent speaks IPMI (agent config ipmi = true) to reach this server's BMC";
-
-/// The BMC as the agent gets it: address and credentials, the password unsealed.
-pub fn bmc_of(st: &AppState, rec: &BaremetalRecord) -> anyhow::Result<AgentBmc> {
-    let password = st
-        .images
-        .secrets
-        .unseal(&rec.password_sealed)
-        .with_context(|| format!("unsealing the IPMI password of {}", rec.server.id))?;
-    Ok(AgentBmc {
-        ip: rec.server.ipmi_ip.clone(),
-        port: 623,
-        username: rec.username.clone(),
-        password,
-    })
-}
-
-/// The online agent that speaks to this server's BMC, assigning one first when it has none
-/// or its agent is offline; `None` when no IPMI agent is online.
-pub async fn route(
-    st: &AppState,
-    rec: &BaremetalRecord,
-) -> anyhow::Result<Option<(String, AgentEndpoint)>> {
-    let now = now_ms();
-    if let Some(host) = &rec.server.agent_host_id
-        && let Some(ep) = st.store.agent_endpoint(host, now).await?
-        && ep.online
-    {
-        return Ok(Some((host.clone(), ep)));
-    }
-    crate::baremetal::sync::reassign(st).await?;
-    let Some(fresh) = st.store.baremetal(&rec.server.id).await? else {
-        return Ok(None);
-    };
-    let Some(host) = fresh.server.agent_host_id else {
-        return Ok(None);
-    };
-    Ok(st
-        .store
-        .agent_endpoint(&host, now_ms())
-        .await?
-        .filter(|ep| ep.online)
-        .map(|ep| (host, ep)))
-}
+/// A failure inside the coordinator, as the tenant reads it (the log has the cause).
+const INTERNAL: &str = "preparation failed inside the coordinator; its log has the cause";
+/// The server's agent never answered before the deadline (which agent, and why, are logged).
+const AGENT_SILENT: &str =
+    "the agent that reaches this server's BMC could not be asked before the deadline";
 
 pub async fn resume(st: &AppState) -> anyhow::Result<()> {
     for id in st.store.preparing_baremetal().await? {
@@ -77,28 +35,14 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
 pub async fn prepare(st: AppState, id: String) {
     if let Err(err) = run(&st, &id).await {
         warn!(baremetal = %id, error = ?err, "Preparing a bare-metal server failed.");
-        let reason = "preparation failed inside the coordinator; its log has the cause".into();
-        if let Err(e) = st
-            .store
-            .finish_prepare(&id, &Prepared::Failed(reason), now_ms())
-            .await
-        {
-            warn!(baremetal = %id, error = %e, "Could not record the failure.");
+        if let Err(e) = fail(&st, &id, INTERNAL.into()).await {
+            warn!(baremetal = %id, error = ?e, "Could not record the failure.");
         }
     }
 }
 
 async fn fail(st: &AppState, id: &str, reason: String) -> anyhow::Result<()> {
-    if st
-        .store
-        .finish_prepare(id, &Prepared::Failed(reason.clone()), now_ms())
-        .await?
-    {
-        info!(baremetal = %id, reason = %reason, "Bare-metal server failed to prepare.");
-        st.store
-            .audit("coordinator", "baremetal failed", id, &reason)
-            .await?;
-    }
+    finish_prepare(st, id, &PrepareOutcome::Failed(reason)).await?;
     Ok(())
 }
 
@@ -121,24 +65,12 @@ async fn run(st: &AppState, id: &str) -> anyhow::Result<()> {
         };
         let bmc = bmc_of(st, &rec)?;
         match st.agents.bmc_probe(&ep, &bmc).await {
-            Ok(p) => {
-                let outcome = Prepared::Ok {
-                    sn: p.serial.clone(),
-                    model: p.model.clone(),
-                    manufacturer: p.manufacturer.clone(),
-                    power: PowerState::from_on(p.power_on),
+            Ok(probe) => {
+                let outcome = PrepareOutcome::Prepared {
+                    via: host.clone(),
+                    probe,
                 };
-                if st.store.finish_prepare(id, &outcome, now_ms()).await? {
-                    let detail = format!(
-                        "via {host}: sn {}, model {}, cipher suite {}",
-                        p.serial.as_deref().unwrap_or("unknown"),
-                        p.model.as_deref().unwrap_or("unknown"),
-                        p.cipher_suite
-                    );
-                    info!(baremetal = %id, agent = %host, "Bare-metal server prepared.");
-                    st.store
-                        .audit("coordinator", "baremetal running", id, &detail)
-                        .await?;
+                if finish_prepare(st, id, &outcome).await? {
                     read_inventory(st, id, &ep, &bmc).await;
                 }
                 return Ok(());
@@ -148,8 +80,8 @@ async fn run(st: &AppState, id: &str) -> anyhow::Result<()> {
                 return fail(st, id, message).await;
             }
             Err(err) if late => {
-                let reason = format!("agent {host} could not be asked: {}", err.explain());
-                return fail(st, id, reason).await;
+                warn!(baremetal = %id, agent = %host, error = %err.explain(), "The agent could not be asked before the deadline.");
+                return fail(st, id, AGENT_SILENT.into()).await;
             }
             Err(err) => {
                 warn!(baremetal = %id, agent = %host, error = %err.explain(), "Probe failed; trying again.");
@@ -159,22 +91,29 @@ async fn run(st: &AppState, id: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Whether the agent's error code says it reached (or tried) the BMC and why not: every
-/// IPMI failure the agent answers has a `bmc_` code (agent/src/api/error.rs).
-pub fn is_bmc_failure(code: &str) -> bool {
-    code.starts_with("bmc_")
-}
-
 /// Hardware inventory from the BMC's Redfish service (through the agent), after the server is
-/// running: slow, optional, and never a reason to fail it.
+/// running: slow, optional, and never a reason to fail it. When the agent answers why not
+/// (no Redfish service, a page missing), its words are the note; a transport failure is
+/// logged and the note says only that the agent could not be asked.
 async fn read_inventory(st: &AppState, id: &str, ep: &AgentEndpoint, bmc: &AgentBmc) {
     let inventory = match st.agents.bmc_inventory(ep, bmc).await {
         Ok(inv) => inv,
-        Err(err) => plinth_common::api::Inventory {
-            source: "unknown".into(),
-            note: Some(format!("the agent could not read it: {}", err.explain())),
-            ..Default::default()
-        },
+        Err(err) => {
+            let note = match &err {
+                AgentError::Refused { message, .. } => {
+                    format!("the agent could not read it: {message}")
+                }
+                other => {
+                    warn!(baremetal = %id, error = %other.explain(), "Reading the inventory failed.");
+                    "the agent could not be asked; the coordinator log has the cause".to_string()
+                }
+            };
+            plinth_common::api::Inventory {
+                source: "unknown".into(),
+                note: Some(note),
+                ..Default::default()
+            }
+        }
     };
     if let Err(err) = st.store.set_baremetal_inventory(id, &inventory).await {
         warn!(baremetal = %id, error = %err, "Recording the inventory failed.");

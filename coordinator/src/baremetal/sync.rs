@@ -4,11 +4,11 @@
 //! `sync_interval`, each agent polls its servers' power with bounded concurrency and every
 //! change is recorded with its time.
 
-use crate::baremetal::store::{BaremetalRecord, MoveReason};
+use crate::baremetal::store::{BaremetalRecord, MoveReason, Swap};
 use crate::state::AppState;
 use futures_util::future::join_all;
 use plinth_common::api::{AgentPowerSweep, AgentSweepItem};
-use plinth_common::baremetal::PowerState;
+use plinth_common::baremetal::PowerEvent;
 use plinth_common::timefmt::now_ms;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,7 +81,7 @@ pub async fn forget_on(st: &AppState, agent: &str, rec: &BaremetalRecord) {
     let Ok(Some(ep)) = st.store.agent_endpoint(agent, now_ms()).await else {
         return;
     };
-    if let Ok(bmc) = crate::baremetal::prepare::bmc_of(st, rec)
+    if let Ok(bmc) = crate::baremetal::bmc_of(st, rec)
         && let Err(err) = st.agents.bmc_forget(&ep, &bmc).await
     {
         tracing::debug!(agent = %agent, error = %err.explain(), "The agent could not close its BMC session.");
@@ -140,7 +140,7 @@ async fn sweep_agent(st: &AppState, agent: String, servers: Vec<BaremetalRecord>
     };
     let mut items = Vec::with_capacity(servers.len());
     for rec in &servers {
-        match crate::baremetal::prepare::bmc_of(st, rec) {
+        match crate::baremetal::bmc_of(st, rec) {
             Ok(bmc) => items.push(AgentSweepItem {
                 id: rec.server.id.clone(),
                 bmc,
@@ -162,19 +162,15 @@ async fn sweep_agent(st: &AppState, agent: String, servers: Vec<BaremetalRecord>
         }
     };
     for r in readings {
-        let power = r.power_on.map_or(PowerState::Unknown, PowerState::from_on);
+        let event = r.power_on.map_or(PowerEvent::Unreadable, PowerEvent::read);
         if let Some(err) = &r.error {
             warn!(baremetal = %r.id, error = %err, "Power poll failed; power is unknown.");
         }
-        match st
-            .store
-            .set_baremetal_power(&r.id, power, "sync", now_ms())
-            .await
-        {
-            Ok(Some(before)) => {
-                info!(baremetal = %r.id, from = %before, to = %power, "Bare-metal power changed.");
+        match crate::baremetal::record_power(st, &r.id, event, "sync").await {
+            Ok(Some(Swap { from, to })) if from != to => {
+                info!(baremetal = %r.id, from = %from, to = %to, "Bare-metal power changed.");
             }
-            Ok(None) => {}
+            Ok(_) => {}
             Err(err) => warn!(baremetal = %r.id, error = %err, "Recording power failed."),
         }
     }

@@ -1,0 +1,548 @@
+//! Bare-metal servers: the rows and their sealed BMC passwords, added (one BMC address is
+//! managed at most once: a unique column, and the add checks every address of a batch in the
+//! same write transaction), listed and removed; preparation's end. The state, power and
+//! console columns change only by a compare-and-swap on (from, to); power and console are in
+//! power.rs, which agent speaks to each server in agents.rs.
+
+mod agents;
+mod power;
+
+pub use agents::{AgentMove, MoveReason, REBALANCE_PER_CALL};
+
+use crate::db::{Store, StoreError};
+use crate::jobs::operations::NewOperation;
+use plinth_common::api::Baremetal;
+use plinth_common::baremetal::{BaremetalState, ConsoleState, PowerState};
+use plinth_common::timefmt::rfc3339;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use std::collections::HashMap;
+
+pub(crate) const COLUMNS: &str = "b.id, b.name, b.tenant_id, t.email AS tenant_email, b.ipmi_ip, \
+    b.ipmi_username, b.ipmi_password, b.rack_location, b.label, b.state, b.reason, b.sn, b.model, \
+    b.manufacturer, b.power_state, b.power_changed_at, b.console_state, b.agent_host_id, \
+    b.operation_id, b.created_at, b.updated_at";
+pub(crate) const FROM: &str = "FROM baremetal b JOIN tenants t ON t.id = b.tenant_id";
+
+/// A server as stored: what the API shows, plus the credentials only agents get.
+#[derive(Clone)]
+pub struct BaremetalRecord {
+    pub server: Baremetal,
+    pub username: String,
+    pub password_sealed: String,
+}
+
+impl std::fmt::Debug for BaremetalRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BaremetalRecord({})", self.server.id)
+    }
+}
+
+/// A server to add, checked and with its password sealed.
+#[derive(Debug, Clone)]
+pub struct NewServerRow {
+    pub id: String,
+    pub name: String,
+    pub tenant_id: String,
+    pub ipmi_ip: String,
+    pub username: String,
+    pub password_sealed: String,
+    pub rack_location: String,
+    pub label: Option<String>,
+    /// The preparation's operation, written with the row.
+    pub operation_id: String,
+}
+
+/// The operation kind of a preparation.
+pub const PREPARE: &str = "baremetal_prepare";
+
+#[derive(Debug, Clone, Default)]
+pub struct BaremetalFilter {
+    pub q: Option<String>,
+    pub tenant: Option<String>,
+    pub state: Option<BaremetalState>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+/// A state column's change, applied only while the row still reads `from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Swap<S> {
+    pub from: S,
+    pub to: S,
+}
+
+/// How preparation ended, as the row records it.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    Ok {
+        sn: Option<String>,
+        model: Option<String>,
+        manufacturer: Option<String>,
+        power: Swap<PowerState>,
+    },
+    /// The reason, in words a tenant reads.
+    Failed(String),
+}
+
+pub(crate) fn corrupt(what: &str, text: &str) -> StoreError {
+    StoreError::Corrupt(format!("bare-metal {what} '{text}'"))
+}
+
+pub(crate) fn record(row: &SqliteRow) -> Result<BaremetalRecord, StoreError> {
+    let state: &str = row.try_get("state")?;
+    let power: &str = row.try_get("power_state")?;
+    let console: &str = row.try_get("console_state")?;
+    Ok(BaremetalRecord {
+        server: Baremetal {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            state: BaremetalState::parse(state).ok_or_else(|| corrupt("state", state))?,
+            reason: row.try_get("reason")?,
+            sn: row.try_get("sn")?,
+            ipmi_ip: row.try_get("ipmi_ip")?,
+            tenant_id: row.try_get("tenant_id")?,
+            tenant_email: row.try_get("tenant_email")?,
+            model: row.try_get("model")?,
+            manufacturer: row.try_get("manufacturer")?,
+            rack_location: row.try_get("rack_location")?,
+            label: row.try_get("label")?,
+            power_state: PowerState::parse(power).ok_or_else(|| corrupt("power", power))?,
+            power_changed_at: row
+                .try_get::<Option<i64>, _>("power_changed_at")?
+                .map(rfc3339),
+            console_state: ConsoleState::parse(console)
+                .ok_or_else(|| corrupt("console", console))?,
+            agent_host_id: row.try_get("agent_host_id")?,
+            operation_id: row.try_get("operation_id")?,
+            created_at: rfc3339(row.try_get("created_at")?),
+            updated_at: rfc3339(row.try_get("updated_at")?),
+        },
+        username: row.try_get("ipmi_username")?,
+        password_sealed: row.try_get("ipmi_password")?,
+    })
+}
+
+/// `%q%` for LIKE, with LIKE's own characters escaped (`ESCAPE '\'`).
+fn like_pattern(q: &str) -> String {
+    format!(
+        "%{}%",
+        q.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}
+
+impl Store {
+    /// The tenant with this email: (id, email).
+    pub async fn tenant_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query("SELECT id, email FROM tenants WHERE lower(email) = lower(?)")
+            .bind(email)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| Ok((r.try_get("id")?, r.try_get("email")?)))
+            .transpose()
+    }
+
+    /// Which of `ips` are managed already: address → server id.
+    pub async fn baremetal_ips_taken(
+        &self,
+        ips: &[String],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        if ips.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut q =
+            QueryBuilder::<Sqlite>::new("SELECT id, ipmi_ip FROM baremetal WHERE ipmi_ip IN (");
+        let mut list = q.separated(", ");
+        for ip in ips {
+            list.push_bind(ip);
+        }
+        list.push_unseparated(")");
+        let rows = q.build().fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("ipmi_ip")?, r.try_get("id")?)))
+            .collect()
+    }
+
+    /// Adds every row or none: `Err` lists the addresses managed already (a racing add).
+    pub async fn create_baremetal(
+        &self,
+        rows: &[NewServerRow],
+        now: i64,
+    ) -> Result<Result<(), Vec<String>>, StoreError> {
+        let mut tx = self.write().await?;
+        let mut taken = Vec::new();
+        for r in rows {
+            let exists = sqlx::query("SELECT 1 FROM baremetal WHERE ipmi_ip = ?")
+                .bind(&r.ipmi_ip)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_some() {
+                taken.push(r.ipmi_ip.clone());
+            }
+        }
+        if !taken.is_empty() {
+            return Ok(Err(taken));
+        }
+        for r in rows {
+            let op = NewOperation {
+                id: &r.operation_id,
+                kind: PREPARE,
+                target_id: &r.id,
+                owner_tenant_id: Some(&r.tenant_id),
+                now,
+            };
+            self.insert_operation(&mut tx, &op).await?;
+            sqlx::query(
+                "INSERT INTO baremetal (id, name, tenant_id, ipmi_ip, ipmi_username, ipmi_password, \
+                    rack_location, label, state, operation_id, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&r.id)
+            .bind(&r.name)
+            .bind(&r.tenant_id)
+            .bind(&r.ipmi_ip)
+            .bind(&r.username)
+            .bind(&r.password_sealed)
+            .bind(&r.rack_location)
+            .bind(&r.label)
+            .bind(BaremetalState::Preparing.as_str())
+            .bind(&r.operation_id)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    pub async fn baremetal(&self, id: &str) -> Result<Option<BaremetalRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE b.id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(record).transpose()
+    }
+
+    /// A server's three state columns, (state, power, console), as an operation reads them
+    /// before its compare-and-swap; `None` when the server is gone.
+    pub async fn baremetal_states(
+        &self,
+        id: &str,
+    ) -> Result<Option<(BaremetalState, PowerState, ConsoleState)>, StoreError> {
+        let row =
+            sqlx::query("SELECT state, power_state, console_state FROM baremetal WHERE id = ?")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        let (state, power, console): (&str, &str, &str) = (
+            row.try_get("state")?,
+            row.try_get("power_state")?,
+            row.try_get("console_state")?,
+        );
+        Ok(Some((
+            BaremetalState::parse(state).ok_or_else(|| corrupt("state", state))?,
+            PowerState::parse(power).ok_or_else(|| corrupt("power", power))?,
+            ConsoleState::parse(console).ok_or_else(|| corrupt("console", console))?,
+        )))
+    }
+
+    pub async fn list_baremetal(
+        &self,
+        f: &BaremetalFilter,
+    ) -> Result<(Vec<Baremetal>, u64), StoreError> {
+        let push_filters = |query: &mut QueryBuilder<'_, Sqlite>| {
+            query.push(" WHERE 1 = 1");
+            if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
+                // Newline-separated so a search never matches across two fields.
+                query
+                    .push(
+                        " AND lower(b.name || char(10) || b.id || char(10) || b.ipmi_ip || char(10) || \
+                         coalesce(b.sn, '') || char(10) || coalesce(b.model, '') || char(10) || \
+                         b.rack_location || char(10) || coalesce(b.label, '') || char(10) || t.email) LIKE ",
+                    )
+                    .push_bind(like_pattern(q))
+                    .push(" ESCAPE '\\'");
+            }
+            if let Some(t) = &f.tenant {
+                query.push(" AND b.tenant_id = ").push_bind(t.clone());
+            }
+            if let Some(s) = f.state {
+                query.push(" AND b.state = ").push_bind(s.as_str());
+            }
+        };
+        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT COUNT(*) AS n {FROM}"));
+        push_filters(&mut query);
+        let total: i64 = query.build().fetch_one(self.pool()).await?.try_get("n")?;
+        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} {FROM}"));
+        push_filters(&mut query);
+        query
+            .push(" ORDER BY b.created_at DESC, b.id LIMIT ")
+            .push_bind(i64::from(f.limit))
+            .push(" OFFSET ")
+            .push_bind(f.offset.min(i64::MAX as u64) as i64);
+        let rows = query.build().fetch_all(self.pool()).await?;
+        let items = rows
+            .iter()
+            .map(|r| Ok(record(r)?.server))
+            .collect::<Result<_, StoreError>>()?;
+        Ok((items, total as u64))
+    }
+
+    /// Servers still `preparing` (a restarted coordinator prepares them again).
+    pub async fn preparing_baremetal(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM baremetal WHERE state = ?")
+            .bind(BaremetalState::Preparing.as_str())
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Ends preparation when the row still reads `state.from` (and, when prepared, the power
+    /// `from`), and finishes its operation; `false` when the row moved meanwhile or is gone.
+    pub async fn swap_prepared(
+        &self,
+        id: &str,
+        state: Swap<BaremetalState>,
+        outcome: &Prepared,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let n = match outcome {
+            Prepared::Ok {
+                sn,
+                model,
+                manufacturer,
+                power,
+            } => sqlx::query(
+                "UPDATE baremetal SET state = ?, reason = NULL, sn = ?, model = ?, \
+                        manufacturer = ?, power_state = ?, power_changed_at = ?, \
+                        power_checked_at = ?, updated_at = ? \
+                     WHERE id = ? AND state = ? AND power_state = ?",
+            )
+            .bind(state.to.as_str())
+            .bind(sn)
+            .bind(model)
+            .bind(manufacturer)
+            .bind(power.to.as_str())
+            .bind(now)
+            .bind(now)
+            .bind(now)
+            .bind(id)
+            .bind(state.from.as_str())
+            .bind(power.from.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+            Prepared::Failed(reason) => sqlx::query(
+                "UPDATE baremetal SET state = ?, reason = ?, updated_at = ? \
+                     WHERE id = ? AND state = ?",
+            )
+            .bind(state.to.as_str())
+            .bind(reason)
+            .bind(now)
+            .bind(id)
+            .bind(state.from.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+        };
+        if n != 1 {
+            return Ok(false);
+        }
+        if let Prepared::Ok { power, .. } = outcome {
+            power::log_power(&mut tx, id, power.to, "prepare", now).await?;
+        }
+        let op: Option<String> = sqlx::query("SELECT operation_id FROM baremetal WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("operation_id")?;
+        if let Some(op) = op {
+            let error = match outcome {
+                Prepared::Ok { .. } => None,
+                Prepared::Failed(reason) => Some(reason.as_str()),
+            };
+            self.finish_operation(&mut tx, &op, error, now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Rack location and label; `None` leaves a field as it is, an empty label clears it.
+    pub async fn update_baremetal(
+        &self,
+        id: &str,
+        rack_location: Option<&str>,
+        label: Option<Option<&str>>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE baremetal SET rack_location = coalesce(?, rack_location), \
+                label = CASE WHEN ? THEN ? ELSE label END, updated_at = ? WHERE id = ?",
+        )
+        .bind(rack_location)
+        .bind(label.is_some())
+        .bind(label.flatten())
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Removes a server from management; returns what it was.
+    pub async fn delete_baremetal(&self, id: &str) -> Result<Option<BaremetalRecord>, StoreError> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE b.id = ?"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let rec = record(&row)?;
+        if rec.server.state == BaremetalState::Preparing
+            && let Some(op) = &rec.server.operation_id
+        {
+            let now = plinth_common::timefmt::now_ms();
+            let reason = "the server was deleted while preparing";
+            self.finish_operation(&mut tx, op, Some(reason), now)
+                .await?;
+        }
+        sqlx::query("DELETE FROM baremetal WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(rec))
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::db::test_store;
+
+    pub(super) fn row(n: u32, tenant: &str) -> NewServerRow {
+        NewServerRow {
+            id: format!("bm-{n:04}"),
+            name: format!("server-{n}"),
+            tenant_id: tenant.into(),
+            ipmi_ip: format!("10.9.0.{n}"),
+            username: "admin".into(),
+            password_sealed: "v1:sealed".into(),
+            rack_location: "R1".into(),
+            label: None,
+            operation_id: format!("op-{n:04}"),
+        }
+    }
+
+    /// Ends the preparation of `id` as prepared, powered off, through the compare-and-swap.
+    pub(super) async fn settle(store: &Store, id: &str) -> Result<bool, StoreError> {
+        let outcome = Prepared::Ok {
+            sn: None,
+            model: None,
+            manufacturer: None,
+            power: Swap {
+                from: PowerState::Unknown,
+                to: PowerState::Off,
+            },
+        };
+        let state = Swap {
+            from: BaremetalState::Preparing,
+            to: BaremetalState::Running,
+        };
+        store.swap_prepared(id, state, &outcome, 5).await
+    }
+
+    #[tokio::test]
+    async fn one_bmc_address_is_managed_once() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        store
+            .create_tenant("tenant-1", "t@example.com", "t")
+            .await?;
+        assert!(
+            store
+                .create_baremetal(&[row(1, "tenant-1")], 1)
+                .await?
+                .is_ok()
+        );
+        let mut again = row(2, "tenant-1");
+        again.ipmi_ip = "10.9.0.1".into();
+        let refused = store
+            .create_baremetal(&[row(3, "tenant-1"), again], 1)
+            .await?;
+        assert_eq!(refused, Err(vec!["10.9.0.1".to_string()]));
+        assert!(
+            store.baremetal("bm-0003").await?.is_none(),
+            "nothing of the batch"
+        );
+        store.delete_baremetal("bm-0001").await?;
+        let mut again = row(2, "tenant-1");
+        again.ipmi_ip = "10.9.0.1".into();
+        assert!(
+            store.create_baremetal(&[again], 1).await?.is_ok(),
+            "free after delete"
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn preparation_ends_once_and_only_from_the_state_read() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        store
+            .create_tenant("tenant-1", "t@example.com", "t")
+            .await?;
+        let rows = [row(1, "tenant-1"), row(2, "tenant-1")];
+        assert!(store.create_baremetal(&rows, 1).await?.is_ok());
+        assert_eq!(store.preparing_baremetal().await?.len(), 2);
+        assert!(settle(&store, "bm-0001").await?, "preparing: swapped");
+        assert!(!settle(&store, "bm-0001").await?, "running already: moved");
+        let failed = Prepared::Failed("the BMC did not answer".into());
+        let to_failed = Swap {
+            from: BaremetalState::Preparing,
+            to: BaremetalState::Failed,
+        };
+        assert!(
+            !store
+                .swap_prepared("bm-0001", to_failed, &failed, 6)
+                .await?,
+            "a late failure does not overwrite running"
+        );
+        assert!(
+            store
+                .swap_prepared("bm-0002", to_failed, &failed, 6)
+                .await?
+        );
+        assert!(
+            !store
+                .swap_prepared("bm-0404", to_failed, &failed, 6)
+                .await?,
+            "gone"
+        );
+        let got = |id: &'static str| {
+            let store = store.clone();
+            async move { Ok::<_, StoreError>(store.baremetal(id).await?.map(|r| r.server)) }
+        };
+        let one = got("bm-0001").await?.expect("row");
+        assert_eq!(
+            (one.state, one.power_state),
+            (BaremetalState::Running, PowerState::Off)
+        );
+        let two = got("bm-0002").await?.expect("row");
+        assert_eq!(two.state, BaremetalState::Failed);
+        assert_eq!(two.reason.as_deref(), Some("the BMC did not answer"));
+        assert!(store.preparing_baremetal().await?.is_empty());
+        Ok(())
+    }
+}
