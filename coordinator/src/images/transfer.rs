@@ -130,7 +130,7 @@ async fn ingest(
 }
 
 /// What a download link signs.
-fn link_message(image_id: &str, expires: i64) -> String {
+pub fn link_message(image_id: &str, expires: i64) -> String {
     format!("image-download\n{image_id}\n{expires}")
 }
 

@@ -4,6 +4,9 @@
 
 use crate::http::error::{ApiPath, ApiQuery, ApiResult};
 use crate::images::transfer::{self, Download};
+
+/// What a link signs (tests sign their own links with it).
+pub use crate::images::transfer::link_message;
 use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;
