@@ -234,3 +234,117 @@ impl ContentError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::images::fetch::Fault;
+    use axum::http::StatusCode;
+    use std::io;
+
+    #[test]
+    fn a_refused_change_is_a_409_naming_both_statuses() {
+        let err = ImageStatus::Importing
+            .transition(ImageKind::Custom, ImageEvent::Delete)
+            .expect_err("importing images are not deleted");
+        let (status, detail) = ApiError::from(ImageError::Transition {
+            id: "img-1".into(),
+            err,
+        })
+        .detail();
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(detail.code, "image_not_deletable");
+        assert_eq!(
+            detail.message,
+            "image img-1 is importing; delete needs import_failed or available"
+        );
+    }
+
+    /// Each cause carries a path, an address or a tool's words in its detail; no reason does.
+    #[test]
+    fn reasons_show_no_paths_addresses_or_tool_output() {
+        let path = "/var/lib/plinth/images/staging/blob-1.part";
+        let io_err = |kind| io::Error::new(kind, format!("{path}: failed"));
+        let cases: Vec<(&str, ContentError, &str)> = vec![
+            (
+                "qemu-img refused the file",
+                ContentError::Inspect(QemuImgError::Failed(format!(
+                    "qemu-img: Could not open '{path}': Unsupported qcow2 version 99"
+                ))),
+                "the file is not a valid qcow2 image",
+            ),
+            (
+                "qemu-img printed nonsense",
+                ContentError::Inspect(QemuImgError::Output(format!("{path} at line 1"))),
+                "could not inspect",
+            ),
+            (
+                "connection refused",
+                ContentError::Fetch(FetchError::unreachable(
+                    Fault::Refused,
+                    "cannot fetch from 10.0.0.5: tcp connect error",
+                )),
+                "the source refused the connection",
+            ),
+            (
+                "HTTP status",
+                ContentError::Fetch(FetchError::unreachable(
+                    Fault::Status(404),
+                    "10.0.0.5 answered 404 Not Found",
+                )),
+                "the source answered 404 Not Found",
+            ),
+            (
+                "FTP login",
+                ContentError::Fetch(FetchError::unreachable(
+                    Fault::Login,
+                    "FTP server 10.0.0.5:21: logging in as u: 530 no",
+                )),
+                "refused the login",
+            ),
+            (
+                "source stalled",
+                ContentError::Ingest(IngestError::Read(io_err(io::ErrorKind::TimedOut))),
+                "stopped sending",
+            ),
+            (
+                "transfer cut",
+                ContentError::Ingest(IngestError::Read(io_err(io::ErrorKind::UnexpectedEof))),
+                "ended early",
+            ),
+            (
+                "disk full",
+                ContentError::Ingest(IngestError::Write(io_err(io::ErrorKind::StorageFull))),
+                "could not store",
+            ),
+            (
+                "staging",
+                ContentError::Stage(io_err(io::ErrorKind::PermissionDenied)),
+                "could not store",
+            ),
+            (
+                "copy",
+                ContentError::Copy(io_err(io::ErrorKind::NotFound)),
+                "copying the content failed",
+            ),
+            (
+                "odd format name",
+                ContentError::NotQcow2(path.to_string()),
+                "another format",
+            ),
+        ];
+        for (label, err, want) in cases {
+            let reason = err.reason();
+            assert!(reason.contains(want), "{label}: {reason}");
+            assert!(!reason.contains('/'), "{label}: a path in {reason:?}");
+            assert!(
+                !reason.contains("10.0.0.5"),
+                "{label}: an address in {reason:?}"
+            );
+            assert!(
+                !reason.contains("qemu-img:") && !reason.contains("tcp connect"),
+                "{label}: tool output in {reason:?}"
+            );
+        }
+    }
+}

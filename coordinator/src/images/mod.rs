@@ -247,6 +247,15 @@ pub(crate) async fn interrupted(st: &AppState, id: &str, op_id: &str, reason: &s
     fail(st, id, op_id, reason).await;
 }
 
+/// An instance export into image `id` failed before its upload ended the image (the agent
+/// refused or could not be reached): `detail` goes to the log, the image and its operation get
+/// a short reason. For the export job in `instances`, which holds the detail.
+pub async fn export_failed(st: &AppState, id: &str, op_id: &str, detail: &dyn std::fmt::Display) {
+    let reason = "the host could not export the instance's disk; export the instance again";
+    warn!(image = %id, operation = %op_id, error = %detail, "Export failed.");
+    fail(st, id, op_id, reason).await;
+}
+
 /// Applies `Failed` with `reason`, a sentence for the tenant. An image that moved on (its
 /// content arrived meanwhile) keeps its status, and its operation is left to that change.
 async fn fail(st: &AppState, id: &str, op_id: &str, reason: &str) {
@@ -261,6 +270,12 @@ async fn fail(st: &AppState, id: &str, op_id: &str, reason: &str) {
         .await;
     match moved {
         Ok(_) => audit_job(st, "image failed", id, reason).await,
+        // The image went away under its job: the operation still ends, with the reason.
+        Err(store::ImageTransitionError::NotFound) => {
+            if let Err(err) = st.store.end_operation(op_id, Some(reason), now_ms()).await {
+                warn!(image = %id, operation = %op_id, error = ?err, "Could not end the operation of a removed image.");
+            }
+        }
         Err(err) => {
             warn!(image = %id, operation = %op_id, error = %err, "Could not record a failed image.");
         }

@@ -222,6 +222,27 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Ends operation `op_id` if it is still running, when the image it filled is gone.
+    pub(crate) async fn end_operation(
+        &self,
+        op_id: &str,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let running = self
+            .get_operation(op_id, None)
+            .await?
+            .is_some_and(|o| o.status == plinth_common::api::OperationStatus::Running);
+        if running {
+            let mut tx = self.write().await?;
+            self.finish_operation(&mut tx, op_id, error, now).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
 /// A change the image's status or condition refused is `false`; only a store failure is an
 /// error.
 fn refused_is_false(moved: Result<Moved, ImageTransitionError>) -> Result<bool, StoreError> {
