@@ -26,8 +26,6 @@ use plinth_common::api::{
 use plinth_common::ids::ImageId;
 use tokio_util::io::StreamReader;
 
-pub use crate::images::transfer::LINK_LIFETIME_SECS;
-
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/images", get(list).post(create))
