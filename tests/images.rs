@@ -266,6 +266,48 @@ async fn bad_imports_are_refused_before_anything_starts() -> anyhow::Result<()> 
     Ok(())
 }
 
+/// A damaged qcow2 makes qemu-img fail with the staged file's path (in the coordinator's data
+/// directory) in its stderr: the tenant reads a short reason without it, the log keeps it.
+#[tokio::test]
+async fn a_damaged_image_fails_with_a_reason_that_shows_no_path_or_stderr() -> anyhow::Result<()> {
+    let f = fixture().await?;
+    // The qcow2 magic, then a version qemu-img does not know.
+    let mut damaged = b"QFI\xfb\x00\x00\x00\x63".to_vec();
+    damaged.resize(1 << 16, 0);
+    std::fs::write(f.files.join("damaged.qcow2"), &damaged)?;
+    let image = f
+        .import_done(&f.url("files", "damaged.qcow2"), "damaged", json!({}))
+        .await?;
+    assert_eq!(image["status"], "import_failed", "{image}");
+    let (_, op) = f
+        .region
+        .get(&format!(
+            "/v1/operations/{}",
+            image["operation_id"].as_str().unwrap_or_default()
+        ))
+        .await?;
+    let data_dir = f.region.data_dir().to_string_lossy().to_string();
+    for (what, shown) in [
+        ("failure_reason", &image["failure_reason"]),
+        ("operation error", &op["error"]),
+    ] {
+        let shown = shown.as_str().unwrap_or_default();
+        assert_eq!(shown, "the file is not a valid qcow2 image", "{what}");
+        assert!(
+            !shown.contains('/') && !shown.contains("qemu-img:") && !shown.contains(&data_dir),
+            "{what} shows a path or stderr: {shown}"
+        );
+    }
+    let id = image["id"].as_str().unwrap_or_default();
+    let log = std::fs::read_to_string(f.region.dir.path().join("coordinator.log"))?;
+    assert!(
+        log.lines()
+            .any(|l| l.contains(id) && l.contains("Unsupported qcow2 version")),
+        "the log keeps qemu-img's words with the image id"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn ftp_import_with_credentials_never_shows_the_password() -> anyhow::Result<()> {
     let f = fixture().await?;

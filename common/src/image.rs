@@ -85,11 +85,180 @@ impl ImageStatus {
     }
 
     /// Whether an image in this status may be deleted (SPEC §5: base only when available;
-    /// custom when available or import_failed).
+    /// custom when available or import_failed): what the transition table says of `Delete`.
     pub fn deletable(self, kind: ImageKind) -> bool {
-        match kind {
-            ImageKind::Base => self == ImageStatus::Available,
-            ImageKind::Custom => matches!(self, ImageStatus::Available | ImageStatus::ImportFailed),
+        self.transition(kind, ImageEvent::Delete).is_ok()
+    }
+
+    /// Whether an image in this status is waiting for its content (an import, upload, export
+    /// or copy to base fills it): the statuses `ContentVerified` leaves, for either kind.
+    pub fn takes_content(self) -> bool {
+        [ImageKind::Base, ImageKind::Custom]
+            .into_iter()
+            .any(|kind| self.transition(kind, ImageEvent::ContentVerified).is_ok())
+    }
+
+    /// The two status machines of SPEC §5 as one table: every legal move is one arm, and
+    /// everything else is an `InvalidImageTransition` that names where the image is and where
+    /// it must be. A status of the other kind's machine moves nowhere.
+    pub fn transition(
+        self,
+        kind: ImageKind,
+        event: ImageEvent,
+    ) -> Result<ImageNext, InvalidImageTransition> {
+        use ImageEvent as E;
+        use ImageKind as K;
+        use ImageNext as N;
+        use ImageStatus as S;
+        let next = match (kind, self, event) {
+            // Base images: made by a copy, deleted outright.
+            (K::Base, S::Making, E::ContentVerified) => Some(N::Status(S::Available)),
+            (K::Base, S::Making, E::Failed) => Some(N::Removed),
+            (K::Base, S::Available, E::Delete) => Some(N::Status(S::Deleting)),
+            (K::Base, S::Deleting, E::Destroy) => Some(N::Removed),
+            // Custom images: imported, uploaded or exported; deleted into the recycle bin.
+            (K::Custom, S::Importing | S::Creating, E::ContentVerified) => {
+                Some(N::Status(S::Available))
+            }
+            (K::Custom, S::Importing | S::Creating, E::Failed) => Some(N::Status(S::ImportFailed)),
+            (K::Custom, S::Available | S::ImportFailed, E::Delete) => Some(N::Status(S::Deleting)),
+            (
+                K::Custom,
+                S::Deleting,
+                E::Restore {
+                    before: before @ (S::Available | S::ImportFailed),
+                },
+            ) => Some(N::Status(before)),
+            (K::Custom, S::Deleting, E::Destroy) => Some(N::Removed),
+            // Refused.
+            (K::Base, S::Making, E::Delete | E::Restore { .. } | E::Destroy)
+            | (
+                K::Base,
+                S::Available,
+                E::ContentVerified | E::Failed | E::Restore { .. } | E::Destroy,
+            )
+            | (
+                K::Base,
+                S::Deleting,
+                E::ContentVerified | E::Failed | E::Delete | E::Restore { .. },
+            )
+            | (
+                K::Base,
+                S::Creating | S::Importing | S::ImportFailed,
+                E::ContentVerified | E::Failed | E::Delete | E::Restore { .. } | E::Destroy,
+            )
+            | (
+                K::Custom,
+                S::Making,
+                E::ContentVerified | E::Failed | E::Delete | E::Restore { .. } | E::Destroy,
+            )
+            | (K::Custom, S::Importing | S::Creating, E::Delete | E::Restore { .. } | E::Destroy)
+            | (
+                K::Custom,
+                S::Available | S::ImportFailed,
+                E::ContentVerified | E::Failed | E::Restore { .. } | E::Destroy,
+            )
+            | (K::Custom, S::Deleting, E::ContentVerified | E::Failed | E::Delete)
+            | (
+                K::Custom,
+                S::Deleting,
+                E::Restore {
+                    before: S::Making | S::Creating | S::Importing | S::Deleting,
+                },
+            ) => None,
+        };
+        next.ok_or(InvalidImageTransition {
+            kind,
+            from: self,
+            event,
+        })
+    }
+}
+
+/// What happens to an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageEvent {
+    /// Its content arrived and passed verification (import, upload, export, copy to base).
+    ContentVerified,
+    /// Filling it failed (import, upload, export, copy to base).
+    Failed,
+    /// Delete: a custom image goes into its tenant's recycle bin; a base image is destroyed next.
+    Delete,
+    /// Out of the recycle bin, back to the status it had when it was deleted.
+    Restore { before: ImageStatus },
+    /// Its content and its row go for good.
+    Destroy,
+}
+
+impl ImageEvent {
+    /// Every event, `Restore` once per status it could name.
+    pub fn all() -> Vec<ImageEvent> {
+        let mut all = vec![
+            ImageEvent::ContentVerified,
+            ImageEvent::Failed,
+            ImageEvent::Delete,
+            ImageEvent::Destroy,
+        ];
+        all.extend(
+            ImageStatus::ALL
+                .iter()
+                .map(|&before| ImageEvent::Restore { before }),
+        );
+        all
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageEvent::ContentVerified => "completing its content",
+            ImageEvent::Failed => "failing its content",
+            ImageEvent::Delete => "delete",
+            ImageEvent::Restore { .. } => "restore",
+            ImageEvent::Destroy => "destroy",
+        }
+    }
+}
+
+impl fmt::Display for ImageEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where an event takes an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageNext {
+    Status(ImageStatus),
+    /// Its row is removed (a destroyed image, a failed copy to base).
+    Removed,
+}
+
+/// An event the image's status does not allow; the message names both statuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a {kind} image is {from}; {event} needs {}", self.needs_text())]
+pub struct InvalidImageTransition {
+    pub kind: ImageKind,
+    pub from: ImageStatus,
+    pub event: ImageEvent,
+}
+
+impl InvalidImageTransition {
+    /// The statuses of this kind from which the event is legal, read off the table.
+    pub fn needs(&self) -> Vec<ImageStatus> {
+        ImageStatus::ALL
+            .iter()
+            .copied()
+            .filter(|s| s.transition(self.kind, self.event).is_ok())
+            .collect()
+    }
+
+    /// `a, b or c`; `another status` where the event is legal from none (a restore naming a
+    /// status an image is never deleted from).
+    pub fn needs_text(&self) -> String {
+        let names: Vec<&str> = self.needs().into_iter().map(ImageStatus::as_str).collect();
+        match names.split_last() {
+            None => "another status".to_string(),
+            Some((last, [])) => (*last).to_string(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
         }
     }
 }
@@ -222,6 +391,100 @@ mod tests {
             let err = check_os(t, a, p, v).expect_err("refused");
             assert_eq!(err.0, field, "{t} {a} {p} {v}: {}", err.1);
         }
+    }
+
+    #[test]
+    fn exactly_the_spec_transitions_are_legal() {
+        use ImageEvent as E;
+        use ImageKind::{Base, Custom};
+        use ImageNext::{Removed, Status};
+        use ImageStatus as S;
+        let legal = [
+            (Base, S::Making, E::ContentVerified, Status(S::Available)),
+            (Base, S::Making, E::Failed, Removed),
+            (Base, S::Available, E::Delete, Status(S::Deleting)),
+            (Base, S::Deleting, E::Destroy, Removed),
+            (
+                Custom,
+                S::Importing,
+                E::ContentVerified,
+                Status(S::Available),
+            ),
+            (
+                Custom,
+                S::Creating,
+                E::ContentVerified,
+                Status(S::Available),
+            ),
+            (Custom, S::Importing, E::Failed, Status(S::ImportFailed)),
+            (Custom, S::Creating, E::Failed, Status(S::ImportFailed)),
+            (Custom, S::Available, E::Delete, Status(S::Deleting)),
+            (Custom, S::ImportFailed, E::Delete, Status(S::Deleting)),
+            (
+                Custom,
+                S::Deleting,
+                E::Restore {
+                    before: S::Available,
+                },
+                Status(S::Available),
+            ),
+            (
+                Custom,
+                S::Deleting,
+                E::Restore {
+                    before: S::ImportFailed,
+                },
+                Status(S::ImportFailed),
+            ),
+            (Custom, S::Deleting, E::Destroy, Removed),
+        ];
+        for kind in [Base, Custom] {
+            for &from in S::ALL {
+                for event in E::all() {
+                    let want = legal
+                        .iter()
+                        .find(|(k, f, e, _)| *k == kind && *f == from && *e == event)
+                        .map(|(_, _, _, to)| *to);
+                    match (from.transition(kind, event), want) {
+                        (Ok(to), Some(w)) => assert_eq!(to, w, "{kind} {from} --{event:?}-->"),
+                        (Err(err), None) => {
+                            assert_eq!((err.kind, err.from, err.event), (kind, from, event));
+                            assert!(
+                                !err.needs().contains(&from),
+                                "{kind} {from} --{event:?}--> names a wrong need"
+                            );
+                        }
+                        (got, want) => {
+                            panic!("{kind} {from} --{event:?}-->: got {got:?}, want {want:?}")
+                        }
+                    }
+                    if let Ok(ImageNext::Status(to)) = from.transition(kind, event) {
+                        assert!(to.valid_for(kind), "{kind} {from} --{event:?}--> {to}");
+                        assert!(from.valid_for(kind), "{kind} {from} is not {kind}'s");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn refusals_name_both_statuses() {
+        let err = ImageStatus::Importing
+            .transition(ImageKind::Custom, ImageEvent::Delete)
+            .expect_err("an importing image cannot be deleted");
+        assert_eq!(
+            err.to_string(),
+            "a custom image is importing; delete needs import_failed or available"
+        );
+        let err = ImageStatus::Making
+            .transition(ImageKind::Base, ImageEvent::Delete)
+            .expect_err("a base image being made cannot be deleted");
+        assert_eq!(
+            err.to_string(),
+            "a base image is making; delete needs available"
+        );
+        assert!(ImageStatus::Importing.takes_content() && ImageStatus::Making.takes_content());
+        assert!(ImageStatus::Creating.takes_content() && !ImageStatus::Available.takes_content());
     }
 
     #[test]

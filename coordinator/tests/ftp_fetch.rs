@@ -268,7 +268,9 @@ async fn refusals_are_unreachable_and_never_name_the_password() {
     ];
     for (label, url, expected) in cases {
         match ftp::open(&url, TIMEOUT).await {
-            Err(FetchError::Unreachable(message)) => {
+            Err(FetchError::Unreachable {
+                detail: message, ..
+            }) => {
                 assert!(message.contains(expected), "{label}: {message}");
                 for secret in [wrong, wrong_in_url, PASSWORD, PASSWORD_IN_URL] {
                     assert!(!message.contains(secret), "{label}: {message}");

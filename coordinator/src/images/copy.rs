@@ -2,9 +2,9 @@
 //! copied, then `available`. If the copy fails, the half-made base image is removed and the
 //! operation says why.
 
+use crate::images::error::ContentError;
 use crate::images::writer::{ContentWriter, Refused};
 use crate::state::AppState;
-use plinth_common::timefmt::now_ms;
 use tracing::{info, warn};
 
 /// Copies `source_blob` for the base image `target_id`.
@@ -12,15 +12,8 @@ pub async fn run(st: AppState, source_blob: String, target_id: String, op_id: St
     let writer = match ContentWriter::claim(&st.store, &st.images.blobs, &target_id).await {
         Ok(writer) => writer,
         Err(Refused::Store(err)) => {
-            tracing::error!(image = %target_id, error = ?err, "Copy could not take the image's writer mark.");
-            let reason = "the store could not start the copy; copy the image again";
-            if let Err(err) = st
-                .store
-                .fail_copy(&target_id, &op_id, reason, now_ms())
-                .await
-            {
-                tracing::error!(image = %target_id, error = ?err, "Could not record a failed copy.");
-            }
+            let err = ContentError::Store(err);
+            crate::images::content_failed(&st, &target_id, &op_id, &err).await;
             return;
         }
         // Another writer owns the image, or it moved on: theirs to end, not this job's.
@@ -29,14 +22,8 @@ pub async fn run(st: AppState, source_blob: String, target_id: String, op_id: St
             return;
         }
     };
-    let outcome = writer.copy_from(&source_blob).await;
-    let now = now_ms();
-    match outcome {
-        Ok(()) => match st
-            .store
-            .complete_copy(&target_id, &op_id, writer.key(), now)
-            .await
-        {
+    match writer.copy_from(&source_blob).await {
+        Ok(()) => match crate::images::copy_verified(&st, &target_id, &op_id, writer.key()).await {
             Ok(true) => {
                 info!(image = %target_id, "Copy to base finished.");
                 writer.completed();
@@ -51,11 +38,8 @@ pub async fn run(st: AppState, source_blob: String, target_id: String, op_id: St
             }
         },
         Err(err) => {
-            warn!(image = %target_id, error = %err, "Copy to base failed.");
-            let reason = format!("copying the content failed: {err}");
-            if let Err(err) = st.store.fail_copy(&target_id, &op_id, &reason, now).await {
-                tracing::error!(image = %target_id, error = ?err, "Could not record the end of a copy.");
-            }
+            let err = ContentError::Copy(err);
+            crate::images::content_failed(&st, &target_id, &op_id, &err).await;
             writer.abandon().await;
         }
     }
@@ -71,13 +55,7 @@ pub async fn resume(st: AppState, target_id: String, op_id: String) {
         Some(blob) => run(st, blob, target_id, op_id).await,
         None => {
             let reason = "the source image of the copy is gone";
-            if let Err(err) = st
-                .store
-                .fail_copy(&target_id, &op_id, reason, now_ms())
-                .await
-            {
-                tracing::error!(error = ?err, "Could not record a failed copy.");
-            }
+            crate::images::interrupted(&st, &target_id, &op_id, reason).await;
         }
     }
 }

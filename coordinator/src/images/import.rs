@@ -3,6 +3,7 @@
 //! and no partial content. A restart runs the import again from the start (the start-up
 //! sweep has removed what the cut-off run staged; images::writer).
 
+use crate::images::error::ContentError;
 use crate::images::fetch::{self, Source};
 use crate::images::ingest::ingest;
 use crate::images::store::{ImageRecord, VerifiedBlob};
@@ -20,15 +21,8 @@ pub async fn run(st: AppState, image_id: String, op_id: String) {
     let writer = match ContentWriter::claim(&st.store, &st.images.blobs, &image_id).await {
         Ok(writer) => writer,
         Err(Refused::Store(err)) => {
-            let reason = "the store could not start the import; import the image again";
-            tracing::error!(image = %image_id, error = ?err, "Import could not take the image's writer mark.");
-            if let Err(err) = st
-                .store
-                .fail_image(&image_id, &op_id, reason, now_ms())
-                .await
-            {
-                tracing::error!(image = %image_id, error = ?err, "Could not record a failed import.");
-            }
+            let err = ContentError::Store(err);
+            crate::images::content_failed(&st, &image_id, &op_id, &err).await;
             return;
         }
         // Another writer owns the image, or it moved on: theirs to end, not this job's.
@@ -41,18 +35,17 @@ pub async fn run(st: AppState, image_id: String, op_id: String) {
     finish(&st, &image_id, &op_id, outcome, writer).await;
 }
 
-/// Records how an import or upload ended, and ends its writer: content the row now names is
-/// kept, anything else removed.
+/// Records how an import, upload or export ended, and ends its writer: content the row now
+/// names is kept, anything else removed.
 pub async fn finish(
     st: &AppState,
     image_id: &str,
     op_id: &str,
-    outcome: Result<VerifiedBlob, String>,
+    outcome: Result<VerifiedBlob, ContentError>,
     writer: ContentWriter,
 ) {
-    let now = now_ms();
     match &outcome {
-        Ok(v) => match st.store.complete_image(image_id, op_id, v, now).await {
+        Ok(v) => match crate::images::content_verified(st, image_id, op_id, v).await {
             Ok(true) => {
                 info!(image = %image_id, bytes = v.size_bytes, "Image imported.");
                 writer.completed();
@@ -66,11 +59,8 @@ pub async fn finish(
                 writer.abandon().await;
             }
         },
-        Err(reason) => {
-            warn!(image = %image_id, %reason, "Image import failed.");
-            if let Err(err) = st.store.fail_image(image_id, op_id, reason, now).await {
-                tracing::error!(image = %image_id, error = ?err, "Could not record the end of an import.");
-            }
+        Err(err) => {
+            crate::images::content_failed(st, image_id, op_id, err).await;
             writer.abandon().await;
         }
     }
@@ -81,24 +71,19 @@ async fn import(
     image_id: &str,
     op_id: &str,
     writer: &ContentWriter,
-) -> Result<VerifiedBlob, String> {
-    let rec = st
-        .store
-        .image(image_id)
-        .await
-        .map_err(|e| format!("store: {e}"))?
-        .ok_or("the image was removed")?;
+) -> Result<VerifiedBlob, ContentError> {
+    let rec = st.store.image(image_id).await?.ok_or(ContentError::Gone)?;
     let sealed = rec
         .source_url_sealed
         .as_deref()
-        .ok_or("the image has no source URL")?;
+        .ok_or(ContentError::NoSource)?;
     let url: reqwest::Url = st
         .images
         .secrets
         .unseal(sealed)
-        .map_err(|e| e.to_string())?
+        .map_err(|e| ContentError::Unseal(e.to_string()))?
         .parse()
-        .map_err(|_| "the source URL is malformed".to_string())?;
+        .map_err(|_| ContentError::Unseal("the unsealed URL does not parse".into()))?;
     info!(image = %image_id, url = %redact_url(&url), "Import started.");
     let source = match url.scheme() {
         "http" | "https" => fetch::http::open(&st.images.http, &url).await,
@@ -106,8 +91,7 @@ async fn import(
         other => Err(fetch::FetchError::BadUrl(format!(
             "{other} URLs cannot be imported"
         ))),
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
     fill(st, &rec, op_id, source, writer).await
 }
 
@@ -120,14 +104,11 @@ pub async fn fill(
     op_id: &str,
     source: Source,
     writer: &ContentWriter,
-) -> Result<VerifiedBlob, String> {
+) -> Result<VerifiedBlob, ContentError> {
     let target_gb = rec.image.target_size_gb.unwrap_or(0);
     // No file may be larger than the disk it claims to fit in (an ISO is its own size).
     let limit = u64::from(target_gb) * GIB;
-    let (staged, file) = writer
-        .stage()
-        .await
-        .map_err(|e| format!("staging failed: {e}"))?;
+    let (staged, file) = writer.stage().await.map_err(ContentError::Stage)?;
 
     let (tx, mut rx) = tokio::sync::watch::channel(0u64);
     let store = st.store.clone();
@@ -155,14 +136,14 @@ pub async fn fill(
     .await;
     let _ = done_tx.send(());
     let _ = reporter.await;
-    let ingested = ingested.map_err(|e| e.to_string())?;
+    let ingested = ingested?;
     if let Some(expected) = total
         && expected != ingested.bytes
     {
-        return Err(format!(
-            "the transfer ended after {} of {expected} bytes",
-            ingested.bytes
-        ));
+        return Err(ContentError::Short {
+            got: ingested.bytes,
+            expected,
+        });
     }
     let want = Expectations {
         image_type: rec.image.image_type,
@@ -170,10 +151,7 @@ pub async fn fill(
         sha256: rec.expected_sha256.as_deref(),
     };
     let mut verified = verify(staged.path(), &ingested.sha256, ingested.bytes, &want).await?;
-    writer
-        .commit(staged)
-        .await
-        .map_err(|e| format!("storing the image failed: {e}"))?;
+    writer.commit(staged).await.map_err(ContentError::Commit)?;
     verified.blob_id = writer.key().to_string();
     Ok(verified)
 }

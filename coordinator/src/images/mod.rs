@@ -1,11 +1,18 @@
-//! The image repository's machinery: where content comes from (fetch), one pass that hashes
-//! and stores it (ingest), what it must be (verify, qemu-img), where it lives (storage), and
-//! who may write it (writer: one at a time, and nothing orphaned).
+//! The image repository. This file and the operation files it declares (create, removal,
+//! transfer) are the only code that changes an image's status: the transition table
+//! (`ImageStatus::transition`), the store's compare-and-swap (`Store::transition_image`), the
+//! audit entry, then the job. The machinery below: where content comes from (fetch), one pass
+//! that hashes and stores it (ingest), what it must be (verify, qemu-img), where it lives
+//! (storage), and who may write it (writer: one at a time, and nothing orphaned).
 
 pub mod api;
 pub mod copy;
+pub mod create;
+pub mod error;
 pub mod import;
+pub mod removal;
 pub mod store;
+pub mod transfer;
 
 pub mod fetch;
 pub mod ingest;
@@ -14,10 +21,19 @@ pub mod storage;
 pub mod verify;
 pub mod writer;
 
+use crate::db::StoreError;
+use crate::http::auth::Caller;
 use crate::secrets::Secrets;
+use crate::state::AppState;
+use error::{ContentError, ImageError};
+use plinth_common::api::{Image, ImagePage};
+use plinth_common::image::{ImageEvent, ImageKind, Visibility};
+use plinth_common::timefmt::now_ms;
 use std::sync::Arc;
 use std::time::Duration;
 use storage::BlobStore;
+use store::{ImageFilter, ImageRecord, OpEnd, StatusEffect, VerifiedBlob};
+use tracing::{info, warn};
 
 /// Idle time after which a source that sends nothing fails the import.
 pub const SOURCE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -59,11 +75,12 @@ pub const IMPORT: &str = "image_import";
 pub const UPLOAD: &str = "image_upload";
 pub const COPY: &str = "image_copy";
 
+/// The actor audit entries name for changes the coordinator's own jobs make.
+const JOBS: &str = "coordinator";
+
 /// Restarts imports and copies that were running; fails exports and uploads (their source or
 /// client is gone).
-pub async fn resume(st: &crate::state::AppState) -> anyhow::Result<()> {
-    use plinth_common::timefmt::now_ms;
-    use tracing::{info, warn};
+pub async fn resume(st: &AppState) -> anyhow::Result<()> {
     for op in st.store.running_operations(IMPORT).await? {
         info!(operation = %op.id, image = %op.target_id, "Restarting an import the last run left unfinished.");
         st.jobs
@@ -81,16 +98,193 @@ pub async fn resume(st: &crate::state::AppState) -> anyhow::Result<()> {
     {
         warn!(operation = %op.id, image = %op.target_id, "An export was cut off by a restart.");
         let reason = "the coordinator restarted during the export; export the instance again";
-        st.store
-            .fail_image(&op.target_id, &op.id, reason, now_ms())
-            .await?;
+        interrupted(st, &op.target_id, &op.id, reason).await;
     }
     for op in st.store.running_operations(UPLOAD).await? {
         warn!(operation = %op.id, image = %op.target_id, "An upload was cut off by a restart.");
         let reason = "the coordinator restarted during the upload; upload the file again";
-        st.store
-            .fail_image(&op.target_id, &op.id, reason, now_ms())
-            .await?;
+        interrupted(st, &op.target_id, &op.id, reason).await;
     }
     Ok(())
+}
+
+/// Whether `caller` may see `image`: admins all; a tenant its own images and the featured and
+/// public base images.
+pub fn visible(caller: &Caller, image: &Image) -> bool {
+    match caller.tenant_id() {
+        None => true,
+        Some(tenant) => {
+            image.owner_tenant_id.as_deref() == Some(tenant)
+                || (image.kind == ImageKind::Base
+                    && matches!(image.visibility, Visibility::Featured | Visibility::Public))
+        }
+    }
+}
+
+/// Whether `caller` may change or delete `image`: admins all; a tenant its own custom images.
+pub fn modifiable(caller: &Caller, image: &Image) -> bool {
+    match caller.tenant_id() {
+        None => true,
+        Some(tenant) => {
+            image.kind == ImageKind::Custom && image.owner_tenant_id.as_deref() == Some(tenant)
+        }
+    }
+}
+
+/// The image if the caller may see it; not found otherwise (tenants learn nothing of others').
+pub async fn find(st: &AppState, caller: &Caller, id: &str) -> Result<ImageRecord, ImageError> {
+    let rec = st.store.image(id).await?;
+    rec.filter(|r| visible(caller, &r.image))
+        .ok_or_else(|| ImageError::not_found("image", id))
+}
+
+/// The image as stored now (after a change), for the response.
+pub async fn reload(st: &AppState, id: &str) -> Result<ImageRecord, ImageError> {
+    st.store
+        .image(id)
+        .await?
+        .ok_or_else(|| ImageError::not_found("image", id))
+}
+
+/// Images the caller may see, by `filter` (whose `viewer_tenant` the caller sets).
+pub async fn list(
+    st: &AppState,
+    caller: &Caller,
+    mut filter: ImageFilter,
+) -> Result<ImagePage, ImageError> {
+    filter.viewer_tenant = caller.tenant_id().map(str::to_string);
+    let (items, total) = st.store.list_images(&filter).await?;
+    Ok(ImagePage { items, total })
+}
+
+/// One image, unless it is in the recycle bin.
+pub async fn show(st: &AppState, caller: &Caller, id: &str) -> Result<Image, ImageError> {
+    let rec = find(st, caller, id).await?;
+    if rec.image.deleted_at.is_some() {
+        return Err(ImageError::not_found("image", id));
+    }
+    Ok(rec.image)
+}
+
+/// What an edit changes, checked (`api::input::changes`).
+#[derive(Debug, Clone, Default)]
+pub struct ImageChanges {
+    pub name: Option<String>,
+    pub note: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub visibility: Option<Visibility>,
+}
+
+/// Changes name, note, tags or visibility: what may change in any status.
+pub async fn update(
+    st: &AppState,
+    caller: &Caller,
+    id: &str,
+    changes: ImageChanges,
+) -> Result<Image, ImageError> {
+    let rec = find(st, caller, id).await?;
+    if !modifiable(caller, &rec.image) {
+        return Err(ImageError::Forbidden(format!(
+            "image {id} is not yours to edit"
+        )));
+    }
+    st.store
+        .update_image(
+            id,
+            changes.name.as_deref(),
+            changes.note.as_deref(),
+            changes.visibility,
+            changes.tags.as_deref(),
+            now_ms(),
+        )
+        .await?;
+    st.store
+        .audit(&caller.actor(), "edit image", id, "")
+        .await?;
+    Ok(reload(st, id).await?.image)
+}
+
+/// A job's content is verified and in place: the image becomes available (the writer mark
+/// `v.blob_id` moves into its content). `false` when the mark is gone or the image moved on.
+pub(crate) async fn content_verified(
+    st: &AppState,
+    id: &str,
+    op_id: &str,
+    v: &VerifiedBlob,
+) -> Result<bool, StoreError> {
+    let done = st.store.complete_image(id, op_id, v, now_ms()).await?;
+    if done {
+        audit_job(st, "image available", id, "").await;
+    }
+    Ok(done)
+}
+
+/// A copy to base is in place under the writer mark `key`: the base image becomes available.
+pub(crate) async fn copy_verified(
+    st: &AppState,
+    id: &str,
+    op_id: &str,
+    key: &str,
+) -> Result<bool, StoreError> {
+    let done = st.store.complete_copy(id, op_id, key, now_ms()).await?;
+    if done {
+        audit_job(st, "image available", id, "copy to base").await;
+    }
+    Ok(done)
+}
+
+/// A job could not give image `id` its content: the detail goes to the log, the image and its
+/// operation get the short reason (a custom image becomes `import_failed`; a base image being
+/// made goes away).
+pub(crate) async fn content_failed(st: &AppState, id: &str, op_id: &str, err: &ContentError) {
+    let reason = err.reason();
+    warn!(image = %id, operation = %op_id, error = %err, %reason, "Filling the image failed.");
+    fail(st, id, op_id, &reason).await;
+}
+
+/// A job the last run left cannot go on: the image fails with `reason`.
+pub(crate) async fn interrupted(st: &AppState, id: &str, op_id: &str, reason: &str) {
+    fail(st, id, op_id, reason).await;
+}
+
+/// An instance export into image `id` failed before its upload ended the image (the agent
+/// refused or could not be reached): `detail` goes to the log, the image and its operation get
+/// a short reason. For the export job in `instances`, which holds the detail.
+pub async fn export_failed(st: &AppState, id: &str, op_id: &str, detail: &dyn std::fmt::Display) {
+    let reason = "the host could not export the instance's disk; export the instance again";
+    warn!(image = %id, operation = %op_id, error = %detail, "Export failed.");
+    fail(st, id, op_id, reason).await;
+}
+
+/// Applies `Failed` with `reason`, a sentence for the tenant. An image that moved on (its
+/// content arrived meanwhile) keeps its status, and its operation is left to that change.
+async fn fail(st: &AppState, id: &str, op_id: &str, reason: &str) {
+    let effect = StatusEffect::Failure { reason };
+    let op = OpEnd {
+        id: op_id,
+        error: Some(reason),
+    };
+    let moved = st
+        .store
+        .transition_image(id, |_| ImageEvent::Failed, effect, Some(op), now_ms())
+        .await;
+    match moved {
+        Ok(_) => audit_job(st, "image failed", id, reason).await,
+        // The image went away under its job: the operation still ends, with the reason.
+        Err(store::ImageTransitionError::NotFound) => {
+            if let Err(err) = st.store.end_operation(op_id, Some(reason), now_ms()).await {
+                warn!(image = %id, operation = %op_id, error = ?err, "Could not end the operation of a removed image.");
+            }
+        }
+        Err(err) => {
+            warn!(image = %id, operation = %op_id, error = %err, "Could not record a failed image.");
+        }
+    }
+}
+
+/// An audit entry for a change a job made; a failure to write it is logged, not fatal.
+async fn audit_job(st: &AppState, action: &str, id: &str, detail: &str) {
+    if let Err(err) = st.store.audit(JOBS, action, id, detail).await {
+        warn!(image = %id, error = ?err, "Could not record an audit entry.");
+    }
 }

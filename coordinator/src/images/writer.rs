@@ -157,7 +157,7 @@ mod tests {
 
     async fn importing(store: &Store, id: &str) -> Result<(), StoreError> {
         test_image(store, id).await?;
-        sqlx::query("UPDATE images SET status = 'importing' WHERE id = ?")
+        sqlx::query("UPDATE images SET kind = 'custom', status = 'importing' WHERE id = ?")
             .bind(id)
             .execute(store.pool())
             .await?;

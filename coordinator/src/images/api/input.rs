@@ -4,51 +4,22 @@
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::text::{NAME, NOTE, text, url_length};
+use crate::images::ImageChanges;
+use crate::images::create::Checked;
+use crate::images::store::ImageFilter;
 use crate::state::AppState;
-use plinth_common::api::{Image, NewImage};
-use plinth_common::image::{ImageKind, ImageType, TARGET_SIZE_GB, Visibility, check_os};
+use plinth_common::api::{NewImage, UpdateImage};
+use plinth_common::image::{
+    ImageKind, ImageStatus, ImageType, OsType, TARGET_SIZE_GB, Visibility, check_os,
+};
 use plinth_common::text::check;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-/// Whether `caller` may see `image`: admins all; a tenant its own images and the featured and
-/// public base images.
-pub fn visible(caller: &Caller, image: &Image) -> bool {
-    match caller.tenant_id() {
-        None => true,
-        Some(tenant) => {
-            image.owner_tenant_id.as_deref() == Some(tenant)
-                || (image.kind == ImageKind::Base
-                    && matches!(image.visibility, Visibility::Featured | Visibility::Public))
-        }
-    }
-}
-
-/// Whether `caller` may change or delete `image`: admins all; a tenant its own custom images.
-pub fn modifiable(caller: &Caller, image: &Image) -> bool {
-    match caller.tenant_id() {
-        None => true,
-        Some(tenant) => {
-            image.kind == ImageKind::Custom && image.owner_tenant_id.as_deref() == Some(tenant)
-        }
-    }
-}
-
-/// The image if the caller may see it; a 404 otherwise (tenants learn nothing of others').
-pub async fn find(
-    st: &AppState,
-    caller: &Caller,
-    id: &str,
-) -> ApiResult<crate::images::store::ImageRecord> {
-    let rec = st.store.image(id).await?;
-    rec.filter(|r| visible(caller, &r.image))
-        .ok_or_else(|| ApiError::not_found("image", id))
-}
-
-/// The image as stored now (after a change), for the response.
+/// The image as stored now (after a change), for the response. (Kept for the instance export,
+/// which reads back the image it made.)
 pub async fn reload(st: &AppState, id: &str) -> ApiResult<crate::images::store::ImageRecord> {
-    st.store
-        .image(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("image", id))
+    Ok(crate::images::reload(st, id).await?)
 }
 
 pub fn name(field: &'static str, value: &str) -> ApiResult<String> {
@@ -85,11 +56,7 @@ pub fn visibility(caller: &Caller, v: Visibility) -> ApiResult<()> {
 }
 
 /// Validates a new image's declaration; returns the owning tenant, name and tags.
-pub async fn new_image(
-    st: &AppState,
-    caller: &Caller,
-    img: &NewImage,
-) -> ApiResult<(String, String, Vec<String>)> {
+pub async fn new_image(st: &AppState, caller: &Caller, img: &NewImage) -> ApiResult<Checked> {
     let name = name("name", &img.name)?;
     note(&img.note)?;
     let tenant = match (caller.tenant_id(), img.tenant_id.as_deref()) {
@@ -146,7 +113,107 @@ pub async fn new_image(
         return Err(ApiError::field("sha256", "must be 64 hexadecimal digits"));
     }
     visibility(caller, img.visibility)?;
-    Ok((tenant, name, tags(&img.tags)?))
+    Ok(Checked {
+        tenant,
+        name,
+        tags: tags(&img.tags)?,
+    })
+}
+
+/// An edit's fields, checked; naming one that never changes is refused.
+pub fn changes(caller: &Caller, req: UpdateImage) -> ApiResult<ImageChanges> {
+    for (field, present) in [
+        ("source_url", req.source_url.is_some()),
+        ("format", req.format.is_some()),
+        ("virtualization", req.virtualization.is_some()),
+    ] {
+        if present {
+            return Err(ApiError::field(field, "cannot be changed"));
+        }
+    }
+    if let Some(note) = &req.note {
+        self::note(note)?;
+    }
+    if let Some(v) = req.visibility {
+        visibility(caller, v)?;
+    }
+    Ok(ImageChanges {
+        name: req.name.as_deref().map(|n| name("name", n)).transpose()?,
+        note: req.note,
+        tags: req.tags.as_deref().map(tags).transpose()?,
+        visibility: req.visibility,
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ImageQuery {
+    /// base or custom.
+    kind: Option<String>,
+    /// image or iso.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    image_type: Option<String>,
+    visibility: Option<String>,
+    status: Option<String>,
+    os_type: Option<String>,
+    tag: Option<String>,
+    /// Substring of name, id or platform.
+    q: Option<String>,
+    page: Option<u32>,
+    per_page: Option<u32>,
+}
+
+fn enum_param<T>(
+    field: &'static str,
+    value: Option<String>,
+    parse: fn(&str) -> Option<T>,
+    choices: String,
+) -> ApiResult<Option<T>> {
+    value
+        .map(|v| {
+            parse(&v)
+                .ok_or_else(|| ApiError::field(field, format!("'{v}' is not one of {choices}")))
+        })
+        .transpose()
+}
+
+/// A list query as a filter (the viewer is the caller's, set by the operation).
+pub fn filter(q: ImageQuery) -> ApiResult<ImageFilter> {
+    let per_page = q.per_page.unwrap_or(50);
+    if !(1..=1000).contains(&per_page) {
+        return Err(ApiError::field(
+            "per_page",
+            format!("must be 1-1000, got {per_page}"),
+        ));
+    }
+    let page = q.page.unwrap_or(1);
+    if page == 0 {
+        return Err(ApiError::field("page", "pages start at 1"));
+    }
+    Ok(ImageFilter {
+        kind: enum_param("kind", q.kind, ImageKind::parse, ImageKind::choices())?,
+        image_type: enum_param("type", q.image_type, ImageType::parse, ImageType::choices())?,
+        visibility: enum_param(
+            "visibility",
+            q.visibility,
+            Visibility::parse,
+            Visibility::choices(),
+        )?,
+        status: enum_param(
+            "status",
+            q.status,
+            ImageStatus::parse,
+            ImageStatus::choices(),
+        )?,
+        os_type: enum_param("os_type", q.os_type, OsType::parse, OsType::choices())?,
+        tag: q.tag,
+        q: q.q,
+        viewer_tenant: None,
+        limit: per_page,
+        offset: u64::from(page - 1) * u64::from(per_page),
+    })
 }
 
 /// An import URL: http, https or ftp, with a host and a path.

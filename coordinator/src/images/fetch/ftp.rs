@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use super::{FetchError, Source};
+use super::{Fault, FetchError, Source, connect_fault};
 
 const DEFAULT_PORT: u16 = 21;
 const ANONYMOUS_USER: &str = "anonymous";
@@ -34,16 +34,20 @@ pub async fn open(url: &Url, timeout: Duration) -> Result<Source, FetchError> {
         timeout,
     };
 
-    let mut ftp = session.step("connecting", connect(&target)).await?;
+    let mut ftp = session
+        .step("connecting", Fault::Protocol, connect(&target))
+        .await?;
     session
         .step(
             &format!("logging in as {}", target.user),
+            Fault::Login,
             ftp.login(target.user.as_str(), target.password.as_str()),
         )
         .await?;
     session
         .step(
             "switching to binary mode",
+            Fault::Protocol,
             ftp.transfer_type(FileType::Binary),
         )
         .await?;
@@ -68,14 +72,23 @@ pub async fn open(url: &Url, timeout: Duration) -> Result<Source, FetchError> {
         Ok(Ok(size)) => u64::try_from(size).ok(),
         // SIZE is an extension (RFC 3659); a server without it still serves the file.
         Ok(Err(FtpError::UnexpectedResponse(_) | FtpError::BadResponse)) => None,
-        Ok(Err(error)) => return Err(session.fail("asking the size", &describe(&error))),
+        Ok(Err(error)) => {
+            return Err(session.fail(
+                "asking the size",
+                fault_of(&error, Fault::Protocol),
+                &describe(&error),
+            ));
+        }
         // A late reply would answer the next command, so the session cannot go on.
-        Err(_) => return Err(session.fail("asking the size", &session.no_answer())),
+        Err(_) => {
+            return Err(session.fail("asking the size", Fault::TimedOut, &session.no_answer()));
+        }
     };
 
     let data = session
         .step(
             &format!("retrieving {}", target.path),
+            Fault::FileRefused,
             ftp.retr_as_stream(target.path.as_str()),
         )
         .await?;
@@ -225,15 +238,17 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// Runs one step; `refused` is what a server's refusal of it means.
     async fn step<T>(
         &self,
         what: &str,
+        refused: Fault,
         step: impl Future<Output = Result<T, FtpError>>,
     ) -> Result<T, FetchError> {
         match tokio::time::timeout(self.timeout, step).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(self.fail(what, &describe(&error))),
-            Err(_) => Err(self.fail(what, &self.no_answer())),
+            Ok(Err(error)) => Err(self.fail(what, fault_of(&error, refused), &describe(&error))),
+            Err(_) => Err(self.fail(what, Fault::TimedOut, &self.no_answer())),
         }
     }
 
@@ -241,15 +256,27 @@ impl Session<'_> {
         format!("no answer within {:?}", self.timeout)
     }
 
-    fn fail(&self, what: &str, cause: &str) -> FetchError {
+    fn fail(&self, what: &str, fault: Fault, cause: &str) -> FetchError {
         let message = format!("FTP server {}: {what}: {cause}", self.target.origin);
         // Servers may quote what they were sent; the password must not reach a log or a client.
         let password = &self.target.password;
-        FetchError::Unreachable(if password.is_empty() {
-            message
-        } else {
-            message.replace(password.as_str(), "***")
-        })
+        FetchError::unreachable(
+            fault,
+            if password.is_empty() {
+                message
+            } else {
+                message.replace(password.as_str(), "***")
+            },
+        )
+    }
+}
+
+/// What an FTP error means for the tenant: a connection's own failure, else `refused`.
+fn fault_of(error: &FtpError, refused: Fault) -> Fault {
+    match error {
+        FtpError::ConnectionError(error) => connect_fault(error),
+        FtpError::BadResponse => Fault::Protocol,
+        _ => refused,
     }
 }
 
@@ -654,13 +681,26 @@ mod tests {
                 "login refused, password quoted",
                 echo.port(),
                 "wrong password ***",
+                Fault::Login,
             ),
-            ("connection refused", closed_port, "connecting"),
+            (
+                "connection refused",
+                closed_port,
+                "connecting",
+                Fault::Refused,
+            ),
         ];
-        for (label, port, expected) in cases {
+        for (label, port, expected, want) in cases {
             let url = url(&format!("ftp://plinth:{encoded}@127.0.0.1:{port}/disk.img"));
             match open(&url, Duration::from_secs(5)).await {
-                Err(FetchError::Unreachable(message)) => {
+                Err(err @ FetchError::Unreachable { fault, .. }) => {
+                    let message = err.to_string();
+                    assert_eq!(fault, want, "{label}: {message}");
+                    let reason = err.reason();
+                    assert!(
+                        !reason.contains("127.0.0.1") && !reason.contains("***"),
+                        "{label}: the reason shows the server or its words: {reason}"
+                    );
                     assert!(message.contains(expected), "{label}: {message}");
                     assert!(!message.contains(password), "{label}: {message}");
                     assert!(!message.contains(encoded), "{label}: {message}");
@@ -677,8 +717,9 @@ mod tests {
         let url = url(&format!("ftp://{address}/disk.img"));
         let started = std::time::Instant::now();
         match open(&url, Duration::from_millis(300)).await {
-            Err(FetchError::Unreachable(message)) => {
-                assert!(message.contains("connecting: no answer"), "{message}");
+            Err(FetchError::Unreachable { fault, detail }) => {
+                assert!(detail.contains("connecting: no answer"), "{detail}");
+                assert_eq!(fault, Fault::TimedOut);
             }
             Err(other) => panic!("expected Unreachable, got {other:?}"),
             Ok(_) => panic!("expected Unreachable, got a source"),

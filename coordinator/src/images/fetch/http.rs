@@ -1,7 +1,7 @@
 //! HTTP and HTTPS sources, streamed with reqwest. Only a 200 answer is content; anything else
 //! is an error that says what the server said.
 
-use super::{FetchError, Source};
+use super::{Fault, FetchError, Source, connect_fault};
 use futures_util::TryStreamExt;
 use tokio_util::io::StreamReader;
 
@@ -11,11 +11,14 @@ pub async fn open(client: &reqwest::Client, url: &reqwest::Url) -> Result<Source
         let cause = std::error::Error::source(&e)
             .map(|c| format!(": {c}"))
             .unwrap_or_default();
-        FetchError::Unreachable(format!("cannot fetch from {host}{cause}"))
+        FetchError::unreachable(fault(&e), format!("cannot fetch from {host}{cause}"))
     })?;
     let status = resp.status();
     if status != reqwest::StatusCode::OK {
-        return Err(FetchError::Unreachable(format!("{host} answered {status}")));
+        return Err(FetchError::unreachable(
+            Fault::Status(status.as_u16()),
+            format!("{host} answered {status}"),
+        ));
     }
     let total_bytes = resp.content_length();
     let stream = resp.bytes_stream().map_err(|e| {
@@ -35,4 +38,20 @@ pub async fn open(client: &reqwest::Client, url: &reqwest::Url) -> Result<Source
         total_bytes,
         reader: Box::pin(StreamReader::new(stream)),
     })
+}
+
+/// What a failed request means: a refused or timed-out connection is told apart from the rest
+/// by the I/O error under reqwest's.
+fn fault(err: &reqwest::Error) -> Fault {
+    if err.is_timeout() {
+        return Fault::TimedOut;
+    }
+    let mut cause = std::error::Error::source(err);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return connect_fault(io);
+        }
+        cause = c.source();
+    }
+    Fault::Connect
 }

@@ -1,9 +1,10 @@
 //! The one-content-writer mark on an image (`images.pending_blob_id`): taken and released by
 //! conditional updates, so the database — not a coordinator's memory — decides who writes an
-//! image's content. Completing an image moves the mark into `blob_id` (store/images.rs).
+//! image's content. Completing an image moves the mark into `blob_id` (store/status.rs).
 
 use crate::db::{Store, StoreError};
-use sqlx::Row;
+use plinth_common::image::ImageStatus;
+use sqlx::{QueryBuilder, Row, Sqlite};
 use std::collections::HashSet;
 
 impl Store {
@@ -12,14 +13,18 @@ impl Store {
     /// (import, upload), `creating` (export) or `making` (copy to base), already has content, or
     /// deleted); the caller reads which.
     pub async fn claim_content(&self, id: &str, key: &str) -> Result<bool, StoreError> {
-        let res = sqlx::query(
-            "UPDATE images SET pending_blob_id = ? WHERE id = ? AND pending_blob_id IS NULL \
-                AND blob_id IS NULL AND status IN ('importing', 'creating', 'making') AND deleted_at IS NULL",
-        )
-        .bind(key)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
+        let mut qb = QueryBuilder::<Sqlite>::new("UPDATE images SET pending_blob_id = ");
+        qb.push_bind(key.to_string())
+            .push(" WHERE id = ")
+            .push_bind(id.to_string())
+            .push(" AND pending_blob_id IS NULL AND blob_id IS NULL AND deleted_at IS NULL")
+            .push(" AND status IN (");
+        let mut list = qb.separated(", ");
+        for status in ImageStatus::ALL.iter().filter(|s| s.takes_content()) {
+            list.push_bind(status.as_str());
+        }
+        list.push_unseparated(")");
+        let res = qb.build().execute(self.pool()).await?;
         Ok(res.rows_affected() == 1)
     }
 
@@ -87,10 +92,13 @@ mod tests {
     use crate::images::store::VerifiedBlob;
     use crate::jobs::operations::NewOperation;
 
-    /// A custom-like image `id` in `status` with a running operation `op-<id>`.
+    /// An image `id` in `status` with a running operation `op-<id>`: a custom image, unless the
+    /// status is one only base images have.
     async fn image(store: &Store, id: &str, status: &str) -> Result<(), StoreError> {
         test_image(store, id).await?;
-        sqlx::query("UPDATE images SET status = ?, operation_id = ? WHERE id = ?")
+        let kind = if status == "making" { "base" } else { "custom" };
+        sqlx::query("UPDATE images SET kind = ?, status = ?, operation_id = ? WHERE id = ?")
+            .bind(kind)
             .bind(status)
             .bind(format!("op-{id}"))
             .bind(id)

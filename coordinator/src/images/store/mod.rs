@@ -1,8 +1,10 @@
-//! Images: rows, tags, listing with visibility, and the status changes of import, copy,
-//! delete and the recycle bin. Status changes are conditional updates, so two racing requests
-//! cannot both move one image.
+//! Images: rows, tags, and listing with visibility. Status changes are in `status.rs` (the
+//! one compare-and-swap), the content-writer mark in `content.rs`.
 
 pub mod content;
+pub mod status;
+
+pub use status::{ImageTransitionError, Moved, OpEnd, StatusEffect};
 
 use crate::db::{Store, StoreError};
 use crate::jobs::operations::NewOperation;
@@ -29,6 +31,8 @@ pub struct ImageRecord {
     pub pending_blob_id: Option<String>,
     pub expected_sha256: Option<String>,
     pub source_url_sealed: Option<String>,
+    /// In the recycle bin: the status a restore returns to.
+    pub status_before_delete: Option<ImageStatus>,
 }
 
 /// A new image row.
@@ -142,6 +146,11 @@ fn record(row: &SqliteRow) -> Result<ImageRecord, StoreError> {
         pending_blob_id: row.try_get("pending_blob_id")?,
         expected_sha256: row.try_get("expected_sha256")?,
         source_url_sealed: row.try_get("source_url_sealed")?,
+        status_before_delete: parse_opt(
+            row.try_get("status_before_delete")?,
+            "image status",
+            ImageStatus::parse,
+        )?,
     })
 }
 
@@ -374,147 +383,12 @@ impl Store {
         Ok(true)
     }
 
-    /// Applies the image change that ends an operation and records the operation's end, in one
-    /// transaction: the image and its operation never disagree.
-    async fn end_operation<'q>(
-        &self,
-        change: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-        op_id: &str,
-        error: Option<&str>,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.write().await?;
-        change.execute(&mut *tx).await?;
-        self.finish_operation(&mut tx, op_id, error, now).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Like `end_operation`, for a change conditional on the writer's mark: when it matches no
-    /// row, nothing is written (the operation neither) and the answer is `false`.
-    async fn end_operation_if<'q>(
-        &self,
-        change: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-        op_id: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.write().await?;
-        if change.execute(&mut *tx).await?.rows_affected() != 1 {
-            return Ok(false);
-        }
-        self.finish_operation(&mut tx, op_id, None, now).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    /// Import or upload succeeded: the image becomes available with what verification found.
-    /// Its blob is the one its content-writer mark names (`v.blob_id`), and the mark is
-    /// released in the same update; `false` (nothing changed) when `v.blob_id` no longer holds
-    /// the mark.
-    pub async fn complete_image(
-        &self,
-        id: &str,
-        op_id: &str,
-        v: &VerifiedBlob,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let change = sqlx::query(
-            "UPDATE images SET status = 'available', blob_id = pending_blob_id, \
-                pending_blob_id = NULL, sha256 = ?, size_bytes = ?, virtual_size_bytes = ?, \
-                format = ?, failure_reason = NULL, updated_at = ? \
-             WHERE id = ? AND pending_blob_id = ?",
-        )
-        .bind(&v.sha256)
-        .bind(v.size_bytes as i64)
-        .bind(v.virtual_size_bytes as i64)
-        .bind(&v.format)
-        .bind(now)
-        .bind(id)
-        .bind(&v.blob_id);
-        self.end_operation_if(change, op_id, now).await
-    }
-
-    /// Import or upload failed: the image is `import_failed` with the reason, and whatever
-    /// writer mark it had is gone (the writer removes its own file).
-    pub async fn fail_image(
-        &self,
-        id: &str,
-        op_id: &str,
-        reason: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let change = sqlx::query(
-            "UPDATE images SET status = 'import_failed', failure_reason = ?, \
-                pending_blob_id = NULL, updated_at = ? WHERE id = ?",
-        )
-        .bind(reason)
-        .bind(now)
-        .bind(id);
-        self.end_operation(change, op_id, Some(reason), now).await
-    }
-
     pub async fn image_in_use(&self, id: &str) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT 1 FROM instances WHERE image_id = ? LIMIT 1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
         Ok(row.is_some())
-    }
-
-    /// Moves a deletable, unused image to `deleting` (custom images: into the recycle bin).
-    /// `false` when its status or an instance forbids it; the caller reads why.
-    pub async fn begin_delete_image(
-        &self,
-        id: &str,
-        kind: ImageKind,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let deletable: Vec<&str> = ImageStatus::ALL
-            .iter()
-            .filter(|s| s.deletable(kind))
-            .map(|s| s.as_str())
-            .collect();
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "UPDATE images SET status_before_delete = status, status = 'deleting', ",
-        );
-        qb.push("deleted_at = ")
-            .push_bind(if kind == ImageKind::Custom {
-                Some(now)
-            } else {
-                None
-            });
-        qb.push(", updated_at = ").push_bind(now);
-        qb.push(" WHERE id = ").push_bind(id.to_string());
-        qb.push(" AND deleted_at IS NULL AND status IN (");
-        let mut list = qb.separated(", ");
-        for s in deletable {
-            list.push_bind(s);
-        }
-        list.push_unseparated(") AND NOT EXISTS (SELECT 1 FROM instances WHERE image_id = ");
-        qb.push_bind(id.to_string()).push(")");
-        Ok(qb.build().execute(self.pool()).await?.rows_affected() == 1)
-    }
-
-    /// Takes an image out of the recycle bin, back to the status it had. `false` if it is not there.
-    pub async fn restore_image(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let res = sqlx::query(
-            "UPDATE images SET status = status_before_delete, status_before_delete = NULL, \
-                deleted_at = NULL, updated_at = ? WHERE id = ? AND deleted_at IS NOT NULL",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(res.rows_affected() == 1)
-    }
-
-    /// Removes an image row (its blob is the caller's to delete first).
-    pub async fn remove_image(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM images WHERE id = ? AND status = 'deleting'")
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
     }
 
     /// Starts a copy of a custom image into a new base image (`making`), with its operation.
@@ -531,12 +405,15 @@ impl Store {
                 os_type, architecture, platform, version, format, virtualization, size_bytes, \
                 virtual_size_bytes, target_size_gb, sha256, source_url, status, operation_id, copied_from, \
                 created_at, updated_at) \
-             SELECT ?, ?, 'base', image_type, iso_purpose, 'public', NULL, note, os_type, architecture, \
+             SELECT ?, ?, ?, image_type, iso_purpose, ?, NULL, note, os_type, architecture, \
                 platform, version, format, virtualization, size_bytes, virtual_size_bytes, target_size_gb, \
-                sha256, source_url, 'making', ?, id, ?, ? FROM images WHERE id = ?",
+                sha256, source_url, ?, ?, id, ?, ? FROM images WHERE id = ?",
         )
         .bind(new_id)
         .bind(name)
+        .bind(ImageKind::Base.as_str())
+        .bind(Visibility::Public.as_str())
+        .bind(ImageStatus::Making.as_str())
         .bind(op.id)
         .bind(op.now)
         .bind(op.now)
@@ -556,38 +433,6 @@ impl Store {
             .fetch_optional(self.pool())
             .await?;
         Ok(row.map(|r| r.try_get("copied_from")).transpose()?.flatten())
-    }
-
-    /// The copy is in place: the base image is available, with the blob its writer mark named
-    /// (released in the same update). `false` (nothing changed) when `blob_id` no longer holds
-    /// the mark.
-    pub async fn complete_copy(
-        &self,
-        id: &str,
-        op_id: &str,
-        blob_id: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let change = sqlx::query(
-            "UPDATE images SET status = 'available', blob_id = pending_blob_id, \
-                pending_blob_id = NULL, updated_at = ? WHERE id = ? AND pending_blob_id = ?",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(blob_id);
-        self.end_operation_if(change, op_id, now).await
-    }
-
-    /// The copy failed: the half-made base image goes away, the operation says why.
-    pub async fn fail_copy(
-        &self,
-        id: &str,
-        op_id: &str,
-        reason: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let change = sqlx::query("DELETE FROM images WHERE id = ? AND status = 'making'").bind(id);
-        self.end_operation(change, op_id, Some(reason), now).await
     }
 
     /// For tests and the instances issue: an instance row that references an image.
