@@ -121,7 +121,7 @@ async fn refusals_before_the_body_is_read_are_answered_over_http2() -> anyhow::R
     // curl (nghttp2) reports the reset that ends such a stream as an error even after the
     // answer (reqwest does not): the same refusals through it, a few dozen.
     let file = region.dir.path().join("body.json");
-    std::fs::write(&file, body(1))?;
+    std::fs::write(&file, body(3))?;
     let ca = region.data_dir().join("ca.pem");
     let mut curl_failures = Vec::new();
     let rounds = 20;

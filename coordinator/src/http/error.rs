@@ -169,8 +169,9 @@ pub const MAX_BODY_BYTES: usize = 2 << 20;
 /// sending is then done and reads the answer, where a connection closed (HTTP/1.1) or a stream
 /// reset (HTTP/2) under it would lose the answer. Beyond it, or past the deadline, the 413
 /// goes out anyway.
-const DRAIN_MAX_BYTES: usize = 64 << 20;
-const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+/// The same bound the server applies to any body left unread (`plinth_common::serve`).
+const DRAIN_MAX_BYTES: usize = plinth_common::serve::UNREAD_BODY_MAX_BYTES;
+const DRAIN_DEADLINE: std::time::Duration = plinth_common::serve::UNREAD_BODY_DEADLINE;
 
 /// The whole body, at most `MAX_BODY_BYTES`; over that, a 413 once the rest was drained.
 pub async fn read_body(
