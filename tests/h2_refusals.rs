@@ -4,7 +4,8 @@
 //! clients (curl) report as "Stream error in the HTTP/2 framing layer" instead of the 403.
 //! 1,000 refused POSTs with bodies from a reqwest HTTP/2 client, and 60 from curl (as
 //! `bounds`, this test needs curl), each counted as answered only with the 403 and plinth's
-//! JSON error body.
+//! JSON error body. Also: refusals that come from outside the handlers (no WebSocket
+//! handshake, a method a path lacks) are JSON over both protocols.
 
 #![allow(clippy::unwrap_used)]
 
@@ -165,5 +166,78 @@ async fn refusals_before_the_body_is_read_are_answered_over_http2() -> anyhow::R
         curl_failures.len(),
         rounds * REFUSED.len()
     );
+    Ok(())
+}
+
+/// Every error answer is JSON over both protocols: the console WebSocket asked without the
+/// handshake is 426 `upgrade_required` (HTTP/1.1 with `Upgrade: websocket`), a method a path
+/// lacks is 405 `method_not_allowed` naming what it allows.
+#[tokio::test]
+async fn refusals_outside_the_handlers_are_json_too() -> anyhow::Result<()> {
+    let region = Region::start().await?;
+    for (label, alpn) in [("HTTP/1.1", &b"http/1.1"[..]), ("HTTP/2", &b"h2"[..])] {
+        let mut tls = client_config(&region.ca_pem, None)?;
+        tls.alpn_protocols = vec![alpn.to_vec()];
+        let mut builder = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .timeout(Duration::from_secs(30));
+        builder = if alpn == b"h2" {
+            builder.http2_prior_knowledge()
+        } else {
+            builder.http1_only()
+        };
+        let http = builder.build()?;
+        let cases = [
+            (
+                reqwest::Method::GET,
+                "/v1/baremetal/console/0123456789abcdef",
+                426,
+                "upgrade_required",
+            ),
+            (
+                reqwest::Method::DELETE,
+                "/healthz",
+                405,
+                "method_not_allowed",
+            ),
+            (
+                reqwest::Method::PUT,
+                "/v1/tenants",
+                405,
+                "method_not_allowed",
+            ),
+        ];
+        for (method, path, want, code) in cases {
+            let resp = http
+                .request(method.clone(), format!("{}{path}", region.url))
+                .bearer_auth(&region.admin_token)
+                .send()
+                .await?;
+            let status = resp.status().as_u16();
+            let upgrade = resp
+                .headers()
+                .get("upgrade")
+                .map(|v| v.to_str().unwrap_or_default().to_string());
+            let content_type = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let text = resp.text().await?;
+            let body: Value = serde_json::from_str(&text)
+                .map_err(|_| anyhow::anyhow!("{label} {method} {path}: {status} {text:?}"))?;
+            assert_eq!(status, want, "{label} {method} {path}: {body}");
+            assert_eq!(content_type, "application/json", "{label} {method} {path}");
+            assert_eq!(
+                body["error"]["code"], code,
+                "{label} {method} {path}: {body}"
+            );
+            assert!(body["error"]["message"].is_string(), "{body}");
+            if want == 426 && alpn != b"h2" {
+                assert_eq!(upgrade.as_deref(), Some("websocket"), "{label}");
+            }
+        }
+    }
     Ok(())
 }

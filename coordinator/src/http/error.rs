@@ -46,6 +46,9 @@ pub enum ApiError {
     Upstream { code: &'static str, message: String },
     #[error("{0}")]
     RangeNotSatisfiable(String),
+    /// A WebSocket path asked without the WebSocket handshake.
+    #[error("{0}")]
+    UpgradeRequired(String),
     /// The request body is longer than the endpoint reads.
     #[error("the request body is over the limit of {} MiB ({limit} bytes)", limit / (1 << 20))]
     BodyTooLarge { limit: usize },
@@ -92,6 +95,9 @@ impl ApiError {
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 "range_not_satisfiable".into(),
             ),
+            ApiError::UpgradeRequired(_) => {
+                (StatusCode::UPGRADE_REQUIRED, "upgrade_required".into())
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal".into()),
         }
     }
