@@ -2,14 +2,23 @@
 //! own 405 for a method a path does not have, an extractor's text) is rewritten here, once
 //! for the whole API, into plinth's error body with a code from its status.
 
+use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use plinth_common::api::{ErrorBody, ErrorDetail};
 
+/// `router` with every error answer JSON. The layer goes around the whole router, not into
+/// it (`Router::layer` wraps each route, inside the point where axum adds a 405's `Allow`).
+pub fn around(router: Router) -> Router {
+    Router::new()
+        .fallback_service(router)
+        .layer(axum::middleware::from_fn(json_errors))
+}
+
 /// The middleware: passes successes and JSON errors through untouched.
-pub async fn json_errors(req: Request, next: Next) -> Response {
+async fn json_errors(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let resp = next.run(req).await;
     let status = resp.status();
@@ -71,7 +80,6 @@ fn message_for(status: StatusCode, method: &Method, headers: &axum::http::Header
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use axum::Router;
     use axum::routing::get;
     use tower::ServiceExt;
 
@@ -95,13 +103,14 @@ mod tests {
     }
 
     fn router() -> Router {
-        Router::new()
-            .route("/thing", get(|| async { "fine" }))
-            .route(
-                "/text-error",
-                get(|| async { (StatusCode::BAD_REQUEST, "plain words") }),
-            )
-            .layer(axum::middleware::from_fn(json_errors))
+        around(
+            Router::new()
+                .route("/thing", get(|| async { "fine" }))
+                .route(
+                    "/text-error",
+                    get(|| async { (StatusCode::BAD_REQUEST, "plain words") }),
+                ),
+        )
     }
 
     #[tokio::test]

@@ -130,9 +130,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     write_file(&dir.bound_address(), format!("{addr}\n").as_bytes(), 0o644)?;
     // Every error answer JSON, axum's own (405) included.
-    let router = crate::api::router(state.clone()).layer(axum::middleware::from_fn(
-        crate::http::json_errors::json_errors,
-    ));
+    let router = crate::http::json_errors::around(crate::api::router(state.clone()));
     let jobs = state.jobs.clone();
     jobs.spawn(
         "presence watcher",

@@ -82,7 +82,7 @@ pub async fn upload_export(
         .store
         .exported_from(&id)
         .await?
-        .ok_or_else(|| ApiError::not_found("export image", &id))?;
+        .ok_or_else(|| ApiError::not_found_as("export_image", "export image", &id))?;
     let host = st.store.instance_host(&source_instance).await?;
     if host.as_deref() != Some(agent.host_id.as_str()) {
         return Err(ApiError::Forbidden(format!(

@@ -131,7 +131,11 @@ async fn binned(
 ) -> ApiResult<crate::images::store::ImageRecord> {
     let rec = find(st, caller, id).await?;
     if rec.image.deleted_at.is_none() || !modifiable(caller, &rec.image) {
-        return Err(ApiError::not_found("recycle-bin entry", id));
+        return Err(ApiError::not_found_as(
+            "recycle_bin_entry",
+            "recycle-bin entry",
+            id,
+        ));
     }
     Ok(rec)
 }
@@ -146,7 +150,11 @@ pub async fn restore(
 ) -> ApiResult<ApiJson<Image>> {
     binned(&st, &caller, &id).await?;
     if !st.store.restore_image(&id, now_ms()).await? {
-        return Err(ApiError::not_found("recycle-bin entry", &id));
+        return Err(ApiError::not_found_as(
+            "recycle_bin_entry",
+            "recycle-bin entry",
+            &id,
+        ));
     }
     st.store
         .audit(&caller.actor(), "restore image", &id, "")
