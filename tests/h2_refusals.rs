@@ -56,10 +56,12 @@ async fn tenant_token(region: &Region) -> anyhow::Result<String> {
 /// Ok when the answer is the refusal: 403, JSON, code `forbidden`.
 fn is_refusal(status: u16, content_type: &str, body: &str) -> Result<(), String> {
     let parsed: Value = serde_json::from_str(body).map_err(|_| format!("{status} {body:?}"))?;
-    if status == 403 && content_type.starts_with("application/json") {
-        if parsed["error"]["code"] == "forbidden" && parsed["error"]["message"].is_string() {
-            return Ok(());
-        }
+    if status == 403
+        && content_type.starts_with("application/json")
+        && parsed["error"]["code"] == "forbidden"
+        && parsed["error"]["message"].is_string()
+    {
+        return Ok(());
     }
     Err(format!("{status} {content_type} {body}"))
 }

@@ -332,10 +332,10 @@ impl hyper::service::Service<Request<Incoming>> for Service {
                 Ok(resp) => resp,
                 Err(never) => match never {},
             };
-            if let Some(rest) = unread.take() {
-                if !expects_continue {
-                    drain(rest, unread.read()).await;
-                }
+            if let Some(rest) = unread.take()
+                && !expects_continue
+            {
+                drain(rest, unread.read()).await;
             }
             let resp = if stalled.load(Ordering::Relaxed) {
                 stats.timed_out(Phase::Body);
@@ -434,10 +434,11 @@ struct Timed {
 
 impl Drop for Timed {
     fn drop(&mut self) {
-        if let Some(rest) = self.inner.take() {
-            if !self.failed && !rest.is_end_stream() {
-                self.unread.put(rest);
-            }
+        if let Some(rest) = self.inner.take()
+            && !self.failed
+            && !rest.is_end_stream()
+        {
+            self.unread.put(rest);
         }
     }
 }
