@@ -1,6 +1,14 @@
 //! One connection's bookkeeping: the socket wrapper that holds the listener's slot and notices
 //! a request head starting, the service wrapper that counts requests in flight and cuts off
 //! stalled bodies, and the watchdog that says when an idle or half-sent connection is to go.
+//!
+//! A request answered before its body was read (a caller refused by its token, a 404) has the
+//! rest of its body read and dropped before the answer goes out, up to
+//! [`UNREAD_BODY_MAX_BYTES`] within [`UNREAD_BODY_DEADLINE`]. Without that, HTTP/2 ends such a
+//! stream with a RST_STREAM after the answer (h2 does so whenever the request body is still
+//! streaming once the response is done), and clients still sending (curl: "Stream error in the
+//! HTTP/2 framing layer") drop the answer with the stream; on HTTP/1.1 the connection closes
+//! instead of being kept alive. A body over the bound still gets the answer and the reset.
 
 use super::Phase;
 use super::stats::ListenerStats;
@@ -13,7 +21,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -23,6 +31,13 @@ use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The most of a request body, read by the handler and drained together, that is read before
+/// an answer given early: a client sending more gets the answer and a reset stream (HTTP/2)
+/// or a closed connection (HTTP/1.1).
+pub const UNREAD_BODY_MAX_BYTES: usize = 64 << 20;
+/// How long the rest of an unread body may take to arrive before the answer goes out anyway.
+pub const UNREAD_BODY_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Where a connection stands, for its watchdog.
 #[derive(Debug)]
@@ -289,12 +304,22 @@ impl hyper::service::Service<Request<Incoming>> for Service {
         let version = req.version();
         let stalled = Arc::new(AtomicBool::new(false));
         let timeout = self.body_timeout;
+        let unread = Unread::default();
+        // HTTP/1 sends "100 Continue" when the body is first read: a client waiting for it
+        // has sent nothing yet, and is better answered at once.
+        let expects_continue = version < Version::HTTP_2
+            && req
+                .headers()
+                .get(hyper::header::EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let mut req = req.map(|body| {
             axum::body::Body::new(Timed {
-                inner: body,
+                inner: Some(body),
                 timeout,
                 stalled: stalled.clone(),
                 sleep: None,
+                failed: false,
+                unread: unread.clone(),
             })
         });
         if let Some(peer) = &self.peer {
@@ -307,6 +332,11 @@ impl hyper::service::Service<Request<Incoming>> for Service {
                 Ok(resp) => resp,
                 Err(never) => match never {},
             };
+            if let Some(rest) = unread.take()
+                && !expects_continue
+            {
+                drain(rest, unread.read()).await;
+            }
             let resp = if stalled.load(Ordering::Relaxed) {
                 stats.timed_out(Phase::Body);
                 stalled_response(version, timeout)
@@ -344,23 +374,80 @@ fn stalled_response(version: Version, timeout: Duration) -> Response<axum::body:
     resp
 }
 
-/// A request body that fails when no frame comes for `timeout` while it is read.
-struct Timed<B> {
-    inner: B,
+/// What the handler left of its request body: how much it read, and the rest, handed back
+/// when the body is dropped before its end.
+#[derive(Clone, Default)]
+struct Unread(Arc<UnreadInner>);
+
+#[derive(Default)]
+struct UnreadInner {
+    read: AtomicUsize,
+    rest: Mutex<Option<Incoming>>,
+}
+
+impl Unread {
+    fn read(&self) -> usize {
+        self.0.read.load(Ordering::Relaxed)
+    }
+
+    fn take(&self) -> Option<Incoming> {
+        self.0.rest.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn put(&self, rest: Incoming) {
+        *self.0.rest.lock().unwrap_or_else(|p| p.into_inner()) = Some(rest);
+    }
+}
+
+/// Reads and drops the rest of a body the handler left, so that the client has sent its
+/// whole request when the answer goes out: at most [`UNREAD_BODY_MAX_BYTES`] counting the
+/// `already` read, within [`UNREAD_BODY_DEADLINE`]. A body declared longer is left as it is.
+async fn drain(mut rest: Incoming, already: usize) {
+    let budget = UNREAD_BODY_MAX_BYTES.saturating_sub(already);
+    if budget == 0 || rest.size_hint().lower() > budget as u64 {
+        return;
+    }
+    let read_out = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) =
+            std::future::poll_fn(|cx| Pin::new(&mut rest).poll_frame(cx)).await
+        {
+            seen += frame.data_ref().map_or(0, Bytes::len);
+            if seen > budget {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(UNREAD_BODY_DEADLINE, read_out).await;
+}
+
+/// A request body that fails when no frame comes for `timeout` while it is read. Dropped
+/// before its end (and without failing), it hands the rest to `unread`.
+struct Timed {
+    inner: Option<Incoming>,
     timeout: Duration,
     stalled: Arc<AtomicBool>,
     sleep: Option<Pin<Box<Sleep>>>,
+    failed: bool,
+    unread: Unread,
+}
+
+impl Drop for Timed {
+    fn drop(&mut self) {
+        if let Some(rest) = self.inner.take()
+            && !self.failed
+            && !rest.is_end_stream()
+        {
+            self.unread.put(rest);
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("the request body stalled")]
 struct Stalled;
 
-impl<B> Body for Timed<B>
-where
-    B: Body<Data = Bytes> + Unpin,
-    B::Error: Into<BoxError>,
-{
+impl Body for Timed {
     type Data = Bytes;
     type Error = BoxError;
 
@@ -369,9 +456,20 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 this.sleep = None;
+                match &frame {
+                    Some(Ok(f)) => {
+                        let n = f.data_ref().map_or(0, Bytes::len);
+                        this.unread.0.read.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Some(Err(_)) => this.failed = true,
+                    None => {}
+                }
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
             Poll::Pending => {
@@ -381,17 +479,20 @@ where
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
                 ready!(sleep.as_mut().poll(cx));
                 this.stalled.store(true, Ordering::Relaxed);
+                this.failed = true;
                 Poll::Ready(Some(Err(Stalled.into())))
             }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
 }
 

@@ -2,7 +2,9 @@
 //! connections (the excess closed right after accept, before any TLS work, and counted), a
 //! TLS handshake timeout, an HTTP/1 header read timeout, an idle timeout for connections with
 //! nothing in flight (HTTP/1 keep-alive, HTTP/2, and connections that never send), HTTP/2
-//! keep-alive pings and a stream cap, and a stall timeout on request bodies and responses.
+//! keep-alive pings and a stream cap, and a stall timeout on request bodies and responses. A
+//! request answered before its body was read has the rest read (bounded) before the answer,
+//! so that HTTP/2 clients get it rather than a reset stream.
 //! Every listener of both daemons goes through [`serve`]; [`stats`] counts what it refused.
 //!
 //! hyper's own HTTP/1 `header_read_timeout` is turned off: in hyper 1.x it runs from the end of
@@ -14,6 +16,7 @@ mod conn;
 pub mod limits;
 pub mod stats;
 
+pub use conn::{UNREAD_BODY_DEADLINE, UNREAD_BODY_MAX_BYTES};
 pub use limits::{LimitTexts, Limits, fit_to_fd_limit, fit_under, raise_fd_limit};
 pub use stats::{ListenerSnapshot, ListenerStats, Listeners, Phase};
 

@@ -117,7 +117,7 @@ impl From<BaremetalError> for ApiError {
             },
             BaremetalError::NoHost => ApiError::Malformed(message),
             BaremetalError::UnknownConsole => {
-                ApiError::not_found("console URL", "(unknown, used or expired)")
+                ApiError::not_found_as("console_url", "console URL", "(unknown, used or expired)")
             }
             BaremetalError::Store(e) => e.into(),
             BaremetalError::Internal(e) => ApiError::Internal(e),

@@ -27,8 +27,14 @@ pub enum ApiError {
     Unauthorized { code: &'static str, message: String },
     #[error("{0}")]
     Forbidden(String),
-    #[error("{kind} {id} does not exist")]
-    NotFound { kind: &'static str, id: String },
+    /// `kind` makes the code (`{kind}_not_found`, snake case: `console_url`); `what` is the
+    /// same thing in words for the message ("console URL").
+    #[error("{what} {id} does not exist")]
+    NotFound {
+        kind: &'static str,
+        what: &'static str,
+        id: String,
+    },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     #[error("host {id} is {}; {} needs {}", .err.from, .err.event, .err.needs)]
@@ -46,6 +52,9 @@ pub enum ApiError {
     Upstream { code: &'static str, message: String },
     #[error("{0}")]
     RangeNotSatisfiable(String),
+    /// A WebSocket path asked without the WebSocket handshake.
+    #[error("{0}")]
+    UpgradeRequired(String),
     /// The request body is longer than the endpoint reads.
     #[error("the request body is over the limit of {} MiB ({limit} bytes)", limit / (1 << 20))]
     BodyTooLarge { limit: usize },
@@ -63,9 +72,23 @@ impl ApiError {
         }
     }
 
+    /// `{kind} {id} does not exist`, code `{kind}_not_found`: `kind` is one word or snake case
+    /// (`host`, `usb_device`).
     pub fn not_found(kind: &'static str, id: &str) -> ApiError {
+        ApiError::not_found_as(kind, kind, id)
+    }
+
+    /// As [`ApiError::not_found`], with the message naming the thing in other words than
+    /// the code: `not_found_as("drain", "drain of host", id)` is `drain_not_found`,
+    /// "drain of host … does not exist".
+    pub fn not_found_as(kind: &'static str, what: &'static str, id: &str) -> ApiError {
+        debug_assert!(
+            is_code(kind),
+            "not-found kind {kind:?} must be snake case (a-z, 0-9, _)"
+        );
         ApiError::NotFound {
             kind,
+            what,
             id: id.to_string(),
         }
     }
@@ -77,11 +100,15 @@ impl ApiError {
             ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated".into()),
             ApiError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, (*code).into()),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden".into()),
-            ApiError::NotFound { kind, .. } => (StatusCode::NOT_FOUND, format!("{kind}_not_found")),
+            ApiError::NotFound { kind, .. } => (
+                StatusCode::NOT_FOUND,
+                format!("{}_not_found", code_word(kind)),
+            ),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, (*code).into()),
-            ApiError::InvalidTransition { err, .. } => {
-                (StatusCode::CONFLICT, format!("host_not_{}", err.needs))
-            }
+            ApiError::InvalidTransition { err, .. } => (
+                StatusCode::CONFLICT,
+                format!("host_not_{}", err.needs.as_str()),
+            ),
             ApiError::Unavailable { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, (*code).into()),
             ApiError::Gone { code, .. } => (StatusCode::GONE, (*code).into()),
             ApiError::Upstream { code, .. } => (StatusCode::BAD_GATEWAY, (*code).into()),
@@ -92,8 +119,39 @@ impl ApiError {
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 "range_not_satisfiable".into(),
             ),
+            ApiError::UpgradeRequired(_) => {
+                (StatusCode::UPGRADE_REQUIRED, "upgrade_required".into())
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal".into()),
         }
+    }
+}
+
+/// A code clients match on: `^[a-z][a-z0-9_]*$`.
+pub fn is_code(code: &str) -> bool {
+    code.starts_with(|c: char| c.is_ascii_lowercase())
+        && code
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// `kind` as a code word whatever it holds (the guard behind the `debug_assert` in
+/// [`ApiError::not_found_as`]): lower case, every run of other characters one `_`
+/// ("console URL" is `console_url`), `unknown` when nothing is left.
+fn code_word(kind: &str) -> String {
+    if is_code(kind) {
+        return kind.to_string();
+    }
+    let words: Vec<String> = kind
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let word = words.join("_");
+    if is_code(&word) {
+        word
+    } else {
+        format!("unknown_{word}").trim_end_matches('_').to_string()
     }
 }
 
@@ -169,8 +227,9 @@ pub const MAX_BODY_BYTES: usize = 2 << 20;
 /// sending is then done and reads the answer, where a connection closed (HTTP/1.1) or a stream
 /// reset (HTTP/2) under it would lose the answer. Beyond it, or past the deadline, the 413
 /// goes out anyway.
-const DRAIN_MAX_BYTES: usize = 64 << 20;
-const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+/// The same bound the server applies to any body left unread (`plinth_common::serve`).
+const DRAIN_MAX_BYTES: usize = plinth_common::serve::UNREAD_BODY_MAX_BYTES;
+const DRAIN_DEADLINE: std::time::Duration = plinth_common::serve::UNREAD_BODY_DEADLINE;
 
 /// The whole body, at most `MAX_BODY_BYTES`; over that, a 413 once the rest was drained.
 pub async fn read_body(
@@ -371,5 +430,170 @@ impl<T: PathParams, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiPa
             .map_err(|r| ApiError::Malformed(format!("path: {}", r.body_text())))?;
         let params: Vec<(&str, &str)> = raw.iter().collect();
         T::from_params(&params).map(ApiPath)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use plinth_common::host::{HostEvent, HostState};
+
+    /// Which variant `e` is; exhaustive, so a new variant must be listed here (and then given
+    /// a representative below).
+    fn variant(e: &ApiError) -> usize {
+        match e {
+            ApiError::InvalidField { .. } => 0,
+            ApiError::Malformed(_) => 1,
+            ApiError::Unauthenticated(_) => 2,
+            ApiError::Unauthorized { .. } => 3,
+            ApiError::Forbidden(_) => 4,
+            ApiError::NotFound { .. } => 5,
+            ApiError::Conflict { .. } => 6,
+            ApiError::InvalidTransition { .. } => 7,
+            ApiError::Unavailable { .. } => 8,
+            ApiError::Gone { .. } => 9,
+            ApiError::Upstream { .. } => 10,
+            ApiError::RangeNotSatisfiable(_) => 11,
+            ApiError::UpgradeRequired(_) => 12,
+            ApiError::BodyTooLarge { .. } => 13,
+            ApiError::Internal(_) => 14,
+        }
+    }
+    const VARIANTS: usize = 15;
+
+    fn representatives() -> Vec<ApiError> {
+        let mut all = vec![
+            ApiError::field("cores", "must be a whole number"),
+            ApiError::Malformed("request body: not JSON".into()),
+            ApiError::Unauthenticated("no token".into()),
+            ApiError::Unauthorized {
+                code: "token_expired",
+                message: "the token expired".into(),
+            },
+            ApiError::Forbidden("admins only".into()),
+            ApiError::not_found("host", "host-1"),
+            ApiError::not_found("usb_device", "1-2"),
+            ApiError::not_found_as("console_url", "console URL", "(unknown)"),
+            ApiError::not_found_as("drain", "drain of host", "host-1"),
+            ApiError::Conflict {
+                code: "image_in_use",
+                message: "in use".into(),
+            },
+            ApiError::Unavailable {
+                code: "agent_unreachable",
+                message: "down".into(),
+            },
+            ApiError::Gone {
+                code: "token_used",
+                message: "used".into(),
+            },
+            ApiError::Upstream {
+                code: "bmc_failed",
+                message: "no answer".into(),
+            },
+            ApiError::RangeNotSatisfiable("past the end".into()),
+            ApiError::UpgradeRequired("no handshake".into()),
+            ApiError::BodyTooLarge {
+                limit: MAX_BODY_BYTES,
+            },
+            ApiError::Internal(anyhow::anyhow!("disk on fire")),
+        ];
+        for needs in HostState::ALL {
+            all.push(ApiError::InvalidTransition {
+                id: "host-1".into(),
+                err: InvalidTransition {
+                    from: HostState::Available,
+                    event: HostEvent::Lock,
+                    needs,
+                },
+            });
+        }
+        all
+    }
+
+    #[test]
+    fn every_variant_answers_a_snake_case_code() {
+        let all = representatives();
+        let mut seen = [false; VARIANTS];
+        for e in &all {
+            seen[variant(e)] = true;
+            let (status, detail) = e.detail();
+            assert!(is_code(&detail.code), "{e:?}: code {:?}", detail.code);
+            assert!(
+                status.is_client_error() || status.is_server_error(),
+                "{e:?}"
+            );
+            assert!(!detail.message.is_empty(), "{e:?}");
+        }
+        let missing: Vec<usize> = (0..VARIANTS).filter(|i| !seen[*i]).collect();
+        assert!(
+            missing.is_empty(),
+            "variants without a representative: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn not_found_codes_are_snake_case_and_messages_keep_their_words() {
+        let (status, d) = ApiError::not_found_as("console_url", "console URL", "x").detail();
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(d.code, "console_url_not_found");
+        assert_eq!(d.message, "console URL x does not exist");
+        let (_, d) = ApiError::not_found("usb_device", "1-2").detail();
+        assert_eq!(d.code, "usb_device_not_found");
+        // The guard, past the debug_assert: whatever a kind holds, the code is snake case.
+        for (kind, want) in [
+            ("console URL", "console_url"),
+            ("drain of host", "drain_of_host"),
+            ("recycle-bin entry", "recycle_bin_entry"),
+            ("9lives", "unknown_9lives"),
+            ("", "unknown"),
+            ("é", "unknown"),
+        ] {
+            assert_eq!(code_word(kind), want, "{kind:?}");
+            assert!(is_code(&code_word(kind)), "{kind:?}");
+        }
+    }
+
+    /// Every code a call site in the coordinator writes (a `code` field's literal, the kinds
+    /// given to `not_found`/`not_found_as`), read from the source: each matches `^[a-z][a-z0-9_]*$`.
+    #[test]
+    fn every_code_written_in_the_source_is_snake_case() {
+        fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    files(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let mut all = Vec::new();
+        files(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut all,
+        );
+        let mut bad = Vec::new();
+        let mut checked = 0;
+        for path in all {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for marker in ["code: \"", "not_found(\"", "not_found_as(\""] {
+                for (at, _) in text.match_indices(marker) {
+                    let rest = &text[at + marker.len()..];
+                    let Some(end) = rest.find('"') else { continue };
+                    let code = &rest[..end];
+                    checked += 1;
+                    if !is_code(code) {
+                        bad.push(format!("{}: {marker}{code}\"", path.display()));
+                    }
+                }
+            }
+        }
+        assert!(
+            checked > 50,
+            "only {checked} codes found: the markers are stale"
+        );
+        assert!(bad.is_empty(), "codes that are not snake case: {bad:#?}");
     }
 }

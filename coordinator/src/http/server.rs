@@ -129,7 +129,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     write_file(&dir.bound_address(), format!("{addr}\n").as_bytes(), 0o644)?;
-    let router = crate::api::router(state.clone());
+    // Every error answer JSON, axum's own (405) included.
+    let router = crate::http::json_errors::around(crate::api::router(state.clone()));
     let jobs = state.jobs.clone();
     jobs.spawn(
         "presence watcher",

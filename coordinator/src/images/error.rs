@@ -98,7 +98,13 @@ impl From<ImageError> for ApiError {
             message: message.clone(),
         };
         match err {
-            ImageError::NotFound { kind, id } => ApiError::not_found(kind, &id),
+            ImageError::NotFound { kind, id } => match kind {
+                "recycle_bin_entry" => {
+                    ApiError::not_found_as("recycle_bin_entry", "recycle-bin entry", &id)
+                }
+                "export_image" => ApiError::not_found_as("export_image", "export image", &id),
+                kind => ApiError::not_found(kind, &id),
+            },
             ImageError::Forbidden(m) => ApiError::Forbidden(m),
             ImageError::Transition { err, .. } => conflict(match err.event {
                 ImageEvent::Delete => "image_not_deletable",

@@ -76,7 +76,7 @@ pub async fn recycle_bin(st: &AppState, caller: &Caller) -> Result<Vec<Image>, I
 async fn binned(st: &AppState, caller: &Caller, id: &str) -> Result<ImageRecord, ImageError> {
     let rec = find(st, caller, id).await?;
     if rec.image.deleted_at.is_none() || !modifiable(caller, &rec.image) {
-        return Err(ImageError::not_found("recycle-bin entry", id));
+        return Err(ImageError::not_found("recycle_bin_entry", id));
     }
     Ok(rec)
 }
@@ -92,7 +92,7 @@ pub async fn restore(st: &AppState, caller: &Caller, id: &str) -> Result<Image, 
         .transition_image(id, event, StatusEffect::Unbin, None, now_ms())
         .await
         .map_err(|err| {
-            ImageError::transition(id, err, || ImageError::not_found("recycle-bin entry", id))
+            ImageError::transition(id, err, || ImageError::not_found("recycle_bin_entry", id))
         })?;
     st.store
         .audit(&caller.actor(), "restore image", id, "")

@@ -58,7 +58,7 @@ pub async fn receive_export(
         .store
         .exported_from(id)
         .await?
-        .ok_or_else(|| ImageError::not_found("export image", id))?;
+        .ok_or_else(|| ImageError::not_found("export_image", id))?;
     let host = st.store.instance_host(&source_instance).await?;
     if host.as_deref() != Some(host_id) {
         return Err(ImageError::Forbidden(format!(

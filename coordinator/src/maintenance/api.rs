@@ -91,7 +91,7 @@ pub async fn status(
         .store
         .latest_drain(&id)
         .await?
-        .ok_or_else(|| ApiError::not_found("drain of host", &id))?;
+        .ok_or_else(|| ApiError::not_found_as("drain", "drain of host", &id))?;
     Ok(ApiJson(report(&st, d).await?))
 }
 
@@ -229,7 +229,7 @@ pub async fn enter(
         .store
         .latest_drain(&id)
         .await?
-        .ok_or_else(|| ApiError::not_found("drain of host", &id))?;
+        .ok_or_else(|| ApiError::not_found_as("drain", "drain of host", &id))?;
     Ok((StatusCode::ACCEPTED, ApiJson(report(&st, d).await?)))
 }
 
@@ -378,6 +378,6 @@ pub async fn migration(
         .store
         .latest_move(&id)
         .await?
-        .ok_or_else(|| ApiError::not_found("migration of instance", &id))?;
+        .ok_or_else(|| ApiError::not_found_as("migration", "migration of instance", &id))?;
     Ok(ApiJson(with_progress(&st, m.item)))
 }

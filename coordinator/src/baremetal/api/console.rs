@@ -5,9 +5,9 @@ use crate::baremetal::console;
 use crate::baremetal::{BaremetalError, BaremetalResult};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiJson, ApiPath, ApiResult};
+use crate::http::ws::ApiWebSocket;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use plinth_common::api::{Baremetal, ConsoleTicket, ErrorBody};
@@ -51,13 +51,15 @@ pub async fn release_console(
     Ok(ApiJson(console::release(&st, &caller, &id).await?))
 }
 
-/// The console WebSocket: the path's one-time token is the credential.
+/// The console WebSocket: the path's one-time token is the credential. Without the WebSocket
+/// handshake (a plain GET, or HTTP/2) it answers 426 and the token stays unused.
 #[utoipa::path(get, path = "/v1/baremetal/console/{token}", params(("token" = String, Path, description = "one-time console token")), tag = "baremetal",
-    responses((status = 101, description = "WebSocket: binary frames both ways"), (status = 404, body = ErrorBody)))]
+    responses((status = 101, description = "WebSocket: binary frames both ways"), (status = 404, body = ErrorBody),
+        (status = 426, description = "not a WebSocket handshake", body = ErrorBody)))]
 pub async fn connect(
     State(st): State<AppState>,
     ApiPath(token): ApiPath<String>,
-    ws: WebSocketUpgrade,
+    ApiWebSocket(ws): ApiWebSocket,
 ) -> ApiResult<Response> {
     let viewer = console::open(&st, &token).await?;
     Ok(ws.on_upgrade(move |socket| console::serve(st, viewer, socket)))
