@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use plinth_common::api::{CreateTenant, ErrorBody, Tenant};
-use plinth_common::ids::new_id;
+use plinth_common::ids::{TenantId, new_id};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -72,10 +72,10 @@ pub async fn create(
 pub async fn show(
     State(st): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<TenantId>,
 ) -> ApiResult<ApiJson<Tenant>> {
     // Another tenant's id is "not found", not "forbidden": tenants learn nothing of each other.
-    if caller.tenant_id().is_some_and(|own| own != id) {
+    if caller.tenant_id().is_some_and(|own| own != id.as_str()) {
         return Err(ApiError::not_found("tenant", &id));
     }
     let tenant = st.store.get_tenant(&id).await?;

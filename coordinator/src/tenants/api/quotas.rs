@@ -7,6 +7,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use plinth_common::api::{ErrorBody, Quota, TenantQuota};
+use plinth_common::ids::TenantId;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/tenants/{id}/quota", get(show).put(set))
@@ -30,9 +31,9 @@ async fn current(st: &AppState, tenant: &str) -> ApiResult<TenantQuota> {
 pub async fn show(
     State(st): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<TenantId>,
 ) -> ApiResult<ApiJson<TenantQuota>> {
-    if caller.tenant_id().is_some_and(|t| t != id) {
+    if caller.tenant_id().is_some_and(|t| t != id.as_str()) {
         return Err(ApiError::not_found("tenant", &id));
     }
     Ok(ApiJson(current(&st, &id).await?))
@@ -45,7 +46,7 @@ pub async fn show(
 pub async fn set(
     State(st): State<AppState>,
     Admin(caller): Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<TenantId>,
     ApiJson(q): ApiJson<Quota>,
 ) -> ApiResult<ApiJson<TenantQuota>> {
     let limit = i64::MAX as u64;
