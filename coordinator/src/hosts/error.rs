@@ -4,6 +4,7 @@
 use crate::db::StoreError;
 use crate::hosts::store::TransitionError;
 use crate::http::error::ApiError;
+use crate::tenants::TenantError;
 use crate::tenants::store::tokens::EnrollmentTokenStatus;
 use plinth_common::host::{HostState, InvalidTransition};
 
@@ -34,6 +35,8 @@ pub enum HostError {
         "address {ip} belongs to host {host}; a token enrolls a new host only. To give {host} a new certificate, use a token from `plinth hosts reenroll {host}`; to enroll another machine at this address, remove {host} first (`plinth hosts delete {host}`)"
     )]
     AddressHeld { ip: String, host: String },
+    #[error("cluster {0} already exists")]
+    ClusterExists(String),
     #[error("host {0} is entering maintenance; remove it once the drain has ended")]
     Draining(String),
     /// Jobs work on these instances (each shown as `id (state)`).
@@ -53,6 +56,9 @@ pub enum HostError {
     AgentUnreachable { id: String, reason: String },
     #[error("Prometheus did not answer: {0}")]
     PrometheusUnavailable(String),
+    /// Making a token (re-enrollment) failed.
+    #[error(transparent)]
+    Tenant(#[from] TenantError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error")]
@@ -141,6 +147,10 @@ impl From<HostError> for ApiError {
                 code: "address_in_use",
                 message,
             },
+            HostError::ClusterExists(_) => ApiError::Conflict {
+                code: "cluster_exists",
+                message,
+            },
             HostError::Draining(_) => ApiError::Conflict {
                 code: "host_draining",
                 message,
@@ -161,6 +171,7 @@ impl From<HostError> for ApiError {
                 code: "prometheus_unavailable",
                 message,
             },
+            HostError::Tenant(e) => e.into(),
             HostError::Store(e) => e.into(),
             HostError::Internal(e) => ApiError::Internal(e),
         }

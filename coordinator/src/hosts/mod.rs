@@ -19,8 +19,8 @@ use crate::state::AppState;
 use crate::tenants::store::tokens::EnrollmentTokenStatus;
 use error::instance_list;
 use plinth_common::api::{
-    AgentFacts, EnrollResponse, Heartbeat, HeartbeatAck, Host, HostMetrics, HostRemoved,
-    MetricsSource, RenewResponse,
+    AgentFacts, Cluster, EnrollResponse, EnrollmentToken, Heartbeat, HeartbeatAck, Host,
+    HostCertificate, HostMetrics, HostRemoved, MetricsSource, RenewResponse,
 };
 use plinth_common::host::HostEvent;
 use plinth_common::ids::{HostId, new_id};
@@ -188,6 +188,77 @@ fn removed_host(id: &HostId, removed: Removed) -> HostRemoved {
         revoked_certificates: removed.revoked as u64,
         reassigned_baremetal: removed.reassigned_baremetal,
     }
+}
+
+async fn existing(st: &AppState, id: &HostId) -> Result<(), HostError> {
+    match st.store.get_host(id, now_ms()).await? {
+        Some(_) => Ok(()),
+        None => Err(HostError::NotFound(id.to_string())),
+    }
+}
+
+/// The certificates the CA issued to host `id`'s agent, newest first.
+pub async fn certificates(st: &AppState, id: &HostId) -> Result<Vec<HostCertificate>, HostError> {
+    let certs = st.store.host_certificates(id, now_ms()).await?;
+    if certs.is_empty() {
+        existing(st, id).await?;
+    }
+    Ok(certs)
+}
+
+/// Revokes every certificate of host `id` (a compromised host), for `actor` and `why`: its
+/// agent is refused from its next call.
+pub async fn revoke_certificates(
+    st: &AppState,
+    actor: &str,
+    id: &HostId,
+    why: &str,
+) -> Result<Vec<HostCertificate>, HostError> {
+    existing(st, id).await?;
+    let recorded = format!("revoked by {actor}: {why}");
+    let count = st
+        .store
+        .revoke_all_host_certificates(id, &recorded, now_ms())
+        .await?;
+    let detail = format!("{count} revoked: {why}");
+    st.store
+        .audit(actor, "revoke certificates", id, &detail)
+        .await?;
+    tracing::warn!(host = %id, count, %actor, "Host certificates revoked.");
+    Ok(st.store.host_certificates(id, now_ms()).await?)
+}
+
+/// A one-time token, valid `ttl_ms`, that re-enrolls host `id` (made by `actor`).
+pub async fn reenrollment_token(
+    st: &AppState,
+    actor: &str,
+    id: &HostId,
+    ttl_ms: i64,
+) -> Result<EnrollmentToken, HostError> {
+    existing(st, id).await?;
+    let description = format!("re-enrollment of {id}");
+    let token =
+        crate::tenants::issue_enrollment_token(st, ttl_ms, &description, actor, Some(id)).await?;
+    Ok(token)
+}
+
+/// Creates cluster `id` (hosts enroll into one), for `actor`.
+pub async fn create_cluster(
+    st: &AppState,
+    actor: &str,
+    id: &str,
+    description: &str,
+) -> Result<Cluster, HostError> {
+    if !st.store.create_cluster(id, description).await? {
+        return Err(HostError::ClusterExists(id.to_string()));
+    }
+    st.store.audit(actor, "create cluster", id, "").await?;
+    st.store
+        .list_clusters()
+        .await?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| HostError::Internal(anyhow::anyhow!("cluster {id} vanished once created")))
 }
 
 /// Records an agent's heartbeat (facts, presence, devices), reconciles the host's instances

@@ -32,6 +32,10 @@ pub enum NetworkError {
     SegmentFull(Vec<FullSegment>),
     #[error("{0} is already allocated")]
     AddressTaken(String),
+    #[error("eip {0} does not exist")]
+    EipNotFound(String),
+    #[error("EIP {id} is bound to instance {instance_id}; unbind it first")]
+    EipBound { id: String, instance_id: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -81,6 +85,8 @@ impl From<NetworkError> for ApiError {
             NetworkError::NoSegment(_) => conflict("no_segment"),
             NetworkError::SegmentFull(_) => conflict("segment_full"),
             NetworkError::AddressTaken(_) => conflict("address_in_use"),
+            NetworkError::EipNotFound(id) => ApiError::not_found("eip", &id),
+            NetworkError::EipBound { .. } => conflict("eip_bound"),
             NetworkError::Store(e) => e.into(),
         }
     }

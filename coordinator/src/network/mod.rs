@@ -12,12 +12,12 @@ pub mod validate;
 
 pub use error::NetworkError;
 
-use crate::network::store::eips::{AllocRefused, Allocation};
+use crate::network::store::eips::{AllocRefused, Allocation, ReleaseRefused};
 use crate::network::store::segments::{Permission, SegmentRefused};
 use crate::network::validate::SegmentInput;
 use crate::state::AppState;
 use plinth_common::api::{Eip, NewEip, NewSegment, Segment, SetSegmentPermission, UpdateSegment};
-use plinth_common::ids::{SegmentId, new_id};
+use plinth_common::ids::{EipId, SegmentId, new_id};
 use plinth_common::timefmt::now_ms;
 use std::net::IpAddr;
 
@@ -274,4 +274,57 @@ pub async fn allocate_eip(
     );
     st.store.audit(actor, "allocate eip", &id, &detail).await?;
     Ok(eip)
+}
+
+/// EIP `id` if a caller of `tenant` (none for an admin) may see it.
+pub async fn visible_eip(
+    st: &AppState,
+    tenant: Option<&str>,
+    id: &EipId,
+) -> Result<Eip, NetworkError> {
+    st.store
+        .eip(id)
+        .await?
+        .filter(|e| tenant.is_none_or(|t| t == e.tenant_id))
+        .ok_or_else(|| NetworkError::EipNotFound(id.to_string()))
+}
+
+/// Unbinds EIP `id` from its instance (one not bound stays as it is), for `actor` of `tenant`.
+pub async fn unbind_eip(
+    st: &AppState,
+    actor: &str,
+    tenant: Option<&str>,
+    id: &EipId,
+) -> Result<Eip, NetworkError> {
+    let before = visible_eip(st, tenant, id).await?;
+    let eip = st
+        .store
+        .unbind_eip(id, now_ms())
+        .await?
+        .ok_or_else(|| NetworkError::EipNotFound(id.to_string()))?;
+    if let Some(instance) = before.instance_id {
+        let detail = format!("{} from instance {instance}", eip.address);
+        st.store.audit(actor, "unbind eip", id, &detail).await?;
+    }
+    Ok(eip)
+}
+
+/// Releases EIP `id` back to its segment, for `actor` of `tenant`; refused while it is bound.
+pub async fn release_eip(
+    st: &AppState,
+    actor: &str,
+    tenant: Option<&str>,
+    id: &EipId,
+) -> Result<(), NetworkError> {
+    let eip = visible_eip(st, tenant, id).await?;
+    st.store.release_eip(id).await?.map_err(|r| match r {
+        ReleaseRefused::NotFound => NetworkError::EipNotFound(id.to_string()),
+        ReleaseRefused::Bound { instance_id } => NetworkError::EipBound {
+            id: id.to_string(),
+            instance_id,
+        },
+    })?;
+    let detail = format!("{} to segment {}", eip.address, eip.segment_id);
+    st.store.audit(actor, "release eip", id, &detail).await?;
+    Ok(())
 }

@@ -35,6 +35,10 @@ pub enum TenantError {
     Ttl(#[from] TtlError),
     #[error("tenant {0} does not exist")]
     NotFound(String),
+    #[error("a tenant with email {0} already exists")]
+    EmailTaken(String),
+    #[error("token {0} does not exist")]
+    TokenNotFound(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error")]
@@ -53,6 +57,11 @@ impl From<TenantError> for ApiError {
             TenantError::Invalid { field, message } => ApiError::field(field, message),
             TenantError::Ttl(e) => e.into(),
             TenantError::NotFound(id) => ApiError::not_found("tenant", &id),
+            TenantError::EmailTaken(email) => ApiError::Conflict {
+                code: "tenant_exists",
+                message: format!("a tenant with email {email} already exists"),
+            },
+            TenantError::TokenNotFound(id) => ApiError::not_found("token", &id),
             TenantError::Store(e) => e.into(),
             TenantError::Internal(e) => ApiError::Internal(e),
         }

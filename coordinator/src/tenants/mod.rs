@@ -8,10 +8,11 @@ pub mod store;
 
 pub use error::{TenantError, TtlError};
 
-use crate::http::auth::new_token;
+use crate::http::auth::{Caller, new_token};
 use crate::state::AppState;
 use crate::tenants::store::tokens::NewApiToken;
-use plinth_common::api::{CreatedToken, EnrollmentToken, TokenRole};
+use plinth_common::api::{CreatedToken, EnrollmentToken, Quota, Tenant, TenantQuota, TokenRole};
+use plinth_common::ids::{TenantId, new_id};
 use plinth_common::timefmt::{expiry_after, now_ms, parse_duration, rfc3339};
 use plinth_common::tls::ca_hash;
 use std::time::Duration;
@@ -55,6 +56,57 @@ fn duration_text(d: Duration) -> String {
         _ if s.is_multiple_of(60) => format!("{}m", s / 60),
         _ => format!("{s}s"),
     }
+}
+
+/// Creates a tenant with a new id (its email checked and lower-cased by the caller), for
+/// `actor`.
+pub async fn create_tenant(
+    st: &AppState,
+    actor: &str,
+    email: &str,
+    name: &str,
+) -> Result<Tenant, TenantError> {
+    let tenant = st
+        .store
+        .create_tenant(&new_id("tenant"), email, name)
+        .await?
+        .ok_or_else(|| TenantError::EmailTaken(email.to_string()))?;
+    st.store
+        .audit(actor, "create tenant", &tenant.id, email)
+        .await?;
+    Ok(tenant)
+}
+
+/// Tenant `id`'s quota and what it uses of it.
+pub async fn quota(st: &AppState, id: &TenantId) -> Result<TenantQuota, TenantError> {
+    if st.store.get_tenant(id).await?.is_none() {
+        return Err(TenantError::NotFound(id.to_string()));
+    }
+    let (quota, usage) = st.store.quota(id).await?;
+    Ok(TenantQuota {
+        tenant_id: id.to_string(),
+        quota,
+        usage,
+    })
+}
+
+/// Sets tenant `id`'s quota (limits already checked), for `actor`; what it is now.
+pub async fn set_quota(
+    st: &AppState,
+    actor: &str,
+    id: &TenantId,
+    q: &Quota,
+) -> Result<TenantQuota, TenantError> {
+    if st.store.get_tenant(id).await?.is_none() {
+        return Err(TenantError::NotFound(id.to_string()));
+    }
+    st.store.set_quota(id, q).await?;
+    let detail = format!(
+        "cores {:?}, memory_bytes {:?}, instances {:?}",
+        q.cores, q.memory_bytes, q.instances
+    );
+    st.store.audit(actor, "set quota", id, &detail).await?;
+    quota(st, id).await
 }
 
 /// An API token to make, its request checked (who may hold it is the caller's to decide).
@@ -106,6 +158,21 @@ pub async fn create_token(
         token: stored,
         secret: token,
     })
+}
+
+/// Revokes API token `id` for `caller` (a tenant only its own: another's is "not found").
+pub async fn revoke_token(st: &AppState, caller: &Caller, id: &str) -> Result<(), TenantError> {
+    if !st
+        .store
+        .revoke_api_token(id, caller.tenant_id(), now_ms())
+        .await?
+    {
+        return Err(TenantError::TokenNotFound(id.to_string()));
+    }
+    st.store
+        .audit(&caller.actor(), "revoke token", id, "")
+        .await?;
+    Ok(())
 }
 
 /// Makes and stores an enrollment token (bound to `host_id` for a re-enrollment); shared by

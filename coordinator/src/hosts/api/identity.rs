@@ -15,10 +15,9 @@ use plinth_common::api::{
     RevokeCertificates,
 };
 use plinth_common::ids::HostId;
-use plinth_common::timefmt::now_ms;
 
 use crate::http::text::text;
-use crate::tenants::{enrollment_ttl_ms, issue_enrollment_token};
+use crate::tenants::enrollment_ttl_ms;
 use plinth_common::text::REASON;
 
 /// `DELETE /v1/hosts/{id}` is [`remove`], routed with the host's `GET` in hosts.rs.
@@ -65,11 +64,7 @@ pub async fn certificates(
     _admin: Admin,
     ApiPath(id): ApiPath<HostId>,
 ) -> ApiResult<ApiJson<Vec<HostCertificate>>> {
-    let certs = st.store.host_certificates(&id, now_ms()).await?;
-    if certs.is_empty() && st.store.get_host(&id, now_ms()).await?.is_none() {
-        return Err(ApiError::not_found("host", &id));
-    }
-    Ok(ApiJson(certs))
+    Ok(ApiJson(hosts::certificates(&st, &id).await?))
 }
 
 /// Revoke every certificate of the host at once (a compromised host): its agent is refused
@@ -84,24 +79,8 @@ pub async fn revoke(
     ApiJson(req): ApiJson<RevokeCertificates>,
 ) -> ApiResult<ApiJson<Vec<HostCertificate>>> {
     let why = reason("reason", Some(&req.reason))?;
-    if st.store.get_host(&id, now_ms()).await?.is_none() {
-        return Err(ApiError::not_found("host", &id));
-    }
-    let recorded = format!("revoked by {}: {why}", admin.0.actor());
-    let count = st
-        .store
-        .revoke_all_host_certificates(&id, &recorded, now_ms())
-        .await?;
-    st.store
-        .audit(
-            &admin.0.actor(),
-            "revoke certificates",
-            &id,
-            &format!("{count} revoked: {why}"),
-        )
-        .await?;
-    tracing::warn!(host = %id, count, actor = %admin.0.actor(), "Host certificates revoked.");
-    Ok(ApiJson(st.store.host_certificates(&id, now_ms()).await?))
+    let certs = hosts::revoke_certificates(&st, &admin.0.actor(), &id, &why).await?;
+    Ok(ApiJson(certs))
 }
 
 /// A one-time token that re-enrolls this host (same id, same cluster): give it to
@@ -116,11 +95,6 @@ pub async fn reenroll(
     ApiOptionalJson(req): ApiOptionalJson<ReenrollHost>,
 ) -> ApiResult<(StatusCode, ApiJson<EnrollmentToken>)> {
     let ttl = enrollment_ttl_ms(req.ttl.as_deref().unwrap_or("1h"))?;
-    if st.store.get_host(&id, now_ms()).await?.is_none() {
-        return Err(ApiError::not_found("host", &id));
-    }
-    let description = format!("re-enrollment of {id}");
-    let token =
-        issue_enrollment_token(&st, ttl, &description, &admin.0.actor(), Some(id.as_str())).await?;
+    let token = hosts::reenrollment_token(&st, &admin.0.actor(), &id, ttl).await?;
     Ok((StatusCode::CREATED, ApiJson(token)))
 }

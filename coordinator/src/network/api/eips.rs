@@ -6,7 +6,7 @@ use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::instances::api as instances;
 use crate::network;
-use crate::network::store::eips::{BindRefused, EipFilter, ReleaseRefused};
+use crate::network::store::eips::{BindRefused, EipFilter};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
@@ -42,12 +42,8 @@ pub struct ListQuery {
 }
 
 /// The EIP if the caller may see it; a 404 otherwise.
-async fn find(st: &AppState, caller: &Caller, id: &str) -> ApiResult<Eip> {
-    st.store
-        .eip(id)
-        .await?
-        .filter(|e| caller.tenant_id().is_none_or(|t| t == e.tenant_id))
-        .ok_or_else(|| ApiError::not_found("eip", id))
+async fn find(st: &AppState, caller: &Caller, id: &EipId) -> ApiResult<Eip> {
+    Ok(network::visible_eip(st, caller.tenant_id(), id).await?)
 }
 
 fn conflict(code: &'static str, message: String) -> ApiError {
@@ -177,22 +173,7 @@ pub async fn unbind(
     caller: Caller,
     ApiPath(id): ApiPath<EipId>,
 ) -> ApiResult<ApiJson<Eip>> {
-    let before = find(&st, &caller, &id).await?;
-    let eip = st
-        .store
-        .unbind_eip(&id, now_ms())
-        .await?
-        .ok_or_else(|| ApiError::not_found("eip", &id))?;
-    if let Some(instance) = before.instance_id {
-        st.store
-            .audit(
-                &caller.actor(),
-                "unbind eip",
-                &id,
-                &format!("{} from instance {instance}", eip.address),
-            )
-            .await?;
-    }
+    let eip = network::unbind_eip(&st, &caller.actor(), caller.tenant_id(), &id).await?;
     Ok(ApiJson(eip))
 }
 
@@ -204,19 +185,7 @@ pub async fn release(
     caller: Caller,
     ApiPath(id): ApiPath<EipId>,
 ) -> ApiResult<StatusCode> {
-    let eip = find(&st, &caller, &id).await?;
-    st.store.release_eip(&id).await?.map_err(|r| match r {
-        ReleaseRefused::NotFound => ApiError::not_found("eip", &id),
-        ReleaseRefused::Bound { instance_id } => bound(&id, &instance_id),
-    })?;
-    st.store
-        .audit(
-            &caller.actor(),
-            "release eip",
-            &id,
-            &format!("{} to segment {}", eip.address, eip.segment_id),
-        )
-        .await?;
+    network::release_eip(&st, &caller.actor(), caller.tenant_id(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

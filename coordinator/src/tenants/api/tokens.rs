@@ -14,7 +14,6 @@ use plinth_common::api::{
     ApiToken, CreateEnrollmentToken, CreateToken, CreatedToken, EnrollmentToken, ErrorBody,
     TokenRole,
 };
-use plinth_common::timefmt::now_ms;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -90,16 +89,7 @@ pub async fn revoke(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    if !st
-        .store
-        .revoke_api_token(&id, caller.tenant_id(), now_ms())
-        .await?
-    {
-        return Err(ApiError::not_found("token", &id));
-    }
-    st.store
-        .audit(&caller.actor(), "revoke token", &id, "")
-        .await?;
+    tenants::revoke_token(&st, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
