@@ -4,8 +4,8 @@
 use crate::db::StoreError;
 use crate::hosts::store::TransitionError;
 use crate::http::error::ApiError;
+use crate::tenants::EnrollmentTokenStatus;
 use crate::tenants::TenantError;
-use crate::tenants::store::tokens::EnrollmentTokenStatus;
 use plinth_common::host::{HostState, InvalidTransition};
 
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ pub use error::HostError;
 use crate::hosts::store::enrollment::{Enrolled, RemoveRefused, Removed};
 use crate::hosts::store::{AgentEndpoint, NewHost};
 use crate::state::AppState;
-use crate::tenants::store::tokens::EnrollmentTokenStatus;
+use crate::tenants::{self, EnrollmentTokenStatus};
 use error::instance_list;
 use plinth_common::api::{
     AgentFacts, Cluster, EnrollResponse, EnrollmentToken, Heartbeat, HeartbeatAck, Host,
@@ -61,12 +61,7 @@ pub struct Enrollment<'a> {
 /// new one, or the host a re-enrollment token names, whose earlier certificates it revokes).
 pub async fn enroll(st: &AppState, e: &Enrollment<'_>) -> Result<EnrollResponse, HostError> {
     let now = now_ms();
-    let hash = crate::http::auth::hash_secret(e.secret);
-    let bound = match st
-        .store
-        .enrollment_token_status(e.token_id, &hash, now)
-        .await?
-    {
+    let bound = match tenants::enrollment_token_status(st, e.token_id, e.secret, now).await? {
         EnrollmentTokenStatus::Valid { host } => host,
         other => return Err(HostError::Token(other)),
     };
@@ -237,8 +232,7 @@ pub async fn reenrollment_token(
 ) -> Result<EnrollmentToken, HostError> {
     existing(st, id).await?;
     let description = format!("re-enrollment of {id}");
-    let token =
-        crate::tenants::issue_enrollment_token(st, ttl_ms, &description, actor, Some(id)).await?;
+    let token = tenants::issue_enrollment_token(st, ttl_ms, &description, actor, Some(id)).await?;
     Ok(token)
 }
 

@@ -7,6 +7,7 @@ mod error;
 pub mod store;
 
 pub use error::{TenantError, TtlError};
+pub use store::tokens::EnrollmentTokenStatus;
 
 use crate::http::auth::{Caller, new_token};
 use crate::state::AppState;
@@ -173,6 +174,21 @@ pub async fn revoke_token(st: &AppState, caller: &Caller, id: &str) -> Result<()
         .audit(&caller.actor(), "revoke token", id, "")
         .await?;
     Ok(())
+}
+
+/// Whether enrollment token `token_id` with `secret` may be used at `now` (and for which host,
+/// if it re-enrolls one). Using it is the enrollment's own transaction.
+pub async fn enrollment_token_status(
+    st: &AppState,
+    token_id: &str,
+    secret: &str,
+    now: i64,
+) -> Result<EnrollmentTokenStatus, TenantError> {
+    let hash = crate::http::auth::hash_secret(secret);
+    Ok(st
+        .store
+        .enrollment_token_status(token_id, &hash, now)
+        .await?)
 }
 
 /// Makes and stores an enrollment token (bound to `host_id` for a re-enrollment); shared by

@@ -5,7 +5,7 @@ use crate::hosts::{self, Enrollment, HostError};
 use crate::http::auth::split_token;
 use crate::http::error::{ApiError, ApiJson, ApiResult};
 use crate::state::AppState;
-use crate::tenants::store::tokens::EnrollmentTokenStatus;
+use crate::tenants::EnrollmentTokenStatus;
 use axum::Router;
 use axum::extract::State;
 use axum::http::header;
