@@ -13,7 +13,7 @@ pub mod validate;
 pub use error::NetworkError;
 
 use crate::network::store::eips::{AllocRefused, Allocation, ReleaseRefused};
-use crate::network::store::segments::{Permission, SegmentRefused};
+use crate::network::store::segments::{Permission, SegmentRefused, UnknownTenant};
 use crate::network::validate::SegmentInput;
 use crate::state::AppState;
 use plinth_common::api::{Eip, NewEip, NewSegment, Segment, SetSegmentPermission, UpdateSegment};
@@ -50,7 +50,7 @@ async fn permission(st: &AppState, p: &SetSegmentPermission) -> Result<Permissio
             all_tenants: p.all_tenants,
             tenant_ids,
         }),
-        Err(unknown) => Err(NetworkError::invalid(
+        Err(UnknownTenant(unknown)) => Err(NetworkError::invalid(
             "tenants",
             format!("'{unknown}' is neither a tenant id nor a tenant's email"),
         )),
