@@ -167,6 +167,39 @@ async fn bad_queries_name_the_field() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A path id of the wrong shape is refused before any lookup: a 400 naming the parameter,
+/// whichever resource it is for.
+#[tokio::test]
+async fn malformed_path_ids_are_a_400_naming_the_parameter() -> anyhow::Result<()> {
+    let region = Region::start().await?;
+    let cases = [
+        (Method::GET, "/v1/hosts/nope"),
+        (Method::POST, "/v1/hosts/inst-00aa/lock"),
+        (Method::GET, "/v1/hosts/host-zz/metrics"),
+        (Method::GET, "/v1/hosts/host-/usb"),
+        (Method::POST, "/v1/hosts/x/usb/1-2/release"),
+        (Method::GET, "/v1/tenants/nobody"),
+        (Method::GET, "/v1/tenants/nobody/quota"),
+        (Method::GET, "/v1/segments/public"),
+        (Method::GET, "/v1/eips/203.0.113.5"),
+        (Method::GET, "/v1/operations/latest"),
+    ];
+    for (method, path) in cases {
+        let body = (method == Method::POST).then(|| json!({}));
+        let (status, err) = region
+            .call(method, path, Some(&region.admin_token), body)
+            .await?;
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (400, Some("invalid_field")),
+            "{path}: {err}"
+        );
+        let message = err["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with("id: "), "{path}: {message}");
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn lock_unlock_and_illegal_transitions() -> anyhow::Result<()> {
     let (region, a, _b) = two_hosts().await?;

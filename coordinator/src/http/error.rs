@@ -2,7 +2,6 @@
 //! sentence; internal causes (SQL, I/O) are logged here and never sent.
 
 use crate::db::StoreError;
-use crate::hosts::store::TransitionError;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
@@ -37,6 +36,9 @@ pub enum ApiError {
     },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A host not in the state an event starts from. Hosts' own operations report this as
+    /// `hosts::HostError` (which maps itself to a `Conflict`); the variant stays only until the
+    /// maintenance API does the same.
     #[error("host {id} is {}; {} needs {}", .err.from, .err.event, .err.needs)]
     InvalidTransition {
         id: String,
@@ -181,20 +183,6 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         ApiError::Internal(err.into())
-    }
-}
-
-impl ApiError {
-    /// A failed host transition, reported against the host's id.
-    pub fn host_transition(id: &str, err: TransitionError) -> ApiError {
-        match err {
-            TransitionError::NotFound => ApiError::not_found("host", id),
-            TransitionError::Invalid(err) => ApiError::InvalidTransition {
-                id: id.to_string(),
-                err,
-            },
-            TransitionError::Store(s) => s.into(),
-        }
     }
 }
 

@@ -7,6 +7,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use plinth_common::api::{ErrorBody, Operation};
+use plinth_common::ids::OperationId;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/operations/{id}", get(show))
@@ -18,7 +19,7 @@ pub fn routes() -> Router<AppState> {
 pub async fn show(
     State(st): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<OperationId>,
 ) -> ApiResult<ApiJson<Operation>> {
     let op = st.store.get_operation(&id, caller.tenant_id()).await?;
     op.map(ApiJson)

@@ -13,7 +13,8 @@ pub const MAX_ROUTES: usize = 64;
 const MAX_NIC_LEN: usize = 15;
 
 /// A field that is wrong, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
 pub struct Invalid {
     pub field: &'static str,
     pub message: String,

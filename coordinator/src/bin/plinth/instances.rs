@@ -5,28 +5,24 @@
 use crate::client::Client;
 use crate::format::{ago, duration, or_dash, parse_size, size, when};
 use crate::images::{one_of, started_or_follow, typed};
+use crate::instance_password::{PASSWORD_ENV, PasswordArgs, read_password};
 use crate::migrate::{self, MigrateArgs};
 use crate::output::Output;
 use crate::table::{Table, key_values};
-use anyhow::{Context, bail};
 use clap::Subcommand;
 use plinth_common::api::{ExportInstance, Instance, InstancePage, NewInstance, StopInstance};
 use plinth_common::instance::{
-    InstanceKind, InstanceState, MAX_DISK_BYTES, MAX_MEMORY_BYTES, MAX_PASSWORD_LEN,
-    MAX_STOP_TIMEOUT_S, MAX_VCPUS, MIN_MEMORY_BYTES, MIN_PASSWORD_LEN,
+    InstanceKind, InstanceState, MAX_DISK_BYTES, MAX_MEMORY_BYTES, MAX_STOP_TIMEOUT_S, MAX_VCPUS,
+    MIN_MEMORY_BYTES,
 };
 use plinth_common::timefmt::parse_duration;
 use serde_json::Value;
-use std::io::{IsTerminal, Read};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::io::IsTerminal;
 use std::time::Duration;
 use tokio::time::Instant;
 
 /// How often `--wait` asks for the instance.
 const POLL: Duration = Duration::from_secs(1);
-/// Where the guest administrator's password may come from when no flag names a source.
-const PASSWORD_ENV: &str = "PLINTH_ADMIN_PASSWORD";
 
 #[derive(Subcommand)]
 pub enum InstancesCommand {
@@ -184,49 +180,6 @@ impl CreateArgs {
             cluster_id: self.cluster.clone(),
             admin_password,
         }
-    }
-}
-
-/// Where the guest administrator's password is read from; never a flag's value, which would
-/// stay in the shell's history and in `ps`.
-#[derive(clap::Args)]
-#[group(multiple = false)]
-pub struct PasswordArgs {
-    /// Read the guest administrator's password from this file (one line).
-    #[arg(long, value_name = "PATH")]
-    password_file: Option<PathBuf>,
-    /// Read the guest administrator's password from stdin (one line).
-    #[arg(long)]
-    password_stdin: bool,
-}
-
-#[derive(Debug, PartialEq)]
-enum PasswordSource {
-    File(PathBuf),
-    Stdin,
-    Env(String),
-    Prompt,
-}
-
-impl PasswordArgs {
-    /// Flags first, then the environment, then a prompt where there is a terminal to ask on.
-    fn source(&self, env: Option<String>, terminal: bool) -> anyhow::Result<PasswordSource> {
-        if let Some(path) = &self.password_file {
-            return Ok(PasswordSource::File(path.clone()));
-        }
-        if self.password_stdin {
-            return Ok(PasswordSource::Stdin);
-        }
-        if let Some(password) = env.filter(|p| !p.is_empty()) {
-            return Ok(PasswordSource::Env(password));
-        }
-        if terminal {
-            return Ok(PasswordSource::Prompt);
-        }
-        bail!(
-            "no password for the guest's administrator: pass --password-file or --password-stdin, \
-             or set {PASSWORD_ENV}"
-        )
     }
 }
 
@@ -487,119 +440,6 @@ async fn delete(client: &Client, out: &Output, id: &str, wait: &WaitArgs) -> any
     }
 }
 
-// ---- the guest administrator's password ------------------------------------------------------
-
-async fn read_password(source: PasswordSource) -> anyhow::Result<String> {
-    let password = match source {
-        PasswordSource::File(path) => read_password_file(&path)?,
-        PasswordSource::Stdin => {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .context("reading the password from stdin")?;
-            one_line(&text, "stdin")?
-        }
-        PasswordSource::Env(password) => password,
-        PasswordSource::Prompt => prompt_password().await?,
-    };
-    check_password(&password)?;
-    Ok(password)
-}
-
-fn read_password_file(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the password file {}", path.display()))?;
-    one_line(&text, &path.display().to_string())
-}
-
-/// The text without its final line break; more than one line is refused.
-fn one_line(text: &str, from: &str) -> anyhow::Result<String> {
-    let line = text
-        .strip_suffix('\n')
-        .map_or(text, |t| t.strip_suffix('\r').unwrap_or(t));
-    if line.contains(['\n', '\r']) {
-        bail!("the password in {from} must be one line");
-    }
-    Ok(line.to_string())
-}
-
-fn check_password(password: &str) -> anyhow::Result<()> {
-    let len = password.chars().count();
-    if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&len) {
-        bail!(
-            "the password must have {MIN_PASSWORD_LEN}-{MAX_PASSWORD_LEN} characters (it has {len})"
-        );
-    }
-    if password.chars().any(char::is_control) {
-        bail!("the password must not contain control characters");
-    }
-    Ok(())
-}
-
-/// Asks twice on the terminal with its echo off.
-async fn prompt_password() -> anyhow::Result<String> {
-    let saved = stty(&["-g"]).context("reading the terminal's settings")?;
-    let saved = saved.trim().to_string();
-    stty(&["-echo"]).context("turning the terminal's echo off")?;
-    // Once a Ctrl-C handler exists, the signal no longer ends the process; this one puts the
-    // terminal back, then ends as an interrupt would (also later, during --wait).
-    let restore = saved.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = stty(&[&restore]);
-            eprintln!();
-            std::process::exit(130);
-        }
-    });
-    let asked = ask_twice().await;
-    let restored = stty(&[&saved]).context("turning the terminal's echo back on");
-    let password = asked?;
-    restored?;
-    Ok(password)
-}
-
-async fn ask_twice() -> anyhow::Result<String> {
-    let first = read_hidden_line("Password for the guest's administrator: ").await?;
-    check_password(&first)?;
-    let again = read_hidden_line("The same again: ").await?;
-    if first != again {
-        bail!("the passwords do not match");
-    }
-    Ok(first)
-}
-
-/// One line from stdin, read on its own thread so the runtime still sees a Ctrl-C.
-async fn read_hidden_line(prompt: &str) -> anyhow::Result<String> {
-    eprint!("{prompt}");
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let read = std::io::stdin().read_line(&mut line).map(|n| (n, line));
-        let _ = tx.send(read);
-    });
-    let read = rx.await.context("reading the password")?;
-    eprintln!();
-    let (n, line) = read.context("reading the password")?;
-    if n == 0 {
-        bail!("no password given");
-    }
-    one_line(&line, "the terminal")
-}
-
-/// Runs `stty` on the terminal that is stdin; its output.
-fn stty(args: &[&str]) -> anyhow::Result<String> {
-    let done = std::process::Command::new("stty")
-        .args(args)
-        .stdin(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running stty")?;
-    if !done.status.success() {
-        bail!("stty {} failed ({})", args.join(" "), done.status);
-    }
-    Ok(String::from_utf8_lossy(&done.stdout).into_owned())
-}
-
 // ---- rendering ---------------------------------------------------------------------------------
 
 /// A page of instances, as `instances list` and `hosts instances` show it.
@@ -709,7 +549,9 @@ fn render_settled(i: &Instance) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::instance_password::{PasswordSource, check_password, one_line};
     use clap::Parser;
+    use std::path::PathBuf;
 
     #[derive(Parser)]
     struct Cli {

@@ -1,5 +1,6 @@
 //! `/v1/clusters`: the groups hosts enroll into.
 
+use crate::hosts;
 use crate::http::auth::Admin;
 use crate::http::error::{ApiError, ApiJson, ApiResult};
 use crate::http::text::{NOTE, text};
@@ -32,21 +33,6 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, ApiJson<Cluster>)> {
     validate_slug("id", &req.id).map_err(|m| ApiError::field("id", m))?;
     let description = text("description", NOTE, &req.description)?;
-    if !st.store.create_cluster(&req.id, &description).await? {
-        return Err(ApiError::Conflict {
-            code: "cluster_exists",
-            message: format!("cluster {} already exists", req.id),
-        });
-    }
-    st.store
-        .audit(&admin.0.actor(), "create cluster", &req.id, "")
-        .await?;
-    let cluster = st
-        .store
-        .list_clusters()
-        .await?
-        .into_iter()
-        .find(|c| c.id == req.id)
-        .ok_or_else(|| ApiError::not_found("cluster", &req.id))?;
+    let cluster = hosts::create_cluster(&st, &admin.0.actor(), &req.id, &description).await?;
     Ok((StatusCode::CREATED, ApiJson(cluster)))
 }

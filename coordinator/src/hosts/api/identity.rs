@@ -2,7 +2,7 @@
 //! revocation, and re-enrollment (a one-time token bound to the host, whose use revokes the
 //! host's earlier certificates).
 
-use crate::hosts::store::enrollment::RemoveRefused;
+use crate::hosts;
 use crate::http::auth::Admin;
 use crate::http::error::{ApiError, ApiJson, ApiOptionalJson, ApiPath, ApiQuery, ApiResult};
 use crate::state::AppState;
@@ -14,11 +14,10 @@ use plinth_common::api::{
     EnrollmentToken, ErrorBody, HostCertificate, HostRemoved, ReenrollHost, RemoveHost,
     RevokeCertificates,
 };
-use plinth_common::timefmt::now_ms;
+use plinth_common::ids::HostId;
 
-use crate::hosts::api::check_host_id;
 use crate::http::text::text;
-use crate::tenants::api::tokens::{enrollment_ttl_ms, issue_enrollment_token};
+use crate::tenants::enrollment_ttl_ms;
 use plinth_common::text::REASON;
 
 /// `DELETE /v1/hosts/{id}` is [`remove`], routed with the host's `GET` in hosts.rs.
@@ -33,14 +32,6 @@ fn reason(field: &'static str, given: Option<&str>) -> ApiResult<String> {
     text(field, REASON, given.unwrap_or_default())
 }
 
-fn instance_list(ids: &[String]) -> String {
-    let mut text = ids.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
-    if ids.len() > 5 {
-        text.push_str(&format!(" and {} more", ids.len() - 5));
-    }
-    text
-}
-
 /// Remove a host from the region: its certificates are revoked and its agent refused from its
 /// next call. Only a host without instances (after maintenance) unless `force=true` with a
 /// `reason`: then its instances end in `error`.
@@ -50,10 +41,9 @@ fn instance_list(ids: &[String]) -> String {
 pub async fn remove(
     State(st): State<AppState>,
     admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<HostId>,
     ApiQuery(query): ApiQuery<RemoveHost>,
 ) -> ApiResult<ApiJson<HostRemoved>> {
-    check_host_id(&id)?;
     let forced = match (query.force, query.reason.as_deref()) {
         (true, given) => Some(reason("reason", given)?),
         (false, Some(_)) => {
@@ -61,64 +51,8 @@ pub async fn remove(
         }
         (false, None) => None,
     };
-    let removed = match st
-        .store
-        .remove_host(&id, forced.as_deref(), now_ms())
-        .await?
-    {
-        Ok(removed) => removed,
-        Err(RemoveRefused::NotFound) => return Err(ApiError::not_found("host", &id)),
-        Err(RemoveRefused::Draining) => {
-            return Err(ApiError::Conflict {
-                code: "host_draining",
-                message: format!(
-                    "host {id} is entering maintenance; remove it once the drain has ended"
-                ),
-            });
-        }
-        Err(RemoveRefused::Busy { instances }) => {
-            let names: Vec<String> = instances
-                .iter()
-                .map(|(i, s)| format!("{i} ({s})"))
-                .collect();
-            return Err(ApiError::Conflict {
-                code: "host_instances_busy",
-                message: format!(
-                    "a job is working on instances of host {id}: {}; remove the host once they settle",
-                    instance_list(&names)
-                ),
-            });
-        }
-        Err(RemoveRefused::HasInstances { instances }) => {
-            return Err(ApiError::Conflict {
-                code: "host_has_instances",
-                message: format!(
-                    "host {id} has {} instance(s): {}; enter maintenance to move them, or remove it with force=true and a reason (they end in error)",
-                    instances.len(),
-                    instance_list(&instances)
-                ),
-            });
-        }
-    };
-    let detail = match &forced {
-        Some(why) => format!(
-            "forced: {why}; {} instance(s) left in error: {}; {} certificate(s) revoked",
-            removed.orphaned.len(),
-            instance_list(&removed.orphaned),
-            removed.revoked
-        ),
-        None => format!("{} certificate(s) revoked", removed.revoked),
-    };
-    st.store
-        .audit(&admin.0.actor(), "remove host", &id, &detail)
-        .await?;
-    tracing::warn!(host = %id, actor = %admin.0.actor(), forced = forced.is_some(), orphaned = removed.orphaned.len(), "Host removed; its certificates are revoked.");
-    Ok(ApiJson(HostRemoved {
-        id,
-        orphaned_instances: removed.orphaned,
-        revoked_certificates: removed.revoked as u64,
-        reassigned_baremetal: removed.reassigned_baremetal,
-    }))
+    let removed = hosts::remove(&st, &admin.0.actor(), &id, forced.as_deref()).await?;
+    Ok(ApiJson(removed))
 }
 
 /// The certificates the CA issued to the host's agent, newest first.
@@ -128,14 +62,9 @@ pub async fn remove(
 pub async fn certificates(
     State(st): State<AppState>,
     _admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<HostId>,
 ) -> ApiResult<ApiJson<Vec<HostCertificate>>> {
-    check_host_id(&id)?;
-    let certs = st.store.host_certificates(&id, now_ms()).await?;
-    if certs.is_empty() && st.store.get_host(&id, now_ms()).await?.is_none() {
-        return Err(ApiError::not_found("host", &id));
-    }
-    Ok(ApiJson(certs))
+    Ok(ApiJson(hosts::certificates(&st, &id).await?))
 }
 
 /// Revoke every certificate of the host at once (a compromised host): its agent is refused
@@ -146,29 +75,12 @@ pub async fn certificates(
 pub async fn revoke(
     State(st): State<AppState>,
     admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<HostId>,
     ApiJson(req): ApiJson<RevokeCertificates>,
 ) -> ApiResult<ApiJson<Vec<HostCertificate>>> {
-    check_host_id(&id)?;
     let why = reason("reason", Some(&req.reason))?;
-    if st.store.get_host(&id, now_ms()).await?.is_none() {
-        return Err(ApiError::not_found("host", &id));
-    }
-    let recorded = format!("revoked by {}: {why}", admin.0.actor());
-    let count = st
-        .store
-        .revoke_all_host_certificates(&id, &recorded, now_ms())
-        .await?;
-    st.store
-        .audit(
-            &admin.0.actor(),
-            "revoke certificates",
-            &id,
-            &format!("{count} revoked: {why}"),
-        )
-        .await?;
-    tracing::warn!(host = %id, count, actor = %admin.0.actor(), "Host certificates revoked.");
-    Ok(ApiJson(st.store.host_certificates(&id, now_ms()).await?))
+    let certs = hosts::revoke_certificates(&st, &admin.0.actor(), &id, &why).await?;
+    Ok(ApiJson(certs))
 }
 
 /// A one-time token that re-enrolls this host (same id, same cluster): give it to
@@ -179,15 +91,10 @@ pub async fn revoke(
 pub async fn reenroll(
     State(st): State<AppState>,
     admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<HostId>,
     ApiOptionalJson(req): ApiOptionalJson<ReenrollHost>,
 ) -> ApiResult<(StatusCode, ApiJson<EnrollmentToken>)> {
-    check_host_id(&id)?;
     let ttl = enrollment_ttl_ms(req.ttl.as_deref().unwrap_or("1h"))?;
-    if st.store.get_host(&id, now_ms()).await?.is_none() {
-        return Err(ApiError::not_found("host", &id));
-    }
-    let description = format!("re-enrollment of {id}");
-    let token = issue_enrollment_token(&st, ttl, &description, &admin.0.actor(), Some(&id)).await?;
+    let token = hosts::reenrollment_token(&st, &admin.0.actor(), &id, ttl).await?;
     Ok((StatusCode::CREATED, ApiJson(token)))
 }

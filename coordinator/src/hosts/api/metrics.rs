@@ -1,7 +1,7 @@
 //! `GET /v1/hosts/{id}/metrics`: the recent history of the seed's 14 host metrics, from the
 //! host's agent over mTLS (its in-memory ring) or, when one is configured, from Prometheus.
 
-use crate::hosts::api::check_host_id;
+use crate::hosts::{self, MetricsAsk};
 use crate::http::auth::Admin;
 use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::state::AppState;
@@ -9,6 +9,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use plinth_common::api::{ErrorBody, HostMetrics, MetricsSource};
+use plinth_common::ids::HostId;
 use plinth_common::metrics::HostSeries;
 use plinth_common::timefmt::{now_ms, parse_duration};
 use serde::Deserialize;
@@ -22,8 +23,6 @@ pub fn routes() -> Router<AppState> {
 
 /// How far back Prometheus is asked, at most.
 const MAX_RANGE_MS: i64 = 31 * 86_400_000;
-/// Prometheus's range when `since` is not given (an agent gives all it keeps).
-const DEFAULT_RANGE_MS: i64 = 3_600_000;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -61,6 +60,36 @@ fn parse_since(text: &str, now: i64) -> ApiResult<i64> {
     Ok(since)
 }
 
+impl MetricsQuery {
+    /// The query's fields, checked, as of `now`.
+    fn ask(&self, now: i64) -> ApiResult<MetricsAsk> {
+        let names = HostSeries::parse_list(self.names.as_deref().unwrap_or(""))
+            .map_err(|m| ApiError::field("names", m))?;
+        let since = self
+            .since
+            .as_deref()
+            .map(|s| parse_since(s, now))
+            .transpose()?;
+        let source = match self.source.as_deref() {
+            None => None,
+            Some("agent") => Some(MetricsSource::Agent),
+            Some("prometheus") => Some(MetricsSource::Prometheus),
+            Some(other) => {
+                return Err(ApiError::field(
+                    "source",
+                    format!("'{other}' is neither agent nor prometheus"),
+                ));
+            }
+        };
+        Ok(MetricsAsk {
+            names,
+            since,
+            source,
+            now,
+        })
+    }
+}
+
 /// Recent history of the host's 14 metrics (rates and percentages, one point per step).
 #[utoipa::path(get, path = "/v1/hosts/{id}/metrics", tag = "hosts", params(("id" = String, Path, description = "host id"), MetricsQuery),
     security(("bearer" = [])),
@@ -69,73 +98,11 @@ fn parse_since(text: &str, now: i64) -> ApiResult<i64> {
 pub async fn host_metrics(
     State(st): State<AppState>,
     _admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<HostId>,
     ApiQuery(q): ApiQuery<MetricsQuery>,
 ) -> ApiResult<ApiJson<HostMetrics>> {
-    check_host_id(&id)?;
-    let names = HostSeries::parse_list(q.names.as_deref().unwrap_or(""))
-        .map_err(|m| ApiError::field("names", m))?;
-    let now = now_ms();
-    let since = q
-        .since
-        .as_deref()
-        .map(|s| parse_since(s, now))
-        .transpose()?;
-    let prometheus = st.settings.prometheus.as_ref();
-    let source = match q.source.as_deref() {
-        None if prometheus.is_some() => MetricsSource::Prometheus,
-        None | Some("agent") => MetricsSource::Agent,
-        Some("prometheus") => MetricsSource::Prometheus,
-        Some(other) => {
-            return Err(ApiError::field(
-                "source",
-                format!("'{other}' is neither agent nor prometheus"),
-            ));
-        }
-    };
-    let ep = st
-        .store
-        .agent_endpoint(&id, now)
-        .await?
-        .ok_or_else(|| ApiError::not_found("host", &id))?;
-    let metrics = match source {
-        MetricsSource::Agent => {
-            let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
-            st.agents
-                .metrics_history(&ep, &names.join(","), since)
-                .await
-                .map_err(|err| {
-                    tracing::warn!(host = %id, error = %err.explain(), "Agent metrics call failed.");
-                    ApiError::Unavailable {
-                        code: "agent_unreachable",
-                        message: format!("the agent of host {id} did not answer: {}", err.explain()),
-                    }
-                })?
-        }
-        MetricsSource::Prometheus => {
-            let Some(prometheus) = prometheus else {
-                return Err(ApiError::field(
-                    "source",
-                    "no Prometheus is configured (prometheus_url)",
-                ));
-            };
-            let since = since.unwrap_or(now - DEFAULT_RANGE_MS);
-            prometheus
-                .host_metrics(&id, &ep.ip, &names, since, now)
-                .await
-                .map_err(|err| {
-                    let cause = std::error::Error::source(&err)
-                        .map(|s| format!(": {s}"))
-                        .unwrap_or_default();
-                    tracing::warn!(host = %id, error = %err, "Prometheus query failed.");
-                    ApiError::Unavailable {
-                        code: "prometheus_unavailable",
-                        message: format!("Prometheus did not answer: {err}{cause}"),
-                    }
-                })?
-        }
-    };
-    Ok(ApiJson(metrics))
+    let ask = q.ask(now_ms())?;
+    Ok(ApiJson(hosts::metrics(&st, &id, &ask).await?))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod enroll;
 pub mod identity;
 pub mod metrics;
 
+use crate::hosts;
 use crate::hosts::store::HostFilter;
 use crate::http::auth::Admin;
 use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
@@ -15,7 +16,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use plinth_common::api::{AgentFacts, AgentStatus, ErrorBody, Host, HostDetail, HostPage};
 use plinth_common::host::{HostEvent, HostState};
-use plinth_common::ids::validate_slug;
+use plinth_common::ids::{HostId, validate_slug};
 use plinth_common::timefmt::now_ms;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -108,6 +109,10 @@ impl HostQuery {
     }
 }
 
+/// Whether `id` has a host id's shape (a malformed one is "not found").
+///
+/// Deprecated: handlers take `ApiPath<HostId>`, which answers 400 for a malformed id before
+/// any lookup. Kept only so the maintenance API compiles until it does the same.
 pub(crate) fn check_host_id(id: &str) -> ApiResult<()> {
     if plinth_common::ids::is_id("host", id) {
         Ok(())
@@ -136,31 +141,23 @@ pub async fn list(
 pub async fn show(
     State(st): State<AppState>,
     _admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<HostId>,
 ) -> ApiResult<ApiJson<HostDetail>> {
-    check_host_id(&id)?;
     let host = st.store.get_host(&id, now_ms()).await?;
     host.map(ApiJson)
         .ok_or_else(|| ApiError::not_found("host", &id))
 }
 
+/// A state change of host `id` by `admin`, for callers that hold the id as text (the
+/// maintenance API): a malformed id is "not found". The operation is [`hosts::transition`].
 pub(crate) async fn transition(
     st: &AppState,
     admin: &Admin,
     id: &str,
     event: HostEvent,
 ) -> ApiResult<Host> {
-    check_host_id(id)?;
-    let host = st
-        .store
-        .transition_host(id, event, now_ms())
-        .await
-        .map_err(|e| ApiError::host_transition(id, e))?;
-    st.store
-        .audit(&admin.0.actor(), event.as_str(), id, "")
-        .await?;
-    tracing::info!(host = %id, state = %host.state, actor = %admin.0.actor(), "Host state changed.");
-    Ok(host)
+    let id = HostId::parse(id).ok_or_else(|| ApiError::not_found("host", id))?;
+    Ok(hosts::transition(st, &admin.0.actor(), &id, event).await?)
 }
 
 /// Lock a host: it gets no new instances; those on it run on.
@@ -169,11 +166,10 @@ pub(crate) async fn transition(
 pub async fn lock(
     State(st): State<AppState>,
     admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<HostId>,
 ) -> ApiResult<ApiJson<Host>> {
-    transition(&st, &admin, &id, HostEvent::Lock)
-        .await
-        .map(ApiJson)
+    let host = hosts::transition(&st, &admin.0.actor(), &id, HostEvent::Lock).await?;
+    Ok(ApiJson(host))
 }
 
 /// Unlock a locked host.
@@ -182,11 +178,10 @@ pub async fn lock(
 pub async fn unlock(
     State(st): State<AppState>,
     admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<HostId>,
 ) -> ApiResult<ApiJson<Host>> {
-    transition(&st, &admin, &id, HostEvent::Unlock)
-        .await
-        .map(ApiJson)
+    let host = hosts::transition(&st, &admin.0.actor(), &id, HostEvent::Unlock).await?;
+    Ok(ApiJson(host))
 }
 
 /// Ask the host's agent, over mTLS, what it sees now.
@@ -195,20 +190,7 @@ pub async fn unlock(
 pub async fn agent_facts(
     State(st): State<AppState>,
     _admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<HostId>,
 ) -> ApiResult<ApiJson<AgentFacts>> {
-    check_host_id(&id)?;
-    let ep = st
-        .store
-        .agent_endpoint(&id, now_ms())
-        .await?
-        .ok_or_else(|| ApiError::not_found("host", &id))?;
-    let facts = st.agents.facts(&ep).await.map_err(|err| {
-        tracing::warn!(host = %id, error = %err, cause = ?std::error::Error::source(&err), "Agent call failed.");
-        ApiError::Unavailable {
-            code: "agent_unreachable",
-            message: format!("the agent of host {id} did not answer: {err}"),
-        }
-    })?;
-    Ok(ApiJson(facts))
+    Ok(ApiJson(hosts::agent_facts(&st, &id).await?))
 }

@@ -5,19 +5,17 @@
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::instances::api as instances;
-use crate::network::store::eips::{
-    AllocRefused, Allocation, BindRefused, EipFilter, ReleaseRefused,
-};
+use crate::network;
+use crate::network::store::eips::{BindRefused, EipFilter};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use plinth_common::api::{BindEip, Eip, EipPage, ErrorBody, InstanceNetwork, NewEip};
-use plinth_common::ids::new_id;
+use plinth_common::ids::{EipId, InstanceId};
 use plinth_common::timefmt::now_ms;
 use serde::Deserialize;
-use std::net::IpAddr;
 use utoipa::IntoParams;
 
 pub fn routes() -> Router<AppState> {
@@ -44,12 +42,8 @@ pub struct ListQuery {
 }
 
 /// The EIP if the caller may see it; a 404 otherwise.
-async fn find(st: &AppState, caller: &Caller, id: &str) -> ApiResult<Eip> {
-    st.store
-        .eip(id)
-        .await?
-        .filter(|e| caller.tenant_id().is_none_or(|t| t == e.tenant_id))
-        .ok_or_else(|| ApiError::not_found("eip", id))
+async fn find(st: &AppState, caller: &Caller, id: &EipId) -> ApiResult<Eip> {
+    Ok(network::visible_eip(st, caller.tenant_id(), id).await?)
 }
 
 fn conflict(code: &'static str, message: String) -> ApiError {
@@ -61,60 +55,6 @@ fn bound(id: &str, instance_id: &str) -> ApiError {
         "eip_bound",
         format!("EIP {id} is bound to instance {instance_id}; unbind it first"),
     )
-}
-
-fn alloc_refused(req: &NewEip, r: AllocRefused) -> ApiError {
-    let segment = req.segment_id.as_deref().unwrap_or_default();
-    let address = req.address.as_deref().unwrap_or_default();
-    match r {
-        AllocRefused::SegmentNotFound => ApiError::not_found("segment", segment),
-        AllocRefused::SegmentDisabled { id } => conflict(
-            "segment_disabled",
-            format!("segment {id} is disabled: it hands out no new addresses"),
-        ),
-        AllocRefused::WrongVersion { id, version } => ApiError::field(
-            // The version asked for, or the address's.
-            if req.ip_version.is_some() {
-                "ip_version"
-            } else {
-                "address"
-            },
-            format!("segment {id} is not an IPv{version} segment"),
-        ),
-        AllocRefused::NoSegment { version } => conflict(
-            "no_segment",
-            format!("no available IPv{version} segment may be used by this tenant"),
-        ),
-        AllocRefused::Full(full) => {
-            let list: Vec<String> = full
-                .iter()
-                .map(|f| {
-                    format!(
-                        "{} ({}, all {} usable addresses allocated)",
-                        f.id, f.cidr, f.usable
-                    )
-                })
-                .collect();
-            conflict(
-                "segment_full",
-                format!(
-                    "no free address: segment {} is full",
-                    list.join(", segment ")
-                ),
-            )
-        }
-        AllocRefused::AddressOutside => ApiError::field(
-            "address",
-            format!("{address} is in no available segment this tenant may use"),
-        ),
-        AllocRefused::AddressReserved { why } => ApiError::field(
-            "address",
-            format!("{address} is {why} and is never handed out"),
-        ),
-        AllocRefused::AddressTaken => {
-            conflict("address_in_use", format!("{address} is already allocated"))
-        }
-    }
 }
 
 /// Allocate an EIP. A tenant allocates for itself; an admin names the tenant. Without a
@@ -143,60 +83,7 @@ pub async fn allocate(
             ));
         }
     };
-    if st.store.get_tenant(&tenant_id).await?.is_none() {
-        return Err(ApiError::field(
-            "tenant_id",
-            format!("no tenant {tenant_id}"),
-        ));
-    }
-    if let Some(v) = req.ip_version.filter(|v| *v != 4 && *v != 6) {
-        return Err(ApiError::field(
-            "ip_version",
-            format!("must be 4 or 6, got {v}"),
-        ));
-    }
-    let address = req
-        .address
-        .as_deref()
-        .map(|a| {
-            a.trim()
-                .parse::<IpAddr>()
-                .map_err(|_| ApiError::field("address", format!("'{a}' is not an IP address")))
-        })
-        .transpose()?;
-    if let (Some(v), Some(a)) = (req.ip_version, address)
-        && (v == 4) != a.is_ipv4()
-    {
-        return Err(ApiError::field(
-            "address",
-            format!("{a} is not an IPv{v} address"),
-        ));
-    }
-    let id = new_id("eip");
-    let allocation = Allocation {
-        id: &id,
-        tenant_id: &tenant_id,
-        segment_id: req.segment_id.as_deref(),
-        ip_version: req.ip_version,
-        address,
-        now: now_ms(),
-    };
-    let eip = st
-        .store
-        .allocate_eip(&allocation)
-        .await?
-        .map_err(|r| alloc_refused(&req, r))?;
-    st.store
-        .audit(
-            &caller.actor(),
-            "allocate eip",
-            &id,
-            &format!(
-                "{} from segment {} for tenant {}",
-                eip.address, eip.segment_id, tenant_id
-            ),
-        )
-        .await?;
+    let eip = network::allocate_eip(&st, &caller.actor(), &tenant_id, &req).await?;
     Ok((StatusCode::CREATED, ApiJson(eip)))
 }
 
@@ -229,7 +116,7 @@ pub async fn list(
 pub async fn show(
     State(st): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<EipId>,
 ) -> ApiResult<ApiJson<Eip>> {
     Ok(ApiJson(find(&st, &caller, &id).await?))
 }
@@ -241,7 +128,7 @@ pub async fn show(
 pub async fn bind(
     State(st): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<EipId>,
     ApiJson(req): ApiJson<BindEip>,
 ) -> ApiResult<ApiJson<Eip>> {
     find(&st, &caller, &id).await?;
@@ -284,24 +171,9 @@ pub async fn bind(
 pub async fn unbind(
     State(st): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<EipId>,
 ) -> ApiResult<ApiJson<Eip>> {
-    let before = find(&st, &caller, &id).await?;
-    let eip = st
-        .store
-        .unbind_eip(&id, now_ms())
-        .await?
-        .ok_or_else(|| ApiError::not_found("eip", &id))?;
-    if let Some(instance) = before.instance_id {
-        st.store
-            .audit(
-                &caller.actor(),
-                "unbind eip",
-                &id,
-                &format!("{} from instance {instance}", eip.address),
-            )
-            .await?;
-    }
+    let eip = network::unbind_eip(&st, &caller.actor(), caller.tenant_id(), &id).await?;
     Ok(ApiJson(eip))
 }
 
@@ -311,21 +183,9 @@ pub async fn unbind(
 pub async fn release(
     State(st): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<EipId>,
 ) -> ApiResult<StatusCode> {
-    let eip = find(&st, &caller, &id).await?;
-    st.store.release_eip(&id).await?.map_err(|r| match r {
-        ReleaseRefused::NotFound => ApiError::not_found("eip", &id),
-        ReleaseRefused::Bound { instance_id } => bound(&id, &instance_id),
-    })?;
-    st.store
-        .audit(
-            &caller.actor(),
-            "release eip",
-            &id,
-            &format!("{} to segment {}", eip.address, eip.segment_id),
-        )
-        .await?;
+    network::release_eip(&st, &caller.actor(), caller.tenant_id(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -336,12 +196,12 @@ pub async fn release(
 pub async fn network(
     State(st): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<InstanceId>,
 ) -> ApiResult<ApiJson<InstanceNetwork>> {
     instances::find(&st, &caller, &id).await?;
     let addresses = st.store.instance_addresses(&id).await?;
     Ok(ApiJson(InstanceNetwork {
-        instance_id: id,
+        instance_id: id.into_string(),
         addresses,
     }))
 }

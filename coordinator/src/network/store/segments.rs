@@ -78,6 +78,10 @@ pub struct Permission {
     pub tenant_ids: Vec<String>,
 }
 
+/// A name in a segment permission that is neither a tenant's id nor its email (as given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownTenant(pub String);
+
 /// Why a segment was not changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SegmentRefused {
@@ -407,12 +411,12 @@ impl Store {
         Ok(map)
     }
 
-    /// Tenant ids for `names` (ids or emails), in order, repeats dropped; `Err` names the
+    /// Tenant ids for `names` (ids or emails), in order, repeats dropped; `Err` holds the
     /// first that is no tenant.
     pub async fn resolve_tenants(
         &self,
         names: &[String],
-    ) -> Result<Result<Vec<String>, String>, StoreError> {
+    ) -> Result<Result<Vec<String>, UnknownTenant>, StoreError> {
         let mut ids: Vec<String> = Vec::with_capacity(names.len());
         for name in names {
             let name = name.trim();
@@ -422,7 +426,7 @@ impl Store {
                 .fetch_optional(self.pool())
                 .await?;
             let Some(row) = row else {
-                return Ok(Err(name.to_string()));
+                return Ok(Err(UnknownTenant(name.to_string())));
             };
             let id: String = row.try_get("id")?;
             if !ids.contains(&id) {

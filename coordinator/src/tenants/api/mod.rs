@@ -8,12 +8,13 @@ use crate::http::auth::{Admin, Caller};
 use crate::http::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::http::text::{NAME, text};
 use crate::state::AppState;
+use crate::tenants;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use plinth_common::api::{CreateTenant, ErrorBody, Tenant};
-use plinth_common::ids::new_id;
+use plinth_common::ids::TenantId;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -52,17 +53,7 @@ pub async fn create(
     let email = req.email.trim().to_lowercase();
     validate_email(&email)?;
     let name = &text("name", NAME, &req.name)?;
-    let tenant = st
-        .store
-        .create_tenant(&new_id("tenant"), &email, name)
-        .await?
-        .ok_or_else(|| ApiError::Conflict {
-            code: "tenant_exists",
-            message: format!("a tenant with email {email} already exists"),
-        })?;
-    st.store
-        .audit(&admin.0.actor(), "create tenant", &tenant.id, &email)
-        .await?;
+    let tenant = tenants::create_tenant(&st, &admin.0.actor(), &email, name).await?;
     Ok((StatusCode::CREATED, ApiJson(tenant)))
 }
 
@@ -72,10 +63,10 @@ pub async fn create(
 pub async fn show(
     State(st): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<TenantId>,
 ) -> ApiResult<ApiJson<Tenant>> {
     // Another tenant's id is "not found", not "forbidden": tenants learn nothing of each other.
-    if caller.tenant_id().is_some_and(|own| own != id) {
+    if caller.tenant_id().is_some_and(|own| own != id.as_str()) {
         return Err(ApiError::not_found("tenant", &id));
     }
     let tenant = st.store.get_tenant(&id).await?;

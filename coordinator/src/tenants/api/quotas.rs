@@ -3,25 +3,15 @@
 use crate::http::auth::{Admin, Caller};
 use crate::http::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
+use crate::tenants;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use plinth_common::api::{ErrorBody, Quota, TenantQuota};
+use plinth_common::ids::TenantId;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/tenants/{id}/quota", get(show).put(set))
-}
-
-async fn current(st: &AppState, tenant: &str) -> ApiResult<TenantQuota> {
-    if st.store.get_tenant(tenant).await?.is_none() {
-        return Err(ApiError::not_found("tenant", tenant));
-    }
-    let (quota, usage) = st.store.quota(tenant).await?;
-    Ok(TenantQuota {
-        tenant_id: tenant.to_string(),
-        quota,
-        usage,
-    })
 }
 
 /// A tenant's quota and usage (admins, or the tenant itself).
@@ -30,12 +20,12 @@ async fn current(st: &AppState, tenant: &str) -> ApiResult<TenantQuota> {
 pub async fn show(
     State(st): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<TenantId>,
 ) -> ApiResult<ApiJson<TenantQuota>> {
-    if caller.tenant_id().is_some_and(|t| t != id) {
+    if caller.tenant_id().is_some_and(|t| t != id.as_str()) {
         return Err(ApiError::not_found("tenant", &id));
     }
-    Ok(ApiJson(current(&st, &id).await?))
+    Ok(ApiJson(tenants::quota(&st, &id).await?))
 }
 
 /// Set a tenant's quota; a limit left out (or null) is unlimited. Lowering a limit below what
@@ -45,7 +35,7 @@ pub async fn show(
 pub async fn set(
     State(st): State<AppState>,
     Admin(caller): Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<TenantId>,
     ApiJson(q): ApiJson<Quota>,
 ) -> ApiResult<ApiJson<TenantQuota>> {
     let limit = i64::MAX as u64;
@@ -58,16 +48,7 @@ pub async fn set(
             return Err(ApiError::field(field, format!("must be at most {limit}")));
         }
     }
-    if st.store.get_tenant(&id).await?.is_none() {
-        return Err(ApiError::not_found("tenant", &id));
-    }
-    st.store.set_quota(&id, &q).await?;
-    let detail = format!(
-        "cores {:?}, memory_bytes {:?}, instances {:?}",
-        q.cores, q.memory_bytes, q.instances
-    );
-    st.store
-        .audit(&caller.actor(), "set quota", &id, &detail)
-        .await?;
-    Ok(ApiJson(current(&st, &id).await?))
+    Ok(ApiJson(
+        tenants::set_quota(&st, &caller.actor(), &id, &q).await?,
+    ))
 }

@@ -1,0 +1,139 @@
+//! Why a segment or EIP operation was refused; [`From`] turns each into the one `ApiError`
+//! (status and code). The messages name segments, addresses and tenants' own ids only.
+
+use crate::db::StoreError;
+use crate::http::error::ApiError;
+use crate::network::store::eips::FullSegment;
+use crate::network::validate::{Clash, Invalid};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// A field of the request is wrong; the message names what to change.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("segment {0} does not exist")]
+    SegmentNotFound(String),
+    /// The segment cannot sit beside another (name, overlap, one per family on a network).
+    #[error("segment {cidr}: {clash}")]
+    Clash { cidr: String, clash: Clash },
+    #[error("the new gateway is allocated as EIP {0}; release it first")]
+    GatewayAllocated(String),
+    #[error(
+        "segment {id} has {allocated} EIP{}{}",
+        if *.allocated == 1 { "" } else { "s" },
+        if *.allocated == 1 { " allocated; release it before deleting it" } else { " allocated; release them before deleting it" }
+    )]
+    SegmentInUse { id: String, allocated: u64 },
+    #[error("segment {0} is disabled: it hands out no new addresses")]
+    SegmentDisabled(String),
+    #[error("no available IPv{0} segment may be used by this tenant")]
+    NoSegment(u8),
+    #[error("no free address: segment {} is full", full_list(.0))]
+    SegmentFull(Vec<FullSegment>),
+    #[error("{0} is already allocated")]
+    AddressTaken(String),
+    #[error("eip {0} does not exist")]
+    EipNotFound(String),
+    #[error("EIP {id} is bound to instance {instance_id}; unbind it first")]
+    EipBound { id: String, instance_id: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl NetworkError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> NetworkError {
+        NetworkError::Invalid(Invalid {
+            field,
+            message: message.into(),
+        })
+    }
+}
+
+fn full_list(full: &[FullSegment]) -> String {
+    full.iter()
+        .map(|f| {
+            format!(
+                "{} ({}, all {} usable addresses allocated)",
+                f.id, f.cidr, f.usable
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", segment ")
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> ApiError {
+        ApiError::field(e.field, e.message)
+    }
+}
+
+impl From<NetworkError> for ApiError {
+    fn from(err: NetworkError) -> ApiError {
+        let message = err.to_string();
+        let conflict = |code| ApiError::Conflict { code, message };
+        match err {
+            NetworkError::Invalid(e) => e.into(),
+            NetworkError::SegmentNotFound(id) => ApiError::not_found("segment", &id),
+            NetworkError::Clash { clash, .. } => conflict(match clash {
+                Clash::Name { .. } => "segment_name_taken",
+                Clash::Overlap { .. } => "segment_overlap",
+                Clash::SameNetwork { .. } => "segment_network_taken",
+            }),
+            NetworkError::GatewayAllocated(_) => conflict("gateway_allocated"),
+            NetworkError::SegmentInUse { .. } => conflict("segment_in_use"),
+            NetworkError::SegmentDisabled(_) => conflict("segment_disabled"),
+            NetworkError::NoSegment(_) => conflict("no_segment"),
+            NetworkError::SegmentFull(_) => conflict("segment_full"),
+            NetworkError::AddressTaken(_) => conflict("address_in_use"),
+            NetworkError::EipNotFound(id) => ApiError::not_found("eip", &id),
+            NetworkError::EipBound { .. } => conflict("eip_bound"),
+            NetworkError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_read_as_before() {
+        let cases = [
+            (
+                "one EIP",
+                NetworkError::SegmentInUse {
+                    id: "seg-01".into(),
+                    allocated: 1,
+                },
+                "segment seg-01 has 1 EIP allocated; release it before deleting it",
+            ),
+            (
+                "two EIPs",
+                NetworkError::SegmentInUse {
+                    id: "seg-01".into(),
+                    allocated: 2,
+                },
+                "segment seg-01 has 2 EIPs allocated; release them before deleting it",
+            ),
+            (
+                "full",
+                NetworkError::SegmentFull(vec![
+                    FullSegment {
+                        id: "seg-01".into(),
+                        cidr: "203.0.113.0/30".into(),
+                        usable: "1".into(),
+                    },
+                    FullSegment {
+                        id: "seg-02".into(),
+                        cidr: "198.51.100.0/30".into(),
+                        usable: "1".into(),
+                    },
+                ]),
+                "no free address: segment seg-01 (203.0.113.0/30, all 1 usable addresses allocated), segment seg-02 (198.51.100.0/30, all 1 usable addresses allocated) is full",
+            ),
+        ];
+        for (label, err, want) in cases {
+            assert_eq!(err.to_string(), want, "{label}");
+        }
+    }
+}
