@@ -16,7 +16,7 @@ pub struct AppState {
     pub images: ImageServices,
     pub settings: Arc<Settings>,
     /// Live migrations in flight: their progress and the per-cluster slots.
-    pub moves: Arc<crate::maintenance::drain::Moves>,
+    pub moves: Arc<crate::maintenance::Moves>,
     /// One-time console URLs and the consoles being watched.
     pub consoles: Arc<crate::baremetal::console::Consoles>,
     /// Every background task starts here; shutdown cancels and waits for them.

@@ -5,7 +5,8 @@ use crate::hosts::api::{check_host_id, transition};
 use crate::http::auth::Admin;
 use crate::http::error::{ApiError, ApiJson, ApiOptionalJson, ApiPath, ApiResult};
 use crate::jobs::operations::NewOperation;
-use crate::maintenance::drain::{self, Claim, DRAIN, MIGRATE, claim_target, plan_action};
+use crate::maintenance::drain::{self, DRAIN, MIGRATE, plan_action};
+use crate::maintenance::migrate::{self, Claim, claim_target};
 use crate::maintenance::store::{DrainRecord, NewMove};
 use crate::scheduler::{self, Candidate};
 use crate::state::AppState;
@@ -124,7 +125,7 @@ pub async fn plan(
             blocked_by: reason,
         };
         if action == MoveAction::Migrate {
-            let req = drain::move_request(inst, &host.cluster_id, &host.id);
+            let req = migrate::move_request(inst, &host.cluster_id, &host.id);
             let (suitable, rejected) = scheduler::filter(&hosts, &req, oc);
             item.suitable_targets = suitable.len() as u32;
             if suitable.is_empty() {
@@ -356,7 +357,7 @@ pub async fn migrate(
         )
         .await?;
     st.jobs
-        .spawn("live migration", drain::migrate(st.clone(), op_id, true));
+        .spawn("live migration", migrate::migrate(st.clone(), op_id, true));
     let inst = st
         .store
         .instance(&id)

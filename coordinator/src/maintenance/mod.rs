@@ -2,4 +2,9 @@
 
 pub mod api;
 pub mod drain;
+pub mod migrate;
+pub mod moves;
 pub mod store;
+pub mod verdict;
+
+pub use moves::Moves;
