@@ -7,11 +7,11 @@ use crate::agents::AgentError;
 use crate::db::StoreError;
 use crate::hosts::store::AgentEndpoint;
 use crate::instances::jobs::{create_request, endpoint, record};
-use crate::instances::store::ClaimRefused;
+use crate::instances::placement::{PlacementError, place};
 use crate::maintenance::moves::Turns;
 use crate::maintenance::store::{MoveRecord, MoveTimings};
 use crate::maintenance::verdict::{Ended, Outcome, Seen, Sighting, verdict};
-use crate::scheduler::{self, Request};
+use crate::scheduler::Request;
 use crate::state::AppState;
 use plinth_common::api::{AgentMigrate, AgentMigrationState, Instance, MoveStatus};
 use plinth_common::instance::InstanceState;
@@ -30,8 +30,6 @@ const POLL: Duration = Duration::from_millis(100);
 const TARGET_MISSES: u32 = 5;
 /// Beyond the agent's own deadline, how long the coordinator waits before it aborts.
 const GRACE: Duration = Duration::from_secs(30);
-/// Hosts tried for one attempt when the chosen one fills up meanwhile.
-const CLAIM_TRIES: usize = 8;
 
 /// The cluster of `host` (empty when the host is gone).
 pub(crate) async fn host_cluster(st: &AppState, host: &str) -> anyhow::Result<String> {
@@ -178,7 +176,8 @@ pub enum Claim {
 }
 
 /// Picks a target (the pinned one, or the scheduler's random suitable host of the cluster,
-/// not the source and not one already tried) and takes its claim.
+/// not the source and not one already tried) and takes its claim, through the one placement
+/// of instances.
 pub async fn claim_target(
     st: &AppState,
     op: &str,
@@ -191,53 +190,28 @@ pub async fn claim_target(
     let mut req = move_request(inst, cluster, &source);
     req.exclude.extend(tried.iter().cloned());
     let oc = st.settings.overcommit;
-    for _ in 0..CLAIM_TRIES {
-        let chosen = match &pinned {
-            Some(target) => Ok(target.clone()),
-            None => st.store.with_placement(now_ms(), |hosts| {
-                match scheduler::choose(
-                    hosts,
-                    &req,
-                    st.settings.policy,
-                    oc,
-                    &mut rand::thread_rng(),
-                ) {
-                    Some(h) => Ok(h.host_id.clone()),
-                    None => {
-                        let (_, rejected) = scheduler::filter(hosts, &req, oc);
-                        Err(format!(
-                            "no host of cluster {cluster} can take it: {}",
-                            scheduler::explain(hosts.len(), &rejected)
-                        ))
-                    }
-                }
-            }),
-        };
-        let target = match chosen {
-            Ok(t) => t,
-            Err(reason) => return Ok(Claim::Refused(reason)),
-        };
-        match st
-            .store
-            .start_move(op, &inst.id, &source, &target, oc, now_ms())
-            .await?
-        {
-            Ok(()) => return Ok(Claim::Taken(target)),
-            Err(ClaimRefused::HostFull) if pinned.is_some() => {
-                return Ok(Claim::Refused(format!("host {target} cannot take it now")));
-            }
-            Err(ClaimRefused::HostFull) => req.exclude.push(target),
-            Err(ClaimRefused::Moved) => {
-                return Ok(Claim::Refused(
-                    "it changed meanwhile; enter maintenance again".into(),
-                ));
-            }
-            Err(ClaimRefused::Quota(q)) => return Ok(Claim::Refused(q.to_string())),
+    let placed = place(st, req, pinned.as_deref(), |target| {
+        let (store, source) = (&st.store, &source);
+        async move {
+            store
+                .start_move(op, &inst.id, source, &target, oc, now_ms())
+                .await
         }
-    }
-    Ok(Claim::Refused(
-        "every host tried filled up meanwhile".into(),
-    ))
+    })
+    .await;
+    let reason = match placed {
+        Ok(target) => return Ok(Claim::Taken(target)),
+        Err(PlacementError::Store(e)) => return Err(e),
+        Err(PlacementError::NoHost(why)) => {
+            format!("no host of cluster {cluster} can take it: {why}")
+        }
+        Err(PlacementError::Moved) => "it changed meanwhile; enter maintenance again".into(),
+        Err(
+            e
+            @ (PlacementError::PinnedFull(_) | PlacementError::AllFull | PlacementError::Quota(_)),
+        ) => e.to_string(),
+    };
+    Ok(Claim::Refused(reason))
 }
 
 /// Where `inst` may go when it leaves `source`: another host of `cluster`.
