@@ -9,14 +9,16 @@
 
 use crate::maintenance::migrate::{host_cluster, migrate, move_instance};
 use crate::maintenance::moves::Turns;
+use crate::maintenance::{MaintenanceError, host_event};
 use crate::state::AppState;
 use plinth_common::api::{Instance, MoveAction, MoveStatus};
+use plinth_common::host::{HostEvent, HostState};
 use plinth_common::instance::InstanceState;
 use plinth_common::timefmt::now_ms;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 pub const DRAIN: &str = "host_drain";
 pub const MIGRATE: &str = "instance_migrate";
@@ -122,6 +124,9 @@ async fn drain(st: &AppState, host: &str, op: &str) -> anyhow::Result<()> {
         .await?
         .filter(|d| d.operation_id == op)
         .map_or(st.settings.drains.parallelism, |d| d.parallelism);
+    if !entered(st, host, op).await? {
+        return Ok(());
+    }
     let cluster = host_cluster(st, host).await?;
 
     // 1. Stopped instances leave the host without moving.
@@ -210,10 +215,16 @@ async fn drain(st: &AppState, host: &str, op: &str) -> anyhow::Result<()> {
             stayed.join("; ")
         )
     });
-    let state = st
-        .store
-        .end_drain(op, host, summary.as_deref(), now_ms())
-        .await?;
+    let event = if summary.is_none() {
+        HostEvent::DrainCompleted
+    } else {
+        HostEvent::DrainIncomplete
+    };
+    let state = settle_host(st, host, event).await?;
+    if !st.store.end_drain(op, summary.as_deref(), now_ms()).await? {
+        warn!(host = %host, operation = %op, "The drain had already ended.");
+        return Ok(());
+    }
     st.store
         .audit(
             "drain",
@@ -222,8 +233,53 @@ async fn drain(st: &AppState, host: &str, op: &str) -> anyhow::Result<()> {
             summary.as_deref().unwrap_or(""),
         )
         .await?;
-    info!(host = %host, operation = %op, %state, stayed = stayed.len(), "Drain ended.");
+    info!(host = %host, operation = %op, state = ?state, stayed = stayed.len(), "Drain ended.");
     Ok(())
+}
+
+/// Makes sure the host is `entering_maintenance` before its drain moves anything: a drain
+/// written just before a restart may not have moved it yet. `false` (and the drain ended,
+/// the host left as it is) when the host left `locked` meanwhile.
+async fn entered(st: &AppState, host: &str, op: &str) -> anyhow::Result<bool> {
+    let why = match host_event(st, host, HostEvent::EnterMaintenance).await {
+        Ok(_) => return Ok(true),
+        Err(MaintenanceError::Host { err, .. }) if err.from == HostState::EnteringMaintenance => {
+            return Ok(true);
+        }
+        Err(e @ (MaintenanceError::Host { .. } | MaintenanceError::HostNotFound(_))) => {
+            e.to_string()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let summary = format!("the drain did not begin: {why}");
+    warn!(host = %host, operation = %op, reason = %summary, "Drain not started.");
+    st.store.end_drain(op, Some(&summary), now_ms()).await?;
+    Ok(false)
+}
+
+/// Moves the host out of `entering_maintenance` as the drain's outcome says, through the hosts'
+/// transition. A host already there (the drain ended it before a restart cut it off) or moved
+/// elsewhere by someone else is left as it is, with a warning for the latter.
+async fn settle_host(
+    st: &AppState,
+    host: &str,
+    event: HostEvent,
+) -> anyhow::Result<Option<HostState>> {
+    match host_event(st, host, event).await {
+        Ok(state) => Ok(Some(state)),
+        Err(MaintenanceError::Host { err, .. }) => {
+            let settled = HostState::EnteringMaintenance.transition(event).ok();
+            if settled != Some(err.from) {
+                warn!(host = %host, state = %err.from, "The host left entering_maintenance during its drain; it stays as it is.");
+            }
+            Ok(Some(err.from))
+        }
+        Err(MaintenanceError::HostNotFound(_)) => {
+            warn!(host = %host, "The drained host is gone.");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ use crate::instances::store::{ClaimRefused, release_claim};
 use crate::jobs::operations::NewOperation;
 use crate::scheduler::Overcommit;
 use plinth_common::api::{MoveAction, MoveItem, MoveStatus, OperationStatus};
-use plinth_common::host::HostState;
 use plinth_common::timefmt::rfc3339;
 use serde_json::json;
 use sqlx::sqlite::SqliteRow;
@@ -182,30 +181,17 @@ async fn set_outcome(
 }
 
 impl Store {
-    /// Moves a locked host into `entering_maintenance` and writes its drain: the operation,
-    /// the drain row and a move per instance, in one transaction. `false` (nothing written)
-    /// when the host was no longer `locked`.
+    /// Writes a drain of `host`: the operation, the drain row and a move per instance, in one
+    /// transaction. The host's own state changes through its transition, after this (the drain
+    /// job makes sure of it when it resumes one written just before a restart).
     pub async fn begin_drain(
         &self,
         host: &str,
         op: &NewOperation<'_>,
         parallelism: u32,
         moves: &[NewMove],
-    ) -> Result<bool, StoreError> {
+    ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        let moved = sqlx::query(
-            "UPDATE hosts SET state = 'entering_maintenance', updated_at = ? \
-             WHERE id = ? AND state = 'locked'",
-        )
-        .bind(op.now)
-        .bind(host)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !moved {
-            return Ok(false);
-        }
         self.insert_operation(&mut tx, op).await?;
         sqlx::query(
             "INSERT INTO drains (operation_id, host_id, parallelism, started_at) VALUES (?, ?, ?, ?)",
@@ -218,9 +204,22 @@ impl Store {
         .await?;
         insert_moves(&mut tx, op.id, host, None, moves, op.now).await?;
         tx.commit().await?;
-        self.host_index()
-            .update(host, |e| e.state = HostState::EnteringMaintenance);
-        Ok(true)
+        Ok(())
+    }
+
+    /// Removes a drain that never began (its host left `locked` before it could enter
+    /// maintenance): its moves, its row and its operation.
+    pub async fn discard_drain(&self, op: &str) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        for sql in [
+            "DELETE FROM moves WHERE operation_id = ?",
+            "DELETE FROM drains WHERE operation_id = ?",
+            "DELETE FROM operations WHERE id = ?",
+        ] {
+            sqlx::query(sql).bind(op).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Writes a manual migration of one instance: its operation and its move (to `target`
@@ -446,39 +445,31 @@ impl Store {
         .await
     }
 
-    /// Ends a drain: the host goes to `maintenance` when everything left it, else back to
-    /// `locked`; the operation fails with `summary` when something stayed.
+    /// Ends a drain's row and operation (failed with `summary` when something stayed). The
+    /// host's state is the caller's to change, through its transition. `false` when the drain
+    /// had already ended (nothing written).
     pub async fn end_drain(
         &self,
         op: &str,
-        host: &str,
         summary: Option<&str>,
         now: i64,
-    ) -> Result<HostState, StoreError> {
-        let to = if summary.is_none() {
-            HostState::Maintenance
-        } else {
-            HostState::Locked
-        };
+    ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        sqlx::query(
-            "UPDATE hosts SET state = ?, updated_at = ? \
-             WHERE id = ? AND state = 'entering_maintenance'",
+        let ended = sqlx::query(
+            "UPDATE drains SET ended_at = ? WHERE operation_id = ? AND ended_at IS NULL",
         )
-        .bind(to.as_str())
         .bind(now)
-        .bind(host)
+        .bind(op)
         .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE drains SET ended_at = ? WHERE operation_id = ?")
-            .bind(now)
-            .bind(op)
-            .execute(&mut *tx)
-            .await?;
+        .await?
+        .rows_affected()
+            == 1;
+        if !ended {
+            return Ok(false);
+        }
         self.finish_operation(&mut tx, op, summary, now).await?;
         tx.commit().await?;
-        self.host_index().update(host, |e| e.state = to);
-        Ok(to)
+        Ok(true)
     }
 
     /// Ends a manual migration's operation.
@@ -546,6 +537,7 @@ mod tests {
     use super::*;
     use crate::db::{test_hosts, test_image, test_store};
     use crate::instances::store::NewInstanceRow;
+    use plinth_common::host::{HostEvent, HostState};
     use plinth_common::instance::{InstanceKind, InstanceState};
 
     const GIB: u64 = 1 << 30;
@@ -642,11 +634,13 @@ mod tests {
             reason: None,
         })
         .collect();
-        assert!(store.begin_drain("host-1", &op, 2, &moves).await?);
-        assert!(
-            !store.begin_drain("host-1", &op, 2, &moves).await?,
-            "no longer locked"
+        store.begin_drain("host-1", &op, 2, &moves).await?;
+        let enter = |now| store.transition_host("host-1", HostEvent::EnterMaintenance, now);
+        assert_eq!(
+            enter(3).await.map(|h| h.state).ok(),
+            Some(HostState::EnteringMaintenance)
         );
+        assert!(enter(3).await.is_err(), "no longer locked");
         assert_eq!(cores(&store).await?, [(6, 6), (0, 0), (0, 0)]);
 
         let oc = Overcommit::default();
@@ -736,10 +730,14 @@ mod tests {
             (Some(40), Some(900), Some(1000))
         );
 
-        let state = store
-            .end_drain("op-drain", "host-1", Some("vm-b stayed"), 6)
-            .await?;
-        assert_eq!(state, HostState::Locked);
+        let ended = store
+            .transition_host("host-1", HostEvent::DrainIncomplete, 6)
+            .await
+            .map(|h| h.state)
+            .ok();
+        assert_eq!(ended, Some(HostState::Locked));
+        assert!(store.end_drain("op-drain", Some("vm-b stayed"), 6).await?);
+        assert!(!store.end_drain("op-drain", None, 7).await?, "ended once");
         let d = store.latest_drain("host-1").await?.expect("drain");
         assert_eq!((d.status, d.ended_at), (OperationStatus::Failed, Some(6)));
         Ok(())
