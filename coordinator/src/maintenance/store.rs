@@ -5,10 +5,13 @@
 
 use crate::db::{Store, StoreError};
 use crate::instances::store::claims::{give_back, host_claims};
+use crate::instances::store::state::{Owner, StateChange, swap_state};
 use crate::instances::store::{ClaimRefused, release_claim};
-use crate::jobs::operations::NewOperation;
+use crate::jobs::operations::{NewOperation, parse_status, status_name};
 use crate::scheduler::Overcommit;
 use plinth_common::api::{MoveAction, MoveItem, MoveStatus, OperationStatus};
+use plinth_common::instance::InstanceState;
+use plinth_common::maintenance::{DrainEvent, MoveEvent, drain_transition};
 use plinth_common::timefmt::rfc3339;
 use serde_json::json;
 use sqlx::sqlite::SqliteRow;
@@ -157,26 +160,89 @@ async fn migrating(
     .transpose()
 }
 
-/// Records where a move stands after an attempt that did not move the instance.
+/// The one statement that writes a move's status: the status it is in now, `event` applied by
+/// the move table, then a compare-and-swap on that status. A move that is not where the event
+/// starts from (or that moved meanwhile) is an error: only its drain writes it.
+async fn swap_move(
+    conn: &mut SqliteConnection,
+    op: &str,
+    instance: &str,
+    event: MoveEvent,
+) -> Result<MoveStatus, StoreError> {
+    let now: Option<String> =
+        sqlx::query_scalar("SELECT status FROM moves WHERE operation_id = ? AND instance_id = ?")
+            .bind(op)
+            .bind(instance)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let now = now.ok_or_else(|| StoreError::Corrupt(format!("no move of {instance} in {op}")))?;
+    let from = parse(&now, "move status", MoveStatus::parse)?;
+    let to = from
+        .transition(event)
+        .map_err(|e| StoreError::Corrupt(format!("{instance} in {op}: {e}")))?;
+    let swapped = sqlx::query(
+        "UPDATE moves SET status = ? WHERE operation_id = ? AND instance_id = ? AND status = ?",
+    )
+    .bind(to.as_str())
+    .bind(op)
+    .bind(instance)
+    .bind(from.as_str())
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if !swapped {
+        return Err(StoreError::Corrupt(format!(
+            "the move of {instance} in {op} left {from} meanwhile"
+        )));
+    }
+    Ok(to)
+}
+
+/// Records where a move stands after an attempt that did not move the instance (or a move
+/// that will not happen): `event` applied, with its reason and end.
 async fn set_outcome(
     conn: &mut SqliteConnection,
     op: &str,
     instance: &str,
-    status: MoveStatus,
+    event: MoveEvent,
     reason: &str,
-    ended: Option<i64>,
+    now: i64,
 ) -> Result<(), StoreError> {
+    let status = swap_move(&mut *conn, op, instance, event).await?;
+    let ended = status.is_final().then_some(now);
     sqlx::query(
-        "UPDATE moves SET status = ?, reason = ?, ended_at = ? \
-         WHERE operation_id = ? AND instance_id = ?",
+        "UPDATE moves SET reason = ?, ended_at = ? WHERE operation_id = ? AND instance_id = ?",
     )
-    .bind(status.as_str())
     .bind(reason)
     .bind(ended)
     .bind(op)
     .bind(instance)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Puts a migrating instance back to `running` for the end of `op`'s attempt.
+async fn end_migrating(
+    conn: &mut SqliteConnection,
+    op: &str,
+    instance: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let change = StateChange {
+        from: InstanceState::Migrating,
+        to: InstanceState::Running,
+        owner: Owner::Job(op),
+        operation: None,
+        reason: None,
+        now,
+    };
+    if !swap_state(conn, instance, &change).await? {
+        return Err(StoreError::Corrupt(format!(
+            "instance {instance} is not migrating for {op}"
+        )));
+    }
     Ok(())
 }
 
@@ -260,14 +326,9 @@ impl Store {
         let _turn = self.claims.lock().await;
         let mut tx = self.write().await?;
         let row = sqlx::query(
-            "UPDATE instances SET state = 'migrating', state_reason = NULL, operation_id = ?, \
-                migrating_to = ?, updated_at = ? \
-             WHERE id = ? AND host_id = ? AND state = 'running' AND operation_id IS NULL \
-             RETURNING vcpus, memory_bytes",
+            "SELECT state, vcpus, memory_bytes FROM instances \
+             WHERE id = ? AND host_id = ? AND operation_id IS NULL",
         )
-        .bind(op)
-        .bind(target)
-        .bind(now)
         .bind(instance)
         .bind(source)
         .fetch_optional(&mut *tx)
@@ -275,6 +336,25 @@ impl Store {
         let Some(row) = row else {
             return Ok(Err(ClaimRefused::Moved));
         };
+        if row.try_get::<String, _>("state")? != InstanceState::Running.as_str() {
+            return Ok(Err(ClaimRefused::Moved));
+        }
+        let change = StateChange {
+            from: InstanceState::Running,
+            to: InstanceState::Migrating,
+            owner: Owner::Nobody,
+            operation: Some(op),
+            reason: None,
+            now,
+        };
+        if !swap_state(&mut tx, instance, &change).await? {
+            return Ok(Err(ClaimRefused::Moved));
+        }
+        sqlx::query("UPDATE instances SET migrating_to = ? WHERE id = ?")
+            .bind(target)
+            .bind(instance)
+            .execute(&mut *tx)
+            .await?;
         let claim = json!([{
             "host": target,
             "cores": row.try_get::<i64, _>("vcpus")?,
@@ -284,8 +364,9 @@ impl Store {
         let Some(&(cores, memory)) = host_claims(&mut tx, &claim, oc).await?.get(target) else {
             return Ok(Err(ClaimRefused::HostFull));
         };
+        swap_move(&mut tx, op, instance, MoveEvent::Claim).await?;
         sqlx::query(
-            "UPDATE moves SET status = 'migrating', target_host = ?, attempts = attempts + 1, \
+            "UPDATE moves SET target_host = ?, attempts = attempts + 1, \
                 started_at = COALESCE(started_at, ?), reason = NULL \
              WHERE operation_id = ? AND instance_id = ?",
         )
@@ -317,15 +398,15 @@ impl Store {
         };
         let released = give_back(&mut tx, &m.source, m.cores, m.memory).await?;
         sqlx::query(
-            "UPDATE instances SET host_id = migrating_to, migrating_to = NULL, state = 'running', \
-                state_reason = NULL, operation_id = NULL, updated_at = ? WHERE id = ?",
+            "UPDATE instances SET host_id = migrating_to, migrating_to = NULL WHERE id = ?",
         )
-        .bind(now)
         .bind(instance)
         .execute(&mut *tx)
         .await?;
+        end_migrating(&mut tx, op, instance, now).await?;
+        swap_move(&mut tx, op, instance, MoveEvent::Moved).await?;
         sqlx::query(
-            "UPDATE moves SET status = 'moved', target_host = ?, ended_at = ?, prepare_ms = ?, \
+            "UPDATE moves SET target_host = ?, ended_at = ?, prepare_ms = ?, \
                 libvirt_ms = ?, total_ms = ?, reason = NULL \
                 WHERE operation_id = ? AND instance_id = ?",
         )
@@ -357,21 +438,18 @@ impl Store {
         let mut released = None;
         if let Some(m) = migrating(&mut tx, op, instance).await? {
             released = Some(give_back(&mut tx, &m.target, m.cores, m.memory).await?);
-            sqlx::query(
-                "UPDATE instances SET migrating_to = NULL, state = 'running', state_reason = NULL, \
-                    operation_id = NULL, updated_at = ? WHERE id = ?",
-            )
-            .bind(now)
-            .bind(instance)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("UPDATE instances SET migrating_to = NULL WHERE id = ?")
+                .bind(instance)
+                .execute(&mut *tx)
+                .await?;
+            end_migrating(&mut tx, op, instance, now).await?;
         }
-        let (status, ended) = if give_up {
-            (MoveStatus::Stayed, Some(now))
+        let event = if give_up {
+            MoveEvent::GiveUp
         } else {
-            (MoveStatus::Pending, None)
+            MoveEvent::Retry
         };
-        set_outcome(&mut tx, op, instance, status, reason, ended).await?;
+        set_outcome(&mut tx, op, instance, event, reason, now).await?;
         tx.commit().await?;
         if let Some((host, cores, memory)) = released {
             self.set_allocation(&host, cores, memory);
@@ -390,11 +468,12 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
         let still = sqlx::query(
-            "SELECT 1 FROM instances WHERE id = ? AND host_id = ? AND state = 'stopped' \
+            "SELECT 1 FROM instances WHERE id = ? AND host_id = ? AND state = ? \
                 AND operation_id IS NULL",
         )
         .bind(instance)
         .bind(source)
+        .bind(InstanceState::Stopped.as_str())
         .fetch_optional(&mut *tx)
         .await?
         .is_some();
@@ -408,9 +487,9 @@ impl Store {
             .bind(instance)
             .execute(&mut *tx)
             .await?;
+        swap_move(&mut tx, op, instance, MoveEvent::Release).await?;
         sqlx::query(
-            "UPDATE moves SET status = 'released', started_at = ?, ended_at = ? \
-             WHERE operation_id = ? AND instance_id = ?",
+            "UPDATE moves SET started_at = ?, ended_at = ? WHERE operation_id = ? AND instance_id = ?",
         )
         .bind(now)
         .bind(now)
@@ -433,41 +512,56 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        set_outcome(
-            &mut conn,
-            op,
-            instance,
-            MoveStatus::Stayed,
-            reason,
-            Some(now),
-        )
-        .await
+        let mut tx = self.write().await?;
+        set_outcome(&mut tx, op, instance, MoveEvent::Stay, reason, now).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    /// Ends a drain's row and operation (failed with `summary` when something stayed). The
-    /// host's state is the caller's to change, through its transition. `false` when the drain
-    /// had already ended (nothing written).
+    /// Ends a drain's row and operation (failed with `summary` when something stayed), by the
+    /// drain table and a compare-and-swap on the operation's status. The host's state is the
+    /// caller's to change, through its transition. `false` when the drain had already ended
+    /// (nothing written).
     pub async fn end_drain(
         &self,
         op: &str,
         summary: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let event = if summary.is_none() {
+            DrainEvent::Completed
+        } else {
+            DrainEvent::Incomplete
+        };
         let mut tx = self.write().await?;
-        let ended = sqlx::query(
-            "UPDATE drains SET ended_at = ? WHERE operation_id = ? AND ended_at IS NULL",
+        let status: String = sqlx::query_scalar("SELECT status FROM operations WHERE id = ?")
+            .bind(op)
+            .fetch_one(&mut *tx)
+            .await?;
+        let from = parse_status(&status)?;
+        let Ok(to) = drain_transition(from, event) else {
+            return Ok(false);
+        };
+        let swapped = sqlx::query(
+            "UPDATE operations SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?",
         )
+        .bind(status_name(to))
+        .bind(summary)
         .bind(now)
         .bind(op)
+        .bind(status_name(from))
         .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
-        if !ended {
+        if !swapped {
             return Ok(false);
         }
-        self.finish_operation(&mut tx, op, summary, now).await?;
+        sqlx::query("UPDATE drains SET ended_at = ? WHERE operation_id = ?")
+            .bind(now)
+            .bind(op)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -536,7 +630,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::db::{test_hosts, test_image, test_store};
-    use crate::instances::store::NewInstanceRow;
+    use crate::instances::store::{NewInstanceRow, Reconciled};
     use plinth_common::host::{HostEvent, HostState};
     use plinth_common::instance::{InstanceKind, InstanceState};
 
@@ -578,8 +672,18 @@ mod tests {
             Ok(())
         );
         store
-            .finish_instance_job(id, &op_id, state, Some("uuid"), 2)
+            .finish_instance_job(id, &op_id, InstanceState::Running, Some("uuid"), 2)
             .await?;
+        // A create ends running; another state comes the way it does in a region.
+        if state != InstanceState::Running {
+            let seen = Reconciled {
+                instance_id: id.to_string(),
+                from: InstanceState::Running,
+                to: state,
+                reason: None,
+            };
+            assert!(store.apply_reconciled(&seen, 2).await?);
+        }
         Ok(())
     }
 

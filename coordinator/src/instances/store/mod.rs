@@ -7,15 +7,17 @@
 pub mod claims;
 pub mod owners;
 pub mod quota;
+pub mod state;
 
 pub use quota::QuotaExceeded;
 pub(crate) use quota::{exceeded, read_quota, release_quota};
 
 use crate::db::{Store, StoreError};
 use crate::instances::store::claims::{Claim, give_back, host_claims};
+use crate::instances::store::state::{Owner, StateChange, not_owned, owned_state, swap_state};
 use crate::jobs::operations::NewOperation;
 use crate::scheduler::Overcommit;
-use plinth_common::api::Instance;
+use plinth_common::api::{Instance, OperationStatus};
 use plinth_common::instance::{InstanceKind, InstanceState};
 use plinth_common::timefmt::rfc3339;
 use serde_json::json;
@@ -151,25 +153,30 @@ pub(crate) async fn release_claim(
     Ok(Some(released))
 }
 
-async fn set_operation(
+/// Ends the job `op` on instance `id`, leaving it in `to` (with `reason`): a swap from the
+/// state the job holds it in.
+async fn end_job(
     conn: &mut SqliteConnection,
     id: &str,
-    state: InstanceState,
+    op: &str,
+    to: InstanceState,
     reason: Option<&str>,
-    op_id: Option<&str>,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE instances SET state = ?, state_reason = ?, operation_id = ?, updated_at = ? \
-         WHERE id = ?",
-    )
-    .bind(state.as_str())
-    .bind(reason)
-    .bind(op_id)
-    .bind(now)
-    .bind(id)
-    .execute(conn)
-    .await?;
+    let from = owned_state(conn, id, op)
+        .await?
+        .ok_or_else(|| not_owned(id, op))?;
+    let change = StateChange {
+        from,
+        to,
+        owner: Owner::Job(op),
+        operation: None,
+        reason,
+        now,
+    };
+    if !swap_state(conn, id, &change).await? {
+        return Err(not_owned(id, op));
+    }
     Ok(())
 }
 
@@ -226,7 +233,7 @@ impl Store {
         let _turn = self.claims.lock().await;
         let mut tx = self.write().await?;
         let row = sqlx::query(
-            "SELECT vcpus, memory_bytes FROM instances WHERE id = ? AND host_id IS NULL \
+            "SELECT state, vcpus, memory_bytes FROM instances WHERE id = ? AND host_id IS NULL \
                 AND operation_id IS NULL",
         )
         .bind(id)
@@ -241,12 +248,23 @@ impl Store {
         let Some(&(c, m)) = host_claims(&mut tx, &claim, oc).await?.get(host) else {
             return Ok(Err(ClaimRefused::HostFull));
         };
+        let from = parse_state(row.try_get("state")?)?;
+        let change = StateChange {
+            from,
+            to: state,
+            owner: Owner::Nobody,
+            operation: Some(op.id),
+            reason: None,
+            now: op.now,
+        };
+        if !swap_state(&mut tx, id, &change).await? {
+            return Ok(Err(ClaimRefused::Moved));
+        }
         sqlx::query("UPDATE instances SET host_id = ? WHERE id = ?")
             .bind(host)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        set_operation(&mut tx, id, state, None, Some(op.id), op.now).await?;
         self.insert_operation(&mut tx, op).await?;
         tx.commit().await?;
         self.set_allocation(host, c, m);
@@ -263,19 +281,15 @@ impl Store {
         op: &NewOperation<'_>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        let moved = sqlx::query(
-            "UPDATE instances SET state = ?, state_reason = NULL, operation_id = ?, updated_at = ? \
-             WHERE id = ? AND state = ? AND operation_id IS NULL",
-        )
-        .bind(to.as_str())
-        .bind(op.id)
-        .bind(op.now)
-        .bind(id)
-        .bind(from.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let change = StateChange {
+            from,
+            to,
+            owner: Owner::Nobody,
+            operation: Some(op.id),
+            reason: None,
+            now: op.now,
+        };
+        let moved = swap_state(&mut tx, id, &change).await?;
         if !moved {
             return Ok(false);
         }
@@ -294,7 +308,7 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        set_operation(&mut tx, id, state, None, None, now).await?;
+        end_job(&mut tx, id, op_id, state, None, now).await?;
         if let Some(uuid) = domain_uuid {
             sqlx::query("UPDATE instances SET domain_uuid = ? WHERE id = ?")
                 .bind(uuid)
@@ -328,7 +342,7 @@ impl Store {
         } else {
             None
         };
-        set_operation(&mut tx, id, InstanceState::Error, Some(reason), None, now).await?;
+        end_job(&mut tx, id, op_id, InstanceState::Error, Some(reason), now).await?;
         self.finish_operation(&mut tx, op_id, Some(reason), now)
             .await?;
         tx.commit().await?;
@@ -379,7 +393,10 @@ impl Store {
     pub async fn instances_in_jobs(&self) -> Result<Vec<(InstanceRecord, String)>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS}, o.kind AS op_kind {FROM} JOIN operations o ON o.id = i.operation_id \
-             WHERE o.status = 'running'"
+             WHERE o.status = ?"
+        ))
+        .bind(crate::jobs::operations::status_name(
+            OperationStatus::Running,
         ))
         .fetch_all(self.pool())
         .await?;
@@ -503,19 +520,16 @@ impl Store {
     /// Applies a confirmed reconciliation if the instance is still settled in `from` and no
     /// job took it meanwhile; whether it did.
     pub async fn apply_reconciled(&self, c: &Reconciled, now: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE instances SET state = ?, state_reason = ?, updated_at = ? \
-             WHERE id = ? AND state = ? AND operation_id IS NULL",
-        )
-        .bind(c.to.as_str())
-        .bind(&c.reason)
-        .bind(now)
-        .bind(&c.instance_id)
-        .bind(c.from.as_str())
-        .execute(self.pool())
-        .await?
-        .rows_affected()
-            == 1;
+        let mut conn = self.pool().acquire().await?;
+        let change = StateChange {
+            from: c.from,
+            to: c.to,
+            owner: Owner::Nobody,
+            operation: None,
+            reason: c.reason.as_deref(),
+            now,
+        };
+        let done = swap_state(&mut conn, &c.instance_id, &change).await?;
         Ok(done)
     }
 
