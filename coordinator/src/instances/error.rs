@@ -85,3 +85,50 @@ impl From<InstanceError> for ApiError {
         }
     }
 }
+
+/// Why a step of an instance job (or of a migration preparing its target) failed, worded for
+/// the instance's `state_reason` or a move's reason, which tenants and admins read: the
+/// store's and the secrets' own errors are logged, not shown.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("the store could not be read")]
+    Store(#[from] StoreError),
+    #[error("the instance was removed")]
+    Removed,
+    #[error("the instance is not placed on a host")]
+    NotPlaced,
+    #[error("host {0} no longer exists")]
+    HostGone(String),
+    #[error("the instance has no image")]
+    NoImage,
+    #[error("image {0} no longer exists")]
+    ImageGone(String),
+    #[error("image {0} has no verified content")]
+    ImageUnverified(String),
+    #[error("the admin password is no longer stored")]
+    NoPassword,
+    #[error("the sealed admin password cannot be opened")]
+    Unseal(#[source] anyhow::Error),
+    /// The instance's agent refused or failed; what it said.
+    #[error("the agent could not {action} it: {reason}")]
+    Agent { action: String, reason: String },
+    /// Another host's agent (a migration's target) refused or failed; what it said.
+    #[error("host {host} could not {action} it: {reason}")]
+    Host {
+        host: String,
+        action: &'static str,
+        reason: String,
+    },
+    #[error("host {0}'s agent reports no migration URI")]
+    NoMigrationUri(String),
+}
+
+impl JobError {
+    /// The instance's agent failed `action` (`create`, `stop`, ...).
+    pub fn agent(action: impl std::fmt::Display, e: &crate::agents::AgentError) -> JobError {
+        JobError::Agent {
+            action: action.to_string(),
+            reason: e.explain(),
+        }
+    }
+}

@@ -9,6 +9,7 @@ pub mod lifecycle;
 pub mod placement;
 pub mod store;
 
-pub use error::InstanceError;
+pub use error::{InstanceError, JobError};
+pub use jobs::{create_request, endpoint, record};
 pub use lifecycle::{act, create, delete, export, find};
 pub use placement::{PlacementError, place};

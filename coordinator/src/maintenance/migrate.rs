@@ -6,8 +6,8 @@
 use crate::agents::AgentError;
 use crate::db::StoreError;
 use crate::hosts::store::AgentEndpoint;
-use crate::instances::jobs::{create_request, endpoint, record};
 use crate::instances::placement::{PlacementError, place};
+use crate::instances::{JobError, create_request, endpoint, record};
 use crate::maintenance::moves::Turns;
 use crate::maintenance::store::{MoveRecord, MoveTimings};
 use crate::maintenance::verdict::{Ended, Outcome, Seen, Sighting, verdict};
@@ -256,10 +256,11 @@ async fn attempt(
     let prepare_ms = Some(asked.elapsed().as_millis() as u64);
     let migrate = match prepared {
         Ok(migrate) => migrate,
-        Err(reason) => {
+        Err(e) => {
+            warn!(instance = %id, host = %target, error = ?e, "The target could not prepare the migration.");
             let started = Instant::now();
             return (
-                Outcome::Stayed(reason),
+                Outcome::Stayed(e.to_string()),
                 Timing {
                     prepare_ms,
                     started,
@@ -298,19 +299,23 @@ async fn prepare(
     id: &str,
     target: &str,
     peers: &Peers,
-) -> Result<AgentMigrate, String> {
+) -> Result<AgentMigrate, JobError> {
     let req = create_request(st, &record(st, id).await?).await?;
     let (src, dst) = (&peers.source, &peers.target);
     let shared = src.shares_storage_with(dst);
     let dest_uri = dst
         .migration_uri
         .clone()
-        .ok_or_else(|| format!("host {target}'s agent reports no migration URI"))?;
+        .ok_or_else(|| JobError::NoMigrationUri(target.to_string()))?;
     let prepared = st
         .agents
         .prepare_migration(dst, &req, shared)
         .await
-        .map_err(|e| format!("host {target} could not prepare it: {}", e.explain()))?;
+        .map_err(|e| JobError::Host {
+            host: target.to_string(),
+            action: "prepare",
+            reason: e.explain(),
+        })?;
     Ok(AgentMigrate {
         dest_uri,
         migrate_uri: dst.migrate_uri.clone(),
@@ -437,7 +442,11 @@ async fn run_attempt(
     attempts: u32,
     turns: Option<&Turns>,
 ) -> anyhow::Result<bool> {
-    let peers = match (endpoint(st, source).await, endpoint(st, target).await) {
+    let found = |r: Result<AgentEndpoint, JobError>| r.map_err(|e| e.to_string());
+    let peers = match (
+        found(endpoint(st, source).await),
+        found(endpoint(st, target).await),
+    ) {
         (Ok(source), Ok(target)) => Ok(Peers { source, target }),
         (src, dst) => Err((src, dst)),
     };
