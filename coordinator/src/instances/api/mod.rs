@@ -1,5 +1,6 @@
-//! Instances (SPEC §3): create (quota, placement, claim, then the agent), list and show,
-//! start/stop/reboot, delete, and the per-host view. Tenants see and act on their own only.
+//! Instances (SPEC §3): create, list and show, start/stop/reboot, delete, and the per-host
+//! view. Tenants see and act on their own only. The handlers parse and map; the operations
+//! (quota, placement, claim, then the job) are in `instances::lifecycle`.
 
 pub mod export;
 pub mod input;
