@@ -32,7 +32,7 @@ pub struct Settings {
     pub renewed_cert_grace: Duration,
     pub overcommit: Overcommit,
     pub policy: Policy,
-    pub drains: crate::maintenance::drain::DrainSettings,
+    pub drains: crate::maintenance::DrainSettings,
     /// Where host metrics history comes from when not from the agents.
     pub prometheus: Option<crate::hosts::prometheus::Prometheus>,
     pub baremetal: crate::baremetal::sync::BaremetalSettings,

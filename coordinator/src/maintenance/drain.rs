@@ -16,7 +16,6 @@ use plinth_common::host::{HostEvent, HostState};
 use plinth_common::instance::InstanceState;
 use plinth_common::timefmt::now_ms;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
 
@@ -26,29 +25,8 @@ pub const MIGRATE: &str = "instance_migrate";
 /// Times a drain takes up moves that stopped on an error before it gives up on them.
 const ROUNDS: usize = 3;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DrainSettings {
-    /// Migrations at once out of one host.
-    pub parallelism: u32,
-    /// Migrations at once within one cluster, all drains together.
-    pub cluster_parallelism: u32,
-    pub migration_timeout: Duration,
-    /// Attempts per instance before a drain leaves it.
-    pub attempts: u32,
-    pub bandwidth_mib_s: Option<u64>,
-}
-
-impl Default for DrainSettings {
-    fn default() -> Self {
-        DrainSettings {
-            parallelism: 2,
-            cluster_parallelism: 8,
-            migration_timeout: Duration::from_secs(600),
-            attempts: 3,
-            bandwidth_mib_s: None,
-        }
-    }
-}
+/// The drain settings, named here too for the configuration that reads them.
+pub use super::DrainSettings;
 
 /// What a drain does with an instance, and why when it leaves it.
 pub fn plan_action(inst: &Instance) -> (MoveAction, Option<String>) {

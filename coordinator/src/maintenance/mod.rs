@@ -27,8 +27,34 @@ use plinth_common::api::{
 use plinth_common::host::{HostEvent, HostState};
 use plinth_common::ids::{HostId, InstanceId, new_id};
 use plinth_common::timefmt::{now_ms, rfc3339};
+use std::time::Duration;
 
 type Result<T> = std::result::Result<T, MaintenanceError>;
+
+/// How drains and migrations run: the coordinator's configuration for all of them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DrainSettings {
+    /// Migrations at once out of one host.
+    pub parallelism: u32,
+    /// Migrations at once within one cluster, all drains together.
+    pub cluster_parallelism: u32,
+    pub migration_timeout: Duration,
+    /// Attempts per instance before a drain leaves it.
+    pub attempts: u32,
+    pub bandwidth_mib_s: Option<u64>,
+}
+
+impl Default for DrainSettings {
+    fn default() -> Self {
+        DrainSettings {
+            parallelism: 2,
+            cluster_parallelism: 8,
+            migration_timeout: Duration::from_secs(600),
+            attempts: 3,
+            bandwidth_mib_s: None,
+        }
+    }
+}
 
 async fn host(st: &AppState, id: &str) -> Result<Host> {
     Ok(st
