@@ -154,7 +154,8 @@ pub(crate) async fn release_claim(
 }
 
 /// Ends the job `op` on instance `id`, leaving it in `to` (with `reason`): a swap from the
-/// state the job holds it in.
+/// state the job holds it in. An instance the job no longer owns (removed meanwhile) is left
+/// as it is; the caller still ends the operation.
 async fn end_job(
     conn: &mut SqliteConnection,
     id: &str,
@@ -163,9 +164,9 @@ async fn end_job(
     reason: Option<&str>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let from = owned_state(conn, id, op)
-        .await?
-        .ok_or_else(|| not_owned(id, op))?;
+    let Some(from) = owned_state(&mut *conn, id, op).await? else {
+        return Ok(());
+    };
     let change = StateChange {
         from,
         to,
