@@ -519,4 +519,62 @@ mod tests {
         assert_eq!((d.status, d.ended_at), (OperationStatus::Failed, Some(6)));
         Ok(())
     }
+
+    /// A drain whose host could not enter maintenance leaves nothing behind; a move's status
+    /// and its instance's state change only from where their tables start them.
+    #[tokio::test]
+    async fn refused_changes_write_nothing() -> Result<(), StoreError> {
+        use crate::instances::store::state::{Owner, StateChange, swap_state};
+        let (store, _dir) = test_store().await;
+        region(&store).await?;
+        instance(&store, "vm-a", InstanceState::Running).await?;
+        let op = NewOperation {
+            id: "op-drain",
+            kind: "host_drain",
+            target_id: "host-1",
+            owner_tenant_id: None,
+            now: 3,
+        };
+        let moves = [NewMove {
+            instance_id: "vm-a".into(),
+            instance_name: "vm-a".into(),
+            action: MoveAction::Migrate,
+            reason: None,
+        }];
+        store.begin_drain("host-1", &op, 1, &moves).await?;
+        assert_eq!(store.moves("op-drain").await?.len(), 1);
+        store.discard_drain("op-drain").await?;
+        assert!(store.latest_drain("host-1").await?.is_none());
+        assert!(store.moves("op-drain").await?.is_empty());
+
+        // A release of a running instance, and a move that is not migrating, are refused.
+        store.begin_drain("host-1", &op, 1, &moves).await?;
+        assert!(!store.release_move("op-drain", "vm-a", "host-1", 4).await?);
+        assert!(
+            store
+                .finish_move("op-drain", "vm-a", &MoveTimings::default(), 4)
+                .await
+                .is_err()
+        );
+        let m = store.latest_move("vm-a").await?.expect("a move");
+        assert_eq!(m.item.status, MoveStatus::Pending);
+
+        // The instance swap: a stale `from` changes nothing; an illegal change is an error.
+        let mut conn = store.pool().acquire().await?;
+        let change = |from, to| StateChange {
+            from,
+            to,
+            owner: Owner::Nobody,
+            operation: None,
+            reason: None,
+            now: 5,
+        };
+        let stale = change(InstanceState::Stopped, InstanceState::Starting);
+        assert!(!swap_state(&mut conn, "vm-a", &stale).await?);
+        let illegal = change(InstanceState::Running, InstanceState::Creating);
+        assert!(swap_state(&mut conn, "vm-a", &illegal).await.is_err());
+        let a = store.instance("vm-a").await?.expect("vm-a").instance;
+        assert_eq!(a.state, InstanceState::Running);
+        Ok(())
+    }
 }
