@@ -31,6 +31,14 @@ text_enum!(
     InstanceAction { Start => "start", Stop => "stop", Reboot => "reboot" }
 );
 
+/// A state write the lifecycle does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("instance is {from}; it cannot become {to}")]
+pub struct InvalidInstanceTransition {
+    pub from: InstanceState,
+    pub to: InstanceState,
+}
+
 impl InstanceState {
     /// No job owns the instance: reconciliation may correct it from what libvirt reports.
     pub fn is_settled(self) -> bool {
@@ -56,6 +64,45 @@ impl InstanceState {
                 S::Creating | S::Starting | S::Stopping | S::Rebooting | S::Migrating | S::Deleting,
                 A::Start | A::Stop | A::Reboot,
             ) => None,
+        }
+    }
+
+    /// Whether a write may move the instance from `self` to `to`: the lifecycle as the store
+    /// applies it (a job beginning, a job's end, a live migration, a reconciliation from what
+    /// libvirt reports, a placement undone). Every state lists where it may go; a new state
+    /// must say so too.
+    pub fn transition(self, to: InstanceState) -> Result<InstanceState, InvalidInstanceTransition> {
+        use InstanceState as S;
+        let allowed: &[S] = match self {
+            S::Creating => &[S::Running, S::Error],
+            S::Running => &[
+                S::Stopping,
+                S::Rebooting,
+                S::Migrating,
+                S::Deleting,
+                S::Stopped,
+                S::Error,
+            ],
+            S::Stopped => &[S::Starting, S::Deleting, S::Running, S::Error],
+            S::Error => &[
+                S::Starting,
+                S::Stopping,
+                S::Deleting,
+                S::Running,
+                S::Stopped,
+            ],
+            // A start whose placement is undone goes back to where it began (stopped or error).
+            S::Starting => &[S::Running, S::Error, S::Stopped],
+            S::Stopping => &[S::Stopped, S::Error],
+            S::Rebooting => &[S::Running, S::Error],
+            // A migration ends running, on its target or still on its source.
+            S::Migrating => &[S::Running],
+            S::Deleting => &[S::Error],
+        };
+        if allowed.contains(&to) {
+            Ok(to)
+        } else {
+            Err(InvalidInstanceTransition { from: self, to })
         }
     }
 
@@ -128,6 +175,54 @@ mod tests {
         for (state, row) in table {
             for (action, want) in [A::Start, A::Stop, A::Reboot].into_iter().zip(row) {
                 assert_eq!(state.begin(action), want, "{state} + {action}");
+            }
+        }
+    }
+
+    /// The whole state table: for each state, every state, whether a write may go there.
+    #[test]
+    fn every_state_change() {
+        use InstanceState as S;
+        const ALL: [S; 9] = [
+            S::Creating,
+            S::Running,
+            S::Stopped,
+            S::Starting,
+            S::Stopping,
+            S::Rebooting,
+            S::Migrating,
+            S::Deleting,
+            S::Error,
+        ];
+        let (o, x) = (false, true);
+        let table: [(S, [bool; 9]); 9] = [
+            //          creat  run  stopd start stopg reboo migr  del   err
+            (S::Creating, [o, x, o, o, o, o, o, o, x]),
+            (S::Running, [o, o, x, o, x, x, x, x, x]),
+            (S::Stopped, [o, x, o, x, o, o, o, x, x]),
+            (S::Starting, [o, x, x, o, o, o, o, o, x]),
+            (S::Stopping, [o, o, x, o, o, o, o, o, x]),
+            (S::Rebooting, [o, x, o, o, o, o, o, o, x]),
+            (S::Migrating, [o, x, o, o, o, o, o, o, o]),
+            (S::Deleting, [o, o, o, o, o, o, o, o, x]),
+            (S::Error, [o, x, x, x, x, o, o, x, o]),
+        ];
+        assert_eq!(ALL.len(), S::ALL.len());
+        for (from, row) in table {
+            for (to, allowed) in ALL.into_iter().zip(row) {
+                let got = from.transition(to);
+                assert_eq!(got.is_ok(), allowed, "{from} -> {to}");
+                if let Err(e) = got {
+                    assert_eq!((e.from, e.to), (from, to));
+                }
+            }
+        }
+        // Every state an action begins is one the table lets it reach.
+        for from in ALL {
+            for action in InstanceAction::ALL {
+                if let Some(to) = from.begin(*action) {
+                    assert!(from.transition(to).is_ok(), "{from} + {action}");
+                }
             }
         }
     }

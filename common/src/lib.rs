@@ -10,6 +10,7 @@ pub mod ids;
 pub mod image;
 pub mod instance;
 pub mod logging;
+pub mod maintenance;
 pub mod metrics;
 pub mod serve;
 pub mod text;

@@ -16,7 +16,7 @@ pub struct AppState {
     pub images: ImageServices,
     pub settings: Arc<Settings>,
     /// Live migrations in flight: their progress and the per-cluster slots.
-    pub moves: Arc<crate::maintenance::drain::Moves>,
+    pub moves: Arc<crate::maintenance::Moves>,
     /// One-time console URLs and the consoles being watched.
     pub consoles: Arc<crate::baremetal::console::Consoles>,
     /// Every background task starts here; shutdown cancels and waits for them.
@@ -32,7 +32,7 @@ pub struct Settings {
     pub renewed_cert_grace: Duration,
     pub overcommit: Overcommit,
     pub policy: Policy,
-    pub drains: crate::maintenance::drain::DrainSettings,
+    pub drains: crate::maintenance::DrainSettings,
     /// Where host metrics history comes from when not from the agents.
     pub prometheus: Option<crate::hosts::prometheus::Prometheus>,
     pub baremetal: crate::baremetal::sync::BaremetalSettings,

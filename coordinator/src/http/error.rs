@@ -7,7 +7,6 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use plinth_common::api::{ErrorBody, ErrorDetail};
-use plinth_common::host::InvalidTransition;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -36,15 +35,6 @@ pub enum ApiError {
     },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
-    /// A host not in the state an event starts from. Hosts' own operations report this as
-    /// `hosts::HostError` (which maps itself to a `Conflict`); the variant stays only until the
-    /// maintenance API does the same.
-    #[error("host {id} is {}; {} needs {}", .err.from, .err.event, .err.needs)]
-    InvalidTransition {
-        id: String,
-        #[source]
-        err: InvalidTransition,
-    },
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
     #[error("{message}")]
@@ -107,10 +97,6 @@ impl ApiError {
                 format!("{}_not_found", code_word(kind)),
             ),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, (*code).into()),
-            ApiError::InvalidTransition { err, .. } => (
-                StatusCode::CONFLICT,
-                format!("host_not_{}", err.needs.as_str()),
-            ),
             ApiError::Unavailable { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, (*code).into()),
             ApiError::Gone { code, .. } => (StatusCode::GONE, (*code).into()),
             ApiError::Upstream { code, .. } => (StatusCode::BAD_GATEWAY, (*code).into()),
@@ -438,17 +424,16 @@ mod tests {
             ApiError::Forbidden(_) => 4,
             ApiError::NotFound { .. } => 5,
             ApiError::Conflict { .. } => 6,
-            ApiError::InvalidTransition { .. } => 7,
-            ApiError::Unavailable { .. } => 8,
-            ApiError::Gone { .. } => 9,
-            ApiError::Upstream { .. } => 10,
-            ApiError::RangeNotSatisfiable(_) => 11,
-            ApiError::UpgradeRequired(_) => 12,
-            ApiError::BodyTooLarge { .. } => 13,
-            ApiError::Internal(_) => 14,
+            ApiError::Unavailable { .. } => 7,
+            ApiError::Gone { .. } => 8,
+            ApiError::Upstream { .. } => 9,
+            ApiError::RangeNotSatisfiable(_) => 10,
+            ApiError::UpgradeRequired(_) => 11,
+            ApiError::BodyTooLarge { .. } => 12,
+            ApiError::Internal(_) => 13,
         }
     }
-    const VARIANTS: usize = 15;
+    const VARIANTS: usize = 14;
 
     fn representatives() -> Vec<ApiError> {
         let mut all = vec![
@@ -488,14 +473,17 @@ mod tests {
             ApiError::Internal(anyhow::anyhow!("disk on fire")),
         ];
         for needs in HostState::ALL {
-            all.push(ApiError::InvalidTransition {
-                id: "host-1".into(),
-                err: InvalidTransition {
-                    from: HostState::Available,
-                    event: HostEvent::Lock,
-                    needs,
-                },
-            });
+            all.push(
+                crate::hosts::HostError::Transition {
+                    id: "host-1".into(),
+                    err: plinth_common::host::InvalidTransition {
+                        from: HostState::Available,
+                        event: HostEvent::Lock,
+                        needs,
+                    },
+                }
+                .into(),
+            );
         }
         all
     }

@@ -4,6 +4,7 @@
 
 use crate::agents::AgentError;
 use crate::hosts::store::AgentEndpoint;
+use crate::instances::error::JobError;
 use crate::instances::store::InstanceRecord;
 use crate::state::AppState;
 use plinth_common::api::{AgentCreateInstance, AgentExport, AgentImage, AgentInstance};
@@ -57,32 +58,24 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
 }
 
 /// The instance as the store holds it now, or why not (a job's reason).
-pub async fn record(st: &AppState, id: &str) -> Result<InstanceRecord, String> {
-    st.store
-        .instance(id)
-        .await
-        .map_err(|e| format!("store: {e}"))?
-        .ok_or_else(|| "the instance was removed".to_string())
+pub async fn record(st: &AppState, id: &str) -> Result<InstanceRecord, JobError> {
+    st.store.instance(id).await?.ok_or(JobError::Removed)
 }
 
 /// The instance and its host's agent endpoint.
-async fn locate(st: &AppState, id: &str) -> Result<(InstanceRecord, AgentEndpoint), String> {
+async fn locate(st: &AppState, id: &str) -> Result<(InstanceRecord, AgentEndpoint), JobError> {
     let rec = record(st, id).await?;
-    let host = rec
-        .instance
-        .host_id
-        .as_deref()
-        .ok_or("the instance is not placed on a host")?;
+    let host = rec.instance.host_id.as_deref().ok_or(JobError::NotPlaced)?;
     let ep = endpoint(st, host).await?;
     Ok((rec, ep))
 }
 
-pub async fn endpoint(st: &AppState, host: &str) -> Result<AgentEndpoint, String> {
+/// Where the agent of `host` listens, read from the store.
+pub async fn endpoint(st: &AppState, host: &str) -> Result<AgentEndpoint, JobError> {
     st.store
         .agent_endpoint(host, now_ms())
-        .await
-        .map_err(|e| format!("store: {e}"))?
-        .ok_or_else(|| format!("host {host} no longer exists"))
+        .await?
+        .ok_or_else(|| JobError::HostGone(host.to_string()))
 }
 
 /// Asks the agent to build and start the instance's domain (or answer the one it has).
@@ -90,44 +83,40 @@ async fn build(
     st: &AppState,
     rec: &InstanceRecord,
     ep: &AgentEndpoint,
-) -> Result<AgentInstance, String> {
+) -> Result<AgentInstance, JobError> {
     let req = create_request(st, rec).await?;
     st.agents
         .create_instance(ep, &req)
         .await
-        .map_err(|e| format!("the agent could not create it: {}", e.explain()))
+        .map_err(|e| JobError::agent("create", &e))
 }
 
 /// What an agent needs to build the instance's files (a create, or a migration's target).
 pub async fn create_request(
     st: &AppState,
     rec: &InstanceRecord,
-) -> Result<AgentCreateInstance, String> {
+) -> Result<AgentCreateInstance, JobError> {
     let inst = &rec.instance;
-    let image_id = inst
-        .image_id
-        .as_deref()
-        .ok_or("the instance has no image")?;
+    let image_id = inst.image_id.as_deref().ok_or(JobError::NoImage)?;
     let image = st
         .store
         .image(image_id)
-        .await
-        .map_err(|e| format!("store: {e}"))?
-        .ok_or_else(|| format!("image {image_id} no longer exists"))?
+        .await?
+        .ok_or_else(|| JobError::ImageGone(image_id.to_string()))?
         .image;
     let (Some(sha256), Some(size), Some(format)) = (image.sha256, image.size_bytes, image.format)
     else {
-        return Err(format!("image {image_id} has no verified content"));
+        return Err(JobError::ImageUnverified(image_id.to_string()));
     };
     let sealed = rec
         .admin_password_sealed
         .as_deref()
-        .ok_or("the admin password is no longer stored")?;
+        .ok_or(JobError::NoPassword)?;
     let admin_password = st
         .images
         .secrets
         .unseal(sealed)
-        .map_err(|e| format!("the sealed admin password cannot be opened: {e}"))?;
+        .map_err(|e| JobError::Unseal(e.into()))?;
     Ok(AgentCreateInstance {
         instance_id: inst.id.clone(),
         hostname: inst.name.clone(),
@@ -172,8 +161,9 @@ pub async fn create(st: AppState, id: String, op: String) {
                 )
                 .await
         }
-        Err((reason, ep)) => {
-            warn!(instance = %id, %reason, "Instance create failed.");
+        Err((e, ep)) => {
+            warn!(instance = %id, error = ?e, "Instance create failed.");
+            let reason = e.to_string();
             let cleaned = match &ep {
                 Some(ep) => st.agents.delete_instance(ep, &id).await,
                 None => Ok(()),
@@ -221,7 +211,7 @@ pub async fn action(
 ) {
     let outcome = async {
         let (rec, ep) = locate(&st, &id).await?;
-        let explain = |e: AgentError| format!("the agent could not {action} it: {}", e.explain());
+        let explain = |e: AgentError| JobError::agent(action, &e);
         if action == InstanceAction::Start
             && st
                 .agents
@@ -246,8 +236,9 @@ pub async fn action(
                 .finish_instance_job(&id, &op, action.done(), Some(&domain.domain_uuid), now)
                 .await
         }
-        Err(reason) => {
-            warn!(instance = %id, %action, %reason, "Instance action failed.");
+        Err(e) => {
+            warn!(instance = %id, %action, error = ?e, "Instance action failed.");
+            let reason = e.to_string();
             st.store
                 .fail_instance_job(&id, &op, &reason, false, now)
                 .await
@@ -286,21 +277,17 @@ async fn reread_devices(st: &AppState, id: &str, host: &str, ep: &AgentEndpoint)
 /// Removes the domain and disk on the host, then the instance and its claim.
 pub async fn delete(st: AppState, id: String, op: String) {
     let outcome = async {
-        let host = st
-            .store
-            .instance_host(&id)
-            .await
-            .map_err(|e| format!("store: {e}"))?;
+        let host = st.store.instance_host(&id).await?;
         // An unplaced instance (a create that failed) has nothing on any host.
         if let Some(host) = host {
             let ep = endpoint(&st, &host).await?;
             st.agents
                 .delete_instance(&ep, &id)
                 .await
-                .map_err(|e| format!("the agent could not delete it: {}", e.explain()))?;
+                .map_err(|e| JobError::agent("delete", &e))?;
             reread_devices(&st, &id, &host, &ep).await;
         }
-        Ok::<(), String>(())
+        Ok::<(), JobError>(())
     }
     .await;
     let now = now_ms();
@@ -317,8 +304,9 @@ pub async fn delete(st: AppState, id: String, op: String) {
             }
             removed
         }
-        Err(reason) => {
-            warn!(instance = %id, %reason, "Instance delete failed.");
+        Err(e) => {
+            warn!(instance = %id, error = ?e, "Instance delete failed.");
+            let reason = e.to_string();
             st.store
                 .fail_instance_job(&id, &op, &reason, false, now)
                 .await
@@ -344,11 +332,12 @@ pub async fn export(st: AppState, instance_id: String, image_id: String, op: Str
                 },
             )
             .await
-            .map_err(|e| format!("the agent could not export it: {}", e.explain()))
+            .map_err(|e| JobError::agent("export", &e))
     }
     .await;
-    if let Err(reason) = outcome {
-        warn!(instance = %instance_id, image = %image_id, %reason, "Export failed.");
+    if let Err(e) = outcome {
+        warn!(instance = %instance_id, image = %image_id, error = ?e, "Export failed.");
+        let reason = e.to_string();
         let still_running = st
             .store
             .get_operation(&op, None)

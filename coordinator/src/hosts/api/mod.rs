@@ -109,18 +109,6 @@ impl HostQuery {
     }
 }
 
-/// Whether `id` has a host id's shape (a malformed one is "not found").
-///
-/// Deprecated: handlers take `ApiPath<HostId>`, which answers 400 for a malformed id before
-/// any lookup. Kept only so the maintenance API compiles until it does the same.
-pub(crate) fn check_host_id(id: &str) -> ApiResult<()> {
-    if plinth_common::ids::is_id("host", id) {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("host", id))
-    }
-}
-
 /// List hosts, with fuzzy search and filters.
 #[utoipa::path(get, path = "/v1/hosts", tag = "hosts", params(HostQuery),
     security(("bearer" = [])),

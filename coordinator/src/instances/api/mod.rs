@@ -1,24 +1,24 @@
-//! Instances (SPEC §3): create (quota, placement, claim, then the agent), list and show,
-//! start/stop/reboot, delete, and the per-host view. Tenants see and act on their own only.
+//! Instances (SPEC §3): create, list and show, start/stop/reboot, delete, and the per-host
+//! view. Tenants see and act on their own only. The handlers parse and map; the operations
+//! (quota, placement, claim, then the job) are in `instances::lifecycle`.
 
 pub mod export;
 pub mod input;
 
-use crate::db::StoreError;
 use crate::http::auth::{Admin, Caller};
 use crate::http::error::{ApiError, ApiJson, ApiOptionalJson, ApiPath, ApiQuery, ApiResult};
-use crate::instances::api::input::{self as instance_input, CreatePlan};
-use crate::instances::jobs as job;
-use crate::instances::store::{ClaimRefused, InstanceFilter, InstanceRecord, NewInstanceRow};
-use crate::jobs::operations::NewOperation;
-use crate::scheduler::{self, Request};
+use crate::instances;
+use crate::instances::api::input as instance_input;
+/// Other resources check an instance the caller may see through this (a 404 otherwise).
+pub use crate::instances::lifecycle::find;
+use crate::instances::store::InstanceFilter;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use plinth_common::api::{ErrorBody, Instance, InstancePage, NewInstance, StopInstance};
-use plinth_common::ids::new_id;
+use plinth_common::ids::{HostId, InstanceId};
 use plinth_common::instance::{
     DEFAULT_STOP_TIMEOUT_S, InstanceAction, InstanceState, MAX_STOP_TIMEOUT_S,
 };
@@ -36,9 +36,6 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/hosts/{id}/instances", get(host_instances))
 }
 
-/// How many hosts a create tries when the one it picked filled up meanwhile.
-const CLAIM_ATTEMPTS: usize = 8;
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -53,77 +50,6 @@ pub struct ListQuery {
     pub offset: Option<u64>,
 }
 
-/// The instance if the caller may see it; a 404 otherwise (tenants learn nothing of others').
-pub async fn find(st: &AppState, caller: &Caller, id: &str) -> ApiResult<InstanceRecord> {
-    st.store
-        .instance(id)
-        .await?
-        .filter(|r| caller.tenant_id().is_none_or(|t| t == r.instance.tenant_id))
-        .ok_or_else(|| ApiError::not_found("instance", id))
-}
-
-async fn reload(st: &AppState, id: &str) -> ApiResult<Instance> {
-    Ok(st
-        .store
-        .instance(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("instance", id))?
-        .instance)
-}
-
-/// Picks a host for `req` and lets `claim` take it; on a host that filled up between the read
-/// and the claim, picks again without it.
-async fn claim_somewhere<F, Fut>(st: &AppState, mut req: Request, mut claim: F) -> ApiResult<String>
-where
-    F: FnMut(String) -> Fut,
-    Fut: Future<Output = Result<Result<(), ClaimRefused>, StoreError>>,
-{
-    for _ in 0..CLAIM_ATTEMPTS {
-        let host = choose(st, &req)?;
-        match claim(host.clone()).await? {
-            Ok(()) => return Ok(host),
-            Err(ClaimRefused::HostFull) => req.exclude.push(host),
-            Err(ClaimRefused::Moved) => {
-                return Err(ApiError::Conflict {
-                    code: "invalid_instance_state",
-                    message: "the instance changed meanwhile".into(),
-                });
-            }
-            Err(ClaimRefused::Quota(q)) => return Err(quota_error(q)),
-        }
-    }
-    Err(no_host("every host tried filled up meanwhile; try again"))
-}
-
-fn quota_error(q: crate::instances::store::QuotaExceeded) -> ApiError {
-    ApiError::Conflict {
-        code: "quota_exceeded",
-        message: q.to_string(),
-    }
-}
-
-fn no_host(message: impl Into<String>) -> ApiError {
-    ApiError::Conflict {
-        code: "no_suitable_host",
-        message: message.into(),
-    }
-}
-
-/// One placement decision over the hosts as the store holds them now.
-fn choose(st: &AppState, req: &Request) -> ApiResult<String> {
-    let oc = st.settings.overcommit;
-    st.store.with_placement(now_ms(), |hosts| {
-        match scheduler::choose(hosts, req, st.settings.policy, oc, &mut rand::thread_rng()) {
-            Some(host) => Ok(host.host_id.clone()),
-            None => {
-                // Only when nothing fits is the slower pass that says why worth its cost.
-                let (_, rejected) = scheduler::filter(hosts, req, oc);
-                Err(no_host(scheduler::explain(hosts.len(), &rejected)))
-            }
-        }
-    })
-}
-
 /// Create an instance: checked, placed, claimed and recorded before this answers; the host's
 /// agent builds it afterwards (follow `state` or the operation).
 #[utoipa::path(post, path = "/v1/instances", tag = "instances", security(("bearer" = [])), request_body = NewInstance,
@@ -133,77 +59,9 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<NewInstance>,
 ) -> ApiResult<(StatusCode, ApiJson<Instance>)> {
-    let plan: CreatePlan = instance_input::check_new(&st, &caller, &req).await?;
-    if let Err(q) = st
-        .store
-        .quota_allows(&plan.tenant_id, u64::from(req.vcpus), req.memory_bytes)
-        .await?
-    {
-        return Err(quota_error(q));
-    }
-    let sealed = st
-        .images
-        .secrets
-        .seal(&req.admin_password)
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let (id, op_id, now) = (new_id("inst"), new_id("op"), now_ms());
-    let row = NewInstanceRow {
-        id: &id,
-        name: &plan.name,
-        kind: req.kind,
-        tenant_id: &plan.tenant_id,
-        tenant_email: &plan.tenant_email,
-        image_id: &req.image_id,
-        vcpus: req.vcpus,
-        memory_bytes: req.memory_bytes,
-        disk_bytes: plan.disk_bytes,
-        gpu_type: req.gpu_type.as_deref(),
-        admin_password_sealed: &sealed,
-    };
-    let op = NewOperation {
-        id: &op_id,
-        kind: job::CREATE,
-        target_id: &id,
-        owner_tenant_id: Some(&plan.tenant_id),
-        now,
-    };
-    let placement = Request {
-        cores: req.vcpus,
-        memory_bytes: req.memory_bytes,
-        cluster: req.cluster_id.clone(),
-        gpu_type: req.gpu_type.clone(),
-        exclude: Vec::new(),
-    };
-    let oc = st.settings.overcommit;
-    let host = claim_somewhere(&st, placement, |host| {
-        let (store, row, op) = (&st.store, &row, &op);
-        async move {
-            if let Err(refused) = store.create_instance(row, &host, oc, op).await? {
-                return Ok(Err(refused));
-            }
-            gpu_or_undo(store, &host, row.id, row.gpu_type, || {
-                store.discard_new_instance(row.id, op.id)
-            })
-            .await
-        }
-    })
-    .await?;
-    st.store
-        .audit(
-            &caller.actor(),
-            "create instance",
-            &id,
-            &format!(
-                "on host {host}, {} vCPUs, {} bytes",
-                req.vcpus, req.memory_bytes
-            ),
-        )
-        .await?;
-    st.jobs.spawn(
-        "instance create",
-        job::create(st.clone(), id.clone(), op_id),
-    );
-    Ok((StatusCode::ACCEPTED, ApiJson(reload(&st, &id).await?)))
+    let plan = instance_input::check_new(&st, &caller, &req).await?;
+    let inst = instances::create(&st, &caller, &plan, &req).await?;
+    Ok((StatusCode::ACCEPTED, ApiJson(inst)))
 }
 
 fn filter_from(q: ListQuery, caller: &Caller) -> ApiResult<InstanceFilter> {
@@ -260,7 +118,7 @@ pub struct HostInstancesQuery {
 pub async fn host_instances(
     State(st): State<AppState>,
     Admin(caller): Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<HostId>,
     ApiQuery(q): ApiQuery<HostInstancesQuery>,
 ) -> ApiResult<ApiJson<InstancePage>> {
     if st.store.get_host(&id, now_ms()).await?.is_none() {
@@ -270,7 +128,7 @@ pub async fn host_instances(
         ListQuery {
             q: q.q,
             tenant: None,
-            host: Some(id),
+            host: Some(id.into_string()),
             state: None,
             limit: q.limit,
             offset: q.offset,
@@ -286,154 +144,21 @@ pub async fn host_instances(
 pub async fn show(
     State(st): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<InstanceId>,
 ) -> ApiResult<ApiJson<Instance>> {
     Ok(ApiJson(find(&st, &caller, &id).await?.instance))
 }
 
-fn wrong_state(id: &str, state: InstanceState, what: &str) -> ApiError {
-    ApiError::Conflict {
-        code: "invalid_instance_state",
-        message: format!("instance {id} is {state}; {what}"),
-    }
-}
-
-/// Moves the instance into the action's state and starts its job. An unplaced instance being
-/// started is placed anew first.
+/// Runs `action` on the instance and answers it as the action left it.
 async fn act(
     st: &AppState,
     caller: &Caller,
-    id: &str,
+    id: &InstanceId,
     action: InstanceAction,
     stop_timeout_s: u64,
 ) -> ApiResult<(StatusCode, ApiJson<Instance>)> {
-    let rec = find(st, caller, id).await?;
-    let inst = &rec.instance;
-    let Some(to) = inst.state.begin(action) else {
-        return Err(wrong_state(
-            id,
-            inst.state,
-            &format!("{action} needs another state"),
-        ));
-    };
-    let op_id = begin_job(
-        st,
-        caller,
-        inst,
-        job::action_kind(action),
-        to,
-        &format!("{action} instance"),
-    )
-    .await?;
-    st.jobs.spawn(
-        "instance action",
-        job::action(st.clone(), id.to_string(), op_id, action, stop_timeout_s),
-    );
-    Ok((StatusCode::ACCEPTED, ApiJson(reload(st, id).await?)))
-}
-
-/// Writes the job's operation and moves the instance into `to`, conditional on the state it
-/// was read in; an unplaced instance being started is placed anew first. Audits it and returns
-/// the operation id.
-async fn begin_job(
-    st: &AppState,
-    caller: &Caller,
-    inst: &Instance,
-    kind: &'static str,
-    to: InstanceState,
-    what: &str,
-) -> ApiResult<String> {
-    let (op_id, now) = (new_id("op"), now_ms());
-    let op = NewOperation {
-        id: &op_id,
-        kind,
-        target_id: &inst.id,
-        owner_tenant_id: Some(&inst.tenant_id),
-        now,
-    };
-    match (&inst.host_id, to) {
-        (None, InstanceState::Starting) => place_existing(st, inst, to, &op).await?,
-        // Nothing on a host to stop or reboot; only a start (or a delete) applies.
-        (None, InstanceState::Stopping | InstanceState::Rebooting) => {
-            return Err(wrong_state(
-                &inst.id,
-                inst.state,
-                "it is not placed on a host",
-            ));
-        }
-        _ => {
-            if !st
-                .store
-                .begin_instance_job(&inst.id, inst.state, to, &op)
-                .await?
-            {
-                let now_state = reload(st, &inst.id).await?.state;
-                return Err(wrong_state(&inst.id, now_state, "it changed meanwhile"));
-            }
-        }
-    }
-    st.store.audit(&caller.actor(), what, &inst.id, "").await?;
-    Ok(op_id)
-}
-
-/// Places an instance that has no host (it was stopped on a drained host, or its create
-/// failed): a new host is chosen and claimed as for a create.
-async fn place_existing(
-    st: &AppState,
-    inst: &Instance,
-    to: InstanceState,
-    op: &NewOperation<'_>,
-) -> ApiResult<()> {
-    let req = Request {
-        cores: inst.vcpus,
-        memory_bytes: inst.memory_bytes,
-        cluster: None,
-        gpu_type: inst.gpu_type.clone(),
-        exclude: Vec::new(),
-    };
-    let oc = st.settings.overcommit;
-    claim_somewhere(st, req, |host| {
-        let (store, id) = (&st.store, &inst.id);
-        async move {
-            if let Err(refused) = store.place_instance(id, &host, oc, to, op).await? {
-                return Ok(Err(refused));
-            }
-            gpu_or_undo(store, &host, id, inst.gpu_type.as_deref(), || {
-                store.undo_placement(id, op.id, inst.state, now_ms())
-            })
-            .await
-        }
-    })
-    .await?;
-    Ok(())
-}
-
-/// After a claim on `host`: the instance's vGPU or GPU, when it asked for one. When the last
-/// free one went to another instance meanwhile, the claim is undone and the host counts as
-/// full, so the next host is tried.
-async fn gpu_or_undo<Fut>(
-    store: &crate::db::Store,
-    host: &str,
-    id: &str,
-    gpu_type: Option<&str>,
-    undo: impl FnOnce() -> Fut,
-) -> Result<Result<(), ClaimRefused>, StoreError>
-where
-    Fut: Future<Output = Result<(), StoreError>>,
-{
-    let Some(gpu_type) = gpu_type else {
-        return Ok(Ok(()));
-    };
-    match store.claim_gpu(host, id, gpu_type, now_ms()).await? {
-        Some(device) => {
-            tracing::info!(instance = %id, host = %host, device = %device, "GPU claimed.");
-            Ok(Ok(()))
-        }
-        None => {
-            undo().await?;
-            Ok(Err(ClaimRefused::HostFull))
-        }
-    }
+    let inst = instances::act(st, caller, id, action, stop_timeout_s).await?;
+    Ok((StatusCode::ACCEPTED, ApiJson(inst)))
 }
 
 #[utoipa::path(post, path = "/v1/instances/{id}/start", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
@@ -441,7 +166,7 @@ where
 pub async fn start(
     State(st): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<InstanceId>,
 ) -> ApiResult<(StatusCode, ApiJson<Instance>)> {
     act(
         &st,
@@ -460,7 +185,7 @@ pub async fn start(
 pub async fn stop(
     State(st): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<InstanceId>,
     ApiOptionalJson(req): ApiOptionalJson<StopInstance>,
 ) -> ApiResult<(StatusCode, ApiJson<Instance>)> {
     let timeout = req.timeout_s.unwrap_or(DEFAULT_STOP_TIMEOUT_S);
@@ -478,7 +203,7 @@ pub async fn stop(
 pub async fn reboot(
     State(st): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<InstanceId>,
 ) -> ApiResult<(StatusCode, ApiJson<Instance>)> {
     act(
         &st,
@@ -497,24 +222,8 @@ pub async fn reboot(
 pub async fn delete(
     State(st): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<InstanceId>,
 ) -> ApiResult<(StatusCode, ApiJson<Instance>)> {
-    let rec = find(&st, &caller, &id).await?;
-    let inst = &rec.instance;
-    if !inst.state.may_delete() {
-        return Err(wrong_state(&id, inst.state, "wait until its job ends"));
-    }
-    let op_id = begin_job(
-        &st,
-        &caller,
-        inst,
-        job::DELETE,
-        InstanceState::Deleting,
-        "delete instance",
-    )
-    .await?;
-    let deleting = reload(&st, &id).await?;
-    st.jobs
-        .spawn("instance delete", job::delete(st.clone(), id, op_id));
-    Ok((StatusCode::ACCEPTED, ApiJson(deleting)))
+    let inst = instances::delete(&st, &caller, &id).await?;
+    Ok((StatusCode::ACCEPTED, ApiJson(inst)))
 }

@@ -13,6 +13,8 @@ use crate::instances::store::{ClaimRefused, NewInstanceRow, read_quota, search_t
 use crate::jobs::Jobs;
 use crate::jobs::operations::NewOperation;
 use crate::scheduler::Overcommit;
+use plinth_common::host::HostState;
+use plinth_common::instance::InstanceState;
 use serde_json::json;
 use sqlx::{Row, SqliteConnection};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -260,7 +262,7 @@ pub(crate) async fn host_claims(
             allocated_memory_bytes = allocated_memory_bytes + c.memory \
          FROM (SELECT value ->> 'host' AS host, value ->> 'cores' AS cores, \
                   value ->> 'memory' AS memory FROM json_each(?1)) AS c \
-         WHERE hosts.id = c.host AND +hosts.state = 'available' \
+         WHERE hosts.id = c.host AND +hosts.state = ?4 \
            AND hosts.allocated_cores + c.cores <= CAST(hosts.total_cores * ?2 AS INTEGER) \
            AND hosts.allocated_memory_bytes + c.memory \
                <= CAST(hosts.total_memory_bytes * ?3 AS INTEGER) \
@@ -269,6 +271,7 @@ pub(crate) async fn host_claims(
     .bind(claims)
     .bind(oc.cpu)
     .bind(oc.memory)
+    .bind(HostState::Available.as_str())
     .fetch_all(conn)
     .await?;
     allocations(&rows)
@@ -358,11 +361,12 @@ async fn insert_instances(
             created_at, updated_at) \
          SELECT value ->> 'id', value ->> 'name', value ->> 'kind', value ->> 'tenant', \
             value ->> 'host', value ->> 'image', value ->> 'cores', value ->> 'memory', \
-            value ->> 'disk', value ->> 'gpu_type', 'creating', value ->> 'sealed', \
+            value ->> 'disk', value ->> 'gpu_type', ?2, value ->> 'sealed', \
             value ->> 'op', value ->> 'search', value ->> 'now', value ->> 'now' \
          FROM json_each(?1)",
     )
     .bind(rows(claims))
+    .bind(InstanceState::Creating.as_str())
     .execute(conn)
     .await?;
     Ok(())

@@ -6,12 +6,18 @@
 
 pub mod claims;
 pub mod owners;
+pub mod quota;
+pub mod state;
+
+pub use quota::QuotaExceeded;
+pub(crate) use quota::{exceeded, read_quota, release_quota};
 
 use crate::db::{Store, StoreError};
 use crate::instances::store::claims::{Claim, give_back, host_claims};
+use crate::instances::store::state::{Owner, StateChange, not_owned, owned_state, swap_state};
 use crate::jobs::operations::NewOperation;
 use crate::scheduler::Overcommit;
-use plinth_common::api::{Instance, Quota, QuotaUsage};
+use plinth_common::api::{Instance, OperationStatus};
 use plinth_common::instance::{InstanceKind, InstanceState};
 use plinth_common::timefmt::rfc3339;
 use serde_json::json;
@@ -56,24 +62,6 @@ pub enum ClaimRefused {
     Quota(QuotaExceeded),
     /// The instance changed under the caller (not where it was expected to be).
     Moved,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct QuotaExceeded {
-    pub resource: &'static str,
-    pub limit: u64,
-    pub used: u64,
-    pub asked: u64,
-}
-
-impl std::fmt::Display for QuotaExceeded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the tenant's {} quota is {}; {} in use and {} more asked",
-            self.resource, self.limit, self.used, self.asked
-        )
-    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -165,102 +153,31 @@ pub(crate) async fn release_claim(
     Ok(Some(released))
 }
 
-/// Gives an instance's share of its tenant's quota back (before the instance row goes).
-pub(crate) async fn release_quota(conn: &mut SqliteConnection, id: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE tenant_quotas SET used_cores = MAX(used_cores - i.vcpus, 0), \
-            used_memory_bytes = MAX(used_memory_bytes - i.memory_bytes, 0), \
-            used_instances = MAX(used_instances - 1, 0) \
-         FROM instances i WHERE i.id = ? AND tenant_quotas.tenant_id = i.tenant_id",
-    )
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// The first limit that holding `cores`, `memory` and one instance more would exceed.
-pub(crate) fn exceeded(
-    quota: &Quota,
-    usage: &QuotaUsage,
-    cores: u64,
-    memory: u64,
-) -> Option<QuotaExceeded> {
-    let checks = [
-        ("cores", quota.cores, usage.cores, cores),
-        (
-            "memory_bytes",
-            quota.memory_bytes,
-            usage.memory_bytes,
-            memory,
-        ),
-        ("instances", quota.instances, usage.instances, 1),
-    ];
-    checks
-        .into_iter()
-        .find(|(_, limit, used, asked)| {
-            limit.is_some_and(|limit| *asked > 0 && used.saturating_add(*asked) > limit)
-        })
-        .map(|(resource, limit, used, asked)| QuotaExceeded {
-            resource,
-            limit: limit.unwrap_or_default(),
-            used,
-            asked,
-        })
-}
-
-/// A tenant's limits and what it holds (nothing and none for a tenant without a row).
-pub(crate) async fn read_quota(
-    conn: &mut SqliteConnection,
-    tenant: &str,
-) -> Result<(Quota, QuotaUsage), StoreError> {
-    let row = sqlx::query(
-        "SELECT cores, memory_bytes, instances, used_cores, used_memory_bytes, used_instances \
-         FROM tenant_quotas WHERE tenant_id = ?",
-    )
-    .bind(tenant)
-    .fetch_optional(conn)
-    .await?;
-    let Some(row) = row else {
-        return Ok(Default::default());
-    };
-    let limit = |c: &str| -> Result<Option<u64>, StoreError> {
-        Ok(row.try_get::<Option<i64>, _>(c)?.map(|v| v as u64))
-    };
-    let used = |c: &str| -> Result<u64, StoreError> { Ok(row.try_get::<i64, _>(c)? as u64) };
-    Ok((
-        Quota {
-            cores: limit("cores")?,
-            memory_bytes: limit("memory_bytes")?,
-            instances: limit("instances")?,
-        },
-        QuotaUsage {
-            cores: used("used_cores")?,
-            memory_bytes: used("used_memory_bytes")?,
-            instances: used("used_instances")?,
-        },
-    ))
-}
-
-async fn set_operation(
+/// Ends the job `op` on instance `id`, leaving it in `to` (with `reason`): a swap from the
+/// state the job holds it in. An instance the job no longer owns (removed meanwhile) is left
+/// as it is; the caller still ends the operation.
+async fn end_job(
     conn: &mut SqliteConnection,
     id: &str,
-    state: InstanceState,
+    op: &str,
+    to: InstanceState,
     reason: Option<&str>,
-    op_id: Option<&str>,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE instances SET state = ?, state_reason = ?, operation_id = ?, updated_at = ? \
-         WHERE id = ?",
-    )
-    .bind(state.as_str())
-    .bind(reason)
-    .bind(op_id)
-    .bind(now)
-    .bind(id)
-    .execute(conn)
-    .await?;
+    let Some(from) = owned_state(&mut *conn, id, op).await? else {
+        return Ok(());
+    };
+    let change = StateChange {
+        from,
+        to,
+        owner: Owner::Job(op),
+        operation: None,
+        reason,
+        now,
+    };
+    if !swap_state(conn, id, &change).await? {
+        return Err(not_owned(id, op));
+    }
     Ok(())
 }
 
@@ -285,40 +202,6 @@ impl Store {
             e.capacity.allocated_cores = cores;
             e.capacity.allocated_memory_bytes = memory;
         });
-    }
-
-    /// The tenant's quota and what it holds now.
-    pub async fn quota(&self, tenant: &str) -> Result<(Quota, QuotaUsage), StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        read_quota(&mut conn, tenant).await
-    }
-
-    pub async fn set_quota(&self, tenant: &str, q: &Quota) -> Result<(), StoreError> {
-        let as_i64 = |v: Option<u64>| v.map(|v| v.min(i64::MAX as u64) as i64);
-        sqlx::query(
-            "INSERT INTO tenant_quotas (tenant_id, cores, memory_bytes, instances) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (tenant_id) DO UPDATE SET cores = excluded.cores, \
-                memory_bytes = excluded.memory_bytes, instances = excluded.instances",
-        )
-        .bind(tenant)
-        .bind(as_i64(q.cores))
-        .bind(as_i64(q.memory_bytes))
-        .bind(as_i64(q.instances))
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// Checks the quota without claiming anything (a create asks before it schedules; the
-    /// claim checks again, atomically).
-    pub async fn quota_allows(
-        &self,
-        tenant: &str,
-        cores: u64,
-        memory: u64,
-    ) -> Result<Result<(), QuotaExceeded>, StoreError> {
-        let (quota, usage) = self.quota(tenant).await?;
-        Ok(exceeded(&quota, &usage, cores, memory).map_or(Ok(()), Err))
     }
 
     /// Writes a new instance placed on `host`, its claim on the host, its share of the
@@ -351,7 +234,7 @@ impl Store {
         let _turn = self.claims.lock().await;
         let mut tx = self.write().await?;
         let row = sqlx::query(
-            "SELECT vcpus, memory_bytes FROM instances WHERE id = ? AND host_id IS NULL \
+            "SELECT state, vcpus, memory_bytes FROM instances WHERE id = ? AND host_id IS NULL \
                 AND operation_id IS NULL",
         )
         .bind(id)
@@ -366,12 +249,23 @@ impl Store {
         let Some(&(c, m)) = host_claims(&mut tx, &claim, oc).await?.get(host) else {
             return Ok(Err(ClaimRefused::HostFull));
         };
+        let from = parse_state(row.try_get("state")?)?;
+        let change = StateChange {
+            from,
+            to: state,
+            owner: Owner::Nobody,
+            operation: Some(op.id),
+            reason: None,
+            now: op.now,
+        };
+        if !swap_state(&mut tx, id, &change).await? {
+            return Ok(Err(ClaimRefused::Moved));
+        }
         sqlx::query("UPDATE instances SET host_id = ? WHERE id = ?")
             .bind(host)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        set_operation(&mut tx, id, state, None, Some(op.id), op.now).await?;
         self.insert_operation(&mut tx, op).await?;
         tx.commit().await?;
         self.set_allocation(host, c, m);
@@ -388,19 +282,15 @@ impl Store {
         op: &NewOperation<'_>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        let moved = sqlx::query(
-            "UPDATE instances SET state = ?, state_reason = NULL, operation_id = ?, updated_at = ? \
-             WHERE id = ? AND state = ? AND operation_id IS NULL",
-        )
-        .bind(to.as_str())
-        .bind(op.id)
-        .bind(op.now)
-        .bind(id)
-        .bind(from.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let change = StateChange {
+            from,
+            to,
+            owner: Owner::Nobody,
+            operation: Some(op.id),
+            reason: None,
+            now: op.now,
+        };
+        let moved = swap_state(&mut tx, id, &change).await?;
         if !moved {
             return Ok(false);
         }
@@ -419,7 +309,7 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        set_operation(&mut tx, id, state, None, None, now).await?;
+        end_job(&mut tx, id, op_id, state, None, now).await?;
         if let Some(uuid) = domain_uuid {
             sqlx::query("UPDATE instances SET domain_uuid = ? WHERE id = ?")
                 .bind(uuid)
@@ -453,7 +343,7 @@ impl Store {
         } else {
             None
         };
-        set_operation(&mut tx, id, InstanceState::Error, Some(reason), None, now).await?;
+        end_job(&mut tx, id, op_id, InstanceState::Error, Some(reason), now).await?;
         self.finish_operation(&mut tx, op_id, Some(reason), now)
             .await?;
         tx.commit().await?;
@@ -504,7 +394,10 @@ impl Store {
     pub async fn instances_in_jobs(&self) -> Result<Vec<(InstanceRecord, String)>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS}, o.kind AS op_kind {FROM} JOIN operations o ON o.id = i.operation_id \
-             WHERE o.status = 'running'"
+             WHERE o.status = ?"
+        ))
+        .bind(crate::jobs::operations::status_name(
+            OperationStatus::Running,
         ))
         .fetch_all(self.pool())
         .await?;
@@ -628,19 +521,16 @@ impl Store {
     /// Applies a confirmed reconciliation if the instance is still settled in `from` and no
     /// job took it meanwhile; whether it did.
     pub async fn apply_reconciled(&self, c: &Reconciled, now: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE instances SET state = ?, state_reason = ?, updated_at = ? \
-             WHERE id = ? AND state = ? AND operation_id IS NULL",
-        )
-        .bind(c.to.as_str())
-        .bind(&c.reason)
-        .bind(now)
-        .bind(&c.instance_id)
-        .bind(c.from.as_str())
-        .execute(self.pool())
-        .await?
-        .rows_affected()
-            == 1;
+        let mut conn = self.pool().acquire().await?;
+        let change = StateChange {
+            from: c.from,
+            to: c.to,
+            owner: Owner::Nobody,
+            operation: None,
+            reason: c.reason.as_deref(),
+            now,
+        };
+        let done = swap_state(&mut conn, &c.instance_id, &change).await?;
         Ok(done)
     }
 
@@ -659,6 +549,7 @@ mod tests {
     use super::*;
     use crate::db::test_store;
     use crate::hosts::store::NewHost;
+    use plinth_common::api::{Quota, QuotaUsage};
 
     const GIB: u64 = 1 << 30;
 

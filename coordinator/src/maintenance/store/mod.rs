@@ -4,16 +4,14 @@
 //! where the instance is, so an instance is never on two hosts or none in the store.
 
 use crate::db::{Store, StoreError};
-use crate::instances::store::claims::{give_back, host_claims};
-use crate::instances::store::{ClaimRefused, release_claim};
-use crate::jobs::operations::NewOperation;
-use crate::scheduler::Overcommit;
+use crate::jobs::operations::{NewOperation, parse_status, status_name};
 use plinth_common::api::{MoveAction, MoveItem, MoveStatus, OperationStatus};
-use plinth_common::host::HostState;
+use plinth_common::maintenance::{DrainEvent, drain_transition};
 use plinth_common::timefmt::rfc3339;
-use serde_json::json;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
+
+mod moves;
 
 /// A move as the drain first writes it.
 #[derive(Debug, Clone)]
@@ -125,87 +123,18 @@ async fn insert_moves(
     Ok(())
 }
 
-/// A migrating instance's two hosts and its size (what each end's claim is).
-struct Migrating {
-    source: String,
-    target: String,
-    cores: i64,
-    memory: i64,
-}
-
-/// The instance while it migrates for `op`; `None` when it does not.
-async fn migrating(
-    conn: &mut SqliteConnection,
-    op: &str,
-    instance: &str,
-) -> Result<Option<Migrating>, StoreError> {
-    let row = sqlx::query(
-        "SELECT host_id, migrating_to, vcpus, memory_bytes FROM instances \
-         WHERE id = ? AND operation_id = ? AND migrating_to IS NOT NULL",
-    )
-    .bind(instance)
-    .bind(op)
-    .fetch_optional(conn)
-    .await?;
-    row.map(|r| {
-        Ok(Migrating {
-            source: r.try_get("host_id")?,
-            target: r.try_get("migrating_to")?,
-            cores: r.try_get("vcpus")?,
-            memory: r.try_get("memory_bytes")?,
-        })
-    })
-    .transpose()
-}
-
-/// Records where a move stands after an attempt that did not move the instance.
-async fn set_outcome(
-    conn: &mut SqliteConnection,
-    op: &str,
-    instance: &str,
-    status: MoveStatus,
-    reason: &str,
-    ended: Option<i64>,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE moves SET status = ?, reason = ?, ended_at = ? \
-         WHERE operation_id = ? AND instance_id = ?",
-    )
-    .bind(status.as_str())
-    .bind(reason)
-    .bind(ended)
-    .bind(op)
-    .bind(instance)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 impl Store {
-    /// Moves a locked host into `entering_maintenance` and writes its drain: the operation,
-    /// the drain row and a move per instance, in one transaction. `false` (nothing written)
-    /// when the host was no longer `locked`.
+    /// Writes a drain of `host`: the operation, the drain row and a move per instance, in one
+    /// transaction. The host's own state changes through its transition, after this (the drain
+    /// job makes sure of it when it resumes one written just before a restart).
     pub async fn begin_drain(
         &self,
         host: &str,
         op: &NewOperation<'_>,
         parallelism: u32,
         moves: &[NewMove],
-    ) -> Result<bool, StoreError> {
+    ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        let moved = sqlx::query(
-            "UPDATE hosts SET state = 'entering_maintenance', updated_at = ? \
-             WHERE id = ? AND state = 'locked'",
-        )
-        .bind(op.now)
-        .bind(host)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !moved {
-            return Ok(false);
-        }
         self.insert_operation(&mut tx, op).await?;
         sqlx::query(
             "INSERT INTO drains (operation_id, host_id, parallelism, started_at) VALUES (?, ?, ?, ?)",
@@ -218,9 +147,22 @@ impl Store {
         .await?;
         insert_moves(&mut tx, op.id, host, None, moves, op.now).await?;
         tx.commit().await?;
-        self.host_index()
-            .update(host, |e| e.state = HostState::EnteringMaintenance);
-        Ok(true)
+        Ok(())
+    }
+
+    /// Removes a drain that never began (its host left `locked` before it could enter
+    /// maintenance): its moves, its row and its operation.
+    pub async fn discard_drain(&self, op: &str) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        for sql in [
+            "DELETE FROM moves WHERE operation_id = ?",
+            "DELETE FROM drains WHERE operation_id = ?",
+            "DELETE FROM operations WHERE id = ?",
+        ] {
+            sqlx::query(sql).bind(op).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Writes a manual migration of one instance: its operation and its move (to `target`
@@ -247,238 +189,52 @@ impl Store {
         Ok(())
     }
 
-    /// Starts an attempt: takes the claim on `target` and moves the instance, still `running`
-    /// on `source` with no job of its own, into `migrating` for `op`.
-    pub async fn start_move(
-        &self,
-        op: &str,
-        instance: &str,
-        source: &str,
-        target: &str,
-        oc: Overcommit,
-        now: i64,
-    ) -> Result<Result<(), ClaimRefused>, StoreError> {
-        let _turn = self.claims.lock().await;
-        let mut tx = self.write().await?;
-        let row = sqlx::query(
-            "UPDATE instances SET state = 'migrating', state_reason = NULL, operation_id = ?, \
-                migrating_to = ?, updated_at = ? \
-             WHERE id = ? AND host_id = ? AND state = 'running' AND operation_id IS NULL \
-             RETURNING vcpus, memory_bytes",
-        )
-        .bind(op)
-        .bind(target)
-        .bind(now)
-        .bind(instance)
-        .bind(source)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(Err(ClaimRefused::Moved));
-        };
-        let claim = json!([{
-            "host": target,
-            "cores": row.try_get::<i64, _>("vcpus")?,
-            "memory": row.try_get::<i64, _>("memory_bytes")?,
-        }])
-        .to_string();
-        let Some(&(cores, memory)) = host_claims(&mut tx, &claim, oc).await?.get(target) else {
-            return Ok(Err(ClaimRefused::HostFull));
-        };
-        sqlx::query(
-            "UPDATE moves SET status = 'migrating', target_host = ?, attempts = attempts + 1, \
-                started_at = COALESCE(started_at, ?), reason = NULL \
-             WHERE operation_id = ? AND instance_id = ?",
-        )
-        .bind(target)
-        .bind(now)
-        .bind(op)
-        .bind(instance)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        self.set_allocation(target, cores, memory);
-        Ok(Ok(()))
-    }
-
-    /// Records a migration that ended with the instance running on its target: the source's
-    /// claim is given back and the instance is placed on the target, `running`.
-    pub async fn finish_move(
-        &self,
-        op: &str,
-        instance: &str,
-        timings: &MoveTimings,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.write().await?;
-        let Some(m) = migrating(&mut tx, op, instance).await? else {
-            return Err(StoreError::Corrupt(format!(
-                "instance {instance} is not migrating for {op}"
-            )));
-        };
-        let released = give_back(&mut tx, &m.source, m.cores, m.memory).await?;
-        sqlx::query(
-            "UPDATE instances SET host_id = migrating_to, migrating_to = NULL, state = 'running', \
-                state_reason = NULL, operation_id = NULL, updated_at = ? WHERE id = ?",
-        )
-        .bind(now)
-        .bind(instance)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE moves SET status = 'moved', target_host = ?, ended_at = ?, prepare_ms = ?, \
-                libvirt_ms = ?, total_ms = ?, reason = NULL \
-                WHERE operation_id = ? AND instance_id = ?",
-        )
-        .bind(&m.target)
-        .bind(now)
-        .bind(timings.prepare_ms.map(|v| v as i64))
-        .bind(timings.libvirt_ms.map(|v| v as i64))
-        .bind(timings.total_ms as i64)
-        .bind(op)
-        .bind(instance)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        self.set_allocation(&released.0, released.1, released.2);
-        Ok(())
-    }
-
-    /// Records an attempt that left the instance running on its source: the target's claim
-    /// is given back; the move waits for another attempt, or (`give_up`) stays with `reason`.
-    pub async fn fail_move(
-        &self,
-        op: &str,
-        instance: &str,
-        reason: &str,
-        give_up: bool,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.write().await?;
-        let mut released = None;
-        if let Some(m) = migrating(&mut tx, op, instance).await? {
-            released = Some(give_back(&mut tx, &m.target, m.cores, m.memory).await?);
-            sqlx::query(
-                "UPDATE instances SET migrating_to = NULL, state = 'running', state_reason = NULL, \
-                    operation_id = NULL, updated_at = ? WHERE id = ?",
-            )
-            .bind(now)
-            .bind(instance)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let (status, ended) = if give_up {
-            (MoveStatus::Stayed, Some(now))
-        } else {
-            (MoveStatus::Pending, None)
-        };
-        set_outcome(&mut tx, op, instance, status, reason, ended).await?;
-        tx.commit().await?;
-        if let Some((host, cores, memory)) = released {
-            self.set_allocation(&host, cores, memory);
-        }
-        Ok(())
-    }
-
-    /// Releases a stopped instance from `source` (its claim given back, no host: placed anew
-    /// when next started). `false` when it is no longer stopped there, or a job owns it.
-    pub async fn release_move(
-        &self,
-        op: &str,
-        instance: &str,
-        source: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.write().await?;
-        let still = sqlx::query(
-            "SELECT 1 FROM instances WHERE id = ? AND host_id = ? AND state = 'stopped' \
-                AND operation_id IS NULL",
-        )
-        .bind(instance)
-        .bind(source)
-        .fetch_optional(&mut *tx)
-        .await?
-        .is_some();
-        if !still {
-            return Ok(false);
-        }
-        let released = release_claim(&mut tx, instance).await?;
-        sqlx::query("UPDATE instances SET state_reason = ?, updated_at = ? WHERE id = ?")
-            .bind(format!("released from {source} by its maintenance drain"))
-            .bind(now)
-            .bind(instance)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "UPDATE moves SET status = 'released', started_at = ?, ended_at = ? \
-             WHERE operation_id = ? AND instance_id = ?",
-        )
-        .bind(now)
-        .bind(now)
-        .bind(op)
-        .bind(instance)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        if let Some((host, cores, memory)) = released {
-            self.set_allocation(&host, cores, memory);
-        }
-        Ok(true)
-    }
-
-    /// Ends a move that will not happen (the instance changed, or went away).
-    pub async fn stay_move(
-        &self,
-        op: &str,
-        instance: &str,
-        reason: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        set_outcome(
-            &mut conn,
-            op,
-            instance,
-            MoveStatus::Stayed,
-            reason,
-            Some(now),
-        )
-        .await
-    }
-
-    /// Ends a drain: the host goes to `maintenance` when everything left it, else back to
-    /// `locked`; the operation fails with `summary` when something stayed.
+    /// Ends a drain's row and operation (failed with `summary` when something stayed), by the
+    /// drain table and a compare-and-swap on the operation's status. The host's state is the
+    /// caller's to change, through its transition. `false` when the drain had already ended
+    /// (nothing written).
     pub async fn end_drain(
         &self,
         op: &str,
-        host: &str,
         summary: Option<&str>,
         now: i64,
-    ) -> Result<HostState, StoreError> {
-        let to = if summary.is_none() {
-            HostState::Maintenance
+    ) -> Result<bool, StoreError> {
+        let event = if summary.is_none() {
+            DrainEvent::Completed
         } else {
-            HostState::Locked
+            DrainEvent::Incomplete
         };
         let mut tx = self.write().await?;
-        sqlx::query(
-            "UPDATE hosts SET state = ?, updated_at = ? \
-             WHERE id = ? AND state = 'entering_maintenance'",
+        let status: String = sqlx::query_scalar("SELECT status FROM operations WHERE id = ?")
+            .bind(op)
+            .fetch_one(&mut *tx)
+            .await?;
+        let from = parse_status(&status)?;
+        let Ok(to) = drain_transition(from, event) else {
+            return Ok(false);
+        };
+        let swapped = sqlx::query(
+            "UPDATE operations SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?",
         )
-        .bind(to.as_str())
+        .bind(status_name(to))
+        .bind(summary)
         .bind(now)
-        .bind(host)
+        .bind(op)
+        .bind(status_name(from))
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected()
+            == 1;
+        if !swapped {
+            return Ok(false);
+        }
         sqlx::query("UPDATE drains SET ended_at = ? WHERE operation_id = ?")
             .bind(now)
             .bind(op)
             .execute(&mut *tx)
             .await?;
-        self.finish_operation(&mut tx, op, summary, now).await?;
         tx.commit().await?;
-        self.host_index().update(host, |e| e.state = to);
-        Ok(to)
+        Ok(true)
     }
 
     /// Ends a manual migration's operation.
@@ -545,7 +301,10 @@ impl Store {
 mod tests {
     use super::*;
     use crate::db::{test_hosts, test_image, test_store};
-    use crate::instances::store::NewInstanceRow;
+    use crate::instances::store::ClaimRefused;
+    use crate::instances::store::{NewInstanceRow, Reconciled};
+    use crate::scheduler::Overcommit;
+    use plinth_common::host::{HostEvent, HostState};
     use plinth_common::instance::{InstanceKind, InstanceState};
 
     const GIB: u64 = 1 << 30;
@@ -586,8 +345,18 @@ mod tests {
             Ok(())
         );
         store
-            .finish_instance_job(id, &op_id, state, Some("uuid"), 2)
+            .finish_instance_job(id, &op_id, InstanceState::Running, Some("uuid"), 2)
             .await?;
+        // A create ends running; another state comes the way it does in a region.
+        if state != InstanceState::Running {
+            let seen = Reconciled {
+                instance_id: id.to_string(),
+                from: InstanceState::Running,
+                to: state,
+                reason: None,
+            };
+            assert!(store.apply_reconciled(&seen, 2).await?);
+        }
         Ok(())
     }
 
@@ -642,11 +411,13 @@ mod tests {
             reason: None,
         })
         .collect();
-        assert!(store.begin_drain("host-1", &op, 2, &moves).await?);
-        assert!(
-            !store.begin_drain("host-1", &op, 2, &moves).await?,
-            "no longer locked"
+        store.begin_drain("host-1", &op, 2, &moves).await?;
+        let enter = |now| store.transition_host("host-1", HostEvent::EnterMaintenance, now);
+        assert_eq!(
+            enter(3).await.map(|h| h.state).ok(),
+            Some(HostState::EnteringMaintenance)
         );
+        assert!(enter(3).await.is_err(), "no longer locked");
         assert_eq!(cores(&store).await?, [(6, 6), (0, 0), (0, 0)]);
 
         let oc = Overcommit::default();
@@ -736,12 +507,74 @@ mod tests {
             (Some(40), Some(900), Some(1000))
         );
 
-        let state = store
-            .end_drain("op-drain", "host-1", Some("vm-b stayed"), 6)
-            .await?;
-        assert_eq!(state, HostState::Locked);
+        let ended = store
+            .transition_host("host-1", HostEvent::DrainIncomplete, 6)
+            .await
+            .map(|h| h.state)
+            .ok();
+        assert_eq!(ended, Some(HostState::Locked));
+        assert!(store.end_drain("op-drain", Some("vm-b stayed"), 6).await?);
+        assert!(!store.end_drain("op-drain", None, 7).await?, "ended once");
         let d = store.latest_drain("host-1").await?.expect("drain");
         assert_eq!((d.status, d.ended_at), (OperationStatus::Failed, Some(6)));
+        Ok(())
+    }
+
+    /// A drain whose host could not enter maintenance leaves nothing behind; a move's status
+    /// and its instance's state change only from where their tables start them.
+    #[tokio::test]
+    async fn refused_changes_write_nothing() -> Result<(), StoreError> {
+        use crate::instances::store::state::{Owner, StateChange, swap_state};
+        let (store, _dir) = test_store().await;
+        region(&store).await?;
+        instance(&store, "vm-a", InstanceState::Running).await?;
+        let op = NewOperation {
+            id: "op-drain",
+            kind: "host_drain",
+            target_id: "host-1",
+            owner_tenant_id: None,
+            now: 3,
+        };
+        let moves = [NewMove {
+            instance_id: "vm-a".into(),
+            instance_name: "vm-a".into(),
+            action: MoveAction::Migrate,
+            reason: None,
+        }];
+        store.begin_drain("host-1", &op, 1, &moves).await?;
+        assert_eq!(store.moves("op-drain").await?.len(), 1);
+        store.discard_drain("op-drain").await?;
+        assert!(store.latest_drain("host-1").await?.is_none());
+        assert!(store.moves("op-drain").await?.is_empty());
+
+        // A release of a running instance, and a move that is not migrating, are refused.
+        store.begin_drain("host-1", &op, 1, &moves).await?;
+        assert!(!store.release_move("op-drain", "vm-a", "host-1", 4).await?);
+        assert!(
+            store
+                .finish_move("op-drain", "vm-a", &MoveTimings::default(), 4)
+                .await
+                .is_err()
+        );
+        let m = store.latest_move("vm-a").await?.expect("a move");
+        assert_eq!(m.item.status, MoveStatus::Pending);
+
+        // The instance swap: a stale `from` changes nothing; an illegal change is an error.
+        let mut conn = store.pool().acquire().await?;
+        let change = |from, to| StateChange {
+            from,
+            to,
+            owner: Owner::Nobody,
+            operation: None,
+            reason: None,
+            now: 5,
+        };
+        let stale = change(InstanceState::Stopped, InstanceState::Starting);
+        assert!(!swap_state(&mut conn, "vm-a", &stale).await?);
+        let illegal = change(InstanceState::Running, InstanceState::Creating);
+        assert!(swap_state(&mut conn, "vm-a", &illegal).await.is_err());
+        let a = store.instance("vm-a").await?.expect("vm-a").instance;
+        assert_eq!(a.state, InstanceState::Running);
         Ok(())
     }
 }

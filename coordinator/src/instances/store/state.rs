@@ -1,0 +1,87 @@
+//! The one statement that writes an instance's state: checked against the lifecycle table
+//! (`InstanceState::transition`), then applied as a compare-and-swap on the state it was read
+//! in (and on who owns the instance), so a write that lost a race changes nothing.
+
+use crate::db::StoreError;
+use plinth_common::instance::InstanceState;
+use sqlx::SqliteConnection;
+
+/// Who must own the instance for a state write to apply.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Owner<'a> {
+    /// No job (a settled instance that a job or a reconciliation takes).
+    Nobody,
+    /// The job `op` (its own end).
+    Job(&'a str),
+}
+
+/// One instance state change.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StateChange<'a> {
+    pub from: InstanceState,
+    pub to: InstanceState,
+    pub owner: Owner<'a>,
+    /// The job that owns the instance afterwards (`None`: no job).
+    pub operation: Option<&'a str>,
+    /// Why it is in `to`, when that is not plain.
+    pub reason: Option<&'a str>,
+    pub now: i64,
+}
+
+/// Applies `c` to instance `id` if the table allows it and the row is still in `c.from` with
+/// `c.owner`. `false` when the row moved meanwhile; an illegal change is refused as an error
+/// (no caller asks for one: it would be a bug, not a race).
+pub(crate) async fn swap_state(
+    conn: &mut SqliteConnection,
+    id: &str,
+    c: &StateChange<'_>,
+) -> Result<bool, StoreError> {
+    c.from
+        .transition(c.to)
+        .map_err(|e| StoreError::Corrupt(format!("instance {id}: {e}")))?;
+    let (owned, job) = match c.owner {
+        Owner::Nobody => ("operation_id IS NULL", None),
+        Owner::Job(op) => ("operation_id = ?", Some(op)),
+    };
+    let sql = format!(
+        "UPDATE instances SET state = ?, state_reason = ?, operation_id = ?, updated_at = ? \
+         WHERE id = ? AND state = ? AND {owned}"
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(c.to.as_str())
+        .bind(c.reason)
+        .bind(c.operation)
+        .bind(c.now)
+        .bind(id)
+        .bind(c.from.as_str());
+    if let Some(op) = job {
+        q = q.bind(op);
+    }
+    Ok(q.execute(conn).await?.rows_affected() == 1)
+}
+
+/// The state of instance `id` while the job `op` owns it; `None` when it does not.
+pub(crate) async fn owned_state(
+    conn: &mut SqliteConnection,
+    id: &str,
+    op: &str,
+) -> Result<Option<InstanceState>, StoreError> {
+    let state: Option<String> =
+        sqlx::query_scalar("SELECT state FROM instances WHERE id = ? AND operation_id = ?")
+            .bind(id)
+            .bind(op)
+            .fetch_optional(conn)
+            .await?;
+    state
+        .map(|s| {
+            InstanceState::parse(&s)
+                .ok_or_else(|| StoreError::Corrupt(format!("instance state '{s}'")))
+        })
+        .transpose()
+}
+
+/// A job's end that found the instance no longer its own (it should not happen: only the job
+/// moves an instance it owns).
+pub(crate) fn not_owned(id: &str, op: &str) -> StoreError {
+    StoreError::Corrupt(format!("instance {id} is no longer owned by its job {op}"))
+}
