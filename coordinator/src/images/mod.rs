@@ -27,7 +27,7 @@ use crate::secrets::Secrets;
 use crate::state::AppState;
 use error::{ContentError, ImageError};
 use plinth_common::api::{Image, ImagePage};
-use plinth_common::image::{ImageEvent, ImageKind, Visibility};
+use plinth_common::image::{ImageEvent, ImageKind, Viewer, Visibility};
 use plinth_common::timefmt::now_ms;
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,20 +108,28 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether `caller` may see `image`: admins all; a tenant its own images and the featured and
-/// public base images.
-pub fn visible(caller: &Caller, image: &Image) -> bool {
+/// How the image rules name `caller`.
+pub fn viewer(caller: &Caller) -> Viewer<'_> {
     match caller.tenant_id() {
-        None => true,
-        Some(tenant) => {
-            image.owner_tenant_id.as_deref() == Some(tenant)
-                || (image.kind == ImageKind::Base
-                    && matches!(image.visibility, Visibility::Featured | Visibility::Public))
-        }
+        None => Viewer::Admin,
+        Some(tenant) => Viewer::Tenant(tenant),
     }
 }
 
+/// Whether `caller` may list, read and use `image`: the one rule (`Image::visible_to`):
+/// admins all; a tenant the featured and public images, base or custom, and its own.
+pub fn visible(caller: &Caller, image: &Image) -> bool {
+    image.visible_to(viewer(caller))
+}
+
+/// Whether an instance of `tenant` may boot from `image`: the same rule, for the instance's
+/// tenant whoever asks (an admin creating for a tenant cannot hand it another's private image).
+pub fn usable_by(tenant: &str, image: &Image) -> bool {
+    image.visible_to(Viewer::Tenant(tenant))
+}
+
 /// Whether `caller` may change or delete `image`: admins all; a tenant its own custom images.
+/// Seeing an image (another tenant's public one, say) grants no right to change it.
 pub fn modifiable(caller: &Caller, image: &Image) -> bool {
     match caller.tenant_id() {
         None => true,
