@@ -563,11 +563,18 @@ mod tests {
             (Featured, Some("ten-a"), true, true, true),
         ];
         for (v, own, admin_sees, owner_sees, other_sees) in table {
-            assert_eq!(visible_to(v, own, Viewer::Admin), admin_sees, "{v} {own:?} admin");
+            assert_eq!(
+                visible_to(v, own, Viewer::Admin),
+                admin_sees,
+                "{v} {own:?} admin"
+            );
             assert_eq!(visible_to(v, own, owner), owner_sees, "{v} {own:?} owner");
             assert_eq!(visible_to(v, own, other), other_sees, "{v} {own:?} other");
         }
-        assert_eq!(Visibility::shared_ones().collect::<Vec<_>>(), [Featured, Public]);
+        assert_eq!(
+            Visibility::shared_ones().collect::<Vec<_>>(),
+            [Featured, Public]
+        );
         for v in Visibility::ALL {
             assert!(v.settable_by(Viewer::Admin), "{v}");
             assert_eq!(v.settable_by(owner), *v != Featured, "{v}");
