@@ -49,6 +49,9 @@ text_enum!(
     /// What an ISO is for: only an `os` ISO can boot an instance.
     IsoPurpose { Os => "os", Tool => "tool" }
 );
+// Who may see and use an image (the second seed's 精选/公共/私有): featured and public images
+// are for every tenant, private ones for their owner only; admins see all. (A plain comment:
+// a doc comment here would change the OpenAPI schema.)
 text_enum!(
     Visibility { Featured => "featured", Public => "public", Private => "private" }
 );
@@ -70,6 +73,49 @@ text_enum!(
         Deleting => "deleting",
     }
 );
+
+/// Who is asking about an image: an admin, or a tenant by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer<'a> {
+    Admin,
+    Tenant(&'a str),
+}
+
+impl Visibility {
+    /// Whether an image with this visibility is for every tenant: featured (an admin's
+    /// recommendation) and public (its owner's offer) are; private is its owner's alone.
+    pub fn shared(self) -> bool {
+        match self {
+            Visibility::Featured | Visibility::Public => true,
+            Visibility::Private => false,
+        }
+    }
+
+    /// The visibilities every tenant sees, for filters that must agree with [`visible_to`].
+    pub fn shared_ones() -> impl Iterator<Item = Visibility> {
+        Visibility::ALL.iter().copied().filter(|v| v.shared())
+    }
+
+    /// Whether `viewer` may give an image this visibility: only admins feature images (the
+    /// seed: 管理员可将私有镜像设置为精选); an owner may make its image public or private.
+    pub fn settable_by(self, viewer: Viewer<'_>) -> bool {
+        match (self, viewer) {
+            (_, Viewer::Admin) => true,
+            (Visibility::Featured, Viewer::Tenant(_)) => false,
+            (Visibility::Public | Visibility::Private, Viewer::Tenant(_)) => true,
+        }
+    }
+}
+
+/// The one rule for who may list, read and boot from an image, base or custom alike: admins
+/// every image; a tenant the featured and public ones and its own private ones. (Changing or
+/// deleting an image is a separate, narrower right: its owner's and the admins'.)
+pub fn visible_to(visibility: Visibility, owner: Option<&str>, viewer: Viewer<'_>) -> bool {
+    match viewer {
+        Viewer::Admin => true,
+        Viewer::Tenant(tenant) => visibility.shared() || owner == Some(tenant),
+    }
+}
 
 impl ImageStatus {
     /// Whether a status belongs to this kind's machine.
@@ -500,5 +546,38 @@ mod tests {
         );
         assert_eq!(Visibility::choices(), "featured, public or private");
         assert_eq!(ImageStatus::parse("import_failed"), Some(ImportFailed));
+    }
+
+    /// The whole table: visibility × owner (a base image has none) × viewer.
+    #[test]
+    fn visibility_table() {
+        use Visibility::*;
+        let (owner, other) = (Viewer::Tenant("ten-a"), Viewer::Tenant("ten-b"));
+        // (visibility, owner, admin sees, owner tenant sees, other tenant sees)
+        let table = [
+            (Private, None, true, false, false),
+            (Public, None, true, true, true),
+            (Featured, None, true, true, true),
+            (Private, Some("ten-a"), true, true, false),
+            (Public, Some("ten-a"), true, true, true),
+            (Featured, Some("ten-a"), true, true, true),
+        ];
+        for (v, own, admin_sees, owner_sees, other_sees) in table {
+            assert_eq!(
+                visible_to(v, own, Viewer::Admin),
+                admin_sees,
+                "{v} {own:?} admin"
+            );
+            assert_eq!(visible_to(v, own, owner), owner_sees, "{v} {own:?} owner");
+            assert_eq!(visible_to(v, own, other), other_sees, "{v} {own:?} other");
+        }
+        assert_eq!(
+            Visibility::shared_ones().collect::<Vec<_>>(),
+            [Featured, Public]
+        );
+        for v in Visibility::ALL {
+            assert!(v.settable_by(Viewer::Admin), "{v}");
+            assert_eq!(v.settable_by(owner), *v != Featured, "{v}");
+        }
     }
 }

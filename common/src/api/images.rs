@@ -2,7 +2,8 @@
 
 use crate::api::ErrorDetail;
 use crate::image::{
-    Architecture, ImageKind, ImageStatus, ImageType, IsoPurpose, OsType, Visibility,
+    Architecture, ImageKind, ImageStatus, ImageType, IsoPurpose, OsType, Viewer, Visibility,
+    visible_to,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -43,6 +44,14 @@ pub struct Image {
     pub updated_at: String,
     /// Set while the image is in its tenant's recycle bin.
     pub deleted_at: Option<String>,
+}
+
+impl Image {
+    /// Whether `viewer` may list, read and boot from this image: the one rule,
+    /// [`crate::image::visible_to`], whatever the image's kind.
+    pub fn visible_to(&self, viewer: Viewer<'_>) -> bool {
+        visible_to(self.visibility, self.owner_tenant_id.as_deref(), viewer)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -27,7 +27,7 @@ use crate::secrets::Secrets;
 use crate::state::AppState;
 use error::{ContentError, ImageError};
 use plinth_common::api::{Image, ImagePage};
-use plinth_common::image::{ImageEvent, ImageKind, Visibility};
+use plinth_common::image::{ImageEvent, ImageKind, Viewer, Visibility};
 use plinth_common::timefmt::now_ms;
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,20 +108,28 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether `caller` may see `image`: admins all; a tenant its own images and the featured and
-/// public base images.
-pub fn visible(caller: &Caller, image: &Image) -> bool {
+/// How the image rules name `caller`.
+pub fn viewer(caller: &Caller) -> Viewer<'_> {
     match caller.tenant_id() {
-        None => true,
-        Some(tenant) => {
-            image.owner_tenant_id.as_deref() == Some(tenant)
-                || (image.kind == ImageKind::Base
-                    && matches!(image.visibility, Visibility::Featured | Visibility::Public))
-        }
+        None => Viewer::Admin,
+        Some(tenant) => Viewer::Tenant(tenant),
     }
 }
 
+/// Whether `caller` may list, read and use `image`: the one rule (`Image::visible_to`):
+/// admins all; a tenant the featured and public images, base or custom, and its own.
+pub fn visible(caller: &Caller, image: &Image) -> bool {
+    image.visible_to(viewer(caller))
+}
+
+/// Whether an instance of `tenant` may boot from `image`: the same rule, for the instance's
+/// tenant whoever asks (an admin creating for a tenant cannot hand it another's private image).
+pub fn usable_by(tenant: &str, image: &Image) -> bool {
+    image.visible_to(Viewer::Tenant(tenant))
+}
+
 /// Whether `caller` may change or delete `image`: admins all; a tenant its own custom images.
+/// Seeing an image (another tenant's public one, say) grants no right to change it.
 pub fn modifiable(caller: &Caller, image: &Image) -> bool {
     match caller.tenant_id() {
         None => true,
@@ -286,5 +294,90 @@ async fn fail(st: &AppState, id: &str, op_id: &str, reason: &str) {
 async fn audit_job(st: &AppState, action: &str, id: &str, detail: &str) {
     if let Err(err) = st.store.audit(JOBS, action, id, detail).await {
         warn!(image = %id, error = ?err, "Could not record an audit entry.");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{test_image, test_store};
+    use plinth_common::image::visible_to;
+
+    /// The whole table, visibility × kind × caller, through what the handlers use: the
+    /// store's list filter (SQL) and `visible` (show, download, edit's first check) and
+    /// `usable_by` (instance create) all agree with the one rule.
+    #[tokio::test]
+    async fn every_check_follows_the_one_rule() -> anyhow::Result<()> {
+        let (store, _dir) = test_store().await;
+        for tenant in ["ten-a", "ten-b"] {
+            store
+                .create_tenant(tenant, &format!("{tenant}@example.com"), tenant)
+                .await?;
+        }
+        let mut ids = Vec::new();
+        for kind in ImageKind::ALL {
+            for v in Visibility::ALL {
+                let id = format!("img-{kind}-{v}");
+                test_image(&store, &id).await?;
+                let owner = (*kind == ImageKind::Custom).then_some("ten-a");
+                sqlx::query(
+                    "UPDATE images SET kind = ?, visibility = ?, owner_tenant_id = ? WHERE id = ?",
+                )
+                .bind(kind.as_str())
+                .bind(v.as_str())
+                .bind(owner)
+                .bind(&id)
+                .execute(store.pool())
+                .await?;
+                ids.push((id, *kind, *v, owner));
+            }
+        }
+        let callers = [
+            Caller::Admin {
+                token_id: "adm".into(),
+            },
+            Caller::Tenant {
+                token_id: "tok-a".into(),
+                tenant_id: "ten-a".into(),
+            },
+            Caller::Tenant {
+                token_id: "tok-b".into(),
+                tenant_id: "ten-b".into(),
+            },
+        ];
+        for caller in &callers {
+            let filter = ImageFilter {
+                viewer_tenant: caller.tenant_id().map(str::to_string),
+                limit: 100,
+                ..ImageFilter::default()
+            };
+            let (listed, total) = store.list_images(&filter).await?;
+            let listed: Vec<&str> = listed.iter().map(|i| i.id.as_str()).collect();
+            let mut want = 0;
+            for (id, kind, v, owner) in &ids {
+                let who = caller.actor();
+                let expect = match (caller.tenant_id(), v) {
+                    (None, _) => true,
+                    (Some(_), Visibility::Featured | Visibility::Public) => true,
+                    (Some(t), Visibility::Private) => *owner == Some(t),
+                };
+                want += u64::from(expect);
+                assert_eq!(visible_to(*v, *owner, viewer(caller)), expect, "{id} {who}");
+                assert_eq!(listed.contains(&id.as_str()), expect, "list {id} {who}");
+                let rec = store.image(id).await?.expect("image row");
+                assert_eq!(rec.image.kind, *kind);
+                assert_eq!(visible(caller, &rec.image), expect, "show {id} {who}");
+                if let Some(tenant) = caller.tenant_id() {
+                    assert_eq!(usable_by(tenant, &rec.image), expect, "use {id} {who}");
+                    // Seeing is not editing: a tenant changes its own custom images only.
+                    let mine = *kind == ImageKind::Custom && *owner == Some(tenant);
+                    assert_eq!(modifiable(caller, &rec.image), mine, "edit {id} {who}");
+                } else {
+                    assert!(modifiable(caller, &rec.image), "edit {id} {who}");
+                }
+            }
+            assert_eq!(total, want, "total for {}", caller.actor());
+        }
+        Ok(())
     }
 }

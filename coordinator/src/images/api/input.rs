@@ -45,8 +45,10 @@ pub fn tags(values: &[String]) -> ApiResult<Vec<String>> {
     Ok(out)
 }
 
+/// Only admins feature images (a 400 naming the field, as for any value the caller may not
+/// give; see `Visibility::settable_by`).
 pub fn visibility(caller: &Caller, v: Visibility) -> ApiResult<()> {
-    if v == Visibility::Featured && caller.tenant_id().is_some() {
+    if !v.settable_by(crate::images::viewer(caller)) {
         return Err(ApiError::field(
             "visibility",
             "only admins can feature an image",

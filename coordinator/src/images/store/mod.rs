@@ -80,7 +80,8 @@ pub struct ImageFilter {
     pub os_type: Option<OsType>,
     pub tag: Option<String>,
     pub q: Option<String>,
-    /// A tenant sees featured and public base images and its own images; `None` is an admin.
+    /// The tenant the list is for (it sees what `plinth_common::image::visible_to` lets it:
+    /// featured and public images, base or custom, and its own); `None` is an admin (all).
     pub viewer_tenant: Option<String>,
     pub limit: u32,
     pub offset: u64,
@@ -157,9 +158,7 @@ fn record(row: &SqliteRow) -> Result<ImageRecord, StoreError> {
 fn push_filters(qb: &mut QueryBuilder<'_, Sqlite>, f: &ImageFilter) {
     qb.push(" WHERE deleted_at IS NULL");
     if let Some(tenant) = &f.viewer_tenant {
-        qb.push(" AND (owner_tenant_id = ")
-            .push_bind(tenant.clone())
-            .push(" OR (kind = 'base' AND visibility IN ('featured', 'public')))");
+        push_visible_to(qb, tenant);
     }
     if let Some(v) = f.kind {
         qb.push(" AND kind = ").push_bind(v.as_str());
@@ -199,6 +198,21 @@ fn push_filters(qb: &mut QueryBuilder<'_, Sqlite>, f: &ImageFilter) {
             .push_bind(pattern)
             .push(" ESCAPE '\\')");
     }
+}
+
+/// ` AND (...)`: the SQL form of `plinth_common::image::visible_to` for a tenant: its own
+/// images, and those whose visibility is shared, whatever their kind. The shared
+/// visibilities come from `Visibility::shared_ones`, so the two cannot drift apart (a test
+/// compares them over the whole table).
+fn push_visible_to(qb: &mut QueryBuilder<'_, Sqlite>, tenant: &str) {
+    qb.push(" AND (owner_tenant_id = ")
+        .push_bind(tenant.to_string())
+        .push(" OR visibility IN (");
+    let mut shared = qb.separated(", ");
+    for v in Visibility::shared_ones() {
+        shared.push_bind(v.as_str());
+    }
+    shared.push_unseparated("))");
 }
 
 impl Store {

@@ -5,7 +5,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use plinth_common::api::{Image, NewInstance};
 use plinth_common::ids::validate_slug;
-use plinth_common::image::{ImageKind, ImageStatus, ImageType, IsoPurpose, Visibility};
+use plinth_common::image::{ImageStatus, ImageType, IsoPurpose};
 use plinth_common::instance::{
     MAX_DISK_BYTES, MAX_MEMORY_BYTES, MAX_PASSWORD_LEN, MAX_VCPUS, MIN_MEMORY_BYTES,
     MIN_PASSWORD_LEN,
@@ -23,13 +23,6 @@ pub struct CreatePlan {
     pub tenant_id: String,
     pub tenant_email: String,
     pub disk_bytes: u64,
-}
-
-/// Whether `tenant` may boot from `image`: its own custom images and the public base ones.
-fn usable_by(tenant: &str, image: &Image) -> bool {
-    image.owner_tenant_id.as_deref() == Some(tenant)
-        || (image.kind == ImageKind::Base
-            && matches!(image.visibility, Visibility::Featured | Visibility::Public))
 }
 
 fn whole_mib(field: &'static str, bytes: u64) -> ApiResult<()> {
@@ -101,7 +94,7 @@ pub async fn check_new(st: &AppState, caller: &Caller, req: &NewInstance) -> Api
         .image(&req.image_id)
         .await?
         .map(|r| r.image)
-        .filter(|i| usable_by(&tenant_id, i))
+        .filter(|i| crate::images::usable_by(&tenant_id, i))
         .ok_or_else(|| {
             ApiError::field(
                 "image_id",
