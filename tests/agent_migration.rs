@@ -10,8 +10,8 @@ use plinth_common::api::{
     AgentCreateInstance, AgentImage, AgentMigrate, AgentMigration, AgentMigrationState,
     AgentPrepared,
 };
+use plinth_coordinator::agents::AgentEndpoint;
 use plinth_coordinator::agents::{AgentClient, AgentError};
-use plinth_coordinator::hosts::store::AgentEndpoint;
 use plinth_e2e::agent_api::{coordinator_client, endpoint};
 use plinth_e2e::instances::{self as inst, MIB, PASSWORD};
 use plinth_e2e::libvirtd::{LibvirtDaemon, LibvirtDaemonOptions};

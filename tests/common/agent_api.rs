@@ -5,7 +5,7 @@
 use crate::Region;
 use anyhow::Context;
 use plinth_coordinator::agents::AgentClient;
-use plinth_coordinator::hosts::store::AgentEndpoint;
+use plinth_coordinator::agents::AgentEndpoint;
 
 /// The coordinator's agent client: its CA, and the `coordinator` certificate `init` made.
 pub fn coordinator_client(region: &Region) -> anyhow::Result<AgentClient> {

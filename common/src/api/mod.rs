@@ -12,6 +12,7 @@ pub mod images;
 pub mod instances;
 pub mod maintenance;
 pub mod metrics;
+pub mod operation_kinds;
 pub mod segments;
 
 pub use agent::*;

@@ -2,7 +2,7 @@
 //! LAN and the Redfish inventory.
 
 use super::{AgentClient, AgentError, CALL};
-use crate::hosts::store::AgentEndpoint;
+use crate::agents::AgentEndpoint;
 use plinth_common::api::agent_routes as routes;
 use plinth_common::api::{
     AgentBmc, AgentPower, AgentPowerReading, AgentPowerState, AgentPowerSweep, AgentProbe,

@@ -2,7 +2,7 @@
 //! and restore.
 
 use super::{AgentClient, AgentError, CALL, NO_BODY};
-use crate::hosts::store::AgentEndpoint;
+use crate::agents::AgentEndpoint;
 use plinth_common::api::agent_routes as routes;
 use plinth_common::api::{AgentUsbAttach, DeviceInventory, SliceGpu, UsbDevice, Vgpu};
 use reqwest::Method;

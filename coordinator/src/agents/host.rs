@@ -1,7 +1,7 @@
 //! What the agent sees of its host: facts and the metrics history it keeps.
 
 use super::{AgentClient, AgentError, CALL, NO_BODY};
-use crate::hosts::store::AgentEndpoint;
+use crate::agents::AgentEndpoint;
 use plinth_common::api::agent_routes as routes;
 use plinth_common::api::{AgentFacts, HostMetrics};
 use reqwest::Method;

@@ -1,7 +1,7 @@
 //! The agent's instances: create, read, start/stop/reboot, delete, export.
 
 use super::{AgentClient, AgentError, LONG_CALL, NO_BODY};
-use crate::hosts::store::AgentEndpoint;
+use crate::agents::AgentEndpoint;
 use plinth_common::api::agent_routes as routes;
 use plinth_common::api::{
     AgentCreateInstance, AgentExport, AgentExported, AgentInstance, AgentStop,

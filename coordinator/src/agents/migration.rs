@@ -2,7 +2,7 @@
 //! source.
 
 use super::{AgentClient, AgentError, CALL, LONG_CALL, NO_BODY};
-use crate::hosts::store::AgentEndpoint;
+use crate::agents::AgentEndpoint;
 use plinth_common::api::agent_routes as routes;
 use plinth_common::api::{AgentCreateInstance, AgentMigrate, AgentMigration, AgentPrepared};
 use reqwest::Method;

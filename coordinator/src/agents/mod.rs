@@ -5,13 +5,14 @@
 
 mod bmc;
 mod devices;
+mod endpoint;
 mod host;
 mod instances;
 mod migration;
 
 pub use devices::UsbVerb;
+pub use endpoint::{AgentEndpoint, socket_host};
 
-use crate::hosts::store::{AgentEndpoint, socket_host};
 use plinth_common::api::ErrorBody;
 use plinth_common::tls::{Revocations, checked_client_config};
 use reqwest::{Method, StatusCode};

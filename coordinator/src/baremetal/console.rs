@@ -6,12 +6,12 @@
 //! its hash is kept. [`Consoles`] (in the app state) holds the URLs handed out and the viewers
 //! connected; the console's operations and the viewer's bridge job are here too.
 
+use crate::agents::AgentEndpoint;
 use crate::baremetal::store::Swap;
 use crate::baremetal::{
     BaremetalError, BaremetalResult, Reach, SWAP_ATTEMPTS, agent_failure, find, moved, reach,
     require_running,
 };
-use crate::hosts::store::AgentEndpoint;
 use crate::http::auth::{Caller, hash_secret};
 use crate::state::AppState;
 use axum::extract::ws::{Message, WebSocket};

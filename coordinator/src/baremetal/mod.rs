@@ -19,10 +19,10 @@ pub mod sync;
 
 pub use error::{BaremetalError, BaremetalResult, NO_AGENT};
 
+use crate::agents::AgentEndpoint;
 use crate::agents::AgentError;
 use crate::baremetal::input::{ServerInput, ValidServer};
 use crate::baremetal::store::{BaremetalFilter, BaremetalRecord, NewServerRow, Prepared, Swap};
-use crate::hosts::store::AgentEndpoint;
 use crate::http::auth::Caller;
 use crate::state::AppState;
 use anyhow::Context;

@@ -3,9 +3,9 @@
 //! `failed` with the BMC's words (unreachable, bad credentials, privilege too low) — through
 //! [`finish_prepare`]. Resumable: the store's `preparing` rows are the job list.
 
+use crate::agents::AgentEndpoint;
 use crate::agents::AgentError;
 use crate::baremetal::{NO_AGENT, PrepareOutcome, bmc_of, finish_prepare, is_bmc_failure, route};
-use crate::hosts::store::AgentEndpoint;
 use crate::state::AppState;
 use plinth_common::api::AgentBmc;
 use plinth_common::baremetal::BaremetalState;

@@ -45,11 +45,11 @@ pub struct Store {
     /// Claims queue here rather than on SQLite's write lock, whose busy handler sleeps in
     /// growing steps instead of waking the next writer when the lock frees.
     pub(crate) claims: Arc<tokio::sync::Mutex<()>>,
-    /// EIP allocations and releases queue here for the same reason (store/eips.rs).
+    /// EIP allocations and releases queue here for the same reason (network/store/eips.rs).
     pub(crate) eips: Arc<tokio::sync::Mutex<()>>,
-    /// Creates go to the claim writer (claims.rs), which writes them in batches.
+    /// Creates go to the claim writer (instances/store/claims.rs), which writes them in batches.
     pub(crate) claim_writer: crate::instances::store::claims::ClaimSender,
-    /// Revoked agent certificates, for the client that calls agents (certificates.rs).
+    /// Revoked agent certificates, for the client that calls agents (hosts/store/certificates.rs).
     pub(crate) revoked: Arc<Revocations>,
 }
 

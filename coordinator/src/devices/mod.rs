@@ -10,9 +10,9 @@ pub mod store;
 
 pub use error::DeviceError;
 
+use crate::agents::AgentEndpoint;
 use crate::agents::{AgentError, UsbVerb};
 use crate::devices::store::AssignRefused;
-use crate::hosts::store::AgentEndpoint;
 use crate::state::AppState;
 use plinth_common::api::{DeviceInventory, Gpu, GpuKind, SliceGpu, UsbDevice, Vgpu};
 use plinth_common::ids::{HostId, InstanceId};

@@ -170,14 +170,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         let released = release_claim(&mut tx, id).await?;
-        sqlx::query(
-            "UPDATE instances SET state = ?, operation_id = NULL, updated_at = ? WHERE id = ?",
-        )
-        .bind(state.as_str())
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        crate::instances::store::state::release_to(&mut tx, id, state, now).await?;
         sqlx::query("DELETE FROM operations WHERE id = ?")
             .bind(op_id)
             .execute(&mut *tx)

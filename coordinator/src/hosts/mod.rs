@@ -13,8 +13,9 @@ pub mod store;
 
 pub use error::HostError;
 
+use crate::agents::AgentEndpoint;
+use crate::hosts::store::NewHost;
 use crate::hosts::store::enrollment::{Enrolled, RemoveRefused, Removed};
-use crate::hosts::store::{AgentEndpoint, NewHost};
 use crate::state::AppState;
 use crate::tenants::{self, EnrollmentTokenStatus};
 use error::instance_list;

@@ -71,9 +71,9 @@ pub fn import_client(extra_ca_pem: Option<&str>) -> anyhow::Result<reqwest::Clie
 }
 
 /// Operation kinds of the image repository's jobs.
-pub const IMPORT: &str = "image_import";
-pub const UPLOAD: &str = "image_upload";
-pub const COPY: &str = "image_copy";
+pub const IMPORT: &str = plinth_common::api::operation_kinds::IMAGE_IMPORT;
+pub const UPLOAD: &str = plinth_common::api::operation_kinds::IMAGE_UPLOAD;
+pub const COPY: &str = plinth_common::api::operation_kinds::IMAGE_COPY;
 
 /// The actor audit entries name for changes the coordinator's own jobs make.
 const JOBS: &str = "coordinator";
@@ -93,7 +93,7 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
     }
     for op in st
         .store
-        .running_operations(crate::instances::jobs::EXPORT)
+        .running_operations(plinth_common::api::operation_kinds::IMAGE_EXPORT)
         .await?
     {
         warn!(operation = %op.id, image = %op.target_id, "An export was cut off by a restart.");

@@ -66,7 +66,7 @@ pub async fn receive_export(
         )));
     }
     let rec = reload(st, id).await?;
-    let export = crate::instances::jobs::EXPORT;
+    let export = plinth_common::api::operation_kinds::IMAGE_EXPORT;
     let Some(op_id) = running_op(st, &rec, export).await? else {
         return Err(ImageError::NotAwaiting {
             code: NOT_AWAITING_EXPORT,

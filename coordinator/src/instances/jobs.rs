@@ -2,22 +2,23 @@
 //! for a create, the claim) before a job starts; a job calls the host's agent and records how
 //! it ended. Agent calls are idempotent, so `resume` simply runs a job again after a restart.
 
+use crate::agents::AgentEndpoint;
 use crate::agents::AgentError;
-use crate::hosts::store::AgentEndpoint;
 use crate::instances::error::JobError;
 use crate::instances::store::InstanceRecord;
 use crate::state::AppState;
+use plinth_common::api::operation_kinds as kinds;
 use plinth_common::api::{AgentCreateInstance, AgentExport, AgentImage, AgentInstance};
 use plinth_common::instance::{DEFAULT_STOP_TIMEOUT_S, InstanceAction, InstanceState};
 use plinth_common::timefmt::now_ms;
 use tracing::{error, info, warn};
 
-pub const CREATE: &str = "instance_create";
-pub const START: &str = "instance_start";
-pub const STOP: &str = "instance_stop";
-pub const REBOOT: &str = "instance_reboot";
-pub const DELETE: &str = "instance_delete";
-pub const EXPORT: &str = "image_export";
+pub const CREATE: &str = kinds::INSTANCE_CREATE;
+pub const START: &str = kinds::INSTANCE_START;
+pub const STOP: &str = kinds::INSTANCE_STOP;
+pub const REBOOT: &str = kinds::INSTANCE_REBOOT;
+pub const DELETE: &str = kinds::INSTANCE_DELETE;
+pub const EXPORT: &str = kinds::IMAGE_EXPORT;
 
 pub fn action_kind(action: InstanceAction) -> &'static str {
     match action {
@@ -37,8 +38,8 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
         info!(instance = %id, operation = %op, %kind, "Resuming an instance job.");
         let (st, jobs) = (st.clone(), st.jobs.clone());
         match kind.as_str() {
-            // Drains and migrations resume their moves themselves (jobs/drain.rs).
-            crate::maintenance::drain::DRAIN | crate::maintenance::drain::MIGRATE => {}
+            // Drains and migrations resume their moves themselves (maintenance/drain.rs).
+            kinds::HOST_DRAIN | kinds::INSTANCE_MIGRATE => {}
             CREATE => drop(jobs.spawn("instance create", create(st, id, op))),
             DELETE => drop(jobs.spawn("instance delete", delete(st, id, op))),
             other => match InstanceAction::ALL

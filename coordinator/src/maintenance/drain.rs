@@ -19,8 +19,8 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
 
-pub const DRAIN: &str = "host_drain";
-pub const MIGRATE: &str = "instance_migrate";
+pub const DRAIN: &str = plinth_common::api::operation_kinds::HOST_DRAIN;
+pub const MIGRATE: &str = plinth_common::api::operation_kinds::INSTANCE_MIGRATE;
 
 /// Times a drain takes up moves that stopped on an error before it gives up on them.
 const ROUNDS: usize = 3;

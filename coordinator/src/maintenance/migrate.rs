@@ -3,9 +3,9 @@
 //! (before its turn), migrates in its turn, follows the source agent with a deadline, then
 //! asks both agents where the domain is ([`super::verdict`]) and records that in the store.
 
+use crate::agents::AgentEndpoint;
 use crate::agents::AgentError;
 use crate::db::StoreError;
-use crate::hosts::store::AgentEndpoint;
 use crate::instances::placement::{PlacementError, place};
 use crate::instances::{JobError, create_request, endpoint, record};
 use crate::maintenance::moves::Turns;

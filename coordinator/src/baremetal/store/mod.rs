@@ -54,7 +54,7 @@ pub struct NewServerRow {
 }
 
 /// The operation kind of a preparation.
-pub const PREPARE: &str = "baremetal_prepare";
+pub const PREPARE: &str = plinth_common::api::operation_kinds::BAREMETAL_PREPARE;
 
 #[derive(Debug, Clone, Default)]
 pub struct BaremetalFilter {

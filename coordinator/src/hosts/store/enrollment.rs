@@ -167,16 +167,9 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "UPDATE instances SET state = ?, state_reason = ?, host_id = NULL, \
-                    migrating_to = NULL, updated_at = ? WHERE host_id = ?",
-            )
-            .bind(InstanceState::Error.as_str())
-            .bind(format!("its host {id} was removed: {reason}"))
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            let reason = format!("its host {id} was removed: {reason}");
+            crate::instances::store::state::fail_all_on_removed_host(&mut tx, id, &reason, now)
+                .await?;
         }
         let reassigned_baremetal =
             sqlx::query("UPDATE baremetal SET agent_host_id = NULL WHERE agent_host_id = ?")

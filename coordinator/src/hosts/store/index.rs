@@ -19,7 +19,7 @@ pub struct IndexEntry {
     /// Lowercase `id\nip\ncluster\ncpu model`.
     pub search_text: String,
     pub capacity: Capacity,
-    /// Free vGPUs and passthrough GPUs by type (store/devices.rs keeps it).
+    /// Free vGPUs and passthrough GPUs by type (devices/store.rs keeps it).
     pub free_gpus: Vec<(String, u32)>,
 }
 

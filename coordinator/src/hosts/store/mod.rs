@@ -5,6 +5,7 @@ pub mod clusters;
 pub mod enrollment;
 pub mod index;
 
+use crate::agents::{AgentEndpoint, socket_host};
 use crate::db::{Store, StoreError};
 use crate::hosts::store::index::{Capacity, IndexEntry};
 use crate::scheduler::Candidate;
@@ -58,28 +59,6 @@ pub struct PresenceChange {
     /// The agent's window had closed without that being announced yet.
     pub went_offline: bool,
     pub came_online: bool,
-}
-
-/// Where the coordinator reaches a host's agent.
-#[derive(Debug, Clone)]
-pub struct AgentEndpoint {
-    pub ip: String,
-    pub port: Option<u16>,
-    pub online: bool,
-    /// Where other hosts' libvirtd reach this host's for a live migration (from its agent).
-    pub migration_uri: Option<String>,
-    pub migrate_uri: Option<String>,
-    /// The shared storage the host keeps instance disks on (from its agent).
-    pub shared_storage: Option<String>,
-}
-
-impl AgentEndpoint {
-    /// The shared storage both hosts keep instance disks on, if they do.
-    pub fn shares_storage_with(&self, other: &AgentEndpoint) -> Option<&str> {
-        self.shared_storage
-            .as_deref()
-            .filter(|s| other.shared_storage.as_deref() == Some(*s))
-    }
 }
 
 pub(crate) fn search_text(id: &str, ip: &str, cluster: &str, cpu_model: &str) -> String {
@@ -451,15 +430,6 @@ impl Store {
             .await
             .map_err(StoreError::from)?;
         Ok(host(&row, now)?)
-    }
-}
-
-/// `ip` as it goes in a URL authority (IPv6 in brackets).
-pub fn socket_host(ip: &str) -> String {
-    if ip.contains(':') {
-        format!("[{ip}]")
-    } else {
-        ip.to_string()
     }
 }
 

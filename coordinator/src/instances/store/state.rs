@@ -85,3 +85,42 @@ pub(crate) async fn owned_state(
 pub(crate) fn not_owned(id: &str, op: &str) -> StoreError {
     StoreError::Corrupt(format!("instance {id} is no longer owned by its job {op}"))
 }
+
+/// Every instance of a host that is being removed for good ends in `error`, off the host,
+/// with `reason`; the caller (the host's removal, in its transaction) has checked that each
+/// is settled (running, stopped, error), and the lifecycle table allows `error` from each.
+pub(crate) async fn fail_all_on_removed_host(
+    conn: &mut SqliteConnection,
+    host_id: &str,
+    reason: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE instances SET state = ?, state_reason = ?, host_id = NULL, \
+            migrating_to = NULL, updated_at = ? WHERE host_id = ?",
+    )
+    .bind(InstanceState::Error.as_str())
+    .bind(reason)
+    .bind(now)
+    .bind(host_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Puts an instance that a job had just taken back in `state` with no job: the undo of a
+/// placement whose device could not be had (devices/store.rs).
+pub(crate) async fn release_to(
+    conn: &mut SqliteConnection,
+    id: &str,
+    state: InstanceState,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE instances SET state = ?, operation_id = NULL, updated_at = ? WHERE id = ?")
+        .bind(state.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
