@@ -72,10 +72,11 @@ pub(crate) async fn insert_operations(
         "INSERT INTO operations (id, kind, target_id, owner_tenant_id, status, progress_bytes, \
             created_at, updated_at) \
          SELECT value ->> 'id', value ->> 'kind', value ->> 'target', value ->> 'owner', \
-            'running', 0, value ->> 'now', value ->> 'now' \
+            ?2, 0, value ->> 'now', value ->> 'now' \
          FROM json_each(?1)",
     )
     .bind(ops)
+    .bind(status_name(OperationStatus::Running))
     .execute(conn)
     .await?;
     Ok(())
@@ -119,12 +120,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE operations SET progress_bytes = ?, total_bytes = ?, updated_at = ? \
-             WHERE id = ? AND status = 'running'",
+             WHERE id = ? AND status = ?",
         )
         .bind(progress as i64)
         .bind(total.map(|t| t as i64))
         .bind(now)
         .bind(id)
+        .bind(status_name(OperationStatus::Running))
         .execute(self.pool())
         .await?;
         Ok(())
@@ -142,11 +144,15 @@ impl Store {
         } else {
             OperationStatus::Succeeded
         };
-        sqlx::query("UPDATE operations SET status = ?, error = ?, updated_at = ? WHERE id = ?")
-            .bind(status_name(status))
-            .bind(error)
-            .bind(now)
-            .bind(id)
+        // Only a running operation ends, and only once: a second finish changes nothing.
+        sqlx::query(
+            "UPDATE operations SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?",
+        )
+        .bind(status_name(status))
+        .bind(error)
+        .bind(now)
+        .bind(id)
+        .bind(status_name(OperationStatus::Running))
             .execute(conn)
             .await?;
         Ok(())
@@ -155,8 +161,9 @@ impl Store {
     /// Operations still running (of one kind): after a restart, what must be resumed or failed.
     pub async fn running_operations(&self, kind: &str) -> Result<Vec<Operation>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM operations WHERE status = 'running' AND kind = ? ORDER BY created_at"
+            "SELECT {COLUMNS} FROM operations WHERE status = ? AND kind = ? ORDER BY created_at"
         ))
+        .bind(status_name(OperationStatus::Running))
         .bind(kind)
         .fetch_all(self.pool())
         .await?;
