@@ -7,12 +7,13 @@ use crate::hosts::store::HostFilter;
 use crate::http::server;
 use crate::paths::{DataDir, write_file};
 use crate::tenants::api::tokens::issue_enrollment_token;
-use crate::{init, shutdown};
+use crate::{init, own_certs, shutdown};
 use anyhow::{Context, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use plinth_common::api::AgentStatus;
 use plinth_common::timefmt::now_ms;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -20,10 +21,16 @@ use tokio::process::{Child, Command};
 
 const DEV_CLUSTER: &str = "dev";
 
+/// How long agents still accept the server certificate that `dev` replaces when the listen
+/// address changes (its own agent has not started yet).
+const ROTATED_GRACE: Duration = Duration::from_secs(600);
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct DevArgs {
     #[arg(long, env = "PLINTH_DATA_DIR")]
     pub data_dir: PathBuf,
+    /// The coordinator's address, any loopback address (127.0.0.0/8, [::1]) or one of this
+    /// machine's; the server certificate is made to name it, and the agent listens beside it.
     #[arg(long, default_value = "127.0.0.1:7443")]
     pub listen: String,
     /// libvirt URI for the agent [default: qemu:///system when libvirtd runs here, else test:///default].
@@ -43,15 +50,24 @@ fn default_libvirt_uri() -> &'static str {
 }
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    let listen: SocketAddr = args.listen.parse().context("--listen")?;
     let dir = DataDir::new(&args.data_dir);
     if !dir.is_initialised() {
-        init::init(&dir, &[], &args.listen).await?;
+        init::init(&dir, &[listen.ip().to_string()], &args.listen).await?;
         println!("Initialised a new region in {}.", dir.root().display());
+    } else if !own_certs::server_cert_names(&dir, listen.ip())? {
+        // A region made for another address: its agent would refuse this one.
+        let done = own_certs::rotate(&dir, ROTATED_GRACE, &[listen.ip().to_string()]).await?;
+        tracing::info!(
+            listen = %listen,
+            serial = %done.server_serial,
+            "Re-issued the server certificate to name the listen address."
+        );
     }
     let root = dir.root().canonicalize()?;
     let config = Config {
         data_dir: root.clone(),
-        listen: args.listen.parse().context("--listen")?,
+        listen,
         agent_cert_ttl: Duration::from_secs(30 * 86_400),
         renewed_cert_grace: crate::config::DEFAULT_RENEWED_CERT_GRACE,
         import_ca_file: None,
@@ -72,11 +88,17 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     };
     let running = server::start(&config).await?;
     let st = running.state.clone();
+    // The agent dials, and is dialled at, a real address: loopback for a wildcard listen.
+    let near = match running.addr.ip() {
+        ip if !ip.is_unspecified() => ip,
+        IpAddr::V4(_) => IpAddr::from([127, 0, 0, 1]),
+        IpAddr::V6(_) => IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+    };
     st.store
         .create_cluster(DEV_CLUSTER, "created by plinth-coordinator dev")
         .await?;
     let admin_token = init::create_admin_token(&st.store, "dev", "dev").await?;
-    let url = format!("https://{}", running.addr);
+    let url = format!("https://{}", SocketAddr::new(near, running.addr.port()));
 
     let agent_bin = match args.agent_bin {
         Some(bin) => bin,
@@ -104,7 +126,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 "--cluster",
                 DEV_CLUSTER,
                 "--address",
-                &running.addr.ip().to_string(),
+                &near.to_string(),
             ])
             .arg("--data-dir")
             .arg(&agent_dir)
@@ -121,7 +143,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             "--libvirt-uri",
             &uri,
             "--listen",
-            &format!("{}:0", running.addr.ip()),
+            &SocketAddr::new(near, 0).to_string(),
         ])
         .arg("--data-dir")
         .arg(&agent_dir)

@@ -41,19 +41,23 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
-    /// Issue new coordinator server and client certificates (same names); a running
-    /// coordinator switches to them within seconds, and agents refuse the old ones after
-    /// the grace.
+    /// Issue new coordinator server and client certificates (same names, plus any --san); a
+    /// running coordinator switches to them within seconds, and agents refuse the old ones
+    /// after the grace.
     RotateCerts {
         #[arg(long, env = "PLINTH_DATA_DIR")]
         data_dir: PathBuf,
+        /// Extra names or IPs for the new server certificate (e.g. a new listen address).
+        #[arg(long = "san")]
+        sans: Vec<String>,
         /// How long agents still accept the old certificates (10s to 7d).
         #[arg(long, default_value = "10m")]
         grace: String,
     },
     /// Print the OpenAPI document.
     Openapi,
-    /// Start a whole region on 127.0.0.1: coordinator plus one enrolled agent.
+    /// Start a whole region on this machine (any loopback address, 127.0.0.1 by default):
+    /// coordinator plus one enrolled agent.
     Dev(dev::DevArgs),
 }
 
@@ -69,6 +73,21 @@ enum TokenCommand {
         #[command(flatten)]
         serve: ServeArgs,
     },
+}
+
+/// Agents dial the listen address and check it against the server certificate: say so when
+/// the certificate does not name it, with the command that adds it.
+fn warn_unnamed_listen(config: &Config) {
+    let dir = DataDir::new(&config.data_dir);
+    let ip = config.listen.ip();
+    if let Ok(false) = plinth_coordinator::own_certs::server_cert_names(&dir, ip) {
+        tracing::warn!(
+            listen = %config.listen,
+            "The server certificate does not name the listen address, so agents that dial it \
+             refuse the connection. Add it: plinth-coordinator rotate-certs --data-dir {} --san {ip}",
+            config.data_dir.display()
+        );
+    }
 }
 
 #[tokio::main]
@@ -102,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
                 &mut config.limits,
                 &mut config.metrics_limits,
             ]);
+            warn_unnamed_listen(&config);
             let running = server::start(&config).await?;
             // Readiness for systemd (Type=notify): the listener is bound and the store open.
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
@@ -144,7 +164,11 @@ async fn main() -> anyhow::Result<()> {
                 token.ca_hash
             );
         }
-        Command::RotateCerts { data_dir, grace } => {
+        Command::RotateCerts {
+            data_dir,
+            sans,
+            grace,
+        } => {
             let grace = plinth_common::timefmt::parse_duration(&grace)
                 .map_err(anyhow::Error::msg)
                 .context("--grace")?;
@@ -159,7 +183,7 @@ async fn main() -> anyhow::Result<()> {
             if !dir.is_initialised() {
                 anyhow::bail!("{} is not initialised", data_dir.display());
             }
-            let done = plinth_coordinator::own_certs::rotate(&dir, grace).await?;
+            let done = plinth_coordinator::own_certs::rotate(&dir, grace, &sans).await?;
             println!(
                 "New server certificate {}, client certificate {}.",
                 done.server_serial, done.client_serial

@@ -124,11 +124,30 @@ pub struct Rotation {
     pub refused_from: i64,
 }
 
+/// Whether the server certificate on disk names `ip` (an unspecified address, `0.0.0.0` or
+/// `::`, is never dialled, so it needs no name).
+pub fn server_cert_names(dir: &DataDir, ip: IpAddr) -> anyhow::Result<bool> {
+    if ip.is_unspecified() {
+        return Ok(true);
+    }
+    let (ips, _) = cert_names(&read(&dir.server_cert())?)?;
+    Ok(ips.contains(&ip))
+}
+
 /// Issues new server and client certificates for the same names as the current server
-/// certificate, records them, and has the old ones refused after `grace`.
-pub async fn rotate(dir: &DataDir, grace: Duration) -> anyhow::Result<Rotation> {
+/// certificate plus `extra` (names or IPs), records them, and has the old ones refused after
+/// `grace`.
+pub async fn rotate(dir: &DataDir, grace: Duration, extra: &[String]) -> anyhow::Result<Rotation> {
     let ca = Ca::load(&read(&dir.ca_cert())?, &read(&dir.ca_key())?)?;
-    let (ips, dns) = cert_names(&read(&dir.server_cert())?)?;
+    let (mut ips, mut dns) = cert_names(&read(&dir.server_cert())?)?;
+    for name in extra {
+        match name.parse::<IpAddr>() {
+            Ok(ip) if !ips.contains(&ip) => ips.push(ip),
+            Ok(_) => {}
+            Err(_) if !dns.contains(name) => dns.push(name.clone()),
+            Err(_) => {}
+        }
+    }
     let store = Store::open(&dir.database()).await?;
     // The current ones are recorded first, so that they are among those revoked.
     record(dir, &store).await?;
