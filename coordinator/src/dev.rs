@@ -122,12 +122,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 "--ca-hash",
                 &token.ca_hash,
             ])
-            .args([
-                "--cluster",
-                DEV_CLUSTER,
-                "--address",
-                &near.to_string(),
-            ])
+            .args(["--cluster", DEV_CLUSTER, "--address", &near.to_string()])
             .arg("--data-dir")
             .arg(&agent_dir)
             .status()
