@@ -20,7 +20,10 @@ async fn hosts_list_lock_and_errors() -> anyhow::Result<()> {
     assert!(ok, "{err}");
     let header = out.lines().next().unwrap_or_default();
     assert!(
-        header.starts_with("ID") && header.contains("CLUSTER") && header.contains("AGENT"),
+        header.starts_with("ID")
+            && header.contains("CLUSTER")
+            && header.contains("AGENT")
+            && header.ends_with("UPDATED"),
         "{out}"
     );
     assert!(
@@ -68,6 +71,18 @@ async fn instances_and_quota_from_the_cli() -> anyhow::Result<()> {
     let image_id = image["id"].as_str().unwrap_or_default();
     let password = region.dir.path().join("password");
     std::fs::write(&password, inst::PASSWORD)?;
+
+    // An image's owner reads as the tenant's email and id; a small image's size has its unit.
+    let (ok, out, err) = plinth(&region, &["images", "list"])?;
+    assert!(ok, "{err}");
+    let row = out
+        .lines()
+        .find(|l| l.contains(image_id))
+        .unwrap_or_default();
+    assert!(
+        row.contains(&format!("cli@example.com ({})", tenant.id)) && row.contains(" KiB"),
+        "{out}"
+    );
 
     let (ok, out, err) = plinth(
         &region,

@@ -122,6 +122,7 @@ async fn http_imports_succeed_or_fail_with_a_reason() -> anyhow::Result<()> {
     assert_eq!(plain["virtual_size_bytes"], 1u64 << 30);
     assert_eq!(plain["kind"], "custom");
     assert_eq!(plain["owner_tenant_id"], f.tenant.as_str());
+    assert_eq!(plain["owner_email"], "a@example.com");
     let (_, op) = f
         .region
         .get(&format!(
@@ -502,6 +503,12 @@ async fn delete_rules_recycle_bin_and_copy_to_base() -> anyhow::Result<()> {
     assert_eq!(
         (status, err["error"]["code"].as_str()),
         (409, Some("image_in_use")),
+        "{err}"
+    );
+    // The refusal names the instance that holds the image.
+    let message = err["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("inst-000000000001 (inst-000000000001)"),
         "{err}"
     );
 

@@ -20,6 +20,9 @@ pub struct Image {
     pub visibility: Visibility,
     /// The owning tenant of a custom image; none for base images.
     pub owner_tenant_id: Option<String>,
+    /// The owning tenant's email, beside its id; none for base images.
+    #[serde(default)]
+    pub owner_email: Option<String>,
     pub tags: Vec<String>,
     pub note: String,
     pub os_type: Option<OsType>,

@@ -24,8 +24,13 @@ pub enum ImageError {
         #[source]
         err: InvalidImageTransition,
     },
-    #[error("image {id} is used by instances; delete them first")]
-    InUse { id: String },
+    /// Instances use it: the first few are named (`users`), and how many there are in all.
+    #[error("image {id} is used by {}", in_use_by(.users, *.total))]
+    InUse {
+        id: String,
+        users: Vec<String>,
+        total: u64,
+    },
     #[error(
         "image {id} is already receiving its content from another upload; one upload per image at a time"
     )]
@@ -87,6 +92,21 @@ impl ImageError {
             ImageTransitionError::Contended => ImageError::Contended { id: id.to_string() },
             ImageTransitionError::Store(err) => err.into(),
         }
+    }
+}
+
+/// `instance i-1 (web-1); delete it first`, `instances i-1 (web-1), i-2 (web-2) and 3 more;
+/// delete them first`; plain `instances` when none could be named (one came and went).
+fn in_use_by(users: &[String], total: u64) -> String {
+    let more = total.saturating_sub(users.len() as u64);
+    match (users, more) {
+        ([], _) => "instances; delete them first".to_string(),
+        ([one], 0) => format!("instance {one}; delete it first"),
+        (named, 0) => format!("instances {}; delete them first", named.join(", ")),
+        (named, more) => format!(
+            "instances {} and {more} more; delete them first",
+            named.join(", ")
+        ),
     }
 }
 
@@ -264,6 +284,52 @@ mod tests {
             detail.message,
             "image img-1 is importing; delete needs import_failed or available"
         );
+    }
+
+    #[test]
+    fn an_image_in_use_names_its_instances() {
+        let named = |n: usize| (1..=n).map(|i| format!("inst-{i} (web-{i})")).collect();
+        let cases: [(&str, Vec<String>, u64, &str); 4] = [
+            (
+                "one",
+                named(1),
+                1,
+                "instance inst-1 (web-1); delete it first",
+            ),
+            (
+                "two",
+                named(2),
+                2,
+                "instances inst-1 (web-1), inst-2 (web-2); delete them first",
+            ),
+            (
+                "more than shown",
+                named(2),
+                7,
+                "instances inst-1 (web-1), inst-2 (web-2) and 5 more; delete them first",
+            ),
+            (
+                "gone meanwhile",
+                Vec::new(),
+                0,
+                "instances; delete them first",
+            ),
+        ];
+        for (label, users, total, want) in cases {
+            let (status, detail) = ApiError::from(ImageError::InUse {
+                id: "img-1".into(),
+                users,
+                total,
+            })
+            .detail();
+            assert_eq!(status, StatusCode::CONFLICT, "{label}");
+            assert_eq!(detail.code, "image_in_use", "{label}");
+            assert_eq!(
+                detail.message,
+                format!("image img-1 is used by {want}"),
+                "{label}"
+            );
+        }
     }
 
     /// Each cause carries a path, an address or a tool's words in its detail; no reason does.

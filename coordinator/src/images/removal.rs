@@ -4,7 +4,7 @@
 
 use crate::http::auth::Caller;
 use crate::images::error::ImageError;
-use crate::images::store::{ImageRecord, StatusEffect};
+use crate::images::store::{ImageRecord, ImageTransitionError, StatusEffect};
 use crate::images::{find, modifiable, reload};
 use crate::state::AppState;
 use plinth_common::api::{BatchItem, Image};
@@ -12,6 +12,9 @@ use plinth_common::ids::ImageId;
 use plinth_common::image::{ImageEvent, ImageKind, ImageStatus};
 use plinth_common::timefmt::now_ms;
 use tracing::warn;
+
+/// How many of the instances that keep an image from deletion its refusal names.
+const SHOWN_USERS: u32 = 5;
 
 /// Deletes one image: a custom image goes to the recycle bin, a base image is destroyed.
 pub async fn delete(st: &AppState, caller: &Caller, id: &str) -> Result<(), ImageError> {
@@ -24,18 +27,38 @@ pub async fn delete(st: &AppState, caller: &Caller, id: &str) -> Result<(), Imag
             "image {id} is not yours to delete"
         )));
     }
-    let in_use = || ImageError::InUse { id: id.to_string() };
-    if st.store.image_in_use(id).await? {
-        return Err(in_use());
+    let (users, total) = st.store.image_users(id, SHOWN_USERS).await?;
+    if total > 0 {
+        return Err(ImageError::InUse {
+            id: id.to_string(),
+            users,
+            total,
+        });
     }
     let kind = rec.image.kind;
     let effect = StatusEffect::Bin {
         recycle: kind == ImageKind::Custom,
     };
-    st.store
+    let moved = st
+        .store
         .transition_image(id, |_| ImageEvent::Delete, effect, None, now_ms())
-        .await
-        .map_err(|err| ImageError::transition(id, err, in_use))?;
+        .await;
+    if let Err(ImageTransitionError::Unmet) = moved {
+        // An instance came to use it meanwhile: name it.
+        let (users, total) = st.store.image_users(id, SHOWN_USERS).await?;
+        return Err(ImageError::InUse {
+            id: id.to_string(),
+            users,
+            total,
+        });
+    }
+    moved.map_err(|err| {
+        ImageError::transition(id, err, || ImageError::InUse {
+            id: id.to_string(),
+            users: Vec::new(),
+            total: 0,
+        })
+    })?;
     if kind == ImageKind::Base {
         purge(st, &rec).await?;
     }

@@ -2,7 +2,7 @@
 //! to and released from instances; GPUs sliced into vGPUs and restored.
 
 use crate::client::Client;
-use crate::format::{gib, or_dash};
+use crate::format::{or_dash, size};
 use crate::output::Output;
 use crate::table::Table;
 use clap::Subcommand;
@@ -218,9 +218,7 @@ fn render_gpus(list: &GpuList) -> String {
             g.name.clone(),
             g.address.clone(),
             g.pci_id.clone(),
-            g.memory_bytes
-                .map(|m| format!("{} GiB", gib(m)))
-                .unwrap_or_else(|| "-".into()),
+            g.memory_bytes.map(size).unwrap_or_else(|| "-".into()),
             g.kind.as_str().to_string(),
             if g.console {
                 format!("{} (host console)", gpu_state(g.state))

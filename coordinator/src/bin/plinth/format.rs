@@ -1,23 +1,51 @@
-//! How values read in tables: memory in GiB, `used/total` pairs, timestamps with their age,
-//! and a dash for what is absent; and the parser of sizes given on the command line.
+//! How values read in tables: sizes with a unit that fits, `used/total` pairs, timestamps with
+//! their age or in local time, and a dash for what is absent; and the parser of sizes given on
+//! the command line.
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 const GIB: f64 = (1u64 << 30) as f64;
-const MIB: u64 = 1 << 20;
 
-/// Bytes as GiB with one decimal, without the unit: `7.8`.
-pub fn gib(bytes: u64) -> String {
+/// Bytes as GiB with one decimal, without the unit: `7.8` (the `used/total` pairs).
+fn gib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / GIB)
 }
 
-/// Bytes in MiB below one GiB, else GiB with one decimal: `512 MiB`, `2.0 GiB`.
+/// Bytes with the largest unit that keeps at least one of it, B to GiB: `512 B`, `512 KiB`,
+/// `12.4 MiB`, `2.0 GiB`. KiB and MiB carry a decimal only below 100 and when it is not
+/// zero, GiB always one. Every size the CLI prints goes through here.
 pub fn size(bytes: u64) -> String {
-    if bytes < 1 << 30 {
-        format!("{} MiB", bytes / MIB)
-    } else {
-        format!("{} GiB", gib(bytes))
+    const UNITS: [(u64, &str); 2] = [(1 << 20, "MiB"), (1 << 10, "KiB")];
+    if bytes >= 1 << 30 {
+        return format!("{} GiB", gib(bytes));
+    }
+    for (unit, name) in UNITS {
+        if bytes >= unit {
+            // Tenths of the unit, rounded to the nearest.
+            let tenths = (u128::from(bytes) * 10 + u128::from(unit) / 2) / u128::from(unit);
+            return if tenths < 1_000 && tenths % 10 != 0 {
+                format!("{}.{} {name}", tenths / 10, tenths % 10)
+            } else {
+                format!("{} {name}", (tenths + 5) / 10)
+            };
+        }
+    }
+    format!("{bytes} B")
+}
+
+/// An RFC 3339 time in this machine's time zone, to the minute: `2026-05-01 12:00`; as given
+/// when unreadable, `-` when absent. Compact enough for a table column.
+pub fn local_time(rfc3339: Option<&str>) -> String {
+    let Some(text) = rfc3339 else {
+        return "-".to_string();
+    };
+    match chrono::DateTime::parse_from_rfc3339(text) {
+        Ok(then) => then
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M")
+            .to_string(),
+        Err(_) => text.to_string(),
     }
 }
 
@@ -205,8 +233,34 @@ mod tests {
     fn sizes() {
         assert_eq!(gib(8 << 30), "8.0");
         assert_eq!(memory(3 << 29, 16 << 30), "1.5/16.0 GiB");
-        assert_eq!(size(512 << 20), "512 MiB");
-        assert_eq!(size(2 << 30), "2.0 GiB");
+        let cases = [
+            ("nothing", 0, "0 B"),
+            ("bytes", 512, "512 B"),
+            ("just under a KiB", 1_023, "1023 B"),
+            ("a KiB", 1 << 10, "1 KiB"),
+            ("a KiB and a half", 3 << 9, "1.5 KiB"),
+            ("hundreds of KiB", 512 << 10, "512 KiB"),
+            ("a small image", 196_608, "192 KiB"),
+            ("MiB with a decimal", 13_002_342, "12.4 MiB"),
+            ("whole MiB", 64 << 20, "64 MiB"),
+            ("hundreds of MiB", 512 << 20, "512 MiB"),
+            ("a GiB", 1 << 30, "1.0 GiB"),
+            ("GiB", 2 << 30, "2.0 GiB"),
+            ("a GiB and a half", 3 << 29, "1.5 GiB"),
+        ];
+        for (label, bytes, want) in cases {
+            assert_eq!(size(bytes), want, "{label}");
+        }
+    }
+
+    #[test]
+    fn local_times() {
+        // The offset of this machine's zone is not known here: check the shape only.
+        let shown = local_time(Some("2026-05-01T10:00:00Z"));
+        assert_eq!(shown.len(), "2026-05-01 10:00".len(), "{shown}");
+        assert!(shown.starts_with("2026-"), "{shown}");
+        assert_eq!(local_time(None), "-");
+        assert_eq!(local_time(Some("not a time")), "not a time");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::client::Client;
 use crate::devices::{self, GpusArgs, UsbArgs};
-use crate::format::{ago, cores, gib, memory, or_dash, size, when};
+use crate::format::{ago, cores, local_time, memory, or_dash, size, when};
 use crate::host_identity;
 use crate::instances;
 use crate::maintenance::{self, MaintenanceCommand};
@@ -187,6 +187,7 @@ fn render_page(page: &HostPage) -> String {
         "memory",
         "cpu model",
         "last seen",
+        "updated",
     ]);
     for h in &page.items {
         table.row(vec![
@@ -199,6 +200,7 @@ fn render_page(page: &HostPage) -> String {
             memory(h.allocated_memory_bytes, h.total_memory_bytes),
             or_dash(Some(&h.cpu_model)),
             ago(h.last_seen.as_deref()),
+            local_time(Some(&h.updated_at)),
         ]);
     }
     format!(
@@ -264,7 +266,7 @@ fn render_agent(live: &AgentFacts) -> String {
         ("hostname", or_dash(Some(&f.hostname))),
         ("cpu model", or_dash(Some(&f.cpu_model))),
         ("cores", f.total_cores.to_string()),
-        ("memory", format!("{} GiB", gib(f.total_memory_bytes))),
+        ("memory", size(f.total_memory_bytes)),
         ("hypervisor", or_dash(Some(&f.hypervisor))),
         ("libvirt uri", or_dash(Some(&f.libvirt_uri))),
         ("agent version", or_dash(Some(&f.agent_version))),
@@ -287,4 +289,37 @@ fn domains(domains: &[Domain]) -> String {
         ]);
     }
     table.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_has_an_updated_column_in_local_time() {
+        let host: Host = serde_json::from_value(serde_json::json!({
+            "id": "h-1", "ip": "10.0.0.5", "cluster_id": "az1", "cpu_model": "Xeon",
+            "total_cores": 32, "allocated_cores": 4,
+            "total_memory_bytes": 64u64 << 30, "allocated_memory_bytes": 8u64 << 30,
+            "updated_at": "2026-05-01T10:00:00Z", "state": "available", "agent": "online",
+            "last_seen": null, "hostname": "node-5"
+        }))
+        .expect("a host");
+        let text = render_page(&HostPage {
+            items: vec![host],
+            total: 1,
+        });
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap_or_default().split("  ").collect();
+        assert_eq!(header.last().map(|h| h.trim()), Some("UPDATED"), "{text}");
+        let row = lines.next().unwrap_or_default();
+        assert!(
+            row.ends_with(&crate::format::local_time(Some("2026-05-01T10:00:00Z"))),
+            "{text}"
+        );
+        assert!(
+            row.contains("8.0/64.0 GiB") && row.contains("never"),
+            "{text}"
+        );
+    }
 }

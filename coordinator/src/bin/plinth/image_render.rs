@@ -1,7 +1,7 @@
 //! How `plinth images` and `plinth recycle-bin` show images, links and batch results as
 //! text (`--json` prints the API's answer instead).
 
-use crate::format::{ago, gib, or_dash, when};
+use crate::format::{ago, or_dash, size, when};
 use crate::table::{Table, key_values};
 use plinth_common::api::{BatchItem, DownloadLink, Image, ImagePage};
 use plinth_common::image::{Architecture, OsType};
@@ -22,10 +22,25 @@ fn os(image: &Image) -> String {
 
 /// `1.0 GiB (1073741824 bytes)`, or `-`.
 fn bytes(value: Option<u64>) -> String {
-    value.map_or_else(
-        || "-".to_string(),
-        |b| format!("{} GiB ({b} bytes)", gib(b)),
-    )
+    value.map_or_else(|| "-".to_string(), |b| format!("{} ({b} bytes)", size(b)))
+}
+
+/// `192 KiB`, or `-`.
+fn short_size(value: Option<u64>) -> String {
+    value.map_or_else(|| "-".to_string(), size)
+}
+
+/// The owning tenant as the seed shows it, `a@example.com (t-1)`; its id alone when the email
+/// is not known; `-` for base images.
+fn owner(image: &Image) -> String {
+    match (
+        image.owner_email.as_deref(),
+        image.owner_tenant_id.as_deref(),
+    ) {
+        (Some(email), Some(id)) => format!("{email} ({id})"),
+        (None, id) => or_dash(id),
+        (Some(email), None) => email.to_string(),
+    }
 }
 
 fn image_type(image: &Image) -> String {
@@ -56,9 +71,9 @@ pub(crate) fn render_page(page: &ImagePage) -> String {
             i.image_type.to_string(),
             i.status.to_string(),
             i.visibility.to_string(),
-            or_dash(i.owner_tenant_id.as_deref()),
+            owner(i),
             os(i),
-            i.size_bytes.map_or_else(|| "-".to_string(), gib),
+            short_size(i.size_bytes),
             ago(Some(&i.created_at)),
         ]);
     }
@@ -79,7 +94,7 @@ pub(crate) fn render_image(i: &Image) -> String {
         ("status", i.status.to_string()),
         ("failure reason", or_dash(i.failure_reason.as_deref())),
         ("visibility", i.visibility.to_string()),
-        ("owner", or_dash(i.owner_tenant_id.as_deref())),
+        ("owner", owner(i)),
         ("os type", or_dash(i.os_type.map(OsType::as_str))),
         ("os", os(i)),
         ("format", or_dash(i.format.as_deref())),
@@ -121,12 +136,12 @@ pub(crate) fn render_started(i: &Image) -> String {
 
 pub(crate) fn render_ready(i: &Image) -> String {
     format!(
-        "image {} is now {} ({}, {} GiB, virtual {} GiB)\n",
+        "image {} is now {} ({}, {}, virtual {})\n",
         i.id,
         i.status,
         or_dash(i.format.as_deref()),
-        i.size_bytes.map_or_else(|| "-".to_string(), gib),
-        i.virtual_size_bytes.map_or_else(|| "-".to_string(), gib),
+        short_size(i.size_bytes),
+        short_size(i.virtual_size_bytes),
     )
 }
 
@@ -165,11 +180,68 @@ pub(crate) fn render_bin(images: &[Image]) -> String {
         table.row(vec![
             i.id.clone(),
             i.name.clone(),
-            or_dash(i.owner_tenant_id.as_deref()),
+            owner(i),
             i.image_type.to_string(),
-            i.size_bytes.map_or_else(|| "-".to_string(), gib),
+            short_size(i.size_bytes),
             ago(i.deleted_at.as_deref()),
         ]);
     }
     table.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(owner: Option<(&str, &str)>, size: u64) -> Image {
+        serde_json::from_value(serde_json::json!({
+            "id": "img-1", "name": "blank", "kind": if owner.is_some() { "custom" } else { "base" },
+            "type": "image", "visibility": "private",
+            "owner_tenant_id": owner.map(|o| o.1), "owner_email": owner.map(|o| o.0),
+            "tags": [], "note": "", "virtualization": "kvm", "status": "available",
+            "size_bytes": size, "virtual_size_bytes": 64u64 << 20,
+            "created_at": "2026-05-01T10:00:00Z", "updated_at": "2026-05-01T10:00:00Z"
+        }))
+        .expect("an image")
+    }
+
+    #[test]
+    fn the_list_shows_the_owner_by_email_and_id_and_small_sizes_with_their_unit() {
+        let page = ImagePage {
+            items: vec![
+                image(Some(("a@example.com", "t-1")), 196_608),
+                image(None, 2 << 30),
+            ],
+            total: 2,
+        };
+        let text = render_page(&page);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].contains("OWNER") && lines[0].contains("SIZE"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("a@example.com (t-1)") && lines[1].contains("192 KiB"),
+            "{text}"
+        );
+        assert!(
+            lines[2].contains("2.0 GiB") && !lines[2].contains("0.0"),
+            "{text}"
+        );
+        assert!(text.ends_with("2 of 2 images\n"), "{text}");
+    }
+
+    #[test]
+    fn details_show_the_owner_and_sizes_with_their_unit() {
+        let text = render_image(&image(Some(("a@example.com", "t-1")), 512));
+        assert!(text.contains("a@example.com (t-1)"), "{text}");
+        assert!(text.contains("512 B (512 bytes)"), "{text}");
+        assert!(text.contains("64 MiB (67108864 bytes)"), "{text}");
+        // A tenant id without an email (an older coordinator) still shows.
+        let mut older = image(Some(("a@example.com", "t-1")), 512);
+        older.owner_email = None;
+        assert!(render_image(&older).contains("owner:"), "{text}");
+        assert!(render_image(&older).contains("t-1"), "{text}");
+        assert!(render_ready(&older).contains("512 B, virtual 64 MiB"));
+    }
 }

@@ -20,7 +20,8 @@ use std::collections::HashMap;
 const COLUMNS: &str = "id, name, kind, image_type, iso_purpose, visibility, owner_tenant_id, note, \
     os_type, architecture, platform, version, format, virtualization, size_bytes, virtual_size_bytes, \
     target_size_gb, sha256, expected_sha256, source_url, source_url_sealed, blob_id, pending_blob_id, status, \
-    status_before_delete, failure_reason, operation_id, created_at, updated_at, deleted_at";
+    status_before_delete, failure_reason, operation_id, created_at, updated_at, deleted_at, \
+    (SELECT email FROM tenants WHERE tenants.id = images.owner_tenant_id) AS owner_email";
 
 /// An image with what only the coordinator sees.
 #[derive(Debug, Clone)]
@@ -115,6 +116,7 @@ fn record(row: &SqliteRow) -> Result<ImageRecord, StoreError> {
         )?,
         visibility: parse(row.try_get("visibility")?, "visibility", Visibility::parse)?,
         owner_tenant_id: row.try_get("owner_tenant_id")?,
+        owner_email: row.try_get("owner_email")?,
         tags: Vec::new(),
         note: row.try_get("note")?,
         os_type: parse_opt(row.try_get("os_type")?, "os type", OsType::parse)?,
@@ -397,12 +399,31 @@ impl Store {
         Ok(true)
     }
 
-    pub async fn image_in_use(&self, id: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM instances WHERE image_id = ? LIMIT 1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.is_some())
+    /// The instances that use the image, oldest first: up to `shown` of them as `id (name)`,
+    /// and how many there are in all (0: none uses it).
+    pub async fn image_users(
+        &self,
+        id: &str,
+        shown: u32,
+    ) -> Result<(Vec<String>, u64), StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, COUNT(*) OVER () AS total FROM instances WHERE image_id = ? \
+             ORDER BY created_at, id LIMIT ?",
+        )
+        .bind(id)
+        .bind(i64::from(shown.max(1)))
+        .fetch_all(self.pool())
+        .await?;
+        let total = match rows.first() {
+            Some(row) => row.try_get::<i64, _>("total")?.max(0) as u64,
+            None => 0,
+        };
+        let mut users = Vec::with_capacity(rows.len().min(shown as usize));
+        for row in rows.iter().take(shown as usize) {
+            let (id, name): (String, String) = (row.try_get("id")?, row.try_get("name")?);
+            users.push(format!("{id} ({name})"));
+        }
+        Ok((users, total))
     }
 
     /// Starts a copy of a custom image into a new base image (`making`), with its operation.
