@@ -22,9 +22,14 @@ fn env_value(text: &str, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Starts `dev` on `ip` with `data`, waits until its agent's host is online at `ip` through
-/// the API, and stops the region by its pid.
-async fn dev_region_comes_up(root: &Path, data: &Path, ip: &str) -> anyhow::Result<()> {
+/// Starts `dev` on `ip` with `data`, waits until its agent's host is online at `host_ip`
+/// through the API, and stops the region by its pid.
+async fn dev_region_comes_up(
+    root: &Path,
+    data: &Path,
+    ip: &str,
+    host_ip: &str,
+) -> anyhow::Result<()> {
     plinth_common::tls::install_crypto_provider();
     let listen = format!("{ip}:{}", free_port(ip)?);
     let mut cmd = Command::new(bin("plinth-coordinator"));
@@ -33,9 +38,11 @@ async fn dev_region_comes_up(root: &Path, data: &Path, ip: &str) -> anyhow::Resu
         .arg(data)
         .args(["--listen", &listen, "--libvirt-uri", "test:///default"])
         .env("PLINTH_AGENT_BIN", bin("plinth-agent"));
+    let env_file = data.join("dev.env");
+    // An earlier run's, which this run replaces once it is up.
+    let _ = std::fs::remove_file(&env_file);
     let log = root.join("dev.log");
     let mut dev = Daemon::spawn(cmd, &log)?;
-    let env_file = data.join("dev.env");
     let env = wait_for("the dev region to be up", Duration::from_secs(90), || {
         let (env_file, log) = (env_file.clone(), log.clone());
         async move {
@@ -63,7 +70,7 @@ async fn dev_region_comes_up(root: &Path, data: &Path, ip: &str) -> anyhow::Resu
         .await?;
     let host = &hosts["items"][0];
     assert_eq!(hosts["total"], 1, "{hosts}");
-    assert_eq!(host["ip"], ip, "{hosts}");
+    assert_eq!(host["ip"], host_ip, "{hosts}");
     assert_eq!(host["agent"], "online", "{hosts}");
 
     let status = dev.terminate(Duration::from_secs(30))?;
@@ -79,7 +86,7 @@ async fn dev_region_comes_up(root: &Path, data: &Path, ip: &str) -> anyhow::Resu
 async fn dev_on_another_loopback_address() -> anyhow::Result<()> {
     let root = tempfile::tempdir()?;
     let data = root.path().join("region");
-    dev_region_comes_up(root.path(), &data, "127.0.0.51").await
+    dev_region_comes_up(root.path(), &data, "127.0.0.51", "127.0.0.51").await
 }
 
 #[tokio::test]
@@ -96,5 +103,15 @@ async fn dev_reissues_a_certificate_without_the_address() -> anyhow::Result<()> 
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    dev_region_comes_up(root.path(), &data, "127.0.0.52").await
+    dev_region_comes_up(root.path(), &data, "127.0.0.52", "127.0.0.52").await
+}
+
+/// A second run on another address: the certificate is re-issued, and the agent enrolled by
+/// the first run follows the coordinator there (it keeps its own address).
+#[tokio::test]
+async fn dev_moves_to_another_address() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let data = root.path().join("region");
+    dev_region_comes_up(root.path(), &data, "127.0.0.54", "127.0.0.54").await?;
+    dev_region_comes_up(root.path(), &data, "127.0.0.55", "127.0.0.54").await
 }

@@ -65,6 +65,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         );
     }
     let root = dir.root().canonicalize()?;
+    // Written again once this run's region is up; an earlier run's would name a stale token.
+    let _ = std::fs::remove_file(root.join("dev.env"));
     let config = Config {
         data_dir: root.clone(),
         listen,
@@ -108,7 +110,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let uri = args
         .libvirt_uri
         .unwrap_or_else(|| default_libvirt_uri().to_string());
-    if !agent_dir.join("agent.toml").exists() {
+    let enrollment = agent_dir.join("agent.toml");
+    let agent_ip = if enrollment.exists() {
+        repoint_agent(&enrollment, &url, near)?
+    } else {
         let token = issue_enrollment_token(&st, 600_000, "dev agent", "dev", None)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -131,14 +136,15 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         if !status.success() {
             bail!("agent enrollment failed ({status})");
         }
-    }
+        near
+    };
     let mut agent = Command::new(&agent_bin)
         .args([
             "run",
             "--libvirt-uri",
             &uri,
             "--listen",
-            &SocketAddr::new(near, 0).to_string(),
+            &SocketAddr::new(agent_ip, 0).to_string(),
         ])
         .arg("--data-dir")
         .arg(&agent_dir)
@@ -180,6 +186,25 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     running.shutdown(config.shutdown_timeout).await;
     tracing::info!("Shut down.");
     outcome
+}
+
+/// An agent enrolled by an earlier run, perhaps on another address: points it at this run's
+/// coordinator and returns the address its certificate names (it listens there).
+fn repoint_agent(enrollment: &Path, url: &str, near: IpAddr) -> anyhow::Result<IpAddr> {
+    let text = std::fs::read_to_string(enrollment)
+        .with_context(|| format!("reading {}", enrollment.display()))?;
+    let mut table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("parsing {}", enrollment.display()))?;
+    let address = table
+        .get("address")
+        .and_then(toml::Value::as_str)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(near);
+    if table.get("coordinator").and_then(toml::Value::as_str) != Some(url) {
+        table.insert("coordinator".into(), toml::Value::String(url.to_string()));
+        write_file(enrollment, toml::to_string(&table)?.as_bytes(), 0o644)?;
+    }
+    Ok(address)
 }
 
 async fn wait_for_host(st: &crate::state::AppState) -> anyhow::Result<()> {
