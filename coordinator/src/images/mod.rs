@@ -162,7 +162,19 @@ pub async fn list(
 ) -> Result<ImagePage, ImageError> {
     filter.viewer_tenant = caller.tenant_id().map(str::to_string);
     let (items, total) = st.store.list_images(&filter).await?;
+    let items = items.into_iter().map(|i| as_seen_by(caller, i)).collect();
     Ok(ImagePage { items, total })
+}
+
+/// What `caller` reads of an image: a tenant never learns another tenant's email (a public
+/// or featured image of another shows its owner's id only).
+fn as_seen_by(caller: &Caller, mut image: Image) -> Image {
+    if let Some(tenant) = caller.tenant_id()
+        && image.owner_tenant_id.as_deref() != Some(tenant)
+    {
+        image.owner_email = None;
+    }
+    image
 }
 
 /// One image, unless it is in the recycle bin.
@@ -171,7 +183,7 @@ pub async fn show(st: &AppState, caller: &Caller, id: &str) -> Result<Image, Ima
     if rec.image.deleted_at.is_some() {
         return Err(ImageError::not_found("image", id));
     }
-    Ok(rec.image)
+    Ok(as_seen_by(caller, rec.image))
 }
 
 /// What an edit changes, checked (`api::input::changes`).
@@ -366,6 +378,11 @@ mod tests {
                 assert_eq!(listed.contains(&id.as_str()), expect, "list {id} {who}");
                 let rec = store.image(id).await?.expect("image row");
                 assert_eq!(rec.image.kind, *kind);
+                // The owner's email, joined by the store, reaches admins and the owner only.
+                assert_eq!(rec.image.owner_email.is_some(), owner.is_some(), "{id}");
+                let shown = owner.is_some() && caller.tenant_id().is_none_or(|t| *owner == Some(t));
+                let email = as_seen_by(caller, rec.image.clone()).owner_email;
+                assert_eq!(email.is_some(), shown, "email of {id} for {who}");
                 assert_eq!(visible(caller, &rec.image), expect, "show {id} {who}");
                 if let Some(tenant) = caller.tenant_id() {
                     assert_eq!(usable_by(tenant, &rec.image), expect, "use {id} {who}");
