@@ -636,6 +636,39 @@ mod tests {
     }
 
     #[test]
+    fn session_settings_bounds() -> anyhow::Result<()> {
+        let mut a = args(None, None);
+        a.data_dir = Some("/d".into());
+        assert_eq!(
+            Config::resolve(&a)?.sessions,
+            SessionSettings::default(),
+            "12h absolute, 1h idle"
+        );
+        let cases = [
+            ("tiny", Some("2s"), Some("1s"), Some((2, 1))),
+            (
+                "short ttl lowers the default idle",
+                Some("10m"),
+                None,
+                Some((600, 600)),
+            ),
+            ("idle over ttl", Some("1h"), Some("2h"), None),
+            ("zero", Some("0s"), None, None),
+            ("over 30 days", Some("31d"), None, None),
+            ("unreadable", Some("soon"), None, None),
+        ];
+        for (label, ttl, idle, want) in cases {
+            a.session_ttl = ttl.map(str::to_string);
+            a.session_idle_timeout = idle.map(str::to_string);
+            let got = Config::resolve(&a)
+                .ok()
+                .map(|c| (c.sessions.ttl.as_secs(), c.sessions.idle.as_secs()));
+            assert_eq!(got, want, "{label}");
+        }
+        Ok(())
+    }
+
+    #[test]
     fn max_token_ttl_bounds() -> anyhow::Result<()> {
         let mut a = args(None, None);
         a.data_dir = Some("/d".into());
