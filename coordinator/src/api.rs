@@ -16,7 +16,7 @@ use crate::jobs::api as operations;
 use crate::maintenance::api as maintenance;
 use crate::network::api::{eips, segments};
 use crate::tenants::api as tenants;
-use crate::tenants::api::{audit, quotas, tokens};
+use crate::tenants::api::{audit, quotas, sessions, tokens};
 
 use crate::http::error::ApiError;
 use crate::state::AppState;
@@ -24,7 +24,7 @@ use axum::Router;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,6 +36,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         clusters::list, clusters::create,
         tenants::list, tenants::create, tenants::show,
         tokens::list, tokens::create, tokens::revoke, tokens::create_enrollment,
+        sessions::create, sessions::show, sessions::end,
         enroll::ca, enroll::enroll,
         agent::heartbeat, agent::renew,
         audit::list,
@@ -84,6 +85,14 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        // The browser session cookie of `POST /v1/session`.
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::tenants::sessions::COOKIE_NAME,
+                "browser session from POST /v1/session; mutating requests also need X-Plinth-Session: 1",
+            ))),
+        );
     }
 }
 
@@ -102,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .merge(clusters::routes())
         .merge(tenants::routes())
         .merge(tokens::routes())
+        .merge(sessions::routes())
         .merge(enroll::routes())
         .merge(agent::routes())
         .merge(audit::routes())

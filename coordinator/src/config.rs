@@ -5,6 +5,7 @@ use crate::baremetal::sync::BaremetalSettings;
 use crate::hosts::prometheus::PrometheusConfig;
 use crate::maintenance::drain::DrainSettings;
 use crate::scheduler::{Overcommit, Policy};
+use crate::tenants::sessions::SessionSettings;
 use anyhow::{Context, bail};
 use plinth_common::serve::{LimitTexts, Limits};
 use serde::Deserialize;
@@ -43,6 +44,8 @@ pub struct FileConfig {
     pub baremetal_sync_interval: Option<String>,
     pub baremetal_sync_concurrency: Option<u32>,
     pub max_token_ttl: Option<String>,
+    pub session_ttl: Option<String>,
+    pub session_idle_timeout: Option<String>,
     pub renewed_cert_grace: Option<String>,
     pub shutdown_timeout: Option<String>,
     pub metrics_listen: Option<String>,
@@ -173,6 +176,14 @@ pub struct ServeArgs {
     /// The longest TTL an API token may be given, by admins and tenants alike [default: 365d].
     #[arg(long, env = "PLINTH_MAX_TOKEN_TTL")]
     pub max_token_ttl: Option<String>,
+    /// A browser session (`POST /v1/session`) ends this long after sign-in however busy it
+    /// is, and never after its token does (1s to 30d) [default: 12h].
+    #[arg(long, env = "PLINTH_SESSION_TTL")]
+    pub session_ttl: Option<String>,
+    /// A browser session with no request for this long ends (1s to session_ttl)
+    /// [default: 1h].
+    #[arg(long, env = "PLINTH_SESSION_IDLE_TIMEOUT")]
+    pub session_idle_timeout: Option<String>,
     /// How long an agent's certificate stays accepted after the agent renewed it (requests
     /// already on their way) [default: 60s].
     #[arg(long, env = "PLINTH_RENEWED_CERT_GRACE")]
@@ -202,6 +213,8 @@ pub struct Config {
     pub prometheus: Option<PrometheusConfig>,
     pub baremetal: BaremetalSettings,
     pub max_token_ttl: Duration,
+    /// How long browser sessions live.
+    pub sessions: SessionSettings,
     /// How long `serve` waits for its jobs after SIGTERM (`shutdown_timeout`).
     pub shutdown_timeout: Duration,
     /// The API listener's connection limits.
@@ -209,6 +222,38 @@ pub struct Config {
     /// `/metrics` (plain HTTP), when configured.
     pub metrics_listen: Option<SocketAddr>,
     pub metrics_limits: Limits,
+}
+
+/// `session_ttl` and `session_idle_timeout`, flag (or environment) over file over default.
+fn session_settings(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<SessionSettings> {
+    let read = |name: &str, arg: &Option<String>, f: &Option<String>, default: Duration| match arg
+        .clone()
+        .or_else(|| f.clone())
+    {
+        None => Ok(default),
+        Some(text) => plinth_common::timefmt::parse_duration(&text)
+            .map_err(anyhow::Error::msg)
+            .context(name.to_string()),
+    };
+    let ttl = read(
+        "session_ttl",
+        &args.session_ttl,
+        &file.session_ttl,
+        crate::tenants::sessions::DEFAULT_SESSION_TTL,
+    )?;
+    if !(Duration::from_secs(1)..=Duration::from_secs(30 * 86_400)).contains(&ttl) {
+        bail!("session_ttl is out of range (1s to 30d)");
+    }
+    let idle = read(
+        "session_idle_timeout",
+        &args.session_idle_timeout,
+        &file.session_idle_timeout,
+        crate::tenants::sessions::DEFAULT_SESSION_IDLE.min(ttl),
+    )?;
+    if !(Duration::from_secs(1)..=ttl).contains(&idle) {
+        bail!("session_idle_timeout is out of range (1s to session_ttl)");
+    }
+    Ok(SessionSettings { ttl, idle })
 }
 
 fn prometheus_config(
@@ -268,6 +313,7 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        let sessions = session_settings(args, &file)?;
         let prometheus = prometheus_config(args, &file)?;
         let limits = limit_texts(
             &args.limits,
@@ -460,6 +506,7 @@ impl Config {
             drains,
             prometheus,
             max_token_ttl,
+            sessions,
             shutdown_timeout,
         })
     }
@@ -490,6 +537,8 @@ mod tests {
             baremetal_sync_interval: None,
             baremetal_sync_concurrency: None,
             max_token_ttl: None,
+            session_ttl: None,
+            session_idle_timeout: None,
             renewed_cert_grace: None,
             shutdown_timeout: None,
             metrics_listen: None,
@@ -583,6 +632,39 @@ mod tests {
         let overridden = Config::resolve(&args(Some(path), Some("127.0.0.1:2")))?;
         assert_eq!(overridden.listen.port(), 2);
         assert_eq!(overridden.data_dir, PathBuf::from("/d"));
+        Ok(())
+    }
+
+    #[test]
+    fn session_settings_bounds() -> anyhow::Result<()> {
+        let mut a = args(None, None);
+        a.data_dir = Some("/d".into());
+        assert_eq!(
+            Config::resolve(&a)?.sessions,
+            SessionSettings::default(),
+            "12h absolute, 1h idle"
+        );
+        let cases = [
+            ("tiny", Some("2s"), Some("1s"), Some((2, 1))),
+            (
+                "short ttl lowers the default idle",
+                Some("10m"),
+                None,
+                Some((600, 600)),
+            ),
+            ("idle over ttl", Some("1h"), Some("2h"), None),
+            ("zero", Some("0s"), None, None),
+            ("over 30 days", Some("31d"), None, None),
+            ("unreadable", Some("soon"), None, None),
+        ];
+        for (label, ttl, idle, want) in cases {
+            a.session_ttl = ttl.map(str::to_string);
+            a.session_idle_timeout = idle.map(str::to_string);
+            let got = Config::resolve(&a)
+                .ok()
+                .map(|c| (c.sessions.ttl.as_secs(), c.sessions.idle.as_secs()));
+            assert_eq!(got, want, "{label}");
+        }
         Ok(())
     }
 

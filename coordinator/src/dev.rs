@@ -79,6 +79,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         prometheus: None,
         baremetal: Default::default(),
         max_token_ttl: Duration::from_secs(365 * 86_400),
+        sessions: Default::default(),
         shutdown_timeout: crate::config::DEFAULT_SHUTDOWN_TIMEOUT,
         limits: plinth_common::serve::Limits::with_max_connections(
             crate::config::DEFAULT_MAX_CONNECTIONS,

@@ -38,4 +38,6 @@ pub struct Settings {
     pub baremetal: crate::baremetal::sync::BaremetalSettings,
     /// The longest TTL an API token may be given (`max_token_ttl`).
     pub max_token_ttl: Duration,
+    /// How long browser sessions live (`session_ttl`, `session_idle_timeout`).
+    pub sessions: crate::tenants::sessions::SessionSettings,
 }

@@ -1,10 +1,15 @@
-//! Who is calling. Admins and tenants send `Authorization: Bearer <id>.<secret>`; agents
-//! present their certificate, whose role the TLS layer put on the request.
+//! Who is calling. Admins and tenants send `Authorization: Bearer <id>.<secret>`, or a
+//! browser sends the session cookie `POST /v1/session` gave it (see `tenants::sessions`);
+//! agents present their certificate, whose role the TLS layer put on the request.
 
+use crate::db::{Store, StoreError};
 use crate::hosts::store::certificates::Standing;
 use crate::http::error::ApiError;
 use crate::state::AppState;
+use crate::tenants::sessions::{self, Session};
+use crate::tenants::store::tokens::TokenAuthRow;
 use axum::extract::FromRequestParts;
+use axum::http::Method;
 use axum::http::request::Parts;
 use plinth_common::api::TokenRole;
 use plinth_common::ids::random_hex;
@@ -112,6 +117,91 @@ pub fn split_token(token: &str) -> Option<(&str, &str)> {
     (!id.is_empty() && !secret.is_empty()).then_some((id, secret))
 }
 
+/// The caller an API token's stored row stands for at `now`: none once it is revoked or
+/// expired (the secret is checked by the caller of this).
+pub fn token_row_caller(id: &str, row: &TokenAuthRow, now: i64) -> Option<Caller> {
+    if row.revoked || row.expires_at.is_some_and(|t| t <= now) {
+        return None;
+    }
+    match (row.role, &row.tenant_id) {
+        (TokenRole::Admin, _) => Some(Caller::Admin {
+            token_id: id.to_string(),
+        }),
+        (TokenRole::Tenant, Some(tenant_id)) => Some(Caller::Tenant {
+            token_id: id.to_string(),
+            tenant_id: tenant_id.clone(),
+        }),
+        (TokenRole::Tenant, None) => None,
+    }
+}
+
+/// Who API token `token` (`<id>.<secret>`) is, with the token's expiry; `None` when it is
+/// malformed, unknown, wrong, revoked or expired.
+pub async fn authenticate_token(
+    store: &Store,
+    token: &str,
+) -> Result<Option<(Caller, Option<i64>)>, StoreError> {
+    let Some((id, secret)) = split_token(token) else {
+        return Ok(None);
+    };
+    let Some(row) = store.api_token_auth(id).await? else {
+        return Ok(None);
+    };
+    if !hashes_equal(&row.secret_hash, &hash_secret(secret)) {
+        return Ok(None);
+    }
+    Ok(token_row_caller(id, &row, now_ms()).map(|caller| (caller, row.expires_at)))
+}
+
+/// Whether a request with `method` changes something (and so, cookie-authenticated, needs
+/// the anti-forgery header).
+fn mutating(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The session a request's cookie names, or the reason it cannot act: 401 without a live
+/// session, 403 `csrf_header_missing` for a mutating request without `X-Plinth-Session: 1`.
+async fn cookie_session(
+    parts: &Parts,
+    state: &AppState,
+    cookie: &str,
+) -> Result<Session, ApiError> {
+    let session = sessions::authenticate(state, cookie)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized {
+            code: "session_invalid",
+            message: "the session ended, expired or is unknown; sign in again".into(),
+        })?;
+    if mutating(&parts.method)
+        && parts
+            .headers
+            .get(sessions::CSRF_HEADER)
+            .is_none_or(|v| v.as_bytes() != b"1")
+    {
+        return Err(ApiError::Refused {
+            code: "csrf_header_missing",
+            message: format!(
+                "a request made with the session cookie that changes something must carry the header {}: 1",
+                "X-Plinth-Session"
+            ),
+        });
+    }
+    Ok(session)
+}
+
+/// The session cookie's value on a request, if it has one.
+fn request_cookie(parts: &Parts) -> Option<&str> {
+    sessions::cookie_value(
+        parts
+            .headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
+
+/// A bearer token when the request has an `Authorization` header (the cookie is then not
+/// looked at), else the browser session cookie.
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -119,12 +209,14 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| {
-                ApiError::Unauthenticated("missing Authorization: Bearer token".into())
-            })?;
+        let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+            return match request_cookie(parts) {
+                Some(cookie) => Ok(cookie_session(parts, state, cookie).await?.caller),
+                None => Err(ApiError::Unauthenticated(
+                    "missing Authorization: Bearer token (or a session cookie)".into(),
+                )),
+            };
+        };
         let token = header
             .to_str()
             .ok()
@@ -132,25 +224,26 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 ApiError::Unauthenticated("Authorization must be 'Bearer <token>'".into())
             })?;
-        let invalid = || ApiError::Unauthenticated("invalid, expired or revoked token".into());
-        let (id, secret) = split_token(token).ok_or_else(invalid)?;
-        let row = state.store.api_token_auth(id).await?.ok_or_else(invalid)?;
-        if !hashes_equal(&row.secret_hash, &hash_secret(secret))
-            || row.revoked
-            || row.expires_at.is_some_and(|t| t <= now_ms())
-        {
-            return Err(invalid());
-        }
-        match (row.role, row.tenant_id) {
-            (TokenRole::Admin, _) => Ok(Caller::Admin {
-                token_id: id.to_string(),
-            }),
-            (TokenRole::Tenant, Some(tenant_id)) => Ok(Caller::Tenant {
-                token_id: id.to_string(),
-                tenant_id,
-            }),
-            (TokenRole::Tenant, None) => Err(invalid()),
-        }
+        authenticate_token(&state.store, token)
+            .await?
+            .map(|(caller, _)| caller)
+            .ok_or_else(|| ApiError::Unauthenticated("invalid, expired or revoked token".into()))
+    }
+}
+
+/// The browser session of the request's cookie (bearer tokens do not count here).
+impl FromRequestParts<AppState> for Session {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let cookie = request_cookie(parts).ok_or_else(|| ApiError::Unauthorized {
+            code: "session_missing",
+            message: "the request carries no session cookie; sign in with POST /v1/session".into(),
+        })?;
+        cookie_session(parts, state, cookie).await
     }
 }
 

@@ -25,6 +25,9 @@ pub enum ApiError {
     Unauthorized { code: &'static str, message: String },
     #[error("{0}")]
     Forbidden(String),
+    /// A 403 with its own code (`csrf_header_missing`), so a client can tell what to fix.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     /// `kind` makes the code (`{kind}_not_found`, snake case: `console_url`); `what` is the
     /// same thing in words for the message ("console URL").
     #[error("{what} {id} does not exist")]
@@ -92,6 +95,7 @@ impl ApiError {
             ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated".into()),
             ApiError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, (*code).into()),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden".into()),
+            ApiError::Refused { code, .. } => (StatusCode::FORBIDDEN, (*code).into()),
             ApiError::NotFound { kind, .. } => (
                 StatusCode::NOT_FOUND,
                 format!("{}_not_found", code_word(kind)),
@@ -431,9 +435,10 @@ mod tests {
             ApiError::UpgradeRequired(_) => 11,
             ApiError::BodyTooLarge { .. } => 12,
             ApiError::Internal(_) => 13,
+            ApiError::Refused { .. } => 14,
         }
     }
-    const VARIANTS: usize = 14;
+    const VARIANTS: usize = 15;
 
     fn representatives() -> Vec<ApiError> {
         let mut all = vec![
@@ -445,6 +450,10 @@ mod tests {
                 message: "the token expired".into(),
             },
             ApiError::Forbidden("admins only".into()),
+            ApiError::Refused {
+                code: "csrf_header_missing",
+                message: "send X-Plinth-Session: 1".into(),
+            },
             ApiError::not_found("host", "host-1"),
             ApiError::not_found("usb_device", "1-2"),
             ApiError::not_found_as("console_url", "console URL", "(unknown)"),

@@ -77,6 +77,7 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
                 .transpose()?,
             baremetal: config.baremetal,
             max_token_ttl: config.max_token_ttl,
+            sessions: config.sessions,
         }),
         moves: Arc::default(),
         consoles: Arc::default(),

@@ -4,6 +4,7 @@
 
 pub mod api;
 mod error;
+pub mod sessions;
 pub mod store;
 
 pub use error::{TenantError, TtlError};

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod quotas;
+pub mod sessions;
 pub mod tokens;
 
 use crate::http::auth::{Admin, Caller};

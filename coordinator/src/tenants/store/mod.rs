@@ -1,6 +1,7 @@
 //! Tenants: the owners of instances, images and addresses.
 
 pub mod audit;
+pub mod sessions;
 pub mod tokens;
 
 use crate::db::{Store, StoreError};

@@ -48,7 +48,7 @@ pub(crate) fn role_name(role: TokenRole) -> &'static str {
     }
 }
 
-fn parse_role(text: &str) -> Result<TokenRole, StoreError> {
+pub(crate) fn parse_role(text: &str) -> Result<TokenRole, StoreError> {
     match text {
         "admin" => Ok(TokenRole::Admin),
         "tenant" => Ok(TokenRole::Tenant),
