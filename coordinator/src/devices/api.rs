@@ -139,7 +139,7 @@ pub async fn slice(
 }
 
 /// Remove every vGPU of a GPU; refused while any is attached to an instance (409 naming them).
-#[utoipa::path(post, path = "/v1/hosts/{id}/gpus/{address}/restore", params(("id" = String, Path, description = "host id"), ("address" = String, Path, description = "PCI address of the GPU")), tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "restore_gpu", path = "/v1/hosts/{id}/gpus/{address}/restore", params(("id" = String, Path, description = "host id"), ("address" = String, Path, description = "PCI address of the GPU")), tag = "hosts", security(("bearer" = [])),
     responses((status = 200, body = Gpu), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn restore(

@@ -69,7 +69,7 @@ pub async fn certificates(
 
 /// Revoke every certificate of the host at once (a compromised host): its agent is refused
 /// from its next call; the host and its instances stay until it re-enrolls or is removed.
-#[utoipa::path(post, path = "/v1/hosts/{id}/certificates/revoke", tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "revoke_host_certificates", path = "/v1/hosts/{id}/certificates/revoke", tag = "hosts", security(("bearer" = [])),
     params(("id" = String, Path, description = "host id")), request_body = RevokeCertificates,
     responses((status = 200, body = Vec<HostCertificate>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke(

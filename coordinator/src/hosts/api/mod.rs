@@ -110,7 +110,7 @@ impl HostQuery {
 }
 
 /// List hosts, with fuzzy search and filters.
-#[utoipa::path(get, path = "/v1/hosts", tag = "hosts", params(HostQuery),
+#[utoipa::path(get, operation_id = "list_hosts", path = "/v1/hosts", tag = "hosts", params(HostQuery),
     security(("bearer" = [])),
     responses((status = 200, body = HostPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
@@ -124,7 +124,7 @@ pub async fn list(
 }
 
 /// One host with what its agent last reported.
-#[utoipa::path(get, path = "/v1/hosts/{id}", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "show_host", path = "/v1/hosts/{id}", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
     responses((status = 200, body = HostDetail), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,

@@ -34,7 +34,7 @@ pub async fn delete_image(
 }
 
 /// Delete several images; each one's outcome is reported.
-#[utoipa::path(post, path = "/v1/images/batch-delete", tag = "images", security(("bearer" = [])), request_body = BatchDelete,
+#[utoipa::path(post, operation_id = "batch_delete_images", path = "/v1/images/batch-delete", tag = "images", security(("bearer" = [])), request_body = BatchDelete,
     responses((status = 200, body = Vec<BatchItem>), (status = 400, body = ErrorBody)))]
 pub async fn batch_delete(
     State(st): State<AppState>,
@@ -58,7 +58,7 @@ pub async fn recycle_bin(
 }
 
 /// Restore an image from the recycle bin to the status it had.
-#[utoipa::path(post, path = "/v1/recycle-bin/{id}/restore", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "restore_image", path = "/v1/recycle-bin/{id}/restore", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])),
     responses((status = 200, body = Image), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn restore(
     State(st): State<AppState>,

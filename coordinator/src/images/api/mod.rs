@@ -53,7 +53,7 @@ pub fn body_source(headers: &HeaderMap, body: Body) -> Source {
 }
 
 /// List images the caller may see, with filters.
-#[utoipa::path(get, path = "/v1/images", tag = "images", params(ImageQuery), security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "list_images", path = "/v1/images", tag = "images", params(ImageQuery), security(("bearer" = [])),
     responses((status = 200, body = ImagePage), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
@@ -65,7 +65,7 @@ pub async fn list(
 }
 
 /// One image.
-#[utoipa::path(get, path = "/v1/images/{id}", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "show_image", path = "/v1/images/{id}", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])),
     responses((status = 200, body = Image), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
@@ -77,7 +77,7 @@ pub async fn show(
 
 /// Import a custom image from an http, https or ftp URL. Returns at once; follow
 /// `operation_id` at `/v1/operations/{id}`.
-#[utoipa::path(post, path = "/v1/images/import", tag = "images", security(("bearer" = [])), request_body = NewImage,
+#[utoipa::path(post, operation_id = "import_image", path = "/v1/images/import", tag = "images", security(("bearer" = [])), request_body = NewImage,
     responses((status = 202, body = Image), (status = 400, body = ErrorBody)))]
 pub async fn import(
     State(st): State<AppState>,
@@ -95,7 +95,7 @@ pub async fn import(
 }
 
 /// Declare a custom image whose content comes by upload (`PUT /v1/images/{id}/content`).
-#[utoipa::path(post, path = "/v1/images", tag = "images", security(("bearer" = [])), request_body = NewImage,
+#[utoipa::path(post, operation_id = "create_image", path = "/v1/images", tag = "images", security(("bearer" = [])), request_body = NewImage,
     responses((status = 201, body = Image), (status = 400, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
@@ -131,7 +131,7 @@ pub async fn upload(
 }
 
 /// Change name, note, tags or visibility (in any status).
-#[utoipa::path(patch, path = "/v1/images/{id}", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])), request_body = UpdateImage,
+#[utoipa::path(patch, operation_id = "update_image", path = "/v1/images/{id}", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])), request_body = UpdateImage,
     responses((status = 200, body = Image), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     State(st): State<AppState>,

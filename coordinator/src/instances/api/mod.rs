@@ -52,7 +52,7 @@ pub struct ListQuery {
 
 /// Create an instance: checked, placed, claimed and recorded before this answers; the host's
 /// agent builds it afterwards (follow `state` or the operation).
-#[utoipa::path(post, path = "/v1/instances", tag = "instances", security(("bearer" = [])), request_body = NewInstance,
+#[utoipa::path(post, operation_id = "create_instance", path = "/v1/instances", tag = "instances", security(("bearer" = [])), request_body = NewInstance,
     responses((status = 202, body = Instance), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
@@ -90,7 +90,7 @@ fn filter_from(q: ListQuery, caller: &Caller) -> ApiResult<InstanceFilter> {
 }
 
 /// List instances; tenants see only theirs.
-#[utoipa::path(get, path = "/v1/instances", tag = "instances", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(get, operation_id = "list_instances", path = "/v1/instances", tag = "instances", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, body = InstancePage), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
@@ -139,7 +139,7 @@ pub async fn host_instances(
     Ok(ApiJson(InstancePage { items, total }))
 }
 
-#[utoipa::path(get, path = "/v1/instances/{id}", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "show_instance", path = "/v1/instances/{id}", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
     responses((status = 200, body = Instance), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
@@ -217,7 +217,7 @@ pub async fn reboot(
 
 /// Delete: the domain is undefined and the disk removed on the host, then the instance and its
 /// claim go. Allowed in a settled state (running, stopped, error).
-#[utoipa::path(delete, path = "/v1/instances/{id}", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
+#[utoipa::path(delete, operation_id = "delete_instance", path = "/v1/instances/{id}", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
     responses((status = 202, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete(
     State(st): State<AppState>,

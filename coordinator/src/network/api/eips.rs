@@ -88,7 +88,7 @@ pub async fn allocate(
 }
 
 /// List EIPs: a tenant its own (also those from segments it may no longer use), admins all.
-#[utoipa::path(get, path = "/v1/eips", tag = "eips", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(get, operation_id = "list_eips", path = "/v1/eips", tag = "eips", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, body = EipPage), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
@@ -111,7 +111,7 @@ pub async fn list(
     Ok(ApiJson(EipPage { items, total }))
 }
 
-#[utoipa::path(get, path = "/v1/eips/{id}", params(("id" = String, Path, description = "EIP id")), tag = "eips", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "show_eip", path = "/v1/eips/{id}", params(("id" = String, Path, description = "EIP id")), tag = "eips", security(("bearer" = [])),
     responses((status = 200, body = Eip), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,

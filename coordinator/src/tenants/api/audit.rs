@@ -23,7 +23,7 @@ pub struct AuditQuery {
 }
 
 /// The newest audit entries.
-#[utoipa::path(get, path = "/v1/audit", tag = "admin", params(AuditQuery), security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "list_audit", path = "/v1/audit", tag = "admin", params(AuditQuery), security(("bearer" = [])),
     responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,

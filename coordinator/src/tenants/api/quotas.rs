@@ -15,7 +15,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// A tenant's quota and usage (admins, or the tenant itself).
-#[utoipa::path(get, path = "/v1/tenants/{id}/quota", params(("id" = String, Path, description = "tenant id")), tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "show_tenant_quota", path = "/v1/tenants/{id}/quota", params(("id" = String, Path, description = "tenant id")), tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = TenantQuota), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
