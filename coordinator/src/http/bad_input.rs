@@ -295,3 +295,253 @@ impl<'de> serde::Deserializer<'de> for Probe<'_> {
         ignored_any
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use plinth_common::api::baremetal::{PowerRequest, UpdateBaremetal};
+    use plinth_common::api::instances::Quota;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Thing {
+        name: String,
+        #[serde(default)]
+        tags: Vec<String>,
+        #[serde(default)]
+        enabled: bool,
+        #[serde(default)]
+        ratio: f64,
+        #[serde(default)]
+        host: Option<plinth_common::ids::HostId>,
+        #[serde(default)]
+        network: Option<Net>,
+        #[serde(default)]
+        count: Option<u32>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Net {
+        segment: String,
+        #[serde(default)]
+        ports: Vec<u16>,
+    }
+
+    fn refused<T: DeserializeOwned + std::fmt::Debug>(body: &str) -> (String, String) {
+        match json_body::<T>(body.as_bytes()) {
+            Err(ApiError::InvalidField { field, message }) => (field.into_owned(), message),
+            other => panic!("{body}: not an invalid_field refusal: {other:?}"),
+        }
+    }
+
+    /// Rust's words a client must never see.
+    fn assert_plain(body: &str, message: &str) {
+        for word in [
+            "u64", "u32", "u16", "i64", "f64", "String", "struct ", "Option", "Vec", "line ",
+            "column", "sequence", "enum ", "Quota", "Thing",
+        ] {
+            assert!(!message.contains(word), "{body}: {message:?} has {word:?}");
+        }
+    }
+
+    #[test]
+    fn bad_bodies_name_the_field_in_plain_words() {
+        let max = u64::MAX;
+        let cases: Vec<(&str, &str, String)> = vec![
+            // The quota the issue found accepted as an array.
+            ("[1, 2, 3]", "body", "must be a JSON object".into()),
+            ("\"cores\"", "body", "must be a JSON object".into()),
+            ("42", "body", "must be a JSON object".into()),
+            (
+                r#"{"cores": -5}"#,
+                "cores",
+                format!("must be a whole number from 0 to {max}, not -5"),
+            ),
+            (
+                r#"{"cores": "many"}"#,
+                "cores",
+                format!("must be a whole number from 0 to {max}, not \"many\""),
+            ),
+            (
+                r#"{"cores": 1.5}"#,
+                "cores",
+                format!("must be a whole number from 0 to {max}, not 1.5"),
+            ),
+            (
+                r#"{"cores": [1]}"#,
+                "cores",
+                format!("must be a whole number from 0 to {max}, not a list"),
+            ),
+            (
+                r#"{"colour": "red"}"#,
+                "colour",
+                "unknown field; the fields are: cores, memory_bytes, instances".into(),
+            ),
+            (
+                r#"{"cores": 1, "cores": 2}"#,
+                "cores",
+                "is given more than once".into(),
+            ),
+            (
+                r#"{"cores": 1"#,
+                "body",
+                "ends before its JSON value does (the body is cut short)".into(),
+            ),
+            (
+                r#"{"cores": 1} x"#,
+                "body",
+                "has more after the JSON value ends; send one JSON object".into(),
+            ),
+        ];
+        for (body, field, message) in cases {
+            let got = refused::<Quota>(body);
+            assert_eq!(got, (field.to_string(), message), "{body}");
+            assert_plain(body, &got.1);
+        }
+
+        let cases: Vec<(&str, &str, &str)> = vec![
+            (r#"{}"#, "name", "is required"),
+            (r#"{"name": 5}"#, "name", "must be a string, not 5"),
+            (r#"{"name": null}"#, "name", "must be a string, not null"),
+            (
+                r#"{"name": "a", "tags": ["x", "y", 3]}"#,
+                "tags[2]",
+                "must be a string, not 3",
+            ),
+            (
+                r#"{"name": "a", "tags": "x"}"#,
+                "tags",
+                "must be a list, not \"x\"",
+            ),
+            (
+                r#"{"name": "a", "enabled": "yes"}"#,
+                "enabled",
+                "must be true or false, not \"yes\"",
+            ),
+            (
+                r#"{"name": "a", "ratio": "1"}"#,
+                "ratio",
+                "must be a number, not \"1\"",
+            ),
+            (
+                r#"{"name": "a", "count": -1}"#,
+                "count",
+                "must be a whole number from 0 to 4294967295, not -1",
+            ),
+            (
+                r#"{"name": "a", "network": 7}"#,
+                "network",
+                "must be an object, not 7",
+            ),
+            (
+                r#"{"name": "a", "network": {}}"#,
+                "network.segment",
+                "is required",
+            ),
+            (
+                r#"{"name": "a", "network": {"segment": "s", "ports": [1, 70000]}}"#,
+                "network.ports[1]",
+                "must be a whole number from 0 to 65535, not 70000",
+            ),
+            (
+                r#"{"name": "a", "network": {"segment": "s", "vlan": 3}}"#,
+                "network.vlan",
+                "unknown field; the fields are: segment, ports",
+            ),
+            (
+                r#"{"name": "a", "host": 3}"#,
+                "host",
+                "must be a string, not 3",
+            ),
+            (
+                r#"{"name": "a" "tags": []}"#,
+                "name",
+                "is not valid JSON: expected `,` or `}`",
+            ),
+        ];
+        for (body, field, message) in cases {
+            let got = refused::<Thing>(body);
+            assert_eq!(got, (field.to_string(), message.to_string()), "{body}");
+            assert_plain(body, &got.1);
+        }
+
+        let got = refused::<Thing>(r#"{"name": "a", "host": "nope"}"#);
+        assert_eq!(got.0, "host");
+        assert_plain("host", &got.1);
+
+        let got = refused::<PowerRequest>(r#"{"action": "explode"}"#);
+        assert_eq!(got.0, "action");
+        assert!(got.1.starts_with("must be one of: "), "{got:?}");
+        assert!(got.1.ends_with("(not \"explode\")"), "{got:?}");
+        assert_plain("action", &got.1);
+
+        let got = refused::<UpdateBaremetal>(r#"{"colour": "red"}"#);
+        assert_eq!(
+            got,
+            (
+                "colour".to_string(),
+                "unknown field; the fields are: rack_location, label".to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn good_bodies_still_read_and_patches_keep_absent_fields_absent() {
+        let q: Quota = json_body(br#" {"cores": 4}"#).unwrap();
+        assert_eq!(
+            q,
+            Quota {
+                cores: Some(4),
+                memory_bytes: None,
+                instances: None
+            }
+        );
+        let u: UpdateBaremetal = json_body(br#"{"label": ""}"#).unwrap();
+        assert_eq!(u.label.as_deref(), Some(""));
+        assert!(u.rack_location.is_none());
+        // A type that is a list still takes a list.
+        let v: Vec<u8> = json_body(b"[1, 2]").unwrap();
+        assert_eq!(v, vec![1, 2]);
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Q {
+        limit: Option<u32>,
+        all: Option<bool>,
+        q: Option<String>,
+    }
+
+    #[test]
+    fn bad_queries_name_the_parameter() {
+        let refused = |s: &str| match query::<Q>(s) {
+            Err(ApiError::InvalidField { field, message }) => (field.into_owned(), message),
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(
+            refused("limit=x"),
+            ("limit".into(), "must be a whole number in range".into())
+        );
+        assert_eq!(
+            refused("all=maybe"),
+            ("all".into(), "must be true or false".into())
+        );
+        assert_eq!(
+            refused("colour=red"),
+            (
+                "colour".into(),
+                "unknown field; the fields are: limit, all, q".into()
+            )
+        );
+        let ok: Q = query("limit=5&q=a%20b").unwrap();
+        assert_eq!((ok.limit, ok.q.as_deref()), (Some(5), Some("a b")));
+        let none: Q = query("").unwrap();
+        assert!(none.limit.is_none());
+    }
+}
