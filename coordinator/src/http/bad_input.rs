@@ -460,7 +460,7 @@ mod tests {
             ),
             (
                 r#"{"name": "a" "tags": []}"#,
-                "name",
+                "body",
                 "is not valid JSON: expected `,` or `}`",
             ),
         ];
