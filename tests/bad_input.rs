@@ -91,7 +91,7 @@ async fn bad_bodies_are_refused_with_the_field_and_change_nothing() -> anyhow::R
         .post(
             &r,
             "/v1/baremetal",
-            add_body("bad-1", &sim.ip, SECRET, None),
+            add_body("bad-1", &sim.ip, SECRET, Some("bad-input@example.com")),
         )
         .await?;
     assert_eq!(status, 202, "{added}");

@@ -209,6 +209,11 @@ fn expected_words(expected: &str) -> String {
     ranges!(
         u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize
     );
+    for prefix in ["a tuple of size ", "an array of length "] {
+        if let Some(n) = expected.strip_prefix(prefix) {
+            return format!("a list of {n} items");
+        }
+    }
     if let Some(t) = expected.strip_prefix("a nonzero ") {
         return expected_words(t).replacen("from 0 ", "from 1 ", 1);
     }
@@ -225,15 +230,6 @@ fn expected_words(expected: &str) -> String {
             "an object".into()
         }
         _ if expected.starts_with("enum ") => "one of its listed values".into(),
-        _ if expected.starts_with("a tuple of size ") => {
-            format!("a list of {} items", &expected["a tuple of size ".len()..])
-        }
-        _ if expected.starts_with("an array of length ") => {
-            format!(
-                "a list of {} items",
-                &expected["an array of length ".len()..]
-            )
-        }
         _ if expected.ends_with(" identifier") => "a known name".into(),
         other => other.to_string(),
     }
