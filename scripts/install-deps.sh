@@ -19,7 +19,7 @@ PACKAGES=(
   prometheus-node-exporter # the peer the metrics benchmark compares the agent with
   openipmi          # ipmi_sim: the BMC simulator the bare-metal tests and benchmark talk to
   ipmitool          # the peer the bare-metal benchmark compares with; ipmi-sim.sh's readiness probe
-  python3-venv      # the venv sushy-tools' Redfish emulator is installed in (below)
+  python3-venv      # the venvs of sushy-tools and openapi-spec-validator (below)
   python3-dev       # libvirt-python compiles against Python's headers...
   gcc               # ...with a C compiler
   curl              # a second HTTP/2 client for the 413 test (tests/bounds.rs); benchmarks' peer
@@ -33,6 +33,11 @@ COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo bindfs promet
 # libvirt-python builds against libvirt-dev (pip, about half a minute).
 SUSHY_VENV=/opt/plinth-test/sushy
 SUSHY_PINS=(sushy-tools==2.2.0 libvirt-python==12.8.0)
+
+# openapi-spec-validator for the OpenAPI document test (tests/openapi_valid.rs), which runs
+# this venv's `openapi-spec-validator` on docs/openapi.json.
+OPENAPI_VENV=/opt/plinth-test/openapi-validator
+OPENAPI_PINS=(openapi-spec-validator==0.9.0)
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 
@@ -49,27 +54,37 @@ done
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-# Whether the venv holds exactly the pinned versions.
-sushy_pinned() {
-  "$SUSHY_VENV/bin/python" - "${SUSHY_PINS[@]}" 2>/dev/null <<'PY'
+# Whether the venv $1 holds exactly the pinned versions that follow.
+venv_pinned() {
+  local venv=$1
+  shift
+  "$venv/bin/python" - "$@" 2>/dev/null <<'PY'
 import sys
 from importlib.metadata import version
 sys.exit(any(version(n) != v for n, v in (p.split("==") for p in sys.argv[1:])))
 PY
 }
 
-install_sushy() {
-  sushy_pinned && return 0
-  echo "Installing ${SUSHY_PINS[*]} in $SUSHY_VENV"
-  $SUDO mkdir -p "$(dirname "$SUSHY_VENV")"
+# Makes the venv $1 with exactly the pinned versions that follow, unless it has them.
+install_venv() {
+  local venv=$1
+  shift
+  venv_pinned "$venv" "$@" && return 0
+  echo "Installing $* in $venv"
+  $SUDO mkdir -p "$(dirname "$venv")"
   # Debian's interpreter, which python3-venv and python3-dev are for.
-  $SUDO /usr/bin/python3 -m venv "$SUSHY_VENV"
-  $SUDO "$SUSHY_VENV/bin/pip" install -q --disable-pip-version-check "${SUSHY_PINS[@]}"
-  sushy_pinned || { echo "install-deps: $SUSHY_VENV lacks ${SUSHY_PINS[*]}" >&2; exit 1; }
+  $SUDO /usr/bin/python3 -m venv "$venv"
+  $SUDO "$venv/bin/pip" install -q --disable-pip-version-check "$@"
+  venv_pinned "$venv" "$@" || { echo "install-deps: $venv lacks $*" >&2; exit 1; }
+}
+
+install_venvs() {
+  install_venv "$SUSHY_VENV" "${SUSHY_PINS[@]}"
+  install_venv "$OPENAPI_VENV" "${OPENAPI_PINS[@]}"
 }
 
 if [ ${#missing[@]} -eq 0 ] && [ -z "$(missing_commands)" ]; then
-  install_sushy
+  install_venvs
   exit 0
 fi
 
@@ -115,4 +130,4 @@ if [ -n "$still" ]; then
   exit 1
 fi
 
-install_sushy
+install_venvs

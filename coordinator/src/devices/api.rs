@@ -32,7 +32,7 @@ const MAX_SLICES: u32 = 64;
 /// The host's USB devices (hubs excluded): name, id, state, vendor, type, serial, instance,
 /// USB version, tenant.
 #[utoipa::path(get, path = "/v1/hosts/{id}/usb", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
-    responses((status = 200, body = UsbDeviceList), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = UsbDeviceList), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn usb(
     State(st): State<AppState>,
     _admin: Admin,
@@ -44,7 +44,7 @@ pub async fn usb(
 
 /// The host's physical GPUs: name, spec, PCI address, type, state, the vGPU types offered.
 #[utoipa::path(get, path = "/v1/hosts/{id}/gpus", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
-    responses((status = 200, body = GpuList), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = GpuList), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn gpus(
     State(st): State<AppState>,
     _admin: Admin,
@@ -56,7 +56,7 @@ pub async fn gpus(
 
 /// The host's vGPUs: name (type), parent GPU, instance, tenant, state.
 #[utoipa::path(get, path = "/v1/hosts/{id}/vgpus", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
-    responses((status = 200, body = VgpuList), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = VgpuList), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn vgpus(
     State(st): State<AppState>,
     _admin: Admin,
@@ -71,7 +71,7 @@ pub async fn vgpus(
 #[utoipa::path(post, path = "/v1/hosts/{id}/usb/{device}/assign", params(("id" = String, Path, description = "host id"), ("device" = String, Path, description = "USB device id (bus-port)")), tag = "hosts", security(("bearer" = [])),
     request_body = AssignUsb,
     responses((status = 200, body = UsbDevice), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn assign_usb(
     State(st): State<AppState>,
     admin: Admin,
@@ -90,7 +90,7 @@ pub async fn assign_usb(
 
 /// Detach a USB device from the instance holding it. A free device is released already.
 #[utoipa::path(post, path = "/v1/hosts/{id}/usb/{device}/release", params(("id" = String, Path, description = "host id"), ("device" = String, Path, description = "USB device id (bus-port)")), tag = "hosts", security(("bearer" = [])),
-    responses((status = 200, body = UsbDevice), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = UsbDevice), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn release_usb(
     State(st): State<AppState>,
     admin: Admin,
@@ -126,7 +126,7 @@ fn slice_request(req: &SliceGpu) -> ApiResult<SliceGpu> {
 #[utoipa::path(post, path = "/v1/hosts/{id}/gpus/{address}/slice", params(("id" = String, Path, description = "host id"), ("address" = String, Path, description = "PCI address of the GPU")), tag = "hosts", security(("bearer" = [])),
     request_body = SliceGpu,
     responses((status = 200, body = VgpuList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn slice(
     State(st): State<AppState>,
     admin: Admin,
@@ -139,9 +139,9 @@ pub async fn slice(
 }
 
 /// Remove every vGPU of a GPU; refused while any is attached to an instance (409 naming them).
-#[utoipa::path(post, path = "/v1/hosts/{id}/gpus/{address}/restore", params(("id" = String, Path, description = "host id"), ("address" = String, Path, description = "PCI address of the GPU")), tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "restore_gpu", path = "/v1/hosts/{id}/gpus/{address}/restore", params(("id" = String, Path, description = "host id"), ("address" = String, Path, description = "PCI address of the GPU")), tag = "hosts", security(("bearer" = [])),
     responses((status = 200, body = Gpu), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 503, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn restore(
     State(st): State<AppState>,
     admin: Admin,

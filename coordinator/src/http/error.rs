@@ -264,11 +264,33 @@ where
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
         let bytes = read_body(&parts.headers, body).await?;
-        // axum's own extractor for the content-type check and its messages, on the bytes read.
-        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
-        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
-        Ok(ApiJson(value))
+        if !is_json_content_type(&parts.headers) {
+            // axum's own extractor for its content-type refusal and message.
+            let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+            let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+            return Ok(ApiJson(value));
+        }
+        super::bad_input::json_body(&bytes).map(ApiJson)
     }
+}
+
+/// `Content-Type: application/json` (or `application/<something>+json`), as axum's `Json`
+/// takes it.
+fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// A request body as bytes (CSV), read under [`MAX_BODY_BYTES`].
@@ -308,16 +330,26 @@ where
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(ApiOptionalJson(T::default()));
         }
-        serde_json::from_slice(&body)
-            .map(ApiOptionalJson)
-            .map_err(|e| ApiError::Malformed(format!("body: {e}")))
+        super::bad_input::json_body(&body).map(ApiOptionalJson)
     }
 }
 
-/// `Query` with plinth's error shape.
-#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+/// The query string as a `T`; a parameter that does not fit is a 400 naming it.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ApiQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S>
+    for ApiQuery<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
+        super::bad_input::query(parts.uri.query().unwrap_or("")).map(ApiQuery)
+    }
+}
 
 /// The path's parameters, each checked as it is read: a typed id (`ApiPath<HostId>`) that is
 /// malformed is a 400 naming the parameter, before any store lookup. Several parameters are a

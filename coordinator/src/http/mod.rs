@@ -3,6 +3,7 @@
 //! and request text rules. It names no resource.
 
 pub mod auth;
+pub mod bad_input;
 pub mod error;
 pub mod json_errors;
 pub mod server;

@@ -14,8 +14,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// An operation: status, byte progress, the error when it failed.
-#[utoipa::path(get, path = "/v1/operations/{id}", params(("id" = String, Path, description = "operation id")), tag = "images", security(("bearer" = [])),
-    responses((status = 200, body = Operation), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "show_operation", path = "/v1/operations/{id}", params(("id" = String, Path, description = "operation id")), tag = "images", security(("bearer" = [])),
+    responses((status = 200, body = Operation), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
     caller: Caller,

@@ -32,7 +32,7 @@ const MAX_PARALLELISM: u32 = 64;
 /// The host's current or last drain: per instance its target, state, attempts, timings, and
 /// why it stayed.
 #[utoipa::path(get, path = "/v1/hosts/{id}/maintenance", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
-    responses((status = 200, body = Drain), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Drain), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn status(
     State(st): State<AppState>,
     _admin: Admin,
@@ -44,7 +44,7 @@ pub async fn status(
 /// A dry run of entering maintenance: for each instance whether it can move, how many hosts
 /// could take it, what blocks it, and whether the cluster has room for all of them.
 #[utoipa::path(get, path = "/v1/hosts/{id}/maintenance/plan", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
-    responses((status = 200, body = DrainPlan), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = DrainPlan), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn plan(
     State(st): State<AppState>,
     _admin: Admin,
@@ -57,7 +57,7 @@ pub async fn plan(
 /// drain moves its instances off; follow it with `GET /v1/hosts/{id}/maintenance`.
 #[utoipa::path(post, path = "/v1/hosts/{id}/maintenance/enter", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
     request_body(content = EnterMaintenance, content_type = "application/json"),
-    responses((status = 202, body = Drain), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 202, body = Drain), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn enter(
     State(st): State<AppState>,
     admin: Admin,
@@ -77,7 +77,7 @@ pub async fn enter(
 
 /// Exit maintenance: `maintenance` → `locked` (unlock to take instances again).
 #[utoipa::path(post, path = "/v1/hosts/{id}/maintenance/exit", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
-    responses((status = 200, body = Host), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Host), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn exit(
     State(st): State<AppState>,
     admin: Admin,
@@ -92,7 +92,7 @@ pub async fn exit(
 /// scheduler picks; follow it with `GET /v1/instances/{id}/migration`.
 #[utoipa::path(post, path = "/v1/instances/{id}/migrate", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
     request_body(content = MigrateInstance, content_type = "application/json"),
-    responses((status = 202, body = Instance), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 202, body = Instance), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn migrate(
     State(st): State<AppState>,
     admin: Admin,
@@ -113,7 +113,7 @@ pub async fn migrate(
 
 /// The instance's latest move (a drain's or a manual migration's), with live progress.
 #[utoipa::path(get, path = "/v1/instances/{id}/migration", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
-    responses((status = 200, body = MoveItem), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = MoveItem), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn migration(
     State(st): State<AppState>,
     _admin: Admin,

@@ -27,7 +27,7 @@ fn caller_host(headers: &HeaderMap, uri: &Uri) -> BaremetalResult<String> {
 /// Prepare the serial console: activates SOL and answers a one-time WebSocket URL.
 #[utoipa::path(post, path = "/v1/baremetal/{id}/console/prepare", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])),
     responses((status = 200, body = ConsoleTicket), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn prepare_console(
     State(st): State<AppState>,
     caller: Caller,
@@ -42,7 +42,7 @@ pub async fn prepare_console(
 /// Release the serial console: closes the viewer and deactivates SOL.
 #[utoipa::path(post, path = "/v1/baremetal/{id}/console/release", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])),
     responses((status = 200, body = Baremetal), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 503, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn release_console(
     State(st): State<AppState>,
     caller: Caller,
@@ -55,7 +55,7 @@ pub async fn release_console(
 /// handshake (a plain GET, or HTTP/2) it answers 426 and the token stays unused.
 #[utoipa::path(get, path = "/v1/baremetal/console/{token}", params(("token" = String, Path, description = "one-time console token")), tag = "baremetal",
     responses((status = 101, description = "WebSocket: binary frames both ways"), (status = 404, body = ErrorBody),
-        (status = 426, description = "not a WebSocket handshake", body = ErrorBody)))]
+        (status = 426, description = "not a WebSocket handshake", body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn connect(
     State(st): State<AppState>,
     ApiPath(token): ApiPath<String>,

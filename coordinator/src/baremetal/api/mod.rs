@@ -46,8 +46,8 @@ pub fn routes() -> Router<AppState> {
 
 /// Add a bare-metal server: recorded `preparing` at once; its agent then reaches the BMC and
 /// it becomes `running` (serial, model, power read) or `failed` with the reason.
-#[utoipa::path(post, path = "/v1/baremetal", tag = "baremetal", security(("bearer" = [])), request_body = NewBaremetal,
-    responses((status = 202, body = Baremetal), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, operation_id = "create_baremetal", path = "/v1/baremetal", tag = "baremetal", security(("bearer" = [])), request_body = NewBaremetal,
+    responses((status = 202, body = Baremetal), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
     caller: Caller,
@@ -97,8 +97,8 @@ impl ListQuery {
 }
 
 /// List bare-metal servers; tenants see only theirs.
-#[utoipa::path(get, path = "/v1/baremetal", tag = "baremetal", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = BaremetalPage), (status = 400, body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_baremetal", path = "/v1/baremetal", tag = "baremetal", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = BaremetalPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,
@@ -109,8 +109,8 @@ pub async fn list(
 }
 
 /// One server: the list's fields, its recent power changes, and its hardware inventory.
-#[utoipa::path(get, path = "/v1/baremetal/{id}", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])),
-    responses((status = 200, body = BaremetalDetail), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "show_baremetal", path = "/v1/baremetal/{id}", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])),
+    responses((status = 200, body = BaremetalDetail), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
     caller: Caller,
@@ -120,8 +120,8 @@ pub async fn show(
 }
 
 /// Change the rack location and the label (nothing else may change).
-#[utoipa::path(patch, path = "/v1/baremetal/{id}", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])), request_body = UpdateBaremetal,
-    responses((status = 200, body = Baremetal), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(patch, operation_id = "update_baremetal", path = "/v1/baremetal/{id}", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])), request_body = UpdateBaremetal,
+    responses((status = 200, body = Baremetal), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn update(
     State(st): State<AppState>,
     caller: Caller,
@@ -135,8 +135,8 @@ pub async fn update(
 
 /// Delete a server from management (allowed in every state); the machine keeps running and
 /// its BMC can be added again, for any tenant.
-#[utoipa::path(delete, path = "/v1/baremetal/{id}", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, operation_id = "delete_baremetal", path = "/v1/baremetal/{id}", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn delete(
     State(st): State<AppState>,
     caller: Caller,
@@ -147,8 +147,8 @@ pub async fn delete(
 }
 
 /// Remove several servers; each id gets its own outcome.
-#[utoipa::path(post, path = "/v1/baremetal/batch-delete", tag = "baremetal", security(("bearer" = [])), request_body = BatchDelete,
-    responses((status = 200, body = Vec<BatchItem>), (status = 400, body = ErrorBody)))]
+#[utoipa::path(post, operation_id = "batch_delete_baremetal", path = "/v1/baremetal/batch-delete", tag = "baremetal", security(("bearer" = [])), request_body = BatchDelete,
+    responses((status = 200, body = Vec<BatchItem>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn batch_delete(
     State(st): State<AppState>,
     caller: Caller,
@@ -170,7 +170,7 @@ pub async fn batch_delete(
 /// `force_off`, `cycle`. Answers once the BMC has done it, with the power read after.
 #[utoipa::path(post, path = "/v1/baremetal/{id}/power", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])), request_body = PowerRequest,
     responses((status = 200, body = Baremetal), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn power(
     State(st): State<AppState>,
     caller: Caller,
@@ -194,9 +194,9 @@ pub struct ImportQuery {
 /// `Name,IPMIIP,IPMIUsername,IPMIPassword,RackLocation,Label`. Every row is checked first
 /// (fields, address syntax, duplicates in the file and against the servers managed); one bad
 /// row refuses the file with a per-row report and nothing is imported.
-#[utoipa::path(post, path = "/v1/baremetal/import", tag = "baremetal", security(("bearer" = [])), params(ImportQuery),
+#[utoipa::path(post, operation_id = "import_baremetal", path = "/v1/baremetal/import", tag = "baremetal", security(("bearer" = [])), params(ImportQuery),
     request_body(content = String, content_type = "text/csv"),
-    responses((status = 202, body = ImportReport), (status = 400, body = ImportReport), (status = 409, body = ErrorBody)))]
+    responses((status = 202, body = ImportReport), (status = 400, body = ImportReport), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn import(
     State(st): State<AppState>,
     caller: Caller,

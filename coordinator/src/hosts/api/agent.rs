@@ -40,7 +40,7 @@ fn check_heartbeat(hb: &Heartbeat) -> ApiResult<()> {
 
 /// An agent reports its host's facts and domains.
 #[utoipa::path(post, path = "/v1/agent/hosts/{id}/heartbeat", params(("id" = String, Path, description = "host id")), tag = "agents", request_body = Heartbeat,
-    responses((status = 200, body = HeartbeatAck), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = HeartbeatAck), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn heartbeat(
     State(st): State<AppState>,
     agent: AgentCaller,

@@ -17,15 +17,15 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// List clusters with their host counts.
-#[utoipa::path(get, path = "/v1/clusters", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Vec<Cluster>), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_clusters", path = "/v1/clusters", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Cluster>), (status = 403, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list(State(st): State<AppState>, _admin: Admin) -> ApiResult<ApiJson<Vec<Cluster>>> {
     Ok(ApiJson(st.store.list_clusters().await?))
 }
 
 /// Create a cluster.
-#[utoipa::path(post, path = "/v1/clusters", tag = "admin", security(("bearer" = [])), request_body = CreateCluster,
-    responses((status = 201, body = Cluster), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, operation_id = "create_cluster", path = "/v1/clusters", tag = "admin", security(("bearer" = [])), request_body = CreateCluster,
+    responses((status = 201, body = Cluster), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
     admin: Admin,

@@ -37,7 +37,7 @@ fn reason(field: &'static str, given: Option<&str>) -> ApiResult<String> {
 /// `reason`: then its instances end in `error`.
 #[utoipa::path(delete, path = "/v1/hosts/{id}", tag = "hosts", security(("bearer" = [])),
     params(("id" = String, Path, description = "host id"), ("force" = Option<bool>, Query, description = "remove although instances are on it"), ("reason" = Option<String>, Query, description = "why (required with force)")),
-    responses((status = 200, body = HostRemoved), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = HostRemoved), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn remove(
     State(st): State<AppState>,
     admin: Admin,
@@ -58,7 +58,7 @@ pub async fn remove(
 /// The certificates the CA issued to the host's agent, newest first.
 #[utoipa::path(get, path = "/v1/hosts/{id}/certificates", tag = "hosts", security(("bearer" = [])),
     params(("id" = String, Path, description = "host id")),
-    responses((status = 200, body = Vec<HostCertificate>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Vec<HostCertificate>), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn certificates(
     State(st): State<AppState>,
     _admin: Admin,
@@ -69,9 +69,9 @@ pub async fn certificates(
 
 /// Revoke every certificate of the host at once (a compromised host): its agent is refused
 /// from its next call; the host and its instances stay until it re-enrolls or is removed.
-#[utoipa::path(post, path = "/v1/hosts/{id}/certificates/revoke", tag = "hosts", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "revoke_host_certificates", path = "/v1/hosts/{id}/certificates/revoke", tag = "hosts", security(("bearer" = [])),
     params(("id" = String, Path, description = "host id")), request_body = RevokeCertificates,
-    responses((status = 200, body = Vec<HostCertificate>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Vec<HostCertificate>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn revoke(
     State(st): State<AppState>,
     admin: Admin,
@@ -87,7 +87,7 @@ pub async fn revoke(
 /// `plinth-agent enroll` on the host. Its use revokes every earlier certificate of the host.
 #[utoipa::path(post, path = "/v1/hosts/{id}/reenroll", tag = "hosts", security(("bearer" = [])),
     params(("id" = String, Path, description = "host id")), request_body = ReenrollHost,
-    responses((status = 201, body = EnrollmentToken), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 201, body = EnrollmentToken), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn reenroll(
     State(st): State<AppState>,
     admin: Admin,

@@ -94,7 +94,7 @@ impl MetricsQuery {
 #[utoipa::path(get, path = "/v1/hosts/{id}/metrics", tag = "hosts", params(("id" = String, Path, description = "host id"), MetricsQuery),
     security(("bearer" = [])),
     responses((status = 200, body = HostMetrics), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn host_metrics(
     State(st): State<AppState>,
     _admin: Admin,

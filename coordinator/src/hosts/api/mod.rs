@@ -110,9 +110,9 @@ impl HostQuery {
 }
 
 /// List hosts, with fuzzy search and filters.
-#[utoipa::path(get, path = "/v1/hosts", tag = "hosts", params(HostQuery),
+#[utoipa::path(get, operation_id = "list_hosts", path = "/v1/hosts", tag = "hosts", params(HostQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = HostPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = HostPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
     _admin: Admin,
@@ -124,8 +124,8 @@ pub async fn list(
 }
 
 /// One host with what its agent last reported.
-#[utoipa::path(get, path = "/v1/hosts/{id}", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
-    responses((status = 200, body = HostDetail), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "show_host", path = "/v1/hosts/{id}", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
+    responses((status = 200, body = HostDetail), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
     _admin: Admin,
@@ -150,7 +150,7 @@ pub(crate) async fn transition(
 
 /// Lock a host: it gets no new instances; those on it run on.
 #[utoipa::path(post, path = "/v1/hosts/{id}/lock", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
-    responses((status = 200, body = Host), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Host), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn lock(
     State(st): State<AppState>,
     admin: Admin,
@@ -162,7 +162,7 @@ pub async fn lock(
 
 /// Unlock a locked host.
 #[utoipa::path(post, path = "/v1/hosts/{id}/unlock", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
-    responses((status = 200, body = Host), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Host), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn unlock(
     State(st): State<AppState>,
     admin: Admin,
@@ -174,7 +174,7 @@ pub async fn unlock(
 
 /// Ask the host's agent, over mTLS, what it sees now.
 #[utoipa::path(get, path = "/v1/hosts/{id}/agent", params(("id" = String, Path, description = "host id")), tag = "hosts", security(("bearer" = [])),
-    responses((status = 200, body = AgentFacts), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = AgentFacts), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn agent_facts(
     State(st): State<AppState>,
     _admin: Admin,

@@ -23,7 +23,7 @@ pub fn routes() -> Router<AppState> {
 
 /// Delete an image (a custom one goes to its tenant's recycle bin).
 #[utoipa::path(delete, path = "/v1/images/{id}", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn delete_image(
     State(st): State<AppState>,
     caller: Caller,
@@ -34,8 +34,8 @@ pub async fn delete_image(
 }
 
 /// Delete several images; each one's outcome is reported.
-#[utoipa::path(post, path = "/v1/images/batch-delete", tag = "images", security(("bearer" = [])), request_body = BatchDelete,
-    responses((status = 200, body = Vec<BatchItem>), (status = 400, body = ErrorBody)))]
+#[utoipa::path(post, operation_id = "batch_delete_images", path = "/v1/images/batch-delete", tag = "images", security(("bearer" = [])), request_body = BatchDelete,
+    responses((status = 200, body = Vec<BatchItem>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn batch_delete(
     State(st): State<AppState>,
     caller: Caller,
@@ -49,7 +49,7 @@ pub async fn batch_delete(
 
 /// Deleted custom images: a tenant's own, or all for admins.
 #[utoipa::path(get, path = "/v1/recycle-bin", tag = "images", security(("bearer" = [])),
-    responses((status = 200, body = Vec<Image>)))]
+    responses((status = 200, body = Vec<Image>), (status = 401, body = ErrorBody)))]
 pub async fn recycle_bin(
     State(st): State<AppState>,
     caller: Caller,
@@ -58,8 +58,8 @@ pub async fn recycle_bin(
 }
 
 /// Restore an image from the recycle bin to the status it had.
-#[utoipa::path(post, path = "/v1/recycle-bin/{id}/restore", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])),
-    responses((status = 200, body = Image), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, operation_id = "restore_image", path = "/v1/recycle-bin/{id}/restore", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])),
+    responses((status = 200, body = Image), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn restore(
     State(st): State<AppState>,
     caller: Caller,
@@ -70,7 +70,7 @@ pub async fn restore(
 
 /// Destroy an image in the recycle bin: its content is removed for good.
 #[utoipa::path(delete, path = "/v1/recycle-bin/{id}", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn destroy(
     State(st): State<AppState>,
     caller: Caller,

@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct LinkQuery {
     /// Unix seconds.
@@ -37,7 +38,7 @@ pub struct LinkQuery {
 #[utoipa::path(get, path = "/v1/image-downloads/{id}", tag = "images", params(("id" = String, Path, description = "image id"), LinkQuery),
     responses((status = 200, description = "the image"), (status = 206, description = "the requested range"),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 410, body = ErrorBody),
-        (status = 416, body = ErrorBody)))]
+        (status = 416, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn download(
     State(st): State<AppState>,
     ApiPath(id): ApiPath<ImageId>,

@@ -53,8 +53,8 @@ pub fn body_source(headers: &HeaderMap, body: Body) -> Source {
 }
 
 /// List images the caller may see, with filters.
-#[utoipa::path(get, path = "/v1/images", tag = "images", params(ImageQuery), security(("bearer" = [])),
-    responses((status = 200, body = ImagePage), (status = 400, body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_images", path = "/v1/images", tag = "images", params(ImageQuery), security(("bearer" = [])),
+    responses((status = 200, body = ImagePage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,
@@ -65,8 +65,8 @@ pub async fn list(
 }
 
 /// One image.
-#[utoipa::path(get, path = "/v1/images/{id}", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])),
-    responses((status = 200, body = Image), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "show_image", path = "/v1/images/{id}", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])),
+    responses((status = 200, body = Image), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
     caller: Caller,
@@ -77,8 +77,8 @@ pub async fn show(
 
 /// Import a custom image from an http, https or ftp URL. Returns at once; follow
 /// `operation_id` at `/v1/operations/{id}`.
-#[utoipa::path(post, path = "/v1/images/import", tag = "images", security(("bearer" = [])), request_body = NewImage,
-    responses((status = 202, body = Image), (status = 400, body = ErrorBody)))]
+#[utoipa::path(post, operation_id = "import_image", path = "/v1/images/import", tag = "images", security(("bearer" = [])), request_body = NewImage,
+    responses((status = 202, body = Image), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn import(
     State(st): State<AppState>,
     caller: Caller,
@@ -95,8 +95,8 @@ pub async fn import(
 }
 
 /// Declare a custom image whose content comes by upload (`PUT /v1/images/{id}/content`).
-#[utoipa::path(post, path = "/v1/images", tag = "images", security(("bearer" = [])), request_body = NewImage,
-    responses((status = 201, body = Image), (status = 400, body = ErrorBody)))]
+#[utoipa::path(post, operation_id = "create_image", path = "/v1/images", tag = "images", security(("bearer" = [])), request_body = NewImage,
+    responses((status = 201, body = Image), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
     caller: Caller,
@@ -118,7 +118,7 @@ pub async fn create(
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = Image), (status = 400, body = ErrorBody),
         (status = 409, description = "not awaiting content, or another upload to it is running (upload_in_progress)", body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn upload(
     State(st): State<AppState>,
     caller: Caller,
@@ -131,8 +131,8 @@ pub async fn upload(
 }
 
 /// Change name, note, tags or visibility (in any status).
-#[utoipa::path(patch, path = "/v1/images/{id}", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])), request_body = UpdateImage,
-    responses((status = 200, body = Image), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(patch, operation_id = "update_image", path = "/v1/images/{id}", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])), request_body = UpdateImage,
+    responses((status = 200, body = Image), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn update(
     State(st): State<AppState>,
     caller: Caller,
@@ -147,7 +147,7 @@ pub async fn update(
 
 /// Copy an available custom image into a new base image (admins).
 #[utoipa::path(post, path = "/v1/images/{id}/copy-to-base", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])), request_body = CopyToBase,
-    responses((status = 202, body = Image), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 202, body = Image), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn copy_to_base(
     State(st): State<AppState>,
     admin: Admin,
@@ -161,7 +161,7 @@ pub async fn copy_to_base(
 
 /// A signed download link valid for 24 hours; the link itself needs no token.
 #[utoipa::path(post, path = "/v1/images/{id}/download-link", params(("id" = String, Path, description = "image id")), tag = "images", security(("bearer" = [])),
-    responses((status = 200, body = DownloadLink), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = DownloadLink), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn download_link(
     State(st): State<AppState>,
     caller: Caller,

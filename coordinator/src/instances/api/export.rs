@@ -21,7 +21,7 @@ pub fn routes() -> Router<AppState> {
 #[utoipa::path(post, path = "/v1/instances/{id}/export-image", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
     request_body = ExportInstance,
     responses((status = 202, body = Image), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn export(
     State(st): State<AppState>,
     caller: Caller,

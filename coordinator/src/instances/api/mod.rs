@@ -52,8 +52,8 @@ pub struct ListQuery {
 
 /// Create an instance: checked, placed, claimed and recorded before this answers; the host's
 /// agent builds it afterwards (follow `state` or the operation).
-#[utoipa::path(post, path = "/v1/instances", tag = "instances", security(("bearer" = [])), request_body = NewInstance,
-    responses((status = 202, body = Instance), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, operation_id = "create_instance", path = "/v1/instances", tag = "instances", security(("bearer" = [])), request_body = NewInstance,
+    responses((status = 202, body = Instance), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
     caller: Caller,
@@ -90,8 +90,8 @@ fn filter_from(q: ListQuery, caller: &Caller) -> ApiResult<InstanceFilter> {
 }
 
 /// List instances; tenants see only theirs.
-#[utoipa::path(get, path = "/v1/instances", tag = "instances", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = InstancePage), (status = 400, body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_instances", path = "/v1/instances", tag = "instances", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = InstancePage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,
@@ -114,7 +114,7 @@ pub struct HostInstancesQuery {
 
 /// The instances on one host (admins).
 #[utoipa::path(get, path = "/v1/hosts/{id}/instances", tag = "hosts", security(("bearer" = [])), params(("id" = String, Path, description = "host id"), HostInstancesQuery),
-    responses((status = 200, body = InstancePage), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = InstancePage), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn host_instances(
     State(st): State<AppState>,
     Admin(caller): Admin,
@@ -139,8 +139,8 @@ pub async fn host_instances(
     Ok(ApiJson(InstancePage { items, total }))
 }
 
-#[utoipa::path(get, path = "/v1/instances/{id}", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
-    responses((status = 200, body = Instance), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "show_instance", path = "/v1/instances/{id}", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
+    responses((status = 200, body = Instance), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
     caller: Caller,
@@ -162,7 +162,7 @@ async fn act(
 }
 
 #[utoipa::path(post, path = "/v1/instances/{id}/start", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
-    responses((status = 202, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 202, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn start(
     State(st): State<AppState>,
     caller: Caller,
@@ -181,7 +181,7 @@ pub async fn start(
 /// Stop: the guest is asked to shut down and forced off after `timeout_s` (default 60).
 #[utoipa::path(post, path = "/v1/instances/{id}/stop", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
     request_body(content = StopInstance, content_type = "application/json"),
-    responses((status = 202, body = Instance), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 202, body = Instance), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn stop(
     State(st): State<AppState>,
     caller: Caller,
@@ -199,7 +199,7 @@ pub async fn stop(
 }
 
 #[utoipa::path(post, path = "/v1/instances/{id}/reboot", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
-    responses((status = 202, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 202, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn reboot(
     State(st): State<AppState>,
     caller: Caller,
@@ -217,8 +217,8 @@ pub async fn reboot(
 
 /// Delete: the domain is undefined and the disk removed on the host, then the instance and its
 /// claim go. Allowed in a settled state (running, stopped, error).
-#[utoipa::path(delete, path = "/v1/instances/{id}", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
-    responses((status = 202, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(delete, operation_id = "delete_instance", path = "/v1/instances/{id}", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
+    responses((status = 202, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn delete(
     State(st): State<AppState>,
     caller: Caller,

@@ -62,7 +62,7 @@ fn bound(id: &str, instance_id: &str) -> ApiError {
 /// most free addresses serves it.
 #[utoipa::path(post, path = "/v1/eips", tag = "eips", security(("bearer" = [])), request_body = NewEip,
     responses((status = 201, body = Eip), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn allocate(
     State(st): State<AppState>,
     caller: Caller,
@@ -88,8 +88,8 @@ pub async fn allocate(
 }
 
 /// List EIPs: a tenant its own (also those from segments it may no longer use), admins all.
-#[utoipa::path(get, path = "/v1/eips", tag = "eips", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = EipPage), (status = 400, body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_eips", path = "/v1/eips", tag = "eips", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = EipPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,
@@ -111,8 +111,8 @@ pub async fn list(
     Ok(ApiJson(EipPage { items, total }))
 }
 
-#[utoipa::path(get, path = "/v1/eips/{id}", params(("id" = String, Path, description = "EIP id")), tag = "eips", security(("bearer" = [])),
-    responses((status = 200, body = Eip), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "show_eip", path = "/v1/eips/{id}", params(("id" = String, Path, description = "EIP id")), tag = "eips", security(("bearer" = [])),
+    responses((status = 200, body = Eip), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
     caller: Caller,
@@ -124,7 +124,7 @@ pub async fn show(
 /// Bind an EIP to an instance of its tenant (not one being deleted). An EIP is bound to one
 /// instance at a time: unbind it first to move it.
 #[utoipa::path(post, path = "/v1/eips/{id}/bind", params(("id" = String, Path, description = "EIP id")), tag = "eips", security(("bearer" = [])), request_body = BindEip,
-    responses((status = 200, body = Eip), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Eip), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn bind(
     State(st): State<AppState>,
     caller: Caller,
@@ -167,7 +167,7 @@ pub async fn bind(
 
 /// Unbind an EIP from its instance; one not bound stays as it is.
 #[utoipa::path(post, path = "/v1/eips/{id}/unbind", params(("id" = String, Path, description = "EIP id")), tag = "eips", security(("bearer" = [])),
-    responses((status = 200, body = Eip), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Eip), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn unbind(
     State(st): State<AppState>,
     caller: Caller,
@@ -179,7 +179,7 @@ pub async fn unbind(
 
 /// Release an EIP back to its segment; refused while it is bound.
 #[utoipa::path(delete, path = "/v1/eips/{id}", params(("id" = String, Path, description = "EIP id")), tag = "eips", security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn release(
     State(st): State<AppState>,
     caller: Caller,
@@ -192,7 +192,7 @@ pub async fn release(
 /// An instance's public addresses with the gateway, prefix and routes of each (what its
 /// metadata carries).
 #[utoipa::path(get, path = "/v1/instances/{id}/network", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),
-    responses((status = 200, body = InstanceNetwork), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = InstanceNetwork), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn network(
     State(st): State<AppState>,
     caller: Caller,

@@ -20,16 +20,16 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Segments: admins see all; a tenant sees those it may use.
-#[utoipa::path(get, path = "/v1/segments", tag = "segments", security(("bearer" = [])),
-    responses((status = 200, body = Vec<Segment>)))]
+#[utoipa::path(get, operation_id = "list_segments", path = "/v1/segments", tag = "segments", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Segment>), (status = 401, body = ErrorBody)))]
 pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<ApiJson<Vec<Segment>>> {
     Ok(ApiJson(st.store.list_segments(caller.tenant_id()).await?))
 }
 
 /// Add a segment (admins). It must not overlap another; a NIC and VLAN carry at most one
 /// IPv4 and one IPv6 segment.
-#[utoipa::path(post, path = "/v1/segments", tag = "segments", security(("bearer" = [])), request_body = NewSegment,
-    responses((status = 201, body = Segment), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, operation_id = "create_segment", path = "/v1/segments", tag = "segments", security(("bearer" = [])), request_body = NewSegment,
+    responses((status = 201, body = Segment), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
     Admin(caller): Admin,
@@ -39,8 +39,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, ApiJson(segment)))
 }
 
-#[utoipa::path(get, path = "/v1/segments/{id}", params(("id" = String, Path, description = "segment id")), tag = "segments", security(("bearer" = [])),
-    responses((status = 200, body = Segment), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "show_segment", path = "/v1/segments/{id}", params(("id" = String, Path, description = "segment id")), tag = "segments", security(("bearer" = [])),
+    responses((status = 200, body = Segment), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
     caller: Caller,
@@ -55,8 +55,8 @@ pub async fn show(
 
 /// Change a segment (admins): name, gateway, NIC, VLAN, route policy and routes, state. The
 /// CIDR and IP version cannot change. Bound instances get the new routes and gateway.
-#[utoipa::path(patch, path = "/v1/segments/{id}", params(("id" = String, Path, description = "segment id")), tag = "segments", security(("bearer" = [])), request_body = UpdateSegment,
-    responses((status = 200, body = Segment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(patch, operation_id = "update_segment", path = "/v1/segments/{id}", params(("id" = String, Path, description = "segment id")), tag = "segments", security(("bearer" = [])), request_body = UpdateSegment,
+    responses((status = 200, body = Segment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn update(
     State(st): State<AppState>,
     Admin(caller): Admin,
@@ -79,8 +79,8 @@ pub async fn update(
 }
 
 /// Delete a segment (admins); refused while any EIP is allocated from it.
-#[utoipa::path(delete, path = "/v1/segments/{id}", params(("id" = String, Path, description = "segment id")), tag = "segments", security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(delete, operation_id = "delete_segment", path = "/v1/segments/{id}", params(("id" = String, Path, description = "segment id")), tag = "segments", security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn delete(
     State(st): State<AppState>,
     Admin(caller): Admin,
@@ -94,7 +94,7 @@ pub async fn delete(
 /// with their tenants; a tenant left out cannot allocate there again.
 #[utoipa::path(put, path = "/v1/segments/{id}/permissions", params(("id" = String, Path, description = "segment id")), tag = "segments", security(("bearer" = [])),
     request_body = SetSegmentPermission,
-    responses((status = 200, body = Segment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Segment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn set_permissions(
     State(st): State<AppState>,
     Admin(caller): Admin,

@@ -23,8 +23,8 @@ pub struct AuditQuery {
 }
 
 /// The newest audit entries.
-#[utoipa::path(get, path = "/v1/audit", tag = "admin", params(AuditQuery), security(("bearer" = [])),
-    responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_audit", path = "/v1/audit", tag = "admin", params(AuditQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
     _admin: Admin,

@@ -37,15 +37,15 @@ fn validate_email(email: &str) -> ApiResult<()> {
 }
 
 /// List tenants.
-#[utoipa::path(get, path = "/v1/tenants", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Vec<Tenant>), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_tenants", path = "/v1/tenants", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Tenant>), (status = 403, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list(State(st): State<AppState>, _admin: Admin) -> ApiResult<ApiJson<Vec<Tenant>>> {
     Ok(ApiJson(st.store.list_tenants().await?))
 }
 
 /// Create a tenant.
-#[utoipa::path(post, path = "/v1/tenants", tag = "admin", security(("bearer" = [])), request_body = CreateTenant,
-    responses((status = 201, body = Tenant), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, operation_id = "create_tenant", path = "/v1/tenants", tag = "admin", security(("bearer" = [])), request_body = CreateTenant,
+    responses((status = 201, body = Tenant), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
     admin: Admin,
@@ -59,8 +59,8 @@ pub async fn create(
 }
 
 /// One tenant: admins see any, a tenant only itself.
-#[utoipa::path(get, path = "/v1/tenants/{id}", params(("id" = String, Path, description = "tenant id")), tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Tenant), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "show_tenant", path = "/v1/tenants/{id}", params(("id" = String, Path, description = "tenant id")), tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Tenant), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
     caller: Caller,

@@ -15,8 +15,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// A tenant's quota and usage (admins, or the tenant itself).
-#[utoipa::path(get, path = "/v1/tenants/{id}/quota", params(("id" = String, Path, description = "tenant id")), tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = TenantQuota), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "show_tenant_quota", path = "/v1/tenants/{id}/quota", params(("id" = String, Path, description = "tenant id")), tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = TenantQuota), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn show(
     State(st): State<AppState>,
     caller: Caller,
@@ -31,7 +31,7 @@ pub async fn show(
 /// Set a tenant's quota; a limit left out (or null) is unlimited. Lowering a limit below what
 /// the tenant holds is allowed: nothing is taken away, new creates are refused.
 #[utoipa::path(put, path = "/v1/tenants/{id}/quota", params(("id" = String, Path, description = "tenant id")), tag = "admin", security(("bearer" = [])), request_body = Quota,
-    responses((status = 200, body = TenantQuota), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TenantQuota), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn set(
     State(st): State<AppState>,
     Admin(caller): Admin,

@@ -56,15 +56,15 @@ fn token_owner<'a>(
 }
 
 /// List live tokens: admins see all, a tenant its own.
-#[utoipa::path(get, path = "/v1/tokens", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Vec<ApiToken>)))]
+#[utoipa::path(get, operation_id = "list_tokens", path = "/v1/tokens", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Vec<ApiToken>), (status = 401, body = ErrorBody)))]
 pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<ApiJson<Vec<ApiToken>>> {
     Ok(ApiJson(st.store.list_api_tokens(caller.tenant_id()).await?))
 }
 
 /// Create an API token. The secret is in this response only.
-#[utoipa::path(post, path = "/v1/tokens", tag = "admin", security(("bearer" = [])), request_body = CreateToken,
-    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(post, operation_id = "create_token", path = "/v1/tokens", tag = "admin", security(("bearer" = [])), request_body = CreateToken,
+    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
     caller: Caller,
@@ -82,8 +82,8 @@ pub async fn create(
 }
 
 /// Revoke a token (a tenant only its own).
-#[utoipa::path(delete, path = "/v1/tokens/{id}", params(("id" = String, Path, description = "token id")), tag = "admin", security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, operation_id = "revoke_token", path = "/v1/tokens/{id}", params(("id" = String, Path, description = "token id")), tag = "admin", security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn revoke(
     State(st): State<AppState>,
     caller: Caller,
@@ -96,7 +96,7 @@ pub async fn revoke(
 /// Issue a one-time enrollment token for `plinth-agent enroll`.
 #[utoipa::path(post, path = "/v1/enrollment-tokens", tag = "agents", security(("bearer" = [])),
     request_body = CreateEnrollmentToken,
-    responses((status = 201, body = EnrollmentToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = EnrollmentToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn create_enrollment(
     State(st): State<AppState>,
     admin: Admin,
