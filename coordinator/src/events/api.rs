@@ -70,9 +70,14 @@ pub async fn events(
         .transpose()
         .map_err(|t| ApiError::field("type", format!("'{t}' is not an event type")))?;
     let last = match headers.get("last-event-id") {
-        Some(v) => Some(v.to_str().ok().and_then(|s| s.trim().parse().ok()).ok_or_else(
-            || ApiError::field("Last-Event-ID", "must be an event id (a whole number)"),
-        )?),
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .ok_or_else(|| {
+                    ApiError::field("Last-Event-ID", "must be an event id (a whole number)")
+                })?,
+        ),
         None => q.after,
     };
     let filter = Filter {
@@ -89,7 +94,8 @@ pub async fn events(
             st.jobs.token(),
         )
         .await?;
-    Ok(Sse::new(stream.map(|item| Ok(sse_event(item)))).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+    Ok(Sse::new(stream.map(|item| Ok(sse_event(item))))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 
 fn sse_event(item: Item) -> SseEvent {

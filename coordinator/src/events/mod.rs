@@ -9,9 +9,9 @@ pub mod api;
 pub mod store;
 
 use crate::db::Store;
-pub use store::{Event, EventType, Span, StoredEvent, record};
 use std::collections::VecDeque;
 use std::time::Duration;
+pub use store::{Event, EventType, Span, StoredEvent, record, record_change};
 use tokio_util::sync::CancellationToken;
 
 /// How much of the feed is kept for clients that resume.
@@ -103,7 +103,9 @@ pub fn start(last: Option<i64>, backlog: bool, span: Span) -> Start {
 pub enum Item {
     Event(StoredEvent),
     /// The client missed events the backlog no longer holds: re-fetch, then go on from `id`.
-    Reload { id: i64 },
+    Reload {
+        id: i64,
+    },
 }
 
 /// The feed service: opens streams and prunes the backlog.

@@ -112,6 +112,43 @@ pub async fn record(conn: &mut SqliteConnection, event: Event<'_>) -> Result<(),
     Ok(())
 }
 
+/// [`record`] for a change of resource `id` of type `kind`, with its tenant read from the
+/// resource's row on `conn` (so call it while the row exists: before a delete). Hosts and
+/// segments are admin-only: no tenant.
+pub async fn record_change(
+    conn: &mut SqliteConnection,
+    kind: EventType,
+    id: &str,
+    data: serde_json::Value,
+) -> Result<(), StoreError> {
+    let owner = match kind {
+        EventType::Host | EventType::Segment => None,
+        EventType::Instance => Some("SELECT tenant_id FROM instances WHERE id = ?"),
+        EventType::Image => Some("SELECT owner_tenant_id FROM images WHERE id = ?"),
+        EventType::Baremetal => Some("SELECT tenant_id FROM baremetal WHERE id = ?"),
+        EventType::Eip => Some("SELECT tenant_id FROM eips WHERE id = ?"),
+        EventType::Operation => Some("SELECT owner_tenant_id FROM operations WHERE id = ?"),
+    };
+    let tenant: Option<String> = match owner {
+        Some(sql) => sqlx::query_scalar::<_, Option<String>>(sql)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .flatten(),
+        None => None,
+    };
+    record(
+        conn,
+        Event {
+            kind,
+            resource_id: id,
+            tenant_id: tenant.as_deref(),
+            data,
+        },
+    )
+    .await
+}
+
 /// The ids the backlog holds now: oldest and newest (both `None` when it is empty).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {

@@ -77,8 +77,19 @@ pub(crate) async fn insert_operations(
     )
     .bind(ops)
     .bind(status_name(OperationStatus::Running))
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    let rows: Vec<serde_json::Value> = serde_json::from_str(ops)
+        .map_err(|e| StoreError::Corrupt(format!("new operations: {e}")))?;
+    for row in rows {
+        let id = row["id"].as_str().unwrap_or_default();
+        let data = serde_json::json!({
+            "status": status_name(OperationStatus::Running),
+            "kind": row["kind"],
+            "target": row["target"],
+        });
+        crate::events::record_change(conn, crate::events::EventType::Operation, id, data).await?;
+    }
     Ok(())
 }
 
@@ -145,7 +156,7 @@ impl Store {
             OperationStatus::Succeeded
         };
         // Only a running operation ends, and only once: a second finish changes nothing.
-        sqlx::query(
+        let done = sqlx::query(
             "UPDATE operations SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?",
         )
         .bind(status_name(status))
@@ -153,8 +164,13 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(status_name(OperationStatus::Running))
-            .execute(conn)
+            .execute(&mut *conn)
             .await?;
+        if done.rows_affected() == 1 {
+            let data = serde_json::json!({ "status": status_name(status), "error": error });
+            crate::events::record_change(conn, crate::events::EventType::Operation, id, data)
+                .await?;
+        }
         Ok(())
     }
 

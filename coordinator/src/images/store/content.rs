@@ -68,6 +68,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.events_committed();
         Ok(marks)
     }
 
@@ -115,6 +116,7 @@ mod tests {
         let mut tx = store.write().await?;
         store.insert_operation(&mut tx, &op).await?;
         tx.commit().await?;
+        self.events_committed();
         Ok(())
     }
 

@@ -259,6 +259,7 @@ impl Store {
             self.insert_operation(&mut tx, op).await?;
         }
         tx.commit().await?;
+        self.events_committed();
         Ok(())
     }
 
@@ -394,6 +395,7 @@ impl Store {
             replace_tags(&mut tx, id, tags).await?;
         }
         tx.commit().await?;
+        self.events_committed();
         Ok(true)
     }
 
@@ -437,6 +439,7 @@ impl Store {
         replace_tags(&mut tx, new_id, &source.tags).await?;
         self.insert_operation(&mut tx, op).await?;
         tx.commit().await?;
+        self.events_committed();
         Ok(())
     }
 

@@ -57,7 +57,17 @@ pub(crate) async fn swap_state(
     if let Some(op) = job {
         q = q.bind(op);
     }
-    Ok(q.execute(conn).await?.rows_affected() == 1)
+    if q.execute(&mut *conn).await?.rows_affected() != 1 {
+        return Ok(false);
+    }
+    crate::events::record_change(
+        conn,
+        crate::events::EventType::Instance,
+        id,
+        serde_json::json!({ "state": c.to.as_str(), "from": c.from.as_str(), "reason": c.reason }),
+    )
+    .await?;
+    Ok(true)
 }
 
 /// The state of instance `id` while the job `op` owns it; `None` when it does not.
@@ -120,7 +130,13 @@ pub(crate) async fn release_to(
         .bind(state.as_str())
         .bind(now)
         .bind(id)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    crate::events::record_change(
+        conn,
+        crate::events::EventType::Instance,
+        id,
+        serde_json::json!({ "state": state.as_str() }),
+    )
+    .await
 }
