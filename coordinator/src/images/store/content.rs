@@ -116,7 +116,6 @@ mod tests {
         let mut tx = store.write().await?;
         store.insert_operation(&mut tx, &op).await?;
         tx.commit().await?;
-        self.events_committed();
         Ok(())
     }
 
