@@ -369,7 +369,8 @@ impl Store {
             Prepared::Failed(reason) => serde_json::json!({ "state": state.to.as_str(),
                 "from": state.from.as_str(), "reason": reason }),
         };
-        crate::events::record_change(&mut tx, crate::events::EventType::Baremetal, id, data).await?;
+        crate::events::record_change(&mut tx, crate::events::EventType::Baremetal, id, data)
+            .await?;
         let op: Option<String> = sqlx::query("SELECT operation_id FROM baremetal WHERE id = ?")
             .bind(id)
             .fetch_one(&mut *tx)

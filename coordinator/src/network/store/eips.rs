@@ -395,7 +395,8 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 let data = serde_json::json!({ "instance_id": instance_id });
-                crate::events::record_change(&mut tx, crate::events::EventType::Eip, id, data).await?;
+                crate::events::record_change(&mut tx, crate::events::EventType::Eip, id, data)
+                    .await?;
             }
         }
         tx.commit().await?;

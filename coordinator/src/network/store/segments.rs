@@ -327,7 +327,13 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        crate::events::record_change(&mut tx, crate::events::EventType::Segment, id, serde_json::json!({ "deleted": true })).await?;
+        crate::events::record_change(
+            &mut tx,
+            crate::events::EventType::Segment,
+            id,
+            serde_json::json!({ "deleted": true }),
+        )
+        .await?;
         tx.commit().await?;
         self.events_committed();
         Ok(Ok(()))
