@@ -58,6 +58,15 @@ async fn host_changes_arrive_in_order_and_resume_exactly() -> anyhow::Result<()>
     .await?;
     assert_eq!(missed, vec![unlocked.clone()]);
 
+    // The CLI prints the backlog, one line per change.
+    let (ok, stdout, stderr) = region.cli(&["events", "--type", "host"])?;
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("state=locked") && stdout.contains("state=available"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&a.host_id), "{stdout}");
+
     // A tenant sees no host events, even asking for them.
     let tenant = tenant_token(&region, "t@example.com").await?.1;
     let theirs = Feed::open(

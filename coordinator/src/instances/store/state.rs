@@ -105,6 +105,10 @@ pub(crate) async fn fail_all_on_removed_host(
     reason: &str,
     now: i64,
 ) -> Result<u64, StoreError> {
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM instances WHERE host_id = ?")
+        .bind(host_id)
+        .fetch_all(&mut *conn)
+        .await?;
     let done = sqlx::query(
         "UPDATE instances SET state = ?, state_reason = ?, host_id = NULL, \
             migrating_to = NULL, updated_at = ? WHERE host_id = ?",
@@ -113,8 +117,12 @@ pub(crate) async fn fail_all_on_removed_host(
     .bind(reason)
     .bind(now)
     .bind(host_id)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    for id in &ids {
+        let data = serde_json::json!({ "state": InstanceState::Error.as_str(), "reason": reason });
+        crate::events::record_change(conn, crate::events::EventType::Instance, id, data).await?;
+    }
     Ok(done.rows_affected())
 }
 
