@@ -10,6 +10,7 @@ pub mod store;
 
 use crate::db::Store;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 pub use store::{Event, EventType, Span, StoredEvent, record, record_change};
 use tokio_util::sync::CancellationToken;
@@ -113,11 +114,77 @@ pub enum Item {
 pub struct Events {
     store: Store,
     backlog: Backlog,
+    recent: Arc<tokio::sync::Mutex<Recent>>,
+}
+
+/// The newest events in memory, so that a commit costs one query for all its subscribers
+/// instead of one each: every row with an id in `(base, upto]`, oldest first.
+#[derive(Debug, Default)]
+struct Recent {
+    rows: VecDeque<StoredEvent>,
+    base: i64,
+    upto: i64,
+    /// The wake-up count and time of the last refresh: refresh again when either moved on.
+    seen: Option<(u64, tokio::time::Instant)>,
+}
+
+/// Events kept in memory.
+const RECENT: usize = 4096;
+
+impl Recent {
+    /// Reads what was committed since `upto` when a wake-up came (or a poll period passed).
+    async fn refresh(&mut self, store: &Store, wake: u64) -> Result<(), crate::db::StoreError> {
+        let fresh = self
+            .seen
+            .is_some_and(|(w, at)| w == wake && at.elapsed() < POLL);
+        if fresh {
+            return Ok(());
+        }
+        let now = tokio::time::Instant::now();
+        if self.seen.is_none() {
+            let newest = store.events_span().await?.newest.unwrap_or(0);
+            (self.base, self.upto) = (newest, newest);
+        }
+        loop {
+            let rows = store.events_after(self.upto, BATCH).await?;
+            let full = rows.len() as i64 == BATCH;
+            for row in rows {
+                self.upto = row.id;
+                self.rows.push_back(row);
+            }
+            while self.rows.len() > RECENT {
+                if let Some(old) = self.rows.pop_front() {
+                    self.base = old.id;
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        self.seen = Some((wake, now));
+        Ok(())
+    }
+
+    /// Up to `BATCH` events after `last`, when memory holds all of them.
+    fn after(&self, last: i64) -> Option<Vec<StoredEvent>> {
+        if last < self.base || last > self.upto {
+            return None;
+        }
+        let start = self.rows.partition_point(|e| e.id <= last);
+        Some(
+            self.rows
+                .iter()
+                .skip(start)
+                .take(BATCH as usize)
+                .cloned()
+                .collect(),
+        )
+    }
 }
 
 /// One subscriber's position in the feed.
 struct Tail {
-    store: Store,
+    events: Events,
     filter: Filter,
     last: i64,
     follow: bool,
@@ -137,7 +204,8 @@ impl Tail {
             }
             // Seen before reading: a commit after the read wakes the wait below.
             self.wake.borrow_and_update();
-            match self.store.events_after(self.last, BATCH).await {
+            let wake = *self.wake.borrow();
+            match self.events.after(self.last, wake).await {
                 Ok(rows) => {
                     let full = rows.len() as i64 == BATCH;
                     for row in rows {
@@ -166,7 +234,23 @@ impl Tail {
 
 impl Events {
     pub fn new(store: Store, backlog: Backlog) -> Events {
-        Events { store, backlog }
+        Events {
+            store,
+            backlog,
+            recent: Arc::default(),
+        }
+    }
+
+    /// Up to `BATCH` events after `last`: from memory when it holds them, else the table.
+    async fn after(&self, last: i64, wake: u64) -> Result<Vec<StoredEvent>, crate::db::StoreError> {
+        {
+            let mut recent = self.recent.lock().await;
+            recent.refresh(&self.store, wake).await?;
+            if let Some(rows) = recent.after(last) {
+                return Ok(rows);
+            }
+        }
+        self.store.events_after(last, BATCH).await
     }
 
     /// A stream of the events after the client's `last` id (see [`start`]) that `filter`
@@ -191,7 +275,7 @@ impl Events {
             }
         };
         let tail = Tail {
-            store: self.store.clone(),
+            events: self.clone(),
             filter,
             last,
             follow,
@@ -300,6 +384,26 @@ mod tests {
         assert_eq!(start(None, true, empty), Start::After(0));
         assert_eq!(start(Some(0), false, empty), Start::After(0));
         assert_eq!(start(Some(3), false, empty), Start::Reload { newest: 0 });
+    }
+
+    #[test]
+    fn memory_serves_only_what_it_holds_whole() {
+        let recent = Recent {
+            rows: (11..=20).map(|id| ev(id, EventType::Host, None)).collect(),
+            base: 10,
+            upto: 20,
+            seen: None,
+        };
+        let ids = |last| {
+            recent
+                .after(last)
+                .map(|r| r.iter().map(|e| e.id).collect::<Vec<_>>())
+        };
+        assert_eq!(ids(9), None, "older than memory: the table answers");
+        assert_eq!(ids(10), Some((11..=20).collect()));
+        assert_eq!(ids(18), Some(vec![19, 20]));
+        assert_eq!(ids(20), Some(vec![]));
+        assert_eq!(ids(21), None, "newer than memory: refresh first");
     }
 
     #[tokio::test]
