@@ -129,7 +129,8 @@ impl Store {
         total: Option<u64>,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let mut tx = self.write().await?;
+        let n = sqlx::query(
             "UPDATE operations SET progress_bytes = ?, total_bytes = ?, updated_at = ? \
              WHERE id = ? AND status = ?",
         )
@@ -138,8 +139,17 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(status_name(OperationStatus::Running))
-        .execute(self.pool())
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            // Progress is written every half second at most (images/import.rs): one event each.
+            let data = serde_json::json!({ "progress_bytes": progress, "total_bytes": total });
+            crate::events::record_change(&mut tx, crate::events::EventType::Operation, id, data)
+                .await?;
+        }
+        tx.commit().await?;
+        self.events_committed();
         Ok(())
     }
 
