@@ -5,9 +5,9 @@
 //! how many events were lost or arrived out of order. Goal: p99 ≤ 100 ms, none lost or
 //! reordered.
 //!
-//! Run: `cargo build --release --bins && cargo bench -p plinth-e2e --bench events` (or a
-//! debug build: `cargo build --bins && cargo run -p plinth-e2e --bench events`... see the
-//! report's first line for which binary ran). Prints a report; exits 0.
+//! Run: `cargo build --release --bins && cargo bench -p plinth-e2e --bench events`, or against
+//! the debug binaries: `cargo build --bins && cargo test -p plinth-e2e --bench events`. The
+//! report's first line names the coordinator binary that ran. Prints a report; exits 0.
 
 use plinth_e2e::Region;
 use plinth_e2e::sse::Feed;
