@@ -4,6 +4,7 @@
 use crate::baremetal::api as baremetal;
 use crate::baremetal::api::console as baremetal_console;
 use crate::devices::api as host_devices;
+use crate::events::api as events;
 use crate::hosts::api as hosts;
 use crate::hosts::api::{
     agent, clusters, enroll, identity as host_identity, metrics as host_metrics,
@@ -44,7 +45,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         images::copy_to_base, images::download_link, downloads::download,
         image_delete::delete_image, image_delete::batch_delete, image_delete::recycle_bin,
         image_delete::restore, image_delete::destroy,
-        operations::show,
+        operations::show, events::events,
         instances::create, instances::list, instances::show, instances::start, instances::stop,
         instances::reboot, instances::delete, instances::host_instances, instance_export::export,
         quotas::show, quotas::set, agent_images::fetch, agent_images::upload_export,
@@ -72,6 +73,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "segments", description = "External IP segments (SPEC §6)"),
         (name = "eips", description = "EIPs: public addresses tenants allocate from segments (SPEC §6)"),
         (name = "baremetal", description = "Bare-metal servers managed through their BMCs (SPEC §4)"),
+        (name = "events", description = "The change feed: state changes as Server-Sent Events"),
     )
 )]
 pub struct ApiDoc;
@@ -119,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .merge(image_delete::routes())
         .merge(downloads::routes())
         .merge(operations::routes())
+        .merge(events::routes())
         .merge(instances::routes())
         .merge(maintenance::routes())
         .merge(instance_export::routes())

@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod dev;
 pub mod devices;
+pub mod events;
 pub mod hosts;
 pub mod http;
 pub mod images;

@@ -21,6 +21,8 @@ pub struct AppState {
     pub consoles: Arc<crate::baremetal::console::Consoles>,
     /// Every background task starts here; shutdown cancels and waits for them.
     pub jobs: crate::jobs::Jobs,
+    /// The change feed (`GET /v1/events`).
+    pub events: crate::events::Events,
 }
 
 /// Runtime settings handlers need.

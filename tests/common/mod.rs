@@ -12,6 +12,7 @@ pub mod libvirtd;
 pub mod process;
 pub mod prometheus;
 pub mod servers;
+pub mod sse;
 
 use anyhow::{Context, bail};
 use plinth_common::tls::client_config;

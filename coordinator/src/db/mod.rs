@@ -51,6 +51,8 @@ pub struct Store {
     pub(crate) claim_writer: crate::instances::store::claims::ClaimSender,
     /// Revoked agent certificates, for the client that calls agents (hosts/store/certificates.rs).
     pub(crate) revoked: Arc<Revocations>,
+    /// Wakes the change feed's streams after commits that recorded events (events/store.rs).
+    pub(crate) events: crate::events::store::Wake,
 }
 
 impl Store {
@@ -95,6 +97,7 @@ impl Store {
             eips: Arc::default(),
             claim_writer,
             revoked: Revocations::new(),
+            events: Default::default(),
         };
         store.load_host_index().await?;
         store

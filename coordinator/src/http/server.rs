@@ -60,6 +60,7 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
         http: import_client(extra_ca.as_deref())?,
     };
     Ok(AppState {
+        events: crate::events::Events::new(store.clone(), crate::events::Backlog::default()),
         store,
         ca: Arc::new(ca),
         agents,
@@ -133,6 +134,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     // Every error answer JSON, axum's own (405) included.
     let router = crate::http::json_errors::around(crate::api::router(state.clone()));
     let jobs = state.jobs.clone();
+    jobs.spawn("event pruner", state.events.clone().prune(jobs.token()));
     jobs.spawn(
         "presence watcher",
         crate::hosts::presence::watch(state.store.clone(), jobs.token()),

@@ -77,8 +77,19 @@ pub(crate) async fn insert_operations(
     )
     .bind(ops)
     .bind(status_name(OperationStatus::Running))
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    let rows: Vec<serde_json::Value> = serde_json::from_str(ops)
+        .map_err(|e| StoreError::Corrupt(format!("new operations: {e}")))?;
+    for row in rows {
+        let id = row["id"].as_str().unwrap_or_default();
+        let data = serde_json::json!({
+            "status": status_name(OperationStatus::Running),
+            "kind": row["kind"],
+            "target": row["target"],
+        });
+        crate::events::record_change(conn, crate::events::EventType::Operation, id, data).await?;
+    }
     Ok(())
 }
 
@@ -118,7 +129,8 @@ impl Store {
         total: Option<u64>,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let mut tx = self.write().await?;
+        let n = sqlx::query(
             "UPDATE operations SET progress_bytes = ?, total_bytes = ?, updated_at = ? \
              WHERE id = ? AND status = ?",
         )
@@ -127,8 +139,17 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(status_name(OperationStatus::Running))
-        .execute(self.pool())
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            // Progress is written every half second at most (images/import.rs): one event each.
+            let data = serde_json::json!({ "progress_bytes": progress, "total_bytes": total });
+            crate::events::record_change(&mut tx, crate::events::EventType::Operation, id, data)
+                .await?;
+        }
+        tx.commit().await?;
+        self.events_committed();
         Ok(())
     }
 
@@ -145,7 +166,7 @@ impl Store {
             OperationStatus::Succeeded
         };
         // Only a running operation ends, and only once: a second finish changes nothing.
-        sqlx::query(
+        let done = sqlx::query(
             "UPDATE operations SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?",
         )
         .bind(status_name(status))
@@ -153,8 +174,13 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(status_name(OperationStatus::Running))
-            .execute(conn)
+            .execute(&mut *conn)
             .await?;
+        if done.rows_affected() == 1 {
+            let data = serde_json::json!({ "status": status_name(status), "error": error });
+            crate::events::record_change(conn, crate::events::EventType::Operation, id, data)
+                .await?;
+        }
         Ok(())
     }
 

@@ -363,6 +363,14 @@ impl Store {
         if let Prepared::Ok { power, .. } = outcome {
             power::log_power(&mut tx, id, power.to, "prepare", now).await?;
         }
+        let data = match outcome {
+            Prepared::Ok { power, .. } => serde_json::json!({ "state": state.to.as_str(),
+                "from": state.from.as_str(), "power_state": power.to.as_str() }),
+            Prepared::Failed(reason) => serde_json::json!({ "state": state.to.as_str(),
+                "from": state.from.as_str(), "reason": reason }),
+        };
+        crate::events::record_change(&mut tx, crate::events::EventType::Baremetal, id, data)
+            .await?;
         let op: Option<String> = sqlx::query("SELECT operation_id FROM baremetal WHERE id = ?")
             .bind(id)
             .fetch_one(&mut *tx)
@@ -376,6 +384,7 @@ impl Store {
             self.finish_operation(&mut tx, &op, error, now).await?;
         }
         tx.commit().await?;
+        self.events_committed();
         Ok(true)
     }
 

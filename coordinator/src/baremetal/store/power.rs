@@ -40,8 +40,13 @@ impl Store {
         }
         if changed {
             log_power(&mut tx, id, power.to, source, now).await?;
+            let data = serde_json::json!({ "power_state": power.to.as_str(),
+                "from": power.from.as_str(), "source": source });
+            crate::events::record_change(&mut tx, crate::events::EventType::Baremetal, id, data)
+                .await?;
         }
         tx.commit().await?;
+        self.events_committed();
         Ok(true)
     }
 

@@ -7,6 +7,7 @@ mod client;
 mod console;
 mod devices;
 mod eips;
+mod events;
 mod format;
 mod host_identity;
 mod hosts;
@@ -102,6 +103,9 @@ enum Command {
         #[command(subcommand)]
         command: tokens::TokensCommand,
     },
+    /// The change feed: state changes of hosts, instances, images, bare metal, segments,
+    /// EIPs and operations.
+    Events(events::EventsArgs),
     /// The newest audit entries.
     Audit {
         /// How many entries, 1-1000 [server default: 100].
@@ -126,6 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Baremetal { command } => baremetal::run(&client, &out, command).await,
         Command::Tokens { command } => tokens::run(&client, &out, command).await,
         Command::Audit { limit } => admin::audit(&client, &out, limit).await,
+        Command::Events(args) => events::run(&settings, cli.json, args).await,
     }
 }
 

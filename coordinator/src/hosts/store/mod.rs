@@ -410,19 +410,30 @@ impl Store {
             .ok_or(TransitionError::NotFound)?;
         let from = parse_state(row.try_get("state").map_err(StoreError::from)?)?;
         let to = from.transition(event)?;
+        let mut tx = self.write().await.map_err(StoreError::from)?;
         let res =
             sqlx::query("UPDATE hosts SET state = ?, updated_at = ? WHERE id = ? AND state = ?")
                 .bind(to.as_str())
                 .bind(now)
                 .bind(id)
                 .bind(from.as_str())
-                .execute(self.pool())
+                .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from)?;
         if res.rows_affected() != 1 {
+            drop(tx);
             // Someone moved it first: report against the state it is in now.
             return Box::pin(self.transition_host(id, event, now)).await;
         }
+        crate::events::record_change(
+            &mut tx,
+            crate::events::EventType::Host,
+            id,
+            serde_json::json!({ "state": to.as_str(), "from": from.as_str() }),
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.events_committed();
         self.host_index().update(id, |e| e.state = to);
         let row = sqlx::query(&format!("SELECT {LIST_COLUMNS} FROM hosts WHERE id = ?"))
             .bind(id)

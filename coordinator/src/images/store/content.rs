@@ -68,6 +68,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.events_committed();
         Ok(marks)
     }
 

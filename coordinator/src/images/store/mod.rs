@@ -261,6 +261,7 @@ impl Store {
             self.insert_operation(&mut tx, op).await?;
         }
         tx.commit().await?;
+        self.events_committed();
         Ok(())
     }
 
@@ -396,6 +397,7 @@ impl Store {
             replace_tags(&mut tx, id, tags).await?;
         }
         tx.commit().await?;
+        self.events_committed();
         Ok(true)
     }
 
@@ -458,6 +460,7 @@ impl Store {
         replace_tags(&mut tx, new_id, &source.tags).await?;
         self.insert_operation(&mut tx, op).await?;
         tx.commit().await?;
+        self.events_committed();
         Ok(())
     }
 

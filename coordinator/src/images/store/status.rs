@@ -140,13 +140,34 @@ impl Store {
             StatusEffect::Failure { .. } | StatusEffect::Remove => {}
         }
         let mut tx = self.write().await?;
+        let data = match to {
+            ImageNext::Removed => serde_json::json!({ "removed": true, "from": from.as_str() }),
+            ImageNext::Status(to) => {
+                serde_json::json!({ "status": to.as_str(), "from": from.as_str() })
+            }
+        };
+        if matches!(to, ImageNext::Removed) {
+            // Before the delete: the event's tenant is read from the row.
+            crate::events::record_change(
+                &mut tx,
+                crate::events::EventType::Image,
+                id,
+                data.clone(),
+            )
+            .await?;
+        }
         if qb.build().execute(&mut *tx).await?.rows_affected() != 1 {
             return Ok(false);
+        }
+        if !matches!(to, ImageNext::Removed) {
+            crate::events::record_change(&mut tx, crate::events::EventType::Image, id, data)
+                .await?;
         }
         if let Some(op) = op {
             self.finish_operation(&mut tx, op.id, op.error, now).await?;
         }
         tx.commit().await?;
+        self.events_committed();
         Ok(true)
     }
 
@@ -238,6 +259,7 @@ impl Store {
             let mut tx = self.write().await?;
             self.finish_operation(&mut tx, op_id, error, now).await?;
             tx.commit().await?;
+            self.events_committed();
         }
         Ok(())
     }

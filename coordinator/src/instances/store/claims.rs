@@ -210,11 +210,21 @@ impl Store {
             refusals.insert(c.host.clone(), ClaimRefused::Quota(exceeded));
         }
         insert_instances(&mut tx, &granted).await?;
+        for c in &granted {
+            let row: serde_json::Value = serde_json::from_str(&c.row)
+                .map_err(|e| StoreError::Corrupt(format!("new instance row: {e}")))?;
+            let data =
+                serde_json::json!({ "state": InstanceState::Creating.as_str(), "created": true });
+            let id = row["id"].as_str().unwrap_or_default();
+            crate::events::record_change(&mut tx, crate::events::EventType::Instance, id, data)
+                .await?;
+        }
         if !granted.is_empty() {
             let ops = json_array(granted.iter().map(|c| c.op.as_str()));
             crate::jobs::operations::insert_operations(&mut tx, &ops).await?;
         }
         tx.commit().await?;
+        self.events_committed();
         let results = batch
             .iter()
             .map(|c| match refusals.remove(&c.host) {

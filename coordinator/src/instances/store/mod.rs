@@ -268,6 +268,7 @@ impl Store {
             .await?;
         self.insert_operation(&mut tx, op).await?;
         tx.commit().await?;
+        self.events_committed();
         self.set_allocation(host, c, m);
         Ok(Ok(()))
     }
@@ -296,6 +297,7 @@ impl Store {
         }
         self.insert_operation(&mut tx, op).await?;
         tx.commit().await?;
+        self.events_committed();
         Ok(true)
     }
 
@@ -319,6 +321,7 @@ impl Store {
         }
         self.finish_operation(&mut tx, op_id, None, now).await?;
         tx.commit().await?;
+        self.events_committed();
         Ok(())
     }
 
@@ -347,6 +350,7 @@ impl Store {
         self.finish_operation(&mut tx, op_id, Some(reason), now)
             .await?;
         tx.commit().await?;
+        self.events_committed();
         if let Some((host, c, m)) = released {
             self.set_allocation(&host, c, m);
         }
@@ -364,6 +368,7 @@ impl Store {
             .await?;
         self.finish_operation(&mut tx, op_id, None, now).await?;
         tx.commit().await?;
+        self.events_committed();
         if let Some((host, c, m)) = released {
             self.set_allocation(&host, c, m);
         }

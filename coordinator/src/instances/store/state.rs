@@ -57,7 +57,17 @@ pub(crate) async fn swap_state(
     if let Some(op) = job {
         q = q.bind(op);
     }
-    Ok(q.execute(conn).await?.rows_affected() == 1)
+    if q.execute(&mut *conn).await?.rows_affected() != 1 {
+        return Ok(false);
+    }
+    crate::events::record_change(
+        conn,
+        crate::events::EventType::Instance,
+        id,
+        serde_json::json!({ "state": c.to.as_str(), "from": c.from.as_str(), "reason": c.reason }),
+    )
+    .await?;
+    Ok(true)
 }
 
 /// The state of instance `id` while the job `op` owns it; `None` when it does not.
@@ -95,6 +105,10 @@ pub(crate) async fn fail_all_on_removed_host(
     reason: &str,
     now: i64,
 ) -> Result<u64, StoreError> {
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM instances WHERE host_id = ?")
+        .bind(host_id)
+        .fetch_all(&mut *conn)
+        .await?;
     let done = sqlx::query(
         "UPDATE instances SET state = ?, state_reason = ?, host_id = NULL, \
             migrating_to = NULL, updated_at = ? WHERE host_id = ?",
@@ -103,8 +117,12 @@ pub(crate) async fn fail_all_on_removed_host(
     .bind(reason)
     .bind(now)
     .bind(host_id)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    for id in &ids {
+        let data = serde_json::json!({ "state": InstanceState::Error.as_str(), "reason": reason });
+        crate::events::record_change(conn, crate::events::EventType::Instance, id, data).await?;
+    }
     Ok(done.rows_affected())
 }
 
@@ -120,7 +138,13 @@ pub(crate) async fn release_to(
         .bind(state.as_str())
         .bind(now)
         .bind(id)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    crate::events::record_change(
+        conn,
+        crate::events::EventType::Instance,
+        id,
+        serde_json::json!({ "state": state.as_str() }),
+    )
+    .await
 }

@@ -200,6 +200,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.events_committed();
         self.set_allocation(target, cores, memory);
         Ok(Ok(()))
     }
@@ -243,6 +244,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.events_committed();
         self.set_allocation(&released.0, released.1, released.2);
         Ok(())
     }
@@ -274,6 +276,7 @@ impl Store {
         };
         set_outcome(&mut tx, op, instance, event, reason, now).await?;
         tx.commit().await?;
+        self.events_committed();
         if let Some((host, cores, memory)) = released {
             self.set_allocation(&host, cores, memory);
         }
@@ -321,6 +324,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.events_committed();
         if let Some((host, cores, memory)) = released {
             self.set_allocation(&host, cores, memory);
         }
@@ -338,6 +342,7 @@ impl Store {
         let mut tx = self.write().await?;
         set_outcome(&mut tx, op, instance, MoveEvent::Stay, reason, now).await?;
         tx.commit().await?;
+        self.events_committed();
         Ok(())
     }
 }

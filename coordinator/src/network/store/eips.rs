@@ -255,6 +255,9 @@ async fn insert(
         .bind(&segment.id)
         .execute(&mut *conn)
         .await?;
+    let data = serde_json::json!({ "allocated": true, "segment_id": segment.id,
+        "address": pool.address(n).to_string() });
+    crate::events::record_change(conn, crate::events::EventType::Eip, a.id, data).await?;
     Ok(true)
 }
 
@@ -305,6 +308,7 @@ impl Store {
             }
         }
         tx.commit().await?;
+        self.events_committed();
         drop(turn);
         let made = self.eip(a.id).await?;
         made.map(Ok)
@@ -390,21 +394,33 @@ impl Store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                let data = serde_json::json!({ "instance_id": instance_id });
+                crate::events::record_change(&mut tx, crate::events::EventType::Eip, id, data)
+                    .await?;
             }
         }
         tx.commit().await?;
+        self.events_committed();
         self.eip_or_corrupt(id).await.map(Ok)
     }
 
     /// Unbinds an EIP (one not bound stays so); `None` when it does not exist.
     pub async fn unbind_eip(&self, id: &str, now: i64) -> Result<Option<Eip>, StoreError> {
-        sqlx::query(
+        let mut tx = self.write().await?;
+        let n = sqlx::query(
             "UPDATE eips SET instance_id = NULL, updated_at = ? WHERE id = ? AND instance_id IS NOT NULL",
         )
         .bind(now)
         .bind(id)
-        .execute(self.pool())
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            let data = serde_json::json!({ "instance_id": null });
+            crate::events::record_change(&mut tx, crate::events::EventType::Eip, id, data).await?;
+        }
+        tx.commit().await?;
+        self.events_committed();
         self.eip(id).await
     }
 
@@ -423,6 +439,8 @@ impl Store {
             return Ok(Err(ReleaseRefused::Bound { instance_id }));
         }
         let segment: String = row.try_get("segment_id")?;
+        let data = serde_json::json!({ "released": true, "segment_id": segment });
+        crate::events::record_change(&mut tx, crate::events::EventType::Eip, id, data).await?;
         sqlx::query("DELETE FROM eips WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -432,6 +450,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.events_committed();
         Ok(Ok(()))
     }
 

@@ -220,7 +220,11 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         write_permission(&mut tx, id, permission).await?;
+        let data = serde_json::json!({ "state": SegmentState::Available.as_str(), "created": true,
+            "name": spec.name, "cidr": spec.net.to_string() });
+        crate::events::record_change(&mut tx, crate::events::EventType::Segment, id, data).await?;
         tx.commit().await?;
+        self.events_committed();
         self.segment_or_corrupt(id).await.map(Ok)
     }
 
@@ -268,7 +272,11 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        let data = serde_json::json!({ "state": state.as_str(), "from": current.state.as_str(),
+            "name": spec.name });
+        crate::events::record_change(&mut tx, crate::events::EventType::Segment, id, data).await?;
         tx.commit().await?;
+        self.events_committed();
         self.segment_or_corrupt(id).await.map(Ok)
     }
 
@@ -292,7 +300,10 @@ impl Store {
             return Ok(None);
         }
         write_permission(&mut tx, id, permission).await?;
+        let data = serde_json::json!({ "all_tenants": permission.all_tenants });
+        crate::events::record_change(&mut tx, crate::events::EventType::Segment, id, data).await?;
         tx.commit().await?;
+        self.events_committed();
         self.segment_or_corrupt(id).await.map(Some)
     }
 
@@ -316,7 +327,15 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        crate::events::record_change(
+            &mut tx,
+            crate::events::EventType::Segment,
+            id,
+            serde_json::json!({ "deleted": true }),
+        )
+        .await?;
         tx.commit().await?;
+        self.events_committed();
         Ok(Ok(()))
     }
 
