@@ -4,8 +4,8 @@
 
 use crate::config::Config;
 use crate::hosts::store::HostFilter;
-use crate::http::server;
 use crate::paths::{DataDir, write_file};
+use crate::serve;
 use crate::tenants::api::tokens::issue_enrollment_token;
 use crate::{init, own_certs, shutdown};
 use anyhow::{Context, bail};
@@ -89,7 +89,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             crate::config::DEFAULT_METRICS_MAX_CONNECTIONS,
         ),
     };
-    let running = server::start(&config).await?;
+    let running = serve::start(&config).await?;
     let st = running.state.clone();
     // The agent dials, and is dialled at, a real address: loopback for a wildcard listen.
     let near = match running.addr.ip() {

@@ -26,6 +26,7 @@ pub mod paths;
 pub mod resume;
 pub mod scheduler;
 pub mod secrets;
+pub mod serve;
 pub mod shutdown;
 pub mod state;
 pub mod tenants;

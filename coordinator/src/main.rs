@@ -4,8 +4,8 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use plinth_coordinator::config::{Config, DEFAULT_LISTEN, ServeArgs};
-use plinth_coordinator::http::server;
 use plinth_coordinator::paths::DataDir;
+use plinth_coordinator::serve;
 use plinth_coordinator::tenants::api::tokens;
 use plinth_coordinator::{api, dev, init, shutdown};
 use std::path::PathBuf;
@@ -122,7 +122,7 @@ async fn main() -> anyhow::Result<()> {
                 &mut config.metrics_limits,
             ]);
             warn_unnamed_listen(&config);
-            let running = server::start(&config).await?;
+            let running = serve::start(&config).await?;
             // Readiness for systemd (Type=notify): the listener is bound and the store open.
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
             shutdown::signalled().await;
@@ -140,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => {
             let config = Config::resolve(&serve)?;
-            let state = server::load_state(&config).await?;
+            let state = serve::load_state(&config).await?;
             let ttl = tokens::bounded_ttl(&ttl, tokens::MAX_ENROLLMENT_TTL)
                 .map_err(|m| anyhow::anyhow!("--ttl {m}"))?;
             let description = plinth_common::text::check(plinth_common::text::NOTE, &description)

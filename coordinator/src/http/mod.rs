@@ -1,11 +1,11 @@
-//! The HTTP layer every resource's API stands on: the server, the one error mapping (and the
+//! The HTTP layer every resource's API stands on: the one error mapping (and the
 //! layer that makes every error answer JSON), the caller extractor, the WebSocket handshake
-//! and request text rules. It names no resource.
+//! and request text rules. Only the caller extractor (auth.rs) knows where callers come from:
+//! API tokens and sessions (tenants) and agent certificates (hosts).
 
 pub mod auth;
 pub mod bad_input;
 pub mod error;
 pub mod json_errors;
-pub mod server;
 pub mod text;
 pub mod ws;
