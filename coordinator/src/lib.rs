@@ -2,7 +2,8 @@
 //!
 //! One folder per resource (hosts, instances, maintenance, images, baremetal, network,
 //! devices, tenants), each with its operations (`mod.rs`), its API (`api`) and its SQL
-//! (`store`); shared infrastructure apart: `http`, `db`, `agents`, `jobs`.
+//! (`store`); shared infrastructure apart: `http`, `db`, `agents`, `jobs`, `events`; `serve` and
+//! `api` put them together.
 
 pub mod agents;
 pub mod api;
