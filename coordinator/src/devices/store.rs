@@ -246,29 +246,32 @@ impl Store {
     pub async fn host_devices(&self, host: &str) -> Result<DeviceInventory, StoreError> {
         let mut inv = self.reported_devices(host).await?;
         let holders = self.device_holders(host).await?;
-        let held = |key: String| holders.iter().find(|h| h.device == key);
+        // (instance, tenant, tenant email) of the assignment holding `key`, if any.
+        let held = |key: String| {
+            holders.iter().find(|h| h.device == key).map(|h| {
+                (
+                    Some(h.instance_id.clone()),
+                    Some(h.tenant_id.clone()),
+                    Some(h.tenant_email.clone()),
+                )
+            })
+        };
         for u in &mut inv.usb {
-            if let Some(h) = held(format!("usb:{}", u.id)) {
+            if let Some(holder) = held(format!("usb:{}", u.id)) {
                 u.state = DeviceState::Assigned;
-                u.instance_id = Some(h.instance_id.clone());
-                u.tenant_id = Some(h.tenant_id.clone());
-                u.tenant_email = Some(h.tenant_email.clone());
+                (u.instance_id, u.tenant_id, u.tenant_email) = holder;
             }
         }
         for v in &mut inv.vgpus {
-            if let Some(h) = held(format!("vgpu:{}", v.id)) {
+            if let Some(holder) = held(format!("vgpu:{}", v.id)) {
                 v.state = DeviceState::Assigned;
-                v.instance_id = Some(h.instance_id.clone());
-                v.tenant_id = Some(h.tenant_id.clone());
-                v.tenant_email = Some(h.tenant_email.clone());
+                (v.instance_id, v.tenant_id, v.tenant_email) = holder;
             }
         }
         for g in &mut inv.gpus {
-            if let Some(h) = held(format!("gpu:{}", g.address)) {
+            if let Some(holder) = held(format!("gpu:{}", g.address)) {
                 g.state = GpuState::Assigned;
-                g.instance_id = Some(h.instance_id.clone());
-                g.tenant_id = Some(h.tenant_id.clone());
-                g.tenant_email = Some(h.tenant_email.clone());
+                (g.instance_id, g.tenant_id, g.tenant_email) = holder;
             }
         }
         Ok(inv)

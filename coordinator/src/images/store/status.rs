@@ -181,18 +181,8 @@ impl Store {
         v: &VerifiedBlob,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let effect = StatusEffect::Content {
-            key: &v.blob_id,
-            verified: Some(v),
-        };
-        let op = OpEnd {
-            id: op_id,
-            error: None,
-        };
-        refused_is_false(
-            self.transition_image(id, |_| ImageEvent::ContentVerified, effect, Some(op), now)
-                .await,
-        )
+        self.content_verified(id, op_id, &v.blob_id, Some(v), now)
+            .await
     }
 
     /// The copy is in place: the base image is available with the blob its writer mark named.
@@ -204,10 +194,20 @@ impl Store {
         blob_id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let effect = StatusEffect::Content {
-            key: blob_id,
-            verified: None,
-        };
+        self.content_verified(id, op_id, blob_id, None, now).await
+    }
+
+    /// The content under writer mark `key` is in place (`verified`: what verification found,
+    /// for an import or upload; none for a copy): the image becomes available and `op_id` ends.
+    async fn content_verified(
+        &self,
+        id: &str,
+        op_id: &str,
+        key: &str,
+        verified: Option<&VerifiedBlob>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let effect = StatusEffect::Content { key, verified };
         let op = OpEnd {
             id: op_id,
             error: None,
