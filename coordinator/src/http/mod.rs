@@ -7,5 +7,6 @@ pub mod auth;
 pub mod bad_input;
 pub mod error;
 pub mod json_errors;
+pub mod paging;
 pub mod text;
 pub mod ws;
