@@ -4,7 +4,7 @@
 
 use crate::hosts::store::index::HostIndex;
 use plinth_common::tls::Revocations;
-use sqlx::SqlitePool;
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::str::FromStr;
@@ -143,6 +143,63 @@ impl Store {
     pub(crate) fn host_index_read(&self) -> std::sync::RwLockReadGuard<'_, HostIndex> {
         self.hosts.read().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The direction of a list's sort key; its id, the tie-breaker, always ascends (unless the id
+/// is the sort key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+/// Keyset paging (`http::paging`): appends ` AND` the rows after `after` (sort key, id) in the
+/// order of a list sorted by `key` in `order`, then by `id`. The condition leads with a range on
+/// `key`, so an index on (key, id) seeks straight to the place; no OFFSET counts rows past.
+pub fn push_after<'a, K>(
+    q: &mut QueryBuilder<'a, Sqlite>,
+    key: &str,
+    id: &str,
+    order: Order,
+    after: Option<&(K, String)>,
+) where
+    K: Clone + Send + 'a + sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite>,
+{
+    let Some((sort, last)) = after else { return };
+    let (from, past) = match order {
+        Order::Asc => (">=", ">"),
+        Order::Desc => ("<=", "<"),
+    };
+    if key == id {
+        q.push(format!(" AND {id} {past} ")).push_bind(last.clone());
+        return;
+    }
+    q.push(format!(" AND {key} {from} "))
+        .push_bind(sort.clone())
+        .push(format!(" AND ({key} {past} "))
+        .push_bind(sort.clone())
+        .push(format!(" OR {id} > "))
+        .push_bind(last.clone())
+        .push(")");
+}
+
+/// A row of a page as a list's store reads it: its place in the list's order (sort key, id)
+/// beside the item, for `PageRequest::finish_keyed`.
+pub type Keyed<K, T> = ((K, String), T);
+
+/// Appends the ORDER BY of a list sorted by `key` in `order` then by `id`, and a LIMIT of `rows`
+/// (a page request's `fetch`).
+pub fn push_order(q: &mut QueryBuilder<'_, Sqlite>, key: &str, id: &str, order: Order, rows: u32) {
+    let dir = match order {
+        Order::Asc => "",
+        Order::Desc => " DESC",
+    };
+    if key == id {
+        q.push(format!(" ORDER BY {id}{dir} LIMIT "));
+    } else {
+        q.push(format!(" ORDER BY {key}{dir}, {id} LIMIT "));
+    }
+    q.push_bind(i64::from(rows));
 }
 
 #[cfg(test)]

@@ -6,19 +6,41 @@
 //! matching the filters in all.
 //!
 //! A list uses it in three steps: its query struct has `limit: Option<u32>` and
-//! `cursor: Option<String>` fields; the handler turns them into a [`PageRequest`] with [`request`]; the store reads up to
-//! `limit + 1` rows after `after` in the list's order ([`PageRequest::fetch`]) and the handler
-//! cuts the extra row off with [`PageRequest::finish`], which makes `next_cursor`.
+//! `cursor: Option<String>` fields; the handler turns them into a [`PageRequest`] with
+//! [`request`]; the store reads up to `limit + 1` rows after `after` in the list's order
+//! ([`PageRequest::fetch`], with `db::push_after` and `db::push_order`) and the handler cuts
+//! the extra row off with [`PageRequest::finish`] (or [`PageRequest::finish_keyed`] when the
+//! store answers each row's sort key beside it), which makes `next_cursor`.
 
 use crate::http::error::{ApiError, ApiResult};
+use serde::Deserialize;
 use std::fmt::Display;
 use std::str::FromStr;
+use utoipa::IntoParams;
 
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
 
 /// The format version in every cursor: a cursor of an older scheme is refused, not misread.
 const VERSION: &str = "c1";
+
+/// The query of a list with no filters: only which page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Items on the page, 1-1000 (default 100).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the page before; leave it out for the first page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// The page asked for of the list named `list` (see [`request`]).
+    pub fn page<K: FromStr>(&self, list: &'static str) -> ApiResult<PageRequest<K>> {
+        request(list, self.limit, self.cursor.as_deref())
+    }
+}
 
 /// A validated page request for the list named `list`, whose order is by a key of type `K`
 /// then by id.
@@ -84,6 +106,16 @@ impl<K: Display> PageRequest<K> {
             encode(self.list, &sort, &id)
         });
         (items, next)
+    }
+
+    /// [`Self::finish`] for rows the store read with their place in the list's order
+    /// ((sort key, id), for a sort key the item does not show as stored).
+    pub fn finish_keyed<T>(&self, rows: Vec<((K, String), T)>) -> (Vec<T>, Option<String>)
+    where
+        K: Clone,
+    {
+        let (rows, next) = self.finish(rows, |(key, _)| key.clone());
+        (rows.into_iter().map(|(_, item)| item).collect(), next)
     }
 }
 

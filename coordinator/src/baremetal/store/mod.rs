@@ -9,7 +9,7 @@ mod power;
 
 pub use agents::{AgentMove, MoveReason, REBALANCE_PER_CALL};
 
-use crate::db::{Store, StoreError};
+use crate::db::{Keyed, Order, Store, StoreError, push_after, push_order};
 use crate::jobs::operations::NewOperation;
 use plinth_common::api::Baremetal;
 use plinth_common::baremetal::{BaremetalState, ConsoleState, PowerState};
@@ -61,8 +61,10 @@ pub struct BaremetalFilter {
     pub q: Option<String>,
     pub tenant: Option<String>,
     pub state: Option<BaremetalState>,
+    /// How many servers to read (a page request's `fetch`).
     pub limit: u32,
-    pub offset: u64,
+    /// The last server shown, (created_at, id): the page holds those after it, newest first.
+    pub after: Option<(i64, String)>,
 }
 
 /// A state column's change, applied only while the row still reads `from`.
@@ -254,10 +256,12 @@ impl Store {
         )))
     }
 
+    /// A page of servers (newest first, with their (created_at, id) places) and how many match
+    /// the filter in all.
     pub async fn list_baremetal(
         &self,
         f: &BaremetalFilter,
-    ) -> Result<(Vec<Baremetal>, u64), StoreError> {
+    ) -> Result<(Vec<Keyed<i64, Baremetal>>, u64), StoreError> {
         let push_filters = |query: &mut QueryBuilder<'_, Sqlite>| {
             query.push(" WHERE 1 = 1");
             if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
@@ -283,15 +287,16 @@ impl Store {
         let total: i64 = query.build().fetch_one(self.pool()).await?.try_get("n")?;
         let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} {FROM}"));
         push_filters(&mut query);
-        query
-            .push(" ORDER BY b.created_at DESC, b.id LIMIT ")
-            .push_bind(i64::from(f.limit))
-            .push(" OFFSET ")
-            .push_bind(f.offset.min(i64::MAX as u64) as i64);
+        let (key, id) = ("b.created_at", "b.id");
+        push_after(&mut query, key, id, Order::Desc, f.after.as_ref());
+        push_order(&mut query, key, id, Order::Desc, f.limit);
         let rows = query.build().fetch_all(self.pool()).await?;
         let items = rows
             .iter()
-            .map(|r| Ok(record(r)?.server))
+            .map(|r| {
+                let server = record(r)?.server;
+                Ok(((r.try_get("created_at")?, server.id.clone()), server))
+            })
             .collect::<Result<_, StoreError>>()?;
         Ok((items, total as u64))
     }

@@ -12,7 +12,7 @@ pub mod state;
 pub use quota::QuotaExceeded;
 pub(crate) use quota::{exceeded, read_quota, release_quota};
 
-use crate::db::{Store, StoreError};
+use crate::db::{Keyed, Order, Store, StoreError, push_after, push_order};
 use crate::instances::store::claims::{Claim, give_back, host_claims};
 use crate::instances::store::state::{Owner, StateChange, not_owned, owned_state, swap_state};
 use crate::jobs::operations::NewOperation;
@@ -70,8 +70,10 @@ pub struct InstanceFilter {
     pub tenant: Option<String>,
     pub host: Option<String>,
     pub state: Option<InstanceState>,
+    /// How many instances to read (a page request's `fetch`).
     pub limit: u32,
-    pub offset: u64,
+    /// The last instance shown, (created_at, id): the page holds those after it, newest first.
+    pub after: Option<(i64, String)>,
 }
 
 /// A change reconciliation made, for the audit log.
@@ -411,10 +413,12 @@ impl Store {
             .collect()
     }
 
+    /// A page of instances (newest first, with their (created_at, id) places) and how many
+    /// match the filter in all.
     pub async fn list_instances(
         &self,
         f: &InstanceFilter,
-    ) -> Result<(Vec<Instance>, u64), StoreError> {
+    ) -> Result<(Vec<Keyed<i64, Instance>>, u64), StoreError> {
         let mut query = QueryBuilder::<Sqlite>::new("");
         let push_filters = |query: &mut QueryBuilder<'_, Sqlite>| {
             query.push(" WHERE 1 = 1");
@@ -446,15 +450,16 @@ impl Store {
         let total: i64 = query.build().fetch_one(self.pool()).await?.try_get("n")?;
         let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} {FROM}"));
         push_filters(&mut query);
-        query
-            .push(" ORDER BY i.created_at DESC, i.id LIMIT ")
-            .push_bind(i64::from(f.limit))
-            .push(" OFFSET ")
-            .push_bind(f.offset.min(i64::MAX as u64) as i64);
+        let (key, id) = ("i.created_at", "i.id");
+        push_after(&mut query, key, id, Order::Desc, f.after.as_ref());
+        push_order(&mut query, key, id, Order::Desc, f.limit);
         let rows = query.build().fetch_all(self.pool()).await?;
         let items = rows
             .iter()
-            .map(|r| Ok(record(r)?.instance))
+            .map(|r| {
+                let inst = record(r)?.instance;
+                Ok(((r.try_get("created_at")?, inst.id.clone()), inst))
+            })
             .collect::<Result<_, StoreError>>()?;
         Ok((items, total as u64))
     }

@@ -6,7 +6,7 @@
 //! addresses taken (an IPv6 /64 costs what an IPv4 /28 does); a segment's `allocated` counter
 //! says it is full without reading its addresses.
 
-use crate::db::{Store, StoreError};
+use crate::db::{Keyed, Order, Store, StoreError, push_after, push_order};
 use crate::network::pool::{Pool, Scan, number};
 use crate::network::store::segments::{self, PERMITTED, SegmentRecord};
 use crate::network::validate::version;
@@ -100,8 +100,10 @@ pub struct EipFilter {
     pub tenant: Option<String>,
     pub segment: Option<String>,
     pub instance: Option<String>,
+    /// How many EIPs to read (a page request's `fetch`).
     pub limit: u32,
-    pub offset: u64,
+    /// The last EIP shown, (segment name, address key): the page holds those after it.
+    pub after: Option<(String, String)>,
 }
 
 fn eip(row: &SqliteRow) -> Result<Eip, StoreError> {
@@ -323,7 +325,12 @@ impl Store {
         row.as_ref().map(eip).transpose()
     }
 
-    pub async fn list_eips(&self, f: &EipFilter) -> Result<(Vec<Eip>, u64), StoreError> {
+    /// A page of EIPs (by segment name, then address, each beside that place) and how many
+    /// match the filter in all.
+    pub async fn list_eips(
+        &self,
+        f: &EipFilter,
+    ) -> Result<(Vec<Keyed<String, Eip>>, u64), StoreError> {
         let filters = |q: &mut QueryBuilder<'_, Sqlite>| {
             q.push(" WHERE 1 = 1");
             for (column, value) in [
@@ -339,15 +346,21 @@ impl Store {
         let mut count = QueryBuilder::<Sqlite>::new(format!("SELECT COUNT(*) {FROM}"));
         filters(&mut count);
         let total: i64 = count.build().fetch_one(self.pool()).await?.try_get(0)?;
-        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} {FROM}"));
+        let mut query =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS}, e.address_key {FROM}"));
         filters(&mut query);
-        query
-            .push(" ORDER BY s.name, e.address_key LIMIT ")
-            .push_bind(i64::from(f.limit))
-            .push(" OFFSET ")
-            .push_bind(f.offset.min(i64::MAX as u64) as i64);
+        // Segment names are unique and an address is in one segment: the order is total.
+        let (key, id) = ("s.name", "e.address_key");
+        push_after(&mut query, key, id, Order::Asc, f.after.as_ref());
+        push_order(&mut query, key, id, Order::Asc, f.limit);
         let rows = query.build().fetch_all(self.pool()).await?;
-        let items = rows.iter().map(eip).collect::<Result<_, _>>()?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                let place = (r.try_get("segment_name")?, r.try_get("address_key")?);
+                Ok((place, eip(r)?))
+            })
+            .collect::<Result<_, StoreError>>()?;
         Ok((items, total.max(0) as u64))
     }
 
@@ -598,9 +611,9 @@ mod tests {
             })
             .await?;
         assert_eq!(total, 13);
-        assert_eq!(store.release_eip(&items[4].id).await?, Ok(()));
+        assert_eq!(store.release_eip(&items[4].1.id).await?, Ok(()));
         let again = store.allocate_eip(&ask("eip-0000000000ff", A)).await?;
-        assert_eq!(again.map(|e| e.address), Ok(items[4].address.clone()));
+        assert_eq!(again.map(|e| e.address), Ok(items[4].1.address.clone()));
         Ok(())
     }
 
