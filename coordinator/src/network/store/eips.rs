@@ -703,8 +703,8 @@ mod tests {
             tenant_ids: vec![A.to_string()],
         };
         segment(&store, "seg-1", "203.0.113.0/28", "203.0.113.1", &only_a).await?;
-        assert!(store.list_segments(Some(B)).await?.is_empty());
-        assert_eq!(store.list_segments(Some(A)).await?.len(), 1);
+        assert!(store.list_segments(Some(B), 10, None).await?.0.is_empty());
+        assert_eq!(store.list_segments(Some(A), 10, None).await?.0.len(), 1);
         let named = Allocation {
             segment_id: Some("seg-1"),
             ..ask("eip-000000000001", B)
@@ -736,7 +736,7 @@ mod tests {
             (still.tenant_id.as_str(), still.address.as_str()),
             (A, held.address.as_str())
         );
-        assert!(store.list_segments(Some(A)).await?.is_empty());
+        assert!(store.list_segments(Some(A), 10, None).await?.0.is_empty());
         assert_eq!(
             store.allocate_eip(&ask("eip-00000000000b", A)).await?.err(),
             Some(AllocRefused::NoSegment { version: 4 })

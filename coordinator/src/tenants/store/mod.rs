@@ -4,10 +4,10 @@ pub mod audit;
 pub mod sessions;
 pub mod tokens;
 
-use crate::db::{Store, StoreError};
+use crate::db::{Order, Store, StoreError, push_after, push_order};
 use plinth_common::api::Tenant;
 use plinth_common::timefmt::{now_ms, rfc3339};
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 use sqlx::sqlite::SqliteRow;
 
 fn tenant(row: &SqliteRow) -> Result<Tenant, StoreError> {
@@ -48,10 +48,22 @@ impl Store {
         row.as_ref().map(tenant).transpose()
     }
 
-    pub async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        let rows = sqlx::query("SELECT id, email, name, created_at FROM tenants ORDER BY email")
-            .fetch_all(self.pool())
+    /// A page of tenants (by email, which is unique, after `after` (email, id)) and how many
+    /// there are in all.
+    pub async fn list_tenants(
+        &self,
+        limit: u32,
+        after: Option<&(String, String)>,
+    ) -> Result<(Vec<Tenant>, u64), StoreError> {
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
+            .fetch_one(self.pool())
             .await?;
-        rows.iter().map(tenant).collect()
+        let mut query =
+            QueryBuilder::<Sqlite>::new("SELECT id, email, name, created_at FROM tenants WHERE 1 = 1");
+        push_after(&mut query, "email", "id", Order::Asc, after);
+        push_order(&mut query, "email", "id", Order::Asc, limit);
+        let rows = query.build().fetch_all(self.pool()).await?;
+        let items = rows.iter().map(tenant).collect::<Result<_, _>>()?;
+        Ok((items, total as u64))
     }
 }
