@@ -1,5 +1,5 @@
 //! The coordinator's whole HTTP API: every resource's routes (each in its folder's `api`)
-//! joined, and the OpenAPI document.
+//! joined, the web console at `/`, and the OpenAPI document.
 
 use crate::baremetal::api as baremetal;
 use crate::baremetal::api::console as baremetal_console;
@@ -132,6 +132,7 @@ pub fn router(state: AppState) -> Router {
         .merge(host_devices::routes())
         .merge(host_metrics::routes())
         .merge(baremetal::routes())
+        .merge(crate::http::console::routes())
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async { ApiError::not_found("route", "requested") })

@@ -1,0 +1,43 @@
+//! Embeds the web console (`console/index.html`, `console/app/`, `console/vendor/`) into the
+//! coordinator: a generated list of `include_bytes!`, so `cargo build` alone builds it and
+//! rebuilds when any of those files changes. The tests, package.json and node_modules beside
+//! them are for the test suite only and stay out.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("console");
+    let mut files = vec![root.join("index.html")];
+    for dir in ["app", "vendor"] {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+        walk(&root.join(dir), &mut files);
+    }
+    println!("cargo:rerun-if-changed={}", root.join("index.html").display());
+    files.sort();
+    let mut out = String::from("/// Every embedded console file: its path under `console/` and its bytes.\n");
+    out.push_str("pub static FILES: &[(&str, &[u8])] = &[\n");
+    for f in &files {
+        let rel = f.strip_prefix(&root).expect("walked under root");
+        let rel = rel.to_str().expect("console file names are UTF-8");
+        let abs = f.to_str().expect("console file names are UTF-8");
+        writeln!(out, "    ({rel:?}, include_bytes!({abs:?})),").expect("writing to a String");
+    }
+    out.push_str("];\n");
+    let dest = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    std::fs::write(dest.join("console_files.rs"), out).expect("writing OUT_DIR/console_files.rs");
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
