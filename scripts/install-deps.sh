@@ -23,10 +23,13 @@ PACKAGES=(
   python3-dev       # libvirt-python compiles against Python's headers...
   gcc               # ...with a C compiler
   curl              # a second HTTP/2 client for the 413 test (tests/bounds.rs); benchmarks' peer
+  chromium          # the browser the console's tests drive (tests/console.rs); never a downloaded one
+  fonts-wqy-microhei # CJK glyphs, so the zh-CN screens render (and screenshot) as text
+  nodejs            # runs the console's browser tests and type check
 )
 
 # What the tests run; all must be on PATH (or in /usr/sbin) when this script ends.
-COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo bindfs prometheus promtool ipmi_sim ipmitool curl)
+COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo bindfs prometheus promtool ipmi_sim ipmitool curl chromium node npm)
 
 # sushy-tools' Redfish emulator for the Redfish inventory test (tests/baremetal_inventory.rs),
 # which looks for it here. Its libvirt driver serves libvirt's test driver's domains as systems;
@@ -38,6 +41,22 @@ SUSHY_PINS=(sushy-tools==2.2.0 libvirt-python==12.8.0)
 # this venv's `openapi-spec-validator` on docs/openapi.json.
 OPENAPI_VENV=/opt/plinth-test/openapi-validator
 OPENAPI_PINS=(openapi-spec-validator==0.9.0)
+
+# The console's test packages (playwright-core, typescript, openapi-typescript, the vendored
+# libraries' types), pinned by coordinator/console/package-lock.json, installed with `npm ci`
+# into coordinator/console/node_modules (ignored by git). Tests only: building and running the
+# coordinator never needs npm.
+CONSOLE_DIR="$(cd "$(dirname "$0")/.." && pwd)/coordinator/console"
+
+# `npm ci` in the console's folder unless node_modules was made from this very lock file.
+install_console_packages() {
+  local want stamp="$CONSOLE_DIR/node_modules/.plinth-lock-sha256"
+  want=$(sha256sum "$CONSOLE_DIR/package-lock.json" | cut -d' ' -f1)
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return 0
+  echo "Installing the console's test packages (npm ci in $CONSOLE_DIR)"
+  (cd "$CONSOLE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" >"$stamp"
+}
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 
@@ -85,6 +104,7 @@ install_venvs() {
 
 if [ ${#missing[@]} -eq 0 ] && [ -z "$(missing_commands)" ]; then
   install_venvs
+  install_console_packages
   exit 0
 fi
 
@@ -124,6 +144,11 @@ if ! have qemu-img; then
   fi
 fi
 
+# Debian's nodejs comes without npm (NodeSource's includes it; Debian's npm would clash).
+if ! have npm; then
+  apt_install npm
+fi
+
 still=$(missing_commands)
 if [ -n "$still" ]; then
   echo "install-deps: still missing after install: $still" >&2
@@ -131,3 +156,4 @@ if [ -n "$still" ]; then
 fi
 
 install_venvs
+install_console_packages

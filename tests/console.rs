@@ -1,0 +1,123 @@
+//! The web console in a real browser against a real region: Debian's Chromium driven by
+//! playwright-core (coordinator/console/tests/*.mjs), a coordinator and an agent started
+//! here; plus the console's JavaScript type-checked against docs/openapi.json. npm installs
+//! what these need (scripts/install-deps.sh: `npm ci` in coordinator/console).
+
+use plinth_e2e::Region;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::Command;
+
+/// Long enough for a slow, shared machine; a browser test that takes longer is stuck.
+const SCRIPT_DEADLINE: Duration = Duration::from_secs(300);
+
+fn console_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../coordinator/console")
+}
+
+fn node_modules() -> anyhow::Result<PathBuf> {
+    let dir = console_dir().join("node_modules");
+    anyhow::ensure!(
+        dir.join("playwright-core").is_dir(),
+        "{} lacks the console's test packages: run scripts/install-deps.sh (npm ci)",
+        dir.display()
+    );
+    Ok(dir)
+}
+
+/// Where the browser tests leave their screenshots (kept after the run, to look at).
+fn shots_dir() -> PathBuf {
+    std::env::var_os("PLINTH_CONSOLE_SHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("plinth-console-shots"))
+}
+
+/// Runs `node <args>` in the console's folder with `env`, to its end or the deadline (then
+/// it is killed); fails with its output unless it exits 0.
+async fn node(args: &[&str], env: &[(&str, String)]) -> anyhow::Result<String> {
+    let mut cmd = Command::new("node");
+    cmd.args(args)
+        .current_dir(console_dir())
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(SCRIPT_DEADLINE, cmd.output())
+        .await
+        .map_err(|_| anyhow::anyhow!("node {args:?} did not end within {SCRIPT_DEADLINE:?}"))??;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    anyhow::ensure!(out.status.success(), "node {args:?} failed ({}):\n{text}", out.status);
+    Ok(text)
+}
+
+async fn tenant_token(region: &Region) -> anyhow::Result<(String, String)> {
+    let (status, tenant) = region
+        .post(
+            "/v1/tenants",
+            json!({"email": "console@example.com", "name": "console"}),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "tenant: {status} {tenant}");
+    let tenant_id = tenant["id"].as_str().unwrap_or_default().to_string();
+    let (status, token) = region
+        .post(
+            "/v1/tokens",
+            json!({"role": "tenant", "tenant_id": tenant_id, "name": "console"}),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "token: {status} {token}");
+    Ok((tenant_id, token["secret"].as_str().unwrap_or_default().to_string()))
+}
+
+#[tokio::test]
+async fn console_workflows_in_a_real_browser() -> anyhow::Result<()> {
+    node_modules()?;
+    let region = Region::start().await?;
+    region.create_cluster("alpha").await?;
+    let agent = region.start_agent("127.0.0.2", "alpha").await?;
+    region.wait_agent(&agent.host_id, "online").await?;
+    let (tenant_id, tenant_token) = tenant_token(&region).await?;
+    let ca = region.dir.path().join("console-ca.pem");
+    std::fs::write(&ca, &region.ca_pem)?;
+    let env = [
+        ("CONSOLE_URL", region.url.clone()),
+        ("CONSOLE_ADMIN_TOKEN", region.admin_token.clone()),
+        ("CONSOLE_TENANT_TOKEN", tenant_token),
+        ("CONSOLE_TENANT_ID", tenant_id),
+        ("CONSOLE_HOST_ID", agent.host_id.clone()),
+        ("CONSOLE_OUT", shots_dir().display().to_string()),
+        // Node's own fetch (the tests' API checks) trusts the region's CA.
+        ("NODE_EXTRA_CA_CERTS", ca.display().to_string()),
+    ];
+    // One after another on the one region: each leaves the host as it found it.
+    for script in ["tests/session.mjs", "tests/hosts.mjs", "tests/i18n.mjs"] {
+        let out = node(&[script], &env).await?;
+        println!("{script}: {}", out.trim());
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn console_javascript_type_checks_against_the_api_document() -> anyhow::Result<()> {
+    let modules = node_modules()?;
+    let cli = |rel: &str| modules.join(rel).display().to_string();
+    node(
+        &[
+            &cli("openapi-typescript/bin/cli.js"),
+            "../../docs/openapi.json",
+            "-o",
+            "types/api.d.ts",
+        ],
+        &[],
+    )
+    .await?;
+    node(&[&cli("typescript/bin/tsc"), "-p", "tsconfig.json"], &[]).await?;
+    Ok(())
+}
