@@ -13,9 +13,13 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
         walk(&root.join(dir), &mut files);
     }
-    println!("cargo:rerun-if-changed={}", root.join("index.html").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("index.html").display()
+    );
     files.sort();
-    let mut out = String::from("/// Every embedded console file: its path under `console/` and its bytes.\n");
+    let mut out =
+        String::from("/// Every embedded console file: its path under `console/` and its bytes.\n");
     out.push_str("pub static FILES: &[(&str, &[u8])] = &[\n");
     for f in &files {
         let rel = f.strip_prefix(&root).expect("walked under root");

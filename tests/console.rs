@@ -3,7 +3,7 @@
 //! here; plus the console's JavaScript type-checked against docs/openapi.json. npm installs
 //! what these need (scripts/install-deps.sh: `npm ci` in coordinator/console).
 
-use plinth_e2e::Region;
+use plinth_e2e::{Region, wait_for};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -53,7 +53,11 @@ async fn node(args: &[&str], env: &[(&str, String)]) -> anyhow::Result<String> {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    anyhow::ensure!(out.status.success(), "node {args:?} failed ({}):\n{text}", out.status);
+    anyhow::ensure!(
+        out.status.success(),
+        "node {args:?} failed ({}):\n{text}",
+        out.status
+    );
     Ok(text)
 }
 
@@ -73,13 +77,16 @@ async fn tenant_token(region: &Region) -> anyhow::Result<(String, String)> {
         )
         .await?;
     anyhow::ensure!(status == 201, "token: {status} {token}");
-    Ok((tenant_id, token["secret"].as_str().unwrap_or_default().to_string()))
+    Ok((
+        tenant_id,
+        token["secret"].as_str().unwrap_or_default().to_string(),
+    ))
 }
 
 #[tokio::test]
 async fn console_workflows_in_a_real_browser() -> anyhow::Result<()> {
     node_modules()?;
-    let region = Region::start().await?;
+    let mut region = Region::start().await?;
     region.create_cluster("alpha").await?;
     let agent = region.start_agent("127.0.0.2", "alpha").await?;
     region.wait_agent(&agent.host_id, "online").await?;
@@ -101,6 +108,20 @@ async fn console_workflows_in_a_real_browser() -> anyhow::Result<()> {
         let out = node(&[script], &env).await?;
         println!("{script}: {}", out.trim());
     }
+
+    // The live indicator across a coordinator restart: the script says when its page is live.
+    let mark = tempfile::tempdir()?;
+    let mut env = env.to_vec();
+    env.push(("CONSOLE_MARK", mark.path().display().to_string()));
+    let script = tokio::spawn(async move { node(&["tests/live.mjs"], &env).await });
+    wait_for("the page to be live", SCRIPT_DEADLINE, || async {
+        Ok(mark.path().join("live").exists().then_some(()))
+    })
+    .await?;
+    region.stop();
+    region.restart().await?;
+    let out = script.await??;
+    println!("tests/live.mjs: {}", out.trim());
     Ok(())
 }
 

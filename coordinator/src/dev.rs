@@ -175,6 +175,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             "In another terminal:\n  source {}\n  plinth hosts list",
             root.join("dev.env").display()
         );
+        println!(
+            "The web console: {url}/ (the browser will warn about the region's own CA: trust {} or accept it), sign in with the token PLINTH_TOKEN in {}.",
+            root.join("ca.pem").display(),
+            root.join("dev.env").display()
+        );
         println!("Ctrl-C stops the region.\n");
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
         tokio::select! {

@@ -29,6 +29,7 @@ export class ChangeFeed {
     /** @type {AbortController | null} */
     this.abort = null;
     this.retry = RETRY_MIN_MS;
+    this.connects = 0;
     /** @type {Promise<void>} resolves once the first stream is open */
     this.opened = new Promise((resolve) => {
       this.markOpened = resolve;
@@ -94,7 +95,11 @@ export class ChangeFeed {
     if (!resp.ok || !resp.body) throw new Error(`events: ${resp.status}`);
     this.setLive(true);
     this.retry = RETRY_MIN_MS;
+    this.connects += 1;
     if (this.markOpened) this.markOpened();
+    // Reconnected without having seen an event, there is no id to resume from: what changed
+    // while the stream was down is only in the lists, so they are read again.
+    if (this.connects > 1 && this.lastId === null) for (const f of this.reloadListeners) f();
     const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
     let watchdog = setTimeout(() => abort.abort(), SILENCE_MS);
     let buffer = "";

@@ -66,7 +66,12 @@ impl Console {
             .unwrap_or_default();
         let specifiers: Vec<(String, String)> = manifest_entries(&manifest)
             .filter(|e| e.specifier != "-")
-            .map(|e| (e.specifier.to_string(), format!("{prefix}/vendor/{}", e.file)))
+            .map(|e| {
+                (
+                    e.specifier.to_string(),
+                    format!("{prefix}/vendor/{}", e.file),
+                )
+            })
             .collect();
         let mut assets = HashMap::new();
         let mut index = Vec::new();
@@ -304,7 +309,10 @@ mod tests {
     fn every_vendored_file_matches_its_manifest_hash() {
         let manifest = String::from_utf8_lossy(file("vendor/MANIFEST")).into_owned();
         let entries: Vec<_> = manifest_entries(&manifest).collect();
-        assert!(entries.len() >= 6, "the manifest lists the vendored libraries");
+        assert!(
+            entries.len() >= 6,
+            "the manifest lists the vendored libraries"
+        );
         for e in &entries {
             let got = hex::encode(Sha256::digest(file(&format!("vendor/{}", e.file))));
             assert_eq!(got, e.sha256, "vendor/{} ({}) changed", e.file, e.version);
@@ -338,10 +346,13 @@ mod tests {
         let (en, zh) = (load("en"), load("zh-CN"));
         for (a, b, missing_in) in [(&en, &zh, "zh-CN"), (&zh, &en, "en")] {
             for (key, text) in a {
-                let other = b
-                    .get(key)
-                    .unwrap_or_else(|| panic!("key {key:?} is missing from the {missing_in} catalogue"));
-                let (text, other) = (text.as_str().unwrap_or_default(), other.as_str().unwrap_or_default());
+                let other = b.get(key).unwrap_or_else(|| {
+                    panic!("key {key:?} is missing from the {missing_in} catalogue")
+                });
+                let (text, other) = (
+                    text.as_str().unwrap_or_default(),
+                    other.as_str().unwrap_or_default(),
+                );
                 assert!(!other.trim().is_empty(), "{missing_in} {key:?} is empty");
                 let mut want = placeholders(text);
                 let mut got = placeholders(other);
@@ -362,7 +373,10 @@ mod tests {
                 let Some((key, _)) = src[at + 3..].split_once('"') else {
                     continue;
                 };
-                assert!(en.contains_key(key), "{path} names {key:?}, which no catalogue has");
+                assert!(
+                    en.contains_key(key),
+                    "{path} names {key:?}, which no catalogue has"
+                );
             }
         }
     }
@@ -386,7 +400,10 @@ mod tests {
     #[test]
     fn bare_specifiers_become_vendored_urls() {
         let specs = vec![
-            ("preact".to_string(), "/assets/b/vendor/preact.mjs".to_string()),
+            (
+                "preact".to_string(),
+                "/assets/b/vendor/preact.mjs".to_string(),
+            ),
             (
                 "preact/hooks".to_string(),
                 "/assets/b/vendor/preact-hooks.mjs".to_string(),
