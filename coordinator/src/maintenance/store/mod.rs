@@ -214,10 +214,12 @@ impl Store {
             return Ok(false);
         };
         let swapped = sqlx::query(
-            "UPDATE operations SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?",
+            "UPDATE operations SET status = ?, error = ?, updated_at = ?, finished_at = ? \
+             WHERE id = ? AND status = ?",
         )
         .bind(status_name(to))
         .bind(summary)
+        .bind(now)
         .bind(now)
         .bind(op)
         .bind(status_name(from))
@@ -228,12 +230,16 @@ impl Store {
         if !swapped {
             return Ok(false);
         }
+        let data = serde_json::json!({ "status": status_name(to), "error": summary });
+        crate::events::record_change(&mut tx, crate::events::EventType::Operation, op, data)
+            .await?;
         sqlx::query("UPDATE drains SET ended_at = ? WHERE operation_id = ?")
             .bind(now)
             .bind(op)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.events_committed();
         Ok(true)
     }
 
