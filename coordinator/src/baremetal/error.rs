@@ -47,6 +47,9 @@ pub enum BaremetalError {
     BmcTaken(Vec<String>),
     #[error("{NO_AGENT}")]
     NoAgent,
+    /// A power action is running for the server: one at a time.
+    #[error("bare-metal server {id} has a power action running already: operation {operation}")]
+    PowerBusy { id: String, operation: String },
     /// The agent reached (or tried) the BMC, which failed or refused: its words.
     #[error("{0}")]
     Bmc(String),
@@ -101,6 +104,10 @@ impl From<BaremetalError> for ApiError {
             },
             BaremetalError::BmcTaken(_) => ApiError::Conflict {
                 code: "bmc_already_managed",
+                message,
+            },
+            BaremetalError::PowerBusy { .. } => ApiError::Conflict {
+                code: "power_action_running",
                 message,
             },
             BaremetalError::NoAgent => ApiError::Unavailable {
@@ -174,6 +181,16 @@ mod tests {
                 StatusCode::NOT_FOUND,
                 "baremetal_not_found",
                 "baremetal bm-1 does not exist",
+            ),
+            (
+                "busy",
+                BaremetalError::PowerBusy {
+                    id: "bm-1".into(),
+                    operation: "op-1".into(),
+                },
+                StatusCode::CONFLICT,
+                "power_action_running",
+                "bare-metal server bm-1 has a power action running already: operation op-1",
             ),
             (
                 "no agent",

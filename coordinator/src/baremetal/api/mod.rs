@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use plinth_common::api::{
     Baremetal, BaremetalDetail, BaremetalPage, BatchDelete, BatchItem, ErrorBody, ErrorDetail,
-    ImportReport, NewBaremetal, PowerRequest, UpdateBaremetal,
+    ImportReport, NewBaremetal, Operation, PowerRequest, UpdateBaremetal,
 };
 use plinth_common::baremetal::BaremetalState;
 use plinth_common::ids::BaremetalId;
@@ -167,19 +167,20 @@ pub async fn batch_delete(
 }
 
 /// Power: `on`, `off` (soft, ACPI), `reboot` (soft off then on; `hard` for a reset),
-/// `force_off`, `cycle`. Answers once the BMC has done it, with the power read after.
+/// `force_off`, `cycle`. Answers 202 with the operation at once; the operation's steps and
+/// status tell when the BMC has done it (`GET /v1/operations/{id}`), and the server's power
+/// is read after it. One power action runs per server at a time (409 names the running one).
 #[utoipa::path(post, path = "/v1/baremetal/{id}/power", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])), request_body = PowerRequest,
-    responses((status = 200, body = Baremetal), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 202, body = Operation), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 503, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn power(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<BaremetalId>,
     ApiJson(req): ApiJson<PowerRequest>,
-) -> ApiResult<ApiJson<Baremetal>> {
-    Ok(ApiJson(
-        crate::baremetal::power(&st, &caller, &id, &req).await?,
-    ))
+) -> ApiResult<(StatusCode, ApiJson<Operation>)> {
+    let op = crate::baremetal::power(&st, &caller, &id, &req).await?;
+    Ok((StatusCode::ACCEPTED, ApiJson(op)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

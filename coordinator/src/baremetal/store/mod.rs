@@ -6,8 +6,10 @@
 
 mod agents;
 mod power;
+mod power_ops;
 
 pub use agents::{AgentMove, MoveReason, REBALANCE_PER_CALL};
+pub use power_ops::{PowerJob, PowerParams};
 
 use crate::db::{Store, StoreError};
 use crate::jobs::operations::NewOperation;

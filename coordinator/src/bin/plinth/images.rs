@@ -27,7 +27,6 @@ use std::time::Duration;
 use tokio_util::io::ReaderStream;
 
 /// How often `--wait` asks for an operation's progress.
-const POLL: Duration = Duration::from_millis(500);
 /// How much of a file is read at a time for an upload.
 const UPLOAD_CHUNK: usize = 256 * 1024;
 
@@ -374,8 +373,8 @@ fn failure(what: &str, id: &str, reason: Option<String>) -> anyhow::Error {
     anyhow!("{what} of image {id} failed: {reason}")
 }
 
-/// Polls an operation every [`POLL`] until it ends, showing its byte progress on stderr;
-/// `None` when `limit` passes first.
+/// Waits for an operation ([`crate::operations::wait_for`]), showing its byte progress on
+/// stderr; `None` when `limit` passes first.
 async fn wait_for(
     client: &Client,
     op_id: &str,
@@ -383,24 +382,12 @@ async fn wait_for(
     limit: Option<Duration>,
 ) -> anyhow::Result<Option<Operation>> {
     let progress = Progress::new(label, None);
-    let polled = poll(client, op_id, &progress);
-    let ended = match limit {
-        Some(limit) => tokio::time::timeout(limit, polled).await.ok().transpose(),
-        None => polled.await.map(Some),
-    };
+    let ended = crate::operations::wait_for(client, op_id, limit, |op| {
+        progress.set(op.progress_bytes, op.total_bytes)
+    })
+    .await;
     progress.finish();
     ended
-}
-
-async fn poll(client: &Client, op_id: &str, progress: &Progress) -> anyhow::Result<Operation> {
-    loop {
-        let op: Operation = typed(client.get(&["v1", "operations", op_id]).await?)?;
-        progress.set(op.progress_bytes, op.total_bytes);
-        if op.status != OperationStatus::Running {
-            return Ok(op);
-        }
-        tokio::time::sleep(POLL).await;
-    }
 }
 
 /// Declares the image, then streams the file as its content.

@@ -19,6 +19,7 @@ mod maintenance;
 mod metrics;
 mod migrate;
 mod moves;
+mod operations;
 mod output;
 mod progress;
 mod segments;
@@ -106,6 +107,11 @@ enum Command {
     /// The change feed: state changes of hosts, instances, images, bare metal, segments,
     /// EIPs and operations.
     Events(events::EventsArgs),
+    /// Long-running work: list (with filters) and show with its steps.
+    Operations {
+        #[command(subcommand)]
+        command: operations::OperationsCommand,
+    },
     /// The newest audit entries.
     Audit {
         /// How many entries, 1-1000 [server default: 100].
@@ -129,6 +135,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eips { command } => eips::run(&client, &out, command).await,
         Command::Baremetal { command } => baremetal::run(&client, &out, command).await,
         Command::Tokens { command } => tokens::run(&client, &out, command).await,
+        Command::Operations { command } => operations::run(&client, &out, command).await,
         Command::Audit { limit } => admin::audit(&client, &out, limit).await,
         Command::Events(args) => events::run(&settings, cli.json, args).await,
     }
@@ -271,6 +278,34 @@ mod tests {
             ],
             &["hosts", "gpus", "restore", "h-1", "0000:41:00.0"],
             &["hosts", "vgpus", "h-1"],
+            &[
+                "operations",
+                "list",
+                "--kind",
+                "host_drain",
+                "--status",
+                "running",
+            ],
+            &[
+                "operations",
+                "list",
+                "--resource",
+                "bm-1",
+                "--tenant",
+                "t-1",
+                "--limit",
+                "5",
+            ],
+            &["operations", "show", "op-1", "--json"],
+            &[
+                "baremetal",
+                "power",
+                "bm-1",
+                "reboot",
+                "--hard",
+                "--no-wait",
+            ],
+            &["baremetal", "power", "bm-1", "on", "--wait-timeout", "2m"],
         ] {
             assert!(parse(args).is_ok(), "{args:?}");
         }

@@ -1,0 +1,138 @@
+//! Power actions as operations: the row a `POST .../power` writes (one running per server),
+//! the mark that a reboot or cycle was sent (so a resumed job never sends it twice), and
+//! the end.
+
+use crate::db::{Store, StoreError};
+use crate::jobs::operations::{NewOperation, add_step, status_name};
+use plinth_common::api::{OperationStatus, PowerRequest, operation_kinds::BAREMETAL_POWER};
+use plinth_common::baremetal::PowerAction;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+/// What a power operation's job needs, kept in its row's `params` so a restart can resume it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PowerParams {
+    pub action: PowerAction,
+    #[serde(default)]
+    pub hard: bool,
+    /// Who asked, for the audit entry written when it is done.
+    pub actor: String,
+    /// Whether the request went to the agent: set, with its step, just before it is sent.
+    #[serde(default)]
+    pub sent: bool,
+}
+
+impl PowerParams {
+    pub fn new(req: &PowerRequest, actor: &str) -> PowerParams {
+        PowerParams {
+            action: req.action,
+            hard: req.hard,
+            actor: actor.to_string(),
+            sent: false,
+        }
+    }
+}
+
+/// A running power operation of a server, as a resumed job reads it.
+#[derive(Debug, Clone)]
+pub struct PowerJob {
+    pub op: String,
+    pub server: String,
+    pub params: PowerParams,
+}
+
+fn corrupt_params(op: &str, e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(format!("power operation {op}'s params: {e}"))
+}
+
+impl Store {
+    /// Writes power operation `op` for server `op.target_id`, with its first step, unless
+    /// one is running for the server already: then `Err` with that one's id.
+    pub async fn begin_power(
+        &self,
+        op: &NewOperation<'_>,
+        params: &PowerParams,
+        step: &str,
+    ) -> Result<Result<(), String>, StoreError> {
+        let mut tx = self.write().await?;
+        let running: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM operations WHERE kind = ? AND target_id = ? AND status = ? LIMIT 1",
+        )
+        .bind(BAREMETAL_POWER)
+        .bind(op.target_id)
+        .bind(status_name(OperationStatus::Running))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(running) = running {
+            return Ok(Err(running));
+        }
+        self.insert_operation(&mut tx, op).await?;
+        let json = serde_json::to_string(params).map_err(|e| corrupt_params(op.id, e))?;
+        sqlx::query("UPDATE operations SET params = ? WHERE id = ?")
+            .bind(json)
+            .bind(op.id)
+            .execute(&mut *tx)
+            .await?;
+        add_step(&mut tx, op.id, step, op.now).await?;
+        tx.commit().await?;
+        self.events_committed();
+        Ok(Ok(()))
+    }
+
+    /// Marks power operation `op` as sent, with its step, in one transaction: done before
+    /// the request goes to the agent, so that a restart knows it may have reached the BMC.
+    pub async fn power_sent(&self, op: &str, step: &str, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE operations SET params = json_set(params, '$.sent', json('true')) WHERE id = ?",
+        )
+        .bind(op)
+        .execute(&mut *tx)
+        .await?;
+        add_step(&mut tx, op, step, now).await?;
+        tx.commit().await?;
+        self.events_committed();
+        Ok(())
+    }
+
+    /// Ends power operation `op` (failed with `error`), after its last step.
+    pub async fn end_power(
+        &self,
+        op: &str,
+        step: &str,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        add_step(&mut tx, op, step, now).await?;
+        self.finish_operation(&mut tx, op, error, now).await?;
+        tx.commit().await?;
+        self.events_committed();
+        Ok(())
+    }
+
+    /// The power operations still running: after a restart, what to resume.
+    pub async fn running_power(&self) -> Result<Vec<PowerJob>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, target_id, params FROM operations WHERE kind = ? AND status = ? \
+             ORDER BY created_at",
+        )
+        .bind(BAREMETAL_POWER)
+        .bind(status_name(OperationStatus::Running))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let op: String = r.try_get("id")?;
+                let text: Option<String> = r.try_get("params")?;
+                let params = serde_json::from_str(text.as_deref().unwrap_or("null"))
+                    .map_err(|e| corrupt_params(&op, e))?;
+                Ok(PowerJob {
+                    server: r.try_get("target_id")?,
+                    op,
+                    params,
+                })
+            })
+            .collect()
+    }
+}
