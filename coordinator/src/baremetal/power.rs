@@ -54,7 +54,7 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
                 "A power action may have reached the BMC before the restart; not sending it again.");
             let step = "not sent again after the coordinator restarted";
             st.store
-                .end_power(&job.op, step, Some(UNKNOWN_AFTER_RESTART), now_ms())
+                .end_power(&job.op, Some(step), Some(UNKNOWN_AFTER_RESTART), now_ms())
                 .await?;
             continue;
         }
@@ -69,7 +69,7 @@ pub async fn run(st: AppState, job: PowerJob) {
     let outcome = send(&st, &job).await;
     let (step, error) = match &outcome {
         Ok(on) => (
-            format!("power now {}", if *on { "on" } else { "off" }),
+            Some(format!("power now {}", if *on { "on" } else { "off" })),
             None,
         ),
         Err(err) => {
@@ -80,7 +80,7 @@ pub async fn run(st: AppState, job: PowerJob) {
                 }
                 other => other.to_string(),
             };
-            ("failed".to_string(), Some(message))
+            (None, Some(message))
         }
     };
     if outcome.is_ok() {
@@ -99,7 +99,7 @@ pub async fn run(st: AppState, job: PowerJob) {
     }
     if let Err(e) = st
         .store
-        .end_power(&job.op, &step, error.as_deref(), now_ms())
+        .end_power(&job.op, step.as_deref(), error.as_deref(), now_ms())
         .await
     {
         warn!(operation = %job.op, error = %e, "Could not end a power operation.");

@@ -133,6 +133,14 @@ pub(crate) async fn add_step(
     Ok(())
 }
 
+/// Appends a step that describes no change of the store (a request sent to an agent) in a
+/// transaction of its own; a step that cannot be written is logged, never the job's failure.
+pub async fn step(store: &Store, op: &str, message: &str) {
+    if let Err(e) = store.operation_step(op, message).await {
+        tracing::warn!(operation = %op, error = %e, "Could not record an operation step.");
+    }
+}
+
 /// Sets the item progress of operation `id` (`done` of `total`) on `conn`, recorded as an
 /// operation event when it changed.
 pub(crate) async fn set_items(
@@ -346,6 +354,10 @@ impl Store {
         .execute(&mut *conn)
         .await?;
         if done.rows_affected() == 1 {
+            // Every failure's last step says so; a success's last step is the caller's.
+            if let Some(error) = error {
+                add_step(conn, id, &format!("failed: {error}"), now).await?;
+            }
             let data = serde_json::json!({ "status": status_name(status), "error": error });
             crate::events::record_change(conn, crate::events::EventType::Operation, id, data)
                 .await?;

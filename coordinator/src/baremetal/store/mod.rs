@@ -12,7 +12,7 @@ pub use agents::{AgentMove, MoveReason, REBALANCE_PER_CALL};
 pub use power_ops::{PowerJob, PowerParams};
 
 use crate::db::{Store, StoreError};
-use crate::jobs::operations::NewOperation;
+use crate::jobs::operations::{NewOperation, add_step};
 use plinth_common::api::Baremetal;
 use plinth_common::baremetal::{BaremetalState, ConsoleState, PowerState};
 use plinth_common::timefmt::rfc3339;
@@ -200,6 +200,8 @@ impl Store {
                 now,
             };
             self.insert_operation(&mut tx, &op).await?;
+            let step = "added; waiting for an agent that reaches its BMC";
+            add_step(&mut tx, op.id, step, now).await?;
             sqlx::query(
                 "INSERT INTO baremetal (id, name, tenant_id, ipmi_ip, ipmi_username, ipmi_password, \
                     rack_location, label, state, operation_id, created_at, updated_at) \
@@ -379,6 +381,18 @@ impl Store {
             .await?
             .try_get("operation_id")?;
         if let Some(op) = op {
+            if let Prepared::Ok {
+                sn, model, power, ..
+            } = outcome
+            {
+                let step = format!(
+                    "BMC read: serial {}, model {}, power {}; the server is running",
+                    sn.as_deref().unwrap_or("unknown"),
+                    model.as_deref().unwrap_or("unknown"),
+                    power.to.as_str()
+                );
+                add_step(&mut tx, &op, &step, now).await?;
+            }
             let error = match outcome {
                 Prepared::Ok { .. } => None,
                 Prepared::Failed(reason) => Some(reason.as_str()),

@@ -95,16 +95,18 @@ impl Store {
         Ok(())
     }
 
-    /// Ends power operation `op` (failed with `error`), after its last step.
+    /// Ends power operation `op` (failed with `error`), after its last step, if any.
     pub async fn end_power(
         &self,
         op: &str,
-        step: &str,
+        step: Option<&str>,
         error: Option<&str>,
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        add_step(&mut tx, op, step, now).await?;
+        if let Some(step) = step {
+            add_step(&mut tx, op, step, now).await?;
+        }
         self.finish_operation(&mut tx, op, error, now).await?;
         tx.commit().await?;
         self.events_committed();

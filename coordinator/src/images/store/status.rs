@@ -164,6 +164,10 @@ impl Store {
                 .await?;
         }
         if let Some(op) = op {
+            if let (None, ImageNext::Status(to)) = (op.error, to) {
+                let step = format!("stored: the image is {to}");
+                crate::jobs::operations::add_step(&mut tx, op.id, &step, now).await?;
+            }
             self.finish_operation(&mut tx, op.id, op.error, now).await?;
         }
         tx.commit().await?;

@@ -15,7 +15,7 @@ pub(crate) use quota::{exceeded, read_quota, release_quota};
 use crate::db::{Store, StoreError};
 use crate::instances::store::claims::{Claim, give_back, host_claims};
 use crate::instances::store::state::{Owner, StateChange, not_owned, owned_state, swap_state};
-use crate::jobs::operations::NewOperation;
+use crate::jobs::operations::{NewOperation, add_step};
 use crate::scheduler::Overcommit;
 use plinth_common::api::{Instance, OperationStatus};
 use plinth_common::instance::{InstanceKind, InstanceState};
@@ -267,6 +267,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         self.insert_operation(&mut tx, op).await?;
+        add_step(&mut tx, op.id, &format!("placed on host {host}"), op.now).await?;
         tx.commit().await?;
         self.events_committed();
         self.set_allocation(host, c, m);
@@ -319,6 +320,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        add_step(&mut tx, op_id, &format!("instance now {state}"), now).await?;
         self.finish_operation(&mut tx, op_id, None, now).await?;
         tx.commit().await?;
         self.events_committed();
@@ -366,6 +368,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        add_step(&mut tx, op_id, "instance deleted", now).await?;
         self.finish_operation(&mut tx, op_id, None, now).await?;
         tx.commit().await?;
         self.events_committed();

@@ -4,7 +4,7 @@
 //! where the instance is, so an instance is never on two hosts or none in the store.
 
 use crate::db::{Store, StoreError};
-use crate::jobs::operations::{NewOperation, parse_status, status_name};
+use crate::jobs::operations::{NewOperation, add_step, parse_status, status_name};
 use plinth_common::api::{MoveAction, MoveItem, MoveStatus, OperationStatus};
 use plinth_common::maintenance::{DrainEvent, drain_transition};
 use plinth_common::timefmt::rfc3339;
@@ -120,7 +120,19 @@ async fn insert_moves(
         .execute(&mut *conn)
         .await?;
     }
-    Ok(())
+    let count = |a: MoveAction| moves.iter().filter(|m| m.action == a).count();
+    let begun = format!(
+        "from {source}: {} to migrate, {} stopped to release, {} to stay",
+        count(MoveAction::Migrate),
+        count(MoveAction::Release),
+        count(MoveAction::Stay)
+    );
+    add_step(conn, op, &begun, now).await?;
+    for m in moves.iter().filter(|m| m.action == MoveAction::Stay) {
+        let reason = m.reason.as_deref().unwrap_or("no reason recorded");
+        moves::move_step(conn, op, &m.instance_id, &format!("stays: {reason}"), now).await?;
+    }
+    moves::count_moves(conn, op, now).await
 }
 
 impl Store {
@@ -230,6 +242,11 @@ impl Store {
         if !swapped {
             return Ok(false);
         }
+        let step = match summary {
+            None => "drain ended: every instance left the host",
+            Some(_) => "drain ended with instances left on the host",
+        };
+        add_step(&mut tx, op, step, now).await?;
         let data = serde_json::json!({ "status": status_name(to), "error": summary });
         crate::events::record_change(&mut tx, crate::events::EventType::Operation, op, data)
             .await?;
