@@ -377,3 +377,209 @@ impl Store {
         rows.iter().map(operation).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::test_store;
+
+    async fn begin(
+        store: &Store,
+        id: &str,
+        kind: &str,
+        target: &str,
+        owner: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let op = NewOperation {
+            id,
+            kind,
+            target_id: target,
+            owner_tenant_id: owner,
+            now,
+        };
+        let mut tx = store.write().await?;
+        store.insert_operation(&mut tx, &op).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn ids(items: &[Listed]) -> Vec<&str> {
+        items.iter().map(|l| l.op.id.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn steps_come_back_in_the_order_written_and_each_is_an_event() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        begin(&store, "op-1", "baremetal_power", "bm-1", Some("ten-1"), 10).await?;
+        // Equal times: the sequence keeps the order.
+        for m in ["asked", "sent to the BMC", "power now on"] {
+            let mut tx = store.write().await?;
+            add_step(&mut tx, "op-1", m, 20).await?;
+            tx.commit().await?;
+        }
+        let mut tx = store.write().await?;
+        store
+            .finish_operation(&mut tx, "op-1", Some("the BMC said no"), 30)
+            .await?;
+        tx.commit().await?;
+        let op = store
+            .get_operation("op-1", Some("ten-1"))
+            .await?
+            .expect("own op");
+        let steps: Vec<(String, String)> = op
+            .steps
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| (s.at, s.message))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                (rfc3339(20), "asked".to_string()),
+                (rfc3339(20), "sent to the BMC".into()),
+                (rfc3339(20), "power now on".into()),
+                (rfc3339(30), "failed: the BMC said no".into()),
+            ]
+        );
+        assert_eq!(op.finished_at, Some(rfc3339(30)));
+        assert_eq!(op.owner_tenant_id.as_deref(), Some("ten-1"));
+        let events: Vec<String> =
+            sqlx::query_scalar("SELECT data FROM events WHERE resource_id = 'op-1' ORDER BY id")
+                .fetch_all(store.pool())
+                .await?;
+        let steps_seen = events.iter().filter(|d| d.contains("\"step\"")).count();
+        assert_eq!(steps_seen, 4, "{events:?}");
+        // Nobody else's: not another tenant's, and a step of a missing operation is nothing.
+        assert!(store.get_operation("op-1", Some("ten-2")).await?.is_none());
+        let mut tx = store.write().await?;
+        add_step(&mut tx, "op-missing", "x", 1).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn item_progress_changes_only_when_it_moves() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        begin(&store, "op-d", "host_drain", "host-1", None, 1).await?;
+        for (done, total) in [(0, 3), (0, 3), (2, 3)] {
+            let mut tx = store.write().await?;
+            set_items(&mut tx, "op-d", done, total, 2).await?;
+            tx.commit().await?;
+        }
+        let op = store.get_operation("op-d", None).await?.expect("op");
+        assert_eq!((op.items_done, op.items_total), (Some(2), Some(3)));
+        let events: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE resource_id = 'op-d' AND data LIKE '%items_done%'",
+        )
+        .fetch_one(store.pool())
+        .await?;
+        assert_eq!(events, 2, "the repeat is not an event");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn lists_filter_page_by_key_and_keep_to_the_tenant() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        // Two share a time: the id breaks the tie.
+        let rows = [
+            ("op-a", "image_import", "img-1", Some("ten-1"), 1),
+            ("op-b", "instance_create", "inst-1", Some("ten-1"), 2),
+            ("op-c", "instance_start", "inst-1", Some("ten-1"), 2),
+            ("op-d", "host_drain", "host-1", None, 3),
+            ("op-e", "baremetal_power", "bm-1", Some("ten-2"), 4),
+        ];
+        for (id, kind, target, owner, now) in rows {
+            begin(&store, id, kind, target, owner, now).await?;
+        }
+        let mut tx = store.write().await?;
+        store.finish_operation(&mut tx, "op-a", None, 5).await?;
+        tx.commit().await?;
+        let list = |f: OperationFilter| {
+            let store = store.clone();
+            async move { store.list_operations(&f).await }
+        };
+        let all = OperationFilter {
+            fetch: 100,
+            ..Default::default()
+        };
+        let cases: [(&str, OperationFilter, &[&str]); 6] = [
+            (
+                "all, newest first",
+                all.clone(),
+                &["op-e", "op-d", "op-c", "op-b", "op-a"],
+            ),
+            (
+                "kind",
+                OperationFilter {
+                    kind: Some("host_drain".into()),
+                    ..all.clone()
+                },
+                &["op-d"],
+            ),
+            (
+                "status",
+                OperationFilter {
+                    status: Some(OperationStatus::Succeeded),
+                    ..all.clone()
+                },
+                &["op-a"],
+            ),
+            (
+                "resource",
+                OperationFilter {
+                    target: Some("inst-1".into()),
+                    ..all.clone()
+                },
+                &["op-c", "op-b"],
+            ),
+            (
+                "a tenant's own",
+                OperationFilter {
+                    tenant: Some("ten-1".into()),
+                    ..all.clone()
+                },
+                &["op-c", "op-b", "op-a"],
+            ),
+            (
+                "filters together",
+                OperationFilter {
+                    tenant: Some("ten-2".into()),
+                    kind: Some("instance_start".into()),
+                    ..all.clone()
+                },
+                &[],
+            ),
+        ];
+        for (label, filter, want) in cases {
+            let (items, total) = list(filter).await?;
+            assert_eq!(ids(&items), want, "{label}");
+            assert_eq!(total, want.len() as u64, "{label}");
+        }
+        // Keyset pages of two: each starts after the last of the one before, the total is
+        // the whole list's, and a row added meanwhile at the top shifts nothing.
+        let mut after = None;
+        let mut seen = Vec::new();
+        for page in 0.. {
+            let (items, total) = list(OperationFilter {
+                after: after.clone(),
+                fetch: 2,
+                ..all.clone()
+            })
+            .await?;
+            assert_eq!(total, if page == 0 { 5 } else { 6 });
+            if page == 0 {
+                begin(&store, "op-z", "image_copy", "img-2", None, 9).await?;
+            }
+            let Some(last) = items.last() else { break };
+            after = Some((last.created_ms, last.op.id.clone()));
+            seen.extend(ids(&items).into_iter().map(str::to_string));
+        }
+        assert_eq!(seen, ["op-e", "op-d", "op-c", "op-b", "op-a"]);
+        assert!(
+            list(all).await?.0.iter().all(|l| l.op.steps.is_none()),
+            "lists carry no steps"
+        );
+        Ok(())
+    }
+}

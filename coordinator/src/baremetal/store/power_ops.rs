@@ -138,3 +138,81 @@ impl Store {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::test_store;
+
+    fn op<'a>(id: &'a str, server: &'a str, now: i64) -> NewOperation<'a> {
+        NewOperation {
+            id,
+            kind: BAREMETAL_POWER,
+            target_id: server,
+            owner_tenant_id: Some("ten-1"),
+            now,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_power_action_runs_per_server_and_its_sent_mark_survives() -> Result<(), StoreError>
+    {
+        let (store, _dir) = test_store().await;
+        let req = PowerRequest {
+            action: PowerAction::Reboot,
+            hard: false,
+        };
+        let params = PowerParams::new(&req, "tenant:ten-1");
+        assert_eq!(
+            store
+                .begin_power(&op("op-1", "bm-1", 1), &params, "asked")
+                .await?,
+            Ok(())
+        );
+        assert_eq!(
+            store
+                .begin_power(&op("op-2", "bm-1", 2), &params, "asked")
+                .await?,
+            Err("op-1".to_string()),
+            "the second names the running one"
+        );
+        assert_eq!(
+            store
+                .begin_power(&op("op-3", "bm-2", 2), &params, "asked")
+                .await?,
+            Ok(())
+        );
+        store
+            .power_sent("op-1", "soft reboot sent to the BMC", 3)
+            .await?;
+        let running = store.running_power().await?;
+        let found: Vec<(&str, &str, bool)> = running
+            .iter()
+            .map(|j| (j.op.as_str(), j.server.as_str(), j.params.sent))
+            .collect();
+        assert_eq!(found, [("op-1", "bm-1", true), ("op-3", "bm-2", false)]);
+        assert_eq!(running[0].params.action, PowerAction::Reboot);
+        store
+            .end_power("op-1", Some("power now on"), None, 4)
+            .await?;
+        assert_eq!(
+            store
+                .begin_power(&op("op-4", "bm-1", 5), &params, "asked")
+                .await?,
+            Ok(())
+        );
+        let done = store.get_operation("op-1", None).await?.expect("op");
+        let steps: Vec<String> = done
+            .steps
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.message)
+            .collect();
+        assert_eq!(
+            steps,
+            ["asked", "soft reboot sent to the BMC", "power now on"]
+        );
+        assert_eq!(done.status, OperationStatus::Succeeded);
+        Ok(())
+    }
+}

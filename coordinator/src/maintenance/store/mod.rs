@@ -540,6 +540,30 @@ mod tests {
         assert!(!store.end_drain("op-drain", None, 7).await?, "ended once");
         let d = store.latest_drain("host-1").await?.expect("drain");
         assert_eq!((d.status, d.ended_at), (OperationStatus::Failed, Some(6)));
+
+        // The drain's operation tells the same story: a step per move, in order, and its
+        // moves ended of all as the item progress.
+        let op = store.get_operation("op-drain", None).await?.expect("op");
+        let steps: Vec<String> = op
+            .steps
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.message)
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "from host-1: 2 to migrate, 1 stopped to release, 0 to stay",
+                "vm-a (vm-a): live migration to host-2 started",
+                "vm-b (vm-b): live migration to host-3 started",
+                "vm-a (vm-a): moved to host-2",
+                "vm-b (vm-b): left on its host: target gone",
+                "vm-c (vm-c): stopped, so released from host-1 without moving",
+                "drain ended with instances left on the host",
+            ]
+        );
+        assert_eq!((op.items_done, op.items_total), (Some(3), Some(3)));
+        assert_eq!(op.finished_at.as_deref(), Some(rfc3339(6).as_str()));
         Ok(())
     }
 
