@@ -46,10 +46,27 @@ pub fn describe(p: &PowerParams) -> String {
     }
 }
 
+/// What a resumed power operation does, by the rule above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resumed {
+    /// Send it (again).
+    Run,
+    /// It may have reached the BMC and must not be sent twice: end it, outcome unknown.
+    EndUnknown,
+}
+
+pub fn on_resume(p: &PowerParams) -> Resumed {
+    if p.sent && !idempotent(p.action) {
+        Resumed::EndUnknown
+    } else {
+        Resumed::Run
+    }
+}
+
 /// Resumes the power operations the last run left running, by the rule above.
 pub async fn resume(st: &AppState) -> anyhow::Result<()> {
     for job in st.store.running_power().await? {
-        if job.params.sent && !idempotent(job.params.action) {
+        if on_resume(&job.params) == Resumed::EndUnknown {
             warn!(operation = %job.op, baremetal = %job.server, action = %job.params.action,
                 "A power action may have reached the BMC before the restart; not sending it again.");
             let step = "not sent again after the coordinator restarted";
@@ -147,6 +164,31 @@ mod tests {
         ];
         for (action, want) in cases {
             assert_eq!(idempotent(action), want, "{action}");
+        }
+    }
+
+    #[test]
+    fn a_resumed_action_is_sent_at_most_once_where_twice_would_differ() {
+        use PowerAction as A;
+        use Resumed::{EndUnknown, Run};
+        let cases = [
+            ("on, never sent", A::On, false, Run),
+            ("on, sent: sent again", A::On, true, Run),
+            ("off, sent: sent again", A::Off, true, Run),
+            ("force_off, sent: sent again", A::ForceOff, true, Run),
+            ("reboot, never sent", A::Reboot, false, Run),
+            ("reboot, sent", A::Reboot, true, EndUnknown),
+            ("cycle, never sent", A::Cycle, false, Run),
+            ("cycle, sent", A::Cycle, true, EndUnknown),
+        ];
+        for (label, action, sent, want) in cases {
+            let p = PowerParams {
+                action,
+                hard: false,
+                actor: "admin".into(),
+                sent,
+            };
+            assert_eq!(on_resume(&p), want, "{label}");
         }
     }
 }
