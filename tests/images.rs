@@ -132,6 +132,24 @@ async fn http_imports_succeed_or_fail_with_a_reason() -> anyhow::Result<()> {
         .await?;
     assert_eq!(op["status"], "succeeded", "{op}");
     assert_eq!(op["progress_bytes"], op["total_bytes"], "{op}");
+    // Its steps, in order, in plain words: no URL, path or tool output.
+    let steps: Vec<&str> = op["steps"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|s| s["message"].as_str()).collect())
+        .unwrap_or_default();
+    let want = [
+        "downloading",
+        "receiving the content",
+        "received",
+        "verified: qcow2",
+        "stored",
+    ];
+    assert_eq!(steps.len(), want.len(), "{op}");
+    for (step, start) in steps.iter().zip(want) {
+        assert!(step.starts_with(start), "{step} (wanted {start}): {op}");
+        assert!(!step.contains("http") && !step.contains('/'), "{step}");
+    }
+    assert_eq!(op["owner_tenant_id"], f.tenant.as_str(), "{op}");
 
     let with_sha = f
         .import_done(
