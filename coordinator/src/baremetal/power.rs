@@ -90,9 +90,10 @@ pub async fn run(st: AppState, job: PowerJob) {
             None,
         ),
         Err(err) => {
+            // A tenant reads the error: the coordinator's own failures are only logged.
             let message = match err {
-                BaremetalError::Internal(cause) => {
-                    warn!(operation = %job.op, baremetal = %job.server, error = ?cause, "A power action failed.");
+                BaremetalError::Internal(_) | BaremetalError::Store(_) => {
+                    warn!(operation = %job.op, baremetal = %job.server, error = ?err, "A power action failed.");
                     INTERNAL.to_string()
                 }
                 other => other.to_string(),
