@@ -19,12 +19,12 @@ pub mod sync;
 
 pub use error::{BaremetalError, BaremetalResult, NO_AGENT};
 
-use crate::http::paging::PageRequest;
 use crate::agents::AgentEndpoint;
 use crate::agents::AgentError;
 use crate::baremetal::input::{ServerInput, ValidServer};
 use crate::baremetal::store::{BaremetalFilter, BaremetalRecord, NewServerRow, Prepared, Swap};
 use crate::http::auth::Caller;
+use crate::http::paging::PageRequest;
 use crate::state::AppState;
 use anyhow::Context;
 use plinth_common::api::{

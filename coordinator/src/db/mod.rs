@@ -4,8 +4,8 @@
 
 use crate::hosts::store::index::HostIndex;
 use plinth_common::tls::Revocations;
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};

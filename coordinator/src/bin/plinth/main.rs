@@ -20,6 +20,7 @@ mod metrics;
 mod migrate;
 mod moves;
 mod output;
+mod paging;
 mod progress;
 mod segments;
 mod settings;
@@ -106,12 +107,8 @@ enum Command {
     /// The change feed: state changes of hosts, instances, images, bare metal, segments,
     /// EIPs and operations.
     Events(events::EventsArgs),
-    /// The newest audit entries.
-    Audit {
-        /// How many entries, 1-1000 [server default: 100].
-        #[arg(long)]
-        limit: Option<u32>,
-    },
+    /// The newest audit entries (100 unless --limit says how many).
+    Audit(paging::PageArgs),
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -129,7 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eips { command } => eips::run(&client, &out, command).await,
         Command::Baremetal { command } => baremetal::run(&client, &out, command).await,
         Command::Tokens { command } => tokens::run(&client, &out, command).await,
-        Command::Audit { limit } => admin::audit(&client, &out, limit).await,
+        Command::Audit(page) => admin::audit(&client, &out, page).await,
         Command::Events(args) => events::run(&settings, cli.json, args).await,
     }
 }

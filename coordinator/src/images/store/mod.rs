@@ -357,7 +357,10 @@ impl Store {
         push_after(&mut page, "created_at", "id", Order::Desc, f.after.as_ref());
         push_order(&mut page, "created_at", "id", Order::Desc, f.limit);
         let rows = page.build().fetch_all(self.pool()).await?;
-        Ok((self.keyed_with_tags(rows, "created_at").await?, total as u64))
+        Ok((
+            self.keyed_with_tags(rows, "created_at").await?,
+            total as u64,
+        ))
     }
 
     /// Images with their tags, each beside its place in a list ordered by `key`, then id.
@@ -368,7 +371,10 @@ impl Store {
     ) -> Result<Vec<Keyed<i64, Image>>, StoreError> {
         let keys: Vec<i64> = rows
             .iter()
-            .map(|r| r.try_get::<Option<i64>, _>(key).map(Option::unwrap_or_default))
+            .map(|r| {
+                r.try_get::<Option<i64>, _>(key)
+                    .map(Option::unwrap_or_default)
+            })
             .collect::<Result<_, _>>()?;
         let images = self.with_tags(rows).await?;
         Ok(keys
@@ -400,7 +406,10 @@ impl Store {
         push_after(&mut page, "deleted_at", "id", Order::Desc, after);
         push_order(&mut page, "deleted_at", "id", Order::Desc, limit);
         let rows = page.build().fetch_all(self.pool()).await?;
-        Ok((self.keyed_with_tags(rows, "deleted_at").await?, total as u64))
+        Ok((
+            self.keyed_with_tags(rows, "deleted_at").await?,
+            total as u64,
+        ))
     }
 
     /// Changes what may change in any status. `false` if there is no such image.

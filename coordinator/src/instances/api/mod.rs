@@ -6,8 +6,8 @@ pub mod export;
 pub mod input;
 
 use crate::http::auth::{Admin, Caller};
-use crate::http::paging::{self, PageRequest};
 use crate::http::error::{ApiError, ApiJson, ApiOptionalJson, ApiPath, ApiQuery, ApiResult};
+use crate::http::paging::{self, PageRequest};
 use crate::instances;
 use crate::instances::api::input as instance_input;
 /// Other resources check an instance the caller may see through this (a 404 otherwise).

@@ -3,8 +3,8 @@
 //! `GET /v1/instances/{id}/network` is what an instance's metadata carries of them.
 
 use crate::http::auth::Caller;
-use crate::http::paging;
 use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::http::paging;
 use crate::instances::api as instances;
 use crate::network;
 use crate::network::store::eips::{BindRefused, EipFilter};

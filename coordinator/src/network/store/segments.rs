@@ -26,7 +26,10 @@ fn push_viewer(query: &mut QueryBuilder<'_, Sqlite>, viewer: Option<&str>) {
     if let Some(v) = viewer {
         // PERMITTED's one parameter is the tenant.
         let (before, after) = PERMITTED.split_once('?').unwrap_or((PERMITTED, ""));
-        query.push(format!(" AND {before}")).push_bind(v.to_string()).push(after);
+        query
+            .push(format!(" AND {before}"))
+            .push_bind(v.to_string())
+            .push(after);
     }
 }
 

@@ -7,8 +7,8 @@ pub mod tokens;
 use crate::db::{Order, Store, StoreError, push_after, push_order};
 use plinth_common::api::Tenant;
 use plinth_common::timefmt::{now_ms, rfc3339};
-use sqlx::{QueryBuilder, Row, Sqlite};
 use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 fn tenant(row: &SqliteRow) -> Result<Tenant, StoreError> {
     Ok(Tenant {
@@ -58,8 +58,9 @@ impl Store {
         let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
             .fetch_one(self.pool())
             .await?;
-        let mut query =
-            QueryBuilder::<Sqlite>::new("SELECT id, email, name, created_at FROM tenants WHERE 1 = 1");
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT id, email, name, created_at FROM tenants WHERE 1 = 1",
+        );
         push_after(&mut query, "email", "id", Order::Asc, after);
         push_order(&mut query, "email", "id", Order::Asc, limit);
         let rows = query.build().fetch_all(self.pool()).await?;
