@@ -559,4 +559,48 @@ pub(super) mod tests {
         assert!(store.preparing_baremetal().await?.is_empty());
         Ok(())
     }
+
+    /// Newest first, ties by id; servers added between pages and a state filter with a cursor.
+    #[tokio::test]
+    async fn pages_follow_the_cursor_through_inserts_and_filters() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        store
+            .create_tenant("tenant-1", "t@example.com", "t")
+            .await?;
+        for (n, at) in [(1, 100), (2, 200), (3, 200), (4, 50)] {
+            let made = store.create_baremetal(&[row(n, "tenant-1")], at).await?;
+            assert!(made.is_ok());
+        }
+        let read = |limit, after| {
+            let filter = BaremetalFilter {
+                limit,
+                after,
+                ..Default::default()
+            };
+            let store = &store;
+            async move { store.list_baremetal(&filter).await }
+        };
+        let between = || async {
+            for (n, at) in [(5, 300), (6, 200)] {
+                let made = store.create_baremetal(&[row(n, "tenant-1")], at).await?;
+                assert!(made.is_ok());
+            }
+            Ok(())
+        };
+        let (places, total) = crate::db::test_walk(read, between, crate::db::test_desc).await?;
+        let ids: Vec<&str> = places.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(ids, ["bm-0002", "bm-0003", "bm-0006", "bm-0001", "bm-0004"]);
+        assert_eq!(total, 6);
+        assert!(settle(&store, "bm-0001").await? && settle(&store, "bm-0004").await?);
+        let running = BaremetalFilter {
+            state: Some(BaremetalState::Running),
+            limit: 5,
+            after: Some((100, "bm-0001".into())),
+            ..Default::default()
+        };
+        let (rows, total) = store.list_baremetal(&running).await?;
+        let ids: Vec<&str> = rows.iter().map(|(_, b)| b.id.as_str()).collect();
+        assert_eq!((ids, total), (vec!["bm-0004"], 2));
+        Ok(())
+    }
 }

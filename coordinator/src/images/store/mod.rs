@@ -560,3 +560,88 @@ async fn replace_tags(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+
+    use super::*;
+    use crate::db::{test_desc, test_image, test_store, test_walk};
+
+    async fn image(
+        store: &Store,
+        id: &str,
+        created: i64,
+        deleted: Option<i64>,
+    ) -> Result<(), StoreError> {
+        test_image(store, id).await?;
+        sqlx::query("UPDATE images SET created_at = ?, deleted_at = ? WHERE id = ?")
+            .bind(created)
+            .bind(deleted)
+            .bind(id)
+            .execute(store.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The image list newest first and the recycle bin last deleted first, each through
+    /// images added between pages, with a filter and the total of all that match.
+    #[tokio::test]
+    async fn lists_page_by_their_keys_through_inserts() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        for (id, at) in [
+            ("img-1", 100),
+            ("img-2", 200),
+            ("img-3", 200),
+            ("img-4", 50),
+        ] {
+            image(&store, id, at, None).await?;
+        }
+        for (id, at) in [("bin-1", 10), ("bin-2", 30), ("bin-3", 20)] {
+            image(&store, id, 1, Some(at)).await?;
+        }
+        let read = |limit, after| {
+            let filter = ImageFilter {
+                limit,
+                after,
+                ..Default::default()
+            };
+            let store = &store;
+            async move { store.list_images(&filter).await }
+        };
+        let between = || async {
+            image(&store, "img-5", 300, None).await?;
+            image(&store, "img-6", 200, None).await
+        };
+        let (places, total) = test_walk(read, between, test_desc).await?;
+        let ids: Vec<&str> = places.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(
+            (ids, total),
+            (vec!["img-2", "img-3", "img-6", "img-1", "img-4"], 6)
+        );
+        let base = ImageFilter {
+            kind: Some(ImageKind::Base),
+            limit: 10,
+            after: Some((100, "img-1".into())),
+            ..Default::default()
+        };
+        let (rows, total) = store.list_images(&base).await?;
+        let ids: Vec<&str> = rows.iter().map(|(_, i)| i.id.as_str()).collect();
+        assert_eq!(
+            (ids, total),
+            (vec!["img-4"], 6),
+            "deleted images are not listed"
+        );
+
+        let read = |limit, after: Option<(i64, String)>| {
+            let store = &store;
+            async move { store.recycle_bin(None, limit, after.as_ref()).await }
+        };
+        let between = || async { image(&store, "bin-4", 1, Some(15)).await };
+        let (places, total) = test_walk(read, between, test_desc).await?;
+        let ids: Vec<&str> = places.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!((ids, total), (vec!["bin-2", "bin-3", "bin-4", "bin-1"], 4));
+        let (mine, total) = store.recycle_bin(Some("ten-x"), 10, None).await?;
+        assert!(mine.is_empty() && total == 0);
+        Ok(())
+    }
+}

@@ -757,4 +757,62 @@ mod tests {
         assert_eq!(store.quota(tenant).await?.1.instances, 3);
         Ok(())
     }
+
+    async fn created_at(store: &Store, n: usize, at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE instances SET created_at = ? WHERE id = ?")
+            .bind(at)
+            .bind(format!("inst-{n:012}"))
+            .execute(store.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Newest first, ties by id: instances created between two pages, before or after the
+    /// cursor (one at the cursor's very time), are neither repeated nor skipped.
+    #[tokio::test]
+    async fn pages_follow_the_cursor_through_inserts_and_filters() -> Result<(), StoreError> {
+        let (store, _dir) = setup().await?;
+        for (n, at) in [(1, 100), (2, 200), (3, 200), (4, 50)] {
+            assert_eq!(claim(&store, n, 64 << 20).await?, Ok(()));
+            created_at(&store, n, at).await?;
+        }
+        let read = |limit, after| {
+            let filter = InstanceFilter {
+                limit,
+                after,
+                ..Default::default()
+            };
+            let store = &store;
+            async move { store.list_instances(&filter).await }
+        };
+        let between = || async {
+            for (n, at) in [(5, 300), (6, 200)] {
+                assert_eq!(claim(&store, n, 64 << 20).await?, Ok(()));
+                created_at(&store, n, at).await?;
+            }
+            Ok(())
+        };
+        let (places, total) = crate::db::test_walk(read, between, crate::db::test_desc).await?;
+        let ids: Vec<&str> = places.iter().map(|(_, id)| &id[id.len() - 1..]).collect();
+        assert_eq!(ids, ["2", "3", "6", "1", "4"], "5 came before the cursor");
+        assert_eq!(total, 6);
+
+        // A filter with a cursor: the page is what matches after it, the total all that match.
+        for n in [1, 4] {
+            let op = format!("op-{n:012}");
+            store
+                .fail_instance_job(&format!("inst-{n:012}"), &op, "boom", true, 4)
+                .await?;
+        }
+        let failed = InstanceFilter {
+            state: Some(InstanceState::Error),
+            limit: 5,
+            after: Some((100, "inst-000000000001".into())),
+            ..Default::default()
+        };
+        let (rows, total) = store.list_instances(&failed).await?;
+        let ids: Vec<&str> = rows.iter().map(|(_, i)| i.id.as_str()).collect();
+        assert_eq!((ids, total), (vec!["inst-000000000004"], 2));
+        Ok(())
+    }
 }

@@ -872,4 +872,85 @@ mod tests {
         );
         Ok(())
     }
+
+    /// EIPs by segment name then address, through addresses taken between pages on either
+    /// side of the cursor; a tenant filter with a cursor. Segments page by name.
+    #[tokio::test]
+    async fn eips_and_segments_page_in_order_through_inserts() -> Result<(), StoreError> {
+        let (store, _dir) = setup().await?;
+        small(&store).await?;
+        // Another VLAN: a NIC and VLAN carry one IPv4 segment.
+        let other_vlan = validate::spec(&SegmentInput {
+            name: "seg-0",
+            cidr: "198.51.100.0/28",
+            gateway: "198.51.100.1",
+            nic: "bond1",
+            vlan: Some(200),
+            ..SegmentInput::default()
+        })
+        .expect("a valid segment");
+        let made = store
+            .create_segment("seg-0", &other_vlan, &everyone(), 1)
+            .await?;
+        assert!(made.is_ok(), "{made:?}");
+        let take = |id: &'static str, tenant: &'static str, ip: &'static str| {
+            let store = &store;
+            async move {
+                let at = Allocation {
+                    address: Some(ip.parse().expect("an address")),
+                    ..ask(id, tenant)
+                };
+                assert!(store.allocate_eip(&at).await?.is_ok(), "{ip}");
+                Ok::<_, StoreError>(())
+            }
+        };
+        for (id, tenant, ip) in [
+            ("eip-000000000001", A, "203.0.113.5"),
+            ("eip-000000000002", B, "198.51.100.9"),
+            ("eip-000000000003", A, "203.0.113.3"),
+            ("eip-000000000004", B, "198.51.100.4"),
+        ] {
+            take(id, tenant, ip).await?;
+        }
+        let read = |limit, after| {
+            let filter = EipFilter {
+                limit,
+                after,
+                ..Default::default()
+            };
+            let store = &store;
+            async move { store.list_eips(&filter).await }
+        };
+        let between = || async {
+            take("eip-000000000005", A, "198.51.100.2").await?;
+            take("eip-000000000006", A, "203.0.113.4").await
+        };
+        let (places, total) = crate::db::test_walk(read, between, crate::db::test_asc).await?;
+        let segments: Vec<&str> = places.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(segments, ["seg-0", "seg-0", "seg-1", "seg-1", "seg-1"]);
+        assert_eq!(total, 6, "198.51.100.2 came before the cursor");
+        let only_a = EipFilter {
+            tenant: Some(A.into()),
+            limit: 10,
+            after: places.get(2).cloned(),
+            ..Default::default()
+        };
+        let (rows, total) = store.list_eips(&only_a).await?;
+        let ips: Vec<&str> = rows.iter().map(|(_, e)| e.address.as_str()).collect();
+        assert_eq!((ips, total), (vec!["203.0.113.4", "203.0.113.5"], 4));
+
+        let (first, total) = store.list_segments(None, 1, None).await?;
+        assert_eq!((first[0].name.as_str(), total), ("seg-0", 2));
+        let after = (first[0].name.clone(), first[0].id.clone());
+        let (next, _) = store.list_segments(None, 1, Some(&after)).await?;
+        assert_eq!(next[0].name, "seg-1");
+        assert!(
+            store
+                .list_segments(None, 1, Some(&(next[0].name.clone(), next[0].id.clone())))
+                .await?
+                .0
+                .is_empty()
+        );
+        Ok(())
+    }
 }
