@@ -47,7 +47,7 @@ async fn a_stopped_agent_goes_offline_and_comes_back() -> anyhow::Result<()> {
 
     // Each change of presence is in the audit log, newest first.
     let (_, audit) = region.get("/v1/audit").await?;
-    let presence: Vec<&str> = audit
+    let presence: Vec<&str> = audit["items"]
         .as_array()
         .map(|entries| {
             entries
