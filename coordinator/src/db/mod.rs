@@ -145,6 +145,17 @@ impl Store {
     }
 }
 
+/// `%q%` for LIKE, with LIKE's own characters escaped (`ESCAPE '\'`).
+pub fn like_pattern(q: &str) -> String {
+    format!(
+        "%{}%",
+        q.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}
+
 /// The direction of a list's sort key; its id, the tie-breaker, always ascends (unless the id
 /// is the sort key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@ mod power;
 
 pub use agents::{AgentMove, MoveReason, REBALANCE_PER_CALL};
 
-use crate::db::{Keyed, Order, Store, StoreError, push_after, push_order};
+use crate::db::{Keyed, Order, Store, StoreError, like_pattern, push_after, push_order};
 use crate::jobs::operations::NewOperation;
 use plinth_common::api::Baremetal;
 use plinth_common::baremetal::{BaremetalState, ConsoleState, PowerState};
@@ -123,17 +123,6 @@ pub(crate) fn record(row: &SqliteRow) -> Result<BaremetalRecord, StoreError> {
         username: row.try_get("ipmi_username")?,
         password_sealed: row.try_get("ipmi_password")?,
     })
-}
-
-/// `%q%` for LIKE, with LIKE's own characters escaped (`ESCAPE '\'`).
-fn like_pattern(q: &str) -> String {
-    format!(
-        "%{}%",
-        q.to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    )
 }
 
 impl Store {

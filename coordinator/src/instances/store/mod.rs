@@ -12,7 +12,7 @@ pub mod state;
 pub use quota::QuotaExceeded;
 pub(crate) use quota::{exceeded, read_quota, release_quota};
 
-use crate::db::{Keyed, Order, Store, StoreError, push_after, push_order};
+use crate::db::{Keyed, Order, Store, StoreError, like_pattern, push_after, push_order};
 use crate::instances::store::claims::{Claim, give_back, host_claims};
 use crate::instances::store::state::{Owner, StateChange, not_owned, owned_state, swap_state};
 use crate::jobs::operations::NewOperation;
@@ -423,16 +423,9 @@ impl Store {
         let push_filters = |query: &mut QueryBuilder<'_, Sqlite>| {
             query.push(" WHERE 1 = 1");
             if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
-                let pattern = format!(
-                    "%{}%",
-                    q.to_lowercase()
-                        .replace('\\', "\\\\")
-                        .replace('%', "\\%")
-                        .replace('_', "\\_")
-                );
                 query
                     .push(" AND i.search_text LIKE ")
-                    .push_bind(pattern)
+                    .push_bind(like_pattern(q))
                     .push(" ESCAPE '\\'");
             }
             if let Some(t) = &f.tenant {
