@@ -544,7 +544,7 @@ async fn delete_rules_recycle_bin_and_copy_to_base() -> anyhow::Result<()> {
         assert_eq!(status, 204, "{body}");
     }
     let (_, bin) = f.region.get("/v1/recycle-bin").await?;
-    assert_eq!(bin.as_array().map(Vec::len), Some(2), "{bin}");
+    assert_eq!(bin["items"].as_array().map(Vec::len), Some(2), "{bin}");
     let (_, list) = f.region.get("/v1/images?kind=custom").await?;
     assert_eq!(list["total"], 1, "deleted images leave the list: {list}");
     let (status, restored) = f
@@ -579,7 +579,7 @@ async fn delete_rules_recycle_bin_and_copy_to_base() -> anyhow::Result<()> {
     assert_eq!(status, 204);
     assert_eq!(blobs(), before - 1);
     let (_, bin) = f.region.get("/v1/recycle-bin").await?;
-    assert_eq!(bin, json!([]));
+    assert_eq!(bin["items"], json!([]));
 
     // Base images are deleted outright; an importing image cannot be deleted.
     let (status, _) = f
@@ -812,12 +812,12 @@ async fn tenants_see_only_their_own_and_shared_images() -> anyhow::Result<()> {
         .region
         .call(Method::GET, "/v1/recycle-bin", Some(&tb), None)
         .await?;
-    assert_eq!(bin_b, json!([]));
+    assert_eq!(bin_b["items"], json!([]));
     let (_, bin_a) = f
         .region
         .call(Method::GET, "/v1/recycle-bin", Some(&ta), None)
         .await?;
-    assert_eq!(bin_a.as_array().map(Vec::len), Some(1));
+    assert_eq!(bin_a["items"].as_array().map(Vec::len), Some(1));
     Ok(())
 }
 

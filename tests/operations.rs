@@ -202,7 +202,7 @@ async fn lists_filter_page_and_keep_each_tenant_to_its_own() -> anyhow::Result<(
     // The CLI lists with the same filters and shows one with its steps.
     let (ok, text, err) = r.cli(&["operations", "list", "--kind", "host_drain"])?;
     assert!(
-        ok && text.contains(&drain_id) && text.contains("1 of 1 shown"),
+        ok && text.contains(&drain_id) && text.contains("1 of 1 operations"),
         "{text}{err}"
     );
     let (ok, text, err) = r.cli(&["operations", "show", &drain_id])?;

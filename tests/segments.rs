@@ -26,7 +26,7 @@ async fn segment(r: &Region, body: Value) -> anyhow::Result<Value> {
 async fn segment_count(r: &Region) -> anyhow::Result<usize> {
     let (status, list) = r.get("/v1/segments").await?;
     anyhow::ensure!(status == 200, "list segments: {status} {list}");
-    Ok(list.as_array().map_or(0, Vec::len))
+    Ok(list["items"].as_array().map_or(0, Vec::len))
 }
 
 async fn call(
@@ -253,7 +253,7 @@ async fn segments_are_validated_and_listed_with_the_seed_fields() -> anyhow::Res
     assert_eq!((status, code(&err)), (409, "segment_disabled"), "{err}");
 
     let (_, audit) = r.get("/v1/audit").await?;
-    let actions: Vec<&str> = audit
+    let actions: Vec<&str> = audit["items"]
         .as_array()
         .into_iter()
         .flatten()
@@ -414,7 +414,7 @@ async fn permissions_bindings_and_deletes() -> anyhow::Result<()> {
 
     // A tenant without permission neither sees nor allocates.
     let (_, seen) = get_as(r, &b.token, "/v1/segments").await?;
-    let names: Vec<&str> = seen
+    let names: Vec<&str> = seen["items"]
         .as_array()
         .into_iter()
         .flatten()
@@ -536,7 +536,7 @@ async fn permissions_bindings_and_deletes() -> anyhow::Result<()> {
     assert_eq!(unbound["instance_id"], Value::Null);
 
     let (_, audit) = r.get("/v1/audit?limit=1000").await?;
-    let actions: Vec<&str> = audit
+    let actions: Vec<&str> = audit["items"]
         .as_array()
         .into_iter()
         .flatten()

@@ -11,6 +11,17 @@ pub struct Cluster {
     pub created_at: String,
 }
 
+/// `GET /v1/clusters`: a page of clusters, by id.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ClusterPage {
+    pub items: Vec<Cluster>,
+    /// How many match in all, on every page.
+    pub total: u64,
+    /// Pass as `cursor` for the page after this one; null on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCluster {
@@ -26,6 +37,17 @@ pub struct Tenant {
     pub email: String,
     pub name: String,
     pub created_at: String,
+}
+
+/// `GET /v1/tenants`: a page of tenants, by email.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TenantPage {
+    pub items: Vec<Tenant>,
+    /// How many match in all, on every page.
+    pub total: u64,
+    /// Pass as `cursor` for the page after this one; null on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -52,6 +74,17 @@ pub struct ApiToken {
     pub created_at: String,
     pub expires_at: Option<String>,
     pub created_by: String,
+}
+
+/// `GET /v1/tokens`: a page of live tokens, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApiTokenPage {
+    pub items: Vec<ApiToken>,
+    /// How many match in all, on every page.
+    pub total: u64,
+    /// Pass as `cursor` for the page after this one; null on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -107,4 +140,15 @@ pub struct AuditEntry {
     pub action: String,
     pub target: String,
     pub detail: String,
+}
+
+/// `GET /v1/audit`: a page of audit entries, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditEntry>,
+    /// How many match in all, on every page.
+    pub total: u64,
+    /// Pass as `cursor` for the page after this one; null on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
 }

@@ -71,6 +71,9 @@ pub struct Baremetal {
 pub struct BaremetalPage {
     pub items: Vec<Baremetal>,
     pub total: u64,
+    /// Pass as `cursor` for the page after this one; null on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
 }
 
 /// `PATCH /v1/baremetal/{id}`: rack location and label only.

@@ -125,3 +125,14 @@ pub struct ReenrollHost {
     #[serde(default)]
     pub ttl: Option<String>,
 }
+
+/// `GET /v1/hosts/{id}/certificates`: a page of the host's certificates, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HostCertificatePage {
+    pub items: Vec<HostCertificate>,
+    /// How many match in all, on every page.
+    pub total: u64,
+    /// Pass as `cursor` for the page after this one; null on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}

@@ -61,6 +61,9 @@ impl Image {
 pub struct ImagePage {
     pub items: Vec<Image>,
     pub total: u64,
+    /// Pass as `cursor` for the page after this one; null on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
 }
 
 /// What an import (`POST /v1/images/import`, with `url`) or an upload (`POST /v1/images`,

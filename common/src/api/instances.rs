@@ -38,6 +38,9 @@ pub struct Instance {
 pub struct InstancePage {
     pub items: Vec<Instance>,
     pub total: u64,
+    /// Pass as `cursor` for the page after this one; null on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
 }
 
 /// `POST /v1/instances`.

@@ -37,4 +37,7 @@ use utoipa::ToSchema;
 pub struct HostPage {
     pub items: Vec<Host>,
     pub total: u64,
+    /// Pass as `cursor` for the page after this one; null on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
 }

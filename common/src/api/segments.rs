@@ -174,6 +174,9 @@ pub struct Eip {
 pub struct EipPage {
     pub items: Vec<Eip>,
     pub total: u64,
+    /// Pass as `cursor` for the page after this one; null on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
 }
 
 /// `POST /v1/eips`: an address from a segment the tenant may use. Name a segment, an IP
@@ -271,4 +274,15 @@ mod tests {
         ];
         assert_eq!(p.to_string(), "a@example.com, b@example.com");
     }
+}
+
+/// `GET /v1/segments`: a page of segments, by name.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SegmentPage {
+    pub items: Vec<Segment>,
+    /// How many match in all, on every page.
+    pub total: u64,
+    /// Pass as `cursor` for the page after this one; null on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
 }

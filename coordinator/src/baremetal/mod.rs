@@ -27,6 +27,7 @@ use crate::baremetal::store::{
     BaremetalFilter, BaremetalRecord, NewServerRow, PowerJob, PowerParams, Prepared, Swap,
 };
 use crate::http::auth::Caller;
+use crate::http::paging::PageRequest;
 use crate::jobs::operations::NewOperation;
 use crate::state::AppState;
 use anyhow::Context;
@@ -304,9 +305,19 @@ pub async fn remove_many(
 
 // ---- reading ----
 
-pub async fn list(st: &AppState, filter: &BaremetalFilter) -> BaremetalResult<BaremetalPage> {
-    let (items, total) = st.store.list_baremetal(filter).await?;
-    Ok(BaremetalPage { items, total })
+/// One page of the servers `filter` matches (its `limit` and `after` are `page`'s).
+pub async fn list(
+    st: &AppState,
+    filter: &BaremetalFilter,
+    page: &PageRequest<i64>,
+) -> BaremetalResult<BaremetalPage> {
+    let (rows, total) = st.store.list_baremetal(filter).await?;
+    let (items, next_cursor) = page.finish_keyed(rows);
+    Ok(BaremetalPage {
+        items,
+        total,
+        next_cursor,
+    })
 }
 
 /// One server with its recent power changes and its inventory (a note until it is read).

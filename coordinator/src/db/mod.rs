@@ -4,8 +4,8 @@
 
 use crate::hosts::store::index::HostIndex;
 use plinth_common::tls::Revocations;
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
@@ -143,6 +143,125 @@ impl Store {
     pub(crate) fn host_index_read(&self) -> std::sync::RwLockReadGuard<'_, HostIndex> {
         self.hosts.read().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// `%q%` for LIKE, with LIKE's own characters escaped (`ESCAPE '\'`).
+pub fn like_pattern(q: &str) -> String {
+    format!(
+        "%{}%",
+        q.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}
+
+/// The direction of a list's sort key; its id, the tie-breaker, always ascends (unless the id
+/// is the sort key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+/// Keyset paging (`http::paging`): appends ` AND` the rows after `after` (sort key, id) in the
+/// order of a list sorted by `key` in `order`, then by `id`. The condition leads with a range on
+/// `key`, so an index on (key, id) seeks straight to the place; no OFFSET counts rows past.
+pub fn push_after<'a, K>(
+    q: &mut QueryBuilder<'a, Sqlite>,
+    key: &str,
+    id: &str,
+    order: Order,
+    after: Option<&(K, String)>,
+) where
+    K: Clone + Send + 'a + sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite>,
+{
+    let Some((sort, last)) = after else { return };
+    let (from, past) = match order {
+        Order::Asc => (">=", ">"),
+        Order::Desc => ("<=", "<"),
+    };
+    if key == id {
+        q.push(format!(" AND {id} {past} ")).push_bind(last.clone());
+        return;
+    }
+    q.push(format!(" AND {key} {from} "))
+        .push_bind(sort.clone())
+        .push(format!(" AND ({key} {past} "))
+        .push_bind(sort.clone())
+        .push(format!(" OR {id} > "))
+        .push_bind(last.clone())
+        .push(")");
+}
+
+/// A row of a page as a list's store reads it: its place in the list's order (sort key, id)
+/// beside the item, for `PageRequest::finish_keyed`.
+pub type Keyed<K, T> = ((K, String), T);
+
+/// Appends the ORDER BY of a list sorted by `key` in `order` then by `id`, and a LIMIT of `rows`
+/// (a page request's `fetch`).
+pub fn push_order(q: &mut QueryBuilder<'_, Sqlite>, key: &str, id: &str, order: Order, rows: u32) {
+    let dir = match order {
+        Order::Asc => "",
+        Order::Desc => " DESC",
+    };
+    if key == id {
+        q.push(format!(" ORDER BY {id}{dir} LIMIT "));
+    } else {
+        q.push(format!(" ORDER BY {key}{dir}, {id} LIMIT "));
+    }
+    q.push_bind(i64::from(rows));
+}
+
+/// Reads a list two at a time through `read(limit, after)` (a store's keyset query), running
+/// `between` once after the first page, and answers the places read, in order, and the total of
+/// the last page. Every page holds at most `limit` rows, and the places strictly follow one
+/// another in the list's order `before(a, b)` (so none is read twice).
+#[cfg(test)]
+pub(crate) async fn test_walk<K, T, R, RF, B, BF>(
+    mut read: R,
+    between: B,
+    before: impl Fn(&(K, String), &(K, String)) -> bool,
+) -> Result<(Vec<(K, String)>, u64), StoreError>
+where
+    K: Clone + std::fmt::Debug,
+    R: FnMut(u32, Option<(K, String)>) -> RF,
+    RF: std::future::Future<Output = Result<(Vec<Keyed<K, T>>, u64), StoreError>>,
+    B: FnOnce() -> BF,
+    BF: std::future::Future<Output = Result<(), StoreError>>,
+{
+    let mut places: Vec<(K, String)> = Vec::new();
+    let mut after = None;
+    let mut between = Some(between);
+    loop {
+        let (rows, total) = read(2, after.clone()).await?;
+        assert!(rows.len() <= 2, "a page of {} for a limit of 2", rows.len());
+        for (place, _) in &rows {
+            if let Some(last) = places.last() {
+                assert!(before(last, place), "{last:?} then {place:?}");
+            }
+            places.push(place.clone());
+        }
+        if let Some(between) = between.take() {
+            between().await?;
+        }
+        match rows.last() {
+            Some((place, _)) if rows.len() == 2 => after = Some(place.clone()),
+            _ => return Ok((places, total)),
+        }
+    }
+}
+
+/// The order of a list by a descending key, then id.
+#[cfg(test)]
+pub(crate) fn test_desc<K: PartialOrd>(a: &(K, String), b: &(K, String)) -> bool {
+    a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
+}
+
+/// The order of a list by an ascending key, then id.
+#[cfg(test)]
+pub(crate) fn test_asc<K: PartialOrd>(a: &(K, String), b: &(K, String)) -> bool {
+    a.0 < b.0 || (a.0 == b.0 && a.1 < b.1)
 }
 
 #[cfg(test)]

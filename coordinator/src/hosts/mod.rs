@@ -16,12 +16,13 @@ pub use error::HostError;
 use crate::agents::AgentEndpoint;
 use crate::hosts::store::NewHost;
 use crate::hosts::store::enrollment::{Enrolled, RemoveRefused, Removed};
+use crate::http::paging::PageRequest;
 use crate::state::AppState;
 use crate::tenants::{self, EnrollmentTokenStatus};
 use error::instance_list;
 use plinth_common::api::{
     AgentFacts, Cluster, EnrollResponse, EnrollmentToken, Heartbeat, HeartbeatAck, Host,
-    HostCertificate, HostMetrics, HostRemoved, MetricsSource, RenewResponse,
+    HostCertificate, HostCertificatePage, HostMetrics, HostRemoved, MetricsSource, RenewResponse,
 };
 use plinth_common::host::HostEvent;
 use plinth_common::ids::{HostId, new_id};
@@ -193,13 +194,25 @@ async fn existing(st: &AppState, id: &HostId) -> Result<(), HostError> {
     }
 }
 
-/// The certificates the CA issued to host `id`'s agent, newest first.
-pub async fn certificates(st: &AppState, id: &HostId) -> Result<Vec<HostCertificate>, HostError> {
-    let certs = st.store.host_certificates(id, now_ms()).await?;
-    if certs.is_empty() {
+/// A page of the certificates the CA issued to host `id`'s agent, newest first.
+pub async fn certificates(
+    st: &AppState,
+    id: &HostId,
+    page: &PageRequest<i64>,
+) -> Result<HostCertificatePage, HostError> {
+    let (rows, total) = st
+        .store
+        .host_certificates(id, now_ms(), page.fetch(), page.after.as_ref())
+        .await?;
+    if total == 0 {
         existing(st, id).await?;
     }
-    Ok(certs)
+    let (items, next_cursor) = page.finish_keyed(rows);
+    Ok(HostCertificatePage {
+        items,
+        total,
+        next_cursor,
+    })
 }
 
 /// Revokes every certificate of host `id` (a compromised host), for `actor` and `why`: its
@@ -221,7 +234,12 @@ pub async fn revoke_certificates(
         .audit(actor, "revoke certificates", id, &detail)
         .await?;
     tracing::warn!(host = %id, count, %actor, "Host certificates revoked.");
-    Ok(st.store.host_certificates(id, now_ms()).await?)
+    // All of them: a host has a certificate per renewal, a handful a year.
+    let (all, _) = st
+        .store
+        .host_certificates(id, now_ms(), u32::MAX, None)
+        .await?;
+    Ok(all.into_iter().map(|(_, cert)| cert).collect())
 }
 
 /// A one-time token, valid `ttl_ms`, that re-enrolls host `id` (made by `actor`).
@@ -249,10 +267,8 @@ pub async fn create_cluster(
     }
     st.store.audit(actor, "create cluster", id, "").await?;
     st.store
-        .list_clusters()
+        .cluster(id)
         .await?
-        .into_iter()
-        .find(|c| c.id == id)
         .ok_or_else(|| HostError::Internal(anyhow::anyhow!("cluster {id} vanished once created")))
 }
 

@@ -6,19 +6,42 @@
 //! matching the filters in all.
 //!
 //! A list uses it in three steps: its query struct has `limit: Option<u32>` and
-//! `cursor: Option<String>` fields; the handler turns them into a [`PageRequest`] with [`request`]; the store reads up to
-//! `limit + 1` rows after `after` in the list's order ([`PageRequest::fetch`]) and the handler
-//! cuts the extra row off with [`PageRequest::finish`], which makes `next_cursor`.
+//! `cursor: Option<String>` fields; the handler turns them into a [`PageRequest`] with
+//! [`request`]; the store reads up to `limit + 1` rows after `after` in the list's order
+//! ([`PageRequest::fetch`], with `db::push_after` and `db::push_order`) and the handler cuts
+//! the extra row off with [`PageRequest::finish`] (or [`PageRequest::finish_keyed`] when the
+//! store answers each row's sort key beside it), which makes `next_cursor`.
 
 use crate::http::error::{ApiError, ApiResult};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use std::fmt::Display;
 use std::str::FromStr;
+use utoipa::IntoParams;
 
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
 
 /// The format version in every cursor: a cursor of an older scheme is refused, not misread.
 const VERSION: &str = "c1";
+
+/// The query of a list with no filters: only which page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Items on the page, 1-1000 (default 100).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the page before; leave it out for the first page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// The page asked for of the list named `list` (see [`request`]).
+    pub fn page<K: FromStr>(&self, list: &'static str) -> ApiResult<PageRequest<K>> {
+        request(list, self.limit, self.cursor.as_deref())
+    }
+}
 
 /// A validated page request for the list named `list`, whose order is by a key of type `K`
 /// then by id.
@@ -85,19 +108,47 @@ impl<K: Display> PageRequest<K> {
         });
         (items, next)
     }
+
+    /// [`Self::finish`] for rows the store read with their place in the list's order
+    /// ((sort key, id), for a sort key the item does not show as stored).
+    pub fn finish_keyed<T>(&self, rows: Vec<((K, String), T)>) -> (Vec<T>, Option<String>)
+    where
+        K: Clone,
+    {
+        let (rows, next) = self.finish(rows, |(key, _)| key.clone());
+        (rows.into_iter().map(|(_, item)| item).collect(), next)
+    }
 }
 
 fn encode(list: &str, sort: &impl Display, id: &str) -> String {
     let part = |text: &str| hex::encode(text);
-    format!("{VERSION}.{}.{}.{}", part(list), part(&sort.to_string()), part(id))
+    let body = format!(
+        "{VERSION}.{}.{}.{}",
+        part(list),
+        part(&sort.to_string()),
+        part(id)
+    );
+    let check = check(&body);
+    format!("{body}.{check}")
+}
+
+/// A check on the rest of the cursor, so a cursor changed by hand or cut short in a copy is
+/// refused rather than read as some other place. (It is no secret: a cursor made up to match
+/// lists only what its caller may list anyway.)
+fn check(body: &str) -> String {
+    hex::encode(&Sha256::digest(body.as_bytes())[..6])
 }
 
 fn decode<K: FromStr>(list: &str, cursor: &str) -> Option<(K, String)> {
     if cursor.len() > 2048 {
         return None;
     }
+    let (body, sum) = cursor.rsplit_once('.')?;
+    if check(body) != sum {
+        return None;
+    }
     let part = |hexed: &str| String::from_utf8(hex::decode(hexed).ok()?).ok();
-    let mut parts = cursor.split('.');
+    let mut parts = body.split('.');
     if parts.next()? != VERSION || part(parts.next()?)? != list {
         return None;
     }
@@ -133,10 +184,9 @@ mod tests {
     #[test]
     fn ids_with_separators_survive_the_round_trip() {
         let p: PageRequest<String> = request("things", Some(1), None).expect("valid");
-        let (_, next) = p.finish(
-            vec!["a\nb".to_string(), "c".to_string()],
-            |s: &String| (s.clone(), "id\nwith\nlines".to_string()),
-        );
+        let (_, next) = p.finish(vec!["a\nb".to_string(), "c".to_string()], |s: &String| {
+            (s.clone(), "id\nwith\nlines".to_string())
+        });
         let back: PageRequest<String> =
             request("things", Some(1), next.as_deref()).expect("own cursor");
         assert_eq!(
@@ -155,11 +205,34 @@ mod tests {
         let next = next.expect("more follow");
         let foreign = request::<i64>("others", None, Some(&next)).expect_err("other list");
         assert!(format!("{foreign:?}").contains("cursor"), "{foreign:?}");
-        let not_a_number = format!("c1.{}.{}.{}", hex::encode("things"), hex::encode("x"), hex::encode("id"));
-        for bad in ["zz", "00", &next[..next.len() - 2], &not_a_number, &format!("{next}.00")] {
+        let body = format!(
+            "c1.{}.{}.{}",
+            hex::encode("things"),
+            hex::encode("x"),
+            hex::encode("id")
+        );
+        let not_a_number = format!("{body}.{}", check(&body));
+        // The same place with one character of the id changed, the check left as it was.
+        let altered = next.replacen(&hex::encode("a"), &hex::encode("b"), 1);
+        assert_ne!(altered, next);
+        for bad in [
+            "zz",
+            "00",
+            &next[..next.len() - 2],
+            &not_a_number,
+            &altered,
+            &format!("{next}.00"),
+        ] {
             assert!(request::<i64>("things", None, Some(bad)).is_err(), "{bad}");
         }
-        assert_eq!(page(5, Some("")).after, None, "an empty cursor is the first page");
-        assert_eq!(request::<i64>("things", None, None).expect("ok").limit, DEFAULT_LIMIT);
+        assert_eq!(
+            page(5, Some("")).after,
+            None,
+            "an empty cursor is the first page"
+        );
+        assert_eq!(
+            request::<i64>("things", None, None).expect("ok").limit,
+            DEFAULT_LIMIT
+        );
     }
 }

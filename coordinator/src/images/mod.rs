@@ -23,6 +23,7 @@ pub mod writer;
 
 use crate::db::StoreError;
 use crate::http::auth::Caller;
+use crate::http::paging::PageRequest;
 use crate::secrets::Secrets;
 use crate::state::AppState;
 use error::{ContentError, ImageError};
@@ -154,16 +155,23 @@ pub async fn reload(st: &AppState, id: &str) -> Result<ImageRecord, ImageError> 
         .ok_or_else(|| ImageError::not_found("image", id))
 }
 
-/// Images the caller may see, by `filter` (whose `viewer_tenant` the caller sets).
+/// A page of the images the caller may see, by `filter` (whose `viewer_tenant` the caller
+/// sets; its `limit` and `after` are `page`'s).
 pub async fn list(
     st: &AppState,
     caller: &Caller,
     mut filter: ImageFilter,
+    page: &PageRequest<i64>,
 ) -> Result<ImagePage, ImageError> {
     filter.viewer_tenant = caller.tenant_id().map(str::to_string);
-    let (items, total) = st.store.list_images(&filter).await?;
+    let (rows, total) = st.store.list_images(&filter).await?;
+    let (items, next_cursor) = page.finish_keyed(rows);
     let items = items.into_iter().map(|i| as_seen_by(caller, i)).collect();
-    Ok(ImagePage { items, total })
+    Ok(ImagePage {
+        items,
+        total,
+        next_cursor,
+    })
 }
 
 /// What `caller` reads of an image: a tenant never learns another tenant's email (a public
@@ -364,7 +372,7 @@ mod tests {
                 ..ImageFilter::default()
             };
             let (listed, total) = store.list_images(&filter).await?;
-            let listed: Vec<&str> = listed.iter().map(|i| i.id.as_str()).collect();
+            let listed: Vec<&str> = listed.iter().map(|(_, i)| i.id.as_str()).collect();
             let mut want = 0;
             for (id, kind, v, owner) in &ids {
                 let who = caller.actor();

@@ -3,11 +3,12 @@
 //! uses them. The recycle bin restores or destroys.
 
 use crate::http::auth::Caller;
+use crate::http::paging::PageRequest;
 use crate::images::error::ImageError;
 use crate::images::store::{ImageRecord, ImageTransitionError, StatusEffect};
 use crate::images::{find, modifiable, reload};
 use crate::state::AppState;
-use plinth_common::api::{BatchItem, Image};
+use plinth_common::api::{BatchItem, Image, ImagePage};
 use plinth_common::ids::ImageId;
 use plinth_common::image::{ImageEvent, ImageKind, ImageStatus};
 use plinth_common::timefmt::now_ms;
@@ -90,9 +91,22 @@ pub async fn batch_delete(st: &AppState, caller: &Caller, ids: Vec<String>) -> V
     out
 }
 
-/// Deleted custom images: a tenant's own, or all for admins.
-pub async fn recycle_bin(st: &AppState, caller: &Caller) -> Result<Vec<Image>, ImageError> {
-    Ok(st.store.recycle_bin(caller.tenant_id()).await?)
+/// A page of the deleted custom images: a tenant's own, or all for admins.
+pub async fn recycle_bin(
+    st: &AppState,
+    caller: &Caller,
+    page: &PageRequest<i64>,
+) -> Result<ImagePage, ImageError> {
+    let (rows, total) = st
+        .store
+        .recycle_bin(caller.tenant_id(), page.fetch(), page.after.as_ref())
+        .await?;
+    let (items, next_cursor) = page.finish_keyed(rows);
+    Ok(ImagePage {
+        items,
+        total,
+        next_cursor,
+    })
 }
 
 /// The image if it is in the recycle bin and the caller's to restore or destroy.

@@ -10,6 +10,7 @@ use crate::baremetal::import::{self, Imported};
 use crate::baremetal::store::BaremetalFilter;
 use crate::http::auth::Caller;
 use crate::http::error::{ApiBytes, ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::http::paging::{self, PageRequest};
 use crate::state::AppState;
 use axum::Json;
 use axum::Router;
@@ -66,13 +67,16 @@ pub struct ListQuery {
     /// Tenant id (admins only; a tenant always sees its own).
     pub tenant: Option<String>,
     pub state: Option<String>,
+    /// Servers on the page, 1-1000 (default 100).
     pub limit: Option<u32>,
-    pub offset: Option<u64>,
+    /// The `next_cursor` of the page before; leave it out for the first page.
+    pub cursor: Option<String>,
 }
 
 impl ListQuery {
-    /// The store's filter, for `caller` (a tenant is held to its own servers).
-    fn filter(self, caller: &Caller) -> ApiResult<BaremetalFilter> {
+    /// The store's filter, for `caller` (a tenant is held to its own servers), and the page
+    /// asked for (servers are listed newest first).
+    fn filter(self, caller: &Caller) -> ApiResult<(BaremetalFilter, PageRequest<i64>)> {
         let state = self
             .state
             .as_deref()
@@ -82,17 +86,15 @@ impl ListQuery {
                 })
             })
             .transpose()?;
-        let limit = self.limit.unwrap_or(100);
-        if !(1..=1000).contains(&limit) {
-            return Err(ApiError::field("limit", "must be 1-1000"));
-        }
-        Ok(BaremetalFilter {
+        let page = paging::request("baremetal", self.limit, self.cursor.as_deref())?;
+        let filter = BaremetalFilter {
             q: self.q,
             tenant: caller.list_scope(self.tenant, "bare-metal servers")?,
             state,
-            limit,
-            offset: self.offset.unwrap_or(0),
-        })
+            limit: page.fetch(),
+            after: page.after.clone(),
+        };
+        Ok((filter, page))
     }
 }
 
@@ -104,8 +106,8 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<ApiJson<BaremetalPage>> {
-    let filter = q.filter(&caller)?;
-    Ok(ApiJson(crate::baremetal::list(&st, &filter).await?))
+    let (filter, page) = q.filter(&caller)?;
+    Ok(ApiJson(crate::baremetal::list(&st, &filter, &page).await?))
 }
 
 /// One server: the list's fields, its recent power changes, and its hardware inventory.

@@ -11,7 +11,7 @@ mod power_ops;
 pub use agents::{AgentMove, MoveReason, REBALANCE_PER_CALL};
 pub use power_ops::{PowerJob, PowerParams};
 
-use crate::db::{Store, StoreError};
+use crate::db::{Keyed, Order, Store, StoreError, like_pattern, push_after, push_order};
 use crate::jobs::operations::{NewOperation, add_step};
 use plinth_common::api::Baremetal;
 use plinth_common::baremetal::{BaremetalState, ConsoleState, PowerState};
@@ -63,8 +63,10 @@ pub struct BaremetalFilter {
     pub q: Option<String>,
     pub tenant: Option<String>,
     pub state: Option<BaremetalState>,
+    /// How many servers to read (a page request's `fetch`).
     pub limit: u32,
-    pub offset: u64,
+    /// The last server shown, (created_at, id): the page holds those after it, newest first.
+    pub after: Option<(i64, String)>,
 }
 
 /// A state column's change, applied only while the row still reads `from`.
@@ -123,17 +125,6 @@ pub(crate) fn record(row: &SqliteRow) -> Result<BaremetalRecord, StoreError> {
         username: row.try_get("ipmi_username")?,
         password_sealed: row.try_get("ipmi_password")?,
     })
-}
-
-/// `%q%` for LIKE, with LIKE's own characters escaped (`ESCAPE '\'`).
-fn like_pattern(q: &str) -> String {
-    format!(
-        "%{}%",
-        q.to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    )
 }
 
 impl Store {
@@ -258,10 +249,12 @@ impl Store {
         )))
     }
 
+    /// A page of servers (newest first, with their (created_at, id) places) and how many match
+    /// the filter in all.
     pub async fn list_baremetal(
         &self,
         f: &BaremetalFilter,
-    ) -> Result<(Vec<Baremetal>, u64), StoreError> {
+    ) -> Result<(Vec<Keyed<i64, Baremetal>>, u64), StoreError> {
         let push_filters = |query: &mut QueryBuilder<'_, Sqlite>| {
             query.push(" WHERE 1 = 1");
             if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
@@ -287,15 +280,16 @@ impl Store {
         let total: i64 = query.build().fetch_one(self.pool()).await?.try_get("n")?;
         let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} {FROM}"));
         push_filters(&mut query);
-        query
-            .push(" ORDER BY b.created_at DESC, b.id LIMIT ")
-            .push_bind(i64::from(f.limit))
-            .push(" OFFSET ")
-            .push_bind(f.offset.min(i64::MAX as u64) as i64);
+        let (key, id) = ("b.created_at", "b.id");
+        push_after(&mut query, key, id, Order::Desc, f.after.as_ref());
+        push_order(&mut query, key, id, Order::Desc, f.limit);
         let rows = query.build().fetch_all(self.pool()).await?;
         let items = rows
             .iter()
-            .map(|r| Ok(record(r)?.server))
+            .map(|r| {
+                let server = record(r)?.server;
+                Ok(((r.try_get("created_at")?, server.id.clone()), server))
+            })
             .collect::<Result<_, StoreError>>()?;
         Ok((items, total as u64))
     }
@@ -568,6 +562,50 @@ pub(super) mod tests {
         assert_eq!(two.state, BaremetalState::Failed);
         assert_eq!(two.reason.as_deref(), Some("the BMC did not answer"));
         assert!(store.preparing_baremetal().await?.is_empty());
+        Ok(())
+    }
+
+    /// Newest first, ties by id; servers added between pages and a state filter with a cursor.
+    #[tokio::test]
+    async fn pages_follow_the_cursor_through_inserts_and_filters() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        store
+            .create_tenant("tenant-1", "t@example.com", "t")
+            .await?;
+        for (n, at) in [(1, 100), (2, 200), (3, 200), (4, 50)] {
+            let made = store.create_baremetal(&[row(n, "tenant-1")], at).await?;
+            assert!(made.is_ok());
+        }
+        let read = |limit, after| {
+            let filter = BaremetalFilter {
+                limit,
+                after,
+                ..Default::default()
+            };
+            let store = &store;
+            async move { store.list_baremetal(&filter).await }
+        };
+        let between = || async {
+            for (n, at) in [(5, 300), (6, 200)] {
+                let made = store.create_baremetal(&[row(n, "tenant-1")], at).await?;
+                assert!(made.is_ok());
+            }
+            Ok(())
+        };
+        let (places, total) = crate::db::test_walk(read, between, crate::db::test_desc).await?;
+        let ids: Vec<&str> = places.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(ids, ["bm-0002", "bm-0003", "bm-0006", "bm-0001", "bm-0004"]);
+        assert_eq!(total, 6);
+        assert!(settle(&store, "bm-0001").await? && settle(&store, "bm-0004").await?);
+        let running = BaremetalFilter {
+            state: Some(BaremetalState::Running),
+            limit: 5,
+            after: Some((100, "bm-0001".into())),
+            ..Default::default()
+        };
+        let (rows, total) = store.list_baremetal(&running).await?;
+        let ids: Vec<&str> = rows.iter().map(|(_, b)| b.id.as_str()).collect();
+        assert_eq!((ids, total), (vec!["bm-0004"], 2));
         Ok(())
     }
 }

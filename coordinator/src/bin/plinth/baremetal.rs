@@ -7,6 +7,7 @@ use crate::format::{ago, or_dash, when};
 use crate::images::one_of;
 use crate::operations;
 use crate::output::{Output, print};
+use crate::paging::{PageArgs, footer};
 use crate::table::{Table, key_values};
 use crate::terminal::TerminalMode;
 use anyhow::{Context, bail};
@@ -40,8 +41,8 @@ pub enum BaremetalCommand {
         /// A tenant id (admins).
         #[arg(long)]
         tenant: Option<String>,
-        #[arg(long)]
-        limit: Option<u32>,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Show one server: the list's columns, recent power changes, inventory.
     Show { id: String },
@@ -143,7 +144,7 @@ pub async fn run(client: &Client, out: &Output, command: BaremetalCommand) -> an
             q,
             state,
             tenant,
-            limit,
+            page,
         } => {
             let mut query = Vec::new();
             for (k, v) in [("q", q), ("state", state), ("tenant", tenant)] {
@@ -151,11 +152,8 @@ pub async fn run(client: &Client, out: &Output, command: BaremetalCommand) -> an
                     query.push((k, v));
                 }
             }
-            if let Some(l) = limit {
-                query.push(("limit", l.to_string()));
-            }
             out.emit(
-                client.get_with(&["v1", "baremetal"], &query).await?,
+                client.list(&["v1", "baremetal"], &query, &page).await?,
                 render_list,
             )
         }
@@ -304,11 +302,8 @@ fn render_list(page: &BaremetalPage) -> String {
             ago(Some(&b.created_at)),
         ]);
     }
-    let mut text = table.render();
-    if page.total > page.items.len() as u64 {
-        text.push_str(&format!("({} of {} shown)\n", page.items.len(), page.total));
-    }
-    text
+    let more = page.next_cursor.as_deref();
+    table.render() + &footer(page.items.len(), page.total, "servers", more)
 }
 
 fn render_server(b: &Baremetal) -> String {

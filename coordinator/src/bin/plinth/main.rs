@@ -21,6 +21,7 @@ mod migrate;
 mod moves;
 mod operations;
 mod output;
+mod paging;
 mod progress;
 mod segments;
 mod settings;
@@ -112,12 +113,8 @@ enum Command {
         #[command(subcommand)]
         command: operations::OperationsCommand,
     },
-    /// The newest audit entries.
-    Audit {
-        /// How many entries, 1-1000 [server default: 100].
-        #[arg(long)]
-        limit: Option<u32>,
-    },
+    /// The newest audit entries (100 unless --limit says how many).
+    Audit(paging::PageArgs),
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -136,7 +133,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Baremetal { command } => baremetal::run(&client, &out, command).await,
         Command::Tokens { command } => tokens::run(&client, &out, command).await,
         Command::Operations { command } => operations::run(&client, &out, command).await,
-        Command::Audit { limit } => admin::audit(&client, &out, limit).await,
+        Command::Audit(page) => admin::audit(&client, &out, page).await,
         Command::Events(args) => events::run(&settings, cli.json, args).await,
     }
 }

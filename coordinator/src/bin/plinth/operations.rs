@@ -5,6 +5,7 @@ use crate::client::Client;
 use crate::format::{or_dash, size, when};
 use crate::images::typed;
 use crate::output::Output;
+use crate::paging::{PageArgs, footer};
 use crate::table::{Table, clean, key_values};
 use clap::Subcommand;
 use plinth_common::api::{Operation, OperationPage, OperationStatus};
@@ -29,12 +30,8 @@ pub enum OperationsCommand {
         /// A tenant id (admins).
         #[arg(long)]
         tenant: Option<String>,
-        /// How many, 1-1000 [server default: 100].
-        #[arg(long)]
-        limit: Option<u32>,
-        /// The next page: the cursor the previous page printed.
-        #[arg(long)]
-        cursor: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Show one operation with its steps.
     Show { id: String },
@@ -47,23 +44,22 @@ pub async fn run(client: &Client, out: &Output, command: OperationsCommand) -> a
             status,
             resource,
             tenant,
-            limit,
-            cursor,
+            page,
         } => {
-            let text = [
+            let filters = [
                 ("kind", kind),
                 ("status", status),
                 ("resource", resource),
                 ("tenant", tenant),
-                ("cursor", cursor),
             ];
-            let mut query: Vec<(&str, String)> = text
+            let query: Vec<(&str, String)> = filters
                 .into_iter()
                 .filter_map(|(k, v)| v.map(|v| (k, v)))
                 .collect();
-            query.extend(limit.map(|n| ("limit", n.to_string())));
+            // Operations accumulate like the audit log: the newest 100 unless asked for more.
+            let page = page.or_first(100);
             out.emit(
-                client.get_with(&["v1", "operations"], &query).await?,
+                client.list(&["v1", "operations"], &query, &page).await?,
                 render_page,
             )
         }
@@ -100,12 +96,8 @@ fn render_page(page: &OperationPage) -> String {
             or_dash(op.error.as_deref()),
         ]);
     }
-    let mut text = table.render();
-    text.push_str(&format!("{} of {} shown\n", page.items.len(), page.total));
-    if let Some(next) = &page.next_cursor {
-        text.push_str(&format!("next page: --cursor {next}\n"));
-    }
-    text
+    let more = page.next_cursor.as_deref();
+    table.render() + &footer(page.items.len(), page.total, "operations", more)
 }
 
 /// Its steps as lines, oldest first.

@@ -2,25 +2,40 @@
 
 use crate::hosts;
 use crate::http::auth::Admin;
-use crate::http::error::{ApiError, ApiJson, ApiResult};
+use crate::http::error::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::http::paging::PageQuery;
 use crate::http::text::{NOTE, text};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use plinth_common::api::{Cluster, CreateCluster, ErrorBody};
+use plinth_common::api::{Cluster, ClusterPage, CreateCluster, ErrorBody};
 use plinth_common::ids::validate_slug;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/clusters", get(list).post(create))
 }
 
-/// List clusters with their host counts.
-#[utoipa::path(get, operation_id = "list_clusters", path = "/v1/clusters", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Vec<Cluster>), (status = 403, body = ErrorBody), (status = 401, body = ErrorBody)))]
-pub async fn list(State(st): State<AppState>, _admin: Admin) -> ApiResult<ApiJson<Vec<Cluster>>> {
-    Ok(ApiJson(st.store.list_clusters().await?))
+/// List clusters with their host counts, by id.
+#[utoipa::path(get, operation_id = "list_clusters", path = "/v1/clusters", tag = "admin", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = ClusterPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn list(
+    State(st): State<AppState>,
+    _admin: Admin,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<ApiJson<ClusterPage>> {
+    let page = q.page::<String>("clusters")?;
+    let (rows, total) = st
+        .store
+        .list_clusters(page.fetch(), page.after.as_ref())
+        .await?;
+    let (items, next_cursor) = page.finish(rows, |c| (c.id.clone(), c.id.clone()));
+    Ok(ApiJson(ClusterPage {
+        items,
+        total,
+        next_cursor,
+    }))
 }
 
 /// Create a cluster.

@@ -5,14 +5,15 @@
 use crate::hosts;
 use crate::http::auth::Admin;
 use crate::http::error::{ApiError, ApiJson, ApiOptionalJson, ApiPath, ApiQuery, ApiResult};
+use crate::http::paging::PageQuery;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use plinth_common::api::{
-    EnrollmentToken, ErrorBody, HostCertificate, HostRemoved, ReenrollHost, RemoveHost,
-    RevokeCertificates,
+    EnrollmentToken, ErrorBody, HostCertificate, HostCertificatePage, HostRemoved, ReenrollHost,
+    RemoveHost, RevokeCertificates,
 };
 use plinth_common::ids::HostId;
 
@@ -57,14 +58,16 @@ pub async fn remove(
 
 /// The certificates the CA issued to the host's agent, newest first.
 #[utoipa::path(get, path = "/v1/hosts/{id}/certificates", tag = "hosts", security(("bearer" = [])),
-    params(("id" = String, Path, description = "host id")),
-    responses((status = 200, body = Vec<HostCertificate>), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    params(("id" = String, Path, description = "host id"), PageQuery),
+    responses((status = 200, body = HostCertificatePage), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn certificates(
     State(st): State<AppState>,
     _admin: Admin,
     ApiPath(id): ApiPath<HostId>,
-) -> ApiResult<ApiJson<Vec<HostCertificate>>> {
-    Ok(ApiJson(hosts::certificates(&st, &id).await?))
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<ApiJson<HostCertificatePage>> {
+    let page = q.page("certificates")?;
+    Ok(ApiJson(hosts::certificates(&st, &id, &page).await?))
 }
 
 /// Revoke every certificate of the host at once (a compromised host): its agent is refused

@@ -10,6 +10,7 @@ use crate::hosts;
 use crate::hosts::store::HostFilter;
 use crate::http::auth::Admin;
 use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::http::paging::{self, PageRequest};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
@@ -33,8 +34,6 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/hosts/{id}/agent", get(agent_facts))
 }
 
-const MAX_PER_PAGE: u32 = 1000;
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -46,25 +45,16 @@ pub struct HostQuery {
     state: Option<String>,
     /// online or offline.
     agent: Option<String>,
-    /// 1-based page number (default 1).
-    page: Option<u32>,
-    /// Items per page, 1-1000 (default 50).
-    per_page: Option<u32>,
+    /// Hosts on the page, 1-1000 (default 100).
+    limit: Option<u32>,
+    /// The `next_cursor` of the page before; leave it out for the first page.
+    cursor: Option<String>,
 }
 
 impl HostQuery {
-    fn into_filter(self) -> ApiResult<HostFilter> {
-        let per_page = self.per_page.unwrap_or(50);
-        if !(1..=MAX_PER_PAGE).contains(&per_page) {
-            return Err(ApiError::field(
-                "per_page",
-                format!("must be 1-{MAX_PER_PAGE}, got {per_page}"),
-            ));
-        }
-        let page = self.page.unwrap_or(1);
-        if page == 0 {
-            return Err(ApiError::field("page", "pages start at 1"));
-        }
+    /// The store's filter and the page asked for (hosts are listed by cluster, then id).
+    fn into_filter(self) -> ApiResult<(HostFilter, PageRequest<String>)> {
+        let page = paging::request("hosts", self.limit, self.cursor.as_deref())?;
         if let Some(q) = &self.q
             && (q.chars().count() > 200 || q.chars().any(char::is_control))
         {
@@ -98,14 +88,15 @@ impl HostQuery {
                 )),
             })
             .transpose()?;
-        Ok(HostFilter {
+        let filter = HostFilter {
             q: self.q,
             cluster: self.cluster,
             state,
             agent,
-            limit: per_page,
-            offset: u64::from(page - 1) * u64::from(per_page),
-        })
+            limit: page.fetch(),
+            after: page.after.clone(),
+        };
+        Ok((filter, page))
     }
 }
 
@@ -118,9 +109,14 @@ pub async fn list(
     _admin: Admin,
     ApiQuery(query): ApiQuery<HostQuery>,
 ) -> ApiResult<ApiJson<HostPage>> {
-    let filter = query.into_filter()?;
+    let (filter, page) = query.into_filter()?;
     let (items, total) = st.store.list_hosts(&filter, now_ms()).await?;
-    Ok(ApiJson(HostPage { items, total }))
+    let (items, next_cursor) = page.finish(items, |h| (h.cluster_id.clone(), h.id.clone()));
+    Ok(ApiJson(HostPage {
+        items,
+        total,
+        next_cursor,
+    }))
 }
 
 /// One host with what its agent last reported.

@@ -4,11 +4,11 @@
 //! be told which of them were rotated out. Every revocation also goes into the in-memory
 //! [`Revocations`] the coordinator's client to agents checks servers against.
 
-use crate::db::{Store, StoreError};
+use crate::db::{Keyed, Order, Store, StoreError, push_after, push_order};
 use plinth_common::api::{CertificateStatus, HostCertificate};
 use plinth_common::timefmt::rfc3339;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 /// What the certificate is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,20 +221,34 @@ impl Store {
         Ok(Standing::Current)
     }
 
-    /// A host's certificates, newest first.
+    /// A page of a host's certificates (newest first, after `after` (issued_at, serial), each
+    /// beside that place) and how many it has in all.
     pub async fn host_certificates(
         &self,
         host: &str,
         now: i64,
-    ) -> Result<Vec<HostCertificate>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT serial, issued_at, expires_at, revoked_at, reason FROM certificates \
-             WHERE host_id = ? AND kind = 'agent' ORDER BY issued_at DESC, (revoked_at IS NULL) DESC, serial",
-        )
-        .bind(host)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(|r| host_certificate(r, now)).collect()
+        limit: u32,
+        after: Option<&(i64, String)>,
+    ) -> Result<(Vec<Keyed<i64, HostCertificate>>, u64), StoreError> {
+        const WHERE: &str = " WHERE kind = 'agent' AND host_id = ";
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM certificates");
+        count.push(WHERE).push_bind(host.to_string());
+        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT serial, issued_at, expires_at, revoked_at, reason FROM certificates",
+        );
+        query.push(WHERE).push_bind(host.to_string());
+        push_after(&mut query, "issued_at", "serial", Order::Desc, after);
+        push_order(&mut query, "issued_at", "serial", Order::Desc, limit);
+        let rows = query.build().fetch_all(self.pool()).await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                let cert = host_certificate(r, now)?;
+                Ok(((r.try_get("issued_at")?, cert.serial.clone()), cert))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok((items, total as u64))
     }
 
     /// Revokes all of a host's certificates at once (the host stays; it can re-enroll).
@@ -417,10 +431,11 @@ mod tests {
         assert!(!store.revoked.is_revoked("aa", 149));
         assert!(store.revoked.is_revoked("aa", 150));
 
-        let certs = store.host_certificates("host-1", 150).await?;
+        let (certs, total) = store.host_certificates("host-1", 150, 10, None).await?;
+        assert_eq!(total, 2);
         let status: Vec<_> = certs
             .iter()
-            .map(|c| (c.serial.as_str(), c.status))
+            .map(|(_, c)| (c.serial.as_str(), c.status))
             .collect();
         assert_eq!(
             status,
@@ -469,6 +484,49 @@ mod tests {
         assert_eq!(store.revoked_coordinator_serials(100).await?, vec!["01"]);
         // Once it has expired there is nothing to refuse.
         assert!(store.revoked_coordinator_serials(1_000).await?.is_empty());
+        Ok(())
+    }
+
+    /// A host's certificates newest first, ties by serial, through one issued between pages;
+    /// another host's never.
+    #[tokio::test]
+    async fn certificates_page_newest_first_through_inserts() -> anyhow::Result<()> {
+        let (store, _dir) = test_store().await;
+        let cert = |serial: &'static str, host: &'static str, at: i64| {
+            let store = &store;
+            async move {
+                sqlx::query(
+                    "INSERT INTO certificates (serial, kind, host_id, issued_at, expires_at) \
+                     VALUES (?, 'agent', ?, ?, 10000)",
+                )
+                .bind(serial)
+                .bind(host)
+                .bind(at)
+                .execute(store.pool())
+                .await
+                .map(drop)
+                .map_err(StoreError::from)
+            }
+        };
+        for (serial, at) in [("01", 10), ("02", 30), ("03", 30), ("04", 20)] {
+            cert(serial, "host-1", at).await?;
+        }
+        cert("99", "host-2", 25).await?;
+        let read = |limit, after: Option<(i64, String)>| {
+            let store = &store;
+            async move {
+                store
+                    .host_certificates("host-1", 0, limit, after.as_ref())
+                    .await
+            }
+        };
+        let between = || async {
+            cert("05", "host-1", 40).await?;
+            cert("06", "host-1", 20).await
+        };
+        let (places, total) = crate::db::test_walk(read, between, crate::db::test_desc).await?;
+        let serials: Vec<&str> = places.iter().map(|(_, s)| s.as_str()).collect();
+        assert_eq!((serials, total), (vec!["02", "03", "04", "06", "01"], 6));
         Ok(())
     }
 }

@@ -1,9 +1,22 @@
 //! Clusters: the groups hosts enroll into and instances are scheduled within.
 
-use crate::db::{Store, StoreError};
+use crate::db::{Order, Store, StoreError, push_after, push_order};
 use plinth_common::api::Cluster;
 use plinth_common::timefmt::{now_ms, rfc3339};
-use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+const SELECT: &str = "SELECT c.id, c.description, c.created_at, \
+    (SELECT COUNT(*) FROM hosts h WHERE h.cluster_id = c.id) AS host_count FROM clusters c";
+
+fn cluster(row: &SqliteRow) -> Result<Cluster, StoreError> {
+    Ok(Cluster {
+        id: row.try_get("id")?,
+        description: row.try_get("description")?,
+        host_count: row.try_get::<i64, _>("host_count")? as u64,
+        created_at: rfc3339(row.try_get("created_at")?),
+    })
+}
 
 impl Store {
     /// Creates a cluster; `false` when the id is taken.
@@ -27,23 +40,65 @@ impl Store {
         Ok(row.is_some())
     }
 
-    pub async fn list_clusters(&self) -> Result<Vec<Cluster>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT c.id, c.description, c.created_at, \
-                    (SELECT COUNT(*) FROM hosts h WHERE h.cluster_id = c.id) AS host_count \
-             FROM clusters c ORDER BY c.id",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Cluster {
-                    id: row.try_get("id")?,
-                    description: row.try_get("description")?,
-                    host_count: row.try_get::<i64, _>("host_count")? as u64,
-                    created_at: rfc3339(row.try_get("created_at")?),
-                })
-            })
-            .collect()
+    /// A page of clusters (by id, after `after`) and how many there are in all.
+    pub async fn list_clusters(
+        &self,
+        limit: u32,
+        after: Option<&(String, String)>,
+    ) -> Result<(Vec<Cluster>, u64), StoreError> {
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clusters")
+            .fetch_one(self.pool())
+            .await?;
+        let mut query = QueryBuilder::<Sqlite>::new(format!("{SELECT} WHERE 1 = 1"));
+        push_after(&mut query, "c.id", "c.id", Order::Asc, after);
+        push_order(&mut query, "c.id", "c.id", Order::Asc, limit);
+        let rows = query.build().fetch_all(self.pool()).await?;
+        let items = rows.iter().map(cluster).collect::<Result<_, _>>()?;
+        Ok((items, total as u64))
+    }
+
+    pub async fn cluster(&self, id: &str) -> Result<Option<Cluster>, StoreError> {
+        let row = sqlx::query(&format!("{SELECT} WHERE c.id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(cluster).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{test_asc, test_store, test_walk};
+
+    /// Clusters by id, through one created between pages on each side of the cursor.
+    #[tokio::test]
+    async fn clusters_page_by_id_through_inserts() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        for id in ["b", "d", "f"] {
+            assert!(store.create_cluster(id, "").await?);
+        }
+        let read = |limit, after: Option<(String, String)>| {
+            let store = &store;
+            async move {
+                let (items, total) = store.list_clusters(limit, after.as_ref()).await?;
+                let keyed = items
+                    .into_iter()
+                    .map(|c| ((c.id.clone(), c.id.clone()), c))
+                    .collect();
+                Ok((keyed, total))
+            }
+        };
+        let between = || async {
+            store.create_cluster("a", "").await?;
+            store.create_cluster("e", "").await?;
+            Ok(())
+        };
+        let (places, total) = test_walk(read, between, test_asc).await?;
+        let ids: Vec<&str> = places.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!((ids, total), (vec!["b", "d", "e", "f"], 5));
+        assert_eq!(store.cluster("e").await?.map(|c| c.host_count), Some(0));
+        assert!(store.cluster("z").await?.is_none());
+        Ok(())
     }
 }

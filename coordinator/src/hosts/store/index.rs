@@ -154,7 +154,8 @@ impl HostIndex {
         &self.placement.hosts
     }
 
-    /// The ids on the filter's page, in list order, and how many hosts match in all.
+    /// The ids on the filter's page (up to `limit` after `after`), in list order, and how many
+    /// hosts match in all.
     pub fn query(&self, filter: &HostFilter, now: i64) -> (Vec<String>, u64) {
         let needle = filter
             .q
@@ -180,17 +181,17 @@ impl HostIndex {
                 ),
                 None => Box::new(self.entries.iter()),
             };
-        let skip = usize::try_from(filter.offset).unwrap_or(usize::MAX);
         let mut page = Vec::with_capacity(filter.limit as usize);
         let mut total = 0u64;
-        for ((_, id), entry) in candidates {
+        for (key, entry) in candidates {
             if !matches(entry) {
                 continue;
             }
-            if total as usize >= skip && page.len() < filter.limit as usize {
-                page.push(id.clone());
-            }
             total += 1;
+            let past = filter.after.as_ref().is_none_or(|after| key > after);
+            if past && page.len() < filter.limit as usize {
+                page.push(key.1.clone());
+            }
         }
         (page, total)
     }
@@ -302,7 +303,7 @@ mod tests {
         let page2 = index.query(
             &HostFilter {
                 limit: 1,
-                offset: 1,
+                after: Some(("a".into(), "h2".into())),
                 ..Default::default()
             },
             50,
@@ -395,5 +396,48 @@ mod tests {
             10,
         );
         assert_eq!(listed, (vec!["h2".to_string(), "h3".to_string()], 2));
+    }
+
+    /// Pages follow (cluster, id) from a cursor key: a host enrolled between two pages, before
+    /// or after the cursor, neither repeats nor skips one; filters hold on every page.
+    #[test]
+    fn pages_follow_the_cursor_key_through_inserts() {
+        let mut index = HostIndex::default();
+        for (id, cluster) in [("h1", "b"), ("h2", "a"), ("h4", "a"), ("h5", "b")] {
+            index.upsert(id, cluster, entry(HostState::Available, None, id));
+        }
+        let page = |index: &HostIndex, after: Option<(&str, &str)>, state| {
+            index.query(
+                &HostFilter {
+                    limit: 2,
+                    state,
+                    after: after.map(|(c, i)| (c.to_string(), i.to_string())),
+                    ..Default::default()
+                },
+                0,
+            )
+        };
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(page(&index, None, None), (ids(&["h2", "h4"]), 4));
+        // Enrolled between the pages: one before the cursor (not shown), one after (shown once).
+        index.upsert("h3", "a", entry(HostState::Available, None, "h3"));
+        index.upsert("h0", "b", entry(HostState::Locked, None, "h0"));
+        assert_eq!(
+            page(&index, Some(("a", "h4")), None),
+            (ids(&["h0", "h1"]), 6)
+        );
+        assert_eq!(page(&index, Some(("b", "h1")), None), (ids(&["h5"]), 6));
+        // A filter with a cursor: the total counts every match, the page only those after.
+        let available = Some(HostState::Available);
+        assert_eq!(
+            page(&index, Some(("a", "h3")), available),
+            (ids(&["h4", "h1"]), 5)
+        );
+        // The cursor's host itself may be gone: the page still starts after its place.
+        index.remove("h4");
+        assert_eq!(
+            page(&index, Some(("a", "h4")), available),
+            (ids(&["h1", "h5"]), 4)
+        );
     }
 }

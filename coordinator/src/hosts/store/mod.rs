@@ -39,8 +39,10 @@ pub struct HostFilter {
     pub cluster: Option<String>,
     pub state: Option<HostState>,
     pub agent: Option<AgentStatus>,
+    /// How many hosts to read (a page request's `fetch`).
     pub limit: u32,
-    pub offset: u64,
+    /// The last host shown, (cluster, id): the page holds the hosts after it.
+    pub after: Option<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]

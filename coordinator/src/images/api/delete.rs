@@ -2,14 +2,15 @@
 //! several with an outcome each, list the bin, restore, destroy.
 
 use crate::http::auth::Caller;
-use crate::http::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::http::paging::PageQuery;
 use crate::images::removal;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
-use plinth_common::api::{BatchDelete, BatchItem, ErrorBody, Image};
+use plinth_common::api::{BatchDelete, BatchItem, ErrorBody, Image, ImagePage};
 use plinth_common::ids::ImageId;
 
 pub fn routes() -> Router<AppState> {
@@ -47,14 +48,16 @@ pub async fn batch_delete(
     Ok(ApiJson(removal::batch_delete(&st, &caller, req.ids).await))
 }
 
-/// Deleted custom images: a tenant's own, or all for admins.
-#[utoipa::path(get, path = "/v1/recycle-bin", tag = "images", security(("bearer" = [])),
-    responses((status = 200, body = Vec<Image>), (status = 401, body = ErrorBody)))]
+/// Deleted custom images: a tenant's own, or all for admins; the last deleted first.
+#[utoipa::path(get, path = "/v1/recycle-bin", tag = "images", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = ImagePage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn recycle_bin(
     State(st): State<AppState>,
     caller: Caller,
-) -> ApiResult<ApiJson<Vec<Image>>> {
-    Ok(ApiJson(removal::recycle_bin(&st, &caller).await?))
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<ApiJson<ImagePage>> {
+    let page = q.page("recycle-bin")?;
+    Ok(ApiJson(removal::recycle_bin(&st, &caller, &page).await?))
 }
 
 /// Restore an image from the recycle bin to the status it had.

@@ -3,6 +3,7 @@
 
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::paging::{self, PageRequest};
 use crate::http::text::{NAME, NOTE, text, url_length};
 use crate::images::ImageChanges;
 use crate::images::create::Checked;
@@ -163,8 +164,10 @@ pub struct ImageQuery {
     tag: Option<String>,
     /// Substring of name, id or platform.
     q: Option<String>,
-    page: Option<u32>,
-    per_page: Option<u32>,
+    /// Images on the page, 1-1000 (default 100).
+    limit: Option<u32>,
+    /// The `next_cursor` of the page before; leave it out for the first page.
+    cursor: Option<String>,
 }
 
 fn enum_param<T>(
@@ -181,20 +184,11 @@ fn enum_param<T>(
         .transpose()
 }
 
-/// A list query as a filter (the viewer is the caller's, set by the operation).
-pub fn filter(q: ImageQuery) -> ApiResult<ImageFilter> {
-    let per_page = q.per_page.unwrap_or(50);
-    if !(1..=1000).contains(&per_page) {
-        return Err(ApiError::field(
-            "per_page",
-            format!("must be 1-1000, got {per_page}"),
-        ));
-    }
-    let page = q.page.unwrap_or(1);
-    if page == 0 {
-        return Err(ApiError::field("page", "pages start at 1"));
-    }
-    Ok(ImageFilter {
+/// A list query as a filter (the viewer is the caller's, set by the operation) and the page
+/// asked for (images are listed newest first).
+pub fn filter(q: ImageQuery) -> ApiResult<(ImageFilter, PageRequest<i64>)> {
+    let page = paging::request("images", q.limit, q.cursor.as_deref())?;
+    let filter = ImageFilter {
         kind: enum_param("kind", q.kind, ImageKind::parse, ImageKind::choices())?,
         image_type: enum_param("type", q.image_type, ImageType::parse, ImageType::choices())?,
         visibility: enum_param(
@@ -213,9 +207,10 @@ pub fn filter(q: ImageQuery) -> ApiResult<ImageFilter> {
         tag: q.tag,
         q: q.q,
         viewer_tenant: None,
-        limit: per_page,
-        offset: u64::from(page - 1) * u64::from(per_page),
-    })
+        limit: page.fetch(),
+        after: page.after.clone(),
+    };
+    Ok((filter, page))
 }
 
 /// An import URL: http, https or ftp, with a host and a path.

@@ -60,8 +60,10 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ImageQuery>,
 ) -> ApiResult<ApiJson<ImagePage>> {
-    let filter = input::filter(q)?;
-    Ok(ApiJson(crate::images::list(&st, &caller, filter).await?))
+    let (filter, page) = input::filter(q)?;
+    Ok(ApiJson(
+        crate::images::list(&st, &caller, filter, &page).await?,
+    ))
 }
 
 /// One image.

@@ -6,7 +6,7 @@ pub mod status;
 
 pub use status::{ImageTransitionError, Moved, OpEnd, StatusEffect};
 
-use crate::db::{Store, StoreError};
+use crate::db::{Keyed, Order, Store, StoreError, push_after, push_order};
 use crate::jobs::operations::NewOperation;
 use plinth_common::api::Image;
 use plinth_common::image::{
@@ -84,8 +84,10 @@ pub struct ImageFilter {
     /// The tenant the list is for (it sees what `plinth_common::image::visible_to` lets it:
     /// featured and public images, base or custom, and its own); `None` is an admin (all).
     pub viewer_tenant: Option<String>,
+    /// How many images to read (a page request's `fetch`).
     pub limit: u32,
-    pub offset: u64,
+    /// The last image shown, (created_at, id): the page holds those after it, newest first.
+    pub after: Option<(i64, String)>,
 }
 
 fn parse<T>(text: &str, what: &str, f: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
@@ -341,31 +343,73 @@ impl Store {
         Ok(images)
     }
 
-    pub async fn list_images(&self, f: &ImageFilter) -> Result<(Vec<Image>, u64), StoreError> {
+    /// A page of images (newest first, with their (created_at, id) places) and how many match
+    /// the filter in all.
+    pub async fn list_images(
+        &self,
+        f: &ImageFilter,
+    ) -> Result<(Vec<Keyed<i64, Image>>, u64), StoreError> {
         let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM images");
         push_filters(&mut count, f);
         let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
         let mut page = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM images"));
         push_filters(&mut page, f);
-        page.push(" ORDER BY created_at DESC, id LIMIT ")
-            .push_bind(i64::from(f.limit))
-            .push(" OFFSET ")
-            .push_bind(f.offset as i64);
+        push_after(&mut page, "created_at", "id", Order::Desc, f.after.as_ref());
+        push_order(&mut page, "created_at", "id", Order::Desc, f.limit);
         let rows = page.build().fetch_all(self.pool()).await?;
-        Ok((self.with_tags(rows).await?, total as u64))
+        Ok((
+            self.keyed_with_tags(rows, "created_at").await?,
+            total as u64,
+        ))
     }
 
-    /// The recycle bin: deleted custom images, all or one tenant's.
-    pub async fn recycle_bin(&self, tenant: Option<&str>) -> Result<Vec<Image>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM images WHERE deleted_at IS NOT NULL AND (? IS NULL OR owner_tenant_id = ?) \
-             ORDER BY deleted_at DESC, id"
+    /// Images with their tags, each beside its place in a list ordered by `key`, then id.
+    async fn keyed_with_tags(
+        &self,
+        rows: Vec<SqliteRow>,
+        key: &str,
+    ) -> Result<Vec<Keyed<i64, Image>>, StoreError> {
+        let keys: Vec<i64> = rows
+            .iter()
+            .map(|r| {
+                r.try_get::<Option<i64>, _>(key)
+                    .map(Option::unwrap_or_default)
+            })
+            .collect::<Result<_, _>>()?;
+        let images = self.with_tags(rows).await?;
+        Ok(keys
+            .into_iter()
+            .zip(images)
+            .map(|(k, image)| ((k, image.id.clone()), image))
+            .collect())
+    }
+
+    /// A page of the recycle bin (deleted custom images, all or one tenant's; last deleted
+    /// first, after `after` (deleted_at, id)) and how many it holds in all.
+    pub async fn recycle_bin(
+        &self,
+        tenant: Option<&str>,
+        limit: u32,
+        after: Option<&(i64, String)>,
+    ) -> Result<(Vec<Keyed<i64, Image>>, u64), StoreError> {
+        let filters = |q: &mut QueryBuilder<'_, Sqlite>| {
+            q.push(" WHERE deleted_at IS NOT NULL");
+            if let Some(t) = tenant {
+                q.push(" AND owner_tenant_id = ").push_bind(t.to_string());
+            }
+        };
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM images");
+        filters(&mut count);
+        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let mut page = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM images"));
+        filters(&mut page);
+        push_after(&mut page, "deleted_at", "id", Order::Desc, after);
+        push_order(&mut page, "deleted_at", "id", Order::Desc, limit);
+        let rows = page.build().fetch_all(self.pool()).await?;
+        Ok((
+            self.keyed_with_tags(rows, "deleted_at").await?,
+            total as u64,
         ))
-        .bind(tenant)
-        .bind(tenant)
-        .fetch_all(self.pool())
-        .await?;
-        self.with_tags(rows).await
     }
 
     /// Changes what may change in any status. `false` if there is no such image.
@@ -515,4 +559,89 @@ async fn replace_tags(
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+
+    use super::*;
+    use crate::db::{test_desc, test_image, test_store, test_walk};
+
+    async fn image(
+        store: &Store,
+        id: &str,
+        created: i64,
+        deleted: Option<i64>,
+    ) -> Result<(), StoreError> {
+        test_image(store, id).await?;
+        sqlx::query("UPDATE images SET created_at = ?, deleted_at = ? WHERE id = ?")
+            .bind(created)
+            .bind(deleted)
+            .bind(id)
+            .execute(store.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The image list newest first and the recycle bin last deleted first, each through
+    /// images added between pages, with a filter and the total of all that match.
+    #[tokio::test]
+    async fn lists_page_by_their_keys_through_inserts() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        for (id, at) in [
+            ("img-1", 100),
+            ("img-2", 200),
+            ("img-3", 200),
+            ("img-4", 50),
+        ] {
+            image(&store, id, at, None).await?;
+        }
+        for (id, at) in [("bin-1", 10), ("bin-2", 30), ("bin-3", 20)] {
+            image(&store, id, 1, Some(at)).await?;
+        }
+        let read = |limit, after| {
+            let filter = ImageFilter {
+                limit,
+                after,
+                ..Default::default()
+            };
+            let store = &store;
+            async move { store.list_images(&filter).await }
+        };
+        let between = || async {
+            image(&store, "img-5", 300, None).await?;
+            image(&store, "img-6", 200, None).await
+        };
+        let (places, total) = test_walk(read, between, test_desc).await?;
+        let ids: Vec<&str> = places.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(
+            (ids, total),
+            (vec!["img-2", "img-3", "img-6", "img-1", "img-4"], 6)
+        );
+        let base = ImageFilter {
+            kind: Some(ImageKind::Base),
+            limit: 10,
+            after: Some((100, "img-1".into())),
+            ..Default::default()
+        };
+        let (rows, total) = store.list_images(&base).await?;
+        let ids: Vec<&str> = rows.iter().map(|(_, i)| i.id.as_str()).collect();
+        assert_eq!(
+            (ids, total),
+            (vec!["img-4"], 6),
+            "deleted images are not listed"
+        );
+
+        let read = |limit, after: Option<(i64, String)>| {
+            let store = &store;
+            async move { store.recycle_bin(None, limit, after.as_ref()).await }
+        };
+        let between = || async { image(&store, "bin-4", 1, Some(15)).await };
+        let (places, total) = test_walk(read, between, test_desc).await?;
+        let ids: Vec<&str> = places.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!((ids, total), (vec!["bin-2", "bin-3", "bin-4", "bin-1"], 4));
+        let (mine, total) = store.recycle_bin(Some("ten-x"), 10, None).await?;
+        assert!(mine.is_empty() && total == 0);
+        Ok(())
+    }
 }

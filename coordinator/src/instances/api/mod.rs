@@ -7,6 +7,7 @@ pub mod input;
 
 use crate::http::auth::{Admin, Caller};
 use crate::http::error::{ApiError, ApiJson, ApiOptionalJson, ApiPath, ApiQuery, ApiResult};
+use crate::http::paging::{self, PageRequest};
 use crate::instances;
 use crate::instances::api::input as instance_input;
 /// Other resources check an instance the caller may see through this (a 404 otherwise).
@@ -46,8 +47,10 @@ pub struct ListQuery {
     pub tenant: Option<String>,
     pub host: Option<String>,
     pub state: Option<String>,
+    /// Instances on the page, 1-1000 (default 100).
     pub limit: Option<u32>,
-    pub offset: Option<u64>,
+    /// The `next_cursor` of the page before; leave it out for the first page.
+    pub cursor: Option<String>,
 }
 
 /// Create an instance: checked, placed, claimed and recorded before this answers; the host's
@@ -64,7 +67,8 @@ pub async fn create(
     Ok((StatusCode::ACCEPTED, ApiJson(inst)))
 }
 
-fn filter_from(q: ListQuery, caller: &Caller) -> ApiResult<InstanceFilter> {
+/// The store's filter and the page asked for (instances are listed newest first).
+fn filter_from(q: ListQuery, caller: &Caller) -> ApiResult<(InstanceFilter, PageRequest<i64>)> {
     let state = q
         .state
         .as_deref()
@@ -74,19 +78,31 @@ fn filter_from(q: ListQuery, caller: &Caller) -> ApiResult<InstanceFilter> {
             })
         })
         .transpose()?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::field("limit", "must be 1-1000"));
-    }
+    let page = paging::request("instances", q.limit, q.cursor.as_deref())?;
     let tenant = caller.list_scope(q.tenant, "instances")?;
-    Ok(InstanceFilter {
+    let filter = InstanceFilter {
         q: q.q,
         tenant,
         host: q.host,
         state,
-        limit,
-        offset: q.offset.unwrap_or(0),
-    })
+        limit: page.fetch(),
+        after: page.after.clone(),
+    };
+    Ok((filter, page))
+}
+
+/// One page of the instances `filter` matches.
+async fn page_of(
+    st: &AppState,
+    (filter, page): (InstanceFilter, PageRequest<i64>),
+) -> ApiResult<ApiJson<InstancePage>> {
+    let (rows, total) = st.store.list_instances(&filter).await?;
+    let (items, next_cursor) = page.finish_keyed(rows);
+    Ok(ApiJson(InstancePage {
+        items,
+        total,
+        next_cursor,
+    }))
 }
 
 /// List instances; tenants see only theirs.
@@ -97,9 +113,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<ApiJson<InstancePage>> {
-    let filter = filter_from(q, &caller)?;
-    let (items, total) = st.store.list_instances(&filter).await?;
-    Ok(ApiJson(InstancePage { items, total }))
+    page_of(&st, filter_from(q, &caller)?).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -108,8 +122,10 @@ pub async fn list(
 pub struct HostInstancesQuery {
     /// Fuzzy match on name, id, tenant email and image id.
     pub q: Option<String>,
+    /// Instances on the page, 1-1000 (default 100).
     pub limit: Option<u32>,
-    pub offset: Option<u64>,
+    /// The `next_cursor` of the page before; leave it out for the first page.
+    pub cursor: Option<String>,
 }
 
 /// The instances on one host (admins).
@@ -131,12 +147,11 @@ pub async fn host_instances(
             host: Some(id.into_string()),
             state: None,
             limit: q.limit,
-            offset: q.offset,
+            cursor: q.cursor,
         },
         &caller,
     )?;
-    let (items, total) = st.store.list_instances(&filter).await?;
-    Ok(ApiJson(InstancePage { items, total }))
+    page_of(&st, filter).await
 }
 
 #[utoipa::path(get, operation_id = "show_instance", path = "/v1/instances/{id}", params(("id" = String, Path, description = "instance id")), tag = "instances", security(("bearer" = [])),

@@ -12,7 +12,7 @@ pub mod state;
 pub use quota::QuotaExceeded;
 pub(crate) use quota::{exceeded, read_quota, release_quota};
 
-use crate::db::{Store, StoreError};
+use crate::db::{Keyed, Order, Store, StoreError, like_pattern, push_after, push_order};
 use crate::instances::store::claims::{Claim, give_back, host_claims};
 use crate::instances::store::state::{Owner, StateChange, not_owned, owned_state, swap_state};
 use crate::jobs::operations::{NewOperation, add_step};
@@ -70,8 +70,10 @@ pub struct InstanceFilter {
     pub tenant: Option<String>,
     pub host: Option<String>,
     pub state: Option<InstanceState>,
+    /// How many instances to read (a page request's `fetch`).
     pub limit: u32,
-    pub offset: u64,
+    /// The last instance shown, (created_at, id): the page holds those after it, newest first.
+    pub after: Option<(i64, String)>,
 }
 
 /// A change reconciliation made, for the audit log.
@@ -414,24 +416,19 @@ impl Store {
             .collect()
     }
 
+    /// A page of instances (newest first, with their (created_at, id) places) and how many
+    /// match the filter in all.
     pub async fn list_instances(
         &self,
         f: &InstanceFilter,
-    ) -> Result<(Vec<Instance>, u64), StoreError> {
+    ) -> Result<(Vec<Keyed<i64, Instance>>, u64), StoreError> {
         let mut query = QueryBuilder::<Sqlite>::new("");
         let push_filters = |query: &mut QueryBuilder<'_, Sqlite>| {
             query.push(" WHERE 1 = 1");
             if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
-                let pattern = format!(
-                    "%{}%",
-                    q.to_lowercase()
-                        .replace('\\', "\\\\")
-                        .replace('%', "\\%")
-                        .replace('_', "\\_")
-                );
                 query
                     .push(" AND i.search_text LIKE ")
-                    .push_bind(pattern)
+                    .push_bind(like_pattern(q))
                     .push(" ESCAPE '\\'");
             }
             if let Some(t) = &f.tenant {
@@ -449,15 +446,16 @@ impl Store {
         let total: i64 = query.build().fetch_one(self.pool()).await?.try_get("n")?;
         let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} {FROM}"));
         push_filters(&mut query);
-        query
-            .push(" ORDER BY i.created_at DESC, i.id LIMIT ")
-            .push_bind(i64::from(f.limit))
-            .push(" OFFSET ")
-            .push_bind(f.offset.min(i64::MAX as u64) as i64);
+        let (key, id) = ("i.created_at", "i.id");
+        push_after(&mut query, key, id, Order::Desc, f.after.as_ref());
+        push_order(&mut query, key, id, Order::Desc, f.limit);
         let rows = query.build().fetch_all(self.pool()).await?;
         let items = rows
             .iter()
-            .map(|r| Ok(record(r)?.instance))
+            .map(|r| {
+                let inst = record(r)?.instance;
+                Ok(((r.try_get("created_at")?, inst.id.clone()), inst))
+            })
             .collect::<Result<_, StoreError>>()?;
         Ok((items, total as u64))
     }
@@ -753,6 +751,64 @@ mod tests {
         assert_eq!((usage.cores, usage.instances), (2, 2));
         assert_eq!(claim(&store, 5, GIB / 4).await?, Ok(()));
         assert_eq!(store.quota(tenant).await?.1.instances, 3);
+        Ok(())
+    }
+
+    async fn created_at(store: &Store, n: usize, at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE instances SET created_at = ? WHERE id = ?")
+            .bind(at)
+            .bind(format!("inst-{n:012}"))
+            .execute(store.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Newest first, ties by id: instances created between two pages, before or after the
+    /// cursor (one at the cursor's very time), are neither repeated nor skipped.
+    #[tokio::test]
+    async fn pages_follow_the_cursor_through_inserts_and_filters() -> Result<(), StoreError> {
+        let (store, _dir) = setup().await?;
+        for (n, at) in [(1, 100), (2, 200), (3, 200), (4, 50)] {
+            assert_eq!(claim(&store, n, 64 << 20).await?, Ok(()));
+            created_at(&store, n, at).await?;
+        }
+        let read = |limit, after| {
+            let filter = InstanceFilter {
+                limit,
+                after,
+                ..Default::default()
+            };
+            let store = &store;
+            async move { store.list_instances(&filter).await }
+        };
+        let between = || async {
+            for (n, at) in [(5, 300), (6, 200)] {
+                assert_eq!(claim(&store, n, 64 << 20).await?, Ok(()));
+                created_at(&store, n, at).await?;
+            }
+            Ok(())
+        };
+        let (places, total) = crate::db::test_walk(read, between, crate::db::test_desc).await?;
+        let ids: Vec<&str> = places.iter().map(|(_, id)| &id[id.len() - 1..]).collect();
+        assert_eq!(ids, ["2", "3", "6", "1", "4"], "5 came before the cursor");
+        assert_eq!(total, 6);
+
+        // A filter with a cursor: the page is what matches after it, the total all that match.
+        for n in [1, 4] {
+            let op = format!("op-{n:012}");
+            store
+                .fail_instance_job(&format!("inst-{n:012}"), &op, "boom", true, 4)
+                .await?;
+        }
+        let failed = InstanceFilter {
+            state: Some(InstanceState::Error),
+            limit: 5,
+            after: Some((100, "inst-000000000001".into())),
+            ..Default::default()
+        };
+        let (rows, total) = store.list_instances(&failed).await?;
+        let ids: Vec<&str> = rows.iter().map(|(_, i)| i.id.as_str()).collect();
+        assert_eq!((ids, total), (vec!["inst-000000000004"], 2));
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::http::paging;
 use crate::instances::api as instances;
 use crate::network;
 use crate::network::store::eips::{BindRefused, EipFilter};
@@ -36,9 +37,10 @@ pub struct ListQuery {
     pub segment: Option<String>,
     /// Only the EIPs bound to this instance.
     pub instance: Option<String>,
-    /// 1-10000 (default 1000).
+    /// EIPs on the page, 1-1000 (default 100).
     pub limit: Option<u32>,
-    pub offset: Option<u64>,
+    /// The `next_cursor` of the page before; leave it out for the first page.
+    pub cursor: Option<String>,
 }
 
 /// The EIP if the caller may see it; a 404 otherwise.
@@ -95,20 +97,23 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<ApiJson<EipPage>> {
-    let limit = q.limit.unwrap_or(1000);
-    if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::field("limit", "must be 1-10000"));
-    }
+    // Listed by segment name, then address.
+    let page = paging::request("eips", q.limit, q.cursor.as_deref())?;
     let tenant = caller.list_scope(q.tenant, "addresses")?;
     let filter = EipFilter {
         tenant,
         segment: q.segment,
         instance: q.instance,
-        limit,
-        offset: q.offset.unwrap_or(0),
+        limit: page.fetch(),
+        after: page.after.clone(),
     };
-    let (items, total) = st.store.list_eips(&filter).await?;
-    Ok(ApiJson(EipPage { items, total }))
+    let (rows, total) = st.store.list_eips(&filter).await?;
+    let (items, next_cursor) = page.finish_keyed(rows);
+    Ok(ApiJson(EipPage {
+        items,
+        total,
+        next_cursor,
+    }))
 }
 
 #[utoipa::path(get, operation_id = "show_eip", path = "/v1/eips/{id}", params(("id" = String, Path, description = "EIP id")), tag = "eips", security(("bearer" = [])),

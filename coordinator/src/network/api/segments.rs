@@ -2,14 +2,17 @@
 //! route policy) and says which tenants may use each; tenants list the ones they may use.
 
 use crate::http::auth::{Admin, Caller};
-use crate::http::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::http::paging::PageQuery;
 use crate::network;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, put};
-use plinth_common::api::{ErrorBody, NewSegment, Segment, SetSegmentPermission, UpdateSegment};
+use plinth_common::api::{
+    ErrorBody, NewSegment, Segment, SegmentPage, SetSegmentPermission, UpdateSegment,
+};
 use plinth_common::ids::SegmentId;
 
 pub fn routes() -> Router<AppState> {
@@ -20,10 +23,24 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Segments: admins see all; a tenant sees those it may use.
-#[utoipa::path(get, operation_id = "list_segments", path = "/v1/segments", tag = "segments", security(("bearer" = [])),
-    responses((status = 200, body = Vec<Segment>), (status = 401, body = ErrorBody)))]
-pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<ApiJson<Vec<Segment>>> {
-    Ok(ApiJson(st.store.list_segments(caller.tenant_id()).await?))
+#[utoipa::path(get, operation_id = "list_segments", path = "/v1/segments", tag = "segments", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = SegmentPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<ApiJson<SegmentPage>> {
+    let page = q.page::<String>("segments")?;
+    let (rows, total) = st
+        .store
+        .list_segments(caller.tenant_id(), page.fetch(), page.after.as_ref())
+        .await?;
+    let (items, next_cursor) = page.finish(rows, |s| (s.name.clone(), s.id.clone()));
+    Ok(ApiJson(SegmentPage {
+        items,
+        total,
+        next_cursor,
+    }))
 }
 
 /// Add a segment (admins). It must not overlap another; a NIC and VLAN carry at most one

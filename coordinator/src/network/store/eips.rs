@@ -6,7 +6,7 @@
 //! addresses taken (an IPv6 /64 costs what an IPv4 /28 does); a segment's `allocated` counter
 //! says it is full without reading its addresses.
 
-use crate::db::{Store, StoreError};
+use crate::db::{Keyed, Order, Store, StoreError, push_after, push_order};
 use crate::network::pool::{Pool, Scan, number};
 use crate::network::store::segments::{self, PERMITTED, SegmentRecord};
 use crate::network::validate::version;
@@ -100,8 +100,10 @@ pub struct EipFilter {
     pub tenant: Option<String>,
     pub segment: Option<String>,
     pub instance: Option<String>,
+    /// How many EIPs to read (a page request's `fetch`).
     pub limit: u32,
-    pub offset: u64,
+    /// The last EIP shown, (segment name, address key): the page holds those after it.
+    pub after: Option<(String, String)>,
 }
 
 fn eip(row: &SqliteRow) -> Result<Eip, StoreError> {
@@ -323,7 +325,12 @@ impl Store {
         row.as_ref().map(eip).transpose()
     }
 
-    pub async fn list_eips(&self, f: &EipFilter) -> Result<(Vec<Eip>, u64), StoreError> {
+    /// A page of EIPs (by segment name, then address, each beside that place) and how many
+    /// match the filter in all.
+    pub async fn list_eips(
+        &self,
+        f: &EipFilter,
+    ) -> Result<(Vec<Keyed<String, Eip>>, u64), StoreError> {
         let filters = |q: &mut QueryBuilder<'_, Sqlite>| {
             q.push(" WHERE 1 = 1");
             for (column, value) in [
@@ -339,15 +346,21 @@ impl Store {
         let mut count = QueryBuilder::<Sqlite>::new(format!("SELECT COUNT(*) {FROM}"));
         filters(&mut count);
         let total: i64 = count.build().fetch_one(self.pool()).await?.try_get(0)?;
-        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} {FROM}"));
+        let mut query =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS}, e.address_key {FROM}"));
         filters(&mut query);
-        query
-            .push(" ORDER BY s.name, e.address_key LIMIT ")
-            .push_bind(i64::from(f.limit))
-            .push(" OFFSET ")
-            .push_bind(f.offset.min(i64::MAX as u64) as i64);
+        // Segment names are unique and an address is in one segment: the order is total.
+        let (key, id) = ("s.name", "e.address_key");
+        push_after(&mut query, key, id, Order::Asc, f.after.as_ref());
+        push_order(&mut query, key, id, Order::Asc, f.limit);
         let rows = query.build().fetch_all(self.pool()).await?;
-        let items = rows.iter().map(eip).collect::<Result<_, _>>()?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                let place = (r.try_get("segment_name")?, r.try_get("address_key")?);
+                Ok((place, eip(r)?))
+            })
+            .collect::<Result<_, StoreError>>()?;
         Ok((items, total.max(0) as u64))
     }
 
@@ -598,9 +611,9 @@ mod tests {
             })
             .await?;
         assert_eq!(total, 13);
-        assert_eq!(store.release_eip(&items[4].id).await?, Ok(()));
+        assert_eq!(store.release_eip(&items[4].1.id).await?, Ok(()));
         let again = store.allocate_eip(&ask("eip-0000000000ff", A)).await?;
-        assert_eq!(again.map(|e| e.address), Ok(items[4].address.clone()));
+        assert_eq!(again.map(|e| e.address), Ok(items[4].1.address.clone()));
         Ok(())
     }
 
@@ -690,8 +703,8 @@ mod tests {
             tenant_ids: vec![A.to_string()],
         };
         segment(&store, "seg-1", "203.0.113.0/28", "203.0.113.1", &only_a).await?;
-        assert!(store.list_segments(Some(B)).await?.is_empty());
-        assert_eq!(store.list_segments(Some(A)).await?.len(), 1);
+        assert!(store.list_segments(Some(B), 10, None).await?.0.is_empty());
+        assert_eq!(store.list_segments(Some(A), 10, None).await?.0.len(), 1);
         let named = Allocation {
             segment_id: Some("seg-1"),
             ..ask("eip-000000000001", B)
@@ -723,7 +736,7 @@ mod tests {
             (still.tenant_id.as_str(), still.address.as_str()),
             (A, held.address.as_str())
         );
-        assert!(store.list_segments(Some(A)).await?.is_empty());
+        assert!(store.list_segments(Some(A), 10, None).await?.0.is_empty());
         assert_eq!(
             store.allocate_eip(&ask("eip-00000000000b", A)).await?.err(),
             Some(AllocRefused::NoSegment { version: 4 })
@@ -856,6 +869,87 @@ mod tests {
         assert_eq!(
             (after.instance_id, after.state),
             (None, EipState::Allocated)
+        );
+        Ok(())
+    }
+
+    /// EIPs by segment name then address, through addresses taken between pages on either
+    /// side of the cursor; a tenant filter with a cursor. Segments page by name.
+    #[tokio::test]
+    async fn eips_and_segments_page_in_order_through_inserts() -> Result<(), StoreError> {
+        let (store, _dir) = setup().await?;
+        small(&store).await?;
+        // Another VLAN: a NIC and VLAN carry one IPv4 segment.
+        let other_vlan = validate::spec(&SegmentInput {
+            name: "seg-0",
+            cidr: "198.51.100.0/28",
+            gateway: "198.51.100.1",
+            nic: "bond1",
+            vlan: Some(200),
+            ..SegmentInput::default()
+        })
+        .expect("a valid segment");
+        let made = store
+            .create_segment("seg-0", &other_vlan, &everyone(), 1)
+            .await?;
+        assert!(made.is_ok(), "{made:?}");
+        let take = |id: &'static str, tenant: &'static str, ip: &'static str| {
+            let store = &store;
+            async move {
+                let at = Allocation {
+                    address: Some(ip.parse().expect("an address")),
+                    ..ask(id, tenant)
+                };
+                assert!(store.allocate_eip(&at).await?.is_ok(), "{ip}");
+                Ok::<_, StoreError>(())
+            }
+        };
+        for (id, tenant, ip) in [
+            ("eip-000000000001", A, "203.0.113.5"),
+            ("eip-000000000002", B, "198.51.100.9"),
+            ("eip-000000000003", A, "203.0.113.3"),
+            ("eip-000000000004", B, "198.51.100.4"),
+        ] {
+            take(id, tenant, ip).await?;
+        }
+        let read = |limit, after| {
+            let filter = EipFilter {
+                limit,
+                after,
+                ..Default::default()
+            };
+            let store = &store;
+            async move { store.list_eips(&filter).await }
+        };
+        let between = || async {
+            take("eip-000000000005", A, "198.51.100.2").await?;
+            take("eip-000000000006", A, "203.0.113.4").await
+        };
+        let (places, total) = crate::db::test_walk(read, between, crate::db::test_asc).await?;
+        let segments: Vec<&str> = places.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(segments, ["seg-0", "seg-0", "seg-1", "seg-1", "seg-1"]);
+        assert_eq!(total, 6, "198.51.100.2 came before the cursor");
+        let only_a = EipFilter {
+            tenant: Some(A.into()),
+            limit: 10,
+            after: places.get(2).cloned(),
+            ..Default::default()
+        };
+        let (rows, total) = store.list_eips(&only_a).await?;
+        let ips: Vec<&str> = rows.iter().map(|(_, e)| e.address.as_str()).collect();
+        assert_eq!((ips, total), (vec!["203.0.113.4", "203.0.113.5"], 4));
+
+        let (first, total) = store.list_segments(None, 1, None).await?;
+        assert_eq!((first[0].name.as_str(), total), ("seg-0", 2));
+        let after = (first[0].name.clone(), first[0].id.clone());
+        let (next, _) = store.list_segments(None, 1, Some(&after)).await?;
+        assert_eq!(next[0].name, "seg-1");
+        assert!(
+            store
+                .list_segments(None, 1, Some(&(next[0].name.clone(), next[0].id.clone())))
+                .await?
+                .0
+                .is_empty()
         );
         Ok(())
     }

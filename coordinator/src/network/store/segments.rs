@@ -2,14 +2,14 @@
 //! transaction that first reads the others, so the rules between segments (no overlap, one
 //! segment per family on a NIC and VLAN) hold however many admins write at once.
 
-use crate::db::{Store, StoreError};
+use crate::db::{Order, Store, StoreError, push_after, push_order};
 use crate::network::pool::Pool;
 use crate::network::validate::{self, Clash, Existing, SegmentSpec};
 use ipnet::IpNet;
 use plinth_common::api::{PermittedTenant, RoutePolicy, Segment, SegmentPermission, SegmentState};
 use plinth_common::timefmt::rfc3339;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -19,6 +19,19 @@ pub(crate) const COLUMNS: &str = "s.id, s.name, s.cidr, s.gateway, s.nic, s.vlan
 /// A tenant may use a segment open to all, or one that lists it (`?` is the tenant).
 pub(crate) const PERMITTED: &str = "(s.all_tenants = 1 OR EXISTS (SELECT 1 FROM segment_tenants \
     st WHERE st.segment_id = s.id AND st.tenant_id = ?))";
+
+/// Appends ` WHERE` what `viewer` may see (all for an admin, `None`).
+fn push_viewer(query: &mut QueryBuilder<'_, Sqlite>, viewer: Option<&str>) {
+    query.push(" WHERE 1 = 1");
+    if let Some(v) = viewer {
+        // PERMITTED's one parameter is the tenant.
+        let (before, after) = PERMITTED.split_once('?').unwrap_or((PERMITTED, ""));
+        query
+            .push(format!(" AND {before}"))
+            .push_bind(v.to_string())
+            .push(after);
+    }
+}
 
 /// A segment as stored, its settings parsed.
 #[derive(Debug, Clone)]
@@ -347,15 +360,27 @@ impl Store {
         viewer: Option<&str>,
     ) -> Result<Option<Segment>, StoreError> {
         Ok(self
-            .segments_where(Some(id), viewer)
+            .segments_where(Some(id), viewer, None)
             .await?
             .into_iter()
             .next())
     }
 
-    /// The segments `viewer` may see (see [`Store::segment`]), by name.
-    pub async fn list_segments(&self, viewer: Option<&str>) -> Result<Vec<Segment>, StoreError> {
-        self.segments_where(None, viewer).await
+    /// A page of the segments `viewer` may see (see [`Store::segment`]), by name (unique),
+    /// after `after` (name, id), and how many it may see in all.
+    pub async fn list_segments(
+        &self,
+        viewer: Option<&str>,
+        limit: u32,
+        after: Option<&(String, String)>,
+    ) -> Result<(Vec<Segment>, u64), StoreError> {
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM segments s");
+        push_viewer(&mut count, viewer);
+        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let items = self
+            .segments_where(None, viewer, Some((limit, after)))
+            .await?;
+        Ok((items, total as u64))
     }
 
     /// The stored record of a segment, for checks.
@@ -370,27 +395,29 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt(format!("segment {id} vanished after a write")))
     }
 
+    /// The segments `viewer` may see, by name: one (`id`), or a page of `limit` after
+    /// (name, id), or all.
     async fn segments_where(
         &self,
         id: Option<&str>,
         viewer: Option<&str>,
+        page: Option<(u32, Option<&(String, String)>)>,
     ) -> Result<Vec<Segment>, StoreError> {
-        let mut query = format!("SELECT {COLUMNS} FROM segments s WHERE 1 = 1");
-        if id.is_some() {
-            query.push_str(" AND s.id = ?");
-        }
-        if viewer.is_some() {
-            query.push_str(&format!(" AND {PERMITTED}"));
-        }
-        query.push_str(" ORDER BY s.name");
-        let mut q = sqlx::query(&query);
+        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM segments s"));
+        push_viewer(&mut query, viewer);
         if let Some(id) = id {
-            q = q.bind(id);
+            query.push(" AND s.id = ").push_bind(id.to_string());
         }
-        if let Some(v) = viewer {
-            q = q.bind(v);
+        match page {
+            Some((limit, after)) => {
+                push_after(&mut query, "s.name", "s.id", Order::Asc, after);
+                push_order(&mut query, "s.name", "s.id", Order::Asc, limit);
+            }
+            None => {
+                query.push(" ORDER BY s.name, s.id");
+            }
         }
-        let rows = q.fetch_all(self.pool()).await?;
+        let rows = query.build().fetch_all(self.pool()).await?;
         let records: Vec<SegmentRecord> = rows.iter().map(record).collect::<Result<_, _>>()?;
         let mut permitted = self.permitted_tenants(id, viewer).await?;
         Ok(records
@@ -399,8 +426,6 @@ impl Store {
             .collect())
     }
 
-    /// The tenants listed on segments (one segment, or all), by email; only `viewer` itself
-    /// when a tenant asks.
     async fn permitted_tenants(
         &self,
         id: Option<&str>,

@@ -6,7 +6,8 @@ pub mod sessions;
 pub mod tokens;
 
 use crate::http::auth::{Admin, Caller};
-use crate::http::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::http::paging::PageQuery;
 use crate::http::text::{NAME, text};
 use crate::state::AppState;
 use crate::tenants;
@@ -14,7 +15,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use plinth_common::api::{CreateTenant, ErrorBody, Tenant};
+use plinth_common::api::{CreateTenant, ErrorBody, Tenant, TenantPage};
 use plinth_common::ids::TenantId;
 
 pub fn routes() -> Router<AppState> {
@@ -36,11 +37,25 @@ fn validate_email(email: &str) -> ApiResult<()> {
     if ok { Ok(()) } else { Err(bad()) }
 }
 
-/// List tenants.
-#[utoipa::path(get, operation_id = "list_tenants", path = "/v1/tenants", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Vec<Tenant>), (status = 403, body = ErrorBody), (status = 401, body = ErrorBody)))]
-pub async fn list(State(st): State<AppState>, _admin: Admin) -> ApiResult<ApiJson<Vec<Tenant>>> {
-    Ok(ApiJson(st.store.list_tenants().await?))
+/// List tenants, by email.
+#[utoipa::path(get, operation_id = "list_tenants", path = "/v1/tenants", tag = "admin", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = TenantPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn list(
+    State(st): State<AppState>,
+    _admin: Admin,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<ApiJson<TenantPage>> {
+    let page = q.page::<String>("tenants")?;
+    let (rows, total) = st
+        .store
+        .list_tenants(page.fetch(), page.after.as_ref())
+        .await?;
+    let (items, next_cursor) = page.finish(rows, |t| (t.email.clone(), t.id.clone()));
+    Ok(ApiJson(TenantPage {
+        items,
+        total,
+        next_cursor,
+    }))
 }
 
 /// Create a tenant.

@@ -2,7 +2,8 @@
 //! agents enroll with).
 
 use crate::http::auth::{Admin, Caller};
-use crate::http::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::http::paging::PageQuery;
 use crate::http::text::{NAME, NOTE, text};
 use crate::state::AppState;
 use crate::tenants::{self, NewToken};
@@ -11,7 +12,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use plinth_common::api::{
-    ApiToken, CreateEnrollmentToken, CreateToken, CreatedToken, EnrollmentToken, ErrorBody,
+    ApiTokenPage, CreateEnrollmentToken, CreateToken, CreatedToken, EnrollmentToken, ErrorBody,
     TokenRole,
 };
 
@@ -55,11 +56,25 @@ fn token_owner<'a>(
     }
 }
 
-/// List live tokens: admins see all, a tenant its own.
-#[utoipa::path(get, operation_id = "list_tokens", path = "/v1/tokens", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Vec<ApiToken>), (status = 401, body = ErrorBody)))]
-pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<ApiJson<Vec<ApiToken>>> {
-    Ok(ApiJson(st.store.list_api_tokens(caller.tenant_id()).await?))
+/// List live tokens, oldest first: admins see all, a tenant its own.
+#[utoipa::path(get, operation_id = "list_tokens", path = "/v1/tokens", tag = "admin", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = ApiTokenPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<ApiJson<ApiTokenPage>> {
+    let page = q.page::<i64>("tokens")?;
+    let (rows, total) = st
+        .store
+        .list_api_tokens(caller.tenant_id(), page.fetch(), page.after.as_ref())
+        .await?;
+    let (items, next_cursor) = page.finish_keyed(rows);
+    Ok(ApiJson(ApiTokenPage {
+        items,
+        total,
+        next_cursor,
+    }))
 }
 
 /// Create an API token. The secret is in this response only.

@@ -1,9 +1,9 @@
 //! The audit log: who did what to which resource, appended by every mutating handler.
 
-use crate::db::{Store, StoreError};
+use crate::db::{Keyed, Order, Store, StoreError, push_after, push_order};
 use plinth_common::api::AuditEntry;
 use plinth_common::timefmt::{now_ms, rfc3339};
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Entries in one millisecond keep their order: ids are the time, then a process counter.
@@ -37,23 +37,36 @@ impl Store {
 }
 
 impl Store {
-    pub async fn list_audit(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at, actor, action, target, detail FROM audit_log ORDER BY id DESC LIMIT ?",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
+    /// A page of the audit log (newest first, after the entry `after` names) and how many
+    /// entries it holds in all. Entry ids sort by time, so the id is the sort key.
+    pub async fn list_audit(
+        &self,
+        limit: u32,
+        after: Option<&(String, String)>,
+    ) -> Result<(Vec<Keyed<String, AuditEntry>>, u64), StoreError> {
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
+            .fetch_one(self.pool())
+            .await?;
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT id, at, actor, action, target, detail FROM audit_log WHERE 1 = 1",
+        );
+        push_after(&mut query, "id", "id", Order::Desc, after);
+        push_order(&mut query, "id", "id", Order::Desc, limit);
+        let rows = query.build().fetch_all(self.pool()).await?;
+        let items = rows
+            .iter()
             .map(|r| {
-                Ok(AuditEntry {
+                let id: String = r.try_get("id")?;
+                let entry = AuditEntry {
                     at: rfc3339(r.try_get("at")?),
                     actor: r.try_get("actor")?,
                     action: r.try_get("action")?,
                     target: r.try_get("target")?,
                     detail: r.try_get("detail")?,
-                })
+                };
+                Ok(((id.clone(), id), entry))
             })
-            .collect()
+            .collect::<Result<_, StoreError>>()?;
+        Ok((items, total as u64))
     }
 }

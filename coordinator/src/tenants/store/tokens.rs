@@ -1,11 +1,11 @@
 //! API tokens (admins and tenants) and one-time enrollment tokens. Only SHA-256 hashes of the
 //! secrets are stored; the secret is shown once, when the token is made.
 
-use crate::db::{Store, StoreError};
+use crate::db::{Keyed, Order, Store, StoreError, push_after, push_order};
 use plinth_common::api::{ApiToken, TokenRole};
 use plinth_common::timefmt::rfc3339;
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 /// What authenticating a bearer token needs.
 #[derive(Debug, Clone)]
@@ -107,20 +107,35 @@ impl Store {
         .transpose()
     }
 
-    /// Live tokens, all of them or one tenant's.
+    /// A page of live tokens, all of them or one tenant's (oldest first, after `after`
+    /// (created_at, id), each beside that place), and how many there are in all.
     pub async fn list_api_tokens(
         &self,
         tenant_id: Option<&str>,
-    ) -> Result<Vec<ApiToken>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, role, tenant_id, name, created_at, expires_at, created_by FROM api_tokens \
-             WHERE revoked_at IS NULL AND (? IS NULL OR tenant_id = ?) ORDER BY created_at, id",
-        )
-        .bind(tenant_id)
-        .bind(tenant_id)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(api_token).collect()
+        limit: u32,
+        after: Option<&(i64, String)>,
+    ) -> Result<(Vec<Keyed<i64, ApiToken>>, u64), StoreError> {
+        let filters = |q: &mut QueryBuilder<'_, Sqlite>| {
+            q.push(" WHERE revoked_at IS NULL");
+            if let Some(t) = tenant_id {
+                q.push(" AND tenant_id = ").push_bind(t.to_string());
+            }
+        };
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM api_tokens");
+        filters(&mut count);
+        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT id, role, tenant_id, name, created_at, expires_at, created_by FROM api_tokens",
+        );
+        filters(&mut query);
+        push_after(&mut query, "created_at", "id", Order::Asc, after);
+        push_order(&mut query, "created_at", "id", Order::Asc, limit);
+        let rows = query.build().fetch_all(self.pool()).await?;
+        let items = rows
+            .iter()
+            .map(|r| Ok(((r.try_get("created_at")?, r.try_get("id")?), api_token(r)?)))
+            .collect::<Result<_, StoreError>>()?;
+        Ok((items, total as u64))
     }
 
     /// Revokes a token (within one tenant's when `tenant_id` is given); `false` if none matched.
