@@ -5,12 +5,17 @@
 //! with Schemathesis's report.
 //!
 //! The region has real things for the generated requests to reach: the agent's host (libvirt's
-//! test driver), a tenant with an instance, an uploaded and an imported image (from a local
-//! HTTP server), a deleted image in the recycle bin, a signed download link, a segment with an
-//! EIP, and a bare-metal server on an `ipmi_sim` BMC. Each operation's path parameters are
-//! fixed to those ids; the fields that make the coordinator reach out (an import's `url`, a
-//! BMC's `ipmi_ip`) are fixed to those local peers, so no request leaves 127.0.0.0/8.
+//! test driver, with a fixture sysfs of USB devices and GPUs), a tenant with an instance, an
+//! uploaded and an imported image (from a local HTTP server), a signed download link, a
+//! segment with an EIP, a bare-metal server on an `ipmi_sim` BMC, and for each run its own
+//! spares to delete (an instance, an image, an image in the recycle bin, an EIP, a bare-metal
+//! server, a token). Each operation's path parameters are fixed to those ids; the fields that
+//! make the coordinator reach out (an import's `url`, a BMC's `ipmi_ip`) are fixed to those
+//! local peers, so no request leaves 127.0.0.0/8. The tenant runs first, then the admin,
+//! whose run may change what the tenant's saw (later requests meeting 404 or 409 is fine:
+//! those are documented too).
 
+use plinth_agent::devices::fixture::standard_host;
 use plinth_e2e::baremetal::{SECRET, add_body, settled as bm_settled};
 use plinth_e2e::bmc::SimBmc;
 use plinth_e2e::instances::{self as inst, MIB, Tenant};
@@ -24,8 +29,14 @@ use std::time::Duration;
 const SCHEMATHESIS: &str = "/opt/plinth-test/schemathesis/bin/schemathesis";
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
 /// Per operation and phase; with ~90 operations both runs together take about a minute.
+/// `PLINTH_SCHEMATHESIS_MAX_EXAMPLES` and `PLINTH_SCHEMATHESIS_SEED` change them for a
+/// longer or different search by hand.
 const MAX_EXAMPLES: &str = "25";
 const SEED: &str = "18";
+
+fn setting(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.to_string())
+}
 /// One run's bound; a healthy run needs a fraction of it.
 const RUN_DEADLINE: Duration = Duration::from_secs(600);
 const SETTLE: Duration = Duration::from_secs(60);
@@ -39,20 +50,34 @@ struct Fixture {
     host: String,
     tenant: Tenant,
     instance: String,
-    spare_instance: String,
     image: String,
     imported: String,
     operation: String,
-    binned: String,
     download: (String, String, String),
     segment: String,
     eip: String,
-    spare_eip: String,
     baremetal: String,
-    spare_token: String,
     import_url: String,
     bmc_ip: String,
 }
+
+/// What one run's deletes (and restores) take, so that the other run still finds the
+/// fixture's things.
+struct Spares {
+    /// A second host (no IPMI, so no bare metal is put on it) to delete, re-enroll and
+    /// revoke the certificate of: the fixture's agent stays online for the rest.
+    host: String,
+    instance: String,
+    image: String,
+    binned: String,
+    eip: String,
+    baremetal: String,
+    token: String,
+}
+
+/// The fixture host's devices (agent/src/devices/fixture.rs `standard_host`).
+const GPU: &str = "0000:41:00.0";
+const USB: &str = "1-2";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_keeps_the_documents_promises() -> anyhow::Result<()> {
@@ -66,22 +91,53 @@ async fn every_operation_keeps_the_documents_promises() -> anyhow::Result<()> {
     };
     let mut r = Region::start_with(opts).await?;
     r.create_cluster("az1").await?;
-    let mut agent = r.start_agent("127.0.91.1", "az1").await?;
+    let sysfs = r.dir.path().join("sysfs");
+    let devices = standard_host(&sysfs);
+    let _kernel = devices.kernel();
+    let sysfs_arg = vec!["--sysfs-root".to_string(), sysfs.to_string_lossy().into()];
+    let mut agent = r
+        .start_agent_with_args("127.0.91.1", "az1", "test:///default", sysfs_arg)
+        .await?;
     r.wait_agent(&agent.host_id, "online").await?;
     let files = r.dir.path().join("files");
     std::fs::create_dir_all(&files)?;
     let http = servers::http(&files, &r.dir.path().join("http.log"))?;
-    let sim = SimBmc::start(SECRET)?;
-    let f = fixture(&r, &agent.host_id, &files, http.port, &sim.ip).await?;
+    let bmcs = [
+        SimBmc::start(SECRET)?,
+        SimBmc::start(SECRET)?,
+        SimBmc::start(SECRET)?,
+    ];
+    let f = fixture(&r, &agent.host_id, &files, http.port, &bmcs[0].ip).await?;
+    let mut spare_agents = Vec::new();
+    for ip in ["127.0.91.2", "127.0.91.3"] {
+        let no_ipmi = vec!["--ipmi".to_string(), "false".to_string()];
+        let agent = r
+            .start_agent_with_args(ip, "az1", "test:///default", no_ipmi)
+            .await?;
+        r.wait_agent(&agent.host_id, "online").await?;
+        spare_agents.push(agent);
+    }
+    let tenant_spares = spares(
+        &r,
+        &f,
+        &spare_agents[0].host_id,
+        &bmcs[1].ip,
+        Some(&f.tenant.id),
+    )
+    .await?;
+    let admin_spares = spares(&r, &f, &spare_agents[1].host_id, &bmcs[2].ip, None).await?;
 
-    // The tenant first, while everything it may touch is still there; then the admin, whose
-    // run deletes some of it (later requests then meet 404s, which are documented too).
-    let tenant_report = schemathesis(&r, &f, "tenant", &f.tenant.token)?;
-    let admin_report = schemathesis(&r, &f, "admin", &r.admin_token)?;
+    let tenant_report = schemathesis(&r, &f, &tenant_spares, "tenant", &f.tenant.token)?;
+    let admin_report = schemathesis(&r, &f, &admin_spares, "admin", &r.admin_token)?;
 
     agent.stop();
+    for spare in &mut spare_agents {
+        spare.stop();
+    }
     r.stop();
-    sim.stop();
+    for bmc in &bmcs {
+        bmc.stop();
+    }
     drop(http);
     let mut failed = String::new();
     for (who, (ok, report)) in [("tenant", tenant_report), ("admin", admin_report)] {
@@ -106,17 +162,47 @@ async fn fixture(
 ) -> anyhow::Result<Fixture> {
     let tenant = inst::tenant(r, "a@example.com").await?;
     let image = inst::qcow2_image(r, &tenant.id, "blank", "64M").await?;
-    let mut vms = Vec::new();
-    for name in ["vm", "spare"] {
-        let (status, vm) =
-            inst::create(r, &tenant.token, name, &id(&image), 64 * MIB, json!({})).await?;
-        anyhow::ensure!(status == 202, "create instance: {status} {vm}");
-        inst::expect_state(r, &id(&vm), "running", SETTLE).await?;
-        vms.push(id(&vm));
-    }
-
+    let instance = instance(r, &tenant, &id(&image), "vm").await?;
     let (imported, operation) = import(r, &tenant.id, files, http_port).await?;
-    let binned = id(&inst::qcow2_image(r, &tenant.id, "binned", "64M").await?);
+    let download = download_link(r, &id(&image)).await?;
+    let (status, seg) = r
+        .post(
+            "/v1/segments",
+            json!({"name": "public-v4", "cidr": "203.0.113.0/28", "gateway": "203.0.113.1",
+                "nic": "bond1", "vlan": 100, "route_policy": "default", "routes": []}),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "create segment: {status} {seg}");
+    let mut f = Fixture {
+        host: host.to_string(),
+        instance,
+        image: id(&image),
+        imported,
+        operation,
+        download,
+        segment: id(&seg),
+        eip: String::new(),
+        baremetal: String::new(),
+        import_url: format!("http://127.0.0.1:{http_port}/files/served.qcow2"),
+        bmc_ip: bmc_ip.to_string(),
+        tenant,
+    };
+    f.eip = eip(r, &f).await?;
+    f.baremetal = baremetal(r, bmc_ip, "db-1").await?;
+    Ok(f)
+}
+
+/// One run's spares; `tenant`: a token of the tenant's own (else an admin's) to delete.
+async fn spares(
+    r: &Region,
+    f: &Fixture,
+    host: &str,
+    bmc_ip: &str,
+    tenant: Option<&str>,
+) -> anyhow::Result<Spares> {
+    let n = if tenant.is_some() { 1 } else { 2 };
+    let image = inst::qcow2_image(r, &f.tenant.id, &format!("spare-{n}"), "64M").await?;
+    let binned = id(&inst::qcow2_image(r, &f.tenant.id, &format!("binned-{n}"), "64M").await?);
     let (status, gone) = r
         .call(
             reqwest::Method::DELETE,
@@ -126,63 +212,53 @@ async fn fixture(
         )
         .await?;
     anyhow::ensure!(status < 300, "delete image: {status} {gone}");
-    let download = download_link(r, &id(&image)).await?;
+    let token = match tenant {
+        Some(t) => json!({"role": "tenant", "tenant_id": t, "name": "spare"}),
+        None => json!({"role": "admin", "name": "spare"}),
+    };
+    let (status, token) = r.post("/v1/tokens", token).await?;
+    anyhow::ensure!(status == 201, "create token: {status} {token}");
+    Ok(Spares {
+        host: host.to_string(),
+        instance: instance(r, &f.tenant, &f.image, &format!("spare-{n}")).await?,
+        image: id(&image),
+        binned,
+        eip: eip(r, f).await?,
+        baremetal: baremetal(r, bmc_ip, &format!("spare-{n}")).await?,
+        token: id(&token),
+    })
+}
 
-    let (status, seg) = r
-        .post(
-            "/v1/segments",
-            json!({"name": "public-v4", "cidr": "203.0.113.0/28", "gateway": "203.0.113.1",
-                "nic": "bond1", "vlan": 100, "route_policy": "default", "routes": []}),
+/// A running instance of the tenant's.
+async fn instance(r: &Region, tenant: &Tenant, image: &str, name: &str) -> anyhow::Result<String> {
+    let (status, vm) = inst::create(r, &tenant.token, name, image, 64 * MIB, json!({})).await?;
+    anyhow::ensure!(status == 202, "create instance: {status} {vm}");
+    inst::expect_state(r, &id(&vm), "running", SETTLE).await?;
+    Ok(id(&vm))
+}
+
+/// An address the tenant allocates from the fixture's segment.
+async fn eip(r: &Region, f: &Fixture) -> anyhow::Result<String> {
+    let (status, eip) = r
+        .call(
+            reqwest::Method::POST,
+            "/v1/eips",
+            Some(&f.tenant.token),
+            Some(json!({"segment_id": f.segment})),
         )
         .await?;
-    anyhow::ensure!(status == 201, "create segment: {status} {seg}");
-    let mut eips = Vec::new();
-    for _ in 0..2 {
-        let (status, eip) = r
-            .call(
-                reqwest::Method::POST,
-                "/v1/eips",
-                Some(&tenant.token),
-                Some(json!({"segment_id": id(&seg)})),
-            )
-            .await?;
-        anyhow::ensure!(status == 201, "allocate EIP: {status} {eip}");
-        eips.push(id(&eip));
-    }
+    anyhow::ensure!(status == 201, "allocate EIP: {status} {eip}");
+    Ok(id(&eip))
+}
 
-    let (status, bm) = r
-        .post(
-            "/v1/baremetal",
-            add_body("db-1", bmc_ip, SECRET, Some("a@example.com")),
-        )
-        .await?;
+/// A bare-metal server of the tenant's on the BMC at `ip`, once prepared.
+async fn baremetal(r: &Region, ip: &str, name: &str) -> anyhow::Result<String> {
+    let body = add_body(name, ip, SECRET, Some("a@example.com"));
+    let (status, bm) = r.post("/v1/baremetal", body).await?;
     anyhow::ensure!(status == 202, "add bare metal: {status} {bm}");
     let ready = bm_settled(r, &id(&bm)).await?;
     anyhow::ensure!(ready["state"] == "running", "bare metal: {ready}");
-
-    let (status, spare) = r
-        .post("/v1/tokens", json!({"role": "admin", "name": "spare"}))
-        .await?;
-    anyhow::ensure!(status == 201, "create token: {status} {spare}");
-
-    Ok(Fixture {
-        host: host.to_string(),
-        tenant,
-        instance: vms[0].clone(),
-        spare_instance: vms[1].clone(),
-        image: id(&image),
-        imported,
-        operation,
-        binned,
-        download,
-        segment: id(&seg),
-        eip: eips[0].clone(),
-        spare_eip: eips[1].clone(),
-        baremetal: id(&bm),
-        spare_token: id(&spare),
-        import_url: format!("http://127.0.0.1:{http_port}/files/served.qcow2"),
-        bmc_ip: bmc_ip.to_string(),
-    })
+    Ok(id(&bm))
 }
 
 /// Imports `served.qcow2` from the local HTTP server: (image id, operation id), once done.
@@ -243,10 +319,10 @@ async fn download_link(r: &Region, image: &str) -> anyhow::Result<(String, Strin
     Ok((download, query("expires"), query("signature")))
 }
 
-/// The config file: which real id each operation's path parameters take (a spare one for the
-/// deletes, so the other operations still find theirs), and the local peers the coordinator
-/// is sent to. Operations are matched by name (`METHOD /path`).
-fn config(f: &Fixture) -> String {
+/// The config file: which real id each operation's path parameters take (the run's spares
+/// for the deletes), and the local peers the coordinator is sent to. Operations are matched
+/// by name (`METHOD /path`).
+fn config(f: &Fixture, spare: &Spares) -> String {
     let mut out = String::new();
     let mut fixed = |name_regex: &str, params: &[(&str, &str)]| {
         let params: Vec<String> = params
@@ -259,19 +335,45 @@ fn config(f: &Fixture) -> String {
         ));
     };
     let (download, expires, signature) = &f.download;
-    fixed(r"^\S+ /v1/hosts/\{id\}", &[("path.id", &f.host)]);
+    fixed(
+        r"^(?!DELETE )\S+ /v1/hosts/\{id\}$",
+        &[("path.id", &f.host)],
+    );
+    fixed(
+        r"^(DELETE /v1/hosts/\{id\}|POST /v1/hosts/\{id\}/(reenroll|certificates/revoke))$",
+        &[("path.id", &spare.host)],
+    );
+    fixed(
+        r"^\S+ /v1/hosts/\{id\}/gpus/\{address\}/",
+        &[("path.id", &f.host), ("path.address", GPU)],
+    );
+    fixed(
+        r"^\S+ /v1/hosts/\{id\}/usb/\{device\}/",
+        &[("path.id", &f.host), ("path.device", USB)],
+    );
+    fixed(
+        r"^\S+ /v1/hosts/\{id\}/(?!gpus/\{|usb/\{|reenroll$|certificates/revoke$)",
+        &[("path.id", &f.host)],
+    );
     fixed(
         r"^(?!DELETE )\S+ /v1/instances/\{id\}",
         &[("path.id", &f.instance)],
     );
     fixed(
         r"^DELETE /v1/instances/\{id\}$",
-        &[("path.id", &f.spare_instance)],
+        &[("path.id", &spare.instance)],
     );
-    fixed(r"^\S+ /v1/images/\{id\}$", &[("path.id", &f.imported)]);
+    fixed(
+        r"^(?!DELETE )\S+ /v1/images/\{id\}$",
+        &[("path.id", &f.imported)],
+    );
+    fixed(r"^DELETE /v1/images/\{id\}$", &[("path.id", &spare.image)]);
     fixed(r"^\S+ /v1/images/\{id\}/", &[("path.id", &f.image)]);
     fixed(r"^POST /v1/images/import$", &[("body.url", &f.import_url)]);
-    fixed(r"^\S+ /v1/recycle-bin/\{id\}", &[("path.id", &f.binned)]);
+    fixed(
+        r"^\S+ /v1/recycle-bin/\{id\}",
+        &[("path.id", &spare.binned)],
+    );
     fixed(
         r"^GET /v1/image-downloads/\{id\}$",
         &[
@@ -283,23 +385,33 @@ fn config(f: &Fixture) -> String {
     fixed(r"^GET /v1/operations/\{id\}$", &[("path.id", &f.operation)]);
     fixed(r"^\S+ /v1/segments/\{id\}", &[("path.id", &f.segment)]);
     fixed(r"^(?!DELETE )\S+ /v1/eips/\{id\}", &[("path.id", &f.eip)]);
-    fixed(r"^DELETE /v1/eips/\{id\}$", &[("path.id", &f.spare_eip)]);
-    fixed(r"^\S+ /v1/baremetal/\{id\}", &[("path.id", &f.baremetal)]);
+    fixed(r"^DELETE /v1/eips/\{id\}$", &[("path.id", &spare.eip)]);
+    fixed(
+        r"^(?!DELETE )\S+ /v1/baremetal/\{id\}",
+        &[("path.id", &f.baremetal)],
+    );
+    fixed(
+        r"^DELETE /v1/baremetal/\{id\}$",
+        &[("path.id", &spare.baremetal)],
+    );
     fixed(r"^POST /v1/baremetal$", &[("body.ipmi_ip", &f.bmc_ip)]);
     fixed(r"^\S+ /v1/tenants/\{id\}", &[("path.id", &f.tenant.id)]);
-    fixed(
-        r"^DELETE /v1/tokens/\{id\}$",
-        &[("path.id", &f.spare_token)],
-    );
+    fixed(r"^DELETE /v1/tokens/\{id\}$", &[("path.id", &spare.token)]);
     out
 }
 
 /// Runs Schemathesis with `token` against the region; (no failures, its report).
-fn schemathesis(r: &Region, f: &Fixture, who: &str, token: &str) -> anyhow::Result<(bool, String)> {
+fn schemathesis(
+    r: &Region,
+    f: &Fixture,
+    spares: &Spares,
+    who: &str,
+    token: &str,
+) -> anyhow::Result<(bool, String)> {
     let dir = r.dir.path().join(format!("schemathesis-{who}"));
     std::fs::create_dir_all(&dir)?;
     let config_file = dir.join("schemathesis.toml");
-    std::fs::write(&config_file, config(f))?;
+    std::fs::write(&config_file, config(f, spares))?;
     let ca = r.data_dir().join("ca.pem");
     let log = dir.join("report.txt");
     let mut cmd = Command::new(SCHEMATHESIS);
@@ -312,7 +424,10 @@ fn schemathesis(r: &Region, f: &Fixture, who: &str, token: &str) -> anyhow::Resu
         .arg(&ca)
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--checks", CHECKS])
-        .args(["--max-examples", MAX_EXAMPLES, "--seed", SEED])
+        .arg("--max-examples")
+        .arg(setting("PLINTH_SCHEMATHESIS_MAX_EXAMPLES", MAX_EXAMPLES))
+        .arg("--seed")
+        .arg(setting("PLINTH_SCHEMATHESIS_SEED", SEED))
         .args([
             "--continue-on-failure",
             "--no-color",
@@ -329,10 +444,12 @@ fn schemathesis(r: &Region, f: &Fixture, who: &str, token: &str) -> anyhow::Resu
     Ok((status.success(), report))
 }
 
-/// The report's summary section, for the test's output.
+/// The report's warnings (operations the run could not get far into) and summary, for the
+/// test's output.
 fn summary(report: &str) -> &str {
     report
-        .find("SUMMARY")
+        .find("= WARNINGS =")
+        .or_else(|| report.find("= SUMMARY ="))
         .and_then(|at| report[..at].rfind('\n').map(|nl| &report[nl + 1..]))
         .unwrap_or(report)
 }
