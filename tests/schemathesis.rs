@@ -137,8 +137,8 @@ async fn every_operation_keeps_the_documents_promises() -> anyhow::Result<()> {
     let tenant_spares = spares(&r, &f, &spare_agents[0], &bmcs[1].ip, Some(&f.tenant.id)).await?;
     let admin_spares = spares(&r, &f, &spare_agents[1], &bmcs[2].ip, None).await?;
 
-    let tenant_report = schemathesis(&r, &f, &tenant_spares, "tenant", &f.tenant.token)?;
-    let admin_report = schemathesis(&r, &f, &admin_spares, "admin", &r.admin_token)?;
+    let tenant_report = schemathesis(&r, &f, &tenant_spares, "tenant", &f.tenant.token).await?;
+    let admin_report = schemathesis(&r, &f, &admin_spares, "admin", &r.admin_token).await?;
 
     agent.stop();
     for spare in &mut spare_agents {
@@ -354,7 +354,7 @@ async fn download_link(r: &Region, image: &str) -> anyhow::Result<(String, Strin
 /// The config file: which real id each operation's path parameters take (the run's spares
 /// for the deletes), and the local peers the coordinator is sent to. Operations are matched
 /// by name (`METHOD /path`).
-fn config(f: &Fixture, spare: &Spares) -> String {
+fn config(f: &Fixture, spare: &Spares, session: &str) -> String {
     let out = std::cell::RefCell::new(String::new());
     let fixed = |name_regex: &str, params: &[(&str, &str)]| {
         let params: Vec<String> = params
@@ -441,6 +441,12 @@ fn config(f: &Fixture, spare: &Spares) -> String {
     fixed(r"^POST /v1/baremetal$", &[("body.ipmi_ip", &f.bmc_ip)]);
     fixed(r"^\S+ /v1/tenants/\{id\}", &[("path.id", &f.tenant.id)]);
     fixed(r"^DELETE /v1/tokens/\{id\}$", &[("path.id", &spare.token)]);
+    // The browser session's own endpoints with a session of the run's caller.
+    out.borrow_mut().push_str(&format!(
+        "[[operations]]\ninclude-name-regex = \"^(GET|DELETE) /v1/session$\"\n\
+         headers = {{ Cookie = {:?}, X-Plinth-Session = \"1\" }}\n\n",
+        format!("plinth_session={session}")
+    ));
     // The agent API as the spare host's agent (its client certificate), for its own host.
     out.borrow_mut().push_str(&format!(
         "[[operations]]\ninclude-path-regex = \"^/v1/agent/\"\nrequest-cert = {:?}\n\n",
@@ -454,8 +460,32 @@ fn config(f: &Fixture, spare: &Spares) -> String {
     out.into_inner()
 }
 
+/// A browser session (`POST /v1/session`) for `token`: the cookie's value.
+async fn login(r: &Region, token: &str) -> anyhow::Result<String> {
+    let resp = r
+        .http
+        .post(format!("{}/v1/session", r.url))
+        .json(&json!({ "token": token }))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 201, "login: {}", resp.status());
+    let set_cookie = resp
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let cookie = set_cookie
+        .split(';')
+        .next()
+        .and_then(|kv| kv.strip_prefix("plinth_session="))
+        .unwrap_or_default()
+        .to_string();
+    anyhow::ensure!(!cookie.is_empty(), "no session cookie in {set_cookie:?}");
+    Ok(cookie)
+}
+
 /// Runs Schemathesis with `token` against the region; (no failures, its report).
-fn schemathesis(
+async fn schemathesis(
     r: &Region,
     f: &Fixture,
     spares: &Spares,
@@ -465,7 +495,7 @@ fn schemathesis(
     let dir = r.dir.path().join(format!("schemathesis-{who}"));
     std::fs::create_dir_all(&dir)?;
     let config_file = dir.join("schemathesis.toml");
-    std::fs::write(&config_file, config(f, spares))?;
+    std::fs::write(&config_file, config(f, spares, &login(r, token).await?))?;
     let ca = r.data_dir().join("ca.pem");
     let log = dir.join("report.txt");
     let mut cmd = Command::new(SCHEMATHESIS);
