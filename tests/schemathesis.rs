@@ -356,16 +356,18 @@ async fn download_link(r: &Region, image: &str) -> anyhow::Result<(String, Strin
 /// by name (`METHOD /path`).
 fn config(f: &Fixture, spare: &Spares, session: &str) -> String {
     let out = std::cell::RefCell::new(String::new());
-    let fixed = |name_regex: &str, params: &[(&str, &str)]| {
+    // The operations named by `name_regex` take `params`, and the settings in `more`.
+    let fixed_and = |name_regex: &str, params: &[(&str, &str)], more: &str| {
         let params: Vec<String> = params
             .iter()
             .map(|(k, v)| format!("{k:?} = {v:?}"))
             .collect();
         out.borrow_mut().push_str(&format!(
-            "[[operations]]\ninclude-name-regex = {name_regex:?}\nparameters = {{ {} }}\n\n",
+            "[[operations]]\ninclude-name-regex = {name_regex:?}\nparameters = {{ {} }}\n{more}\n",
             params.join(", ")
         ));
     };
+    let fixed = |name_regex: &str, params: &[(&str, &str)]| fixed_and(name_regex, params, "");
     let (download, expires, signature) = &f.download;
     fixed(
         r"^(?!DELETE )\S+ /v1/hosts/\{id\}$",
@@ -383,13 +385,16 @@ fn config(f: &Fixture, spare: &Spares, session: &str) -> String {
         r"^POST /v1/hosts/\{id\}/usb/\{device\}/release$",
         &[("path.id", &f.host), ("path.device", USB)],
     );
-    fixed(
+    // USB assign to an instance on another host only (see `Fixture::elsewhere`); the
+    // stateful phase would hand it instances from this host that other steps create.
+    fixed_and(
         r"^POST /v1/hosts/\{id\}/usb/\{device\}/assign$",
         &[
             ("path.id", &f.host),
             ("path.device", USB),
             ("body.instance_id", &f.elsewhere),
         ],
+        "phases.stateful.enabled = false\n",
     );
     fixed(
         r"^\S+ /v1/hosts/\{id\}/(?!gpus/\{|usb/\{|reenroll$|certificates/revoke$)",
