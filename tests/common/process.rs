@@ -50,8 +50,7 @@ impl Daemon {
             anyhow::bail!("the process was already stopped");
         };
         kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM)?;
-        exit_within(child, deadline)
-            .map_err(|_| anyhow::anyhow!("the process did not exit within {deadline:?} of SIGTERM"))
+        exit_within(child, deadline, " of SIGTERM")
     }
 
     /// Waits up to `deadline` for the process to finish by itself (a command run to its
@@ -60,7 +59,7 @@ impl Daemon {
         let Some(child) = self.child.take() else {
             anyhow::bail!("the process was already stopped");
         };
-        exit_within(child, deadline)
+        exit_within(child, deadline, "")
     }
 
     pub fn stop(&mut self) {
@@ -80,8 +79,13 @@ impl Daemon {
     }
 }
 
-/// The child's exit status once it exits by itself within `deadline`; else it is killed.
-fn exit_within(mut child: Child, deadline: Duration) -> anyhow::Result<std::process::ExitStatus> {
+/// The child's exit status once it exits by itself within `deadline`; else it is killed and
+/// the error says it did not exit within `deadline` and `since`.
+fn exit_within(
+    mut child: Child,
+    deadline: Duration,
+    since: &str,
+) -> anyhow::Result<std::process::ExitStatus> {
     let until = Instant::now() + deadline;
     while Instant::now() < until {
         if let Some(status) = child.try_wait()? {
@@ -91,7 +95,7 @@ fn exit_within(mut child: Child, deadline: Duration) -> anyhow::Result<std::proc
     }
     let _ = child.kill();
     let _ = child.wait();
-    anyhow::bail!("the process did not exit within {deadline:?}")
+    anyhow::bail!("the process did not exit within {deadline:?}{since}")
 }
 
 impl Drop for Daemon {
