@@ -64,7 +64,7 @@ fn bound(id: &str, instance_id: &str) -> ApiError {
 /// most free addresses serves it.
 #[utoipa::path(post, path = "/v1/eips", tag = "eips", security(("bearer" = [])), request_body = NewEip,
     responses((status = 201, body = Eip), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 401, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn allocate(
     State(st): State<AppState>,
     caller: Caller,
@@ -91,7 +91,7 @@ pub async fn allocate(
 
 /// List EIPs: a tenant its own (also those from segments it may no longer use), admins all.
 #[utoipa::path(get, operation_id = "list_eips", path = "/v1/eips", tag = "eips", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = EipPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = EipPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,
