@@ -84,6 +84,35 @@ async fn bad_bodies_are_refused_with_the_field_and_change_nothing() -> anyhow::R
         "a refused PUT changed the quota"
     );
 
+    // A nested object given as an array, as serde would read it (all_tenants, tenants): refused
+    // at its path, and no segment is made.
+    let segment = json!({"name": "nested", "cidr": "203.0.113.0/28", "gateway": "203.0.113.1",
+        "nic": "bond1", "permission": [false, []]});
+    let (status, body) = r
+        .call(
+            Method::POST,
+            "/v1/segments",
+            Some(&r.admin_token),
+            Some(segment),
+        )
+        .await?;
+    assert_refused(
+        "segment permission as an array",
+        status,
+        &body,
+        "permission",
+    );
+    assert_eq!(
+        body["error"]["message"], "permission: must be an object, not a list",
+        "{body}"
+    );
+    let (status, segments) = r.get("/v1/segments").await?;
+    assert_eq!(status, 200, "{segments}");
+    assert!(
+        !segments.to_string().contains("\"nested\""),
+        "a refused POST made a segment: {segments}"
+    );
+
     // An unknown field on a bare-metal PATCH; a good PATCH still changes only what it names.
     let sim = SimBmc::start(SECRET)?;
     let mut seen = Seen::default();
