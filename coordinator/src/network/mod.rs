@@ -30,8 +30,9 @@ fn refused(id: &str, cidr: &str, r: SegmentRefused) -> NetworkError {
             clash,
         },
         SegmentRefused::GatewayAllocated { eip } => NetworkError::GatewayAllocated(eip),
-        SegmentRefused::InUse { allocated } => NetworkError::SegmentInUse {
+        SegmentRefused::InUse { eips, allocated } => NetworkError::SegmentInUse {
             id: id.to_string(),
+            eips,
             allocated,
         },
     }

@@ -439,7 +439,7 @@ impl Store {
             return Ok(Err(ReleaseRefused::Bound { instance_id }));
         }
         let segment: String = row.try_get("segment_id")?;
-        let data = serde_json::json!({ "released": true, "segment_id": segment });
+        let data = serde_json::json!({ "deleted": true, "released": true, "segment_id": segment });
         crate::events::record_change(&mut tx, crate::events::EventType::Eip, id, data).await?;
         sqlx::query("DELETE FROM eips WHERE id = ?")
             .bind(id)
@@ -748,10 +748,31 @@ mod tests {
             .allocate_eip(&ask("eip-000000000001", A))
             .await?
             .expect("an address");
+        let second = store
+            .allocate_eip(&ask("eip-000000000002", A))
+            .await?
+            .expect("an address");
+        instance(&store, "inst-a", A, "running").await?;
+        store
+            .bind_eip(&second.id, "inst-a", 3)
+            .await?
+            .expect("bound");
+        // The refusal names the EIPs that hold the segment, and the instance one is bound to.
         assert_eq!(
             store.delete_segment("seg-1").await?,
-            Err(SegmentRefused::InUse { allocated: 1 })
+            Err(SegmentRefused::InUse {
+                eips: vec![
+                    format!("{} ({})", eip.id, eip.address),
+                    format!(
+                        "{} ({}, bound to instance inst-a)",
+                        second.id, second.address
+                    ),
+                ],
+                allocated: 2
+            })
         );
+        store.unbind_eip(&second.id, 4).await?.expect("unbound");
+        store.release_eip(&second.id).await?.expect("released");
         store.release_eip(&eip.id).await?.expect("released");
         assert_eq!(store.delete_segment("seg-1").await?, Ok(()));
         assert!(store.segment("seg-1", None).await?.is_none());
