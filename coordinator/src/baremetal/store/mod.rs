@@ -10,6 +10,7 @@ mod power;
 pub use agents::{AgentMove, MoveReason, REBALANCE_PER_CALL};
 
 use crate::db::{Store, StoreError};
+use crate::events::{EventType, record_change};
 use crate::jobs::operations::NewOperation;
 use plinth_common::api::Baremetal;
 use plinth_common::baremetal::{BaremetalState, ConsoleState, PowerState};
@@ -232,8 +233,7 @@ impl Store {
             .await?;
             let data = serde_json::json!({ "created": true,
                 "state": BaremetalState::Preparing.as_str(), "name": r.name });
-            crate::events::record_change(&mut tx, crate::events::EventType::Baremetal, &r.id, data)
-                .await?;
+            record_change(&mut tx, EventType::Baremetal, &r.id, data).await?;
         }
         tx.commit().await?;
         self.events_committed();
@@ -387,8 +387,7 @@ impl Store {
             Prepared::Failed(reason) => serde_json::json!({ "state": state.to.as_str(),
                 "from": state.from.as_str(), "reason": reason }),
         };
-        crate::events::record_change(&mut tx, crate::events::EventType::Baremetal, id, data)
-            .await?;
+        record_change(&mut tx, EventType::Baremetal, id, data).await?;
         let op: Option<String> = sqlx::query("SELECT operation_id FROM baremetal WHERE id = ?")
             .bind(id)
             .fetch_one(&mut *tx)
@@ -438,13 +437,7 @@ impl Store {
         if let Some(label) = label {
             data.insert("label".into(), label.into());
         }
-        crate::events::record_change(
-            &mut tx,
-            crate::events::EventType::Baremetal,
-            id,
-            data.into(),
-        )
-        .await?;
+        record_change(&mut tx, EventType::Baremetal, id, data.into()).await?;
         tx.commit().await?;
         self.events_committed();
         Ok(true)
@@ -469,8 +462,7 @@ impl Store {
         }
         // Before the delete: the event's tenant is read from the row.
         let data = serde_json::json!({ "deleted": true });
-        crate::events::record_change(&mut tx, crate::events::EventType::Baremetal, id, data)
-            .await?;
+        record_change(&mut tx, EventType::Baremetal, id, data).await?;
         sqlx::query("DELETE FROM baremetal WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
