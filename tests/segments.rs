@@ -523,7 +523,11 @@ async fn permissions_bindings_and_deletes() -> anyhow::Result<()> {
     assert_eq!((status, code(&err)), (409, "segment_in_use"), "{err}");
     // It names the EIP that holds the segment, and its address.
     let message = err["error"]["message"].as_str().unwrap_or_default();
-    let holder = format!("{} ({})", id(&held), held["address"].as_str().unwrap_or_default());
+    let holder = format!(
+        "{} ({})",
+        id(&held),
+        held["address"].as_str().unwrap_or_default()
+    );
     assert!(message.contains(&holder), "{message} names {holder}");
     let (status, _) = delete_as(r, &b.token, &format!("/v1/eips/{}", id(&held))).await?;
     assert_eq!(status, 204);
