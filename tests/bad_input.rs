@@ -1,7 +1,7 @@
 //! Bad request bodies against a real region (issue 18, item 3): a JSON array where an object
 //! is documented, a negative count, an unknown field on a PATCH. Each answers
 //! `400 invalid_field` naming the field in plain words (no Rust type names, no line and
-//! column), and nothing changes.
+//! column), and nothing changes. A create that conflicts names what it conflicts with.
 
 use plinth_e2e::Region;
 use plinth_e2e::baremetal::{SECRET, Seen, add_body, region, server, settled};
@@ -49,6 +49,21 @@ async fn bad_bodies_are_refused_with_the_field_and_change_nothing() -> anyhow::R
     let r = region().await?;
     let _agent = r.start_agent("127.0.83.1", "az1").await?;
     let t = tenant(&r, "bad-input@example.com").await?;
+    // A second tenant with the same email: refused, naming the tenant that has it.
+    let (status, body) = r
+        .post(
+            "/v1/tenants",
+            json!({"email": "bad-input@example.com", "name": "again"}),
+        )
+        .await?;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("tenant_exists")),
+        "{body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.ends_with(&format!(": {}", t.id)), "{message}");
+
     let quota_path = format!("/v1/tenants/{}/quota", t.id);
     let (status, before) = r.get(&quota_path).await?;
     assert_eq!(status, 200, "{before}");

@@ -432,6 +432,14 @@ async fn permissions_bindings_and_deletes() -> anyhow::Result<()> {
     let (status, a_eip) = allocate(r, &a.token, json!({"segment_id": seg_a})).await?;
     assert_eq!(status, 201, "{a_eip}");
     let a_eip_id = id(&a_eip);
+    // Its own address again: refused, naming the EIP that holds it.
+    let (status, err) = allocate(r, &a.token, json!({"address": a_eip["address"]})).await?;
+    assert_eq!((status, code(&err)), (409, "address_in_use"), "{err}");
+    let message = err["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.ends_with(&format!("as EIP {a_eip_id}")),
+        "{message}"
+    );
     let (status, bound) = bind(r, &a.token, &a_eip_id, &f.a_vm).await?;
     assert_eq!(
         (status, bound["state"].as_str()),

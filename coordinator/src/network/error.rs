@@ -32,8 +32,15 @@ pub enum NetworkError {
     NoSegment(u8),
     #[error("no free address: segment {} is full", full_list(.0))]
     SegmentFull(Vec<FullSegment>),
-    #[error("{0} is already allocated")]
-    AddressTaken(String),
+    /// `holder`: the EIP that has the address, where the caller may see it.
+    #[error("{address} is already allocated{}", match .holder {
+        Some(eip) => format!(" as EIP {eip}"),
+        None => ", to another tenant".to_string(),
+    })]
+    AddressTaken {
+        address: String,
+        holder: Option<String>,
+    },
     #[error("eip {0} does not exist")]
     EipNotFound(String),
     #[error("EIP {id} is bound to instance {instance_id}; unbind it first")]
@@ -103,7 +110,7 @@ impl From<NetworkError> for ApiError {
             NetworkError::SegmentDisabled(_) => conflict("segment_disabled"),
             NetworkError::NoSegment(_) => conflict("no_segment"),
             NetworkError::SegmentFull(_) => conflict("segment_full"),
-            NetworkError::AddressTaken(_) => conflict("address_in_use"),
+            NetworkError::AddressTaken { .. } => conflict("address_in_use"),
             NetworkError::EipNotFound(id) => ApiError::not_found("eip", &id),
             NetworkError::EipBound { .. } => conflict("eip_bound"),
             NetworkError::Store(e) => e.into(),
@@ -137,6 +144,22 @@ mod tests {
                 },
                 "segment seg-01 has 2 EIPs allocated: eip-a (203.0.113.2), eip-b (203.0.113.3); \
                  release them before deleting it",
+            ),
+            (
+                "address held, named",
+                NetworkError::AddressTaken {
+                    address: "203.0.113.7".into(),
+                    holder: Some("eip-a".into()),
+                },
+                "203.0.113.7 is already allocated as EIP eip-a",
+            ),
+            (
+                "address held by another tenant",
+                NetworkError::AddressTaken {
+                    address: "203.0.113.7".into(),
+                    holder: None,
+                },
+                "203.0.113.7 is already allocated, to another tenant",
             ),
             (
                 "more than shown",

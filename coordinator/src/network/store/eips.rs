@@ -72,7 +72,11 @@ pub enum AllocRefused {
     AddressReserved {
         why: &'static str,
     },
-    AddressTaken,
+    /// Another EIP holds the address asked for: `eip`, of tenant `tenant_id`.
+    AddressTaken {
+        eip: String,
+        tenant_id: String,
+    },
 }
 
 /// Why a bind did not happen.
@@ -282,7 +286,18 @@ impl Store {
                 return Ok(Err(AllocRefused::AddressReserved { why }));
             }
             if !insert(&mut tx, a, segment, number(addr)).await? {
-                return Ok(Err(AllocRefused::AddressTaken));
+                let key = segment.pool().key(number(addr));
+                let holder = sqlx::query(
+                    "SELECT id, tenant_id FROM eips WHERE segment_id = ? AND address_key = ?",
+                )
+                .bind(&segment.id)
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
+                return Ok(Err(AllocRefused::AddressTaken {
+                    eip: holder.try_get("id")?,
+                    tenant_id: holder.try_get("tenant_id")?,
+                }));
             }
         } else {
             let mut full = Vec::new();
@@ -677,7 +692,11 @@ mod tests {
         let again = store
             .allocate_eip(&at("eip-000000000002", "203.0.113.7"))
             .await?;
-        assert_eq!(again.err(), Some(AllocRefused::AddressTaken));
+        let holder = AllocRefused::AddressTaken {
+            eip: "eip-000000000001".into(),
+            tenant_id: A.into(),
+        };
+        assert_eq!(again.err(), Some(holder));
         Ok(())
     }
 
