@@ -89,12 +89,7 @@ impl<K: Display> PageRequest<K> {
 
 fn encode(list: &str, sort: &impl Display, id: &str) -> String {
     let part = |text: &str| hex::encode(text);
-    format!(
-        "{VERSION}.{}.{}.{}",
-        part(list),
-        part(&sort.to_string()),
-        part(id)
-    )
+    format!("{VERSION}.{}.{}.{}", part(list), part(&sort.to_string()), part(id))
 }
 
 fn decode<K: FromStr>(list: &str, cursor: &str) -> Option<(K, String)> {
@@ -138,9 +133,10 @@ mod tests {
     #[test]
     fn ids_with_separators_survive_the_round_trip() {
         let p: PageRequest<String> = request("things", Some(1), None).expect("valid");
-        let (_, next) = p.finish(vec!["a\nb".to_string(), "c".to_string()], |s: &String| {
-            (s.clone(), "id\nwith\nlines".to_string())
-        });
+        let (_, next) = p.finish(
+            vec!["a\nb".to_string(), "c".to_string()],
+            |s: &String| (s.clone(), "id\nwith\nlines".to_string()),
+        );
         let back: PageRequest<String> =
             request("things", Some(1), next.as_deref()).expect("own cursor");
         assert_eq!(
@@ -159,29 +155,11 @@ mod tests {
         let next = next.expect("more follow");
         let foreign = request::<i64>("others", None, Some(&next)).expect_err("other list");
         assert!(format!("{foreign:?}").contains("cursor"), "{foreign:?}");
-        let not_a_number = format!(
-            "c1.{}.{}.{}",
-            hex::encode("things"),
-            hex::encode("x"),
-            hex::encode("id")
-        );
-        for bad in [
-            "zz",
-            "00",
-            &next[..next.len() - 2],
-            &not_a_number,
-            &format!("{next}.00"),
-        ] {
+        let not_a_number = format!("c1.{}.{}.{}", hex::encode("things"), hex::encode("x"), hex::encode("id"));
+        for bad in ["zz", "00", &next[..next.len() - 2], &not_a_number, &format!("{next}.00")] {
             assert!(request::<i64>("things", None, Some(bad)).is_err(), "{bad}");
         }
-        assert_eq!(
-            page(5, Some("")).after,
-            None,
-            "an empty cursor is the first page"
-        );
-        assert_eq!(
-            request::<i64>("things", None, None).expect("ok").limit,
-            DEFAULT_LIMIT
-        );
+        assert_eq!(page(5, Some("")).after, None, "an empty cursor is the first page");
+        assert_eq!(request::<i64>("things", None, None).expect("ok").limit, DEFAULT_LIMIT);
     }
 }
