@@ -314,3 +314,74 @@ async fn creates_edits_and_removals_are_one_event_each() -> anyhow::Result<()> {
     assert_eq!(count(&image, "created"), 1, "{all:?}");
     Ok(())
 }
+
+/// An instance's life in the feed of its tenant: created, its states, and its final delete as
+/// one `{"deleted": true}` event, the last about it.
+#[tokio::test]
+async fn an_instances_final_delete_is_one_event() -> anyhow::Result<()> {
+    use plinth_e2e::instances as inst;
+    let region = Region::start().await?;
+    region.create_cluster("az1").await?;
+    let agent = region.start_agent("127.0.0.4", "az1").await?;
+    region.wait_agent(&agent.host_id, "online").await?;
+    let tenant = inst::tenant(&region, "d@example.com").await?;
+    let image = inst::qcow2_image(&region, &tenant.id, "blank", "64M").await?;
+    let image = image["id"].as_str().unwrap_or_default().to_string();
+    let mut feed = Feed::open(
+        &region.http,
+        &region.url,
+        "?type=instance",
+        &tenant.token,
+        None,
+    )
+    .await?;
+    let (status, created) = inst::create(
+        &region,
+        &tenant.token,
+        "gone-1",
+        &image,
+        128 << 20,
+        json!({}),
+    )
+    .await?;
+    anyhow::ensure!(status == 202, "{created}");
+    let id = created["id"].as_str().unwrap_or_default().to_string();
+    inst::expect_state(&region, &id, "running", Duration::from_secs(60)).await?;
+    inst::delete(&region, &id, Duration::from_secs(60)).await?;
+    let wanted = id.clone();
+    let deleted = until(&mut feed, move |e| {
+        e.data["resource_id"] == wanted.as_str() && e.data["data"]["deleted"] == true
+    })
+    .await?;
+    assert_eq!(deleted.data["tenant_id"], tenant.id.as_str(), "{deleted:?}");
+
+    let all = Feed::open(
+        &region.http,
+        &region.url,
+        "?type=instance&backlog=true&follow=false",
+        &tenant.token,
+        None,
+    )
+    .await?
+    .collect()
+    .await?;
+    let about: Vec<&SseEvent> = all
+        .iter()
+        .filter(|e| e.data["resource_id"] == id.as_str())
+        .collect();
+    assert_eq!(
+        about.first().map(|e| &e.data["data"]["created"]),
+        Some(&json!(true))
+    );
+    let deletes = about
+        .iter()
+        .filter(|e| e.data["data"]["deleted"] == true)
+        .count();
+    assert_eq!(deletes, 1, "{about:?}");
+    assert_eq!(
+        about.last().map(|e| e.id),
+        Some(deleted.id),
+        "the delete is the last"
+    );
+    Ok(())
+}
