@@ -53,6 +53,12 @@ async fn add_prepare_power_sync_update_and_delete() -> anyhow::Result<()> {
         (409, Some("bmc_already_managed")),
         "{err}"
     );
+    // An admin is told which server manages it.
+    let message = err["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("by bare-metal server {id}")),
+        "{message} names {id}"
+    );
 
     // Each action, what the simulator's chassis helper records, and the power after.
     let cases = [

@@ -432,6 +432,14 @@ async fn permissions_bindings_and_deletes() -> anyhow::Result<()> {
     let (status, a_eip) = allocate(r, &a.token, json!({"segment_id": seg_a})).await?;
     assert_eq!(status, 201, "{a_eip}");
     let a_eip_id = id(&a_eip);
+    // Its own address again: refused, naming the EIP that holds it.
+    let (status, err) = allocate(r, &a.token, json!({"address": a_eip["address"]})).await?;
+    assert_eq!((status, code(&err)), (409, "address_in_use"), "{err}");
+    let message = err["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.ends_with(&format!("as EIP {a_eip_id}")),
+        "{message}"
+    );
     let (status, bound) = bind(r, &a.token, &a_eip_id, &f.a_vm).await?;
     assert_eq!(
         (status, bound["state"].as_str()),
@@ -521,6 +529,14 @@ async fn permissions_bindings_and_deletes() -> anyhow::Result<()> {
     let seg_path = format!("/v1/segments/{seg_a}");
     let (status, err) = delete_as(r, &r.admin_token, &seg_path).await?;
     assert_eq!((status, code(&err)), (409, "segment_in_use"), "{err}");
+    // It names the EIP that holds the segment, and its address.
+    let message = err["error"]["message"].as_str().unwrap_or_default();
+    let holder = format!(
+        "{} ({})",
+        id(&held),
+        held["address"].as_str().unwrap_or_default()
+    );
+    assert!(message.contains(&holder), "{message} names {holder}");
     let (status, _) = delete_as(r, &b.token, &format!("/v1/eips/{}", id(&held))).await?;
     assert_eq!(status, 204);
     let (status, _) = delete_as(r, &r.admin_token, &seg_path).await?;

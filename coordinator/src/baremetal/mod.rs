@@ -226,7 +226,7 @@ async fn add_rows(
     st.store
         .create_baremetal(rows, now_ms())
         .await?
-        .map_err(BaremetalError::BmcTaken)?;
+        .map_err(|holders| BaremetalError::bmc_taken(caller, holders))?;
     st.store
         .audit(&caller.actor(), note.action, note.target, &note.detail)
         .await?;

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod bad_input;
 pub mod error;
 pub mod json_errors;
+mod objects_only;
 pub mod paging;
 pub mod text;
 pub mod ws;

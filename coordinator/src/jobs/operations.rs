@@ -97,6 +97,21 @@ pub(crate) async fn insert_operations(
     Ok(())
 }
 
+/// Removes an operation that never began (its work was undone before it started), with its
+/// change-feed event `{"deleted": true}`, recorded first: its tenant is read from the row.
+pub(crate) async fn discard_operation(
+    conn: &mut sqlx::SqliteConnection,
+    id: &str,
+) -> Result<(), StoreError> {
+    let data = serde_json::json!({ "deleted": true });
+    crate::events::record_change(conn, crate::events::EventType::Operation, id, data).await?;
+    sqlx::query("DELETE FROM operations WHERE id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 const COLUMNS: &str = "id, kind, target_id, owner_tenant_id, status, progress_bytes, total_bytes, \
     items_done, items_total, error, created_at, updated_at, finished_at";
 

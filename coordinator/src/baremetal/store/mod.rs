@@ -12,6 +12,7 @@ pub use agents::{AgentMove, MoveReason, REBALANCE_PER_CALL};
 pub use power_ops::{PowerJob, PowerParams};
 
 use crate::db::{Keyed, Order, Store, StoreError, like_pattern, push_after, push_order};
+use crate::events::{EventType, record_change};
 use crate::jobs::operations::{NewOperation, add_step};
 use plinth_common::api::Baremetal;
 use plinth_common::baremetal::{BaremetalState, ConsoleState, PowerState};
@@ -127,6 +128,14 @@ pub(crate) fn record(row: &SqliteRow) -> Result<BaremetalRecord, StoreError> {
     })
 }
 
+/// A server that manages a BMC address an add asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BmcHolder {
+    pub ipmi_ip: String,
+    pub server_id: String,
+    pub tenant_id: String,
+}
+
 impl Store {
     /// The tenant with this email: (id, email).
     pub async fn tenant_by_email(
@@ -162,21 +171,26 @@ impl Store {
             .collect()
     }
 
-    /// Adds every row or none: `Err` lists the addresses managed already (a racing add).
+    /// Adds every row or none: `Err` names the addresses managed already and the servers that
+    /// manage them.
     pub async fn create_baremetal(
         &self,
         rows: &[NewServerRow],
         now: i64,
-    ) -> Result<Result<(), Vec<String>>, StoreError> {
+    ) -> Result<Result<(), Vec<BmcHolder>>, StoreError> {
         let mut tx = self.write().await?;
         let mut taken = Vec::new();
         for r in rows {
-            let exists = sqlx::query("SELECT 1 FROM baremetal WHERE ipmi_ip = ?")
+            let holder = sqlx::query("SELECT id, tenant_id FROM baremetal WHERE ipmi_ip = ?")
                 .bind(&r.ipmi_ip)
                 .fetch_optional(&mut *tx)
                 .await?;
-            if exists.is_some() {
-                taken.push(r.ipmi_ip.clone());
+            if let Some(holder) = holder {
+                taken.push(BmcHolder {
+                    ipmi_ip: r.ipmi_ip.clone(),
+                    server_id: holder.try_get("id")?,
+                    tenant_id: holder.try_get("tenant_id")?,
+                });
             }
         }
         if !taken.is_empty() {
@@ -212,8 +226,12 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            let data = serde_json::json!({ "created": true,
+                "state": BaremetalState::Preparing.as_str(), "name": r.name });
+            record_change(&mut tx, EventType::Baremetal, &r.id, data).await?;
         }
         tx.commit().await?;
+        self.events_committed();
         Ok(Ok(()))
     }
 
@@ -367,8 +385,7 @@ impl Store {
             Prepared::Failed(reason) => serde_json::json!({ "state": state.to.as_str(),
                 "from": state.from.as_str(), "reason": reason }),
         };
-        crate::events::record_change(&mut tx, crate::events::EventType::Baremetal, id, data)
-            .await?;
+        record_change(&mut tx, EventType::Baremetal, id, data).await?;
         let op: Option<String> = sqlx::query("SELECT operation_id FROM baremetal WHERE id = ?")
             .bind(id)
             .fetch_one(&mut *tx)
@@ -406,6 +423,7 @@ impl Store {
         label: Option<Option<&str>>,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
         let n = sqlx::query(
             "UPDATE baremetal SET rack_location = coalesce(?, rack_location), \
                 label = CASE WHEN ? THEN ? ELSE label END, updated_at = ? WHERE id = ?",
@@ -415,10 +433,24 @@ impl Store {
         .bind(label.flatten())
         .bind(now)
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        Ok(n == 1)
+        if n != 1 {
+            return Ok(false);
+        }
+        // The fields the request gave, as they are now (`null`: the label cleared).
+        let mut data = serde_json::Map::new();
+        if let Some(rack) = rack_location {
+            data.insert("rack_location".into(), rack.into());
+        }
+        if let Some(label) = label {
+            data.insert("label".into(), label.into());
+        }
+        record_change(&mut tx, EventType::Baremetal, id, data.into()).await?;
+        tx.commit().await?;
+        self.events_committed();
+        Ok(true)
     }
 
     /// Removes a server from management; returns what it was.
@@ -438,11 +470,15 @@ impl Store {
             self.finish_operation(&mut tx, op, Some(reason), now)
                 .await?;
         }
+        // Before the delete: the event's tenant is read from the row.
+        let data = serde_json::json!({ "deleted": true });
+        record_change(&mut tx, EventType::Baremetal, id, data).await?;
         sqlx::query("DELETE FROM baremetal WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.events_committed();
         Ok(Some(rec))
     }
 }
@@ -501,7 +537,12 @@ pub(super) mod tests {
         let refused = store
             .create_baremetal(&[row(3, "tenant-1"), again], 1)
             .await?;
-        assert_eq!(refused, Err(vec!["10.9.0.1".to_string()]));
+        let holder = BmcHolder {
+            ipmi_ip: "10.9.0.1".into(),
+            server_id: "bm-0001".into(),
+            tenant_id: "tenant-1".into(),
+        };
+        assert_eq!(refused, Err(vec![holder]));
         assert!(
             store.baremetal("bm-0003").await?.is_none(),
             "nothing of the batch"

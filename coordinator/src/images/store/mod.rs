@@ -259,6 +259,10 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         replace_tags(&mut tx, row.id, tags).await?;
+        let data = serde_json::json!({ "created": true, "status": row.status.as_str(),
+            "kind": row.kind.as_str(), "name": row.name, "visibility": row.visibility.as_str() });
+        crate::events::record_change(&mut tx, crate::events::EventType::Image, row.id, data)
+            .await?;
         if let Some(op) = op {
             self.insert_operation(&mut tx, op).await?;
         }
@@ -440,6 +444,21 @@ impl Store {
         if let Some(tags) = tags {
             replace_tags(&mut tx, id, tags).await?;
         }
+        // The fields the request gave, as they are now.
+        let mut data = serde_json::Map::new();
+        let given = [
+            ("name", name.map(serde_json::Value::from)),
+            ("note", note.map(serde_json::Value::from)),
+            ("visibility", visibility.map(|v| v.as_str().into())),
+            ("tags", tags.map(|t| t.into())),
+        ];
+        for (field, value) in given {
+            if let Some(value) = value {
+                data.insert(field.to_string(), value);
+            }
+        }
+        crate::events::record_change(&mut tx, crate::events::EventType::Image, id, data.into())
+            .await?;
         tx.commit().await?;
         self.events_committed();
         Ok(true)
@@ -502,6 +521,11 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         replace_tags(&mut tx, new_id, &source.tags).await?;
+        let data = serde_json::json!({ "created": true, "status": ImageStatus::Making.as_str(),
+            "kind": ImageKind::Base.as_str(), "name": name,
+            "visibility": Visibility::Public.as_str(), "copied_from": source.id });
+        crate::events::record_change(&mut tx, crate::events::EventType::Image, new_id, data)
+            .await?;
         self.insert_operation(&mut tx, op).await?;
         tx.commit().await?;
         self.events_committed();

@@ -141,7 +141,9 @@ impl Store {
         }
         let mut tx = self.write().await?;
         let data = match to {
-            ImageNext::Removed => serde_json::json!({ "removed": true, "from": from.as_str() }),
+            ImageNext::Removed => {
+                serde_json::json!({ "deleted": true, "removed": true, "from": from.as_str() })
+            }
             ImageNext::Status(to) => {
                 serde_json::json!({ "status": to.as_str(), "from": from.as_str() })
             }

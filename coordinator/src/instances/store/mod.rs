@@ -366,6 +366,7 @@ impl Store {
         let mut tx = self.write().await?;
         let released = release_claim(&mut tx, id).await?;
         release_quota(&mut tx, id).await?;
+        state::record_removed(&mut tx, id).await?;
         sqlx::query("DELETE FROM instances WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)

@@ -169,11 +169,12 @@ impl Store {
         for sql in [
             "DELETE FROM moves WHERE operation_id = ?",
             "DELETE FROM drains WHERE operation_id = ?",
-            "DELETE FROM operations WHERE id = ?",
         ] {
             sqlx::query(sql).bind(op).execute(&mut *tx).await?;
         }
+        crate::jobs::operations::discard_operation(&mut tx, op).await?;
         tx.commit().await?;
+        self.events_committed();
         Ok(())
     }
 
@@ -254,6 +255,10 @@ impl Store {
             .bind(now)
             .bind(op)
             .execute(&mut *tx)
+            .await?;
+        let data = serde_json::json!({ "status": status_name(to), "from": status_name(from),
+            "error": summary });
+        crate::events::record_change(&mut tx, crate::events::EventType::Operation, op, data)
             .await?;
         tx.commit().await?;
         self.events_committed();

@@ -359,11 +359,15 @@ impl Store {
             return Ok(false);
         }
         let released = release_claim(&mut tx, instance).await?;
+        let reason = format!("released from {source} by its maintenance drain");
         sqlx::query("UPDATE instances SET state_reason = ?, updated_at = ? WHERE id = ?")
-            .bind(format!("released from {source} by its maintenance drain"))
+            .bind(&reason)
             .bind(now)
             .bind(instance)
             .execute(&mut *tx)
+            .await?;
+        let data = json!({ "host_id": null, "reason": reason });
+        crate::events::record_change(&mut tx, crate::events::EventType::Instance, instance, data)
             .await?;
         swap_move(&mut tx, op, instance, MoveEvent::Release).await?;
         sqlx::query(

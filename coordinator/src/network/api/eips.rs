@@ -85,7 +85,7 @@ pub async fn allocate(
             ));
         }
     };
-    let eip = network::allocate_eip(&st, &caller.actor(), &tenant_id, &req).await?;
+    let eip = network::allocate_eip(&st, &caller, &tenant_id, &req).await?;
     Ok((StatusCode::CREATED, ApiJson(eip)))
 }
 

@@ -72,7 +72,11 @@ pub enum AllocRefused {
     AddressReserved {
         why: &'static str,
     },
-    AddressTaken,
+    /// Another EIP holds the address asked for: `eip`, of tenant `tenant_id`.
+    AddressTaken {
+        eip: String,
+        tenant_id: String,
+    },
 }
 
 /// Why a bind did not happen.
@@ -284,7 +288,18 @@ impl Store {
                 return Ok(Err(AllocRefused::AddressReserved { why }));
             }
             if !insert(&mut tx, a, segment, number(addr)).await? {
-                return Ok(Err(AllocRefused::AddressTaken));
+                let key = segment.pool().key(number(addr));
+                let holder = sqlx::query(
+                    "SELECT id, tenant_id FROM eips WHERE segment_id = ? AND address_key = ?",
+                )
+                .bind(&segment.id)
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
+                return Ok(Err(AllocRefused::AddressTaken {
+                    eip: holder.try_get("id")?,
+                    tenant_id: holder.try_get("tenant_id")?,
+                }));
             }
         } else {
             let mut full = Vec::new();
@@ -452,7 +467,7 @@ impl Store {
             return Ok(Err(ReleaseRefused::Bound { instance_id }));
         }
         let segment: String = row.try_get("segment_id")?;
-        let data = serde_json::json!({ "released": true, "segment_id": segment });
+        let data = serde_json::json!({ "deleted": true, "released": true, "segment_id": segment });
         crate::events::record_change(&mut tx, crate::events::EventType::Eip, id, data).await?;
         sqlx::query("DELETE FROM eips WHERE id = ?")
             .bind(id)
@@ -690,7 +705,11 @@ mod tests {
         let again = store
             .allocate_eip(&at("eip-000000000002", "203.0.113.7"))
             .await?;
-        assert_eq!(again.err(), Some(AllocRefused::AddressTaken));
+        let holder = AllocRefused::AddressTaken {
+            eip: "eip-000000000001".into(),
+            tenant_id: A.into(),
+        };
+        assert_eq!(again.err(), Some(holder));
         Ok(())
     }
 
@@ -761,10 +780,31 @@ mod tests {
             .allocate_eip(&ask("eip-000000000001", A))
             .await?
             .expect("an address");
+        let second = store
+            .allocate_eip(&ask("eip-000000000002", A))
+            .await?
+            .expect("an address");
+        instance(&store, "inst-a", A, "running").await?;
+        store
+            .bind_eip(&second.id, "inst-a", 3)
+            .await?
+            .expect("bound");
+        // The refusal names the EIPs that hold the segment, and the instance one is bound to.
         assert_eq!(
             store.delete_segment("seg-1").await?,
-            Err(SegmentRefused::InUse { allocated: 1 })
+            Err(SegmentRefused::InUse {
+                eips: vec![
+                    format!("{} ({})", eip.id, eip.address),
+                    format!(
+                        "{} ({}, bound to instance inst-a)",
+                        second.id, second.address
+                    ),
+                ],
+                allocated: 2
+            })
         );
+        store.unbind_eip(&second.id, 4).await?.expect("unbound");
+        store.release_eip(&second.id).await?.expect("released");
         store.release_eip(&eip.id).await?.expect("released");
         assert_eq!(store.delete_segment("seg-1").await?, Ok(()));
         assert!(store.segment("seg-1", None).await?.is_none());

@@ -40,6 +40,14 @@ impl Store {
         row.as_ref().map(tenant).transpose()
     }
 
+    /// The id of the tenant with `email` (as stored: lower case).
+    pub async fn tenant_id_with_email(&self, email: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM tenants WHERE email = ?")
+            .bind(email)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
     pub async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
         let row = sqlx::query("SELECT id, email, name, created_at FROM tenants WHERE id = ?")
             .bind(id)
