@@ -19,7 +19,7 @@ PACKAGES=(
   prometheus-node-exporter # the peer the metrics benchmark compares the agent with
   openipmi          # ipmi_sim: the BMC simulator the bare-metal tests and benchmark talk to
   ipmitool          # the peer the bare-metal benchmark compares with; ipmi-sim.sh's readiness probe
-  python3-venv      # the venvs of sushy-tools and openapi-spec-validator (below)
+  python3-venv      # the venvs of sushy-tools, openapi-spec-validator and schemathesis (below)
   python3-dev       # libvirt-python compiles against Python's headers...
   gcc               # ...with a C compiler
   curl              # a second HTTP/2 client for the 413 test (tests/bounds.rs); benchmarks' peer
@@ -41,6 +41,13 @@ SUSHY_PINS=(sushy-tools==2.2.0 libvirt-python==12.8.0)
 # this venv's `openapi-spec-validator` on docs/openapi.json.
 OPENAPI_VENV=/opt/plinth-test/openapi-validator
 OPENAPI_PINS=(openapi-spec-validator==0.9.0)
+
+# Schemathesis for the API contract test (tests/schemathesis.rs), which runs this venv's
+# `schemathesis` against a live region. Hypothesis makes the examples and jsonschema_rs checks
+# the responses, so they are pinned too: the same seed then gives the same run.
+SCHEMATHESIS_VENV=/opt/plinth-test/schemathesis
+SCHEMATHESIS_PINS=(schemathesis==4.32.5 hypothesis==6.170.17 jsonschema_rs==0.60.3
+  requests==2.34.2 urllib3==2.8.0)
 
 # The console's test packages (playwright-core, typescript, openapi-typescript, the vendored
 # libraries' types), pinned by coordinator/console/package-lock.json, installed with `npm ci`
@@ -100,6 +107,7 @@ install_venv() {
 install_venvs() {
   install_venv "$SUSHY_VENV" "${SUSHY_PINS[@]}"
   install_venv "$OPENAPI_VENV" "${OPENAPI_PINS[@]}"
+  install_venv "$SCHEMATHESIS_VENV" "${SCHEMATHESIS_PINS[@]}"
 }
 
 if [ ${#missing[@]} -eq 0 ] && [ -z "$(missing_commands)" ]; then

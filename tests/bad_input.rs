@@ -1,7 +1,7 @@
 //! Bad request bodies against a real region (issue 18, item 3): a JSON array where an object
 //! is documented, a negative count, an unknown field on a PATCH. Each answers
 //! `400 invalid_field` naming the field in plain words (no Rust type names, no line and
-//! column), and nothing changes.
+//! column), and nothing changes. A create that conflicts names what it conflicts with.
 
 use plinth_e2e::Region;
 use plinth_e2e::baremetal::{SECRET, Seen, add_body, region, server, settled};
@@ -49,6 +49,21 @@ async fn bad_bodies_are_refused_with_the_field_and_change_nothing() -> anyhow::R
     let r = region().await?;
     let _agent = r.start_agent("127.0.83.1", "az1").await?;
     let t = tenant(&r, "bad-input@example.com").await?;
+    // A second tenant with the same email: refused, naming the tenant that has it.
+    let (status, body) = r
+        .post(
+            "/v1/tenants",
+            json!({"email": "bad-input@example.com", "name": "again"}),
+        )
+        .await?;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("tenant_exists")),
+        "{body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.ends_with(&format!(": {}", t.id)), "{message}");
+
     let quota_path = format!("/v1/tenants/{}/quota", t.id);
     let (status, before) = r.get(&quota_path).await?;
     assert_eq!(status, 200, "{before}");
@@ -82,6 +97,35 @@ async fn bad_bodies_are_refused_with_the_field_and_change_nothing() -> anyhow::R
     assert_eq!(
         after["quota"], before["quota"],
         "a refused PUT changed the quota"
+    );
+
+    // A nested object given as an array, as serde would read it (all_tenants, tenants): refused
+    // at its path, and no segment is made.
+    let segment = json!({"name": "nested", "cidr": "203.0.113.0/28", "gateway": "203.0.113.1",
+        "nic": "bond1", "permission": [false, []]});
+    let (status, body) = r
+        .call(
+            Method::POST,
+            "/v1/segments",
+            Some(&r.admin_token),
+            Some(segment),
+        )
+        .await?;
+    assert_refused(
+        "segment permission as an array",
+        status,
+        &body,
+        "permission",
+    );
+    assert_eq!(
+        body["error"]["message"], "permission: must be an object, not a list",
+        "{body}"
+    );
+    let (status, segments) = r.get("/v1/segments").await?;
+    assert_eq!(status, 200, "{segments}");
+    assert!(
+        !segments.to_string().contains("\"nested\""),
+        "a refused POST made a segment: {segments}"
     );
 
     // An unknown field on a bare-metal PATCH; a good PATCH still changes only what it names.

@@ -7,7 +7,7 @@
 //! baremetal_console.rs, the Redfish inventory in baremetal_inventory.rs.
 
 use plinth_e2e::baremetal::{
-    SECRET, Seen, WAIT, add_body, assert_no_secret, call, region, server, settled,
+    SECRET, Seen, WAIT, add_body, assert_no_secret, call, power, region, server, settled,
 };
 use plinth_e2e::bmc::SimBmc;
 use plinth_e2e::instances::{Tenant, tenant};
@@ -53,9 +53,14 @@ async fn add_prepare_power_sync_update_and_delete() -> anyhow::Result<()> {
         (409, Some("bmc_already_managed")),
         "{err}"
     );
+    // An admin is told which server manages it.
+    let message = err["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("by bare-metal server {id}")),
+        "{message} names {id}"
+    );
 
     // Each action, what the simulator's chassis helper records, and the power after.
-    let power_path = format!("/v1/baremetal/{id}/power");
     let cases = [
         (json!({"action": "on"}), vec!["power 1"], "on"),
         (
@@ -72,20 +77,49 @@ async fn add_prepare_power_sync_update_and_delete() -> anyhow::Result<()> {
         ),
         (json!({"action": "force_off"}), vec!["power 0"], "off"),
     ];
-    for (req, lines, power) in cases {
+    // Each is an operation: 202 at once, then its steps (asked, sent to the BMC, the power
+    // read after) and its end; the server shows the power the operation ended with.
+    for (req, lines, want) in cases {
         let before = sim.actions().len();
-        let (status, v) = seen.post(&r, &power_path, req.clone()).await?;
-        assert_eq!(status, 200, "{req}: {v}");
-        assert_eq!(v["power_state"], power, "{req}: {v}");
+        let (status, op) = power(&r, &mut seen, &id, req.clone(), None).await?;
+        assert_eq!(
+            (status, op["status"].as_str()),
+            (202, Some("succeeded")),
+            "{req}: {op}"
+        );
+        let steps: Vec<&str> = op["steps"]
+            .as_array()
+            .map(|s| s.iter().filter_map(|s| s["message"].as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(steps.len(), 3, "{req}: {op}");
+        assert!(
+            steps[0].ends_with("asked") && steps[1].ends_with("sent to the BMC"),
+            "{req}: {op}"
+        );
+        assert_eq!(steps[2], format!("power now {want}"), "{req}: {op}");
+        assert!(
+            op["finished_at"].is_string() && op["owner_tenant_id"] == ready["tenant_id"],
+            "{op}"
+        );
+        assert_eq!(server(&r, &id).await?["power_state"], want, "{req}");
         assert_eq!(sim.actions()[before..], lines, "{req}");
     }
-    // A cycle of a running machine: off, then on again (the simulator's own delay).
-    seen.post(&r, &power_path, json!({"action": "on"})).await?;
-    let before = sim.actions().len();
-    let (status, _) = seen
-        .post(&r, &power_path, json!({"action": "cycle"}))
+    // Every power action of the server is listed, newest first.
+    let (status, listed) = r
+        .get(&format!(
+            "/v1/operations?kind=baremetal_power&resource={id}&limit=100"
+        ))
         .await?;
-    assert_eq!(status, 200);
+    assert_eq!(
+        (status, listed["total"].as_u64()),
+        (200, Some(6)),
+        "{listed}"
+    );
+    // A cycle of a running machine: off, then on again (the simulator's own delay).
+    power(&r, &mut seen, &id, json!({"action": "on"}), None).await?;
+    let before = sim.actions().len();
+    let (status, _) = power(&r, &mut seen, &id, json!({"action": "cycle"}), None).await?;
+    assert_eq!(status, 202);
     wait_for("the cycle to power on again", WAIT, || async {
         Ok((sim.actions()[before..] == ["power 0", "power 1"]).then_some(()))
     })
@@ -369,8 +403,35 @@ async fn csv_import_is_all_or_nothing() -> anyhow::Result<()> {
         ok && show.contains("SimServer 1000") && show.contains("power changes"),
         "{show}{err}"
     );
+    // Power waits for its operation, printing the steps as they come; --no-wait prints the
+    // operation's id, which `operations show` follows.
     let (ok, text, err) = r.cli(&["baremetal", "power", &id, "on"])?;
     assert!(ok && text.contains("power on"), "{text}{err}");
+    assert!(
+        err.contains("sent to the BMC") && err.contains("power now on"),
+        "{err}"
+    );
+    let (ok, text, err) = r.cli(&["baremetal", "power", &id, "force_off", "--no-wait"])?;
+    let op = text.trim().to_string();
+    assert!(ok && op.starts_with("op-"), "{text}{err}");
+    plinth_e2e::baremetal::operation_ended(&r, &op, None).await?;
+    let (ok, text, err) = r.cli(&["operations", "show", &op])?;
+    assert!(
+        ok && text.contains("succeeded") && text.contains("power now off"),
+        "{text}{err}"
+    );
+    let (ok, text, err) = r.cli(&[
+        "operations",
+        "list",
+        "--kind",
+        "baremetal_power",
+        "--resource",
+        &id,
+    ])?;
+    assert!(
+        ok && text.contains(&op) && text.contains("2 of 2 shown"),
+        "{text}{err}"
+    );
     let bad_file = r.dir.path().join("bad.csv");
     std::fs::write(&bad_file, csv(&[format!("n,not-an-ip,admin,{SECRET},R1,")]))?;
     let bad_path = bad_file.display().to_string();
@@ -491,20 +552,17 @@ async fn tenants_see_and_operate_only_their_own() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(batch[0]["deleted"], false, "{batch}");
-    // The owner operates it; the admin sees it.
-    let (status, v) = seen
-        .post_as(
-            &r,
-            &a.token,
-            &format!("{path}/power"),
-            json!({"action": "on"}),
-        )
-        .await?;
+    // The owner operates it and follows its operation; the other tenant never sees that.
+    let (status, op) = power(&r, &mut seen, &id, json!({"action": "on"}), Some(&a.token)).await?;
     assert_eq!(
-        (status, v["power_state"].as_str()),
-        (200, Some("on")),
-        "{v}"
+        (status, op["status"].as_str()),
+        (202, Some("succeeded")),
+        "{op}"
     );
+    assert_eq!(server(&r, &id).await?["power_state"], "on");
+    let op_path = format!("/v1/operations/{}", op["id"].as_str().unwrap_or_default());
+    let (status, v) = call(&r, &mut seen, Method::GET, &op_path, Some(&b.token), None).await?;
+    assert_eq!(status, 404, "{v}");
     let (_, all) = r.get("/v1/baremetal").await?;
     assert_eq!(all["total"], 1);
     let (_, batch) = seen
@@ -567,18 +625,13 @@ async fn servers_spread_over_ipmi_agents_and_follow_them_offline() -> anyhow::Re
         })
         .await?;
         assert_eq!(moved["state"], "running");
-        let (status, v) = seen
-            .post(
-                &r,
-                &format!("/v1/baremetal/{id}/power"),
-                json!({"action": "on"}),
-            )
-            .await?;
+        let (status, op) = power(&r, &mut seen, id, json!({"action": "on"}), None).await?;
         assert_eq!(
-            (status, v["power_state"].as_str()),
-            (200, Some("on")),
-            "server {i}: {v}"
+            (status, op["status"].as_str()),
+            (202, Some("succeeded")),
+            "server {i}: {op}"
         );
+        assert_eq!(server(&r, id).await?["power_state"], "on", "server {i}");
     }
 
     // The first agent comes back: one server moves back to it, evening the two out, and
@@ -595,18 +648,13 @@ async fn servers_spread_over_ipmi_agents_and_follow_them_offline() -> anyhow::Re
         Ok(None)
     })
     .await?;
-    let (status, v) = seen
-        .post(
-            &r,
-            &format!("/v1/baremetal/{back}/power"),
-            json!({"action": "force_off"}),
-        )
-        .await?;
+    let (status, op) = power(&r, &mut seen, &back, json!({"action": "force_off"}), None).await?;
     assert_eq!(
-        (status, v["power_state"].as_str()),
-        (200, Some("off")),
-        "{v}"
+        (status, op["status"].as_str()),
+        (202, Some("succeeded")),
+        "{op}"
     );
+    assert_eq!(server(&r, &back).await?["power_state"], "off");
     let mut agents = Vec::new();
     for id in &ids {
         agents.push(server(&r, id).await?["agent_host_id"].clone());

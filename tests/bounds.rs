@@ -13,7 +13,7 @@ use std::time::Duration;
 async fn names_of(region: &Region, path: &str, key: &str) -> anyhow::Result<Vec<String>> {
     let (status, list) = region.get(path).await?;
     anyhow::ensure!(status == 200, "{path}: {list}");
-    Ok(list
+    Ok(list["items"]
         .as_array()
         .cloned()
         .unwrap_or_default()
@@ -259,7 +259,11 @@ async fn every_name_note_and_description_follows_one_text_rule() -> anyhow::Resu
     let (_, images) = region.get("/v1/images").await?;
     assert_eq!(images["total"], 0, "{images}");
     let (_, segments) = region.get("/v1/segments").await?;
-    assert_eq!(segments.as_array().map(Vec::len), Some(0), "{segments}");
+    assert_eq!(
+        segments["items"].as_array().map(Vec::len),
+        Some(0),
+        "{segments}"
+    );
     let tokens = names_of(&region, "/v1/tokens", "name").await?;
     assert_eq!(tokens, ["initial admin"]);
 

@@ -217,6 +217,38 @@ async fn a_drain_moves_what_fits_and_leaves_the_rest_running_on_the_source() -> 
     );
     assert!(hvs[0].running(&stayed)?.is_some(), "it still runs on A");
     assert!(hvs[1].running(&moved)?.is_some(), "the other runs on B");
+    // The drain is an operation: a step per move started, moved or left behind (naming the
+    // instance and the target), and the moves ended of all as its item progress.
+    let op = report["operation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (status, op) = region.get(&format!("/v1/operations/{op}")).await?;
+    assert_eq!(
+        (status, op["kind"].as_str(), op["status"].as_str()),
+        (200, Some("host_drain"), Some("failed")),
+        "{op}"
+    );
+    assert_eq!(
+        (op["items_done"].as_u64(), op["items_total"].as_u64()),
+        (Some(2), Some(2)),
+        "{op}"
+    );
+    let steps: Vec<&str> = op["steps"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|s| s["message"].as_str()).collect())
+        .unwrap_or_default();
+    let has = |id: &str, what: &str| steps.iter().any(|s| s.contains(id) && s.contains(what));
+    assert!(
+        has(&moved, &format!("live migration to {b} started")),
+        "{op}"
+    );
+    assert!(has(&moved, &format!("moved to {b}")), "{op}");
+    assert!(has(&stayed, "left on its host"), "{op}");
+    let (_, listed) = region
+        .get(&format!("/v1/operations?kind=host_drain&resource={a}"))
+        .await?;
+    assert_eq!(listed["total"], 1, "{listed}");
 
     // Room on B again; a guest that cannot converge on A.
     for id in [&filler[0], &moved, &stayed] {

@@ -54,8 +54,8 @@ async fn two_agents_enroll_and_report_their_hosts() -> anyhow::Result<()> {
     assert_eq!(list["total"], 2);
 
     let (_, clusters) = region.get("/v1/clusters").await?;
-    assert_eq!(clusters[0]["id"], "az1");
-    assert_eq!(clusters[0]["host_count"], 2);
+    assert_eq!(clusters["items"][0]["id"], "az1");
+    assert_eq!(clusters["items"][0]["host_count"], 2);
     Ok(())
 }
 

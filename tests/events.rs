@@ -1,6 +1,6 @@
 //! The change feed (`GET /v1/events`) against a real region: host lock/unlock in order with
-//! increasing ids, resumption with `Last-Event-ID`, tenant scoping, and `reload` for a client
-//! older than the backlog.
+//! increasing ids, resumption with `Last-Event-ID`, tenant scoping, `reload` for a client
+//! older than the backlog, and creates, edits and removals as one event each.
 
 use plinth_e2e::Region;
 use plinth_e2e::sse::{Feed, SseEvent};
@@ -219,5 +219,169 @@ async fn tenants_see_their_own_events_only() -> anyhow::Result<()> {
     }
     let ids: Vec<i64> = admin.iter().filter_map(|e| e.id).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    Ok(())
+}
+
+/// The first event on `feed` that `wanted` accepts.
+async fn until(feed: &mut Feed, wanted: impl Fn(&SseEvent) -> bool) -> anyhow::Result<SseEvent> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let ev = feed.next_within(left).await?;
+        if wanted(&ev) {
+            return Ok(ev);
+        }
+    }
+}
+
+/// A host's enrollment and removal, and an image's create and edit, through the API: each is
+/// one event in the feed, with what changed.
+#[tokio::test]
+async fn creates_edits_and_removals_are_one_event_each() -> anyhow::Result<()> {
+    let region = Region::start().await?;
+    region.create_cluster("alpha").await?;
+    let (tenant, _) = tenant_token(&region, "c@example.com").await?;
+    let mut feed = Feed::open(&region.http, &region.url, "", &region.admin_token, None).await?;
+    let mut agent = region.start_agent("127.0.0.3", "alpha").await?;
+    let host = agent.host_id.clone();
+    let of = |id: &str, marker: &'static str| {
+        let id = id.to_string();
+        move |e: &SseEvent| e.data["resource_id"] == id.as_str() && e.data["data"][marker] == true
+    };
+    let enrolled = until(&mut feed, of(&host, "created")).await?;
+    assert_eq!(
+        (enrolled.event.as_str(), state(&enrolled)),
+        ("host", "available")
+    );
+    assert_eq!(enrolled.data["data"]["cluster_id"], "alpha");
+
+    let body = json!({"name": "feed-img", "tenant_id": tenant, "os_type": "linux",
+        "architecture": "x86_64", "platform": "centos", "version": "7.9", "target_size_gb": 20});
+    let (status, image) = region.post("/v1/images", body).await?;
+    anyhow::ensure!(status == 201, "{image}");
+    let image = image["id"].as_str().unwrap_or_default().to_string();
+    let created = until(&mut feed, of(&image, "created")).await?;
+    assert_eq!(created.event, "image");
+    assert_eq!(created.data["tenant_id"], tenant.as_str());
+    let path = format!("/v1/images/{image}");
+    let (status, body) = region
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&region.admin_token),
+            Some(json!({"name": "renamed"})),
+        )
+        .await?;
+    anyhow::ensure!(status == 200, "{body}");
+    let image_id = image.clone();
+    let edited = until(&mut feed, move |e| {
+        e.data["resource_id"] == image_id.as_str() && e.data["data"]["name"] == "renamed"
+    })
+    .await?;
+    assert_eq!(edited.data["data"], json!({"name": "renamed"}));
+
+    agent.stop();
+    let (status, body) = region
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/hosts/{host}"),
+            Some(&region.admin_token),
+            None,
+        )
+        .await?;
+    anyhow::ensure!((200..300).contains(&status), "{body}");
+    let removed = until(&mut feed, of(&host, "deleted")).await?;
+    assert_eq!(removed.event, "host");
+
+    // Exactly one of each in the whole backlog.
+    let all = Feed::open(
+        &region.http,
+        &region.url,
+        "?backlog=true&follow=false",
+        &region.admin_token,
+        None,
+    )
+    .await?
+    .collect()
+    .await?;
+    let count = |id: &str, marker: &str| {
+        all.iter()
+            .filter(|e| e.data["resource_id"] == id && e.data["data"][marker] == true)
+            .count()
+    };
+    assert_eq!(count(&host, "created"), 1, "{all:?}");
+    assert_eq!(count(&host, "deleted"), 1, "{all:?}");
+    assert_eq!(count(&image, "created"), 1, "{all:?}");
+    Ok(())
+}
+
+/// An instance's life in the feed of its tenant: created, its states, and its final delete as
+/// one `{"deleted": true}` event, the last about it.
+#[tokio::test]
+async fn an_instances_final_delete_is_one_event() -> anyhow::Result<()> {
+    use plinth_e2e::instances as inst;
+    let region = Region::start().await?;
+    region.create_cluster("az1").await?;
+    let agent = region.start_agent("127.0.0.4", "az1").await?;
+    region.wait_agent(&agent.host_id, "online").await?;
+    let tenant = inst::tenant(&region, "d@example.com").await?;
+    let image = inst::qcow2_image(&region, &tenant.id, "blank", "64M").await?;
+    let image = image["id"].as_str().unwrap_or_default().to_string();
+    let mut feed = Feed::open(
+        &region.http,
+        &region.url,
+        "?type=instance",
+        &tenant.token,
+        None,
+    )
+    .await?;
+    let (status, created) = inst::create(
+        &region,
+        &tenant.token,
+        "gone-1",
+        &image,
+        128 << 20,
+        json!({}),
+    )
+    .await?;
+    anyhow::ensure!(status == 202, "{created}");
+    let id = created["id"].as_str().unwrap_or_default().to_string();
+    inst::expect_state(&region, &id, "running", Duration::from_secs(60)).await?;
+    inst::delete(&region, &id, Duration::from_secs(60)).await?;
+    let wanted = id.clone();
+    let deleted = until(&mut feed, move |e| {
+        e.data["resource_id"] == wanted.as_str() && e.data["data"]["deleted"] == true
+    })
+    .await?;
+    assert_eq!(deleted.data["tenant_id"], tenant.id.as_str(), "{deleted:?}");
+
+    let all = Feed::open(
+        &region.http,
+        &region.url,
+        "?type=instance&backlog=true&follow=false",
+        &tenant.token,
+        None,
+    )
+    .await?
+    .collect()
+    .await?;
+    let about: Vec<&SseEvent> = all
+        .iter()
+        .filter(|e| e.data["resource_id"] == id.as_str())
+        .collect();
+    assert_eq!(
+        about.first().map(|e| &e.data["data"]["created"]),
+        Some(&json!(true))
+    );
+    let deletes = about
+        .iter()
+        .filter(|e| e.data["data"]["deleted"] == true)
+        .count();
+    assert_eq!(deletes, 1, "{about:?}");
+    assert_eq!(
+        about.last().map(|e| e.id),
+        Some(deleted.id),
+        "the delete is the last"
+    );
     Ok(())
 }

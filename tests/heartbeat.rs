@@ -23,7 +23,10 @@ async fn a_stopped_agent_goes_offline_and_comes_back() -> anyhow::Result<()> {
 
     // A beat the stopped agent sent just before it died may land after the window closed (a
     // loaded machine): the agent is back only once a beat newer than any before is recorded.
-    let last_before = offline["last_seen"].as_str().unwrap_or_default().to_string();
+    let last_before = offline["last_seen"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     agent.run()?;
     let back = wait_for(
         "the restarted agent's first heartbeat",
@@ -44,7 +47,7 @@ async fn a_stopped_agent_goes_offline_and_comes_back() -> anyhow::Result<()> {
 
     // Each change of presence is in the audit log, newest first.
     let (_, audit) = region.get("/v1/audit").await?;
-    let presence: Vec<&str> = audit
+    let presence: Vec<&str> = audit["items"]
         .as_array()
         .map(|entries| {
             entries

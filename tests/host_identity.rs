@@ -73,7 +73,7 @@ async fn renew_with(
 async fn certs(region: &Region, host: &str) -> anyhow::Result<Vec<Value>> {
     let (ok, out, err) = region.cli(&["--json", "hosts", "certs", host])?;
     anyhow::ensure!(ok, "plinth hosts certs: {err}");
-    Ok(serde_json::from_str::<Value>(&out)?
+    Ok(serde_json::from_str::<Value>(&out)?["items"]
         .as_array()
         .cloned()
         .unwrap_or_default())

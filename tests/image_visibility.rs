@@ -33,7 +33,7 @@ async fn patch(r: &Region, token: &str, id: &str, body: Value) -> anyhow::Result
 /// The ids `token` gets from `GET /v1/images`.
 async fn listed(r: &Region, token: &str) -> anyhow::Result<Vec<String>> {
     let (status, page) = r
-        .call(Method::GET, "/v1/images?per_page=100", Some(token), None)
+        .call(Method::GET, "/v1/images?limit=100", Some(token), None)
         .await?;
     anyhow::ensure!(status == 200, "list: {status} {page}");
     Ok(page["items"]

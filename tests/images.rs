@@ -132,6 +132,24 @@ async fn http_imports_succeed_or_fail_with_a_reason() -> anyhow::Result<()> {
         .await?;
     assert_eq!(op["status"], "succeeded", "{op}");
     assert_eq!(op["progress_bytes"], op["total_bytes"], "{op}");
+    // Its steps, in order, in plain words: no URL, path or tool output.
+    let steps: Vec<&str> = op["steps"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|s| s["message"].as_str()).collect())
+        .unwrap_or_default();
+    let want = [
+        "downloading",
+        "receiving the content",
+        "received",
+        "verified: qcow2",
+        "stored",
+    ];
+    assert_eq!(steps.len(), want.len(), "{op}");
+    for (step, start) in steps.iter().zip(want) {
+        assert!(step.starts_with(start), "{step} (wanted {start}): {op}");
+        assert!(!step.contains("http") && !step.contains('/'), "{step}");
+    }
+    assert_eq!(op["owner_tenant_id"], f.tenant.as_str(), "{op}");
 
     let with_sha = f
         .import_done(
@@ -526,7 +544,7 @@ async fn delete_rules_recycle_bin_and_copy_to_base() -> anyhow::Result<()> {
         assert_eq!(status, 204, "{body}");
     }
     let (_, bin) = f.region.get("/v1/recycle-bin").await?;
-    assert_eq!(bin.as_array().map(Vec::len), Some(2), "{bin}");
+    assert_eq!(bin["items"].as_array().map(Vec::len), Some(2), "{bin}");
     let (_, list) = f.region.get("/v1/images?kind=custom").await?;
     assert_eq!(list["total"], 1, "deleted images leave the list: {list}");
     let (status, restored) = f
@@ -561,7 +579,7 @@ async fn delete_rules_recycle_bin_and_copy_to_base() -> anyhow::Result<()> {
     assert_eq!(status, 204);
     assert_eq!(blobs(), before - 1);
     let (_, bin) = f.region.get("/v1/recycle-bin").await?;
-    assert_eq!(bin, json!([]));
+    assert_eq!(bin["items"], json!([]));
 
     // Base images are deleted outright; an importing image cannot be deleted.
     let (status, _) = f
@@ -794,12 +812,12 @@ async fn tenants_see_only_their_own_and_shared_images() -> anyhow::Result<()> {
         .region
         .call(Method::GET, "/v1/recycle-bin", Some(&tb), None)
         .await?;
-    assert_eq!(bin_b, json!([]));
+    assert_eq!(bin_b["items"], json!([]));
     let (_, bin_a) = f
         .region
         .call(Method::GET, "/v1/recycle-bin", Some(&ta), None)
         .await?;
-    assert_eq!(bin_a.as_array().map(Vec::len), Some(1));
+    assert_eq!(bin_a["items"].as_array().map(Vec::len), Some(1));
     Ok(())
 }
 

@@ -69,6 +69,35 @@ async fn lifecycle_host_view_and_export() -> anyhow::Result<()> {
         "{running}"
     );
     assert_eq!(inst::allocation(r, host).await?, (1, 128 * MIB));
+    // The create is an operation its tenant follows: placed, made, defined and started.
+    let op = created["operation_id"].as_str().unwrap_or_default();
+    let (status, op) = r
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/operations/{op}"),
+            Some(&f.tenant.token),
+            None,
+        )
+        .await?;
+    assert_eq!(
+        (status, op["kind"].as_str(), op["status"].as_str()),
+        (200, Some("instance_create"), Some("succeeded")),
+        "{op}"
+    );
+    let steps: Vec<&str> = op["steps"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|s| s["message"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        steps.first().copied(),
+        Some(format!("placed on host {host}").as_str()),
+        "{op}"
+    );
+    assert_eq!(steps.last().copied(), Some("instance now running"), "{op}");
+    assert!(
+        steps.contains(&"disk made, instance defined and started"),
+        "{op}"
+    );
 
     // The disk is an overlay on the cached image; the seed ISO exists.
     let dir = f.agents[0].dir.join("instances").join(&iid);

@@ -26,7 +26,7 @@ async fn segment(r: &Region, body: Value) -> anyhow::Result<Value> {
 async fn segment_count(r: &Region) -> anyhow::Result<usize> {
     let (status, list) = r.get("/v1/segments").await?;
     anyhow::ensure!(status == 200, "list segments: {status} {list}");
-    Ok(list.as_array().map_or(0, Vec::len))
+    Ok(list["items"].as_array().map_or(0, Vec::len))
 }
 
 async fn call(
@@ -253,7 +253,7 @@ async fn segments_are_validated_and_listed_with_the_seed_fields() -> anyhow::Res
     assert_eq!((status, code(&err)), (409, "segment_disabled"), "{err}");
 
     let (_, audit) = r.get("/v1/audit").await?;
-    let actions: Vec<&str> = audit
+    let actions: Vec<&str> = audit["items"]
         .as_array()
         .into_iter()
         .flatten()
@@ -414,7 +414,7 @@ async fn permissions_bindings_and_deletes() -> anyhow::Result<()> {
 
     // A tenant without permission neither sees nor allocates.
     let (_, seen) = get_as(r, &b.token, "/v1/segments").await?;
-    let names: Vec<&str> = seen
+    let names: Vec<&str> = seen["items"]
         .as_array()
         .into_iter()
         .flatten()
@@ -432,6 +432,14 @@ async fn permissions_bindings_and_deletes() -> anyhow::Result<()> {
     let (status, a_eip) = allocate(r, &a.token, json!({"segment_id": seg_a})).await?;
     assert_eq!(status, 201, "{a_eip}");
     let a_eip_id = id(&a_eip);
+    // Its own address again: refused, naming the EIP that holds it.
+    let (status, err) = allocate(r, &a.token, json!({"address": a_eip["address"]})).await?;
+    assert_eq!((status, code(&err)), (409, "address_in_use"), "{err}");
+    let message = err["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.ends_with(&format!("as EIP {a_eip_id}")),
+        "{message}"
+    );
     let (status, bound) = bind(r, &a.token, &a_eip_id, &f.a_vm).await?;
     assert_eq!(
         (status, bound["state"].as_str()),
@@ -521,6 +529,14 @@ async fn permissions_bindings_and_deletes() -> anyhow::Result<()> {
     let seg_path = format!("/v1/segments/{seg_a}");
     let (status, err) = delete_as(r, &r.admin_token, &seg_path).await?;
     assert_eq!((status, code(&err)), (409, "segment_in_use"), "{err}");
+    // It names the EIP that holds the segment, and its address.
+    let message = err["error"]["message"].as_str().unwrap_or_default();
+    let holder = format!(
+        "{} ({})",
+        id(&held),
+        held["address"].as_str().unwrap_or_default()
+    );
+    assert!(message.contains(&holder), "{message} names {holder}");
     let (status, _) = delete_as(r, &b.token, &format!("/v1/eips/{}", id(&held))).await?;
     assert_eq!(status, 204);
     let (status, _) = delete_as(r, &r.admin_token, &seg_path).await?;
@@ -536,7 +552,7 @@ async fn permissions_bindings_and_deletes() -> anyhow::Result<()> {
     assert_eq!(unbound["instance_id"], Value::Null);
 
     let (_, audit) = r.get("/v1/audit?limit=1000").await?;
-    let actions: Vec<&str> = audit
+    let actions: Vec<&str> = audit["items"]
         .as_array()
         .into_iter()
         .flatten()

@@ -186,7 +186,7 @@ async fn cookie_sessions_act_as_their_token() -> anyhow::Result<()> {
     assert_eq!(get("/v1/tenants".into()).await?.0, 403);
     let (status, tokens, _) = get("/v1/tokens".into()).await?;
     assert_eq!(status, 200, "{tokens}");
-    let ids: Vec<&str> = tokens
+    let ids: Vec<&str> = tokens["items"]
         .as_array()
         .map(|a| a.iter().filter_map(|t| t["id"].as_str()).collect())
         .unwrap_or_default();
@@ -264,7 +264,7 @@ async fn cookie_sessions_act_as_their_token() -> anyhow::Result<()> {
     // Both sign-in and sign-out are audited.
     let (status, audit) = region.get("/v1/audit").await?;
     assert_eq!(status, 200);
-    let actions: Vec<&str> = audit
+    let actions: Vec<&str> = audit["items"]
         .as_array()
         .map(|a| a.iter().filter_map(|e| e["action"].as_str()).collect())
         .unwrap_or_default();

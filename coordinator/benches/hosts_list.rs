@@ -168,8 +168,7 @@ fn terms(base: &Url, seeded: &[Seeded], rng: &mut StdRng) -> anyhow::Result<Vec<
         ("no match", "zz-no-such-host"),
         ("empty q", ""),
     ] {
-        let url =
-            Url::parse_with_params(base.as_str(), [("q", q), ("per_page", per_page.as_str())])?;
+        let url = Url::parse_with_params(base.as_str(), [("q", q), ("limit", per_page.as_str())])?;
         out.push(Term {
             label: format!("{label} q={q:?}"),
             q: q.to_string(),
@@ -393,7 +392,7 @@ async fn main() -> anyhow::Result<()> {
 
     println!(
         "clients: {CLIENTS} concurrent, {REQUESTS_PER_CLIENT} requests each after {WARMUP_PER_CLIENT} warm-up \
-         (per_page={PER_PAGE}); {} measured requests in {:.2} s ({:.0} req/s incl. warm-up)",
+         (limit={PER_PAGE}); {} measured requests in {:.2} s ({:.0} req/s incl. warm-up)",
         samples.len(),
         wall.as_secs_f64(),
         (CLIENTS * (REQUESTS_PER_CLIENT + WARMUP_PER_CLIENT)) as f64 / wall.as_secs_f64()

@@ -8,6 +8,7 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
     crate::images::resume(st).await?;
     crate::instances::jobs::resume(st).await?;
     crate::baremetal::prepare::resume(st).await?;
+    crate::baremetal::power::resume(st).await?;
     crate::maintenance::drain::resume(st).await?;
     Ok(())
 }

@@ -83,6 +83,48 @@ pub async fn call(
     Ok((status, v))
 }
 
+/// Waits until operation `op` ends, read with `token` (the admin's when `None`); returns it.
+pub async fn operation_ended(r: &Region, op: &str, token: Option<&str>) -> anyhow::Result<Value> {
+    let token = token.unwrap_or(&r.admin_token);
+    wait_for(&format!("operation {op} to end"), WAIT, || async {
+        let (status, v) = r
+            .call(
+                Method::GET,
+                &format!("/v1/operations/{op}"),
+                Some(token),
+                None,
+            )
+            .await?;
+        anyhow::ensure!(status == 200, "GET operation {op}: {status} {v}");
+        Ok((v["status"] != "running").then_some(v))
+    })
+    .await
+}
+
+/// A power action (`POST /v1/baremetal/{id}/power`, with `token` or the admin's): answered
+/// 202 with its operation, which is followed to its end. The status and the ended operation
+/// (the refusal's body when it was not 202).
+pub async fn power(
+    r: &Region,
+    seen: &mut Seen,
+    id: &str,
+    body: Value,
+    token: Option<&str>,
+) -> anyhow::Result<(u16, Value)> {
+    let path = format!("/v1/baremetal/{id}/power");
+    let (status, v) = call(r, seen, Method::POST, &path, token, Some(body)).await?;
+    if status != 202 {
+        return Ok((status, v));
+    }
+    anyhow::ensure!(
+        v["kind"] == "baremetal_power" && v["target_id"] == id,
+        "not the power operation: {v}"
+    );
+    let op = v["id"].as_str().unwrap_or_default().to_string();
+    let ended = operation_ended(r, &op, token).await?;
+    Ok((status, seen.keep(&ended)))
+}
+
 pub async fn server(r: &Region, id: &str) -> anyhow::Result<Value> {
     let (status, v) = r.get(&format!("/v1/baremetal/{id}")).await?;
     anyhow::ensure!(status == 200, "GET {id}: {status} {v}");

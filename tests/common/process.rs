@@ -46,20 +46,20 @@ impl Daemon {
     /// SIGTERM, then waits up to `deadline` for the process to exit by itself; if it has
     /// not, kills it and fails.
     pub fn terminate(&mut self, deadline: Duration) -> anyhow::Result<std::process::ExitStatus> {
-        let Some(mut child) = self.child.take() else {
+        let Some(child) = self.child.take() else {
             anyhow::bail!("the process was already stopped");
         };
         kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM)?;
-        let until = Instant::now() + deadline;
-        while Instant::now() < until {
-            if let Some(status) = child.try_wait()? {
-                return Ok(status);
-            }
-            std::thread::sleep(POLL);
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        anyhow::bail!("the process did not exit within {deadline:?} of SIGTERM")
+        exit_within(child, deadline, " of SIGTERM")
+    }
+
+    /// Waits up to `deadline` for the process to finish by itself (a command run to its
+    /// end); if it has not, kills it and fails.
+    pub fn wait(&mut self, deadline: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let Some(child) = self.child.take() else {
+            anyhow::bail!("the process was already stopped");
+        };
+        exit_within(child, deadline, "")
     }
 
     pub fn stop(&mut self) {
@@ -77,6 +77,25 @@ impl Daemon {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+/// The child's exit status once it exits by itself within `deadline`; else it is killed and
+/// the error says it did not exit within `deadline` and `since`.
+fn exit_within(
+    mut child: Child,
+    deadline: Duration,
+    since: &str,
+) -> anyhow::Result<std::process::ExitStatus> {
+    let until = Instant::now() + deadline;
+    while Instant::now() < until {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        std::thread::sleep(POLL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    anyhow::bail!("the process did not exit within {deadline:?}{since}")
 }
 
 impl Drop for Daemon {

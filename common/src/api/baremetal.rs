@@ -169,6 +169,15 @@ pub struct ImportReport {
     pub rows: Vec<ImportRow>,
 }
 
+/// `POST /v1/baremetal/import` refused: why, and for a file whose rows were checked, what is
+/// wrong with each (`rows` is absent when the request itself is wrong, e.g. no tenant).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ImportRefused {
+    pub error: crate::api::ErrorDetail,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<Vec<ImportRow>>,
+}
+
 /// `POST /v1/baremetal/{id}/console/prepare`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ConsoleTicket {

@@ -159,27 +159,3 @@ pub struct BatchItem {
     pub deleted: bool,
     pub error: Option<ErrorDetail>,
 }
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OperationStatus {
-    Running,
-    Succeeded,
-    Failed,
-}
-
-/// Long-running work: an import, an upload, a copy.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Operation {
-    pub id: String,
-    /// `image_import`, `image_upload`, `image_copy`.
-    pub kind: String,
-    /// The resource it works on.
-    pub target_id: String,
-    pub status: OperationStatus,
-    pub progress_bytes: u64,
-    pub total_bytes: Option<u64>,
-    pub error: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}

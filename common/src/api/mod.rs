@@ -13,6 +13,7 @@ pub mod instances;
 pub mod maintenance;
 pub mod metrics;
 pub mod operation_kinds;
+pub mod operations;
 pub mod segments;
 
 pub use agent::*;
@@ -25,6 +26,7 @@ pub use images::*;
 pub use instances::*;
 pub use maintenance::*;
 pub use metrics::*;
+pub use operations::*;
 pub use segments::*;
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! Every kind of operation (the `kind` of an [`Operation`](super::images::Operation)): one
+//! Every kind of operation (the `kind` of an [`Operation`](super::operations::Operation)): one
 //! list, so a resource that must recognise another's jobs (an instance job resuming next to
 //! a drain's moves) names the kind here, not the other resource's code.
 
@@ -17,3 +17,22 @@ pub const INSTANCE_MIGRATE: &str = "instance_migrate";
 /// Entering maintenance: the host's drain.
 pub const HOST_DRAIN: &str = "host_drain";
 pub const BAREMETAL_PREPARE: &str = "baremetal_prepare";
+/// A power action on a bare-metal server (`POST /v1/baremetal/{id}/power`).
+pub const BAREMETAL_POWER: &str = "baremetal_power";
+
+/// Every kind, for checking a `kind` filter.
+pub const ALL: &[&str] = &[
+    IMAGE_IMPORT,
+    IMAGE_UPLOAD,
+    IMAGE_COPY,
+    IMAGE_EXPORT,
+    INSTANCE_CREATE,
+    INSTANCE_START,
+    INSTANCE_STOP,
+    INSTANCE_REBOOT,
+    INSTANCE_DELETE,
+    INSTANCE_MIGRATE,
+    HOST_DRAIN,
+    BAREMETAL_PREPARE,
+    BAREMETAL_POWER,
+];

@@ -6,6 +6,33 @@ use crate::db::StoreError;
 use crate::http::error::ApiError;
 use plinth_common::baremetal::{BaremetalState, InvalidBaremetalTransition};
 
+/// A BMC address an add asked for and a server manages: `server` is that server's id where
+/// the caller may see it (an admin, or the tenant that owns it), else `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenBmc {
+    pub ipmi_ip: String,
+    pub server: Option<String>,
+}
+
+/// "the BMC at 10.0.0.1 is managed already by bare-metal server bm-…; delete that server
+/// first", one clause per address.
+fn taken_list(taken: &[TakenBmc]) -> String {
+    let clauses: Vec<String> = taken
+        .iter()
+        .map(|t| match &t.server {
+            Some(id) => format!(
+                "the BMC at {} is managed already by bare-metal server {id}; delete that server first",
+                t.ipmi_ip
+            ),
+            None => format!(
+                "the BMC at {} is managed already, by a server of another tenant",
+                t.ipmi_ip
+            ),
+        })
+        .collect();
+    clauses.join("; ")
+}
+
 /// Said when no online agent can reach a server's BMC.
 pub const NO_AGENT: &str =
     "no online agent speaks IPMI (agent config ipmi = true) to reach this server's BMC";
@@ -43,10 +70,14 @@ pub enum BaremetalError {
         from: &'static str,
         to: &'static str,
     },
-    #[error("the BMC at {} is managed already; delete that server first", .0.join(", "))]
-    BmcTaken(Vec<String>),
+    /// Each address with the server that manages it, where the caller may see that server.
+    #[error("{}", taken_list(.0))]
+    BmcTaken(Vec<TakenBmc>),
     #[error("{NO_AGENT}")]
     NoAgent,
+    /// A power action is running for the server: one at a time.
+    #[error("bare-metal server {id} has a power action running already: operation {operation}")]
+    PowerBusy { id: String, operation: String },
     /// The agent reached (or tried) the BMC, which failed or refused: its words.
     #[error("{0}")]
     Bmc(String),
@@ -66,6 +97,25 @@ pub enum BaremetalError {
 pub type BaremetalResult<T> = Result<T, BaremetalError>;
 
 impl BaremetalError {
+    /// The refusal of an add whose BMC addresses `holders` manage, naming each holder to a
+    /// caller who may see it.
+    pub fn bmc_taken(
+        caller: &crate::http::auth::Caller,
+        holders: Vec<crate::baremetal::store::BmcHolder>,
+    ) -> BaremetalError {
+        let taken = holders
+            .into_iter()
+            .map(|h| TakenBmc {
+                server: caller
+                    .tenant_id()
+                    .is_none_or(|own| own == h.tenant_id)
+                    .then_some(h.server_id),
+                ipmi_ip: h.ipmi_ip,
+            })
+            .collect();
+        BaremetalError::BmcTaken(taken)
+    }
+
     pub fn field(field: &'static str, message: impl Into<String>) -> BaremetalError {
         BaremetalError::Field {
             field,
@@ -101,6 +151,10 @@ impl From<BaremetalError> for ApiError {
             },
             BaremetalError::BmcTaken(_) => ApiError::Conflict {
                 code: "bmc_already_managed",
+                message,
+            },
+            BaremetalError::PowerBusy { .. } => ApiError::Conflict {
+                code: "power_action_running",
                 message,
             },
             BaremetalError::NoAgent => ApiError::Unavailable {
@@ -163,10 +217,32 @@ mod tests {
             ),
             (
                 "taken",
-                BaremetalError::BmcTaken(vec!["10.0.0.1".into()]),
+                BaremetalError::BmcTaken(vec![TakenBmc {
+                    ipmi_ip: "10.0.0.1".into(),
+                    server: Some("bm-1".into()),
+                }]),
                 StatusCode::CONFLICT,
                 "bmc_already_managed",
-                "the BMC at 10.0.0.1 is managed already; delete that server first",
+                "the BMC at 10.0.0.1 is managed already by bare-metal server bm-1; delete that \
+                 server first",
+            ),
+            (
+                "taken by another tenant's server",
+                BaremetalError::BmcTaken(vec![
+                    TakenBmc {
+                        ipmi_ip: "10.0.0.1".into(),
+                        server: None,
+                    },
+                    TakenBmc {
+                        ipmi_ip: "10.0.0.2".into(),
+                        server: Some("bm-2".into()),
+                    },
+                ]),
+                StatusCode::CONFLICT,
+                "bmc_already_managed",
+                "the BMC at 10.0.0.1 is managed already, by a server of another tenant; the BMC \
+                 at 10.0.0.2 is managed already by bare-metal server bm-2; delete that server \
+                 first",
             ),
             (
                 "missing",
@@ -174,6 +250,16 @@ mod tests {
                 StatusCode::NOT_FOUND,
                 "baremetal_not_found",
                 "baremetal bm-1 does not exist",
+            ),
+            (
+                "busy",
+                BaremetalError::PowerBusy {
+                    id: "bm-1".into(),
+                    operation: "op-1".into(),
+                },
+                StatusCode::CONFLICT,
+                "power_action_running",
+                "bare-metal server bm-1 has a power action running already: operation op-1",
             ),
             (
                 "no agent",

@@ -13,23 +13,27 @@ pub mod console;
 mod error;
 pub mod import;
 pub mod input;
+pub mod power;
 pub mod prepare;
 pub mod store;
 pub mod sync;
 
 pub use error::{BaremetalError, BaremetalResult, NO_AGENT};
 
-use crate::http::paging::PageRequest;
 use crate::agents::AgentEndpoint;
 use crate::agents::AgentError;
 use crate::baremetal::input::{ServerInput, ValidServer};
-use crate::baremetal::store::{BaremetalFilter, BaremetalRecord, NewServerRow, Prepared, Swap};
+use crate::baremetal::store::{
+    BaremetalFilter, BaremetalRecord, NewServerRow, PowerJob, PowerParams, Prepared, Swap,
+};
 use crate::http::auth::Caller;
+use crate::http::paging::PageRequest;
+use crate::jobs::operations::NewOperation;
 use crate::state::AppState;
 use anyhow::Context;
 use plinth_common::api::{
     AgentBmc, AgentProbe, Baremetal, BaremetalDetail, BaremetalPage, Inventory, NewBaremetal,
-    PowerRequest, UpdateBaremetal,
+    Operation, PowerRequest, UpdateBaremetal, operation_kinds,
 };
 use plinth_common::baremetal::{BaremetalEvent, PowerEvent, PowerState};
 use plinth_common::ids::{BaremetalId, new_id};
@@ -222,7 +226,7 @@ async fn add_rows(
     st.store
         .create_baremetal(rows, now_ms())
         .await?
-        .map_err(BaremetalError::BmcTaken)?;
+        .map_err(|holders| BaremetalError::bmc_taken(caller, holders))?;
     st.store
         .audit(&caller.actor(), note.action, note.target, &note.detail)
         .await?;
@@ -377,33 +381,45 @@ pub async fn update(
     Ok(find(st, caller, id).await?.server)
 }
 
-/// One power action through the server's agent; answers once the BMC has done it, with the
-/// power read after.
+/// Accepts one power action: checks the server and that an agent reaches its BMC, writes the
+/// operation (one running per server), and starts its job ([`power::run`]); the operation
+/// answers how it went.
 pub async fn power(
     st: &AppState,
     caller: &Caller,
     id: &str,
     req: &PowerRequest,
-) -> BaremetalResult<Baremetal> {
+) -> BaremetalResult<Operation> {
     let rec = find(st, caller, id).await?;
     require_running(&rec, "a power action")?;
-    let Reach { host, ep, bmc } = reach(st, &rec).await?;
-    let action = plinth_common::api::AgentPower {
-        bmc,
-        action: req.action,
-        hard: req.hard,
+    reach(st, &rec).await?;
+    let params = PowerParams::new(req, &caller.actor());
+    let op_id = new_id("op");
+    let op = NewOperation {
+        id: &op_id,
+        kind: operation_kinds::BAREMETAL_POWER,
+        target_id: id,
+        owner_tenant_id: Some(&rec.server.tenant_id),
+        now: now_ms(),
     };
-    let answer = st
-        .agents
-        .bmc_power(&ep, &action)
-        .await
-        .map_err(|e| agent_failure(&host, e))?;
-    record_power(st, id, PowerEvent::read(answer.power_on), "action").await?;
-    let detail = format!("{}{}", req.action, if req.hard { " (hard)" } else { "" });
+    let step = format!("{} asked", power::describe(&params));
+    if let Err(running) = st.store.begin_power(&op, &params, &step).await? {
+        return Err(BaremetalError::PowerBusy {
+            id: id.to_string(),
+            operation: running,
+        });
+    }
+    let job = PowerJob {
+        op: op_id.clone(),
+        server: id.to_string(),
+        params,
+    };
+    st.jobs
+        .spawn("bare-metal power", power::run(st.clone(), job));
     st.store
-        .audit(&caller.actor(), "power baremetal", id, &detail)
-        .await?;
-    Ok(find(st, caller, id).await?.server)
+        .get_operation(&op_id, None)
+        .await?
+        .ok_or_else(|| BaremetalError::Internal(anyhow::anyhow!("operation {op_id} vanished")))
 }
 
 /// Records what the BMC said about the power (`source`: `action` or `sync`): the table, then

@@ -48,6 +48,8 @@ async fn fail(st: &AppState, id: &str, reason: String) -> anyhow::Result<()> {
 
 async fn run(st: &AppState, id: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + st.settings.baremetal.prepare_deadline;
+    // The agent last told of in a step: a step per agent tried, not per retry.
+    let mut told: Option<String> = None;
     loop {
         let Some(rec) = st.store.baremetal(id).await? else {
             return Ok(());
@@ -64,6 +66,13 @@ async fn run(st: &AppState, id: &str) -> anyhow::Result<()> {
             continue;
         };
         let bmc = bmc_of(st, &rec)?;
+        if let Some(op) = &rec.server.operation_id
+            && told.as_deref() != Some(host.as_str())
+        {
+            let step = "an IPMI agent is opening a session with the BMC and reading it";
+            crate::jobs::operations::step(&st.store, op, step).await;
+            told = Some(host.clone());
+        }
         match st.agents.bmc_probe(&ep, &bmc).await {
             Ok(probe) => {
                 let outcome = PrepareOutcome::Prepared {

@@ -4,8 +4,8 @@
 
 use crate::hosts::store::index::HostIndex;
 use plinth_common::tls::Revocations;
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
@@ -145,6 +145,17 @@ impl Store {
     }
 }
 
+/// `%q%` for LIKE, with LIKE's own characters escaped (`ESCAPE '\'`).
+pub fn like_pattern(q: &str) -> String {
+    format!(
+        "%{}%",
+        q.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}
+
 /// The direction of a list's sort key; its id, the tie-breaker, always ascends (unless the id
 /// is the sort key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +211,57 @@ pub fn push_order(q: &mut QueryBuilder<'_, Sqlite>, key: &str, id: &str, order: 
         q.push(format!(" ORDER BY {key}{dir}, {id} LIMIT "));
     }
     q.push_bind(i64::from(rows));
+}
+
+/// Reads a list two at a time through `read(limit, after)` (a store's keyset query), running
+/// `between` once after the first page, and answers the places read, in order, and the total of
+/// the last page. Every page holds at most `limit` rows, and the places strictly follow one
+/// another in the list's order `before(a, b)` (so none is read twice).
+#[cfg(test)]
+pub(crate) async fn test_walk<K, T, R, RF, B, BF>(
+    mut read: R,
+    between: B,
+    before: impl Fn(&(K, String), &(K, String)) -> bool,
+) -> Result<(Vec<(K, String)>, u64), StoreError>
+where
+    K: Clone + std::fmt::Debug,
+    R: FnMut(u32, Option<(K, String)>) -> RF,
+    RF: std::future::Future<Output = Result<(Vec<Keyed<K, T>>, u64), StoreError>>,
+    B: FnOnce() -> BF,
+    BF: std::future::Future<Output = Result<(), StoreError>>,
+{
+    let mut places: Vec<(K, String)> = Vec::new();
+    let mut after = None;
+    let mut between = Some(between);
+    loop {
+        let (rows, total) = read(2, after.clone()).await?;
+        assert!(rows.len() <= 2, "a page of {} for a limit of 2", rows.len());
+        for (place, _) in &rows {
+            if let Some(last) = places.last() {
+                assert!(before(last, place), "{last:?} then {place:?}");
+            }
+            places.push(place.clone());
+        }
+        if let Some(between) = between.take() {
+            between().await?;
+        }
+        match rows.last() {
+            Some((place, _)) if rows.len() == 2 => after = Some(place.clone()),
+            _ => return Ok((places, total)),
+        }
+    }
+}
+
+/// The order of a list by a descending key, then id.
+#[cfg(test)]
+pub(crate) fn test_desc<K: PartialOrd>(a: &(K, String), b: &(K, String)) -> bool {
+    a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
+}
+
+/// The order of a list by an ascending key, then id.
+#[cfg(test)]
+pub(crate) fn test_asc<K: PartialOrd>(a: &(K, String), b: &(K, String)) -> bool {
+    a.0 < b.0 || (a.0 == b.0 && a.1 < b.1)
 }
 
 #[cfg(test)]

@@ -141,17 +141,16 @@ impl Store {
         let mut tx = self.write().await?;
         let released = release_claim(&mut tx, id).await?;
         release_quota(&mut tx, id).await?;
+        crate::instances::store::state::record_removed(&mut tx, id).await?;
         for sql in [
             "DELETE FROM device_assignments WHERE instance_id = ?",
             "DELETE FROM instances WHERE id = ?",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
-        sqlx::query("DELETE FROM operations WHERE id = ?")
-            .bind(op_id)
-            .execute(&mut *tx)
-            .await?;
+        crate::jobs::operations::discard_operation(&mut tx, op_id).await?;
         tx.commit().await?;
+        self.events_committed();
         if let Some((host, c, m)) = released {
             self.set_allocation(&host, c, m);
             self.recount_gpus(&host).await?;
@@ -171,11 +170,9 @@ impl Store {
         let mut tx = self.write().await?;
         let released = release_claim(&mut tx, id).await?;
         crate::instances::store::state::release_to(&mut tx, id, state, now).await?;
-        sqlx::query("DELETE FROM operations WHERE id = ?")
-            .bind(op_id)
-            .execute(&mut *tx)
-            .await?;
+        crate::jobs::operations::discard_operation(&mut tx, op_id).await?;
         tx.commit().await?;
+        self.events_committed();
         if let Some((host, c, m)) = released {
             self.set_allocation(&host, c, m);
         }
@@ -194,12 +191,27 @@ impl Store {
                 .iter()
                 .map(|r| r.try_get("host_id"))
                 .collect::<Result<_, _>>()?;
-        sqlx::query("UPDATE instances SET devices_json = '[]', updated_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(instance)
-            .execute(&mut *tx)
+        let cleared = sqlx::query(
+            "UPDATE instances SET devices_json = '[]', updated_at = ? \
+             WHERE id = ? AND devices_json <> '[]'",
+        )
+        .bind(now)
+        .bind(instance)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if cleared == 1 {
+            let data = serde_json::json!({ "devices": [] });
+            crate::events::record_change(
+                &mut tx,
+                crate::events::EventType::Instance,
+                instance,
+                data,
+            )
             .await?;
+        }
         tx.commit().await?;
+        self.events_committed();
         for host in hosts {
             self.recount_gpus(&host).await?;
         }
@@ -322,6 +334,7 @@ impl Store {
         devices.push(device.to_string());
         write_devices(&mut tx, instance, &devices, now).await?;
         tx.commit().await?;
+        self.events_committed();
         if !device.starts_with("usb:") {
             self.recount_gpus(host).await?;
         }
@@ -360,6 +373,7 @@ impl Store {
             }
         }
         tx.commit().await?;
+        self.events_committed();
         if gone && !device.starts_with("usb:") {
             self.recount_gpus(host).await?;
         }
@@ -399,9 +413,10 @@ async fn write_devices(
         .bind(json)
         .bind(now)
         .bind(instance)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    let data = serde_json::json!({ "devices": devices });
+    crate::events::record_change(conn, crate::events::EventType::Instance, instance, data).await
 }
 
 #[cfg(test)]

@@ -4,9 +4,18 @@
 //! the rows after their last id, so order and resumption come from the table; a commit wakes
 //! them through the store's [`store::Wake`]. The backlog is bounded: a client that resumes
 //! from before it is told to reload.
+//!
+//! An event's `data`, the same for every resource: a new one `{"created": true, ...}` with
+//! its first state; a state change `{"state": to, "from": from, ...}` (`status` for images and
+//! operations, `power_state` / `console_state` / `agent` for those columns); an edit the
+//! fields it gave, as they are now; and a row's removal `{"deleted": true}` (images add
+//! `"removed"`, EIPs `"released"`), recorded before the `DELETE` so that its tenant is read.
 
 pub mod api;
 pub mod store;
+
+#[cfg(test)]
+mod coverage;
 
 use crate::db::Store;
 use std::collections::VecDeque;

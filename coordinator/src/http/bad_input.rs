@@ -4,6 +4,7 @@
 //! (`u64`, `struct Quota`) nor a line and column.
 
 use super::error::{ApiError, ApiResult};
+use super::objects_only::ObjectsOnly;
 use serde::de::DeserializeOwned;
 use std::cell::Cell;
 
@@ -13,14 +14,17 @@ const BODY: &str = "body";
 const QUERY: &str = "query";
 
 /// `bytes` (a JSON body) as a `T`. A type that is an object (a struct, a map) takes only a
-/// JSON object: serde would otherwise read `[1, 2, 3]` as a struct's fields in order.
+/// JSON object: serde would otherwise read `[1, 2, 3]` as a struct's fields in order. The same
+/// holds inside the body: a nested struct given as a list is refused at its path
+/// ([`ObjectsOnly`]).
 pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if wants_object::<T>() && first != Some(&b'{') {
         return Err(refusal(BODY, "must be a JSON object"));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| from_json(&e))?;
+    let value: T =
+        serde_path_to_error::deserialize(ObjectsOnly(&mut de)).map_err(|e| from_json(&e))?;
     de.end().map_err(|_| {
         refusal(
             BODY,
@@ -503,6 +507,177 @@ mod tests {
         // A type that is a list still takes a list.
         let v: Vec<u8> = json_body(b"[1, 2]").unwrap();
         assert_eq!(v, vec![1, 2]);
+    }
+
+    /// Depth 1 and 2 structs, lists and maps of them, and the shapes that are lists on the
+    /// wire (tuples, tuple structs, tuple variants).
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        #[serde(default)]
+        inner: Option<Inner>,
+        #[serde(default)]
+        items: Vec<Inner>,
+        #[serde(default)]
+        by_name: std::collections::BTreeMap<String, Inner>,
+        #[serde(default)]
+        pair: Option<(u8, String)>,
+        #[serde(default)]
+        point: Option<Point>,
+        #[serde(default)]
+        mode: Option<Mode>,
+        #[serde(default)]
+        raw: Option<serde_json::Value>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        a: u8,
+        #[serde(default)]
+        deep: Option<Deep>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Deep {
+        b: u8,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Point(u8, u8);
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    #[allow(dead_code)]
+    enum Mode {
+        Plain,
+        Wrapped(Inner),
+        Pair(u8, u8),
+        Fields { a: u8 },
+    }
+
+    #[test]
+    fn nested_objects_refuse_lists_at_their_path() {
+        use super::super::objects_only::MUST_BE_OBJECT;
+        let refusals: Vec<(&str, &str, &str)> = vec![
+            ("struct, depth 1", r#"{"inner": [1]}"#, "inner"),
+            ("empty list", r#"{"inner": []}"#, "inner"),
+            (
+                "struct, depth 2",
+                r#"{"inner": {"a": 1, "deep": [2]}}"#,
+                "inner.deep",
+            ),
+            ("list item", r#"{"items": [{"a": 1}, [2]]}"#, "items[1]"),
+            (
+                "list item, depth 2",
+                r#"{"items": [{"a": 1, "deep": [2]}]}"#,
+                "items[0].deep",
+            ),
+            ("map value", r#"{"by_name": {"k": [1]}}"#, "by_name.k"),
+            (
+                "newtype variant",
+                r#"{"mode": {"wrapped": [1]}}"#,
+                "mode.wrapped",
+            ),
+            (
+                "struct variant",
+                r#"{"mode": {"fields": [1]}}"#,
+                "mode.fields",
+            ),
+        ];
+        for (label, body, field) in refusals {
+            let got = refused::<Outer>(body);
+            assert_eq!(
+                got,
+                (field.to_string(), MUST_BE_OBJECT.to_string()),
+                "{label}"
+            );
+            assert_plain(body, &got.1);
+        }
+
+        let accepted = [
+            (
+                "objects",
+                r#"{"inner": {"a": 1, "deep": {"b": 2}}, "by_name": {"k": {"a": 3}}}"#,
+            ),
+            (
+                "documented list",
+                r#"{"items": [{"a": 1}, {"a": 2, "deep": {"b": 3}}]}"#,
+            ),
+            ("empty list", r#"{"items": []}"#),
+            ("tuple", r#"{"pair": [1, "x"]}"#),
+            ("tuple struct", r#"{"point": [1, 2]}"#),
+            ("unit variant", r#"{"mode": "plain"}"#),
+            ("newtype variant", r#"{"mode": {"wrapped": {"a": 1}}}"#),
+            ("tuple variant", r#"{"mode": {"pair": [1, 2]}}"#),
+            ("struct variant", r#"{"mode": {"fields": {"a": 1}}}"#),
+            ("any JSON", r#"{"raw": [1, {"x": [2]}]}"#),
+            ("nulls", r#"{"inner": null, "mode": null, "point": null}"#),
+        ];
+        for (label, body) in accepted {
+            if let Err(e) = json_body::<Outer>(body.as_bytes()) {
+                panic!("{label}: {body} refused: {e}");
+            }
+        }
+    }
+
+    /// The request types themselves: a nested object of each given as a list.
+    #[test]
+    fn request_types_refuse_nested_lists() {
+        use super::super::objects_only::MUST_BE_OBJECT;
+        use plinth_common::api::{Heartbeat, NewSegment};
+        let segment = r#""name": "s", "cidr": "10.0.0.0/24", "gateway": "10.0.0.1", "nic": "eth0""#;
+        let facts = r#"{"hostname": "h", "cpu_model": "c", "total_cores": 1,
+            "total_memory_bytes": 1, "libvirt_uri": "test:///default", "hypervisor": "TEST",
+            "agent_version": "1"}"#;
+        let beat = |facts: &str, devices: &str| {
+            format!(
+                r#"{{"facts": {facts}, "domains": [], "api_port": 1, "interval_ms": 1,
+                "devices": {devices}}}"#
+            )
+        };
+        let refusals: Vec<(&str, String, &str)> = vec![
+            (
+                "segment permission",
+                format!(r#"{{{segment}, "permission": [true, []]}}"#),
+                "permission",
+            ),
+            (
+                "heartbeat facts",
+                beat(r#"["h", "c", 1, 1, "u", "TEST", "1"]"#, "null"),
+                "facts",
+            ),
+            (
+                "heartbeat device, depth 2",
+                beat(facts, r#"{"usb": [["1-1"]], "gpus": [], "vgpus": []}"#),
+                "devices.usb[0]",
+            ),
+            (
+                "heartbeat devices",
+                beat(facts, r#"[[], [], []]"#),
+                "devices",
+            ),
+        ];
+        for (label, body, field) in &refusals {
+            let got = if label.starts_with("segment") {
+                refused::<NewSegment>(body)
+            } else {
+                refused::<Heartbeat>(body)
+            };
+            assert_eq!(
+                got,
+                (field.to_string(), MUST_BE_OBJECT.to_string()),
+                "{label}"
+            );
+        }
+        let permission = format!(r#"{{{segment}, "permission": {{"all_tenants": true}}}}"#);
+        json_body::<NewSegment>(permission.as_bytes()).unwrap();
+        let devices = r#"{"usb": [], "gpus": [], "vgpus": []}"#;
+        json_body::<Heartbeat>(beat(facts, devices).as_bytes()).unwrap();
     }
 
     #[derive(Debug, Deserialize)]

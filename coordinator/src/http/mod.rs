@@ -9,6 +9,7 @@ pub mod bad_input;
 pub mod console;
 pub mod error;
 pub mod json_errors;
+mod objects_only;
 pub mod paging;
 pub mod text;
 pub mod ws;

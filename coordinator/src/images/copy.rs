@@ -22,6 +22,7 @@ pub async fn run(st: AppState, source_blob: String, target_id: String, op_id: St
             return;
         }
     };
+    crate::jobs::operations::step(&st.store, &op_id, "copying the custom image's content").await;
     match writer.copy_from(&source_blob).await {
         Ok(()) => match crate::images::copy_verified(&st, &target_id, &op_id, writer.key()).await {
             Ok(true) => {

@@ -85,6 +85,7 @@ async fn import(
         .parse()
         .map_err(|_| ContentError::Unseal("the unsealed URL does not parse".into()))?;
     info!(image = %image_id, url = %redact_url(&url), "Import started.");
+    crate::jobs::operations::step(&st.store, op_id, "downloading from the image's source").await;
     let source = match url.scheme() {
         "http" | "https" => fetch::http::open(&st.images.http, &url).await,
         "ftp" => fetch::ftp::open(&url, SOURCE_TIMEOUT).await,
@@ -109,6 +110,11 @@ pub async fn fill(
     // No file may be larger than the disk it claims to fit in (an ISO is its own size).
     let limit = u64::from(target_gb) * GIB;
     let (staged, file) = writer.stage().await.map_err(ContentError::Stage)?;
+    let receiving = match source.total_bytes {
+        Some(n) => format!("receiving the content ({n} bytes)"),
+        None => "receiving the content (size not known ahead)".to_string(),
+    };
+    crate::jobs::operations::step(&st.store, op_id, &receiving).await;
 
     let (tx, mut rx) = tokio::sync::watch::channel(0u64);
     let store = st.store.clone();
@@ -150,7 +156,14 @@ pub async fn fill(
         target_size_gb: target_gb,
         sha256: rec.expected_sha256.as_deref(),
     };
+    let received = format!("received {} bytes; verifying", ingested.bytes);
+    crate::jobs::operations::step(&st.store, op_id, &received).await;
     let mut verified = verify(staged.path(), &ingested.sha256, ingested.bytes, &want).await?;
+    let checked = format!(
+        "verified: {} image, sha256 {}",
+        verified.format, verified.sha256
+    );
+    crate::jobs::operations::step(&st.store, op_id, &checked).await;
     writer.commit(staged).await.map_err(ContentError::Commit)?;
     verified.blob_id = writer.key().to_string();
     Ok(verified)

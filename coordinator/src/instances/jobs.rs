@@ -79,17 +79,37 @@ pub async fn endpoint(st: &AppState, host: &str) -> Result<AgentEndpoint, JobErr
         .ok_or_else(|| JobError::HostGone(host.to_string()))
 }
 
+/// A step of job `op` that describes no change of the store ([`crate::jobs::operations::step`]).
+async fn step(st: &AppState, op: &str, message: &str) {
+    crate::jobs::operations::step(&st.store, op, message).await
+}
+
+/// The host an instance is on, as a step names it.
+fn host_of(rec: &InstanceRecord) -> &str {
+    rec.instance.host_id.as_deref().unwrap_or("(none)")
+}
+
 /// Asks the agent to build and start the instance's domain (or answer the one it has).
 async fn build(
     st: &AppState,
     rec: &InstanceRecord,
     ep: &AgentEndpoint,
+    op: &str,
 ) -> Result<AgentInstance, JobError> {
     let req = create_request(st, rec).await?;
-    st.agents
+    let asked = format!(
+        "host {}: making the disk from image {}, then defining and starting the instance",
+        host_of(rec),
+        req.image.id
+    );
+    step(st, op, &asked).await;
+    let made = st
+        .agents
         .create_instance(ep, &req)
         .await
-        .map_err(|e| JobError::agent("create", &e))
+        .map_err(|e| JobError::agent("create", &e))?;
+    step(st, op, "disk made, instance defined and started").await;
+    Ok(made)
 }
 
 /// What an agent needs to build the instance's files (a create, or a migration's target).
@@ -145,7 +165,7 @@ pub async fn create_request(
 /// cannot be reached to confirm that, in which case the claim stays until a delete.
 pub async fn create(st: AppState, id: String, op: String) {
     let outcome = match locate(&st, &id).await {
-        Ok((rec, ep)) => build(&st, &rec, &ep).await.map_err(|e| (e, Some(ep))),
+        Ok((rec, ep)) => build(&st, &rec, &ep, &op).await.map_err(|e| (e, Some(ep))),
         Err(e) => Err((e, None)),
     };
     let now = now_ms();
@@ -221,8 +241,22 @@ pub async fn action(
                 .map_err(explain)?
                 .is_none()
         {
-            return build(&st, &rec, &ep).await;
+            step(
+                &st,
+                &op,
+                "its domain is gone from its host: building it again",
+            )
+            .await;
+            return build(&st, &rec, &ep, &op).await;
         }
+        let asked = match action {
+            InstanceAction::Stop => format!(
+                "host {}: stopping the guest (forced off after {stop_timeout_s}s)",
+                host_of(&rec)
+            ),
+            other => format!("host {}: {other} asked", host_of(&rec)),
+        };
+        step(&st, &op, &asked).await;
         st.agents
             .instance_action(&ep, &id, action, stop_timeout_s)
             .await
@@ -282,6 +316,12 @@ pub async fn delete(st: AppState, id: String, op: String) {
         // An unplaced instance (a create that failed) has nothing on any host.
         if let Some(host) = host {
             let ep = endpoint(&st, &host).await?;
+            step(
+                &st,
+                &op,
+                &format!("host {host}: removing the domain and its disk"),
+            )
+            .await;
             st.agents
                 .delete_instance(&ep, &id)
                 .await
@@ -323,7 +363,12 @@ pub async fn delete(st: AppState, id: String, op: String) {
 /// fails before its upload ended the image, the image fails here.
 pub async fn export(st: AppState, instance_id: String, image_id: String, op: String) {
     let outcome = async {
-        let (_, ep) = locate(&st, &instance_id).await?;
+        let (rec, ep) = locate(&st, &instance_id).await?;
+        let asked = format!(
+            "host {}: flattening the disk and uploading it as image {image_id}",
+            host_of(&rec)
+        );
+        step(&st, &op, &asked).await;
         st.agents
             .export_instance(
                 &ep,

@@ -1,27 +1,28 @@
-//! Operations: long-running work with progress (imports, uploads, copies). A job writes its
-//! row before it acts and updates it as it goes, so a restart can find what was running.
+//! Operations: long-running work with progress and steps (imports, uploads, copies, exports,
+//! instance jobs, drains, bare-metal preparation and power). A job writes its row before it
+//! acts and updates it as it goes, so a restart can find what was running. Every change of
+//! a row — begun, progress, a step, ended — is also an operation event of the change feed,
+//! written in the same transaction.
 
 use crate::db::{Store, StoreError};
-use plinth_common::api::{Operation, OperationStatus};
+use plinth_common::api::{Operation, OperationStatus, OperationStep};
 use plinth_common::timefmt::rfc3339;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 pub(crate) fn status_name(s: OperationStatus) -> &'static str {
-    match s {
-        OperationStatus::Running => "running",
-        OperationStatus::Succeeded => "succeeded",
-        OperationStatus::Failed => "failed",
-    }
+    s.as_str()
 }
 
 pub(crate) fn parse_status(text: &str) -> Result<OperationStatus, StoreError> {
-    match text {
-        "running" => Ok(OperationStatus::Running),
-        "succeeded" => Ok(OperationStatus::Succeeded),
-        "failed" => Ok(OperationStatus::Failed),
-        other => Err(StoreError::Corrupt(format!("operation status '{other}'"))),
-    }
+    OperationStatus::parse(text)
+        .ok_or_else(|| StoreError::Corrupt(format!("operation status '{text}'")))
+}
+
+fn count(row: &SqliteRow, column: &str) -> Result<Option<u64>, StoreError> {
+    Ok(row
+        .try_get::<Option<i64>, _>(column)?
+        .map(|n| n.max(0) as u64))
 }
 
 fn operation(row: &SqliteRow) -> Result<Operation, StoreError> {
@@ -29,14 +30,17 @@ fn operation(row: &SqliteRow) -> Result<Operation, StoreError> {
         id: row.try_get("id")?,
         kind: row.try_get("kind")?,
         target_id: row.try_get("target_id")?,
+        owner_tenant_id: row.try_get("owner_tenant_id")?,
         status: parse_status(row.try_get("status")?)?,
         progress_bytes: row.try_get::<i64, _>("progress_bytes")? as u64,
-        total_bytes: row
-            .try_get::<Option<i64>, _>("total_bytes")?
-            .map(|b| b as u64),
+        total_bytes: count(row, "total_bytes")?,
+        items_done: count(row, "items_done")?,
+        items_total: count(row, "items_total")?,
         error: row.try_get("error")?,
         created_at: rfc3339(row.try_get("created_at")?),
         updated_at: rfc3339(row.try_get("updated_at")?),
+        finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(rfc3339),
+        steps: None,
     })
 }
 
@@ -93,8 +97,132 @@ pub(crate) async fn insert_operations(
     Ok(())
 }
 
-const COLUMNS: &str =
-    "id, kind, target_id, status, progress_bytes, total_bytes, error, created_at, updated_at";
+/// Removes an operation that never began (its work was undone before it started), with its
+/// change-feed event `{"deleted": true}`, recorded first: its tenant is read from the row.
+pub(crate) async fn discard_operation(
+    conn: &mut sqlx::SqliteConnection,
+    id: &str,
+) -> Result<(), StoreError> {
+    let data = serde_json::json!({ "deleted": true });
+    crate::events::record_change(conn, crate::events::EventType::Operation, id, data).await?;
+    sqlx::query("DELETE FROM operations WHERE id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+const COLUMNS: &str = "id, kind, target_id, owner_tenant_id, status, progress_bytes, total_bytes, \
+    items_done, items_total, error, created_at, updated_at, finished_at";
+
+/// Appends a step to operation `id` on `conn` — the transaction that writes the change the
+/// step describes, so the step and the change commit together — and records it as an
+/// operation event. `message` is read by the operation's tenant: plain words, no paths or
+/// tool output. Steps are numbered per operation, so their order survives equal times.
+pub(crate) async fn add_step(
+    conn: &mut sqlx::SqliteConnection,
+    id: &str,
+    message: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let added = sqlx::query(
+        "INSERT INTO operation_steps (operation_id, seq, at, message) \
+         SELECT id, (SELECT coalesce(max(seq), 0) + 1 FROM operation_steps WHERE operation_id = ?1), \
+            ?2, ?3 FROM operations WHERE id = ?1",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(message)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if added == 1 {
+        sqlx::query("UPDATE operations SET updated_at = max(updated_at, ?) WHERE id = ?")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        let data = serde_json::json!({ "step": { "at": rfc3339(now), "message": message } });
+        crate::events::record_change(conn, crate::events::EventType::Operation, id, data).await?;
+    }
+    Ok(())
+}
+
+/// Appends a step that describes no change of the store (a request sent to an agent) in a
+/// transaction of its own; a step that cannot be written is logged, never the job's failure.
+pub async fn step(store: &Store, op: &str, message: &str) {
+    if let Err(e) = store.operation_step(op, message).await {
+        tracing::warn!(operation = %op, error = %e, "Could not record an operation step.");
+    }
+}
+
+/// Sets the item progress of operation `id` (`done` of `total`) on `conn`, recorded as an
+/// operation event when it changed.
+pub(crate) async fn set_items(
+    conn: &mut sqlx::SqliteConnection,
+    id: &str,
+    done: u64,
+    total: u64,
+    now: i64,
+) -> Result<(), StoreError> {
+    let n = sqlx::query(
+        "UPDATE operations SET items_done = ?1, items_total = ?2, updated_at = max(updated_at, ?3) \
+         WHERE id = ?4 AND (items_done IS NOT ?1 OR items_total IS NOT ?2)",
+    )
+    .bind(done as i64)
+    .bind(total as i64)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n == 1 {
+        let data = serde_json::json!({ "items_done": done, "items_total": total });
+        crate::events::record_change(conn, crate::events::EventType::Operation, id, data).await?;
+    }
+    Ok(())
+}
+
+/// The steps of operation `id`, oldest first.
+pub(crate) async fn steps(
+    conn: &mut sqlx::SqliteConnection,
+    id: &str,
+) -> Result<Vec<OperationStep>, StoreError> {
+    let rows =
+        sqlx::query("SELECT at, message FROM operation_steps WHERE operation_id = ? ORDER BY seq")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(OperationStep {
+                at: rfc3339(r.try_get("at")?),
+                message: r.try_get("message")?,
+            })
+        })
+        .collect()
+}
+
+/// Which operations a list shows, and the page: newest first by (created_at, id).
+#[derive(Debug, Clone, Default)]
+pub struct OperationFilter {
+    pub kind: Option<String>,
+    pub status: Option<OperationStatus>,
+    /// The resource worked on.
+    pub target: Option<String>,
+    /// The owning tenant (a tenant caller's own, always).
+    pub tenant: Option<String>,
+    /// The last operation of the page before: its created_at (ms) and id.
+    pub after: Option<(i64, String)>,
+    /// How many rows to read.
+    pub fetch: u32,
+}
+
+/// An operation of a list with its sort key (created_at in ms), for the next page's cursor.
+pub struct Listed {
+    pub created_ms: i64,
+    pub op: Operation,
+}
 
 impl Store {
     pub(crate) async fn insert_operation(
@@ -105,21 +233,83 @@ impl Store {
         insert_operations(conn, &format!("[{}]", op.to_json())).await
     }
 
-    /// An operation, if `tenant` (when given) owns it.
+    /// An operation with its steps, if `tenant` (when given) owns it.
     pub async fn get_operation(
         &self,
         id: &str,
         tenant: Option<&str>,
     ) -> Result<Option<Operation>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM operations WHERE id = ? AND (? IS NULL OR owner_tenant_id = ?)"
         ))
         .bind(id)
         .bind(tenant)
         .bind(tenant)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *conn)
         .await?;
-        row.as_ref().map(operation).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let mut op = operation(&row)?;
+        op.steps = Some(steps(&mut conn, id).await?);
+        Ok(Some(op))
+    }
+
+    /// Appends a step in a transaction of its own: for a step that describes no change of
+    /// the store (a request sent to an agent). See [`add_step`].
+    pub async fn operation_step(&self, id: &str, message: &str) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        add_step(&mut tx, id, message, plinth_common::timefmt::now_ms()).await?;
+        tx.commit().await?;
+        self.events_committed();
+        Ok(())
+    }
+
+    /// A page of operations (without steps) and how many match `filter` in all. Keyset
+    /// paging: the page starts after `filter.after`, never at an offset.
+    pub async fn list_operations(
+        &self,
+        filter: &OperationFilter,
+    ) -> Result<(Vec<Listed>, u64), StoreError> {
+        const WHERE: &str = "(?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR status = ?2) \
+            AND (?3 IS NULL OR target_id = ?3) AND (?4 IS NULL OR owner_tenant_id = ?4)";
+        let status = filter.status.map(status_name);
+        let (after_ms, after_id) = match &filter.after {
+            Some((ms, id)) => (Some(*ms), Some(id.as_str())),
+            None => (None, None),
+        };
+        let mut conn = self.pool().acquire().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM operations WHERE {WHERE} \
+               AND (?5 IS NULL OR created_at < ?5 OR (created_at = ?5 AND id < ?6)) \
+             ORDER BY created_at DESC, id DESC LIMIT ?7"
+        ))
+        .bind(&filter.kind)
+        .bind(status)
+        .bind(&filter.target)
+        .bind(&filter.tenant)
+        .bind(after_ms)
+        .bind(after_id)
+        .bind(i64::from(filter.fetch))
+        .fetch_all(&mut *conn)
+        .await?;
+        let total: i64 =
+            sqlx::query_scalar(&format!("SELECT count(*) FROM operations WHERE {WHERE}"))
+                .bind(&filter.kind)
+                .bind(status)
+                .bind(&filter.target)
+                .bind(&filter.tenant)
+                .fetch_one(&mut *conn)
+                .await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                Ok(Listed {
+                    created_ms: r.try_get("created_at")?,
+                    op: operation(r)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((items, total.max(0) as u64))
     }
 
     pub async fn operation_progress(
@@ -167,16 +357,22 @@ impl Store {
         };
         // Only a running operation ends, and only once: a second finish changes nothing.
         let done = sqlx::query(
-            "UPDATE operations SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?",
+            "UPDATE operations SET status = ?, error = ?, updated_at = ?, finished_at = ? \
+             WHERE id = ? AND status = ?",
         )
         .bind(status_name(status))
         .bind(error)
         .bind(now)
+        .bind(now)
         .bind(id)
         .bind(status_name(OperationStatus::Running))
-            .execute(&mut *conn)
-            .await?;
+        .execute(&mut *conn)
+        .await?;
         if done.rows_affected() == 1 {
+            // Every failure's last step says so; a success's last step is the caller's.
+            if let Some(error) = error {
+                add_step(conn, id, &format!("failed: {error}"), now).await?;
+            }
             let data = serde_json::json!({ "status": status_name(status), "error": error });
             crate::events::record_change(conn, crate::events::EventType::Operation, id, data)
                 .await?;
@@ -194,5 +390,211 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(operation).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::test_store;
+
+    async fn begin(
+        store: &Store,
+        id: &str,
+        kind: &str,
+        target: &str,
+        owner: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let op = NewOperation {
+            id,
+            kind,
+            target_id: target,
+            owner_tenant_id: owner,
+            now,
+        };
+        let mut tx = store.write().await?;
+        store.insert_operation(&mut tx, &op).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn ids(items: &[Listed]) -> Vec<&str> {
+        items.iter().map(|l| l.op.id.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn steps_come_back_in_the_order_written_and_each_is_an_event() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        begin(&store, "op-1", "baremetal_power", "bm-1", Some("ten-1"), 10).await?;
+        // Equal times: the sequence keeps the order.
+        for m in ["asked", "sent to the BMC", "power now on"] {
+            let mut tx = store.write().await?;
+            add_step(&mut tx, "op-1", m, 20).await?;
+            tx.commit().await?;
+        }
+        let mut tx = store.write().await?;
+        store
+            .finish_operation(&mut tx, "op-1", Some("the BMC said no"), 30)
+            .await?;
+        tx.commit().await?;
+        let op = store
+            .get_operation("op-1", Some("ten-1"))
+            .await?
+            .expect("own op");
+        let steps: Vec<(String, String)> = op
+            .steps
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| (s.at, s.message))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                (rfc3339(20), "asked".to_string()),
+                (rfc3339(20), "sent to the BMC".into()),
+                (rfc3339(20), "power now on".into()),
+                (rfc3339(30), "failed: the BMC said no".into()),
+            ]
+        );
+        assert_eq!(op.finished_at, Some(rfc3339(30)));
+        assert_eq!(op.owner_tenant_id.as_deref(), Some("ten-1"));
+        let events: Vec<String> =
+            sqlx::query_scalar("SELECT data FROM events WHERE resource_id = 'op-1' ORDER BY id")
+                .fetch_all(store.pool())
+                .await?;
+        let steps_seen = events.iter().filter(|d| d.contains("\"step\"")).count();
+        assert_eq!(steps_seen, 4, "{events:?}");
+        // Nobody else's: not another tenant's, and a step of a missing operation is nothing.
+        assert!(store.get_operation("op-1", Some("ten-2")).await?.is_none());
+        let mut tx = store.write().await?;
+        add_step(&mut tx, "op-missing", "x", 1).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn item_progress_changes_only_when_it_moves() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        begin(&store, "op-d", "host_drain", "host-1", None, 1).await?;
+        for (done, total) in [(0, 3), (0, 3), (2, 3)] {
+            let mut tx = store.write().await?;
+            set_items(&mut tx, "op-d", done, total, 2).await?;
+            tx.commit().await?;
+        }
+        let op = store.get_operation("op-d", None).await?.expect("op");
+        assert_eq!((op.items_done, op.items_total), (Some(2), Some(3)));
+        let events: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE resource_id = 'op-d' AND data LIKE '%items_done%'",
+        )
+        .fetch_one(store.pool())
+        .await?;
+        assert_eq!(events, 2, "the repeat is not an event");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn lists_filter_page_by_key_and_keep_to_the_tenant() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        // Two share a time: the id breaks the tie.
+        let rows = [
+            ("op-a", "image_import", "img-1", Some("ten-1"), 1),
+            ("op-b", "instance_create", "inst-1", Some("ten-1"), 2),
+            ("op-c", "instance_start", "inst-1", Some("ten-1"), 2),
+            ("op-d", "host_drain", "host-1", None, 3),
+            ("op-e", "baremetal_power", "bm-1", Some("ten-2"), 4),
+        ];
+        for (id, kind, target, owner, now) in rows {
+            begin(&store, id, kind, target, owner, now).await?;
+        }
+        let mut tx = store.write().await?;
+        store.finish_operation(&mut tx, "op-a", None, 5).await?;
+        tx.commit().await?;
+        let list = |f: OperationFilter| {
+            let store = store.clone();
+            async move { store.list_operations(&f).await }
+        };
+        let all = OperationFilter {
+            fetch: 100,
+            ..Default::default()
+        };
+        let cases: [(&str, OperationFilter, &[&str]); 6] = [
+            (
+                "all, newest first",
+                all.clone(),
+                &["op-e", "op-d", "op-c", "op-b", "op-a"],
+            ),
+            (
+                "kind",
+                OperationFilter {
+                    kind: Some("host_drain".into()),
+                    ..all.clone()
+                },
+                &["op-d"],
+            ),
+            (
+                "status",
+                OperationFilter {
+                    status: Some(OperationStatus::Succeeded),
+                    ..all.clone()
+                },
+                &["op-a"],
+            ),
+            (
+                "resource",
+                OperationFilter {
+                    target: Some("inst-1".into()),
+                    ..all.clone()
+                },
+                &["op-c", "op-b"],
+            ),
+            (
+                "a tenant's own",
+                OperationFilter {
+                    tenant: Some("ten-1".into()),
+                    ..all.clone()
+                },
+                &["op-c", "op-b", "op-a"],
+            ),
+            (
+                "filters together",
+                OperationFilter {
+                    tenant: Some("ten-2".into()),
+                    kind: Some("instance_start".into()),
+                    ..all.clone()
+                },
+                &[],
+            ),
+        ];
+        for (label, filter, want) in cases {
+            let (items, total) = list(filter).await?;
+            assert_eq!(ids(&items), want, "{label}");
+            assert_eq!(total, want.len() as u64, "{label}");
+        }
+        // Keyset pages of two: each starts after the last of the one before, the total is
+        // the whole list's, and a row added meanwhile at the top shifts nothing.
+        let mut after = None;
+        let mut seen = Vec::new();
+        for page in 0.. {
+            let (items, total) = list(OperationFilter {
+                after: after.clone(),
+                fetch: 2,
+                ..all.clone()
+            })
+            .await?;
+            assert_eq!(total, if page == 0 { 5 } else { 6 });
+            if page == 0 {
+                begin(&store, "op-z", "image_copy", "img-2", None, 9).await?;
+            }
+            let Some(last) = items.last() else { break };
+            after = Some((last.created_ms, last.op.id.clone()));
+            seen.extend(ids(&items).into_iter().map(str::to_string));
+        }
+        assert_eq!(seen, ["op-e", "op-d", "op-c", "op-b", "op-a"]);
+        assert!(
+            list(all).await?.0.iter().all(|l| l.op.steps.is_none()),
+            "lists carry no steps"
+        );
+        Ok(())
     }
 }

@@ -18,20 +18,29 @@ pub enum NetworkError {
     Clash { cidr: String, clash: Clash },
     #[error("the new gateway is allocated as EIP {0}; release it first")]
     GatewayAllocated(String),
-    #[error(
-        "segment {id} has {allocated} EIP{}{}",
-        if *.allocated == 1 { "" } else { "s" },
-        if *.allocated == 1 { " allocated; release it before deleting it" } else { " allocated; release them before deleting it" }
-    )]
-    SegmentInUse { id: String, allocated: u64 },
+    /// The first few EIPs are named (`eips`, with the instance each is bound to), and how
+    /// many there are in all.
+    #[error("segment {id} has {}", allocated_list(.eips, *.allocated))]
+    SegmentInUse {
+        id: String,
+        eips: Vec<String>,
+        allocated: u64,
+    },
     #[error("segment {0} is disabled: it hands out no new addresses")]
     SegmentDisabled(String),
     #[error("no available IPv{0} segment may be used by this tenant")]
     NoSegment(u8),
     #[error("no free address: segment {} is full", full_list(.0))]
     SegmentFull(Vec<FullSegment>),
-    #[error("{0} is already allocated")]
-    AddressTaken(String),
+    /// `holder`: the EIP that has the address, where the caller may see it.
+    #[error("{address} is already allocated{}", match .holder {
+        Some(eip) => format!(" as EIP {eip}"),
+        None => ", to another tenant".to_string(),
+    })]
+    AddressTaken {
+        address: String,
+        holder: Option<String>,
+    },
     #[error("eip {0} does not exist")]
     EipNotFound(String),
     #[error("EIP {id} is bound to instance {instance_id}; unbind it first")]
@@ -47,6 +56,23 @@ impl NetworkError {
             message: message.into(),
         })
     }
+}
+
+/// "1 EIP allocated: eip-a (203.0.113.2); release it before deleting it", naming those shown
+/// and counting the rest.
+fn allocated_list(eips: &[String], allocated: u64) -> String {
+    let (noun, them) = if allocated == 1 {
+        ("EIP", "it")
+    } else {
+        ("EIPs", "them")
+    };
+    let more = allocated.saturating_sub(eips.len() as u64);
+    let named = match (eips, more) {
+        ([], _) => String::new(),
+        (named, 0) => format!(": {}", named.join(", ")),
+        (named, more) => format!(": {} and {more} more", named.join(", ")),
+    };
+    format!("{allocated} {noun} allocated{named}; release {them} before deleting it")
 }
 
 fn full_list(full: &[FullSegment]) -> String {
@@ -84,7 +110,7 @@ impl From<NetworkError> for ApiError {
             NetworkError::SegmentDisabled(_) => conflict("segment_disabled"),
             NetworkError::NoSegment(_) => conflict("no_segment"),
             NetworkError::SegmentFull(_) => conflict("segment_full"),
-            NetworkError::AddressTaken(_) => conflict("address_in_use"),
+            NetworkError::AddressTaken { .. } => conflict("address_in_use"),
             NetworkError::EipNotFound(id) => ApiError::not_found("eip", &id),
             NetworkError::EipBound { .. } => conflict("eip_bound"),
             NetworkError::Store(e) => e.into(),
@@ -103,17 +129,47 @@ mod tests {
                 "one EIP",
                 NetworkError::SegmentInUse {
                     id: "seg-01".into(),
+                    eips: vec!["eip-a (203.0.113.2, bound to instance inst-1)".into()],
                     allocated: 1,
                 },
-                "segment seg-01 has 1 EIP allocated; release it before deleting it",
+                "segment seg-01 has 1 EIP allocated: eip-a (203.0.113.2, bound to instance \
+                 inst-1); release it before deleting it",
             ),
             (
                 "two EIPs",
                 NetworkError::SegmentInUse {
                     id: "seg-01".into(),
+                    eips: vec!["eip-a (203.0.113.2)".into(), "eip-b (203.0.113.3)".into()],
                     allocated: 2,
                 },
-                "segment seg-01 has 2 EIPs allocated; release them before deleting it",
+                "segment seg-01 has 2 EIPs allocated: eip-a (203.0.113.2), eip-b (203.0.113.3); \
+                 release them before deleting it",
+            ),
+            (
+                "address held, named",
+                NetworkError::AddressTaken {
+                    address: "203.0.113.7".into(),
+                    holder: Some("eip-a".into()),
+                },
+                "203.0.113.7 is already allocated as EIP eip-a",
+            ),
+            (
+                "address held by another tenant",
+                NetworkError::AddressTaken {
+                    address: "203.0.113.7".into(),
+                    holder: None,
+                },
+                "203.0.113.7 is already allocated, to another tenant",
+            ),
+            (
+                "more than shown",
+                NetworkError::SegmentInUse {
+                    id: "seg-01".into(),
+                    eips: vec!["eip-a (203.0.113.2)".into()],
+                    allocated: 7,
+                },
+                "segment seg-01 has 7 EIPs allocated: eip-a (203.0.113.2) and 6 more; release \
+                 them before deleting it",
             ),
             (
                 "full",

@@ -12,6 +12,7 @@ pub mod validate;
 
 pub use error::NetworkError;
 
+use crate::http::auth::Caller;
 use crate::network::store::eips::{AllocRefused, Allocation, ReleaseRefused};
 use crate::network::store::segments::{Permission, SegmentRefused, UnknownTenant};
 use crate::network::validate::SegmentInput;
@@ -30,8 +31,9 @@ fn refused(id: &str, cidr: &str, r: SegmentRefused) -> NetworkError {
             clash,
         },
         SegmentRefused::GatewayAllocated { eip } => NetworkError::GatewayAllocated(eip),
-        SegmentRefused::InUse { allocated } => NetworkError::SegmentInUse {
+        SegmentRefused::InUse { eips, allocated } => NetworkError::SegmentInUse {
             id: id.to_string(),
+            eips,
             allocated,
         },
     }
@@ -209,8 +211,8 @@ fn requested_address(req: &NewEip) -> Result<Option<IpAddr>, NetworkError> {
     Ok(address)
 }
 
-/// A refusal of the store to allocate, in the API's words.
-fn alloc_refused(req: &NewEip, r: AllocRefused) -> NetworkError {
+/// A refusal of the store to allocate, in the API's words, for `caller`.
+fn alloc_refused(caller: &Caller, req: &NewEip, r: AllocRefused) -> NetworkError {
     let segment = req.segment_id.as_deref().unwrap_or_default();
     let address = req.address.as_deref().unwrap_or_default();
     match r {
@@ -235,18 +237,26 @@ fn alloc_refused(req: &NewEip, r: AllocRefused) -> NetworkError {
             "address",
             format!("{address} is {why} and is never handed out"),
         ),
-        AllocRefused::AddressTaken => NetworkError::AddressTaken(address.to_string()),
+        AllocRefused::AddressTaken { eip, tenant_id } => NetworkError::AddressTaken {
+            address: address.to_string(),
+            // Named to an admin and to the tenant that holds it; another tenant's is not.
+            holder: caller
+                .tenant_id()
+                .is_none_or(|own| own == tenant_id)
+                .then_some(eip),
+        },
     }
 }
 
-/// Allocates an EIP for `tenant_id` (by `actor`): from the segment or at the address asked
+/// Allocates an EIP for `tenant_id` (by `caller`): from the segment or at the address asked
 /// for, else from the tenant's available segment of the version with the most free addresses.
 pub async fn allocate_eip(
     st: &AppState,
-    actor: &str,
+    caller: &Caller,
     tenant_id: &str,
     req: &NewEip,
 ) -> Result<Eip, NetworkError> {
+    let actor = &caller.actor();
     if st.store.get_tenant(tenant_id).await?.is_none() {
         return Err(NetworkError::invalid(
             "tenant_id",
@@ -267,7 +277,7 @@ pub async fn allocate_eip(
         .store
         .allocate_eip(&allocation)
         .await?
-        .map_err(|r| alloc_refused(req, r))?;
+        .map_err(|r| alloc_refused(caller, req, r))?;
     let detail = format!(
         "{} from segment {} for tenant {tenant_id}",
         eip.address, eip.segment_id

@@ -35,8 +35,12 @@ pub enum TenantError {
     Ttl(#[from] TtlError),
     #[error("tenant {0} does not exist")]
     NotFound(String),
-    #[error("a tenant with email {0} already exists")]
-    EmailTaken(String),
+    /// `holder`: the tenant that has the email (`None` if it went meanwhile).
+    #[error("a tenant with email {email} already exists{}", .holder.as_ref().map(|h| format!(": {h}")).unwrap_or_default())]
+    EmailTaken {
+        email: String,
+        holder: Option<String>,
+    },
     #[error("token {0} does not exist")]
     TokenNotFound(String),
     #[error(transparent)]
@@ -57,9 +61,9 @@ impl From<TenantError> for ApiError {
             TenantError::Invalid { field, message } => ApiError::field(field, message),
             TenantError::Ttl(e) => e.into(),
             TenantError::NotFound(id) => ApiError::not_found("tenant", &id),
-            TenantError::EmailTaken(email) => ApiError::Conflict {
+            e @ TenantError::EmailTaken { .. } => ApiError::Conflict {
                 code: "tenant_exists",
-                message: format!("a tenant with email {email} already exists"),
+                message: e.to_string(),
             },
             TenantError::TokenNotFound(id) => ApiError::not_found("token", &id),
             TenantError::Store(e) => e.into(),

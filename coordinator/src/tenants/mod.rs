@@ -68,11 +68,17 @@ pub async fn create_tenant(
     email: &str,
     name: &str,
 ) -> Result<Tenant, TenantError> {
-    let tenant = st
+    let Some(tenant) = st
         .store
         .create_tenant(&new_id("tenant"), email, name)
         .await?
-        .ok_or_else(|| TenantError::EmailTaken(email.to_string()))?;
+    else {
+        let holder = st.store.tenant_id_with_email(email).await?;
+        return Err(TenantError::EmailTaken {
+            email: email.to_string(),
+            holder,
+        });
+    };
     st.store
         .audit(actor, "create tenant", &tenant.id, email)
         .await?;

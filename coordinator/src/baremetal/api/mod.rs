@@ -9,8 +9,8 @@ pub mod console;
 use crate::baremetal::import::{self, Imported};
 use crate::baremetal::store::BaremetalFilter;
 use crate::http::auth::Caller;
-use crate::http::paging::{self, PageRequest};
 use crate::http::error::{ApiBytes, ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::http::paging::{self, PageRequest};
 use crate::state::AppState;
 use axum::Json;
 use axum::Router;
@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use plinth_common::api::{
     Baremetal, BaremetalDetail, BaremetalPage, BatchDelete, BatchItem, ErrorBody, ErrorDetail,
-    ImportReport, NewBaremetal, PowerRequest, UpdateBaremetal,
+    ImportRefused, ImportReport, NewBaremetal, Operation, PowerRequest, UpdateBaremetal,
 };
 use plinth_common::baremetal::BaremetalState;
 use plinth_common::ids::BaremetalId;
@@ -48,7 +48,7 @@ pub fn routes() -> Router<AppState> {
 /// Add a bare-metal server: recorded `preparing` at once; its agent then reaches the BMC and
 /// it becomes `running` (serial, model, power read) or `failed` with the reason.
 #[utoipa::path(post, operation_id = "create_baremetal", path = "/v1/baremetal", tag = "baremetal", security(("bearer" = [])), request_body = NewBaremetal,
-    responses((status = 202, body = Baremetal), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 202, body = Baremetal), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
     caller: Caller,
@@ -100,7 +100,7 @@ impl ListQuery {
 
 /// List bare-metal servers; tenants see only theirs.
 #[utoipa::path(get, operation_id = "list_baremetal", path = "/v1/baremetal", tag = "baremetal", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = BaremetalPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = BaremetalPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,
@@ -169,19 +169,20 @@ pub async fn batch_delete(
 }
 
 /// Power: `on`, `off` (soft, ACPI), `reboot` (soft off then on; `hard` for a reset),
-/// `force_off`, `cycle`. Answers once the BMC has done it, with the power read after.
+/// `force_off`, `cycle`. Answers 202 with the operation at once; the operation's steps and
+/// status tell when the BMC has done it (`GET /v1/operations/{id}`), and the server's power
+/// is read after it. One power action runs per server at a time (409 names the running one).
 #[utoipa::path(post, path = "/v1/baremetal/{id}/power", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])), request_body = PowerRequest,
-    responses((status = 200, body = Baremetal), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 202, body = Operation), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 503, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn power(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<BaremetalId>,
     ApiJson(req): ApiJson<PowerRequest>,
-) -> ApiResult<ApiJson<Baremetal>> {
-    Ok(ApiJson(
-        crate::baremetal::power(&st, &caller, &id, &req).await?,
-    ))
+) -> ApiResult<(StatusCode, ApiJson<Operation>)> {
+    let op = crate::baremetal::power(&st, &caller, &id, &req).await?;
+    Ok((StatusCode::ACCEPTED, ApiJson(op)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -198,7 +199,7 @@ pub struct ImportQuery {
 /// row refuses the file with a per-row report and nothing is imported.
 #[utoipa::path(post, operation_id = "import_baremetal", path = "/v1/baremetal/import", tag = "baremetal", security(("bearer" = [])), params(ImportQuery),
     request_body(content = String, content_type = "text/csv"),
-    responses((status = 202, body = ImportReport), (status = 400, body = ImportReport), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 202, body = ImportReport), (status = 400, body = ImportRefused), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn import(
     State(st): State<AppState>,
     caller: Caller,
@@ -208,10 +209,13 @@ pub async fn import(
     match import::import(&st, &caller, q.tenant_email.as_deref(), &body).await? {
         Imported::Added(report) => Ok((StatusCode::ACCEPTED, Json(report)).into_response()),
         Imported::Refused { message, rows } => {
-            let body = serde_json::json!({
-                "error": ErrorDetail { code: "invalid_csv".into(), message },
-                "rows": rows,
-            });
+            let body = ImportRefused {
+                error: ErrorDetail {
+                    code: "invalid_csv".into(),
+                    message,
+                },
+                rows: Some(rows),
+            };
             Ok((StatusCode::BAD_REQUEST, Json(body)).into_response())
         }
     }

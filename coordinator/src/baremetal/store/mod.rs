@@ -2,15 +2,20 @@
 //! managed at most once: a unique column, and the add checks every address of a batch in the
 //! same write transaction), listed and removed; preparation's end. The state, power and
 //! console columns change only by a compare-and-swap on (from, to); power and console are in
-//! power.rs, which agent speaks to each server in agents.rs.
+//! power.rs, preparation's end in prepared.rs, which agent speaks to each server in agents.rs.
 
 mod agents;
 mod power;
+mod power_ops;
+mod prepared;
 
 pub use agents::{AgentMove, MoveReason, REBALANCE_PER_CALL};
+pub use power_ops::{PowerJob, PowerParams};
+pub use prepared::Prepared;
 
-use crate::db::{Keyed, Order, Store, StoreError, push_after, push_order};
-use crate::jobs::operations::NewOperation;
+use crate::db::{Keyed, Order, Store, StoreError, like_pattern, push_after, push_order};
+use crate::events::{EventType, record_change};
+use crate::jobs::operations::{NewOperation, add_step};
 use plinth_common::api::Baremetal;
 use plinth_common::baremetal::{BaremetalState, ConsoleState, PowerState};
 use plinth_common::timefmt::rfc3339;
@@ -74,19 +79,6 @@ pub struct Swap<S> {
     pub to: S,
 }
 
-/// How preparation ended, as the row records it.
-#[derive(Debug, Clone)]
-pub enum Prepared {
-    Ok {
-        sn: Option<String>,
-        model: Option<String>,
-        manufacturer: Option<String>,
-        power: Swap<PowerState>,
-    },
-    /// The reason, in words a tenant reads.
-    Failed(String),
-}
-
 pub(crate) fn corrupt(what: &str, text: &str) -> StoreError {
     StoreError::Corrupt(format!("bare-metal {what} '{text}'"))
 }
@@ -125,15 +117,12 @@ pub(crate) fn record(row: &SqliteRow) -> Result<BaremetalRecord, StoreError> {
     })
 }
 
-/// `%q%` for LIKE, with LIKE's own characters escaped (`ESCAPE '\'`).
-fn like_pattern(q: &str) -> String {
-    format!(
-        "%{}%",
-        q.to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    )
+/// A server that manages a BMC address an add asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BmcHolder {
+    pub ipmi_ip: String,
+    pub server_id: String,
+    pub tenant_id: String,
 }
 
 impl Store {
@@ -171,21 +160,26 @@ impl Store {
             .collect()
     }
 
-    /// Adds every row or none: `Err` lists the addresses managed already (a racing add).
+    /// Adds every row or none: `Err` names the addresses managed already and the servers that
+    /// manage them.
     pub async fn create_baremetal(
         &self,
         rows: &[NewServerRow],
         now: i64,
-    ) -> Result<Result<(), Vec<String>>, StoreError> {
+    ) -> Result<Result<(), Vec<BmcHolder>>, StoreError> {
         let mut tx = self.write().await?;
         let mut taken = Vec::new();
         for r in rows {
-            let exists = sqlx::query("SELECT 1 FROM baremetal WHERE ipmi_ip = ?")
+            let holder = sqlx::query("SELECT id, tenant_id FROM baremetal WHERE ipmi_ip = ?")
                 .bind(&r.ipmi_ip)
                 .fetch_optional(&mut *tx)
                 .await?;
-            if exists.is_some() {
-                taken.push(r.ipmi_ip.clone());
+            if let Some(holder) = holder {
+                taken.push(BmcHolder {
+                    ipmi_ip: r.ipmi_ip.clone(),
+                    server_id: holder.try_get("id")?,
+                    tenant_id: holder.try_get("tenant_id")?,
+                });
             }
         }
         if !taken.is_empty() {
@@ -200,6 +194,8 @@ impl Store {
                 now,
             };
             self.insert_operation(&mut tx, &op).await?;
+            let step = "added; waiting for an agent that reaches its BMC";
+            add_step(&mut tx, op.id, step, now).await?;
             sqlx::query(
                 "INSERT INTO baremetal (id, name, tenant_id, ipmi_ip, ipmi_username, ipmi_password, \
                     rack_location, label, state, operation_id, created_at, updated_at) \
@@ -219,8 +215,12 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            let data = serde_json::json!({ "created": true,
+                "state": BaremetalState::Preparing.as_str(), "name": r.name });
+            record_change(&mut tx, EventType::Baremetal, &r.id, data).await?;
         }
         tx.commit().await?;
+        self.events_committed();
         Ok(Ok(()))
     }
 
@@ -301,98 +301,6 @@ impl Store {
         Ok((items, total as u64))
     }
 
-    /// Servers still `preparing` (a restarted coordinator prepares them again).
-    pub async fn preparing_baremetal(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT id FROM baremetal WHERE state = ?")
-            .bind(BaremetalState::Preparing.as_str())
-            .fetch_all(self.pool())
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?)
-    }
-
-    /// Ends preparation when the row still reads `state.from` (and, when prepared, the power
-    /// `from`), and finishes its operation; `false` when the row moved meanwhile or is gone.
-    pub async fn swap_prepared(
-        &self,
-        id: &str,
-        state: Swap<BaremetalState>,
-        outcome: &Prepared,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.write().await?;
-        let n = match outcome {
-            Prepared::Ok {
-                sn,
-                model,
-                manufacturer,
-                power,
-            } => sqlx::query(
-                "UPDATE baremetal SET state = ?, reason = NULL, sn = ?, model = ?, \
-                        manufacturer = ?, power_state = ?, power_changed_at = ?, \
-                        power_checked_at = ?, updated_at = ? \
-                     WHERE id = ? AND state = ? AND power_state = ?",
-            )
-            .bind(state.to.as_str())
-            .bind(sn)
-            .bind(model)
-            .bind(manufacturer)
-            .bind(power.to.as_str())
-            .bind(now)
-            .bind(now)
-            .bind(now)
-            .bind(id)
-            .bind(state.from.as_str())
-            .bind(power.from.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
-            Prepared::Failed(reason) => sqlx::query(
-                "UPDATE baremetal SET state = ?, reason = ?, updated_at = ? \
-                     WHERE id = ? AND state = ?",
-            )
-            .bind(state.to.as_str())
-            .bind(reason)
-            .bind(now)
-            .bind(id)
-            .bind(state.from.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
-        };
-        if n != 1 {
-            return Ok(false);
-        }
-        if let Prepared::Ok { power, .. } = outcome {
-            power::log_power(&mut tx, id, power.to, "prepare", now).await?;
-        }
-        let data = match outcome {
-            Prepared::Ok { power, .. } => serde_json::json!({ "state": state.to.as_str(),
-                "from": state.from.as_str(), "power_state": power.to.as_str() }),
-            Prepared::Failed(reason) => serde_json::json!({ "state": state.to.as_str(),
-                "from": state.from.as_str(), "reason": reason }),
-        };
-        crate::events::record_change(&mut tx, crate::events::EventType::Baremetal, id, data)
-            .await?;
-        let op: Option<String> = sqlx::query("SELECT operation_id FROM baremetal WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("operation_id")?;
-        if let Some(op) = op {
-            let error = match outcome {
-                Prepared::Ok { .. } => None,
-                Prepared::Failed(reason) => Some(reason.as_str()),
-            };
-            self.finish_operation(&mut tx, &op, error, now).await?;
-        }
-        tx.commit().await?;
-        self.events_committed();
-        Ok(true)
-    }
-
     /// Rack location and label; `None` leaves a field as it is, an empty label clears it.
     pub async fn update_baremetal(
         &self,
@@ -401,6 +309,7 @@ impl Store {
         label: Option<Option<&str>>,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
         let n = sqlx::query(
             "UPDATE baremetal SET rack_location = coalesce(?, rack_location), \
                 label = CASE WHEN ? THEN ? ELSE label END, updated_at = ? WHERE id = ?",
@@ -410,10 +319,24 @@ impl Store {
         .bind(label.flatten())
         .bind(now)
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        Ok(n == 1)
+        if n != 1 {
+            return Ok(false);
+        }
+        // The fields the request gave, as they are now (`null`: the label cleared).
+        let mut data = serde_json::Map::new();
+        if let Some(rack) = rack_location {
+            data.insert("rack_location".into(), rack.into());
+        }
+        if let Some(label) = label {
+            data.insert("label".into(), label.into());
+        }
+        record_change(&mut tx, EventType::Baremetal, id, data.into()).await?;
+        tx.commit().await?;
+        self.events_committed();
+        Ok(true)
     }
 
     /// Removes a server from management; returns what it was.
@@ -433,11 +356,15 @@ impl Store {
             self.finish_operation(&mut tx, op, Some(reason), now)
                 .await?;
         }
+        // Before the delete: the event's tenant is read from the row.
+        let data = serde_json::json!({ "deleted": true });
+        record_change(&mut tx, EventType::Baremetal, id, data).await?;
         sqlx::query("DELETE FROM baremetal WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.events_committed();
         Ok(Some(rec))
     }
 }
@@ -496,7 +423,12 @@ pub(super) mod tests {
         let refused = store
             .create_baremetal(&[row(3, "tenant-1"), again], 1)
             .await?;
-        assert_eq!(refused, Err(vec!["10.9.0.1".to_string()]));
+        let holder = BmcHolder {
+            ipmi_ip: "10.9.0.1".into(),
+            server_id: "bm-0001".into(),
+            tenant_id: "tenant-1".into(),
+        };
+        assert_eq!(refused, Err(vec![holder]));
         assert!(
             store.baremetal("bm-0003").await?.is_none(),
             "nothing of the batch"
@@ -557,6 +489,50 @@ pub(super) mod tests {
         assert_eq!(two.state, BaremetalState::Failed);
         assert_eq!(two.reason.as_deref(), Some("the BMC did not answer"));
         assert!(store.preparing_baremetal().await?.is_empty());
+        Ok(())
+    }
+
+    /// Newest first, ties by id; servers added between pages and a state filter with a cursor.
+    #[tokio::test]
+    async fn pages_follow_the_cursor_through_inserts_and_filters() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        store
+            .create_tenant("tenant-1", "t@example.com", "t")
+            .await?;
+        for (n, at) in [(1, 100), (2, 200), (3, 200), (4, 50)] {
+            let made = store.create_baremetal(&[row(n, "tenant-1")], at).await?;
+            assert!(made.is_ok());
+        }
+        let read = |limit, after| {
+            let filter = BaremetalFilter {
+                limit,
+                after,
+                ..Default::default()
+            };
+            let store = &store;
+            async move { store.list_baremetal(&filter).await }
+        };
+        let between = || async {
+            for (n, at) in [(5, 300), (6, 200)] {
+                let made = store.create_baremetal(&[row(n, "tenant-1")], at).await?;
+                assert!(made.is_ok());
+            }
+            Ok(())
+        };
+        let (places, total) = crate::db::test_walk(read, between, crate::db::test_desc).await?;
+        let ids: Vec<&str> = places.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(ids, ["bm-0002", "bm-0003", "bm-0006", "bm-0001", "bm-0004"]);
+        assert_eq!(total, 6);
+        assert!(settle(&store, "bm-0001").await? && settle(&store, "bm-0004").await?);
+        let running = BaremetalFilter {
+            state: Some(BaremetalState::Running),
+            limit: 5,
+            after: Some((100, "bm-0001".into())),
+            ..Default::default()
+        };
+        let (rows, total) = store.list_baremetal(&running).await?;
+        let ids: Vec<&str> = rows.iter().map(|(_, b)| b.id.as_str()).collect();
+        assert_eq!((ids, total), (vec!["bm-0004"], 2));
         Ok(())
     }
 }

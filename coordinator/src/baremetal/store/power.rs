@@ -83,6 +83,7 @@ impl Store {
         console: Swap<ConsoleState>,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
         let n = sqlx::query(
             "UPDATE baremetal SET console_state = ?, updated_at = ? \
              WHERE id = ? AND console_state = ?",
@@ -91,10 +92,19 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(console.from.as_str())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        Ok(n == 1)
+        if n != 1 {
+            return Ok(false);
+        }
+        let data = serde_json::json!({ "console_state": console.to.as_str(),
+            "from": console.from.as_str() });
+        crate::events::record_change(&mut tx, crate::events::EventType::Baremetal, id, data)
+            .await?;
+        tx.commit().await?;
+        self.events_committed();
+        Ok(true)
     }
 
     pub async fn set_baremetal_inventory(

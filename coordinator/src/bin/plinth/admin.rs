@@ -5,17 +5,19 @@ use crate::client::Client;
 use crate::format::{ago, or_dash, parse_size, size, when};
 use crate::images::typed;
 use crate::output::Output;
+use crate::paging::{PageArgs, footer};
 use crate::table::{Table, key_values};
 use anyhow::bail;
 use clap::Subcommand;
 use plinth_common::api::{
-    AuditEntry, Cluster, CreateCluster, CreateTenant, Quota, Tenant, TenantQuota,
+    AuditPage, Cluster, ClusterPage, CreateCluster, CreateTenant, Quota, Tenant, TenantPage,
+    TenantQuota,
 };
 
 #[derive(Subcommand)]
 pub enum ClustersCommand {
-    /// List clusters with their host counts.
-    List,
+    /// List clusters with their host counts, by id.
+    List(PageArgs),
     /// Create a cluster for agents to enroll into.
     Create {
         /// 1-63 of a-z, 0-9 and '-'.
@@ -27,8 +29,8 @@ pub enum ClustersCommand {
 
 #[derive(Subcommand)]
 pub enum TenantsCommand {
-    /// List tenants.
-    List,
+    /// List tenants, by email.
+    List(PageArgs),
     /// Create a tenant.
     Create {
         #[arg(long)]
@@ -115,9 +117,9 @@ pub async fn clusters(
     command: ClustersCommand,
 ) -> anyhow::Result<()> {
     match command {
-        ClustersCommand::List => {
-            let list = client.get(&["v1", "clusters"]).await?;
-            out.emit(list, |c: &Vec<Cluster>| render_clusters(c))
+        ClustersCommand::List(page) => {
+            let list = client.list(&["v1", "clusters"], &[], &page).await?;
+            out.emit(list, render_clusters)
         }
         ClustersCommand::Create { id, description } => {
             let body = CreateCluster { id, description };
@@ -127,12 +129,12 @@ pub async fn clusters(
     }
 }
 
-fn render_clusters(clusters: &[Cluster]) -> String {
-    if clusters.is_empty() {
+fn render_clusters(page: &ClusterPage) -> String {
+    if page.total == 0 {
         return "no clusters\n".to_string();
     }
     let mut table = Table::new(&["id", "hosts", "created", "description"]);
-    for c in clusters {
+    for c in &page.items {
         table.row(vec![
             c.id.clone(),
             c.host_count.to_string(),
@@ -140,14 +142,15 @@ fn render_clusters(clusters: &[Cluster]) -> String {
             or_dash(Some(&c.description)),
         ]);
     }
-    table.render()
+    let more = page.next_cursor.as_deref();
+    table.render() + &footer(page.items.len(), page.total, "clusters", more)
 }
 
 pub async fn tenants(client: &Client, out: &Output, command: TenantsCommand) -> anyhow::Result<()> {
     match command {
-        TenantsCommand::List => {
-            let list = client.get(&["v1", "tenants"]).await?;
-            out.emit(list, |t: &Vec<Tenant>| render_tenants(t))
+        TenantsCommand::List(page) => {
+            let list = client.list(&["v1", "tenants"], &[], &page).await?;
+            out.emit(list, render_tenants)
         }
         TenantsCommand::Create { email, name } => {
             let created = client
@@ -201,12 +204,12 @@ fn render_quota(q: &TenantQuota) -> String {
     format!("tenant {}\n{}", q.tenant_id, table.render())
 }
 
-fn render_tenants(tenants: &[Tenant]) -> String {
-    if tenants.is_empty() {
+fn render_tenants(page: &TenantPage) -> String {
+    if page.total == 0 {
         return "no tenants\n".to_string();
     }
     let mut table = Table::new(&["id", "email", "name", "created"]);
-    for t in tenants {
+    for t in &page.items {
         table.row(vec![
             t.id.clone(),
             t.email.clone(),
@@ -214,7 +217,8 @@ fn render_tenants(tenants: &[Tenant]) -> String {
             ago(Some(&t.created_at)),
         ]);
     }
-    table.render()
+    let more = page.next_cursor.as_deref();
+    table.render() + &footer(page.items.len(), page.total, "tenants", more)
 }
 
 fn render_tenant(t: &Tenant) -> String {
@@ -226,21 +230,19 @@ fn render_tenant(t: &Tenant) -> String {
     ])
 }
 
-pub async fn audit(client: &Client, out: &Output, limit: Option<u32>) -> anyhow::Result<()> {
-    let query: Vec<(&str, String)> = limit
-        .map(|n| ("limit", n.to_string()))
-        .into_iter()
-        .collect();
-    let entries = client.get_with(&["v1", "audit"], &query).await?;
-    out.emit(entries, |e: &Vec<AuditEntry>| render_audit(e))
+/// The newest audit entries: the log grows without end, so 100 unless `--limit` says more.
+pub async fn audit(client: &Client, out: &Output, page: PageArgs) -> anyhow::Result<()> {
+    let page = page.or_first(100);
+    let entries = client.list(&["v1", "audit"], &[], &page).await?;
+    out.emit(entries, render_audit)
 }
 
-fn render_audit(entries: &[AuditEntry]) -> String {
-    if entries.is_empty() {
+fn render_audit(page: &AuditPage) -> String {
+    if page.total == 0 {
         return "no audit entries\n".to_string();
     }
     let mut table = Table::new(&["at", "actor", "action", "target", "detail"]);
-    for e in entries {
+    for e in &page.items {
         table.row(vec![
             e.at.clone(),
             e.actor.clone(),
@@ -249,7 +251,8 @@ fn render_audit(entries: &[AuditEntry]) -> String {
             or_dash(Some(&e.detail)),
         ]);
     }
-    table.render()
+    let more = page.next_cursor.as_deref();
+    table.render() + &footer(page.items.len(), page.total, "audit entries", more)
 }
 
 #[cfg(test)]

@@ -5,14 +5,16 @@
 use crate::client::Client;
 use crate::format::{ago, or_dash, when};
 use crate::images::one_of;
+use crate::operations;
 use crate::output::{Output, print};
+use crate::paging::{PageArgs, footer};
 use crate::table::{Table, key_values};
 use crate::terminal::TerminalMode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use plinth_common::api::{
     Baremetal, BaremetalDetail, BaremetalPage, BatchDelete, BatchItem, ImportRow, NewBaremetal,
-    PowerRequest, UpdateBaremetal,
+    Operation, OperationStatus, PowerRequest, UpdateBaremetal,
 };
 use plinth_common::baremetal::PowerAction;
 use std::io::{BufRead, IsTerminal, Write};
@@ -39,8 +41,8 @@ pub enum BaremetalCommand {
         /// A tenant id (admins).
         #[arg(long)]
         tenant: Option<String>,
-        #[arg(long)]
-        limit: Option<u32>,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Show one server: the list's columns, recent power changes, inventory.
     Show { id: String },
@@ -55,6 +57,7 @@ pub enum BaremetalCommand {
         tenant_email: Option<String>,
     },
     /// Power: on, off (soft), reboot (soft off then on; --hard for a reset), force_off, cycle.
+    /// Waits for the operation, printing its steps, unless --no-wait.
     Power {
         id: String,
         #[arg(value_parser = one_of(ACTIONS, PowerAction::as_str))]
@@ -62,6 +65,13 @@ pub enum BaremetalCommand {
         /// With reboot: a hard reset.
         #[arg(long)]
         hard: bool,
+        /// Print the operation's id and return at once.
+        #[arg(long)]
+        no_wait: bool,
+        /// How long to wait before giving up (the action itself goes on).
+        #[arg(long, value_name = "DURATION", default_value = "10m",
+            value_parser = crate::instances::wait_timeout, conflicts_with = "no_wait")]
+        wait_timeout: Duration,
     },
     /// Change the rack location or the label (nothing else can change).
     Update {
@@ -134,7 +144,7 @@ pub async fn run(client: &Client, out: &Output, command: BaremetalCommand) -> an
             q,
             state,
             tenant,
-            limit,
+            page,
         } => {
             let mut query = Vec::new();
             for (k, v) in [("q", q), ("state", state), ("tenant", tenant)] {
@@ -142,11 +152,8 @@ pub async fn run(client: &Client, out: &Output, command: BaremetalCommand) -> an
                     query.push((k, v));
                 }
             }
-            if let Some(l) = limit {
-                query.push(("limit", l.to_string()));
-            }
             out.emit(
-                client.get_with(&["v1", "baremetal"], &query).await?,
+                client.list(&["v1", "baremetal"], &query, &page).await?,
                 render_list,
             )
         }
@@ -195,15 +202,20 @@ pub async fn run(client: &Client, out: &Output, command: BaremetalCommand) -> an
             }
             bail!("{message} (HTTP {})", status.as_u16())
         }
-        BaremetalCommand::Power { id, action, hard } => out.emit(
-            client
-                .post(
-                    &["v1", "baremetal", &id, "power"],
-                    &PowerRequest { action, hard },
-                )
-                .await?,
-            |b: &Baremetal| format!("{}: power {}\n", b.id, b.power_state),
-        ),
+        BaremetalCommand::Power {
+            id,
+            action,
+            hard,
+            no_wait,
+            wait_timeout,
+        } => {
+            let req = PowerRequest { action, hard };
+            let started = client
+                .post(&["v1", "baremetal", &id, "power"], &req)
+                .await?;
+            let limit = (!no_wait).then_some(wait_timeout);
+            power_outcome(client, out, &id, started, limit).await
+        }
         BaremetalCommand::Update {
             id,
             rack_location,
@@ -290,11 +302,8 @@ fn render_list(page: &BaremetalPage) -> String {
             ago(Some(&b.created_at)),
         ]);
     }
-    let mut text = table.render();
-    if page.total > page.items.len() as u64 {
-        text.push_str(&format!("({} of {} shown)\n", page.items.len(), page.total));
-    }
-    text
+    let more = page.next_cursor.as_deref();
+    table.render() + &footer(page.items.len(), page.total, "servers", more)
 }
 
 fn render_server(b: &Baremetal) -> String {
@@ -364,4 +373,42 @@ fn render_import(rows: &[ImportRow], imported: bool) -> String {
         text.push_str(&format!("{} servers imported; preparing\n", rows.len()));
     }
     text
+}
+
+/// Follows a power operation (unless `limit` is `None`: then prints its id), printing its
+/// steps on stderr as they come; the end is the final operation, or an error saying why.
+async fn power_outcome(
+    client: &Client,
+    out: &Output,
+    id: &str,
+    started: serde_json::Value,
+    limit: Option<Duration>,
+) -> anyhow::Result<()> {
+    let op: Operation = crate::images::typed(started.clone())?;
+    let Some(limit) = limit else {
+        return out.emit(started, |op: &Operation| format!("{}\n", op.id));
+    };
+    let ended =
+        operations::wait_for(client, &op.id, Some(limit), operations::print_new_steps()).await?;
+    let Some(ended) = ended else {
+        bail!(
+            "operation {} is still running after the wait; follow it with `plinth operations show {}`",
+            op.id,
+            op.id
+        );
+    };
+    let failed = ended.status != OperationStatus::Succeeded;
+    let error = ended.error.clone();
+    let value = serde_json::to_value(&ended)?;
+    if failed {
+        out.emit(value, |_: &Operation| String::new())?;
+        bail!(
+            "power action on {id} failed: {}",
+            error.unwrap_or_else(|| "no reason given".into())
+        );
+    }
+    let server: Baremetal = crate::images::typed(client.get(&["v1", "baremetal", id]).await?)?;
+    out.emit(value, |_: &Operation| {
+        format!("{id}: power {}\n", server.power_state)
+    })
 }

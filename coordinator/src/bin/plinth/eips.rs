@@ -4,6 +4,7 @@
 use crate::client::Client;
 use crate::format::{or_dash, when};
 use crate::output::Output;
+use crate::paging::{PageArgs, footer};
 use crate::table::{Table, key_values};
 use clap::Subcommand;
 use plinth_common::api::{BindEip, Eip, EipPage, InstanceNetwork, NewEip, RoutePolicy};
@@ -35,12 +36,8 @@ pub struct ListArgs {
     /// Only EIPs bound to this instance.
     #[arg(long, value_name = "ID")]
     instance: Option<String>,
-    /// How many at most, 1-10000 [server default: 1000].
-    #[arg(long, value_name = "N")]
-    limit: Option<u32>,
-    /// How many matching EIPs to skip.
-    #[arg(long, value_name = "N")]
-    offset: Option<u64>,
+    #[command(flatten)]
+    page: PageArgs,
 }
 
 #[derive(clap::Args)]
@@ -75,13 +72,12 @@ pub async fn run(client: &Client, out: &Output, command: EipsCommand) -> anyhow:
                 ("segment", a.segment),
                 ("instance", a.instance),
             ];
-            let mut query: Vec<(&str, String)> = text
+            let query: Vec<(&str, String)> = text
                 .into_iter()
                 .filter_map(|(k, v)| v.map(|v| (k, v)))
                 .collect();
-            query.extend(a.limit.map(|n| ("limit", n.to_string())));
-            query.extend(a.offset.map(|n| ("offset", n.to_string())));
-            out.emit(client.get_with(&["v1", "eips"], &query).await?, render_page)
+            let list = client.list(&["v1", "eips"], &query, &a.page).await?;
+            out.emit(list, render_page)
         }
         EipsCommand::Show { id } => out.emit(client.get(&["v1", "eips", &id]).await?, render_eip),
         EipsCommand::Allocate(a) => {
@@ -147,12 +143,8 @@ fn render_page(page: &EipPage) -> String {
             e.created_at.clone(),
         ]);
     }
-    format!(
-        "{}{} of {} EIPs\n",
-        table.render(),
-        page.items.len(),
-        page.total
-    )
+    let more = page.next_cursor.as_deref();
+    table.render() + &footer(page.items.len(), page.total, "EIPs", more)
 }
 
 fn render_eip(e: &Eip) -> String {

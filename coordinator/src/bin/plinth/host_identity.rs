@@ -3,11 +3,12 @@
 use crate::client::Client;
 use crate::format::{or_dash, when};
 use crate::output::Output;
+use crate::paging::{PageArgs, footer};
 use crate::table::Table;
 use anyhow::Context;
 use plinth_common::api::{
-    CertificateStatus, EnrollmentToken, HostCertificate, HostRemoved, ReenrollHost,
-    RevokeCertificates,
+    CertificateStatus, EnrollmentToken, HostCertificate, HostCertificatePage, HostRemoved,
+    ReenrollHost, RevokeCertificates,
 };
 
 /// `plinth hosts delete`.
@@ -52,10 +53,15 @@ fn render_removed(r: &HostRemoved) -> String {
 }
 
 /// `plinth hosts certs`.
-pub async fn certs(client: &Client, out: &Output, id: &str) -> anyhow::Result<()> {
+pub async fn certs(client: &Client, out: &Output, id: &str, page: &PageArgs) -> anyhow::Result<()> {
     out.emit(
-        client.get(&["v1", "hosts", id, "certificates"]).await?,
-        render_certs,
+        client
+            .list(&["v1", "hosts", id, "certificates"], &[], page)
+            .await?,
+        |p: &HostCertificatePage| {
+            let more = p.next_cursor.as_deref();
+            render_certs(&p.items) + &footer(p.items.len(), p.total, "certificates", more)
+        },
     )
 }
 
@@ -68,7 +74,7 @@ pub async fn revoke(client: &Client, out: &Output, id: &str, reason: String) -> 
                 &RevokeCertificates { reason },
             )
             .await?,
-        render_certs,
+        |certs: &Vec<HostCertificate>| render_certs(certs),
     )
 }
 
@@ -92,7 +98,7 @@ pub async fn reenroll(client: &Client, out: &Output, id: &str, ttl: String) -> a
     })
 }
 
-fn render_certs(certs: &Vec<HostCertificate>) -> String {
+fn render_certs(certs: &[HostCertificate]) -> String {
     let mut table = Table::new(&["serial", "status", "issued", "expires", "revoked", "reason"]);
     for c in certs {
         let status = match c.status {

@@ -9,6 +9,7 @@ use crate::host_identity;
 use crate::instances;
 use crate::maintenance::{self, MaintenanceCommand};
 use crate::output::Output;
+use crate::paging::{PageArgs, footer};
 use crate::table::{Table, key_values};
 use clap::Subcommand;
 use plinth_common::api::{AgentFacts, AgentStatus, Domain, Host, HostDetail, HostFacts, HostPage};
@@ -31,12 +32,8 @@ pub enum HostsCommand {
         /// Text to find in name, id, tenant email or image id.
         #[arg(short = 'q', long = "q", value_name = "TEXT")]
         q: Option<String>,
-        /// How many instances at most, 1-1000 [server default: 100].
-        #[arg(long, value_name = "N")]
-        limit: Option<u32>,
-        /// How many matching instances to skip.
-        #[arg(long, value_name = "N")]
-        offset: Option<u64>,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// A host's USB devices; `assign` / `release` one to or from an instance.
     Usb(UsbArgs),
@@ -62,7 +59,11 @@ pub enum HostsCommand {
         reason: Option<String>,
     },
     /// The certificates the CA issued to the host's agent, and which are accepted.
-    Certs { id: String },
+    Certs {
+        id: String,
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// Revoke every certificate of the host now (a compromised host); it can re-enroll.
     RevokeCerts {
         id: String,
@@ -93,12 +94,8 @@ pub struct ListArgs {
     /// Only hosts whose agent is online or offline.
     #[arg(long, value_parser = ["online", "offline"])]
     agent: Option<String>,
-    /// Page number, from 1.
-    #[arg(long, value_name = "N")]
-    page: Option<u32>,
-    /// Hosts per page, 1-1000 [server default: 50].
-    #[arg(long, value_name = "N")]
-    per_page: Option<u32>,
+    #[command(flatten)]
+    page: PageArgs,
 }
 
 impl ListArgs {
@@ -109,24 +106,18 @@ impl ListArgs {
             ("state", &self.state),
             ("agent", &self.agent),
         ];
-        let numbers = [("page", self.page), ("per_page", self.per_page)];
-        let mut query: Vec<(&'static str, String)> = text
-            .into_iter()
+        text.into_iter()
             .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
-            .collect();
-        query.extend(
-            numbers
-                .into_iter()
-                .filter_map(|(k, v)| v.map(|v| (k, v.to_string()))),
-        );
-        query
+            .collect()
     }
 }
 
 pub async fn run(client: &Client, out: &Output, command: HostsCommand) -> anyhow::Result<()> {
     match command {
         HostsCommand::List(args) => out.emit(
-            client.get_with(&["v1", "hosts"], &args.query()).await?,
+            client
+                .list(&["v1", "hosts"], &args.query(), &args.page)
+                .await?,
             render_page,
         ),
         HostsCommand::Show { id } => {
@@ -144,18 +135,11 @@ pub async fn run(client: &Client, out: &Output, command: HostsCommand) -> anyhow
             client.get(&["v1", "hosts", &id, "agent"]).await?,
             render_agent,
         ),
-        HostsCommand::Instances {
-            id,
-            q,
-            limit,
-            offset,
-        } => {
-            let mut query: Vec<(&str, String)> = q.map(|q| ("q", q)).into_iter().collect();
-            query.extend(limit.map(|n| ("limit", n.to_string())));
-            query.extend(offset.map(|n| ("offset", n.to_string())));
+        HostsCommand::Instances { id, q, page } => {
+            let query: Vec<(&str, String)> = q.map(|q| ("q", q)).into_iter().collect();
             out.emit(
                 client
-                    .get_with(&["v1", "hosts", &id, "instances"], &query)
+                    .list(&["v1", "hosts", &id, "instances"], &query, &page)
                     .await?,
                 instances::render_page,
             )
@@ -168,7 +152,7 @@ pub async fn run(client: &Client, out: &Output, command: HostsCommand) -> anyhow
         HostsCommand::Delete { id, force, reason } => {
             host_identity::delete(client, out, &id, force, reason).await
         }
-        HostsCommand::Certs { id } => host_identity::certs(client, out, &id).await,
+        HostsCommand::Certs { id, page } => host_identity::certs(client, out, &id, &page).await,
         HostsCommand::RevokeCerts { id, reason } => {
             host_identity::revoke(client, out, &id, reason).await
         }
@@ -203,12 +187,8 @@ fn render_page(page: &HostPage) -> String {
             local_time(Some(&h.updated_at)),
         ]);
     }
-    format!(
-        "{}{} of {} hosts\n",
-        table.render(),
-        page.items.len(),
-        page.total
-    )
+    let more = page.next_cursor.as_deref();
+    table.render() + &footer(page.items.len(), page.total, "hosts", more)
 }
 
 fn agent_status(host: &Host) -> String {
@@ -308,6 +288,7 @@ mod tests {
         let text = render_page(&HostPage {
             items: vec![host],
             total: 1,
+            next_cursor: None,
         });
         let mut lines = text.lines();
         let header: Vec<&str> = lines.next().unwrap_or_default().split("  ").collect();

@@ -2,6 +2,7 @@
 //! text (`--json` prints the API's answer instead).
 
 use crate::format::{ago, or_dash, size, when};
+use crate::paging::footer;
 use crate::table::{Table, key_values};
 use plinth_common::api::{BatchItem, DownloadLink, Image, ImagePage};
 use plinth_common::image::{Architecture, OsType};
@@ -77,12 +78,8 @@ pub(crate) fn render_page(page: &ImagePage) -> String {
             ago(Some(&i.created_at)),
         ]);
     }
-    format!(
-        "{}{} of {} images\n",
-        table.render(),
-        page.items.len(),
-        page.total
-    )
+    let more = page.next_cursor.as_deref();
+    table.render() + &footer(page.items.len(), page.total, "images", more)
 }
 
 pub(crate) fn render_image(i: &Image) -> String {
@@ -171,12 +168,12 @@ pub(crate) fn render_batch(items: &[BatchItem]) -> String {
     table.render()
 }
 
-pub(crate) fn render_bin(images: &[Image]) -> String {
-    if images.is_empty() {
+pub(crate) fn render_bin(page: &ImagePage) -> String {
+    if page.total == 0 {
         return "the recycle bin is empty\n".to_string();
     }
     let mut table = Table::new(&["id", "name", "owner", "type", "size", "deleted"]);
-    for i in images {
+    for i in &page.items {
         table.row(vec![
             i.id.clone(),
             i.name.clone(),
@@ -186,7 +183,8 @@ pub(crate) fn render_bin(images: &[Image]) -> String {
             ago(i.deleted_at.as_deref()),
         ]);
     }
-    table.render()
+    let more = page.next_cursor.as_deref();
+    table.render() + &footer(page.items.len(), page.total, "deleted images", more)
 }
 
 #[cfg(test)]
@@ -213,6 +211,7 @@ mod tests {
                 image(None, 2 << 30),
             ],
             total: 2,
+            next_cursor: None,
         };
         let text = render_page(&page);
         let lines: Vec<&str> = text.lines().collect();

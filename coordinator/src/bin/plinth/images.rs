@@ -8,6 +8,7 @@ use crate::image_render::{
     render_batch, render_bin, render_image, render_link, render_page, render_ready, render_started,
 };
 use crate::output::Output;
+use crate::paging::PageArgs;
 use crate::progress::Progress;
 use anyhow::{Context, anyhow, bail};
 use clap::Subcommand;
@@ -27,7 +28,6 @@ use std::time::Duration;
 use tokio_util::io::ReaderStream;
 
 /// How often `--wait` asks for an operation's progress.
-const POLL: Duration = Duration::from_millis(500);
 /// How much of a file is read at a time for an upload.
 const UPLOAD_CHUNK: usize = 256 * 1024;
 
@@ -92,8 +92,8 @@ pub enum ImagesCommand {
 
 #[derive(Subcommand)]
 pub enum RecycleBinCommand {
-    /// List deleted custom images.
-    List,
+    /// List deleted custom images, the last deleted first.
+    List(PageArgs),
     /// Restore an image to the status it had.
     Restore { id: String },
     /// Destroy a deleted image: its content is removed for good.
@@ -118,12 +118,8 @@ pub struct ListArgs {
     /// Text to find in name, id or platform.
     #[arg(long, value_name = "TEXT")]
     q: Option<String>,
-    /// Page number, from 1.
-    #[arg(long, value_name = "N")]
-    page: Option<u32>,
-    /// Images per page, 1-1000 [server default: 50].
-    #[arg(long, value_name = "N")]
-    per_page: Option<u32>,
+    #[command(flatten)]
+    page: PageArgs,
 }
 
 impl ListArgs {
@@ -137,17 +133,9 @@ impl ListArgs {
             ("tag", self.tag.as_deref()),
             ("q", self.q.as_deref()),
         ];
-        let numbers = [("page", self.page), ("per_page", self.per_page)];
-        let mut query: Vec<(&'static str, String)> = text
-            .into_iter()
+        text.into_iter()
             .filter_map(|(k, v)| v.map(|v| (k, v.to_string())))
-            .collect();
-        query.extend(
-            numbers
-                .into_iter()
-                .filter_map(|(k, v)| v.map(|v| (k, v.to_string()))),
-        );
-        query
+            .collect()
     }
 }
 
@@ -262,7 +250,9 @@ pub(crate) fn typed<T: DeserializeOwned>(value: Value) -> anyhow::Result<T> {
 pub async fn run(client: &Client, out: &Output, command: ImagesCommand) -> anyhow::Result<()> {
     match command {
         ImagesCommand::List(args) => out.emit(
-            client.get_with(&["v1", "images"], &args.query()).await?,
+            client
+                .list(&["v1", "images"], &args.query(), &args.page)
+                .await?,
             render_page,
         ),
         ImagesCommand::Show { id } => {
@@ -308,9 +298,9 @@ pub async fn recycle_bin(
     command: RecycleBinCommand,
 ) -> anyhow::Result<()> {
     match command {
-        RecycleBinCommand::List => {
-            let list = client.get(&["v1", "recycle-bin"]).await?;
-            out.emit(list, |i: &Vec<Image>| render_bin(i))
+        RecycleBinCommand::List(page) => {
+            let list = client.list(&["v1", "recycle-bin"], &[], &page).await?;
+            out.emit(list, render_bin)
         }
         RecycleBinCommand::Restore { id } => out.emit(
             client
@@ -374,8 +364,8 @@ fn failure(what: &str, id: &str, reason: Option<String>) -> anyhow::Error {
     anyhow!("{what} of image {id} failed: {reason}")
 }
 
-/// Polls an operation every [`POLL`] until it ends, showing its byte progress on stderr;
-/// `None` when `limit` passes first.
+/// Waits for an operation ([`crate::operations::wait_for`]), showing its byte progress on
+/// stderr; `None` when `limit` passes first.
 async fn wait_for(
     client: &Client,
     op_id: &str,
@@ -383,24 +373,12 @@ async fn wait_for(
     limit: Option<Duration>,
 ) -> anyhow::Result<Option<Operation>> {
     let progress = Progress::new(label, None);
-    let polled = poll(client, op_id, &progress);
-    let ended = match limit {
-        Some(limit) => tokio::time::timeout(limit, polled).await.ok().transpose(),
-        None => polled.await.map(Some),
-    };
+    let ended = crate::operations::wait_for(client, op_id, limit, |op| {
+        progress.set(op.progress_bytes, op.total_bytes)
+    })
+    .await;
     progress.finish();
     ended
-}
-
-async fn poll(client: &Client, op_id: &str, progress: &Progress) -> anyhow::Result<Operation> {
-    loop {
-        let op: Operation = typed(client.get(&["v1", "operations", op_id]).await?)?;
-        progress.set(op.progress_bytes, op.total_bytes);
-        if op.status != OperationStatus::Running {
-            return Ok(op);
-        }
-        tokio::time::sleep(POLL).await;
-    }
 }
 
 /// Declares the image, then streams the file as its content.
@@ -509,7 +487,7 @@ mod tests {
             "import_failed",
             "--q",
             "cent",
-            "--per-page",
+            "--limit",
             "5",
         ]) else {
             panic!("list parses");
@@ -521,9 +499,10 @@ mod tests {
                 ("type", "iso".to_string()),
                 ("status", "import_failed".to_string()),
                 ("q", "cent".to_string()),
-                ("per_page", "5".to_string()),
             ]
         );
+        assert_eq!(args.page.limit, Some(5));
+        assert!(parse(&["list", "--per-page", "5"]).is_err());
         assert!(parse(&["list", "--kind", "other"]).is_err());
     }
 

@@ -8,6 +8,7 @@ use crate::images::{one_of, started_or_follow, typed};
 use crate::instance_password::{PASSWORD_ENV, PasswordArgs, read_password};
 use crate::migrate::{self, MigrateArgs};
 use crate::output::Output;
+use crate::paging::{PageArgs, footer};
 use crate::table::{Table, key_values};
 use clap::Subcommand;
 use plinth_common::api::{ExportInstance, Instance, InstancePage, NewInstance, StopInstance};
@@ -105,12 +106,8 @@ pub struct ListArgs {
     /// Only instances in this state.
     #[arg(long, value_parser = one_of(InstanceState::ALL, InstanceState::as_str))]
     state: Option<InstanceState>,
-    /// How many instances at most, 1-1000 [server default: 100].
-    #[arg(long, value_name = "N")]
-    limit: Option<u32>,
-    /// How many matching instances to skip.
-    #[arg(long, value_name = "N")]
-    offset: Option<u64>,
+    #[command(flatten)]
+    page: PageArgs,
 }
 
 impl ListArgs {
@@ -121,13 +118,9 @@ impl ListArgs {
             ("host", self.host.as_deref()),
             ("state", self.state.map(InstanceState::as_str)),
         ];
-        let mut query: Vec<(&'static str, String)> = text
-            .into_iter()
+        text.into_iter()
             .filter_map(|(k, v)| v.map(|v| (k, v.to_string())))
-            .collect();
-        query.extend(self.limit.map(|n| ("limit", n.to_string())));
-        query.extend(self.offset.map(|n| ("offset", n.to_string())));
-        query
+            .collect()
     }
 }
 
@@ -248,7 +241,9 @@ fn disk_size(text: &str) -> Result<u64, String> {
 pub async fn run(client: &Client, out: &Output, command: InstancesCommand) -> anyhow::Result<()> {
     match command {
         InstancesCommand::List(args) => out.emit(
-            client.get_with(&["v1", "instances"], &args.query()).await?,
+            client
+                .list(&["v1", "instances"], &args.query(), &args.page)
+                .await?,
             render_page,
         ),
         InstancesCommand::Show { id } => out.emit(
@@ -474,12 +469,8 @@ pub fn render_page(page: &InstancePage) -> String {
             ago(Some(&i.updated_at)),
         ]);
     }
-    format!(
-        "{}{} of {} instances\n",
-        table.render(),
-        page.items.len(),
-        page.total
-    )
+    let more = page.next_cursor.as_deref();
+    table.render() + &footer(page.items.len(), page.total, "instances", more)
 }
 
 fn render_instance(i: &Instance) -> String {
@@ -761,7 +752,7 @@ mod tests {
     fn list_filters_become_the_query() {
         let Ok(InstancesCommand::List(args)) = parse(&[
             "list", "-q", "web", "--tenant", "t-1", "--host", "h-1", "--state", "running",
-            "--limit", "20", "--offset", "40",
+            "--limit", "20", "--cursor", "c1.x",
         ]) else {
             panic!("list parses");
         };
@@ -772,10 +763,20 @@ mod tests {
                 ("tenant", "t-1".to_string()),
                 ("host", "h-1".to_string()),
                 ("state", "running".to_string()),
-                ("limit", "20".to_string()),
-                ("offset", "40".to_string()),
             ]
         );
+        assert_eq!(
+            args.page,
+            PageArgs {
+                limit: Some(20),
+                cursor: Some("c1.x".into())
+            }
+        );
+        assert!(
+            parse(&["list", "--offset", "40"]).is_err(),
+            "gone with the API's offset"
+        );
+        assert!(parse(&["list", "--limit", "0"]).is_err());
         assert!(parse(&["list", "--state", "sleeping"]).is_err());
         let Ok(InstancesCommand::List(args)) = parse(&["list", "--q", "web"]) else {
             panic!("list parses");
@@ -797,6 +798,7 @@ mod tests {
         let text = render_page(&InstancePage {
             items: vec![instance],
             total: 3,
+            next_cursor: Some("c1.next".into()),
         });
         let mut lines = text.lines();
         let header: Vec<&str> = lines
@@ -826,5 +828,6 @@ mod tests {
         let row = lines.next().expect("a row");
         assert!(row.contains("a@example.com") && row.contains("2.0 GiB"));
         assert_eq!(lines.next(), Some("1 of 3 instances"));
+        assert_eq!(lines.next(), Some("more: --cursor c1.next"));
     }
 }

@@ -19,7 +19,9 @@ mod maintenance;
 mod metrics;
 mod migrate;
 mod moves;
+mod operations;
 mod output;
+mod paging;
 mod progress;
 mod segments;
 mod settings;
@@ -106,12 +108,13 @@ enum Command {
     /// The change feed: state changes of hosts, instances, images, bare metal, segments,
     /// EIPs and operations.
     Events(events::EventsArgs),
-    /// The newest audit entries.
-    Audit {
-        /// How many entries, 1-1000 [server default: 100].
-        #[arg(long)]
-        limit: Option<u32>,
+    /// Long-running work: list (with filters) and show with its steps.
+    Operations {
+        #[command(subcommand)]
+        command: operations::OperationsCommand,
     },
+    /// The newest audit entries (100 unless --limit says how many).
+    Audit(paging::PageArgs),
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -129,7 +132,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eips { command } => eips::run(&client, &out, command).await,
         Command::Baremetal { command } => baremetal::run(&client, &out, command).await,
         Command::Tokens { command } => tokens::run(&client, &out, command).await,
-        Command::Audit { limit } => admin::audit(&client, &out, limit).await,
+        Command::Operations { command } => operations::run(&client, &out, command).await,
+        Command::Audit(page) => admin::audit(&client, &out, page).await,
         Command::Events(args) => events::run(&settings, cli.json, args).await,
     }
 }
@@ -271,6 +275,34 @@ mod tests {
             ],
             &["hosts", "gpus", "restore", "h-1", "0000:41:00.0"],
             &["hosts", "vgpus", "h-1"],
+            &[
+                "operations",
+                "list",
+                "--kind",
+                "host_drain",
+                "--status",
+                "running",
+            ],
+            &[
+                "operations",
+                "list",
+                "--resource",
+                "bm-1",
+                "--tenant",
+                "t-1",
+                "--limit",
+                "5",
+            ],
+            &["operations", "show", "op-1", "--json"],
+            &[
+                "baremetal",
+                "power",
+                "bm-1",
+                "reboot",
+                "--hard",
+                "--no-wait",
+            ],
+            &["baremetal", "power", "bm-1", "on", "--wait-timeout", "2m"],
         ] {
             assert!(parse(args).is_ok(), "{args:?}");
         }

@@ -5,17 +5,19 @@ use crate::client::Client;
 use crate::format::{ago, when};
 use crate::images::one_of;
 use crate::output::Output;
+use crate::paging::{PageArgs, footer};
 use crate::table::{Table, key_values};
 use anyhow::bail;
 use clap::Subcommand;
 use plinth_common::api::{
-    NewSegment, RoutePolicy, Segment, SegmentState, SetSegmentPermission, UpdateSegment,
+    NewSegment, RoutePolicy, Segment, SegmentPage, SegmentState, SetSegmentPermission,
+    UpdateSegment,
 };
 
 #[derive(Subcommand)]
 pub enum SegmentsCommand {
-    /// List segments (a tenant token lists those the tenant may use).
-    List,
+    /// List segments by name (a tenant token lists those the tenant may use).
+    List(PageArgs),
     /// Show one segment.
     Show { id: String },
     /// Add a segment the physical network already carries.
@@ -133,9 +135,9 @@ pub struct Who {
 
 pub async fn run(client: &Client, out: &Output, command: SegmentsCommand) -> anyhow::Result<()> {
     match command {
-        SegmentsCommand::List => out.emit(
-            client.get(&["v1", "segments"]).await?,
-            |s: &Vec<Segment>| render_list(s),
+        SegmentsCommand::List(page) => out.emit(
+            client.list(&["v1", "segments"], &[], &page).await?,
+            render_list,
         ),
         SegmentsCommand::Show { id } => {
             out.emit(client.get(&["v1", "segments", &id]).await?, render_segment)
@@ -203,15 +205,15 @@ fn vlan(s: &Segment) -> String {
         .map_or_else(|| "untagged".to_string(), |v| v.to_string())
 }
 
-fn render_list(segments: &[Segment]) -> String {
-    if segments.is_empty() {
+fn render_list(page: &SegmentPage) -> String {
+    if page.total == 0 {
         return "no segments\n".to_string();
     }
     let mut table = Table::new(&[
         "id", "name", "ip", "cidr", "gateway", "nic", "vlan", "routes", "tenants", "state", "used",
         "updated",
     ]);
-    for s in segments {
+    for s in &page.items {
         table.row(vec![
             s.id.clone(),
             s.name.clone(),
@@ -227,7 +229,8 @@ fn render_list(segments: &[Segment]) -> String {
             ago(Some(&s.updated_at)),
         ]);
     }
-    table.render()
+    let more = page.next_cursor.as_deref();
+    table.render() + &footer(page.items.len(), page.total, "segments", more)
 }
 
 fn render_segment(s: &Segment) -> String {
@@ -313,7 +316,11 @@ mod tests {
             created_at: "2026-01-01T00:00:00Z".into(),
             updated_at: "2026-01-01T00:00:00Z".into(),
         };
-        let text = render_list(&[segment]);
+        let text = render_list(&SegmentPage {
+            items: vec![segment],
+            total: 1,
+            next_cursor: None,
+        });
         let header = text.lines().next().unwrap_or_default();
         for column in [
             "ID", "NAME", "IP", "CIDR", "GATEWAY", "NIC", "VLAN", "TENANTS", "STATE", "UPDATED",

@@ -4,16 +4,17 @@
 use crate::client::Client;
 use crate::format::{or_dash, when};
 use crate::output::Output;
+use crate::paging::{PageArgs, footer};
 use crate::table::{Table, key_values};
 use clap::{Subcommand, ValueEnum};
 use plinth_common::api::{
-    ApiToken, CreateEnrollmentToken, CreateToken, CreatedToken, EnrollmentToken, TokenRole,
+    ApiTokenPage, CreateEnrollmentToken, CreateToken, CreatedToken, EnrollmentToken, TokenRole,
 };
 
 #[derive(Subcommand)]
 pub enum TokensCommand {
-    /// List live API tokens (never their secrets).
-    List,
+    /// List live API tokens, oldest first (never their secrets).
+    List(PageArgs),
     /// Create an API token; its secret is printed once.
     Create {
         /// What the token may do: everything, or act for one tenant.
@@ -66,9 +67,9 @@ fn role_name(role: TokenRole) -> &'static str {
 
 pub async fn run(client: &Client, out: &Output, command: TokensCommand) -> anyhow::Result<()> {
     match command {
-        TokensCommand::List => {
-            let list = client.get(&["v1", "tokens"]).await?;
-            out.emit(list, |t: &Vec<ApiToken>| render_tokens(t))
+        TokensCommand::List(page) => {
+            let list = client.list(&["v1", "tokens"], &[], &page).await?;
+            out.emit(list, render_tokens)
         }
         TokensCommand::Create {
             role,
@@ -103,8 +104,8 @@ pub async fn run(client: &Client, out: &Output, command: TokensCommand) -> anyho
     }
 }
 
-fn render_tokens(tokens: &[ApiToken]) -> String {
-    if tokens.is_empty() {
+fn render_tokens(page: &ApiTokenPage) -> String {
+    if page.total == 0 {
         return "no tokens\n".to_string();
     }
     let mut table = Table::new(&[
@@ -116,7 +117,7 @@ fn render_tokens(tokens: &[ApiToken]) -> String {
         "expires",
         "created by",
     ]);
-    for t in tokens {
+    for t in &page.items {
         table.row(vec![
             t.id.clone(),
             role_name(t.role).to_string(),
@@ -127,7 +128,8 @@ fn render_tokens(tokens: &[ApiToken]) -> String {
             t.created_by.clone(),
         ]);
     }
-    table.render()
+    let more = page.next_cursor.as_deref();
+    table.render() + &footer(page.items.len(), page.total, "tokens", more)
 }
 
 fn render_created(created: &CreatedToken) -> String {

@@ -54,7 +54,8 @@ pub async fn heartbeat(
 
 /// An agent swaps its certificate for a new one, for a key it made anew.
 #[utoipa::path(post, path = "/v1/agent/hosts/{id}/renew", params(("id" = String, Path, description = "host id")), tag = "agents", request_body = RenewRequest,
-    responses((status = 200, body = RenewResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = RenewResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
 pub async fn renew(
     State(st): State<AppState>,
     agent: AgentCaller,

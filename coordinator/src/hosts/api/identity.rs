@@ -12,8 +12,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use plinth_common::api::{
-    EnrollmentToken, ErrorBody, HostCertificate, HostCertificatePage, HostRemoved, ReenrollHost, RemoveHost,
-    RevokeCertificates,
+    EnrollmentToken, ErrorBody, HostCertificate, HostCertificatePage, HostRemoved, ReenrollHost,
+    RemoveHost, RevokeCertificates,
 };
 use plinth_common::ids::HostId;
 

@@ -486,4 +486,47 @@ mod tests {
         assert!(store.revoked_coordinator_serials(1_000).await?.is_empty());
         Ok(())
     }
+
+    /// A host's certificates newest first, ties by serial, through one issued between pages;
+    /// another host's never.
+    #[tokio::test]
+    async fn certificates_page_newest_first_through_inserts() -> anyhow::Result<()> {
+        let (store, _dir) = test_store().await;
+        let cert = |serial: &'static str, host: &'static str, at: i64| {
+            let store = &store;
+            async move {
+                sqlx::query(
+                    "INSERT INTO certificates (serial, kind, host_id, issued_at, expires_at) \
+                     VALUES (?, 'agent', ?, ?, 10000)",
+                )
+                .bind(serial)
+                .bind(host)
+                .bind(at)
+                .execute(store.pool())
+                .await
+                .map(drop)
+                .map_err(StoreError::from)
+            }
+        };
+        for (serial, at) in [("01", 10), ("02", 30), ("03", 30), ("04", 20)] {
+            cert(serial, "host-1", at).await?;
+        }
+        cert("99", "host-2", 25).await?;
+        let read = |limit, after: Option<(i64, String)>| {
+            let store = &store;
+            async move {
+                store
+                    .host_certificates("host-1", 0, limit, after.as_ref())
+                    .await
+            }
+        };
+        let between = || async {
+            cert("05", "host-1", 40).await?;
+            cert("06", "host-1", 20).await
+        };
+        let (places, total) = crate::db::test_walk(read, between, crate::db::test_desc).await?;
+        let serials: Vec<&str> = places.iter().map(|(_, s)| s.as_str()).collect();
+        assert_eq!((serials, total), (vec!["02", "03", "04", "06", "01"], 6));
+        Ok(())
+    }
 }

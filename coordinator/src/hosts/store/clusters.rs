@@ -65,3 +65,40 @@ impl Store {
         row.as_ref().map(cluster).transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{test_asc, test_store, test_walk};
+
+    /// Clusters by id, through one created between pages on each side of the cursor.
+    #[tokio::test]
+    async fn clusters_page_by_id_through_inserts() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        for id in ["b", "d", "f"] {
+            assert!(store.create_cluster(id, "").await?);
+        }
+        let read = |limit, after: Option<(String, String)>| {
+            let store = &store;
+            async move {
+                let (items, total) = store.list_clusters(limit, after.as_ref()).await?;
+                let keyed = items
+                    .into_iter()
+                    .map(|c| ((c.id.clone(), c.id.clone()), c))
+                    .collect();
+                Ok((keyed, total))
+            }
+        };
+        let between = || async {
+            store.create_cluster("a", "").await?;
+            store.create_cluster("e", "").await?;
+            Ok(())
+        };
+        let (places, total) = test_walk(read, between, test_asc).await?;
+        let ids: Vec<&str> = places.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!((ids, total), (vec!["b", "d", "e", "f"], 5));
+        assert_eq!(store.cluster("e").await?.map(|c| c.host_count), Some(0));
+        assert!(store.cluster("z").await?.is_none());
+        Ok(())
+    }
+}

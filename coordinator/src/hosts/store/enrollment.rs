@@ -104,7 +104,17 @@ impl Store {
         }
         self.upsert_host(&mut tx, h, "", 0, 0).await?;
         Self::record_certificate(&mut tx, cert).await?;
+        // A new host starts `available`; a re-enrollment keeps the state and gets a new
+        // certificate (and what the agent calls itself now).
+        let data = match bound {
+            None => serde_json::json!({ "created": true,
+                "state": plinth_common::host::HostState::Available.as_str(),
+                "cluster_id": h.cluster_id, "ip": h.ip, "hostname": h.hostname }),
+            Some(_) => serde_json::json!({ "reenrolled": true, "hostname": h.hostname }),
+        };
+        crate::events::record_change(&mut tx, crate::events::EventType::Host, h.id, data).await?;
         tx.commit().await?;
+        self.events_committed();
         self.note_revoked(&revoked);
         self.reindex_host(h.id).await?;
         Ok(Enrolled::Done {
@@ -195,7 +205,10 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        let data = serde_json::json!({ "deleted": true, "orphaned": placed });
+        crate::events::record_change(&mut tx, crate::events::EventType::Host, id, data).await?;
         tx.commit().await?;
+        self.events_committed();
         self.note_revoked(&revoked);
         self.host_index().remove(id);
         Ok(Ok(Removed {

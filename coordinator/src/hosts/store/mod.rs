@@ -247,7 +247,7 @@ impl Store {
                 libvirt_uri = ?5, hypervisor = ?6, agent_version = ?7, domains_json = ?8, \
                 last_seen = ?9, offline_after = ?10, api_port = ?11, search_text = ?12, \
                 migration_uri = ?14, migrate_uri = ?15, shared_storage = ?16 \
-             WHERE id = ?13 RETURNING state",
+             WHERE id = ?13 RETURNING state, presence",
         )
         .bind(&f.hostname)
         .bind(&f.cpu_model)
@@ -275,14 +275,8 @@ impl Store {
             e.capacity.total_cores = f.total_cores;
             e.capacity.total_memory_bytes = f.total_memory_bytes;
         });
-        let came_online = sqlx::query(
-            "UPDATE hosts SET presence = 'online' WHERE id = ? AND presence = 'offline'",
-        )
-        .bind(id)
-        .execute(self.pool())
-        .await?
-        .rows_affected()
-            == 1;
+        let was_offline = row.try_get::<&str, _>("presence")? == "offline";
+        let came_online = was_offline && self.mark_online(id).await?;
         let change = PresenceChange {
             went_offline,
             came_online,
@@ -290,13 +284,50 @@ impl Store {
         Ok(Some((state, change)))
     }
 
+    /// Announces an agent back online (one event); `false` when it was not offline.
+    async fn mark_online(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let came_online = sqlx::query(
+            "UPDATE hosts SET presence = 'online' WHERE id = ? AND presence = 'offline'",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if came_online {
+            let data = serde_json::json!({ "agent": AgentStatus::Online });
+            crate::events::record_change(&mut tx, crate::events::EventType::Host, id, data).await?;
+        }
+        tx.commit().await?;
+        if came_online {
+            self.events_committed();
+        }
+        Ok(came_online)
+    }
+
     /// Announces agents whose online window has closed (all hosts, or one): flips their
-    /// presence to offline and returns their ids. Each outage is returned exactly once.
+    /// presence to offline and returns their ids. Each outage is returned exactly once, and
+    /// is one event in the change feed.
     pub async fn mark_offline(
         &self,
         id: Option<&str>,
         now: i64,
     ) -> Result<Vec<String>, StoreError> {
+        // Most ticks find none: look before taking the write lock.
+        let due = sqlx::query(
+            "SELECT 1 FROM hosts WHERE presence = 'online' AND offline_after <= ? \
+             AND (? IS NULL OR id = ?) LIMIT 1",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write().await?;
         let rows = sqlx::query(
             "UPDATE hosts SET presence = 'offline' \
              WHERE presence = 'online' AND offline_after <= ? AND (? IS NULL OR id = ?) RETURNING id",
@@ -304,12 +335,22 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(rows
+        let ids: Vec<String> = rows
             .iter()
             .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?)
+            .collect::<Result<_, _>>()?;
+        for host in &ids {
+            let data = serde_json::json!({ "agent": AgentStatus::Offline });
+            crate::events::record_change(&mut tx, crate::events::EventType::Host, host, data)
+                .await?;
+        }
+        tx.commit().await?;
+        if !ids.is_empty() {
+            self.events_committed();
+        }
+        Ok(ids)
     }
 
     /// One page of hosts and the number matching in all.

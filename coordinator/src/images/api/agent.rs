@@ -27,7 +27,7 @@ pub fn routes() -> Router<AppState> {
 /// The content of an image an instance on the agent's host (or migrating to it) boots from.
 #[utoipa::path(get, path = "/v1/agent/images/{id}/content", params(("id" = String, Path, description = "image id")), tag = "agents",
     responses((status = 200, description = "the image"), (status = 400, body = plinth_common::api::ErrorBody),
-        (status = 403, body = plinth_common::api::ErrorBody), (status = 404, body = plinth_common::api::ErrorBody)))]
+        (status = 401, body = plinth_common::api::ErrorBody), (status = 403, body = plinth_common::api::ErrorBody), (status = 404, body = plinth_common::api::ErrorBody)))]
 pub async fn fetch(
     State(st): State<AppState>,
     agent: AgentCaller,
@@ -51,7 +51,8 @@ pub async fn fetch(
 #[utoipa::path(put, path = "/v1/agent/images/{id}/content", params(("id" = String, Path, description = "image id")), tag = "agents",
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = plinth_common::api::Image), (status = 400, body = plinth_common::api::ErrorBody),
-        (status = 403, body = plinth_common::api::ErrorBody), (status = 409, body = plinth_common::api::ErrorBody),
+        (status = 401, body = plinth_common::api::ErrorBody), (status = 403, body = plinth_common::api::ErrorBody),
+        (status = 404, body = plinth_common::api::ErrorBody), (status = 409, body = plinth_common::api::ErrorBody),
         (status = 422, body = plinth_common::api::ErrorBody)))]
 pub async fn upload_export(
     State(st): State<AppState>,

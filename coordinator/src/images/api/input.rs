@@ -1,9 +1,9 @@
 //! Checks on what image requests bring, and who may see or change an image. Every refusal
 //! names the field; nothing is written before all checks pass.
 
-use crate::http::paging::{self, PageRequest};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::paging::{self, PageRequest};
 use crate::http::text::{NAME, NOTE, text, url_length};
 use crate::images::ImageChanges;
 use crate::images::create::Checked;

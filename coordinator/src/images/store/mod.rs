@@ -259,6 +259,10 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         replace_tags(&mut tx, row.id, tags).await?;
+        let data = serde_json::json!({ "created": true, "status": row.status.as_str(),
+            "kind": row.kind.as_str(), "name": row.name, "visibility": row.visibility.as_str() });
+        crate::events::record_change(&mut tx, crate::events::EventType::Image, row.id, data)
+            .await?;
         if let Some(op) = op {
             self.insert_operation(&mut tx, op).await?;
         }
@@ -357,7 +361,10 @@ impl Store {
         push_after(&mut page, "created_at", "id", Order::Desc, f.after.as_ref());
         push_order(&mut page, "created_at", "id", Order::Desc, f.limit);
         let rows = page.build().fetch_all(self.pool()).await?;
-        Ok((self.keyed_with_tags(rows, "created_at").await?, total as u64))
+        Ok((
+            self.keyed_with_tags(rows, "created_at").await?,
+            total as u64,
+        ))
     }
 
     /// Images with their tags, each beside its place in a list ordered by `key`, then id.
@@ -368,7 +375,10 @@ impl Store {
     ) -> Result<Vec<Keyed<i64, Image>>, StoreError> {
         let keys: Vec<i64> = rows
             .iter()
-            .map(|r| r.try_get::<Option<i64>, _>(key).map(Option::unwrap_or_default))
+            .map(|r| {
+                r.try_get::<Option<i64>, _>(key)
+                    .map(Option::unwrap_or_default)
+            })
             .collect::<Result<_, _>>()?;
         let images = self.with_tags(rows).await?;
         Ok(keys
@@ -400,7 +410,10 @@ impl Store {
         push_after(&mut page, "deleted_at", "id", Order::Desc, after);
         push_order(&mut page, "deleted_at", "id", Order::Desc, limit);
         let rows = page.build().fetch_all(self.pool()).await?;
-        Ok((self.keyed_with_tags(rows, "deleted_at").await?, total as u64))
+        Ok((
+            self.keyed_with_tags(rows, "deleted_at").await?,
+            total as u64,
+        ))
     }
 
     /// Changes what may change in any status. `false` if there is no such image.
@@ -431,6 +444,21 @@ impl Store {
         if let Some(tags) = tags {
             replace_tags(&mut tx, id, tags).await?;
         }
+        // The fields the request gave, as they are now.
+        let mut data = serde_json::Map::new();
+        let given = [
+            ("name", name.map(serde_json::Value::from)),
+            ("note", note.map(serde_json::Value::from)),
+            ("visibility", visibility.map(|v| v.as_str().into())),
+            ("tags", tags.map(|t| t.into())),
+        ];
+        for (field, value) in given {
+            if let Some(value) = value {
+                data.insert(field.to_string(), value);
+            }
+        }
+        crate::events::record_change(&mut tx, crate::events::EventType::Image, id, data.into())
+            .await?;
         tx.commit().await?;
         self.events_committed();
         Ok(true)
@@ -493,6 +521,11 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         replace_tags(&mut tx, new_id, &source.tags).await?;
+        let data = serde_json::json!({ "created": true, "status": ImageStatus::Making.as_str(),
+            "kind": ImageKind::Base.as_str(), "name": name,
+            "visibility": Visibility::Public.as_str(), "copied_from": source.id });
+        crate::events::record_change(&mut tx, crate::events::EventType::Image, new_id, data)
+            .await?;
         self.insert_operation(&mut tx, op).await?;
         tx.commit().await?;
         self.events_committed();
@@ -550,4 +583,89 @@ async fn replace_tags(
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+
+    use super::*;
+    use crate::db::{test_desc, test_image, test_store, test_walk};
+
+    async fn image(
+        store: &Store,
+        id: &str,
+        created: i64,
+        deleted: Option<i64>,
+    ) -> Result<(), StoreError> {
+        test_image(store, id).await?;
+        sqlx::query("UPDATE images SET created_at = ?, deleted_at = ? WHERE id = ?")
+            .bind(created)
+            .bind(deleted)
+            .bind(id)
+            .execute(store.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The image list newest first and the recycle bin last deleted first, each through
+    /// images added between pages, with a filter and the total of all that match.
+    #[tokio::test]
+    async fn lists_page_by_their_keys_through_inserts() -> Result<(), StoreError> {
+        let (store, _dir) = test_store().await;
+        for (id, at) in [
+            ("img-1", 100),
+            ("img-2", 200),
+            ("img-3", 200),
+            ("img-4", 50),
+        ] {
+            image(&store, id, at, None).await?;
+        }
+        for (id, at) in [("bin-1", 10), ("bin-2", 30), ("bin-3", 20)] {
+            image(&store, id, 1, Some(at)).await?;
+        }
+        let read = |limit, after| {
+            let filter = ImageFilter {
+                limit,
+                after,
+                ..Default::default()
+            };
+            let store = &store;
+            async move { store.list_images(&filter).await }
+        };
+        let between = || async {
+            image(&store, "img-5", 300, None).await?;
+            image(&store, "img-6", 200, None).await
+        };
+        let (places, total) = test_walk(read, between, test_desc).await?;
+        let ids: Vec<&str> = places.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(
+            (ids, total),
+            (vec!["img-2", "img-3", "img-6", "img-1", "img-4"], 6)
+        );
+        let base = ImageFilter {
+            kind: Some(ImageKind::Base),
+            limit: 10,
+            after: Some((100, "img-1".into())),
+            ..Default::default()
+        };
+        let (rows, total) = store.list_images(&base).await?;
+        let ids: Vec<&str> = rows.iter().map(|(_, i)| i.id.as_str()).collect();
+        assert_eq!(
+            (ids, total),
+            (vec!["img-4"], 6),
+            "deleted images are not listed"
+        );
+
+        let read = |limit, after: Option<(i64, String)>| {
+            let store = &store;
+            async move { store.recycle_bin(None, limit, after.as_ref()).await }
+        };
+        let between = || async { image(&store, "bin-4", 1, Some(15)).await };
+        let (places, total) = test_walk(read, between, test_desc).await?;
+        let ids: Vec<&str> = places.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!((ids, total), (vec!["bin-2", "bin-3", "bin-4", "bin-1"], 4));
+        let (mine, total) = store.recycle_bin(Some("ten-x"), 10, None).await?;
+        assert!(mine.is_empty() && total == 0);
+        Ok(())
+    }
 }

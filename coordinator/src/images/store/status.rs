@@ -141,7 +141,9 @@ impl Store {
         }
         let mut tx = self.write().await?;
         let data = match to {
-            ImageNext::Removed => serde_json::json!({ "removed": true, "from": from.as_str() }),
+            ImageNext::Removed => {
+                serde_json::json!({ "deleted": true, "removed": true, "from": from.as_str() })
+            }
             ImageNext::Status(to) => {
                 serde_json::json!({ "status": to.as_str(), "from": from.as_str() })
             }
@@ -164,6 +166,10 @@ impl Store {
                 .await?;
         }
         if let Some(op) = op {
+            if let (None, ImageNext::Status(to)) = (op.error, to) {
+                let step = format!("stored: the image is {to}");
+                crate::jobs::operations::add_step(&mut tx, op.id, &step, now).await?;
+            }
             self.finish_operation(&mut tx, op.id, op.error, now).await?;
         }
         tx.commit().await?;

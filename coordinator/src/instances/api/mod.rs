@@ -6,8 +6,8 @@ pub mod export;
 pub mod input;
 
 use crate::http::auth::{Admin, Caller};
-use crate::http::paging::{self, PageRequest};
 use crate::http::error::{ApiError, ApiJson, ApiOptionalJson, ApiPath, ApiQuery, ApiResult};
+use crate::http::paging::{self, PageRequest};
 use crate::instances;
 use crate::instances::api::input as instance_input;
 /// Other resources check an instance the caller may see through this (a 404 otherwise).
@@ -56,7 +56,7 @@ pub struct ListQuery {
 /// Create an instance: checked, placed, claimed and recorded before this answers; the host's
 /// agent builds it afterwards (follow `state` or the operation).
 #[utoipa::path(post, operation_id = "create_instance", path = "/v1/instances", tag = "instances", security(("bearer" = [])), request_body = NewInstance,
-    responses((status = 202, body = Instance), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 202, body = Instance), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
     caller: Caller,
@@ -107,7 +107,7 @@ async fn page_of(
 
 /// List instances; tenants see only theirs.
 #[utoipa::path(get, operation_id = "list_instances", path = "/v1/instances", tag = "instances", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = InstancePage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = InstancePage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,

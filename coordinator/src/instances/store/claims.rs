@@ -11,7 +11,7 @@
 use crate::db::{Store, StoreError};
 use crate::instances::store::{ClaimRefused, NewInstanceRow, read_quota, search_text};
 use crate::jobs::Jobs;
-use crate::jobs::operations::NewOperation;
+use crate::jobs::operations::{NewOperation, add_step};
 use crate::scheduler::Overcommit;
 use plinth_common::host::HostState;
 use plinth_common::instance::InstanceState;
@@ -222,6 +222,13 @@ impl Store {
         if !granted.is_empty() {
             let ops = json_array(granted.iter().map(|c| c.op.as_str()));
             crate::jobs::operations::insert_operations(&mut tx, &ops).await?;
+            for c in &granted {
+                let op: serde_json::Value = serde_json::from_str(&c.op)
+                    .map_err(|e| StoreError::Corrupt(format!("new operation row: {e}")))?;
+                let (id, now) = (op["id"].as_str().unwrap_or_default(), op["now"].as_i64());
+                let step = format!("placed on host {}", c.host);
+                add_step(&mut tx, id, &step, now.unwrap_or_default()).await?;
+            }
         }
         tx.commit().await?;
         self.events_committed();

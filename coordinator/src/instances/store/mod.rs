@@ -12,10 +12,10 @@ pub mod state;
 pub use quota::QuotaExceeded;
 pub(crate) use quota::{exceeded, read_quota, release_quota};
 
-use crate::db::{Keyed, Order, Store, StoreError, push_after, push_order};
+use crate::db::{Keyed, Order, Store, StoreError, like_pattern, push_after, push_order};
 use crate::instances::store::claims::{Claim, give_back, host_claims};
 use crate::instances::store::state::{Owner, StateChange, not_owned, owned_state, swap_state};
-use crate::jobs::operations::NewOperation;
+use crate::jobs::operations::{NewOperation, add_step};
 use crate::scheduler::Overcommit;
 use plinth_common::api::{Instance, OperationStatus};
 use plinth_common::instance::{InstanceKind, InstanceState};
@@ -269,6 +269,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         self.insert_operation(&mut tx, op).await?;
+        add_step(&mut tx, op.id, &format!("placed on host {host}"), op.now).await?;
         tx.commit().await?;
         self.events_committed();
         self.set_allocation(host, c, m);
@@ -321,6 +322,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        add_step(&mut tx, op_id, &format!("instance now {state}"), now).await?;
         self.finish_operation(&mut tx, op_id, None, now).await?;
         tx.commit().await?;
         self.events_committed();
@@ -364,10 +366,12 @@ impl Store {
         let mut tx = self.write().await?;
         let released = release_claim(&mut tx, id).await?;
         release_quota(&mut tx, id).await?;
+        state::record_removed(&mut tx, id).await?;
         sqlx::query("DELETE FROM instances WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        add_step(&mut tx, op_id, "instance deleted", now).await?;
         self.finish_operation(&mut tx, op_id, None, now).await?;
         tx.commit().await?;
         self.events_committed();
@@ -423,16 +427,9 @@ impl Store {
         let push_filters = |query: &mut QueryBuilder<'_, Sqlite>| {
             query.push(" WHERE 1 = 1");
             if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
-                let pattern = format!(
-                    "%{}%",
-                    q.to_lowercase()
-                        .replace('\\', "\\\\")
-                        .replace('%', "\\%")
-                        .replace('_', "\\_")
-                );
                 query
                     .push(" AND i.search_text LIKE ")
-                    .push_bind(pattern)
+                    .push_bind(like_pattern(q))
                     .push(" ESCAPE '\\'");
             }
             if let Some(t) = &f.tenant {
@@ -755,6 +752,64 @@ mod tests {
         assert_eq!((usage.cores, usage.instances), (2, 2));
         assert_eq!(claim(&store, 5, GIB / 4).await?, Ok(()));
         assert_eq!(store.quota(tenant).await?.1.instances, 3);
+        Ok(())
+    }
+
+    async fn created_at(store: &Store, n: usize, at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE instances SET created_at = ? WHERE id = ?")
+            .bind(at)
+            .bind(format!("inst-{n:012}"))
+            .execute(store.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Newest first, ties by id: instances created between two pages, before or after the
+    /// cursor (one at the cursor's very time), are neither repeated nor skipped.
+    #[tokio::test]
+    async fn pages_follow_the_cursor_through_inserts_and_filters() -> Result<(), StoreError> {
+        let (store, _dir) = setup().await?;
+        for (n, at) in [(1, 100), (2, 200), (3, 200), (4, 50)] {
+            assert_eq!(claim(&store, n, 64 << 20).await?, Ok(()));
+            created_at(&store, n, at).await?;
+        }
+        let read = |limit, after| {
+            let filter = InstanceFilter {
+                limit,
+                after,
+                ..Default::default()
+            };
+            let store = &store;
+            async move { store.list_instances(&filter).await }
+        };
+        let between = || async {
+            for (n, at) in [(5, 300), (6, 200)] {
+                assert_eq!(claim(&store, n, 64 << 20).await?, Ok(()));
+                created_at(&store, n, at).await?;
+            }
+            Ok(())
+        };
+        let (places, total) = crate::db::test_walk(read, between, crate::db::test_desc).await?;
+        let ids: Vec<&str> = places.iter().map(|(_, id)| &id[id.len() - 1..]).collect();
+        assert_eq!(ids, ["2", "3", "6", "1", "4"], "5 came before the cursor");
+        assert_eq!(total, 6);
+
+        // A filter with a cursor: the page is what matches after it, the total all that match.
+        for n in [1, 4] {
+            let op = format!("op-{n:012}");
+            store
+                .fail_instance_job(&format!("inst-{n:012}"), &op, "boom", true, 4)
+                .await?;
+        }
+        let failed = InstanceFilter {
+            state: Some(InstanceState::Error),
+            limit: 5,
+            after: Some((100, "inst-000000000001".into())),
+            ..Default::default()
+        };
+        let (rows, total) = store.list_instances(&failed).await?;
+        let ids: Vec<&str> = rows.iter().map(|(_, i)| i.id.as_str()).collect();
+        assert_eq!((ids, total), (vec!["inst-000000000004"], 2));
         Ok(())
     }
 }

@@ -148,3 +148,14 @@ pub(crate) async fn release_to(
     )
     .await
 }
+
+/// The change-feed event of an instance's row going away (its delete finished, or a create
+/// undone): `{"deleted": true}`. Call it before the `DELETE`: the event's tenant is read from
+/// the row.
+pub(crate) async fn record_removed(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<(), StoreError> {
+    let data = serde_json::json!({ "deleted": true });
+    crate::events::record_change(conn, crate::events::EventType::Instance, id, data).await
+}

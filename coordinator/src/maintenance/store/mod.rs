@@ -4,7 +4,7 @@
 //! where the instance is, so an instance is never on two hosts or none in the store.
 
 use crate::db::{Store, StoreError};
-use crate::jobs::operations::{NewOperation, parse_status, status_name};
+use crate::jobs::operations::{NewOperation, add_step, parse_status, status_name};
 use plinth_common::api::{MoveAction, MoveItem, MoveStatus, OperationStatus};
 use plinth_common::maintenance::{DrainEvent, drain_transition};
 use plinth_common::timefmt::rfc3339;
@@ -120,7 +120,19 @@ async fn insert_moves(
         .execute(&mut *conn)
         .await?;
     }
-    Ok(())
+    let count = |a: MoveAction| moves.iter().filter(|m| m.action == a).count();
+    let begun = format!(
+        "from {source}: {} to migrate, {} stopped to release, {} to stay",
+        count(MoveAction::Migrate),
+        count(MoveAction::Release),
+        count(MoveAction::Stay)
+    );
+    add_step(conn, op, &begun, now).await?;
+    for m in moves.iter().filter(|m| m.action == MoveAction::Stay) {
+        let reason = m.reason.as_deref().unwrap_or("no reason recorded");
+        moves::move_step(conn, op, &m.instance_id, &format!("stays: {reason}"), now).await?;
+    }
+    moves::count_moves(conn, op, now).await
 }
 
 impl Store {
@@ -157,11 +169,12 @@ impl Store {
         for sql in [
             "DELETE FROM moves WHERE operation_id = ?",
             "DELETE FROM drains WHERE operation_id = ?",
-            "DELETE FROM operations WHERE id = ?",
         ] {
             sqlx::query(sql).bind(op).execute(&mut *tx).await?;
         }
+        crate::jobs::operations::discard_operation(&mut tx, op).await?;
         tx.commit().await?;
+        self.events_committed();
         Ok(())
     }
 
@@ -214,10 +227,12 @@ impl Store {
             return Ok(false);
         };
         let swapped = sqlx::query(
-            "UPDATE operations SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?",
+            "UPDATE operations SET status = ?, error = ?, updated_at = ?, finished_at = ? \
+             WHERE id = ? AND status = ?",
         )
         .bind(status_name(to))
         .bind(summary)
+        .bind(now)
         .bind(now)
         .bind(op)
         .bind(status_name(from))
@@ -228,12 +243,25 @@ impl Store {
         if !swapped {
             return Ok(false);
         }
+        let step = match summary {
+            None => "drain ended: every instance left the host",
+            Some(_) => "drain ended with instances left on the host",
+        };
+        add_step(&mut tx, op, step, now).await?;
+        let data = serde_json::json!({ "status": status_name(to), "error": summary });
+        crate::events::record_change(&mut tx, crate::events::EventType::Operation, op, data)
+            .await?;
         sqlx::query("UPDATE drains SET ended_at = ? WHERE operation_id = ?")
             .bind(now)
             .bind(op)
             .execute(&mut *tx)
             .await?;
+        let data = serde_json::json!({ "status": status_name(to), "from": status_name(from),
+            "error": summary });
+        crate::events::record_change(&mut tx, crate::events::EventType::Operation, op, data)
+            .await?;
         tx.commit().await?;
+        self.events_committed();
         Ok(true)
     }
 
@@ -517,6 +545,30 @@ mod tests {
         assert!(!store.end_drain("op-drain", None, 7).await?, "ended once");
         let d = store.latest_drain("host-1").await?.expect("drain");
         assert_eq!((d.status, d.ended_at), (OperationStatus::Failed, Some(6)));
+
+        // The drain's operation tells the same story: a step per move, in order, and its
+        // moves ended of all as the item progress.
+        let op = store.get_operation("op-drain", None).await?.expect("op");
+        let steps: Vec<String> = op
+            .steps
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.message)
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "from host-1: 2 to migrate, 1 stopped to release, 0 to stay",
+                "vm-a (vm-a): live migration to host-2 started",
+                "vm-b (vm-b): live migration to host-3 started",
+                "vm-a (vm-a): moved to host-2",
+                "vm-b (vm-b): left on its host: target gone",
+                "vm-c (vm-c): stopped, so released from host-1 without moving",
+                "drain ended with instances left on the host",
+            ]
+        );
+        assert_eq!((op.items_done, op.items_total), (Some(3), Some(3)));
+        assert_eq!(op.finished_at.as_deref(), Some(rfc3339(6).as_str()));
         Ok(())
     }
 

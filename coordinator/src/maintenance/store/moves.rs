@@ -8,6 +8,7 @@ use crate::db::{Store, StoreError};
 use crate::instances::store::claims::{give_back, host_claims};
 use crate::instances::store::state::{Owner, StateChange, swap_state};
 use crate::instances::store::{ClaimRefused, release_claim};
+use crate::jobs::operations::{add_step, set_items};
 use crate::scheduler::Overcommit;
 use plinth_common::api::MoveStatus;
 use plinth_common::instance::InstanceState;
@@ -16,6 +17,47 @@ use serde_json::json;
 use sqlx::{Row, SqliteConnection};
 
 /// A migrating instance's two hosts and its size (what each end's claim is).
+/// Records a step of the move of `instance` in `op` ("web-1 (inst-4f2a): moved to host-9c1e")
+/// and the operation's item progress (moves ended of all), in the move's transaction.
+pub(super) async fn move_step(
+    conn: &mut SqliteConnection,
+    op: &str,
+    instance: &str,
+    what: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let name: Option<String> = sqlx::query_scalar(
+        "SELECT instance_name FROM moves WHERE operation_id = ? AND instance_id = ?",
+    )
+    .bind(op)
+    .bind(instance)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let name = name.unwrap_or_default();
+    add_step(conn, op, &format!("{name} ({instance}): {what}"), now).await?;
+    count_moves(conn, op, now).await
+}
+
+/// The operation's item progress from its moves: those ended (moved, released, stayed) of all.
+pub(super) async fn count_moves(
+    conn: &mut SqliteConnection,
+    op: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let row = sqlx::query(
+        "SELECT count(*) AS total, coalesce(sum(status IN (?, ?, ?)), 0) AS done \
+         FROM moves WHERE operation_id = ?",
+    )
+    .bind(MoveStatus::Moved.as_str())
+    .bind(MoveStatus::Released.as_str())
+    .bind(MoveStatus::Stayed.as_str())
+    .bind(op)
+    .fetch_one(&mut *conn)
+    .await?;
+    let (done, total): (i64, i64) = (row.try_get("done")?, row.try_get("total")?);
+    set_items(conn, op, done.max(0) as u64, total.max(0) as u64, now).await
+}
+
 struct Migrating {
     source: String,
     target: String,
@@ -199,6 +241,8 @@ impl Store {
         .bind(instance)
         .execute(&mut *tx)
         .await?;
+        let what = format!("live migration to {target} started");
+        move_step(&mut tx, op, instance, &what, now).await?;
         tx.commit().await?;
         self.events_committed();
         self.set_allocation(target, cores, memory);
@@ -243,6 +287,8 @@ impl Store {
         .bind(instance)
         .execute(&mut *tx)
         .await?;
+        let what = format!("moved to {}", m.target);
+        move_step(&mut tx, op, instance, &what, now).await?;
         tx.commit().await?;
         self.events_committed();
         self.set_allocation(&released.0, released.1, released.2);
@@ -275,6 +321,12 @@ impl Store {
             MoveEvent::Retry
         };
         set_outcome(&mut tx, op, instance, event, reason, now).await?;
+        let what = if give_up {
+            format!("left on its host: {reason}")
+        } else {
+            format!("migration attempt failed, to be tried again: {reason}")
+        };
+        move_step(&mut tx, op, instance, &what, now).await?;
         tx.commit().await?;
         self.events_committed();
         if let Some((host, cores, memory)) = released {
@@ -307,11 +359,15 @@ impl Store {
             return Ok(false);
         }
         let released = release_claim(&mut tx, instance).await?;
+        let reason = format!("released from {source} by its maintenance drain");
         sqlx::query("UPDATE instances SET state_reason = ?, updated_at = ? WHERE id = ?")
-            .bind(format!("released from {source} by its maintenance drain"))
+            .bind(&reason)
             .bind(now)
             .bind(instance)
             .execute(&mut *tx)
+            .await?;
+        let data = json!({ "host_id": null, "reason": reason });
+        crate::events::record_change(&mut tx, crate::events::EventType::Instance, instance, data)
             .await?;
         swap_move(&mut tx, op, instance, MoveEvent::Release).await?;
         sqlx::query(
@@ -323,6 +379,8 @@ impl Store {
         .bind(instance)
         .execute(&mut *tx)
         .await?;
+        let what = format!("stopped, so released from {source} without moving");
+        move_step(&mut tx, op, instance, &what, now).await?;
         tx.commit().await?;
         self.events_committed();
         if let Some((host, cores, memory)) = released {
@@ -341,6 +399,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         set_outcome(&mut tx, op, instance, MoveEvent::Stay, reason, now).await?;
+        move_step(
+            &mut tx,
+            op,
+            instance,
+            &format!("left on its host: {reason}"),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         self.events_committed();
         Ok(())

@@ -3,8 +3,8 @@
 //! `GET /v1/instances/{id}/network` is what an instance's metadata carries of them.
 
 use crate::http::auth::Caller;
-use crate::http::paging;
 use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::http::paging;
 use crate::instances::api as instances;
 use crate::network;
 use crate::network::store::eips::{BindRefused, EipFilter};
@@ -64,7 +64,7 @@ fn bound(id: &str, instance_id: &str) -> ApiError {
 /// most free addresses serves it.
 #[utoipa::path(post, path = "/v1/eips", tag = "eips", security(("bearer" = [])), request_body = NewEip,
     responses((status = 201, body = Eip), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 401, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn allocate(
     State(st): State<AppState>,
     caller: Caller,
@@ -85,13 +85,13 @@ pub async fn allocate(
             ));
         }
     };
-    let eip = network::allocate_eip(&st, &caller.actor(), &tenant_id, &req).await?;
+    let eip = network::allocate_eip(&st, &caller, &tenant_id, &req).await?;
     Ok((StatusCode::CREATED, ApiJson(eip)))
 }
 
 /// List EIPs: a tenant its own (also those from segments it may no longer use), admins all.
 #[utoipa::path(get, operation_id = "list_eips", path = "/v1/eips", tag = "eips", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = EipPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = EipPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,

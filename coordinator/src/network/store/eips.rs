@@ -72,7 +72,11 @@ pub enum AllocRefused {
     AddressReserved {
         why: &'static str,
     },
-    AddressTaken,
+    /// Another EIP holds the address asked for: `eip`, of tenant `tenant_id`.
+    AddressTaken {
+        eip: String,
+        tenant_id: String,
+    },
 }
 
 /// Why a bind did not happen.
@@ -284,7 +288,18 @@ impl Store {
                 return Ok(Err(AllocRefused::AddressReserved { why }));
             }
             if !insert(&mut tx, a, segment, number(addr)).await? {
-                return Ok(Err(AllocRefused::AddressTaken));
+                let key = segment.pool().key(number(addr));
+                let holder = sqlx::query(
+                    "SELECT id, tenant_id FROM eips WHERE segment_id = ? AND address_key = ?",
+                )
+                .bind(&segment.id)
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
+                return Ok(Err(AllocRefused::AddressTaken {
+                    eip: holder.try_get("id")?,
+                    tenant_id: holder.try_get("tenant_id")?,
+                }));
             }
         } else {
             let mut full = Vec::new();
@@ -452,7 +467,7 @@ impl Store {
             return Ok(Err(ReleaseRefused::Bound { instance_id }));
         }
         let segment: String = row.try_get("segment_id")?;
-        let data = serde_json::json!({ "released": true, "segment_id": segment });
+        let data = serde_json::json!({ "deleted": true, "released": true, "segment_id": segment });
         crate::events::record_change(&mut tx, crate::events::EventType::Eip, id, data).await?;
         sqlx::query("DELETE FROM eips WHERE id = ?")
             .bind(id)
@@ -690,7 +705,11 @@ mod tests {
         let again = store
             .allocate_eip(&at("eip-000000000002", "203.0.113.7"))
             .await?;
-        assert_eq!(again.err(), Some(AllocRefused::AddressTaken));
+        let holder = AllocRefused::AddressTaken {
+            eip: "eip-000000000001".into(),
+            tenant_id: A.into(),
+        };
+        assert_eq!(again.err(), Some(holder));
         Ok(())
     }
 
@@ -761,10 +780,31 @@ mod tests {
             .allocate_eip(&ask("eip-000000000001", A))
             .await?
             .expect("an address");
+        let second = store
+            .allocate_eip(&ask("eip-000000000002", A))
+            .await?
+            .expect("an address");
+        instance(&store, "inst-a", A, "running").await?;
+        store
+            .bind_eip(&second.id, "inst-a", 3)
+            .await?
+            .expect("bound");
+        // The refusal names the EIPs that hold the segment, and the instance one is bound to.
         assert_eq!(
             store.delete_segment("seg-1").await?,
-            Err(SegmentRefused::InUse { allocated: 1 })
+            Err(SegmentRefused::InUse {
+                eips: vec![
+                    format!("{} ({})", eip.id, eip.address),
+                    format!(
+                        "{} ({}, bound to instance inst-a)",
+                        second.id, second.address
+                    ),
+                ],
+                allocated: 2
+            })
         );
+        store.unbind_eip(&second.id, 4).await?.expect("unbound");
+        store.release_eip(&second.id).await?.expect("released");
         store.release_eip(&eip.id).await?.expect("released");
         assert_eq!(store.delete_segment("seg-1").await?, Ok(()));
         assert!(store.segment("seg-1", None).await?.is_none());
@@ -869,6 +909,87 @@ mod tests {
         assert_eq!(
             (after.instance_id, after.state),
             (None, EipState::Allocated)
+        );
+        Ok(())
+    }
+
+    /// EIPs by segment name then address, through addresses taken between pages on either
+    /// side of the cursor; a tenant filter with a cursor. Segments page by name.
+    #[tokio::test]
+    async fn eips_and_segments_page_in_order_through_inserts() -> Result<(), StoreError> {
+        let (store, _dir) = setup().await?;
+        small(&store).await?;
+        // Another VLAN: a NIC and VLAN carry one IPv4 segment.
+        let other_vlan = validate::spec(&SegmentInput {
+            name: "seg-0",
+            cidr: "198.51.100.0/28",
+            gateway: "198.51.100.1",
+            nic: "bond1",
+            vlan: Some(200),
+            ..SegmentInput::default()
+        })
+        .expect("a valid segment");
+        let made = store
+            .create_segment("seg-0", &other_vlan, &everyone(), 1)
+            .await?;
+        assert!(made.is_ok(), "{made:?}");
+        let take = |id: &'static str, tenant: &'static str, ip: &'static str| {
+            let store = &store;
+            async move {
+                let at = Allocation {
+                    address: Some(ip.parse().expect("an address")),
+                    ..ask(id, tenant)
+                };
+                assert!(store.allocate_eip(&at).await?.is_ok(), "{ip}");
+                Ok::<_, StoreError>(())
+            }
+        };
+        for (id, tenant, ip) in [
+            ("eip-000000000001", A, "203.0.113.5"),
+            ("eip-000000000002", B, "198.51.100.9"),
+            ("eip-000000000003", A, "203.0.113.3"),
+            ("eip-000000000004", B, "198.51.100.4"),
+        ] {
+            take(id, tenant, ip).await?;
+        }
+        let read = |limit, after| {
+            let filter = EipFilter {
+                limit,
+                after,
+                ..Default::default()
+            };
+            let store = &store;
+            async move { store.list_eips(&filter).await }
+        };
+        let between = || async {
+            take("eip-000000000005", A, "198.51.100.2").await?;
+            take("eip-000000000006", A, "203.0.113.4").await
+        };
+        let (places, total) = crate::db::test_walk(read, between, crate::db::test_asc).await?;
+        let segments: Vec<&str> = places.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(segments, ["seg-0", "seg-0", "seg-1", "seg-1", "seg-1"]);
+        assert_eq!(total, 6, "198.51.100.2 came before the cursor");
+        let only_a = EipFilter {
+            tenant: Some(A.into()),
+            limit: 10,
+            after: places.get(2).cloned(),
+            ..Default::default()
+        };
+        let (rows, total) = store.list_eips(&only_a).await?;
+        let ips: Vec<&str> = rows.iter().map(|(_, e)| e.address.as_str()).collect();
+        assert_eq!((ips, total), (vec!["203.0.113.4", "203.0.113.5"], 4));
+
+        let (first, total) = store.list_segments(None, 1, None).await?;
+        assert_eq!((first[0].name.as_str(), total), ("seg-0", 2));
+        let after = (first[0].name.clone(), first[0].id.clone());
+        let (next, _) = store.list_segments(None, 1, Some(&after)).await?;
+        assert_eq!(next[0].name, "seg-1");
+        assert!(
+            store
+                .list_segments(None, 1, Some(&(next[0].name.clone(), next[0].id.clone())))
+                .await?
+                .0
+                .is_empty()
         );
         Ok(())
     }

@@ -26,7 +26,10 @@ fn push_viewer(query: &mut QueryBuilder<'_, Sqlite>, viewer: Option<&str>) {
     if let Some(v) = viewer {
         // PERMITTED's one parameter is the tenant.
         let (before, after) = PERMITTED.split_once('?').unwrap_or((PERMITTED, ""));
-        query.push(format!(" AND {before}")).push_bind(v.to_string()).push(after);
+        query
+            .push(format!(" AND {before}"))
+            .push_bind(v.to_string())
+            .push(after);
     }
 }
 
@@ -101,11 +104,16 @@ pub enum SegmentRefused {
     GatewayAllocated {
         eip: String,
     },
-    /// Addresses are allocated from it (delete).
+    /// Addresses are allocated from it (delete): the first [`SHOWN_HOLDERS`] of them as
+    /// `eip-… (address)` or `eip-… (address, bound to instance inst-…)`, and how many in all.
     InUse {
+        eips: Vec<String>,
         allocated: u64,
     },
 }
+
+/// How many of a segment's EIPs a refused delete names.
+pub const SHOWN_HOLDERS: i64 = 5;
 
 fn corrupt(what: &str, text: &str) -> StoreError {
     StoreError::Corrupt(format!("segment {what} '{text}'"))
@@ -324,7 +332,25 @@ impl Store {
             return Ok(Err(SegmentRefused::NotFound));
         };
         if current.allocated > 0 {
+            let rows = sqlx::query(
+                "SELECT id, address, instance_id FROM eips WHERE segment_id = ? \
+                 ORDER BY created_at, id LIMIT ?",
+            )
+            .bind(id)
+            .bind(SHOWN_HOLDERS)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut eips = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let (eip, address): (String, String) =
+                    (row.try_get("id")?, row.try_get("address")?);
+                eips.push(match row.try_get::<Option<String>, _>("instance_id")? {
+                    Some(instance) => format!("{eip} ({address}, bound to instance {instance})"),
+                    None => format!("{eip} ({address})"),
+                });
+            }
             return Ok(Err(SegmentRefused::InUse {
+                eips,
                 allocated: current.allocated,
             }));
         }

@@ -79,7 +79,8 @@ pub async fn list(
 
 /// Create an API token. The secret is in this response only.
 #[utoipa::path(post, operation_id = "create_token", path = "/v1/tokens", tag = "admin", security(("bearer" = [])), request_body = CreateToken,
-    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
     caller: Caller,

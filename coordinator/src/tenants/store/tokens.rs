@@ -4,8 +4,8 @@
 use crate::db::{Keyed, Order, Store, StoreError, push_after, push_order};
 use plinth_common::api::{ApiToken, TokenRole};
 use plinth_common::timefmt::rfc3339;
-use sqlx::{QueryBuilder, Row, Sqlite};
 use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 /// What authenticating a bearer token needs.
 #[derive(Debug, Clone)]
