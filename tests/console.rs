@@ -90,6 +90,10 @@ async fn console_workflows_in_a_real_browser() -> anyhow::Result<()> {
     region.create_cluster("alpha").await?;
     let agent = region.start_agent("127.0.0.2", "alpha").await?;
     region.wait_agent(&agent.host_id, "online").await?;
+    // A second host in another cluster, for the facets (the tests act on the first).
+    region.create_cluster("beta").await?;
+    let other = region.start_agent("127.0.0.3", "beta").await?;
+    region.wait_agent(&other.host_id, "online").await?;
     let (tenant_id, tenant_token) = tenant_token(&region).await?;
     let ca = region.dir.path().join("console-ca.pem");
     std::fs::write(&ca, &region.ca_pem)?;
@@ -122,6 +126,13 @@ async fn console_workflows_in_a_real_browser() -> anyhow::Result<()> {
     region.restart().await?;
     let out = script.await??;
     println!("tests/live.mjs: {}", out.trim());
+    Ok(())
+}
+
+#[tokio::test]
+async fn console_modules_pass_their_unit_tests() -> anyhow::Result<()> {
+    node_modules()?;
+    node(&["tests/units.mjs"], &[]).await?;
     Ok(())
 }
 
