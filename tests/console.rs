@@ -153,3 +153,70 @@ async fn console_javascript_type_checks_against_the_api_document() -> anyhow::Re
     node(&[&cli("typescript/bin/tsc"), "-p", "tsconfig.json"], &[]).await?;
     Ok(())
 }
+
+/// The console's files over HTTP: `/` revalidated, assets under the build's path cached for
+/// a year, brotli or gzip as the client asks, the CSP on every answer, another build's path
+/// not found; the API beside it unchanged.
+#[tokio::test]
+async fn console_files_are_served_cached_compressed_and_under_the_csp() -> anyhow::Result<()> {
+    let region = Region::start().await?;
+    let get = |path: String, accept: &'static str| {
+        let req = region
+            .http
+            .get(format!("{}{path}", region.url))
+            .header(reqwest::header::ACCEPT_ENCODING, accept);
+        async move { anyhow::Ok(req.send().await?) }
+    };
+    let header = |resp: &reqwest::Response, name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let index = get("/".into(), "identity").await?;
+    assert_eq!(index.status(), 200);
+    assert_eq!(header(&index, "cache-control"), "no-cache");
+    assert!(header(&index, "content-type").starts_with("text/html"));
+    let csp = header(&index, "content-security-policy");
+    for part in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(part), "CSP {csp:?} lacks {part:?}");
+    }
+    assert_eq!(header(&index, "x-content-type-options"), "nosniff");
+    let html = index.text().await?;
+    let main = html
+        .split('"')
+        .find(|s| s.starts_with("/assets/") && s.ends_with("/app/main.js"))
+        .expect("index.html loads app/main.js from the build's path")
+        .to_string();
+
+    for (accept, want) in [("br, gzip", "br"), ("gzip", "gzip"), ("identity", "")] {
+        let resp = get(main.clone(), accept).await?;
+        assert_eq!(resp.status(), 200, "{main} with {accept}");
+        assert_eq!(
+            header(&resp, "cache-control"),
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(
+            header(&resp, "content-encoding"),
+            want,
+            "Accept-Encoding: {accept}"
+        );
+        assert!(header(&resp, "content-type").starts_with("text/javascript"));
+        assert!(!header(&resp, "content-security-policy").is_empty());
+        let body = resp.bytes().await?;
+        if want.is_empty() {
+            assert!(String::from_utf8_lossy(&body).contains("render"));
+        }
+    }
+    let stale = main.replacen("/assets/", "/assets/0", 1);
+    let resp = get(stale, "identity").await?;
+    assert_eq!(resp.status(), 404, "another build's path is not served");
+    let (status, _) = region.get("/v1/no-such-route").await?;
+    assert_eq!(status, 404, "the API's own fallback is untouched");
+    Ok(())
+}
