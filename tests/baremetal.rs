@@ -429,7 +429,7 @@ async fn csv_import_is_all_or_nothing() -> anyhow::Result<()> {
         &id,
     ])?;
     assert!(
-        ok && text.contains(&op) && text.contains("2 of 2 shown"),
+        ok && text.contains(&op) && text.contains("2 of 2 operations"),
         "{text}{err}"
     );
     let bad_file = r.dir.path().join("bad.csv");

@@ -57,8 +57,12 @@ async fn main() -> anyhow::Result<()> {
                 match feed.next_within(Duration::from_secs(60)).await {
                     Ok(ev) => {
                         let at = ev.data["at"].as_i64().unwrap_or(0);
-                        let state = ev.data["data"]["state"].as_str().unwrap_or("").to_string();
-                        got.push((now_ms() - at, ev.id.unwrap_or(-1), state));
+                        // Only the state changes count: a change of the agent's presence
+                        // (online/offline) is a host event too, but not one of the locks.
+                        let Some(state) = ev.data["data"]["state"].as_str() else {
+                            continue;
+                        };
+                        got.push((now_ms() - at, ev.id.unwrap_or(-1), state.to_string()));
                     }
                     Err(_) => break,
                 }
