@@ -7,4 +7,5 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --bins --locked
 scripts/verify-systemd.sh
-cargo test --workspace --locked
+# Every test binary runs even after one fails, so a report lists every failure at once.
+cargo test --workspace --locked --no-fail-fast
