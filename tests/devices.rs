@@ -567,13 +567,15 @@ async fn gpu_instances_go_where_a_free_vgpu_is() -> anyhow::Result<()> {
     // Deleted: the vGPU is free again, a new instance can have it, and then the GPU can be
     // restored once that one is gone too.
     inst::delete(&region, &mdev_instance, SETTLE).await?;
-    let vgpus = listed(&region, &host, "vgpus").await?;
-    assert!(
-        vgpus
+    // The agent's next report frees it: the vGPU's user comes from the host, a beat behind.
+    wait_for("the deleted instance's vGPU to be free", SETTLE, || async {
+        let vgpus = listed(&region, &host, "vgpus").await?;
+        let free = vgpus
             .iter()
-            .all(|v| v["instance_id"] != mdev_instance.as_str()),
-        "{vgpus:?}"
-    );
+            .all(|v| v["instance_id"] != mdev_instance.as_str());
+        Ok(free.then_some(()))
+    })
+    .await?;
     let (status, again) = inst::create(
         &region,
         &tenant.token,

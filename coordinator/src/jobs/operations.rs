@@ -4,11 +4,11 @@
 //! a row — begun, progress, a step, ended — is also an operation event of the change feed,
 //! written in the same transaction.
 
-use crate::db::{Store, StoreError};
+use crate::db::{Order, Store, StoreError, push_after, push_order};
 use plinth_common::api::{Operation, OperationStatus, OperationStep};
 use plinth_common::timefmt::rfc3339;
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 pub(crate) fn status_name(s: OperationStatus) -> &'static str {
     s.as_str()
@@ -270,36 +270,37 @@ impl Store {
         &self,
         filter: &OperationFilter,
     ) -> Result<(Vec<Listed>, u64), StoreError> {
-        const WHERE: &str = "(?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR status = ?2) \
-            AND (?3 IS NULL OR target_id = ?3) AND (?4 IS NULL OR owner_tenant_id = ?4)";
         let status = filter.status.map(status_name);
-        let (after_ms, after_id) = match &filter.after {
-            Some((ms, id)) => (Some(*ms), Some(id.as_str())),
-            None => (None, None),
+        let push_filters = |q: &mut QueryBuilder<'_, Sqlite>| {
+            q.push(" WHERE 1 = 1");
+            let columns = [
+                ("kind", filter.kind.as_deref()),
+                ("status", status),
+                ("target_id", filter.target.as_deref()),
+                ("owner_tenant_id", filter.tenant.as_deref()),
+            ];
+            for (column, value) in columns {
+                if let Some(value) = value {
+                    q.push(format!(" AND {column} = "))
+                        .push_bind(value.to_string());
+                }
+            }
         };
         let mut conn = self.pool().acquire().await?;
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM operations WHERE {WHERE} \
-               AND (?5 IS NULL OR created_at < ?5 OR (created_at = ?5 AND id < ?6)) \
-             ORDER BY created_at DESC, id DESC LIMIT ?7"
-        ))
-        .bind(&filter.kind)
-        .bind(status)
-        .bind(&filter.target)
-        .bind(&filter.tenant)
-        .bind(after_ms)
-        .bind(after_id)
-        .bind(i64::from(filter.fetch))
-        .fetch_all(&mut *conn)
-        .await?;
-        let total: i64 =
-            sqlx::query_scalar(&format!("SELECT count(*) FROM operations WHERE {WHERE}"))
-                .bind(&filter.kind)
-                .bind(status)
-                .bind(&filter.target)
-                .bind(&filter.tenant)
-                .fetch_one(&mut *conn)
-                .await?;
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT count(*) AS n FROM operations");
+        push_filters(&mut q);
+        let total: i64 = q.build().fetch_one(&mut *conn).await?.try_get("n")?;
+        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM operations"));
+        push_filters(&mut q);
+        push_after(
+            &mut q,
+            "created_at",
+            "id",
+            Order::Desc,
+            filter.after.as_ref(),
+        );
+        push_order(&mut q, "created_at", "id", Order::Desc, filter.fetch);
+        let rows = q.build().fetch_all(&mut *conn).await?;
         let items = rows
             .iter()
             .map(|r| {
@@ -496,7 +497,7 @@ mod tests {
     #[tokio::test]
     async fn lists_filter_page_by_key_and_keep_to_the_tenant() -> Result<(), StoreError> {
         let (store, _dir) = test_store().await;
-        // Two share a time: the id breaks the tie.
+        // Two share a time: the id breaks the tie (ascending, as in every list).
         let rows = [
             ("op-a", "image_import", "img-1", Some("ten-1"), 1),
             ("op-b", "instance_create", "inst-1", Some("ten-1"), 2),
@@ -522,7 +523,7 @@ mod tests {
             (
                 "all, newest first",
                 all.clone(),
-                &["op-e", "op-d", "op-c", "op-b", "op-a"],
+                &["op-e", "op-d", "op-b", "op-c", "op-a"],
             ),
             (
                 "kind",
@@ -546,7 +547,7 @@ mod tests {
                     target: Some("inst-1".into()),
                     ..all.clone()
                 },
-                &["op-c", "op-b"],
+                &["op-b", "op-c"],
             ),
             (
                 "a tenant's own",
@@ -554,7 +555,7 @@ mod tests {
                     tenant: Some("ten-1".into()),
                     ..all.clone()
                 },
-                &["op-c", "op-b", "op-a"],
+                &["op-b", "op-c", "op-a"],
             ),
             (
                 "filters together",
@@ -590,7 +591,7 @@ mod tests {
             after = Some((last.created_ms, last.op.id.clone()));
             seen.extend(ids(&items).into_iter().map(str::to_string));
         }
-        assert_eq!(seen, ["op-e", "op-d", "op-c", "op-b", "op-a"]);
+        assert_eq!(seen, ["op-e", "op-d", "op-b", "op-c", "op-a"]);
         assert!(
             list(all).await?.0.iter().all(|l| l.op.steps.is_none()),
             "lists carry no steps"
