@@ -4,7 +4,6 @@
 //! what these need (scripts/install-deps.sh: `npm ci` in coordinator/console).
 
 use plinth_e2e::{Region, wait_for};
-use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -61,28 +60,6 @@ async fn node(args: &[&str], env: &[(&str, String)]) -> anyhow::Result<String> {
     Ok(text)
 }
 
-async fn tenant_token(region: &Region) -> anyhow::Result<(String, String)> {
-    let (status, tenant) = region
-        .post(
-            "/v1/tenants",
-            json!({"email": "console@example.com", "name": "console"}),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "tenant: {status} {tenant}");
-    let tenant_id = tenant["id"].as_str().unwrap_or_default().to_string();
-    let (status, token) = region
-        .post(
-            "/v1/tokens",
-            json!({"role": "tenant", "tenant_id": tenant_id, "name": "console"}),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "token: {status} {token}");
-    Ok((
-        tenant_id,
-        token["secret"].as_str().unwrap_or_default().to_string(),
-    ))
-}
-
 #[tokio::test]
 async fn console_workflows_in_a_real_browser() -> anyhow::Result<()> {
     node_modules()?;
@@ -94,7 +71,8 @@ async fn console_workflows_in_a_real_browser() -> anyhow::Result<()> {
     region.create_cluster("beta").await?;
     let other = region.start_agent("127.0.0.3", "beta").await?;
     region.wait_agent(&other.host_id, "online").await?;
-    let (tenant_id, tenant_token) = tenant_token(&region).await?;
+    let tenant = plinth_e2e::instances::tenant(&region, "console@example.com").await?;
+    let (tenant_id, tenant_token) = (tenant.id, tenant.token);
     let ca = region.dir.path().join("console-ca.pem");
     std::fs::write(&ca, &region.ca_pem)?;
     let env = [
