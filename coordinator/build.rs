@@ -24,8 +24,14 @@ fn main() {
     for f in &files {
         let rel = f.strip_prefix(&root).expect("walked under root");
         let rel = rel.to_str().expect("console file names are UTF-8");
-        let abs = f.to_str().expect("console file names are UTF-8");
-        writeln!(out, "    ({rel:?}, include_bytes!({abs:?})),").expect("writing to a String");
+        // Relative to the crate, not this run's absolute path: a build cache shared by two
+        // checkouts (CI's warm target dir) may reuse this output for the other one.
+        let include = format!("/console/{rel}");
+        writeln!(
+            out,
+            "    ({rel:?}, include_bytes!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {include:?}))),"
+        )
+        .expect("writing to a String");
     }
     out.push_str("];\n");
     let dest = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));

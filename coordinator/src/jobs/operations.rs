@@ -394,6 +394,16 @@ impl Store {
     }
 }
 
+/// The messages of an operation's steps, oldest first (store tests compare them).
+#[cfg(test)]
+pub(crate) fn step_messages(op: &Operation) -> Vec<String> {
+    op.steps
+        .iter()
+        .flatten()
+        .map(|s| s.message.clone())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

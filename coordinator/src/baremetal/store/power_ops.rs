@@ -202,12 +202,7 @@ mod tests {
             Ok(())
         );
         let done = store.get_operation("op-1", None).await?.expect("op");
-        let steps: Vec<String> = done
-            .steps
-            .unwrap_or_default()
-            .into_iter()
-            .map(|s| s.message)
-            .collect();
+        let steps = crate::jobs::operations::step_messages(&done);
         assert_eq!(
             steps,
             ["asked", "soft reboot sent to the BMC", "power now on"]

@@ -549,12 +549,7 @@ mod tests {
         // The drain's operation tells the same story: a step per move, in order, and its
         // moves ended of all as the item progress.
         let op = store.get_operation("op-drain", None).await?.expect("op");
-        let steps: Vec<String> = op
-            .steps
-            .unwrap_or_default()
-            .into_iter()
-            .map(|s| s.message)
-            .collect();
+        let steps = crate::jobs::operations::step_messages(&op);
         assert_eq!(
             steps,
             [
