@@ -3,7 +3,8 @@
 //! older than the backlog, and creates, edits and removals as one event each.
 
 use plinth_e2e::Region;
-use plinth_e2e::sse::{Feed, SseEvent};
+use plinth_e2e::instances as inst;
+use plinth_e2e::sse::{Feed, SseEvent, backlog};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::Duration;
@@ -68,17 +69,8 @@ async fn host_changes_arrive_in_order_and_resume_exactly() -> anyhow::Result<()>
     assert!(stdout.contains(&a.host_id), "{stdout}");
 
     // A tenant sees no host events, even asking for them.
-    let tenant = tenant_token(&region, "t@example.com").await?.1;
-    let theirs = Feed::open(
-        &region.http,
-        &region.url,
-        "?backlog=true&follow=false",
-        &tenant,
-        None,
-    )
-    .await?
-    .collect()
-    .await?;
+    let tenant = inst::tenant(&region, "t@example.com").await?.token;
+    let theirs = backlog(&region, &tenant).await?;
     assert!(theirs.iter().all(|e| e.event != "host"), "{theirs:?}");
 
     // An unknown type is a 400 naming the parameter.
@@ -111,22 +103,6 @@ async fn host_changes_arrive_in_order_and_resume_exactly() -> anyhow::Result<()>
 }
 
 /// A tenant and a token for it: (tenant id, token secret).
-async fn tenant_token(region: &Region, email: &str) -> anyhow::Result<(String, String)> {
-    let (status, tenant) = region
-        .post("/v1/tenants", json!({"email": email, "name": email}))
-        .await?;
-    anyhow::ensure!(status == 201, "{tenant}");
-    let id = tenant["id"].as_str().unwrap_or_default().to_string();
-    let (status, token) = region
-        .post(
-            "/v1/tokens",
-            json!({"role": "tenant", "tenant_id": id, "name": "t"}),
-        )
-        .await?;
-    anyhow::ensure!((200..300).contains(&status), "{token}");
-    Ok((id, token["secret"].as_str().unwrap_or_default().to_string()))
-}
-
 /// A custom image of `tenant` with its content uploaded; returns its id.
 async fn uploaded_image(region: &Region, tenant: &str, disk: &[u8]) -> anyhow::Result<String> {
     let body = json!({"name": format!("img-{tenant}"), "tenant_id": tenant, "os_type": "linux",
@@ -148,8 +124,14 @@ async fn uploaded_image(region: &Region, tenant: &str, disk: &[u8]) -> anyhow::R
 #[tokio::test]
 async fn tenants_see_their_own_events_only() -> anyhow::Result<()> {
     let region = Region::start().await?;
-    let (a, token_a) = tenant_token(&region, "a@example.com").await?;
-    let (b, token_b) = tenant_token(&region, "b@example.com").await?;
+    let inst::Tenant {
+        id: a,
+        token: token_a,
+    } = inst::tenant(&region, "a@example.com").await?;
+    let inst::Tenant {
+        id: b,
+        token: token_b,
+    } = inst::tenant(&region, "b@example.com").await?;
     let path = region.dir.path().join("disk.qcow2");
     let ok = Command::new("qemu-img")
         .args(["create", "-q", "-f", "qcow2"])
@@ -172,36 +154,9 @@ async fn tenants_see_their_own_events_only() -> anyhow::Result<()> {
             .filter(|e| e.data["resource_id"] == id)
             .count()
     };
-    let seen_a = Feed::open(
-        &region.http,
-        &region.url,
-        "?backlog=true&follow=false",
-        &token_a,
-        None,
-    )
-    .await?
-    .collect()
-    .await?;
-    let seen_b = Feed::open(
-        &region.http,
-        &region.url,
-        "?backlog=true&follow=false",
-        &token_b,
-        None,
-    )
-    .await?
-    .collect()
-    .await?;
-    let admin = Feed::open(
-        &region.http,
-        &region.url,
-        "?backlog=true&follow=false",
-        &region.admin_token,
-        None,
-    )
-    .await?
-    .collect()
-    .await?;
+    let seen_a = backlog(&region, &token_a).await?;
+    let seen_b = backlog(&region, &token_b).await?;
+    let admin = backlog(&region, &region.admin_token).await?;
     assert!(
         of(&seen_a, &image_a) > 0 && of(&seen_a, &image_b) == 0,
         "{seen_a:?}"
@@ -240,7 +195,7 @@ async fn until(feed: &mut Feed, wanted: impl Fn(&SseEvent) -> bool) -> anyhow::R
 async fn creates_edits_and_removals_are_one_event_each() -> anyhow::Result<()> {
     let region = Region::start().await?;
     region.create_cluster("alpha").await?;
-    let (tenant, _) = tenant_token(&region, "c@example.com").await?;
+    let tenant = inst::tenant(&region, "c@example.com").await?.id;
     let mut feed = Feed::open(&region.http, &region.url, "", &region.admin_token, None).await?;
     let mut agent = region.start_agent("127.0.0.3", "alpha").await?;
     let host = agent.host_id.clone();
@@ -294,16 +249,7 @@ async fn creates_edits_and_removals_are_one_event_each() -> anyhow::Result<()> {
     assert_eq!(removed.event, "host");
 
     // Exactly one of each in the whole backlog.
-    let all = Feed::open(
-        &region.http,
-        &region.url,
-        "?backlog=true&follow=false",
-        &region.admin_token,
-        None,
-    )
-    .await?
-    .collect()
-    .await?;
+    let all = backlog(&region, &region.admin_token).await?;
     let count = |id: &str, marker: &str| {
         all.iter()
             .filter(|e| e.data["resource_id"] == id && e.data["data"][marker] == true)

@@ -77,6 +77,21 @@ impl Feed {
     }
 }
 
+/// Every event of the backlog that `token` may see, read to its end
+/// (`?backlog=true&follow=false`).
+pub async fn backlog(region: &crate::Region, token: &str) -> anyhow::Result<Vec<SseEvent>> {
+    Feed::open(
+        &region.http,
+        &region.url,
+        "?backlog=true&follow=false",
+        token,
+        None,
+    )
+    .await?
+    .collect()
+    .await
+}
+
 fn parse(block: &str) -> Option<SseEvent> {
     let (mut id, mut event, mut data) = (None, String::from("message"), String::new());
     let mut any = false;
