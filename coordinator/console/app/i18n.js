@@ -1,10 +1,22 @@
-// Every visible string comes from a catalogue (i18n/en.json, i18n/zh-CN.json; a test fails
-// when either lacks a key of the other). The language is the stored choice, else the
-// browser's, else English.
-import en from "./i18n/en.json" with { type: "json" };
-import zh from "./i18n/zh-CN.json" with { type: "json" };
+// Every visible string comes from a catalogue: one file per screen and language,
+// i18n/<lang>/<screen>.json (a test fails when a language lacks a key of the other, or when
+// two files define one key). The language is the stored choice, else the browser's, else
+// English.
+import shellEn from "./i18n/en/shell.json" with { type: "json" };
+import shellZh from "./i18n/zh-CN/shell.json" with { type: "json" };
+import hostsEn from "./i18n/en/hosts.json" with { type: "json" };
+import hostsZh from "./i18n/zh-CN/hosts.json" with { type: "json" };
 
-/** @typedef {keyof typeof en} Key */
+/** Each screen's catalogues, [en, zh-CN]; a new screen adds its pair here and to `Key`. */
+const PARTS = [
+  [shellEn, shellZh],
+  [hostsEn, hostsZh],
+];
+
+/** @typedef {keyof typeof shellEn | keyof typeof hostsEn} Key */
+
+const en = Object.assign({}, ...PARTS.map((p) => p[0]));
+const zh = Object.assign({}, ...PARTS.map((p) => p[1]));
 
 /** @type {Record<string, Record<string, string>>} */
 export const catalogues = { en, "zh-CN": zh };

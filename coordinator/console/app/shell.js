@@ -10,13 +10,32 @@ import { Overview } from "./overview.js";
 import { HostsScreen } from "./hosts.js";
 
 /**
- * The screens, in navigation order; `admin` ones are not offered to a tenant.
- * @type {{path: string, label: import("./i18n.js").Key, admin: boolean}[]}
+ * @typedef {{session: import("./app.js").Session, feed: import("./events.js").ChangeFeed,
+ *   route: import("./route.js").Route}} ScreenProps
+ * @typedef {{path: string, label: import("./i18n.js").Key, admin: boolean, nav?: boolean,
+ *   view: (props: ScreenProps) => any}} Screen
+ */
+
+/**
+ * The screens, in navigation order; `admin` ones are not offered to a tenant. A screen owns
+ * its path and every path under it (`/hosts/<id>` is the Hosts screen's unless a screen
+ * claims it); `nav: false` ones are reached by link only.
+ * @type {Screen[]}
  */
 const SCREENS = [
-  { path: "/", label: "nav.overview", admin: false },
-  { path: "/hosts", label: "nav.hosts", admin: true },
+  { path: "/", label: "nav.overview", admin: false, view: Overview },
+  { path: "/hosts", label: "nav.hosts", admin: true, view: HostsScreen },
 ];
+
+/** The screen of `path`: the one with the longest path that is `path` or a folder above it. */
+function screenOf(/** @type {Screen[]} */ screens, /** @type {string} */ path) {
+  let best = screens[0];
+  for (const s of screens) {
+    const owns = s.path === path || path.startsWith(s.path === "/" ? "/" : `${s.path}/`);
+    if (owns && s.path.length > best.path.length) best = s;
+  }
+  return best;
+}
 
 /**
  * @param {{session: import("./app.js").Session, feed: import("./events.js").ChangeFeed,
@@ -26,7 +45,8 @@ export function Shell({ session, feed, onSignedOut }) {
   const route = useRoute();
   const isAdmin = session.role === "admin";
   const screens = SCREENS.filter((s) => isAdmin || !s.admin);
-  const current = screens.find((s) => s.path === route.path) || screens[0];
+  const current = screenOf(screens, route.path);
+  const nav = screens.filter((s) => s.nav !== false);
 
   async function signOut() {
     try {
@@ -42,7 +62,7 @@ export function Shell({ session, feed, onSignedOut }) {
         <a class="brand" href="#/">${t("app.name")}</a>
         <nav aria-label=${t("nav.label")}>
           <ul>
-            ${screens.map((s) => html`
+            ${nav.map((s) => html`
               <li><a href=${`#${s.path}`} aria-current=${s === current ? "page" : undefined}>${t(s.label)}</a></li>`)}
           </ul>
         </nav>
@@ -57,9 +77,7 @@ export function Shell({ session, feed, onSignedOut }) {
         </div>
       </header>
       <main class="content">
-        ${current.path === "/hosts"
-          ? html`<${HostsScreen} feed=${feed} route=${route} />`
-          : html`<${Overview} session=${session} />`}
+        <${current.view} session=${session} feed=${feed} route=${route} />
       </main>
     </div>`;
 }

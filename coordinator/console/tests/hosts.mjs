@@ -1,7 +1,7 @@
 // The Hosts screen: the host with the API's fields; search and facets in the URL; lock a host
 // through the UI and see a second open page change without a reload; unlock from that page;
 // both checked against the API.
-import { api, check, checkNoErrors, env, eventually, launch, openPage, shot, signIn } from "./lib.mjs";
+import { api, check, checkA11y, checkNoErrors, env, eventually, launch, openPage, shot, signIn } from "./lib.mjs";
 
 const id = env.hostId;
 check(id, "CONSOLE_HOST_ID names the region's host");
@@ -62,6 +62,8 @@ try {
   await row.locator('input[type="checkbox"]').check();
   check((await a.page.getByTestId("selected-count").textContent()) === "1 selected", "one selected");
   await a.page.locator('[data-batch="lock"]').click();
+  await a.page.locator("[data-confirm]").waitFor();
+  await checkA11y(a.page, "hosts with a confirmation");
   await a.page.locator("[data-confirm]").click();
   await a.page.locator(`[data-result-host="${id}"][data-ok="1"]`).waitFor();
   check((await a.page.getByTestId("batch-results").locator("h2").textContent()) === "Lock: 1 succeeded, 0 failed", "the batch result");
@@ -79,6 +81,7 @@ try {
   await a.page.locator("[data-confirm]").click();
   await a.page.locator(`[data-result-host="${id}"][data-ok="0"]`).waitFor();
   check(await a.page.getByRole("button", { name: "Retry the failed ones" }).isVisible(), "retry is offered");
+  await checkA11y(a.page, "hosts with a batch result");
   check(await row.locator('input[type="checkbox"]').isChecked(), "the failed host stays selected");
 
   // Unlock from page two's row action; page one follows.

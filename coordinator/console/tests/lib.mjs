@@ -3,7 +3,7 @@
 // (to check what the UI did), screenshots, and the catalogue check of visible strings.
 // The Rust test (tests/console.rs) starts the region and passes it in the environment.
 import { chromium } from "playwright-core";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -25,10 +25,17 @@ export const env = {
   chromium: process.env.CONSOLE_CHROMIUM || "/usr/bin/chromium",
 };
 
-export const catalogues = {
-  en: JSON.parse(readFileSync(join(here, "../app/i18n/en.json"), "utf8")),
-  "zh-CN": JSON.parse(readFileSync(join(here, "../app/i18n/zh-CN.json"), "utf8")),
-};
+/** @param {string} lang every screen's catalogue of `lang` (app/i18n/<lang>/*.json) in one */
+function catalogue(lang) {
+  const dir = join(here, "../app/i18n", lang);
+  const all = {};
+  for (const f of readdirSync(dir).filter((f) => f.endsWith(".json"))) {
+    Object.assign(all, JSON.parse(readFileSync(join(dir, f), "utf8")));
+  }
+  return all;
+}
+
+export const catalogues = { en: catalogue("en"), "zh-CN": catalogue("zh-CN") };
 
 /** @param {unknown} cond @param {string} msg */
 export function check(cond, msg) {
@@ -171,4 +178,25 @@ export async function eventually(what, f, ms = 10000) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+const axeSource = readFileSync(join(here, "../node_modules/axe-core/axe.min.js"), "utf8");
+
+/**
+ * axe-core on the page as it is now (run it with every part of the screen shown: dialogs
+ * open, lists filled): fails on any serious or critical violation, naming the rule and the
+ * elements. Evaluated through the driver, so the page's CSP stays as served.
+ * @param {import("playwright-core").Page} page
+ * @param {string} where
+ */
+export async function checkA11y(page, where) {
+  if (!(await page.evaluate(() => "axe" in window))) await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    // @ts-ignore axe is the script evaluated above
+    const r = await window.axe.run(document, { resultTypes: ["violations"] });
+    return r.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => `${n.target.join(" ")} [${n.failureSummary?.replace(/\s+/g, " ")}]`).join(", ")}`);
+  });
+  check(violations.length === 0, `${where}: accessibility violations: ${violations.join("; ")}`);
 }

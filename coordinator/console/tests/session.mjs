@@ -1,5 +1,5 @@
 // Sign in with a token, who am I, sign out; a tenant's session; a wrong token refused.
-import { check, checkNoErrors, env, launch, openPage, shot, signIn } from "./lib.mjs";
+import { check, checkA11y, checkNoErrors, env, launch, openPage, shot, signIn } from "./lib.mjs";
 
 const browser = await launch();
 try {
@@ -21,6 +21,7 @@ try {
   const session = cookies.find((c) => c.name === "plinth_session");
   check(session && session.httpOnly && session.secure && session.sameSite === "Strict", `session cookie: ${JSON.stringify(session)}`);
   await shot(page, "session-overview");
+  await checkA11y(page, "overview");
 
   // Sign out ends the session: a reload shows the sign-in form, and the cookie is refused.
   const sessionValue = session.value;
@@ -37,6 +38,7 @@ try {
   await page.locator(".sign-in .error").waitFor();
   check(await page.locator("#token").isVisible(), "still on the sign-in form");
   await shot(page, "session-refused");
+  await checkA11y(page, "sign-in with an error");
   checkNoErrors(errors, "admin page");
 
   if (env.tenantToken) {

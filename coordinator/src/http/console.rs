@@ -46,7 +46,45 @@ struct Console {
     assets: HashMap<&'static str, Asset>,
 }
 
-static CONSOLE: LazyLock<Console> = LazyLock::new(|| Console::load(files::FILES));
+/// The embedded files, or with `PLINTH_CONSOLE_DIR` set (console development: edit a module,
+/// restart the coordinator, no rebuild) the files of that folder as they are at start.
+static CONSOLE: LazyLock<Console> = LazyLock::new(|| match std::env::var_os(CONSOLE_DIR_ENV) {
+    Some(dir) => Console::load(from_disk(std::path::Path::new(&dir))),
+    None => Console::load(files::FILES),
+});
+
+pub const CONSOLE_DIR_ENV: &str = "PLINTH_CONSOLE_DIR";
+
+/// What build.rs embeds (`index.html`, `app/`, `vendor/`), read from `root` once, for the
+/// process's life.
+fn from_disk(root: &std::path::Path) -> &'static [(&'static str, &'static [u8])] {
+    fn walk(root: &std::path::Path, rel: &str, out: &mut Vec<(&'static str, &'static [u8])>) {
+        let path = root.join(rel);
+        if path.is_dir() {
+            let mut names: Vec<String> = std::fs::read_dir(&path)
+                .map(|d| {
+                    d.flatten()
+                        .filter_map(|e| e.file_name().into_string().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            for name in names {
+                walk(root, &format!("{rel}/{name}"), out);
+            }
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            let rel: &'static str = Box::leak(rel.to_string().into_boxed_str());
+            out.push((rel, Box::leak(bytes.into_boxed_slice())));
+        } else {
+            tracing::warn!(path = %path.display(), "console file not readable");
+        }
+    }
+    let mut out = Vec::new();
+    for rel in ["index.html", "app", "vendor"] {
+        walk(root, rel, &mut out);
+    }
+    Box::leak(out.into_boxed_slice())
+}
 
 impl Console {
     fn load(files: &'static [(&'static str, &'static [u8])]) -> Console {
@@ -339,9 +377,20 @@ mod tests {
 
     #[test]
     fn both_catalogues_have_every_key_with_the_same_placeholders() {
+        // One language's catalogue: every screen's file under app/i18n/<lang>/, no key twice.
         let load = |lang: &str| -> serde_json::Map<String, serde_json::Value> {
-            serde_json::from_slice(file(&format!("app/i18n/{lang}.json")))
-                .unwrap_or_else(|e| panic!("app/i18n/{lang}.json: {e}"))
+            let dir = format!("app/i18n/{lang}/");
+            let mut all = serde_json::Map::new();
+            for (path, bytes) in files::FILES.iter().filter(|(p, _)| p.starts_with(&dir)) {
+                let part: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{path}: {e}"));
+                for (key, text) in part {
+                    assert!(!all.contains_key(&key), "{path}: {key:?} is defined twice");
+                    all.insert(key, text);
+                }
+            }
+            assert!(!all.is_empty(), "no catalogue under {dir}");
+            all
         };
         let (en, zh) = (load("en"), load("zh-CN"));
         for (a, b, missing_in) in [(&en, &zh, "zh-CN"), (&zh, &en, "en")] {

@@ -1,7 +1,12 @@
 //! The web console in a real browser against a real region: Debian's Chromium driven by
-//! playwright-core (coordinator/console/tests/*.mjs), a coordinator and an agent started
-//! here; plus the console's JavaScript type-checked against docs/openapi.json. npm installs
-//! what these need (scripts/install-deps.sh: `npm ci` in coordinator/console).
+//! playwright-core (coordinator/console/tests/*.mjs), a coordinator and agents started here;
+//! plus the console's JavaScript type-checked against docs/openapi.json. npm installs what
+//! these need (scripts/install-deps.sh: `npm ci` in coordinator/console).
+//!
+//! Each screen's workflows are one test (a module here) on a region of its own, set up with
+//! what that screen needs; the browser scripts get the region through `BrowserEnv`.
+//! To iterate on the console without rebuilding, set `PLINTH_CONSOLE_DIR` to
+//! coordinator/console: the coordinators started here serve its files from disk.
 
 use plinth_e2e::{Region, wait_for};
 use std::path::{Path, PathBuf};
@@ -35,7 +40,7 @@ fn shots_dir() -> PathBuf {
 
 /// Runs `node <args>` in the console's folder with `env`, to its end or the deadline (then
 /// it is killed); fails with its output unless it exits 0.
-async fn node(args: &[&str], env: &[(&str, String)]) -> anyhow::Result<String> {
+async fn node(args: &[&str], env: &[(String, String)]) -> anyhow::Result<String> {
     let mut cmd = Command::new("node");
     cmd.args(args)
         .current_dir(console_dir())
@@ -60,6 +65,47 @@ async fn node(args: &[&str], env: &[(&str, String)]) -> anyhow::Result<String> {
     Ok(text)
 }
 
+/// What a browser script is told about its region (tests/lib.mjs reads it): the console's
+/// URL, the admin token, and whatever the screen's test adds (`set`).
+pub struct BrowserEnv {
+    vars: Vec<(String, String)>,
+    _ca: tempfile::TempDir,
+}
+
+impl BrowserEnv {
+    pub fn new(region: &Region) -> anyhow::Result<BrowserEnv> {
+        node_modules()?;
+        let ca = tempfile::tempdir()?;
+        let pem = ca.path().join("region-ca.pem");
+        std::fs::write(&pem, &region.ca_pem)?;
+        let mut env = BrowserEnv {
+            vars: Vec::new(),
+            _ca: ca,
+        };
+        env.set("CONSOLE_URL", &region.url);
+        env.set("CONSOLE_ADMIN_TOKEN", &region.admin_token);
+        env.set("CONSOLE_OUT", shots_dir().display().to_string());
+        // Node's own fetch (the tests' API checks) trusts the region's CA.
+        env.set("NODE_EXTRA_CA_CERTS", pem.display().to_string());
+        Ok(env)
+    }
+
+    pub fn set(&mut self, name: &str, value: impl Into<String>) -> &mut BrowserEnv {
+        self.vars.retain(|(k, _)| k != name);
+        self.vars.push((name.to_string(), value.into()));
+        self
+    }
+
+    /// Runs each script in turn (they share the region; each leaves it as the next expects).
+    pub async fn run(&self, scripts: &[&str]) -> anyhow::Result<()> {
+        for script in scripts {
+            let out = node(&[script], &self.vars).await?;
+            println!("{script}: {}", out.trim());
+        }
+        Ok(())
+    }
+}
+
 #[tokio::test]
 async fn console_workflows_in_a_real_browser() -> anyhow::Result<()> {
     node_modules()?;
@@ -73,37 +119,24 @@ async fn console_workflows_in_a_real_browser() -> anyhow::Result<()> {
     region.wait_agent(&other.host_id, "online").await?;
     let tenant = plinth_e2e::instances::tenant(&region, "console@example.com").await?;
     let (tenant_id, tenant_token) = (tenant.id, tenant.token);
-    let ca = region.dir.path().join("console-ca.pem");
-    std::fs::write(&ca, &region.ca_pem)?;
-    let env = [
-        ("CONSOLE_URL", region.url.clone()),
-        ("CONSOLE_ADMIN_TOKEN", region.admin_token.clone()),
-        ("CONSOLE_TENANT_TOKEN", tenant_token),
-        ("CONSOLE_TENANT_ID", tenant_id),
-        ("CONSOLE_HOST_ID", agent.host_id.clone()),
-        ("CONSOLE_OUT", shots_dir().display().to_string()),
-        // Node's own fetch (the tests' API checks) trusts the region's CA.
-        ("NODE_EXTRA_CA_CERTS", ca.display().to_string()),
-    ];
-    // One after another on the one region: each leaves the host as it found it.
-    for script in ["tests/session.mjs", "tests/hosts.mjs", "tests/i18n.mjs"] {
-        let out = node(&[script], &env).await?;
-        println!("{script}: {}", out.trim());
-    }
+    let mut env = BrowserEnv::new(&region)?;
+    env.set("CONSOLE_TENANT_TOKEN", tenant_token)
+        .set("CONSOLE_TENANT_ID", tenant_id)
+        .set("CONSOLE_HOST_ID", &agent.host_id);
+    env.run(&["tests/session.mjs", "tests/hosts.mjs", "tests/i18n.mjs"])
+        .await?;
 
     // The live indicator across a coordinator restart: the script says when its page is live.
     let mark = tempfile::tempdir()?;
-    let mut env = env.to_vec();
-    env.push(("CONSOLE_MARK", mark.path().display().to_string()));
-    let script = tokio::spawn(async move { node(&["tests/live.mjs"], &env).await });
+    env.set("CONSOLE_MARK", mark.path().display().to_string());
+    let script = tokio::spawn(async move { env.run(&["tests/live.mjs"]).await });
     wait_for("the page to be live", SCRIPT_DEADLINE, || async {
         Ok(mark.path().join("live").exists().then_some(()))
     })
     .await?;
     region.stop();
     region.restart().await?;
-    let out = script.await??;
-    println!("tests/live.mjs: {}", out.trim());
+    script.await??;
     Ok(())
 }
 
