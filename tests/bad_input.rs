@@ -24,10 +24,14 @@ const RUST_WORDS: [&str; 10] = [
     "expected u",
 ];
 
-/// `status` is 400 `invalid_field`, the message names `field`, and it is plain words.
+/// `status` is 400 `invalid_field` with `field`, the message names it, and it is plain words.
 fn assert_refused(what: &str, status: u16, body: &Value, field: &str) {
     assert_eq!(status, 400, "{what}: {body}");
     assert_eq!(body["error"]["code"], "invalid_field", "{what}: {body}");
+    assert_eq!(
+        body["error"]["field"], field,
+        "{what}: the body names the field for a form to show the message beside it"
+    );
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(
         message.starts_with(&format!("{field}: ")),

@@ -493,7 +493,6 @@ async fn a_hung_libvirt_costs_only_the_instance_series() -> anyhow::Result<()> {
         )
         .await?;
     let base = agent.metrics_base().await?;
-    let (_, text) = scrape(&base, None).await?;
     let of_guest = |text: &str, metric: &str| {
         samples(text, metric)
             .into_iter()
@@ -503,6 +502,28 @@ async fn a_hung_libvirt_costs_only_the_instance_series() -> anyhow::Result<()> {
             })
             .count()
     };
+    let timeouts = |text: &str| {
+        samples(text, "plinth_collector_timeouts_total")
+            .into_iter()
+            .find(|(labels, _)| labels.contains("collector=\"domains\""))
+            .map(|(_, v)| v)
+    };
+    // On a loaded machine an early scrape may itself miss the 500 ms deadline (the agent's
+    // first calls to a guest that is still booting): wait for one that has the guest, and
+    // count the frozen daemon's timeouts from there.
+    let text = wait_for(
+        "a scrape with the guest's series",
+        Duration::from_secs(60),
+        || {
+            let base = base.clone();
+            async move {
+                let (_, text) = scrape(&base, None).await?;
+                Ok((of_guest(&text, "libvirt_domain_info_cpu_time_seconds_total") == 1)
+                    .then_some(text))
+            }
+        },
+    )
+    .await?;
     for metric in [
         "libvirt_domain_info_cpu_time_seconds_total",
         "libvirt_domain_info_virtual_cpus",
@@ -511,13 +532,7 @@ async fn a_hung_libvirt_costs_only_the_instance_series() -> anyhow::Result<()> {
     ] {
         assert_eq!(of_guest(&text, metric), 1, "{metric}:\n{text}");
     }
-    let timeouts = |text: &str| {
-        samples(text, "plinth_collector_timeouts_total")
-            .into_iter()
-            .find(|(labels, _)| labels.contains("collector=\"domains\""))
-            .map(|(_, v)| v)
-    };
-    assert_eq!(timeouts(&text), Some(0.0));
+    let before = timeouts(&text).expect("the domains collector's timeouts are served");
 
     let pid = daemon.pid().expect("libvirtd runs");
     let frozen = Frozen::freeze(pid)?;
@@ -552,7 +567,7 @@ async fn a_hung_libvirt_costs_only_the_instance_series() -> anyhow::Result<()> {
             "only the domains collector failed: {success:?}"
         );
         assert!(
-            timeouts(&text).is_some_and(|n| n >= f64::from(round)),
+            timeouts(&text).is_some_and(|n| n >= before + f64::from(round)),
             "round {round}: {:?}",
             timeouts(&text)
         );
@@ -604,15 +619,22 @@ async fn instance_series_carry_instance_and_tenant() -> anyhow::Result<()> {
     let base = agent.metrics_base().await?;
     let labels = wait_for(
         "the instance's labelled series",
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         || {
             let base = base.clone();
             let id = id.clone();
+            let tenant = format!("tenant_id=\"{}\"", tenant.id);
+            // The tenant label comes with the heartbeat acknowledgement after the create,
+            // which may follow the first scrape that has the domain.
             async move {
                 let (_, text) = scrape(&base, None).await?;
                 Ok(samples(&text, "libvirt_domain_info_virtual_cpus")
                     .into_iter()
-                    .find(|(labels, v)| labels.contains(&format!("domain=\"{id}\"")) && *v == 1.0)
+                    .find(|(labels, v)| {
+                        labels.contains(&format!("domain=\"{id}\""))
+                            && labels.contains(&tenant)
+                            && *v == 1.0
+                    })
                     .map(|(labels, _)| labels))
             }
         },

@@ -8,6 +8,15 @@
 //! To iterate on the console without rebuilding, set `PLINTH_CONSOLE_DIR` to
 //! coordinator/console: the coordinators started here serve its files from disk.
 
+mod admin;
+mod baremetal;
+mod host_detail;
+mod images;
+mod instances;
+mod maintenance;
+mod network;
+mod palette;
+
 use plinth_e2e::{Region, wait_for};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -140,6 +140,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: code.into(),
                 message,
+                field: None,
             },
         };
         (status, axum::Json(body)).into_response()

@@ -14,4 +14,8 @@ pub struct ErrorDetail {
     pub code: String,
     /// A sentence for a person; names the field or the states involved.
     pub message: String,
+    /// With `invalid_field`: the field's JSON path in the request (`gateway`,
+    /// `devices.usb[0]`), so a form can show the message next to that field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }

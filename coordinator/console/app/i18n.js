@@ -6,14 +6,49 @@ import shellEn from "./i18n/en/shell.json" with { type: "json" };
 import shellZh from "./i18n/zh-CN/shell.json" with { type: "json" };
 import hostsEn from "./i18n/en/hosts.json" with { type: "json" };
 import hostsZh from "./i18n/zh-CN/hosts.json" with { type: "json" };
+import hostDetailEn from "./i18n/en/host_detail.json" with { type: "json" };
+import hostDetailZh from "./i18n/zh-CN/host_detail.json" with { type: "json" };
+import maintenanceEn from "./i18n/en/maintenance.json" with { type: "json" };
+import maintenanceZh from "./i18n/zh-CN/maintenance.json" with { type: "json" };
+import instancesEn from "./i18n/en/instances.json" with { type: "json" };
+import instancesZh from "./i18n/zh-CN/instances.json" with { type: "json" };
+import baremetalEn from "./i18n/en/baremetal.json" with { type: "json" };
+import baremetalZh from "./i18n/zh-CN/baremetal.json" with { type: "json" };
+import imagesEn from "./i18n/en/images.json" with { type: "json" };
+import imagesZh from "./i18n/zh-CN/images.json" with { type: "json" };
+import networkEn from "./i18n/en/network.json" with { type: "json" };
+import networkZh from "./i18n/zh-CN/network.json" with { type: "json" };
+import adminEn from "./i18n/en/admin.json" with { type: "json" };
+import adminZh from "./i18n/zh-CN/admin.json" with { type: "json" };
+import paletteEn from "./i18n/en/palette.json" with { type: "json" };
+import paletteZh from "./i18n/zh-CN/palette.json" with { type: "json" };
 
 /** Each screen's catalogues, [en, zh-CN]; a new screen adds its pair here and to `Key`. */
 const PARTS = [
   [shellEn, shellZh],
   [hostsEn, hostsZh],
+  [hostDetailEn, hostDetailZh],
+  [maintenanceEn, maintenanceZh],
+  [instancesEn, instancesZh],
+  [baremetalEn, baremetalZh],
+  [imagesEn, imagesZh],
+  [networkEn, networkZh],
+  [adminEn, adminZh],
+  [paletteEn, paletteZh],
 ];
 
-/** @typedef {keyof typeof shellEn | keyof typeof hostsEn} Key */
+/**
+ * @typedef {keyof typeof shellEn |
+ *   keyof typeof hostsEn |
+ *   keyof typeof hostDetailEn |
+ *   keyof typeof maintenanceEn |
+ *   keyof typeof instancesEn |
+ *   keyof typeof baremetalEn |
+ *   keyof typeof imagesEn |
+ *   keyof typeof networkEn |
+ *   keyof typeof adminEn |
+ *   keyof typeof paletteEn} Key
+ */
 
 const en = Object.assign({}, ...PARTS.map((p) => p[0]));
 const zh = Object.assign({}, ...PARTS.map((p) => p[1]));

@@ -8,24 +8,48 @@ import { LanguageSwitch } from "./language_switch.js";
 import { LiveIndicator } from "./live_indicator.js";
 import { Overview } from "./overview.js";
 import { HostsScreen } from "./hosts.js";
+import { HostDetail } from "./host_detail.js";
+import { MaintenanceScreen, MaintenanceBoard } from "./maintenance.js";
+import { InstancesScreen, InstanceDetail } from "./instances.js";
+import { BaremetalScreen, BaremetalDetail } from "./baremetal.js";
+import { ImagesScreen } from "./images.js";
+import { NetworkScreen } from "./network.js";
+import { AdminScreen } from "./admin.js";
+import { Palette } from "./palette.js";
+import { OperationsButton } from "./operations.js";
 
 /**
  * @typedef {{session: import("./app.js").Session, feed: import("./events.js").ChangeFeed,
  *   route: import("./route.js").Route}} ScreenProps
  * @typedef {{path: string, label: import("./i18n.js").Key, admin: boolean, nav?: boolean,
- *   view: (props: ScreenProps) => any}} Screen
+ *   view: (props: ScreenProps) => any,
+ *   detail?: (props: ScreenProps & {id: string}) => any}} Screen
  */
 
 /**
  * The screens, in navigation order; `admin` ones are not offered to a tenant. A screen owns
  * its path and every path under it (`/hosts/<id>` is the Hosts screen's unless a screen
- * claims it); `nav: false` ones are reached by link only.
+ * claims it): one level under it is its `detail` view, given the id; `nav: false` ones are
+ * reached by link only.
  * @type {Screen[]}
  */
 const SCREENS = [
   { path: "/", label: "nav.overview", admin: false, view: Overview },
-  { path: "/hosts", label: "nav.hosts", admin: true, view: HostsScreen },
+  { path: "/hosts", label: "nav.hosts", admin: true, view: HostsScreen, detail: HostDetail },
+  { path: "/maintenance", label: "nav.maintenance", admin: true, view: MaintenanceScreen, detail: MaintenanceBoard },
+  { path: "/instances", label: "nav.instances", admin: false, view: InstancesScreen, detail: InstanceDetail },
+  { path: "/baremetal", label: "nav.baremetal", admin: false, view: BaremetalScreen, detail: BaremetalDetail },
+  { path: "/images", label: "nav.images", admin: false, view: ImagesScreen },
+  { path: "/network", label: "nav.network", admin: false, view: NetworkScreen },
+  { path: "/admin", label: "nav.admin", admin: true, view: AdminScreen },
 ];
+
+/** The id one level under the screen's path (`/hosts/<id>`), if the route has one. */
+function detailId(/** @type {Screen} */ screen, /** @type {string} */ path) {
+  if (!screen.detail || screen.path === "/") return null;
+  const rest = path.slice(screen.path.length + 1);
+  return rest && !rest.includes("/") ? decodeURIComponent(rest) : null;
+}
 
 /** The screen of `path`: the one with the longest path that is `path` or a folder above it. */
 function screenOf(/** @type {Screen[]} */ screens, /** @type {string} */ path) {
@@ -47,6 +71,7 @@ export function Shell({ session, feed, onSignedOut }) {
   const screens = SCREENS.filter((s) => isAdmin || !s.admin);
   const current = screenOf(screens, route.path);
   const nav = screens.filter((s) => s.nav !== false);
+  const id = detailId(current, route.path);
 
   async function signOut() {
     try {
@@ -67,6 +92,7 @@ export function Shell({ session, feed, onSignedOut }) {
           </ul>
         </nav>
         <div class="top-right">
+          ${isAdmin && html`<${OperationsButton} feed=${feed} />`}
           <${LiveIndicator} feed=${feed} />
           <span class="who" data-testid="who">
             ${isAdmin ? t("role.admin") : t("role.tenant")}
@@ -77,7 +103,10 @@ export function Shell({ session, feed, onSignedOut }) {
         </div>
       </header>
       <main class="content">
-        <${current.view} session=${session} feed=${feed} route=${route} />
+        ${id !== null && current.detail
+          ? html`<${current.detail} session=${session} feed=${feed} route=${route} id=${id} />`
+          : html`<${current.view} session=${session} feed=${feed} route=${route} />`}
       </main>
+      <${Palette} session=${session} feed=${feed} />
     </div>`;
 }

@@ -159,7 +159,18 @@ impl ApiError {
             ApiError::Unauthorized { message, .. } => message.clone(),
             other => other.to_string(),
         };
-        (status, ErrorDetail { code, message })
+        let field = match self {
+            ApiError::InvalidField { field, .. } => Some(field.to_string()),
+            _ => None,
+        };
+        (
+            status,
+            ErrorDetail {
+                code,
+                message,
+                field,
+            },
+        )
     }
 }
 

@@ -29,6 +29,7 @@ async fn json_errors(req: Request, next: Next) -> Response {
     let error = ErrorDetail {
         code: code_for(status),
         message: message_for(status, &method, &parts.headers),
+        field: None,
     };
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(

@@ -213,6 +213,7 @@ pub async fn import(
                 error: ErrorDetail {
                     code: "invalid_csv".into(),
                     message,
+                    field: None,
                 },
                 rows: Some(rows),
             };

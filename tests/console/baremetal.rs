@@ -1,0 +1,1 @@
+//! The baremetal screen's workflows in a real browser (see main.rs).

@@ -1,0 +1,1 @@
+//! The images screen's workflows in a real browser (see main.rs).

@@ -1,0 +1,1 @@
+//! The instances screen's workflows in a real browser (see main.rs).

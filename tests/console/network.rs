@@ -1,0 +1,1 @@
+//! The network screen's workflows in a real browser (see main.rs).
