@@ -518,8 +518,10 @@ async fn a_hung_libvirt_costs_only_the_instance_series() -> anyhow::Result<()> {
             let base = base.clone();
             async move {
                 let (_, text) = scrape(&base, None).await?;
-                Ok((of_guest(&text, "libvirt_domain_info_cpu_time_seconds_total") == 1)
-                    .then_some(text))
+                Ok(
+                    (of_guest(&text, "libvirt_domain_info_cpu_time_seconds_total") == 1)
+                        .then_some(text),
+                )
             }
         },
     )
