@@ -81,10 +81,10 @@ export function RecycleBin({ items, loaded, error, isAdmin, q, reload }) {
                 <td data-label=${t("images.col.status")}>
                   <span class=${`badge status-${i.status}`}>${t(/** @type {any} */ (`images.status.${i.status}`))}</span>
                 </td>
-                <td data-label=${t("images.col.size")}><span data-raw>${i.size_bytes ? bytes(i.size_bytes) : ""}</span></td>
+                <td class="c-nowrap" data-label=${t("images.col.size")}><span data-raw>${i.size_bytes ? bytes(i.size_bytes) : ""}</span></td>
                 ${isAdmin && html`<td data-label=${t("images.col.owner")}><span data-raw>${i.owner_email || ""}</span></td>`}
-                <td data-label=${t("images.col.deleted")}><span data-raw>${shortTime(i.deleted_at)}</span></td>
-                <td data-label=${t("images.col.actions")} class="c-actions">
+                <td class="c-nowrap" data-label=${t("images.col.deleted")}><span data-raw>${shortTime(i.deleted_at)}</span></td>
+                <td data-label=${t("images.col.actions")} class="c-img-actions">
                   <button type="button" class="link" data-action="restore" onClick=${() => restore(i)}>${t("images.bin.restore")}</button>
                   <button type="button" class="link danger-link" data-action="destroy" onClick=${() => {
                     setFailure(null);

@@ -53,15 +53,15 @@ export function ImageRow({ image: i, isAdmin, tenantId, transfer, onAction, onTa
         ${filling && transfer && html`<${Progress} ...${transfer} label=${t("images.progress.label", { name: i.name })} />`}
         ${i.status === "import_failed" && i.failure_reason && html`<span class="sub error" data-raw>${i.failure_reason}</span>`}
       </td>
-      <td data-label=${t("images.col.size")}><span data-raw>${i.size_bytes !== null && i.size_bytes !== undefined ? bytes(i.size_bytes) : ""}</span></td>
-      <td data-label=${t("images.col.tags")} class="c-tags">
+      <td class="c-nowrap" data-label=${t("images.col.size")}><span data-raw>${i.size_bytes !== null && i.size_bytes !== undefined ? bytes(i.size_bytes) : ""}</span></td>
+      <td data-label=${t("images.col.tags")} class="c-tags"><span class="tag-list">
         ${i.tags.map((tag) => html`
           <button type="button" class="tag" data-tag=${tag} aria-label=${t("images.tag.filter", { tag })}
             onClick=${() => onTag(tag)}><span data-raw>${tag}</span></button>`)}
-      </td>
+      </span></td>
       ${isAdmin && html`<td data-label=${t("images.col.owner")}><span data-raw>${i.owner_email || ""}</span></td>`}
-      <td data-label=${t("images.col.created")}><span data-raw>${shortTime(i.created_at)}</span></td>
-      <td data-label=${t("images.col.actions")} class="c-actions">
+      <td class="c-nowrap" data-label=${t("images.col.created")}><span data-raw>${shortTime(i.created_at)}</span></td>
+      <td data-label=${t("images.col.actions")} class="c-img-actions">
         ${actions.map((a) => html`
           <button type="button" class="link" data-action=${a} onClick=${() => onAction(a, i)}>${t(/** @type {any} */ (`images.action.${a}`))}</button>`)}
       </td>
