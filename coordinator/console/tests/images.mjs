@@ -87,8 +87,18 @@ try {
   await up.locator('[name="name"]').fill("uploaded");
   await up.locator('[name="tenant_id"]').selectOption(env.tenantId);
   await checkA11y(page, "upload dialog");
+  // The browser's upload slowed down (DevTools' network emulation) so its progress is seen.
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 768 * 1024 });
   await up.locator("[data-submit]").click();
+  await up.locator('[data-testid="progress"] [data-part="rate"]').waitFor({ timeout: 15000 });
+  const upText = await up.locator(".progress-text").innerText();
+  check(/of .*MiB/.test(upText) && /\/s/.test(upText), `the upload's bytes and rate: ${JSON.stringify(upText)}`);
+  await checkStrings(page, "en", null, "an upload in progress (en)");
+  await shot(page, "images-upload-progress");
   await up.waitFor({ state: "detached", timeout: 60000 });
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
   const uploaded = await imageNamed("uploaded");
   await page.locator(`tr[data-image-id="${uploaded.id}"][data-status="available"]`).waitFor();
   check(uploaded.status === "available" && uploaded.size_bytes > 2 * 2 ** 20, `uploaded: ${JSON.stringify(uploaded)}`);
