@@ -49,7 +49,15 @@ async fn images_screen_in_a_real_browser() -> anyhow::Result<()> {
 
     // An image an instance of A boots from: deleting it is refused, naming the instance.
     let in_use = inst::qcow2_image(&region, &a.id, "in-use", "64M").await?;
-    let (status, vm) = inst::create(&region, &a.token, "web-1", &id(&in_use), 64 * MIB, json!({})).await?;
+    let (status, vm) = inst::create(
+        &region,
+        &a.token,
+        "web-1",
+        &id(&in_use),
+        64 * MIB,
+        json!({}),
+    )
+    .await?;
     anyhow::ensure!(status == 202, "create instance: {status} {vm}");
     inst::expect_state(&region, &id(&vm), "running", Duration::from_secs(60)).await?;
 
