@@ -1,1 +1,99 @@
-//! The maintenance screen's workflows in a real browser (see main.rs).
+//! The maintenance screen's workflows in a real browser (see main.rs): a host's drain plan,
+//! entering maintenance, the live board of the drain and exiting, all through the UI, on two
+//! hosts that are each a real libvirtd + QEMU (the guest live-migrates to the other host).
+//! Where real libvirt is not allowed (`PLINTH_SKIP_REAL_LIBVIRT=1`), two test-driver hosts
+//! and a stopped instance, which the drain releases instead.
+
+use super::BrowserEnv;
+use plinth_e2e::drain::{self, Guests, SETTLE, host_action};
+use plinth_e2e::instances::{self as inst, MIB};
+use plinth_e2e::{Agent, Region};
+use serde_json::json;
+
+/// The agents' addresses (this test's own range of loopback addresses).
+const BASE: u8 = 205;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn maintenance_plan_drain_and_exit_in_a_real_browser() -> anyhow::Result<()> {
+    super::node_modules()?;
+    let region = Region::start().await?;
+    region.create_cluster("az1").await?;
+    let tenant = inst::tenant(&region, "maint@example.com").await?;
+    let hvs = drain::hosts(&region, &["hvM1", "hvM2"], BASE).await?;
+    let (hosts, instance, outcome, _agents) = match &hvs {
+        Some(hvs) => {
+            // A guest that boots and halts: its live migration is quick and costs no CPU.
+            let image = drain::idle_image(&region, &tenant.id).await?;
+            let guests = Guests {
+                token: tenant.token.clone(),
+                image: image["id"].as_str().unwrap_or_default().to_string(),
+                vcpus: 1,
+            };
+            let ids = guests.on(&region, hvs, 0, &["web-1"]).await?;
+            let hosts = [hvs[0].agent.host_id.clone(), hvs[1].agent.host_id.clone()];
+            (hosts, ids[0].clone(), "moved", Vec::new())
+        }
+        None => {
+            let (agents, id) = test_driver_hosts(&region, &tenant).await?;
+            let hosts = [agents[0].host_id.clone(), agents[1].host_id.clone()];
+            (hosts, id, "released", agents)
+        }
+    };
+
+    let mut env = BrowserEnv::new(&region)?;
+    env.set("CONSOLE_HOST_ID", &hosts[0])
+        .set("CONSOLE_OTHER_HOST_ID", &hosts[1])
+        .set("CONSOLE_INSTANCE_ID", &instance)
+        .set("CONSOLE_MAINT_OUTCOME", outcome);
+    env.run(&["tests/maintenance.mjs"]).await?;
+
+    // What the UI did, once more from here: the host is back to locked, the instance left it.
+    let host = region.host(&hosts[0]).await?;
+    assert_eq!(host["state"], "locked", "{host}");
+    let moved = inst::expect_state(
+        &region,
+        &instance,
+        if hvs.is_some() { "running" } else { "stopped" },
+        SETTLE,
+    )
+    .await?;
+    let want = if hvs.is_some() {
+        json!(hosts[1])
+    } else {
+        json!(null)
+    };
+    assert_eq!(moved["host_id"], want, "{moved}");
+    if let Some(hvs) = &hvs {
+        assert!(hvs[1].running(&instance)?.is_some(), "libvirt runs it on B");
+        assert!(hvs[0].running(&instance)?.is_none(), "and no more on A");
+    }
+    drop(hvs);
+    Ok(())
+}
+
+/// Two test-driver hosts in az1, and on the first a stopped instance of `tenant` (a drain
+/// releases it: the test driver cannot live-migrate).
+async fn test_driver_hosts(
+    region: &Region,
+    tenant: &inst::Tenant,
+) -> anyhow::Result<(Vec<Agent>, String)> {
+    let mut agents = Vec::new();
+    for i in 0..2 {
+        let agent = region
+            .start_agent(&format!("127.0.0.{}", BASE + 2 + i), "az1")
+            .await?;
+        region.wait_agent(&agent.host_id, "online").await?;
+        agents.push(agent);
+    }
+    host_action(region, &agents[1].host_id, "lock").await?;
+    let image = inst::qcow2_image(region, &tenant.id, "blank", "64M").await?;
+    let image = image["id"].as_str().unwrap_or_default();
+    let (status, body) = inst::create(region, &tenant.token, "web-1", image, 128 * MIB, json!({})).await?;
+    anyhow::ensure!(status == 202, "create: {status} {body}");
+    let id = body["id"].as_str().unwrap_or_default().to_string();
+    inst::expect_state(region, &id, "running", SETTLE).await?;
+    inst::act(region, &id, "stop").await?;
+    inst::expect_state(region, &id, "stopped", SETTLE).await?;
+    host_action(region, &agents[1].host_id, "unlock").await?;
+    Ok((agents, id))
+}
