@@ -84,7 +84,9 @@ function PlanRow({ item, hosts }) {
     <tr data-instance-id=${item.instance_id} data-action=${item.action}>
       <td><${InstanceRef} item=${item} /></td>
       <td>${t(/** @type {any} */ (`maint.istate.${item.state}`))}</td>
-      <td>${t("maint.size", { vcpus: item.vcpus, memory: gib(item.memory_bytes) })}</td>
+      <td>${item.memory_bytes < 2 ** 30
+        ? t("maint.size_mib", { vcpus: item.vcpus, memory: Math.round(item.memory_bytes / 2 ** 20) })
+        : t("maint.size", { vcpus: item.vcpus, memory: gib(item.memory_bytes) })}</td>
       <td><span class=${`badge action-${item.action}`}>${t(/** @type {any} */ (`maint.action.${item.action}`))}</span></td>
       <td class="maint-targets">
         ${item.action !== "migrate"
