@@ -1,16 +1,19 @@
-// The Maintenance screen: pick a host with an instance, read its drain plan (the action and
-// the candidate target), lock it, see a bad parallelism refused under its field, enter with
-// parallelism 1, follow the board live until the drain is done (the instance on the other
-// host, or released where the hosts are test drivers), see the host in the list of hosts in
-// maintenance, exit maintenance; each step checked against the API. Accessibility and the
+// The Maintenance screen: pick a host with two instances, read its drain plan (the first's
+// action and candidate target; the second holds a USB device and is blocked), lock it, see a
+// bad parallelism refused under its field, enter with parallelism 1, follow the board live
+// until the drain ends (the first on the other host, or released where the hosts are test
+// drivers; the second stayed, saying why; the host locked again), delete the second and retry
+// from the board, see the host in the list of hosts in maintenance, exit maintenance; each
+// step checked against the API. Accessibility and the
 // catalogues (en and zh-CN) on every state, screenshots at 1280×800 and 390×844.
 import { api, check, checkA11y, checkNoErrors, checkStrings, env, eventually, launch, openPage, shot, signIn } from "./lib.mjs";
 
 const id = env.hostId;
 const other = process.env.CONSOLE_OTHER_HOST_ID || "";
 const instance = process.env.CONSOLE_INSTANCE_ID || "";
+const usb = process.env.CONSOLE_USB_INSTANCE_ID || "";
 const outcome = process.env.CONSOLE_MAINT_OUTCOME || "moved";
-check(id && other && instance, "CONSOLE_HOST_ID, CONSOLE_OTHER_HOST_ID and CONSOLE_INSTANCE_ID are set");
+check(id && other && instance && usb, "CONSOLE_HOST_ID, CONSOLE_OTHER_HOST_ID, CONSOLE_INSTANCE_ID and CONSOLE_USB_INSTANCE_ID are set");
 const action = outcome === "moved" ? "migrate" : "release";
 /** How long a real live migration may take on a loaded machine. */
 const DRAIN_MS = 240000;
@@ -61,6 +64,9 @@ try {
     check(await planRow.locator("[data-fits]").getAttribute("data-fits") === "yes", "it fits");
     check(await page.getByTestId("plan").getAttribute("data-fits") === "1", "the plan fits");
   }
+  const usbRow = page.locator(`[data-testid=plan] tr[data-instance-id="${usb}"][data-action="stay"]`);
+  check((await usbRow.locator("[data-fits]").getAttribute("data-fits")) === "no", "the USB one does not fit");
+  check((await usbRow.locator(".maint-reason").innerText()).includes("usb-1-2"), "the plan says what blocks it");
   check((await page.getByTestId("plan-summary").innerText()).trim() ===
     `${plan.to_migrate} to migrate, ${plan.to_release} to release, ${plan.blocked} blocked`, "the plan's summary");
   // Available: entering needs a lock first, which the board offers.
@@ -87,17 +93,21 @@ try {
   await strings("enter with a field error");
   await shot(page, "maintenance-parallelism-error");
 
-  // Enter with parallelism 1: the board follows the drain to its end, live.
+  // Enter with parallelism 1: the board follows the drain to its end, live: the first
+  // instance left, the USB one stayed and says why; the host is locked again.
   await page.getByLabel("Parallelism").fill("1");
   await page.locator('[data-action="enter"]').click();
   await page.getByTestId("board").waitFor();
   const moveRow = page.locator(`[data-testid=board] tr[data-instance-id="${instance}"]`);
   await moveRow.waitFor();
-  await page.locator('[data-testid=board][data-status="succeeded"]').waitFor({ timeout: DRAIN_MS });
+  await page.locator('[data-testid=board][data-status="failed"]').waitFor({ timeout: DRAIN_MS });
   await page.locator(`[data-testid=board] tr[data-instance-id="${instance}"][data-status="${outcome}"]`).waitFor();
-  await page.locator(`section.maint-board[data-state="maintenance"]`).waitFor();
+  const stayedRow = page.locator(`[data-testid=board] tr[data-instance-id="${usb}"][data-status="stayed"]`);
+  await stayedRow.waitFor();
+  check((await stayedRow.locator(".maint-reason").innerText()).includes("usb-1-2"), "the board says why it stayed");
+  await page.locator(`section.maint-board[data-state="locked"]`).waitFor();
   const { body: drain } = await api("GET", `/v1/hosts/${id}/maintenance`);
-  check(drain.status === "succeeded" && drain.parallelism === 1 && drain.host_state === "maintenance",
+  check(drain.status === "failed" && drain.parallelism === 1 && drain.host_state === "locked" && drain.stayed === 1,
     `the API's drain: ${JSON.stringify(drain)}`);
   const { body: inst } = await api("GET", `/v1/instances/${instance}`);
   if (outcome === "moved") {
@@ -109,22 +119,40 @@ try {
   } else {
     check(inst.host_id === null, `the instance was released: ${JSON.stringify(inst)}`);
   }
-  check((await page.getByTestId("board-counts").innerText()).includes("1 of 1 done"), "the counts");
-  await checkA11y(page, "the drain's board, done");
-  await strings("the drain's board, done");
+  check((await page.getByTestId("board-counts").innerText()).includes("2 of 2 done"), "the counts");
+  await page.getByTestId("retry-hint").waitFor();
+  check((await page.locator('[data-action="enter"]').innerText()).trim() === "Retry what stayed", "retry is offered");
+  await checkA11y(page, "the drain's board, one stayed");
+  await strings("the drain's board, one stayed");
   await shot(page, "maintenance-board");
 
   // The phone: the same board at 390×844.
   await page.setViewportSize({ width: 390, height: 844 });
   await checkA11y(page, "the board on a phone");
+  await page.getByTestId("board").scrollIntoViewIfNeeded();
   await shot(page, "maintenance-board-phone");
   await page.setViewportSize({ width: 1280, height: 800 });
+
+  // The USB instance deleted (through the API: the console's instances are another screen),
+  // the plan follows; retry: the host reaches maintenance.
+  const del = await api("DELETE", `/v1/instances/${usb}`);
+  check(del.status === 202, `delete: ${JSON.stringify(del)}`);
+  await page.getByText("No instance runs on this host: it enters maintenance at once.").waitFor({ timeout: 60000 });
+  await page.locator('[data-action="enter"]').click();
+  await page.locator(`[data-testid=board][data-status="succeeded"]:not([data-operation="${drain.operation_id}"])`).waitFor({ timeout: DRAIN_MS });
+  await page.locator(`section.maint-board[data-state="maintenance"]`).waitFor();
+  const { body: retried } = await api("GET", `/v1/hosts/${id}/maintenance`);
+  check(retried.status === "succeeded" && retried.host_state === "maintenance" && retried.operation_id !== drain.operation_id,
+    `the API's second drain: ${JSON.stringify(retried)}`);
+  await checkA11y(page, "the board in maintenance");
+  await strings("the board in maintenance");
+  await shot(page, "maintenance-board-done");
 
   // The list shows the host in maintenance with its drain done.
   await page.getByRole("link", { name: "← All maintenance" }).click();
   const listed = page.locator(`[data-testid=draining] tr[data-host-id="${id}"][data-state="maintenance"]`);
   await listed.waitFor();
-  await listed.getByText("1 of 1 done").waitFor();
+  await listed.getByText("Drained").waitFor();
   await checkA11y(page, "maintenance list with a host");
   await strings("maintenance list with a host");
   await shot(page, "maintenance-list");
