@@ -42,6 +42,14 @@ export function MaintenanceBoard({ feed, id }) {
 
   const d = drain.value;
   const stayed = d && d.status !== "running" ? d.stayed : 0;
+  // The drain first once there is one (what is happening, or what the last one left); before
+  // any, the plan.
+  const drainCard = html`
+      <section class="maint-card" aria-labelledby="maint-drain-title">
+        <h2 id="maint-drain-title">${t("maint.board.title")}</h2>
+        ${drain.error && html`<p class="error" role="alert" data-raw>${drain.error}</p>`}
+        ${d ? html`<${DrainBoard} drain=${d} hosts=${byId} />` : drain.loaded && html`<p class="empty" data-testid="no-drain">${t("maint.board.none")}</p>`}
+      </section>`;
 
   return html`
     <section class="maint maint-board" aria-labelledby="maint-board-title" data-host-id=${id} data-state=${state || ""}>
@@ -67,6 +75,7 @@ export function MaintenanceBoard({ feed, id }) {
           ${actionError && html`<p class="error" role="alert" data-raw>${actionError}</p>`}
         </div>`}
 
+      ${d && drainCard}
       ${planning && html`
         <section class="maint-card" aria-labelledby="maint-plan-title">
           <h2 id="maint-plan-title">${t("maint.plan.title")}</h2>
@@ -81,11 +90,7 @@ export function MaintenanceBoard({ feed, id }) {
             }} />`}
         </section>`}
 
-      <section class="maint-card" aria-labelledby="maint-drain-title">
-        <h2 id="maint-drain-title">${t("maint.board.title")}</h2>
-        ${drain.error && html`<p class="error" role="alert" data-raw>${drain.error}</p>`}
-        ${d ? html`<${DrainBoard} drain=${d} hosts=${byId} />` : drain.loaded && html`<p class="empty" data-testid="no-drain">${t("maint.board.none")}</p>`}
-      </section>
+      ${!d && drainCard}
     </section>`;
 }
 

@@ -51,7 +51,7 @@ export function PlanTable({ plan, hosts }) {
       <p class="maint-summary" data-testid="plan-summary">
         ${t("maint.plan.summary", { migrate: plan.to_migrate, release: plan.to_release, blocked: plan.blocked })}
       </p>
-      ${plan.items.length > 0 && html`
+      ${plan.to_migrate > 0 && html`
         <p class=${plan.fits ? "maint-fits ok" : "maint-fits bad"} data-testid="plan-fits">
           ${plan.fits ? t("maint.plan.fits") : t("maint.plan.no_fit")}</p>`}
       ${plan.items.length === 0
@@ -170,12 +170,12 @@ function MoveRow({ item, hosts }) {
           : html`<span class="muted">—</span>`}
         ${item.ended_at && html`<span class="muted"> → </span><time data-raw datetime=${item.ended_at} title=${dateTime(item.ended_at)}>${shortTime(item.ended_at)}</time>`}
       </td>
-      <td class="maint-timings">
+      <td><div class="maint-timings">
         ${timings.length === 0 && !p && html`<span class="muted">—</span>`}
         ${timings.map(([key, s]) => html`<span>${t(/** @type {any} */ (key), { s: /** @type {string} */ (s) })}</span>`)}
         ${p && item.status === "migrating" && html`<span>${t("maint.timing.copied", {
           done: Math.round(p.data_processed_bytes / 2 ** 20), total: Math.round(p.data_total_bytes / 2 ** 20) })}</span>`}
-      </td>
+      </div></td>
       <td class="maint-reason">${item.reason ? html`<span data-raw>${item.reason}</span>` : html`<span class="muted">—</span>`}</td>
     </tr>`;
 }
