@@ -147,7 +147,15 @@ pub async fn plan(st: &AppState, id: &HostId) -> Result<DrainPlan> {
     let mut fits = true;
     let items: Vec<PlanItem> = instances
         .iter()
-        .map(|rec| plan_item(st.settings.overcommit, (&host.cluster_id, &host.id), &rec.instance, &mut hosts, &mut fits))
+        .map(|rec| {
+            plan_item(
+                st.settings.overcommit,
+                (&host.cluster_id, &host.id),
+                &rec.instance,
+                &mut hosts,
+                &mut fits,
+            )
+        })
         .collect();
     let count = |a: MoveAction| items.iter().filter(|i| i.action == a).count() as u32;
     Ok(DrainPlan {
@@ -373,18 +381,27 @@ mod tests {
             ..instance(state, None, &[], None)
         };
         let mut fits = true;
-        let mut plan = |inst: Instance| {
-            plan_item(oc, ("az1", "host-a"), &inst, &mut hosts, &mut fits)
-        };
+        let mut plan =
+            |inst: Instance| plan_item(oc, ("az1", "host-a"), &inst, &mut hosts, &mut fits);
         let first = plan(vm(2, InstanceState::Running));
-        assert_eq!(first.targets, ["host-b", "host-c"], "the source is no target");
+        assert_eq!(
+            first.targets,
+            ["host-b", "host-c"],
+            "the source is no target"
+        );
         assert_eq!(first.suitable_targets, 2);
         let second = plan(vm(2, InstanceState::Running));
         assert_eq!(second.targets, ["host-c"], "the first filled host-b");
         let stopped = plan(vm(2, InstanceState::Stopped));
-        assert_eq!((stopped.action, stopped.targets.len()), (MoveAction::Release, 0));
+        assert_eq!(
+            (stopped.action, stopped.targets.len()),
+            (MoveAction::Release, 0)
+        );
         let big = plan(vm(8, InstanceState::Running));
-        assert!(big.targets.is_empty() && big.blocked_by.is_some(), "{big:?}");
+        assert!(
+            big.targets.is_empty() && big.blocked_by.is_some(),
+            "{big:?}"
+        );
         assert!(!fits, "the big one finds no room");
     }
 }
