@@ -7,7 +7,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("console");
+    // Read when it runs, not when it was compiled: a build cache shared by two checkouts may
+    // run a build script compiled in the other one.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest).join("console");
     let mut files = vec![root.join("index.html")];
     for dir in ["app", "vendor"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());

@@ -115,6 +115,9 @@ pub struct PlanItem {
     pub action: MoveAction,
     /// Hosts of the cluster that could take it now (for `migrate`).
     pub suitable_targets: u32,
+    /// Those hosts' ids, the one the plan places it on first (the drain itself picks one of
+    /// them at random when its turn comes); empty for `release` and `stay`.
+    pub targets: Vec<String>,
     /// Why it cannot move (a `stay`, or a `migrate` with no suitable target).
     pub blocked_by: Option<String>,
 }

@@ -261,11 +261,11 @@ async fn settle_host(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use plinth_common::instance::InstanceKind;
 
-    fn instance(
+    pub(crate) fn instance(
         state: InstanceState,
         gpu: Option<&str>,
         devices: &[&str],

@@ -19,7 +19,7 @@ use crate::jobs::operations::NewOperation;
 use crate::maintenance::drain::{DRAIN, MIGRATE, plan_action};
 use crate::maintenance::migrate::{Claim, claim_target, move_request};
 use crate::maintenance::store::{DrainRecord, NewMove};
-use crate::scheduler::{self, Candidate};
+use crate::scheduler::{self, Candidate, Overcommit};
 use crate::state::AppState;
 use plinth_common::api::{
     Drain, DrainPlan, Host, Instance, MoveAction, MoveItem, MoveStatus, PlanItem,
@@ -147,7 +147,15 @@ pub async fn plan(st: &AppState, id: &HostId) -> Result<DrainPlan> {
     let mut fits = true;
     let items: Vec<PlanItem> = instances
         .iter()
-        .map(|rec| plan_item(st, &host, &rec.instance, &mut hosts, &mut fits))
+        .map(|rec| {
+            plan_item(
+                st.settings.overcommit,
+                (&host.cluster_id, &host.id),
+                &rec.instance,
+                &mut hosts,
+                &mut fits,
+            )
+        })
         .collect();
     let count = |a: MoveAction| items.iter().filter(|i| i.action == a).count() as u32;
     Ok(DrainPlan {
@@ -165,8 +173,8 @@ pub async fn plan(st: &AppState, id: &HostId) -> Result<DrainPlan> {
 /// One instance of a plan. All instances move at once: each takes room on its first-fit
 /// target (in name order) that the next cannot use; `fits` turns false when one finds none.
 fn plan_item(
-    st: &AppState,
-    host: &Host,
+    oc: Overcommit,
+    (cluster, source): (&str, &str),
     inst: &Instance,
     hosts: &mut [Candidate],
     fits: &mut bool,
@@ -180,18 +188,20 @@ fn plan_item(
         memory_bytes: inst.memory_bytes,
         action,
         suitable_targets: 0,
+        targets: Vec::new(),
         blocked_by: reason,
     };
     if action != MoveAction::Migrate {
         return item;
     }
-    let req = move_request(inst, &host.cluster_id, &host.id);
-    let (suitable, rejected) = scheduler::filter(hosts, &req, st.settings.overcommit);
+    let req = move_request(inst, cluster, source);
+    let (suitable, rejected) = scheduler::filter(hosts, &req, oc);
     item.suitable_targets = suitable.len() as u32;
+    item.targets = suitable.iter().map(|h| h.host_id.clone()).collect();
     if suitable.is_empty() {
         item.blocked_by = Some(scheduler::explain(hosts.len(), &rejected));
     }
-    let first = suitable.first().map(|h| h.host_id.clone());
+    let first = item.targets.first().cloned();
     match first.and_then(|h| hosts.iter_mut().find(|c| c.host_id == h)) {
         Some(target) => {
             target.allocated_cores += inst.vcpus;
@@ -330,4 +340,68 @@ async fn check_target(st: &AppState, source: &Host, target: &HostId) -> Result<(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maintenance::drain::tests::instance;
+    use plinth_common::host::HostState;
+    use plinth_common::instance::InstanceState;
+
+    fn candidate(id: &str, used_cores: u32) -> Candidate {
+        Candidate {
+            host_id: id.into(),
+            cluster_id: "az1".into(),
+            state: HostState::Available,
+            agent_online: true,
+            total_cores: 8,
+            allocated_cores: used_cores,
+            total_memory_bytes: 64 << 30,
+            allocated_memory_bytes: 0,
+            free_gpus: vec![],
+        }
+    }
+
+    /// Each migrating instance names the hosts that could take it, after the ones planned
+    /// before it took their room on their first target.
+    #[test]
+    fn a_plan_names_each_instance_s_targets() {
+        let oc = Overcommit {
+            cpu: 1.0,
+            memory: 1.0,
+        };
+        let mut hosts = vec![
+            candidate("host-b", 6),
+            candidate("host-c", 0),
+            candidate("host-a", 0),
+        ];
+        let vm = |vcpus: u32, state: InstanceState| Instance {
+            vcpus,
+            ..instance(state, None, &[], None)
+        };
+        let mut fits = true;
+        let mut plan =
+            |inst: Instance| plan_item(oc, ("az1", "host-a"), &inst, &mut hosts, &mut fits);
+        let first = plan(vm(2, InstanceState::Running));
+        assert_eq!(
+            first.targets,
+            ["host-b", "host-c"],
+            "the source is no target"
+        );
+        assert_eq!(first.suitable_targets, 2);
+        let second = plan(vm(2, InstanceState::Running));
+        assert_eq!(second.targets, ["host-c"], "the first filled host-b");
+        let stopped = plan(vm(2, InstanceState::Stopped));
+        assert_eq!(
+            (stopped.action, stopped.targets.len()),
+            (MoveAction::Release, 0)
+        );
+        let big = plan(vm(8, InstanceState::Running));
+        assert!(
+            big.targets.is_empty() && big.blocked_by.is_some(),
+            "{big:?}"
+        );
+        assert!(!fits, "the big one finds no room");
+    }
 }

@@ -568,6 +568,7 @@ mod tests {
             memory_bytes: 4 << 30,
             action,
             suitable_targets: 0,
+            targets: vec![],
             blocked_by: None,
         }
     }
