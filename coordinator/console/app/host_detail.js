@@ -57,8 +57,16 @@ export function useHostDetail(feed, id) {
   return { host, error, reload: ops.load, setHost };
 }
 
+/**
+ * One page per host: another host's URL starts afresh (its tab and search from the URL).
+ * @param {import("./shell.js").ScreenProps & {id: string}} props
+ */
+export function HostDetail(props) {
+  return html`<${HostPage} key=${props.id} ...${props} />`;
+}
+
 /** @param {import("./shell.js").ScreenProps & {id: string}} props */
-export function HostDetail({ id, feed, route }) {
+function HostPage({ id, feed, route }) {
   const { host, error, reload, setHost } = useHostDetail(feed, id);
   const [tab, setTab] = useState(() => {
     const want = route.params.get("tab") || "info";

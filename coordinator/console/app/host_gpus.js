@@ -52,7 +52,7 @@ function SliceDialog({ host, gpu, onDone, onClose }) {
 
 /** @param {Gpu} g */
 function spec(g) {
-  return g.memory_bytes ? t("hd.g.spec", { model: g.name, mem: gib(g.memory_bytes) }) : g.name;
+  return g.memory_bytes ? t("hd.g.spec", { mem: gib(g.memory_bytes) }) : "—";
 }
 
 /** @param {{id: string, feed: import("./events.js").ChangeFeed}} props */
@@ -121,7 +121,7 @@ export function HostGpus({ id, feed }) {
             ${dev.gpus.map((g) => html`
               <tr key=${g.address} data-gpu=${g.address} data-state=${g.state}>
                 <td data-raw>${g.name}</td>
-                <td data-raw>${spec(g)} · ${g.pci_id}</td>
+                <td>${spec(g)} <span class="mono" data-raw>${g.pci_id}</span></td>
                 <td class="mono" data-raw>${g.address}</td>
                 <td>${t(/** @type {any} */ (`hd.gkind.${g.type}`))}${g.console ? html` <span class="badge">${t("hd.g.console")}</span>` : ""}</td>
                 <td><span class=${`badge dev-${g.state}`}>${t(/** @type {any} */ (`hd.gstate.${g.state}`))}</span></td>
