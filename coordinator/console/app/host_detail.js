@@ -57,6 +57,18 @@ export function useHostDetail(feed, id) {
   return { host, error, reload: ops.load, setHost };
 }
 
+/** @param {import("./route.js").Route} route */
+function tabOf(route) {
+  const want = route.params.get("tab") || "info";
+  return /** @type {readonly string[]} */ (TABS).includes(want) ? want : "info";
+}
+
+/** @param {import("./route.js").Route} route */
+function rangeOf(route) {
+  const want = route.params.get("range") || "1h";
+  return RANGES.includes(want) ? want : "1h";
+}
+
 /**
  * One page per host: another host's URL starts afresh (its tab and search from the URL).
  * @param {import("./shell.js").ScreenProps & {id: string}} props
@@ -68,15 +80,16 @@ export function HostDetail(props) {
 /** @param {import("./shell.js").ScreenProps & {id: string}} props */
 function HostPage({ id, feed, route }) {
   const { host, error, reload, setHost } = useHostDetail(feed, id);
-  const [tab, setTab] = useState(() => {
-    const want = route.params.get("tab") || "info";
-    return /** @type {any} */ (TABS).includes(want) ? want : "info";
-  });
-  const [range, setRange] = useState(() => {
-    const want = route.params.get("range") || "1h";
-    return RANGES.includes(want) ? want : "1h";
-  });
+  const [tab, setTab] = useState(() => tabOf(route));
+  const [range, setRange] = useState(() => rangeOf(route));
   const [q, setQ] = useState(() => route.params.get("q") || "");
+  // A navigation (a link, back and forward) brings its own tab, range and search; the
+  // changes made here replace the URL without one.
+  useEffect(() => {
+    setTab(tabOf(route));
+    setRange(rangeOf(route));
+    setQ(route.params.get("q") || "");
+  }, [route]);
 
   /** @param {{tab?: string, range?: string, q?: string}} next */
   function remember(next) {

@@ -109,7 +109,7 @@ export function HostGpus({ id, feed }) {
           <button type="button" onClick=${() => setRefused(null)}>${t("ui.close")}</button>
         </div>`}
       <h2>${t("hd.gpus")}</h2>
-      <div class="hd-scroll">
+      <div class="hd-scroll" tabindex="0">
         <table class="hd-table" aria-label=${t("hd.gpus")}>
           <thead><tr>
             <th scope="col">${t("hd.g.name")}</th><th scope="col">${t("hd.g.spec_col")}</th>
@@ -144,7 +144,7 @@ export function HostGpus({ id, feed }) {
         ${dev.loaded && dev.gpus.length === 0 && html`<p class="empty">${t("hd.g.none")}</p>`}
       </div>
       <h2>${t("hd.vgpus")}</h2>
-      <div class="hd-scroll">
+      <div class="hd-scroll" tabindex="0">
         <table class="hd-table" aria-label=${t("hd.vgpus")}>
           <thead><tr>
             <th scope="col">${t("hd.v.name")}</th><th scope="col">${t("hd.v.id")}</th>

@@ -65,8 +65,8 @@ export function HostInfo({ host, feed, onChanged }) {
             ${fact(t("hosts.col.cpu"), h.cpu_model)}
             ${fact(t("hd.f.total_cores"), h.total_cores)}
             ${fact(t("hd.f.allocated_cores"), h.allocated_cores)}
-            ${fact(t("hd.f.total_memory"), t("hd.gib", { n: gib(h.total_memory_bytes) }), false)}
-            ${fact(t("hd.f.allocated_memory"), t("hd.gib", { n: gib(h.allocated_memory_bytes) }), false)}
+            ${fact(t("hd.f.total_memory"), `${gib(h.total_memory_bytes)} GiB`)}
+            ${fact(t("hd.f.allocated_memory"), `${gib(h.allocated_memory_bytes)} GiB`)}
             ${fact(t("hosts.col.updated"), dateTime(h.updated_at))}
             <dt>${t("hosts.col.state")}</dt><dd><span class=${`badge state-${h.state}`}>${t(/** @type {any} */ (`state.${h.state}`))}</span></dd>
             <dt>${t("hosts.col.agent")}</dt><dd><span class=${`badge agent-${h.agent}`}>${t(/** @type {any} */ (`agent.${h.agent}`))}</span></dd>
@@ -112,7 +112,7 @@ export function HostInfo({ host, feed, onChanged }) {
         ${h.domains.length === 0
           ? html`<p class="empty">${t("hd.no_domains")}</p>`
           : html`
-            <div class="hd-scroll">
+            <div class="hd-scroll" tabindex="0">
               <table class="hd-table" data-testid="hd-domain-table">
                 <thead><tr>
                   <th scope="col">${t("hd.d.name")}</th><th scope="col">${t("hd.d.uuid")}</th>
@@ -126,7 +126,7 @@ export function HostInfo({ host, feed, onChanged }) {
                       <td class="mono" data-raw>${d.uuid}</td>
                       <td data-raw>${d.state}</td>
                       <td data-raw>${d.vcpus}</td>
-                      <td>${t("hd.mib", { n: Math.round(d.memory_bytes / 2 ** 20) })}</td>
+                      <td data-raw>${`${Math.round(d.memory_bytes / 2 ** 20)} MiB`}</td>
                       <td>${unknown.has(d.name) ? html`<span class="badge hd-unknown">${t("hd.unknown")}</span>` : t("hd.known")}</td>
                     </tr>`)}
                 </tbody>

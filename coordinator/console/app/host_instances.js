@@ -106,7 +106,7 @@ export function HostInstances({ id, feed, q, onSearch }) {
         <span class="count" data-testid="hd-instance-count">${loaded ? t("hd.i.count", { shown: shown.length, total: items.length }) : t("hd.loading")}</span>
       </div>
       ${error && html`<p class="error" role="alert" data-raw>${error}</p>`}
-      <div class="hd-scroll">
+      <div class="hd-scroll" tabindex="0">
         <table class="hd-table" aria-label=${t("hd.tab.instances")}>
           <thead><tr>
             <th scope="col">${t("hd.i.name")}</th><th scope="col">${t("hd.i.id")}</th>
@@ -127,7 +127,7 @@ export function HostInstances({ id, feed, q, onSearch }) {
                 <td class="mono" data-raw>${i.image_id || "—"}</td>
                 <td data-raw>${i.gpu_type || "—"}</td>
                 <td data-raw>${i.vcpus}</td>
-                <td>${t("hd.gib", { n: gib(i.memory_bytes) })}</td>
+                <td data-raw>${`${gib(i.memory_bytes)} GiB`}</td>
                 <td><span class=${`badge istate-${i.state}`}>${t(/** @type {any} */ (`hd.istate.${i.state}`))}</span></td>
                 <td data-raw>${dateTime(i.created_at)}</td>
                 <td data-raw>${dateTime(i.updated_at)}</td>

@@ -69,7 +69,7 @@ export function HostUsb({ id, feed }) {
   return html`
     <div class="hd-usb">
       ${(dev.error || failure) && html`<p class="error" role="alert" data-raw>${failure || dev.error}</p>`}
-      <div class="hd-scroll">
+      <div class="hd-scroll" tabindex="0">
         <table class="hd-table" aria-label=${t("hd.tab.usb")}>
           <thead><tr>
             <th scope="col">${t("hd.u.name")}</th><th scope="col">${t("hd.u.id")}</th>

@@ -17,7 +17,7 @@ const L4 = "0000:81:00.0";
 const TABS = ["info", "monitoring", "instances", "usb", "gpus"];
 
 /** The refusals this script asks for; Chromium logs their answers as failed loads. */
-const expected = (e) => e.includes("409") && e.includes(`/gpus/${L4}/restore`);
+const expected = (e) => e.includes("409") && e.includes(`/gpus/${encodeURIComponent(L4)}/restore`);
 
 /** @param {import("playwright-core").Page} page @param {string} tab */
 async function openTab(page, tab) {
