@@ -31,7 +31,7 @@ export function HostRow({ host, index, selected, onSelect, onAction }) {
         <input type="checkbox" checked=${selected} onChange=${() => onSelect(h.id)}
           aria-label=${t("hosts.select_row", { id: h.id })} />
       </span>
-      <span role="cell" class="c-id"><span class="mono" data-raw>${h.id}</span><span class="sub" data-raw>${h.hostname}</span></span>
+      <span role="cell" class="c-id"><a class="mono" href=${`#/hosts/${encodeURIComponent(h.id)}`} data-raw data-testid="host-link">${h.id}</a><span class="sub" data-raw>${h.hostname}</span></span>
       <span role="cell" class="c-ip mono" data-raw>${h.ip}</span>
       <span role="cell" class="c-cluster" data-raw>${h.cluster_id}</span>
       <span role="cell" class="c-cpu" data-raw title=${h.cpu_model}>${h.cpu_model}</span>
