@@ -172,8 +172,9 @@ export function InstancesScreen({ session, feed, route }) {
               <span role="columnheader">${t("inst.col.created")}</span>
               <span role="columnheader">${t("inst.col.actions")}</span>
             </div>
-            <${VirtualList} items=${shown} rowHeight=${ROW_HEIGHT} label=${t("inst.title")}
-              empty=${list.loaded ? t("inst.empty") : ""}
+            ${shown.length === 0 && html`<p class="empty">${list.loaded ? t("inst.empty") : ""}</p>`}
+            ${shown.length > 0 && html`<${VirtualList} items=${shown} rowHeight=${ROW_HEIGHT} label=${t("inst.title")}
+              empty=""
               renderRow=${(/** @type {Instance} */ i, /** @type {number} */ n) => html`
                 <div class="row inst-row" role="row" aria-rowindex=${n + 2} key=${i.id} data-instance-id=${i.id} data-state=${i.state}>
                   <span role="cell" class="c-id">
@@ -192,7 +193,7 @@ export function InstancesScreen({ session, feed, route }) {
                         aria-label=${t(/** @type {any} */ (`inst.action.${a}_one`), { name: i.name })}
                         onClick=${() => act(/** @type {"start" | "stop" | "reboot"} */ (a), i)}>${t(/** @type {any} */ (`inst.action.${a}`))}</button>`)}
                   </span>
-                </div>`} />
+                </div>`} />`}
           </div>
         </div>
       </div>
