@@ -165,11 +165,11 @@ export function InstancesScreen({ session, feed, route }) {
             <div class="row head inst-row" role="row" aria-rowindex="1">
               <span role="columnheader">${t("inst.col.name")}</span>
               <span role="columnheader">${t("inst.col.state")}</span>
-              <span role="columnheader">${t("inst.col.tenant")}</span>
-              <span role="columnheader">${t("inst.col.host")}</span>
-              <span role="columnheader">${t("inst.col.size")}</span>
-              <span role="columnheader">${t("inst.col.image")}</span>
-              <span role="columnheader">${t("inst.col.created")}</span>
+              <span role="columnheader" class="c-tenant">${t("inst.col.tenant")}</span>
+              <span role="columnheader" class="c-host">${t("inst.col.host")}</span>
+              <span role="columnheader" class="c-size">${t("inst.col.size")}</span>
+              <span role="columnheader" class="c-image">${t("inst.col.image")}</span>
+              <span role="columnheader" class="c-created">${t("inst.col.created")}</span>
               <span role="columnheader">${t("inst.col.actions")}</span>
             </div>
             ${shown.length === 0 && html`<p class="empty">${list.loaded ? t("inst.empty") : ""}</p>`}
@@ -182,11 +182,11 @@ export function InstancesScreen({ session, feed, route }) {
                     <span class="sub mono" data-raw>${i.id}</span>
                   </span>
                   <span role="cell">${StateBadge(i.state)}</span>
-                  <span role="cell" data-raw title=${i.tenant_email}>${i.tenant_email}</span>
-                  <span role="cell" class="mono" data-raw>${i.host_ip || "—"}</span>
-                  <span role="cell">${t("inst.size", { vcpus: i.vcpus, memory: mib(i.memory_bytes) })}</span>
-                  <span role="cell" class="mono" data-raw title=${i.image_id || ""}>${i.image_id || "—"}</span>
-                  <span role="cell" data-raw title=${dateTime(i.created_at)}>${shortTime(i.created_at)}</span>
+                  <span role="cell" class="c-tenant" data-raw title=${i.tenant_email}>${i.tenant_email}</span>
+                  <span role="cell" class="c-host mono" data-raw>${i.host_ip || "—"}</span>
+                  <span role="cell" class="c-size">${t("inst.size", { vcpus: i.vcpus, memory: mib(i.memory_bytes) })}</span>
+                  <span role="cell" class="c-image mono" data-raw title=${i.image_id || ""}>${i.image_id || "—"}</span>
+                  <span role="cell" class="c-created" data-raw title=${dateTime(i.created_at)}>${shortTime(i.created_at)}</span>
                   <span role="cell" class="c-actions">
                     ${actionsFor(i.state, isAdmin).filter((a) => a === "start" || a === "stop" || a === "reboot").map((a) => html`
                       <button type="button" class="link" data-action=${a}
