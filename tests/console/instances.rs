@@ -1,10 +1,10 @@
 //! The instances screen's workflows in a real browser (see main.rs): a tenant creates an
 //! instance from an image with an admin password (bad fields answered under the field), sees it
 //! reach running live, stops and starts it, exports it as an image, binds and unbinds an EIP of
-//! its own and deletes it; a second tenant sees none of it; an admin migrates it to the other
-//! host with the target picker. Two agents on libvirt's test driver in one cluster, each
-//! offering the test driver for migrations (which it cannot do: the move is made, tried and
-//! recorded, and the instance stays where it was).
+//! its own and deletes it; a second tenant sees none of it; an admin creates one for the tenant
+//! from an `os` ISO and migrates the first to the other host with the target picker. Two agents
+//! on libvirt's test driver in one cluster, each offering the test driver for migrations (which
+//! it cannot do: the move is made, tried and recorded, and the instance stays where it was).
 
 use super::BrowserEnv;
 use plinth_e2e::Region;
@@ -26,6 +26,27 @@ async fn instances_screen_workflows() -> anyhow::Result<()> {
     let owner = inst::tenant(&region, "inst-owner@example.com").await?;
     let other = inst::tenant(&region, "inst-other@example.com").await?;
     let image = inst::qcow2_image(&region, &owner.id, "blank", "64M").await?;
+    // ISOs of the owner: one to install an OS from (offered), one of tools (not offered).
+    let iso = region.dir.path().join("cd.iso");
+    let mut bytes = vec![0u8; 0x9000];
+    bytes[0x8001..0x8006].copy_from_slice(b"CD001");
+    std::fs::write(&iso, &bytes)?;
+    let os_iso = inst::upload(
+        &region,
+        &owner.id,
+        "install-os",
+        &iso,
+        json!({"type": "iso", "iso_purpose": "os"}),
+    )
+    .await?;
+    let tool_iso = inst::upload(
+        &region,
+        &owner.id,
+        "tools",
+        &iso,
+        json!({"type": "iso", "iso_purpose": "tool"}),
+    )
+    .await?;
 
     // An external segment (admin, through the API) and an EIP of the owner from it.
     let (status, seg) = region
@@ -51,6 +72,11 @@ async fn instances_screen_workflows() -> anyhow::Result<()> {
         .set(
             "CONSOLE_IMAGE_ID",
             image["id"].as_str().unwrap_or_default(),
+        )
+        .set("CONSOLE_OS_ISO_ID", os_iso["id"].as_str().unwrap_or_default())
+        .set(
+            "CONSOLE_TOOL_ISO_ID",
+            tool_iso["id"].as_str().unwrap_or_default(),
         )
         .set("CONSOLE_EIP_ID", eip["id"].as_str().unwrap_or_default())
         .set(

@@ -15,6 +15,8 @@ const need = (name) => {
 const owner = env.tenantToken;
 const other = need("CONSOLE_OTHER_TOKEN");
 const imageId = need("CONSOLE_IMAGE_ID");
+const osIso = need("CONSOLE_OS_ISO_ID");
+const toolIso = need("CONSOLE_TOOL_ISO_ID");
 const eipId = need("CONSOLE_EIP_ID");
 const eipAddress = need("CONSOLE_EIP_ADDRESS");
 const hostIds = need("CONSOLE_HOSTS").split(",");
@@ -42,6 +44,11 @@ try {
   const dialog = page.getByTestId("create-instance");
   await dialog.waitFor();
   await dialog.locator(`select[name="image_id"] option[value="${imageId}"]`).waitFor({ state: "attached" });
+  // Disk images and `os` ISOs are offered, each in its group; a tool ISO is not.
+  await dialog.locator(`optgroup option[value="${osIso}"]`).waitFor({ state: "attached" });
+  check(await dialog.locator(`option[value="${toolIso}"]`).count() === 0, "a tool ISO is not offered");
+  await dialog.locator('select[name="image_id"]').selectOption(osIso);
+  await dialog.getByText("The instance boots the ISO to install an operating system on an empty disk.").waitFor();
   await dialog.locator('select[name="image_id"]').selectOption(imageId);
   await dialog.locator('input[name="memory_bytes"]').fill("128");
   await dialog.locator('input[name="admin_password"]').fill("short");
@@ -191,6 +198,31 @@ try {
   check(a.page.url().includes("tenant=inst-owner"), `the tenant facet is in the URL: ${a.page.url()}`);
   await checkA11y(a.page, "instances as admin");
   await checkStrings(a.page, "en", null, "instances as admin (en)");
+
+  // The admin creates one for the tenant from the `os` ISO.
+  await a.page.getByTestId("create-open").click();
+  const adminDialog = a.page.getByTestId("create-instance");
+  await adminDialog.locator(`select[name="tenant_id"] option[value="${env.tenantId}"]`).waitFor({ state: "attached" });
+  await adminDialog.locator(`select[name="image_id"] option[value="${osIso}"]`).waitFor({ state: "attached" });
+  await adminDialog.locator('input[name="name"]').fill("iso-1");
+  await adminDialog.locator('input[name="memory_bytes"]').fill("128");
+  await adminDialog.locator('input[name="disk_bytes"]').fill("2");
+  await adminDialog.locator('input[name="admin_password"]').fill("another good password");
+  await adminDialog.getByRole("button", { name: "Create", exact: true }).click();
+  await fieldError(a.page, "tenant_id").waitFor();
+  await checkA11y(a.page, "admin's create dialog with an error");
+  await adminDialog.locator('select[name="tenant_id"]').selectOption(env.tenantId);
+  await adminDialog.locator('select[name="image_id"]').selectOption(osIso);
+  await adminDialog.getByRole("button", { name: "Create", exact: true }).click();
+  await adminDialog.waitFor({ state: "detached" });
+  const isoInst = await eventually("iso-1 in the API", async () =>
+    (await api("GET", "/v1/instances?q=iso-1", owner)).body.items.find((i) => i.name === "iso-1"));
+  check(isoInst.tenant_id === env.tenantId && isoInst.image_id === osIso && isoInst.disk_bytes === 2 * 2 ** 30,
+    `iso-1 is the tenant's, from the ISO, with its disk: ${JSON.stringify(isoInst)}`);
+  await a.page.locator(`[data-instance-id="${isoInst.id}"][data-state="running"]`).waitFor({ timeout: SETTLE });
+  check((await api("GET", `/v1/instances/${isoInst.id}`)).body.state === "running", "the API says iso-1 runs");
+  await shot(a.page, "instances-admin");
+
   await adminRow.getByRole("link", { name: "web-1" }).click();
   await a.page.locator(`.inst-detail[data-instance-id="${inst.id}"][data-state="running"]`).waitFor();
   const source = (await api("GET", `/v1/instances/${inst.id}`)).body.host_id;
@@ -237,7 +269,9 @@ try {
   await page.getByTestId("instance-gone").waitFor({ timeout: SETTLE });
   check((await api("GET", `/v1/instances/${inst.id}`, owner)).status === 404, "the API says it is gone");
   await page.getByRole("link", { name: "All instances" }).click();
-  await page.getByTestId("inst-count").filter({ hasText: "0 of 0 instances" }).waitFor();
+  await page.getByTestId("inst-count").filter({ hasText: "1 of 1 instances" }).waitFor();
+  check(await page.locator(`[data-instance-id="${inst.id}"]`).count() === 0, "web-1 left the list");
+  await page.locator(`[data-instance-id="${isoInst.id}"]`).waitFor();
   checkNoErrors(t.errors.filter((e) => !expected(e)), "the tenant's page");
 } finally {
   await browser.close();
