@@ -69,11 +69,11 @@ async fn instances_screen_workflows() -> anyhow::Result<()> {
     env.set("CONSOLE_TENANT_TOKEN", owner.token)
         .set("CONSOLE_TENANT_ID", owner.id)
         .set("CONSOLE_OTHER_TOKEN", other.token)
+        .set("CONSOLE_IMAGE_ID", image["id"].as_str().unwrap_or_default())
         .set(
-            "CONSOLE_IMAGE_ID",
-            image["id"].as_str().unwrap_or_default(),
+            "CONSOLE_OS_ISO_ID",
+            os_iso["id"].as_str().unwrap_or_default(),
         )
-        .set("CONSOLE_OS_ISO_ID", os_iso["id"].as_str().unwrap_or_default())
         .set(
             "CONSOLE_TOOL_ISO_ID",
             tool_iso["id"].as_str().unwrap_or_default(),
