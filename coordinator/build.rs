@@ -7,7 +7,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("console");
+    // This run's crate directory, not the one the build script was compiled in: a build cache
+    // copied from another checkout reuses its compiled build script.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest).join("console");
     let mut files = vec![root.join("index.html")];
     for dir in ["app", "vendor"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
