@@ -1,7 +1,7 @@
 // The Instances screen, through the UI only, each outcome checked against the API:
 // a tenant creates an instance from an image with an admin password (an empty name and a
 // too-short password answered under their fields), sees it reach running live, searches and
-// filters (in the URL), stops and starts it, exports it as an image, binds an EIP of its own;
+// filters (in the URL), stops, starts and reboots it, exports it as an image, binds an EIP of its own;
 // a second tenant sees none of it; the admin sees it with its tenant and migrates it with the
 // target picker to the other host; the tenant unbinds the EIP and deletes it (typed). Both
 // languages, axe on every state, screenshots at 1280×800 and 390×844.
@@ -114,6 +114,12 @@ try {
   await page.locator('[data-action="start"]').click();
   await state("running");
   check((await api("GET", `/v1/instances/${inst.id}`, owner)).body.state === "running", "the API says running again");
+  await page.locator('[data-action="reboot"]').click();
+  await eventually("the reboot to succeed", async () => {
+    const { body } = await api("GET", `/v1/operations?kind=instance_reboot&resource=${inst.id}`, owner);
+    return body.items.some((op) => op.status === "succeeded");
+  }, SETTLE);
+  await state("running");
 
   // Export as an image: a custom image of the tenant, available once the copy ends.
   await page.locator('[data-action="export"]').click();
