@@ -39,8 +39,13 @@ pub fn loopback_address() -> String {
 impl SimBmc {
     /// A simulator whose admin user has `password`.
     pub fn start(password: &str) -> anyhow::Result<SimBmc> {
+        SimBmc::start_on(&loopback_address(), password)
+    }
+
+    /// A simulator on `ip` (a test that must keep to an address range of its own).
+    pub fn start_on(ip: &str, password: &str) -> anyhow::Result<SimBmc> {
         let dir = tempfile::tempdir()?;
-        let ip = loopback_address();
+        let ip = ip.to_string();
         let solport = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let out = Command::new("bash")
             .arg(script())
