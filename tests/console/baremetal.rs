@@ -1,23 +1,30 @@
 //! The baremetal screen's workflows in a real browser (see main.rs): a region whose agent
-//! (127.0.0.215) reaches `ipmi_sim` BMCs on 127.0.0.216–219; tenant A's servers are added and
-//! imported through the UI, tenant B has one of its own (added through the API) to show that
-//! each tenant sees only its own.
+//! (127.0.0.215) reaches `ipmi_sim` BMCs on 127.0.0.216–219, the first with recorded Redfish
+//! answers beside it (the detail's hardware); tenant A's servers are added and imported
+//! through the UI, tenant B has one of its own (added through the API) to show that each
+//! tenant sees only its own.
 
 use super::BrowserEnv;
 use plinth_e2e::baremetal::{SECRET, Seen, add_body, region, settled};
-use plinth_e2e::bmc::SimBmc;
+use plinth_e2e::bmc::{SimBmc, recorded_redfish};
 use plinth_e2e::instances::tenant;
 
 #[tokio::test]
 async fn baremetal_screen_adds_powers_consoles_imports_updates_and_removes() -> anyhow::Result<()> {
     let region = region().await?;
-    let agent = region.start_agent("127.0.0.215", "az1").await?;
-    region.wait_agent(&agent.host_id, "online").await?;
     // .216 is added through the UI; .217 and .218 are the CSV's; .219 is tenant B's.
     let sims = ["127.0.0.216", "127.0.0.217", "127.0.0.218", "127.0.0.219"]
         .iter()
         .map(|ip| SimBmc::start_on(ip, SECRET))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let redfish_dir = region.dir.path().join("redfish");
+    std::fs::create_dir_all(&redfish_dir)?;
+    let _redfish = recorded_redfish(&redfish_dir, &sims[0].ip, SECRET)?;
+    let ca_file = redfish_dir.join("bmc-ca.pem").display().to_string();
+    let agent = region
+        .start_agent_with_flags("127.0.0.215", "az1", &["--redfish-ca-file", &ca_file])
+        .await?;
+    region.wait_agent(&agent.host_id, "online").await?;
     let a = tenant(&region, "bm-a@example.com").await?;
     let b = tenant(&region, "bm-b@example.com").await?;
     let mut seen = Seen::default();

@@ -37,11 +37,11 @@ export function BaremetalRow({ server, selected, onSelect, onAction }) {
       <td><${Badge} kind="power_state" value=${s.power_state} /></td>
       <td><${Badge} kind="console_state" value=${s.console_state} /></td>
       <td data-raw title=${dateTime(s.created_at)}>${shortTime(s.created_at)}</td>
-      <td class="c-actions">
+      <td><div class="bm-row-actions">
         <${PowerMenu} server=${s} onPick=${(/** @type {PowerAction} */ a) => onAction(a, s)} />
         <button type="button" class="link" data-action="console" disabled=${!running} onClick=${() => onAction("console", s)}>${t("bm.action.console")}</button>
         <button type="button" class="link" data-action="update" disabled=${s.state === "preparing"} onClick=${() => onAction("update", s)}>${t("bm.action.update")}</button>
         <button type="button" class="link" data-action="delete" onClick=${() => onAction("delete", s)}>${t("bm.action.delete")}</button>
-      </td>
+      </div></td>
     </tr>`;
 }

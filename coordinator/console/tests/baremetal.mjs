@@ -145,13 +145,29 @@ try {
   await consoleDialog.waitFor({ state: "detached" });
   await eventually("the console to be released", async () => (await api("GET", `/v1/baremetal/${id}`)).body.console_state === "inactive", 30000);
 
-  // The detail view: basic information, hardware, power history; update rack and label.
+  // The detail view: basic information, the hardware (recorded Redfish answers: two CPUs,
+  // one memory module, a NIC), power history; update rack and label.
+  const inventory = await eventually("the hardware inventory to be read", async () => {
+    const inv = (await api("GET", `/v1/baremetal/${id}`)).body.inventory;
+    return inv.source === "redfish" && inv;
+  }, 60000);
   await row.getByRole("link", { name: "bm-ui" }).click();
   const detail = page.locator(`[data-baremetal-detail="${id}"]`);
   await detail.waitFor();
   const basic = await detail.getByTestId("bm-basic").innerText();
   for (const want of [id, "bm-ui", uiIp, now.sn || "—", "Off"]) check(basic.includes(want), `the detail shows ${want}: ${basic}`);
-  for (const part of ["bm-cpus", "bm-memory", "bm-pcie", "bm-history"]) await detail.getByTestId(part).waitFor();
+  const cpus = detail.getByTestId("bm-cpus").locator("tbody tr");
+  check((await cpus.count()) === inventory.cpus.length && inventory.cpus.length === 2, "a row per CPU");
+  const cpu = inventory.cpus[0];
+  const cpuText = await cpus.first().innerText();
+  for (const want of [cpu.model, cpu.cores, cpu.rated_power_watts, cpu.l1_cache_kb, cpu.l2_cache_kb, cpu.l3_cache_kb]) {
+    check(cpuText.includes(String(want)), `the CPU row shows ${want}: ${cpuText}`);
+  }
+  const dimm = await detail.getByTestId("bm-memory").locator("tbody").innerText();
+  const m = inventory.memory[0];
+  for (const want of [m.vendor, m.serial, m.capacity_gb, m.speed_mhz]) check(dimm.includes(String(want)), `the memory shows ${want}: ${dimm}`);
+  const pcie = await detail.getByTestId("bm-pcie").locator("tbody").innerText();
+  check(pcie.includes(inventory.pcie_devices[0].model), `the PCIe devices show the NIC: ${pcie}`);
   await detail.locator('[data-testid="bm-history"] tr[data-power="off"]').first().waitFor({ timeout: 15000 });
   await checkA11y(page, "detail");
   await checkStrings(page, "en", null, "detail");
