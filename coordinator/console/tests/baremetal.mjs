@@ -267,6 +267,18 @@ try {
   await checkA11y(other.page, "list (phone)");
   await shot(other.page, "baremetal-phone");
 
+  // Closing the tab with a console open releases it (the page's pagehide sends the release).
+  const closer = await openPage(browser);
+  await signIn(closer.page, env.tenantToken);
+  await closer.page.goto(`${env.url}/#/baremetal/${id}`);
+  await closer.page.locator(`[data-baremetal-detail="${id}"] [data-action="console"]`).click();
+  await closer.page.locator('[data-console-phase="connected"]').waitFor({ timeout: 30000 });
+  check((await api("GET", `/v1/baremetal/${id}`)).body.console_state === "active", "the tenant's console is active");
+  checkNoErrors(closer.errors, "the page whose tab closes");
+  await closer.page.close({ runBeforeUnload: true });
+  await eventually("the closed tab's console to be released", async () =>
+    (await api("GET", `/v1/baremetal/${id}`)).body.console_state === "inactive", 30000);
+
   check(!answers.some((b) => b.includes(secret)), "no answer the admin's page received carries the password");
   // The refused add's 400 and the refused import's 400 were asked for; Chromium logs them.
   const asked = (e) => e.includes("400") && (e.endsWith("/v1/baremetal)") || e.includes("/v1/baremetal/import"));
