@@ -29,7 +29,9 @@ async fn baremetal_screen_adds_powers_consoles_imports_updates_and_removes() -> 
     let b = tenant(&region, "bm-b@example.com").await?;
     let mut seen = Seen::default();
     let body = add_body("b-own", &sims[3].ip, SECRET, None);
-    let (status, v) = seen.post_as(&region, &b.token, "/v1/baremetal", body).await?;
+    let (status, v) = seen
+        .post_as(&region, &b.token, "/v1/baremetal", body)
+        .await?;
     anyhow::ensure!(status == 202, "tenant B adds its server: {status} {v}");
     let b_server = v["id"].as_str().unwrap_or_default().to_string();
     anyhow::ensure!(settled(&region, &b_server).await?["state"] == "running");
@@ -43,7 +45,10 @@ async fn baremetal_screen_adds_powers_consoles_imports_updates_and_removes() -> 
         .set("BM_SECRET", SECRET)
         .set(
             "BM_SIMS",
-            sims.iter().map(|s| s.ip.as_str()).collect::<Vec<_>>().join(","),
+            sims.iter()
+                .map(|s| s.ip.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
         );
     env.run(&["tests/baremetal.mjs"]).await?;
     drop(sims);
