@@ -7,7 +7,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("console");
+    // The crate's folder as cargo gives it to this run, not as it was when this script was
+    // compiled: a build cache copied from another checkout reuses the compiled script, which
+    // would otherwise walk (and watch) that other checkout's console.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest).join("console");
     let mut files = vec![root.join("index.html")];
     for dir in ["app", "vendor"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());

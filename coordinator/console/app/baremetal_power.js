@@ -46,7 +46,8 @@ export function PowerMenu({ server, onPick }) {
 }
 
 /**
- * Asks for the action (typed for the hard ones), then runs it; `onStarted` gets the run.
+ * Asks for the action (typed for the hard ones), then starts it; `onDone` gets the run (null
+ * when cancelled).
  * @param {{server: {id: string, name: string}, action: PowerAction, onDone: (run: PowerRun | null) => void}} props
  */
 export function PowerConfirm({ server, action, onDone }) {
