@@ -8,11 +8,10 @@
 //! (memory modules, PCIe devices, power, caches) unknown. The sushy test is skipped where
 //! sushy-emulator is not installed (scripts/install-deps.sh puts it in SUSHY_VENV).
 
-use plinth_common::tls::{Ca, LeafSpec, Role};
 use plinth_e2e::baremetal::{
     SECRET, Seen, WAIT, add_body, assert_no_secret, inventory_read, region,
 };
-use plinth_e2e::bmc::SimBmc;
+use plinth_e2e::bmc::{SimBmc, bmc_certificate, recorded_redfish};
 use plinth_e2e::instances::tenant;
 use plinth_e2e::process::Daemon;
 use plinth_e2e::{Region, wait_for};
@@ -285,84 +284,13 @@ async fn inventory_matches_what_sushy_serves() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A server certificate for the BMC at `ip` from a CA of its own (as BMCs carry), written to
-/// `dir` as bmc.pem and bmc.key, with the CA as bmc-ca.pem (the agent's --redfish-ca-file).
-/// Returns the CA's PEM.
-fn bmc_certificate(dir: &Path, ip: &str) -> anyhow::Result<String> {
-    let (ca, _) = Ca::generate("bmc-ca")?;
-    let mut spec = LeafSpec::new("bmc", Role::Coordinator, Duration::from_secs(3600));
-    spec.server = true;
-    spec.ips = vec![ip.parse()?];
-    let (cert, key) = ca.issue_with_new_key(&spec)?;
-    let ca_pem = ca.cert_pem().to_string();
-    for (name, text) in [
-        ("bmc.pem", &cert),
-        ("bmc.key", &key),
-        ("bmc-ca.pem", &ca_pem),
-    ] {
-        std::fs::write(dir.join(name), text)?;
-    }
-    Ok(ca_pem)
-}
-
-/// Recorded Redfish answers of a two-socket server (one DIMM slot empty), served by Python's
-/// http.server over TLS, behind basic auth with the BMC's credentials.
-const REDFISH_SERVER: &str = r#"
-import base64, http.server, json, ssl, sys
-addr, cert, key, user, password = sys.argv[1:6]
-R = "/redfish/v1"
-cpu = lambda n: {"Id": n, "ProcessorType": "CPU", "Model": "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz",
-    "TotalCores": 32, "MaxTDPWatts": 205, "ProcessorMemory": [
-        {"MemoryType": "L1Cache", "CapacityMiB": 2.5}, {"MemoryType": "L2Cache", "CapacityMiB": 40},
-        {"MemoryType": "L3Cache", "CapacityMiB": 48}]}
-pages = {
-    R + "/Systems": {"Members": [{"@odata.id": R + "/Systems/1"}]},
-    R + "/Systems/1": {"Processors": {"@odata.id": R + "/Systems/1/Processors"},
-        "Memory": {"@odata.id": R + "/Systems/1/Memory"},
-        "PCIeDevices": [{"@odata.id": R + "/Chassis/1/PCIeDevices/NIC1"}]},
-    R + "/Systems/1/Processors": {"Members": [{"@odata.id": R + "/Systems/1/Processors/CPU0"},
-        {"@odata.id": R + "/Systems/1/Processors/CPU1"}]},
-    R + "/Systems/1/Processors/CPU0": cpu("CPU0"),
-    R + "/Systems/1/Processors/CPU1": cpu("CPU1"),
-    R + "/Systems/1/Memory": {"Members": [{"@odata.id": R + "/Systems/1/Memory/A1"},
-        {"@odata.id": R + "/Systems/1/Memory/A2"}]},
-    R + "/Systems/1/Memory/A1": {"Manufacturer": "Samsung", "SerialNumber": "DIMM-SN-A1",
-        "CapacityMiB": 32768, "OperatingSpeedMhz": 3200, "Status": {"State": "Enabled"}},
-    R + "/Systems/1/Memory/A2": {"Status": {"State": "Absent"}},
-    R + "/Chassis/1/PCIeDevices/NIC1": {"Name": "NIC1", "Manufacturer": "Mellanox", "Model": "ConnectX-6"},
-}
-want = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        if self.headers.get("Authorization") != want:
-            self.send_response(401); self.end_headers(); return
-        page = pages.get(self.path.rstrip("/"))
-        body = json.dumps(page).encode() if page is not None else b"{}"
-        self.send_response(200 if page is not None else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
-    def log_message(self, *a): pass
-s = http.server.ThreadingHTTPServer((addr, 443), H)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)
-s.socket = ctx.wrap_socket(s.socket, server_side=True)
-s.serve_forever()
-"#;
-
 #[tokio::test]
 async fn inventory_comes_from_redfish_or_is_unknown() -> anyhow::Result<()> {
     let r = region().await?;
     let with_redfish = SimBmc::start(SECRET)?;
     let ipmi_only = SimBmc::start(SECRET)?;
     let dir = r.dir.path();
-    bmc_certificate(dir, &with_redfish.ip)?;
-    std::fs::write(dir.join("redfish.py"), REDFISH_SERVER)?;
-    let mut cmd = std::process::Command::new("python3");
-    cmd.arg(dir.join("redfish.py"))
-        .arg(&with_redfish.ip)
-        .arg(dir.join("bmc.pem"))
-        .arg(dir.join("bmc.key"))
-        .args(["admin", SECRET]);
-    let _redfish = Daemon::spawn(cmd, &dir.join("redfish.log"))?;
+    let _redfish = recorded_redfish(dir, &with_redfish.ip, SECRET)?;
     let ca_file = dir.join("bmc-ca.pem").display().to_string();
     let _agent = r
         .start_agent_with_flags("127.0.87.1", "az1", &["--redfish-ca-file", &ca_file])

@@ -1,11 +1,14 @@
 //! OpenIPMI `ipmi_sim` BMCs for the bare-metal tests: each on its own 127.x.y.z at port 623
-//! (as real BMCs listen), started by scripts/ipmi-sim.sh and stopped by the pids it wrote.
+//! (as real BMCs listen), started by scripts/ipmi-sim.sh and stopped by the pids it wrote;
+//! and a recorded Redfish service to stand beside one, for the hardware inventory.
 
+use crate::process::Daemon;
+use plinth_common::tls::{Ca, LeafSpec, Role};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub struct SimBmc {
     pub dir: tempfile::TempDir,
@@ -39,8 +42,13 @@ pub fn loopback_address() -> String {
 impl SimBmc {
     /// A simulator whose admin user has `password`.
     pub fn start(password: &str) -> anyhow::Result<SimBmc> {
+        SimBmc::start_on(&loopback_address(), password)
+    }
+
+    /// A simulator on `ip` (a test that must keep to an address range of its own).
+    pub fn start_on(ip: &str, password: &str) -> anyhow::Result<SimBmc> {
         let dir = tempfile::tempdir()?;
-        let ip = loopback_address();
+        let ip = ip.to_string();
         let solport = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let out = Command::new("bash")
             .arg(script())
@@ -100,4 +108,81 @@ impl Drop for SimBmc {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A server certificate for the BMC at `ip` from a CA of its own (as BMCs carry), written to
+/// `dir` as bmc.pem and bmc.key, with the CA as bmc-ca.pem (the agent's --redfish-ca-file).
+/// Returns the CA's PEM.
+pub fn bmc_certificate(dir: &Path, ip: &str) -> anyhow::Result<String> {
+    let (ca, _) = Ca::generate("bmc-ca")?;
+    let mut spec = LeafSpec::new("bmc", Role::Coordinator, Duration::from_secs(3600));
+    spec.server = true;
+    spec.ips = vec![ip.parse()?];
+    let (cert, key) = ca.issue_with_new_key(&spec)?;
+    let ca_pem = ca.cert_pem().to_string();
+    for (name, text) in [
+        ("bmc.pem", &cert),
+        ("bmc.key", &key),
+        ("bmc-ca.pem", &ca_pem),
+    ] {
+        std::fs::write(dir.join(name), text)?;
+    }
+    Ok(ca_pem)
+}
+
+/// Recorded Redfish answers of a two-socket server (one DIMM slot empty), served by Python's
+/// http.server over TLS, behind basic auth with the BMC's credentials.
+pub const REDFISH_SERVER: &str = r#"
+import base64, http.server, json, ssl, sys
+addr, cert, key, user, password = sys.argv[1:6]
+R = "/redfish/v1"
+cpu = lambda n: {"Id": n, "ProcessorType": "CPU", "Model": "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz",
+    "TotalCores": 32, "MaxTDPWatts": 205, "ProcessorMemory": [
+        {"MemoryType": "L1Cache", "CapacityMiB": 2.5}, {"MemoryType": "L2Cache", "CapacityMiB": 40},
+        {"MemoryType": "L3Cache", "CapacityMiB": 48}]}
+pages = {
+    R + "/Systems": {"Members": [{"@odata.id": R + "/Systems/1"}]},
+    R + "/Systems/1": {"Processors": {"@odata.id": R + "/Systems/1/Processors"},
+        "Memory": {"@odata.id": R + "/Systems/1/Memory"},
+        "PCIeDevices": [{"@odata.id": R + "/Chassis/1/PCIeDevices/NIC1"}]},
+    R + "/Systems/1/Processors": {"Members": [{"@odata.id": R + "/Systems/1/Processors/CPU0"},
+        {"@odata.id": R + "/Systems/1/Processors/CPU1"}]},
+    R + "/Systems/1/Processors/CPU0": cpu("CPU0"),
+    R + "/Systems/1/Processors/CPU1": cpu("CPU1"),
+    R + "/Systems/1/Memory": {"Members": [{"@odata.id": R + "/Systems/1/Memory/A1"},
+        {"@odata.id": R + "/Systems/1/Memory/A2"}]},
+    R + "/Systems/1/Memory/A1": {"Manufacturer": "Samsung", "SerialNumber": "DIMM-SN-A1",
+        "CapacityMiB": 32768, "OperatingSpeedMhz": 3200, "Status": {"State": "Enabled"}},
+    R + "/Systems/1/Memory/A2": {"Status": {"State": "Absent"}},
+    R + "/Chassis/1/PCIeDevices/NIC1": {"Name": "NIC1", "Manufacturer": "Mellanox", "Model": "ConnectX-6"},
+}
+want = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.headers.get("Authorization") != want:
+            self.send_response(401); self.end_headers(); return
+        page = pages.get(self.path.rstrip("/"))
+        body = json.dumps(page).encode() if page is not None else b"{}"
+        self.send_response(200 if page is not None else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer((addr, 443), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+s.serve_forever()
+"#;
+
+/// [`REDFISH_SERVER`] on `ip`:443 with a certificate from [`bmc_certificate`] (in `dir`; the
+/// agent trusts it with `--redfish-ca-file <dir>/bmc-ca.pem`), admitting `admin`/`password`.
+pub fn recorded_redfish(dir: &Path, ip: &str, password: &str) -> anyhow::Result<Daemon> {
+    bmc_certificate(dir, ip)?;
+    std::fs::write(dir.join("redfish.py"), REDFISH_SERVER)?;
+    let mut cmd = Command::new("python3");
+    cmd.arg(dir.join("redfish.py"))
+        .arg(ip)
+        .arg(dir.join("bmc.pem"))
+        .arg(dir.join("bmc.key"))
+        .args(["admin", password]);
+    Daemon::spawn(cmd, &dir.join("redfish.log"))
 }

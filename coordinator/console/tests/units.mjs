@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { fuzzyScore } from "../app/fuzzy.js";
 import { ChangeFeed } from "../app/events.js";
+import { parseCsv } from "../app/baremetal_csv.js";
 
 // Fuzzy: [query, text, matches]
 for (const [q, text, want] of [
@@ -34,4 +35,15 @@ assert.deepEqual(seen.map((e) => e.resource_id), ["host-1", "host-2"]);
 assert.equal(seen[0].data.state, "locked");
 assert.equal(reloads, 1);
 assert.equal(feed.lastId, 10, "the last id seen, to resume from");
+// The bare-metal import's CSV preview: quotes, doubled quotes, CRLF, a quoted newline
+// (the record keeps its first line), blank lines left out.
+assert.deepEqual(
+  parseCsv('Name,IPMIIP\r\n"a, b",10.0.0.1\r\n\r\n"say ""hi""","x\ny"\nlast,'),
+  [
+    { line: 1, cells: ["Name", "IPMIIP"] },
+    { line: 2, cells: ["a, b", "10.0.0.1"] },
+    { line: 4, cells: ['say "hi"', "x\ny"] },
+    { line: 6, cells: ["last", ""] },
+  ],
+);
 console.log("units: ok");
