@@ -131,7 +131,7 @@ export function SegmentForm({ segment, onClose, onSaved }) {
           <input autocomplete="off" class="mono" placeholder="203.0.113.1" ...${input("gateway")} />
         <//>
         <${Field} label=${t("network.form.nic")} name="nic" error=${errors.nic} hint=${t("network.form.nic_hint")}>
-          <input autocomplete="off" class="mono" placeholder="bond1" ...${input("nic")} />
+          <input autocomplete="off" class="mono" placeholder=${t("network.form.nic_placeholder")} ...${input("nic")} />
         <//>
         <${Field} label=${t("network.form.vlan")} name="vlan" error=${errors.vlan} hint=${t("network.form.vlan_hint")}>
           <input autocomplete="off" inputmode="numeric" ...${input("vlan")} />
