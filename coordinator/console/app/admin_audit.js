@@ -72,8 +72,8 @@ export function AuditTab({ route }) {
         <button type="button" onClick=${load}>${t("admin.refresh")}</button>
       </div>
       ${error && html`<p class="error" role="alert" data-raw>${error}</p>`}
-      <div class="net-table-wrap">
-        <table class="net-table" aria-label=${t("admin.tab.audit")}>
+      <div class="net-table-wrap" tabindex="0" role="region" aria-label=${t("admin.tab.audit")}>
+        <table class="net-table">
           <thead>
             <tr>
               <th scope="col">${t("admin.audit.at")}</th>

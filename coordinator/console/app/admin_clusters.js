@@ -18,8 +18,8 @@ export function ClustersTab() {
         <button type="button" class="primary" data-testid="cluster-add" onClick=${() => setOpen(true)}>${t("admin.clusters.add")}</button>
       </div>
       ${error && html`<p class="error" role="alert" data-raw>${error}</p>`}
-      <div class="net-table-wrap">
-        <table class="net-table" aria-label=${t("admin.tab.clusters")}>
+      <div class="net-table-wrap" tabindex="0" role="region" aria-label=${t("admin.tab.clusters")}>
+        <table class="net-table">
           <thead>
             <tr>
               <th scope="col">${t("admin.clusters.id")}</th>

@@ -50,8 +50,8 @@ export function TenantsTab() {
         <button type="button" class="primary" data-testid="tenant-add" onClick=${() => setOpen({ kind: "new" })}>${t("admin.tenants.add")}</button>
       </div>
       ${error && html`<p class="error" role="alert" data-raw>${error}</p>`}
-      <div class="net-table-wrap">
-        <table class="net-table" aria-label=${t("admin.tab.tenants")}>
+      <div class="net-table-wrap" tabindex="0" role="region" aria-label=${t("admin.tab.tenants")}>
+        <table class="net-table">
           <thead>
             <tr>
               <th scope="col">${t("admin.tenants.email")}</th>
@@ -102,7 +102,8 @@ function Limit({ used, limit, label, gib: inGib }) {
   if (limit == null) {
     return html`<span><span data-raw>${show(used)}</span> · ${t("admin.quota.unlimited")}</span>`;
   }
-  return html`<${UsageBar} used=${used} total=${limit} label=${label} text=${`${show(used)} / ${show(limit)}`} />`;
+  const text = inGib ? t("unit.gib_of", { used: gib(used), total: gib(limit) }) : `${used} / ${limit}`;
+  return html`<${UsageBar} used=${used} total=${limit} label=${label} text=${text} />`;
 }
 
 /** The quota fields of a form: empty is unlimited; memory in GiB. */

@@ -71,8 +71,8 @@ export function TokensTab() {
           <button type="button" onClick=${() => setCreated(null)}>${t("admin.done")}</button>
         </div>`}
       ${error && html`<p class="error" role="alert" data-raw>${error}</p>`}
-      <div class="net-table-wrap">
-        <table class="net-table" aria-label=${t("admin.tab.tokens")}>
+      <div class="net-table-wrap" tabindex="0" role="region" aria-label=${t("admin.tab.tokens")}>
+        <table class="net-table">
           <thead>
             <tr>
               <th scope="col">${t("admin.tokens.name")}</th>

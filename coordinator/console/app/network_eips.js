@@ -58,8 +58,8 @@ export function EipList({ isAdmin, segments, list }) {
       </div>
       ${list.error && html`<p class="error" role="alert" data-raw>${list.error}</p>`}
       ${rowError && html`<p class="error" role="alert" data-raw data-testid="eip-error">${rowError.message}</p>`}
-      <div class="net-table-wrap">
-        <table class="net-table" aria-label=${t("network.eips.title")}>
+      <div class="net-table-wrap" tabindex="0" role="region" aria-label=${t("network.eips.title")}>
+        <table class="net-table cards">
           <thead>
             <tr>
               <th scope="col">${t("network.eip.address")}</th>
@@ -75,20 +75,20 @@ export function EipList({ isAdmin, segments, list }) {
           <tbody>
             ${eips.map((e) => html`
               <tr key=${e.id} data-eip-id=${e.id} data-state=${e.state}>
-                <td class="mono" data-raw>${e.address}</td>
-                <td class="mono" data-raw>${e.id}</td>
-                <td data-raw>${e.segment_name}</td>
-                ${isAdmin && html`<td data-raw>${e.tenant_email}</td>`}
-                <td><span class=${`badge eip-${e.state}`}>${t(/** @type {any} */ (`network.eip.state.${e.state}`))}</span></td>
-                <td class="mono">${e.instance_id ? html`<a href=${`#/instances/${encodeURIComponent(e.instance_id)}`} data-raw>${e.instance_id}</a>` : ""}</td>
-                <td data-raw title=${dateTime(e.updated_at)}>${shortTime(e.updated_at)}</td>
-                <td class="net-actions">
+                <td data-label=${t("network.eip.address")} class="mono" data-raw>${e.address}</td>
+                <td data-label=${t("network.col.id")} class="mono" data-raw>${e.id}</td>
+                <td data-label=${t("network.eip.segment")} data-raw>${e.segment_name}</td>
+                ${isAdmin && html`<td data-label=${t("network.eip.tenant")} data-raw>${e.tenant_email}</td>`}
+                <td data-label=${t("network.col.state")}><span class=${`badge eip-${e.state}`}>${t(/** @type {any} */ (`network.eip.state.${e.state}`))}</span></td>
+                <td data-label=${t("network.eip.instance")} class="mono">${e.instance_id ? html`<a href=${`#/instances/${encodeURIComponent(e.instance_id)}`} data-raw>${e.instance_id}</a>` : ""}</td>
+                <td data-label=${t("network.col.updated")} data-raw title=${dateTime(e.updated_at)}>${shortTime(e.updated_at)}</td>
+                <td data-label=${t("network.col.actions")}><div class="net-actions">
                   ${e.state === "allocated"
                     ? html`
                       <button type="button" class="link" data-action="bind" onClick=${() => setOpen({ kind: "bind", eip: e })}>${t("network.eip.bind")}</button>
                       <button type="button" class="link" data-action="release" onClick=${() => setOpen({ kind: "release", eip: e })}>${t("network.eip.release")}</button>`
                     : html`<button type="button" class="link" data-action="unbind" onClick=${() => unbind(e)}>${t("network.eip.unbind")}</button>`}
-                </td>
+                </div></td>
               </tr>`)}
           </tbody>
         </table>

@@ -46,8 +46,8 @@ export function SegmentList({ isAdmin, list }) {
           onClick=${() => setOpen({ kind: "new" })}>${t("network.segments.add")}</button>`}
       </div>
       ${list.error && html`<p class="error" role="alert" data-raw>${list.error}</p>`}
-      <div class="net-table-wrap">
-        <table class="net-table" aria-label=${t("network.segments.title")}>
+      <div class="net-table-wrap" tabindex="0" role="region" aria-label=${t("network.segments.title")}>
+        <table class="net-table cards">
           <thead>
             <tr>
               <th scope="col">${t("network.col.id")}</th>
@@ -67,32 +67,32 @@ export function SegmentList({ isAdmin, list }) {
           <tbody>
             ${segments.map((s) => html`
               <tr key=${s.id} data-segment-id=${s.id} data-state=${s.state}>
-                <td class="mono" data-raw>${s.id}</td>
-                <td data-raw>${s.name}</td>
-                <td data-raw>${`IPv${s.ip_version}`}</td>
-                <td class="mono" data-raw>${s.cidr}</td>
-                <td class="mono" data-raw>${s.gateway}</td>
-                <td class="mono" data-raw>${s.nic}</td>
-                <td>${s.vlan == null ? t("network.vlan.none") : html`<span data-raw>${s.vlan}</span>`}</td>
-                <td data-testid="permission">
+                <td data-label=${t("network.col.id")} class="mono" data-raw>${s.id}</td>
+                <td data-label=${t("network.col.name")} data-raw>${s.name}</td>
+                <td data-label=${t("network.col.version")} data-raw>${`IPv${s.ip_version}`}</td>
+                <td data-label=${t("network.col.cidr")} class="mono" data-raw>${s.cidr}</td>
+                <td data-label=${t("network.col.gateway")} class="mono" data-raw>${s.gateway}</td>
+                <td data-label=${t("network.col.nic")} class="mono" data-raw>${s.nic}</td>
+                <td data-label=${t("network.col.vlan")}>${s.vlan == null ? t("network.vlan.none") : html`<span data-raw>${s.vlan}</span>`}</td>
+                <td data-label=${t("network.col.permission")} data-testid="permission">
                   ${s.permission.all_tenants
                     ? t("network.permission.all")
                     : s.permission.tenants.length === 0
                       ? t("network.permission.nobody")
                       : html`<span data-raw>${s.permission.tenants.map((p) => p.email).join(", ")}</span>`}
                 </td>
-                <td><span class=${`badge seg-${s.state}`}>${t(/** @type {any} */ (`network.state.${s.state}`))}</span></td>
-                <td data-raw title=${dateTime(s.updated_at)}>${shortTime(s.updated_at)}</td>
-                <td class="net-usage">
+                <td data-label=${t("network.col.state")}><span class=${`badge seg-${s.state}`}>${t(/** @type {any} */ (`network.state.${s.state}`))}</span></td>
+                <td data-label=${t("network.col.updated")} data-raw title=${dateTime(s.updated_at)}>${shortTime(s.updated_at)}</td>
+                <td data-label=${t("network.col.usage")} class="net-usage">
                   <${UsageBar} used=${s.allocated} total=${Number(s.usable)} label=${t("network.col.usage")}
                     text=${`${s.allocated} / ${s.usable}`} />
                 </td>
                 ${isAdmin && html`
-                  <td class="net-actions">
+                  <td data-label=${t("network.col.actions")}><div class="net-actions">
                     <button type="button" class="link" data-action="edit" onClick=${() => setOpen({ kind: "edit", segment: s })}>${t("network.action.edit")}</button>
                     <button type="button" class="link" data-action="permission" onClick=${() => setOpen({ kind: "permission", segment: s })}>${t("network.action.permission")}</button>
                     <button type="button" class="link" data-action="delete" onClick=${() => { setDeleteError(null); setOpen({ kind: "delete", segment: s }); }}>${t("network.action.delete")}</button>
-                  </td>`}
+                  </div></td>`}
               </tr>`)}
           </tbody>
         </table>
