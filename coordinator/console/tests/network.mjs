@@ -91,6 +91,26 @@ try {
     check(text.includes(want), `the row shows ${JSON.stringify(want)}: ${JSON.stringify(text)}`);
   }
 
+  // Edited: untagged, specified routes (one of the wrong family refused by the form first).
+  await row.locator('[data-action="edit"]').click();
+  const edit = a.getByTestId("segment-form");
+  await edit.waitFor();
+  const efield = (name) => edit.locator(`[data-field="${name}"]`);
+  check(await efield("cidr").locator("input").isDisabled(), "the CIDR cannot change");
+  await efield("vlan").locator("input").fill("");
+  await efield("route_policy").locator("select").selectOption("specified");
+  await efield("routes").locator("textarea").fill("10.0.2.0/24\n2001:db8::/32");
+  await edit.locator('button[type="submit"]').click();
+  await efield("routes").locator(".field-error").getByText("2001:db8::/32 is not an IPv4 CIDR like the segment.").waitFor();
+  check((await api("GET", `/v1/segments/${seg.id}`)).body.route_policy === "default", "a refused edit changes nothing");
+  await efield("routes").locator("textarea").fill("10.0.2.0/24");
+  await edit.locator('button[type="submit"]').click();
+  await edit.waitFor({ state: "detached" });
+  const edited = (await api("GET", `/v1/segments/${seg.id}`)).body;
+  check(edited.vlan == null && edited.route_policy === "specified" && JSON.stringify(edited.routes) === '["10.0.2.0/24"]',
+    `the edit through the API: ${JSON.stringify(edited)}`);
+  await row.getByText("Untagged").waitFor();
+
   // Restricted to tenant A, chosen by email.
   await row.locator('[data-action="permission"]').click();
   const perm = a.getByTestId("permission-form");
