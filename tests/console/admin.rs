@@ -35,7 +35,10 @@ async fn admin_tenants_tokens_enrollment_clusters_audit_operations() -> anyhow::
         words.first() == Some(&"plinth-agent") && words.get(1) == Some(&"enroll"),
         "the command: {command:?}"
     );
-    anyhow::ensure!(flag("--coordinator")? == region.url, "the coordinator in {command:?}");
+    anyhow::ensure!(
+        flag("--coordinator")? == region.url,
+        "the coordinator in {command:?}"
+    );
     let cluster = flag("--cluster")?;
     let dir = region.dir.path().join("agent-enrolled-from-the-console");
     let (ok, out) = region.enroll(

@@ -24,7 +24,8 @@ async fn network_segments_permissions_and_eips() -> anyhow::Result<()> {
     let _b = inst::tenant(&region, "net-b@example.com").await?;
     let image = inst::qcow2_image(&region, &a.id, "blank-net", "64M").await?;
     let image_id = image["id"].as_str().context("image id")?;
-    let (status, vm) = inst::create(&region, &a.token, "web-1", image_id, 64 * MIB, json!({})).await?;
+    let (status, vm) =
+        inst::create(&region, &a.token, "web-1", image_id, 64 * MIB, json!({})).await?;
     anyhow::ensure!(status == 202, "create instance: {status} {vm}");
     let vm_id = vm["id"].as_str().context("instance id")?.to_string();
     inst::expect_state(&region, &vm_id, "running", SETTLE).await?;
