@@ -7,7 +7,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("console");
+    // Read at run time, not compiled in (`env!`): a build script compiled for one checkout
+    // and reused from a shared build cache by another must list the other's files.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest).join("console");
     let mut files = vec![root.join("index.html")];
     for dir in ["app", "vendor"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
