@@ -1,0 +1,296 @@
+// The console benchmark's browser part (tests/benches/console.rs seeds the region and runs
+// it): the Hosts screen over BENCH_HOSTS hosts in headless Chromium. Prints a report with the
+// goals beside the results. Measured in the page (performance.now(), or the wall clock shared
+// with node for the API's locks):
+// - first render: navigation start → the first host row painted (rAF, then a task), and →
+//   the whole list in the count;
+// - keystroke: the keydown's timestamp → the filtered rows rendered and laid out (a task
+//   queued by the input event, which runs after preact's render, forcing layout), and → the
+//   next frame after it painted;
+// - lock: just before node sends POST /v1/hosts/<id>/lock (or unlock) → the row's new state
+//   painted in the open page;
+// - bytes: every JS, JSON-module and CSS file the Hosts page loaded, fetched again with
+//   Accept-Encoding: gzip (raw bytes on the wire), and every file of the console's app/ and
+//   vendor/ the same way.
+import { request } from "node:https";
+import { readdirSync, statSync } from "node:fs";
+import { join, dirname, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { api, check, env, launch, openPage, signIn } from "./lib.mjs";
+import { fuzzyScore } from "../app/fuzzy.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const HOSTS = Number(process.env.BENCH_HOSTS || 0);
+const INSTANCES = Number(process.env.BENCH_INSTANCES || 0);
+const WARM_LOADS = 4;
+const KEYSTROKES = 200;
+const LOCKS = 200;
+
+/** @param {number[]} xs @param {number} q */
+function quantile(xs, q) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.round((s.length - 1) * q))] : NaN;
+}
+const ms = (x) => `${x.toFixed(x < 100 ? 1 : 0)} ms`;
+
+/** Every host, as the API lists it. */
+async function allHosts() {
+  const out = [];
+  let cursor = "";
+  for (;;) {
+    const { status, body } = await api("GET", `/v1/hosts?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    check(status === 200, `GET /v1/hosts: ${status}`);
+    out.push(...body.items);
+    if (!body.next_cursor) return out;
+    cursor = body.next_cursor;
+  }
+}
+
+/** Bytes on the wire of `url` asked for with gzip. */
+function gzipBytes(url) {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers: { "Accept-Encoding": "gzip" } }, (resp) => {
+      let n = 0;
+      resp.on("data", (c) => (n += c.length));
+      resp.on("end", () => resolve({ status: resp.statusCode, bytes: n, encoding: resp.headers["content-encoding"] || "identity" }));
+      resp.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+function walk(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...walk(p));
+    else out.push(p);
+  }
+  return out;
+}
+
+// In the page, before its scripts: when the first host row and the full count appear.
+function firstRenderProbe(total) {
+  window.__bench = { firstRow: 0, full: 0 };
+  const painted = (key) => requestAnimationFrame(() => setTimeout(() => {
+    if (!window.__bench[key]) window.__bench[key] = performance.now();
+  }, 0));
+  let sawRow = false;
+  let sawFull = false;
+  const look = () => {
+    if (!sawRow && document.querySelector(".host-row")) {
+      sawRow = true;
+      painted("firstRow");
+    }
+    const count = document.querySelector('[data-testid="host-count"]');
+    if (!sawFull && count && count.textContent.startsWith(`${total} of ${total} `)) {
+      sawFull = true;
+      painted("full");
+    }
+    if (sawRow && sawFull) observer.disconnect();
+  };
+  const observer = new MutationObserver(look);
+  observer.observe(document, { childList: true, subtree: true, characterData: true });
+}
+
+const haystack = (h) => `${h.id} ${h.hostname} ${h.ip} ${h.cluster_id} ${h.cpu_model}`.toLowerCase();
+
+const hosts = await allHosts();
+check(hosts.length === HOSTS, `the API lists ${hosts.length} hosts, not ${HOSTS}`);
+const hay = hosts.map(haystack);
+const expectedCount = (q) => {
+  const query = q.trim().toLowerCase();
+  return query ? hay.filter((t) => fuzzyScore(query, t) >= 0).length : hosts.length;
+};
+
+const browser = await launch();
+const report = [];
+try {
+  const { page, context, errors } = await openPage(browser);
+  await signIn(page, env.adminToken);
+  await page.addInitScript(firstRenderProbe, HOSTS);
+  /** @param {import("playwright-core").Page} p */
+  const measureLoad = async (p) => {
+    await p.goto("about:blank");
+    await p.goto(`${env.url}/#/hosts`);
+    await p.waitForFunction(() => window.__bench.firstRow && window.__bench.full, null, { timeout: 120000 });
+    return p.evaluate(() => ({ ...window.__bench }));
+  };
+
+  // 1. First render: a cold load (a new browser context: nothing cached, the session's
+  // cookie only), then warm ones (the assets from the cache, as on any later visit).
+  const loads = [];
+  {
+    const fresh = await openPage(browser);
+    await fresh.context.addCookies(await context.cookies());
+    await fresh.page.addInitScript(firstRenderProbe, HOSTS);
+    loads.push(await measureLoad(fresh.page));
+    check(fresh.errors.length === 0, `cold page errors: ${fresh.errors.join("; ")}`);
+    await fresh.context.close();
+  }
+  for (let i = 0; i < WARM_LOADS; i++) loads.push(await measureLoad(page));
+  const cold = loads[0];
+  const warm = loads.slice(1);
+  report.push([
+    "navigation → hosts list rendered (first rows painted)",
+    `cold ${ms(cold.firstRow)}; warm p50 ${ms(quantile(warm.map((l) => l.firstRow), 0.5))}, max ${ms(Math.max(...warm.map((l) => l.firstRow)))}`,
+    "≤ 1 s", Math.max(...loads.map((l) => l.firstRow)) <= 1000,
+  ]);
+  report.push([
+    `navigation → all ${HOSTS} hosts loaded (count complete)`,
+    `cold ${ms(cold.full)}; warm p50 ${ms(quantile(warm.map((l) => l.full), 0.5))}, max ${ms(Math.max(...warm.map((l) => l.full)))}`,
+    "(≤ 1 s)", Math.max(...loads.map((l) => l.full)) <= 1000,
+  ]);
+  await page.locator('.live[data-live="live"]').waitFor();
+
+  // 2. Keystrokes: `/` focuses the search, then queries typed and erased one key at a time.
+  await page.evaluate(() => {
+    const input = /** @type {HTMLInputElement} */ (document.querySelector("main input.search"));
+    window.__keys = [];
+    let t0 = 0;
+    input.addEventListener("keydown", (e) => {
+      t0 = e.timeStamp;
+    }, true);
+    input.addEventListener("input", () => {
+      const start = t0;
+      const ch = new MessageChannel();
+      ch.port1.onmessage = () => {
+        void document.body.offsetHeight; // style and layout of what preact rendered
+        const work = performance.now() - start;
+        requestAnimationFrame(() => setTimeout(() => window.__keys.push({ work, frame: performance.now() - start }), 0));
+      };
+      ch.port2.postMessage(0);
+    });
+  });
+  await page.keyboard.press("/");
+  check(await page.evaluate(() => document.activeElement?.classList.contains("search")), "`/` focused the search box");
+  const some = hosts[Math.floor(hosts.length / 3)];
+  const queries = [
+    some.cluster_id,
+    [...some.id.slice(5)].filter((_, i) => i % 2 === 0).join(""),
+    some.ip,
+    "epyc 9654",
+    some.hostname,
+    "xeon gold",
+    "kunpeng",
+    "10.8.3",
+  ];
+  let typed = "";
+  let pressed = 0;
+  const checkCount = async () => {
+    const want = expectedCount(typed);
+    const text = await page.getByTestId("host-count").textContent();
+    check(text.startsWith(`${want} of ${HOSTS} `), `after typing ${JSON.stringify(typed)} the count says ${JSON.stringify(text)}, the fuzzy match gives ${want}`);
+    if (want > 0) await page.locator(".host-row").first().waitFor();
+  };
+  const press = async (key) => {
+    await page.keyboard.press(key === " " ? "Space" : key);
+    typed = key === "Backspace" ? typed.slice(0, -1) : typed + key;
+    pressed++;
+    await page.waitForFunction((n) => window.__keys.length >= n, pressed);
+  };
+  outer: for (let round = 0; ; round++) {
+    const q = queries[round % queries.length];
+    for (const ch of q) {
+      if (pressed >= KEYSTROKES) break outer;
+      await press(ch);
+    }
+    await checkCount();
+    while (typed.length > 0) {
+      if (pressed >= KEYSTROKES) break outer;
+      await press("Backspace");
+    }
+    await checkCount();
+  }
+  await checkCount();
+  const keys = await page.evaluate(() => window.__keys);
+  report.push([
+    `keystroke → filtered rows rendered and laid out (${keys.length} keys)`,
+    `p50 ${ms(quantile(keys.map((k) => k.work), 0.5))}, p95 ${ms(quantile(keys.map((k) => k.work), 0.95))}, max ${ms(Math.max(...keys.map((k) => k.work)))}`,
+    "p95 ≤ 16 ms", quantile(keys.map((k) => k.work), 0.95) <= 16,
+  ]);
+  report.push([
+    "keystroke → the next frame painted after them",
+    `p50 ${ms(quantile(keys.map((k) => k.frame), 0.5))}, p95 ${ms(quantile(keys.map((k) => k.frame), 0.95))}, max ${ms(Math.max(...keys.map((k) => k.frame)))}`,
+    "(one frame ≈ 16.7 ms)", quantile(keys.map((k) => k.frame), 0.95) <= 16.7,
+  ]);
+
+  // 3. Lock through the API → the row repainted (the list unfiltered, the host in view).
+  await page.locator("main input.search").fill("");
+  await checkCount();
+  const id = await page.locator(".host-row").first().getAttribute("data-host-id");
+  check(id, "a host row is shown");
+  await page.evaluate((id) => {
+    window.__repaint = { want: "", at: 0 };
+    const observer = new MutationObserver(() => {
+      const r = window.__repaint;
+      if (r.want && !r.seen && document.querySelector(`[data-host-id="${id}"][data-state="${r.want}"]`)) {
+        r.seen = true;
+        requestAnimationFrame(() => setTimeout(() => {
+          r.at = performance.timeOrigin + performance.now();
+        }, 0));
+      }
+    });
+    observer.observe(document.querySelector(".vlist"), { subtree: true, childList: true, attributes: true, attributeFilter: ["data-state"] });
+  }, id);
+  const repaint = [];
+  const answer = [];
+  for (let i = 0; i < LOCKS; i++) {
+    const [action, want] = i % 2 === 0 ? ["lock", "locked"] : ["unlock", "available"];
+    await page.evaluate((want) => {
+      window.__repaint = { want, at: 0, seen: false };
+    }, want);
+    const t0 = performance.timeOrigin + performance.now();
+    const { status, body } = await api("POST", `/v1/hosts/${id}/${action}`, env.adminToken, {});
+    answer.push(performance.timeOrigin + performance.now() - t0);
+    check(status === 200 && body.state === want, `${action}: ${status} ${JSON.stringify(body)}`);
+    const at = await (await page.waitForFunction(() => window.__repaint.at, null, { timeout: 10000 })).jsonValue();
+    repaint.push(at - t0);
+  }
+  report.push([
+    `host lock/unlock via the API → row repainted (${repaint.length})`,
+    `p50 ${ms(quantile(repaint, 0.5))}, p99 ${ms(quantile(repaint, 0.99))}, max ${ms(Math.max(...repaint))} (API answer p50 ${ms(quantile(answer, 0.5))})`,
+    "p99 ≤ 500 ms", quantile(repaint, 0.99) <= 500,
+  ]);
+
+  // 4. Bytes: what the page loaded, and every file the console has.
+  const loaded = await page.evaluate(() => performance.getEntriesByType("resource").map((e) => e.name)
+    .filter((u) => /\/assets\/[^/]+\/.+\.(m?js|css|json)$/.test(u)));
+  let pageBytes = 0;
+  let raw = 0;
+  for (const u of new Set(loaded)) {
+    const r = await gzipBytes(u);
+    check(r.status === 200 && r.encoding === "gzip", `${u}: ${r.status} ${r.encoding}`);
+    pageBytes += r.bytes;
+  }
+  const prefix = new URL([...loaded][0]).pathname.split("/").slice(0, 3).join("/");
+  const root = join(here, "..");
+  let allBytes = 0;
+  let allFiles = 0;
+  for (const f of [...walk(join(root, "app")), ...walk(join(root, "vendor"))]) {
+    if (!/\.(m?js|css|json)$/.test(f)) continue;
+    const r = await gzipBytes(`${env.url}${prefix}/${relative(root, f)}`);
+    check(r.status === 200, `${f}: ${r.status}`);
+    allBytes += r.bytes;
+    raw += statSync(f).size;
+    allFiles++;
+  }
+  const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
+  report.push([
+    "JS + CSS (+ JSON catalogues) shipped, gzip",
+    `Hosts page ${kb(pageBytes)} in ${new Set(loaded).size} files; every console file ${kb(allBytes)} in ${allFiles} (${kb(raw)} uncompressed)`,
+    "≤ 300 KB", Math.max(pageBytes, allBytes) <= 300 * 1024,
+  ]);
+  check(errors.length === 0, `page errors: ${errors.join("; ")}`);
+} finally {
+  await browser.close();
+}
+
+console.log(`console bench: Hosts screen, ${HOSTS} hosts and ${INSTANCES} instances seeded, headless Chromium 1280x800`);
+const w0 = Math.max(...report.map((r) => r[0].length));
+const w1 = Math.max(...report.map((r) => r[1].length));
+console.log(`  ${"measure".padEnd(w0)}  ${"result".padEnd(w1)}  ${"goal".padEnd(20)} met`);
+for (const [what, result, goal, met] of report) {
+  console.log(`  ${what.padEnd(w0)}  ${result.padEnd(w1)}  ${goal.padEnd(20)} ${met ? "yes" : "NO"}`);
+}
