@@ -1,7 +1,7 @@
 // The Hosts screen (admin): every host with the seed's fields, instant fuzzy search, facets
 // by cluster, state and agent, and lock / unlock / maintenance on many hosts at once. The
 // search and facets live in the URL.
-import { useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
 import { t } from "./i18n.js";
 import { replaceParams } from "./route.js";
@@ -21,6 +21,53 @@ const STATES = ["available", "locked", "entering_maintenance", "maintenance"];
 const AGENTS = ["online", "offline"];
 /** @type {FacetName[]} */
 const FACETS = ["cluster", "state", "agent"];
+
+/** While typing, the URL takes the search at most this often (Chromium throttles a flood of history writes). */
+const URL_DELAY_MS = 250;
+/** Queries whose matches are kept (for narrowing and for erasing back to them). */
+const CACHED_QUERIES = 64;
+
+/**
+ * The hosts matching `query` (lower case, trimmed), best first. A query that extends an earlier
+ * one can only match what that one matched (fuzzy: its characters in order), so only those are
+ * scored again; earlier queries' answers are kept until the hosts change.
+ * @param {{version: number, byQuery: Map<string, {matches: Host[], ranked: Host[]}>}} cache
+ * @param {number} version @param {Host[]} hosts @param {Map<string, string>} hay @param {string} query
+ */
+function search(cache, version, hosts, hay, query) {
+  if (!query) return hosts;
+  if (cache.version !== version) {
+    cache.version = version;
+    cache.byQuery = new Map();
+  }
+  const hit = cache.byQuery.get(query);
+  if (hit) return hit.ranked;
+  /** @type {Host[]} */
+  let base = hosts;
+  for (const [k, v] of cache.byQuery) {
+    if (query.startsWith(k) && v.matches.length < base.length) base = v.matches;
+  }
+  /** @type {Host[]} in the list's order */
+  const matches = [];
+  /** @type {number[]} */
+  const scores = [];
+  for (const h of base) {
+    const s = fuzzyScore(query, hay.get(h.id) || "");
+    if (s >= 0) {
+      matches.push(h);
+      scores.push(s);
+    }
+  }
+  const order = matches.map((_, i) => i);
+  order.sort((a, b) => scores[b] - scores[a] || a - b);
+  const ranked = order.map((i) => matches[i]);
+  if (cache.byQuery.size >= CACHED_QUERIES) {
+    const oldest = cache.byQuery.keys().next().value;
+    if (oldest !== undefined) cache.byQuery.delete(oldest);
+  }
+  cache.byQuery.set(query, { matches, ranked });
+  return ranked;
+}
 
 /** @param {URLSearchParams} params @param {string} name */
 function setParam(params, name) {
@@ -50,20 +97,36 @@ export function HostsScreen({ feed, route }) {
   /** @type {[import("./host_batch.js").Batch | null, (b: any) => void]} */
   const [batch, setBatch] = useState(/** @type {import("./host_batch.js").Batch | null} */ (null));
 
-  /** @param {string} nextQ @param {Record<FacetName, Set<string>>} nextChosen */
-  function remember(nextQ, nextChosen) {
-    replaceParams("/hosts", {
-      q: nextQ,
-      cluster: [...nextChosen.cluster].join(","),
-      state: [...nextChosen.state].join(","),
-      agent: [...nextChosen.agent].join(","),
-    });
+  /** @type {{current: ReturnType<typeof setTimeout> | undefined}} */
+  const urlTimer = useRef(undefined);
+  const urlWritten = useRef(0);
+  useEffect(() => () => clearTimeout(urlTimer.current), []);
+
+  /**
+   * Puts the search and facets in the URL: at once, or while typing at most once per
+   * URL_DELAY_MS (the latest value last), not one history write per key.
+   * @param {string} nextQ @param {Record<FacetName, Set<string>>} nextChosen @param {boolean} [typing]
+   */
+  function remember(nextQ, nextChosen, typing) {
+    clearTimeout(urlTimer.current);
+    const write = () => {
+      urlWritten.current = Date.now();
+      replaceParams("/hosts", {
+        q: nextQ,
+        cluster: [...nextChosen.cluster].join(","),
+        state: [...nextChosen.state].join(","),
+        agent: [...nextChosen.agent].join(","),
+      });
+    };
+    const wait = urlWritten.current + URL_DELAY_MS - Date.now();
+    if (typing && wait > 0) urlTimer.current = setTimeout(write, wait);
+    else write();
   }
 
   /** @param {string} value */
-  function search(value) {
+  function onSearch(value) {
     setQ(value);
-    remember(value, chosen);
+    remember(value, chosen, true);
   }
 
   /** @param {FacetName} f @param {string} value */
@@ -84,37 +147,39 @@ export function HostsScreen({ feed, route }) {
   }
 
   // The search first (ranked by score when there is a query), then the facets.
-  const matched = useMemo(() => {
-    const query = q.trim().toLowerCase();
-    if (!query) return hosts;
-    /** @type {[Host, number][]} */
-    const scored = [];
-    for (const h of hosts) {
-      const s = fuzzyScore(query, hay.get(h.id) || "");
-      if (s >= 0) scored.push([h, s]);
-    }
-    scored.sort((a, b) => b[1] - a[1]);
-    return scored.map((x) => x[0]);
-  }, [hosts, q]);
+  const cache = useRef({ version: -1, byQuery: new Map() });
+  const matched = useMemo(() => search(cache.current, version, hosts, hay, q.trim().toLowerCase()), [hosts, q]);
 
-  /** @param {Host} h @param {FacetName | null} except */
-  const passes = (h, except) =>
-    FACETS.every((f) => f === except || chosen[f].size === 0 || chosen[f].has(facetValue(h, f)));
-
-  const shown = useMemo(() => matched.filter((h) => passes(h, null)), [matched, chosen]);
-
-  // Each facet's counts: the rows it would show with the other facets as they are.
-  const counts = useMemo(() => {
+  // In one pass: the rows the facets let through, and each facet's counts (the rows it would
+  // show with the other facets as they are: a host failing only that facet counts there).
+  const { shown, counts } = useMemo(() => {
+    /** @type {Host[]} */
+    const rows = [];
     /** @type {Record<FacetName, Map<string, number>>} */
     const c = { cluster: new Map(), state: new Map(), agent: new Map() };
+    const active = FACETS.filter((f) => chosen[f].size > 0);
+    /** @param {FacetName} f @param {string} v */
+    const add = (f, v) => c[f].set(v, (c[f].get(v) || 0) + 1);
     for (const h of matched) {
-      for (const f of FACETS) {
-        if (!passes(h, f)) continue;
-        const v = facetValue(h, f);
-        c[f].set(v, (c[f].get(v) || 0) + 1);
+      /** @type {FacetName | null} */
+      let failed = null;
+      let fails = 0;
+      for (const f of active) {
+        if (!chosen[f].has(facetValue(h, f))) {
+          failed = f;
+          fails++;
+        }
+      }
+      if (fails === 0) {
+        rows.push(h);
+        add("cluster", h.cluster_id);
+        add("state", h.state);
+        add("agent", h.agent);
+      } else if (fails === 1 && failed) {
+        add(failed, facetValue(h, failed));
       }
     }
-    return c;
+    return { shown: rows, counts: c };
   }, [matched, chosen]);
 
   const clusters = useMemo(() => [...new Set(hosts.map((h) => h.cluster_id))].sort(), [hosts]);
@@ -156,7 +221,7 @@ export function HostsScreen({ feed, route }) {
       <div class="screen-head">
         <h1 id="hosts-title">${t("hosts.title")}</h1>
         <input type="search" class="search" aria-label=${t("hosts.search")} placeholder=${t("hosts.search")}
-          value=${q} onInput=${(/** @type {any} */ e) => search(e.currentTarget.value)} />
+          value=${q} onInput=${(/** @type {any} */ e) => onSearch(e.currentTarget.value)} />
         <span class="count" data-testid="host-count">
           ${loaded.done ? t("hosts.count", { shown: shown.length, total: hosts.length }) : t("hosts.loading", { n: loaded.count })}
         </span>
