@@ -223,7 +223,7 @@ function PaletteDialog({ admin, onClose }) {
   return html`
     <${Dialog} title=${t("palette.title")} onClose=${onClose} testid="palette">
       <div class="palette">
-        <input class="palette-input" type="text" role="combobox" autocomplete="off" spellcheck="false"
+        <input class="palette-input" type="text" role="combobox" autocomplete="off" spellcheck=${false}
           aria-label=${t("palette.input")} placeholder=${t("palette.placeholder")}
           aria-autocomplete="list" aria-expanded=${expanded ? "true" : "false"}
           aria-controls=${expanded ? "palette-list" : undefined}
