@@ -3,11 +3,11 @@
 // search and facets live in the URL.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { t } from "./i18n.js";
+import { lang, t } from "./i18n.js";
 import { replaceParams } from "./route.js";
 import { fuzzyScore } from "./fuzzy.js";
 import { useHosts } from "./hosts_model.js";
-import { HostRow } from "./host_row.js";
+import { MemoHostRow } from "./host_row.js";
 import { Facet } from "./facet.js";
 import { VirtualList } from "./virtual_list.js";
 import { BatchResults, ConfirmBar, runBatch } from "./host_batch.js";
@@ -184,13 +184,22 @@ export function HostsScreen({ feed, route }) {
 
   const clusters = useMemo(() => [...new Set(hosts.map((h) => h.cluster_id))].sort(), [hosts]);
 
-  /** @param {string} id */
-  function select(id) {
-    const s = new Set(selected);
-    if (s.has(id)) s.delete(id);
-    else s.add(id);
-    setSelected(s);
-  }
+  // The rows' callbacks (rows render again only when their host changes): they read no state.
+  const rowCallbacks = useMemo(() => ({
+    /** @param {string} id */
+    select(id) {
+      setSelected((/** @type {Set<string>} */ old) => {
+        const s = new Set(old);
+        if (s.has(id)) s.delete(id);
+        else s.add(id);
+        return s;
+      });
+    },
+    /** @param {HostAction} action @param {string[]} ids */
+    action(action, ids) {
+      setConfirm({ action, ids });
+    },
+  }), []);
 
   const allShownSelected = shown.length > 0 && shown.every((h) => selected.has(h.id));
   function selectAll() {
@@ -267,8 +276,8 @@ export function HostsScreen({ feed, route }) {
             </div>
             <${VirtualList} items=${shown} rowHeight=${ROW_HEIGHT} label=${t("hosts.title")}
               empty=${loaded.done ? t("hosts.empty") : ""}
-              renderRow=${(/** @type {Host} */ h, /** @type {number} */ i) => html`<${HostRow} key=${h.id} host=${h} index=${i}
-                selected=${selected.has(h.id)} onSelect=${select} onAction=${(/** @type {HostAction} */ a, /** @type {string[]} */ ids) => setConfirm({ action: a, ids })} />`} />
+              renderRow=${(/** @type {Host} */ h, /** @type {number} */ i) => html`<${MemoHostRow} key=${i} host=${h} index=${i} lang=${lang()}
+                selected=${selected.has(h.id)} onSelect=${rowCallbacks.select} onAction=${rowCallbacks.action} />`} />
           </div>
         </div>
       </div>

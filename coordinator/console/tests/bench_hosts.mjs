@@ -13,6 +13,7 @@
 //   Accept-Encoding: gzip (raw bytes on the wire), and every file of the console's app/ and
 //   vendor/ the same way.
 import { request } from "node:https";
+import { cpus, loadavg } from "node:os";
 import { readdirSync, statSync } from "node:fs";
 import { join, dirname, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -96,6 +97,7 @@ function firstRenderProbe(total) {
 
 const haystack = (h) => `${h.id} ${h.hostname} ${h.ip} ${h.cluster_id} ${h.cpu_model}`.toLowerCase();
 
+const loadBefore = loadavg();
 const hosts = await allHosts();
 check(hosts.length === HOSTS, `the API lists ${hosts.length} hosts, not ${HOSTS}`);
 const hay = hosts.map(haystack);
@@ -181,7 +183,8 @@ try {
   const checkCount = async () => {
     const want = expectedCount(typed);
     const text = await page.getByTestId("host-count").textContent();
-    check(text.startsWith(`${want} of ${HOSTS} `), `after typing ${JSON.stringify(typed)} the count says ${JSON.stringify(text)}, the fuzzy match gives ${want}`);
+    const value = await page.locator("main input.search").inputValue();
+    check(text.startsWith(`${want} of ${HOSTS} `), `after typing ${JSON.stringify(typed)} (the box holds ${JSON.stringify(value)}, pressed ${pressed}) the count says ${JSON.stringify(text)}, the fuzzy match gives ${want}`);
     if (want > 0) await page.locator(".host-row").first().waitFor();
   };
   const press = async (key) => {
@@ -218,6 +221,7 @@ try {
 
   // 3. Lock through the API → the row repainted (the list unfiltered, the host in view).
   await page.locator("main input.search").fill("");
+  typed = "";
   await checkCount();
   const id = await page.locator(".host-row").first().getAttribute("data-host-id");
   check(id, "a host row is shown");
@@ -288,6 +292,8 @@ try {
 }
 
 console.log(`console bench: Hosts screen, ${HOSTS} hosts and ${INSTANCES} instances seeded, headless Chromium 1280x800`);
+const la = (l) => l.map((x) => x.toFixed(1)).join(" ");
+console.log(`machine: ${cpus().length} CPUs, load average ${la(loadBefore)} before, ${la(loadavg())} after (everything shares these CPUs)`);
 const w0 = Math.max(...report.map((r) => r[0].length));
 const w1 = Math.max(...report.map((r) => r[1].length));
 console.log(`  ${"measure".padEnd(w0)}  ${"result".padEnd(w1)}  ${"goal".padEnd(20)} met`);
