@@ -100,16 +100,19 @@ export function HostsScreen({ feed, route }) {
   /** @type {{current: ReturnType<typeof setTimeout> | undefined}} */
   const urlTimer = useRef(undefined);
   const urlWritten = useRef(0);
+  const urlSeq = useRef(0);
   useEffect(() => () => clearTimeout(urlTimer.current), []);
 
   /**
-   * Puts the search and facets in the URL: at once, or while typing at most once per
-   * URL_DELAY_MS (the latest value last), not one history write per key.
+   * Puts the search and facets in the URL: at once, or while typing after the next paint and
+   * at most once per URL_DELAY_MS (the latest value last), not one history write per key.
    * @param {string} nextQ @param {Record<FacetName, Set<string>>} nextChosen @param {boolean} [typing]
    */
   function remember(nextQ, nextChosen, typing) {
     clearTimeout(urlTimer.current);
+    const seq = ++urlSeq.current;
     const write = () => {
+      if (seq !== urlSeq.current) return; // a later call writes its own
       urlWritten.current = Date.now();
       replaceParams("/hosts", {
         q: nextQ,
@@ -118,9 +121,16 @@ export function HostsScreen({ feed, route }) {
         agent: [...nextChosen.agent].join(","),
       });
     };
+    if (!typing) {
+      write();
+      return;
+    }
+    // Off the keystroke's path: after the filtered rows are painted, or once the throttle allows.
     const wait = urlWritten.current + URL_DELAY_MS - Date.now();
-    if (typing && wait > 0) urlTimer.current = setTimeout(write, wait);
-    else write();
+    if (wait > 0) urlTimer.current = setTimeout(write, wait);
+    else requestAnimationFrame(() => {
+      urlTimer.current = setTimeout(write, 0);
+    });
   }
 
   /** @param {string} value */

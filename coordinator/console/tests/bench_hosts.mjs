@@ -180,6 +180,13 @@ try {
   ];
   let typed = "";
   let pressed = 0;
+  // BENCH_PROFILE=1: a CPU profile of the keystrokes, its top functions by self time printed.
+  const cdp = process.env.BENCH_PROFILE ? await page.context().newCDPSession(page) : null;
+  if (cdp) {
+    await cdp.send("Profiler.enable");
+    await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
+    await cdp.send("Profiler.start");
+  }
   const checkCount = async () => {
     const want = expectedCount(typed);
     const text = await page.getByTestId("host-count").textContent();
@@ -208,6 +215,20 @@ try {
   }
   await checkCount();
   const keys = await page.evaluate(() => window.__keys);
+  if (cdp) {
+    const { profile } = await cdp.send("Profiler.stop");
+    const self = new Map();
+    const dt = new Map();
+    for (let i = 0; i < profile.samples.length; i++) dt.set(profile.samples[i], (dt.get(profile.samples[i]) || 0) + (profile.timeDeltas[i] || 0));
+    for (const node of profile.nodes) {
+      const f = node.callFrame;
+      const name = `${f.functionName || "(anonymous)"} ${f.url.split("/").pop()}:${f.lineNumber + 1}`;
+      self.set(name, (self.get(name) || 0) + (dt.get(node.id) || 0));
+    }
+    const total = [...self.values()].reduce((a, b) => a + b, 0);
+    console.log(`profile of the keystrokes: ${(total / 1000).toFixed(0)} ms sampled`);
+    for (const [name, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${(us / 1000).toFixed(1).padStart(8)} ms  ${name}`);
+  }
   report.push([
     `keystroke → filtered rows rendered and laid out (${keys.length} keys)`,
     `p50 ${ms(quantile(keys.map((k) => k.work), 0.5))}, p95 ${ms(quantile(keys.map((k) => k.work), 0.95))}, max ${ms(Math.max(...keys.map((k) => k.work)))}`,
