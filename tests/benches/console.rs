@@ -96,7 +96,10 @@ async fn seed(store: &Store, tenant: &str, tenant_email: &str) -> anyhow::Result
         let c = rng.below(CLUSTERS.len());
         let n = per_cluster[c];
         per_cluster[c] += 1;
-        let id = format!("host-{:012x}", (i as u64).wrapping_mul(0x9e37_79b9_7f4a) & 0xffff_ffff_ffff);
+        let id = format!(
+            "host-{:012x}",
+            (i as u64).wrapping_mul(0x9e37_79b9_7f4a) & 0xffff_ffff_ffff
+        );
         let ip = format!("10.{}.{}.{}", c + 1, n / 250, n % 250 + 1);
         let hostname = format!("{}-r{:03}-n{:03}", CLUSTERS[c], n / 40, n % 40 + 1);
         let (cpu, cores) = CPUS[rng.below(CPUS.len())];
