@@ -27,45 +27,81 @@ const URL_DELAY_MS = 250;
 /** Queries whose matches are kept (for narrowing and for erasing back to them). */
 const CACHED_QUERIES = 64;
 
+/** A score and a position in one number, so that a typed array sorts them natively (best first, then list order). */
+const POSITIONS = 2 ** 21;
+const TOP_SCORE = 2 ** 24;
+
 /**
- * The hosts matching `query` (lower case, trimmed), best first. A query that extends an earlier
- * one can only match what that one matched (fuzzy: its characters in order), so only those are
- * scored again; earlier queries' answers are kept until the hosts change.
- * @param {{version: number, byQuery: Map<string, {matches: Host[], ranked: Host[]}>}} cache
- * @param {number} version @param {Host[]} hosts @param {Map<string, string>} hay @param {string} query
+ * @typedef {{hays: string[], values: Record<FacetName, string[]>, codes: Record<FacetName, Int32Array>}} Index
+ *   per host (by position in the list): its search text and each facet's value as a small number
+ * @typedef {{version: number, byQuery: Map<string, {matches: Int32Array, ranked: Int32Array}>}} SearchCache
  */
-function search(cache, version, hosts, hay, query) {
-  if (!query) return hosts;
+
+/** @param {Host[]} hosts @param {Map<string, string>} hay @returns {Index} */
+function indexOf(hosts, hay) {
+  /** @type {Record<FacetName, string[]>} */
+  const values = { cluster: [], state: [], agent: [] };
+  /** @type {Record<FacetName, Int32Array>} */
+  const codes = { cluster: new Int32Array(hosts.length), state: new Int32Array(hosts.length), agent: new Int32Array(hosts.length) };
+  for (const f of FACETS) {
+    /** @type {Map<string, number>} */
+    const seen = new Map();
+    const out = codes[f];
+    for (let i = 0; i < hosts.length; i++) {
+      const v = facetValue(hosts[i], f);
+      let c = seen.get(v);
+      if (c === undefined) {
+        c = values[f].length;
+        values[f].push(v);
+        seen.set(v, c);
+      }
+      out[i] = c;
+    }
+  }
+  return { hays: hosts.map((h) => hay.get(h.id) || ""), values, codes };
+}
+
+/**
+ * The positions of the hosts matching `query` (lower case, trimmed), best first; null for
+ * every host in list order. A query that extends an earlier one can only match what that one
+ * matched (fuzzy: its characters in order), so only those are scored again; earlier queries'
+ * answers are kept until the hosts change.
+ * @param {SearchCache} cache @param {number} version @param {string[]} hays @param {string} query
+ * @returns {Int32Array | null}
+ */
+function search(cache, version, hays, query) {
+  if (!query) return null;
   if (cache.version !== version) {
     cache.version = version;
     cache.byQuery = new Map();
   }
   const hit = cache.byQuery.get(query);
   if (hit) return hit.ranked;
-  /** @type {Host[]} */
-  let base = hosts;
+  /** @type {Int32Array | null} */
+  let base = null;
   for (const [k, v] of cache.byQuery) {
-    if (query.startsWith(k) && v.matches.length < base.length) base = v.matches;
+    if (query.startsWith(k) && (!base || v.matches.length < base.length)) base = v.matches;
   }
-  /** @type {Host[]} in the list's order */
-  const matches = [];
-  /** @type {number[]} */
-  const scores = [];
-  for (const h of base) {
-    const s = fuzzyScore(query, hay.get(h.id) || "");
-    if (s >= 0) {
-      matches.push(h);
-      scores.push(s);
-    }
+  const n = base ? base.length : hays.length;
+  const matches = new Int32Array(n);
+  const keys = new Float64Array(n);
+  let m = 0;
+  for (let j = 0; j < n; j++) {
+    const i = base ? base[j] : j;
+    const s = fuzzyScore(query, hays[i]);
+    if (s < 0) continue;
+    matches[m] = i;
+    keys[m] = (TOP_SCORE - Math.min(s, TOP_SCORE - 1)) * POSITIONS + i;
+    m++;
   }
-  const order = matches.map((_, i) => i);
-  order.sort((a, b) => scores[b] - scores[a] || a - b);
-  const ranked = order.map((i) => matches[i]);
+  const sorted = keys.subarray(0, m).sort();
+  const ranked = new Int32Array(m);
+  for (let j = 0; j < m; j++) ranked[j] = sorted[j] % POSITIONS;
   if (cache.byQuery.size >= CACHED_QUERIES) {
     const oldest = cache.byQuery.keys().next().value;
     if (oldest !== undefined) cache.byQuery.delete(oldest);
   }
-  cache.byQuery.set(query, { matches, ranked });
+  cache.byQuery.set(query, { matches: matches.slice(0, m), ranked });
   return ranked;
 }
 
@@ -157,40 +193,49 @@ export function HostsScreen({ feed, route }) {
   }
 
   // The search first (ranked by score when there is a query), then the facets.
+  const index = useMemo(() => indexOf(hosts, hay), [hosts]);
+  /** @type {{current: SearchCache}} */
   const cache = useRef({ version: -1, byQuery: new Map() });
-  const matched = useMemo(() => search(cache.current, version, hosts, hay, q.trim().toLowerCase()), [hosts, q]);
+  const matched = useMemo(() => search(cache.current, version, index.hays, q.trim().toLowerCase()), [index, q]);
 
   // In one pass: the rows the facets let through, and each facet's counts (the rows it would
   // show with the other facets as they are: a host failing only that facet counts there).
   const { shown, counts } = useMemo(() => {
     /** @type {Host[]} */
     const rows = [];
-    /** @type {Record<FacetName, Map<string, number>>} */
-    const c = { cluster: new Map(), state: new Map(), agent: new Map() };
-    const active = FACETS.filter((f) => chosen[f].size > 0);
-    /** @param {FacetName} f @param {string} v */
-    const add = (f, v) => c[f].set(v, (c[f].get(v) || 0) + 1);
-    for (const h of matched) {
-      /** @type {FacetName | null} */
-      let failed = null;
+    const { values, codes } = index;
+    const tally = { cluster: new Int32Array(values.cluster.length), state: new Int32Array(values.state.length), agent: new Int32Array(values.agent.length) };
+    // Per facet with a choice: which of its values are chosen.
+    const active = FACETS.filter((f) => chosen[f].size > 0).map((f) => ({
+      f, codes: codes[f], tally: tally[f], ok: Uint8Array.from(values[f], (v) => (chosen[f].has(v) ? 1 : 0)),
+    }));
+    const [cl, st, ag] = [codes.cluster, codes.state, codes.agent];
+    const n = matched ? matched.length : hosts.length;
+    for (let j = 0; j < n; j++) {
+      const i = matched ? matched[j] : j;
+      let failed = -1;
       let fails = 0;
-      for (const f of active) {
-        if (!chosen[f].has(facetValue(h, f))) {
-          failed = f;
+      for (let k = 0; k < active.length; k++) {
+        if (!active[k].ok[active[k].codes[i]]) {
+          failed = k;
           fails++;
         }
       }
       if (fails === 0) {
-        rows.push(h);
-        add("cluster", h.cluster_id);
-        add("state", h.state);
-        add("agent", h.agent);
-      } else if (fails === 1 && failed) {
-        add(failed, facetValue(h, failed));
+        rows.push(hosts[i]);
+        tally.cluster[cl[i]]++;
+        tally.state[st[i]]++;
+        tally.agent[ag[i]]++;
+      } else if (fails === 1) {
+        const a = active[failed];
+        a.tally[a.codes[i]]++;
       }
     }
+    /** @type {Record<FacetName, Map<string, number>>} */
+    const c = { cluster: new Map(), state: new Map(), agent: new Map() };
+    for (const f of FACETS) values[f].forEach((v, k) => c[f].set(v, tally[f][k]));
     return { shown: rows, counts: c };
-  }, [matched, chosen]);
+  }, [matched, chosen, index]);
 
   const clusters = useMemo(() => [...new Set(hosts.map((h) => h.cluster_id))].sort(), [hosts]);
 

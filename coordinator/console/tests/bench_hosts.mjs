@@ -127,6 +127,28 @@ function keystrokeCpu(events, n) {
   return { work, frame };
 }
 
+/** BENCH_PROFILE: the main thread's trace events inside the keystrokes' windows, by name (thread ms, summed). */
+function breakdown(events) {
+  const marks = events.filter((e) => e.cat && e.cat.includes("blink.user_timing") && e.name.startsWith("bench-key-"));
+  const main = `${marks[0].pid}:${marks[0].tid}`;
+  const windows = [];
+  for (const m of marks) {
+    const [, i, kind] = m.name.match(/^bench-key-(\d+)-(\w+)$/) || [];
+    if (kind === "start") windows[i] = [m.ts, 0];
+    if (kind === "frame" && windows[i]) windows[i][1] = m.ts;
+  }
+  const by = new Map();
+  for (const e of events) {
+    if (e.ph !== "X" || `${e.pid}:${e.tid}` !== main || e.tdur === undefined) continue;
+    if (!windows.some((w) => w && e.ts < w[1] && e.ts + e.dur > w[0])) continue;
+    const k = `${e.cat} ${e.name}`;
+    const v = by.get(k) || [0, 0];
+    by.set(k, [v[0] + e.tdur / 1000, v[1] + 1]);
+  }
+  console.log("main-thread events in the keystrokes' windows (thread ms, count; nested ones overlap):");
+  for (const [k, [t, n]] of [...by].sort((a, b) => b[1][0] - a[1][0]).slice(0, 30)) console.log(`  ${t.toFixed(1).padStart(8)} ms ${String(n).padStart(6)}  ${k}`);
+}
+
 const haystack = (h) => `${h.id} ${h.hostname} ${h.ip} ${h.cluster_id} ${h.cpu_model}`.toLowerCase();
 
 const loadBefore = loadavg();
@@ -226,7 +248,10 @@ try {
   tracer.on("Tracing.dataCollected", ({ value }) => trace.push(...value));
   await tracer.send("Tracing.start", {
     transferMode: "ReportEvents",
-    traceConfig: { includedCategories: ["toplevel", "blink.user_timing", "__metadata"] },
+    traceConfig: {
+      includedCategories: ["toplevel", "blink.user_timing", "__metadata",
+        ...(process.env.BENCH_PROFILE ? ["devtools.timeline", "v8", "blink", "cc", "input"] : [])],
+    },
   });
   // BENCH_PROFILE=1: a CPU profile of the keystrokes, its top functions by self time printed.
   const cdp = process.env.BENCH_PROFILE ? await page.context().newCDPSession(page) : null;
@@ -267,6 +292,7 @@ try {
   await tracer.send("Tracing.end");
   await traced;
   const cpu = keystrokeCpu(trace, keys.length);
+  if (process.env.BENCH_PROFILE) breakdown(trace);
   if (cdp) {
     const { profile } = await cdp.send("Profiler.stop");
     const self = new Map();
