@@ -1,4 +1,5 @@
 // One host in the Hosts list: the seed's fields, state, agent, and the actions its state allows.
+import { Component } from "preact";
 import { html } from "./html.js";
 import { t } from "./i18n.js";
 import { dateTime, gib, shortTime } from "./format.js";
@@ -19,9 +20,29 @@ export const ACTIONS_BY_STATE = {
 };
 
 /**
- * @param {{host: Host, index: number, selected: boolean, onSelect: (id: string) => void,
- *   onAction: (action: HostAction, ids: string[]) => void}} props
+ * @typedef {{host: Host, index: number, selected: boolean, lang?: string, onSelect: (id: string) => void,
+ *   onAction: (action: HostAction, ids: string[]) => void}} HostRowProps
  */
+
+/**
+ * A HostRow that renders again only when its host (a new object per change), selection,
+ * position or language changed: a search or one host's event repaints only the rows that
+ * differ. Its callbacks must not depend on the state of the render that made them.
+ * @extends {Component<HostRowProps>}
+ */
+export class MemoHostRow extends Component {
+  /** @param {HostRowProps} next */
+  shouldComponentUpdate(next) {
+    const p = this.props;
+    return next.host !== p.host || next.selected !== p.selected || next.index !== p.index || next.lang !== p.lang;
+  }
+
+  render() {
+    return HostRow(this.props);
+  }
+}
+
+/** @param {HostRowProps} props */
 export function HostRow({ host, index, selected, onSelect, onAction }) {
   const h = host;
   return html`

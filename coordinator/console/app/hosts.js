@@ -1,13 +1,13 @@
 // The Hosts screen (admin): every host with the seed's fields, instant fuzzy search, facets
 // by cluster, state and agent, and lock / unlock / maintenance on many hosts at once. The
 // search and facets live in the URL.
-import { useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { t } from "./i18n.js";
+import { lang, t } from "./i18n.js";
 import { replaceParams } from "./route.js";
 import { fuzzyScore } from "./fuzzy.js";
 import { useHosts } from "./hosts_model.js";
-import { HostRow } from "./host_row.js";
+import { MemoHostRow } from "./host_row.js";
 import { Facet } from "./facet.js";
 import { VirtualList } from "./virtual_list.js";
 import { BatchResults, ConfirmBar, runBatch } from "./host_batch.js";
@@ -21,6 +21,89 @@ const STATES = ["available", "locked", "entering_maintenance", "maintenance"];
 const AGENTS = ["online", "offline"];
 /** @type {FacetName[]} */
 const FACETS = ["cluster", "state", "agent"];
+
+/** While typing, the URL takes the search at most this often (Chromium throttles a flood of history writes). */
+const URL_DELAY_MS = 250;
+/** Queries whose matches are kept (for narrowing and for erasing back to them). */
+const CACHED_QUERIES = 64;
+
+/** A score and a position in one number, so that a typed array sorts them natively (best first, then list order). */
+const POSITIONS = 2 ** 21;
+const TOP_SCORE = 2 ** 24;
+
+/**
+ * @typedef {{hays: string[], values: Record<FacetName, string[]>, codes: Record<FacetName, Int32Array>}} Index
+ *   per host (by position in the list): its search text and each facet's value as a small number
+ * @typedef {{version: number, byQuery: Map<string, {matches: Int32Array, ranked: Int32Array}>}} SearchCache
+ */
+
+/** @param {Host[]} hosts @param {Map<string, string>} hay @returns {Index} */
+function indexOf(hosts, hay) {
+  /** @type {Record<FacetName, string[]>} */
+  const values = { cluster: [], state: [], agent: [] };
+  /** @type {Record<FacetName, Int32Array>} */
+  const codes = { cluster: new Int32Array(hosts.length), state: new Int32Array(hosts.length), agent: new Int32Array(hosts.length) };
+  for (const f of FACETS) {
+    /** @type {Map<string, number>} */
+    const seen = new Map();
+    const out = codes[f];
+    for (let i = 0; i < hosts.length; i++) {
+      const v = facetValue(hosts[i], f);
+      let c = seen.get(v);
+      if (c === undefined) {
+        c = values[f].length;
+        values[f].push(v);
+        seen.set(v, c);
+      }
+      out[i] = c;
+    }
+  }
+  return { hays: hosts.map((h) => hay.get(h.id) || ""), values, codes };
+}
+
+/**
+ * The positions of the hosts matching `query` (lower case, trimmed), best first; null for
+ * every host in list order. A query that extends an earlier one can only match what that one
+ * matched (fuzzy: its characters in order), so only those are scored again; earlier queries'
+ * answers are kept until the hosts change.
+ * @param {SearchCache} cache @param {number} version @param {string[]} hays @param {string} query
+ * @returns {Int32Array | null}
+ */
+function search(cache, version, hays, query) {
+  if (!query) return null;
+  if (cache.version !== version) {
+    cache.version = version;
+    cache.byQuery = new Map();
+  }
+  const hit = cache.byQuery.get(query);
+  if (hit) return hit.ranked;
+  /** @type {Int32Array | null} */
+  let base = null;
+  for (const [k, v] of cache.byQuery) {
+    if (query.startsWith(k) && (!base || v.matches.length < base.length)) base = v.matches;
+  }
+  const n = base ? base.length : hays.length;
+  const matches = new Int32Array(n);
+  const keys = new Float64Array(n);
+  let m = 0;
+  for (let j = 0; j < n; j++) {
+    const i = base ? base[j] : j;
+    const s = fuzzyScore(query, hays[i]);
+    if (s < 0) continue;
+    matches[m] = i;
+    keys[m] = (TOP_SCORE - Math.min(s, TOP_SCORE - 1)) * POSITIONS + i;
+    m++;
+  }
+  const sorted = keys.subarray(0, m).sort();
+  const ranked = new Int32Array(m);
+  for (let j = 0; j < m; j++) ranked[j] = sorted[j] % POSITIONS;
+  if (cache.byQuery.size >= CACHED_QUERIES) {
+    const oldest = cache.byQuery.keys().next().value;
+    if (oldest !== undefined) cache.byQuery.delete(oldest);
+  }
+  cache.byQuery.set(query, { matches: matches.slice(0, m), ranked });
+  return ranked;
+}
 
 /** @param {URLSearchParams} params @param {string} name */
 function setParam(params, name) {
@@ -50,20 +133,46 @@ export function HostsScreen({ feed, route }) {
   /** @type {[import("./host_batch.js").Batch | null, (b: any) => void]} */
   const [batch, setBatch] = useState(/** @type {import("./host_batch.js").Batch | null} */ (null));
 
-  /** @param {string} nextQ @param {Record<FacetName, Set<string>>} nextChosen */
-  function remember(nextQ, nextChosen) {
-    replaceParams("/hosts", {
-      q: nextQ,
-      cluster: [...nextChosen.cluster].join(","),
-      state: [...nextChosen.state].join(","),
-      agent: [...nextChosen.agent].join(","),
+  /** @type {{current: ReturnType<typeof setTimeout> | undefined}} */
+  const urlTimer = useRef(undefined);
+  const urlWritten = useRef(0);
+  const urlSeq = useRef(0);
+  useEffect(() => () => clearTimeout(urlTimer.current), []);
+
+  /**
+   * Puts the search and facets in the URL: at once, or while typing after the next paint and
+   * at most once per URL_DELAY_MS (the latest value last), not one history write per key.
+   * @param {string} nextQ @param {Record<FacetName, Set<string>>} nextChosen @param {boolean} [typing]
+   */
+  function remember(nextQ, nextChosen, typing) {
+    clearTimeout(urlTimer.current);
+    const seq = ++urlSeq.current;
+    const write = () => {
+      if (seq !== urlSeq.current) return; // a later call writes its own
+      urlWritten.current = Date.now();
+      replaceParams("/hosts", {
+        q: nextQ,
+        cluster: [...nextChosen.cluster].join(","),
+        state: [...nextChosen.state].join(","),
+        agent: [...nextChosen.agent].join(","),
+      });
+    };
+    if (!typing) {
+      write();
+      return;
+    }
+    // Off the keystroke's path: after the filtered rows are painted, or once the throttle allows.
+    const wait = urlWritten.current + URL_DELAY_MS - Date.now();
+    if (wait > 0) urlTimer.current = setTimeout(write, wait);
+    else requestAnimationFrame(() => {
+      urlTimer.current = setTimeout(write, 0);
     });
   }
 
   /** @param {string} value */
-  function search(value) {
+  function onSearch(value) {
     setQ(value);
-    remember(value, chosen);
+    remember(value, chosen, true);
   }
 
   /** @param {FacetName} f @param {string} value */
@@ -84,48 +193,68 @@ export function HostsScreen({ feed, route }) {
   }
 
   // The search first (ranked by score when there is a query), then the facets.
-  const matched = useMemo(() => {
-    const query = q.trim().toLowerCase();
-    if (!query) return hosts;
-    /** @type {[Host, number][]} */
-    const scored = [];
-    for (const h of hosts) {
-      const s = fuzzyScore(query, hay.get(h.id) || "");
-      if (s >= 0) scored.push([h, s]);
-    }
-    scored.sort((a, b) => b[1] - a[1]);
-    return scored.map((x) => x[0]);
-  }, [hosts, q]);
+  const index = useMemo(() => indexOf(hosts, hay), [hosts]);
+  /** @type {{current: SearchCache}} */
+  const cache = useRef({ version: -1, byQuery: new Map() });
+  const matched = useMemo(() => search(cache.current, version, index.hays, q.trim().toLowerCase()), [index, q]);
 
-  /** @param {Host} h @param {FacetName | null} except */
-  const passes = (h, except) =>
-    FACETS.every((f) => f === except || chosen[f].size === 0 || chosen[f].has(facetValue(h, f)));
-
-  const shown = useMemo(() => matched.filter((h) => passes(h, null)), [matched, chosen]);
-
-  // Each facet's counts: the rows it would show with the other facets as they are.
-  const counts = useMemo(() => {
-    /** @type {Record<FacetName, Map<string, number>>} */
-    const c = { cluster: new Map(), state: new Map(), agent: new Map() };
-    for (const h of matched) {
-      for (const f of FACETS) {
-        if (!passes(h, f)) continue;
-        const v = facetValue(h, f);
-        c[f].set(v, (c[f].get(v) || 0) + 1);
+  // In one pass: the rows the facets let through, and each facet's counts (the rows it would
+  // show with the other facets as they are: a host failing only that facet counts there).
+  const { shown, counts } = useMemo(() => {
+    /** @type {Host[]} */
+    const rows = [];
+    const { values, codes } = index;
+    const tally = { cluster: new Int32Array(values.cluster.length), state: new Int32Array(values.state.length), agent: new Int32Array(values.agent.length) };
+    // Per facet with a choice: which of its values are chosen.
+    const active = FACETS.filter((f) => chosen[f].size > 0).map((f) => ({
+      f, codes: codes[f], tally: tally[f], ok: Uint8Array.from(values[f], (v) => (chosen[f].has(v) ? 1 : 0)),
+    }));
+    const [cl, st, ag] = [codes.cluster, codes.state, codes.agent];
+    const n = matched ? matched.length : hosts.length;
+    for (let j = 0; j < n; j++) {
+      const i = matched ? matched[j] : j;
+      let failed = -1;
+      let fails = 0;
+      for (let k = 0; k < active.length; k++) {
+        if (!active[k].ok[active[k].codes[i]]) {
+          failed = k;
+          fails++;
+        }
+      }
+      if (fails === 0) {
+        rows.push(hosts[i]);
+        tally.cluster[cl[i]]++;
+        tally.state[st[i]]++;
+        tally.agent[ag[i]]++;
+      } else if (fails === 1) {
+        const a = active[failed];
+        a.tally[a.codes[i]]++;
       }
     }
-    return c;
-  }, [matched, chosen]);
+    /** @type {Record<FacetName, Map<string, number>>} */
+    const c = { cluster: new Map(), state: new Map(), agent: new Map() };
+    for (const f of FACETS) values[f].forEach((v, k) => c[f].set(v, tally[f][k]));
+    return { shown: rows, counts: c };
+  }, [matched, chosen, index]);
 
   const clusters = useMemo(() => [...new Set(hosts.map((h) => h.cluster_id))].sort(), [hosts]);
 
-  /** @param {string} id */
-  function select(id) {
-    const s = new Set(selected);
-    if (s.has(id)) s.delete(id);
-    else s.add(id);
-    setSelected(s);
-  }
+  // The rows' callbacks (rows render again only when their host changes): they read no state.
+  const rowCallbacks = useMemo(() => ({
+    /** @param {string} id */
+    select(id) {
+      setSelected((/** @type {Set<string>} */ old) => {
+        const s = new Set(old);
+        if (s.has(id)) s.delete(id);
+        else s.add(id);
+        return s;
+      });
+    },
+    /** @param {HostAction} action @param {string[]} ids */
+    action(action, ids) {
+      setConfirm({ action, ids });
+    },
+  }), []);
 
   const allShownSelected = shown.length > 0 && shown.every((h) => selected.has(h.id));
   function selectAll() {
@@ -156,7 +285,7 @@ export function HostsScreen({ feed, route }) {
       <div class="screen-head">
         <h1 id="hosts-title">${t("hosts.title")}</h1>
         <input type="search" class="search" aria-label=${t("hosts.search")} placeholder=${t("hosts.search")}
-          value=${q} onInput=${(/** @type {any} */ e) => search(e.currentTarget.value)} />
+          value=${q} onInput=${(/** @type {any} */ e) => onSearch(e.currentTarget.value)} />
         <span class="count" data-testid="host-count">
           ${loaded.done ? t("hosts.count", { shown: shown.length, total: hosts.length }) : t("hosts.loading", { n: loaded.count })}
         </span>
@@ -202,8 +331,8 @@ export function HostsScreen({ feed, route }) {
             </div>
             <${VirtualList} items=${shown} rowHeight=${ROW_HEIGHT} label=${t("hosts.title")}
               empty=${loaded.done ? t("hosts.empty") : ""}
-              renderRow=${(/** @type {Host} */ h, /** @type {number} */ i) => html`<${HostRow} key=${h.id} host=${h} index=${i}
-                selected=${selected.has(h.id)} onSelect=${select} onAction=${(/** @type {HostAction} */ a, /** @type {string[]} */ ids) => setConfirm({ action: a, ids })} />`} />
+              renderRow=${(/** @type {Host} */ h, /** @type {number} */ i) => html`<${MemoHostRow} key=${i} host=${h} index=${i} lang=${lang()}
+                selected=${selected.has(h.id)} onSelect=${rowCallbacks.select} onAction=${rowCallbacks.action} />`} />
           </div>
         </div>
       </div>

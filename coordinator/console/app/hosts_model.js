@@ -49,6 +49,17 @@ export function useHosts(feed) {
       }
     }
 
+    /** @param {Host[]} items the list so far, in the API's order */
+    function fill(items) {
+      const m = model.current;
+      for (let i = m.order.length; i < items.length; i++) {
+        const h = items[i];
+        m.byId.set(h.id, h);
+        m.hay.set(h.id, haystack(h));
+        m.order.push(h.id);
+      }
+    }
+
     /** @param {string} id */
     async function fetchOne(id) {
       try {
@@ -87,16 +98,26 @@ export function useHosts(feed) {
       pending = [];
       setLoaded({ done: false, count: 0 });
       try {
+        // The first load shows each page as it comes (the first rows in one round trip);
+        // a reload keeps the rows it has until the whole list is read.
+        const first = model.current.order.length === 0;
         /** @type {Host[]} */
-        const items = await listAll("/v1/hosts", (items) => setLoaded({ done: false, count: items.length }));
+        const items = await listAll("/v1/hosts", (/** @type {Host[]} */ items) => {
+          setLoaded({ done: false, count: items.length });
+          if (!first) return;
+          fill(items);
+          bump();
+        });
         const m = model.current;
-        m.byId = new Map();
-        m.hay = new Map();
-        for (const h of items) {
-          m.byId.set(h.id, h);
-          m.hay.set(h.id, haystack(h));
+        if (!first) {
+          m.byId = new Map();
+          m.hay = new Map();
+          for (const h of items) {
+            m.byId.set(h.id, h);
+            m.hay.set(h.id, haystack(h));
+          }
+          m.order = items.map((h) => h.id);
         }
-        m.order = items.map((h) => h.id);
         const late = pending;
         pending = null;
         for (const e of late) apply(e);

@@ -1,5 +1,6 @@
 // The frame around every screen: navigation (the screens the session's role may use), who is
 // signed in, the live indicator, the language, sign-out.
+import { useEffect, useState } from "preact/hooks";
 import { html } from "./html.js";
 import { call } from "./api.js";
 import { t } from "./i18n.js";
@@ -15,7 +16,7 @@ import { BaremetalScreen, BaremetalDetail } from "./baremetal.js";
 import { ImagesScreen } from "./images.js";
 import { NetworkScreen } from "./network.js";
 import { AdminScreen } from "./admin.js";
-import { Palette } from "./palette.js";
+import { Palette, openPalette } from "./palette.js";
 import { OperationsButton } from "./operations.js";
 
 /**
@@ -72,6 +73,9 @@ export function Shell({ session, feed, onSignedOut }) {
   const current = screenOf(screens, route.path);
   const nav = screens.filter((s) => s.nav !== false);
   const id = detailId(current, route.path);
+  // At phone width the navigation is behind a menu button; going somewhere closes it.
+  const [menuOpen, setMenuOpen] = useState(false);
+  useEffect(() => setMenuOpen(false), [route.path]);
 
   async function signOut() {
     try {
@@ -85,13 +89,17 @@ export function Shell({ session, feed, onSignedOut }) {
     <div class="shell">
       <header class="top">
         <a class="brand" href="#/">${t("app.name")}</a>
-        <nav aria-label=${t("nav.label")}>
+        <button type="button" class="menu-button" aria-expanded=${menuOpen ? "true" : "false"} aria-controls="main-nav"
+          onClick=${() => setMenuOpen(!menuOpen)}>${t("menu.open")}</button>
+        <nav id="main-nav" class=${menuOpen ? "is-open" : undefined} aria-label=${t("nav.label")}>
           <ul>
             ${nav.map((s) => html`
-              <li><a href=${`#${s.path}`} aria-current=${s === current ? "page" : undefined}>${t(s.label)}</a></li>`)}
+              <li><a href=${`#${s.path}`} aria-current=${s === current ? "page" : undefined}
+                onClick=${() => setMenuOpen(false)}>${t(s.label)}</a></li>`)}
           </ul>
         </nav>
         <div class="top-right">
+          <button type="button" class="palette-button" aria-keyshortcuts="Control+K Meta+K" onClick=${openPalette}>${t("palette.open")}</button>
           ${isAdmin && html`<${OperationsButton} feed=${feed} />`}
           <${LiveIndicator} feed=${feed} />
           <span class="who" data-testid="who">

@@ -3,7 +3,9 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
 
-const OVERSCAN = 8;
+// Rows rendered beyond the view on each side: enough for a wheel step, few enough that a
+// keystroke re-renders little more than what shows.
+const OVERSCAN = 4;
 
 /**
  * @template T
