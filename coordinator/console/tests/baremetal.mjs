@@ -261,6 +261,8 @@ try {
   const other = await openPage(browser);
   await other.page.setViewportSize({ width: 390, height: 844 });
   await signIn(other.page, otherToken);
+  // At phone width the navigation is behind the menu button.
+  await other.page.locator(".menu-button").click();
   await other.page.locator('nav a[href="#/baremetal"]').click();
   await other.page.locator(`[data-baremetal-id="${otherServer}"]`).waitFor();
   check((await other.page.locator("[data-baremetal-id]").count()) === 1, "tenant B sees one server, its own");

@@ -134,18 +134,20 @@ export async function visibleStrings(page) {
   });
 }
 
+/** Whether `text` is the catalogue string `value`, `{name}` standing for any value. */
+function matches(value, text) {
+  if (value === text) return true;
+  if (!value.includes("{")) return false;
+  const re = new RegExp(
+    `^${value.split(/\{\w+\}/).map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(".+?")}$`,
+    "s",
+  );
+  return re.test(text);
+}
+
 /** Whether `text` is one of the catalogue's strings, `{name}` standing for any value. */
 export function inCatalogue(catalogue, text) {
-  for (const value of Object.values(catalogue)) {
-    if (value === text) return true;
-    if (!value.includes("{")) continue;
-    const re = new RegExp(
-      `^${value.split(/\{\w+\}/).map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(".+?")}$`,
-      "s",
-    );
-    if (re.test(text)) return true;
-  }
-  return false;
+  return Object.values(catalogue).some((value) => matches(value, text));
 }
 
 /**
@@ -157,8 +159,12 @@ export async function checkStrings(page, lang, other, where) {
   const bad = strings.filter((s) => /\p{L}/u.test(s) && !inCatalogue(catalogues[lang], s));
   check(bad.length === 0, `${where}: strings not in the ${lang} catalogue: ${JSON.stringify(bad)}`);
   if (other) {
-    const own = new Set(Object.values(catalogues[lang]));
-    const left = strings.filter((s) => !own.has(s) && inCatalogue(catalogues[other], s));
+    // Left over: a string that is some key's wording in `other` and not that key's wording
+    // in `lang` (a string both languages word alike, "{n} GiB", is not).
+    const mine = catalogues[lang];
+    const left = strings.filter((s) =>
+      Object.entries(catalogues[other]).some(([key, value]) => matches(value, s) && !matches(mine[key] ?? "", s)),
+    );
     check(left.length === 0, `${where}: ${other} strings left after switching to ${lang}: ${JSON.stringify(left)}`);
   }
   return strings.length;
