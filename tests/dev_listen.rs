@@ -37,6 +37,8 @@ async fn dev_region_comes_up(
         .arg("--data-dir")
         .arg(data)
         .args(["--listen", &listen, "--libvirt-uri", "test:///default"])
+        // The region's address only: no BMCs and no demo (tests/dev_region.rs has those).
+        .args(["--with-bmc", "0", "--empty"])
         .env("PLINTH_AGENT_BIN", bin("plinth-agent"));
     let env_file = data.join("dev.env");
     // An earlier run's, which this run replaces once it is up.

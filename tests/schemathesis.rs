@@ -110,7 +110,7 @@ async fn every_operation_keeps_the_documents_promises() -> anyhow::Result<()> {
     let files = r.dir.path().join("files");
     std::fs::create_dir_all(&files)?;
     let http = servers::http(&files, &r.dir.path().join("http.log"))?;
-    let bmcs = [
+    let mut bmcs = [
         SimBmc::start(SECRET)?,
         SimBmc::start(SECRET)?,
         SimBmc::start(SECRET)?,
@@ -145,7 +145,7 @@ async fn every_operation_keeps_the_documents_promises() -> anyhow::Result<()> {
         spare.stop();
     }
     r.stop();
-    for bmc in &bmcs {
+    for bmc in &mut bmcs {
         bmc.stop();
     }
     drop(http);

@@ -57,7 +57,7 @@ enum Command {
     /// Print the OpenAPI document.
     Openapi,
     /// Start a whole region on this machine (any loopback address, 127.0.0.1 by default):
-    /// coordinator plus one enrolled agent.
+    /// coordinator, hosts on private libvirtd daemons, simulated BMCs and a demo.
     Dev(dev::DevArgs),
 }
 

@@ -1,23 +1,21 @@
 //! OpenIPMI `ipmi_sim` BMCs for the bare-metal tests: each on its own 127.x.y.z at port 623
-//! (as real BMCs listen), started by scripts/ipmi-sim.sh and stopped by the pids it wrote;
-//! and a recorded Redfish service to stand beside one, for the hardware inventory.
+//! (as real BMCs listen): the dev region's simulator (plinth_coordinator::dev::bmc) in a temp
+//! dir; and a recorded Redfish service to stand beside one, for the hardware inventory.
 
 use crate::process::Daemon;
 use plinth_common::tls::{Ca, LeafSpec, Role};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use plinth_coordinator::dev::bmc::Bmc;
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub struct SimBmc {
-    pub dir: tempfile::TempDir,
     pub ip: String,
     pub password: String,
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ipmi-sim.sh")
+    bmc: Bmc,
+    // After `bmc`, so the directory is removed once the simulator has stopped.
+    pub dir: tempfile::TempDir,
 }
 
 /// A loopback address unlikely to be anyone else's: pid, time and a counter mixed.
@@ -48,65 +46,27 @@ impl SimBmc {
     /// A simulator on `ip` (a test that must keep to an address range of its own).
     pub fn start_on(ip: &str, password: &str) -> anyhow::Result<SimBmc> {
         let dir = tempfile::tempdir()?;
-        let ip = ip.to_string();
-        let solport = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let out = Command::new("bash")
-            .arg(script())
-            .arg("start")
-            .arg(dir.path())
-            .arg("623")
-            .arg(solport.to_string())
-            .env("ADDR", &ip)
-            .env("PASS", password)
-            .output()?;
-        let sim = SimBmc {
-            dir,
-            ip,
+        let bmc = Bmc::start(dir.path(), ip, password)?;
+        Ok(SimBmc {
+            ip: ip.to_string(),
             password: password.into(),
-        };
-        anyhow::ensure!(
-            out.status.success(),
-            "ipmi_sim did not start: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(sim)
+            bmc,
+            dir,
+        })
     }
 
     /// The chassis helper's record: `power 1`, `reset 1`, `shutdown 1`, ...
     pub fn actions(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.path().join("state/actions"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split_once(' ').map(|(_, rest)| rest.to_string()))
-            .collect()
+        self.bmc.actions()
     }
 
     /// Changes the chassis power behind plinth's back, with ipmitool.
     pub fn ipmitool(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = Command::new("ipmitool")
-            .args([
-                "-I", "lanplus", "-C", "3", "-H", &self.ip, "-U", "admin", "-P",
-            ])
-            .arg(&self.password)
-            .args(args)
-            .output()?;
-        anyhow::ensure!(out.status.success(), "ipmitool {args:?} failed");
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        self.bmc.ipmitool(args)
     }
 
-    pub fn stop(&self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-impl Drop for SimBmc {
-    fn drop(&mut self) {
-        self.stop();
+    pub fn stop(&mut self) {
+        self.bmc.stop();
     }
 }
 
