@@ -5,45 +5,17 @@
 //! expects; USB assign and release change the domain's definition on a real libvirtd.
 
 use plinth_agent::devices::fixture::standard_host;
+use plinth_e2e::devices::{agent_on_fixture, listed};
 use plinth_e2e::instances::{self as inst, MIB};
 use plinth_e2e::libvirtd::{LibvirtDaemon, LibvirtDaemonOptions};
-use plinth_e2e::{Agent, Region, wait_for};
+use plinth_e2e::{Region, wait_for};
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
-use std::path::Path;
 use std::time::Duration;
 
 const SETTLE: Duration = Duration::from_secs(120);
 const P40: &str = "0000:41:00.0";
 const L4: &str = "0000:81:00.0";
-
-async fn agent_on_fixture(
-    region: &Region,
-    ip: &str,
-    libvirt_uri: &str,
-    root: &Path,
-) -> anyhow::Result<Agent> {
-    let args = vec![
-        "--sysfs-root".to_string(),
-        root.to_string_lossy().into_owned(),
-    ];
-    let agent = region
-        .start_agent_with_args(ip, "az1", libvirt_uri, args)
-        .await?;
-    region.wait_agent(&agent.host_id, "online").await?;
-    Ok(agent)
-}
-
-/// `GET /v1/hosts/{host}/{what}` items, once the heartbeat has brought some.
-async fn listed(region: &Region, host: &str, what: &str) -> anyhow::Result<Vec<Value>> {
-    wait_for(&format!("{what} of {host}"), SETTLE, || async {
-        let (status, body) = region.get(&format!("/v1/hosts/{host}/{what}")).await?;
-        anyhow::ensure!(status == 200, "GET {what}: {status} {body}");
-        let items = body["items"].as_array().cloned().unwrap_or_default();
-        Ok((!items.is_empty()).then_some(items))
-    })
-    .await
-}
 
 fn cli(region: &Region, args: &[&str]) -> anyhow::Result<String> {
     let (ok, out, err) = region.cli(args)?;
@@ -58,7 +30,8 @@ async fn inventory_slicing_and_restore_through_api_and_cli() -> anyhow::Result<(
     let root = region.dir.path().join("sysfs");
     let fixture = standard_host(&root);
     let kernel = fixture.kernel();
-    let agent = agent_on_fixture(&region, "127.0.0.71", "test:///default", &root).await?;
+    let agent =
+        agent_on_fixture(&region, "127.0.0.71", "az1", "test:///default", &root, &[]).await?;
     let host = agent.host_id.clone();
 
     // USB: the stick and the keyboard behind the hub; not the hub, not the root hubs.
@@ -290,7 +263,8 @@ async fn usb_assign_and_release_change_the_domain_on_real_libvirt() -> anyhow::R
     region.create_cluster("az1").await?;
     let root = region.dir.path().join("sysfs");
     standard_host(&root);
-    let agent = agent_on_fixture(&region, "127.0.0.72", &daemon.unix_uri(), &root).await?;
+    let agent =
+        agent_on_fixture(&region, "127.0.0.72", "az1", &daemon.unix_uri(), &root, &[]).await?;
     let host = agent.host_id.clone();
     listed(&region, &host, "usb").await?;
     let tenant = inst::tenant(&region, "usb@example.com").await?;
@@ -421,8 +395,17 @@ async fn gpu_instances_go_where_a_free_vgpu_is() -> anyhow::Result<()> {
     let _kernel = fixture.kernel();
     let bare = region.dir.path().join("sysfs-bare");
     plinth_agent::devices::fixture::FixtureHost::new(&bare);
-    let gpu_agent = agent_on_fixture(&region, "127.0.0.73", "test:///default", &with_gpus).await?;
-    let other = agent_on_fixture(&region, "127.0.0.74", "test:///default", &bare).await?;
+    let gpu_agent = agent_on_fixture(
+        &region,
+        "127.0.0.73",
+        "az1",
+        "test:///default",
+        &with_gpus,
+        &[],
+    )
+    .await?;
+    let other =
+        agent_on_fixture(&region, "127.0.0.74", "az1", "test:///default", &bare, &[]).await?;
     let host = gpu_agent.host_id.clone();
     listed(&region, &host, "gpus").await?;
     for (address, vgpu_type) in [(P40, "nvidia-46"), (L4, "NVIDIA L4-6Q")] {
@@ -622,7 +605,8 @@ async fn slices_come_back_after_an_agent_restart_and_a_reboot() -> anyhow::Resul
     let root = region.dir.path().join("sysfs");
     let fixture = standard_host(&root);
     let kernel = fixture.kernel();
-    let mut agent = agent_on_fixture(&region, "127.0.0.75", "test:///default", &root).await?;
+    let mut agent =
+        agent_on_fixture(&region, "127.0.0.75", "az1", "test:///default", &root, &[]).await?;
     let host = agent.host_id.clone();
     listed(&region, &host, "gpus").await?;
     let mut ids = Vec::new();
@@ -699,7 +683,8 @@ async fn a_failed_gpu_create_frees_its_vgpu_and_a_start_claims_one_again() -> an
     let root = region.dir.path().join("sysfs");
     let fixture = standard_host(&root);
     let _kernel = fixture.kernel();
-    let agent = agent_on_fixture(&region, "127.0.0.76", "test:///default", &root).await?;
+    let agent =
+        agent_on_fixture(&region, "127.0.0.76", "az1", "test:///default", &root, &[]).await?;
     let host = agent.host_id.clone();
     listed(&region, &host, "gpus").await?;
     let (status, body) = region

@@ -125,6 +125,22 @@ pub async fn settled(
     .await
 }
 
+/// Creates `name` as `token` (with `extra` fields), waits for it to run; its id.
+pub async fn running(
+    region: &Region,
+    token: &str,
+    name: &str,
+    image: &str,
+    memory_bytes: u64,
+    extra: Value,
+) -> anyhow::Result<String> {
+    let (status, created) = create(region, token, name, image, memory_bytes, extra).await?;
+    anyhow::ensure!(status == 202, "create {name}: {status} {created}");
+    let id = created["id"].as_str().unwrap_or_default().to_string();
+    expect_state(region, &id, "running", Duration::from_secs(120)).await?;
+    Ok(id)
+}
+
 /// Waits for the instance to settle and checks it is in `want`.
 pub async fn expect_state(
     region: &Region,

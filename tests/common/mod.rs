@@ -6,6 +6,7 @@
 pub mod agent_api;
 pub mod baremetal;
 pub mod bmc;
+pub mod devices;
 pub mod drain;
 pub mod instances;
 pub mod libvirtd;

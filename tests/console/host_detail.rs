@@ -6,65 +6,18 @@
 //! PLINTH_SKIP_REAL_LIBVIRT=1, as the other real-libvirt tests are).
 
 use plinth_agent::devices::fixture::standard_host;
+use plinth_e2e::Region;
+use plinth_e2e::devices::{agent_on_fixture, listed};
 use plinth_e2e::instances::{self as inst, MIB};
 use plinth_e2e::libvirtd::{LibvirtDaemon, LibvirtDaemonOptions};
-use plinth_e2e::{Agent, Region, wait_for};
 use serde_json::json;
 use std::net::Ipv4Addr;
-use std::path::Path;
 use std::time::Duration;
 
 const SETTLE: Duration = Duration::from_secs(120);
 const L4: &str = "0000:81:00.0";
 const GPU_HOST_IP: &str = "127.0.0.200";
 const USB_HOST_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 201);
-
-async fn agent_on_fixture(
-    region: &Region,
-    ip: &str,
-    cluster: &str,
-    libvirt_uri: &str,
-    root: &Path,
-) -> anyhow::Result<Agent> {
-    let args = vec![
-        "--sysfs-root".to_string(),
-        root.to_string_lossy().into_owned(),
-        "--metrics-step".to_string(),
-        "1s".to_string(),
-    ];
-    let agent = region
-        .start_agent_with_args(ip, cluster, libvirt_uri, args)
-        .await?;
-    region.wait_agent(&agent.host_id, "online").await?;
-    // The devices come with the heartbeat after the agent is online.
-    wait_for("the host's USB devices", SETTLE, || async {
-        let (_, body) = region
-            .get(&format!("/v1/hosts/{}/usb", agent.host_id))
-            .await?;
-        Ok(body["items"]
-            .as_array()
-            .is_some_and(|a| !a.is_empty())
-            .then_some(()))
-    })
-    .await?;
-    Ok(agent)
-}
-
-/// Creates a running instance of `tenant` in `cluster` (with `extra` fields) and returns its id.
-async fn running(
-    region: &Region,
-    tenant: &inst::Tenant,
-    name: &str,
-    image: &str,
-    extra: serde_json::Value,
-) -> anyhow::Result<String> {
-    let (status, created) =
-        inst::create(region, &tenant.token, name, image, 64 * MIB, extra).await?;
-    anyhow::ensure!(status == 202, "create {name}: {status} {created}");
-    let id = created["id"].as_str().unwrap_or_default().to_string();
-    inst::expect_state(region, &id, "running", SETTLE).await?;
-    Ok(id)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn host_detail_shows_a_host_and_manages_its_devices() -> anyhow::Result<()> {
@@ -73,15 +26,28 @@ async fn host_detail_shows_a_host_and_manages_its_devices() -> anyhow::Result<()
     let root = region.dir.path().join("sysfs-gpu");
     let fixture = standard_host(&root);
     let _kernel = fixture.kernel();
-    let agent = agent_on_fixture(&region, GPU_HOST_IP, "az1", "test:///default", &root).await?;
+    let agent = agent_on_fixture(
+        &region,
+        GPU_HOST_IP,
+        "az1",
+        "test:///default",
+        &root,
+        &["--metrics-step", "1s"],
+    )
+    .await?;
     let host = agent.host_id.clone();
+    // The devices come with the heartbeat after the agent is online.
+    listed(&region, &host, "usb").await?;
 
     let tenant = inst::tenant(&region, "hostdetail@example.com").await?;
     let image = inst::qcow2_image(&region, &tenant.id, "blank", "64M").await?;
     let image = image["id"].as_str().unwrap_or_default().to_string();
     let az1 = json!({"cluster_id": "az1"});
-    running(&region, &tenant, "hd-web-1", &image, az1.clone()).await?;
-    running(&region, &tenant, "hd-db-1", &image, az1.clone()).await?;
+    let run = |name: &'static str, extra: serde_json::Value| {
+        inst::running(&region, &tenant.token, name, &image, 64 * MIB, extra)
+    };
+    run("hd-web-1", az1.clone()).await?;
+    run("hd-db-1", az1.clone()).await?;
     // One vGPU of the L4, held by an instance: the restore the script tries is refused.
     let (status, body) = region
         .post(
@@ -90,11 +56,8 @@ async fn host_detail_shows_a_host_and_manages_its_devices() -> anyhow::Result<()
         )
         .await?;
     anyhow::ensure!(status == 200, "slice the L4: {status} {body}");
-    let holder = running(
-        &region,
-        &tenant,
+    let holder = run(
         "hd-gpu-1",
-        &image,
         json!({"cluster_id": "az1", "gpu_type": "NVIDIA L4-6Q"}),
     )
     .await?;
@@ -116,9 +79,11 @@ async fn host_detail_shows_a_host_and_manages_its_devices() -> anyhow::Result<()
             "az2",
             &daemon.unix_uri(),
             &usb_root,
+            &["--metrics-step", "1s"],
         )
         .await?;
-        let (status, created) = inst::create(
+        listed(&region, &usb.host_id, "usb").await?;
+        let iid = inst::running(
             &region,
             &tenant.token,
             "hd-usb-1",
@@ -127,9 +92,6 @@ async fn host_detail_shows_a_host_and_manages_its_devices() -> anyhow::Result<()
             json!({"cluster_id": "az2"}),
         )
         .await?;
-        anyhow::ensure!(status == 202, "create hd-usb-1: {status} {created}");
-        let iid = created["id"].as_str().unwrap_or_default().to_string();
-        inst::expect_state(&region, &iid, "running", SETTLE).await?;
         inst::act(&region, &iid, "stop").await?;
         inst::expect_state(&region, &iid, "stopped", SETTLE).await?;
         env.set("CONSOLE_USB_HOST", &usb.host_id)
