@@ -5,27 +5,11 @@
 // step checked against the API.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { api, catalogues, check, checkA11y, checkNoErrors, checkStrings, env, launch, openPage, shot, signIn } from "./lib.mjs";
+import { api, check, checkA11y, checkBothLanguages, checkNoErrors, env, launch, openPage, shot, signIn } from "./lib.mjs";
 
 const mark = process.env.CONSOLE_MARK;
 check(mark && env.hostId, "admin.rs passes CONSOLE_MARK and CONSOLE_HOST_ID");
 const email = "quota-1@example.com";
-
-/** Waits until the page shows language `lang` (its sign-out button says so). */
-async function shown(page, lang) {
-  await page.waitForFunction((text) => [...document.querySelectorAll(".top button")].some((b) => b.textContent.trim() === text),
-    catalogues[lang].signout);
-}
-
-/** Every visible string from the catalogue, in English and then in Chinese (and back). */
-async function bothLanguages(page, where) {
-  await checkStrings(page, "en", null, `${where} (en)`);
-  await page.locator(".top .lang select").selectOption("zh-CN", { force: true });
-  await shown(page, "zh-CN");
-  await checkStrings(page, "zh-CN", "en", `${where} (zh-CN)`);
-  await page.locator(".top .lang select").selectOption("en", { force: true });
-  await shown(page, "en");
-}
 
 const browser = await launch();
 try {
@@ -48,7 +32,7 @@ try {
   await cf.locator('button[type="submit"]').click();
   await cf.locator('[data-field="id"] .field-error').waitFor();
   await checkA11y(page, "cluster form with the API's error");
-  await bothLanguages(page, "cluster form with the API's error");
+  await checkBothLanguages(page, "cluster form with the API's error");
   await cf.locator('[data-field="id"] input').fill("edge-1");
   await cf.locator('[data-field="description"] input').fill("the edge site");
   await cf.locator('button[type="submit"]').click();
@@ -56,7 +40,7 @@ try {
   await page.locator('[data-cluster-id="edge-1"]').waitFor();
   const clusters = (await api("GET", "/v1/clusters")).body.items;
   check(clusters.some((c) => c.id === "edge-1" && c.description === "the edge site"), `the cluster: ${JSON.stringify(clusters)}`);
-  await bothLanguages(page, "clusters");
+  await checkBothLanguages(page, "clusters");
 
   // A tenant with a quota.
   await tab("tenants");
@@ -71,7 +55,7 @@ try {
   await tf.locator('[data-field="instances"] .field-error').waitFor();
   check((await api("GET", "/v1/tenants")).body.items.every((x) => x.email !== email), "a bad quota creates no tenant");
   await checkA11y(page, "tenant form with an error");
-  await bothLanguages(page, "tenant form with an error");
+  await checkBothLanguages(page, "tenant form with an error");
   await tf.locator('[data-field="instances"] input').fill("5");
   await tf.locator('button[type="submit"]').click();
   await tf.waitFor({ state: "detached" });
@@ -83,7 +67,7 @@ try {
   check(quota.cores === 16 && quota.memory_bytes === 64 * 2 ** 30 && quota.instances === 5, `the quota: ${JSON.stringify(quota)}`);
   check((await row.innerText()).includes("0 / 64 GiB"), "the memory quota in GiB");
   await checkA11y(page, "tenants");
-  await bothLanguages(page, "tenants");
+  await checkBothLanguages(page, "tenants");
   await shot(page, "admin-tenants");
 
   // A tenant's API token: the secret once, with a copy button; it signs in as the tenant.
@@ -94,7 +78,7 @@ try {
   await kf.locator('[data-field="tenant_id"] select').selectOption(tenant.id);
   await kf.locator('[data-field="ttl"] input').fill("30d");
   await checkA11y(page, "token form");
-  await bothLanguages(page, "token form");
+  await checkBothLanguages(page, "token form");
   await kf.locator('button[type="submit"]').click();
   await kf.waitFor({ state: "detached" });
   const secretBox = page.getByTestId("token-secret");
@@ -108,7 +92,7 @@ try {
   check(made && made.role === "tenant" && made.tenant_id === tenant.id && made.expires_at && !("secret" in made), `the token: ${JSON.stringify(made)}`);
   await page.locator(`[data-token-id="${made.id}"]`).waitFor();
   await checkA11y(page, "tokens with a new secret");
-  await bothLanguages(page, "tokens with a new secret");
+  await checkBothLanguages(page, "tokens with a new secret");
   await shot(page, "admin-token-once");
   await secretBox.getByRole("button", { name: "Done" }).click();
   await secretBox.waitFor({ state: "detached" });
@@ -133,7 +117,7 @@ try {
   check(await made2.locator("[data-copy]").isVisible(), "a copy button beside the command");
   writeFileSync(join(mark, "enroll-command"), command);
   await checkA11y(page, "enrollment token shown");
-  await bothLanguages(page, "enrollment token shown");
+  await checkBothLanguages(page, "enrollment token shown");
   await shot(page, "admin-enrollment");
 
   // The audit log: the actions above, filtered by action (in the URL).
@@ -152,7 +136,7 @@ try {
   await page.locator('tr[data-action="set quota"]').first().waitFor();
   check((await page.locator('[data-filter="action"]').inputValue()) === "set quota", "the filter is restored from the URL");
   await checkA11y(page, "audit log filtered");
-  await bothLanguages(page, "audit log filtered");
+  await checkBothLanguages(page, "audit log filtered");
   await shot(page, "admin-audit");
 
   // The operations drawer: a drain of the empty host appears and ends while it is open.
@@ -176,7 +160,7 @@ try {
   const ended = (await api("GET", `/v1/operations/${drains[0].id}`)).body;
   check(ended.status === "succeeded", `the API's drain: ${JSON.stringify(ended)}`);
   await checkA11y(page, "operations drawer");
-  await bothLanguages(page, "operations drawer");
+  await checkBothLanguages(page, "operations drawer");
   await shot(page, "operations-drawer");
 
   // A phone-width screen: the drawer over the page.

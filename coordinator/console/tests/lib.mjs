@@ -172,6 +172,22 @@ export async function checkStrings(page, lang, other, where) {
   return strings.length;
 }
 
+/** Switches `page` to `lang` with the top bar's select and waits until it shows it. */
+async function switchLanguage(page, lang) {
+  await page.locator(".top .lang select").selectOption(lang, { force: true });
+  // Its sign-out button says so once the page has re-rendered.
+  await page.waitForFunction((text) => [...document.querySelectorAll(".top button")].some((b) => b.textContent.trim() === text),
+    catalogues[lang].signout);
+}
+
+/** Every visible string of `page` from the catalogues, in English and then in Chinese (and back). */
+export async function checkBothLanguages(page, where) {
+  await checkStrings(page, "en", null, `${where} (en)`);
+  await switchLanguage(page, "zh-CN");
+  await checkStrings(page, "zh-CN", "en", `${where} (zh-CN)`);
+  await switchLanguage(page, "en");
+}
+
 /** No console error, page error or CSP violation happened on the page. */
 export function checkNoErrors(errors, where) {
   check(errors.length === 0, `${where}: ${errors.join("; ")}`);

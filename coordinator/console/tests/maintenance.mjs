@@ -6,7 +6,7 @@
 // from the board, see the host in the list of hosts in maintenance, exit maintenance; each
 // step checked against the API. Accessibility and the
 // catalogues (en and zh-CN) on every state, screenshots at 1280×800 and 390×844.
-import { api, check, checkA11y, checkNoErrors, checkStrings, env, eventually, launch, openPage, shot, signIn } from "./lib.mjs";
+import { api, check, checkA11y, checkBothLanguages, checkNoErrors, env, eventually, launch, openPage, shot, signIn } from "./lib.mjs";
 
 const id = env.hostId;
 const other = process.env.CONSOLE_OTHER_HOST_ID || "";
@@ -25,15 +25,6 @@ const browser = await launch();
 try {
   const { page, errors } = await openPage(browser);
   await signIn(page, env.adminToken);
-  /** Both catalogues on the page as it is now (switching there and back). */
-  async function strings(where) {
-    await checkStrings(page, "en", null, where);
-    await page.locator(".top .lang select").selectOption("zh-CN");
-    await page.locator('html[lang="zh-CN"]').waitFor({ state: "attached" });
-    await checkStrings(page, "zh-CN", "en", `${where} (zh-CN)`);
-    await page.locator(".top .lang select").selectOption("en");
-    await page.locator('html[lang="en"]').waitFor({ state: "attached" });
-  }
 
   // The list: nothing in maintenance; no host is locked, so the picker asks for a search.
   await page.locator('nav a[href="#/maintenance"]').click();
@@ -41,7 +32,7 @@ try {
   await page.getByText("No host is in or entering maintenance.").waitFor();
   await page.getByText("No host is locked: search for one.").waitFor();
   await checkA11y(page, "maintenance list, empty");
-  await strings("maintenance list, empty");
+  await checkBothLanguages(page, "maintenance list, empty");
   const { body: host } = await api("GET", `/v1/hosts/${id}`);
   await page.getByRole("searchbox", { name: "Find a host: ID, name, IP, cluster" }).fill(host.ip);
   await page.locator(`[data-testid=picks] [data-host-id="${id}"]`).waitFor();
@@ -73,7 +64,7 @@ try {
   await page.getByTestId("needs-lock").waitFor();
   check(await page.getByTestId("no-drain").isVisible(), "no drain yet");
   await checkA11y(page, "plan of an available host");
-  await strings("plan of an available host");
+  await checkBothLanguages(page, "plan of an available host");
   await shot(page, "maintenance-plan");
   await board.locator('[data-action="lock"]').click();
   await page.locator(`section.maint-board[data-state="locked"]`).waitFor();
@@ -90,7 +81,7 @@ try {
   check((await api("GET", `/v1/hosts/${id}/maintenance`)).status === 404, "no drain started");
   check((await api("GET", `/v1/hosts/${id}`)).body.state === "locked", "still locked");
   await checkA11y(page, "enter with a field error");
-  await strings("enter with a field error");
+  await checkBothLanguages(page, "enter with a field error");
   await shot(page, "maintenance-parallelism-error");
 
   // Enter with parallelism 1: the board follows the drain to its end, live: the first
@@ -123,7 +114,7 @@ try {
   await page.getByTestId("retry-hint").waitFor();
   check((await page.locator('[data-action="enter"]').innerText()).trim() === "Retry what stayed", "retry is offered");
   await checkA11y(page, "the drain's board, one stayed");
-  await strings("the drain's board, one stayed");
+  await checkBothLanguages(page, "the drain's board, one stayed");
   await shot(page, "maintenance-board");
 
   // The phone: the same board at 390×844.
@@ -145,7 +136,7 @@ try {
   check(retried.status === "succeeded" && retried.host_state === "maintenance" && retried.operation_id !== drain.operation_id,
     `the API's second drain: ${JSON.stringify(retried)}`);
   await checkA11y(page, "the board in maintenance");
-  await strings("the board in maintenance");
+  await checkBothLanguages(page, "the board in maintenance");
   await shot(page, "maintenance-board-done");
 
   // The list shows the host in maintenance with its drain done.
@@ -154,7 +145,7 @@ try {
   await listed.waitFor();
   await listed.getByText("Drained").waitFor();
   await checkA11y(page, "maintenance list with a host");
-  await strings("maintenance list with a host");
+  await checkBothLanguages(page, "maintenance list with a host");
   await shot(page, "maintenance-list");
 
   // Exit maintenance from the board: locked again, the API agrees; the plan is back.
@@ -164,7 +155,7 @@ try {
   await eventually("the API to say locked", async () => (await api("GET", `/v1/hosts/${id}`)).body.state === "locked");
   await page.getByTestId("plan").waitFor();
   await checkA11y(page, "the board after exit");
-  await strings("the board after exit");
+  await checkBothLanguages(page, "the board after exit");
 
   // Expected refusals: the drain read before the first drain (404) and the bad parallelism
   // (400); Chromium logs those as failed loads.

@@ -4,27 +4,11 @@
 // fields, then restricted to tenant A by email. Tenant A allocates an EIP from it, binds it to
 // its instance, unbinds and releases it, while the admin's page follows the segment's usage
 // live. Every step checked against the API.
-import { api, catalogues, check, checkA11y, checkNoErrors, checkStrings, env, eventually, launch, openPage, shot, signIn } from "./lib.mjs";
+import { api, check, checkA11y, checkBothLanguages, checkNoErrors, env, eventually, launch, openPage, shot, signIn } from "./lib.mjs";
 
 const tenantEmail = process.env.CONSOLE_TENANT_EMAIL;
 const instanceId = process.env.CONSOLE_INSTANCE_ID;
 check(env.tenantToken && tenantEmail && instanceId, "network.rs passes the tenant, its email and its instance");
-
-/** Waits until the page shows language `lang` (its sign-out button says so). */
-async function shown(page, lang) {
-  await page.waitForFunction((text) => [...document.querySelectorAll(".top button")].some((b) => b.textContent.trim() === text),
-    catalogues[lang].signout);
-}
-
-/** Every visible string from the catalogue, in English and then in Chinese (and back). */
-async function bothLanguages(page, where) {
-  await checkStrings(page, "en", null, `${where} (en)`);
-  await page.locator(".top .lang select").selectOption("zh-CN", { force: true });
-  await shown(page, "zh-CN");
-  await checkStrings(page, "zh-CN", "en", `${where} (zh-CN)`);
-  await page.locator(".top .lang select").selectOption("en", { force: true });
-  await shown(page, "en");
-}
 
 const segments = async () => (await api("GET", "/v1/segments")).body;
 
@@ -39,7 +23,7 @@ try {
   await a.locator('.live[data-live="live"]').waitFor();
   await a.locator(".net-segments .empty").waitFor();
   await checkA11y(a, "network, no segment");
-  await bothLanguages(a, "network, no segment");
+  await checkBothLanguages(a, "network, no segment");
 
   // The form's own check: a gateway outside the CIDR, shown under the gateway field; nothing sent.
   await a.getByTestId("segment-add").click();
@@ -58,7 +42,7 @@ try {
   check(await field("gateway").locator("input").getAttribute("aria-invalid") === "true", "the gateway is marked invalid");
   check((await field("cidr").locator(".field-error").count()) === 0, "the CIDR has no error");
   await checkA11y(a, "segment form with a gateway error");
-  await bothLanguages(a, "segment form with a gateway error");
+  await checkBothLanguages(a, "segment form with a gateway error");
   await shot(a, "network-segment-error");
   check((await segments()).total === 0, "a refused gateway creates nothing");
 
@@ -118,7 +102,7 @@ try {
   await perm.getByLabel("Chosen tenants").check();
   await perm.locator(`input[type="checkbox"][value="${tenantEmail}"]`).check();
   await checkA11y(a, "permission dialog");
-  await bothLanguages(a, "permission dialog");
+  await checkBothLanguages(a, "permission dialog");
   await perm.locator('button[type="submit"]').click();
   await perm.waitFor({ state: "detached" });
   await row.getByTestId("permission").getByText(tenantEmail).waitFor();
@@ -126,7 +110,7 @@ try {
   check(!restricted.permission.all_tenants && restricted.permission.tenants.length === 1
     && restricted.permission.tenants[0].email === tenantEmail, `the API's permission: ${JSON.stringify(restricted.permission)}`);
   await checkA11y(a, "network with a segment");
-  await bothLanguages(a, "network with a segment");
+  await checkBothLanguages(a, "network with a segment");
   await shot(a, "network-segments");
 
   // Tenant A: allocates from it, binds, unbinds, releases.
@@ -141,7 +125,7 @@ try {
   await alloc.waitFor();
   await alloc.locator("select").selectOption(seg.id);
   await checkA11y(p, "allocate dialog");
-  await bothLanguages(p, "allocate dialog");
+  await checkBothLanguages(p, "allocate dialog");
   await alloc.locator('button[type="submit"]').click();
   await alloc.waitFor({ state: "detached" });
   const mine = async () => (await api("GET", "/v1/eips", env.tenantToken)).body;
@@ -159,14 +143,14 @@ try {
   await bind.locator(`option[value="${instanceId}"]`).waitFor({ state: "attached" });
   await bind.locator("select").selectOption(instanceId);
   await checkA11y(p, "bind dialog");
-  await bothLanguages(p, "bind dialog");
+  await checkBothLanguages(p, "bind dialog");
   await bind.locator('button[type="submit"]').click();
   await bind.waitFor({ state: "detached" });
   await p.locator(`[data-eip-id="${eip.id}"][data-state="bound"]`).waitFor();
   const bound = (await api("GET", `/v1/eips/${eip.id}`, env.tenantToken)).body;
   check(bound.state === "bound" && bound.instance_id === instanceId, `bound through the API: ${JSON.stringify(bound)}`);
   await checkA11y(p, "EIPs with a bound one");
-  await bothLanguages(p, "EIPs with a bound one");
+  await checkBothLanguages(p, "EIPs with a bound one");
   await shot(p, "network-eips-tenant");
 
   await eipRow.locator('[data-action="unbind"]').click();
