@@ -1,10 +1,10 @@
 // The audit log: who did what, newest first, with filters by actor, action and a text in
 // the target or detail (in the URL). The log has no change-feed events: it is read when the
 // tab opens and when asked.
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useMemo, useState } from "preact/hooks";
 import { html } from "./html.js";
 import { t } from "./i18n.js";
-import { listAll } from "./api.js";
+import { useListOnce } from "./list_once.js";
 import { dateTime } from "./format.js";
 import { replaceParams } from "./route.js";
 
@@ -15,27 +15,13 @@ const SHOWN = 500;
 
 /** @param {{route: import("./route.js").Route}} props */
 export function AuditTab({ route }) {
-  const [entries, setEntries] = useState(/** @type {AuditEntry[]} */ ([]));
-  const [loaded, setLoaded] = useState(false);
-  const [error, setError] = useState(/** @type {string | null} */ (null));
+  const { items: entries, loaded, error, reload: load } =
+    /** @type {ReturnType<typeof useListOnce<AuditEntry>>} */ (useListOnce("/v1/audit"));
   const [f, setF] = useState(() => ({
     actor: route.params.get("actor") || "",
     action: route.params.get("action") || "",
     q: route.params.get("q") || "",
   }));
-
-  async function load() {
-    try {
-      setEntries(await listAll("/v1/audit"));
-      setError(null);
-    } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
-    }
-    setLoaded(true);
-  }
-  useEffect(() => {
-    load();
-  }, []);
 
   /** @param {"actor" | "action" | "q"} name @param {string} value */
   function set(name, value) {

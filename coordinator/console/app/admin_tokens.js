@@ -1,9 +1,10 @@
 // API tokens: the live ones (never their secrets), create one (admin, or acting as a tenant)
 // whose secret is shown once with a copy button, revoke one.
-import { useCallback, useEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { html } from "./html.js";
 import { t } from "./i18n.js";
-import { call, listAll } from "./api.js";
+import { call } from "./api.js";
+import { useListOnce } from "./list_once.js";
 import { dateTime, shortTime } from "./format.js";
 import { Dialog, TypedConfirm } from "./ui/dialog.js";
 import { Field, FormError, useForm } from "./ui/form.js";
@@ -14,9 +15,8 @@ import { useTenants } from "./tenants_model.js";
 /** @typedef {import("../types/api").components["schemas"]["CreatedToken"]} CreatedToken */
 
 export function TokensTab() {
-  const [tokens, setTokens] = useState(/** @type {ApiToken[]} */ ([]));
-  const [loaded, setLoaded] = useState(false);
-  const [error, setError] = useState(/** @type {string | null} */ (null));
+  const { items: tokens, loaded, error, reload } =
+    /** @type {ReturnType<typeof useListOnce<ApiToken>>} */ (useListOnce("/v1/tokens"));
   const { tenants } = useTenants(true);
   /** @type {[{kind: "new"} | {kind: "revoke", token: ApiToken} | null, (d: any) => void]} */
   const [open, setOpen] = useState(/** @type {any} */ (null));
@@ -24,18 +24,6 @@ export function TokensTab() {
   const [revokeError, setRevokeError] = useState(/** @type {string | null} */ (null));
   const [busy, setBusy] = useState(false);
 
-  const reload = useCallback(async () => {
-    try {
-      setTokens(await listAll("/v1/tokens"));
-      setError(null);
-    } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
-    }
-    setLoaded(true);
-  }, []);
-  useEffect(() => {
-    reload();
-  }, [reload]);
 
   const email = new Map(tenants.map((x) => [x.id, x.email]));
 
