@@ -6,6 +6,7 @@ import { html } from "./html.js";
 import { t } from "./i18n.js";
 import { call } from "./api.js";
 import { dateTime, shortTime } from "./format.js";
+import { Dialog } from "./ui/dialog.js";
 
 /** @typedef {import("../types/api").components["schemas"]["Operation"]} Operation */
 
@@ -172,32 +173,14 @@ export function OperationsButton({ feed }) {
 }
 
 /**
- * The drawer: a modal <dialog> along the right edge (Esc or the close button close it).
+ * The drawer: the kit's modal dialog along the right edge (Esc or the close button close it).
  * @param {{ops: {items: Operation[], loaded: boolean, error: string | null}, onClose: () => void}} props
  */
 function Drawer({ ops, onClose }) {
-  const ref = useRef(/** @type {HTMLDialogElement | null} */ (null));
-  useEffect(() => {
-    const d = ref.current;
-    if (d && !d.open) d.showModal();
-    return () => {
-      if (d && d.open) d.close();
-    };
-  }, []);
   return html`
-    <dialog ref=${ref} class="ops-drawer" aria-labelledby="ops-drawer-title" data-testid="operations-drawer"
-      onCancel=${(/** @type {Event} */ e) => {
-        e.preventDefault();
-        onClose();
-      }}>
-      <header class="dialog-head">
-        <h2 id="ops-drawer-title">${t("operations.title")}</h2>
-        <button type="button" class="link" aria-label=${t("ui.close")} onClick=${onClose}>×</button>
-      </header>
-      <div class="dialog-body">
-        <p class="hint">${t("operations.hint")}</p>
-        <${OperationList} ops=${ops} />
-        <a href="#/admin?tab=operations" onClick=${onClose}>${t("operations.all")}</a>
-      </div>
-    </dialog>`;
+    <${Dialog} title=${t("operations.title")} onClose=${onClose} testid="operations-drawer" className="ops-drawer">
+      <p class="hint">${t("operations.hint")}</p>
+      <${OperationList} ops=${ops} />
+      <a href="#/admin?tab=operations" onClick=${onClose}>${t("operations.all")}</a>
+    <//>`;
 }

@@ -7,10 +7,12 @@ import { t } from "../i18n.js";
 let nextId = 0;
 
 /**
- * A modal dialog, open while rendered; `onClose` on Esc or the close button.
- * @param {{title: string, onClose: () => void, children?: any, wide?: boolean, testid?: string}} props
+ * A modal dialog, open while rendered; `onClose` on Esc or the close button. `className`
+ * replaces the centred box's classes (the operations drawer along the right edge).
+ * @param {{title: string, onClose: () => void, children?: any, wide?: boolean, testid?: string,
+ *   className?: string}} props
  */
-export function Dialog({ title, onClose, children, wide, testid }) {
+export function Dialog({ title, onClose, children, wide, testid, className }) {
   const ref = useRef(/** @type {HTMLDialogElement | null} */ (null));
   const [id] = useState(() => `dialog-${++nextId}`);
   useEffect(() => {
@@ -21,7 +23,7 @@ export function Dialog({ title, onClose, children, wide, testid }) {
     };
   }, []);
   return html`
-    <dialog ref=${ref} class=${wide ? "dialog wide" : "dialog"} aria-labelledby=${id} data-testid=${testid}
+    <dialog ref=${ref} class=${className || (wide ? "dialog wide" : "dialog")} aria-labelledby=${id} data-testid=${testid}
       onCancel=${(/** @type {Event} */ e) => {
         e.preventDefault();
         onClose();
