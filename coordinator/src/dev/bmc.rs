@@ -84,16 +84,6 @@ impl Bmc {
         &self.password
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// The simulator's pid while it runs.
-    pub fn pid(&self) -> Option<u32> {
-        let pid = std::fs::read_to_string(self.dir.join("sim.pid")).ok()?;
-        pid.trim().parse().ok()
-    }
-
     /// The chassis helper's record: `power 1`, `reset 1`, `shutdown 1`, ...
     pub fn actions(&self) -> Vec<String> {
         std::fs::read_to_string(self.dir.join("state/actions"))

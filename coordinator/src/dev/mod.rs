@@ -170,26 +170,42 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         println!("{note}");
     }
 
-    let mut region = Running::default();
-    let outcome = tokio::select! {
-        up = region.start(&plan, &args, &st, &url, &agent_bin, &root, near, &admin_token) => up,
-        _ = shutdown::signalled() => Ok(None),
+    let site = hosts::Region {
+        state: &st,
+        url: &url,
+        agent_bin: &agent_bin,
+        root: &root,
+        near,
     };
-    let outcome = match outcome {
-        Ok(Some(demo)) => {
-            write_env(&root, &url, &admin_token, demo.as_ref())?;
-            print_up(&root, &url, &plan, &region, demo.as_ref(), &admin_token).await;
-            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-            tokio::select! {
-                _ = shutdown::signalled() => Ok(()),
-                name = region.an_agent_exited() => {
-                    tracing::error!(host = %name, "An agent exited.");
-                    Ok(())
+    let api = Api::new(
+        &url,
+        &std::fs::read_to_string(root.join("ca.pem"))?,
+        &admin_token,
+    )?;
+    let mut region = Running::default();
+    // `None`: interrupted while starting.
+    let up = tokio::select! {
+        up = region.start(&plan, args.empty, &site, &api) => Some(up),
+        _ = shutdown::signalled() => None,
+    };
+    let outcome = match up {
+        // Whatever happens here, the region's processes are stopped below.
+        Some(Ok(demo)) => match write_env(&root, &url, &admin_token, demo.as_ref()) {
+            Ok(()) => {
+                print_up(&root, &url, &plan, &region, demo.as_ref(), &api).await;
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+                tokio::select! {
+                    _ = shutdown::signalled() => Ok(()),
+                    name = region.an_agent_exited() => {
+                        tracing::error!(host = %name, "An agent exited.");
+                        Ok(())
+                    }
                 }
             }
-        }
-        Ok(None) => Ok(()),
-        Err(e) => Err(e),
+            Err(e) => Err(e),
+        },
+        Some(Err(e)) => Err(e),
+        None => Ok(()),
     };
     region.stop().await;
     tracing::info!(deadline = ?config.shutdown_timeout, "Shutting down.");
@@ -206,29 +222,18 @@ struct Running {
 }
 
 impl Running {
-    /// Starts the hosts and BMCs, waits for every agent, and makes the demo the first time;
-    /// `Ok(Some(demo))` once up.
-    #[allow(clippy::too_many_arguments)]
+    /// Starts the hosts and BMCs, waits for every agent, and makes the demo the first time
+    /// (unless `empty`); the demo once up.
     async fn start(
         &mut self,
         plan: &Plan,
-        args: &DevArgs,
-        st: &crate::state::AppState,
-        url: &str,
-        agent_bin: &Path,
-        root: &Path,
-        near: IpAddr,
-        admin_token: &str,
-    ) -> anyhow::Result<Option<Option<Demo>>> {
-        let starter = hosts::Region {
-            state: st,
-            url,
-            agent_bin,
-            root,
-            near,
-        };
+        empty: bool,
+        site: &hosts::Region<'_>,
+        api: &Api,
+    ) -> anyhow::Result<Option<Demo>> {
+        let root = site.root;
         for n in 1..=plan.hosts {
-            let host = starter.start_host(n, plan.hosts, &plan.libvirt).await?;
+            let host = site.start_host(n, plan.hosts, &plan.libvirt).await?;
             self.hosts.push(host);
         }
         for k in 1..=plan.bmcs {
@@ -239,22 +244,20 @@ impl Running {
             self.bmcs.push(bmc);
         }
         tokio::select! {
-            online = wait_for_hosts(st, plan.hosts) => online?,
+            online = wait_for_hosts(site.state, plan.hosts) => online?,
             name = self.an_agent_exited() => bail!("the agent of {name} exited early"),
         }
         let demo_file = root.join("demo.json");
-        if args.empty {
-            return Ok(Some(None));
+        if empty {
+            return Ok(None);
         }
         if let Ok(text) = std::fs::read_to_string(&demo_file) {
-            return Ok(Some(Some(serde_json::from_str(&text)?)));
+            return Ok(Some(serde_json::from_str(&text)?));
         }
         println!("Making the demo (a tenant, an image, two instances, segments, servers)...");
-        let ca_pem = std::fs::read_to_string(root.join("ca.pem"))?;
-        let api = Api::new(url, &ca_pem, admin_token)?;
-        let demo = seed::seed(&api, &root.join("demo"), &self.bmcs).await?;
+        let demo = seed::seed(api, &root.join("demo"), &self.bmcs).await?;
         write_file(&demo_file, serde_json::to_string(&demo)?.as_bytes(), 0o600)?;
-        Ok(Some(Some(demo)))
+        Ok(Some(demo))
     }
 
     /// The name of the first host whose agent exits (pending while every agent runs).
@@ -309,7 +312,7 @@ async fn print_up(
     plan: &Plan,
     region: &Running,
     demo: Option<&Demo>,
-    admin_token: &str,
+    api: &Api,
 ) {
     let env = root.join("dev.env");
     let kind = match plan.libvirt {
@@ -331,7 +334,7 @@ async fn print_up(
     );
     println!("The CLI, in another terminal:\n  source {}", env.display());
     let tries = match demo {
-        Some(demo) => things_to_try(url, root, admin_token, demo).await,
+        Some(demo) => things_to_try(api, demo).await,
         None => vec!["plinth hosts list".to_string()],
     };
     println!("Then try:");
@@ -343,15 +346,12 @@ async fn print_up(
 
 /// Three commands worth trying on the demo: the drain plan and the maintenance of the host
 /// its instances run on, and a bare-metal server's serial console.
-async fn things_to_try(url: &str, root: &Path, admin_token: &str, demo: &Demo) -> Vec<String> {
+async fn things_to_try(api: &Api, demo: &Demo) -> Vec<String> {
     let mut out = vec!["plinth instances list".to_string()];
-    let host = async {
-        let ca_pem = std::fs::read_to_string(root.join("ca.pem"))?;
-        let api = Api::new(url, &ca_pem, admin_token)?;
-        let first = demo.instances.first().context("no demo instance")?;
-        api.host_of(first).await
-    }
-    .await;
+    let host = match demo.instances.first() {
+        Some(first) => api.host_of(first).await,
+        None => Err(anyhow::anyhow!("no demo instance")),
+    };
     if let Ok(host) = host {
         out = vec![
             format!("plinth hosts maintenance plan {host}"),
