@@ -43,7 +43,6 @@ use plinth_coordinator::jobs::operations::NewOperation;
 use plinth_coordinator::scheduler::{self, Candidate, Overcommit, Policy, Request};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sqlx::Row;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -399,10 +398,10 @@ async fn seed_store(
         tenants.push((t.id, t.email));
     }
     let image = new_id("img");
-    sqlx::query(
+    plinth_coordinator::db::query(
         "INSERT INTO images (id, name, kind, image_type, visibility, note, virtualization, \
             status, created_at, updated_at) \
-         VALUES (?, 'ubuntu-24.04', 'base', 'linux', 'public', '', 'kvm', 'available', ?, ?)",
+         VALUES ($1, 'ubuntu-24.04', 'base', 'linux', 'public', '', 'kvm', 'available', $2, $3)",
     )
     .bind(&image)
     .bind(now)
@@ -411,12 +410,12 @@ async fn seed_store(
     .await
     .context("inserting the image")?;
 
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.write().await?;
     let online_until = now + 86_400_000;
     for h in &fleet.hosts {
-        sqlx::query(
-            "UPDATE hosts SET state = ?, allocated_cores = ?, allocated_memory_bytes = ?, \
-                last_seen = ?, offline_after = ?, presence = ? WHERE id = ?",
+        plinth_coordinator::db::query(
+            "UPDATE hosts SET state = $1, allocated_cores = $2, allocated_memory_bytes = $3, \
+                last_seen = $4, offline_after = $5, presence = $6 WHERE id = $7",
         )
         .bind(h.state.as_str())
         .bind(i64::from(h.allocated_cores))
@@ -425,17 +424,17 @@ async fn seed_store(
         .bind(h.online.then_some(online_until))
         .bind(if h.online { "online" } else { "offline" })
         .bind(&h.id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
     }
     for (i, p) in fleet.instances.iter().enumerate() {
         let id = format!("inst-{i:012x}");
         let name = format!("vm-{i}");
         let (tenant, email) = &tenants[p.tenant];
-        sqlx::query(
+        plinth_coordinator::db::query(
             "INSERT INTO instances (id, name, kind, tenant_id, host_id, image_id, vcpus, \
                 memory_bytes, disk_bytes, state, search_text, created_at, updated_at) \
-             VALUES (?, ?, 'vm', ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+             VALUES ($1, $2, 'vm', $3, $4, $5, $6, $7, $8, 'running', $9, $10, $11)",
         )
         .bind(&id)
         .bind(&name)
@@ -448,11 +447,11 @@ async fn seed_store(
         .bind(format!("{name}\n{id}\n{email}\n{image}"))
         .bind(now)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
     }
     // The bulk insert went around the store: bring the tenants' usage counters up to it.
-    sqlx::query(
+    plinth_coordinator::db::query(
         "UPDATE tenant_quotas SET \
             used_cores = (SELECT COALESCE(SUM(vcpus), 0) FROM instances i \
                           WHERE i.tenant_id = tenant_quotas.tenant_id), \
@@ -461,7 +460,7 @@ async fn seed_store(
             used_instances = (SELECT COUNT(*) FROM instances i \
                               WHERE i.tenant_id = tenant_quotas.tenant_id)",
     )
-    .execute(&mut *tx)
+    .execute(&mut tx)
     .await?;
     tx.commit().await?;
     Ok((tenants, image))
@@ -664,7 +663,7 @@ async fn claim_run(
 /// Every host's allocation equals what its instances hold and fits its capacity; the store's
 /// index agrees with the table. Returns (hosts, instances, hosts over capacity, mismatches).
 async fn check_claims(store: &Store, oc: Overcommit) -> anyhow::Result<(usize, u64, usize, usize)> {
-    let rows = sqlx::query(
+    let rows = plinth_coordinator::db::query(
         "SELECT h.id, h.total_cores, h.allocated_cores, h.total_memory_bytes, \
             h.allocated_memory_bytes, COALESCE(SUM(i.vcpus), 0) AS vcpus, \
             COALESCE(SUM(i.memory_bytes), 0) AS memory, COUNT(i.id) AS n \
@@ -706,7 +705,7 @@ async fn check_claims(store: &Store, oc: Overcommit) -> anyhow::Result<(usize, u
 /// How many tenants' usage counters (what the claim's quota check reads) differ from the sums
 /// over their instances.
 async fn check_usage(store: &Store) -> anyhow::Result<i64> {
-    let row = sqlx::query(
+    let row = plinth_coordinator::db::query(
         "SELECT COUNT(*) AS n FROM tenant_quotas q LEFT JOIN \
             (SELECT tenant_id, SUM(vcpus) AS c, SUM(memory_bytes) AS m, COUNT(*) AS k \
              FROM instances GROUP BY tenant_id) u ON u.tenant_id = q.tenant_id \

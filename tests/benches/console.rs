@@ -130,17 +130,17 @@ async fn seed(store: &Store, tenant: &str, tenant_email: &str) -> anyhow::Result
         });
     }
 
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.write().await?;
     let image = "img-bench0000001";
-    sqlx::query(
+    plinth_coordinator::db::query(
         "INSERT INTO images (id, name, kind, image_type, visibility, note, virtualization, \
             status, created_at, updated_at) \
-         VALUES (?, 'ubuntu-24.04', 'base', 'linux', 'public', '', 'kvm', 'available', ?, ?)",
+         VALUES ($1, 'ubuntu-24.04', 'base', 'linux', 'public', '', 'kvm', 'available', $2, $3)",
     )
     .bind(image)
     .bind(now)
     .bind(now)
-    .execute(&mut *tx)
+    .execute(&mut tx)
     .await
     .context("inserting the image")?;
     for i in 0..INSTANCES {
@@ -158,10 +158,10 @@ async fn seed(store: &Store, tenant: &str, tenant_email: &str) -> anyhow::Result
         hosts[h].used_memory += memory;
         let id = format!("inst-{i:012x}");
         let name = format!("vm-{i:05}");
-        sqlx::query(
+        plinth_coordinator::db::query(
             "INSERT INTO instances (id, name, kind, tenant_id, host_id, image_id, vcpus, \
                 memory_bytes, disk_bytes, state, search_text, created_at, updated_at) \
-             VALUES (?, ?, 'vm', ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+             VALUES ($1, $2, 'vm', $3, $4, $5, $6, $7, $8, 'running', $9, $10, $11)",
         )
         .bind(&id)
         .bind(&name)
@@ -174,14 +174,14 @@ async fn seed(store: &Store, tenant: &str, tenant_email: &str) -> anyhow::Result
         .bind(format!("{name}\n{id}\n{tenant_email}\n{image}"))
         .bind(now)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
     }
     let online_until = now + 86_400_000;
     for h in &hosts {
-        sqlx::query(
-            "UPDATE hosts SET allocated_cores = ?, allocated_memory_bytes = ?, \
-                last_seen = ?, offline_after = ?, presence = ? WHERE id = ?",
+        plinth_coordinator::db::query(
+            "UPDATE hosts SET allocated_cores = $1, allocated_memory_bytes = $2, \
+                last_seen = $3, offline_after = $4, presence = $5 WHERE id = $6",
         )
         .bind(i64::from(h.used_cores))
         .bind(h.used_memory as i64)
@@ -189,11 +189,11 @@ async fn seed(store: &Store, tenant: &str, tenant_email: &str) -> anyhow::Result
         .bind(h.online.then_some(online_until))
         .bind(if h.online { "online" } else { "offline" })
         .bind(&h.id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
     }
     // The bulk insert went around the store: the tenant's usage counters follow it.
-    sqlx::query(
+    plinth_coordinator::db::query(
         "UPDATE tenant_quotas SET \
             used_cores = (SELECT COALESCE(SUM(vcpus), 0) FROM instances i \
                           WHERE i.tenant_id = tenant_quotas.tenant_id), \
@@ -202,7 +202,7 @@ async fn seed(store: &Store, tenant: &str, tenant_email: &str) -> anyhow::Result
             used_instances = (SELECT COUNT(*) FROM instances i \
                               WHERE i.tenant_id = tenant_quotas.tenant_id)",
     )
-    .execute(&mut *tx)
+    .execute(&mut tx)
     .await?;
     tx.commit().await?;
     Ok(())

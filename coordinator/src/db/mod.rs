@@ -1,15 +1,53 @@
 //! The store's pool, migrations and error: `Store` is one handle whose methods live with
-//! their resources (`hosts/store`, `images/store`, ...). SQLite (WAL) by default; the SQL stays
-//! portable so PostgreSQL can follow.
+//! their resources (`hosts/store`, `images/store`, ...). SQLite (WAL) by default, PostgreSQL
+//! for a highly available region: the SQL is written once (`backend.rs`), the few places the
+//! two dialects differ are in `dialect.rs`, and each backend has its own migrations.
+
+pub mod backend;
+pub mod dialect;
+#[cfg(test)]
+pub(crate) mod test_backends;
+#[cfg(test)]
+pub(crate) use test_backends::store_test;
+
+pub use backend::{Bind, Pool, QueryBuilder, Row, Tx, query, query_scalar};
+pub use dialect::Dialect;
 
 use crate::hosts::store::index::HostIndex;
 use plinth_common::tls::Revocations;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+/// Where the store lives: a SQLite file (the default, in the data directory) or a PostgreSQL
+/// database (`postgres://...`).
+#[derive(Clone, Debug)]
+pub enum Database {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Database {
+    /// `database_url` as configured: `postgres://` or `postgresql://` names PostgreSQL,
+    /// `sqlite://PATH` a SQLite file; none is the data directory's `default` file.
+    pub fn from_url(url: Option<&str>, default: &Path) -> Result<Database, String> {
+        match url {
+            None => Ok(Database::Sqlite(default.to_path_buf())),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Database::Postgres(url.to_string()))
+            }
+            Some(url) => match url.strip_prefix("sqlite://") {
+                Some(path) if !path.is_empty() => Ok(Database::Sqlite(PathBuf::from(path))),
+                _ => Err(format!(
+                    "database_url {url:?} is neither postgres://... nor sqlite://PATH"
+                )),
+            },
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -23,6 +61,34 @@ pub enum StoreError {
     Closed,
     #[error("setting the database file's mode")]
     Files(#[source] std::io::Error),
+}
+
+/// Opens the SQLite file at `path` (0600, with its -wal and -shm files) and migrates it.
+async fn open_sqlite(path: &Path) -> Result<sqlx::SqlitePool, StoreError> {
+    // SQLite makes its -wal and -shm files with the database file's mode: 0600 first.
+    private_file(path)?;
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await?;
+    sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = PathBuf::from(side);
+        if side.exists() {
+            plinth_common::fsutil::set_mode(&side, 0o600).map_err(StoreError::Files)?;
+        }
+    }
+    Ok(pool)
 }
 
 /// Creates `path` empty with mode 0600 if it is missing, and makes it 0600 if not.
@@ -40,7 +106,7 @@ fn private_file(path: &Path) -> Result<(), StoreError> {
 
 #[derive(Clone, Debug)]
 pub struct Store {
-    pub(crate) pool: SqlitePool,
+    pub(crate) pool: Pool,
     pub(crate) hosts: Arc<RwLock<HostIndex>>,
     /// Claims queue here rather than on SQLite's write lock, whose busy handler sleeps in
     /// growing steps instead of waking the next writer when the lock frees.
@@ -56,9 +122,10 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date,
-    /// with its claim writer under a runner of its own that nothing stops: for short-lived
-    /// users (init, the CLI commands, tests, benchmarks), whose writer ends with the process.
+    /// Opens (creating if needed) the SQLite database at `path` and brings its schema up to
+    /// date, with its claim writer under a runner of its own that nothing stops: for
+    /// short-lived users (init, the CLI commands, tests, benchmarks), whose writer ends with the
+    /// process.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
         Store::open_with(path, &crate::jobs::Jobs::new()).await
     }
@@ -66,29 +133,27 @@ impl Store {
     /// [`Store::open`] with the claim writer started on `jobs`: it stops when their shutdown
     /// begins, after writing the claims already queued (later creates fail as `Closed`).
     pub async fn open_with(path: &Path, jobs: &crate::jobs::Jobs) -> Result<Store, StoreError> {
-        // SQLite makes its -wal and -shm files with the database file's mode: 0600 first.
-        private_file(path)?;
-        let url = format!("sqlite://{}", path.display());
-        let options = SqliteConnectOptions::from_str(&url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        for suffix in ["-wal", "-shm"] {
-            let mut side = path.as_os_str().to_owned();
-            side.push(suffix);
-            let side = std::path::PathBuf::from(side);
-            if side.exists() {
-                plinth_common::fsutil::set_mode(&side, 0o600).map_err(StoreError::Files)?;
+        Store::connect(&Database::Sqlite(path.to_path_buf()), jobs).await
+    }
+
+    /// Connects to `database`, brings its schema up to date and loads the caches.
+    pub async fn connect(
+        database: &Database,
+        jobs: &crate::jobs::Jobs,
+    ) -> Result<Store, StoreError> {
+        let pool = match database {
+            Database::Sqlite(path) => Pool::Sqlite(open_sqlite(path).await?),
+            Database::Postgres(url) => {
+                let options = PgConnectOptions::from_str(url)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?;
+                sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+                Pool::Postgres(pool)
             }
-        }
+        };
         let (claim_writer, claim_queue) = tokio::sync::mpsc::unbounded_channel();
         let store = Store {
             pool,
@@ -122,16 +187,38 @@ impl Store {
         self.revoked.clone()
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &Pool {
         &self.pool
     }
 
-    /// A transaction that writes: it takes SQLite's write lock when it begins (`IMMEDIATE`).
-    /// A deferred one that reads first and writes later fails at once with
-    /// `SQLITE_BUSY_SNAPSHOT` when another connection wrote in between; busy_timeout never
-    /// retries that.
-    pub async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+    /// Which SQL dialect the store speaks.
+    pub fn dialect(&self) -> Dialect {
+        match self.pool {
+            Pool::Sqlite(_) => Dialect::Sqlite,
+            Pool::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// A transaction that writes, serialized with every other writer (`Dialect::begin_write`).
+    pub async fn write(&self) -> Result<Tx, sqlx::Error> {
+        let begin = self.dialect().begin_write();
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with(begin).await?),
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin_with(begin).await?;
+                dialect::after_begin_write(&mut tx).await?;
+                Tx::Postgres(tx)
+            }
+        })
+    }
+
+    /// A transaction that only reads, on one snapshot (a count and its page agree).
+    pub async fn read(&self) -> Result<Tx, sqlx::Error> {
+        let begin = self.dialect().begin_read();
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with(begin).await?),
+            Pool::Postgres(pool) => Tx::Postgres(pool.begin_with(begin).await?),
+        })
     }
 
     // The host list index is locked only for in-memory work, never across an await. A poisoned
@@ -168,13 +255,13 @@ pub enum Order {
 /// order of a list sorted by `key` in `order`, then by `id`. The condition leads with a range on
 /// `key`, so an index on (key, id) seeks straight to the place; no OFFSET counts rows past.
 pub fn push_after<'a, K>(
-    q: &mut QueryBuilder<'a, Sqlite>,
+    q: &mut QueryBuilder<'a>,
     key: &str,
     id: &str,
     order: Order,
     after: Option<&(K, String)>,
 ) where
-    K: Clone + Send + 'a + sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite>,
+    K: Clone + Bind<'a>,
 {
     let Some((sort, last)) = after else { return };
     let (from, past) = match order {
@@ -200,7 +287,7 @@ pub type Keyed<K, T> = ((K, String), T);
 
 /// Appends the ORDER BY of a list sorted by `key` in `order` then by `id`, and a LIMIT of `rows`
 /// (a page request's `fetch`).
-pub fn push_order(q: &mut QueryBuilder<'_, Sqlite>, key: &str, id: &str, order: Order, rows: u32) {
+pub fn push_order(q: &mut QueryBuilder<'_>, key: &str, id: &str, order: Order, rows: u32) {
     let dir = match order {
         Order::Asc => "",
         Order::Desc => " DESC",
@@ -264,22 +351,13 @@ pub(crate) fn test_asc<K: PartialOrd>(a: &(K, String), b: &(K, String)) -> bool 
     a.0 < b.0 || (a.0 == b.0 && a.1 < b.1)
 }
 
-#[cfg(test)]
-pub(crate) async fn test_store() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&dir.path().join("test.db"))
-        .await
-        .expect("open store");
-    (store, dir)
-}
-
 /// A bare available public base image `id`, for tests that need instances to boot from one.
 #[cfg(test)]
 pub(crate) async fn test_image(store: &Store, id: &str) -> Result<(), StoreError> {
-    sqlx::query(
+    query(
         "INSERT INTO images (id, name, kind, image_type, visibility, note, virtualization, \
             status, created_at, updated_at) \
-         VALUES (?, 'i', 'base', 'image', 'public', '', 'kvm', 'available', 0, 0)",
+         VALUES ($1, 'i', 'base', 'image', 'public', '', 'kvm', 'available', 0, 0)",
     )
     .bind(id)
     .execute(store.pool())
@@ -311,7 +389,7 @@ pub(crate) async fn test_hosts(
             .insert_host_with_facts(&h, "cpu", cores, memory)
             .await?;
     }
-    sqlx::query("UPDATE hosts SET state = 'available'")
+    query("UPDATE hosts SET state = 'available'")
         .execute(store.pool())
         .await?;
     store.load_host_index().await

@@ -8,6 +8,7 @@
 pub mod bmc;
 mod hosts;
 pub mod libvirtd;
+pub mod postgres;
 mod seed;
 
 use crate::config::Config;

@@ -7,7 +7,6 @@
 use crate::db::{Store, StoreError};
 use crate::instances::store::{release_claim, release_quota};
 use plinth_common::api::{DeviceInventory, DeviceState, GpuKind, GpuState};
-use sqlx::Row;
 use std::collections::BTreeMap;
 
 /// What a GPU request can be given on a host, in the order tried: free vGPUs whose type id or
@@ -80,9 +79,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         let json = serde_json::to_string(inventory)
             .map_err(|e| StoreError::Corrupt(format!("device inventory: {e}")))?;
-        sqlx::query(
-            "INSERT INTO host_devices (host_id, inventory_json, updated_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (host_id) DO UPDATE SET inventory_json = ?2, updated_at = ?3",
+        crate::db::query(
+            "INSERT INTO host_devices (host_id, inventory_json, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (host_id) DO UPDATE SET inventory_json = $2, updated_at = $3",
         )
         .bind(host)
         .bind(json)
@@ -101,7 +100,7 @@ impl Store {
 
     /// Counts every reported host's free GPUs (at start).
     pub(crate) async fn load_gpu_index(&self) -> Result<(), StoreError> {
-        let hosts: Vec<String> = sqlx::query("SELECT host_id FROM host_devices")
+        let hosts: Vec<String> = crate::db::query("SELECT host_id FROM host_devices")
             .fetch_all(self.pool())
             .await?
             .iter()
@@ -143,10 +142,10 @@ impl Store {
         release_quota(&mut tx, id).await?;
         crate::instances::store::state::record_removed(&mut tx, id).await?;
         for sql in [
-            "DELETE FROM device_assignments WHERE instance_id = ?",
-            "DELETE FROM instances WHERE id = ?",
+            "DELETE FROM device_assignments WHERE instance_id = $1",
+            "DELETE FROM instances WHERE id = $1",
         ] {
-            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+            crate::db::query(sql).bind(id).execute(&mut tx).await?;
         }
         crate::jobs::operations::discard_operation(&mut tx, op_id).await?;
         tx.commit().await?;
@@ -183,21 +182,22 @@ impl Store {
     /// the hosts whose devices were freed.
     pub async fn release_devices(&self, instance: &str, now: i64) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        let hosts: Vec<String> =
-            sqlx::query("DELETE FROM device_assignments WHERE instance_id = ? RETURNING host_id")
-                .bind(instance)
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| r.try_get("host_id"))
-                .collect::<Result<_, _>>()?;
-        let cleared = sqlx::query(
-            "UPDATE instances SET devices_json = '[]', updated_at = ? \
-             WHERE id = ? AND devices_json <> '[]'",
+        let hosts: Vec<String> = crate::db::query(
+            "DELETE FROM device_assignments WHERE instance_id = $1 RETURNING host_id",
+        )
+        .bind(instance)
+        .fetch_all(&mut tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("host_id"))
+        .collect::<Result<_, _>>()?;
+        let cleared = crate::db::query(
+            "UPDATE instances SET devices_json = '[]', updated_at = $1 \
+             WHERE id = $2 AND devices_json <> '[]'",
         )
         .bind(now)
         .bind(instance)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?
         .rows_affected();
         if cleared == 1 {
@@ -220,7 +220,7 @@ impl Store {
 
     /// What `host` last reported, as reported (empty before its first report).
     pub async fn reported_devices(&self, host: &str) -> Result<DeviceInventory, StoreError> {
-        let row = sqlx::query("SELECT inventory_json FROM host_devices WHERE host_id = ?")
+        let row = crate::db::query("SELECT inventory_json FROM host_devices WHERE host_id = $1")
             .bind(host)
             .fetch_optional(self.pool())
             .await?;
@@ -233,10 +233,10 @@ impl Store {
 
     /// Every device of `host` held by an instance, with the instance's tenant.
     pub async fn device_holders(&self, host: &str) -> Result<Vec<Holder>, StoreError> {
-        let rows = sqlx::query(
+        let rows = crate::db::query(
             "SELECT d.device, d.instance_id, i.tenant_id, t.email FROM device_assignments d \
              JOIN instances i ON i.id = d.instance_id JOIN tenants t ON t.id = i.tenant_id \
-             WHERE d.host_id = ? ORDER BY d.device",
+             WHERE d.host_id = $1 ORDER BY d.device",
         )
         .bind(host)
         .fetch_all(self.pool())
@@ -299,10 +299,11 @@ impl Store {
         now: i64,
     ) -> Result<Result<(), AssignRefused>, StoreError> {
         let mut tx = self.write().await?;
-        let Some(row) = sqlx::query("SELECT host_id, devices_json FROM instances WHERE id = ?")
-            .bind(instance)
-            .fetch_optional(&mut *tx)
-            .await?
+        let Some(row) =
+            crate::db::query("SELECT host_id, devices_json FROM instances WHERE id = $1")
+                .bind(instance)
+                .fetch_optional(&mut tx)
+                .await?
         else {
             return Ok(Err(AssignRefused::NoInstance));
         };
@@ -310,25 +311,25 @@ impl Store {
         if placed.as_deref() != Some(host) {
             return Ok(Err(AssignRefused::OtherHost(placed)));
         }
-        if let Some(holder) = sqlx::query(
-            "SELECT instance_id FROM device_assignments WHERE host_id = ? AND device = ?",
+        if let Some(holder) = crate::db::query(
+            "SELECT instance_id FROM device_assignments WHERE host_id = $1 AND device = $2",
         )
         .bind(host)
         .bind(device)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?
         {
             return Ok(Err(AssignRefused::Taken(holder.try_get("instance_id")?)));
         }
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO device_assignments (host_id, device, instance_id, created_at) \
-             VALUES (?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(host)
         .bind(device)
         .bind(instance)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         let mut devices = parse_devices(row.try_get("devices_json")?)?;
         devices.push(device.to_string());
@@ -350,19 +351,19 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        let gone = sqlx::query(
-            "DELETE FROM device_assignments WHERE host_id = ? AND device = ? AND instance_id = ?",
+        let gone = crate::db::query(
+            "DELETE FROM device_assignments WHERE host_id = $1 AND device = $2 AND instance_id = $3",
         )
         .bind(host)
         .bind(device)
         .bind(instance)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?
         .rows_affected()
             == 1;
-        if let Some(row) = sqlx::query("SELECT devices_json FROM instances WHERE id = ?")
+        if let Some(row) = crate::db::query("SELECT devices_json FROM instances WHERE id = $1")
             .bind(instance)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?
         {
             let mut devices = parse_devices(row.try_get("devices_json")?)?;
@@ -386,8 +387,8 @@ impl Store {
         host: &str,
         device: &str,
     ) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query(
-            "SELECT instance_id FROM device_assignments WHERE host_id = ? AND device = ?",
+        let row = crate::db::query(
+            "SELECT instance_id FROM device_assignments WHERE host_id = $1 AND device = $2",
         )
         .bind(host)
         .bind(device)
@@ -402,14 +403,14 @@ fn parse_devices(json: &str) -> Result<Vec<String>, StoreError> {
 }
 
 async fn write_devices(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::db::Tx,
     instance: &str,
     devices: &[String],
     now: i64,
 ) -> Result<(), StoreError> {
     let json = serde_json::to_string(devices)
         .map_err(|e| StoreError::Corrupt(format!("instance devices: {e}")))?;
-    sqlx::query("UPDATE instances SET devices_json = ?, updated_at = ? WHERE id = ?")
+    crate::db::query("UPDATE instances SET devices_json = $1, updated_at = $2 WHERE id = $3")
         .bind(json)
         .bind(now)
         .bind(instance)
@@ -422,7 +423,7 @@ async fn write_devices(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::test_store;
+
     use plinth_common::api::{Gpu, UsbDevice, Vgpu, VgpuKind};
 
     fn stick() -> UsbDevice {
@@ -445,10 +446,10 @@ mod tests {
     }
 
     async fn instance(store: &Store, id: &str, host: &str) -> Result<(), StoreError> {
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO instances (id, name, kind, tenant_id, host_id, vcpus, memory_bytes, \
                 disk_bytes, state, search_text, created_at, updated_at) \
-             VALUES (?, 'vm', 'vm', 'ten-1', ?, 1, 1, 1, 'running', '', 0, 0)",
+             VALUES ($1, 'vm', 'vm', 'ten-1', $2, 1, 1, 1, 'running', '', 0, 0)",
         )
         .bind(id)
         .bind(host)
@@ -457,11 +458,10 @@ mod tests {
         Ok(())
     }
 
+    crate::db::store_test! {
     /// A device is one instance's at a time, only an instance on its host gets it, and the
     /// instance's `devices` follows; the API view names instance and tenant.
-    #[tokio::test]
-    async fn one_instance_per_device_on_its_host() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    async fn one_instance_per_device_on_its_host(store, _dir) -> Result<(), StoreError> {
         crate::db::test_hosts(&store, 2, 4, 1 << 30).await?;
         store.create_tenant("ten-1", "a@x", "A").await?;
         instance(&store, "inst-1", "host-1").await?;
@@ -525,6 +525,7 @@ mod tests {
         );
         Ok(())
     }
+    }
 
     fn vgpu(id: &str) -> Vgpu {
         Vgpu {
@@ -540,11 +541,10 @@ mod tests {
         }
     }
 
+    crate::db::store_test! {
     /// Placement sees the free vGPUs and passthrough GPUs of a host under every name a
     /// request may use; a claim takes one, and the counts follow.
-    #[tokio::test]
-    async fn free_gpus_are_counted_and_claimed() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    async fn free_gpus_are_counted_and_claimed(store, _dir) -> Result<(), StoreError> {
         crate::db::test_hosts(&store, 2, 4, 1 << 30).await?;
         store.create_tenant("ten-1", "a@x", "A").await?;
         instance(&store, "inst-1", "host-1").await?;
@@ -626,5 +626,6 @@ mod tests {
         store.release_devices("inst-1", 3).await?;
         assert_eq!(free(&store), want(1, 0));
         Ok(())
+    }
     }
 }

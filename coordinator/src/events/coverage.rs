@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::baremetal::store::{NewServerRow, Swap};
-use crate::db::{Store, test_image, test_store};
+use crate::db::{Store, test_image};
 use crate::events::{EventType, StoredEvent};
 use crate::hosts::store::NewHost;
 use crate::hosts::store::certificates::{CertKind, Issued};
@@ -75,9 +75,8 @@ fn image_row(id: &str) -> NewImageRow<'_> {
     }
 }
 
-#[tokio::test]
-async fn host_enrollment_presence_and_removal_are_one_event_each() {
-    let (store, _dir) = test_store().await;
+crate::db::store_test! {
+async fn host_enrollment_presence_and_removal_are_one_event_each(store, _dir) {
     store.create_cluster("az1", "az1").await.unwrap();
     let mut last = 0;
     store
@@ -109,7 +108,7 @@ async fn host_enrollment_presence_and_removal_are_one_event_each() {
     one(&store, &mut last, "enroll", key, want).await;
 
     // Presence: an agent that was online goes offline once (a second look finds nothing).
-    sqlx::query("UPDATE hosts SET presence = 'online', offline_after = 5 WHERE id = 'host-1'")
+    crate::db::query("UPDATE hosts SET presence = 'online', offline_after = 5 WHERE id = 'host-1'")
         .execute(store.pool())
         .await
         .unwrap();
@@ -132,10 +131,10 @@ async fn host_enrollment_presence_and_removal_are_one_event_each() {
         .unwrap();
     one(&store, &mut last, "remove", key, json!({"deleted": true})).await;
 }
+}
 
-#[tokio::test]
-async fn image_creates_and_edits_are_one_event_each() {
-    let (store, _dir) = test_store().await;
+crate::db::store_test! {
+async fn image_creates_and_edits_are_one_event_each(store, _dir) {
     store
         .create_tenant("ten-1", "t@example.com", "t")
         .await
@@ -159,10 +158,10 @@ async fn image_creates_and_edits_are_one_event_each() {
     let all = store.events_after(0, 100).await.unwrap();
     assert_eq!(all.last().unwrap().data, want, "only the fields given");
 }
+}
 
-#[tokio::test]
-async fn bare_metal_create_edit_console_and_delete_are_one_event_each() {
-    let (store, _dir) = test_store().await;
+crate::db::store_test! {
+async fn bare_metal_create_edit_console_and_delete_are_one_event_each(store, _dir) {
     store
         .create_tenant("ten-1", "t@example.com", "t")
         .await
@@ -248,10 +247,10 @@ async fn bare_metal_create_edit_console_and_delete_are_one_event_each() {
         "read before the delete"
     );
 }
+}
 
-#[tokio::test]
-async fn an_instances_final_delete_is_one_event() {
-    let (store, _dir) = test_store().await;
+crate::db::store_test! {
+async fn an_instances_final_delete_is_one_event(store, _dir) {
     store
         .create_tenant("ten-1", "t@example.com", "t")
         .await
@@ -272,4 +271,5 @@ async fn an_instances_final_delete_is_one_event() {
         json!({"deleted": true}),
     )
     .await;
+}
 }

@@ -415,9 +415,8 @@ mod tests {
         assert_eq!(ids(21), None, "newer than memory: refresh first");
     }
 
-    #[tokio::test]
-    async fn recorded_events_stream_in_order_and_resume() {
-        let (store, _dir) = crate::db::test_store().await;
+    crate::db::store_test! {
+    async fn recorded_events_stream_in_order_and_resume(store, _dir) {
         let events = Events::new(store.clone(), Backlog::default());
         for i in 0..3 {
             let mut tx = store.write().await.expect("tx");
@@ -473,5 +472,6 @@ mod tests {
             .collect()
             .await;
         assert_eq!(reload, vec![Item::Reload { id: 3 }]);
+    }
     }
 }

@@ -2,7 +2,6 @@
 //! own transaction ([`record`]), the reads the streams make, and the backlog's pruning.
 
 use crate::db::{Store, StoreError};
-use sqlx::{Row, SqliteConnection};
 use std::sync::Arc;
 
 /// What kind of resource an event is about (its SSE `event:` name).
@@ -98,9 +97,9 @@ impl Wake {
 /// Writes `event` on `conn`, which must be the transaction of the change it reports, so that
 /// the event exists exactly when the change does. The caller calls [`Store::events_committed`]
 /// after its commit to wake the streams at once (they also look on their own every second).
-pub async fn record(conn: &mut SqliteConnection, event: Event<'_>) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO events (type, resource_id, tenant_id, data, at) VALUES (?, ?, ?, ?, ?)",
+pub async fn record(conn: &mut crate::db::Tx, event: Event<'_>) -> Result<(), StoreError> {
+    crate::db::query(
+        "INSERT INTO events (type, resource_id, tenant_id, data, at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(event.kind.as_str())
     .bind(event.resource_id)
@@ -116,21 +115,21 @@ pub async fn record(conn: &mut SqliteConnection, event: Event<'_>) -> Result<(),
 /// resource's row on `conn` (so call it while the row exists: before a delete). Hosts and
 /// segments are admin-only: no tenant.
 pub async fn record_change(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     kind: EventType,
     id: &str,
     data: serde_json::Value,
 ) -> Result<(), StoreError> {
     let owner = match kind {
         EventType::Host | EventType::Segment => None,
-        EventType::Instance => Some("SELECT tenant_id FROM instances WHERE id = ?"),
-        EventType::Image => Some("SELECT owner_tenant_id FROM images WHERE id = ?"),
-        EventType::Baremetal => Some("SELECT tenant_id FROM baremetal WHERE id = ?"),
-        EventType::Eip => Some("SELECT tenant_id FROM eips WHERE id = ?"),
-        EventType::Operation => Some("SELECT owner_tenant_id FROM operations WHERE id = ?"),
+        EventType::Instance => Some("SELECT tenant_id FROM instances WHERE id = $1"),
+        EventType::Image => Some("SELECT owner_tenant_id FROM images WHERE id = $1"),
+        EventType::Baremetal => Some("SELECT tenant_id FROM baremetal WHERE id = $1"),
+        EventType::Eip => Some("SELECT tenant_id FROM eips WHERE id = $1"),
+        EventType::Operation => Some("SELECT owner_tenant_id FROM operations WHERE id = $1"),
     };
     let tenant: Option<String> = match owner {
-        Some(sql) => sqlx::query_scalar::<_, Option<String>>(sql)
+        Some(sql) => crate::db::query_scalar::<Option<String>>(sql)
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?
@@ -173,9 +172,9 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, type, resource_id, tenant_id, data, at FROM events WHERE id > ? \
-             ORDER BY id LIMIT ?",
+        let rows = crate::db::query(
+            "SELECT id, type, resource_id, tenant_id, data, at FROM events WHERE id > $1 \
+             ORDER BY id LIMIT $2",
         )
         .bind(after)
         .bind(limit)
@@ -201,7 +200,7 @@ impl Store {
 
     /// The oldest and newest ids the backlog holds.
     pub async fn events_span(&self) -> Result<Span, StoreError> {
-        let row = sqlx::query("SELECT MIN(id) AS oldest, MAX(id) AS newest FROM events")
+        let row = crate::db::query("SELECT MIN(id) AS oldest, MAX(id) AS newest FROM events")
             .fetch_one(self.pool())
             .await?;
         Ok(Span {
@@ -213,9 +212,9 @@ impl Store {
     /// Drops events beyond the newest `keep`, and those older than `before` (ms), but never
     /// the newest one: it is what tells a resuming client whether it missed any.
     pub async fn prune_events(&self, keep: i64, before: i64) -> Result<u64, StoreError> {
-        let res = sqlx::query(
+        let res = crate::db::query(
             "DELETE FROM events WHERE id < (SELECT MAX(id) FROM events) \
-             AND (id <= (SELECT MAX(id) FROM events) - ? OR at < ?)",
+             AND (id <= (SELECT MAX(id) FROM events) - $1 OR at < $2)",
         )
         .bind(keep)
         .bind(before)

@@ -320,15 +320,14 @@ async fn audit_job(st: &AppState, action: &str, id: &str, detail: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{test_image, test_store};
+    use crate::db::test_image;
     use plinth_common::image::visible_to;
 
+    crate::db::store_test! {
     /// The whole table, visibility × kind × caller, through what the handlers use: the
     /// store's list filter (SQL) and `visible` (show, download, edit's first check) and
     /// `usable_by` (instance create) all agree with the one rule.
-    #[tokio::test]
-    async fn every_check_follows_the_one_rule() -> anyhow::Result<()> {
-        let (store, _dir) = test_store().await;
+    async fn every_check_follows_the_one_rule(store, _dir) -> anyhow::Result<()> {
         for tenant in ["ten-a", "ten-b"] {
             store
                 .create_tenant(tenant, &format!("{tenant}@example.com"), tenant)
@@ -340,8 +339,8 @@ mod tests {
                 let id = format!("img-{kind}-{v}");
                 test_image(&store, &id).await?;
                 let owner = (*kind == ImageKind::Custom).then_some("ten-a");
-                sqlx::query(
-                    "UPDATE images SET kind = ?, visibility = ?, owner_tenant_id = ? WHERE id = ?",
+                crate::db::query(
+                    "UPDATE images SET kind = $1, visibility = $2, owner_tenant_id = $3 WHERE id = $4",
                 )
                 .bind(kind.as_str())
                 .bind(v.as_str())
@@ -404,5 +403,6 @@ mod tests {
             assert_eq!(total, want, "total for {}", caller.actor());
         }
         Ok(())
+    }
     }
 }

@@ -152,23 +152,22 @@ pub async fn recover(store: &Store, blobs: &BlobStore) -> anyhow::Result<Swept> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{test_image, test_store};
+    use crate::db::test_image;
     use tokio::io::AsyncWriteExt;
 
     async fn importing(store: &Store, id: &str) -> Result<(), StoreError> {
         test_image(store, id).await?;
-        sqlx::query("UPDATE images SET kind = 'custom', status = 'importing' WHERE id = ?")
+        crate::db::query("UPDATE images SET kind = 'custom', status = 'importing' WHERE id = $1")
             .bind(id)
             .execute(store.pool())
             .await?;
         Ok(())
     }
 
+    crate::db::store_test! {
     /// A kill between the rename and the completing update: the next start-up removes the
     /// renamed blob and clears the mark, and keeps committed content.
-    #[tokio::test]
-    async fn a_kill_after_the_rename_orphans_nothing() -> anyhow::Result<()> {
-        let (store, dir) = test_store().await;
+    async fn a_kill_after_the_rename_orphans_nothing(store, dir) -> anyhow::Result<()> {
         let blobs = BlobStore::local(dir.path().join("images"));
         blobs.prepare().await?;
         importing(&store, "img-kept").await?;
@@ -180,7 +179,7 @@ mod tests {
         file.write_all(b"kept").await?;
         kept.commit(staged).await?;
         let kept_key = kept.key().to_string();
-        sqlx::query("UPDATE images SET blob_id = pending_blob_id, pending_blob_id = NULL, status = 'available' WHERE id = 'img-kept'")
+        crate::db::query("UPDATE images SET blob_id = pending_blob_id, pending_blob_id = NULL, status = 'available' WHERE id = 'img-kept'")
             .execute(store.pool())
             .await?;
         kept.completed();
@@ -226,10 +225,10 @@ mod tests {
         again.abandon().await;
         Ok(())
     }
+    }
 
-    #[tokio::test]
-    async fn a_dropped_writer_lets_go() -> anyhow::Result<()> {
-        let (store, dir) = test_store().await;
+    crate::db::store_test! {
+    async fn a_dropped_writer_lets_go(store, dir) -> anyhow::Result<()> {
         let blobs = BlobStore::local(dir.path().join("images"));
         blobs.prepare().await?;
         importing(&store, "img-1").await?;
@@ -267,5 +266,6 @@ mod tests {
             None
         );
         Ok(())
+    }
     }
 }

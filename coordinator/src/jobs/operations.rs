@@ -4,11 +4,9 @@
 //! a row — begun, progress, a step, ended — is also an operation event of the change feed,
 //! written in the same transaction.
 
-use crate::db::{Order, Store, StoreError, push_after, push_order};
+use crate::db::{Order, QueryBuilder, Store, StoreError, push_after, push_order};
 use plinth_common::api::{Operation, OperationStatus, OperationStep};
 use plinth_common::timefmt::rfc3339;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
 
 pub(crate) fn status_name(s: OperationStatus) -> &'static str {
     s.as_str()
@@ -19,13 +17,13 @@ pub(crate) fn parse_status(text: &str) -> Result<OperationStatus, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("operation status '{text}'")))
 }
 
-fn count(row: &SqliteRow, column: &str) -> Result<Option<u64>, StoreError> {
+fn count(row: &crate::db::Row, column: &str) -> Result<Option<u64>, StoreError> {
     Ok(row
         .try_get::<Option<i64>, _>(column)?
         .map(|n| n.max(0) as u64))
 }
 
-fn operation(row: &SqliteRow) -> Result<Operation, StoreError> {
+fn operation(row: &crate::db::Row) -> Result<Operation, StoreError> {
     Ok(Operation {
         id: row.try_get("id")?,
         kind: row.try_get("kind")?,
@@ -69,15 +67,15 @@ impl NewOperation<'_> {
 
 /// Writes new operations, `running`, from a JSON array of `NewOperation::to_json` rows.
 pub(crate) async fn insert_operations(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::db::Tx,
     ops: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    crate::db::query(
         "INSERT INTO operations (id, kind, target_id, owner_tenant_id, status, progress_bytes, \
             created_at, updated_at) \
          SELECT value ->> 'id', value ->> 'kind', value ->> 'target', value ->> 'owner', \
-            ?2, 0, value ->> 'now', value ->> 'now' \
-         FROM json_each(?1)",
+            $2, 0, value ->> 'now', value ->> 'now' \
+         FROM json_each($1)",
     )
     .bind(ops)
     .bind(status_name(OperationStatus::Running))
@@ -100,12 +98,12 @@ pub(crate) async fn insert_operations(
 /// Removes an operation that never began (its work was undone before it started), with its
 /// change-feed event `{"deleted": true}`, recorded first: its tenant is read from the row.
 pub(crate) async fn discard_operation(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::db::Tx,
     id: &str,
 ) -> Result<(), StoreError> {
     let data = serde_json::json!({ "deleted": true });
     crate::events::record_change(conn, crate::events::EventType::Operation, id, data).await?;
-    sqlx::query("DELETE FROM operations WHERE id = ?")
+    crate::db::query("DELETE FROM operations WHERE id = $1")
         .bind(id)
         .execute(&mut *conn)
         .await?;
@@ -120,15 +118,15 @@ const COLUMNS: &str = "id, kind, target_id, owner_tenant_id, status, progress_by
 /// operation event. `message` is read by the operation's tenant: plain words, no paths or
 /// tool output. Steps are numbered per operation, so their order survives equal times.
 pub(crate) async fn add_step(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::db::Tx,
     id: &str,
     message: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let added = sqlx::query(
+    let added = crate::db::query(
         "INSERT INTO operation_steps (operation_id, seq, at, message) \
-         SELECT id, (SELECT coalesce(max(seq), 0) + 1 FROM operation_steps WHERE operation_id = ?1), \
-            ?2, ?3 FROM operations WHERE id = ?1",
+         SELECT id, (SELECT coalesce(max(seq), 0) + 1 FROM operation_steps WHERE operation_id = $1), \
+            $2, $3 FROM operations WHERE id = $1",
     )
     .bind(id)
     .bind(now)
@@ -137,7 +135,7 @@ pub(crate) async fn add_step(
     .await?
     .rows_affected();
     if added == 1 {
-        sqlx::query("UPDATE operations SET updated_at = max(updated_at, ?) WHERE id = ?")
+        crate::db::query("UPDATE operations SET updated_at = max(updated_at, $1) WHERE id = $2")
             .bind(now)
             .bind(id)
             .execute(&mut *conn)
@@ -159,15 +157,15 @@ pub async fn step(store: &Store, op: &str, message: &str) {
 /// Sets the item progress of operation `id` (`done` of `total`) on `conn`, recorded as an
 /// operation event when it changed.
 pub(crate) async fn set_items(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::db::Tx,
     id: &str,
     done: u64,
     total: u64,
     now: i64,
 ) -> Result<(), StoreError> {
-    let n = sqlx::query(
-        "UPDATE operations SET items_done = ?1, items_total = ?2, updated_at = max(updated_at, ?3) \
-         WHERE id = ?4 AND (items_done IS NOT ?1 OR items_total IS NOT ?2)",
+    let n = crate::db::query(
+        "UPDATE operations SET items_done = $1, items_total = $2, updated_at = max(updated_at, $3) \
+         WHERE id = $4 AND (items_done IS NOT $1 OR items_total IS NOT $2)",
     )
     .bind(done as i64)
     .bind(total as i64)
@@ -185,14 +183,15 @@ pub(crate) async fn set_items(
 
 /// The steps of operation `id`, oldest first.
 pub(crate) async fn steps(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::db::Tx,
     id: &str,
 ) -> Result<Vec<OperationStep>, StoreError> {
-    let rows =
-        sqlx::query("SELECT at, message FROM operation_steps WHERE operation_id = ? ORDER BY seq")
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows = crate::db::query(
+        "SELECT at, message FROM operation_steps WHERE operation_id = $1 ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
     rows.iter()
         .map(|r| {
             Ok(OperationStep {
@@ -227,7 +226,7 @@ pub struct Listed {
 impl Store {
     pub(crate) async fn insert_operation(
         &self,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &mut crate::db::Tx,
         op: &NewOperation<'_>,
     ) -> Result<(), StoreError> {
         insert_operations(conn, &format!("[{}]", op.to_json())).await
@@ -239,14 +238,14 @@ impl Store {
         id: &str,
         tenant: Option<&str>,
     ) -> Result<Option<Operation>, StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM operations WHERE id = ? AND (? IS NULL OR owner_tenant_id = ?)"
+        let mut conn = self.read().await?;
+        let row = crate::db::query(&format!(
+            "SELECT {COLUMNS} FROM operations WHERE id = $1 AND ($2 IS NULL OR owner_tenant_id = $3)"
         ))
         .bind(id)
         .bind(tenant)
         .bind(tenant)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&mut conn)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let mut op = operation(&row)?;
@@ -271,7 +270,7 @@ impl Store {
         filter: &OperationFilter,
     ) -> Result<(Vec<Listed>, u64), StoreError> {
         let status = filter.status.map(status_name);
-        let push_filters = |q: &mut QueryBuilder<'_, Sqlite>| {
+        let push_filters = |q: &mut QueryBuilder<'_>| {
             q.push(" WHERE 1 = 1");
             let columns = [
                 ("kind", filter.kind.as_deref()),
@@ -286,11 +285,11 @@ impl Store {
                 }
             }
         };
-        let mut conn = self.pool().acquire().await?;
-        let mut q = QueryBuilder::<Sqlite>::new("SELECT count(*) AS n FROM operations");
+        let mut conn = self.read().await?;
+        let mut q = QueryBuilder::new("SELECT count(*) AS n FROM operations");
         push_filters(&mut q);
-        let total: i64 = q.build().fetch_one(&mut *conn).await?.try_get("n")?;
-        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM operations"));
+        let total: i64 = q.build().fetch_one(&mut conn).await?.try_get("n")?;
+        let mut q = QueryBuilder::new(format!("SELECT {COLUMNS} FROM operations"));
         push_filters(&mut q);
         push_after(
             &mut q,
@@ -300,7 +299,7 @@ impl Store {
             filter.after.as_ref(),
         );
         push_order(&mut q, "created_at", "id", Order::Desc, filter.fetch);
-        let rows = q.build().fetch_all(&mut *conn).await?;
+        let rows = q.build().fetch_all(&mut conn).await?;
         let items = rows
             .iter()
             .map(|r| {
@@ -321,16 +320,16 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        let n = sqlx::query(
-            "UPDATE operations SET progress_bytes = ?, total_bytes = ?, updated_at = ? \
-             WHERE id = ? AND status = ?",
+        let n = crate::db::query(
+            "UPDATE operations SET progress_bytes = $1, total_bytes = $2, updated_at = $3 \
+             WHERE id = $4 AND status = $5",
         )
         .bind(progress as i64)
         .bind(total.map(|t| t as i64))
         .bind(now)
         .bind(id)
         .bind(status_name(OperationStatus::Running))
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?
         .rows_affected();
         if n == 1 {
@@ -346,7 +345,7 @@ impl Store {
 
     pub(crate) async fn finish_operation(
         &self,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &mut crate::db::Tx,
         id: &str,
         error: Option<&str>,
         now: i64,
@@ -357,9 +356,9 @@ impl Store {
             OperationStatus::Succeeded
         };
         // Only a running operation ends, and only once: a second finish changes nothing.
-        let done = sqlx::query(
-            "UPDATE operations SET status = ?, error = ?, updated_at = ?, finished_at = ? \
-             WHERE id = ? AND status = ?",
+        let done = crate::db::query(
+            "UPDATE operations SET status = $1, error = $2, updated_at = $3, finished_at = $4 \
+             WHERE id = $5 AND status = $6",
         )
         .bind(status_name(status))
         .bind(error)
@@ -383,8 +382,8 @@ impl Store {
 
     /// Operations still running (of one kind): after a restart, what must be resumed or failed.
     pub async fn running_operations(&self, kind: &str) -> Result<Vec<Operation>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM operations WHERE status = ? AND kind = ? ORDER BY created_at"
+        let rows = crate::db::query(&format!(
+            "SELECT {COLUMNS} FROM operations WHERE status = $1 AND kind = $2 ORDER BY created_at"
         ))
         .bind(status_name(OperationStatus::Running))
         .bind(kind)
@@ -407,7 +406,6 @@ pub(crate) fn step_messages(op: &Operation) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::test_store;
 
     async fn begin(
         store: &Store,
@@ -434,9 +432,8 @@ mod tests {
         items.iter().map(|l| l.op.id.as_str()).collect()
     }
 
-    #[tokio::test]
-    async fn steps_come_back_in_the_order_written_and_each_is_an_event() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    crate::db::store_test! {
+    async fn steps_come_back_in_the_order_written_and_each_is_an_event(store, _dir) -> Result<(), StoreError> {
         begin(&store, "op-1", "baremetal_power", "bm-1", Some("ten-1"), 10).await?;
         // Equal times: the sequence keeps the order.
         for m in ["asked", "sent to the BMC", "power now on"] {
@@ -471,7 +468,7 @@ mod tests {
         assert_eq!(op.finished_at, Some(rfc3339(30)));
         assert_eq!(op.owner_tenant_id.as_deref(), Some("ten-1"));
         let events: Vec<String> =
-            sqlx::query_scalar("SELECT data FROM events WHERE resource_id = 'op-1' ORDER BY id")
+            crate::db::query_scalar("SELECT data FROM events WHERE resource_id = 'op-1' ORDER BY id")
                 .fetch_all(store.pool())
                 .await?;
         let steps_seen = events.iter().filter(|d| d.contains("\"step\"")).count();
@@ -483,10 +480,10 @@ mod tests {
         tx.commit().await?;
         Ok(())
     }
+    }
 
-    #[tokio::test]
-    async fn item_progress_changes_only_when_it_moves() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    crate::db::store_test! {
+    async fn item_progress_changes_only_when_it_moves(store, _dir) -> Result<(), StoreError> {
         begin(&store, "op-d", "host_drain", "host-1", None, 1).await?;
         for (done, total) in [(0, 3), (0, 3), (2, 3)] {
             let mut tx = store.write().await?;
@@ -495,7 +492,7 @@ mod tests {
         }
         let op = store.get_operation("op-d", None).await?.expect("op");
         assert_eq!((op.items_done, op.items_total), (Some(2), Some(3)));
-        let events: i64 = sqlx::query_scalar(
+        let events: i64 = crate::db::query_scalar(
             "SELECT count(*) FROM events WHERE resource_id = 'op-d' AND data LIKE '%items_done%'",
         )
         .fetch_one(store.pool())
@@ -503,10 +500,10 @@ mod tests {
         assert_eq!(events, 2, "the repeat is not an event");
         Ok(())
     }
+    }
 
-    #[tokio::test]
-    async fn lists_filter_page_by_key_and_keep_to_the_tenant() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    crate::db::store_test! {
+    async fn lists_filter_page_by_key_and_keep_to_the_tenant(store, _dir) -> Result<(), StoreError> {
         // Two share a time: the id breaks the tie (ascending, as in every list).
         let rows = [
             ("op-a", "image_import", "img-1", Some("ten-1"), 1),
@@ -607,5 +604,6 @@ mod tests {
             "lists carry no steps"
         );
         Ok(())
+    }
     }
 }

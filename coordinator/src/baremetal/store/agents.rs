@@ -5,7 +5,6 @@
 use super::{BaremetalRecord, COLUMNS, FROM, record};
 use crate::db::{Store, StoreError};
 use plinth_common::baremetal::{BaremetalState, ConsoleState};
-use sqlx::Row;
 use std::collections::HashMap;
 
 /// Servers one [`Store::assign_baremetal_agents`] call moves to even out agents (it runs every
@@ -33,12 +32,12 @@ pub enum MoveReason {
 }
 
 /// Where online, IPMI-speaking agents are (`?` is now).
-const ONLINE_IPMI_AGENTS: &str = "SELECT id FROM hosts WHERE ipmi = 1 AND offline_after > ?";
+const ONLINE_IPMI_AGENTS: &str = "SELECT id FROM hosts WHERE ipmi = 1 AND offline_after > $1";
 
 impl Store {
     /// Records whether an agent speaks IPMI (from its heartbeat); writes only on a change.
     pub async fn set_host_ipmi(&self, host_id: &str, ipmi: bool) -> Result<(), StoreError> {
-        sqlx::query("UPDATE hosts SET ipmi = ? WHERE id = ? AND ipmi != ?")
+        crate::db::query("UPDATE hosts SET ipmi = $1 WHERE id = $2 AND ipmi != $3")
             .bind(ipmi)
             .bind(host_id)
             .bind(ipmi)
@@ -54,12 +53,12 @@ impl Store {
     /// prepared or with its console open.
     pub async fn assign_baremetal_agents(&self, now: i64) -> Result<Vec<AgentMove>, StoreError> {
         let mut tx = self.write().await?;
-        let rows = sqlx::query(&format!(
+        let rows = crate::db::query(&format!(
             "SELECT h.id, (SELECT COUNT(*) FROM baremetal b WHERE b.agent_host_id = h.id) AS n \
              FROM hosts h WHERE h.id IN ({ONLINE_IPMI_AGENTS}) ORDER BY h.id"
         ))
         .bind(now)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
         let mut load: Vec<(String, i64)> = rows
             .iter()
@@ -68,13 +67,13 @@ impl Store {
         if load.is_empty() {
             return Ok(Vec::new());
         }
-        let orphans = sqlx::query(&format!(
+        let orphans = crate::db::query(&format!(
             "SELECT id, agent_host_id FROM baremetal \
              WHERE agent_host_id IS NULL OR agent_host_id NOT IN ({ONLINE_IPMI_AGENTS}) \
              ORDER BY created_at, id"
         ))
         .bind(now)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
         let mut moves = Vec::new();
         for o in &orphans {
@@ -108,14 +107,14 @@ impl Store {
             if load[most].1 - load[least].1 <= 1 {
                 break;
             }
-            let Some(row) = sqlx::query(
-                "SELECT id FROM baremetal WHERE agent_host_id = ? AND state != ? \
-                 AND console_state = ? ORDER BY created_at DESC, id DESC LIMIT 1",
+            let Some(row) = crate::db::query(
+                "SELECT id FROM baremetal WHERE agent_host_id = $1 AND state != $2 \
+                 AND console_state = $3 ORDER BY created_at DESC, id DESC LIMIT 1",
             )
             .bind(&load[most].0)
             .bind(BaremetalState::Preparing.as_str())
             .bind(ConsoleState::Inactive.as_str())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?
             else {
                 break;
@@ -139,8 +138,8 @@ impl Store {
     pub async fn baremetal_by_agent(
         &self,
     ) -> Result<HashMap<String, Vec<BaremetalRecord>>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} {FROM} WHERE b.state = ? AND b.agent_host_id IS NOT NULL"
+        let rows = crate::db::query(&format!(
+            "SELECT {COLUMNS} {FROM} WHERE b.state = $1 AND b.agent_host_id IS NOT NULL"
         ))
         .bind(BaremetalState::Running.as_str())
         .fetch_all(self.pool())
@@ -156,12 +155,8 @@ impl Store {
     }
 }
 
-async fn set_agent(
-    conn: &mut sqlx::SqliteConnection,
-    server: &str,
-    agent: &str,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE baremetal SET agent_host_id = ? WHERE id = ?")
+async fn set_agent(conn: &mut crate::db::Tx, server: &str, agent: &str) -> Result<(), StoreError> {
+    crate::db::query("UPDATE baremetal SET agent_host_id = $1 WHERE id = $2")
         .bind(agent)
         .bind(server)
         .execute(conn)
@@ -174,7 +169,6 @@ mod tests {
     use super::*;
     use crate::baremetal::store::Swap;
     use crate::baremetal::store::tests::{row, settle};
-    use crate::db::test_store;
 
     async fn online_agents(store: &Store, ids: &[&str], ipmi: &[bool]) -> Result<(), StoreError> {
         store.create_cluster("az1", "az1").await?;
@@ -191,16 +185,15 @@ mod tests {
             store.insert_host_with_facts(&h, "cpu", 8, 1 << 30).await?;
             store.set_host_ipmi(id, *ipmi).await?;
         }
-        sqlx::query("UPDATE hosts SET offline_after = 1000")
+        crate::db::query("UPDATE hosts SET offline_after = 1000")
             .execute(store.pool())
             .await?;
         Ok(())
     }
 
-    #[tokio::test]
-    async fn servers_spread_evenly_and_move_when_their_agent_goes_offline() -> Result<(), StoreError>
+    crate::db::store_test! {
+    async fn servers_spread_evenly_and_move_when_their_agent_goes_offline(store, _dir) -> Result<(), StoreError>
     {
-        let (store, _dir) = test_store().await;
         online_agents(
             &store,
             &["host-a", "host-b", "host-c"],
@@ -224,7 +217,7 @@ mod tests {
             "settled"
         );
         // host-a goes offline: its three move to host-b, the only IPMI agent left.
-        sqlx::query("UPDATE hosts SET offline_after = 5 WHERE id = 'host-a'")
+        crate::db::query("UPDATE hosts SET offline_after = 5 WHERE id = 'host-a'")
             .execute(store.pool())
             .await?;
         let moves = store.assign_baremetal_agents(10).await?;
@@ -235,7 +228,7 @@ mod tests {
 
         // host-a comes back: three move back to it, but not the one being prepared nor the
         // one with its console open.
-        sqlx::query("UPDATE hosts SET offline_after = 1000 WHERE id = 'host-a'")
+        crate::db::query("UPDATE hosts SET offline_after = 1000 WHERE id = 'host-a'")
             .execute(store.pool())
             .await?;
         // All prepared but busy[0]; busy[1] has its console open.
@@ -260,10 +253,10 @@ mod tests {
         );
         Ok(())
     }
+    }
 
-    #[tokio::test]
-    async fn rebalancing_moves_a_bounded_number_per_call() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    crate::db::store_test! {
+    async fn rebalancing_moves_a_bounded_number_per_call(store, _dir) -> Result<(), StoreError> {
         online_agents(&store, &["host-a", "host-b"], &[true, false]).await?;
         store
             .create_tenant("tenant-1", "t@example.com", "t")
@@ -283,5 +276,6 @@ mod tests {
         }
         assert!(store.assign_baremetal_agents(10).await?.is_empty());
         Ok(())
+    }
     }
 }

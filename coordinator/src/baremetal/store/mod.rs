@@ -13,14 +13,14 @@ pub use agents::{AgentMove, MoveReason, REBALANCE_PER_CALL};
 pub use power_ops::{PowerJob, PowerParams};
 pub use prepared::Prepared;
 
-use crate::db::{Keyed, Order, Store, StoreError, like_pattern, push_after, push_order};
+use crate::db::{
+    Keyed, Order, QueryBuilder, Store, StoreError, like_pattern, push_after, push_order,
+};
 use crate::events::{EventType, record_change};
 use crate::jobs::operations::{NewOperation, add_step};
 use plinth_common::api::Baremetal;
 use plinth_common::baremetal::{BaremetalState, ConsoleState, PowerState};
 use plinth_common::timefmt::rfc3339;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
 use std::collections::HashMap;
 
 pub(crate) const COLUMNS: &str = "b.id, b.name, b.tenant_id, t.email AS tenant_email, b.ipmi_ip, \
@@ -83,7 +83,7 @@ pub(crate) fn corrupt(what: &str, text: &str) -> StoreError {
     StoreError::Corrupt(format!("bare-metal {what} '{text}'"))
 }
 
-pub(crate) fn record(row: &SqliteRow) -> Result<BaremetalRecord, StoreError> {
+pub(crate) fn record(row: &crate::db::Row) -> Result<BaremetalRecord, StoreError> {
     let state: &str = row.try_get("state")?;
     let power: &str = row.try_get("power_state")?;
     let console: &str = row.try_get("console_state")?;
@@ -131,7 +131,7 @@ impl Store {
         &self,
         email: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
-        let row = sqlx::query("SELECT id, email FROM tenants WHERE lower(email) = lower(?)")
+        let row = crate::db::query("SELECT id, email FROM tenants WHERE lower(email) = lower($1)")
             .bind(email)
             .fetch_optional(self.pool())
             .await?;
@@ -147,8 +147,7 @@ impl Store {
         if ips.is_empty() {
             return Ok(HashMap::new());
         }
-        let mut q =
-            QueryBuilder::<Sqlite>::new("SELECT id, ipmi_ip FROM baremetal WHERE ipmi_ip IN (");
+        let mut q = QueryBuilder::new("SELECT id, ipmi_ip FROM baremetal WHERE ipmi_ip IN (");
         let mut list = q.separated(", ");
         for ip in ips {
             list.push_bind(ip);
@@ -170,9 +169,9 @@ impl Store {
         let mut tx = self.write().await?;
         let mut taken = Vec::new();
         for r in rows {
-            let holder = sqlx::query("SELECT id, tenant_id FROM baremetal WHERE ipmi_ip = ?")
+            let holder = crate::db::query("SELECT id, tenant_id FROM baremetal WHERE ipmi_ip = $1")
                 .bind(&r.ipmi_ip)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut tx)
                 .await?;
             if let Some(holder) = holder {
                 taken.push(BmcHolder {
@@ -196,10 +195,10 @@ impl Store {
             self.insert_operation(&mut tx, &op).await?;
             let step = "added; waiting for an agent that reaches its BMC";
             add_step(&mut tx, op.id, step, now).await?;
-            sqlx::query(
+            crate::db::query(
                 "INSERT INTO baremetal (id, name, tenant_id, ipmi_ip, ipmi_username, ipmi_password, \
                     rack_location, label, state, operation_id, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(&r.id)
             .bind(&r.name)
@@ -213,7 +212,7 @@ impl Store {
             .bind(&r.operation_id)
             .bind(now)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
             let data = serde_json::json!({ "created": true,
                 "state": BaremetalState::Preparing.as_str(), "name": r.name });
@@ -225,7 +224,7 @@ impl Store {
     }
 
     pub async fn baremetal(&self, id: &str) -> Result<Option<BaremetalRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE b.id = ?"))
+        let row = crate::db::query(&format!("SELECT {COLUMNS} {FROM} WHERE b.id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -238,11 +237,12 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<(BaremetalState, PowerState, ConsoleState)>, StoreError> {
-        let row =
-            sqlx::query("SELECT state, power_state, console_state FROM baremetal WHERE id = ?")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
+        let row = crate::db::query(
+            "SELECT state, power_state, console_state FROM baremetal WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let (state, power, console): (&str, &str, &str) = (
             row.try_get("state")?,
@@ -262,7 +262,7 @@ impl Store {
         &self,
         f: &BaremetalFilter,
     ) -> Result<(Vec<Keyed<i64, Baremetal>>, u64), StoreError> {
-        let push_filters = |query: &mut QueryBuilder<'_, Sqlite>| {
+        let push_filters = |query: &mut QueryBuilder<'_>| {
             query.push(" WHERE 1 = 1");
             if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
                 // Newline-separated so a search never matches across two fields.
@@ -282,10 +282,10 @@ impl Store {
                 query.push(" AND b.state = ").push_bind(s.as_str());
             }
         };
-        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT COUNT(*) AS n {FROM}"));
+        let mut query = QueryBuilder::new(format!("SELECT COUNT(*) AS n {FROM}"));
         push_filters(&mut query);
         let total: i64 = query.build().fetch_one(self.pool()).await?.try_get("n")?;
-        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} {FROM}"));
+        let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} {FROM}"));
         push_filters(&mut query);
         let (key, id) = ("b.created_at", "b.id");
         push_after(&mut query, key, id, Order::Desc, f.after.as_ref());
@@ -310,16 +310,16 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        let n = sqlx::query(
-            "UPDATE baremetal SET rack_location = coalesce(?, rack_location), \
-                label = CASE WHEN ? THEN ? ELSE label END, updated_at = ? WHERE id = ?",
+        let n = crate::db::query(
+            "UPDATE baremetal SET rack_location = coalesce($1, rack_location), \
+                label = CASE WHEN $2 THEN $3 ELSE label END, updated_at = $4 WHERE id = $5",
         )
         .bind(rack_location)
         .bind(label.is_some())
         .bind(label.flatten())
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?
         .rows_affected();
         if n != 1 {
@@ -342,9 +342,9 @@ impl Store {
     /// Removes a server from management; returns what it was.
     pub async fn delete_baremetal(&self, id: &str) -> Result<Option<BaremetalRecord>, StoreError> {
         let mut tx = self.write().await?;
-        let row = sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE b.id = ?"))
+        let row = crate::db::query(&format!("SELECT {COLUMNS} {FROM} WHERE b.id = $1"))
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?;
         let Some(row) = row else { return Ok(None) };
         let rec = record(&row)?;
@@ -359,9 +359,9 @@ impl Store {
         // Before the delete: the event's tenant is read from the row.
         let data = serde_json::json!({ "deleted": true });
         record_change(&mut tx, EventType::Baremetal, id, data).await?;
-        sqlx::query("DELETE FROM baremetal WHERE id = ?")
+        crate::db::query("DELETE FROM baremetal WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         self.events_committed();
@@ -372,7 +372,6 @@ impl Store {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::db::test_store;
 
     pub(super) fn row(n: u32, tenant: &str) -> NewServerRow {
         NewServerRow {
@@ -406,9 +405,8 @@ pub(super) mod tests {
         store.swap_prepared(id, state, &outcome, 5).await
     }
 
-    #[tokio::test]
-    async fn one_bmc_address_is_managed_once() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    crate::db::store_test! {
+    async fn one_bmc_address_is_managed_once(store, _dir) -> Result<(), StoreError> {
         store
             .create_tenant("tenant-1", "t@example.com", "t")
             .await?;
@@ -442,10 +440,10 @@ pub(super) mod tests {
         );
         Ok(())
     }
+    }
 
-    #[tokio::test]
-    async fn preparation_ends_once_and_only_from_the_state_read() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    crate::db::store_test! {
+    async fn preparation_ends_once_and_only_from_the_state_read(store, _dir) -> Result<(), StoreError> {
         store
             .create_tenant("tenant-1", "t@example.com", "t")
             .await?;
@@ -491,11 +489,11 @@ pub(super) mod tests {
         assert!(store.preparing_baremetal().await?.is_empty());
         Ok(())
     }
+    }
 
+    crate::db::store_test! {
     /// Newest first, ties by id; servers added between pages and a state filter with a cursor.
-    #[tokio::test]
-    async fn pages_follow_the_cursor_through_inserts_and_filters() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    async fn pages_follow_the_cursor_through_inserts_and_filters(store, _dir) -> Result<(), StoreError> {
         store
             .create_tenant("tenant-1", "t@example.com", "t")
             .await?;
@@ -534,5 +532,6 @@ pub(super) mod tests {
         let ids: Vec<&str> = rows.iter().map(|(_, b)| b.id.as_str()).collect();
         assert_eq!((ids, total), (vec!["bm-0004"], 2));
         Ok(())
+    }
     }
 }

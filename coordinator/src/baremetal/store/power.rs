@@ -7,7 +7,6 @@ use crate::db::{Store, StoreError};
 use plinth_common::api::{Inventory, PowerChange};
 use plinth_common::baremetal::{ConsoleState, PowerState};
 use plinth_common::timefmt::rfc3339;
-use sqlx::Row;
 
 impl Store {
     /// Records a power reading when the row still reads `power.from`; a change is logged with
@@ -21,10 +20,10 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
         let changed = power.from != power.to;
-        let n = sqlx::query(
-            "UPDATE baremetal SET power_state = ?, power_checked_at = ?, \
-                power_changed_at = CASE WHEN ? THEN ? ELSE power_changed_at END \
-             WHERE id = ? AND power_state = ?",
+        let n = crate::db::query(
+            "UPDATE baremetal SET power_state = $1, power_checked_at = $2, \
+                power_changed_at = CASE WHEN $3 THEN $4 ELSE power_changed_at END \
+             WHERE id = $5 AND power_state = $6",
         )
         .bind(power.to.as_str())
         .bind(now)
@@ -32,7 +31,7 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(power.from.as_str())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?
         .rows_affected();
         if n != 1 {
@@ -55,9 +54,9 @@ impl Store {
         id: &str,
         limit: u32,
     ) -> Result<Vec<PowerChange>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at, power_state, source FROM baremetal_power_log WHERE server_id = ? \
-             ORDER BY at DESC, rowid DESC LIMIT ?",
+        let rows = crate::db::query(
+            "SELECT at, power_state, source FROM baremetal_power_log WHERE server_id = $1 \
+             ORDER BY at DESC, rowid DESC LIMIT $2",
         )
         .bind(id)
         .bind(i64::from(limit))
@@ -84,15 +83,15 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        let n = sqlx::query(
-            "UPDATE baremetal SET console_state = ?, updated_at = ? \
-             WHERE id = ? AND console_state = ?",
+        let n = crate::db::query(
+            "UPDATE baremetal SET console_state = $1, updated_at = $2 \
+             WHERE id = $3 AND console_state = $4",
         )
         .bind(console.to.as_str())
         .bind(now)
         .bind(id)
         .bind(console.from.as_str())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?
         .rows_affected();
         if n != 1 {
@@ -114,7 +113,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let text = serde_json::to_string(inventory)
             .map_err(|e| StoreError::Corrupt(format!("inventory of {id}: {e}")))?;
-        sqlx::query("UPDATE baremetal SET inventory_json = ? WHERE id = ?")
+        crate::db::query("UPDATE baremetal SET inventory_json = $1 WHERE id = $2")
             .bind(text)
             .bind(id)
             .execute(self.pool())
@@ -124,7 +123,7 @@ impl Store {
 
     /// The inventory last read; `None` before the first read.
     pub async fn baremetal_inventory(&self, id: &str) -> Result<Option<Inventory>, StoreError> {
-        let row = sqlx::query("SELECT inventory_json FROM baremetal WHERE id = ?")
+        let row = crate::db::query("SELECT inventory_json FROM baremetal WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -142,14 +141,14 @@ impl Store {
 }
 
 pub(super) async fn log_power(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::db::Tx,
     id: &str,
     power: PowerState,
     source: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO baremetal_power_log (server_id, at, power_state, source) VALUES (?, ?, ?, ?)",
+    crate::db::query(
+        "INSERT INTO baremetal_power_log (server_id, at, power_state, source) VALUES ($1, $2, $3, $4)",
     )
     .bind(id)
     .bind(now)
@@ -164,11 +163,9 @@ pub(super) async fn log_power(
 mod tests {
     use super::*;
     use crate::baremetal::store::tests::row;
-    use crate::db::test_store;
 
-    #[tokio::test]
-    async fn power_changes_are_logged_with_their_time() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    crate::db::store_test! {
+    async fn power_changes_are_logged_with_their_time(store, _dir) -> Result<(), StoreError> {
         store
             .create_tenant("tenant-1", "t@example.com", "t")
             .await?;
@@ -207,10 +204,10 @@ mod tests {
         );
         Ok(())
     }
+    }
 
-    #[tokio::test]
-    async fn console_changes_only_from_the_state_read() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    crate::db::store_test! {
+    async fn console_changes_only_from_the_state_read(store, _dir) -> Result<(), StoreError> {
         store
             .create_tenant("tenant-1", "t@example.com", "t")
             .await?;
@@ -236,5 +233,6 @@ mod tests {
         let rec = store.baremetal("bm-0001").await?.expect("row");
         assert_eq!(rec.server.console_state, Inactive);
         Ok(())
+    }
     }
 }

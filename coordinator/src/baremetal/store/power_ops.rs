@@ -7,7 +7,6 @@ use crate::jobs::operations::{NewOperation, add_step, status_name};
 use plinth_common::api::{OperationStatus, PowerRequest, operation_kinds::BAREMETAL_POWER};
 use plinth_common::baremetal::PowerAction;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 /// What a power operation's job needs, kept in its row's `params` so a restart can resume it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -55,23 +54,23 @@ impl Store {
         step: &str,
     ) -> Result<Result<(), String>, StoreError> {
         let mut tx = self.write().await?;
-        let running: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM operations WHERE kind = ? AND target_id = ? AND status = ? LIMIT 1",
+        let running: Option<String> = crate::db::query_scalar(
+            "SELECT id FROM operations WHERE kind = $1 AND target_id = $2 AND status = $3 LIMIT 1",
         )
         .bind(BAREMETAL_POWER)
         .bind(op.target_id)
         .bind(status_name(OperationStatus::Running))
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?;
         if let Some(running) = running {
             return Ok(Err(running));
         }
         self.insert_operation(&mut tx, op).await?;
         let json = serde_json::to_string(params).map_err(|e| corrupt_params(op.id, e))?;
-        sqlx::query("UPDATE operations SET params = ? WHERE id = ?")
+        crate::db::query("UPDATE operations SET params = $1 WHERE id = $2")
             .bind(json)
             .bind(op.id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         add_step(&mut tx, op.id, step, op.now).await?;
         tx.commit().await?;
@@ -83,11 +82,11 @@ impl Store {
     /// the request goes to the agent, so that a restart knows it may have reached the BMC.
     pub async fn power_sent(&self, op: &str, step: &str, now: i64) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        sqlx::query(
-            "UPDATE operations SET params = json_set(params, '$.sent', json('true')) WHERE id = ?",
+        crate::db::query(
+            "UPDATE operations SET params = json_set(params, '$.sent', json('true')) WHERE id = $1",
         )
         .bind(op)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         add_step(&mut tx, op, step, now).await?;
         tx.commit().await?;
@@ -115,8 +114,8 @@ impl Store {
 
     /// The power operations still running: after a restart, what to resume.
     pub async fn running_power(&self) -> Result<Vec<PowerJob>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, target_id, params FROM operations WHERE kind = ? AND status = ? \
+        let rows = crate::db::query(
+            "SELECT id, target_id, params FROM operations WHERE kind = $1 AND status = $2 \
              ORDER BY created_at",
         )
         .bind(BAREMETAL_POWER)
@@ -142,7 +141,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::test_store;
 
     fn op<'a>(id: &'a str, server: &'a str, now: i64) -> NewOperation<'a> {
         NewOperation {
@@ -154,10 +152,9 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn one_power_action_runs_per_server_and_its_sent_mark_survives() -> Result<(), StoreError>
+    crate::db::store_test! {
+    async fn one_power_action_runs_per_server_and_its_sent_mark_survives(store, _dir) -> Result<(), StoreError>
     {
-        let (store, _dir) = test_store().await;
         let req = PowerRequest {
             action: PowerAction::Reboot,
             hard: false,
@@ -209,5 +206,6 @@ mod tests {
         );
         assert_eq!(done.status, OperationStatus::Succeeded);
         Ok(())
+    }
     }
 }

@@ -6,7 +6,6 @@ use crate::db::{Store, StoreError};
 use crate::events::{EventType, record_change};
 use crate::jobs::operations::add_step;
 use plinth_common::baremetal::{BaremetalState, PowerState};
-use sqlx::Row;
 
 /// How preparation ended, as the row records it.
 #[derive(Debug, Clone)]
@@ -24,7 +23,7 @@ pub enum Prepared {
 impl Store {
     /// Servers still `preparing` (a restarted coordinator prepares them again).
     pub async fn preparing_baremetal(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT id FROM baremetal WHERE state = ?")
+        let rows = crate::db::query("SELECT id FROM baremetal WHERE state = $1")
             .bind(BaremetalState::Preparing.as_str())
             .fetch_all(self.pool())
             .await?;
@@ -50,11 +49,11 @@ impl Store {
                 model,
                 manufacturer,
                 power,
-            } => sqlx::query(
-                "UPDATE baremetal SET state = ?, reason = NULL, sn = ?, model = ?, \
-                        manufacturer = ?, power_state = ?, power_changed_at = ?, \
-                        power_checked_at = ?, updated_at = ? \
-                     WHERE id = ? AND state = ? AND power_state = ?",
+            } => crate::db::query(
+                "UPDATE baremetal SET state = $1, reason = NULL, sn = $2, model = $3, \
+                        manufacturer = $4, power_state = $5, power_changed_at = $6, \
+                        power_checked_at = $7, updated_at = $8 \
+                     WHERE id = $9 AND state = $10 AND power_state = $11",
             )
             .bind(state.to.as_str())
             .bind(sn)
@@ -67,19 +66,19 @@ impl Store {
             .bind(id)
             .bind(state.from.as_str())
             .bind(power.from.as_str())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?
             .rows_affected(),
-            Prepared::Failed(reason) => sqlx::query(
-                "UPDATE baremetal SET state = ?, reason = ?, updated_at = ? \
-                     WHERE id = ? AND state = ?",
+            Prepared::Failed(reason) => crate::db::query(
+                "UPDATE baremetal SET state = $1, reason = $2, updated_at = $3 \
+                     WHERE id = $4 AND state = $5",
             )
             .bind(state.to.as_str())
             .bind(reason)
             .bind(now)
             .bind(id)
             .bind(state.from.as_str())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?
             .rows_affected(),
         };
@@ -96,11 +95,12 @@ impl Store {
                 "from": state.from.as_str(), "reason": reason }),
         };
         record_change(&mut tx, EventType::Baremetal, id, data).await?;
-        let op: Option<String> = sqlx::query("SELECT operation_id FROM baremetal WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("operation_id")?;
+        let op: Option<String> =
+            crate::db::query("SELECT operation_id FROM baremetal WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut tx)
+                .await?
+                .try_get("operation_id")?;
         if let Some(op) = op {
             if let Prepared::Ok {
                 sn, model, power, ..

@@ -4,11 +4,9 @@
 //! be told which of them were rotated out. Every revocation also goes into the in-memory
 //! [`Revocations`] the coordinator's client to agents checks servers against.
 
-use crate::db::{Keyed, Order, Store, StoreError, push_after, push_order};
+use crate::db::{Keyed, Order, QueryBuilder, Store, StoreError, push_after, push_order};
 use plinth_common::api::{CertificateStatus, HostCertificate};
 use plinth_common::timefmt::rfc3339;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 /// What the certificate is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +48,7 @@ pub enum Standing {
     HostRemoved,
 }
 
-fn host_certificate(row: &SqliteRow, now: i64) -> Result<HostCertificate, StoreError> {
+fn host_certificate(row: &crate::db::Row, now: i64) -> Result<HostCertificate, StoreError> {
     let revoked_at: Option<i64> = row.try_get("revoked_at")?;
     let expires_at: i64 = row.try_get("expires_at")?;
     let status = match revoked_at {
@@ -72,19 +70,19 @@ fn host_certificate(row: &SqliteRow, now: i64) -> Result<HostCertificate, StoreE
 impl Store {
     /// Records an issued certificate inside the caller's transaction.
     pub(crate) async fn record_certificate(
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut crate::db::Tx,
         c: &Issued<'_>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO certificates (serial, kind, host_id, issued_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(c.serial)
         .bind(c.kind.as_str())
         .bind(c.host_id)
         .bind(c.issued_at)
         .bind(c.expires_at)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
         Ok(())
     }
@@ -93,16 +91,16 @@ impl Store {
     /// `keep`; returns the serials. The in-memory set follows once the caller has committed
     /// ([`Store::note_revoked`]).
     pub(crate) async fn revoke_host_certificates(
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut crate::db::Tx,
         host: &str,
         keep: Option<&str>,
         from: i64,
         reason: &str,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query(
-            "UPDATE certificates SET revoked_at = ?, reason = ? \
-             WHERE host_id = ? AND kind = 'agent' AND (revoked_at IS NULL OR revoked_at > ?) \
-                AND (? IS NULL OR serial <> ?) \
+        let rows = crate::db::query(
+            "UPDATE certificates SET revoked_at = $1, reason = $2 \
+             WHERE host_id = $3 AND kind = 'agent' AND (revoked_at IS NULL OR revoked_at > $4) \
+                AND ($5 IS NULL OR serial <> $6) \
              RETURNING serial",
         )
         .bind(from)
@@ -111,7 +109,7 @@ impl Store {
         .bind(from)
         .bind(keep)
         .bind(keep)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
         rows.iter()
             .map(|r| Ok((r.try_get::<String, _>("serial")?, from)))
@@ -127,9 +125,9 @@ impl Store {
 
     /// Loads every revoked agent certificate that has not expired (at start-up).
     pub(crate) async fn load_revocations(&self, now: i64) -> Result<(), StoreError> {
-        let rows = sqlx::query(
+        let rows = crate::db::query(
             "SELECT serial, revoked_at FROM certificates \
-             WHERE kind = 'agent' AND revoked_at IS NOT NULL AND expires_at > ?",
+             WHERE kind = 'agent' AND revoked_at IS NOT NULL AND expires_at > $1",
         )
         .bind(now)
         .fetch_all(self.pool())
@@ -153,9 +151,9 @@ impl Store {
         expires_at: i64,
         now: i64,
     ) -> Result<Standing, StoreError> {
-        let row = sqlx::query(
+        let row = crate::db::query(
             "SELECT c.host_id, c.revoked_at, c.reason, h.id AS host FROM certificates c \
-             LEFT JOIN hosts h ON h.id = c.host_id WHERE c.serial = ? AND c.kind = 'agent'",
+             LEFT JOIN hosts h ON h.id = c.host_id WHERE c.serial = $1 AND c.kind = 'agent'",
         )
         .bind(serial)
         .fetch_optional(self.pool())
@@ -188,18 +186,18 @@ impl Store {
         now: i64,
     ) -> Result<Standing, StoreError> {
         let mut tx = self.write().await?;
-        let exists = sqlx::query("SELECT 1 FROM hosts WHERE id = ?")
+        let exists = crate::db::query("SELECT 1 FROM hosts WHERE id = $1")
             .bind(host)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?
             .is_some();
         if !exists {
             return Ok(Standing::HostRemoved);
         }
         let recorded: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM certificates WHERE host_id = ?")
+            crate::db::query_scalar("SELECT COUNT(*) FROM certificates WHERE host_id = $1")
                 .bind(host)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut tx)
                 .await?;
         if recorded > 0 {
             return Ok(Standing::Unknown);
@@ -231,10 +229,10 @@ impl Store {
         after: Option<&(i64, String)>,
     ) -> Result<(Vec<Keyed<i64, HostCertificate>>, u64), StoreError> {
         const WHERE: &str = " WHERE kind = 'agent' AND host_id = ";
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM certificates");
+        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM certificates");
         count.push(WHERE).push_bind(host.to_string());
         let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
-        let mut query = QueryBuilder::<Sqlite>::new(
+        let mut query = QueryBuilder::new(
             "SELECT serial, issued_at, expires_at, revoked_at, reason FROM certificates",
         );
         query.push(WHERE).push_bind(host.to_string());
@@ -285,10 +283,10 @@ impl Store {
             "renewed",
         )
         .await?;
-        sqlx::query("UPDATE hosts SET cert_expires_at = ? WHERE id = ?")
+        crate::db::query("UPDATE hosts SET cert_expires_at = $1 WHERE id = $2")
             .bind(issued.expires_at)
             .bind(host)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         self.note_revoked(&revoked);
@@ -303,15 +301,15 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         for c in certs {
-            sqlx::query(
+            crate::db::query(
                 "INSERT INTO certificates (serial, kind, host_id, issued_at, expires_at) \
-                 VALUES (?, ?, NULL, ?, ?) ON CONFLICT (serial) DO NOTHING",
+                 VALUES ($1, $2, NULL, $3, $4) ON CONFLICT (serial) DO NOTHING",
             )
             .bind(c.serial)
             .bind(c.kind.as_str())
             .bind(c.issued_at)
             .bind(c.expires_at)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         }
         tx.commit().await?;
@@ -332,24 +330,24 @@ impl Store {
             keep.push(c.serial);
         }
         let mut revoked = 0;
-        let rows = sqlx::query(
+        let rows = crate::db::query(
             "SELECT serial FROM certificates WHERE kind <> 'agent' \
-             AND (revoked_at IS NULL OR revoked_at > ?)",
+             AND (revoked_at IS NULL OR revoked_at > $1)",
         )
         .bind(from)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
         for row in rows {
             let serial: String = row.try_get("serial")?;
             if keep.contains(&serial.as_str()) {
                 continue;
             }
-            revoked += sqlx::query(
-                "UPDATE certificates SET revoked_at = ?, reason = 'rotated' WHERE serial = ?",
+            revoked += crate::db::query(
+                "UPDATE certificates SET revoked_at = $1, reason = 'rotated' WHERE serial = $2",
             )
             .bind(from)
             .bind(&serial)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?
             .rows_affected();
         }
@@ -359,9 +357,9 @@ impl Store {
 
     /// The coordinator's certificates agents must refuse now: revoked and not yet expired.
     pub async fn revoked_coordinator_serials(&self, now: i64) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
+        let rows = crate::db::query(
             "SELECT serial FROM certificates WHERE kind <> 'agent' \
-             AND revoked_at IS NOT NULL AND revoked_at <= ? AND expires_at > ? ORDER BY serial",
+             AND revoked_at IS NOT NULL AND revoked_at <= $1 AND expires_at > $2 ORDER BY serial",
         )
         .bind(now)
         .bind(now)
@@ -376,7 +374,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{test_hosts, test_store};
+    use crate::db::test_hosts;
 
     fn agent_cert<'a>(serial: &'a str, host: &'a str, at: i64) -> Issued<'a> {
         Issued {
@@ -388,9 +386,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn renewal_revokes_the_replaced_certificate_after_the_grace() -> anyhow::Result<()> {
-        let (store, _dir) = test_store().await;
+    crate::db::store_test! {
+    async fn renewal_revokes_the_replaced_certificate_after_the_grace(store, _dir) -> anyhow::Result<()> {
         test_hosts(&store, 2, 8, 1 << 30).await?;
         // A host from before certificates were tracked: its first certificate is adopted,
         // and after that no other unrecorded one is.
@@ -457,10 +454,10 @@ mod tests {
         );
         Ok(())
     }
+    }
 
-    #[tokio::test]
-    async fn rotated_coordinator_certificates_are_listed_once_in_effect() -> anyhow::Result<()> {
-        let (store, _dir) = test_store().await;
+    crate::db::store_test! {
+    async fn rotated_coordinator_certificates_are_listed_once_in_effect(store, _dir) -> anyhow::Result<()> {
         let old = Issued {
             serial: "01",
             kind: CertKind::CoordinatorClient,
@@ -486,18 +483,18 @@ mod tests {
         assert!(store.revoked_coordinator_serials(1_000).await?.is_empty());
         Ok(())
     }
+    }
 
+    crate::db::store_test! {
     /// A host's certificates newest first, ties by serial, through one issued between pages;
     /// another host's never.
-    #[tokio::test]
-    async fn certificates_page_newest_first_through_inserts() -> anyhow::Result<()> {
-        let (store, _dir) = test_store().await;
+    async fn certificates_page_newest_first_through_inserts(store, _dir) -> anyhow::Result<()> {
         let cert = |serial: &'static str, host: &'static str, at: i64| {
             let store = &store;
             async move {
-                sqlx::query(
+                crate::db::query(
                     "INSERT INTO certificates (serial, kind, host_id, issued_at, expires_at) \
-                     VALUES (?, 'agent', ?, ?, 10000)",
+                     VALUES ($1, 'agent', $2, $3, 10000)",
                 )
                 .bind(serial)
                 .bind(host)
@@ -528,5 +525,6 @@ mod tests {
         let serials: Vec<&str> = places.iter().map(|(_, s)| s.as_str()).collect();
         assert_eq!((serials, total), (vec!["02", "03", "04", "06", "01"], 6));
         Ok(())
+    }
     }
 }

@@ -1,15 +1,13 @@
 //! Clusters: the groups hosts enroll into and instances are scheduled within.
 
-use crate::db::{Order, Store, StoreError, push_after, push_order};
+use crate::db::{Order, QueryBuilder, Store, StoreError, push_after, push_order};
 use plinth_common::api::Cluster;
 use plinth_common::timefmt::{now_ms, rfc3339};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
 
 const SELECT: &str = "SELECT c.id, c.description, c.created_at, \
     (SELECT COUNT(*) FROM hosts h WHERE h.cluster_id = c.id) AS host_count FROM clusters c";
 
-fn cluster(row: &SqliteRow) -> Result<Cluster, StoreError> {
+fn cluster(row: &crate::db::Row) -> Result<Cluster, StoreError> {
     Ok(Cluster {
         id: row.try_get("id")?,
         description: row.try_get("description")?,
@@ -21,8 +19,8 @@ fn cluster(row: &SqliteRow) -> Result<Cluster, StoreError> {
 impl Store {
     /// Creates a cluster; `false` when the id is taken.
     pub async fn create_cluster(&self, id: &str, description: &str) -> Result<bool, StoreError> {
-        let res = sqlx::query(
-            "INSERT INTO clusters (id, description, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        let res = crate::db::query(
+            "INSERT INTO clusters (id, description, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
         )
         .bind(id)
         .bind(description)
@@ -33,7 +31,7 @@ impl Store {
     }
 
     pub async fn cluster_exists(&self, id: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM clusters WHERE id = ?")
+        let row = crate::db::query("SELECT 1 FROM clusters WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -46,10 +44,10 @@ impl Store {
         limit: u32,
         after: Option<&(String, String)>,
     ) -> Result<(Vec<Cluster>, u64), StoreError> {
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clusters")
+        let total: i64 = crate::db::query_scalar("SELECT COUNT(*) FROM clusters")
             .fetch_one(self.pool())
             .await?;
-        let mut query = QueryBuilder::<Sqlite>::new(format!("{SELECT} WHERE 1 = 1"));
+        let mut query = QueryBuilder::new(format!("{SELECT} WHERE 1 = 1"));
         push_after(&mut query, "c.id", "c.id", Order::Asc, after);
         push_order(&mut query, "c.id", "c.id", Order::Asc, limit);
         let rows = query.build().fetch_all(self.pool()).await?;
@@ -58,7 +56,7 @@ impl Store {
     }
 
     pub async fn cluster(&self, id: &str) -> Result<Option<Cluster>, StoreError> {
-        let row = sqlx::query(&format!("{SELECT} WHERE c.id = ?"))
+        let row = crate::db::query(&format!("{SELECT} WHERE c.id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -69,12 +67,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{test_asc, test_store, test_walk};
+    use crate::db::{test_asc, test_walk};
 
+    crate::db::store_test! {
     /// Clusters by id, through one created between pages on each side of the cursor.
-    #[tokio::test]
-    async fn clusters_page_by_id_through_inserts() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    async fn clusters_page_by_id_through_inserts(store, _dir) -> Result<(), StoreError> {
         for id in ["b", "d", "f"] {
             assert!(store.create_cluster(id, "").await?);
         }
@@ -100,5 +97,6 @@ mod tests {
         assert_eq!(store.cluster("e").await?.map(|c| c.host_count), Some(0));
         assert!(store.cluster("z").await?.is_none());
         Ok(())
+    }
     }
 }

@@ -7,7 +7,6 @@ use crate::db::{Store, StoreError};
 use crate::hosts::store::NewHost;
 use crate::hosts::store::certificates::Issued;
 use plinth_common::instance::InstanceState;
-use sqlx::Row;
 
 /// What an enrollment did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,34 +60,35 @@ impl Store {
         cert: &Issued<'_>,
     ) -> Result<Enrolled, StoreError> {
         let mut tx = self.write().await?;
-        let taken = sqlx::query(
-            "UPDATE enrollment_tokens SET used_at = ?, used_by_host = ? \
-             WHERE id = ? AND used_at IS NULL AND expires_at > ? AND host_id IS ?",
+        let taken = crate::db::query(
+            "UPDATE enrollment_tokens SET used_at = $1, used_by_host = $2 \
+             WHERE id = $3 AND used_at IS NULL AND expires_at > $4 AND host_id IS $5",
         )
         .bind(h.now)
         .bind(h.id)
         .bind(token_id)
         .bind(h.now)
         .bind(bound)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         if taken.rows_affected() != 1 {
             return Ok(Enrolled::TokenTaken);
         }
-        let holder: Option<String> = sqlx::query_scalar("SELECT id FROM hosts WHERE ip = ?")
+        let holder: Option<String> = crate::db::query_scalar("SELECT id FROM hosts WHERE ip = $1")
             .bind(h.ip)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?;
         if let Some(host) = holder.filter(|holder| Some(holder.as_str()) != bound) {
             return Ok(Enrolled::AddressHeld { host });
         }
         let mut revoked = Vec::new();
         if let Some(host) = bound {
-            let row: Option<(String, String)> =
-                sqlx::query_as("SELECT cluster_id, ip FROM hosts WHERE id = ?")
-                    .bind(host)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let row = crate::db::query("SELECT cluster_id, ip FROM hosts WHERE id = $1")
+                .bind(host)
+                .fetch_optional(&mut tx)
+                .await?
+                .map(|row| Ok::<_, sqlx::Error>((row.try_get("cluster_id")?, row.try_get("ip")?)))
+                .transpose()?;
             match row {
                 None => return Ok(Enrolled::HostRemoved),
                 Some((cluster, _)) if cluster != h.cluster_id => {
@@ -133,26 +133,28 @@ impl Store {
         now: i64,
     ) -> Result<Result<Removed, RemoveRefused>, StoreError> {
         let mut tx = self.write().await?;
-        let state: Option<String> = sqlx::query_scalar("SELECT state FROM hosts WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let state: Option<String> =
+            crate::db::query_scalar("SELECT state FROM hosts WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut tx)
+                .await?;
         let Some(state) = state else {
             return Ok(Err(RemoveRefused::NotFound));
         };
-        let draining = sqlx::query("SELECT 1 FROM drains WHERE host_id = ? AND ended_at IS NULL")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
+        let draining =
+            crate::db::query("SELECT 1 FROM drains WHERE host_id = $1 AND ended_at IS NULL")
+                .bind(id)
+                .fetch_optional(&mut tx)
+                .await?
+                .is_some();
         if draining || state == plinth_common::host::HostState::EnteringMaintenance.as_str() {
             return Ok(Err(RemoveRefused::Draining));
         }
-        let rows = sqlx::query(
-            "SELECT id, state FROM instances WHERE host_id = ?1 OR migrating_to = ?1 ORDER BY id",
+        let rows = crate::db::query(
+            "SELECT id, state FROM instances WHERE host_id = $1 OR migrating_to = $1 ORDER BY id",
         )
         .bind(id)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
         let mut placed = Vec::new();
         let mut busy = Vec::new();
@@ -173,37 +175,37 @@ impl Store {
             return Ok(Err(RemoveRefused::HasInstances { instances: placed }));
         };
         if !placed.is_empty() {
-            sqlx::query("DELETE FROM device_assignments WHERE host_id = ?")
+            crate::db::query("DELETE FROM device_assignments WHERE host_id = $1")
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
             let reason = format!("its host {id} was removed: {reason}");
             crate::instances::store::state::fail_all_on_removed_host(&mut tx, id, &reason, now)
                 .await?;
         }
         let reassigned_baremetal =
-            sqlx::query("UPDATE baremetal SET agent_host_id = NULL WHERE agent_host_id = ?")
+            crate::db::query("UPDATE baremetal SET agent_host_id = NULL WHERE agent_host_id = $1")
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?
                 .rows_affected();
-        sqlx::query(
-            "UPDATE enrollment_tokens SET expires_at = ? WHERE host_id = ? AND used_at IS NULL",
+        crate::db::query(
+            "UPDATE enrollment_tokens SET expires_at = $1 WHERE host_id = $2 AND used_at IS NULL",
         )
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         // The drain reports of the host go with it (the operations stay).
-        sqlx::query("DELETE FROM drains WHERE host_id = ?")
+        crate::db::query("DELETE FROM drains WHERE host_id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         let revoked =
             Self::revoke_host_certificates(&mut tx, id, None, now, "host removed").await?;
-        sqlx::query("DELETE FROM hosts WHERE id = ?")
+        crate::db::query("DELETE FROM hosts WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         let data = serde_json::json!({ "deleted": true, "orphaned": placed });
         crate::events::record_change(&mut tx, crate::events::EventType::Host, id, data).await?;
@@ -222,7 +224,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{test_hosts, test_store};
+    use crate::db::test_hosts;
     use crate::hosts::store::certificates::{CertKind, Standing};
 
     fn cert<'a>(serial: &'a str, host: &'a str) -> Issued<'a> {
@@ -252,9 +254,8 @@ mod tests {
             .await
     }
 
-    #[tokio::test]
-    async fn an_address_is_one_hosts_and_reenrollment_revokes() -> anyhow::Result<()> {
-        let (store, _dir) = test_store().await;
+    crate::db::store_test! {
+    async fn an_address_is_one_hosts_and_reenrollment_revokes(store, _dir) -> anyhow::Result<()> {
         test_hosts(&store, 1, 8, 1 << 30).await?;
         token(&store, "enr-1", None).await?;
         // host-1 holds 10.0.0.1: a plain token cannot take it over.
@@ -342,14 +343,14 @@ mod tests {
         );
         Ok(())
     }
+    }
 
-    #[tokio::test]
-    async fn only_an_empty_host_is_removed_unless_forced() -> anyhow::Result<()> {
-        let (store, _dir) = test_store().await;
+    crate::db::store_test! {
+    async fn only_an_empty_host_is_removed_unless_forced(store, _dir) -> anyhow::Result<()> {
         test_hosts(&store, 2, 8, 1 << 30).await?;
         crate::db::test_image(&store, "img-1").await?;
         store.create_tenant("ten-1", "t@example.com", "t").await?;
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO instances (id, name, kind, tenant_id, host_id, image_id, vcpus, \
                 memory_bytes, disk_bytes, state, search_text, created_at, updated_at) \
              VALUES ('ins-1', 'a', 'vm', 'ten-1', 'host-1', 'img-1', 1, 1, 1, 'running', '', 0, 0), \
@@ -385,10 +386,15 @@ mod tests {
                 reassigned_baremetal: 0
             })
         );
-        let (state, reason, placed): (String, String, Option<String>) =
-            sqlx::query_as("SELECT state, state_reason, host_id FROM instances WHERE id = 'ins-1'")
+        let row =
+            crate::db::query("SELECT state, state_reason, host_id FROM instances WHERE id = 'ins-1'")
                 .fetch_one(store.pool())
                 .await?;
+        let (state, reason, placed): (String, String, Option<String>) = (
+            row.try_get("state")?,
+            row.try_get("state_reason")?,
+            row.try_get("host_id")?,
+        );
         assert_eq!(
             (state.as_str(), reason.as_str(), placed),
             ("error", "its host host-1 was removed: disk died", None)
@@ -406,5 +412,6 @@ mod tests {
         );
         assert_eq!(store.placement_candidates(30).len(), 1);
         Ok(())
+    }
     }
 }

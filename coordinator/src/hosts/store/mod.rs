@@ -6,14 +6,12 @@ pub mod enrollment;
 pub mod index;
 
 use crate::agents::{AgentEndpoint, socket_host};
-use crate::db::{Store, StoreError};
+use crate::db::{QueryBuilder, Store, StoreError};
 use crate::hosts::store::index::{Capacity, IndexEntry};
 use crate::scheduler::Candidate;
 use plinth_common::api::{AgentStatus, Domain, Heartbeat, Host, HostDetail};
 use plinth_common::host::{HostEvent, HostState, InvalidTransition};
 use plinth_common::timefmt::rfc3339;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
 use std::collections::HashMap;
 
 const LIST_COLUMNS: &str = "id, ip, hostname, cluster_id, cpu_model, total_cores, allocated_cores, \
@@ -68,7 +66,7 @@ pub(crate) fn search_text(id: &str, ip: &str, cluster: &str, cpu_model: &str) ->
     format!("{id}\n{ip}\n{cluster}\n{cpu_model}").to_lowercase()
 }
 
-fn index_entry(row: &SqliteRow) -> Result<IndexEntry, StoreError> {
+fn index_entry(row: &crate::db::Row) -> Result<IndexEntry, StoreError> {
     Ok(IndexEntry {
         state: parse_state(row.try_get("state")?)?,
         offline_after: row.try_get("offline_after")?,
@@ -87,7 +85,7 @@ fn parse_state(text: &str) -> Result<HostState, StoreError> {
     HostState::parse(text).ok_or_else(|| StoreError::Corrupt(format!("host state '{text}'")))
 }
 
-fn host(row: &SqliteRow, now: i64) -> Result<Host, StoreError> {
+fn host(row: &crate::db::Row, now: i64) -> Result<Host, StoreError> {
     let offline_after: Option<i64> = row.try_get("offline_after")?;
     Ok(Host {
         id: row.try_get("id")?,
@@ -113,7 +111,7 @@ fn host(row: &SqliteRow, now: i64) -> Result<Host, StoreError> {
 impl Store {
     /// Copies a host's row into the in-memory list index.
     pub(crate) async fn reindex_host(&self, id: &str) -> Result<(), StoreError> {
-        let row = sqlx::query(&format!("SELECT {INDEX_COLUMNS} FROM hosts WHERE id = ?"))
+        let row = crate::db::query(&format!("SELECT {INDEX_COLUMNS} FROM hosts WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -145,7 +143,7 @@ impl Store {
 
     /// Fills the in-memory list index from the table (at start-up).
     pub(crate) async fn load_host_index(&self) -> Result<(), StoreError> {
-        let rows = sqlx::query(&format!("SELECT id, {INDEX_COLUMNS} FROM hosts"))
+        let rows = crate::db::query(&format!("SELECT id, {INDEX_COLUMNS} FROM hosts"))
             .fetch_all(self.pool())
             .await?;
         let mut index = self.host_index();
@@ -159,17 +157,17 @@ impl Store {
 
     pub(crate) async fn upsert_host(
         &self,
-        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        tx: &mut crate::db::Tx,
         h: &NewHost<'_>,
         cpu_model: &str,
         total_cores: i64,
         total_memory_bytes: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO hosts (id, ip, hostname, cluster_id, cpu_model, total_cores, allocated_cores, \
                 total_memory_bytes, allocated_memory_bytes, state, created_at, updated_at, search_text, \
                 libvirt_uri, hypervisor, agent_version, domains_json, cert_expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?, ?, '', '', '', '[]', ?) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 0, $8, $9, $10, $11, '', '', '', '[]', $12) \
              ON CONFLICT (id) DO UPDATE SET ip = excluded.ip, hostname = excluded.hostname, \
                 cluster_id = excluded.cluster_id, cert_expires_at = excluded.cert_expires_at, \
                 search_text = excluded.search_text, updated_at = excluded.updated_at",
@@ -186,7 +184,7 @@ impl Store {
         .bind(h.now)
         .bind(search_text(h.id, h.ip, h.cluster_id, cpu_model))
         .bind(h.cert_expires_at)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
         Ok(())
     }
@@ -226,7 +224,7 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("domains: {e}")))?;
         let offline_after = now + 3 * hb.interval_ms.min(i64::MAX as u64 / 4) as i64;
         // search_text also holds ip and cluster: read them first.
-        let Some(current) = sqlx::query("SELECT ip, cluster_id FROM hosts WHERE id = ?")
+        let Some(current) = crate::db::query("SELECT ip, cluster_id FROM hosts WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -238,16 +236,16 @@ impl Store {
         let text = search_text(id, &ip, &cluster, &f.cpu_model);
         // An outage shorter than the watcher's tick is announced here, before this beat.
         let went_offline = self.mark_offline(Some(id), now).await?.len() == 1;
-        let row = sqlx::query(
+        let row = crate::db::query(
             "UPDATE hosts SET \
-                updated_at = CASE WHEN hostname = ?1 AND cpu_model = ?2 AND total_cores = ?3 \
-                    AND total_memory_bytes = ?4 AND libvirt_uri = ?5 AND hypervisor = ?6 \
-                    AND agent_version = ?7 AND domains_json = ?8 THEN updated_at ELSE ?9 END, \
-                hostname = ?1, cpu_model = ?2, total_cores = ?3, total_memory_bytes = ?4, \
-                libvirt_uri = ?5, hypervisor = ?6, agent_version = ?7, domains_json = ?8, \
-                last_seen = ?9, offline_after = ?10, api_port = ?11, search_text = ?12, \
-                migration_uri = ?14, migrate_uri = ?15, shared_storage = ?16 \
-             WHERE id = ?13 RETURNING state, presence",
+                updated_at = CASE WHEN hostname = $1 AND cpu_model = $2 AND total_cores = $3 \
+                    AND total_memory_bytes = $4 AND libvirt_uri = $5 AND hypervisor = $6 \
+                    AND agent_version = $7 AND domains_json = $8 THEN updated_at ELSE $9 END, \
+                hostname = $1, cpu_model = $2, total_cores = $3, total_memory_bytes = $4, \
+                libvirt_uri = $5, hypervisor = $6, agent_version = $7, domains_json = $8, \
+                last_seen = $9, offline_after = $10, api_port = $11, search_text = $12, \
+                migration_uri = $14, migrate_uri = $15, shared_storage = $16 \
+             WHERE id = $13 RETURNING state, presence",
         )
         .bind(&f.hostname)
         .bind(&f.cpu_model)
@@ -287,11 +285,11 @@ impl Store {
     /// Announces an agent back online (one event); `false` when it was not offline.
     async fn mark_online(&self, id: &str) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        let came_online = sqlx::query(
-            "UPDATE hosts SET presence = 'online' WHERE id = ? AND presence = 'offline'",
+        let came_online = crate::db::query(
+            "UPDATE hosts SET presence = 'online' WHERE id = $1 AND presence = 'offline'",
         )
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?
         .rows_affected()
             == 1;
@@ -315,9 +313,9 @@ impl Store {
         now: i64,
     ) -> Result<Vec<String>, StoreError> {
         // Most ticks find none: look before taking the write lock.
-        let due = sqlx::query(
-            "SELECT 1 FROM hosts WHERE presence = 'online' AND offline_after <= ? \
-             AND (? IS NULL OR id = ?) LIMIT 1",
+        let due = crate::db::query(
+            "SELECT 1 FROM hosts WHERE presence = 'online' AND offline_after <= $1 \
+             AND ($2 IS NULL OR id = $3) LIMIT 1",
         )
         .bind(now)
         .bind(id)
@@ -328,14 +326,14 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut tx = self.write().await?;
-        let rows = sqlx::query(
+        let rows = crate::db::query(
             "UPDATE hosts SET presence = 'offline' \
-             WHERE presence = 'online' AND offline_after <= ? AND (? IS NULL OR id = ?) RETURNING id",
+             WHERE presence = 'online' AND offline_after <= $1 AND ($2 IS NULL OR id = $3) RETURNING id",
         )
         .bind(now)
         .bind(id)
         .bind(id)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
         let ids: Vec<String> = rows
             .iter()
@@ -363,8 +361,7 @@ impl Store {
         if ids.is_empty() {
             return Ok((Vec::new(), total));
         }
-        let mut page =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {LIST_COLUMNS} FROM hosts WHERE id IN ("));
+        let mut page = QueryBuilder::new(format!("SELECT {LIST_COLUMNS} FROM hosts WHERE id IN ("));
         let mut list = page.separated(", ");
         for id in &ids {
             list.push_bind(id);
@@ -380,9 +377,9 @@ impl Store {
     }
 
     pub async fn get_host(&self, id: &str, now: i64) -> Result<Option<HostDetail>, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = crate::db::query(&format!(
             "SELECT {LIST_COLUMNS}, created_at, libvirt_uri, hypervisor, agent_version, api_port, \
-                domains_json, unknown_domains_json, cert_expires_at FROM hosts WHERE id = ?"
+                domains_json, unknown_domains_json, cert_expires_at FROM hosts WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(self.pool())
@@ -415,9 +412,9 @@ impl Store {
         id: &str,
         now: i64,
     ) -> Result<Option<AgentEndpoint>, StoreError> {
-        let row = sqlx::query(
+        let row = crate::db::query(
             "SELECT ip, api_port, offline_after, migration_uri, migrate_uri, shared_storage \
-             FROM hosts WHERE id = ?",
+             FROM hosts WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -445,7 +442,7 @@ impl Store {
         event: HostEvent,
         now: i64,
     ) -> Result<Host, TransitionError> {
-        let row = sqlx::query("SELECT state FROM hosts WHERE id = ?")
+        let row = crate::db::query("SELECT state FROM hosts WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await
@@ -454,15 +451,16 @@ impl Store {
         let from = parse_state(row.try_get("state").map_err(StoreError::from)?)?;
         let to = from.transition(event)?;
         let mut tx = self.write().await.map_err(StoreError::from)?;
-        let res =
-            sqlx::query("UPDATE hosts SET state = ?, updated_at = ? WHERE id = ? AND state = ?")
-                .bind(to.as_str())
-                .bind(now)
-                .bind(id)
-                .bind(from.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
+        let res = crate::db::query(
+            "UPDATE hosts SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4",
+        )
+        .bind(to.as_str())
+        .bind(now)
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&mut tx)
+        .await
+        .map_err(StoreError::from)?;
         if res.rows_affected() != 1 {
             drop(tx);
             // Someone moved it first: report against the state it is in now.
@@ -478,7 +476,7 @@ impl Store {
         tx.commit().await.map_err(StoreError::from)?;
         self.events_committed();
         self.host_index().update(id, |e| e.state = to);
-        let row = sqlx::query(&format!("SELECT {LIST_COLUMNS} FROM hosts WHERE id = ?"))
+        let row = crate::db::query(&format!("SELECT {LIST_COLUMNS} FROM hosts WHERE id = $1"))
             .bind(id)
             .fetch_one(self.pool())
             .await
@@ -490,7 +488,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::test_store;
+
     use plinth_common::api::HostFacts;
 
     async fn seed(store: &Store) -> Result<(), StoreError> {
@@ -525,9 +523,8 @@ mod tests {
         Ok((items.into_iter().map(|h| h.id).collect(), total))
     }
 
-    #[tokio::test]
-    async fn search_matches_fields_but_not_across_them() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    crate::db::store_test! {
+    async fn search_matches_fields_but_not_across_them(store, _dir) -> Result<(), StoreError> {
         seed(&store).await?;
         let q = |q: &str| HostFilter {
             q: Some(q.into()),
@@ -554,11 +551,11 @@ mod tests {
         }
         Ok(())
     }
+    }
 
-    #[tokio::test]
-    async fn heartbeat_sets_online_window_and_updated_at_only_on_change() -> Result<(), StoreError>
+    crate::db::store_test! {
+    async fn heartbeat_sets_online_window_and_updated_at_only_on_change(store, _dir) -> Result<(), StoreError>
     {
-        let (store, _dir) = test_store().await;
         seed(&store).await?;
         let hb = Heartbeat {
             facts: HostFacts {
@@ -635,10 +632,10 @@ mod tests {
         assert_eq!(later.host.agent, AgentStatus::Offline);
         Ok(())
     }
+    }
 
-    #[tokio::test]
-    async fn transitions_are_conditional_and_named() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    crate::db::store_test! {
+    async fn transitions_are_conditional_and_named(store, _dir) -> Result<(), StoreError> {
         seed(&store).await?;
         let id = "host-00000000000a";
         let locked = store
@@ -669,5 +666,6 @@ mod tests {
         .await?;
         assert_eq!(locked, vec![id]);
         Ok(())
+    }
     }
 }

@@ -2,9 +2,8 @@
 //! conditional updates, so the database — not a coordinator's memory — decides who writes an
 //! image's content. Completing an image moves the mark into `blob_id` (store/status.rs).
 
-use crate::db::{Store, StoreError};
+use crate::db::{QueryBuilder, Store, StoreError};
 use plinth_common::image::ImageStatus;
-use sqlx::{QueryBuilder, Row, Sqlite};
 use std::collections::HashSet;
 
 impl Store {
@@ -13,7 +12,7 @@ impl Store {
     /// (import, upload), `creating` (export) or `making` (copy to base), already has content, or
     /// deleted); the caller reads which.
     pub async fn claim_content(&self, id: &str, key: &str) -> Result<bool, StoreError> {
-        let mut qb = QueryBuilder::<Sqlite>::new("UPDATE images SET pending_blob_id = ");
+        let mut qb = QueryBuilder::new("UPDATE images SET pending_blob_id = ");
         qb.push_bind(key.to_string())
             .push(" WHERE id = ")
             .push_bind(id.to_string())
@@ -31,8 +30,8 @@ impl Store {
     /// Lets go of the mark `key` holds on image `id`; `false` when it held none (already
     /// completed, failed, or cleared at start-up).
     pub async fn release_content(&self, id: &str, key: &str) -> Result<bool, StoreError> {
-        let res = sqlx::query(
-            "UPDATE images SET pending_blob_id = NULL WHERE id = ? AND pending_blob_id = ?",
+        let res = crate::db::query(
+            "UPDATE images SET pending_blob_id = NULL WHERE id = $1 AND pending_blob_id = $2",
         )
         .bind(id)
         .bind(key)
@@ -43,11 +42,12 @@ impl Store {
 
     /// Whether any image row names `key`, as its content or as the blob being written.
     pub async fn blob_referenced(&self, key: &str) -> Result<bool, StoreError> {
-        let row =
-            sqlx::query("SELECT 1 FROM images WHERE blob_id = ?1 OR pending_blob_id = ?1 LIMIT 1")
-                .bind(key)
-                .fetch_optional(self.pool())
-                .await?;
+        let row = crate::db::query(
+            "SELECT 1 FROM images WHERE blob_id = $1 OR pending_blob_id = $1 LIMIT 1",
+        )
+        .bind(key)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.is_some())
     }
 
@@ -55,18 +55,20 @@ impl Store {
     /// returns them as (image, key) so their files can go.
     pub async fn clear_content_marks(&self) -> Result<Vec<(String, String)>, StoreError> {
         let mut tx = self.write().await?;
-        let rows = sqlx::query(
+        let rows = crate::db::query(
             "SELECT id, pending_blob_id FROM images WHERE pending_blob_id IS NOT NULL ORDER BY id",
         )
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
         let marks = rows
             .iter()
             .map(|r| Ok((r.try_get("id")?, r.try_get("pending_blob_id")?)))
             .collect::<Result<Vec<(String, String)>, sqlx::Error>>()?;
-        sqlx::query("UPDATE images SET pending_blob_id = NULL WHERE pending_blob_id IS NOT NULL")
-            .execute(&mut *tx)
-            .await?;
+        crate::db::query(
+            "UPDATE images SET pending_blob_id = NULL WHERE pending_blob_id IS NOT NULL",
+        )
+        .execute(&mut tx)
+        .await?;
         tx.commit().await?;
         self.events_committed();
         Ok(marks)
@@ -75,7 +77,7 @@ impl Store {
     /// Every blob key an image row names (content or pending), recycle bin and `deleting`
     /// rows included: what the start-up sweep keeps.
     pub async fn referenced_blobs(&self) -> Result<HashSet<String>, StoreError> {
-        let rows = sqlx::query(
+        let rows = crate::db::query(
             "SELECT blob_id AS key FROM images WHERE blob_id IS NOT NULL \
              UNION SELECT pending_blob_id FROM images WHERE pending_blob_id IS NOT NULL",
         )
@@ -89,7 +91,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::db::{Store, StoreError, test_image, test_store};
+    use crate::db::{Store, StoreError, test_image};
     use crate::images::store::VerifiedBlob;
     use crate::jobs::operations::NewOperation;
 
@@ -98,13 +100,15 @@ mod tests {
     async fn image(store: &Store, id: &str, status: &str) -> Result<(), StoreError> {
         test_image(store, id).await?;
         let kind = if status == "making" { "base" } else { "custom" };
-        sqlx::query("UPDATE images SET kind = ?, status = ?, operation_id = ? WHERE id = ?")
-            .bind(kind)
-            .bind(status)
-            .bind(format!("op-{id}"))
-            .bind(id)
-            .execute(store.pool())
-            .await?;
+        crate::db::query(
+            "UPDATE images SET kind = $1, status = $2, operation_id = $3 WHERE id = $4",
+        )
+        .bind(kind)
+        .bind(status)
+        .bind(format!("op-{id}"))
+        .bind(id)
+        .execute(store.pool())
+        .await?;
         let op_id = format!("op-{id}");
         let op = NewOperation {
             id: &op_id,
@@ -129,9 +133,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn one_writer_at_a_time() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    crate::db::store_test! {
+    async fn one_writer_at_a_time(store, _dir) -> Result<(), StoreError> {
         image(&store, "img-1", "importing").await?;
         image(&store, "img-done", "available").await?;
         image(&store, "img-failed", "import_failed").await?;
@@ -218,10 +221,10 @@ mod tests {
         assert!(!store.claim_content("img-2", "blob-j").await?);
         Ok(())
     }
+    }
 
-    #[tokio::test]
-    async fn start_up_clears_marks_and_lists_what_rows_reference() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    crate::db::store_test! {
+    async fn start_up_clears_marks_and_lists_what_rows_reference(store, _dir) -> Result<(), StoreError> {
         image(&store, "img-1", "importing").await?;
         image(&store, "img-2", "importing").await?;
         image(&store, "img-3", "importing").await?;
@@ -258,5 +261,6 @@ mod tests {
             "a cleared image takes a writer again"
         );
         Ok(())
+    }
     }
 }

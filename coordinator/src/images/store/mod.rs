@@ -6,15 +6,13 @@ pub mod status;
 
 pub use status::{ImageTransitionError, Moved, OpEnd, StatusEffect};
 
-use crate::db::{Keyed, Order, Store, StoreError, push_after, push_order};
+use crate::db::{Keyed, Order, QueryBuilder, Store, StoreError, push_after, push_order};
 use crate::jobs::operations::NewOperation;
 use plinth_common::api::Image;
 use plinth_common::image::{
     Architecture, ImageKind, ImageStatus, ImageType, IsoPurpose, OsType, Visibility,
 };
 use plinth_common::timefmt::rfc3339;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
 use std::collections::HashMap;
 
 const COLUMNS: &str = "id, name, kind, image_type, iso_purpose, visibility, owner_tenant_id, note, \
@@ -102,7 +100,7 @@ fn parse_opt<T>(
     text.map(|t| parse(&t, what, &f)).transpose()
 }
 
-fn record(row: &SqliteRow) -> Result<ImageRecord, StoreError> {
+fn record(row: &crate::db::Row) -> Result<ImageRecord, StoreError> {
     let u64_opt = |col: &str| -> Result<Option<u64>, StoreError> {
         Ok(row.try_get::<Option<i64>, _>(col)?.map(|v| v as u64))
     };
@@ -159,7 +157,7 @@ fn record(row: &SqliteRow) -> Result<ImageRecord, StoreError> {
     })
 }
 
-fn push_filters(qb: &mut QueryBuilder<'_, Sqlite>, f: &ImageFilter) {
+fn push_filters(qb: &mut QueryBuilder<'_>, f: &ImageFilter) {
     qb.push(" WHERE deleted_at IS NULL");
     if let Some(tenant) = &f.viewer_tenant {
         push_visible_to(qb, tenant);
@@ -208,7 +206,7 @@ fn push_filters(qb: &mut QueryBuilder<'_, Sqlite>, f: &ImageFilter) {
 /// images, and those whose visibility is shared, whatever their kind. The shared
 /// visibilities come from `Visibility::shared_ones`, so the two cannot drift apart (a test
 /// compares them over the whole table).
-fn push_visible_to(qb: &mut QueryBuilder<'_, Sqlite>, tenant: &str) {
+fn push_visible_to(qb: &mut QueryBuilder<'_>, tenant: &str) {
     qb.push(" AND (owner_tenant_id = ")
         .push_bind(tenant.to_string())
         .push(" OR visibility IN (");
@@ -228,12 +226,12 @@ impl Store {
         op: Option<&NewOperation<'_>>,
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO images (id, name, kind, image_type, iso_purpose, visibility, owner_tenant_id, \
                 note, os_type, architecture, platform, version, virtualization, target_size_gb, \
                 expected_sha256, source_url, source_url_sealed, status, operation_id, exported_from, \
                 created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'kvm', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'kvm', $13, $14, $15, $16, $17, $18, $19, $20, $21)",
         )
         .bind(row.id)
         .bind(row.name)
@@ -256,7 +254,7 @@ impl Store {
         .bind(row.exported_from)
         .bind(row.now)
         .bind(row.now)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         replace_tags(&mut tx, row.id, tags).await?;
         let data = serde_json::json!({ "created": true, "status": row.status.as_str(),
@@ -273,7 +271,7 @@ impl Store {
 
     /// The instance an image is being exported from, if it is an export.
     pub async fn exported_from(&self, id: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT exported_from FROM images WHERE id = ?")
+        let row = crate::db::query("SELECT exported_from FROM images WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -286,8 +284,8 @@ impl Store {
     /// Whether an instance placed on `host`, or migrating to it, boots from `image` (what lets
     /// its agent fetch it).
     pub async fn host_uses_image(&self, host: &str, image: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query(
-            "SELECT 1 FROM instances WHERE (host_id = ?1 OR migrating_to = ?1) AND image_id = ?2 \
+        let row = crate::db::query(
+            "SELECT 1 FROM instances WHERE (host_id = $1 OR migrating_to = $1) AND image_id = $2 \
              LIMIT 1",
         )
         .bind(host)
@@ -299,7 +297,7 @@ impl Store {
 
     /// An image by id, tags included (recycle-bin images too).
     pub async fn image(&self, id: &str) -> Result<Option<ImageRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM images WHERE id = ?"))
+        let row = crate::db::query(&format!("SELECT {COLUMNS} FROM images WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -319,8 +317,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(out);
         }
-        let mut qb =
-            QueryBuilder::<Sqlite>::new("SELECT image_id, tag FROM image_tags WHERE image_id IN (");
+        let mut qb = QueryBuilder::new("SELECT image_id, tag FROM image_tags WHERE image_id IN (");
         let mut list = qb.separated(", ");
         for id in ids {
             list.push_bind(id.clone());
@@ -334,7 +331,7 @@ impl Store {
         Ok(out)
     }
 
-    async fn with_tags(&self, rows: Vec<SqliteRow>) -> Result<Vec<Image>, StoreError> {
+    async fn with_tags(&self, rows: Vec<crate::db::Row>) -> Result<Vec<Image>, StoreError> {
         let mut images: Vec<Image> = rows
             .iter()
             .map(|r| record(r).map(|r| r.image))
@@ -353,10 +350,10 @@ impl Store {
         &self,
         f: &ImageFilter,
     ) -> Result<(Vec<Keyed<i64, Image>>, u64), StoreError> {
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM images");
+        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM images");
         push_filters(&mut count, f);
         let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
-        let mut page = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM images"));
+        let mut page = QueryBuilder::new(format!("SELECT {COLUMNS} FROM images"));
         push_filters(&mut page, f);
         push_after(&mut page, "created_at", "id", Order::Desc, f.after.as_ref());
         push_order(&mut page, "created_at", "id", Order::Desc, f.limit);
@@ -370,7 +367,7 @@ impl Store {
     /// Images with their tags, each beside its place in a list ordered by `key`, then id.
     async fn keyed_with_tags(
         &self,
-        rows: Vec<SqliteRow>,
+        rows: Vec<crate::db::Row>,
         key: &str,
     ) -> Result<Vec<Keyed<i64, Image>>, StoreError> {
         let keys: Vec<i64> = rows
@@ -396,16 +393,16 @@ impl Store {
         limit: u32,
         after: Option<&(i64, String)>,
     ) -> Result<(Vec<Keyed<i64, Image>>, u64), StoreError> {
-        let filters = |q: &mut QueryBuilder<'_, Sqlite>| {
+        let filters = |q: &mut QueryBuilder<'_>| {
             q.push(" WHERE deleted_at IS NOT NULL");
             if let Some(t) = tenant {
                 q.push(" AND owner_tenant_id = ").push_bind(t.to_string());
             }
         };
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM images");
+        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM images");
         filters(&mut count);
         let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
-        let mut page = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM images"));
+        let mut page = QueryBuilder::new(format!("SELECT {COLUMNS} FROM images"));
         filters(&mut page);
         push_after(&mut page, "deleted_at", "id", Order::Desc, after);
         push_order(&mut page, "deleted_at", "id", Order::Desc, limit);
@@ -427,16 +424,16 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        let res = sqlx::query(
-            "UPDATE images SET name = COALESCE(?, name), note = COALESCE(?, note), \
-                visibility = COALESCE(?, visibility), updated_at = ? WHERE id = ?",
+        let res = crate::db::query(
+            "UPDATE images SET name = COALESCE($1, name), note = COALESCE($2, note), \
+                visibility = COALESCE($3, visibility), updated_at = $4 WHERE id = $5",
         )
         .bind(name)
         .bind(note)
         .bind(visibility.map(Visibility::as_str))
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         if res.rows_affected() != 1 {
             return Ok(false);
@@ -471,9 +468,9 @@ impl Store {
         id: &str,
         shown: u32,
     ) -> Result<(Vec<String>, u64), StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, name, COUNT(*) OVER () AS total FROM instances WHERE image_id = ? \
-             ORDER BY created_at, id LIMIT ?",
+        let rows = crate::db::query(
+            "SELECT id, name, COUNT(*) OVER () AS total FROM instances WHERE image_id = $1 \
+             ORDER BY created_at, id LIMIT $2",
         )
         .bind(id)
         .bind(i64::from(shown.max(1)))
@@ -500,14 +497,14 @@ impl Store {
         op: &NewOperation<'_>,
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO images (id, name, kind, image_type, iso_purpose, visibility, owner_tenant_id, note, \
                 os_type, architecture, platform, version, format, virtualization, size_bytes, \
                 virtual_size_bytes, target_size_gb, sha256, source_url, status, operation_id, copied_from, \
                 created_at, updated_at) \
-             SELECT ?, ?, ?, image_type, iso_purpose, ?, NULL, note, os_type, architecture, \
+             SELECT $1, $2, $3, image_type, iso_purpose, $4, NULL, note, os_type, architecture, \
                 platform, version, format, virtualization, size_bytes, virtual_size_bytes, target_size_gb, \
-                sha256, source_url, ?, ?, id, ?, ? FROM images WHERE id = ?",
+                sha256, source_url, $5, $6, id, $7, $8 FROM images WHERE id = $9",
         )
         .bind(new_id)
         .bind(name)
@@ -518,7 +515,7 @@ impl Store {
         .bind(op.now)
         .bind(op.now)
         .bind(&source.id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         replace_tags(&mut tx, new_id, &source.tags).await?;
         let data = serde_json::json!({ "created": true, "status": ImageStatus::Making.as_str(),
@@ -534,7 +531,7 @@ impl Store {
 
     /// The custom image a base image is being copied from.
     pub async fn copied_from(&self, id: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT copied_from FROM images WHERE id = ?")
+        let row = crate::db::query("SELECT copied_from FROM images WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -549,10 +546,10 @@ impl Store {
         image_id: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO instances (id, name, kind, tenant_id, image_id, vcpus, memory_bytes, \
                 disk_bytes, state, search_text, created_at, updated_at) \
-             VALUES (?, ?, 'vm', ?, ?, 1, 67108864, 0, 'stopped', '', ?, ?)",
+             VALUES ($1, $2, 'vm', $3, $4, 1, 67108864, 0, 'stopped', '', $5, $6)",
         )
         .bind(id)
         .bind(id)
@@ -566,21 +563,19 @@ impl Store {
     }
 }
 
-async fn replace_tags(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    id: &str,
-    tags: &[String],
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM image_tags WHERE image_id = ?")
+async fn replace_tags(tx: &mut crate::db::Tx, id: &str, tags: &[String]) -> Result<(), StoreError> {
+    crate::db::query("DELETE FROM image_tags WHERE image_id = $1")
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     for tag in tags {
-        sqlx::query("INSERT INTO image_tags (image_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING")
-            .bind(id)
-            .bind(tag)
-            .execute(&mut **tx)
-            .await?;
+        crate::db::query(
+            "INSERT INTO image_tags (image_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(tag)
+        .execute(&mut *tx)
+        .await?;
     }
     Ok(())
 }
@@ -589,7 +584,7 @@ async fn replace_tags(
 mod tests {
 
     use super::*;
-    use crate::db::{test_desc, test_image, test_store, test_walk};
+    use crate::db::{test_desc, test_image, test_walk};
 
     async fn image(
         store: &Store,
@@ -598,7 +593,7 @@ mod tests {
         deleted: Option<i64>,
     ) -> Result<(), StoreError> {
         test_image(store, id).await?;
-        sqlx::query("UPDATE images SET created_at = ?, deleted_at = ? WHERE id = ?")
+        crate::db::query("UPDATE images SET created_at = $1, deleted_at = $2 WHERE id = $3")
             .bind(created)
             .bind(deleted)
             .bind(id)
@@ -607,11 +602,10 @@ mod tests {
         Ok(())
     }
 
+    crate::db::store_test! {
     /// The image list newest first and the recycle bin last deleted first, each through
     /// images added between pages, with a filter and the total of all that match.
-    #[tokio::test]
-    async fn lists_page_by_their_keys_through_inserts() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    async fn lists_page_by_their_keys_through_inserts(store, _dir) -> Result<(), StoreError> {
         for (id, at) in [
             ("img-1", 100),
             ("img-2", 200),
@@ -667,5 +661,6 @@ mod tests {
         let (mine, total) = store.recycle_bin(Some("ten-x"), 10, None).await?;
         assert!(mine.is_empty() && total == 0);
         Ok(())
+    }
     }
 }

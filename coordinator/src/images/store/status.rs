@@ -3,10 +3,9 @@
 //! The few other columns a move sets (the writer mark, the recycle bin, the failure reason)
 //! change in the same update, and an operation the move ends finishes in the same transaction.
 
-use crate::db::{Store, StoreError};
+use crate::db::{QueryBuilder, Store, StoreError};
 use crate::images::store::{ImageRecord, VerifiedBlob};
 use plinth_common::image::{ImageEvent, ImageNext, ImageStatus, InvalidImageTransition};
-use sqlx::{QueryBuilder, Sqlite};
 use tracing::warn;
 
 /// How often a change is retried when another writer moved the image between the read and the
@@ -113,9 +112,9 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         let mut qb = match to {
-            ImageNext::Removed => QueryBuilder::<Sqlite>::new("DELETE FROM images"),
+            ImageNext::Removed => QueryBuilder::new("DELETE FROM images"),
             ImageNext::Status(to) => {
-                let mut qb = QueryBuilder::<Sqlite>::new("UPDATE images SET status = ");
+                let mut qb = QueryBuilder::new("UPDATE images SET status = ");
                 qb.push_bind(to.as_str());
                 qb.push(", updated_at = ").push_bind(now);
                 set_effect(&mut qb, effect, now);
@@ -158,7 +157,7 @@ impl Store {
             )
             .await?;
         }
-        if qb.build().execute(&mut *tx).await?.rows_affected() != 1 {
+        if qb.build().execute(&mut tx).await?.rows_affected() != 1 {
             return Ok(false);
         }
         if !matches!(to, ImageNext::Removed) {
@@ -287,7 +286,7 @@ fn refused_is_false(moved: Result<Moved, ImageTransitionError>) -> Result<bool, 
 }
 
 /// The columns `effect` sets besides the status.
-fn set_effect(qb: &mut QueryBuilder<'_, Sqlite>, effect: StatusEffect<'_>, now: i64) {
+fn set_effect(qb: &mut QueryBuilder<'_>, effect: StatusEffect<'_>, now: i64) {
     match effect {
         StatusEffect::Content { verified, .. } => {
             qb.push(", blob_id = pending_blob_id, pending_blob_id = NULL");
@@ -319,12 +318,12 @@ fn set_effect(qb: &mut QueryBuilder<'_, Sqlite>, effect: StatusEffect<'_>, now: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{test_image, test_store};
+    use crate::db::test_image;
     use plinth_common::image::ImageKind;
 
     async fn custom(store: &Store, id: &str, status: ImageStatus) -> Result<(), StoreError> {
         test_image(store, id).await?;
-        sqlx::query("UPDATE images SET kind = ?, status = ? WHERE id = ?")
+        crate::db::query("UPDATE images SET kind = $1, status = $2 WHERE id = $3")
             .bind(ImageKind::Custom.as_str())
             .bind(status.as_str())
             .bind(id)
@@ -337,9 +336,8 @@ mod tests {
         Ok(store.image(id).await?.map(|r| r.image.status))
     }
 
-    #[tokio::test]
-    async fn the_table_decides_and_the_swap_applies() -> anyhow::Result<()> {
-        let (store, _dir) = test_store().await;
+    crate::db::store_test! {
+    async fn the_table_decides_and_the_swap_applies(store, _dir) -> anyhow::Result<()> {
         custom(&store, "img-1", ImageStatus::ImportFailed).await?;
         test_image(&store, "img-base").await?;
         let bin = StatusEffect::Bin { recycle: true };
@@ -431,12 +429,12 @@ mod tests {
         assert!(matches!(err, ImageTransitionError::NotFound), "{err:?}");
         Ok(())
     }
+    }
 
+    crate::db::store_test! {
     /// Two deletes of one image at once: the swap lets exactly one through, and the other is
     /// refused against the status the first left.
-    #[tokio::test]
-    async fn racing_changes_move_an_image_once() -> anyhow::Result<()> {
-        let (store, _dir) = test_store().await;
+    async fn racing_changes_move_an_image_once(store, _dir) -> anyhow::Result<()> {
         custom(&store, "img-1", ImageStatus::Available).await?;
         let bin = StatusEffect::Bin { recycle: true };
         let (a, b) = tokio::join!(
@@ -453,5 +451,6 @@ mod tests {
         };
         assert_eq!(err.from, ImageStatus::Deleting);
         Ok(())
+    }
     }
 }

@@ -16,7 +16,6 @@ use crate::scheduler::Overcommit;
 use plinth_common::host::HostState;
 use plinth_common::instance::InstanceState;
 use serde_json::json;
-use sqlx::{Row, SqliteConnection};
 use std::collections::{HashMap, HashSet, VecDeque};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -270,19 +269,19 @@ fn json_array<'a>(objects: impl Iterator<Item = &'a str>) -> String {
 /// SQLite from driving the update from the index on `state`, which would read the JSON once
 /// for every available host instead of each host once by id.)
 pub(crate) async fn host_claims(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     claims: &str,
     oc: Overcommit,
 ) -> Result<HashMap<String, (u32, u64)>, StoreError> {
-    let rows = sqlx::query(
+    let rows = crate::db::query(
         "UPDATE hosts SET allocated_cores = allocated_cores + c.cores, \
             allocated_memory_bytes = allocated_memory_bytes + c.memory \
          FROM (SELECT value ->> 'host' AS host, value ->> 'cores' AS cores, \
-                  value ->> 'memory' AS memory FROM json_each(?1)) AS c \
-         WHERE hosts.id = c.host AND +hosts.state = ?4 \
-           AND hosts.allocated_cores + c.cores <= CAST(hosts.total_cores * ?2 AS INTEGER) \
+                  value ->> 'memory' AS memory FROM json_each($1)) AS c \
+         WHERE hosts.id = c.host AND +hosts.state = $4 \
+           AND hosts.allocated_cores + c.cores <= CAST(hosts.total_cores * $2 AS INTEGER) \
            AND hosts.allocated_memory_bytes + c.memory \
-               <= CAST(hosts.total_memory_bytes * ?3 AS INTEGER) \
+               <= CAST(hosts.total_memory_bytes * $3 AS INTEGER) \
          RETURNING id, allocated_cores, allocated_memory_bytes",
     )
     .bind(claims)
@@ -297,15 +296,15 @@ pub(crate) async fn host_claims(
 /// Gives back `cores` and `memory` of `host`'s allocation (a claim released, or a
 /// migration's other end); returns the host and its new allocation.
 pub(crate) async fn give_back(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     host: &str,
     cores: i64,
     memory: i64,
 ) -> Result<(String, u32, u64), StoreError> {
-    let row = sqlx::query(
-        "UPDATE hosts SET allocated_cores = MAX(allocated_cores - ?, 0), \
-            allocated_memory_bytes = MAX(allocated_memory_bytes - ?, 0) \
-         WHERE id = ? RETURNING id, allocated_cores, allocated_memory_bytes",
+    let row = crate::db::query(
+        "UPDATE hosts SET allocated_cores = MAX(allocated_cores - $1, 0), \
+            allocated_memory_bytes = MAX(allocated_memory_bytes - $2, 0) \
+         WHERE id = $3 RETURNING id, allocated_cores, allocated_memory_bytes",
     )
     .bind(cores)
     .bind(memory)
@@ -316,7 +315,7 @@ pub(crate) async fn give_back(
     Ok((id, c, m))
 }
 
-fn allocation(r: &sqlx::sqlite::SqliteRow) -> Result<(String, (u32, u64)), StoreError> {
+fn allocation(r: &crate::db::Row) -> Result<(String, (u32, u64)), StoreError> {
     Ok((
         r.try_get("id")?,
         (
@@ -326,9 +325,7 @@ fn allocation(r: &sqlx::sqlite::SqliteRow) -> Result<(String, (u32, u64)), Store
     ))
 }
 
-fn allocations(
-    rows: &[sqlx::sqlite::SqliteRow],
-) -> Result<HashMap<String, (u32, u64)>, StoreError> {
+fn allocations(rows: &[crate::db::Row]) -> Result<HashMap<String, (u32, u64)>, StoreError> {
     rows.iter().map(allocation).collect()
 }
 
@@ -336,16 +333,16 @@ fn allocations(
 /// (tenants are distinct within a batch); returns the tenants whose claim was taken. A tenant
 /// without a quota row gets one (no limits).
 async fn quota_claims(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     claims: &[&Claim],
 ) -> Result<HashSet<String>, StoreError> {
     if claims.is_empty() {
         return Ok(HashSet::new());
     }
-    let rows = sqlx::query(
+    let rows = crate::db::query(
         "INSERT INTO tenant_quotas (tenant_id, used_cores, used_memory_bytes, used_instances) \
          SELECT value ->> 'tenant', value ->> 'cores', value ->> 'memory', 1 \
-         FROM json_each(?1) WHERE true \
+         FROM json_each($1) WHERE true \
          ON CONFLICT (tenant_id) DO UPDATE SET \
             used_cores = tenant_quotas.used_cores + excluded.used_cores, \
             used_memory_bytes = tenant_quotas.used_memory_bytes + excluded.used_memory_bytes, \
@@ -365,22 +362,19 @@ async fn quota_claims(
     rows.iter().map(|r| Ok(r.try_get("tenant_id")?)).collect()
 }
 
-async fn insert_instances(
-    conn: &mut SqliteConnection,
-    claims: &[&Claim],
-) -> Result<(), StoreError> {
+async fn insert_instances(conn: &mut crate::db::Tx, claims: &[&Claim]) -> Result<(), StoreError> {
     if claims.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    crate::db::query(
         "INSERT INTO instances (id, name, kind, tenant_id, host_id, image_id, vcpus, memory_bytes, \
             disk_bytes, gpu_type, state, admin_password_sealed, operation_id, search_text, \
             created_at, updated_at) \
          SELECT value ->> 'id', value ->> 'name', value ->> 'kind', value ->> 'tenant', \
             value ->> 'host', value ->> 'image', value ->> 'cores', value ->> 'memory', \
-            value ->> 'disk', value ->> 'gpu_type', ?2, value ->> 'sealed', \
+            value ->> 'disk', value ->> 'gpu_type', $2, value ->> 'sealed', \
             value ->> 'op', value ->> 'search', value ->> 'now', value ->> 'now' \
-         FROM json_each(?1)",
+         FROM json_each($1)",
     )
     .bind(rows(claims))
     .bind(InstanceState::Creating.as_str())
@@ -392,7 +386,8 @@ async fn insert_instances(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::test_store;
+    use crate::db::Dialect;
+    use crate::db::test_backends::test_store_on;
     use plinth_common::api::Quota;
     use plinth_common::instance::InstanceKind;
 
@@ -456,8 +451,13 @@ mod tests {
     /// claim gets its own answer and only the one that fits leaves a trace.
     #[tokio::test]
     async fn a_batch_decides_each_claim_as_alone() -> Result<(), StoreError> {
-        for bad_image in [false, true] {
-            let (store, _dir) = test_store().await;
+        for (dialect, bad_image) in [
+            (Dialect::Sqlite, false),
+            (Dialect::Sqlite, true),
+            (Dialect::Postgres, false),
+            (Dialect::Postgres, true),
+        ] {
+            let (store, _dir) = test_store_on(dialect).await;
             region(&store).await?;
             let fourth = if bad_image { "img-missing" } else { "img-1" };
             let (claims, answers): (Vec<Claim>, Vec<_>) = [
@@ -495,7 +495,7 @@ mod tests {
             let placed = store.placement_candidates(0);
             let cores: Vec<u32> = placed.iter().map(|c| c.allocated_cores).collect();
             assert_eq!(cores, [2, 0, 0, if bad_image { 0 } else { 1 }], "{label}");
-            let row = sqlx::query(
+            let row = crate::db::query(
                 "SELECT (SELECT COUNT(*) FROM instances) AS i, (SELECT COUNT(*) FROM operations) AS o, \
                     (SELECT SUM(allocated_cores) FROM hosts) AS c",
             )

@@ -12,7 +12,9 @@ pub mod state;
 pub use quota::QuotaExceeded;
 pub(crate) use quota::{exceeded, read_quota, release_quota};
 
-use crate::db::{Keyed, Order, Store, StoreError, like_pattern, push_after, push_order};
+use crate::db::{
+    Keyed, Order, QueryBuilder, Store, StoreError, like_pattern, push_after, push_order,
+};
 use crate::instances::store::claims::{Claim, give_back, host_claims};
 use crate::instances::store::state::{Owner, StateChange, not_owned, owned_state, swap_state};
 use crate::jobs::operations::{NewOperation, add_step};
@@ -21,8 +23,6 @@ use plinth_common::api::{Instance, OperationStatus};
 use plinth_common::instance::{InstanceKind, InstanceState};
 use plinth_common::timefmt::rfc3339;
 use serde_json::json;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 const COLUMNS: &str = "i.id, i.name, i.kind, i.tenant_id, t.email AS tenant_email, i.host_id, \
     h.ip AS host_ip, i.image_id, i.vcpus, i.memory_bytes, i.disk_bytes, i.gpu_type, \
@@ -94,7 +94,7 @@ fn parse_state(text: &str) -> Result<InstanceState, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("instance state '{text}'")))
 }
 
-fn record(row: &SqliteRow) -> Result<InstanceRecord, StoreError> {
+fn record(row: &crate::db::Row) -> Result<InstanceRecord, StoreError> {
     let kind: &str = row.try_get("kind")?;
     let devices: String = row.try_get("devices_json")?;
     let instance = Instance {
@@ -129,11 +129,11 @@ fn record(row: &SqliteRow) -> Result<InstanceRecord, StoreError> {
 /// Gives an instance's claim back to its host and unplaces it; returns the host and its new
 /// allocation, or `None` when it held no claim.
 pub(crate) async fn release_claim(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     id: &str,
 ) -> Result<Option<(String, u32, u64)>, StoreError> {
-    let Some(row) = sqlx::query(
-        "SELECT host_id, vcpus, memory_bytes FROM instances WHERE id = ? AND host_id IS NOT NULL",
+    let Some(row) = crate::db::query(
+        "SELECT host_id, vcpus, memory_bytes FROM instances WHERE id = $1 AND host_id IS NOT NULL",
     )
     .bind(id)
     .fetch_optional(&mut *conn)
@@ -148,7 +148,7 @@ pub(crate) async fn release_claim(
         row.try_get("memory_bytes")?,
     )
     .await?;
-    sqlx::query("UPDATE instances SET host_id = NULL WHERE id = ?")
+    crate::db::query("UPDATE instances SET host_id = NULL WHERE id = $1")
         .bind(id)
         .execute(&mut *conn)
         .await?;
@@ -159,7 +159,7 @@ pub(crate) async fn release_claim(
 /// state the job holds it in. An instance the job no longer owns (removed meanwhile) is left
 /// as it is; the caller still ends the operation.
 async fn end_job(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     id: &str,
     op: &str,
     to: InstanceState,
@@ -235,12 +235,12 @@ impl Store {
     ) -> Result<Result<(), ClaimRefused>, StoreError> {
         let _turn = self.claims.lock().await;
         let mut tx = self.write().await?;
-        let row = sqlx::query(
-            "SELECT state, vcpus, memory_bytes FROM instances WHERE id = ? AND host_id IS NULL \
+        let row = crate::db::query(
+            "SELECT state, vcpus, memory_bytes FROM instances WHERE id = $1 AND host_id IS NULL \
                 AND operation_id IS NULL",
         )
         .bind(id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?;
         let Some(row) = row else {
             return Ok(Err(ClaimRefused::Moved));
@@ -263,10 +263,10 @@ impl Store {
         if !swap_state(&mut tx, id, &change).await? {
             return Ok(Err(ClaimRefused::Moved));
         }
-        sqlx::query("UPDATE instances SET host_id = ? WHERE id = ?")
+        crate::db::query("UPDATE instances SET host_id = $1 WHERE id = $2")
             .bind(host)
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         self.insert_operation(&mut tx, op).await?;
         add_step(&mut tx, op.id, &format!("placed on host {host}"), op.now).await?;
@@ -316,10 +316,10 @@ impl Store {
         let mut tx = self.write().await?;
         end_job(&mut tx, id, op_id, state, None, now).await?;
         if let Some(uuid) = domain_uuid {
-            sqlx::query("UPDATE instances SET domain_uuid = ? WHERE id = ?")
+            crate::db::query("UPDATE instances SET domain_uuid = $1 WHERE id = $2")
                 .bind(uuid)
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         add_step(&mut tx, op_id, &format!("instance now {state}"), now).await?;
@@ -342,9 +342,9 @@ impl Store {
         let mut tx = self.write().await?;
         let released = if unplace {
             let released = release_claim(&mut tx, id).await?;
-            sqlx::query("UPDATE instances SET domain_uuid = NULL WHERE id = ?")
+            crate::db::query("UPDATE instances SET domain_uuid = NULL WHERE id = $1")
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
             released
         } else {
@@ -367,9 +367,9 @@ impl Store {
         let released = release_claim(&mut tx, id).await?;
         release_quota(&mut tx, id).await?;
         state::record_removed(&mut tx, id).await?;
-        sqlx::query("DELETE FROM instances WHERE id = ?")
+        crate::db::query("DELETE FROM instances WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         add_step(&mut tx, op_id, "instance deleted", now).await?;
         self.finish_operation(&mut tx, op_id, None, now).await?;
@@ -383,8 +383,8 @@ impl Store {
 
     /// Every instance placed on `host`, by name.
     pub async fn instances_on_host(&self, host: &str) -> Result<Vec<InstanceRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} {FROM} WHERE i.host_id = ? ORDER BY i.name, i.id"
+        let rows = crate::db::query(&format!(
+            "SELECT {COLUMNS} {FROM} WHERE i.host_id = $1 ORDER BY i.name, i.id"
         ))
         .bind(host)
         .fetch_all(self.pool())
@@ -393,7 +393,7 @@ impl Store {
     }
 
     pub async fn instance(&self, id: &str) -> Result<Option<InstanceRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE i.id = ?"))
+        let row = crate::db::query(&format!("SELECT {COLUMNS} {FROM} WHERE i.id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -403,9 +403,9 @@ impl Store {
     /// Instances some job owns (`operation_id` set), with that operation's kind: what a
     /// restarted coordinator resumes.
     pub async fn instances_in_jobs(&self) -> Result<Vec<(InstanceRecord, String)>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = crate::db::query(&format!(
             "SELECT {COLUMNS}, o.kind AS op_kind {FROM} JOIN operations o ON o.id = i.operation_id \
-             WHERE o.status = ?"
+             WHERE o.status = $1"
         ))
         .bind(crate::jobs::operations::status_name(
             OperationStatus::Running,
@@ -423,8 +423,8 @@ impl Store {
         &self,
         f: &InstanceFilter,
     ) -> Result<(Vec<Keyed<i64, Instance>>, u64), StoreError> {
-        let mut query = QueryBuilder::<Sqlite>::new("");
-        let push_filters = |query: &mut QueryBuilder<'_, Sqlite>| {
+        let mut query = QueryBuilder::new("");
+        let push_filters = |query: &mut QueryBuilder<'_>| {
             query.push(" WHERE 1 = 1");
             if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
                 query
@@ -445,7 +445,7 @@ impl Store {
         query.push(format!("SELECT COUNT(*) AS n {FROM}"));
         push_filters(&mut query);
         let total: i64 = query.build().fetch_one(self.pool()).await?.try_get("n")?;
-        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} {FROM}"));
+        let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} {FROM}"));
         push_filters(&mut query);
         let (key, id) = ("i.created_at", "i.id");
         push_after(&mut query, key, id, Order::Desc, f.after.as_ref());
@@ -473,9 +473,9 @@ impl Store {
         settled_before: i64,
     ) -> Result<(Vec<Reconciled>, Vec<String>), StoreError> {
         // An instance migrating here is known too (its domain arrives before the move ends).
-        let rows = sqlx::query(
+        let rows = crate::db::query(
             "SELECT id, state, operation_id, updated_at FROM instances \
-             WHERE host_id = ?1 OR migrating_to = ?1",
+             WHERE host_id = $1 OR migrating_to = $1",
         )
         .bind(host)
         .fetch_all(self.pool())
@@ -515,8 +515,8 @@ impl Store {
         let json = serde_json::to_string(&unknown)
             .map_err(|e| StoreError::Corrupt(format!("unknown domains: {e}")))?;
         // Every beat runs this: write only when the list changed.
-        sqlx::query(
-            "UPDATE hosts SET unknown_domains_json = ?1 WHERE id = ?2 AND unknown_domains_json <> ?1",
+        crate::db::query(
+            "UPDATE hosts SET unknown_domains_json = $1 WHERE id = $2 AND unknown_domains_json <> $1",
         )
         .bind(json)
         .bind(host)
@@ -528,7 +528,7 @@ impl Store {
     /// Applies a confirmed reconciliation if the instance is still settled in `from` and no
     /// job took it meanwhile; whether it did.
     pub async fn apply_reconciled(&self, c: &Reconciled, now: i64) -> Result<bool, StoreError> {
-        let mut conn = self.pool().acquire().await?;
+        let mut tx = self.write().await?;
         let change = StateChange {
             from: c.from,
             to: c.to,
@@ -537,13 +537,17 @@ impl Store {
             reason: c.reason.as_deref(),
             now,
         };
-        let done = swap_state(&mut conn, &c.instance_id, &change).await?;
+        let done = swap_state(&mut tx, &c.instance_id, &change).await?;
+        tx.commit().await?;
+        if done {
+            self.events_committed();
+        }
         Ok(done)
     }
 
     /// The instance's host's agent endpoint, when it is placed.
     pub async fn instance_host(&self, id: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT host_id FROM instances WHERE id = ?")
+        let row = crate::db::query("SELECT host_id FROM instances WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -554,15 +558,14 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::test_store;
+
     use crate::hosts::store::NewHost;
     use plinth_common::api::{Quota, QuotaUsage};
 
     const GIB: u64 = 1 << 30;
 
     /// A store with one (newly enrolled, so available) 4-core, 4 GiB host, a tenant and an image row.
-    async fn setup() -> Result<(Store, tempfile::TempDir), StoreError> {
-        let (store, dir) = test_store().await;
+    async fn setup(store: &Store) -> Result<(), StoreError> {
         store.create_cluster("az1", "").await?;
         let h = NewHost {
             id: "host-000000000001",
@@ -575,7 +578,7 @@ mod tests {
         store.insert_host_with_facts(&h, "cpu", 4, 4 * GIB).await?;
         store.create_tenant("ten-000000000001", "a@x", "A").await?;
         crate::db::test_image(&store, "img-000000000001").await?;
-        Ok((store, dir))
+        Ok(())
     }
 
     async fn claim(
@@ -613,9 +616,9 @@ mod tests {
             .await
     }
 
-    #[tokio::test]
-    async fn concurrent_claims_never_overcommit() -> Result<(), StoreError> {
-        let (store, dir) = setup().await?;
+    crate::db::store_test! {
+    async fn concurrent_claims_never_overcommit(store, dir) -> Result<(), StoreError> {
+            setup(&store).await?;
         // Two stores on one database, as two coordinators would be: only SQLite's conditional
         // update stands between them (each store also queues its own claims).
         let other = Store::open(&dir.path().join("test.db")).await?;
@@ -646,7 +649,7 @@ mod tests {
             .await?;
         assert_eq!((items.len(), total), (8, 8));
         // The table, not either store's in-memory index (each knows only its own claims).
-        let row = sqlx::query("SELECT allocated_cores, allocated_memory_bytes FROM hosts")
+        let row = crate::db::query("SELECT allocated_cores, allocated_memory_bytes FROM hosts")
             .fetch_one(store.pool())
             .await?;
         assert_eq!(row.try_get::<i64, _>("allocated_cores")?, 8);
@@ -656,10 +659,11 @@ mod tests {
         );
         Ok(())
     }
+    }
 
-    #[tokio::test]
-    async fn quota_refusal_and_release_leave_no_claim() -> Result<(), StoreError> {
-        let (store, _dir) = setup().await?;
+    crate::db::store_test! {
+    async fn quota_refusal_and_release_leave_no_claim(store, _dir) -> Result<(), StoreError> {
+            setup(&store).await?;
         store
             .set_quota(
                 "ten-000000000001",
@@ -688,23 +692,24 @@ mod tests {
         assert_eq!(rec.instance.host_id, None);
         let c = &store.placement_candidates(0)[0];
         assert_eq!((c.allocated_cores, c.allocated_memory_bytes), (0, 0));
-        let row = sqlx::query("SELECT allocated_cores FROM hosts")
+        let row = crate::db::query("SELECT allocated_cores FROM hosts")
             .fetch_one(store.pool())
             .await?;
         assert_eq!(row.try_get::<i64, _>("allocated_cores")?, 0);
         Ok(())
     }
+    }
 
+    crate::db::store_test! {
     /// The tenant's usage counters move with every instance written and removed, refused
     /// claims change nothing, and they always equal the sum over the tenant's instances.
-    #[tokio::test]
-    async fn quota_usage_follows_instances() -> Result<(), StoreError> {
-        let (store, _dir) = setup().await?;
+    async fn quota_usage_follows_instances(store, _dir) -> Result<(), StoreError> {
+            setup(&store).await?;
         let tenant = "ten-000000000001";
         let summed = || async {
-            let row = sqlx::query(
+            let row = crate::db::query(
                 "SELECT COALESCE(SUM(vcpus), 0) AS c, COALESCE(SUM(memory_bytes), 0) AS m, \
-                    COUNT(*) AS n FROM instances WHERE tenant_id = ?",
+                    COUNT(*) AS n FROM instances WHERE tenant_id = $1",
             )
             .bind(tenant)
             .fetch_one(store.pool())
@@ -754,9 +759,10 @@ mod tests {
         assert_eq!(store.quota(tenant).await?.1.instances, 3);
         Ok(())
     }
+    }
 
     async fn created_at(store: &Store, n: usize, at: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE instances SET created_at = ? WHERE id = ?")
+        crate::db::query("UPDATE instances SET created_at = $1 WHERE id = $2")
             .bind(at)
             .bind(format!("inst-{n:012}"))
             .execute(store.pool())
@@ -764,11 +770,11 @@ mod tests {
         Ok(())
     }
 
+    crate::db::store_test! {
     /// Newest first, ties by id: instances created between two pages, before or after the
     /// cursor (one at the cursor's very time), are neither repeated nor skipped.
-    #[tokio::test]
-    async fn pages_follow_the_cursor_through_inserts_and_filters() -> Result<(), StoreError> {
-        let (store, _dir) = setup().await?;
+    async fn pages_follow_the_cursor_through_inserts_and_filters(store, _dir) -> Result<(), StoreError> {
+            setup(&store).await?;
         for (n, at) in [(1, 100), (2, 200), (3, 200), (4, 50)] {
             assert_eq!(claim(&store, n, 64 << 20).await?, Ok(()));
             created_at(&store, n, at).await?;
@@ -811,5 +817,6 @@ mod tests {
         let ids: Vec<&str> = rows.iter().map(|(_, i)| i.id.as_str()).collect();
         assert_eq!((ids, total), (vec!["inst-000000000004"], 2));
         Ok(())
+    }
     }
 }

@@ -2,13 +2,12 @@
 
 use crate::db::{Store, StoreError};
 use plinth_common::api::InstanceOwner;
-use sqlx::Row;
 
 impl Store {
     /// Instances placed on `host` or migrating to it, with their tenants.
     pub async fn instance_owners(&self, host: &str) -> Result<Vec<InstanceOwner>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, tenant_id FROM instances WHERE host_id = ?1 OR migrating_to = ?1 \
+        let rows = crate::db::query(
+            "SELECT id, tenant_id FROM instances WHERE host_id = $1 OR migrating_to = $1 \
              ORDER BY id",
         )
         .bind(host)

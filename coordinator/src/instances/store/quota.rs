@@ -3,7 +3,6 @@
 
 use crate::db::{Store, StoreError};
 use plinth_common::api::{Quota, QuotaUsage};
-use sqlx::{Row, SqliteConnection};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuotaExceeded {
@@ -24,12 +23,12 @@ impl std::fmt::Display for QuotaExceeded {
 }
 
 /// Gives an instance's share of its tenant's quota back (before the instance row goes).
-pub(crate) async fn release_quota(conn: &mut SqliteConnection, id: &str) -> Result<(), StoreError> {
-    sqlx::query(
+pub(crate) async fn release_quota(conn: &mut crate::db::Tx, id: &str) -> Result<(), StoreError> {
+    crate::db::query(
         "UPDATE tenant_quotas SET used_cores = MAX(used_cores - i.vcpus, 0), \
             used_memory_bytes = MAX(used_memory_bytes - i.memory_bytes, 0), \
             used_instances = MAX(used_instances - 1, 0) \
-         FROM instances i WHERE i.id = ? AND tenant_quotas.tenant_id = i.tenant_id",
+         FROM instances i WHERE i.id = $1 AND tenant_quotas.tenant_id = i.tenant_id",
     )
     .bind(id)
     .execute(conn)
@@ -69,12 +68,12 @@ pub(crate) fn exceeded(
 
 /// A tenant's limits and what it holds (nothing and none for a tenant without a row).
 pub(crate) async fn read_quota(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     tenant: &str,
 ) -> Result<(Quota, QuotaUsage), StoreError> {
-    let row = sqlx::query(
+    let row = crate::db::query(
         "SELECT cores, memory_bytes, instances, used_cores, used_memory_bytes, used_instances \
-         FROM tenant_quotas WHERE tenant_id = ?",
+         FROM tenant_quotas WHERE tenant_id = $1",
     )
     .bind(tenant)
     .fetch_optional(conn)
@@ -103,14 +102,14 @@ pub(crate) async fn read_quota(
 impl Store {
     /// The tenant's quota and what it holds now.
     pub async fn quota(&self, tenant: &str) -> Result<(Quota, QuotaUsage), StoreError> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.read().await?;
         read_quota(&mut conn, tenant).await
     }
 
     pub async fn set_quota(&self, tenant: &str, q: &Quota) -> Result<(), StoreError> {
         let as_i64 = |v: Option<u64>| v.map(|v| v.min(i64::MAX as u64) as i64);
-        sqlx::query(
-            "INSERT INTO tenant_quotas (tenant_id, cores, memory_bytes, instances) VALUES (?, ?, ?, ?) \
+        crate::db::query(
+            "INSERT INTO tenant_quotas (tenant_id, cores, memory_bytes, instances) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (tenant_id) DO UPDATE SET cores = excluded.cores, \
                 memory_bytes = excluded.memory_bytes, instances = excluded.instances",
         )

@@ -4,7 +4,6 @@
 
 use crate::db::StoreError;
 use plinth_common::instance::InstanceState;
-use sqlx::SqliteConnection;
 
 /// Who must own the instance for a state write to apply.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +31,7 @@ pub(crate) struct StateChange<'a> {
 /// `c.owner`. `false` when the row moved meanwhile; an illegal change is refused as an error
 /// (no caller asks for one: it would be a bug, not a race).
 pub(crate) async fn swap_state(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     id: &str,
     c: &StateChange<'_>,
 ) -> Result<bool, StoreError> {
@@ -41,13 +40,13 @@ pub(crate) async fn swap_state(
         .map_err(|e| StoreError::Corrupt(format!("instance {id}: {e}")))?;
     let (owned, job) = match c.owner {
         Owner::Nobody => ("operation_id IS NULL", None),
-        Owner::Job(op) => ("operation_id = ?", Some(op)),
+        Owner::Job(op) => ("operation_id = $7", Some(op)),
     };
     let sql = format!(
-        "UPDATE instances SET state = ?, state_reason = ?, operation_id = ?, updated_at = ? \
-         WHERE id = ? AND state = ? AND {owned}"
+        "UPDATE instances SET state = $1, state_reason = $2, operation_id = $3, updated_at = $4 \
+         WHERE id = $5 AND state = $6 AND {owned}"
     );
-    let mut q = sqlx::query(&sql)
+    let mut q = crate::db::query(&sql)
         .bind(c.to.as_str())
         .bind(c.reason)
         .bind(c.operation)
@@ -72,12 +71,12 @@ pub(crate) async fn swap_state(
 
 /// The state of instance `id` while the job `op` owns it; `None` when it does not.
 pub(crate) async fn owned_state(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     id: &str,
     op: &str,
 ) -> Result<Option<InstanceState>, StoreError> {
     let state: Option<String> =
-        sqlx::query_scalar("SELECT state FROM instances WHERE id = ? AND operation_id = ?")
+        crate::db::query_scalar("SELECT state FROM instances WHERE id = $1 AND operation_id = $2")
             .bind(id)
             .bind(op)
             .fetch_optional(conn)
@@ -100,18 +99,18 @@ pub(crate) fn not_owned(id: &str, op: &str) -> StoreError {
 /// with `reason`; the caller (the host's removal, in its transaction) has checked that each
 /// is settled (running, stopped, error), and the lifecycle table allows `error` from each.
 pub(crate) async fn fail_all_on_removed_host(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     host_id: &str,
     reason: &str,
     now: i64,
 ) -> Result<u64, StoreError> {
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM instances WHERE host_id = ?")
+    let ids: Vec<String> = crate::db::query_scalar("SELECT id FROM instances WHERE host_id = $1")
         .bind(host_id)
         .fetch_all(&mut *conn)
         .await?;
-    let done = sqlx::query(
-        "UPDATE instances SET state = ?, state_reason = ?, host_id = NULL, \
-            migrating_to = NULL, updated_at = ? WHERE host_id = ?",
+    let done = crate::db::query(
+        "UPDATE instances SET state = $1, state_reason = $2, host_id = NULL, \
+            migrating_to = NULL, updated_at = $3 WHERE host_id = $4",
     )
     .bind(InstanceState::Error.as_str())
     .bind(reason)
@@ -129,17 +128,19 @@ pub(crate) async fn fail_all_on_removed_host(
 /// Puts an instance that a job had just taken back in `state` with no job: the undo of a
 /// placement whose device could not be had (devices/store.rs).
 pub(crate) async fn release_to(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     id: &str,
     state: InstanceState,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE instances SET state = ?, operation_id = NULL, updated_at = ? WHERE id = ?")
-        .bind(state.as_str())
-        .bind(now)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    crate::db::query(
+        "UPDATE instances SET state = $1, operation_id = NULL, updated_at = $2 WHERE id = $3",
+    )
+    .bind(state.as_str())
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
     crate::events::record_change(
         conn,
         crate::events::EventType::Instance,
@@ -152,10 +153,7 @@ pub(crate) async fn release_to(
 /// The change-feed event of an instance's row going away (its delete finished, or a create
 /// undone): `{"deleted": true}`. Call it before the `DELETE`: the event's tenant is read from
 /// the row.
-pub(crate) async fn record_removed(
-    conn: &mut SqliteConnection,
-    id: &str,
-) -> Result<(), StoreError> {
+pub(crate) async fn record_removed(conn: &mut crate::db::Tx, id: &str) -> Result<(), StoreError> {
     let data = serde_json::json!({ "deleted": true });
     crate::events::record_change(conn, crate::events::EventType::Instance, id, data).await
 }

@@ -8,8 +8,6 @@ use crate::jobs::operations::{NewOperation, add_step, parse_status, status_name}
 use plinth_common::api::{MoveAction, MoveItem, MoveStatus, OperationStatus};
 use plinth_common::maintenance::{DrainEvent, drain_transition};
 use plinth_common::timefmt::rfc3339;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
 
 mod moves;
 
@@ -61,7 +59,7 @@ fn parse<T>(text: &str, what: &str, parse: impl Fn(&str) -> Option<T>) -> Result
     parse(text).ok_or_else(|| StoreError::Corrupt(format!("{what} '{text}'")))
 }
 
-fn move_record(row: &SqliteRow) -> Result<MoveRecord, StoreError> {
+fn move_record(row: &crate::db::Row) -> Result<MoveRecord, StoreError> {
     let ms = |c: &str| -> Result<Option<u64>, StoreError> {
         Ok(row.try_get::<Option<i64>, _>(c)?.map(|v| v as u64))
     };
@@ -91,7 +89,7 @@ fn move_record(row: &SqliteRow) -> Result<MoveRecord, StoreError> {
 }
 
 async fn insert_moves(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     op: &str,
     source: &str,
     pinned_target: Option<&str>,
@@ -104,9 +102,9 @@ async fn insert_moves(
             MoveAction::Stay => MoveStatus::Stayed,
         };
         let ended = (status == MoveStatus::Stayed).then_some(now);
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO moves (operation_id, instance_id, instance_name, action, status, \
-                source_host, pinned_target, reason, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                source_host, pinned_target, reason, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(op)
         .bind(&m.instance_id)
@@ -148,14 +146,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         self.insert_operation(&mut tx, op).await?;
-        sqlx::query(
-            "INSERT INTO drains (operation_id, host_id, parallelism, started_at) VALUES (?, ?, ?, ?)",
+        crate::db::query(
+            "INSERT INTO drains (operation_id, host_id, parallelism, started_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(op.id)
         .bind(host)
         .bind(i64::from(parallelism))
         .bind(op.now)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         insert_moves(&mut tx, op.id, host, None, moves, op.now).await?;
         tx.commit().await?;
@@ -167,10 +165,10 @@ impl Store {
     pub async fn discard_drain(&self, op: &str) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         for sql in [
-            "DELETE FROM moves WHERE operation_id = ?",
-            "DELETE FROM drains WHERE operation_id = ?",
+            "DELETE FROM moves WHERE operation_id = $1",
+            "DELETE FROM drains WHERE operation_id = $1",
         ] {
-            sqlx::query(sql).bind(op).execute(&mut *tx).await?;
+            crate::db::query(sql).bind(op).execute(&mut tx).await?;
         }
         crate::jobs::operations::discard_operation(&mut tx, op).await?;
         tx.commit().await?;
@@ -218,17 +216,17 @@ impl Store {
             DrainEvent::Incomplete
         };
         let mut tx = self.write().await?;
-        let status: String = sqlx::query_scalar("SELECT status FROM operations WHERE id = ?")
+        let status: String = crate::db::query_scalar("SELECT status FROM operations WHERE id = $1")
             .bind(op)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut tx)
             .await?;
         let from = parse_status(&status)?;
         let Ok(to) = drain_transition(from, event) else {
             return Ok(false);
         };
-        let swapped = sqlx::query(
-            "UPDATE operations SET status = ?, error = ?, updated_at = ?, finished_at = ? \
-             WHERE id = ? AND status = ?",
+        let swapped = crate::db::query(
+            "UPDATE operations SET status = $1, error = $2, updated_at = $3, finished_at = $4 \
+             WHERE id = $5 AND status = $6",
         )
         .bind(status_name(to))
         .bind(summary)
@@ -236,7 +234,7 @@ impl Store {
         .bind(now)
         .bind(op)
         .bind(status_name(from))
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?
         .rows_affected()
             == 1;
@@ -251,10 +249,10 @@ impl Store {
         let data = serde_json::json!({ "status": status_name(to), "error": summary });
         crate::events::record_change(&mut tx, crate::events::EventType::Operation, op, data)
             .await?;
-        sqlx::query("UPDATE drains SET ended_at = ? WHERE operation_id = ?")
+        crate::db::query("UPDATE drains SET ended_at = $1 WHERE operation_id = $2")
             .bind(now)
             .bind(op)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         let data = serde_json::json!({ "status": status_name(to), "from": status_name(from),
             "error": summary });
@@ -279,8 +277,8 @@ impl Store {
     }
 
     pub async fn moves(&self, op: &str) -> Result<Vec<MoveRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {MOVE_COLUMNS} FROM moves m WHERE m.operation_id = ? \
+        let rows = crate::db::query(&format!(
+            "SELECT {MOVE_COLUMNS} FROM moves m WHERE m.operation_id = $1 \
              ORDER BY m.instance_name, m.instance_id"
         ))
         .bind(op)
@@ -291,9 +289,9 @@ impl Store {
 
     /// The instance's latest move (a drain's or a manual migration's).
     pub async fn latest_move(&self, instance: &str) -> Result<Option<MoveRecord>, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = crate::db::query(&format!(
             "SELECT {MOVE_COLUMNS} FROM moves m JOIN operations o ON o.id = m.operation_id \
-             WHERE m.instance_id = ? ORDER BY o.created_at DESC, o.id DESC LIMIT 1"
+             WHERE m.instance_id = $1 ORDER BY o.created_at DESC, o.id DESC LIMIT 1"
         ))
         .bind(instance)
         .fetch_optional(self.pool())
@@ -303,10 +301,10 @@ impl Store {
 
     /// The host's current or last drain.
     pub async fn latest_drain(&self, host: &str) -> Result<Option<DrainRecord>, StoreError> {
-        let row = sqlx::query(
+        let row = crate::db::query(
             "SELECT d.operation_id, d.host_id, d.parallelism, d.started_at, d.ended_at, o.status \
              FROM drains d JOIN operations o ON o.id = d.operation_id \
-             WHERE d.host_id = ? ORDER BY d.started_at DESC, d.operation_id DESC LIMIT 1",
+             WHERE d.host_id = $1 ORDER BY d.started_at DESC, d.operation_id DESC LIMIT 1",
         )
         .bind(host)
         .fetch_optional(self.pool())
@@ -328,7 +326,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{test_hosts, test_image, test_store};
+    use crate::db::{test_hosts, test_image};
     use crate::instances::store::ClaimRefused;
     use crate::instances::store::{NewInstanceRow, Reconciled};
     use crate::scheduler::Overcommit;
@@ -390,7 +388,7 @@ mod tests {
 
     /// Each host's allocated cores, from the table and from the placement index.
     async fn cores(store: &Store) -> Result<Vec<(i64, u32)>, StoreError> {
-        let rows = sqlx::query("SELECT id, allocated_cores FROM hosts ORDER BY id")
+        let rows = crate::db::query("SELECT id, allocated_cores FROM hosts ORDER BY id")
             .fetch_all(store.pool())
             .await?;
         let index = store.placement_candidates(0);
@@ -406,17 +404,16 @@ mod tests {
             .collect()
     }
 
+    crate::db::store_test! {
     /// A drain's moves keep the claims right at every step: a migrating instance holds both
     /// hosts' claims, a finished move only the target's, a failed one only the source's, and a
     /// released instance none; the host ends where the drain's outcome says.
-    #[tokio::test]
-    async fn moves_keep_claims_and_placement_consistent() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    async fn moves_keep_claims_and_placement_consistent(store, _dir) -> Result<(), StoreError> {
         region(&store).await?;
         instance(&store, "vm-a", InstanceState::Running).await?;
         instance(&store, "vm-b", InstanceState::Running).await?;
         instance(&store, "vm-c", InstanceState::Stopped).await?;
-        sqlx::query("UPDATE hosts SET state = 'locked' WHERE id = 'host-1'")
+        crate::db::query("UPDATE hosts SET state = 'locked' WHERE id = 'host-1'")
             .execute(store.pool())
             .await?;
         let op = NewOperation {
@@ -566,13 +563,13 @@ mod tests {
         assert_eq!(op.finished_at.as_deref(), Some(rfc3339(6).as_str()));
         Ok(())
     }
+    }
 
+    crate::db::store_test! {
     /// A drain whose host could not enter maintenance leaves nothing behind; a move's status
     /// and its instance's state change only from where their tables start them.
-    #[tokio::test]
-    async fn refused_changes_write_nothing() -> Result<(), StoreError> {
+    async fn refused_changes_write_nothing(store, _dir) -> Result<(), StoreError> {
         use crate::instances::store::state::{Owner, StateChange, swap_state};
-        let (store, _dir) = test_store().await;
         region(&store).await?;
         instance(&store, "vm-a", InstanceState::Running).await?;
         let op = NewOperation {
@@ -607,7 +604,7 @@ mod tests {
         assert_eq!(m.item.status, MoveStatus::Pending);
 
         // The instance swap: a stale `from` changes nothing; an illegal change is an error.
-        let mut conn = store.pool().acquire().await?;
+        let mut conn = store.write().await?;
         let change = |from, to| StateChange {
             from,
             to,
@@ -623,5 +620,6 @@ mod tests {
         let a = store.instance("vm-a").await?.expect("vm-a").instance;
         assert_eq!(a.state, InstanceState::Running);
         Ok(())
+    }
     }
 }

@@ -14,20 +14,19 @@ use plinth_common::api::MoveStatus;
 use plinth_common::instance::InstanceState;
 use plinth_common::maintenance::MoveEvent;
 use serde_json::json;
-use sqlx::{Row, SqliteConnection};
 
 /// A migrating instance's two hosts and its size (what each end's claim is).
 /// Records a step of the move of `instance` in `op` ("web-1 (inst-4f2a): moved to host-9c1e")
 /// and the operation's item progress (moves ended of all), in the move's transaction.
 pub(super) async fn move_step(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     op: &str,
     instance: &str,
     what: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let name: Option<String> = sqlx::query_scalar(
-        "SELECT instance_name FROM moves WHERE operation_id = ? AND instance_id = ?",
+    let name: Option<String> = crate::db::query_scalar(
+        "SELECT instance_name FROM moves WHERE operation_id = $1 AND instance_id = $2",
     )
     .bind(op)
     .bind(instance)
@@ -40,13 +39,13 @@ pub(super) async fn move_step(
 
 /// The operation's item progress from its moves: those ended (moved, released, stayed) of all.
 pub(super) async fn count_moves(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     op: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let row = sqlx::query(
-        "SELECT count(*) AS total, coalesce(sum(status IN (?, ?, ?)), 0) AS done \
-         FROM moves WHERE operation_id = ?",
+    let row = crate::db::query(
+        "SELECT count(*) AS total, coalesce(sum(status IN ($1, $2, $3)), 0) AS done \
+         FROM moves WHERE operation_id = $4",
     )
     .bind(MoveStatus::Moved.as_str())
     .bind(MoveStatus::Released.as_str())
@@ -67,13 +66,13 @@ struct Migrating {
 
 /// The instance while it migrates for `op`; `None` when it does not.
 async fn migrating(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     op: &str,
     instance: &str,
 ) -> Result<Option<Migrating>, StoreError> {
-    let row = sqlx::query(
+    let row = crate::db::query(
         "SELECT host_id, migrating_to, vcpus, memory_bytes FROM instances \
-         WHERE id = ? AND operation_id = ? AND migrating_to IS NOT NULL",
+         WHERE id = $1 AND operation_id = $2 AND migrating_to IS NOT NULL",
     )
     .bind(instance)
     .bind(op)
@@ -94,24 +93,25 @@ async fn migrating(
 /// the move table, then a compare-and-swap on that status. A move that is not where the event
 /// starts from (or that moved meanwhile) is an error: only its drain writes it.
 async fn swap_move(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     op: &str,
     instance: &str,
     event: MoveEvent,
 ) -> Result<MoveStatus, StoreError> {
-    let now: Option<String> =
-        sqlx::query_scalar("SELECT status FROM moves WHERE operation_id = ? AND instance_id = ?")
-            .bind(op)
-            .bind(instance)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let now: Option<String> = crate::db::query_scalar(
+        "SELECT status FROM moves WHERE operation_id = $1 AND instance_id = $2",
+    )
+    .bind(op)
+    .bind(instance)
+    .fetch_optional(&mut *conn)
+    .await?;
     let now = now.ok_or_else(|| StoreError::Corrupt(format!("no move of {instance} in {op}")))?;
     let from = parse(&now, "move status", MoveStatus::parse)?;
     let to = from
         .transition(event)
         .map_err(|e| StoreError::Corrupt(format!("{instance} in {op}: {e}")))?;
-    let swapped = sqlx::query(
-        "UPDATE moves SET status = ? WHERE operation_id = ? AND instance_id = ? AND status = ?",
+    let swapped = crate::db::query(
+        "UPDATE moves SET status = $1 WHERE operation_id = $2 AND instance_id = $3 AND status = $4",
     )
     .bind(to.as_str())
     .bind(op)
@@ -132,7 +132,7 @@ async fn swap_move(
 /// Records where a move stands after an attempt that did not move the instance (or a move
 /// that will not happen): `event` applied, with its reason and end.
 async fn set_outcome(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     op: &str,
     instance: &str,
     event: MoveEvent,
@@ -141,8 +141,8 @@ async fn set_outcome(
 ) -> Result<(), StoreError> {
     let status = swap_move(&mut *conn, op, instance, event).await?;
     let ended = status.is_final().then_some(now);
-    sqlx::query(
-        "UPDATE moves SET reason = ?, ended_at = ? WHERE operation_id = ? AND instance_id = ?",
+    crate::db::query(
+        "UPDATE moves SET reason = $1, ended_at = $2 WHERE operation_id = $3 AND instance_id = $4",
     )
     .bind(reason)
     .bind(ended)
@@ -155,7 +155,7 @@ async fn set_outcome(
 
 /// Puts a migrating instance back to `running` for the end of `op`'s attempt.
 async fn end_migrating(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     op: &str,
     instance: &str,
     now: i64,
@@ -190,13 +190,13 @@ impl Store {
     ) -> Result<Result<(), ClaimRefused>, StoreError> {
         let _turn = self.claims.lock().await;
         let mut tx = self.write().await?;
-        let row = sqlx::query(
+        let row = crate::db::query(
             "SELECT state, vcpus, memory_bytes FROM instances \
-             WHERE id = ? AND host_id = ? AND operation_id IS NULL",
+             WHERE id = $1 AND host_id = $2 AND operation_id IS NULL",
         )
         .bind(instance)
         .bind(source)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?;
         let Some(row) = row else {
             return Ok(Err(ClaimRefused::Moved));
@@ -215,10 +215,10 @@ impl Store {
         if !swap_state(&mut tx, instance, &change).await? {
             return Ok(Err(ClaimRefused::Moved));
         }
-        sqlx::query("UPDATE instances SET migrating_to = ? WHERE id = ?")
+        crate::db::query("UPDATE instances SET migrating_to = $1 WHERE id = $2")
             .bind(target)
             .bind(instance)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         let claim = json!([{
             "host": target,
@@ -230,16 +230,16 @@ impl Store {
             return Ok(Err(ClaimRefused::HostFull));
         };
         swap_move(&mut tx, op, instance, MoveEvent::Claim).await?;
-        sqlx::query(
-            "UPDATE moves SET target_host = ?, attempts = attempts + 1, \
-                started_at = COALESCE(started_at, ?), reason = NULL \
-             WHERE operation_id = ? AND instance_id = ?",
+        crate::db::query(
+            "UPDATE moves SET target_host = $1, attempts = attempts + 1, \
+                started_at = COALESCE(started_at, $2), reason = NULL \
+             WHERE operation_id = $3 AND instance_id = $4",
         )
         .bind(target)
         .bind(now)
         .bind(op)
         .bind(instance)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         let what = format!("live migration to {target} started");
         move_step(&mut tx, op, instance, &what, now).await?;
@@ -265,18 +265,18 @@ impl Store {
             )));
         };
         let released = give_back(&mut tx, &m.source, m.cores, m.memory).await?;
-        sqlx::query(
-            "UPDATE instances SET host_id = migrating_to, migrating_to = NULL WHERE id = ?",
+        crate::db::query(
+            "UPDATE instances SET host_id = migrating_to, migrating_to = NULL WHERE id = $1",
         )
         .bind(instance)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         end_migrating(&mut tx, op, instance, now).await?;
         swap_move(&mut tx, op, instance, MoveEvent::Moved).await?;
-        sqlx::query(
-            "UPDATE moves SET target_host = ?, ended_at = ?, prepare_ms = ?, \
-                libvirt_ms = ?, total_ms = ?, reason = NULL \
-                WHERE operation_id = ? AND instance_id = ?",
+        crate::db::query(
+            "UPDATE moves SET target_host = $1, ended_at = $2, prepare_ms = $3, \
+                libvirt_ms = $4, total_ms = $5, reason = NULL \
+                WHERE operation_id = $6 AND instance_id = $7",
         )
         .bind(&m.target)
         .bind(now)
@@ -285,7 +285,7 @@ impl Store {
         .bind(timings.total_ms as i64)
         .bind(op)
         .bind(instance)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         let what = format!("moved to {}", m.target);
         move_step(&mut tx, op, instance, &what, now).await?;
@@ -309,9 +309,9 @@ impl Store {
         let mut released = None;
         if let Some(m) = migrating(&mut tx, op, instance).await? {
             released = Some(give_back(&mut tx, &m.target, m.cores, m.memory).await?);
-            sqlx::query("UPDATE instances SET migrating_to = NULL WHERE id = ?")
+            crate::db::query("UPDATE instances SET migrating_to = NULL WHERE id = $1")
                 .bind(instance)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
             end_migrating(&mut tx, op, instance, now).await?;
         }
@@ -345,14 +345,14 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        let still = sqlx::query(
-            "SELECT 1 FROM instances WHERE id = ? AND host_id = ? AND state = ? \
+        let still = crate::db::query(
+            "SELECT 1 FROM instances WHERE id = $1 AND host_id = $2 AND state = $3 \
                 AND operation_id IS NULL",
         )
         .bind(instance)
         .bind(source)
         .bind(InstanceState::Stopped.as_str())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?
         .is_some();
         if !still {
@@ -360,24 +360,24 @@ impl Store {
         }
         let released = release_claim(&mut tx, instance).await?;
         let reason = format!("released from {source} by its maintenance drain");
-        sqlx::query("UPDATE instances SET state_reason = ?, updated_at = ? WHERE id = ?")
+        crate::db::query("UPDATE instances SET state_reason = $1, updated_at = $2 WHERE id = $3")
             .bind(&reason)
             .bind(now)
             .bind(instance)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         let data = json!({ "host_id": null, "reason": reason });
         crate::events::record_change(&mut tx, crate::events::EventType::Instance, instance, data)
             .await?;
         swap_move(&mut tx, op, instance, MoveEvent::Release).await?;
-        sqlx::query(
-            "UPDATE moves SET started_at = ?, ended_at = ? WHERE operation_id = ? AND instance_id = ?",
+        crate::db::query(
+            "UPDATE moves SET started_at = $1, ended_at = $2 WHERE operation_id = $3 AND instance_id = $4",
         )
         .bind(now)
         .bind(now)
         .bind(op)
         .bind(instance)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         let what = format!("stopped, so released from {source} without moving");
         move_step(&mut tx, op, instance, &what, now).await?;

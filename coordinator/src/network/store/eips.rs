@@ -6,7 +6,7 @@
 //! addresses taken (an IPv6 /64 costs what an IPv4 /28 does); a segment's `allocated` counter
 //! says it is full without reading its addresses.
 
-use crate::db::{Keyed, Order, Store, StoreError, push_after, push_order};
+use crate::db::{Keyed, Order, QueryBuilder, Store, StoreError, push_after, push_order};
 use crate::network::pool::{Pool, Scan, number};
 use crate::network::store::segments::{self, PERMITTED, SegmentRecord};
 use crate::network::validate::version;
@@ -14,8 +14,6 @@ use plinth_common::api::{Eip, EipState, InstanceAddress, SegmentState};
 use plinth_common::instance::InstanceState;
 use plinth_common::timefmt::rfc3339;
 use rand::Rng;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::net::IpAddr;
 
 /// Taken addresses read by the first query looking for a gap: in a sparse segment the first
@@ -110,7 +108,7 @@ pub struct EipFilter {
     pub after: Option<(String, String)>,
 }
 
-fn eip(row: &SqliteRow) -> Result<Eip, StoreError> {
+fn eip(row: &crate::db::Row) -> Result<Eip, StoreError> {
     let instance_id: Option<String> = row.try_get("instance_id")?;
     Ok(Eip {
         id: row.try_get("id")?,
@@ -134,15 +132,14 @@ fn eip(row: &SqliteRow) -> Result<Eip, StoreError> {
 /// The segments `tenant` may use that could serve `a`, in the order they are tried: the one
 /// named, else those of the version asked for (or the address's), most free addresses first.
 async fn candidates(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     a: &Allocation<'_>,
 ) -> Result<Result<Vec<SegmentRecord>, AllocRefused>, StoreError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {} FROM segments s WHERE {PERMITTED} AND (? IS NULL OR s.id = ?) ORDER BY s.name",
+    let rows = crate::db::query(&format!(
+        "SELECT {} FROM segments s WHERE {PERMITTED} AND ($2 IS NULL OR s.id = $2) ORDER BY s.name",
         segments::COLUMNS
     ))
     .bind(a.tenant_id)
-    .bind(a.segment_id)
     .bind(a.segment_id)
     .fetch_all(&mut *conn)
     .await?;
@@ -185,7 +182,7 @@ async fn candidates(
 /// A free address of `segment`, or `None` when it has none. Reads the taken addresses from a
 /// random start in key order, wrapping around once.
 async fn free_address(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     segment: &SegmentRecord,
 ) -> Result<Option<u128>, StoreError> {
     let pool = segment.pool();
@@ -201,9 +198,9 @@ async fn free_address(
         let mut next = from;
         let mut page = FIRST_PAGE;
         loop {
-            let rows = sqlx::query(
-                "SELECT address_key FROM eips WHERE segment_id = ? AND address_key >= ? \
-                 AND address_key <= ? ORDER BY address_key LIMIT ?",
+            let rows = crate::db::query(
+                "SELECT address_key FROM eips WHERE segment_id = $1 AND address_key >= $2 \
+                 AND address_key <= $3 ORDER BY address_key LIMIT $4",
             )
             .bind(&segment.id)
             .bind(pool.key(next))
@@ -234,15 +231,15 @@ async fn free_address(
 
 /// Inserts the EIP and counts it on its segment; `false` when the address is taken.
 async fn insert(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     a: &Allocation<'_>,
     segment: &SegmentRecord,
     n: u128,
 ) -> Result<bool, StoreError> {
     let pool = segment.pool();
-    let inserted = sqlx::query(
+    let inserted = crate::db::query(
         "INSERT INTO eips (id, segment_id, address, address_key, tenant_id, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (segment_id, address_key) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (segment_id, address_key) DO NOTHING",
     )
     .bind(a.id)
     .bind(&segment.id)
@@ -257,7 +254,7 @@ async fn insert(
     if inserted == 0 {
         return Ok(false);
     }
-    sqlx::query("UPDATE segments SET allocated = allocated + 1 WHERE id = ?")
+    crate::db::query("UPDATE segments SET allocated = allocated + 1 WHERE id = $1")
         .bind(&segment.id)
         .execute(&mut *conn)
         .await?;
@@ -289,12 +286,12 @@ impl Store {
             }
             if !insert(&mut tx, a, segment, number(addr)).await? {
                 let key = segment.pool().key(number(addr));
-                let holder = sqlx::query(
-                    "SELECT id, tenant_id FROM eips WHERE segment_id = ? AND address_key = ?",
+                let holder = crate::db::query(
+                    "SELECT id, tenant_id FROM eips WHERE segment_id = $1 AND address_key = $2",
                 )
                 .bind(&segment.id)
                 .bind(key)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut tx)
                 .await?;
                 return Ok(Err(AllocRefused::AddressTaken {
                     eip: holder.try_get("id")?,
@@ -333,7 +330,7 @@ impl Store {
     }
 
     pub async fn eip(&self, id: &str) -> Result<Option<Eip>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE e.id = ?"))
+        let row = crate::db::query(&format!("SELECT {COLUMNS} {FROM} WHERE e.id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -346,7 +343,7 @@ impl Store {
         &self,
         f: &EipFilter,
     ) -> Result<(Vec<Keyed<String, Eip>>, u64), StoreError> {
-        let filters = |q: &mut QueryBuilder<'_, Sqlite>| {
+        let filters = |q: &mut QueryBuilder<'_>| {
             q.push(" WHERE 1 = 1");
             for (column, value) in [
                 ("e.tenant_id", &f.tenant),
@@ -358,11 +355,10 @@ impl Store {
                 }
             }
         };
-        let mut count = QueryBuilder::<Sqlite>::new(format!("SELECT COUNT(*) {FROM}"));
+        let mut count = QueryBuilder::new(format!("SELECT COUNT(*) {FROM}"));
         filters(&mut count);
         let total: i64 = count.build().fetch_one(self.pool()).await?.try_get(0)?;
-        let mut query =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS}, e.address_key {FROM}"));
+        let mut query = QueryBuilder::new(format!("SELECT {COLUMNS}, e.address_key {FROM}"));
         filters(&mut query);
         // Segment names are unique and an address is in one segment: the order is total.
         let (key, id) = ("s.name", "e.address_key");
@@ -388,18 +384,18 @@ impl Store {
         now: i64,
     ) -> Result<Result<Eip, BindRefused>, StoreError> {
         let mut tx = self.write().await?;
-        let Some(row) = sqlx::query("SELECT tenant_id, instance_id FROM eips WHERE id = ?")
+        let Some(row) = crate::db::query("SELECT tenant_id, instance_id FROM eips WHERE id = $1")
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?
         else {
             return Ok(Err(BindRefused::EipNotFound));
         };
         let (tenant, bound): (String, Option<String>) =
             (row.try_get("tenant_id")?, row.try_get("instance_id")?);
-        let Some(inst) = sqlx::query("SELECT tenant_id, state FROM instances WHERE id = ?")
+        let Some(inst) = crate::db::query("SELECT tenant_id, state FROM instances WHERE id = $1")
             .bind(instance_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?
         else {
             return Ok(Err(BindRefused::InstanceNotFound));
@@ -416,11 +412,11 @@ impl Store {
             }
             Some(_) => {}
             None => {
-                sqlx::query("UPDATE eips SET instance_id = ?, updated_at = ? WHERE id = ?")
+                crate::db::query("UPDATE eips SET instance_id = $1, updated_at = $2 WHERE id = $3")
                     .bind(instance_id)
                     .bind(now)
                     .bind(id)
-                    .execute(&mut *tx)
+                    .execute(&mut tx)
                     .await?;
                 let data = serde_json::json!({ "instance_id": instance_id });
                 crate::events::record_change(&mut tx, crate::events::EventType::Eip, id, data)
@@ -435,12 +431,12 @@ impl Store {
     /// Unbinds an EIP (one not bound stays so); `None` when it does not exist.
     pub async fn unbind_eip(&self, id: &str, now: i64) -> Result<Option<Eip>, StoreError> {
         let mut tx = self.write().await?;
-        let n = sqlx::query(
-            "UPDATE eips SET instance_id = NULL, updated_at = ? WHERE id = ? AND instance_id IS NOT NULL",
+        let n = crate::db::query(
+            "UPDATE eips SET instance_id = NULL, updated_at = $1 WHERE id = $2 AND instance_id IS NOT NULL",
         )
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?
         .rows_affected();
         if n == 1 {
@@ -456,9 +452,9 @@ impl Store {
     pub async fn release_eip(&self, id: &str) -> Result<Result<(), ReleaseRefused>, StoreError> {
         let _turn = self.eips.lock().await;
         let mut tx = self.write().await?;
-        let Some(row) = sqlx::query("SELECT segment_id, instance_id FROM eips WHERE id = ?")
+        let Some(row) = crate::db::query("SELECT segment_id, instance_id FROM eips WHERE id = $1")
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?
         else {
             return Ok(Err(ReleaseRefused::NotFound));
@@ -469,13 +465,13 @@ impl Store {
         let segment: String = row.try_get("segment_id")?;
         let data = serde_json::json!({ "deleted": true, "released": true, "segment_id": segment });
         crate::events::record_change(&mut tx, crate::events::EventType::Eip, id, data).await?;
-        sqlx::query("DELETE FROM eips WHERE id = ?")
+        crate::db::query("DELETE FROM eips WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
-        sqlx::query("UPDATE segments SET allocated = MAX(allocated - 1, 0) WHERE id = ?")
+        crate::db::query("UPDATE segments SET allocated = MAX(allocated - 1, 0) WHERE id = $1")
             .bind(&segment)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         self.events_committed();
@@ -488,10 +484,10 @@ impl Store {
         &self,
         instance_id: &str,
     ) -> Result<Vec<InstanceAddress>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = crate::db::query(&format!(
             "SELECT e.id AS eip_id, e.address, {} FROM eips e \
              JOIN segments s ON s.id = e.segment_id \
-             WHERE e.instance_id = ? ORDER BY s.ip_version, e.address_key",
+             WHERE e.instance_id = $1 ORDER BY s.ip_version, e.address_key",
             segments::COLUMNS
         ))
         .bind(instance_id)
@@ -526,7 +522,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::test_store;
+
     use crate::network::store::segments::{Permission, SegmentRefused};
     use crate::network::validate::{self, SegmentInput};
     use std::collections::HashSet;
@@ -534,11 +530,10 @@ mod tests {
     const A: &str = "tenant-00000000000a";
     const B: &str = "tenant-00000000000b";
 
-    async fn setup() -> Result<(Store, tempfile::TempDir), StoreError> {
-        let (store, dir) = test_store().await;
+    async fn setup(store: &Store) -> Result<(), StoreError> {
         store.create_tenant(A, "a@example.com", "A").await?;
         store.create_tenant(B, "b@example.com", "B").await?;
-        Ok((store, dir))
+        Ok(())
     }
 
     fn everyone() -> Permission {
@@ -585,9 +580,9 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_28_hands_out_13_addresses_to_100_concurrent_callers() -> Result<(), StoreError> {
-        let (store, _dir) = setup().await?;
+    crate::db::store_test! {
+    async fn a_28_hands_out_13_addresses_to_100_concurrent_callers(store, _dir) -> Result<(), StoreError> {
+            setup(&store).await?;
         small(&store).await?;
         let mut tasks = Vec::new();
         for n in 0..100 {
@@ -631,10 +626,11 @@ mod tests {
         assert_eq!(again.map(|e| e.address), Ok(items[4].1.address.clone()));
         Ok(())
     }
+    }
 
-    #[tokio::test]
-    async fn a_64_allocates_10000_distinct_addresses() -> Result<(), StoreError> {
-        let (store, _dir) = setup().await?;
+    crate::db::store_test! {
+    async fn a_64_allocates_10000_distinct_addresses(store, _dir) -> Result<(), StoreError> {
+            setup(&store).await?;
         segment(
             &store,
             "seg-6",
@@ -657,10 +653,11 @@ mod tests {
         assert!(!seen.contains("2001:db8:1::") && !seen.contains("2001:db8:1::1"));
         Ok(())
     }
+    }
 
-    #[tokio::test]
-    async fn specific_addresses() -> Result<(), StoreError> {
-        let (store, _dir) = setup().await?;
+    crate::db::store_test! {
+    async fn specific_addresses(store, _dir) -> Result<(), StoreError> {
+            setup(&store).await?;
         small(&store).await?;
         let at = |id: &'static str, addr: &str| Allocation {
             address: Some(addr.parse().expect("an address")),
@@ -712,11 +709,12 @@ mod tests {
         assert_eq!(again.err(), Some(holder));
         Ok(())
     }
+    }
 
-    #[tokio::test]
-    async fn permission_decides_who_allocates_and_never_takes_addresses_back()
+    crate::db::store_test! {
+    async fn permission_decides_who_allocates_and_never_takes_addresses_back(store, _dir)
     -> Result<(), StoreError> {
-        let (store, _dir) = setup().await?;
+            setup(&store).await?;
         let only_a = Permission {
             all_tenants: false,
             tenant_ids: vec![A.to_string()],
@@ -771,10 +769,11 @@ mod tests {
         assert_eq!(seen_by_b.permission.tenants.len(), 1);
         Ok(())
     }
+    }
 
-    #[tokio::test]
-    async fn delete_waits_for_every_release() -> Result<(), StoreError> {
-        let (store, _dir) = setup().await?;
+    crate::db::store_test! {
+    async fn delete_waits_for_every_release(store, _dir) -> Result<(), StoreError> {
+            setup(&store).await?;
         small(&store).await?;
         let eip = store
             .allocate_eip(&ask("eip-000000000001", A))
@@ -810,10 +809,11 @@ mod tests {
         assert!(store.segment("seg-1", None).await?.is_none());
         Ok(())
     }
+    }
 
-    #[tokio::test]
-    async fn overlapping_segments_are_refused() -> Result<(), StoreError> {
-        let (store, _dir) = setup().await?;
+    crate::db::store_test! {
+    async fn overlapping_segments_are_refused(store, _dir) -> Result<(), StoreError> {
+            setup(&store).await?;
         segment(
             &store,
             "seg-1",
@@ -840,6 +840,7 @@ mod tests {
         );
         Ok(())
     }
+    }
 
     async fn instance(
         store: &Store,
@@ -847,10 +848,10 @@ mod tests {
         tenant: &str,
         state: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO instances (id, name, kind, tenant_id, vcpus, memory_bytes, disk_bytes, \
                 state, search_text, created_at, updated_at) \
-             VALUES (?, ?, 'vm', ?, 1, 67108864, 1073741824, ?, '', 0, 0)",
+             VALUES ($1, $2, 'vm', $3, 1, 67108864, 1073741824, $4, '', 0, 0)",
         )
         .bind(id)
         .bind(id)
@@ -861,9 +862,9 @@ mod tests {
         Ok(())
     }
 
-    #[tokio::test]
-    async fn binds_follow_the_tenant_and_the_instance() -> Result<(), StoreError> {
-        let (store, _dir) = setup().await?;
+    crate::db::store_test! {
+    async fn binds_follow_the_tenant_and_the_instance(store, _dir) -> Result<(), StoreError> {
+            setup(&store).await?;
         small(&store).await?;
         instance(&store, "inst-a", A, "running").await?;
         instance(&store, "inst-a2", A, "deleting").await?;
@@ -902,7 +903,7 @@ mod tests {
             })
         );
         // Deleting the instance unbinds its EIPs.
-        sqlx::query("DELETE FROM instances WHERE id = 'inst-a'")
+        crate::db::query("DELETE FROM instances WHERE id = 'inst-a'")
             .execute(store.pool())
             .await?;
         let after = store.eip(&eip.id).await?.expect("the EIP stays");
@@ -912,12 +913,13 @@ mod tests {
         );
         Ok(())
     }
+    }
 
+    crate::db::store_test! {
     /// EIPs by segment name then address, through addresses taken between pages on either
     /// side of the cursor; a tenant filter with a cursor. Segments page by name.
-    #[tokio::test]
-    async fn eips_and_segments_page_in_order_through_inserts() -> Result<(), StoreError> {
-        let (store, _dir) = setup().await?;
+    async fn eips_and_segments_page_in_order_through_inserts(store, _dir) -> Result<(), StoreError> {
+            setup(&store).await?;
         small(&store).await?;
         // Another VLAN: a NIC and VLAN carry one IPv4 segment.
         let other_vlan = validate::spec(&SegmentInput {
@@ -992,5 +994,6 @@ mod tests {
                 .is_empty()
         );
         Ok(())
+    }
     }
 }

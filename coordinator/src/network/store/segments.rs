@@ -2,14 +2,12 @@
 //! transaction that first reads the others, so the rules between segments (no overlap, one
 //! segment per family on a NIC and VLAN) hold however many admins write at once.
 
-use crate::db::{Order, Store, StoreError, push_after, push_order};
+use crate::db::{Order, QueryBuilder, Store, StoreError, push_after, push_order};
 use crate::network::pool::Pool;
 use crate::network::validate::{self, Clash, Existing, SegmentSpec};
 use ipnet::IpNet;
 use plinth_common::api::{PermittedTenant, RoutePolicy, Segment, SegmentPermission, SegmentState};
 use plinth_common::timefmt::rfc3339;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -18,14 +16,14 @@ pub(crate) const COLUMNS: &str = "s.id, s.name, s.cidr, s.gateway, s.nic, s.vlan
 
 /// A tenant may use a segment open to all, or one that lists it (`?` is the tenant).
 pub(crate) const PERMITTED: &str = "(s.all_tenants = 1 OR EXISTS (SELECT 1 FROM segment_tenants \
-    st WHERE st.segment_id = s.id AND st.tenant_id = ?))";
+    st WHERE st.segment_id = s.id AND st.tenant_id = $1))";
 
 /// Appends ` WHERE` what `viewer` may see (all for an admin, `None`).
-fn push_viewer(query: &mut QueryBuilder<'_, Sqlite>, viewer: Option<&str>) {
+fn push_viewer(query: &mut QueryBuilder<'_>, viewer: Option<&str>) {
     query.push(" WHERE 1 = 1");
     if let Some(v) = viewer {
         // PERMITTED's one parameter is the tenant.
-        let (before, after) = PERMITTED.split_once('?').unwrap_or((PERMITTED, ""));
+        let (before, after) = PERMITTED.split_once("$1").unwrap_or((PERMITTED, ""));
         query
             .push(format!(" AND {before}"))
             .push_bind(v.to_string())
@@ -119,7 +117,7 @@ fn corrupt(what: &str, text: &str) -> StoreError {
     StoreError::Corrupt(format!("segment {what} '{text}'"))
 }
 
-pub(crate) fn record(row: &SqliteRow) -> Result<SegmentRecord, StoreError> {
+pub(crate) fn record(row: &crate::db::Row) -> Result<SegmentRecord, StoreError> {
     let cidr: &str = row.try_get("cidr")?;
     let gateway: &str = row.try_get("gateway")?;
     let policy: &str = row.try_get("route_policy")?;
@@ -159,13 +157,15 @@ fn routes_json(spec: &SegmentSpec) -> String {
 
 /// Every segment but `except`, as the rules between segments see them.
 async fn others(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     except: Option<&str>,
 ) -> Result<Vec<Existing>, StoreError> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM segments s WHERE s.id != ?"))
-        .bind(except.unwrap_or(""))
-        .fetch_all(conn)
-        .await?;
+    let rows = crate::db::query(&format!(
+        "SELECT {COLUMNS} FROM segments s WHERE s.id != $1"
+    ))
+    .bind(except.unwrap_or(""))
+    .fetch_all(conn)
+    .await?;
     rows.iter()
         .map(|r| {
             let rec = record(r)?;
@@ -181,18 +181,18 @@ async fn others(
 }
 
 async fn write_permission(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     id: &str,
     p: &Permission,
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM segment_tenants WHERE segment_id = ?")
+    crate::db::query("DELETE FROM segment_tenants WHERE segment_id = $1")
         .bind(id)
         .execute(&mut *conn)
         .await?;
     if !p.all_tenants {
         for tenant in &p.tenant_ids {
-            sqlx::query(
-                "INSERT INTO segment_tenants (segment_id, tenant_id) VALUES (?, ?) \
+            crate::db::query(
+                "INSERT INTO segment_tenants (segment_id, tenant_id) VALUES ($1, $2) \
                  ON CONFLICT DO NOTHING",
             )
             .bind(id)
@@ -217,10 +217,10 @@ impl Store {
         if let Some(clash) = validate::clash(spec, &others(&mut tx, None).await?) {
             return Ok(Err(SegmentRefused::Clash(clash)));
         }
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO segments (id, name, ip_version, cidr, gateway, nic, vlan, route_policy, \
                 routes_json, all_tenants, state, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(id)
         .bind(&spec.name)
@@ -235,7 +235,7 @@ impl Store {
         .bind(SegmentState::Available.as_str())
         .bind(now)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         write_permission(&mut tx, id, permission).await?;
         let data = serde_json::json!({ "state": SegmentState::Available.as_str(), "created": true,
@@ -265,19 +265,20 @@ impl Store {
             let key = current
                 .pool()
                 .key(crate::network::pool::number(spec.gateway));
-            let held = sqlx::query("SELECT id FROM eips WHERE segment_id = ? AND address_key = ?")
-                .bind(id)
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let held =
+                crate::db::query("SELECT id FROM eips WHERE segment_id = $1 AND address_key = $2")
+                    .bind(id)
+                    .bind(key)
+                    .fetch_optional(&mut tx)
+                    .await?;
             if let Some(row) = held {
                 let eip = row.try_get("id")?;
                 return Ok(Err(SegmentRefused::GatewayAllocated { eip }));
             }
         }
-        sqlx::query(
-            "UPDATE segments SET name = ?, gateway = ?, nic = ?, vlan = ?, route_policy = ?, \
-                routes_json = ?, state = ?, updated_at = ? WHERE id = ?",
+        crate::db::query(
+            "UPDATE segments SET name = $1, gateway = $2, nic = $3, vlan = $4, route_policy = $5, \
+                routes_json = $6, state = $7, updated_at = $8 WHERE id = $9",
         )
         .bind(&spec.name)
         .bind(spec.gateway.to_string())
@@ -288,7 +289,7 @@ impl Store {
         .bind(state.as_str())
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         let data = serde_json::json!({ "state": state.as_str(), "from": current.state.as_str(),
             "name": spec.name });
@@ -307,11 +308,11 @@ impl Store {
     ) -> Result<Option<Segment>, StoreError> {
         let mut tx = self.write().await?;
         let changed =
-            sqlx::query("UPDATE segments SET all_tenants = ?, updated_at = ? WHERE id = ?")
+            crate::db::query("UPDATE segments SET all_tenants = $1, updated_at = $2 WHERE id = $3")
                 .bind(i64::from(permission.all_tenants))
                 .bind(now)
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?
                 .rows_affected();
         if changed == 0 {
@@ -332,13 +333,13 @@ impl Store {
             return Ok(Err(SegmentRefused::NotFound));
         };
         if current.allocated > 0 {
-            let rows = sqlx::query(
-                "SELECT id, address, instance_id FROM eips WHERE segment_id = ? \
-                 ORDER BY created_at, id LIMIT ?",
+            let rows = crate::db::query(
+                "SELECT id, address, instance_id FROM eips WHERE segment_id = $1 \
+                 ORDER BY created_at, id LIMIT $2",
             )
             .bind(id)
             .bind(SHOWN_HOLDERS)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut tx)
             .await?;
             let mut eips = Vec::with_capacity(rows.len());
             for row in &rows {
@@ -356,12 +357,12 @@ impl Store {
         }
         // The counter and the rows agree (one transaction changes both); the foreign key of
         // eips would refuse the delete anyway.
-        sqlx::query(
-            "DELETE FROM segments WHERE id = ? AND NOT EXISTS (SELECT 1 FROM eips WHERE segment_id = ?)",
+        crate::db::query(
+            "DELETE FROM segments WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM eips WHERE segment_id = $2)",
         )
         .bind(id)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         crate::events::record_change(
             &mut tx,
@@ -397,7 +398,7 @@ impl Store {
         limit: u32,
         after: Option<&(String, String)>,
     ) -> Result<(Vec<Segment>, u64), StoreError> {
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM segments s");
+        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM segments s");
         push_viewer(&mut count, viewer);
         let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
         let items = self
@@ -408,7 +409,7 @@ impl Store {
 
     /// The stored record of a segment, for checks.
     pub async fn segment_record(&self, id: &str) -> Result<Option<SegmentRecord>, StoreError> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.read().await?;
         read(&mut conn, id).await
     }
 
@@ -426,7 +427,7 @@ impl Store {
         viewer: Option<&str>,
         page: Option<(u32, Option<&(String, String)>)>,
     ) -> Result<Vec<Segment>, StoreError> {
-        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM segments s"));
+        let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM segments s"));
         push_viewer(&mut query, viewer);
         if let Some(id) = id {
             query.push(" AND s.id = ").push_bind(id.to_string());
@@ -454,10 +455,10 @@ impl Store {
         id: Option<&str>,
         viewer: Option<&str>,
     ) -> Result<HashMap<String, Vec<PermittedTenant>>, StoreError> {
-        let rows = sqlx::query(
+        let rows = crate::db::query(
             "SELECT st.segment_id, t.id, t.email FROM segment_tenants st \
              JOIN tenants t ON t.id = st.tenant_id \
-             WHERE (? IS NULL OR st.segment_id = ?) AND (? IS NULL OR st.tenant_id = ?) \
+             WHERE ($1 IS NULL OR st.segment_id = $2) AND ($3 IS NULL OR st.tenant_id = $4) \
              ORDER BY t.email",
         )
         .bind(id)
@@ -487,7 +488,7 @@ impl Store {
         let mut ids: Vec<String> = Vec::with_capacity(names.len());
         for name in names {
             let name = name.trim();
-            let row = sqlx::query("SELECT id FROM tenants WHERE id = ? OR email = ?")
+            let row = crate::db::query("SELECT id FROM tenants WHERE id = $1 OR email = $2")
                 .bind(name)
                 .bind(name.to_lowercase())
                 .fetch_optional(self.pool())
@@ -505,10 +506,10 @@ impl Store {
 }
 
 pub(crate) async fn read(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::db::Tx,
     id: &str,
 ) -> Result<Option<SegmentRecord>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM segments s WHERE s.id = ?"))
+    let row = crate::db::query(&format!("SELECT {COLUMNS} FROM segments s WHERE s.id = $1"))
         .bind(id)
         .fetch_optional(conn)
         .await?;

@@ -1,9 +1,8 @@
 //! The audit log: who did what to which resource, appended by every mutating handler.
 
-use crate::db::{Keyed, Order, Store, StoreError, push_after, push_order};
+use crate::db::{Keyed, Order, QueryBuilder, Store, StoreError, push_after, push_order};
 use plinth_common::api::AuditEntry;
 use plinth_common::timefmt::{now_ms, rfc3339};
-use sqlx::{QueryBuilder, Row, Sqlite};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Entries in one millisecond keep their order: ids are the time, then a process counter.
@@ -23,7 +22,7 @@ impl Store {
         detail: &str,
     ) -> Result<(), StoreError> {
         let at = now_ms();
-        sqlx::query("INSERT INTO audit_log (id, at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)")
+        crate::db::query("INSERT INTO audit_log (id, at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(entry_id(at))
             .bind(at)
             .bind(actor)
@@ -44,10 +43,10 @@ impl Store {
         limit: u32,
         after: Option<&(String, String)>,
     ) -> Result<(Vec<Keyed<String, AuditEntry>>, u64), StoreError> {
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
+        let total: i64 = crate::db::query_scalar("SELECT COUNT(*) FROM audit_log")
             .fetch_one(self.pool())
             .await?;
-        let mut query = QueryBuilder::<Sqlite>::new(
+        let mut query = QueryBuilder::new(
             "SELECT id, at, actor, action, target, detail FROM audit_log WHERE 1 = 1",
         );
         push_after(&mut query, "id", "id", Order::Desc, after);

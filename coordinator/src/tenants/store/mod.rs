@@ -4,13 +4,11 @@ pub mod audit;
 pub mod sessions;
 pub mod tokens;
 
-use crate::db::{Order, Store, StoreError, push_after, push_order};
+use crate::db::{Order, QueryBuilder, Store, StoreError, push_after, push_order};
 use plinth_common::api::Tenant;
 use plinth_common::timefmt::{now_ms, rfc3339};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
 
-fn tenant(row: &SqliteRow) -> Result<Tenant, StoreError> {
+fn tenant(row: &crate::db::Row) -> Result<Tenant, StoreError> {
     Ok(Tenant {
         id: row.try_get("id")?,
         email: row.try_get("email")?,
@@ -27,8 +25,8 @@ impl Store {
         email: &str,
         name: &str,
     ) -> Result<Option<Tenant>, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO tenants (id, email, name, created_at) VALUES (?, ?, ?, ?) \
+        let row = crate::db::query(
+            "INSERT INTO tenants (id, email, name, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (email) DO NOTHING RETURNING id, email, name, created_at",
         )
         .bind(id)
@@ -42,14 +40,16 @@ impl Store {
 
     /// The id of the tenant with `email` (as stored: lower case).
     pub async fn tenant_id_with_email(&self, email: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT id FROM tenants WHERE email = ?")
-            .bind(email)
-            .fetch_optional(self.pool())
-            .await?)
+        Ok(
+            crate::db::query_scalar("SELECT id FROM tenants WHERE email = $1")
+                .bind(email)
+                .fetch_optional(self.pool())
+                .await?,
+        )
     }
 
     pub async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
-        let row = sqlx::query("SELECT id, email, name, created_at FROM tenants WHERE id = ?")
+        let row = crate::db::query("SELECT id, email, name, created_at FROM tenants WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -63,12 +63,11 @@ impl Store {
         limit: u32,
         after: Option<&(String, String)>,
     ) -> Result<(Vec<Tenant>, u64), StoreError> {
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
+        let total: i64 = crate::db::query_scalar("SELECT COUNT(*) FROM tenants")
             .fetch_one(self.pool())
             .await?;
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "SELECT id, email, name, created_at FROM tenants WHERE 1 = 1",
-        );
+        let mut query =
+            QueryBuilder::new("SELECT id, email, name, created_at FROM tenants WHERE 1 = 1");
         push_after(&mut query, "email", "id", Order::Asc, after);
         push_order(&mut query, "email", "id", Order::Asc, limit);
         let rows = query.build().fetch_all(self.pool()).await?;
@@ -80,15 +79,14 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{test_asc, test_store, test_walk};
+    use crate::db::{test_asc, test_walk};
     use crate::tenants::store::tokens::NewApiToken;
     use plinth_common::api::TokenRole;
 
+    crate::db::store_test! {
     /// Tenants by email: one added between pages before the cursor is not shown, one after it
     /// is, once.
-    #[tokio::test]
-    async fn tenants_page_by_email_through_inserts() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    async fn tenants_page_by_email_through_inserts(store, _dir) -> Result<(), StoreError> {
         for (id, email) in [
             ("t-1", "a@x"),
             ("t-2", "c@x"),
@@ -121,11 +119,11 @@ mod tests {
         );
         Ok(())
     }
+    }
 
+    crate::db::store_test! {
     /// Live tokens oldest first, ties by id, one tenant's with a cursor; revoked ones never.
-    #[tokio::test]
-    async fn tokens_page_by_creation_through_inserts_and_filters() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    async fn tokens_page_by_creation_through_inserts_and_filters(store, _dir) -> Result<(), StoreError> {
         store.create_tenant("t-1", "a@x", "T").await?;
         let token = |id: &'static str, tenant: Option<&'static str>, at: i64| {
             let store = &store;
@@ -175,12 +173,12 @@ mod tests {
         assert_eq!((ids, total), (vec!["k-4"], 2));
         Ok(())
     }
+    }
 
+    crate::db::store_test! {
     /// The audit log newest first: entries written between pages are newer than the cursor,
     /// so the pages after it go on with the older ones, none twice.
-    #[tokio::test]
-    async fn audit_pages_go_on_from_the_cursor_while_entries_arrive() -> Result<(), StoreError> {
-        let (store, _dir) = test_store().await;
+    async fn audit_pages_go_on_from_the_cursor_while_entries_arrive(store, _dir) -> Result<(), StoreError> {
         for n in 0..5 {
             store.audit("cli", "act", &format!("old-{n}"), "").await?;
         }
@@ -201,5 +199,6 @@ mod tests {
             ["new", "old-4", "old-3", "old-2", "old-1", "old-0"]
         );
         Ok(())
+    }
     }
 }

@@ -4,7 +4,6 @@
 
 use crate::db::{Store, StoreError};
 use crate::tenants::store::tokens::TokenAuthRow;
-use sqlx::Row;
 
 /// A new session row.
 #[derive(Debug, Clone)]
@@ -29,9 +28,9 @@ pub struct SessionAuthRow {
 
 impl Store {
     pub async fn insert_session(&self, s: &NewSession<'_>) -> Result<(), StoreError> {
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO sessions (id, secret_hash, token_id, created_at, last_seen_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(s.id)
         .bind(s.secret_hash)
@@ -45,11 +44,11 @@ impl Store {
     }
 
     pub async fn session_auth(&self, id: &str) -> Result<Option<SessionAuthRow>, StoreError> {
-        let row = sqlx::query(
+        let row = crate::db::query(
             "SELECT s.secret_hash, s.token_id, s.last_seen_at, s.expires_at, s.ended_at, \
                     t.secret_hash AS token_hash, t.role, t.tenant_id, \
                     t.expires_at AS token_expires_at, t.revoked_at \
-             FROM sessions s JOIN api_tokens t ON t.id = s.token_id WHERE s.id = ?",
+             FROM sessions s JOIN api_tokens t ON t.id = s.token_id WHERE s.id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -75,8 +74,8 @@ impl Store {
 
     /// Records a request of live session `id` at `now` (idle expiry counts from it).
     pub async fn touch_session(&self, id: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE sessions SET last_seen_at = ? WHERE id = ? AND ended_at IS NULL AND last_seen_at < ?",
+        crate::db::query(
+            "UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND ended_at IS NULL AND last_seen_at < $3",
         )
         .bind(now)
         .bind(id)
@@ -88,18 +87,20 @@ impl Store {
 
     /// Ends session `id`; `false` if it was already ended (or never was).
     pub async fn end_session(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let res = sqlx::query("UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
+        let res = crate::db::query(
+            "UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
         Ok(res.rows_affected() == 1)
     }
 
     /// Forgets sessions that ended or expired before `before` (they can never be used again).
     pub async fn prune_sessions(&self, before: i64) -> Result<u64, StoreError> {
-        let res = sqlx::query(
-            "DELETE FROM sessions WHERE expires_at < ? OR (ended_at IS NOT NULL AND ended_at < ?)",
+        let res = crate::db::query(
+            "DELETE FROM sessions WHERE expires_at < $1 OR (ended_at IS NOT NULL AND ended_at < $2)",
         )
         .bind(before)
         .bind(before)

@@ -1,11 +1,9 @@
 //! API tokens (admins and tenants) and one-time enrollment tokens. Only SHA-256 hashes of the
 //! secrets are stored; the secret is shown once, when the token is made.
 
-use crate::db::{Keyed, Order, Store, StoreError, push_after, push_order};
+use crate::db::{Keyed, Order, QueryBuilder, Store, StoreError, push_after, push_order};
 use plinth_common::api::{ApiToken, TokenRole};
 use plinth_common::timefmt::rfc3339;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
 
 /// What authenticating a bearer token needs.
 #[derive(Debug, Clone)]
@@ -56,7 +54,7 @@ pub(crate) fn parse_role(text: &str) -> Result<TokenRole, StoreError> {
     }
 }
 
-fn api_token(row: &SqliteRow) -> Result<ApiToken, StoreError> {
+fn api_token(row: &crate::db::Row) -> Result<ApiToken, StoreError> {
     Ok(ApiToken {
         id: row.try_get("id")?,
         role: parse_role(row.try_get("role")?)?,
@@ -70,9 +68,9 @@ fn api_token(row: &SqliteRow) -> Result<ApiToken, StoreError> {
 
 impl Store {
     pub async fn insert_api_token(&self, t: &NewApiToken<'_>) -> Result<ApiToken, StoreError> {
-        let row = sqlx::query(
+        let row = crate::db::query(
             "INSERT INTO api_tokens (id, secret_hash, role, tenant_id, name, created_at, expires_at, created_by) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              RETURNING id, role, tenant_id, name, created_at, expires_at, created_by",
         )
         .bind(t.id)
@@ -89,8 +87,8 @@ impl Store {
     }
 
     pub async fn api_token_auth(&self, id: &str) -> Result<Option<TokenAuthRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT secret_hash, role, tenant_id, expires_at, revoked_at FROM api_tokens WHERE id = ?",
+        let row = crate::db::query(
+            "SELECT secret_hash, role, tenant_id, expires_at, revoked_at FROM api_tokens WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -115,16 +113,16 @@ impl Store {
         limit: u32,
         after: Option<&(i64, String)>,
     ) -> Result<(Vec<Keyed<i64, ApiToken>>, u64), StoreError> {
-        let filters = |q: &mut QueryBuilder<'_, Sqlite>| {
+        let filters = |q: &mut QueryBuilder<'_>| {
             q.push(" WHERE revoked_at IS NULL");
             if let Some(t) = tenant_id {
                 q.push(" AND tenant_id = ").push_bind(t.to_string());
             }
         };
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM api_tokens");
+        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM api_tokens");
         filters(&mut count);
         let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
-        let mut query = QueryBuilder::<Sqlite>::new(
+        let mut query = QueryBuilder::new(
             "SELECT id, role, tenant_id, name, created_at, expires_at, created_by FROM api_tokens",
         );
         filters(&mut query);
@@ -145,9 +143,9 @@ impl Store {
         tenant_id: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let res = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = ? \
-             WHERE id = ? AND revoked_at IS NULL AND (? IS NULL OR tenant_id = ?)",
+        let res = crate::db::query(
+            "UPDATE api_tokens SET revoked_at = $1 \
+             WHERE id = $2 AND revoked_at IS NULL AND ($3 IS NULL OR tenant_id = $4)",
         )
         .bind(now)
         .bind(id)
@@ -167,9 +165,9 @@ impl Store {
         expires_at: i64,
         host_id: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO enrollment_tokens (id, secret_hash, description, created_at, expires_at, host_id) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(secret_hash)
@@ -190,8 +188,8 @@ impl Store {
         secret_hash: &str,
         now: i64,
     ) -> Result<EnrollmentTokenStatus, StoreError> {
-        let row = sqlx::query(
-            "SELECT secret_hash, expires_at, used_at, host_id FROM enrollment_tokens WHERE id = ?",
+        let row = crate::db::query(
+            "SELECT secret_hash, expires_at, used_at, host_id FROM enrollment_tokens WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
