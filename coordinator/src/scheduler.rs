@@ -83,6 +83,39 @@ pub enum Rejection {
     NoGpu { gpu_type: String },
 }
 
+impl Rejection {
+    /// The reason as a metric label (`crate::metrics::REFUSAL_REASONS`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Excluded => "excluded",
+            Rejection::OtherCluster { .. } => "other_cluster",
+            Rejection::NotAvailable { .. } => "not_available",
+            Rejection::AgentOffline => "agent_offline",
+            Rejection::Cores { .. } => "cores",
+            Rejection::Memory { .. } => "memory",
+            Rejection::NoGpu { .. } => "no_gpu",
+        }
+    }
+}
+
+/// The reason that ruled out the most hosts ("no_hosts" when there were none), for counting a
+/// refused placement once.
+pub fn main_reason(rejected: &[(&str, Rejection)]) -> &'static str {
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    for (_, why) in rejected {
+        match counts.iter_mut().find(|(k, _)| *k == why.reason()) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((why.reason(), 1)),
+        }
+    }
+    // Ties go to the reason seen first (max_by_key keeps the last of equals: reverse).
+    counts
+        .iter()
+        .rev()
+        .max_by_key(|(_, n)| *n)
+        .map_or("no_hosts", |(k, _)| k)
+}
+
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -313,6 +346,30 @@ pub fn choose<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_is_counted_under_the_reason_that_ruled_out_most() {
+        let cores = Rejection::Cores { free: 0, needed: 2 };
+        for (case, rejected, want) in [
+            ("no hosts", vec![], "no_hosts"),
+            (
+                "most",
+                vec![
+                    ("a", Rejection::AgentOffline),
+                    ("b", cores.clone()),
+                    ("c", cores.clone()),
+                ],
+                "cores",
+            ),
+            (
+                "tie: the first seen",
+                vec![("a", Rejection::AgentOffline), ("b", cores.clone())],
+                "agent_offline",
+            ),
+        ] {
+            assert_eq!(main_reason(&rejected), want, "{case}");
+        }
+    }
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
