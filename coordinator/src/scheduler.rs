@@ -101,13 +101,7 @@ impl Rejection {
 /// The reason that ruled out the most hosts ("no_hosts" when there were none), for counting a
 /// refused placement once.
 pub fn main_reason(rejected: &[(&str, Rejection)]) -> &'static str {
-    let mut counts: Vec<(&'static str, usize)> = Vec::new();
-    for (_, why) in rejected {
-        match counts.iter_mut().find(|(k, _)| *k == why.reason()) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((why.reason(), 1)),
-        }
-    }
+    let counts = tally(rejected, Rejection::reason);
     // Ties go to the reason seen first (max_by_key keeps the last of equals: reverse).
     counts
         .iter()
@@ -206,27 +200,36 @@ pub fn filter<'a>(
     (suitable, rejected)
 }
 
+/// How many rejections fall under each `kind`, in the order kinds are first seen.
+fn tally(
+    rejected: &[(&str, Rejection)],
+    kind: impl Fn(&Rejection) -> &'static str,
+) -> Vec<(&'static str, usize)> {
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    for (_, why) in rejected {
+        let k = kind(why);
+        match counts.iter_mut().find(|(c, _)| *c == k) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((k, 1)),
+        }
+    }
+    counts
+}
+
 /// Why no host was suitable, in a sentence: how many hosts each reason ruled out.
 pub fn explain(total: usize, rejected: &[(&str, Rejection)]) -> String {
     if total == 0 {
         return "no host is enrolled".into();
     }
-    let mut counts: Vec<(&'static str, usize)> = Vec::new();
-    for (_, why) in rejected {
-        let kind = match why {
-            Rejection::Excluded => "already tried",
-            Rejection::OtherCluster { .. } => "in another cluster",
-            Rejection::NotAvailable { .. } => "not available (locked or in maintenance)",
-            Rejection::AgentOffline => "agent offline",
-            Rejection::Cores { .. } => "not enough free cores",
-            Rejection::Memory { .. } => "not enough free memory",
-            Rejection::NoGpu { .. } => "no free GPU of that type",
-        };
-        match counts.iter_mut().find(|(k, _)| *k == kind) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((kind, 1)),
-        }
-    }
+    let counts = tally(rejected, |why| match why {
+        Rejection::Excluded => "already tried",
+        Rejection::OtherCluster { .. } => "in another cluster",
+        Rejection::NotAvailable { .. } => "not available (locked or in maintenance)",
+        Rejection::AgentOffline => "agent offline",
+        Rejection::Cores { .. } => "not enough free cores",
+        Rejection::Memory { .. } => "not enough free memory",
+        Rejection::NoGpu { .. } => "no free GPU of that type",
+    });
     let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
     format!("no suitable host among {total}: {}", parts.join(", "))
 }

@@ -6,6 +6,7 @@
 
 use crate::db::Store;
 use crate::state::AppState;
+use plinth_common::serve::stats::family;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -259,29 +260,13 @@ impl Snapshot {
     }
 }
 
-fn family<M: EncodeMetric>(
-    enc: &mut DescriptorEncoder<'_>,
-    name: &str,
-    help: &str,
-    samples: Vec<(Labels, M)>,
-) -> fmt::Result {
-    let Some((_, first)) = samples.first() else {
-        return Ok(());
-    };
-    let mut metric = enc.encode_descriptor(name, help, None, first.metric_type())?;
-    for (labels, value) in samples {
-        value.encode(metric.encode_family(&labels)?)?;
-    }
-    Ok(())
-}
-
 fn one<M: EncodeMetric>(
     enc: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
     m: M,
 ) -> fmt::Result {
-    family(enc, name, help, vec![(Vec::new(), m)])
+    family(enc, name, help, vec![(Labels::new(), m)])
 }
 
 fn gauge(v: f64) -> ConstGauge<f64> {
@@ -335,7 +320,7 @@ impl Snapshot {
             enc,
             "plinth_coordinator_image_import_bytes",
             "Bytes image imports have fetched, all imports together.",
-            vec![(Vec::new(), ConstCounter::new(self.import_bytes))],
+            vec![(Labels::new(), ConstCounter::new(self.import_bytes))],
         )
     }
 
