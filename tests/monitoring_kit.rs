@@ -3,7 +3,8 @@
 //! row is the product's own PromQL for the seed's 14 metrics; and every PromQL expression of the
 //! dashboard and of the rules returns data from a real Prometheus that scraped a real agent and
 //! a real coordinator (no typo'd metric name survives). The coordinator's `/metrics` passes
-//! `promtool check metrics` and carries no ids as labels.
+//! `promtool check metrics`, carries no ids as labels, and is served over TLS to scrapers
+//! with a certificate when configured so.
 
 use plinth_common::metrics::HostSeries;
 use plinth_e2e::prometheus::{PROMTOOL, Prometheus, free_port, promtool_check};
@@ -272,5 +273,82 @@ async fn every_dashboard_and_rule_expression_returns_data() -> anyhow::Result<()
     }
     drop(prom);
     drop(agent);
+    Ok(())
+}
+
+/// `/metrics` over TLS with client certificates: a scraper with a certificate from the
+/// configured CA is served the coordinator's series, one without is refused.
+#[tokio::test]
+async fn the_coordinator_serves_metrics_over_tls_to_certified_scrapers() -> anyhow::Result<()> {
+    use plinth_common::tls::{Ca, LeafSpec, Role, client_config};
+    plinth_common::tls::install_crypto_provider();
+    let files = tempfile::tempdir()?;
+    let (ca, _) = Ca::generate("metrics test")?;
+    let leaf = |server: bool| -> anyhow::Result<(String, String)> {
+        let mut spec = LeafSpec::new("metrics", Role::Coordinator, Duration::from_secs(3600));
+        spec.ips = vec![COORDINATOR_METRICS_IP.parse()?];
+        spec.server = server;
+        spec.client = !server;
+        Ok(ca.issue_with_new_key(&spec)?)
+    };
+    let (cert, key) = leaf(true)?;
+    let write = |name: &str, text: &str| -> anyhow::Result<String> {
+        let p = files.path().join(name);
+        std::fs::write(&p, text)?;
+        Ok(p.display().to_string())
+    };
+    let region = Region::start_with(RegionOptions {
+        extra_args: vec![
+            "--metrics-listen".into(),
+            format!("{COORDINATOR_METRICS_IP}:0"),
+            "--metrics-tls-cert".into(),
+            write("cert.pem", &cert)?,
+            "--metrics-tls-key".into(),
+            write("key.pem", &key)?,
+            "--metrics-tls-client-ca".into(),
+            write("ca.pem", ca.cert_pem())?,
+        ],
+        ..RegionOptions::default()
+    })
+    .await?;
+    let addr = wait_for(
+        "the coordinator's /metrics",
+        Duration::from_secs(30),
+        || async {
+            Ok(
+                std::fs::read_to_string(region.data_dir().join("metrics.addr"))
+                    .ok()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty()),
+            )
+        },
+    )
+    .await?;
+    let url = format!("https://{addr}/metrics");
+    let (client_cert, client_key) = leaf(false)?;
+    let with_cert = reqwest::Client::builder()
+        .use_preconfigured_tls(client_config(
+            ca.cert_pem(),
+            Some((&client_cert, &client_key)),
+        )?)
+        .build()?;
+    let body = with_cert
+        .get(&url)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    assert!(
+        body.contains("\nplinth_coordinator_job_lease_held 1\n"),
+        "{body}"
+    );
+    let without = reqwest::Client::builder()
+        .use_preconfigured_tls(client_config(ca.cert_pem(), None)?)
+        .build()?;
+    assert!(
+        without.get(&url).send().await.is_err(),
+        "no client certificate, no metrics"
+    );
     Ok(())
 }
