@@ -243,19 +243,22 @@ impl Snapshot {
     /// Reads the region from the store now.
     pub async fn read(st: &AppState) -> Result<Snapshot, sqlx::Error> {
         let now = plinth_common::timefmt::now_ms();
-        let mut s = Snapshot {
-            migration_timeout_s: st.settings.drains.migration_timeout.as_secs_f64(),
-            ..Snapshot::default()
-        };
-        let store = &st.store;
         crate::metrics::store_transaction("metrics_snapshot", async {
-            operations(store, now, &mut s).await?;
-            maintenance(store, now, &mut s).await?;
-            hosts(store, now, &mut s).await?;
-            baremetal(store, now, &mut s).await?;
-            certificates(st, now, &mut s).await
+            let mut s = Snapshot::of_store(&st.store, now).await?;
+            s.migration_timeout_s = st.settings.drains.migration_timeout.as_secs_f64();
+            certificates(st, now, &mut s).await?;
+            Ok(s)
         })
-        .await?;
+        .await
+    }
+
+    /// What the store's rows say at `now` (certificates and settings apart).
+    async fn of_store(store: &Store, now: i64) -> Result<Snapshot, sqlx::Error> {
+        let mut s = Snapshot::default();
+        operations(store, now, &mut s).await?;
+        maintenance(store, now, &mut s).await?;
+        hosts(store, now, &mut s).await?;
+        baremetal(store, now, &mut s).await?;
         Ok(s)
     }
 }
@@ -266,7 +269,8 @@ fn one<M: EncodeMetric>(
     help: &str,
     m: M,
 ) -> fmt::Result {
-    family(enc, name, help, vec![(Labels::new(), m)])
+    // Without a label set: no `{}` after the name.
+    m.encode(enc.encode_descriptor(name, help, None, m.metric_type())?)
 }
 
 fn gauge(v: f64) -> ConstGauge<f64> {
@@ -316,11 +320,11 @@ impl Snapshot {
                 .map(|(k, (_, age))| (vec![("kind", k.clone())], gauge(*age)))
                 .collect(),
         )?;
-        family(
+        one(
             enc,
             "plinth_coordinator_image_import_bytes",
             "Bytes image imports have fetched, all imports together.",
-            vec![(Labels::new(), ConstCounter::new(self.import_bytes))],
+            ConstCounter::new(self.import_bytes),
         )
     }
 
@@ -476,5 +480,99 @@ impl Collector for Snapshot {
         self.encode_operations(&mut enc)?;
         self.encode_maintenance(&mut enc)?;
         self.encode_hosts(&mut enc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus_client::registry::Registry;
+
+    const NOW: i64 = 1_000_000_000;
+
+    async fn exec(store: &Store, sql: &str) {
+        sqlx::query(sql)
+            .execute(store.pool())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// A region with two hosts (one online, one entering maintenance), imports that ended
+    /// both ways, a drain running with a migration in flight, and an ended drain that moved
+    /// one instance and left one: the snapshot counts each, and the exposition shows it.
+    #[tokio::test]
+    async fn counts_the_rows_of_operations_drains_migrations_and_hosts() {
+        let (store, _dir) = crate::db::test_store().await;
+        crate::db::test_hosts(&store, 2, 8, 1 << 30)
+            .await
+            .expect("hosts");
+        for sql in [
+            &format!(
+                "UPDATE hosts SET offline_after = {} WHERE id = 'host-1'",
+                NOW + 9000
+            ),
+            "UPDATE hosts SET state = 'entering_maintenance' WHERE id = 'host-2'",
+            &format!(
+                "INSERT INTO operations (id, kind, target_id, status, progress_bytes, created_at, \
+                    updated_at, finished_at) VALUES \
+                 ('op-i1', 'image_import', 'img-1', 'succeeded', 500, 0, 2000, 2000), \
+                 ('op-i2', 'image_import', 'img-2', 'failed', 20, 0, 400000, 400000), \
+                 ('op-d1', 'host_drain', 'host-2', 'running', 0, {a}, {a}, NULL), \
+                 ('op-d2', 'host_drain', 'host-1', 'succeeded', 0, 0, 10, 10)",
+                a = NOW - 5000
+            ),
+            &format!(
+                "INSERT INTO drains (operation_id, host_id, parallelism, started_at, ended_at) \
+                 VALUES ('op-d1', 'host-2', 1, {}, NULL), ('op-d2', 'host-1', 1, 0, 10)",
+                NOW - 5000
+            ),
+            &format!(
+                "INSERT INTO moves (operation_id, instance_id, instance_name, action, status, \
+                    source_host, started_at, ended_at) VALUES \
+                 ('op-d2', 'inst-a', 'a', 'migrate', 'moved', 'host-1', 1, 5), \
+                 ('op-d2', 'inst-b', 'b', 'migrate', 'stayed', 'host-1', 1, 6), \
+                 ('op-d1', 'inst-c', 'c', 'migrate', 'migrating', 'host-2', {}, NULL)",
+                NOW - 3000
+            ),
+        ] {
+            exec(&store, sql).await;
+        }
+        let s = Snapshot::of_store(&store, NOW).await.expect("snapshot");
+        assert_eq!((s.drains_running, s.drain_oldest_s), (1, 5.0));
+        assert_eq!(s.left_behind, 1, "inst-b stayed on its drained host");
+        assert_eq!((s.migrations_running, s.migration_oldest_s), (1, 3.0));
+        assert_eq!(
+            s.migrations_ended,
+            BTreeMap::from([("moved", 1), ("not_moved", 1)])
+        );
+        assert_eq!(s.agents["az1"], (1, 1));
+        assert_eq!(s.hosts[&("az1".into(), "entering_maintenance".into())], 1);
+        assert_eq!(s.hosts[&("az1".into(), "locked".into())], 0);
+        assert_eq!(s.import_bytes, 520);
+        assert_eq!(s.running["host_drain"], (1, 5.0));
+        assert_eq!(
+            s.running["instance_migrate"],
+            (0, 0.0),
+            "every kind has a series"
+        );
+
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(s));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        for line in [
+            "plinth_coordinator_operations_total{kind=\"image_import\",outcome=\"failed\"} 1",
+            "plinth_coordinator_operation_duration_seconds_bucket{le=\"1.0\",kind=\"image_import\",outcome=\"succeeded\"} 0",
+            "plinth_coordinator_operation_duration_seconds_bucket{le=\"5.0\",kind=\"image_import\",outcome=\"succeeded\"} 1",
+            "plinth_coordinator_operation_duration_seconds_bucket{le=\"300.0\",kind=\"image_import\",outcome=\"failed\"} 0",
+            "plinth_coordinator_operation_duration_seconds_bucket{le=\"900.0\",kind=\"image_import\",outcome=\"failed\"} 1",
+            "plinth_coordinator_operation_duration_seconds_bucket{le=\"+Inf\",kind=\"image_import\",outcome=\"failed\"} 1",
+            "plinth_coordinator_operation_duration_seconds_sum{kind=\"image_import\",outcome=\"failed\"} 400.0",
+            "plinth_coordinator_drain_instances_left_behind_total 1",
+            "plinth_coordinator_agents{cluster=\"az1\",state=\"offline\"} 1",
+            "plinth_coordinator_bmc_unreachable 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
     }
 }
