@@ -17,6 +17,8 @@ PACKAGES=(
   bindfs            # the shared-storage test's FUSE mount, which libvirt takes for GlusterFS
   prometheus        # the monitoring tests' Prometheus server and promtool
   prometheus-node-exporter # the peer the metrics benchmark compares the agent with
+  prometheus-libvirt-exporter # the metrics benchmark's other peer: per-domain series from libvirt
+  lintian           # the package test (scripts/test-packages.sh) checks the .deb files with it
   openipmi          # ipmi_sim: the BMC simulator the bare-metal tests and benchmark talk to
   ipmitool          # the peer the bare-metal benchmark compares with; ipmi-sim.sh's readiness probe
   python3-venv      # the venvs of sushy-tools, openapi-spec-validator and schemathesis (below)
@@ -29,7 +31,7 @@ PACKAGES=(
 )
 
 # What the tests run; all must be on PATH (or in /usr/sbin) when this script ends.
-COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo bindfs prometheus promtool ipmi_sim ipmitool curl chromium node npm)
+COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo bindfs prometheus promtool prometheus-node-exporter prometheus-libvirt-exporter lintian ipmi_sim ipmitool curl chromium node npm)
 
 # sushy-tools' Redfish emulator for the Redfish inventory test (tests/baremetal_inventory.rs),
 # which looks for it here. Its libvirt driver serves libvirt's test driver's domains as systems;
@@ -133,7 +135,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   # the packages start on a systemd machine would listen on every address, so stop what this
   # run installed.
   if [ -d /run/systemd/system ]; then
-    for unit in prometheus prometheus-node-exporter; do
+    for unit in prometheus prometheus-node-exporter prometheus-libvirt-exporter; do
       if [[ " ${missing[*]} " == *" $unit "* ]]; then
         $SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
       fi

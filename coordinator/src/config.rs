@@ -49,6 +49,9 @@ pub struct FileConfig {
     pub renewed_cert_grace: Option<String>,
     pub shutdown_timeout: Option<String>,
     pub metrics_listen: Option<String>,
+    pub metrics_tls_cert: Option<PathBuf>,
+    pub metrics_tls_key: Option<PathBuf>,
+    pub metrics_tls_client_ca: Option<PathBuf>,
     pub tls_handshake_timeout: Option<String>,
     pub header_read_timeout: Option<String>,
     pub idle_timeout: Option<String>,
@@ -192,10 +195,12 @@ pub struct ServeArgs {
     /// is cut off resumes at the next start (1s to 10m) [default: 30s].
     #[arg(long, env = "PLINTH_SHUTDOWN_TIMEOUT")]
     pub shutdown_timeout: Option<String>,
-    /// Serve Prometheus `/metrics` (plain HTTP) on this address, e.g. 127.0.0.1:9444
-    /// [default: off].
+    /// Serve Prometheus `/metrics` on this address, e.g. 127.0.0.1:9444 (plain HTTP unless
+    /// --metrics-tls-cert is given) [default: off].
     #[arg(long, env = "PLINTH_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    #[command(flatten)]
+    pub metrics_tls: crate::metrics::config::TlsArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -219,8 +224,10 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// The API listener's connection limits.
     pub limits: Limits,
-    /// `/metrics` (plain HTTP), when configured.
+    /// `/metrics`, when configured.
     pub metrics_listen: Option<SocketAddr>,
+    /// TLS for `/metrics`; plain HTTP without.
+    pub metrics_tls: Option<plinth_common::tls::metrics::MetricsTls>,
     pub metrics_limits: Limits,
 }
 
@@ -343,6 +350,7 @@ impl Config {
                     .with_context(|| format!("metrics_listen '{text}' is not IP:PORT or off"))?,
             ),
         };
+        let metrics_tls = crate::metrics::config::tls(&args.metrics_tls, &file)?;
         let Some(data_dir) = args.data_dir.clone().or(file.data_dir) else {
             bail!(
                 "no data directory: pass --data-dir, set PLINTH_DATA_DIR, or set data_dir in the config file"
@@ -494,6 +502,7 @@ impl Config {
         Ok(Config {
             limits,
             metrics_listen,
+            metrics_tls,
             metrics_limits,
             baremetal,
             data_dir,
@@ -542,6 +551,7 @@ mod tests {
             renewed_cert_grace: None,
             shutdown_timeout: None,
             metrics_listen: None,
+            metrics_tls: Default::default(),
             limits: LimitArgs::default(),
         }
     }

@@ -83,6 +83,33 @@ pub enum Rejection {
     NoGpu { gpu_type: String },
 }
 
+impl Rejection {
+    /// The reason as a metric label (`crate::metrics::REFUSAL_REASONS`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Excluded => "excluded",
+            Rejection::OtherCluster { .. } => "other_cluster",
+            Rejection::NotAvailable { .. } => "not_available",
+            Rejection::AgentOffline => "agent_offline",
+            Rejection::Cores { .. } => "cores",
+            Rejection::Memory { .. } => "memory",
+            Rejection::NoGpu { .. } => "no_gpu",
+        }
+    }
+}
+
+/// The reason that ruled out the most hosts ("no_hosts" when there were none), for counting a
+/// refused placement once.
+pub fn main_reason(rejected: &[(&str, Rejection)]) -> &'static str {
+    let counts = tally(rejected, Rejection::reason);
+    // Ties go to the reason seen first (max_by_key keeps the last of equals: reverse).
+    counts
+        .iter()
+        .rev()
+        .max_by_key(|(_, n)| *n)
+        .map_or("no_hosts", |(k, _)| k)
+}
+
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -173,27 +200,36 @@ pub fn filter<'a>(
     (suitable, rejected)
 }
 
+/// How many rejections fall under each `kind`, in the order kinds are first seen.
+fn tally(
+    rejected: &[(&str, Rejection)],
+    kind: impl Fn(&Rejection) -> &'static str,
+) -> Vec<(&'static str, usize)> {
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    for (_, why) in rejected {
+        let k = kind(why);
+        match counts.iter_mut().find(|(c, _)| *c == k) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((k, 1)),
+        }
+    }
+    counts
+}
+
 /// Why no host was suitable, in a sentence: how many hosts each reason ruled out.
 pub fn explain(total: usize, rejected: &[(&str, Rejection)]) -> String {
     if total == 0 {
         return "no host is enrolled".into();
     }
-    let mut counts: Vec<(&'static str, usize)> = Vec::new();
-    for (_, why) in rejected {
-        let kind = match why {
-            Rejection::Excluded => "already tried",
-            Rejection::OtherCluster { .. } => "in another cluster",
-            Rejection::NotAvailable { .. } => "not available (locked or in maintenance)",
-            Rejection::AgentOffline => "agent offline",
-            Rejection::Cores { .. } => "not enough free cores",
-            Rejection::Memory { .. } => "not enough free memory",
-            Rejection::NoGpu { .. } => "no free GPU of that type",
-        };
-        match counts.iter_mut().find(|(k, _)| *k == kind) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((kind, 1)),
-        }
-    }
+    let counts = tally(rejected, |why| match why {
+        Rejection::Excluded => "already tried",
+        Rejection::OtherCluster { .. } => "in another cluster",
+        Rejection::NotAvailable { .. } => "not available (locked or in maintenance)",
+        Rejection::AgentOffline => "agent offline",
+        Rejection::Cores { .. } => "not enough free cores",
+        Rejection::Memory { .. } => "not enough free memory",
+        Rejection::NoGpu { .. } => "no free GPU of that type",
+    });
     let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
     format!("no suitable host among {total}: {}", parts.join(", "))
 }
@@ -313,6 +349,30 @@ pub fn choose<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_is_counted_under_the_reason_that_ruled_out_most() {
+        let cores = Rejection::Cores { free: 0, needed: 2 };
+        for (case, rejected, want) in [
+            ("no hosts", vec![], "no_hosts"),
+            (
+                "most",
+                vec![
+                    ("a", Rejection::AgentOffline),
+                    ("b", cores.clone()),
+                    ("c", cores.clone()),
+                ],
+                "cores",
+            ),
+            (
+                "tie: the first seen",
+                vec![("a", Rejection::AgentOffline), ("b", cores.clone())],
+                "agent_offline",
+            ),
+        ] {
+            assert_eq!(main_reason(&rejected), want, "{case}");
+        }
+    }
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 

@@ -105,6 +105,7 @@ impl Running {
     /// durable jobs resume from their store rows at the next start.
     pub async fn shutdown(self, deadline: Duration) -> Stopped {
         let until = Instant::now() + deadline;
+        crate::metrics::set_job_lease_held(false);
         self.serving.cancel();
         if tokio::time::timeout_at(until, self.task).await.is_err() {
             tracing::warn!("Requests still in flight at the shutdown deadline.");
@@ -132,7 +133,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     write_file(&dir.bound_address(), format!("{addr}\n").as_bytes(), 0o644)?;
     // Every error answer JSON, axum's own (405) included.
-    let router = crate::http::json_errors::around(crate::api::router(state.clone()));
+    let router = crate::http::json_errors::around(
+        crate::api::router(state.clone())
+            .route_layer(axum::middleware::from_fn(crate::metrics::http::track)),
+    );
     let jobs = state.jobs.clone();
     jobs.spawn("event pruner", state.events.clone().prune(jobs.token()));
     jobs.spawn(
@@ -161,16 +165,21 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         }
         Some(at) => Some(
             crate::metrics::start(
-                at,
-                config.metrics_limits.clone(),
+                crate::metrics::MetricsServer {
+                    at,
+                    tls: config.metrics_tls.as_ref(),
+                    limits: config.metrics_limits.clone(),
+                    addr_file: &dir.metrics_address(),
+                },
                 listeners.clone(),
-                &dir.metrics_address(),
-                &jobs,
+                state.clone(),
                 serving.clone(),
             )
             .await?,
         ),
     };
+    // One coordinator, so it runs the jobs; the HA issue's lease will set this.
+    crate::metrics::set_job_lease_held(true);
     let task = jobs.spawn(
         "api server",
         serve_tls(

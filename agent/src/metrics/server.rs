@@ -11,49 +11,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use plinth_common::serve::Limits;
-use plinth_common::tls::config::{certs_from_pem, key_from_pem};
-use rustls::ServerConfig;
-use rustls::server::WebPkiClientVerifier;
+pub use plinth_common::tls::metrics::MetricsTls;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// TLS for `/metrics`: PEM files read at start-up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MetricsTls {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    /// When set, scrapers must present a certificate this CA signed.
-    pub client_ca: Option<PathBuf>,
-}
-
-fn tls_config(tls: &MetricsTls) -> anyhow::Result<Arc<ServerConfig>> {
-    let read = |p: &PathBuf| {
-        std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
-    };
-    let certs = certs_from_pem(&read(&tls.cert)?)?;
-    let key = key_from_pem(&read(&tls.key)?)?;
-    let builder = ServerConfig::builder();
-    let builder = match &tls.client_ca {
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in certs_from_pem(&read(ca)?)? {
-                roots.add(cert)?;
-            }
-            builder
-                .with_client_cert_verifier(WebPkiClientVerifier::builder(Arc::new(roots)).build()?)
-        }
-        None => builder.with_no_client_auth(),
-    };
-    let mut config = builder
-        .with_single_cert(certs, key)
-        .context("the metrics certificate and key do not match")?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
-}
 
 fn router(metrics: Arc<Metrics>) -> Router {
     Router::new()
@@ -91,7 +55,10 @@ pub async fn start(
     let Some(addr) = listen else {
         return Ok(None);
     };
-    let tls = tls.map(tls_config).transpose().context("metrics TLS")?;
+    let tls = tls
+        .map(MetricsTls::server_config)
+        .transpose()
+        .context("metrics TLS")?;
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding /metrics on {addr}"))?;
@@ -209,7 +176,7 @@ mod tests {
             key: dir.path().join("none.key"),
             client_ca: None,
         };
-        let err = tls_config(&missing).expect_err("no files");
+        let err = missing.server_config().expect_err("no files");
         assert!(format!("{err:#}").contains("none.pem"), "{err:#}");
     }
 }

@@ -3,7 +3,7 @@
 //! on its own `/metrics` listener.
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
@@ -140,11 +140,13 @@ impl Listeners {
     }
 }
 
-fn family<M: EncodeMetric>(
+/// Writes one family of `samples` (nothing when there are none): for collectors that make
+/// their samples at scrape time.
+pub fn family<L: EncodeLabelSet, M: EncodeMetric>(
     enc: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
-    samples: Vec<(Vec<(&'static str, &'static str)>, M)>,
+    samples: Vec<(L, M)>,
 ) -> fmt::Result {
     let Some((_, first)) = samples.first() else {
         return Ok(());

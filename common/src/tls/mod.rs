@@ -4,6 +4,7 @@
 pub mod ca;
 pub mod config;
 pub mod identity;
+pub mod metrics;
 pub mod revocation;
 pub mod serve;
 

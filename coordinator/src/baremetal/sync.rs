@@ -41,7 +41,8 @@ impl Default for BaremetalSettings {
 /// Moves servers off agents that are gone and evens agents out; logs and audits each move,
 /// and asks the agent a server left (when it is still there) to close its BMC session.
 pub async fn reassign(st: &AppState) -> anyhow::Result<()> {
-    for m in st.store.assign_baremetal_agents(now_ms()).await? {
+    let assign = st.store.assign_baremetal_agents(now_ms());
+    for m in crate::metrics::store_transaction("assign_baremetal_agents", assign).await? {
         let (server, to) = (&m.server, &m.to);
         let Some(from) = &m.from else {
             info!(baremetal = %server, agent = %to, "Bare-metal server assigned to an agent.");

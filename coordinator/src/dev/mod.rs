@@ -146,6 +146,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             crate::config::DEFAULT_MAX_CONNECTIONS,
         ),
         metrics_listen: None,
+        metrics_tls: None,
         metrics_limits: plinth_common::serve::Limits::with_max_connections(
             crate::config::DEFAULT_METRICS_MAX_CONNECTIONS,
         ),

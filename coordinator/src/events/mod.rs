@@ -200,6 +200,8 @@ struct Tail {
     pending: VecDeque<Item>,
     wake: tokio::sync::watch::Receiver<u64>,
     cancel: CancellationToken,
+    /// Counted in /metrics while the stream lives.
+    _subscriber: crate::metrics::Subscriber,
 }
 
 impl Tail {
@@ -291,6 +293,7 @@ impl Events {
             pending,
             wake,
             cancel,
+            _subscriber: crate::metrics::Subscriber::join(),
         };
         Ok(futures_util::stream::unfold(tail, Tail::next))
     }

@@ -17,7 +17,9 @@ pub async fn watch(store: Store, stop: CancellationToken) {
             _ = stop.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        match store.mark_offline(None, now_ms()).await {
+        let marked =
+            crate::metrics::store_transaction("mark_offline", store.mark_offline(None, now_ms()));
+        match marked.await {
             Ok(ids) => {
                 for id in ids {
                     warn!(host = %id, "Agent offline: three heartbeats missed.");

@@ -68,10 +68,14 @@ fn choose(st: &AppState, req: &Request) -> Result<String, PlacementError> {
     let oc = st.settings.overcommit;
     st.store.with_placement(now_ms(), |hosts| {
         match scheduler::choose(hosts, req, st.settings.policy, oc, &mut rand::thread_rng()) {
-            Some(host) => Ok(host.host_id.clone()),
+            Some(host) => {
+                crate::metrics::scheduler_decision(None);
+                Ok(host.host_id.clone())
+            }
             None => {
                 // Only when nothing fits is the slower pass that says why worth its cost.
                 let (_, rejected) = scheduler::filter(hosts, req, oc);
+                crate::metrics::scheduler_decision(Some(scheduler::main_reason(&rejected)));
                 Err(PlacementError::NoHost(scheduler::explain(
                     hosts.len(),
                     &rejected,
