@@ -40,12 +40,18 @@ impl SimBmc {
 
     /// A simulator on `ip`, port 623.
     pub fn start_at(ip: IpAddr) -> SimBmc {
+        SimBmc::start_with(ip, "temp")
+    }
+
+    /// A simulator with the sensors `SENSORS=<sensors>` of scripts/ipmi-sim.sh gives it.
+    pub fn start_with(ip: IpAddr, sensors: &str) -> SimBmc {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new("bash")
             .arg(script())
             .args(["start", &dir.path().display().to_string(), "623"])
             .arg(free_tcp_port().to_string())
             .env("ADDR", ip.to_string())
+            .env("SENSORS", sensors)
             .output()
             .unwrap();
         let sim = SimBmc { dir, ip };
@@ -75,6 +81,31 @@ impl SimBmc {
         std::fs::read_to_string(self.dir.path().join("state/power"))
             .ok()
             .map(|s| s.trim().to_string())
+    }
+
+    /// Runs emulator commands on the simulator's console (`sensor_set_value ...`, `sel_add
+    /// ...`) and waits for its prompt after the last, so the change is in place on return.
+    pub fn emu(&self, commands: &[&str]) {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect((self.ip, 9625)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 512];
+        for (prompts, cmd) in commands.iter().map(Some).chain([None]).enumerate() {
+            // Each command is sent once the console shows its prompt ("> ").
+            while seen.windows(2).filter(|w| w == b"> ").count() <= prompts {
+                let n = c.read(&mut buf).unwrap();
+                assert!(
+                    n > 0,
+                    "the emulator console closed: {}",
+                    String::from_utf8_lossy(&seen)
+                );
+                seen.extend_from_slice(&buf[..n]);
+            }
+            if let Some(cmd) = cmd {
+                c.write_all(format!("{cmd}\n").as_bytes()).unwrap();
+            }
+        }
     }
 
     pub fn stop(&self) {
