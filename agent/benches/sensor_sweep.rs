@@ -12,29 +12,12 @@
 mod sim;
 
 use plinth_agent::ipmi::sweep::health_sweep;
-use plinth_agent::ipmi::{Ipmi, IpmiSettings, Password, Target};
-use sim::SimBmc;
-use std::net::{IpAddr, SocketAddr};
+use plinth_agent::ipmi::{Ipmi, IpmiSettings};
+use sim::{admin_at, env_or, start_fleet};
+use std::net::IpAddr;
 use std::process::Command;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn target(ip: IpAddr) -> Target {
-    Target {
-        addr: SocketAddr::new(ip, 623),
-        username: "admin".into(),
-        password: Password::new("password"),
-        suite: None,
-    }
-}
 
 /// CPU seconds of this process and of its waited-for children (/proc/self/stat utime, stime,
 /// cutime, cstime at 100 ticks a second).
@@ -48,26 +31,6 @@ fn cpu() -> (f64, f64) {
         .map(|v| v.parse().unwrap())
         .collect();
     ((f[0] + f[1]) / 100.0, (f[2] + f[3]) / 100.0)
-}
-
-fn start_sims(n: usize) -> Vec<SimBmc> {
-    let ips: Vec<IpAddr> = (0..n)
-        .map(|i| IpAddr::from([127, 200, (i / 250) as u8, 1 + (i % 250) as u8]))
-        .collect();
-    let sims = Mutex::new(Vec::with_capacity(n));
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..8 {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(ip) = ips.get(i) else { return };
-                    sims.lock().unwrap().push(SimBmc::start_with(*ip, "full"));
-                }
-            });
-        }
-    });
-    sims.into_inner().unwrap()
 }
 
 /// (servers, failures, seconds, CPU seconds)
@@ -111,7 +74,7 @@ async fn plinth_sweeps(ipmi: &Ipmi, ips: &[IpAddr], sweeps: usize, concurrency: 
     let started = Instant::now();
     let mut failures = 0;
     for _ in 0..sweeps {
-        let targets = ips.iter().map(|ip| (*ip, target(*ip), None)).collect();
+        let targets = ips.iter().map(|ip| (*ip, admin_at(*ip), None)).collect();
         failures += health_sweep(ipmi, targets, concurrency, 64)
             .await
             .iter()
@@ -144,11 +107,11 @@ fn line(label: &str, r: Run, sweeps: usize) {
 
 #[tokio::main]
 async fn main() {
-    let n = env("BMCS", 100);
-    let sweeps = env("SWEEPS", 3);
-    let concurrency = env("CONCURRENCY", 16);
+    let n = env_or("BMCS", 100);
+    let sweeps = env_or("SWEEPS", 3);
+    let concurrency = env_or("CONCURRENCY", 16);
     println!("starting {n} ipmi_sim BMCs (3 sensors each) on 127.200.x.y:623 ...");
-    let sims = start_sims(n);
+    let sims = start_fleet(n, "full");
     let ips: Vec<IpAddr> = sims.iter().map(|s| s.ip).collect();
 
     let tool = ipmitool_sweep(&ips, 8);

@@ -141,3 +141,46 @@ where
         );
     }
 }
+
+/// A benchmark knob from the environment.
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The simulators' admin user at `ip`:623.
+pub fn admin_at(ip: IpAddr) -> plinth_agent::ipmi::Target {
+    plinth_agent::ipmi::Target {
+        addr: SocketAddr::new(ip, 623),
+        username: "admin".into(),
+        password: plinth_agent::ipmi::Password::new("password"),
+        suite: None,
+    }
+}
+
+/// Starts `n` simulators with `sensors` on 127.200.x.y, eight at a time (each start waits for
+/// its BMC to answer): the benchmarks' fleet.
+pub fn start_fleet(n: usize, sensors: &str) -> Vec<SimBmc> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let ips: Vec<IpAddr> = (0..n)
+        .map(|i| IpAddr::from([127, 200, (i / 250) as u8, 1 + (i % 250) as u8]))
+        .collect();
+    let sims = Mutex::new(Vec::with_capacity(n));
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(ip) = ips.get(i) else { return };
+                    let sim = SimBmc::start_with(*ip, sensors);
+                    sims.lock().unwrap().push(sim);
+                }
+            });
+        }
+    });
+    sims.into_inner().unwrap()
+}
