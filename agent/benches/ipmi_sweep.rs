@@ -12,54 +12,16 @@
 mod sim;
 
 use plinth_agent::ipmi::sweep::power_sweep;
-use plinth_agent::ipmi::{Ipmi, IpmiSettings, Password, Session, Target};
-use sim::SimBmc;
-use std::net::{IpAddr, SocketAddr};
+use plinth_agent::ipmi::{Ipmi, IpmiSettings, Session};
+use sim::{admin_at, env_or, start_fleet};
+use std::net::IpAddr;
 use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// (polls, failures, seconds)
 type Run = (usize, usize, f64);
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn target(ip: IpAddr) -> Target {
-    Target {
-        addr: SocketAddr::new(ip, 623),
-        username: "admin".into(),
-        password: Password::new("password"),
-        suite: None,
-    }
-}
-
-/// Starts `n` simulators, eight at a time (each start waits for its BMC to answer).
-fn start_sims(n: usize) -> Vec<SimBmc> {
-    let ips: Vec<IpAddr> = (0..n)
-        .map(|i| IpAddr::from([127, 200, (i / 250) as u8, 1 + (i % 250) as u8]))
-        .collect();
-    let sims = Mutex::new(Vec::with_capacity(n));
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..8 {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(ip) = ips.get(i) else { return };
-                    let sim = SimBmc::start_at(*ip);
-                    sims.lock().unwrap().push(sim);
-                }
-            });
-        }
-    });
-    sims.into_inner().unwrap()
-}
 
 /// `ipmitool ... <command>` for every BMC, `workers` at a time.
 fn ipmitool_sweep(ips: &[IpAddr], workers: usize, command: &[&str]) -> Run {
@@ -97,7 +59,7 @@ async fn plinth_sweeps(ipmi: &Ipmi, ips: &[IpAddr], sweeps: usize, concurrency: 
     let started = Instant::now();
     let mut failures = 0;
     for _ in 0..sweeps {
-        let targets = ips.iter().map(|ip| (*ip, target(*ip))).collect();
+        let targets = ips.iter().map(|ip| (*ip, admin_at(*ip))).collect();
         failures += power_sweep(ipmi, targets, concurrency)
             .await
             .iter()
@@ -119,7 +81,7 @@ async fn device_id_sweeps(ipmi: &Arc<Ipmi>, ips: &[IpAddr], sweeps: usize) -> Ru
         let tasks: Vec<_> = ips
             .iter()
             .map(|ip| {
-                let (ipmi, t) = (ipmi.clone(), target(*ip));
+                let (ipmi, t) = (ipmi.clone(), admin_at(*ip));
                 tokio::spawn(async move { ipmi.run(&t, |s| Box::pin(s.device_id())).await })
             })
             .collect();
@@ -140,7 +102,7 @@ async fn device_id_sweeps(ipmi: &Arc<Ipmi>, ips: &[IpAddr], sweeps: usize) -> Ru
 async fn leaked_sessions(ips: &[IpAddr]) -> (usize, usize) {
     let (mut leaked, mut unknown) = (0, 0);
     for ip in ips {
-        match Session::open(&target(*ip), IpmiSettings::default().timing).await {
+        match Session::open(&admin_at(*ip), IpmiSettings::default().timing).await {
             Ok(mut s) => {
                 match s.session_counts().await {
                     Ok(c) => leaked += usize::from(c.active.saturating_sub(1)),
@@ -170,12 +132,12 @@ fn line(label: &str, r: Run) {
 
 #[tokio::main]
 async fn main() {
-    let n = env("BMCS", 100);
-    let sweeps = env("SWEEPS", 3);
-    let concurrency = env("CONCURRENCY", 16);
+    let n = env_or("BMCS", 100);
+    let sweeps = env_or("SWEEPS", 3);
+    let concurrency = env_or("CONCURRENCY", 16);
     println!("starting {n} ipmi_sim BMCs on 127.200.x.y:623 ...");
     let t = Instant::now();
-    let sims = start_sims(n);
+    let sims = start_fleet(n, "temp");
     let ips: Vec<IpAddr> = sims.iter().map(|s| s.ip).collect();
     println!("  up in {:.1} s", t.elapsed().as_secs_f64());
 

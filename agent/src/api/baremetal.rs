@@ -18,10 +18,10 @@ use std::time::Duration;
 
 type Answer<T> = Result<Json<T>, ApiError>;
 
-const WORKER: &str = "IPMI task";
-const MAX_SWEEP_CONCURRENCY: u32 = 256;
+pub(super) const WORKER: &str = "IPMI task";
+pub(super) const MAX_SWEEP_CONCURRENCY: u32 = 256;
 
-fn ipmi_of(agent: &Agent) -> Result<Arc<Ipmi>, ApiError> {
+pub(super) fn ipmi_of(agent: &Agent) -> Result<Arc<Ipmi>, ApiError> {
     agent.ipmi.clone().ok_or(ApiError::IpmiDisabled)
 }
 
@@ -31,7 +31,7 @@ fn bmc_ip(bmc: &AgentBmc) -> Result<IpAddr, ApiError> {
         .map_err(|_| ApiError::Invalid(format!("bmc ip '{}' is not an IP address", bmc.ip)))
 }
 
-fn target(bmc: &AgentBmc) -> Result<Target, ApiError> {
+pub(super) fn target(bmc: &AgentBmc) -> Result<Target, ApiError> {
     Ok(Target {
         addr: SocketAddr::new(bmc_ip(bmc)?, bmc.port),
         username: bmc.username.clone(),
@@ -41,7 +41,7 @@ fn target(bmc: &AgentBmc) -> Result<Target, ApiError> {
 }
 
 /// The body, or a 400 naming it (these routes answer no 415 or 422).
-fn body<T>(body: Body<T>) -> Result<T, ApiError> {
+pub(super) fn body<T>(body: Body<T>) -> Result<T, ApiError> {
     body.map(|Json(b)| b)
         .map_err(|r| ApiError::Invalid(format!("request body: {}", r.body_text())))
 }

@@ -5,6 +5,7 @@ mod baremetal;
 mod devices;
 mod error;
 mod facts;
+mod hardware;
 mod instances;
 mod metrics;
 mod migration;
@@ -38,6 +39,7 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route(r::BMC_POWER_STATUS, post(baremetal::power_status))
         .route(r::BMC_FORGET, post(baremetal::forget))
         .route(r::BMC_INVENTORY, post(baremetal::inventory))
+        .route(r::BMC_HEALTH, post(hardware::health))
         .route(r::BMC_SOL_ACTIVATE, post(baremetal::sol_activate))
         .route(r::BMC_SOL_DEACTIVATE, post(baremetal::sol_deactivate))
         .route(r::BMC_SOL_IO, post(baremetal::sol_io))

@@ -4,11 +4,14 @@
 
 pub mod client;
 pub mod commands;
+pub mod core;
 pub mod crypto;
 pub mod fru;
 pub mod power;
 pub mod rmcp;
 pub mod sdr;
+pub mod sel;
+pub mod sensors;
 pub mod session;
 pub mod sol;
 pub mod sweep;

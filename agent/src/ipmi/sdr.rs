@@ -139,16 +139,31 @@ impl Session {
         Ok(Some((next, bytes)))
     }
 
-    /// Every record of the repository.
+    /// Every record of the repository, named.
     pub async fn sdr_records(&mut self) -> Result<Vec<SdrRecord>, IpmiError> {
+        Ok(self
+            .sdr_raw()
+            .await?
+            .into_iter()
+            .map(|(id, bytes)| describe(id, &bytes))
+            .collect())
+    }
+
+    /// Every record of the repository as its bytes (header included), with its id.
+    pub async fn sdr_raw(&mut self) -> Result<Vec<(u16, Vec<u8>)>, IpmiError> {
         let mut reservation = self.reserve_sdr().await?;
         let mut out = Vec::new();
         let mut id = 0u16;
         let mut renewals = 0;
         while out.len() < MAX_RECORDS {
-            match self.sdr_record(reservation, id).await? {
+            let record = match self.sdr_record(reservation, id).await {
+                // An empty repository has no first record.
+                Err(IpmiError::Completion { code: 0xcb, .. }) if out.is_empty() => break,
+                other => other?,
+            };
+            match record {
                 Some((next, bytes)) => {
-                    out.push(describe(u16::from_le_bytes([bytes[0], bytes[1]]), &bytes));
+                    out.push((u16::from_le_bytes([bytes[0], bytes[1]]), bytes));
                     if next == 0xffff || next == id {
                         break;
                     }

@@ -9,6 +9,7 @@ mod disk;
 mod domains;
 mod encode;
 mod filesystem;
+mod hardware;
 mod history;
 mod host;
 mod load;
@@ -18,6 +19,7 @@ mod server;
 mod tcp;
 
 pub use domains::Owners;
+pub use hardware::Hardware;
 pub use host::ProcRoot;
 pub use server::{MetricsTls, start};
 
@@ -68,6 +70,8 @@ pub struct Metrics {
     history: Mutex<History>,
     /// The agent's listeners, whose connection counters each scrape shows.
     pub listeners: Listeners,
+    /// Bare-metal sensors from the last health sweep (ipmi_exporter's series).
+    pub hardware: Hardware,
 }
 
 /// A scrape's body and its content type.
@@ -85,6 +89,7 @@ impl Metrics {
             owners: Owners::default(),
             slots: Slots::new(),
             listeners: Listeners::default(),
+            hardware: Hardware::default(),
         }
     }
 
@@ -133,7 +138,10 @@ impl Metrics {
 
     /// One scrape in OpenMetrics or in the Prometheus text format.
     pub async fn exposition(&self, openmetrics: bool) -> Exposition {
-        let text = encode::openmetrics(self.scrape().await);
+        let mut text = encode::openmetrics(self.scrape().await);
+        // The hardware families go before OpenMetrics' closing `# EOF`.
+        let at = text.rfind("# EOF").unwrap_or(text.len());
+        text.insert_str(at, &self.hardware.encode());
         if openmetrics {
             Exposition {
                 content_type: encode::OPENMETRICS,

@@ -40,12 +40,18 @@ impl SimBmc {
 
     /// A simulator on `ip`, port 623.
     pub fn start_at(ip: IpAddr) -> SimBmc {
+        SimBmc::start_with(ip, "temp")
+    }
+
+    /// A simulator with the sensors `SENSORS=<sensors>` of scripts/ipmi-sim.sh gives it.
+    pub fn start_with(ip: IpAddr, sensors: &str) -> SimBmc {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new("bash")
             .arg(script())
             .args(["start", &dir.path().display().to_string(), "623"])
             .arg(free_tcp_port().to_string())
             .env("ADDR", ip.to_string())
+            .env("SENSORS", sensors)
             .output()
             .unwrap();
         let sim = SimBmc { dir, ip };
@@ -75,6 +81,31 @@ impl SimBmc {
         std::fs::read_to_string(self.dir.path().join("state/power"))
             .ok()
             .map(|s| s.trim().to_string())
+    }
+
+    /// Runs emulator commands on the simulator's console (`sensor_set_value ...`, `sel_add
+    /// ...`) and waits for its prompt after the last, so the change is in place on return.
+    pub fn emu(&self, commands: &[&str]) {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect((self.ip, 9625)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 512];
+        for (prompts, cmd) in commands.iter().map(Some).chain([None]).enumerate() {
+            // Each command is sent once the console shows its prompt ("> ").
+            while seen.windows(2).filter(|w| w == b"> ").count() <= prompts {
+                let n = c.read(&mut buf).unwrap();
+                assert!(
+                    n > 0,
+                    "the emulator console closed: {}",
+                    String::from_utf8_lossy(&seen)
+                );
+                seen.extend_from_slice(&buf[..n]);
+            }
+            if let Some(cmd) = cmd {
+                c.write_all(format!("{cmd}\n").as_bytes()).unwrap();
+            }
+        }
     }
 
     pub fn stop(&self) {
@@ -109,4 +140,47 @@ where
             "timed out waiting for {what}"
         );
     }
+}
+
+/// A benchmark knob from the environment.
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The simulators' admin user at `ip`:623.
+pub fn admin_at(ip: IpAddr) -> plinth_agent::ipmi::Target {
+    plinth_agent::ipmi::Target {
+        addr: SocketAddr::new(ip, 623),
+        username: "admin".into(),
+        password: plinth_agent::ipmi::Password::new("password"),
+        suite: None,
+    }
+}
+
+/// Starts `n` simulators with `sensors` on 127.200.x.y, eight at a time (each start waits for
+/// its BMC to answer): the benchmarks' fleet.
+pub fn start_fleet(n: usize, sensors: &str) -> Vec<SimBmc> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let ips: Vec<IpAddr> = (0..n)
+        .map(|i| IpAddr::from([127, 200, (i / 250) as u8, 1 + (i % 250) as u8]))
+        .collect();
+    let sims = Mutex::new(Vec::with_capacity(n));
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(ip) = ips.get(i) else { return };
+                    let sim = SimBmc::start_with(*ip, sensors);
+                    sims.lock().unwrap().push(sim);
+                }
+            });
+        }
+    });
+    sims.into_inner().unwrap()
 }

@@ -18,6 +18,7 @@ pub const BMC_POWER: &str = "/v1/bmc/power";
 pub const BMC_POWER_STATUS: &str = "/v1/bmc/power-status";
 pub const BMC_FORGET: &str = "/v1/bmc/forget";
 pub const BMC_INVENTORY: &str = "/v1/bmc/inventory";
+pub const BMC_HEALTH: &str = "/v1/bmc/health";
 pub const BMC_SOL_ACTIVATE: &str = "/v1/bmc/sol/activate";
 pub const BMC_SOL_DEACTIVATE: &str = "/v1/bmc/sol/deactivate";
 pub const BMC_SOL_IO: &str = "/v1/bmc/sol/io";
