@@ -18,6 +18,7 @@ PACKAGES=(
   prometheus        # the monitoring tests' Prometheus server and promtool
   prometheus-node-exporter # the peer the metrics benchmark compares the agent with
   prometheus-libvirt-exporter # the metrics benchmark's other peer: per-domain series from libvirt
+  postgresql        # the store's tests on PostgreSQL start their own server (coordinator/src/dev/postgres.rs)
   lintian           # the package test (scripts/test-packages.sh) checks the .deb files with it
   openipmi          # ipmi_sim: the BMC simulator the bare-metal tests and benchmark talk to
   ipmitool          # the peer the bare-metal benchmark compares with; ipmi-sim.sh's readiness probe
@@ -135,7 +136,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   # the packages start on a systemd machine would listen on every address, so stop what this
   # run installed.
   if [ -d /run/systemd/system ]; then
-    for unit in prometheus prometheus-node-exporter prometheus-libvirt-exporter; do
+    for unit in prometheus prometheus-node-exporter prometheus-libvirt-exporter postgresql; do
       if [[ " ${missing[*]} " == *" $unit "* ]]; then
         $SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
       fi

@@ -9,3 +9,6 @@ cargo build --workspace --bins --locked
 scripts/verify-systemd.sh
 # Every test binary runs even after one fails, so a report lists every failure at once.
 cargo test --workspace --locked --no-fail-fast
+# The Debian packages: built from the debug build above, linted, installed for real, checked
+# and purged (scripts/package.sh installs the pinned cargo-deb first when missing).
+scripts/test-packages.sh

@@ -35,6 +35,14 @@ pub enum Tx {
 }
 
 impl Tx {
+    /// The dialect of the transaction's backend.
+    pub fn dialect(&self) -> super::Dialect {
+        match self {
+            Tx::Sqlite(_) => super::Dialect::Sqlite,
+            Tx::Postgres(_) => super::Dialect::Postgres,
+        }
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Sqlite(tx) => tx.commit().await,

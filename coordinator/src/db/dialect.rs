@@ -37,36 +37,55 @@ impl Dialect {
         }
     }
 
-    /// The larger of two integer expressions (SQLite's two-argument `MAX`).
-    pub fn greatest(self, a: &str, b: &str) -> String {
+    /// The rows of the JSON array of objects bound as `param`, as a table `alias` with the
+    /// typed `columns` ((name, SQL type), each read from the member of that name).
+    pub fn json_rows(self, param: &str, alias: &str, columns: &[(&str, &str)]) -> String {
         match self {
-            Dialect::Sqlite => format!("MAX({a}, {b})"),
-            Dialect::Postgres => format!("GREATEST({a}, {b})"),
-        }
-    }
-
-    /// A table of the elements of the JSON array bound as `param`, one row each, its element
-    /// in the column `value` (`value ->> 'key'` reads a member as text on both).
-    pub fn json_elements(self, param: &str) -> String {
-        match self {
-            Dialect::Sqlite => format!("json_each({param})"),
+            Dialect::Sqlite => {
+                let members: Vec<String> = columns
+                    .iter()
+                    .map(|(name, _)| format!("value ->> '{name}' AS {name}"))
+                    .collect();
+                format!(
+                    "(SELECT {} FROM json_each({param})) AS {alias}",
+                    members.join(", ")
+                )
+            }
             Dialect::Postgres => {
-                format!("jsonb_array_elements(CAST({param} AS jsonb)) AS j(value)")
+                let typed: Vec<String> = columns.iter().map(|(n, t)| format!("{n} {t}")).collect();
+                format!(
+                    "jsonb_to_recordset(CAST({param} AS jsonb)) AS {alias}({})",
+                    typed.join(", ")
+                )
             }
         }
     }
 
-    /// An integer member `key` of a JSON element `value` (from [`Dialect::json_elements`]).
-    pub fn json_int(self, key: &str) -> String {
+    /// `column` as the planner should not pick an index for (SQLite's unary `+`).
+    pub fn unindexed(self, column: &str) -> String {
         match self {
-            Dialect::Sqlite => format!("value ->> '{key}'"),
-            Dialect::Postgres => format!("CAST(value ->> '{key}' AS BIGINT)"),
+            Dialect::Sqlite => format!("+{column}"),
+            Dialect::Postgres => column.to_string(),
         }
     }
 
-    /// A text member `key` of a JSON element `value`.
-    pub fn json_text(self, key: &str) -> String {
-        format!("value ->> '{key}'")
+    /// A non-negative real expression rounded down to an integer (SQLite's CAST truncates;
+    /// PostgreSQL's rounds).
+    pub fn floor_int(self, expr: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("CAST({expr} AS INTEGER)"),
+            Dialect::Postgres => format!("CAST(FLOOR({expr}) AS BIGINT)"),
+        }
+    }
+
+    /// The JSON object in text column `column` with member `key` set to `true`.
+    pub fn json_set_true(self, column: &str, key: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("json_set({column}, '$.{key}', json('true'))"),
+            Dialect::Postgres => {
+                format!("CAST(jsonb_set(CAST({column} AS jsonb), '{{{key}}}', 'true') AS TEXT)")
+            }
+        }
     }
 
     /// The column that orders a table's rows by insertion when no other column does (SQLite's

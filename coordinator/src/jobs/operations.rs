@@ -70,17 +70,27 @@ pub(crate) async fn insert_operations(
     conn: &mut crate::db::Tx,
     ops: &str,
 ) -> Result<(), StoreError> {
-    crate::db::query(
+    let rows = conn.dialect().json_rows(
+        "$1",
+        "o",
+        &[
+            ("id", "TEXT"),
+            ("kind", "TEXT"),
+            ("target", "TEXT"),
+            ("owner", "TEXT"),
+            ("now", "BIGINT"),
+        ],
+    );
+    let sql = format!(
         "INSERT INTO operations (id, kind, target_id, owner_tenant_id, status, progress_bytes, \
             created_at, updated_at) \
-         SELECT value ->> 'id', value ->> 'kind', value ->> 'target', value ->> 'owner', \
-            $2, 0, value ->> 'now', value ->> 'now' \
-         FROM json_each($1)",
-    )
-    .bind(ops)
-    .bind(status_name(OperationStatus::Running))
-    .execute(&mut *conn)
-    .await?;
+         SELECT o.id, o.kind, o.target, o.owner, $2, 0, o.now, o.now FROM {rows}"
+    );
+    crate::db::query(&sql)
+        .bind(ops)
+        .bind(status_name(OperationStatus::Running))
+        .execute(&mut *conn)
+        .await?;
     let rows: Vec<serde_json::Value> = serde_json::from_str(ops)
         .map_err(|e| StoreError::Corrupt(format!("new operations: {e}")))?;
     for row in rows {
@@ -135,7 +145,7 @@ pub(crate) async fn add_step(
     .await?
     .rows_affected();
     if added == 1 {
-        crate::db::query("UPDATE operations SET updated_at = max(updated_at, $1) WHERE id = $2")
+        crate::db::query("UPDATE operations SET updated_at = CASE WHEN updated_at > $1 THEN updated_at ELSE $1 END WHERE id = $2")
             .bind(now)
             .bind(id)
             .execute(&mut *conn)
@@ -164,8 +174,8 @@ pub(crate) async fn set_items(
     now: i64,
 ) -> Result<(), StoreError> {
     let n = crate::db::query(
-        "UPDATE operations SET items_done = $1, items_total = $2, updated_at = max(updated_at, $3) \
-         WHERE id = $4 AND (items_done IS NOT $1 OR items_total IS NOT $2)",
+        "UPDATE operations SET items_done = $1, items_total = $2, updated_at = CASE WHEN updated_at > $3 THEN updated_at ELSE $3 END \
+         WHERE id = $4 AND (items_done IS DISTINCT FROM $1 OR items_total IS DISTINCT FROM $2)",
     )
     .bind(done as i64)
     .bind(total as i64)

@@ -11,7 +11,6 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
-use sqlx::Row;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -89,7 +88,7 @@ async fn operations(store: &Store, now: i64, s: &mut Snapshot) -> Result<(), sql
         }
         s.running.insert(kind.to_string(), (0, 0.0));
     }
-    for row in sqlx::query(&sql).fetch_all(store.pool()).await? {
+    for row in crate::db::query(&sql).fetch_all(store.pool()).await? {
         let kind: String = row.try_get("kind")?;
         let status: String = row.try_get("status")?;
         let n = row.try_get::<i64, _>("n")?.max(0) as u64;
@@ -119,7 +118,7 @@ async fn operations(store: &Store, now: i64, s: &mut Snapshot) -> Result<(), sql
 }
 
 async fn maintenance(store: &Store, now: i64, s: &mut Snapshot) -> Result<(), sqlx::Error> {
-    let row = sqlx::query(
+    let row = crate::db::query(
         "SELECT COUNT(*) AS n, MIN(started_at) AS oldest FROM drains WHERE ended_at IS NULL",
     )
     .fetch_one(store.pool())
@@ -127,7 +126,7 @@ async fn maintenance(store: &Store, now: i64, s: &mut Snapshot) -> Result<(), sq
     s.drains_running = row.try_get::<i64, _>("n")?.max(0) as u64;
     s.drain_oldest_s = age_s(now, row.try_get("oldest")?);
     // Left behind: every instance of an ended drain that neither moved nor was released.
-    let row = sqlx::query(
+    let row = crate::db::query(
         "SELECT COUNT(*) AS n FROM moves m JOIN drains d ON d.operation_id = m.operation_id \
          WHERE d.ended_at IS NOT NULL AND m.status <> $1 AND m.status <> $2",
     )
@@ -136,15 +135,16 @@ async fn maintenance(store: &Store, now: i64, s: &mut Snapshot) -> Result<(), sq
     .fetch_one(store.pool())
     .await?;
     s.left_behind = row.try_get::<i64, _>("n")?.max(0) as u64;
-    let row =
-        sqlx::query("SELECT COUNT(*) AS n, MIN(started_at) AS oldest FROM moves WHERE status = $1")
-            .bind("migrating")
-            .fetch_one(store.pool())
-            .await?;
+    let row = crate::db::query(
+        "SELECT COUNT(*) AS n, MIN(started_at) AS oldest FROM moves WHERE status = $1",
+    )
+    .bind("migrating")
+    .fetch_one(store.pool())
+    .await?;
     s.migrations_running = row.try_get::<i64, _>("n")?.max(0) as u64;
     s.migration_oldest_s = age_s(now, row.try_get("oldest")?);
     s.migrations_ended = BTreeMap::from([("moved", 0), ("not_moved", 0)]);
-    let rows = sqlx::query(
+    let rows = crate::db::query(
         "SELECT status, COUNT(*) AS n FROM moves \
          WHERE action = $1 AND ended_at IS NOT NULL GROUP BY status",
     )
@@ -164,7 +164,7 @@ async fn maintenance(store: &Store, now: i64, s: &mut Snapshot) -> Result<(), sq
 }
 
 async fn hosts(store: &Store, now: i64, s: &mut Snapshot) -> Result<(), sqlx::Error> {
-    let rows = sqlx::query(
+    let rows = crate::db::query(
         "SELECT c.id AS cluster, h.state AS state, \
             SUM(CASE WHEN h.offline_after > $1 THEN 1 ELSE 0 END) AS online, \
             COUNT(h.id) AS n \
@@ -194,7 +194,7 @@ async fn hosts(store: &Store, now: i64, s: &mut Snapshot) -> Result<(), sqlx::Er
 }
 
 async fn baremetal(store: &Store, now: i64, s: &mut Snapshot) -> Result<(), sqlx::Error> {
-    let row = sqlx::query(
+    let row = crate::db::query(
         "SELECT COUNT(*) AS n, SUM(CASE WHEN power_state = $2 THEN 1 ELSE 0 END) AS unknown, \
             MIN(COALESCE(power_checked_at, created_at)) AS oldest \
          FROM baremetal WHERE state = $1",
@@ -217,7 +217,7 @@ async fn certificates(st: &AppState, now: i64, s: &mut Snapshot) -> Result<(), s
         s.cert_expiry
             .push(("ca", not_after.unix_timestamp() as f64));
     }
-    let rows = sqlx::query(
+    let rows = crate::db::query(
         "SELECT kind, MIN(expires_at) AS soonest FROM certificates \
          WHERE revoked_at IS NULL AND expires_at > $1 GROUP BY kind",
     )
@@ -491,18 +491,17 @@ mod tests {
     const NOW: i64 = 1_000_000_000;
 
     async fn exec(store: &Store, sql: &str) {
-        sqlx::query(sql)
+        crate::db::query(sql)
             .execute(store.pool())
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
+    crate::db::store_test! {
     /// A region with two hosts (one online, one entering maintenance), imports that ended
     /// both ways, a drain running with a migration in flight, and an ended drain that moved
     /// one instance and left one: the snapshot counts each, and the exposition shows it.
-    #[tokio::test]
-    async fn counts_the_rows_of_operations_drains_migrations_and_hosts() {
-        let (store, _dir) = crate::db::test_store().await;
+    async fn counts_the_rows_of_operations_drains_migrations_and_hosts(store, _dir) {
         crate::db::test_hosts(&store, 2, 8, 1 << 30)
             .await
             .expect("hosts");
@@ -574,5 +573,6 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }
+    }
     }
 }

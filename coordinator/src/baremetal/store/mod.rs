@@ -268,9 +268,9 @@ impl Store {
                 // Newline-separated so a search never matches across two fields.
                 query
                     .push(
-                        " AND lower(b.name || char(10) || b.id || char(10) || b.ipmi_ip || char(10) || \
-                         coalesce(b.sn, '') || char(10) || coalesce(b.model, '') || char(10) || \
-                         b.rack_location || char(10) || coalesce(b.label, '') || char(10) || t.email) LIKE ",
+                        " AND lower(b.name || '\n' || b.id || '\n' || b.ipmi_ip || '\n' || \
+                         coalesce(b.sn, '') || '\n' || coalesce(b.model, '') || '\n' || \
+                         b.rack_location || '\n' || coalesce(b.label, '') || '\n' || t.email) LIKE ",
                     )
                     .push_bind(like_pattern(q))
                     .push(" ESCAPE '\\'");
@@ -312,7 +312,7 @@ impl Store {
         let mut tx = self.write().await?;
         let n = crate::db::query(
             "UPDATE baremetal SET rack_location = coalesce($1, rack_location), \
-                label = CASE WHEN $2 THEN $3 ELSE label END, updated_at = $4 WHERE id = $5",
+                label = CASE WHEN $2 = 1 THEN $3 ELSE label END, updated_at = $4 WHERE id = $5",
         )
         .bind(rack_location)
         .bind(label.is_some())

@@ -22,7 +22,7 @@ impl Store {
         let changed = power.from != power.to;
         let n = crate::db::query(
             "UPDATE baremetal SET power_state = $1, power_checked_at = $2, \
-                power_changed_at = CASE WHEN $3 THEN $4 ELSE power_changed_at END \
+                power_changed_at = CASE WHEN $3 = 1 THEN $4 ELSE power_changed_at END \
              WHERE id = $5 AND power_state = $6",
         )
         .bind(power.to.as_str())
@@ -54,14 +54,16 @@ impl Store {
         id: &str,
         limit: u32,
     ) -> Result<Vec<PowerChange>, StoreError> {
-        let rows = crate::db::query(
+        let sql = format!(
             "SELECT at, power_state, source FROM baremetal_power_log WHERE server_id = $1 \
-             ORDER BY at DESC, rowid DESC LIMIT $2",
-        )
-        .bind(id)
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await?;
+             ORDER BY at DESC, {} DESC LIMIT $2",
+            self.dialect().insertion_order()
+        );
+        let rows = crate::db::query(&sql)
+            .bind(id)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
         rows.iter()
             .map(|r| {
                 let p: &str = r.try_get("power_state")?;

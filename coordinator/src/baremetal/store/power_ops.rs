@@ -82,12 +82,11 @@ impl Store {
     /// the request goes to the agent, so that a restart knows it may have reached the BMC.
     pub async fn power_sent(&self, op: &str, step: &str, now: i64) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        crate::db::query(
-            "UPDATE operations SET params = json_set(params, '$.sent', json('true')) WHERE id = $1",
-        )
-        .bind(op)
-        .execute(&mut tx)
-        .await?;
+        let sql = format!(
+            "UPDATE operations SET params = {} WHERE id = $1",
+            self.dialect().json_set_true("params", "sent")
+        );
+        crate::db::query(&sql).bind(op).execute(&mut tx).await?;
         add_step(&mut tx, op, step, now).await?;
         tx.commit().await?;
         self.events_committed();

@@ -62,7 +62,7 @@ impl Store {
         let mut tx = self.write().await?;
         let taken = crate::db::query(
             "UPDATE enrollment_tokens SET used_at = $1, used_by_host = $2 \
-             WHERE id = $3 AND used_at IS NULL AND expires_at > $4 AND host_id IS $5",
+             WHERE id = $3 AND used_at IS NULL AND expires_at > $4 AND host_id IS NOT DISTINCT FROM $5",
         )
         .bind(h.now)
         .bind(h.id)

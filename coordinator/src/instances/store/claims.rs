@@ -273,23 +273,31 @@ pub(crate) async fn host_claims(
     claims: &str,
     oc: Overcommit,
 ) -> Result<HashMap<String, (u32, u64)>, StoreError> {
-    let rows = crate::db::query(
+    let d = conn.dialect();
+    let sql = format!(
         "UPDATE hosts SET allocated_cores = allocated_cores + c.cores, \
             allocated_memory_bytes = allocated_memory_bytes + c.memory \
-         FROM (SELECT value ->> 'host' AS host, value ->> 'cores' AS cores, \
-                  value ->> 'memory' AS memory FROM json_each($1)) AS c \
-         WHERE hosts.id = c.host AND +hosts.state = $4 \
-           AND hosts.allocated_cores + c.cores <= CAST(hosts.total_cores * $2 AS INTEGER) \
-           AND hosts.allocated_memory_bytes + c.memory \
-               <= CAST(hosts.total_memory_bytes * $3 AS INTEGER) \
+         FROM {} \
+         WHERE hosts.id = c.host AND {} = $4 \
+           AND hosts.allocated_cores + c.cores <= {} \
+           AND hosts.allocated_memory_bytes + c.memory <= {} \
          RETURNING id, allocated_cores, allocated_memory_bytes",
-    )
-    .bind(claims)
-    .bind(oc.cpu)
-    .bind(oc.memory)
-    .bind(HostState::Available.as_str())
-    .fetch_all(conn)
-    .await?;
+        d.json_rows(
+            "$1",
+            "c",
+            &[("host", "TEXT"), ("cores", "BIGINT"), ("memory", "BIGINT")]
+        ),
+        d.unindexed("hosts.state"),
+        d.floor_int("hosts.total_cores * $2"),
+        d.floor_int("hosts.total_memory_bytes * $3"),
+    );
+    let rows = crate::db::query(&sql)
+        .bind(claims)
+        .bind(oc.cpu)
+        .bind(oc.memory)
+        .bind(HostState::Available.as_str())
+        .fetch_all(conn)
+        .await?;
     allocations(&rows)
 }
 
@@ -302,8 +310,10 @@ pub(crate) async fn give_back(
     memory: i64,
 ) -> Result<(String, u32, u64), StoreError> {
     let row = crate::db::query(
-        "UPDATE hosts SET allocated_cores = MAX(allocated_cores - $1, 0), \
-            allocated_memory_bytes = MAX(allocated_memory_bytes - $2, 0) \
+        "UPDATE hosts SET \
+            allocated_cores = CASE WHEN allocated_cores > $1 THEN allocated_cores - $1 ELSE 0 END, \
+            allocated_memory_bytes = CASE WHEN allocated_memory_bytes > $2 \
+                THEN allocated_memory_bytes - $2 ELSE 0 END \
          WHERE id = $3 RETURNING id, allocated_cores, allocated_memory_bytes",
     )
     .bind(cores)
@@ -339,10 +349,18 @@ async fn quota_claims(
     if claims.is_empty() {
         return Ok(HashSet::new());
     }
-    let rows = crate::db::query(
+    let from = conn.dialect().json_rows(
+        "$1",
+        "q",
+        &[
+            ("tenant", "TEXT"),
+            ("cores", "BIGINT"),
+            ("memory", "BIGINT"),
+        ],
+    );
+    let sql = format!(
         "INSERT INTO tenant_quotas (tenant_id, used_cores, used_memory_bytes, used_instances) \
-         SELECT value ->> 'tenant', value ->> 'cores', value ->> 'memory', 1 \
-         FROM json_each($1) WHERE true \
+         SELECT q.tenant, q.cores, q.memory, 1 FROM {from} WHERE true \
          ON CONFLICT (tenant_id) DO UPDATE SET \
             used_cores = tenant_quotas.used_cores + excluded.used_cores, \
             used_memory_bytes = tenant_quotas.used_memory_bytes + excluded.used_memory_bytes, \
@@ -354,11 +372,12 @@ async fn quota_claims(
                    <= tenant_quotas.memory_bytes) \
            AND (tenant_quotas.instances IS NULL \
                 OR tenant_quotas.used_instances + 1 <= tenant_quotas.instances) \
-         RETURNING tenant_id",
-    )
-    .bind(rows(claims))
-    .fetch_all(conn)
-    .await?;
+         RETURNING tenant_id"
+    );
+    let rows = crate::db::query(&sql)
+        .bind(rows(claims))
+        .fetch_all(conn)
+        .await?;
     rows.iter().map(|r| Ok(r.try_get("tenant_id")?)).collect()
 }
 
@@ -366,20 +385,38 @@ async fn insert_instances(conn: &mut crate::db::Tx, claims: &[&Claim]) -> Result
     if claims.is_empty() {
         return Ok(());
     }
-    crate::db::query(
+    let from = conn.dialect().json_rows(
+        "$1",
+        "c",
+        &[
+            ("id", "TEXT"),
+            ("name", "TEXT"),
+            ("kind", "TEXT"),
+            ("tenant", "TEXT"),
+            ("host", "TEXT"),
+            ("image", "TEXT"),
+            ("cores", "BIGINT"),
+            ("memory", "BIGINT"),
+            ("disk", "BIGINT"),
+            ("gpu_type", "TEXT"),
+            ("sealed", "TEXT"),
+            ("op", "TEXT"),
+            ("search", "TEXT"),
+            ("now", "BIGINT"),
+        ],
+    );
+    let sql = format!(
         "INSERT INTO instances (id, name, kind, tenant_id, host_id, image_id, vcpus, memory_bytes, \
             disk_bytes, gpu_type, state, admin_password_sealed, operation_id, search_text, \
             created_at, updated_at) \
-         SELECT value ->> 'id', value ->> 'name', value ->> 'kind', value ->> 'tenant', \
-            value ->> 'host', value ->> 'image', value ->> 'cores', value ->> 'memory', \
-            value ->> 'disk', value ->> 'gpu_type', $2, value ->> 'sealed', \
-            value ->> 'op', value ->> 'search', value ->> 'now', value ->> 'now' \
-         FROM json_each($1)",
-    )
-    .bind(rows(claims))
-    .bind(InstanceState::Creating.as_str())
-    .execute(conn)
-    .await?;
+         SELECT c.id, c.name, c.kind, c.tenant, c.host, c.image, c.cores, c.memory, c.disk, \
+            c.gpu_type, $2, c.sealed, c.op, c.search, c.now, c.now FROM {from}"
+    );
+    crate::db::query(&sql)
+        .bind(rows(claims))
+        .bind(InstanceState::Creating.as_str())
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -497,7 +534,7 @@ mod tests {
             assert_eq!(cores, [2, 0, 0, if bad_image { 0 } else { 1 }], "{label}");
             let row = crate::db::query(
                 "SELECT (SELECT COUNT(*) FROM instances) AS i, (SELECT COUNT(*) FROM operations) AS o, \
-                    (SELECT SUM(allocated_cores) FROM hosts) AS c",
+                    (SELECT CAST(SUM(allocated_cores) AS BIGINT) FROM hosts) AS c",
             )
             .fetch_one(store.pool())
             .await?;

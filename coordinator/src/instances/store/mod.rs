@@ -577,7 +577,7 @@ mod tests {
         };
         store.insert_host_with_facts(&h, "cpu", 4, 4 * GIB).await?;
         store.create_tenant("ten-000000000001", "a@x", "A").await?;
-        crate::db::test_image(&store, "img-000000000001").await?;
+        crate::db::test_image(store, "img-000000000001").await?;
         Ok(())
     }
 
@@ -618,7 +618,7 @@ mod tests {
 
     crate::db::store_test! {
     async fn concurrent_claims_never_overcommit(store, dir) -> Result<(), StoreError> {
-            setup(&store).await?;
+        setup(&store).await?;
         // Two stores on one database, as two coordinators would be: only SQLite's conditional
         // update stands between them (each store also queues its own claims).
         let other = Store::open(&dir.path().join("test.db")).await?;
@@ -663,7 +663,7 @@ mod tests {
 
     crate::db::store_test! {
     async fn quota_refusal_and_release_leave_no_claim(store, _dir) -> Result<(), StoreError> {
-            setup(&store).await?;
+        setup(&store).await?;
         store
             .set_quota(
                 "ten-000000000001",
@@ -704,11 +704,12 @@ mod tests {
     /// The tenant's usage counters move with every instance written and removed, refused
     /// claims change nothing, and they always equal the sum over the tenant's instances.
     async fn quota_usage_follows_instances(store, _dir) -> Result<(), StoreError> {
-            setup(&store).await?;
+        setup(&store).await?;
         let tenant = "ten-000000000001";
         let summed = || async {
             let row = crate::db::query(
-                "SELECT COALESCE(SUM(vcpus), 0) AS c, COALESCE(SUM(memory_bytes), 0) AS m, \
+                "SELECT CAST(COALESCE(SUM(vcpus), 0) AS BIGINT) AS c, \
+                    CAST(COALESCE(SUM(memory_bytes), 0) AS BIGINT) AS m, \
                     COUNT(*) AS n FROM instances WHERE tenant_id = $1",
             )
             .bind(tenant)
@@ -774,7 +775,7 @@ mod tests {
     /// Newest first, ties by id: instances created between two pages, before or after the
     /// cursor (one at the cursor's very time), are neither repeated nor skipped.
     async fn pages_follow_the_cursor_through_inserts_and_filters(store, _dir) -> Result<(), StoreError> {
-            setup(&store).await?;
+        setup(&store).await?;
         for (n, at) in [(1, 100), (2, 200), (3, 200), (4, 50)] {
             assert_eq!(claim(&store, n, 64 << 20).await?, Ok(()));
             created_at(&store, n, at).await?;

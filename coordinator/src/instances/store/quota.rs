@@ -25,9 +25,11 @@ impl std::fmt::Display for QuotaExceeded {
 /// Gives an instance's share of its tenant's quota back (before the instance row goes).
 pub(crate) async fn release_quota(conn: &mut crate::db::Tx, id: &str) -> Result<(), StoreError> {
     crate::db::query(
-        "UPDATE tenant_quotas SET used_cores = MAX(used_cores - i.vcpus, 0), \
-            used_memory_bytes = MAX(used_memory_bytes - i.memory_bytes, 0), \
-            used_instances = MAX(used_instances - 1, 0) \
+        "UPDATE tenant_quotas SET \
+            used_cores = CASE WHEN used_cores > i.vcpus THEN used_cores - i.vcpus ELSE 0 END, \
+            used_memory_bytes = CASE WHEN used_memory_bytes > i.memory_bytes \
+                THEN used_memory_bytes - i.memory_bytes ELSE 0 END, \
+            used_instances = CASE WHEN used_instances > 1 THEN used_instances - 1 ELSE 0 END \
          FROM instances i WHERE i.id = $1 AND tenant_quotas.tenant_id = i.tenant_id",
     )
     .bind(id)

@@ -44,7 +44,8 @@ pub(super) async fn count_moves(
     now: i64,
 ) -> Result<(), StoreError> {
     let row = crate::db::query(
-        "SELECT count(*) AS total, coalesce(sum(status IN ($1, $2, $3)), 0) AS done \
+        "SELECT count(*) AS total, \
+            coalesce(sum(CASE WHEN status IN ($1, $2, $3) THEN 1 ELSE 0 END), 0) AS done \
          FROM moves WHERE operation_id = $4",
     )
     .bind(MoveStatus::Moved.as_str())

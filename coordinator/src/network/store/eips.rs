@@ -469,10 +469,13 @@ impl Store {
             .bind(id)
             .execute(&mut tx)
             .await?;
-        crate::db::query("UPDATE segments SET allocated = MAX(allocated - 1, 0) WHERE id = $1")
-            .bind(&segment)
-            .execute(&mut tx)
-            .await?;
+        crate::db::query(
+            "UPDATE segments SET allocated = CASE WHEN allocated > 1 THEN allocated - 1 ELSE 0 END \
+             WHERE id = $1",
+        )
+        .bind(&segment)
+        .execute(&mut tx)
+        .await?;
         tx.commit().await?;
         self.events_committed();
         Ok(Ok(()))
@@ -582,7 +585,7 @@ mod tests {
 
     crate::db::store_test! {
     async fn a_28_hands_out_13_addresses_to_100_concurrent_callers(store, _dir) -> Result<(), StoreError> {
-            setup(&store).await?;
+        setup(&store).await?;
         small(&store).await?;
         let mut tasks = Vec::new();
         for n in 0..100 {
@@ -630,7 +633,7 @@ mod tests {
 
     crate::db::store_test! {
     async fn a_64_allocates_10000_distinct_addresses(store, _dir) -> Result<(), StoreError> {
-            setup(&store).await?;
+        setup(&store).await?;
         segment(
             &store,
             "seg-6",
@@ -657,7 +660,7 @@ mod tests {
 
     crate::db::store_test! {
     async fn specific_addresses(store, _dir) -> Result<(), StoreError> {
-            setup(&store).await?;
+        setup(&store).await?;
         small(&store).await?;
         let at = |id: &'static str, addr: &str| Allocation {
             address: Some(addr.parse().expect("an address")),
@@ -714,7 +717,7 @@ mod tests {
     crate::db::store_test! {
     async fn permission_decides_who_allocates_and_never_takes_addresses_back(store, _dir)
     -> Result<(), StoreError> {
-            setup(&store).await?;
+        setup(&store).await?;
         let only_a = Permission {
             all_tenants: false,
             tenant_ids: vec![A.to_string()],
@@ -773,7 +776,7 @@ mod tests {
 
     crate::db::store_test! {
     async fn delete_waits_for_every_release(store, _dir) -> Result<(), StoreError> {
-            setup(&store).await?;
+        setup(&store).await?;
         small(&store).await?;
         let eip = store
             .allocate_eip(&ask("eip-000000000001", A))
@@ -813,7 +816,7 @@ mod tests {
 
     crate::db::store_test! {
     async fn overlapping_segments_are_refused(store, _dir) -> Result<(), StoreError> {
-            setup(&store).await?;
+        setup(&store).await?;
         segment(
             &store,
             "seg-1",
@@ -864,7 +867,7 @@ mod tests {
 
     crate::db::store_test! {
     async fn binds_follow_the_tenant_and_the_instance(store, _dir) -> Result<(), StoreError> {
-            setup(&store).await?;
+        setup(&store).await?;
         small(&store).await?;
         instance(&store, "inst-a", A, "running").await?;
         instance(&store, "inst-a2", A, "deleting").await?;
@@ -919,7 +922,7 @@ mod tests {
     /// EIPs by segment name then address, through addresses taken between pages on either
     /// side of the cursor; a tenant filter with a cursor. Segments page by name.
     async fn eips_and_segments_page_in_order_through_inserts(store, _dir) -> Result<(), StoreError> {
-            setup(&store).await?;
+        setup(&store).await?;
         small(&store).await?;
         // Another VLAN: a NIC and VLAN carry one IPv4 segment.
         let other_vlan = validate::spec(&SegmentInput {
