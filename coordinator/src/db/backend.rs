@@ -49,13 +49,6 @@ impl Tx {
             Tx::Postgres(tx) => tx.commit().await,
         }
     }
-
-    pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Sqlite(tx) => tx.rollback().await,
-            Tx::Postgres(tx) => tx.rollback().await,
-        }
-    }
 }
 
 /// Where a query runs: on a connection from the pool, or inside a transaction.
@@ -387,10 +380,6 @@ impl<'q> QueryBuilder<'q> {
         }
     }
 
-    pub fn sql(&self) -> &str {
-        &self.sql
-    }
-
     /// The query so far, borrowing the builder's text.
     pub fn build(&self) -> Query<'_> {
         Query {
@@ -435,11 +424,6 @@ impl<'q> Separated<'_, 'q> {
 
     pub fn push_unseparated(&mut self, sql: impl Display) -> &mut Self {
         self.builder.push(sql);
-        self
-    }
-
-    pub fn push_bind_unseparated(&mut self, value: impl Bind<'q>) -> &mut Self {
-        self.builder.push_bind(value);
         self
     }
 }

@@ -39,20 +39,10 @@ pub(crate) async fn fresh_database() -> String {
         let server = server.as_ref().expect("the server runs until exit");
         (server.url(&name), server.url("postgres"))
     };
-    create(&url.1, &name).await;
-    url.0
-}
-
-async fn create(admin_url: &str, name: &str) {
-    use sqlx::Connection;
-    let mut admin = sqlx::PgConnection::connect(admin_url)
-        .await
-        .expect("connecting to the test server");
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut admin)
+    crate::dev::postgres::create_database(&url.1, &name)
         .await
         .expect("creating a test database");
-    let _ = admin.close().await;
+    url.0
 }
 
 /// A new, empty store on `dialect`'s backend, and a temporary directory (the SQLite file's,

@@ -8,7 +8,7 @@
 use anyhow::{Context, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -45,6 +45,7 @@ pub fn unavailable() -> Option<String> {
 
 /// A running throwaway server; stopped when dropped.
 pub struct TempPostgres {
+    bin: PathBuf,
     dir: tempfile::TempDir,
     address: Ipv4Addr,
     port: u16,
@@ -100,6 +101,7 @@ impl TempPostgres {
         }
         let port = TcpListener::bind((address, 0))?.local_addr()?.port();
         let mut server = TempPostgres {
+            bin: bin.clone(),
             dir,
             address,
             port,
@@ -154,11 +156,7 @@ impl TempPostgres {
                     self.log_tail()
                 );
             }
-            // The socket accepts only once the server takes connections.
-            if TcpStream::connect((self.address, self.port)).is_ok()
-                && self.dir.path().join("data/postmaster.pid").exists()
-                && self.accepts()
-            {
+            if self.accepts() {
                 return Ok(());
             }
             if Instant::now() >= until {
@@ -173,19 +171,13 @@ impl TempPostgres {
 
     /// Whether `pg_isready` says the server accepts connections.
     fn accepts(&self) -> bool {
-        bin_dir().is_ok_and(|bin| {
-            Command::new(bin.join("pg_isready"))
-                .args([
-                    "-h",
-                    &self.address.to_string(),
-                    "-p",
-                    &self.port.to_string(),
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
+        Command::new(self.bin.join("pg_isready"))
+            .args(["-h", &self.address.to_string()])
+            .args(["-p", &self.port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
     }
 
     fn log_tail(&self) -> String {
@@ -206,13 +198,7 @@ impl TempPostgres {
 
     /// Creates database `name` and answers its URL.
     pub async fn create_database(&self, name: &str) -> anyhow::Result<String> {
-        use sqlx::Connection;
-        let mut admin = sqlx::PgConnection::connect(&self.url("postgres")).await?;
-        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut admin)
-            .await
-            .with_context(|| format!("creating database {name}"))?;
-        admin.close().await?;
+        create_database(&self.url("postgres"), name).await?;
         Ok(self.url(name))
     }
 
@@ -239,6 +225,18 @@ impl Drop for TempPostgres {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Creates database `name` through the server's administrative database at `admin_url`.
+pub async fn create_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(admin_url).await?;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .await
+        .with_context(|| format!("creating database {name}"))?;
+    admin.close().await?;
+    Ok(())
 }
 
 /// Spawns `command` from a thread that lives as long as the process, so the child's
