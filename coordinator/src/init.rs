@@ -1,7 +1,7 @@
 //! `plinth-coordinator init`: a new region's CA, the coordinator's certificates, the database
 //! and the first admin token.
 
-use crate::db::Store;
+use crate::db::{Database, Store};
 use crate::http::auth::new_token;
 use crate::own_certs::OwnCerts;
 use crate::paths::{DataDir, write_file};
@@ -64,7 +64,15 @@ fn server_names(extra: &[String]) -> (Vec<IpAddr>, Vec<String>) {
     (ips, dns)
 }
 
-pub async fn init(dir: &DataDir, sans: &[String], listen: &str) -> anyhow::Result<Initialised> {
+/// Makes the region in `dir`, with its store in `database_url` (PostgreSQL or a SQLite file;
+/// the data directory's plinth.db when none), which the generated config then names.
+pub async fn init(
+    dir: &DataDir,
+    sans: &[String],
+    listen: &str,
+    database_url: Option<&str>,
+) -> anyhow::Result<Initialised> {
+    let database = Database::from_url(database_url, &dir.database()).map_err(anyhow::Error::msg)?;
     if dir.is_initialised() {
         bail!("{} is already initialised", dir.root().display());
     }
@@ -76,14 +84,19 @@ pub async fn init(dir: &DataDir, sans: &[String], listen: &str) -> anyhow::Resul
     let own = OwnCerts::issue(&ca, ips, dns_names)?;
     write_file(&dir.ca_key(), ca_key.as_bytes(), 0o600)?;
     own.write(dir)?;
-    let config = format!(
+    let mut config = format!(
         "# plinth coordinator; flags and PLINTH_* variables override these.\ndata_dir = {:?}\nlisten = {listen:?}\nagent_cert_ttl = \"30d\"\n",
         dir.root().canonicalize()?.display().to_string()
     );
+    if let Some(url) = database_url {
+        config.push_str(&format!("database_url = {url:?}\n"));
+    }
     write_file(&dir.config(), config.as_bytes(), 0o644)?;
 
     crate::secrets::Secrets::load_or_create(&dir.master_key())?;
-    let store = Store::open(&dir.database()).await?;
+    let store = Store::connect(&database, &crate::jobs::Jobs::new())
+        .await
+        .with_context(|| format!("opening the store ({database})"))?;
     crate::own_certs::record(dir, &store).await?;
     let admin_token = create_admin_token(&store, "initial admin", "init").await?;
     // The CA certificate last: its presence marks the directory initialised.

@@ -33,6 +33,10 @@ enum Command {
         /// Listen address written into the generated config.
         #[arg(long, default_value = DEFAULT_LISTEN)]
         listen: String,
+        /// The store: `postgres://USER@HOST/DB` (an existing, empty database) or
+        /// `sqlite://PATH`, written into the generated config [default: DATA_DIR/plinth.db].
+        #[arg(long, env = "PLINTH_DATABASE_URL")]
+        database_url: Option<String>,
     },
     /// Serve the HTTPS API.
     Serve(ServeArgs),
@@ -53,6 +57,10 @@ enum Command {
         /// How long agents still accept the old certificates (10s to 7d).
         #[arg(long, default_value = "10m")]
         grace: String,
+        /// The store [default: the data directory's config.toml's database_url, else its
+        /// plinth.db].
+        #[arg(long, env = "PLINTH_DATABASE_URL")]
+        database_url: Option<String>,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -101,8 +109,10 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             sans,
             listen,
+            database_url,
         } => {
-            let done = init::init(&DataDir::new(&data_dir), &sans, &listen).await?;
+            let dir = DataDir::new(&data_dir);
+            let done = init::init(&dir, &sans, &listen, database_url.as_deref()).await?;
             println!("Initialised {}.", data_dir.display());
             println!(
                 "Admin token (shown once, store it now):\n  {}",
@@ -111,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
             println!("CA hash for agents: {}", done.ca_hash);
             println!(
                 "Next: plinth-coordinator serve --config {}",
-                DataDir::new(&data_dir).config().display()
+                dir.config().display()
             );
         }
         Command::Serve(args) => {
@@ -168,6 +178,7 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             sans,
             grace,
+            database_url,
         } => {
             let grace = plinth_common::timefmt::parse_duration(&grace)
                 .map_err(anyhow::Error::msg)
@@ -183,7 +194,8 @@ async fn main() -> anyhow::Result<()> {
             if !dir.is_initialised() {
                 anyhow::bail!("{} is not initialised", data_dir.display());
             }
-            let done = plinth_coordinator::own_certs::rotate(&dir, grace, &sans).await?;
+            let database = plinth_coordinator::config::database_in(&dir, database_url)?;
+            let done = plinth_coordinator::own_certs::rotate(&dir, &database, grace, &sans).await?;
             println!(
                 "New server certificate {}, client certificate {}.",
                 done.server_serial, done.client_serial

@@ -5,7 +5,7 @@
 //! they learn from their heartbeat answers.
 
 use crate::agents::AgentClient;
-use crate::db::Store;
+use crate::db::{Database, Store};
 use crate::hosts::store::certificates::{CertKind, Issued};
 use crate::paths::{DataDir, write_file};
 use anyhow::Context;
@@ -137,7 +137,12 @@ pub fn server_cert_names(dir: &DataDir, ip: IpAddr) -> anyhow::Result<bool> {
 /// Issues new server and client certificates for the same names as the current server
 /// certificate plus `extra` (names or IPs), records them, and has the old ones refused after
 /// `grace`.
-pub async fn rotate(dir: &DataDir, grace: Duration, extra: &[String]) -> anyhow::Result<Rotation> {
+pub async fn rotate(
+    dir: &DataDir,
+    database: &Database,
+    grace: Duration,
+    extra: &[String],
+) -> anyhow::Result<Rotation> {
     let ca = Ca::load(&read(&dir.ca_cert())?, &read(&dir.ca_key())?)?;
     let (mut ips, mut dns) = cert_names(&read(&dir.server_cert())?)?;
     for name in extra {
@@ -148,7 +153,7 @@ pub async fn rotate(dir: &DataDir, grace: Duration, extra: &[String]) -> anyhow:
             Err(_) => {}
         }
     }
-    let store = Store::open(&dir.database()).await?;
+    let store = Store::connect(database, &crate::jobs::Jobs::new()).await?;
     // The current ones are recorded first, so that they are among those revoked.
     record(dir, &store).await?;
     let next = OwnCerts::issue(&ca, ips, dns)?;

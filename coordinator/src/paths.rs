@@ -54,7 +54,7 @@ impl DataDir {
         self.0.join("metrics.addr")
     }
     pub fn is_initialised(&self) -> bool {
-        self.ca_cert().exists() && self.database().exists()
+        self.ca_cert().exists()
     }
 }
 

@@ -43,7 +43,9 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
     let ca_pem = read(&dir.ca_cert())?;
     let ca = Ca::load(&ca_pem, &read(&dir.ca_key())?)?;
     let jobs = Jobs::new();
-    let store = Store::open_with(&dir.database(), &jobs).await?;
+    let store = Store::connect(&config.database, &jobs)
+        .await
+        .with_context(|| format!("opening the store ({})", config.database))?;
     crate::own_certs::record(&dir, &store).await?;
     let agents = AgentClient::with_revocations(
         &ca_pem,
@@ -105,7 +107,6 @@ impl Running {
     /// durable jobs resume from their store rows at the next start.
     pub async fn shutdown(self, deadline: Duration) -> Stopped {
         let until = Instant::now() + deadline;
-        crate::metrics::set_job_lease_held(false);
         self.serving.cancel();
         if tokio::time::timeout_at(until, self.task).await.is_err() {
             tracing::warn!("Requests still in flight at the shutdown deadline.");
@@ -138,22 +139,14 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             .route_layer(axum::middleware::from_fn(crate::metrics::http::track)),
     );
     let jobs = state.jobs.clone();
-    jobs.spawn("event pruner", state.events.clone().prune(jobs.token()));
-    jobs.spawn(
-        "presence watcher",
-        crate::hosts::presence::watch(state.store.clone(), jobs.token()),
-    );
     jobs.spawn(
         "certificate watcher",
         crate::own_certs::watch(dir.clone(), cert, state.agents.clone(), jobs.token()),
     );
-    crate::resume::resume(&state)
+    let me = crate::jobs::lease::Identity::new(config.coordinator_name.as_deref(), addr);
+    crate::jobs::lease::start(&state, me, config.job_lease_ttl)
         .await
         .context("resuming jobs")?;
-    jobs.spawn(
-        "bare-metal sync",
-        crate::baremetal::sync::run(state.clone(), jobs.token()),
-    );
     // A child of the runner's token: cancelled first by `Running::shutdown`, and with the
     // jobs by anything else that shuts the runner down.
     let serving = jobs.child_token();
@@ -178,8 +171,6 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             .await?,
         ),
     };
-    // One coordinator, so it runs the jobs; the HA issue's lease will set this.
-    crate::metrics::set_job_lease_held(true);
     let task = jobs.spawn(
         "api server",
         serve_tls(

@@ -231,7 +231,7 @@ async fn add_rows(
         .audit(&caller.actor(), note.action, note.target, &note.detail)
         .await?;
     for row in rows {
-        st.jobs.spawn(
+        st.jobs.spawn_job(
             "bare-metal preparation",
             prepare::prepare(st.clone(), row.id.clone()),
         );
@@ -415,7 +415,7 @@ pub async fn power(
         params,
     };
     st.jobs
-        .spawn("bare-metal power", power::run(st.clone(), job));
+        .spawn_job("bare-metal power", power::run(st.clone(), job));
     st.store
         .get_operation(&op_id, None)
         .await?

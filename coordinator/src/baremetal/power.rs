@@ -76,7 +76,7 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
             continue;
         }
         info!(operation = %job.op, baremetal = %job.server, "Resuming a power action the last run left running.");
-        st.jobs.spawn("bare-metal power", run(st.clone(), job));
+        st.jobs.spawn_job("bare-metal power", run(st.clone(), job));
     }
     Ok(())
 }

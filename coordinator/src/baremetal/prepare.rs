@@ -26,7 +26,7 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
     for id in st.store.preparing_baremetal().await? {
         info!(baremetal = %id, "Preparing a bare-metal server the last run left preparing.");
         st.jobs
-            .spawn("bare-metal preparation", prepare(st.clone(), id));
+            .spawn_job("bare-metal preparation", prepare(st.clone(), id));
     }
     Ok(())
 }

@@ -88,6 +88,15 @@ impl Dialect {
         }
     }
 
+    /// The database's clock now, in Unix milliseconds: what every coordinator's lease and
+    /// heartbeat are measured on, so that no coordinator's own clock decides who holds it.
+    pub fn now_ms(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+            Dialect::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+        }
+    }
+
     /// The column that orders a table's rows by insertion when no other column does (SQLite's
     /// `rowid`; the PostgreSQL schema gives such tables a `seq BIGSERIAL`).
     pub fn insertion_order(self) -> &'static str {

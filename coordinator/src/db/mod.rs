@@ -24,7 +24,7 @@ use std::time::Duration;
 
 /// Where the store lives: a SQLite file (the default, in the data directory) or a PostgreSQL
 /// database (`postgres://...`).
-#[derive(Clone, Debug)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Database {
     Sqlite(PathBuf),
     Postgres(String),
@@ -49,6 +49,33 @@ impl Database {
     }
 }
 
+/// The database for logs and errors: a PostgreSQL URL without its password.
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "SQLite {}", path.display()),
+            Database::Postgres(url) => {
+                let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+                let shown = match rest.split_once('@') {
+                    Some((user, host)) => match user.split_once(':') {
+                        Some((name, _)) => format!("{scheme}://{name}:***@{host}"),
+                        None => url.clone(),
+                    },
+                    None => url.clone(),
+                };
+                write!(f, "PostgreSQL {shown}")
+            }
+        }
+    }
+}
+
+// Never the password, even in a `{:?}` of the configuration.
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error")]
@@ -59,6 +86,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is shutting down")]
     Closed,
+    /// A job of a term of the job lease that has ended wrote: another coordinator holds it.
+    #[error("this coordinator no longer holds the job lease (epoch {0})")]
+    Fenced(i64),
     #[error("setting the database file's mode")]
     Files(#[source] std::io::Error),
 }
@@ -200,16 +230,26 @@ impl Store {
     }
 
     /// A transaction that writes, serialized with every other writer (`Dialect::begin_write`).
-    pub async fn write(&self) -> Result<Tx, sqlx::Error> {
+    /// A job's is refused unless its term's epoch is still the lease's: checked under the
+    /// writer lock, which the lease's own changes take too, so no takeover can come between
+    /// the check and the commit.
+    pub async fn write(&self) -> Result<Tx, StoreError> {
         let begin = self.dialect().begin_write();
-        Ok(match &self.pool {
+        let mut tx = match &self.pool {
             Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with(begin).await?),
             Pool::Postgres(pool) => {
                 let mut tx = pool.begin_with(begin).await?;
                 dialect::after_begin_write(&mut tx).await?;
                 Tx::Postgres(tx)
             }
-        })
+        };
+        if let Some(epoch) = crate::jobs::fence() {
+            let now = crate::jobs::lease::store::lease_epoch(&mut tx).await?;
+            if now != epoch {
+                return Err(StoreError::Fenced(epoch));
+            }
+        }
+        Ok(tx)
     }
 
     /// A transaction that only reads, on one snapshot (a count and its page agree).

@@ -114,11 +114,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let plan = plan(&args)?;
     let dir = DataDir::new(&args.data_dir);
     if !dir.is_initialised() {
-        init::init(&dir, &[listen.ip().to_string()], &args.listen).await?;
+        init::init(&dir, &[listen.ip().to_string()], &args.listen, None).await?;
         println!("Initialised a new region in {}.", dir.root().display());
     } else if !own_certs::server_cert_names(&dir, listen.ip())? {
         // A region made for another address: its agents would refuse this one.
-        let done = own_certs::rotate(&dir, ROTATED_GRACE, &[listen.ip().to_string()]).await?;
+        let database = crate::db::Database::Sqlite(dir.database());
+        let done =
+            own_certs::rotate(&dir, &database, ROTATED_GRACE, &[listen.ip().to_string()]).await?;
         tracing::info!(
             listen = %listen,
             serial = %done.server_serial,
@@ -129,7 +131,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     // Written again once this run's region is up; an earlier run's would name a stale token.
     let _ = std::fs::remove_file(root.join("dev.env"));
     let config = Config {
+        database: crate::db::Database::Sqlite(DataDir::new(&root).database()),
         data_dir: root.clone(),
+        coordinator_name: None,
+        job_lease_ttl: crate::jobs::lease::DEFAULT_TTL,
         listen,
         agent_cert_ttl: Duration::from_secs(30 * 86_400),
         renewed_cert_grace: crate::config::DEFAULT_RENEWED_CERT_GRACE,

@@ -32,7 +32,7 @@ pub async fn import(
 ) -> Result<Image, ImageError> {
     let image = start_image(st, caller, img, checked, Some(&url), IMPORT).await?;
     let op_id = image.operation_id.clone().unwrap_or_default();
-    st.jobs.spawn(
+    st.jobs.spawn_job(
         "image import",
         import::run(st.clone(), image.id.clone(), op_id),
     );
@@ -150,7 +150,7 @@ pub async fn copy_to_base(
         .await?;
     let created = reload(st, &new_image).await?;
     st.jobs
-        .spawn("image copy", copy::run(st.clone(), blob, new_image, op_id));
+        .spawn_job("image copy", copy::run(st.clone(), blob, new_image, op_id));
     Ok(created.image)
 }
 

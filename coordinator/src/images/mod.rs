@@ -85,12 +85,12 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
     for op in st.store.running_operations(IMPORT).await? {
         info!(operation = %op.id, image = %op.target_id, "Restarting an import the last run left unfinished.");
         st.jobs
-            .spawn("image import", import::run(st.clone(), op.target_id, op.id));
+            .spawn_job("image import", import::run(st.clone(), op.target_id, op.id));
     }
     for op in st.store.running_operations(COPY).await? {
         info!(operation = %op.id, image = %op.target_id, "Restarting an unfinished copy to base.");
         st.jobs
-            .spawn("image copy", copy::resume(st.clone(), op.target_id, op.id));
+            .spawn_job("image copy", copy::resume(st.clone(), op.target_id, op.id));
     }
     for op in st
         .store

@@ -40,17 +40,19 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
         match kind.as_str() {
             // Drains and migrations resume their moves themselves (maintenance/drain.rs).
             kinds::HOST_DRAIN | kinds::INSTANCE_MIGRATE => {}
-            CREATE => drop(jobs.spawn("instance create", create(st, id, op))),
-            DELETE => drop(jobs.spawn("instance delete", delete(st, id, op))),
+            CREATE => _ = jobs.spawn_job("instance create", create(st, id, op)),
+            DELETE => _ = jobs.spawn_job("instance delete", delete(st, id, op)),
             other => match InstanceAction::ALL
                 .iter()
                 .find(|a| action_kind(**a) == other)
             {
                 // The stop's own timeout is not kept; a resumed stop waits the default.
-                Some(&a) => drop(jobs.spawn(
-                    "instance action",
-                    action(st, id, op, a, DEFAULT_STOP_TIMEOUT_S),
-                )),
+                Some(&a) => {
+                    jobs.spawn_job(
+                        "instance action",
+                        action(st, id, op, a, DEFAULT_STOP_TIMEOUT_S),
+                    );
+                }
                 None => warn!(instance = %id, kind = other, "Unknown instance job kind."),
             },
         }

@@ -2,10 +2,17 @@
 //! cancellable, so that shutdown can stop them and wait for them (and so that "start a job"
 //! stays in one place for whatever later decides which coordinator may run jobs).
 //!
+//! Two kinds of task: [`Jobs::spawn`] runs a task of this coordinator's own (a listener, a
+//! console bridge, an upload it receives); [`Jobs::spawn_job`] runs a job of the region
+//! (drains, migrations, imports, preparation ...), which only the coordinator holding the job
+//! lease (`lease.rs`) runs, inside its term: every store write such a job makes checks the
+//! term's epoch, and the term's end cancels what [`Jobs::token`] gave its tasks.
+//!
 //! Tests inside `#[cfg(test)] mod tests` may still call `tokio::spawn` directly (concurrent
 //! callers, fake peers); the coordinator's own code never does.
 
 pub mod api;
+pub mod lease;
 pub mod operations;
 
 use futures_util::FutureExt;
@@ -18,6 +25,24 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
+
+/// A term of the job lease: its epoch, the token its tasks stop on, and its tasks.
+#[derive(Clone, Debug)]
+pub struct Term {
+    pub epoch: i64,
+    token: CancellationToken,
+    tasks: TaskTracker,
+}
+
+tokio::task_local! {
+    /// The term a job runs in; tasks it spawns inherit it.
+    static TERM: Term;
+}
+
+/// The epoch the current task's store writes must find in the lease, when it is a job.
+pub fn fence() -> Option<i64> {
+    TERM.try_with(|t| t.epoch).ok()
+}
 
 /// Starts background tasks and stops them: a `TaskTracker` plus the root `CancellationToken`
 /// that long-running loops watch. Cheap to clone; clones share the tasks.
@@ -32,6 +57,8 @@ struct Inner {
     cancel: CancellationToken,
     /// How many tasks of each name are running, for the log at the shutdown deadline.
     running: Mutex<BTreeMap<&'static str, usize>>,
+    /// The lease's term while this coordinator holds it.
+    term: Mutex<Option<Term>>,
 }
 
 impl Inner {
@@ -91,13 +118,47 @@ impl Jobs {
     /// Starts `job` as a tracked task named `name` (the name is in the logs). A task that
     /// panics is logged with its name; its handle still reports the panic, and the runner
     /// and the other tasks carry on.
+    ///
+    /// Spawned from a job, the task stays in the job's term.
     pub fn spawn<F>(&self, name: &'static str, job: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.spawn_in(TERM.try_with(Term::clone).ok(), name, job)
+    }
+
+    /// Starts a job of the region in this coordinator's term of the job lease (the caller's,
+    /// when a job starts it). Without one it does not run: the operation row it would have
+    /// worked on waits for the lease's holder. Answers whether it runs here.
+    pub fn spawn_job<F>(&self, name: &'static str, job: F) -> bool
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let term = TERM.try_with(Term::clone).ok().or_else(|| self.term());
+        match term {
+            Some(term) => {
+                drop(self.spawn_in(Some(term), name, job));
+                true
+            }
+            None => {
+                info!(
+                    job = name,
+                    "Not starting a job here: another coordinator holds the job lease."
+                );
+                false
+            }
+        }
+    }
+
+    fn spawn_in<F>(&self, term: Option<Term>, name: &'static str, job: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let running = Running::enter(&self.inner, name);
-        self.inner.tracker.spawn(async move {
+        let job = async move {
             let _running = running;
             match AssertUnwindSafe(job).catch_unwind().await {
                 Ok(out) => out,
@@ -106,12 +167,66 @@ impl Jobs {
                     std::panic::resume_unwind(panic)
                 }
             }
-        })
+        };
+        match term {
+            None => self.inner.tracker.spawn(job),
+            Some(term) => {
+                let tracked = term.tasks.track_future(job);
+                self.inner.tracker.spawn(TERM.scope(term, tracked))
+            }
+        }
     }
 
-    /// The token cancelled when shutdown begins; loops that must stop then watch it.
+    /// The token loops stop on: the term's inside a job (cancelled when the term ends or
+    /// shutdown begins), else the runner's (cancelled when shutdown begins).
     pub fn token(&self) -> CancellationToken {
-        self.inner.cancel.clone()
+        TERM.try_with(|t| t.token.clone())
+            .unwrap_or_else(|_| self.inner.cancel.clone())
+    }
+
+    /// The term this coordinator holds the job lease in, if it does.
+    pub fn term(&self) -> Option<Term> {
+        self.inner
+            .term
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Begins a term of the lease at `epoch`; `work` (resuming the region's jobs, starting
+    /// its loops) runs inside it.
+    pub(crate) async fn begin_term<F: Future>(&self, epoch: i64, work: F) -> F::Output {
+        let term = Term {
+            epoch,
+            token: self.inner.cancel.child_token(),
+            tasks: TaskTracker::new(),
+        };
+        *self.inner.term.lock().unwrap_or_else(|p| p.into_inner()) = Some(term.clone());
+        TERM.scope(term, work).await
+    }
+
+    /// Ends the current term: its jobs are cancelled (and fenced, should they not stop) and
+    /// waited for up to `deadline`. Answers the epoch it ended.
+    pub(crate) async fn end_term(&self, deadline: Duration) -> Option<i64> {
+        let term = self
+            .inner
+            .term
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()?;
+        term.token.cancel();
+        term.tasks.close();
+        if tokio::time::timeout(deadline, term.tasks.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                epoch = term.epoch,
+                jobs = term.tasks.len(),
+                "Jobs of the lost term still running; their writes are refused."
+            );
+        }
+        Some(term.epoch)
     }
 
     /// A token cancelled with the runner's, that a task may also cancel on its own.

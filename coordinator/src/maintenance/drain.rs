@@ -78,12 +78,13 @@ pub fn plan_action(inst: &Instance) -> (MoveAction, Option<String>) {
 pub async fn resume(st: &AppState) -> anyhow::Result<()> {
     for op in st.store.running_operations(DRAIN).await? {
         info!(operation = %op.id, host = %op.target_id, "Resuming a maintenance drain.");
-        st.jobs.spawn("drain", run(st.clone(), op.target_id, op.id));
+        st.jobs
+            .spawn_job("drain", run(st.clone(), op.target_id, op.id));
     }
     for op in st.store.running_operations(MIGRATE).await? {
         info!(operation = %op.id, instance = %op.target_id, "Resuming a live migration.");
         st.jobs
-            .spawn("live migration", migrate(st.clone(), op.id, false));
+            .spawn_job("live migration", migrate(st.clone(), op.id, false));
     }
     Ok(())
 }

@@ -255,7 +255,7 @@ pub async fn enter(st: &AppState, actor: &str, id: &HostId, parallelism: u32) ->
     let event = HostEvent::EnterMaintenance.as_str();
     st.store.audit(actor, event, id, &detail).await?;
     tracing::info!(host = %id, instances = moves.len(), parallelism, actor = %actor, "Drain started.");
-    st.jobs.spawn(
+    st.jobs.spawn_job(
         "drain",
         drain::run(st.clone(), id.to_string(), op_id.clone()),
     );
@@ -316,7 +316,7 @@ pub async fn migrate(
     let detail = target.as_deref().unwrap_or("");
     st.store.audit(actor, "migrate", id, detail).await?;
     st.jobs
-        .spawn("live migration", migrate::migrate(st.clone(), op_id, true));
+        .spawn_job("live migration", migrate::migrate(st.clone(), op_id, true));
     instance(st, id).await
 }
 

@@ -450,7 +450,7 @@ impl Store {
             .ok_or(TransitionError::NotFound)?;
         let from = parse_state(row.try_get("state").map_err(StoreError::from)?)?;
         let to = from.transition(event)?;
-        let mut tx = self.write().await.map_err(StoreError::from)?;
+        let mut tx = self.write().await?;
         let res = crate::db::query(
             "UPDATE hosts SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4",
         )

@@ -1,0 +1,17 @@
+-- The region's coordinators, each with a heartbeat on the database's clock, and the job lease:
+-- one coordinator at a time runs the jobs, in a term numbered by the lease's epoch, and every
+-- write its jobs make checks that epoch (a holder that lost the lease is fenced off).
+CREATE TABLE coordinators (
+    id           TEXT PRIMARY KEY,
+    address      TEXT NOT NULL,
+    started_at   BIGINT NOT NULL,
+    heartbeat_at BIGINT NOT NULL
+);
+
+CREATE TABLE job_lease (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT,
+    epoch      BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+INSERT INTO job_lease (name, holder, epoch, expires_at) VALUES ('jobs', NULL, 0, 0);
