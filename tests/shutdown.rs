@@ -132,7 +132,7 @@ async fn an_import_cut_off_by_shutdown_resumes_and_finishes_once() -> anyhow::Re
             .count()
     };
     assert_eq!(
-        count("Restarting an import the last run left unfinished."),
+        count("Starting an unfinished import."),
         1,
         "{log}"
     );

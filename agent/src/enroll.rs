@@ -140,6 +140,13 @@ pub async fn enroll(args: &EnrollArgs) -> anyhow::Result<Enrollment> {
         address,
     };
     dir.save_enrollment(&enrollment)?;
+    // A new region's job lease counts its terms from the start.
+    match std::fs::remove_file(dir.job_epoch()) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing {}", dir.job_epoch().display()));
+        }
+        _ => {}
+    }
     Ok(enrollment)
 }
 

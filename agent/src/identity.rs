@@ -30,6 +30,11 @@ impl AgentDir {
     pub fn enrollment(&self) -> PathBuf {
         self.0.join("agent.toml")
     }
+    /// The highest epoch of the job lease a coordinator's call carried (`fence.rs`).
+    pub fn job_epoch(&self) -> PathBuf {
+        self.0.join("job-epoch")
+    }
+
     pub fn ca(&self) -> PathBuf {
         self.0.join("ca.pem")
     }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod devices;
 pub mod enroll;
 pub mod facts;
+pub mod fence;
 pub mod heartbeat;
 pub mod identity;
 pub mod instances;

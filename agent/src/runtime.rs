@@ -38,6 +38,8 @@ pub struct Agent {
     api_port: AtomicU16,
     /// The coordinator's certificates it rotated out: refused as its client and as its server.
     pub revoked_coordinator: Arc<Revocations>,
+    /// Refuses calls of an ended term of the coordinators' job lease.
+    pub fence: crate::fence::Fence,
 }
 
 /// A client presenting the agent's certificate and trusting only the region CA, refusing a
@@ -97,6 +99,7 @@ impl Agent {
             client: RwLock::new(coordinator_client(&ca_pem, &cert_pem, &key_pem, &revoked)?),
             transfer_client: RwLock::new(transfer_client(&ca_pem, &cert_pem, &key_pem, &revoked)?),
             revoked_coordinator: revoked,
+            fence: crate::fence::Fence::load(dir.job_epoch()),
             devices: Devices::new(
                 std::path::Path::new(crate::config::DEFAULT_SYSFS_ROOT),
                 dir.root(),

@@ -339,7 +339,9 @@ async fn main() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let data_dir = tmp.path().join("data");
     let dir = DataDir::new(&data_dir);
-    let initialised = init::init(&dir, &[], "127.0.0.1:0", None).await.context("init")?;
+    let initialised = init::init(&dir, &[], "127.0.0.1:0", None)
+        .await
+        .context("init")?;
     let ca_pem = std::fs::read_to_string(dir.ca_cert()).context("reading ca.pem")?;
     let store = Store::open(&dir.database())
         .await

@@ -81,6 +81,13 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
             baremetal: config.baremetal,
             max_token_ttl: config.max_token_ttl,
             sessions: config.sessions,
+            coordinator: crate::jobs::lease::Identity::new(
+                config.coordinator_name.as_deref(),
+                config.listen,
+            )
+            .id,
+            job_lease_ttl: config.job_lease_ttl,
+            started_at: plinth_common::timefmt::now_ms(),
         }),
         moves: Arc::default(),
         consoles: Arc::default(),
@@ -143,7 +150,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         "certificate watcher",
         crate::own_certs::watch(dir.clone(), cert, state.agents.clone(), jobs.token()),
     );
-    let me = crate::jobs::lease::Identity::new(config.coordinator_name.as_deref(), addr);
+    let me = crate::jobs::lease::Identity {
+        id: state.settings.coordinator.clone(),
+        address: addr.to_string(),
+    };
     crate::jobs::lease::start(&state, me, config.job_lease_ttl)
         .await
         .context("resuming jobs")?;

@@ -42,4 +42,9 @@ pub struct Settings {
     pub max_token_ttl: Duration,
     /// How long browser sessions live (`session_ttl`, `session_idle_timeout`).
     pub sessions: crate::tenants::sessions::SessionSettings,
+    /// This coordinator's id in the region (`jobs::lease::Identity`).
+    pub coordinator: String,
+    pub job_lease_ttl: Duration,
+    /// When this process started (Unix ms): what the store holds from before is a past run's.
+    pub started_at: i64,
 }

@@ -45,6 +45,10 @@ pub enum ApiError {
     CertificateRevoked,
     #[error("{0}")]
     Forbidden(String),
+    #[error(
+        "this call comes from term {got} of the coordinators' job lease, which ended: term {seen} has called since"
+    )]
+    StaleEpoch { got: i64, seen: i64 },
 }
 
 impl From<JsonRejection> for ApiError {
@@ -115,6 +119,7 @@ impl ApiError {
             ApiError::RouteNotFound => (StatusCode::NOT_FOUND, "route_not_found"),
             ApiError::CertificateRevoked => (StatusCode::FORBIDDEN, "certificate_revoked"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::StaleEpoch { .. } => (StatusCode::CONFLICT, "stale_epoch"),
         }
     }
 

@@ -85,6 +85,28 @@ where
     }
 }
 
+/// The job lease's epoch a call carries, if it is a job's.
+fn epoch_of(req: &Request) -> Result<Option<i64>, ApiError> {
+    let Some(value) = req
+        .headers()
+        .get(plinth_common::api::agent_routes::EPOCH_HEADER)
+    else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|e| *e >= 0)
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::Invalid(format!(
+                "header {} is not a non-negative whole number",
+                plinth_common::api::agent_routes::EPOCH_HEADER
+            ))
+        })
+}
+
 async fn coordinator_only(State(agent): State<Arc<Agent>>, req: Request, next: Next) -> Response {
     let peer = req
         .extensions()
@@ -98,7 +120,17 @@ async fn coordinator_only(State(agent): State<Arc<Agent>>, req: Request, next: N
     });
     match peer.role {
         Some(Role::Coordinator) if revoked => ApiError::CertificateRevoked.into_response(),
-        Some(Role::Coordinator) => next.run(req).await,
+        Some(Role::Coordinator) => match epoch_of(&req) {
+            Err(e) => e.into_response(),
+            Ok(Some(got)) => match agent.fence.admit(got) {
+                Ok(()) => next.run(req).await,
+                Err(seen) => {
+                    tracing::warn!(got, seen, path = %req.uri().path(), "Refused a call of an ended term of the job lease.");
+                    ApiError::StaleEpoch { got, seen }.into_response()
+                }
+            },
+            Ok(None) => next.run(req).await,
+        },
         Some(other) => ApiError::Forbidden(format!(
             "the agent API accepts the coordinator only, not {other}"
         ))

@@ -4,6 +4,10 @@
 
 use crate::instance::InstanceAction;
 
+/// The header a coordinator's job sends with every call: the epoch of its term of the job
+/// lease; the agent refuses a lower one than it has seen with 409 `stale_epoch`.
+pub const EPOCH_HEADER: &str = "x-plinth-epoch";
+
 // The agent's API: served by the agent (agent/src/api), called by the coordinator.
 
 pub const FACTS: &str = "/v1/facts";

@@ -15,3 +15,9 @@ CREATE TABLE job_lease (
     expires_at INTEGER NOT NULL
 );
 INSERT INTO job_lease (name, holder, epoch, expires_at) VALUES ('jobs', NULL, 0, 0);
+
+-- Which term of the lease runs each job (set when its task starts: a job is claimed once per
+-- term, so a holder picking up the store's jobs never starts one twice), and which
+-- coordinator receives an upload (its peers leave it alone while it lives).
+ALTER TABLE operations ADD COLUMN epoch INTEGER;
+ALTER TABLE operations ADD COLUMN runner TEXT;

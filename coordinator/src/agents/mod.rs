@@ -143,6 +143,10 @@ impl AgentClient {
         let port = ep.port.ok_or(AgentError::NoEndpoint)?;
         let url = format!("https://{}:{port}{path}", socket_host(&ep.ip));
         let mut req = self.http().request(method, url).timeout(deadline);
+        // A job's call carries its term: the agent refuses it once a later term called.
+        if let Some(epoch) = crate::jobs::fence() {
+            req = req.header(plinth_common::api::agent_routes::EPOCH_HEADER, epoch);
+        }
         if !query.is_empty() {
             req = req.query(query);
         }

@@ -231,10 +231,8 @@ async fn add_rows(
         .audit(&caller.actor(), note.action, note.target, &note.detail)
         .await?;
     for row in rows {
-        st.jobs.spawn_job(
-            "bare-metal preparation",
-            prepare::prepare(st.clone(), row.id.clone()),
-        );
+        let job = prepare::prepare(st.clone(), row.id.clone());
+        crate::jobs::lease::run(st, &row.operation_id, "bare-metal preparation", job);
     }
     Ok(())
 }
@@ -414,8 +412,7 @@ pub async fn power(
         server: id.to_string(),
         params,
     };
-    st.jobs
-        .spawn_job("bare-metal power", power::run(st.clone(), job));
+    crate::jobs::lease::run(st, &op_id, "bare-metal power", power::run(st.clone(), job));
     st.store
         .get_operation(&op_id, None)
         .await?

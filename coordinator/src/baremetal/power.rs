@@ -76,7 +76,8 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
             continue;
         }
         info!(operation = %job.op, baremetal = %job.server, "Resuming a power action the last run left running.");
-        st.jobs.spawn_job("bare-metal power", run(st.clone(), job));
+        let op = job.op.clone();
+        crate::jobs::lease::run(st, &op, "bare-metal power", run(st.clone(), job));
     }
     Ok(())
 }

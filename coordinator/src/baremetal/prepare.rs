@@ -5,6 +5,7 @@
 
 use crate::agents::AgentEndpoint;
 use crate::agents::AgentError;
+use crate::baremetal::store::PREPARE;
 use crate::baremetal::{NO_AGENT, PrepareOutcome, bmc_of, finish_prepare, is_bmc_failure, route};
 use crate::state::AppState;
 use plinth_common::api::AgentBmc;
@@ -22,11 +23,12 @@ const INTERNAL: &str = "preparation failed inside the coordinator; its log has t
 const AGENT_SILENT: &str =
     "the agent that reaches this server's BMC could not be asked before the deadline";
 
+/// Starts the preparations the lease's term does not run yet.
 pub async fn resume(st: &AppState) -> anyhow::Result<()> {
-    for id in st.store.preparing_baremetal().await? {
-        info!(baremetal = %id, "Preparing a bare-metal server the last run left preparing.");
-        st.jobs
-            .spawn_job("bare-metal preparation", prepare(st.clone(), id));
+    for running in st.store.running_operations(PREPARE).await? {
+        let (op, id) = (running.op.id, running.op.target_id);
+        info!(baremetal = %id, operation = %op, "Preparing a bare-metal server.");
+        crate::jobs::lease::run(st, &op, "bare-metal preparation", prepare(st.clone(), id));
     }
     Ok(())
 }

@@ -32,10 +32,8 @@ pub async fn import(
 ) -> Result<Image, ImageError> {
     let image = start_image(st, caller, img, checked, Some(&url), IMPORT).await?;
     let op_id = image.operation_id.clone().unwrap_or_default();
-    st.jobs.spawn_job(
-        "image import",
-        import::run(st.clone(), image.id.clone(), op_id),
-    );
+    let job = import::run(st.clone(), image.id.clone(), op_id.clone());
+    crate::jobs::lease::run(st, &op_id, "image import", job);
     Ok(image)
 }
 
@@ -149,8 +147,8 @@ pub async fn copy_to_base(
         )
         .await?;
     let created = reload(st, &new_image).await?;
-    st.jobs
-        .spawn_job("image copy", copy::run(st.clone(), blob, new_image, op_id));
+    let job = copy::run(st.clone(), blob, new_image, op_id.clone());
+    crate::jobs::lease::run(st, &op_id, "image copy", job);
     Ok(created.image)
 }
 

@@ -24,6 +24,7 @@ pub mod writer;
 use crate::db::StoreError;
 use crate::http::auth::Caller;
 use crate::http::paging::PageRequest;
+use crate::jobs::operations::Running;
 use crate::secrets::Secrets;
 use crate::state::AppState;
 use error::{ContentError, ImageError};
@@ -75,38 +76,88 @@ pub fn import_client(extra_ca_pem: Option<&str>) -> anyhow::Result<reqwest::Clie
 pub const IMPORT: &str = plinth_common::api::operation_kinds::IMAGE_IMPORT;
 pub const UPLOAD: &str = plinth_common::api::operation_kinds::IMAGE_UPLOAD;
 pub const COPY: &str = plinth_common::api::operation_kinds::IMAGE_COPY;
+pub const EXPORT: &str = plinth_common::api::operation_kinds::IMAGE_EXPORT;
 
 /// The actor audit entries name for changes the coordinator's own jobs make.
 const JOBS: &str = "coordinator";
 
-/// Restarts imports and copies that were running; fails exports and uploads (their source or
-/// client is gone).
+/// Starts the imports, copies and exports the lease's term does not run yet (left by the last
+/// holder, or written by another coordinator's API), and fails what cannot go on: an export a
+/// term that ended had started (the agent's stream to it is gone), and an upload whose
+/// receiving coordinator is gone (`upload_gone`).
 pub async fn resume(st: &AppState) -> anyhow::Result<()> {
-    for op in st.store.running_operations(IMPORT).await? {
-        info!(operation = %op.id, image = %op.target_id, "Restarting an import the last run left unfinished.");
-        st.jobs
-            .spawn_job("image import", import::run(st.clone(), op.target_id, op.id));
+    for Running { op, .. } in st.store.running_operations(IMPORT).await? {
+        info!(operation = %op.id, image = %op.target_id, "Starting an unfinished import.");
+        let job = import::run(st.clone(), op.target_id, op.id.clone());
+        crate::jobs::lease::run(st, &op.id, "image import", job);
     }
-    for op in st.store.running_operations(COPY).await? {
-        info!(operation = %op.id, image = %op.target_id, "Restarting an unfinished copy to base.");
-        st.jobs
-            .spawn_job("image copy", copy::resume(st.clone(), op.target_id, op.id));
+    for Running { op, .. } in st.store.running_operations(COPY).await? {
+        info!(operation = %op.id, image = %op.target_id, "Starting an unfinished copy to base.");
+        let job = copy::resume(st.clone(), op.target_id, op.id.clone());
+        crate::jobs::lease::run(st, &op.id, "image copy", job);
     }
-    for op in st
-        .store
-        .running_operations(plinth_common::api::operation_kinds::IMAGE_EXPORT)
-        .await?
+    let exports = st.store.running_operations(EXPORT).await?;
+    for Running { op, epoch, .. } in exports {
+        match (epoch, st.store.exported_from(&op.target_id).await?) {
+            (None, Some(instance)) => {
+                info!(operation = %op.id, image = %op.target_id, "Starting an export.");
+                let job = crate::instances::jobs::export(
+                    st.clone(),
+                    instance,
+                    op.target_id.clone(),
+                    op.id.clone(),
+                );
+                crate::jobs::lease::run(st, &op.id, "instance export", job);
+            }
+            _ => {
+                warn!(operation = %op.id, image = %op.target_id, "An export was cut off by a restart.");
+                let reason =
+                    "the coordinator restarted during the export; export the instance again";
+                interrupted(st, &op.target_id, &op.id, reason).await;
+            }
+        }
+    }
+    let uploads = st.store.running_operations(UPLOAD).await?;
+    for Running {
+        op,
+        runner,
+        created_ms,
+        ..
+    } in uploads
     {
-        warn!(operation = %op.id, image = %op.target_id, "An export was cut off by a restart.");
-        let reason = "the coordinator restarted during the export; export the instance again";
-        interrupted(st, &op.target_id, &op.id, reason).await;
-    }
-    for op in st.store.running_operations(UPLOAD).await? {
-        warn!(operation = %op.id, image = %op.target_id, "An upload was cut off by a restart.");
-        let reason = "the coordinator restarted during the upload; upload the file again";
-        interrupted(st, &op.target_id, &op.id, reason).await;
+        if upload_gone(st, runner.as_deref(), created_ms).await? {
+            warn!(operation = %op.id, image = %op.target_id, "An upload was cut off by a restart.");
+            let reason = "the coordinator restarted during the upload; upload the file again";
+            interrupted(st, &op.target_id, &op.id, reason).await;
+        }
     }
     Ok(())
+}
+
+/// Whether an upload received by `runner` (none: declared, no data yet) can no longer end:
+/// on SQLite, every upload this process did not start (the store has one coordinator); on
+/// PostgreSQL, one whose receiver stopped beating, or is this coordinator from before it
+/// started. A declared upload nobody sends yet stays, on PostgreSQL, for its client.
+async fn upload_gone(
+    st: &AppState,
+    runner: Option<&str>,
+    created_ms: i64,
+) -> Result<bool, StoreError> {
+    let before_start = created_ms < st.settings.started_at;
+    if st.store.dialect() == crate::db::Dialect::Sqlite {
+        return Ok(before_start);
+    }
+    let Some(runner) = runner else {
+        return Ok(false);
+    };
+    if runner == st.settings.coordinator {
+        return Ok(before_start);
+    }
+    let live = st
+        .store
+        .live_coordinators(crate::jobs::lease::alive_within(st.settings.job_lease_ttl))
+        .await?;
+    Ok(!live.iter().any(|(id, _)| id == runner))
 }
 
 /// How the image rules name `caller`.

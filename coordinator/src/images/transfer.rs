@@ -115,6 +115,10 @@ async fn ingest(
             Refused::NotAwaiting(None) => ImageError::not_found("image", &id),
             Refused::Store(err) => err.into(),
         })?;
+    // This coordinator receives it: while it lives, the lease's holder leaves it alone.
+    st.store
+        .set_operation_runner(op_id, &st.settings.coordinator)
+        .await?;
     // In its own task: if the client goes away mid-upload, the handler is dropped, but the
     // upload still ends — the body stream fails — and is recorded as failed, which releases
     // the writer mark (a panic releases it too, from the writer's drop).

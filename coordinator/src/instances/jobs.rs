@@ -6,6 +6,7 @@ use crate::agents::AgentEndpoint;
 use crate::agents::AgentError;
 use crate::instances::error::JobError;
 use crate::instances::store::InstanceRecord;
+use crate::jobs::lease::run;
 use crate::state::AppState;
 use plinth_common::api::operation_kinds as kinds;
 use plinth_common::api::{AgentCreateInstance, AgentExport, AgentImage, AgentInstance};
@@ -28,7 +29,8 @@ pub fn action_kind(action: InstanceAction) -> &'static str {
     }
 }
 
-/// Restarts the instance jobs a stopped coordinator left running.
+/// Starts the instance jobs the lease's term does not run yet: left running by the last
+/// holder, or written by another coordinator's API.
 pub async fn resume(st: &AppState) -> anyhow::Result<()> {
     for (rec, kind) in st.store.instances_in_jobs().await? {
         let Some(op) = rec.instance.operation_id.clone() else {
@@ -36,22 +38,34 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
         };
         let id = rec.instance.id.clone();
         info!(instance = %id, operation = %op, %kind, "Resuming an instance job.");
-        let (st, jobs) = (st.clone(), st.jobs.clone());
+        let st = st.clone();
         match kind.as_str() {
             // Drains and migrations resume their moves themselves (maintenance/drain.rs).
             kinds::HOST_DRAIN | kinds::INSTANCE_MIGRATE => {}
-            CREATE => _ = jobs.spawn_job("instance create", create(st, id, op)),
-            DELETE => _ = jobs.spawn_job("instance delete", delete(st, id, op)),
+            CREATE => {
+                _ = run(
+                    &st,
+                    &op,
+                    "instance create",
+                    create(st.clone(), id, op.clone()),
+                )
+            }
+            DELETE => {
+                _ = run(
+                    &st,
+                    &op,
+                    "instance delete",
+                    delete(st.clone(), id, op.clone()),
+                )
+            }
             other => match InstanceAction::ALL
                 .iter()
                 .find(|a| action_kind(**a) == other)
             {
                 // The stop's own timeout is not kept; a resumed stop waits the default.
                 Some(&a) => {
-                    jobs.spawn_job(
-                        "instance action",
-                        action(st, id, op, a, DEFAULT_STOP_TIMEOUT_S),
-                    );
+                    let job = action(st.clone(), id, op.clone(), a, DEFAULT_STOP_TIMEOUT_S);
+                    run(&st, &op, "instance action", job);
                 }
                 None => warn!(instance = %id, kind = other, "Unknown instance job kind."),
             },

@@ -118,10 +118,8 @@ pub async fn create(
     st.store
         .audit(&caller.actor(), "create instance", &id, &detail)
         .await?;
-    st.jobs.spawn_job(
-        "instance create",
-        job::create(st.clone(), id.clone(), op_id),
-    );
+    let job = job::create(st.clone(), id.clone(), op_id.clone());
+    crate::jobs::lease::run(st, &op_id, "instance create", job);
     reload(st, &id).await
 }
 
@@ -145,10 +143,14 @@ pub async fn act(
     };
     let what = format!("{action} instance");
     let op_id = begin_job(st, caller, inst, job::action_kind(action), to, &what).await?;
-    st.jobs.spawn_job(
-        "instance action",
-        job::action(st.clone(), id.to_string(), op_id, action, stop_timeout_s),
+    let job = job::action(
+        st.clone(),
+        id.to_string(),
+        op_id.clone(),
+        action,
+        stop_timeout_s,
     );
+    crate::jobs::lease::run(st, &op_id, "instance action", job);
     reload(st, id).await
 }
 
@@ -163,10 +165,8 @@ pub async fn delete(st: &AppState, caller: &Caller, id: &str) -> Result<Instance
     let to = InstanceState::Deleting;
     let op_id = begin_job(st, caller, inst, job::DELETE, to, "delete instance").await?;
     let deleting = reload(st, id).await?;
-    st.jobs.spawn_job(
-        "instance delete",
-        job::delete(st.clone(), id.to_string(), op_id),
-    );
+    let job = job::delete(st.clone(), id.to_string(), op_id.clone());
+    crate::jobs::lease::run(st, &op_id, "instance delete", job);
     Ok(deleting)
 }
 
@@ -335,9 +335,7 @@ pub async fn export(st: &AppState, caller: &Caller, id: &str, name: &str) -> Res
     st.store
         .audit(&caller.actor(), "export instance", id, &detail)
         .await?;
-    st.jobs.spawn_job(
-        "instance export",
-        job::export(st.clone(), id.to_string(), image_id.clone(), op_id),
-    );
+    let job = job::export(st.clone(), id.to_string(), image_id.clone(), op_id.clone());
+    crate::jobs::lease::run(st, &op_id, "instance export", job);
     Ok(image_id)
 }

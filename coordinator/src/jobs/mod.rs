@@ -44,6 +44,13 @@ pub fn fence() -> Option<i64> {
     TERM.try_with(|t| t.epoch).ok()
 }
 
+/// The current task's term's epoch for a query of what the term does not run yet
+/// (`COALESCE(epoch, -1) <> $n`): outside a term, one no operation holds, so that every
+/// running one is listed.
+pub fn term_epoch() -> i64 {
+    fence().unwrap_or(i64::MIN)
+}
+
 /// Starts background tasks and stops them: a `TaskTracker` plus the root `CancellationToken`
 /// that long-running loops watch. Cheap to clone; clones share the tasks.
 #[derive(Clone, Default)]
@@ -203,6 +210,12 @@ impl Jobs {
         };
         *self.inner.term.lock().unwrap_or_else(|p| p.into_inner()) = Some(term.clone());
         TERM.scope(term, work).await
+    }
+
+    /// Runs `work` inside the current term, if this coordinator holds one.
+    pub(crate) async fn within_term<F: Future>(&self, work: F) -> Option<F::Output> {
+        let term = self.term()?;
+        Some(TERM.scope(term, work).await)
     }
 
     /// Ends the current term: its jobs are cancelled (and fenced, should they not stop) and

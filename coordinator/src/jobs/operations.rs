@@ -390,17 +390,71 @@ impl Store {
         Ok(())
     }
 
-    /// Operations still running (of one kind): after a restart, what must be resumed or failed.
-    pub async fn running_operations(&self, kind: &str) -> Result<Vec<Operation>, StoreError> {
+    /// Operations still running (of one kind) that the current term of the job lease does not
+    /// run yet: what the term must resume (or fail), with the epoch of the term that last ran
+    /// each (none: never started). Called outside a term, every running one.
+    pub async fn running_operations(&self, kind: &str) -> Result<Vec<Running>, StoreError> {
         let rows = crate::db::query(&format!(
-            "SELECT {COLUMNS} FROM operations WHERE status = $1 AND kind = $2 ORDER BY created_at"
+            "SELECT {COLUMNS}, epoch, runner FROM operations \
+             WHERE status = $1 AND kind = $2 AND COALESCE(epoch, -1) <> $3 ORDER BY created_at"
         ))
         .bind(status_name(OperationStatus::Running))
         .bind(kind)
+        .bind(crate::jobs::term_epoch())
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(operation).collect()
+        rows.iter()
+            .map(|r| {
+                Ok(Running {
+                    op: operation(r)?,
+                    epoch: r.try_get("epoch")?,
+                    runner: r.try_get("runner")?,
+                    created_ms: r.try_get("created_at")?,
+                })
+            })
+            .collect()
     }
+
+    /// Claims running operation `id` for the term at `epoch`: true once per term (a second
+    /// task for it in the same term gets false), false too when it ended. A job of an ended
+    /// term cannot claim (the write is fenced).
+    pub async fn claim_operation(&self, id: &str, epoch: i64) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let done = crate::db::query(
+            "UPDATE operations SET epoch = $1 \
+             WHERE id = $2 AND status = $3 AND COALESCE(epoch, -1) < $4",
+        )
+        .bind(epoch)
+        .bind(id)
+        .bind(status_name(OperationStatus::Running))
+        .bind(epoch)
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records that coordinator `runner` receives operation `id`'s data (an upload).
+    pub async fn set_operation_runner(&self, id: &str, runner: &str) -> Result<(), StoreError> {
+        crate::db::query("UPDATE operations SET runner = $1 WHERE id = $2")
+            .bind(runner)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
+
+/// A running operation as the job lease's holder finds it.
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub op: Operation,
+    /// The term of the lease that last ran it; none when no job has started on it.
+    pub epoch: Option<i64>,
+    /// The coordinator receiving its data (uploads).
+    pub runner: Option<String>,
+    /// When it was written (Unix ms).
+    pub created_ms: i64,
 }
 
 /// The messages of an operation's steps, oldest first (store tests compare them).
@@ -440,6 +494,48 @@ mod tests {
 
     fn ids(items: &[Listed]) -> Vec<&str> {
         items.iter().map(|l| l.op.id.as_str()).collect()
+    }
+
+    crate::db::store_test! {
+        /// A running operation is claimed once per term of the job lease: the term's listing
+        /// no longer shows it, a second claim in the term fails, and a later term (the lease
+        /// changed hands) lists it again with the epoch that last ran it and claims it anew.
+        async fn jobs_are_claimed_once_per_term(store, _dir) -> Result<(), StoreError> {
+            use crate::jobs::lease::store::Ask;
+            begin(&store, "op-1", "image_import", "img-1", None, 1).await?;
+            begin(&store, "op-2", "image_import", "img-2", None, 2).await?;
+            let listed = |store: Store| async move {
+                let running = store.running_operations("image_import").await?;
+                Ok::<_, StoreError>(
+                    running
+                        .into_iter()
+                        .map(|r| (r.op.id, r.epoch))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            let jobs = crate::jobs::Jobs::new();
+            let first = store.take_job_lease("a", Ask::Renew(None), 60_000).await?.unwrap_or(0);
+            assert!(store.claim_operation("op-1", first).await?);
+            assert!(!store.claim_operation("op-1", first).await?, "once per term");
+            let seen = jobs.begin_term(first, listed(store.clone())).await?;
+            assert_eq!(seen, [("op-2".to_string(), None)]);
+            assert_eq!(listed(store.clone()).await?.len(), 2, "outside a term, all");
+
+            let second = store.take_job_lease("b", Ask::Force, 60_000).await?.unwrap_or(0);
+            let seen = jobs.begin_term(second, listed(store.clone())).await?;
+            assert_eq!(
+                seen,
+                [("op-1".to_string(), Some(first)), ("op-2".to_string(), None)]
+            );
+            assert!(!store.claim_operation("op-1", first).await?, "the old term cannot");
+            assert!(store.claim_operation("op-1", second).await?);
+            let mut tx = store.write().await?;
+            store.finish_operation(&mut tx, "op-2", None, 3).await?;
+            tx.commit().await?;
+            assert!(!store.claim_operation("op-2", second).await?, "an ended one is not run");
+            jobs.end_term(std::time::Duration::from_secs(1)).await;
+            Ok(())
+        }
     }
 
     crate::db::store_test! {

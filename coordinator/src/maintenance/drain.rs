@@ -7,6 +7,7 @@
 //! so `resume` continues a drain after a restart: a move that was in flight is settled by
 //! asking both agents where the domain is.
 
+use crate::jobs::operations::Running;
 use crate::maintenance::migrate::{host_cluster, migrate, move_instance};
 use crate::maintenance::moves::Turns;
 use crate::maintenance::{MaintenanceError, host_event};
@@ -74,17 +75,18 @@ pub fn plan_action(inst: &Instance) -> (MoveAction, Option<String>) {
     }
 }
 
-/// Restarts the drains and migrations a stopped coordinator left running.
+/// Starts the drains and migrations the lease's term does not run yet: left running by the
+/// last holder, or written by another coordinator's API.
 pub async fn resume(st: &AppState) -> anyhow::Result<()> {
-    for op in st.store.running_operations(DRAIN).await? {
+    for Running { op, .. } in st.store.running_operations(DRAIN).await? {
         info!(operation = %op.id, host = %op.target_id, "Resuming a maintenance drain.");
-        st.jobs
-            .spawn_job("drain", run(st.clone(), op.target_id, op.id));
+        let job = run(st.clone(), op.target_id, op.id.clone());
+        crate::jobs::lease::run(st, &op.id, "drain", job);
     }
-    for op in st.store.running_operations(MIGRATE).await? {
+    for Running { op, .. } in st.store.running_operations(MIGRATE).await? {
         info!(operation = %op.id, instance = %op.target_id, "Resuming a live migration.");
-        st.jobs
-            .spawn_job("live migration", migrate(st.clone(), op.id, false));
+        let job = migrate(st.clone(), op.id.clone(), false);
+        crate::jobs::lease::run(st, &op.id, "live migration", job);
     }
     Ok(())
 }

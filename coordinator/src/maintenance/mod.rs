@@ -255,10 +255,8 @@ pub async fn enter(st: &AppState, actor: &str, id: &HostId, parallelism: u32) ->
     let event = HostEvent::EnterMaintenance.as_str();
     st.store.audit(actor, event, id, &detail).await?;
     tracing::info!(host = %id, instances = moves.len(), parallelism, actor = %actor, "Drain started.");
-    st.jobs.spawn_job(
-        "drain",
-        drain::run(st.clone(), id.to_string(), op_id.clone()),
-    );
+    let job = drain::run(st.clone(), id.to_string(), op_id.clone());
+    crate::jobs::lease::run(st, &op_id, "drain", job);
     status(st, id).await
 }
 
@@ -315,8 +313,8 @@ pub async fn migrate(
     }
     let detail = target.as_deref().unwrap_or("");
     st.store.audit(actor, "migrate", id, detail).await?;
-    st.jobs
-        .spawn_job("live migration", migrate::migrate(st.clone(), op_id, true));
+    let job = migrate::migrate(st.clone(), op_id.clone(), true);
+    crate::jobs::lease::run(st, &op_id, "live migration", job);
     instance(st, id).await
 }
 

@@ -115,10 +115,11 @@ impl Store {
     pub async fn running_power(&self) -> Result<Vec<PowerJob>, StoreError> {
         let rows = crate::db::query(
             "SELECT id, target_id, params FROM operations WHERE kind = $1 AND status = $2 \
-             ORDER BY created_at",
+             AND COALESCE(epoch, -1) <> $3 ORDER BY created_at",
         )
         .bind(BAREMETAL_POWER)
         .bind(status_name(OperationStatus::Running))
+        .bind(crate::jobs::term_epoch())
         .fetch_all(self.pool())
         .await?;
         rows.iter()

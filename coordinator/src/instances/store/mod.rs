@@ -405,11 +405,12 @@ impl Store {
     pub async fn instances_in_jobs(&self) -> Result<Vec<(InstanceRecord, String)>, StoreError> {
         let rows = crate::db::query(&format!(
             "SELECT {COLUMNS}, o.kind AS op_kind {FROM} JOIN operations o ON o.id = i.operation_id \
-             WHERE o.status = $1"
+             WHERE o.status = $1 AND COALESCE(o.epoch, -1) <> $2"
         ))
         .bind(crate::jobs::operations::status_name(
             OperationStatus::Running,
         ))
+        .bind(crate::jobs::term_epoch())
         .fetch_all(self.pool())
         .await?;
         rows.iter()

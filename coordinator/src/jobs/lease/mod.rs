@@ -30,7 +30,7 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// `name` when configured, else this machine's hostname and the bound address (unique
+    /// `name` when configured, else this machine's hostname and the listen address (unique
     /// on one machine, and across machines by the hostname).
     pub fn new(name: Option<&str>, address: std::net::SocketAddr) -> Identity {
         let id = match name {
@@ -54,6 +54,11 @@ impl Identity {
 struct Held {
     epoch: i64,
     until: Instant,
+}
+
+/// How recently a coordinator beat to count as alive: it beats every third of the TTL.
+pub fn alive_within(ttl: Duration) -> i64 {
+    ms(ttl * 2)
 }
 
 fn ms(d: Duration) -> i64 {
@@ -89,6 +94,41 @@ pub async fn start(st: &AppState, me: Identity, ttl: Duration) -> anyhow::Result
     Ok(())
 }
 
+/// Starts the job of running operation `op` in this coordinator's term of the lease (see
+/// `Jobs::spawn_job`), claiming the operation for the term first: once per term, so that the
+/// holder may pick up the store's jobs as often as it likes and never runs one twice, and
+/// never by a term that ended. Answers whether it was started here.
+pub fn run<F>(st: &AppState, op: &str, name: &'static str, job: F) -> bool
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (store, op) = (st.store.clone(), op.to_string());
+    let started = st.jobs.spawn_job(name, {
+        let store = store.clone();
+        async move {
+            let Some(epoch) = crate::jobs::fence() else {
+                return;
+            };
+            match store.claim_operation(&op, epoch).await {
+                Ok(true) => drop(job.await),
+                Ok(false) => tracing::debug!(operation = %op, "Running already, or ended."),
+                Err(e) => {
+                    warn!(operation = %op, error = %e, "Could not claim a job; not running it.")
+                }
+            }
+        }
+    });
+    if !started {
+        st.jobs.spawn("job notice", async move {
+            if let Err(e) = store.notify_jobs().await {
+                warn!(error = %e, "Could not tell the job lease's holder of a new job; it finds it within a third of the lease's TTL.");
+            }
+        });
+    }
+    started
+}
+
 /// Begins a term: resumes what the last holder left running, and starts the region's loops.
 async fn begin(st: &AppState, me: &Identity, epoch: i64) -> anyhow::Result<()> {
     info!(coordinator = %me.id, epoch, "Holding the job lease: running the region's jobs.");
@@ -111,6 +151,13 @@ async fn begin(st: &AppState, me: &Identity, epoch: i64) -> anyhow::Result<()> {
         .await
 }
 
+/// Starts the jobs other coordinators' APIs wrote (and any this term does not run yet).
+async fn pick_up(st: &AppState) {
+    if let Some(Err(e)) = st.jobs.within_term(crate::resume::resume(st)).await {
+        warn!(error = %format!("{e:#}"), "Looking for jobs to run failed; looking again soon.");
+    }
+}
+
 /// Stops the term's jobs (waiting a third of the TTL for them: later writes are refused).
 async fn stand_down(st: &AppState, ttl: Duration, why: &str) {
     crate::metrics::set_job_lease_held(false);
@@ -123,11 +170,34 @@ async fn keep(st: AppState, me: Identity, ttl: Duration, single: bool, mut holdi
     let stop = st.jobs.token();
     let every = ttl / 3;
     let mut next = Instant::now() + every;
+    let mut listener = match st.store.jobs_listener().await {
+        Ok(listener) => listener,
+        Err(e) => {
+            warn!(error = %e, "Cannot hear other coordinators' new jobs; looking for them every third of the lease's TTL.");
+            None
+        }
+    };
     loop {
         let wake = holding.map_or(next, |h| next.min(h.until));
+        let heard = async {
+            match listener.as_mut() {
+                // Reconnects by itself; what was said meanwhile the next look finds.
+                Some(l) => l.recv().await.map(drop),
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep_until(wake) => {}
+            told = heard => {
+                match told {
+                    Ok(()) if holding.is_some() => pick_up(&st).await,
+                    Ok(()) => {}
+                    // Listened for again at the next renewal.
+                    Err(_) => listener = None,
+                }
+                continue;
+            }
         }
         if let Some(h) = holding
             && !single
@@ -146,12 +216,16 @@ async fn keep(st: AppState, me: Identity, ttl: Duration, single: bool, mut holdi
         if single {
             continue;
         }
+        if listener.is_none() {
+            listener = st.store.jobs_listener().await.ok().flatten();
+        }
         let sent = Instant::now();
         let ask = Ask::Renew(holding.map(|h| h.epoch));
         let answer = tokio::time::timeout(every, st.store.take_job_lease(&me.id, ask, ms(ttl)));
         match answer.await {
             Ok(Ok(Some(epoch))) if holding.is_some_and(|h| h.epoch == epoch) => {
                 holding = Some(held(epoch, sent, ttl));
+                pick_up(&st).await;
             }
             Ok(Ok(Some(epoch))) => {
                 if holding.is_some() {

@@ -22,7 +22,32 @@ pub(crate) async fn lease_epoch(tx: &mut Tx) -> Result<i64, StoreError> {
     )
 }
 
+/// The channel on which API coordinators tell the lease's holder that they wrote a job.
+const JOBS_CHANNEL: &str = "plinth_jobs";
+
 impl Store {
+    /// Tells the lease's holder (on PostgreSQL) that a job waits in the store.
+    pub async fn notify_jobs(&self) -> Result<(), StoreError> {
+        if let crate::db::Pool::Postgres(pool) = self.pool() {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(JOBS_CHANNEL)
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A connection that hears [`Store::notify_jobs`] (on PostgreSQL; none on SQLite, whose
+    /// one coordinator writes and runs its jobs itself).
+    pub async fn jobs_listener(&self) -> Result<Option<sqlx::postgres::PgListener>, StoreError> {
+        let crate::db::Pool::Postgres(pool) = self.pool() else {
+            return Ok(None);
+        };
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(JOBS_CHANNEL).await?;
+        Ok(Some(listener))
+    }
+
     /// Takes or renews the job lease for `me` for `ttl_ms` from the database's now: answers
     /// the epoch of the term this coordinator holds, or none when another holds an
     /// unexpired lease. A new term (taken, or renewed too late) has a higher epoch than any
