@@ -131,11 +131,7 @@ async fn an_import_cut_off_by_shutdown_resumes_and_finishes_once() -> anyhow::Re
             .filter(|l| l.contains(text) && l.contains(id.as_str()))
             .count()
     };
-    assert_eq!(
-        count("Starting an unfinished import."),
-        1,
-        "{log}"
-    );
+    assert_eq!(count("Starting an unfinished import."), 1, "{log}");
     assert_eq!(count("Image imported."), 1, "{log}");
     Ok(())
 }

@@ -72,39 +72,79 @@ pub async fn init(
     listen: &str,
     database_url: Option<&str>,
 ) -> anyhow::Result<Initialised> {
-    let database = Database::from_url(database_url, &dir.database()).map_err(anyhow::Error::msg)?;
-    if dir.is_initialised() {
-        bail!("{} is already initialised", dir.root().display());
-    }
-    plinth_common::fsutil::create_private_dir(dir.root())
-        .with_context(|| format!("creating {}", dir.root().display()))?;
-
     let (ca, ca_key) = Ca::generate("plinth region CA")?;
-    let (ips, dns_names) = server_names(sans);
-    let own = OwnCerts::issue(&ca, ips, dns_names)?;
-    write_file(&dir.ca_key(), ca_key.as_bytes(), 0o600)?;
-    own.write(dir)?;
-    let mut config = format!(
-        "# plinth coordinator; flags and PLINTH_* variables override these.\ndata_dir = {:?}\nlisten = {listen:?}\nagent_cert_ttl = \"30d\"\n",
-        dir.root().canonicalize()?.display().to_string()
-    );
-    if let Some(url) = database_url {
-        config.push_str(&format!("database_url = {url:?}\n"));
-    }
-    write_file(&dir.config(), config.as_bytes(), 0o644)?;
-
-    crate::secrets::Secrets::load_or_create(&dir.master_key())?;
-    let store = Store::connect(&database, &crate::jobs::Jobs::new())
-        .await
-        .with_context(|| format!("opening the store ({database})"))?;
-    crate::own_certs::record(dir, &store).await?;
+    let member = Member {
+        dir,
+        sans,
+        listen,
+        database_url,
+    };
+    let store = member.make(&ca, &ca_key, None, true).await?;
     let admin_token = create_admin_token(&store, "initial admin", "init").await?;
-    // The CA certificate last: its presence marks the directory initialised.
-    write_file(&dir.ca_cert(), ca.cert_pem().as_bytes(), 0o644)?;
     Ok(Initialised {
         admin_token,
         ca_hash: ca_hash(ca.cert_pem())?,
     })
+}
+
+/// A coordinator's data directory being made: by `init` for a new region, by `join` for one
+/// more coordinator of a region in PostgreSQL.
+pub struct Member<'a> {
+    pub dir: &'a DataDir,
+    pub sans: &'a [String],
+    pub listen: &'a str,
+    pub database_url: Option<&'a str>,
+}
+
+impl Member<'_> {
+    /// Writes the region's CA (`ca_key`), its master key (`master`, hex; a new one when none)
+    /// and this coordinator's own certificates and config into the directory, and opens the
+    /// store; `new_region` refuses a database that already holds one. The CA certificate is
+    /// written last: its presence marks the directory initialised.
+    pub async fn make(
+        &self,
+        ca: &Ca,
+        ca_key: &str,
+        master: Option<&str>,
+        new_region: bool,
+    ) -> anyhow::Result<Store> {
+        let dir = self.dir;
+        let database =
+            Database::from_url(self.database_url, &dir.database()).map_err(anyhow::Error::msg)?;
+        if dir.is_initialised() {
+            bail!("{} is already initialised", dir.root().display());
+        }
+        plinth_common::fsutil::create_private_dir(dir.root())
+            .with_context(|| format!("creating {}", dir.root().display()))?;
+        let store = Store::connect(&database, &crate::jobs::Jobs::new())
+            .await
+            .with_context(|| format!("opening the store ({database})"))?;
+        if new_region && store.holds_region().await? {
+            bail!(
+                "{database} already holds a region: join it (`plinth-coordinator join`) or give an empty database"
+            );
+        }
+        let (ips, dns_names) = server_names(self.sans);
+        let own = OwnCerts::issue(ca, ips, dns_names)?;
+        write_file(&dir.ca_key(), ca_key.as_bytes(), 0o600)?;
+        if let Some(master) = master {
+            write_file(&dir.master_key(), master.as_bytes(), 0o600)?;
+        }
+        own.write(dir)?;
+        let mut config = format!(
+            "# plinth coordinator; flags and PLINTH_* variables override these.\ndata_dir = {:?}\nlisten = {:?}\nagent_cert_ttl = \"30d\"\n",
+            dir.root().canonicalize()?.display().to_string(),
+            self.listen
+        );
+        if let Some(url) = self.database_url {
+            config.push_str(&format!("database_url = {url:?}\n"));
+        }
+        write_file(&dir.config(), config.as_bytes(), 0o600)?;
+        crate::secrets::Secrets::load_or_create(&dir.master_key())?;
+        crate::own_certs::record(dir, &store).await?;
+        write_file(&dir.ca_cert(), ca.cert_pem().as_bytes(), 0o644)?;
+        Ok(store)
+    }
 }
 
 /// Stores a new admin token and returns its full text (shown once).

@@ -19,6 +19,7 @@ pub mod images;
 pub mod init;
 pub mod instances;
 pub mod jobs;
+pub mod join;
 pub mod maintenance;
 pub mod metrics;
 pub mod network;

@@ -37,6 +37,40 @@ enum Command {
         /// `sqlite://PATH`, written into the generated config [default: DATA_DIR/plinth.db].
         #[arg(long, env = "PLINTH_DATABASE_URL")]
         database_url: Option<String>,
+        /// A region for several coordinators (PostgreSQL): also print a join key for
+        /// `plinth-coordinator join` on the others.
+        #[arg(long)]
+        ha: bool,
+    },
+    /// Make this machine one more coordinator of a region in PostgreSQL, with a join key from
+    /// `init --ha` or `join-key`.
+    Join {
+        #[arg(long, env = "PLINTH_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The region's database, as its other coordinators have it.
+        #[arg(long, env = "PLINTH_DATABASE_URL")]
+        database_url: String,
+        /// The join key (`pjk-...`).
+        #[arg(long, env = "PLINTH_JOIN_KEY")]
+        key: String,
+        /// Extra names or IPs for this coordinator's server certificate.
+        #[arg(long = "san")]
+        sans: Vec<String>,
+        /// Listen address written into the generated config.
+        #[arg(long, default_value = DEFAULT_LISTEN)]
+        listen: String,
+    },
+    /// Print a new join key for the region of this coordinator (the previous one stops
+    /// working).
+    JoinKey {
+        #[arg(long, env = "PLINTH_DATA_DIR")]
+        data_dir: PathBuf,
+        /// How long the key lasts (1m to 7d).
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// The store [default: the data directory's config.toml's database_url].
+        #[arg(long, env = "PLINTH_DATABASE_URL")]
+        database_url: Option<String>,
     },
     /// Serve the HTTPS API.
     Serve(ServeArgs),
@@ -83,6 +117,34 @@ enum TokenCommand {
     },
 }
 
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Makes and prints a join key for the region of `dir`.
+async fn print_join_key(
+    dir: &DataDir,
+    database_url: Option<String>,
+    ttl: std::time::Duration,
+) -> anyhow::Result<()> {
+    let database = plinth_coordinator::config::database_in(dir, database_url)?;
+    if !matches!(database, plinth_coordinator::db::Database::Postgres(_)) {
+        anyhow::bail!("a SQLite region has one coordinator: nothing can join it");
+    }
+    let store =
+        plinth_coordinator::db::Store::connect(&database, &plinth_coordinator::jobs::Jobs::new())
+            .await?;
+    let key = plinth_coordinator::join::issue(dir, &store, ttl).await?;
+    let until = plinth_common::timefmt::expiry_after(plinth_common::timefmt::now_ms(), ttl)
+        .map(plinth_common::timefmt::rfc3339)
+        .unwrap_or_default();
+    println!("Join key (shown once, valid until {until}):\n  {key}");
+    println!(
+        "On each other coordinator: plinth-coordinator join --data-dir DIR --database-url URL --key <the key above>"
+    );
+    Ok(())
+}
+
 /// Agents dial the listen address and check it against the server certificate: say so when
 /// the certificate does not name it, with the command that adds it.
 fn warn_unnamed_listen(config: &Config) {
@@ -110,8 +172,14 @@ async fn main() -> anyhow::Result<()> {
             sans,
             listen,
             database_url,
+            ha,
         } => {
             let dir = DataDir::new(&data_dir);
+            if ha && !database_url.as_deref().is_some_and(is_postgres) {
+                anyhow::bail!(
+                    "--ha needs --database-url postgres://...: coordinators share the region through PostgreSQL"
+                );
+            }
             let done = init::init(&dir, &sans, &listen, database_url.as_deref()).await?;
             println!("Initialised {}.", data_dir.display());
             println!(
@@ -119,10 +187,54 @@ async fn main() -> anyhow::Result<()> {
                 done.admin_token
             );
             println!("CA hash for agents: {}", done.ca_hash);
+            if ha {
+                print_join_key(&dir, database_url, plinth_coordinator::join::DEFAULT_TTL).await?;
+            }
             println!(
                 "Next: plinth-coordinator serve --config {}",
                 dir.config().display()
             );
+        }
+        Command::Join {
+            data_dir,
+            database_url,
+            key,
+            sans,
+            listen,
+        } => {
+            let dir = DataDir::new(&data_dir);
+            let member = plinth_coordinator::init::Member {
+                dir: &dir,
+                sans: &sans,
+                listen: &listen,
+                database_url: Some(&database_url),
+            };
+            let ca_hash = plinth_coordinator::join::join(&member, &key).await?;
+            println!("Joined the region in {}.", data_dir.display());
+            println!("CA hash for agents: {ca_hash}");
+            println!(
+                "Next: plinth-coordinator serve --config {}",
+                dir.config().display()
+            );
+        }
+        Command::JoinKey {
+            data_dir,
+            ttl,
+            database_url,
+        } => {
+            let ttl = plinth_common::timefmt::parse_duration(&ttl)
+                .map_err(anyhow::Error::msg)
+                .context("--ttl")?;
+            if !(std::time::Duration::from_secs(60)..=std::time::Duration::from_secs(7 * 86_400))
+                .contains(&ttl)
+            {
+                anyhow::bail!("--ttl must be 1m to 7d");
+            }
+            let dir = DataDir::new(&data_dir);
+            if !dir.is_initialised() {
+                anyhow::bail!("{} is not initialised", data_dir.display());
+            }
+            print_join_key(&dir, database_url, ttl).await?;
         }
         Command::Serve(args) => {
             plinth_common::logging::init();

@@ -52,16 +52,21 @@ impl Secrets {
             }
             Err(err) => return Err(err.into()),
         };
+        Secrets::of_key(&master)
+    }
+
+    /// The secrets derived from 32 bytes of `master` key.
+    pub fn of_key(master: &[u8]) -> Result<Secrets, SecretError> {
         if master.len() != 32 {
             return Err(SecretError::BadKey);
         }
-        let seal_key = UnboundKey::new(&AES_256_GCM, &derive(&master, "plinth seal v1"))
+        let seal_key = UnboundKey::new(&AES_256_GCM, &derive(master, "plinth seal v1"))
             .map_err(|_| SecretError::BadKey)?;
         Ok(Secrets {
             seal: LessSafeKey::new(seal_key),
             links: hmac::Key::new(
                 hmac::HMAC_SHA256,
-                &derive(&master, "plinth download links v1"),
+                &derive(master, "plinth download links v1"),
             ),
         })
     }

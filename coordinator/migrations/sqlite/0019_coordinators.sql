@@ -21,3 +21,12 @@ INSERT INTO job_lease (name, holder, epoch, expires_at) VALUES ('jobs', NULL, 0,
 -- coordinator receives an upload (its peers leave it alone while it lives).
 ALTER TABLE operations ADD COLUMN epoch INTEGER;
 ALTER TABLE operations ADD COLUMN runner TEXT;
+
+-- What a joining coordinator fetches (`plinth-coordinator join`): the CA's key and the master
+-- key, sealed under a join key that only the operator saw; usable until it expires.
+CREATE TABLE region_join (
+    name       TEXT PRIMARY KEY,
+    key_hash   TEXT NOT NULL,
+    sealed     TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
