@@ -154,6 +154,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         "bare-metal sync",
         crate::baremetal::sync::run(state.clone(), jobs.token()),
     );
+    jobs.spawn(
+        "bare-metal health",
+        crate::baremetal::health::run(state.clone(), jobs.token()),
+    );
     // A child of the runner's token: cancelled first by `Running::shutdown`, and with the
     // jobs by anything else that shuts the runner down.
     let serving = jobs.child_token();

@@ -11,6 +11,7 @@
 pub mod api;
 pub mod console;
 mod error;
+pub mod health;
 pub mod import;
 pub mod input;
 pub mod power;

@@ -12,7 +12,7 @@ mod power_ops;
 mod prepared;
 
 pub use agents::{AgentMove, MoveReason, REBALANCE_PER_CALL};
-pub use health::EVENTS_KEPT;
+pub use health::{EVENTS_KEPT, HealthRead};
 pub use power_ops::{PowerJob, PowerParams};
 pub use prepared::Prepared;
 
