@@ -18,7 +18,8 @@ pub enum HealthRead<'a> {
     Read {
         sensors: &'a [Sensor],
         events: &'a [HardwareEvent],
-        /// Where to continue; `None` leaves the stored cursor as it is.
+        /// Where to continue; `None` leaves the stored cursor as it is, except after a reset:
+        /// a cleared log that is empty is read from its start next time.
         cursor: Option<SelCursor>,
         /// The log was cleared or wrapped since the last poll (the entries are from its start).
         reset: bool,
@@ -108,8 +109,10 @@ impl Store {
                 sensors_json = coalesce($11, baremetal_health.sensors_json), \
                 read_at = coalesce(excluded.read_at, baremetal_health.read_at), \
                 error = excluded.error, \
-                sel_record_id = coalesce(excluded.sel_record_id, baremetal_health.sel_record_id), \
-                sel_timestamp = coalesce(excluded.sel_timestamp, baremetal_health.sel_timestamp), \
+                sel_record_id = CASE WHEN $12 = 1 THEN excluded.sel_record_id \
+                    ELSE coalesce(excluded.sel_record_id, baremetal_health.sel_record_id) END, \
+                sel_timestamp = CASE WHEN $13 = 1 THEN excluded.sel_timestamp \
+                    ELSE coalesce(excluded.sel_timestamp, baremetal_health.sel_timestamp) END, \
                 sel_cleared_at = coalesce(excluded.sel_cleared_at, baremetal_health.sel_cleared_at), \
                 updated_at = excluded.updated_at",
         )
@@ -124,6 +127,8 @@ impl Store {
         .bind(cleared)
         .bind(now)
         .bind(sensors.as_deref())
+        .bind(cleared.is_some())
+        .bind(cleared.is_some())
         .execute(&mut tx)
         .await?;
         if let HealthRead::Read { events, reset, .. } = read {
@@ -355,6 +360,10 @@ mod tests {
         assert_eq!(ids(&listed), [1, 0, 3, 2, 1]);
         assert_eq!(listed[1], cleared_entry(3_000));
         assert_eq!(ids(&store.baremetal_hw_events("bm-0001", 2).await?), [1, 0], "limit");
+        let cleared_empty = HealthRead::Read { sensors: &[], events: &[], cursor: None, reset: true };
+        store.record_baremetal_health("bm-0001", &cleared_empty, 10, 3_500).await?;
+        assert!(store.baremetal_sel_cursors().await?.is_empty(), "an empty cleared log: from its start");
+        store.record_baremetal_health("bm-0001", &read(&[], &[], 1, false), 10, 3_600).await?;
         let many: Vec<_> = (2..=12).map(|n| event(n, 40 + n)).collect();
         store.record_baremetal_health("bm-0001", &read(&[], &many, 12, false), 10, 4_000).await?;
         let listed = store.baremetal_hw_events("bm-0001", 100).await?;
