@@ -4,6 +4,7 @@
 
 use super::corrupt;
 use crate::db::{Store, StoreError};
+use crate::events::{EventType, record_change};
 use plinth_common::api::{HardwareEvent, Health, HealthSummary, SelCursor, Sensor, SensorList};
 use plinth_common::timefmt::rfc3339;
 use std::collections::HashMap;
@@ -85,6 +86,19 @@ impl Store {
         if exists.is_none() {
             return Ok(false);
         }
+        let before = crate::db::query(
+            "SELECT health, worst_sensor FROM baremetal_health WHERE server_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut tx)
+        .await?
+        .map(|r| {
+            Ok::<_, StoreError>((
+                r.try_get::<String, _>("health")?,
+                r.try_get::<Option<String>, _>("worst_sensor")?,
+            ))
+        })
+        .transpose()?;
         let (health, worst, sensors, read_at, error, cursor, cleared) = match read {
             HealthRead::Read {
                 sensors,
@@ -118,7 +132,7 @@ impl Store {
         )
         .bind(id)
         .bind(health.as_str())
-        .bind(worst)
+        .bind(worst.as_deref())
         .bind(sensors.as_deref())
         .bind(read_at)
         .bind(error)
@@ -165,7 +179,19 @@ impl Store {
                 .await?;
             }
         }
+        // The change feed hears of a new health (a console re-reads the server), not of each
+        // reading.
+        let changed = before
+            .as_ref()
+            .is_none_or(|(h, w)| h != health.as_str() || *w != worst);
+        if changed {
+            let data = serde_json::json!({ "health": health.as_str(), "worst_sensor": worst });
+            record_change(&mut tx, EventType::Baremetal, id, data).await?;
+        }
         tx.commit().await?;
+        if changed {
+            self.events_committed();
+        }
         Ok(true)
     }
 
@@ -252,7 +278,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::row;
+    use super::super::tests::one_server;
     use super::*;
     use plinth_common::api::{SensorStatus, SensorThresholds};
 
@@ -298,19 +324,6 @@ mod tests {
         }
     }
 
-    async fn server(store: &Store) -> Result<(), StoreError> {
-        store
-            .create_tenant("tenant-1", "t@example.com", "t")
-            .await?;
-        assert!(
-            store
-                .create_baremetal(&[row(1, "tenant-1")], 1)
-                .await?
-                .is_ok()
-        );
-        Ok(())
-    }
-
     fn ids(events: &[HardwareEvent]) -> Vec<u32> {
         events.iter().map(|e| e.record_id).collect()
     }
@@ -319,7 +332,7 @@ mod tests {
     /// The list entry and the sensor list follow each poll; a failed poll keeps the last
     /// sensors but says unknown and why; the cursor is kept across a failure.
     async fn health_follows_the_polls(store, _dir) -> Result<(), StoreError> {
-        server(&store).await?;
+        one_server(&store).await?;
         let entry = |store: Store| async move {
             Ok::<_, StoreError>(store.baremetal("bm-0001").await?.expect("row").server.health)
         };
@@ -348,7 +361,7 @@ mod tests {
     /// An entry answered twice is listed once; a cleared log is marked and the older entries
     /// stay; only the newest `keep` are kept; deleting the server removes its rows.
     async fn events_are_kept_once_and_bounded(store, _dir) -> Result<(), StoreError> {
-        server(&store).await?;
+        one_server(&store).await?;
         let first = [event(1, 1), event(2, 2)];
         store.record_baremetal_health("bm-0001", &read(&[], &first, 2, false), 10, 1_000).await?;
         let again = [event(2, 2), event(3, 3)];

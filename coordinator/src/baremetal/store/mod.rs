@@ -393,6 +393,20 @@ pub(super) mod tests {
         }
     }
 
+    /// Tenant `tenant-1` and its server `bm-0001` (BMC 10.9.0.1), preparing.
+    pub(super) async fn one_server(store: &Store) -> Result<(), StoreError> {
+        store
+            .create_tenant("tenant-1", "t@example.com", "t")
+            .await?;
+        assert!(
+            store
+                .create_baremetal(&[row(1, "tenant-1")], 1)
+                .await?
+                .is_ok()
+        );
+        Ok(())
+    }
+
     /// Ends the preparation of `id` as prepared, powered off, through the compare-and-swap.
     pub(super) async fn settle(store: &Store, id: &str) -> Result<bool, StoreError> {
         let outcome = Prepared::Ok {
@@ -413,15 +427,7 @@ pub(super) mod tests {
 
     crate::db::store_test! {
     async fn one_bmc_address_is_managed_once(store, _dir) -> Result<(), StoreError> {
-        store
-            .create_tenant("tenant-1", "t@example.com", "t")
-            .await?;
-        assert!(
-            store
-                .create_baremetal(&[row(1, "tenant-1")], 1)
-                .await?
-                .is_ok()
-        );
+        one_server(&store).await?;
         let mut again = row(2, "tenant-1");
         again.ipmi_ip = "10.9.0.1".into();
         let refused = store
