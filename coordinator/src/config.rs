@@ -764,6 +764,35 @@ mod tests {
     }
 
     #[test]
+    fn baremetal_health_interval_from_file_flag_and_bounds() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/d\"\nbaremetal_health_interval = \"5m\"\n",
+        )?;
+        let mut a = args(Some(path), None);
+        let health = |a: &ServeArgs| Config::resolve(a).ok().map(|c| c.baremetal.health_interval);
+        assert_eq!(health(&a), Some(Duration::from_secs(300)), "from the file");
+        let cases = [
+            ("a flag over the file", "1s", Some(Duration::from_secs(1))),
+            ("the least", "200ms", Some(Duration::from_millis(200))),
+            ("too short", "100ms", None),
+            ("too long", "2d", None),
+            ("not a duration", "often", None),
+        ];
+        for (label, text, want) in cases {
+            a.baremetal_health_interval = Some(text.into());
+            assert_eq!(health(&a), want, "{label}");
+        }
+        a.config = None;
+        a.data_dir = Some("/d".into());
+        a.baremetal_health_interval = None;
+        assert_eq!(health(&a), Some(Duration::from_secs(60)), "default");
+        Ok(())
+    }
+
+    #[test]
     fn unknown_keys_and_missing_data_dir_are_errors() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("c.toml");
