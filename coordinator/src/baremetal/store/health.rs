@@ -337,6 +337,13 @@ mod tests {
             Ok::<_, StoreError>(store.baremetal("bm-0001").await?.expect("row").server.health)
         };
         assert_eq!(entry(store.clone()).await?, HealthSummary::not_read());
+        // What the change feed heard of the server after its creation: one entry per new health.
+        let fed = |store: Store| async move {
+            let all = store.events_after(0, 100).await?;
+            let health: Vec<serde_json::Value> =
+                all.into_iter().filter_map(|e| e.data.get("health").cloned()).collect();
+            Ok::<_, StoreError>(health)
+        };
         let hot = [sensor("Inlet", 30.0, SensorStatus::Ok), sensor("CPU Temp", 95.0, SensorStatus::Critical)];
         assert!(store.record_baremetal_health("bm-0001", &read(&hot, &[], 3, false), EVENTS_KEPT, 1_000).await?);
         let got = entry(store.clone()).await?;
@@ -352,6 +359,8 @@ mod tests {
         assert_eq!((list.items.len(), list.error.as_deref()), (2, Some("the BMC did not answer")));
         let cursors = store.baremetal_sel_cursors().await?;
         assert_eq!(cursors.get("bm-0001"), Some(&SelCursor { record_id: 3, timestamp: 30 }));
+        assert!(store.record_baremetal_health("bm-0001", &failed, EVENTS_KEPT, 3_000).await?);
+        assert_eq!(fed(store.clone()).await?, ["critical", "unknown"], "the same health again is not fed");
         assert!(!store.record_baremetal_health("bm-0404", &failed, EVENTS_KEPT, 2_000).await?, "gone");
         Ok(())
     }
