@@ -45,6 +45,7 @@ pub struct FileConfig {
     pub prometheus_rate_window: Option<String>,
     pub baremetal_sync_interval: Option<String>,
     pub baremetal_sync_concurrency: Option<u32>,
+    pub baremetal_health_interval: Option<String>,
     pub max_token_ttl: Option<String>,
     pub session_ttl: Option<String>,
     pub session_idle_timeout: Option<String>,
@@ -253,6 +254,9 @@ pub struct ServeArgs {
     /// BMCs one agent polls at once in a power sweep [default: 16].
     #[arg(long, env = "PLINTH_BAREMETAL_SYNC_CONCURRENCY")]
     pub baremetal_sync_concurrency: Option<u32>,
+    /// How often every bare-metal server's sensors and event log are read [default: 60s].
+    #[arg(long, env = "PLINTH_BAREMETAL_HEALTH_INTERVAL")]
+    pub baremetal_health_interval: Option<String>,
     /// The longest TTL an API token may be given, by admins and tenants alike [default: 365d].
     #[arg(long, env = "PLINTH_MAX_TOKEN_TTL")]
     pub max_token_ttl: Option<String>,
@@ -313,6 +317,21 @@ pub struct Config {
     /// TLS for `/metrics`; plain HTTP without.
     pub metrics_tls: Option<plinth_common::tls::metrics::MetricsTls>,
     pub metrics_limits: Limits,
+}
+
+/// A bare-metal sweep's interval (`name`), the flag's or file's text over `default`: 200ms to
+/// 24h.
+fn sweep_interval(name: &str, text: Option<String>, default: Duration) -> anyhow::Result<Duration> {
+    let interval = match text {
+        None => default,
+        Some(text) => plinth_common::timefmt::parse_duration(&text)
+            .map_err(anyhow::Error::msg)
+            .context(name.to_string())?,
+    };
+    if !(Duration::from_millis(200)..=Duration::from_secs(86_400)).contains(&interval) {
+        bail!("{name} is out of range (200ms to 24h)");
+    }
+    Ok(interval)
 }
 
 /// `session_ttl` and `session_idle_timeout`, flag (or environment) over file over default.
@@ -560,19 +579,20 @@ impl Config {
                 .filter(|b| *b > 0),
         };
         let bm_defaults = BaremetalSettings::default();
-        let sync_interval = match args
-            .baremetal_sync_interval
-            .clone()
-            .or(file.baremetal_sync_interval)
-        {
-            None => bm_defaults.sync_interval,
-            Some(text) => plinth_common::timefmt::parse_duration(&text)
-                .map_err(anyhow::Error::msg)
-                .context("baremetal_sync_interval")?,
-        };
-        if !(Duration::from_millis(200)..=Duration::from_secs(86_400)).contains(&sync_interval) {
-            bail!("baremetal_sync_interval is out of range (200ms to 24h)");
-        }
+        let sync_interval = sweep_interval(
+            "baremetal_sync_interval",
+            args.baremetal_sync_interval
+                .clone()
+                .or(file.baremetal_sync_interval),
+            bm_defaults.sync_interval,
+        )?;
+        let health_interval = sweep_interval(
+            "baremetal_health_interval",
+            args.baremetal_health_interval
+                .clone()
+                .or(file.baremetal_health_interval),
+            bm_defaults.health_interval,
+        )?;
         let sync_concurrency = args
             .baremetal_sync_concurrency
             .or(file.baremetal_sync_concurrency)
@@ -583,6 +603,7 @@ impl Config {
         let baremetal = BaremetalSettings {
             sync_interval,
             sync_concurrency,
+            health_interval,
             ..bm_defaults
         };
         Ok(Config {
@@ -634,6 +655,7 @@ mod tests {
             prometheus_rate_window: None,
             baremetal_sync_interval: None,
             baremetal_sync_concurrency: None,
+            baremetal_health_interval: None,
             max_token_ttl: None,
             session_ttl: None,
             session_idle_timeout: None,
@@ -828,6 +850,35 @@ mod tests {
             DEFAULT_SHUTDOWN_TIMEOUT,
             "default"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn baremetal_health_interval_from_file_flag_and_bounds() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/d\"\nbaremetal_health_interval = \"5m\"\n",
+        )?;
+        let mut a = args(Some(path), None);
+        let health = |a: &ServeArgs| Config::resolve(a).ok().map(|c| c.baremetal.health_interval);
+        assert_eq!(health(&a), Some(Duration::from_secs(300)), "from the file");
+        let cases = [
+            ("a flag over the file", "1s", Some(Duration::from_secs(1))),
+            ("the least", "200ms", Some(Duration::from_millis(200))),
+            ("too short", "100ms", None),
+            ("too long", "2d", None),
+            ("not a duration", "often", None),
+        ];
+        for (label, text, want) in cases {
+            a.baremetal_health_interval = Some(text.into());
+            assert_eq!(health(&a), want, "{label}");
+        }
+        a.config = None;
+        a.data_dir = Some("/d".into());
+        a.baremetal_health_interval = None;
+        assert_eq!(health(&a), Some(Duration::from_secs(60)), "default");
         Ok(())
     }
 

@@ -12,8 +12,15 @@ pub const SECRET: &str = "Zq7-sEcReT-91x";
 pub const WAIT: Duration = Duration::from_secs(60);
 
 pub async fn region() -> anyhow::Result<Region> {
+    region_with(&[]).await
+}
+
+/// [`region`] with more coordinator flags (`--baremetal-health-interval 1s`, say).
+pub async fn region_with(flags: &[&str]) -> anyhow::Result<Region> {
+    let mut extra_args = vec!["--baremetal-sync-interval".to_string(), "1s".into()];
+    extra_args.extend(flags.iter().map(|f| f.to_string()));
     let opts = RegionOptions {
-        extra_args: vec!["--baremetal-sync-interval".into(), "1s".into()],
+        extra_args,
         ..RegionOptions::default()
     };
     let r = Region::start_with(opts).await?;

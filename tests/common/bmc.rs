@@ -45,8 +45,14 @@ impl SimBmc {
 
     /// A simulator on `ip` (a test that must keep to an address range of its own).
     pub fn start_on(ip: &str, password: &str) -> anyhow::Result<SimBmc> {
+        SimBmc::start_with_sensors(ip, password, "temp")
+    }
+
+    /// A simulator on `ip` with the sensors `SENSORS=<sensors>` of scripts/ipmi-sim.sh gives
+    /// it (`temp`, `full`, `none`).
+    pub fn start_with_sensors(ip: &str, password: &str, sensors: &str) -> anyhow::Result<SimBmc> {
         let dir = tempfile::tempdir()?;
-        let bmc = Bmc::start(dir.path(), ip, password)?;
+        let bmc = Bmc::start_with_sensors(dir.path(), ip, password, sensors)?;
         Ok(SimBmc {
             ip: ip.to_string(),
             password: password.into(),
@@ -63,6 +69,11 @@ impl SimBmc {
     /// Changes the chassis power behind plinth's back, with ipmitool.
     pub fn ipmitool(&self, args: &[&str]) -> anyhow::Result<String> {
         self.bmc.ipmitool(args)
+    }
+
+    /// Emulator commands on the simulator's console (`sensor_set_value ...`, `sel_add ...`).
+    pub fn emu(&self, commands: &[&str]) -> anyhow::Result<()> {
+        self.bmc.emu(commands)
     }
 
     pub fn stop(&mut self) {

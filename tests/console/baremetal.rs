@@ -5,13 +5,13 @@
 //! tenant sees only its own.
 
 use super::BrowserEnv;
-use plinth_e2e::baremetal::{SECRET, Seen, add_body, region, settled};
+use plinth_e2e::baremetal::{SECRET, Seen, add_body, region_with, settled};
 use plinth_e2e::bmc::{SimBmc, recorded_redfish};
 use plinth_e2e::instances::tenant;
 
 #[tokio::test]
 async fn baremetal_screen_adds_powers_consoles_imports_updates_and_removes() -> anyhow::Result<()> {
-    let region = region().await?;
+    let region = region_with(&["--baremetal-health-interval", "1s"]).await?;
     // .216 is added through the UI; .217 and .218 are the CSV's; .219 is tenant B's.
     let sims = ["127.0.0.216", "127.0.0.217", "127.0.0.218", "127.0.0.219"]
         .iter()

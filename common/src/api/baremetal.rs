@@ -2,6 +2,7 @@
 //! calls. IPMI passwords travel only inward (add, import, coordinator→agent over mTLS) and
 //! are never part of an answer; the types that carry one print it as `..`.
 
+use super::HealthSummary;
 use crate::baremetal::{BaremetalState, ConsoleState, PowerAction, PowerState};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -59,6 +60,8 @@ pub struct Baremetal {
     /// When the power state last changed as plinth saw it.
     pub power_changed_at: Option<String>,
     pub console_state: ConsoleState,
+    /// What its sensors sum up to (`GET /v1/baremetal/{id}/sensors` lists them).
+    pub health: HealthSummary,
     /// The host whose agent speaks to this server's BMC.
     pub agent_host_id: Option<String>,
     /// The preparation, as an operation (`GET /v1/operations/{id}`).

@@ -97,6 +97,28 @@ pub enum Health {
     Unknown,
 }
 
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Warning => "warning",
+            Health::Critical => "critical",
+            Health::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Health> {
+        [
+            Health::Ok,
+            Health::Warning,
+            Health::Critical,
+            Health::Unknown,
+        ]
+        .into_iter()
+        .find(|h| h.as_str() == s)
+    }
+}
+
 /// What a server's list entry says about its hardware.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HealthSummary {
@@ -108,6 +130,15 @@ pub struct HealthSummary {
 }
 
 impl HealthSummary {
+    /// A server whose sensors were never read.
+    pub fn not_read() -> HealthSummary {
+        HealthSummary {
+            health: Health::Unknown,
+            worst_sensor: None,
+            read_at: None,
+        }
+    }
+
     /// The summary of a set of readings: the worst status decides, and names its sensor.
     pub fn of(sensors: &[Sensor]) -> (Health, Option<String>) {
         let worst = sensors

@@ -1,6 +1,6 @@
 // One bare-metal server: basic information (id, name, IPMI IP, SN, power), its power actions
-// and console, then the hardware the BMC describes (CPUs, memory modules, PCIe devices) and
-// the recent power changes. Re-read when the change feed names the server.
+// and console, its hardware monitoring (health, sensors, event log), then the hardware the BMC
+// describes (CPUs, memory modules, PCIe devices) and the recent power changes. Re-read when the change feed names the server.
 import { useEffect, useState } from "preact/hooks";
 import { html } from "./html.js";
 import { call } from "./api.js";
@@ -10,6 +10,7 @@ import { PowerConfirm, PowerMenu, PowerStatus } from "./baremetal_power.js";
 import { SerialConsole } from "./baremetal_console.js";
 import { UpdateServer } from "./baremetal_forms.js";
 import { Badge } from "./baremetal_row.js";
+import { HardwareHealth } from "./baremetal_health.js";
 
 /** @typedef {import("../types/api").components["schemas"]["BaremetalDetail"]} Detail */
 /** @typedef {import("./baremetal_power.js").PowerRun} PowerRun */
@@ -104,6 +105,7 @@ export function BaremetalDetail({ feed, id }) {
           ${s.reason && html`<dt>${t("bm.detail.reason")}</dt><dd data-raw>${s.reason}</dd>`}
         </dl>
       </section>
+      <${HardwareHealth} id=${s.id} health=${s.health} />
       ${inv.source === "unknown" && html`<p class="hint">${t("bm.detail.inventory_unknown")} <span data-raw>${inv.note || ""}</span></p>`}
       <${Parts} title=${t("bm.detail.cpu")} testid="bm-cpus" rows=${inv.cpus}
         cols=${[[t("bm.cpu.model"), (/** @type {any} */ c) => c.model], [t("bm.cpu.cores"), (/** @type {any} */ c) => c.cores],

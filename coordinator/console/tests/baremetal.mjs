@@ -1,7 +1,8 @@
 // The Bare metal screen against ipmi_sim BMCs: add a server through the UI (a refused try
 // clears the password, which no answer ever carries), force it off with the typed
 // confirmation and see ipmitool agree, power it on, read the simulator's serial output in
-// the xterm console and type into it, release it; the detail view; update rack and label;
+// the xterm console and type into it, release it; the detail view (with its sensors);
+// update rack and label;
 // a CSV with a bad row imports nothing, a good one imports every row; batch remove; a tenant
 // sees only its own servers. Every outcome is checked through the API.
 import { execFileSync } from "node:child_process";
@@ -169,6 +170,14 @@ try {
   const pcie = await detail.getByTestId("bm-pcie").locator("tbody").innerText();
   check(pcie.includes(inventory.pcie_devices[0].model), `the PCIe devices show the NIC: ${pcie}`);
   await detail.locator('[data-testid="bm-history"] tr[data-power="off"]').first().waitFor({ timeout: 15000 });
+  // Hardware monitoring (the health sweep runs every second here): the simulator's one
+  // temperature sensor, healthy.
+  const sensor = detail.locator('[data-testid="bm-sensors"] tr[data-sensor="MB Temp"]');
+  await sensor.waitFor({ timeout: 30000 });
+  const sensorText = await sensor.innerText();
+  check(sensorText.includes("42 °C") && sensorText.includes("OK"), `the sensor row shows its reading: ${sensorText}`);
+  const health = await detail.getByTestId("bm-health").innerText();
+  check(health.includes("OK"), `the health summary is OK: ${health}`);
   await checkA11y(page, "detail");
   await checkStrings(page, "en", null, "detail");
   await shot(page, "baremetal-detail");

@@ -1,12 +1,12 @@
-//! Bare metal through the agent: probe, power, power sweeps, forgetting a BMC, serial over
+//! Bare metal through the agent: probe, power, power and health sweeps, forgetting a BMC, serial over
 //! LAN and the Redfish inventory.
 
 use super::{AgentClient, AgentError, CALL};
 use crate::agents::AgentEndpoint;
 use plinth_common::api::agent_routes as routes;
 use plinth_common::api::{
-    AgentBmc, AgentPower, AgentPowerReading, AgentPowerState, AgentPowerSweep, AgentProbe,
-    AgentSolIo, AgentSolOutput, Inventory,
+    AgentBmc, AgentHealthReading, AgentHealthSweep, AgentPower, AgentPowerReading, AgentPowerState,
+    AgentPowerSweep, AgentProbe, AgentSolIo, AgentSolOutput, Inventory,
 };
 use reqwest::Method;
 use serde::de::IgnoredAny;
@@ -63,6 +63,18 @@ impl AgentClient {
         req: &AgentPowerSweep,
     ) -> Result<Vec<AgentPowerReading>, AgentError> {
         let path = routes::BMC_POWER_STATUS;
+        self.call(ep, Method::POST, path, &[], Some(req), SWEEP_CALL)
+            .await
+    }
+
+    /// Bare metal: the sensors and new event-log entries of many BMCs, read by the agent with
+    /// bounded concurrency.
+    pub async fn bmc_health(
+        &self,
+        ep: &AgentEndpoint,
+        req: &AgentHealthSweep,
+    ) -> Result<Vec<AgentHealthReading>, AgentError> {
+        let path = routes::BMC_HEALTH;
         self.call(ep, Method::POST, path, &[], Some(req), SWEEP_CALL)
             .await
     }

@@ -11,6 +11,7 @@
 pub mod api;
 pub mod console;
 mod error;
+pub mod health;
 pub mod import;
 pub mod input;
 pub mod power;
@@ -32,8 +33,8 @@ use crate::jobs::operations::NewOperation;
 use crate::state::AppState;
 use anyhow::Context;
 use plinth_common::api::{
-    AgentBmc, AgentProbe, Baremetal, BaremetalDetail, BaremetalPage, Inventory, NewBaremetal,
-    Operation, PowerRequest, UpdateBaremetal, operation_kinds,
+    AgentBmc, AgentProbe, Baremetal, BaremetalDetail, BaremetalPage, HardwareEventList, Inventory,
+    NewBaremetal, Operation, PowerRequest, SensorList, UpdateBaremetal, operation_kinds,
 };
 use plinth_common::baremetal::{BaremetalEvent, PowerEvent, PowerState};
 use plinth_common::ids::{BaremetalId, new_id};
@@ -336,6 +337,24 @@ pub async fn show(st: &AppState, caller: &Caller, id: &str) -> BaremetalResult<B
         power_history,
         inventory,
     })
+}
+
+/// The server's sensors and health as the health sweep last read them.
+pub async fn sensors(st: &AppState, caller: &Caller, id: &str) -> BaremetalResult<SensorList> {
+    find(st, caller, id).await?;
+    Ok(st.store.baremetal_sensors(id).await?)
+}
+
+/// The server's event-log entries plinth kept, newest first, `limit` at most.
+pub async fn hardware_events(
+    st: &AppState,
+    caller: &Caller,
+    id: &str,
+    limit: u32,
+) -> BaremetalResult<HardwareEventList> {
+    find(st, caller, id).await?;
+    let items = st.store.baremetal_hw_events(id, limit).await?;
+    Ok(HardwareEventList { items })
 }
 
 // ---- changing ----

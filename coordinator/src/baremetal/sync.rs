@@ -4,10 +4,11 @@
 //! `sync_interval`, each agent polls its servers' power with bounded concurrency and every
 //! change is recorded with its time.
 
+use crate::agents::AgentEndpoint;
 use crate::baremetal::store::{BaremetalRecord, MoveReason, Swap};
 use crate::state::AppState;
 use futures_util::future::join_all;
-use plinth_common::api::{AgentPowerSweep, AgentSweepItem};
+use plinth_common::api::{AgentBmc, AgentPowerSweep, AgentSweepItem};
 use plinth_common::baremetal::PowerEvent;
 use plinth_common::timefmt::now_ms;
 use std::sync::Arc;
@@ -22,7 +23,9 @@ const TICK: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Copy)]
 pub struct BaremetalSettings {
     pub sync_interval: Duration,
-    /// BMCs one agent polls at once.
+    /// How often sensors and event logs are read (health.rs).
+    pub health_interval: Duration,
+    /// BMCs one agent polls at once (power and health sweeps alike).
     pub sync_concurrency: u32,
     /// How long preparation waits for an agent before the server is `failed`.
     pub prepare_deadline: Duration,
@@ -32,6 +35,7 @@ impl Default for BaremetalSettings {
     fn default() -> BaremetalSettings {
         BaremetalSettings {
             sync_interval: Duration::from_secs(60),
+            health_interval: Duration::from_secs(60),
             sync_concurrency: 16,
             prepare_deadline: Duration::from_secs(120),
         }
@@ -129,28 +133,49 @@ pub async fn sweep(st: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn sweep_agent(st: &AppState, agent: String, servers: Vec<BaremetalRecord>) {
-    let ep = match st.store.agent_endpoint(&agent, now_ms()).await {
-        Ok(Some(ep)) if ep.online => ep,
-        // Offline: the next tick moves its servers.
-        Ok(_) => return,
+/// The agent's endpoint when it is online; `None` (logged) otherwise: the next tick moves the
+/// servers of an offline agent.
+pub(crate) async fn online_endpoint(st: &AppState, agent: &str) -> Option<AgentEndpoint> {
+    match st.store.agent_endpoint(agent, now_ms()).await {
+        Ok(Some(ep)) if ep.online => Some(ep),
+        Ok(_) => None,
         Err(err) => {
             warn!(agent = %agent, error = %err, "Reading the agent's endpoint failed.");
-            return;
+            None
         }
-    };
+    }
+}
+
+/// Each server's id and BMC for a sweep (`what`), without those whose credentials cannot be
+/// unsealed (logged).
+pub(crate) fn sweep_bmcs<'a>(
+    st: &AppState,
+    servers: &'a [BaremetalRecord],
+    what: &str,
+) -> Vec<(&'a str, AgentBmc)> {
     let mut items = Vec::with_capacity(servers.len());
-    for rec in &servers {
+    for rec in servers {
         match crate::baremetal::bmc_of(st, rec) {
-            Ok(bmc) => items.push(AgentSweepItem {
-                id: rec.server.id.clone(),
-                bmc,
-            }),
+            Ok(bmc) => items.push((rec.server.id.as_str(), bmc)),
             Err(err) => {
-                warn!(baremetal = %rec.server.id, error = ?err, "Skipped in the power sweep.")
+                warn!(baremetal = %rec.server.id, sweep = %what, error = ?err, "Skipped in a sweep.")
             }
         }
     }
+    items
+}
+
+async fn sweep_agent(st: &AppState, agent: String, servers: Vec<BaremetalRecord>) {
+    let Some(ep) = online_endpoint(st, &agent).await else {
+        return;
+    };
+    let items = sweep_bmcs(st, &servers, "power")
+        .into_iter()
+        .map(|(id, bmc)| AgentSweepItem {
+            id: id.to_string(),
+            bmc,
+        })
+        .collect();
     let req = AgentPowerSweep {
         servers: items,
         concurrency: st.settings.baremetal.sync_concurrency,

@@ -44,6 +44,17 @@ impl Bmc {
     /// Starts a simulator in `dir` (kept: its power state survives a restart) on `ip`:623
     /// whose `admin` user has `password` (at most 16 characters).
     pub fn start(dir: &Path, ip: &str, password: &str) -> anyhow::Result<Bmc> {
+        Bmc::start_with_sensors(dir, ip, password, "temp")
+    }
+
+    /// [`Bmc::start`] with the sensors `SENSORS=<sensors>` of ipmi-sim.sh gives it (`temp`,
+    /// `full` or `none`).
+    pub fn start_with_sensors(
+        dir: &Path,
+        ip: &str,
+        password: &str,
+        sensors: &str,
+    ) -> anyhow::Result<Bmc> {
         std::fs::create_dir_all(dir)?;
         let script = dir.join("ipmi-sim.sh");
         std::fs::write(&script, SCRIPT)?;
@@ -65,6 +76,7 @@ impl Bmc {
             .arg(solport.to_string())
             .env("ADDR", ip)
             .env("PASS", password)
+            .env("SENSORS", sensors)
             .output()
             .context("running ipmi-sim.sh")?;
         anyhow::ensure!(
@@ -104,6 +116,34 @@ impl Bmc {
             .output()?;
         anyhow::ensure!(out.status.success(), "ipmitool {args:?} failed");
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs emulator commands on the simulator's console at `ip`:9625 (`sensor_set_value ...`,
+    /// `sel_add ...`, `sel_clear ...`) and waits for its prompt after the last, so the change
+    /// is in place on return.
+    pub fn emu(&self, commands: &[&str]) -> anyhow::Result<()> {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect((self.ip.as_str(), 9625))
+            .with_context(|| format!("the emulator console of {}", self.ip))?;
+        c.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 512];
+        for (prompts, cmd) in commands.iter().map(Some).chain([None]).enumerate() {
+            // Each command is sent once the console shows its prompt ("> ").
+            while seen.windows(2).filter(|w| w == b"> ").count() <= prompts {
+                let n = c.read(&mut buf)?;
+                anyhow::ensure!(
+                    n > 0,
+                    "the emulator console closed: {}",
+                    String::from_utf8_lossy(&seen)
+                );
+                seen.extend_from_slice(&buf[..n]);
+            }
+            if let Some(cmd) = cmd {
+                c.write_all(format!("{cmd}\n").as_bytes())?;
+            }
+        }
+        Ok(())
     }
 
     /// Stops the simulator and its console by their pids. Idempotent.

@@ -20,7 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use plinth_common::api::{
     Baremetal, BaremetalDetail, BaremetalPage, BatchDelete, BatchItem, ErrorBody, ErrorDetail,
-    ImportRefused, ImportReport, NewBaremetal, Operation, PowerRequest, UpdateBaremetal,
+    HardwareEventList, ImportRefused, ImportReport, NewBaremetal, Operation, PowerRequest,
+    SensorList, UpdateBaremetal,
 };
 use plinth_common::baremetal::BaremetalState;
 use plinth_common::ids::BaremetalId;
@@ -34,6 +35,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/baremetal/batch-delete", post(batch_delete))
         .route("/v1/baremetal/{id}", get(show).patch(update).delete(delete))
         .route("/v1/baremetal/{id}/power", post(power))
+        .route("/v1/baremetal/{id}/sensors", get(sensors))
+        .route("/v1/baremetal/{id}/events", get(events))
         .route(
             "/v1/baremetal/{id}/console/prepare",
             post(console::prepare_console),
@@ -119,6 +122,43 @@ pub async fn show(
     ApiPath(id): ApiPath<BaremetalId>,
 ) -> ApiResult<ApiJson<BaremetalDetail>> {
     Ok(ApiJson(crate::baremetal::show(&st, &caller, &id).await?))
+}
+
+/// The server's sensors as the last health sweep read them, its health summary, and why the
+/// last read failed (null when it worked). A BMC without sensors answers an empty list.
+#[utoipa::path(get, operation_id = "baremetal_sensors", path = "/v1/baremetal/{id}/sensors", params(("id" = String, Path, description = "bare-metal server id")), tag = "baremetal", security(("bearer" = [])),
+    responses((status = 200, body = SensorList), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn sensors(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<BaremetalId>,
+) -> ApiResult<ApiJson<SensorList>> {
+    Ok(ApiJson(crate::baremetal::sensors(&st, &caller, &id).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Entries to answer, newest first, 1-1000 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// The entries of the server's BMC event log that plinth kept (the newest 1000), newest
+/// first; each entry once, and the entries from before a cleared log stay.
+#[utoipa::path(get, operation_id = "baremetal_events", path = "/v1/baremetal/{id}/events", params(("id" = String, Path, description = "bare-metal server id"), EventsQuery), tag = "baremetal", security(("bearer" = [])),
+    responses((status = 200, body = HardwareEventList), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn events(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<BaremetalId>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+) -> ApiResult<ApiJson<HardwareEventList>> {
+    // The list's limit rules; it has no cursor (one page of the newest).
+    let limit = paging::request::<i64>("hardware events", q.limit, None)?.limit;
+    Ok(ApiJson(
+        crate::baremetal::hardware_events(&st, &caller, &id, limit).await?,
+    ))
 }
 
 /// Change the rack location and the label (nothing else may change).

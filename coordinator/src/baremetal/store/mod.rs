@@ -2,14 +2,17 @@
 //! managed at most once: a unique column, and the add checks every address of a batch in the
 //! same write transaction), listed and removed; preparation's end. The state, power and
 //! console columns change only by a compare-and-swap on (from, to); power and console are in
-//! power.rs, preparation's end in prepared.rs, which agent speaks to each server in agents.rs.
+//! power.rs, preparation's end in prepared.rs, sensors and the event log in health.rs, which
+//! agent speaks to each server in agents.rs.
 
 mod agents;
+mod health;
 mod power;
 mod power_ops;
 mod prepared;
 
 pub use agents::{AgentMove, MoveReason, REBALANCE_PER_CALL};
+pub use health::{EVENTS_KEPT, HealthRead};
 pub use power_ops::{PowerJob, PowerParams};
 pub use prepared::Prepared;
 
@@ -26,8 +29,10 @@ use std::collections::HashMap;
 pub(crate) const COLUMNS: &str = "b.id, b.name, b.tenant_id, t.email AS tenant_email, b.ipmi_ip, \
     b.ipmi_username, b.ipmi_password, b.rack_location, b.label, b.state, b.reason, b.sn, b.model, \
     b.manufacturer, b.power_state, b.power_changed_at, b.console_state, b.agent_host_id, \
-    b.operation_id, b.created_at, b.updated_at";
-pub(crate) const FROM: &str = "FROM baremetal b JOIN tenants t ON t.id = b.tenant_id";
+    b.operation_id, b.created_at, b.updated_at, h.health, h.worst_sensor, \
+    h.read_at AS health_read_at";
+pub(crate) const FROM: &str = "FROM baremetal b JOIN tenants t ON t.id = b.tenant_id \
+    LEFT JOIN baremetal_health h ON h.server_id = b.id";
 
 /// A server as stored: what the API shows, plus the credentials only agents get.
 #[derive(Clone)]
@@ -107,6 +112,7 @@ pub(crate) fn record(row: &crate::db::Row) -> Result<BaremetalRecord, StoreError
                 .map(rfc3339),
             console_state: ConsoleState::parse(console)
                 .ok_or_else(|| corrupt("console", console))?,
+            health: health::summary(row)?,
             agent_host_id: row.try_get("agent_host_id")?,
             operation_id: row.try_get("operation_id")?,
             created_at: rfc3339(row.try_get("created_at")?),
@@ -387,6 +393,20 @@ pub(super) mod tests {
         }
     }
 
+    /// Tenant `tenant-1` and its server `bm-0001` (BMC 10.9.0.1), preparing.
+    pub(super) async fn one_server(store: &Store) -> Result<(), StoreError> {
+        store
+            .create_tenant("tenant-1", "t@example.com", "t")
+            .await?;
+        assert!(
+            store
+                .create_baremetal(&[row(1, "tenant-1")], 1)
+                .await?
+                .is_ok()
+        );
+        Ok(())
+    }
+
     /// Ends the preparation of `id` as prepared, powered off, through the compare-and-swap.
     pub(super) async fn settle(store: &Store, id: &str) -> Result<bool, StoreError> {
         let outcome = Prepared::Ok {
@@ -407,15 +427,7 @@ pub(super) mod tests {
 
     crate::db::store_test! {
     async fn one_bmc_address_is_managed_once(store, _dir) -> Result<(), StoreError> {
-        store
-            .create_tenant("tenant-1", "t@example.com", "t")
-            .await?;
-        assert!(
-            store
-                .create_baremetal(&[row(1, "tenant-1")], 1)
-                .await?
-                .is_ok()
-        );
+        one_server(&store).await?;
         let mut again = row(2, "tenant-1");
         again.ipmi_ip = "10.9.0.1".into();
         let refused = store

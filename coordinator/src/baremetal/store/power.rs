@@ -164,19 +164,11 @@ pub(super) async fn log_power(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::baremetal::store::tests::row;
+    use crate::baremetal::store::tests::one_server;
 
     crate::db::store_test! {
     async fn power_changes_are_logged_with_their_time(store, _dir) -> Result<(), StoreError> {
-        store
-            .create_tenant("tenant-1", "t@example.com", "t")
-            .await?;
-        assert!(
-            store
-                .create_baremetal(&[row(1, "tenant-1")], 1)
-                .await?
-                .is_ok()
-        );
+        one_server(&store).await?;
         let id = "bm-0001";
         let swap = |from, to| Swap { from, to };
         use PowerState::{Off, On, Unknown};
@@ -210,15 +202,7 @@ mod tests {
 
     crate::db::store_test! {
     async fn console_changes_only_from_the_state_read(store, _dir) -> Result<(), StoreError> {
-        store
-            .create_tenant("tenant-1", "t@example.com", "t")
-            .await?;
-        assert!(
-            store
-                .create_baremetal(&[row(1, "tenant-1")], 1)
-                .await?
-                .is_ok()
-        );
+        one_server(&store).await?;
         use ConsoleState::{Active, Inactive};
         let cases = [
             ("open", Inactive, Active, true),

@@ -1,6 +1,6 @@
 //! `plinth baremetal`: servers managed through their BMCs — add (password from
 //! PLINTH_IPMI_PASSWORD or standard input, never a flag), import a CSV file, list, show, power,
-//! update rack location and label, serial console, delete.
+//! update rack location and label, serial console, delete; sensors and the BMC's event log.
 
 use crate::client::Client;
 use crate::format::{ago, or_dash, when};
@@ -13,8 +13,9 @@ use crate::terminal::TerminalMode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use plinth_common::api::{
-    Baremetal, BaremetalDetail, BaremetalPage, BatchDelete, BatchItem, ImportRow, NewBaremetal,
-    Operation, OperationStatus, PowerRequest, UpdateBaremetal,
+    Baremetal, BaremetalDetail, BaremetalPage, BatchDelete, BatchItem, HardwareEventList,
+    HealthSummary, ImportRow, NewBaremetal, Operation, OperationStatus, PowerRequest, SensorList,
+    SensorThresholds, UpdateBaremetal,
 };
 use plinth_common::baremetal::PowerAction;
 use std::io::{BufRead, IsTerminal, Write};
@@ -81,6 +82,15 @@ pub enum BaremetalCommand {
         /// An empty label clears it.
         #[arg(long)]
         label: Option<String>,
+    },
+    /// The server's sensors as last read: value, status and thresholds, and its health.
+    Sensors { id: String },
+    /// The entries of the server's BMC event log that plinth kept, newest first.
+    Events {
+        id: String,
+        /// Entries to show, 1-1000.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
     },
     /// Attach this terminal to the server's serial console (Ctrl-] leaves and releases it).
     Console { id: String },
@@ -233,6 +243,19 @@ pub async fn run(client: &Client, out: &Output, command: BaremetalCommand) -> an
                 render_server,
             )
         }
+        BaremetalCommand::Sensors { id } => out.emit(
+            client.get(&["v1", "baremetal", &id, "sensors"]).await?,
+            render_sensors,
+        ),
+        BaremetalCommand::Events { id, limit } => {
+            let query = [("limit", limit.to_string())];
+            out.emit(
+                client
+                    .get_with(&["v1", "baremetal", &id, "events"], &query)
+                    .await?,
+                render_events,
+            )
+        }
         BaremetalCommand::Console { id } => crate::console::attach(client, &id).await,
         BaremetalCommand::Delete { ids } if ids.len() == 1 => {
             client.delete(&["v1", "baremetal", &ids[0]]).await?;
@@ -285,7 +308,7 @@ fn render_list(page: &BaremetalPage) -> String {
     }
     let mut table = Table::new(&[
         "name", "id", "state", "sn", "ipmi ip", "tenant", "model", "rack", "power", "console",
-        "created",
+        "health", "created",
     ]);
     for b in &page.items {
         table.row(vec![
@@ -299,6 +322,7 @@ fn render_list(page: &BaremetalPage) -> String {
             b.rack_location.clone(),
             b.power_state.to_string(),
             b.console_state.to_string(),
+            health(&b.health),
             ago(Some(&b.created_at)),
         ]);
     }
@@ -326,6 +350,7 @@ fn render_server(b: &Baremetal) -> String {
         ("power", b.power_state.to_string()),
         ("power changed", when(b.power_changed_at.as_deref())),
         ("console", b.console_state.to_string()),
+        ("health", health(&b.health)),
         ("agent", or_dash(b.agent_host_id.as_deref())),
         ("created", when(Some(&b.created_at))),
     ]);
@@ -356,6 +381,84 @@ fn render_detail(d: &BaremetalDetail) -> String {
             .unwrap_or_default()
     ));
     text
+}
+
+/// `critical (CPU Temp)`: the health and, when it is not ok, the worst sensor.
+fn health(h: &HealthSummary) -> String {
+    let word = h.health.as_str();
+    match &h.worst_sensor {
+        Some(worst) => format!("{word} ({worst})"),
+        None => word.to_string(),
+    }
+}
+
+/// The thresholds a record gives, low to high: `lc 5 unc 80 uc 90`.
+fn thresholds(t: &SensorThresholds) -> String {
+    let all = [
+        ("lnr", t.lower_non_recoverable),
+        ("lc", t.lower_critical),
+        ("lnc", t.lower_non_critical),
+        ("unc", t.upper_non_critical),
+        ("uc", t.upper_critical),
+        ("unr", t.upper_non_recoverable),
+    ];
+    let given: Vec<String> = all
+        .iter()
+        .filter_map(|(name, v)| v.map(|v| format!("{name} {v}")))
+        .collect();
+    if given.is_empty() {
+        "-".to_string()
+    } else {
+        given.join(" ")
+    }
+}
+
+fn render_sensors(list: &SensorList) -> String {
+    let mut text = format!(
+        "health: {} (read {})\n",
+        health(&list.health),
+        when(list.health.read_at.as_deref())
+    );
+    if let Some(err) = &list.error {
+        text.push_str(&format!("last read failed: {err}\n"));
+    }
+    if list.items.is_empty() {
+        text.push_str("no sensors\n");
+        return text;
+    }
+    let mut table = Table::new(&["name", "kind", "value", "status", "thresholds"]);
+    for s in &list.items {
+        let value = match (s.value, &s.unit) {
+            (Some(v), Some(unit)) => format!("{v} {unit}"),
+            (Some(v), None) => v.to_string(),
+            (None, _) => "-".to_string(),
+        };
+        table.row(vec![
+            s.name.clone(),
+            s.kind.clone(),
+            value,
+            s.status.as_str().to_string(),
+            thresholds(&s.thresholds),
+        ]);
+    }
+    text + &table.render()
+}
+
+fn render_events(list: &HardwareEventList) -> String {
+    if list.items.is_empty() {
+        return "no events\n".to_string();
+    }
+    let mut table = Table::new(&["time", "sensor", "type", "direction", "description"]);
+    for e in &list.items {
+        table.row(vec![
+            or_dash(e.time.as_deref()),
+            e.sensor.clone(),
+            e.sensor_type.clone(),
+            e.direction.clone(),
+            e.description.clone(),
+        ]);
+    }
+    table.render()
 }
 
 fn render_import(rows: &[ImportRow], imported: bool) -> String {

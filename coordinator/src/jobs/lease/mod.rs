@@ -146,6 +146,10 @@ async fn begin(st: &AppState, me: &Identity, epoch: i64) -> anyhow::Result<()> {
                 "bare-metal sync",
                 crate::baremetal::sync::run(st.clone(), jobs.token()),
             );
+            jobs.spawn(
+                "bare-metal health",
+                crate::baremetal::health::run(st.clone(), jobs.token()),
+            );
             Ok(())
         })
         .await
