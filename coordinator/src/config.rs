@@ -87,7 +87,7 @@ pub struct StoreArgs {
     pub job_lease_ttl: Option<String>,
 }
 
-/// The store of the region in `dir`: `url` when given, else its config.toml's
+/// The store of the region in `dir`: `url` when given, else its coordinator.toml's
 /// `database_url`, else its plinth.db (for the commands that take only a data directory).
 pub fn database_in(dir: &DataDir, url: Option<String>) -> anyhow::Result<Database> {
     let url = match url {

@@ -68,7 +68,7 @@ enum Command {
         /// How long the key lasts (1m to 7d).
         #[arg(long, default_value = "1h")]
         ttl: String,
-        /// The store [default: the data directory's config.toml's database_url].
+        /// The store [default: the data directory's coordinator.toml's database_url].
         #[arg(long, env = "PLINTH_DATABASE_URL")]
         database_url: Option<String>,
     },
@@ -91,7 +91,7 @@ enum Command {
         /// How long agents still accept the old certificates (10s to 7d).
         #[arg(long, default_value = "10m")]
         grace: String,
-        /// The store [default: the data directory's config.toml's database_url, else its
+        /// The store [default: the data directory's coordinator.toml's database_url, else its
         /// plinth.db].
         #[arg(long, env = "PLINTH_DATABASE_URL")]
         database_url: Option<String>,

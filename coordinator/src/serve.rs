@@ -130,7 +130,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let dir = DataDir::new(&config.data_dir);
     let state = load_state(config).await?;
     // Before the address is published and before any job resumes: no writer is live yet.
-    crate::images::writer::recover(&state.store, &state.images.blobs)
+    let sole = state.store.dialect() == crate::db::Dialect::Sqlite;
+    crate::images::writer::recover(&state.store, &state.images.blobs, sole)
         .await
         .context("sweeping the image store")?;
     let cert = ReloadableCert::new(&read(&dir.server_cert())?, &read(&dir.server_key())?)?;

@@ -88,12 +88,22 @@ const JOBS: &str = "coordinator";
 pub async fn resume(st: &AppState) -> anyhow::Result<()> {
     for Running { op, .. } in st.store.running_operations(IMPORT).await? {
         info!(operation = %op.id, image = %op.target_id, "Starting an unfinished import.");
-        let job = import::run(st.clone(), op.target_id, op.id.clone());
+        let (st2, image, id) = (st.clone(), op.target_id, op.id.clone());
+        let job = async move {
+            if taken_over(&st2, &image, &id).await {
+                import::run(st2, image, id).await
+            }
+        };
         crate::jobs::lease::run(st, &op.id, "image import", job);
     }
     for Running { op, .. } in st.store.running_operations(COPY).await? {
         info!(operation = %op.id, image = %op.target_id, "Starting an unfinished copy to base.");
-        let job = copy::resume(st.clone(), op.target_id, op.id.clone());
+        let (st2, image, id) = (st.clone(), op.target_id, op.id.clone());
+        let job = async move {
+            if taken_over(&st2, &image, &id).await {
+                copy::resume(st2, image, id).await
+            }
+        };
         crate::jobs::lease::run(st, &op.id, "image copy", job);
     }
     let exports = st.store.running_operations(EXPORT).await?;
@@ -132,6 +142,25 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Once this term has claimed operation `op_id`: takes over image `image_id`'s content mark from
+/// the writer of an ended term, retrying while the store fails; `false` when the term ended
+/// first (the next holder picks the job up).
+async fn taken_over(st: &AppState, image_id: &str, op_id: &str) -> bool {
+    let term = st.jobs.token();
+    loop {
+        match writer::take_over(&st.store, &st.images.blobs, image_id).await {
+            Ok(()) => return true,
+            Err(err) => {
+                warn!(operation = %op_id, image = %image_id, error = %err, "Could not take over an image's content mark; trying again.");
+            }
+        }
+        tokio::select! {
+            _ = term.cancelled() => return false,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
 }
 
 /// Whether an upload received by `runner` (none: declared, no data yet) can no longer end:

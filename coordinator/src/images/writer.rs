@@ -12,8 +12,11 @@
 //! found died with the process). At start-up, before jobs resume, `recover` clears the marks
 //! and sweeps every file no row names as content — a pending key's staging file or renamed
 //! blob among them. The job's own resume then redoes the work (imports, copies) or fails the
-//! image (uploads, exports: their client is gone). Clearing every mark at start-up assumes one
-//! coordinator serves the database; when several do, a mark needs an owner and a lease.
+//! image (uploads, exports: their client is gone). Clearing every mark at start-up holds on
+//! SQLite, which one coordinator serves. On PostgreSQL a starting coordinator leaves the marks
+//! alone (a peer may be writing): the job lease's holder takes a mark over when it picks up the
+//! job of an ended term (`take_over`), and an upload's mark goes with its failure when its
+//! receiving coordinator is gone.
 
 use crate::db::{Store, StoreError};
 use crate::images::storage::{BlobStore, Staged, Swept};
@@ -131,10 +134,29 @@ async fn let_go(store: &Store, blobs: &BlobStore, image_id: &str, key: &str) {
     }
 }
 
-/// At start-up, before any job resumes: clears the marks a stopped coordinator left and
-/// removes every blob and staging file no image row names; logs what it freed.
-pub async fn recover(store: &Store, blobs: &BlobStore) -> anyhow::Result<Swept> {
-    let cleared = store.clear_content_marks().await?;
+/// Before a job of the lease's term rewrites image `image_id`'s content: takes over the mark a
+/// writer of an ended term left (its holder died or stood down; its own writes are fenced) and
+/// removes that writer's file, if it is in this coordinator's blob store.
+pub async fn take_over(store: &Store, blobs: &BlobStore, image_id: &str) -> Result<(), StoreError> {
+    if let Some(key) = store.clear_content_mark(image_id).await? {
+        info!(image = %image_id, blob = %key, "Took over a content-writer mark an ended term left.");
+        if !store.blob_referenced(&key).await?
+            && let Err(err) = blobs.delete(&key).await
+        {
+            warn!(image = %image_id, blob = %key, error = %err, "Could not remove an abandoned blob; the next start-up sweeps it.");
+        }
+    }
+    Ok(())
+}
+
+/// At start-up, before any job resumes: clears the marks a stopped coordinator left (when
+/// `sole`: no other coordinator serves the store) and removes every blob and staging file no
+/// image row names; logs what it freed.
+pub async fn recover(store: &Store, blobs: &BlobStore, sole: bool) -> anyhow::Result<Swept> {
+    let cleared = match sole {
+        true => store.clear_content_marks().await?,
+        false => Vec::new(),
+    };
     for (image, key) in &cleared {
         info!(image = %image, blob = %key, "Cleared a content-writer mark the last run left; its file is swept.");
     }
@@ -202,7 +224,7 @@ mod tests {
         std::mem::forget(half);
         assert!(blobs.open(&cut_key).await.is_ok());
 
-        let swept = recover(&store, &blobs).await?;
+        let swept = recover(&store, &blobs, true).await?;
         assert_eq!(
             swept,
             Swept {

@@ -40,6 +40,27 @@ impl Store {
         Ok(res.rows_affected() == 1)
     }
 
+    /// Takes image `id`'s mark away from a writer of an ended term (a holder of the job lease
+    /// that died or stood down): returns its key, so its file can go, or `None` when no mark was
+    /// held. Only the job that now owns the image's operation calls it.
+    pub async fn clear_content_mark(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let mut tx = self.write().await?;
+        let key: Option<String> =
+            crate::db::query_scalar("SELECT pending_blob_id FROM images WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut tx)
+                .await?
+                .flatten();
+        if key.is_some() {
+            crate::db::query("UPDATE images SET pending_blob_id = NULL WHERE id = $1")
+                .bind(id)
+                .execute(&mut tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(key)
+    }
+
     /// Whether any image row names `key`, as its content or as the blob being written.
     pub async fn blob_referenced(&self, key: &str) -> Result<bool, StoreError> {
         let row = crate::db::query(

@@ -1,0 +1,406 @@
+//! Several coordinators of one region on a real PostgreSQL (issue 20): `init --ha` and `join`
+//! make them; one holds the job lease and runs the region's jobs, every one serves the API and
+//! writes jobs for the holder; a holder killed mid-import has its import finished by another,
+//! once; a holder paused past its lease stands down when it wakes; a stopped one hands over at
+//! once. Addresses: 127.0.0.141-149.
+
+use plinth_common::tls::client_config;
+use plinth_coordinator::dev::postgres::TempPostgres;
+use plinth_e2e::process::Daemon;
+use plinth_e2e::{bin, servers, wait_for};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Short, so that the tests see takeovers within seconds.
+const LEASE_TTL: &str = "3s";
+const TAKEOVER_WITHIN: Duration = Duration::from_secs(20);
+
+struct Coordinator {
+    name: String,
+    data: PathBuf,
+    log: PathBuf,
+    url: String,
+    metrics: String,
+    daemon: Daemon,
+}
+
+struct Ha {
+    dir: tempfile::TempDir,
+    admin_token: String,
+    http: reqwest::Client,
+    members: Vec<Coordinator>,
+    _pg: TempPostgres,
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<String> {
+    let out = cmd.output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+fn word(text: &str, prefix: &str) -> anyhow::Result<String> {
+    text.split_whitespace()
+        .find(|w| w.starts_with(prefix))
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("no {prefix}... in {text}"))
+}
+
+async fn read_addr(path: &Path) -> anyhow::Result<String> {
+    wait_for(
+        &format!("{} to appear", path.display()),
+        Duration::from_secs(30),
+        || async {
+            Ok(std::fs::read_to_string(path)
+                .ok()
+                .map(|s| s.trim().to_string()))
+        },
+    )
+    .await
+}
+
+/// Starts PostgreSQL on 127.0.0.`pg` and `n` coordinators on the addresses after it: the
+/// first made by `init --ha`, the others by `join` with its key.
+async fn start(pg: u8, n: u8) -> anyhow::Result<Ha> {
+    plinth_common::tls::install_crypto_provider();
+    let dir = tempfile::tempdir()?;
+    let server = TempPostgres::start(std::net::Ipv4Addr::new(127, 0, 0, pg))?;
+    let db = server.create_database("region").await?;
+    let data = |i: u8| dir.path().join(format!("c{i}"));
+    let ip = |i: u8| format!("127.0.0.{}", pg + i);
+    let init = run(Command::new(bin("plinth-coordinator"))
+        .args(["init", "--ha", "--database-url", &db, "--san", &ip(1)])
+        .arg("--data-dir")
+        .arg(data(1)))?;
+    let admin_token = word(&init, "tok-")?;
+    let key = word(&init, "pjk-")?;
+    // The same database refuses a second region.
+    let again = Command::new(bin("plinth-coordinator"))
+        .args(["init", "--database-url", &db])
+        .arg("--data-dir")
+        .arg(dir.path().join("second"))
+        .output()?;
+    anyhow::ensure!(!again.status.success(), "a second init on one database");
+    anyhow::ensure!(
+        String::from_utf8_lossy(&again.stderr).contains("already holds a region"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    for i in 2..=n {
+        let joined = run(Command::new(bin("plinth-coordinator"))
+            .args([
+                "join",
+                "--database-url",
+                &db,
+                "--key",
+                &key,
+                "--san",
+                &ip(i),
+            ])
+            .arg("--data-dir")
+            .arg(data(i)))?;
+        anyhow::ensure!(joined.contains("Joined the region"), "{joined}");
+    }
+    let mut members = Vec::new();
+    for i in 1..=n {
+        let name = format!("c{i}");
+        let log = dir.path().join(format!("{name}.log"));
+        let mut cmd = Command::new(bin("plinth-coordinator"));
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(data(i).join("coordinator.toml"))
+            .args(["--listen", &format!("{}:0", ip(i))])
+            .args(["--metrics-listen", &format!("{}:0", ip(i))])
+            .args(["--job-lease-ttl", LEASE_TTL, "--coordinator-name", &name]);
+        let daemon = Daemon::spawn(cmd, &log)?;
+        let bound = read_addr(&data(i).join("coordinator.addr")).await;
+        let url = format!(
+            "https://{}",
+            bound.map_err(|e| e.context(std::fs::read_to_string(&log).unwrap_or_default()))?
+        );
+        let metrics = format!(
+            "http://{}/metrics",
+            read_addr(&data(i).join("metrics.addr")).await?
+        );
+        members.push(Coordinator {
+            name,
+            data: data(i),
+            log,
+            url,
+            metrics,
+            daemon,
+        });
+    }
+    // Every member has the one region CA.
+    let ca_pem = std::fs::read_to_string(data(1).join("ca.pem"))?;
+    for m in &members[1..] {
+        anyhow::ensure!(std::fs::read_to_string(m.data.join("ca.pem"))? == ca_pem);
+    }
+    let http = reqwest::Client::builder()
+        .use_preconfigured_tls(client_config(&ca_pem, None)?)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    Ok(Ha {
+        dir,
+        admin_token,
+        http,
+        members,
+        _pg: server,
+    })
+}
+
+impl Ha {
+    async fn call(
+        &self,
+        at: usize,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.members[at].url))
+            .bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
+    /// Whether member `at` says it holds the job lease (none when it does not answer).
+    async fn holds(&self, at: usize) -> Option<bool> {
+        let text = reqwest::get(&self.members[at].metrics)
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("plinth_coordinator_job_lease_held "))?;
+        Some(line.ends_with(" 1"))
+    }
+
+    /// The one member holding the lease among `alive`, once exactly one says so.
+    async fn holder(&self, alive: &[usize]) -> anyhow::Result<usize> {
+        wait_for(
+            "exactly one coordinator to hold the job lease",
+            TAKEOVER_WITHIN,
+            || async {
+                let mut holding = Vec::new();
+                for &i in alive {
+                    if self.holds(i).await == Some(true) {
+                        holding.push(i);
+                    }
+                }
+                Ok((holding.len() == 1).then(|| holding[0]))
+            },
+        )
+        .await
+    }
+
+    fn log(&self, at: usize) -> String {
+        std::fs::read_to_string(&self.members[at].log).unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn a_killed_holder_s_import_is_finished_by_another_once() -> anyhow::Result<()> {
+    let mut ha = start(141, 3).await?;
+    let all = [0, 1, 2];
+    let holder = ha.holder(&all).await?;
+    let api = (holder + 1) % 3;
+
+    // A tenant and an import written through a coordinator that does not run jobs: the
+    // holder hears of it and runs it.
+    let (status, tenant) = ha
+        .call(
+            api,
+            reqwest::Method::POST,
+            "/v1/tenants",
+            Some(json!({"email": "a@example.com", "name": "A"})),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "{tenant}");
+    let files = ha.dir.path().join("files");
+    std::fs::create_dir_all(&files)?;
+    let http = servers::http(&files, &ha.dir.path().join("http.log"))?;
+    // About 6 MiB trickled: seconds to import, long enough to kill the holder midway.
+    let raw = files.join("slow.raw");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let data: Vec<u8> = (0..6 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&raw, data)?;
+    let qcow2 = files.join("slow.qcow2");
+    let ok = Command::new("qemu-img")
+        .args(["convert", "-q", "-f", "raw", "-O", "qcow2"])
+        .arg(&raw)
+        .arg(&qcow2)
+        .status()?;
+    anyhow::ensure!(ok.success(), "qemu-img convert failed");
+    let sha = hex::encode(Sha256::digest(std::fs::read(&qcow2)?));
+    let (status, image) = ha
+        .call(
+            api,
+            reqwest::Method::POST,
+            "/v1/images/import",
+            Some(
+                json!({"name": "failover", "tenant_id": tenant["id"], "os_type": "linux",
+                   "architecture": "x86_64", "platform": "centos", "version": "7.9",
+                   "target_size_gb": 20, "sha256": sha,
+                   "url": format!("http://127.0.0.1:{}/slow/slow.qcow2", http.port)}),
+            ),
+        )
+        .await?;
+    anyhow::ensure!(status == 202, "{image}");
+    let id = image["id"].as_str().unwrap_or_default().to_string();
+    let op = image["operation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    wait_for(
+        "the holder's import to make progress",
+        Duration::from_secs(30),
+        || async {
+            let (_, o) = ha
+                .call(
+                    api,
+                    reqwest::Method::GET,
+                    &format!("/v1/operations/{op}"),
+                    None,
+                )
+                .await?;
+            Ok((o["progress_bytes"].as_u64().unwrap_or(0) > 0).then_some(()))
+        },
+    )
+    .await?;
+    let started = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("Import started.") && l.contains(id.as_str()))
+            .count()
+    };
+    assert_eq!(started(&ha.log(holder)), 1, "{}", ha.log(holder));
+    assert_eq!(started(&ha.log(api)), 0, "the API coordinator ran nothing");
+
+    // The holder dies, not to come back: another takes the lease and restarts the import.
+    ha.members[holder].daemon.kill();
+    let alive: Vec<usize> = all.iter().copied().filter(|&i| i != holder).collect();
+    let next = ha.holder(&alive).await?;
+    let image = wait_for(
+        &format!("image {id} to settle"),
+        Duration::from_secs(90),
+        || async {
+            let (_, image) = ha
+                .call(api, reqwest::Method::GET, &format!("/v1/images/{id}"), None)
+                .await?;
+            Ok((image["status"] != "importing").then_some(image))
+        },
+    )
+    .await
+    .map_err(|e| e.context(ha.log(next)))?;
+    assert_eq!(image["status"], "available", "{image}");
+    assert_eq!(image["sha256"], sha.as_str());
+    let (_, o) = ha
+        .call(
+            next,
+            reqwest::Method::GET,
+            &format!("/v1/operations/{op}"),
+            None,
+        )
+        .await?;
+    assert_eq!(o["status"], "succeeded", "{o}");
+    let logs: Vec<String> = (0..3).map(|i| ha.log(i)).collect();
+    let count = |text: &str| {
+        logs.iter()
+            .flat_map(|l| l.lines())
+            .filter(|l| l.contains(text) && l.contains(id.as_str()))
+            .count()
+    };
+    assert_eq!(count("Import started."), 2, "started, then restarted once");
+    assert_eq!(started(&logs[next]), 1, "{}", logs[next]);
+    assert_eq!(count("Image imported."), 1, "imported once");
+    let other = alive.iter().copied().find(|&i| i != next).unwrap_or(next);
+    assert_eq!(started(&logs[other]), 0, "{}", logs[other]);
+    // One blob, in the new holder's store, and nothing half-written beside it.
+    let files = |coordinator: usize, sub: &str| -> Vec<String> {
+        let dir = ha.members[coordinator].data.join("images").join(sub);
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(files(next, "blobs").len(), 1, "{:?}", files(next, "blobs"));
+    assert_eq!(files(next, "staging"), Vec::<String>::new());
+    assert_eq!(files(other, "blobs"), Vec::<String>::new());
+    for m in &mut ha.members {
+        m.daemon.stop();
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_paused_holder_stands_down_and_a_stopped_one_hands_over() -> anyhow::Result<()> {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let mut ha = start(146, 2).await?;
+    let holder = ha.holder(&[0, 1]).await?;
+    let other = 1 - holder;
+    let pid = Pid::from_raw(ha.members[holder].daemon.pid().unwrap_or(0) as i32);
+
+    // Paused past its lease: the other takes over while it sleeps.
+    kill(pid, Signal::SIGSTOP)?;
+    let taken = wait_for("the other to take the lease", TAKEOVER_WITHIN, || async {
+        Ok((ha.holds(other).await == Some(true)).then_some(()))
+    })
+    .await;
+    kill(pid, Signal::SIGCONT)?;
+    taken?;
+    // Awake, it finds its term over and stops its jobs itself.
+    wait_for(
+        "the paused holder to stand down",
+        TAKEOVER_WITHIN,
+        || async { Ok((ha.holds(holder).await == Some(false)).then_some(())) },
+    )
+    .await?;
+    let log = ha.log(holder);
+    assert!(log.contains("Stopped running the region's jobs."), "{log}");
+    assert_eq!(ha.holder(&[0, 1]).await?, other);
+    let name = ha.members[holder].name.clone();
+    let (status, _) = ha
+        .call(holder, reqwest::Method::GET, "/v1/hosts", None)
+        .await?;
+    assert_eq!(status, 200, "{name} still serves the API");
+
+    // A graceful stop gives the lease up at once: the paused one takes it without waiting
+    // for it to expire.
+    let status = ha.members[other]
+        .daemon
+        .terminate(Duration::from_secs(20))?;
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        ha.log(other).contains("Gave the job lease up."),
+        "{}",
+        ha.log(other)
+    );
+    assert_eq!(ha.holder(&[holder]).await?, holder);
+    ha.members[holder].daemon.stop();
+    Ok(())
+}
