@@ -9,7 +9,6 @@ use plinth_coordinator::dev::postgres::TempPostgres;
 use plinth_e2e::process::Daemon;
 use plinth_e2e::{bin, servers, wait_for};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -235,25 +234,7 @@ async fn a_killed_holder_s_import_is_finished_by_another_once() -> anyhow::Resul
     std::fs::create_dir_all(&files)?;
     let http = servers::http(&files, &ha.dir.path().join("http.log"))?;
     // About 6 MiB trickled: seconds to import, long enough to kill the holder midway.
-    let raw = files.join("slow.raw");
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let data: Vec<u8> = (0..6 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    std::fs::write(&raw, data)?;
-    let qcow2 = files.join("slow.qcow2");
-    let ok = Command::new("qemu-img")
-        .args(["convert", "-q", "-f", "raw", "-O", "qcow2"])
-        .arg(&raw)
-        .arg(&qcow2)
-        .status()?;
-    anyhow::ensure!(ok.success(), "qemu-img convert failed");
-    let sha = hex::encode(Sha256::digest(std::fs::read(&qcow2)?));
+    let sha = plinth_e2e::incompressible_qcow2(&files, "slow", 6)?;
     let (status, image) = ha
         .call(
             api,

@@ -825,25 +825,7 @@ async fn tenants_see_only_their_own_and_shared_images() -> anyhow::Result<()> {
 async fn an_import_survives_a_coordinator_crash() -> anyhow::Result<()> {
     let mut f = fixture().await?;
     // About 3 MiB served at ~1.3 MB/s: the import is still running when the coordinator dies.
-    let raw = f.files.join("slowdisk.raw");
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let data: Vec<u8> = (0..3 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    std::fs::write(&raw, data)?;
-    let path = f.files.join("slowdisk.qcow2");
-    let ok = Command::new("qemu-img")
-        .args(["convert", "-q", "-f", "raw", "-O", "qcow2"])
-        .arg(&raw)
-        .arg(&path)
-        .status()?;
-    anyhow::ensure!(ok.success());
-    let sha = sha256_of(&path)?;
+    let sha = plinth_e2e::incompressible_qcow2(&f.files, "slowdisk", 3)?;
     let (status, image) = f
         .import(
             &f.url("slow", "slowdisk.qcow2"),

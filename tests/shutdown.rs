@@ -5,8 +5,6 @@
 use plinth_e2e::servers;
 use plinth_e2e::{Region, RegionOptions, wait_for};
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use std::process::Command;
 use std::time::Duration;
 
 /// How long a test gives the coordinator to exit after SIGTERM: well past its deadline (and
@@ -54,25 +52,7 @@ async fn an_import_cut_off_by_shutdown_resumes_and_finishes_once() -> anyhow::Re
     let http = servers::http(&files, &region.dir.path().join("http.log"))?;
 
     // About 8 MiB served at ~1.3 MB/s: the import cannot finish within the 1 s deadline.
-    let raw = files.join("slow.raw");
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let data: Vec<u8> = (0..8 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    std::fs::write(&raw, data)?;
-    let qcow2 = files.join("slow.qcow2");
-    let ok = Command::new("qemu-img")
-        .args(["convert", "-q", "-f", "raw", "-O", "qcow2"])
-        .arg(&raw)
-        .arg(&qcow2)
-        .status()?;
-    anyhow::ensure!(ok.success(), "qemu-img convert failed");
-    let sha = hex::encode(Sha256::digest(std::fs::read(&qcow2)?));
+    let sha = plinth_e2e::incompressible_qcow2(&files, "slow", 8)?;
 
     let (status, image) = region
         .post(

@@ -482,3 +482,29 @@ impl Agent {
         Ok((text[..at].to_string(), text[at..].to_string()))
     }
 }
+
+/// A qcow2 image `dir/NAME.qcow2` of `mib` MiB of incompressible data (for imports that must
+/// still be running when a test cuts them off, served by `servers::http`'s throttled `slow/`),
+/// and its sha256 in hex. Its raw source is left beside it as `NAME.raw`.
+pub fn incompressible_qcow2(dir: &Path, name: &str, mib: usize) -> anyhow::Result<String> {
+    use sha2::{Digest, Sha256};
+    let raw = dir.join(format!("{name}.raw"));
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let data: Vec<u8> = (0..mib << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&raw, data)?;
+    let qcow2 = dir.join(format!("{name}.qcow2"));
+    let ok = Command::new("qemu-img")
+        .args(["convert", "-q", "-f", "raw", "-O", "qcow2"])
+        .arg(&raw)
+        .arg(&qcow2)
+        .status()?;
+    anyhow::ensure!(ok.success(), "qemu-img convert failed");
+    Ok(hex::encode(Sha256::digest(std::fs::read(&qcow2)?)))
+}
