@@ -361,8 +361,19 @@ async fn a_paused_holder_stands_down_and_a_stopped_one_hands_over() -> anyhow::R
         || async { Ok((ha.holds(holder).await == Some(false)).then_some(())) },
     )
     .await?;
-    let log = ha.log(holder);
-    assert!(log.contains("Stopped running the region's jobs."), "{log}");
+    // The gauge drops first; the line comes once its jobs have stopped (a third of the TTL).
+    wait_for(
+        "the paused holder's jobs to stop",
+        TAKEOVER_WITHIN,
+        || async {
+            Ok(ha
+                .log(holder)
+                .contains("Stopped running the region's jobs.")
+                .then_some(()))
+        },
+    )
+    .await
+    .map_err(|e| e.context(ha.log(holder)))?;
     assert_eq!(ha.holder(&[0, 1]).await?, other);
     let name = ha.members[holder].name.clone();
     let (status, _) = ha
