@@ -88,23 +88,13 @@ const JOBS: &str = "coordinator";
 pub async fn resume(st: &AppState) -> anyhow::Result<()> {
     for Running { op, .. } in st.store.running_operations(IMPORT).await? {
         info!(operation = %op.id, image = %op.target_id, "Starting an unfinished import.");
-        let (st2, image, id) = (st.clone(), op.target_id, op.id.clone());
-        let job = async move {
-            if taken_over(&st2, &image, &id).await {
-                import::run(st2, image, id).await
-            }
-        };
-        crate::jobs::lease::run(st, &op.id, "image import", job);
+        let job = import::run(st.clone(), op.target_id.clone(), op.id.clone());
+        run_taking_over(st, &op.id, &op.target_id, "image import", job);
     }
     for Running { op, .. } in st.store.running_operations(COPY).await? {
         info!(operation = %op.id, image = %op.target_id, "Starting an unfinished copy to base.");
-        let (st2, image, id) = (st.clone(), op.target_id, op.id.clone());
-        let job = async move {
-            if taken_over(&st2, &image, &id).await {
-                copy::resume(st2, image, id).await
-            }
-        };
-        crate::jobs::lease::run(st, &op.id, "image copy", job);
+        let job = copy::resume(st.clone(), op.target_id.clone(), op.id.clone());
+        run_taking_over(st, &op.id, &op.target_id, "image copy", job);
     }
     let exports = st.store.running_operations(EXPORT).await?;
     for Running { op, epoch, .. } in exports {
@@ -144,9 +134,27 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Once this term has claimed operation `op_id`: takes over image `image_id`'s content mark from
-/// the writer of an ended term, retrying while the store fails; `false` when the term ended
-/// first (the next holder picks the job up).
+/// Runs `job`, which rewrites image `image_id`'s content, as operation `op_id` of the lease's
+/// term: once claimed, it first takes the image's content mark over from the writer of an ended
+/// term.
+fn run_taking_over(
+    st: &AppState,
+    op_id: &str,
+    image_id: &str,
+    name: &'static str,
+    job: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let (st2, image, id) = (st.clone(), image_id.to_string(), op_id.to_string());
+    let job = async move {
+        if taken_over(&st2, &image, &id).await {
+            job.await
+        }
+    };
+    crate::jobs::lease::run(st, op_id, name, job);
+}
+
+/// Takes over image `image_id`'s content mark from the writer of an ended term, retrying while
+/// the store fails; `false` when the term ended first (the next holder picks the job up).
 async fn taken_over(st: &AppState, image_id: &str, op_id: &str) -> bool {
     let term = st.jobs.token();
     loop {

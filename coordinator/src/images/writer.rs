@@ -121,6 +121,12 @@ async fn let_go(store: &Store, blobs: &BlobStore, image_id: &str, key: &str) {
         warn!(image = %image_id, blob = %key, error = ?err, "Could not release a content-writer mark; the next start-up clears it.");
         return;
     }
+    remove_unless_named(store, blobs, image_id, key).await;
+}
+
+/// Removes blob `key` of a writer that let go of image `image_id`, unless a row names it; what
+/// fails here the next start-up's sweep does.
+async fn remove_unless_named(store: &Store, blobs: &BlobStore, image_id: &str, key: &str) {
     match store.blob_referenced(key).await {
         Ok(false) => {
             if let Err(err) = blobs.delete(key).await {
@@ -140,11 +146,7 @@ async fn let_go(store: &Store, blobs: &BlobStore, image_id: &str, key: &str) {
 pub async fn take_over(store: &Store, blobs: &BlobStore, image_id: &str) -> Result<(), StoreError> {
     if let Some(key) = store.clear_content_mark(image_id).await? {
         info!(image = %image_id, blob = %key, "Took over a content-writer mark an ended term left.");
-        if !store.blob_referenced(&key).await?
-            && let Err(err) = blobs.delete(&key).await
-        {
-            warn!(image = %image_id, blob = %key, error = %err, "Could not remove an abandoned blob; the next start-up sweeps it.");
-        }
+        remove_unless_named(store, blobs, image_id, &key).await;
     }
     Ok(())
 }
