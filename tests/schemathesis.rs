@@ -52,8 +52,8 @@ struct Fixture {
     instance: String,
     /// An instance on another host (cluster az2), for USB assign: libvirt's test driver has
     /// no live attach (the agent's 500, a documented 503 `agent_call_failed`, as
-    /// tests/devices.rs checks), so assign is driven to the host check here and the attach
-    /// itself is tested on a real libvirtd in tests/devices.rs.
+    /// tests/devices.rs checks), so assign is driven to the host check here (but see
+    /// `config`) and the attach itself is tested on a real libvirtd in tests/devices.rs.
     elsewhere: String,
     image: String,
     imported: String,
@@ -139,6 +139,11 @@ async fn every_operation_keeps_the_documents_promises() -> anyhow::Result<()> {
 
     let tenant_report = schemathesis(&r, &f, &tenant_spares, "tenant", &f.tenant.token).await?;
     let admin_report = schemathesis(&r, &f, &admin_spares, "admin", &r.admin_token).await?;
+    let story = if tenant_report.0 && admin_report.0 {
+        String::new()
+    } else {
+        story(&r, &f, &spare_agents).await
+    };
 
     agent.stop();
     for spare in &mut spare_agents {
@@ -159,8 +164,30 @@ async fn every_operation_keeps_the_documents_promises() -> anyhow::Result<()> {
             ));
         }
     }
-    assert!(failed.is_empty(), "{failed}");
+    assert!(failed.is_empty(), "{failed}{story}");
     Ok(())
+}
+
+/// Where the fixture's hosts and its instance elsewhere stand after the runs, and what the
+/// audit log says was done to them: for a failure's reader.
+async fn story(r: &Region, f: &Fixture, spares: &[Agent]) -> String {
+    let mut out = format!(
+        "\nfixture host {}, spare hosts {:?}, instance elsewhere {}\n",
+        f.host,
+        spares.iter().map(|a| &a.host_id).collect::<Vec<_>>(),
+        f.elsewhere
+    );
+    for path in [
+        format!("/v1/instances/{}", f.elsewhere),
+        "/v1/hosts".to_string(),
+        "/v1/audit?limit=1000".to_string(),
+    ] {
+        match r.get(&path).await {
+            Ok((status, v)) => out.push_str(&format!("GET {path}: {status} {v}\n")),
+            Err(err) => out.push_str(&format!("GET {path}: {err:#}\n")),
+        }
+    }
+    out
 }
 
 async fn fixture(
@@ -385,8 +412,12 @@ fn config(f: &Fixture, spare: &Spares, session: &str) -> String {
         r"^POST /v1/hosts/\{id\}/usb/\{device\}/release$",
         &[("path.id", &f.host), ("path.device", USB)],
     );
-    // USB assign to an instance on another host only (see `Fixture::elsewhere`); the
-    // stateful phase would hand it instances from this host that other steps create.
+    // USB assign to an instance on another host (see `Fixture::elsewhere`). Schemathesis also
+    // threads instance ids it learnt from other answers into this body, in every phase, and
+    // an instance on this host reaches the agent, whose test driver cannot attach: the
+    // documented 503 `agent_call_failed`. So 5xx is not a finding here (status and schema
+    // conformance are still checked); the attach itself is tested on a real libvirtd in
+    // tests/devices.rs.
     fixed_and(
         r"^POST /v1/hosts/\{id\}/usb/\{device\}/assign$",
         &[
@@ -394,7 +425,7 @@ fn config(f: &Fixture, spare: &Spares, session: &str) -> String {
             ("path.device", USB),
             ("body.instance_id", &f.elsewhere),
         ],
-        "phases.stateful.enabled = false\n",
+        "phases.stateful.enabled = false\nchecks.not_a_server_error.enabled = false\n",
     );
     fixed(
         r"^\S+ /v1/hosts/\{id\}/(?!gpus/\{|usb/\{|reenroll$|certificates/revoke$)",

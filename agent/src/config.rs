@@ -25,6 +25,7 @@ struct FileConfig {
     migrate_uri: Option<String>,
     sysfs_root: Option<PathBuf>,
     shared_storage_dir: Option<PathBuf>,
+    coordinator_urls: Option<Vec<String>>,
     metrics_listen: Option<String>,
     metrics_tls_cert: Option<PathBuf>,
     metrics_tls_key: Option<PathBuf>,
@@ -135,6 +136,11 @@ pub struct RunArgs {
     /// the disks where they are [default: none; disks are local and copied].
     #[arg(long, env = "PLINTH_AGENT_SHARED_STORAGE_DIR")]
     pub shared_storage_dir: Option<PathBuf>,
+    /// The region's coordinators (`https://IP:PORT`, comma-separated), in order of
+    /// preference: heartbeats and renewals move to the next when one does not answer. One
+    /// load balancer's URL does as well [default: the coordinator the agent enrolled with].
+    #[arg(long, env = "PLINTH_AGENT_COORDINATOR_URLS", value_delimiter = ',')]
+    pub coordinator_urls: Vec<String>,
     /// Prometheus `/metrics` listen address, or `off` [default: the enrolled address, port
     /// 9445].
     #[arg(long, env = "PLINTH_AGENT_METRICS_LISTEN")]
@@ -184,6 +190,8 @@ pub struct Config {
     /// The directory holding `sys/` (devices are read and sliced there).
     pub sysfs_root: PathBuf,
     pub shared_storage_dir: Option<PathBuf>,
+    /// Empty: the enrolled coordinator.
+    pub coordinator_urls: Vec<String>,
     pub metrics: MetricsConfig,
     /// `None`: this agent does not speak IPMI.
     pub ipmi: Option<crate::ipmi::IpmiSettings>,
@@ -367,8 +375,33 @@ impl Config {
                 .or(file.sysfs_root)
                 .unwrap_or_else(|| DEFAULT_SYSFS_ROOT.into()),
             shared_storage_dir: args.shared_storage_dir.clone().or(file.shared_storage_dir),
+            coordinator_urls: coordinator_urls(&args.coordinator_urls, file.coordinator_urls)?,
         })
     }
+}
+
+/// The configured coordinator URLs (the flag's over the file's), each an `https://` URL.
+fn coordinator_urls(flag: &[String], file: Option<Vec<String>>) -> anyhow::Result<Vec<String>> {
+    let urls = if flag.is_empty() {
+        file.unwrap_or_default()
+    } else {
+        flag.to_vec()
+    };
+    let urls: Vec<String> = urls
+        .iter()
+        .map(|u| u.trim().trim_end_matches('/').to_string())
+        .filter(|u| !u.is_empty())
+        .collect();
+    for url in &urls {
+        let parsed = reqwest::Url::parse(url).with_context(|| {
+            format!("coordinator_urls: {url:?} is not a URL like https://IP:PORT")
+        })?;
+        anyhow::ensure!(
+            parsed.scheme() == "https" && parsed.host().is_some(),
+            "coordinator_urls: {url:?} must be https://IP:PORT (the coordinator's mTLS API)"
+        );
+    }
+    Ok(urls)
 }
 
 fn duration(field: &str, value: Option<String>, default: Duration) -> anyhow::Result<Duration> {
@@ -474,6 +507,7 @@ mod tests {
             migrate_uri: None,
             sysfs_root: None,
             shared_storage_dir: None,
+            coordinator_urls: Vec::new(),
             metrics_listen: None,
             metrics_tls_cert: None,
             metrics_tls_key: None,
@@ -536,6 +570,51 @@ mod tests {
         })
         .expect_err("too short");
         assert!(format!("{err:#}").contains("idle_timeout"), "{err:#}");
+    }
+
+    #[test]
+    fn coordinator_urls_from_the_file_or_the_flag() {
+        assert!(
+            Config::resolve(&args())
+                .expect("ok")
+                .coordinator_urls
+                .is_empty()
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("agent.toml");
+        std::fs::write(
+            &file,
+            "coordinator_urls = [\"https://10.0.0.1:8443/\", \"https://10.0.0.2:8443\"]\n",
+        )
+        .expect("write");
+        let from_file = Config::resolve(&RunArgs {
+            config: Some(file.clone()),
+            ..args()
+        })
+        .expect("ok");
+        assert_eq!(
+            from_file.coordinator_urls,
+            ["https://10.0.0.1:8443", "https://10.0.0.2:8443"]
+        );
+        let flag = Config::resolve(&RunArgs {
+            config: Some(file),
+            coordinator_urls: vec!["https://lb.example:8443".into()],
+            ..args()
+        })
+        .expect("ok");
+        assert_eq!(
+            flag.coordinator_urls,
+            ["https://lb.example:8443"],
+            "a flag wins"
+        );
+        for bad in ["http://10.0.0.1:8443", "10.0.0.1:8443"] {
+            let err = Config::resolve(&RunArgs {
+                coordinator_urls: vec![bad.into()],
+                ..args()
+            })
+            .expect_err(bad);
+            assert!(format!("{err:#}").contains("coordinator_urls"), "{err:#}");
+        }
     }
 
     #[test]

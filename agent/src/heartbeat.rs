@@ -44,10 +44,8 @@ pub async fn beat_once(agent: &Agent) -> anyhow::Result<HeartbeatAck> {
         interval_ms: agent.heartbeat_interval.as_millis() as u64,
         devices,
     };
-    let url = agent.coordinator_url(&plinth_common::api::agent_routes::coordinator::heartbeat(
-        agent.host_id(),
-    ));
-    let resp = agent.client().post(url).json(&body).send().await?;
+    let path = plinth_common::api::agent_routes::coordinator::heartbeat(agent.host_id());
+    let resp = agent.post_to_coordinator(&path, &body).await?;
     let status = resp.status();
     if !status.is_success() {
         let text = resp.text().await.unwrap_or_default();

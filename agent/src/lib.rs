@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod config;
+pub mod coordinators;
 pub mod devices;
 pub mod enroll;
 pub mod facts;

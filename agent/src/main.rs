@@ -101,7 +101,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         config.shared_storage_dir.as_deref(),
     )?
     .with_metrics(config.metrics.settings.clone())
-    .with_sysfs_root(&config.sysfs_root);
+    .with_sysfs_root(&config.sysfs_root)
+    .with_coordinators(&config.coordinator_urls)?;
     agent.ipmi = config
         .ipmi
         .map(|s| Arc::new(plinth_agent::ipmi::Ipmi::new(s)));

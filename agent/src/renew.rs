@@ -21,14 +21,9 @@ fn renew_at(cert_pem: &str) -> anyhow::Result<OffsetDateTime> {
 
 pub async fn renew_once(agent: &Agent) -> anyhow::Result<()> {
     let (key_pem, csr_pem) = new_key_and_csr(agent.host_id())?;
-    let url = agent.coordinator_url(&plinth_common::api::agent_routes::coordinator::renew(
-        agent.host_id(),
-    ));
+    let path = plinth_common::api::agent_routes::coordinator::renew(agent.host_id());
     let resp = agent
-        .client()
-        .post(url)
-        .json(&RenewRequest { csr_pem })
-        .send()
+        .post_to_coordinator(&path, &RenewRequest { csr_pem })
         .await?;
     let status = resp.status();
     if !status.is_success() {

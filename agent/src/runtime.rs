@@ -40,6 +40,9 @@ pub struct Agent {
     pub revoked_coordinator: Arc<Revocations>,
     /// Refuses calls of an ended term of the coordinators' job lease.
     pub fence: crate::fence::Fence,
+    /// Where heartbeats and renewals go: the enrolled coordinator unless configured
+    /// ([`Agent::with_coordinators`]).
+    pub coordinators: crate::coordinators::Coordinators,
 }
 
 /// A client presenting the agent's certificate and trusting only the region CA, refusing a
@@ -100,6 +103,9 @@ impl Agent {
             transfer_client: RwLock::new(transfer_client(&ca_pem, &cert_pem, &key_pem, &revoked)?),
             revoked_coordinator: revoked,
             fence: crate::fence::Fence::load(dir.job_epoch()),
+            coordinators: crate::coordinators::Coordinators::new(vec![
+                enrollment.coordinator.clone(),
+            ])?,
             devices: Devices::new(
                 std::path::Path::new(crate::config::DEFAULT_SYSFS_ROOT),
                 dir.root(),
@@ -118,6 +124,14 @@ impl Agent {
             heartbeat_interval,
             migration,
         })
+    }
+
+    /// Reports to `urls` (in order of preference) instead of the enrolled coordinator only.
+    pub fn with_coordinators(mut self, urls: &[String]) -> anyhow::Result<Agent> {
+        if !urls.is_empty() {
+            self.coordinators = crate::coordinators::Coordinators::new(urls.to_vec())?;
+        }
+        Ok(self)
     }
 
     /// Reads and slices devices under `root` instead of `/`.
@@ -162,11 +176,22 @@ impl Agent {
             .clone()
     }
 
+    /// `path` on the coordinator in use.
     pub fn coordinator_url(&self, path: &str) -> String {
-        format!(
-            "{}{path}",
-            self.enrollment.coordinator.trim_end_matches('/')
-        )
+        format!("{}{path}", self.coordinators.current())
+    }
+
+    /// POSTs `body` as JSON to `path` on the coordinator in use, or on the next that answers
+    /// ([`crate::coordinators::Coordinators::send`]).
+    pub async fn post_to_coordinator(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> anyhow::Result<reqwest::Response> {
+        let client = self.client();
+        self.coordinators
+            .send(|base| client.post(format!("{base}{path}")).json(body))
+            .await
     }
 
     pub fn set_api_port(&self, port: u16) {

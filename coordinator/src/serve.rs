@@ -151,6 +151,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         "certificate watcher",
         crate::own_certs::watch(dir.clone(), cert, state.agents.clone(), jobs.token()),
     );
+    // On PostgreSQL: the caches follow the other coordinators' writes (db/follow.rs).
+    jobs.spawn(
+        "cache follower",
+        crate::db::follow::follow(state.store.clone(), jobs.token()),
+    );
     let me = crate::jobs::lease::Identity {
         id: state.settings.coordinator.clone(),
         address: addr.to_string(),

@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod dialect;
+pub mod follow;
 #[cfg(test)]
 pub(crate) mod test_backends;
 #[cfg(test)]
@@ -149,6 +150,9 @@ pub struct Store {
     pub(crate) revoked: Arc<Revocations>,
     /// Wakes the change feed's streams after commits that recorded events (events/store.rs).
     pub(crate) events: crate::events::store::Wake,
+    /// Where local changes to the copies above are noted for the other coordinators
+    /// (follow.rs; nowhere on SQLite).
+    pub(crate) peers: follow::Peers,
 }
 
 impl Store {
@@ -186,6 +190,7 @@ impl Store {
         };
         let (claim_writer, claim_queue) = tokio::sync::mpsc::unbounded_channel();
         let store = Store {
+            peers: follow::Peers::for_pool(&pool),
             pool,
             hosts: Arc::default(),
             claims: Arc::default(),

@@ -91,8 +91,15 @@ impl Store {
         self.recount_gpus(host).await
     }
 
-    /// Recounts the free GPUs of `host` for placement.
+    /// Recounts the free GPUs of `host` for placement (here and in the other coordinators).
     pub async fn recount_gpus(&self, host: &str) -> Result<(), StoreError> {
+        self.recount_gpus_quietly(host).await?;
+        self.note_for_peers(crate::db::follow::Note::Gpus(host.to_string()));
+        Ok(())
+    }
+
+    /// [`Store::recount_gpus`] here only (for a change another coordinator noted, and at start).
+    pub(crate) async fn recount_gpus_quietly(&self, host: &str) -> Result<(), StoreError> {
         let counts = free_counts(&self.host_devices(host).await?);
         self.host_index().update(host, |e| e.free_gpus = counts);
         Ok(())
@@ -107,7 +114,7 @@ impl Store {
             .map(|r| r.try_get("host_id"))
             .collect::<Result<_, _>>()?;
         for host in hosts {
-            self.recount_gpus(&host).await?;
+            self.recount_gpus_quietly(&host).await?;
         }
         Ok(())
     }

@@ -159,6 +159,7 @@ impl Store {
     /// Wakes the feed's streams: call after committing a transaction that recorded events.
     pub fn events_committed(&self) {
         self.events.notify();
+        self.note_for_peers(crate::db::follow::Note::Events);
     }
 
     /// The feed's wake-up counter.

@@ -121,6 +121,9 @@ impl Store {
         for (serial, from) in revoked {
             self.revoked.revoke(serial, *from);
         }
+        if !revoked.is_empty() {
+            self.note_for_peers(crate::db::follow::Note::Revoked);
+        }
     }
 
     /// Loads every revoked agent certificate that has not expired (at start-up).

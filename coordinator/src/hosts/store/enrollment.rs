@@ -213,6 +213,7 @@ impl Store {
         self.events_committed();
         self.note_revoked(&revoked);
         self.host_index().remove(id);
+        self.note_for_peers(crate::db::follow::Note::Host(id.to_string()));
         Ok(Ok(Removed {
             orphaned: placed,
             revoked: revoked.len(),

@@ -111,6 +111,17 @@ impl HostIndex {
             .insert((cluster_id.to_string(), id.to_string()), entry);
     }
 
+    /// [`HostIndex::upsert`], with the free GPUs the host had here (counted apart).
+    pub fn upsert_keeping_gpus(&mut self, id: &str, cluster_id: &str, mut entry: IndexEntry) {
+        if let Some(&i) = self.placement.slot.get(id) {
+            let cluster = self.placement.hosts[i].cluster_id.clone();
+            if let Some(old) = self.entries.get(&(cluster, id.to_string())) {
+                entry.free_gpus = old.free_gpus.clone();
+            }
+        }
+        self.upsert(id, cluster_id, entry);
+    }
+
     /// Forgets a removed host.
     pub fn remove(&mut self, id: &str) {
         let Some(i) = self.placement.slot.remove(id) else {

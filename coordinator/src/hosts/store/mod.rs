@@ -7,7 +7,7 @@ pub mod index;
 
 use crate::agents::{AgentEndpoint, socket_host};
 use crate::db::{QueryBuilder, Store, StoreError};
-use crate::hosts::store::index::{Capacity, IndexEntry};
+use crate::hosts::store::index::{Capacity, HostIndex, IndexEntry};
 use crate::scheduler::Candidate;
 use plinth_common::api::{AgentStatus, Domain, Heartbeat, Host, HostDetail};
 use plinth_common::host::{HostEvent, HostState, InvalidTransition};
@@ -119,7 +119,55 @@ impl Store {
             let cluster: String = row.try_get("cluster_id")?;
             let entry = index_entry(&row)?;
             self.host_index().upsert(id, &cluster, entry);
+            self.note_for_peers(crate::db::follow::Note::Host(id.to_string()));
         }
+        Ok(())
+    }
+
+    /// Re-reads hosts `ids` into the index as the table holds them now (another coordinator
+    /// changed them; a host whose row is gone was removed), keeping their free GPUs.
+    pub(crate) async fn reindex_hosts_quietly(&self, ids: &[String]) -> Result<(), StoreError> {
+        for chunk in ids.chunks(500) {
+            let mut q = QueryBuilder::new(format!(
+                "SELECT id, {INDEX_COLUMNS} FROM hosts WHERE id IN ("
+            ));
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(id.clone());
+            }
+            q.push(")");
+            let rows = q.build().fetch_all(self.pool()).await?;
+            let mut found = HashMap::new();
+            for row in &rows {
+                let id: String = row.try_get("id")?;
+                let cluster: String = row.try_get("cluster_id")?;
+                found.insert(id, (cluster, index_entry(row)?));
+            }
+            let mut index = self.host_index();
+            for id in chunk {
+                match found.remove(id) {
+                    Some((cluster, entry)) => index.upsert_keeping_gpus(id, &cluster, entry),
+                    None => index.remove(id),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the list index anew from the table (at start-up, and after this coordinator
+    /// may have missed other coordinators' changes); its free GPUs are counted next, by
+    /// `load_gpu_index`.
+    pub(crate) async fn load_host_index(&self) -> Result<(), StoreError> {
+        let rows = crate::db::query(&format!("SELECT id, {INDEX_COLUMNS} FROM hosts"))
+            .fetch_all(self.pool())
+            .await?;
+        let mut fresh = HostIndex::default();
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let cluster: String = row.try_get("cluster_id")?;
+            fresh.upsert(&id, &cluster, index_entry(row)?);
+        }
+        *self.host_index() = fresh;
         Ok(())
     }
 
@@ -139,20 +187,6 @@ impl Store {
     /// A copy of every host as placement sees it at `now`.
     pub fn placement_candidates(&self, now: i64) -> Vec<Candidate> {
         self.with_placement(now, <[Candidate]>::to_vec)
-    }
-
-    /// Fills the in-memory list index from the table (at start-up).
-    pub(crate) async fn load_host_index(&self) -> Result<(), StoreError> {
-        let rows = crate::db::query(&format!("SELECT id, {INDEX_COLUMNS} FROM hosts"))
-            .fetch_all(self.pool())
-            .await?;
-        let mut index = self.host_index();
-        for row in &rows {
-            let id: String = row.try_get("id")?;
-            let cluster: String = row.try_get("cluster_id")?;
-            index.upsert(&id, &cluster, index_entry(row)?);
-        }
-        Ok(())
     }
 
     pub(crate) async fn upsert_host(
@@ -273,6 +307,7 @@ impl Store {
             e.capacity.total_cores = f.total_cores;
             e.capacity.total_memory_bytes = f.total_memory_bytes;
         });
+        self.note_for_peers(crate::db::follow::Note::Host(id.to_string()));
         let was_offline = row.try_get::<&str, _>("presence")? == "offline";
         let came_online = was_offline && self.mark_online(id).await?;
         let change = PresenceChange {
@@ -476,6 +511,7 @@ impl Store {
         tx.commit().await.map_err(StoreError::from)?;
         self.events_committed();
         self.host_index().update(id, |e| e.state = to);
+        self.note_for_peers(crate::db::follow::Note::Host(id.to_string()));
         let row = crate::db::query(&format!("SELECT {LIST_COLUMNS} FROM hosts WHERE id = $1"))
             .bind(id)
             .fetch_one(self.pool())

@@ -204,6 +204,7 @@ impl Store {
             e.capacity.allocated_cores = cores;
             e.capacity.allocated_memory_bytes = memory;
         });
+        self.note_for_peers(crate::db::follow::Note::Host(host.to_string()));
     }
 
     /// Writes a new instance placed on `host`, its claim on the host, its share of the
