@@ -2,7 +2,8 @@
 //! make them; one holds the job lease and runs the region's jobs, every one serves the API and
 //! writes jobs for the holder; a holder killed mid-import has its import finished by another,
 //! once; a holder paused past its lease stands down when it wakes; a stopped one hands over at
-//! once. Addresses: 127.0.0.141-149.
+//! once; agents outlive the coordinator they report to, and every coordinator's host list and
+//! change feed carry every coordinator's writes. Addresses: 127.0.0.141-149, 171-177.
 
 use plinth_common::tls::client_config;
 use plinth_coordinator::dev::postgres::TempPostgres;
@@ -394,5 +395,188 @@ async fn a_paused_holder_stands_down_and_a_stopped_one_hands_over() -> anyhow::R
     );
     assert_eq!(ha.holder(&[holder]).await?, holder);
     ha.members[holder].daemon.stop();
+    Ok(())
+}
+
+/// Agents report through a list of every coordinator: the one they use is killed, and they
+/// go on through another, so no host goes offline. A lock made through one coordinator is in
+/// the others' host lists (filtered by state: their in-memory index) and change feeds.
+#[tokio::test]
+async fn agents_outlive_their_coordinator_and_every_coordinator_sees_every_write()
+-> anyhow::Result<()> {
+    let mut ha = start(171, 3).await?;
+    let (status, body) = ha
+        .call(
+            0,
+            reqwest::Method::POST,
+            "/v1/clusters",
+            Some(json!({"id": "az1"})),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "cluster: {status} {body}");
+    let urls: Vec<String> = ha.members.iter().map(|m| m.url.clone()).collect();
+    let mut agents = Vec::new();
+    for ip in ["127.0.0.176", "127.0.0.177"] {
+        let (status, token) = ha
+            .call(
+                0,
+                reqwest::Method::POST,
+                "/v1/enrollment-tokens",
+                Some(json!({"ttl": "10m"})),
+            )
+            .await?;
+        anyhow::ensure!(status == 201, "enrollment token: {status} {token}");
+        let dir = ha.dir.path().join(format!("agent-{ip}"));
+        let (ok, out) = plinth_e2e::enroll_at(
+            &urls[0],
+            &dir,
+            ip,
+            "az1",
+            token["token"].as_str().unwrap_or_default(),
+            token["ca_hash"].as_str().unwrap_or_default(),
+        )?;
+        anyhow::ensure!(ok, "enroll: {out}");
+        let args = vec!["--coordinator-urls".to_string(), urls.join(",")];
+        let log = ha.dir.path().join(format!("agent-{ip}.log"));
+        let mut agent = plinth_e2e::Agent::enrolled(dir, ip, "test:///default", args, log)?;
+        agent.run()?;
+        agents.push(agent);
+    }
+    let ids: Vec<String> = agents.iter().map(|a| a.host_id.clone()).collect();
+    for at in 0..3 {
+        for id in &ids {
+            wait_for(
+                &format!("{id} online at c{}", at + 1),
+                Duration::from_secs(30),
+                || async {
+                    let (_, host) = ha
+                        .call(at, reqwest::Method::GET, &format!("/v1/hosts/{id}"), None)
+                        .await?;
+                    Ok((host["agent"] == "online").then_some(()))
+                },
+            )
+            .await?;
+        }
+    }
+
+    // Locked through c1: in c2's and c3's lists of locked hosts, and in their feeds.
+    let mut feeds = Vec::new();
+    for at in [1, 2] {
+        let feed = plinth_e2e::sse::Feed::open(
+            &ha.http,
+            &ha.members[at].url,
+            "?type=host",
+            &ha.admin_token,
+            None,
+        )
+        .await?;
+        feeds.push(feed);
+    }
+    let locked = &ids[0];
+    let asked = std::time::Instant::now();
+    let (status, body) = ha
+        .call(
+            0,
+            reqwest::Method::POST,
+            &format!("/v1/hosts/{locked}/lock"),
+            Some(json!({})),
+        )
+        .await?;
+    anyhow::ensure!(status == 200, "lock: {status} {body}");
+    for at in [1, 2] {
+        wait_for(
+            &format!("the lock in c{}'s list", at + 1),
+            Duration::from_secs(10),
+            || async {
+                let (_, list) = ha
+                    .call(at, reqwest::Method::GET, "/v1/hosts?state=locked", None)
+                    .await?;
+                let listed: Vec<&str> = list["items"]
+                    .as_array()
+                    .map(|items| items.iter().filter_map(|h| h["id"].as_str()).collect())
+                    .unwrap_or_default();
+                Ok((listed == [locked.as_str()]).then_some(()))
+            },
+        )
+        .await?;
+        println!(
+            "c{} lists the lock {} ms after it was asked of c1",
+            at + 1,
+            asked.elapsed().as_millis()
+        );
+    }
+    for (feed, at) in feeds.iter_mut().zip([2, 3]) {
+        let event = loop {
+            let event = feed.next_within(Duration::from_secs(10)).await?;
+            if event.data["data"]["state"] == "locked" {
+                break event;
+            }
+        };
+        assert_eq!(event.data["resource_id"], locked.as_str(), "c{at}'s feed");
+    }
+
+    // The coordinator both agents report to (the first of their list) is killed: they move
+    // to the next, and no host goes offline.
+    ha.members[0].daemon.kill();
+    let watch = std::time::Instant::now();
+    while watch.elapsed() < Duration::from_secs(6) {
+        for id in &ids {
+            let (status, host) = ha
+                .call(1, reqwest::Method::GET, &format!("/v1/hosts/{id}"), None)
+                .await?;
+            assert_eq!(status, 200, "{host}");
+            assert_eq!(host["agent"], "online", "{id} after c1 died: {host}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for agent in &agents {
+        let log = agent.log_text();
+        assert!(
+            log.contains("Reporting to this coordinator now."),
+            "{}: {log}",
+            agent.host_id
+        );
+    }
+    let (_, audit) = ha
+        .call(1, reqwest::Method::GET, "/v1/audit?limit=1000", None)
+        .await?;
+    let offline: Vec<&Value> = audit["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|e| e["action"] == "agent offline")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(offline.is_empty(), "{offline:?}");
+
+    // And the survivors still see each other's writes.
+    let (status, body) = ha
+        .call(
+            2,
+            reqwest::Method::POST,
+            &format!("/v1/hosts/{locked}/unlock"),
+            Some(json!({})),
+        )
+        .await?;
+    anyhow::ensure!(status == 200, "unlock: {status} {body}");
+    wait_for(
+        "the unlock in c2's list",
+        Duration::from_secs(10),
+        || async {
+            let (_, list) = ha
+                .call(1, reqwest::Method::GET, "/v1/hosts?state=available", None)
+                .await?;
+            Ok((list["total"] == 2).then_some(()))
+        },
+    )
+    .await?;
+    for agent in &mut agents {
+        agent.stop();
+    }
+    for m in &mut ha.members {
+        m.daemon.stop();
+    }
     Ok(())
 }

@@ -231,26 +231,7 @@ impl Region {
         token: &str,
         ca_hash: &str,
     ) -> anyhow::Result<(bool, String)> {
-        let out = Command::new(bin("plinth-agent"))
-            .args([
-                "enroll",
-                "--coordinator",
-                &self.url,
-                "--token",
-                token,
-                "--ca-hash",
-                ca_hash,
-            ])
-            .args(["--cluster", cluster, "--address", ip])
-            .arg("--data-dir")
-            .arg(agent_dir)
-            .output()?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok((out.status.success(), text))
+        enroll_at(&self.url, agent_dir, ip, cluster, token, ca_hash)
     }
 
     /// Enrolls and starts an agent on `ip` (a distinct 127.0.0.x) against libvirt's test driver.
@@ -325,22 +306,8 @@ impl Region {
         let (token, ca_hash) = self.enrollment_token("10m").await?;
         let (ok, output) = self.enroll(&dir, ip, cluster, &token, &ca_hash)?;
         anyhow::ensure!(ok, "enroll failed: {output}");
-        let enrollment = std::fs::read_to_string(dir.join("agent.toml"))?;
-        let host_id = enrollment
-            .lines()
-            .find_map(|l| l.strip_prefix("host_id = "))
-            .context("host_id in agent.toml")?
-            .trim_matches('"')
-            .to_string();
-        let mut agent = Agent {
-            ip: ip.to_string(),
-            dir,
-            host_id,
-            libvirt_uri: libvirt_uri.to_string(),
-            extra_args,
-            daemon: None,
-            log: self.dir.path().join(format!("agent-{ip}.log")),
-        };
+        let log = self.dir.path().join(format!("agent-{ip}.log"));
+        let mut agent = Agent::enrolled(dir, ip, libvirt_uri, extra_args, log)?;
         agent.run()?;
         Ok(agent)
     }
@@ -422,7 +389,63 @@ pub struct Agent {
     log: PathBuf,
 }
 
+/// Runs `plinth-agent enroll` against the coordinator at `url`; returns its exit success and
+/// combined output.
+pub fn enroll_at(
+    url: &str,
+    agent_dir: &Path,
+    ip: &str,
+    cluster: &str,
+    token: &str,
+    ca_hash: &str,
+) -> anyhow::Result<(bool, String)> {
+    let out = Command::new(bin("plinth-agent"))
+        .args(["enroll", "--coordinator", url, "--token", token])
+        .args(["--ca-hash", ca_hash, "--cluster", cluster, "--address", ip])
+        .arg("--data-dir")
+        .arg(agent_dir)
+        .output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((out.status.success(), text))
+}
+
 impl Agent {
+    /// The agent `enroll` left in `dir`, on `ip`, not started yet ([`Agent::run`]); it logs
+    /// to `log`.
+    pub fn enrolled(
+        dir: PathBuf,
+        ip: &str,
+        libvirt_uri: &str,
+        extra_args: Vec<String>,
+        log: PathBuf,
+    ) -> anyhow::Result<Agent> {
+        let enrollment = std::fs::read_to_string(dir.join("agent.toml"))?;
+        let host_id = enrollment
+            .lines()
+            .find_map(|l| l.strip_prefix("host_id = "))
+            .context("host_id in agent.toml")?
+            .trim_matches('"')
+            .to_string();
+        Ok(Agent {
+            ip: ip.to_string(),
+            dir,
+            host_id,
+            libvirt_uri: libvirt_uri.to_string(),
+            extra_args,
+            daemon: None,
+            log,
+        })
+    }
+
+    /// The agent's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     pub fn run(&mut self) -> anyhow::Result<()> {
         let mut cmd = Command::new(bin("plinth-agent"));
         cmd.arg("run")
