@@ -3,7 +3,8 @@
 //! writes jobs for the holder; a holder killed mid-import has its import finished by another,
 //! once; a holder paused past its lease stands down when it wakes; a stopped one hands over at
 //! once; agents outlive the coordinator they report to, and every coordinator's host list and
-//! change feed carry every coordinator's writes. Addresses: 127.0.0.141-149, 171-177.
+//! change feed carry every coordinator's writes; with a shared image directory, an image one
+//! coordinator imported is served by any. Addresses: 127.0.0.141-149, 171-177, 181-183.
 
 use plinth_common::tls::client_config;
 use plinth_coordinator::dev::postgres::TempPostgres;
@@ -68,6 +69,11 @@ async fn read_addr(path: &Path) -> anyhow::Result<String> {
 /// Starts PostgreSQL on 127.0.0.`pg` and `n` coordinators on the addresses after it: the
 /// first made by `init --ha`, the others by `join` with its key.
 async fn start(pg: u8, n: u8) -> anyhow::Result<Ha> {
+    start_with(pg, n, |_| Vec::new()).await
+}
+
+/// [`start`], each coordinator served with the flags `extra` gives for the test's directory.
+async fn start_with(pg: u8, n: u8, extra: impl Fn(&Path) -> Vec<String>) -> anyhow::Result<Ha> {
     plinth_common::tls::install_crypto_provider();
     let dir = tempfile::tempdir()?;
     let server = TempPostgres::start(std::net::Ipv4Addr::new(127, 0, 0, pg))?;
@@ -117,7 +123,8 @@ async fn start(pg: u8, n: u8) -> anyhow::Result<Ha> {
             .arg(data(i).join("coordinator.toml"))
             .args(["--listen", &format!("{}:0", ip(i))])
             .args(["--metrics-listen", &format!("{}:0", ip(i))])
-            .args(["--job-lease-ttl", LEASE_TTL, "--coordinator-name", &name]);
+            .args(["--job-lease-ttl", LEASE_TTL, "--coordinator-name", &name])
+            .args(extra(dir.path()));
         let daemon = Daemon::spawn(cmd, &log)?;
         let bound = read_addr(&data(i).join("coordinator.addr")).await;
         let url = format!(
@@ -575,6 +582,101 @@ async fn agents_outlive_their_coordinator_and_every_coordinator_sees_every_write
     for agent in &mut agents {
         agent.stop();
     }
+    for m in &mut ha.members {
+        m.daemon.stop();
+    }
+    Ok(())
+}
+
+/// Coordinators sharing one image directory (`--images-dir`, as an NFS mount would be): an
+/// image imported by the holder is served by any coordinator through a link another made,
+/// and its one blob is in the shared directory, none in the data directories.
+#[tokio::test]
+async fn with_a_shared_image_directory_any_coordinator_serves_any_image() -> anyhow::Result<()> {
+    use sha2::{Digest, Sha256};
+    let shared = |dir: &Path| {
+        let images = dir.join("shared-images");
+        vec![
+            "--images-dir".to_string(),
+            images.to_string_lossy().into_owned(),
+        ]
+    };
+    let mut ha = start_with(181, 2, shared).await?;
+    let holder = ha.holder(&[0, 1]).await?;
+    let api = 1 - holder;
+    let (status, tenant) = ha
+        .call(
+            api,
+            reqwest::Method::POST,
+            "/v1/tenants",
+            Some(json!({"email": "a@example.com", "name": "A"})),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "{tenant}");
+    let files = ha.dir.path().join("files");
+    std::fs::create_dir_all(&files)?;
+    let http = servers::http(&files, &ha.dir.path().join("http.log"))?;
+    let sha = plinth_e2e::incompressible_qcow2(&files, "small", 1)?;
+    let (status, image) = ha
+        .call(
+            api,
+            reqwest::Method::POST,
+            "/v1/images/import",
+            Some(
+                json!({"name": "shared", "tenant_id": tenant["id"], "os_type": "linux",
+                   "architecture": "x86_64", "platform": "centos", "version": "7.9",
+                   "target_size_gb": 20, "sha256": sha,
+                   "url": format!("http://127.0.0.1:{}/files/small.qcow2", http.port)}),
+            ),
+        )
+        .await?;
+    anyhow::ensure!(status == 202, "{image}");
+    let id = image["id"].as_str().unwrap_or_default().to_string();
+    let image = wait_for("the import", TAKEOVER_WITHIN, || async {
+        let (_, v) = ha
+            .call(api, reqwest::Method::GET, &format!("/v1/images/{id}"), None)
+            .await?;
+        Ok((v["status"] != "importing" && v["status"] != "pending").then_some(v))
+    })
+    .await
+    .map_err(|e| e.context(ha.log(holder)))?;
+    assert_eq!(image["status"], "available", "{image}");
+
+    // A link made by the coordinator that did not import, fetched from each.
+    let (status, link) = ha
+        .call(
+            api,
+            reqwest::Method::POST,
+            &format!("/v1/images/{id}/download-link"),
+            Some(json!({})),
+        )
+        .await?;
+    anyhow::ensure!(status == 200 || status == 201, "link: {status} {link}");
+    let url = reqwest::Url::parse(link["url"].as_str().unwrap_or_default())?;
+    let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+    for at in [holder, api] {
+        let resp = ha
+            .http
+            .get(format!("{}{path}", ha.members[at].url))
+            .send()
+            .await?;
+        assert_eq!(resp.status(), 200, "download from c{}", at + 1);
+        let body = resp.bytes().await?;
+        assert_eq!(
+            hex::encode(Sha256::digest(&body)),
+            sha,
+            "c{}'s bytes",
+            at + 1
+        );
+    }
+    let count = |dir: PathBuf| std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    let images = ha.dir.path().join("shared-images");
+    assert_eq!(count(images.join("blobs")), 1);
+    assert_eq!(count(images.join("staging")), 0);
+    for m in &ha.members {
+        assert_eq!(count(m.data.join("images").join("blobs")), 0, "{}", m.name);
+    }
+    drop(http);
     for m in &mut ha.members {
         m.daemon.stop();
     }

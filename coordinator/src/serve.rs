@@ -43,9 +43,9 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
     let ca_pem = read(&dir.ca_cert())?;
     let ca = Ca::load(&ca_pem, &read(&dir.ca_key())?)?;
     let jobs = Jobs::new();
-    let store = Store::connect(&config.database, &jobs)
+    let store = Store::connect(&config.store.database, &jobs)
         .await
-        .with_context(|| format!("opening the store ({})", config.database))?;
+        .with_context(|| format!("opening the store ({})", config.store.database))?;
     crate::own_certs::record(&dir, &store).await?;
     let agents = AgentClient::with_revocations(
         &ca_pem,
@@ -53,7 +53,10 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
         &read(&dir.client_key())?,
         store.revocations(),
     )?;
-    let blobs = BlobStore::local(dir.images());
+    if store.dialect() == crate::db::Dialect::Postgres && !config.store.images_dir_shared {
+        tracing::warn!(dir = %config.store.images_dir.display(), "images_dir is not set: the images this coordinator imports stay in its data directory, and only it can serve them. Set images_dir to a directory every coordinator mounts.");
+    }
+    let blobs = BlobStore::local(&config.store.images_dir);
     blobs.prepare().await.context("preparing the image store")?;
     let extra_ca = config.import_ca_file.as_deref().map(read).transpose()?;
     let images = ImageServices {
@@ -82,11 +85,11 @@ pub async fn load_state(config: &Config) -> anyhow::Result<AppState> {
             max_token_ttl: config.max_token_ttl,
             sessions: config.sessions,
             coordinator: crate::jobs::lease::Identity::new(
-                config.coordinator_name.as_deref(),
+                config.store.coordinator_name.as_deref(),
                 config.listen,
             )
             .id,
-            job_lease_ttl: config.job_lease_ttl,
+            job_lease_ttl: config.store.job_lease_ttl,
             started_at: plinth_common::timefmt::now_ms(),
         }),
         moves: Arc::default(),
@@ -160,7 +163,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         id: state.settings.coordinator.clone(),
         address: addr.to_string(),
     };
-    crate::jobs::lease::start(&state, me, config.job_lease_ttl)
+    crate::jobs::lease::start(&state, me, config.store.job_lease_ttl)
         .await
         .context("resuming jobs")?;
     // A child of the runner's token: cancelled first by `Running::shutdown`, and with the

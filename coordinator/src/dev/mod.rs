@@ -131,10 +131,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     // Written again once this run's region is up; an earlier run's would name a stale token.
     let _ = std::fs::remove_file(root.join("dev.env"));
     let config = Config {
-        database: crate::db::Database::Sqlite(DataDir::new(&root).database()),
+        store: crate::config::StoreSettings {
+            database: crate::db::Database::Sqlite(DataDir::new(&root).database()),
+            coordinator_name: None,
+            job_lease_ttl: crate::jobs::lease::DEFAULT_TTL,
+            images_dir: DataDir::new(&root).images(),
+            images_dir_shared: false,
+        },
         data_dir: root.clone(),
-        coordinator_name: None,
-        job_lease_ttl: crate::jobs::lease::DEFAULT_TTL,
         listen,
         agent_cert_ttl: Duration::from_secs(30 * 86_400),
         renewed_cert_grace: crate::config::DEFAULT_RENEWED_CERT_GRACE,

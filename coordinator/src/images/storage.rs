@@ -131,9 +131,16 @@ impl BlobStore {
     }
 
     /// Removes every blob whose id is not in `keep` and every staging file whose blob id is
-    /// not in `keep`; says how many files and bytes that freed. Run at start-up, before any
-    /// writer: a file it removes is one no image row names.
-    pub async fn sweep(&self, keep: &HashSet<String>) -> std::io::Result<Swept> {
+    /// not in `keep`; says how many files and bytes that freed. Run at start-up, before this
+    /// coordinator's writers: a file it removes is one no image row names. With `before`
+    /// (other coordinators may write in the same directory), only files last changed before
+    /// then: a writer marks its image before it stages, so a file no mark named when `keep`
+    /// was read, and changed since, is a peer's new one.
+    pub async fn sweep(
+        &self,
+        keep: &HashSet<String>,
+        before: Option<std::time::SystemTime>,
+    ) -> std::io::Result<Swept> {
         let mut swept = Swept::default();
         match self {
             BlobStore::Local(l) => {
@@ -146,8 +153,11 @@ impl BlobStore {
                             .and_then(|n| n.strip_suffix(suffix))
                             .is_some_and(|id| keep.contains(id));
                         let meta = entry.metadata().await?;
+                        let recent = before.is_some_and(|before| {
+                            meta.modified().map_or(true, |changed| changed >= before)
+                        });
                         // Directories are not plinth's to make here; leave them to the operator.
-                        if kept || meta.is_dir() {
+                        if kept || recent || meta.is_dir() {
                             continue;
                         }
                         gone(tokio::fs::remove_file(entry.path()).await)?;
@@ -255,7 +265,10 @@ mod tests {
         std::fs::create_dir(dir.path().join("blobs/a-dir"))?;
 
         let keep: HashSet<String> = [kept.clone(), staged_kept.clone()].into();
-        let swept = store.sweep(&keep).await?;
+        // Shared with peers: what changed since `before` may be a peer's new file.
+        let past = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        assert_eq!(store.sweep(&keep, Some(past)).await?, Swept::default());
+        let swept = store.sweep(&keep, None).await?;
         assert_eq!(
             swept,
             Swept {
@@ -267,7 +280,7 @@ mod tests {
         assert!(store.open(&orphan).await.is_err());
         assert!(live.path().exists(), "a staging file a row names is kept");
         assert!(dir.path().join("blobs/a-dir").is_dir());
-        assert_eq!(store.sweep(&keep).await?, Swept::default());
+        assert_eq!(store.sweep(&keep, None).await?, Swept::default());
         Ok(())
     }
 }

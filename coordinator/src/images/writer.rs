@@ -151,9 +151,13 @@ pub async fn take_over(store: &Store, blobs: &BlobStore, image_id: &str) -> Resu
     Ok(())
 }
 
+/// How far apart the coordinators' clocks (and a shared directory's server's) may be.
+const PEER_CLOCK_MARGIN: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// At start-up, before any job resumes: clears the marks a stopped coordinator left (when
 /// `sole`: no other coordinator serves the store) and removes every blob and staging file no
-/// image row names; logs what it freed.
+/// image row names (without `sole`, only those older than a peer's live writer's could be);
+/// logs what it freed.
 pub async fn recover(store: &Store, blobs: &BlobStore, sole: bool) -> anyhow::Result<Swept> {
     let cleared = match sole {
         true => store.clear_content_marks().await?,
@@ -162,8 +166,10 @@ pub async fn recover(store: &Store, blobs: &BlobStore, sole: bool) -> anyhow::Re
     for (image, key) in &cleared {
         info!(image = %image, blob = %key, "Cleared a content-writer mark the last run left; its file is swept.");
     }
+    // Peers' clocks (and a shared filesystem's) may run a little apart from this one's.
+    let before = (!sole).then(|| std::time::SystemTime::now() - PEER_CLOCK_MARGIN);
     let keep = store.referenced_blobs().await?;
-    let swept = blobs.sweep(&keep).await?;
+    let swept = blobs.sweep(&keep, before).await?;
     info!(
         files = swept.files,
         bytes = swept.bytes,

@@ -1,11 +1,13 @@
 //! Coordinator configuration: a TOML file, overridden by `PLINTH_*` environment variables,
 //! overridden by flags (clap reads flag-then-environment; the file fills what both leave).
 
+mod store;
+
+pub use store::{StoreArgs, StoreSettings, database_in};
+
 use crate::baremetal::sync::BaremetalSettings;
-use crate::db::Database;
 use crate::hosts::prometheus::PrometheusConfig;
 use crate::maintenance::drain::DrainSettings;
-use crate::paths::DataDir;
 use crate::scheduler::{Overcommit, Policy};
 use crate::tenants::sessions::SessionSettings;
 use anyhow::{Context, bail};
@@ -67,78 +69,7 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub coordinator_name: Option<String>,
     pub job_lease_ttl: Option<String>,
-}
-
-/// Where the store is, and how this coordinator shares a PostgreSQL one with others.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct StoreArgs {
-    /// `postgres://USER@HOST/DB` for a region of several coordinators, or `sqlite://PATH`
-    /// [default: the data directory's plinth.db]. The password is best kept out of the URL
-    /// (PGPASSWORD, or a ~/.pgpass file).
-    #[arg(long, env = "PLINTH_DATABASE_URL")]
-    pub database_url: Option<String>,
-    /// This coordinator's name in the region's list and the job lease [default: hostname and
-    /// listen address].
-    #[arg(long, env = "PLINTH_COORDINATOR_NAME")]
-    pub coordinator_name: Option<String>,
-    /// How long the job lease lasts unless renewed: a dead holder's jobs resume elsewhere
-    /// within about this long (1s to 5m) [default: 6s].
-    #[arg(long, env = "PLINTH_JOB_LEASE_TTL")]
-    pub job_lease_ttl: Option<String>,
-}
-
-/// The store of the region in `dir`: `url` when given, else its coordinator.toml's
-/// `database_url`, else its plinth.db (for the commands that take only a data directory).
-pub fn database_in(dir: &DataDir, url: Option<String>) -> anyhow::Result<Database> {
-    let url = match url {
-        Some(url) => Some(url),
-        None if dir.config().exists() => {
-            let text = std::fs::read_to_string(dir.config())
-                .with_context(|| format!("reading {}", dir.config().display()))?;
-            toml::from_str::<FileConfig>(&text)
-                .with_context(|| format!("parsing {}", dir.config().display()))?
-                .database_url
-        }
-        None => None,
-    };
-    Database::from_url(url.as_deref(), &dir.database()).map_err(anyhow::Error::msg)
-}
-
-/// The store's settings, flag (or environment) over file over default.
-fn store_settings(
-    args: &StoreArgs,
-    file: &FileConfig,
-    data_dir: &std::path::Path,
-) -> anyhow::Result<(Database, Option<String>, Duration)> {
-    let url = args
-        .database_url
-        .clone()
-        .or_else(|| file.database_url.clone());
-    let database = Database::from_url(url.as_deref(), &DataDir::new(data_dir).database())
-        .map_err(anyhow::Error::msg)?;
-    let name = args
-        .coordinator_name
-        .clone()
-        .or_else(|| file.coordinator_name.clone());
-    if let Some(name) = &name
-        && (name.trim().is_empty() || name.len() > 200 || name.chars().any(char::is_control))
-    {
-        bail!("coordinator_name must be 1 to 200 printable characters");
-    }
-    let ttl = match args
-        .job_lease_ttl
-        .clone()
-        .or_else(|| file.job_lease_ttl.clone())
-    {
-        None => crate::jobs::lease::DEFAULT_TTL,
-        Some(text) => plinth_common::timefmt::parse_duration(&text)
-            .map_err(anyhow::Error::msg)
-            .context("job_lease_ttl")?,
-    };
-    if !(Duration::from_secs(1)..=Duration::from_secs(300)).contains(&ttl) {
-        bail!("job_lease_ttl is out of range (1s to 5m)");
-    }
-    Ok((database, name, ttl))
+    pub images_dir: Option<PathBuf>,
 }
 
 /// Connection limits of the API listener (and of `/metrics`, with its own cap).
@@ -291,11 +222,8 @@ pub struct ServeArgs {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
-    /// The store: the data directory's SQLite file, or a PostgreSQL database.
-    pub database: Database,
-    /// This coordinator's name in the region (`Identity::new`).
-    pub coordinator_name: Option<String>,
-    pub job_lease_ttl: Duration,
+    /// The store, this coordinator's name and lease, and where image content lives.
+    pub store: StoreSettings,
     pub listen: SocketAddr,
     pub agent_cert_ttl: Duration,
     pub renewed_cert_grace: Duration,
@@ -459,8 +387,7 @@ impl Config {
                 "no data directory: pass --data-dir, set PLINTH_DATA_DIR, or set data_dir in the config file"
             );
         };
-        let (database, coordinator_name, job_lease_ttl) =
-            store_settings(&args.store, &file, &data_dir)?;
+        let store = store::settings(&args.store, &file, &data_dir)?;
         let listen_text = args
             .listen
             .clone()
@@ -613,9 +540,7 @@ impl Config {
             metrics_limits,
             baremetal,
             data_dir,
-            database,
-            coordinator_name,
-            job_lease_ttl,
+            store,
             listen,
             agent_cert_ttl,
             renewed_cert_grace,
@@ -754,6 +679,29 @@ mod tests {
         let overridden = Config::resolve(&args(Some(path), Some("127.0.0.1:2")))?;
         assert_eq!(overridden.listen.port(), 2);
         assert_eq!(overridden.data_dir, PathBuf::from("/d"));
+        Ok(())
+    }
+
+    #[test]
+    fn images_dir_defaults_to_the_data_directory_and_must_be_absolute() -> anyhow::Result<()> {
+        let mut a = args(None, None);
+        a.data_dir = Some("/d".into());
+        let default = Config::resolve(&a)?.store;
+        assert_eq!(default.images_dir, PathBuf::from("/d/images"));
+        assert!(!default.images_dir_shared);
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/d\"\nimages_dir = \"/srv/plinth-images\"\n",
+        )?;
+        let shared = Config::resolve(&args(Some(path.clone()), None))?.store;
+        assert_eq!(shared.images_dir, PathBuf::from("/srv/plinth-images"));
+        assert!(shared.images_dir_shared);
+        let mut relative = args(Some(path), None);
+        relative.store.images_dir = Some("images".into());
+        let err = Config::resolve(&relative).expect_err("relative");
+        assert!(format!("{err:#}").contains("images_dir"), "{err:#}");
         Ok(())
     }
 
