@@ -4,12 +4,13 @@
 //! once; a holder paused past its lease stands down when it wakes; a stopped one hands over at
 //! once; agents outlive the coordinator they report to, and every coordinator's host list and
 //! change feed carry every coordinator's writes; with a shared image directory, an image one
-//! coordinator imported is served by any. Addresses: 127.0.0.141-149, 171-177, 181-183.
+//! coordinator imported is served by any; creates through two at once never over-commit.
+//! Addresses: 127.0.0.141-149, 171-177, 181-183, 191-196.
 
 use plinth_common::tls::client_config;
 use plinth_coordinator::dev::postgres::TempPostgres;
 use plinth_e2e::process::Daemon;
-use plinth_e2e::{bin, servers, wait_for};
+use plinth_e2e::{Agent, bin, servers, wait_for};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -213,6 +214,71 @@ impl Ha {
             },
         )
         .await
+    }
+
+    /// Enrolls an agent on `ip` in `cluster` through member `at` and starts it (libvirt's test
+    /// driver), reporting to that member only.
+    async fn agent(&self, at: usize, ip: &str, cluster: &str) -> anyhow::Result<Agent> {
+        self.agent_with(at, ip, cluster, Vec::new()).await
+    }
+
+    /// [`Ha::agent`] with more `run` flags.
+    async fn agent_with(
+        &self,
+        at: usize,
+        ip: &str,
+        cluster: &str,
+        args: Vec<String>,
+    ) -> anyhow::Result<Agent> {
+        let (status, token) = self
+            .call(
+                at,
+                reqwest::Method::POST,
+                "/v1/enrollment-tokens",
+                Some(json!({"ttl": "10m"})),
+            )
+            .await?;
+        anyhow::ensure!(status == 201, "enrollment token: {status} {token}");
+        let dir = self.dir.path().join(format!("agent-{ip}"));
+        let (ok, out) = plinth_e2e::enroll_at(
+            &self.members[at].url,
+            &dir,
+            ip,
+            cluster,
+            token["token"].as_str().unwrap_or_default(),
+            token["ca_hash"].as_str().unwrap_or_default(),
+        )?;
+        anyhow::ensure!(ok, "enroll: {out}");
+        let log = self.dir.path().join(format!("agent-{ip}.log"));
+        let mut agent = Agent::enrolled(dir, ip, "test:///default", args, log)?;
+        agent.run()?;
+        Ok(agent)
+    }
+
+    /// A blank 64 MiB qcow2 uploaded through member `at` as an image of `tenant`; its id.
+    async fn blank_image(&self, at: usize, tenant: &Value) -> anyhow::Result<String> {
+        let path = self.dir.path().join("blank.qcow2");
+        run(Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2"])
+            .arg(&path)
+            .arg("64M"))?;
+        let body = json!({"name": "blank", "tenant_id": tenant, "os_type": "linux",
+            "architecture": "x86_64", "platform": "centos", "version": "7.9",
+            "target_size_gb": 20});
+        let (status, image) = self
+            .call(at, reqwest::Method::POST, "/v1/images", Some(body))
+            .await?;
+        anyhow::ensure!(status == 201, "create image: {status} {image}");
+        let id = image["id"].as_str().unwrap_or_default().to_string();
+        let resp = self
+            .http
+            .put(format!("{}/v1/images/{id}/content", self.members[at].url))
+            .bearer_auth(&self.admin_token)
+            .body(std::fs::read(&path)?)
+            .send()
+            .await?;
+        anyhow::ensure!(resp.status() == 200, "upload: {}", resp.text().await?);
+        Ok(id)
     }
 
     fn log(&self, at: usize) -> String {
@@ -424,30 +490,8 @@ async fn agents_outlive_their_coordinator_and_every_coordinator_sees_every_write
     let urls: Vec<String> = ha.members.iter().map(|m| m.url.clone()).collect();
     let mut agents = Vec::new();
     for ip in ["127.0.0.176", "127.0.0.177"] {
-        let (status, token) = ha
-            .call(
-                0,
-                reqwest::Method::POST,
-                "/v1/enrollment-tokens",
-                Some(json!({"ttl": "10m"})),
-            )
-            .await?;
-        anyhow::ensure!(status == 201, "enrollment token: {status} {token}");
-        let dir = ha.dir.path().join(format!("agent-{ip}"));
-        let (ok, out) = plinth_e2e::enroll_at(
-            &urls[0],
-            &dir,
-            ip,
-            "az1",
-            token["token"].as_str().unwrap_or_default(),
-            token["ca_hash"].as_str().unwrap_or_default(),
-        )?;
-        anyhow::ensure!(ok, "enroll: {out}");
         let args = vec!["--coordinator-urls".to_string(), urls.join(",")];
-        let log = ha.dir.path().join(format!("agent-{ip}.log"));
-        let mut agent = plinth_e2e::Agent::enrolled(dir, ip, "test:///default", args, log)?;
-        agent.run()?;
-        agents.push(agent);
+        agents.push(ha.agent_with(0, ip, "az1", args).await?);
     }
     let ids: Vec<String> = agents.iter().map(|a| a.host_id.clone()).collect();
     for at in 0..3 {
@@ -677,6 +721,134 @@ async fn with_a_shared_image_directory_any_coordinator_serves_any_image() -> any
         assert_eq!(count(m.data.join("images").join("blobs")), 0, "{}", m.name);
     }
     drop(http);
+    for m in &mut ha.members {
+        m.daemon.stop();
+    }
+    Ok(())
+}
+
+/// Creates sent at once through two coordinators, more than the hosts hold: the hosts are
+/// filled exactly to their memory and never past it, and each host's claims add up to the
+/// instances placed on it.
+#[tokio::test]
+async fn concurrent_creates_through_two_coordinators_never_over_commit() -> anyhow::Result<()> {
+    const MEMORY: u64 = 512 << 20;
+    let shared = |dir: &Path| {
+        let images = dir.join("shared-images");
+        vec![
+            "--images-dir".to_string(),
+            images.to_string_lossy().into_owned(),
+        ]
+    };
+    let mut ha = start_with(191, 2, shared).await?;
+    let (status, body) = ha
+        .call(
+            0,
+            reqwest::Method::POST,
+            "/v1/clusters",
+            Some(json!({"id": "az1"})),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "cluster: {status} {body}");
+    let mut agents = Vec::new();
+    for ip in ["127.0.0.195", "127.0.0.196"] {
+        agents.push(ha.agent(0, ip, "az1").await?);
+    }
+    let (status, tenant) = ha
+        .call(
+            0,
+            reqwest::Method::POST,
+            "/v1/tenants",
+            Some(json!({"email": "a@example.com", "name": "A"})),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "{tenant}");
+    let image = ha.blank_image(0, &tenant["id"]).await?;
+    let mut hosts = Vec::new();
+    for agent in &agents {
+        let host = wait_for("the host online", Duration::from_secs(30), || async {
+            let (_, host) = ha
+                .call(
+                    1,
+                    reqwest::Method::GET,
+                    &format!("/v1/hosts/{}", agent.host_id),
+                    None,
+                )
+                .await?;
+            Ok((host["agent"] == "online").then_some(host))
+        })
+        .await?;
+        hosts.push(host);
+    }
+    let room: u64 = hosts
+        .iter()
+        .map(|h| h["total_memory_bytes"].as_u64().unwrap_or(0) / MEMORY)
+        .sum();
+    anyhow::ensure!(room > 0, "hosts without memory: {hosts:?}");
+
+    // Half again as many creates as fit, alternating between the two coordinators, at once.
+    let asked = room * 3 / 2;
+    let creates = (0..asked).map(|n| {
+        let body = json!({"name": format!("vm-{n}"), "image_id": image, "vcpus": 1,
+            "memory_bytes": MEMORY, "admin_password": "Passw0rd!x", "tenant_id": tenant["id"]});
+        ha.call(
+            (n % 2) as usize,
+            reqwest::Method::POST,
+            "/v1/instances",
+            Some(body),
+        )
+    });
+    let answers = futures_util::future::join_all(creates).await;
+    let mut accepted = Vec::new();
+    for answer in answers {
+        let (status, body) = answer?;
+        match status {
+            202 => accepted.push(body["id"].as_str().unwrap_or_default().to_string()),
+            s if (400..600).contains(&s) && body["error"]["code"].is_string() => {}
+            s => anyhow::bail!("create: {s} {body}"),
+        }
+    }
+    assert_eq!(accepted.len() as u64, room, "exactly what fits is placed");
+    for id in &accepted {
+        let inst = wait_for("the instance to settle", TAKEOVER_WITHIN, || async {
+            let (_, v) = ha
+                .call(
+                    1,
+                    reqwest::Method::GET,
+                    &format!("/v1/instances/{id}"),
+                    None,
+                )
+                .await?;
+            Ok((v["state"] == "running" || v["state"] == "error").then_some(v))
+        })
+        .await?;
+        assert_eq!(inst["state"], "running", "{inst}");
+    }
+    let (_, list) = ha
+        .call(0, reqwest::Method::GET, "/v1/instances?limit=500", None)
+        .await?;
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    for agent in &agents {
+        let (_, host) = ha
+            .call(
+                0,
+                reqwest::Method::GET,
+                &format!("/v1/hosts/{}", agent.host_id),
+                None,
+            )
+            .await?;
+        let placed: u64 = items
+            .iter()
+            .filter(|i| i["host_id"] == agent.host_id.as_str())
+            .map(|i| i["memory_bytes"].as_u64().unwrap_or(0))
+            .sum();
+        let total = host["total_memory_bytes"].as_u64().unwrap_or(0);
+        assert!(placed <= total, "{placed} placed on {total}: {host}");
+        assert_eq!(host["allocated_memory_bytes"], json!(placed), "{host}");
+    }
+    for agent in &mut agents {
+        agent.stop();
+    }
     for m in &mut ha.members {
         m.daemon.stop();
     }
