@@ -566,6 +566,39 @@ async fn agents_outlive_their_coordinator_and_every_coordinator_sees_every_write
         assert_eq!(event.data["resource_id"], locked.as_str(), "c{at}'s feed");
     }
 
+    // Every coordinator lists the three, alive, one of them running the jobs.
+    let runner = ha.holder(&[0, 1, 2]).await?;
+    let (status, list) = ha
+        .call(2, reqwest::Method::GET, "/v1/coordinators", None)
+        .await?;
+    assert_eq!(status, 200, "{list}");
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|c| c["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["c1", "c2", "c3"], "{list}");
+    assert!(
+        list["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().all(|c| c["alive"] == true
+                && c["runs_jobs"] == (c["name"] == ha.members[runner].name.as_str()))),
+        "{list}"
+    );
+    assert_eq!(
+        list["job_lease"]["holder"],
+        ha.members[runner].name.as_str()
+    );
+    let cli = run(Command::new(bin("plinth"))
+        .arg("coordinators")
+        .env("PLINTH_URL", &ha.members[1].url)
+        .env("PLINTH_TOKEN", &ha.admin_token)
+        .env("PLINTH_CA", ha.members[0].data.join("ca.pem"))
+        .env("HOME", ha.dir.path()))?;
+    assert!(
+        cli.contains("runs them") && cli.contains("job lease: term"),
+        "{cli}"
+    );
+
     // The coordinator both agents report to (the first of their list) is killed: they move
     // to the next, and no host goes offline.
     ha.members[0].daemon.kill();
@@ -601,6 +634,19 @@ async fn agents_outlive_their_coordinator_and_every_coordinator_sees_every_write
         })
         .unwrap_or_default();
     assert!(offline.is_empty(), "{offline:?}");
+    let c1_dead = wait_for("c1 listed as dead", TAKEOVER_WITHIN, || async {
+        let (_, list) = ha
+            .call(1, reqwest::Method::GET, "/v1/coordinators", None)
+            .await?;
+        let dead = list["items"].as_array().is_some_and(|items| {
+            items
+                .iter()
+                .any(|c| c["name"] == "c1" && c["alive"] == false)
+        });
+        Ok(dead.then_some(list))
+    })
+    .await?;
+    assert_ne!(c1_dead["job_lease"]["holder"], "c1", "{c1_dead}");
 
     // And the survivors still see each other's writes.
     let (status, body) = ha

@@ -14,6 +14,7 @@ use crate::images::api::{agent as agent_images, delete as image_delete, download
 use crate::instances::api as instances;
 use crate::instances::api::export as instance_export;
 use crate::jobs::api as operations;
+use crate::jobs::lease::api as coordinators;
 use crate::maintenance::api as maintenance;
 use crate::network::api::{eips, segments};
 use crate::tenants::api as tenants;
@@ -40,7 +41,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         sessions::create, sessions::show, sessions::end,
         enroll::ca, enroll::enroll,
         agent::heartbeat, agent::renew,
-        audit::list,
+        audit::list, coordinators::list,
         images::list, images::show, images::import, images::create, images::upload, images::update,
         images::copy_to_base, images::download_link, downloads::download,
         image_delete::delete_image, image_delete::batch_delete, image_delete::recycle_bin,
@@ -119,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         .merge(enroll::routes())
         .merge(agent::routes())
         .merge(audit::routes())
+        .merge(coordinators::routes())
         .merge(images::routes())
         .merge(image_delete::routes())
         .merge(downloads::routes())

@@ -10,8 +10,8 @@ use crate::table::{Table, key_values};
 use anyhow::bail;
 use clap::Subcommand;
 use plinth_common::api::{
-    AuditPage, Cluster, ClusterPage, CreateCluster, CreateTenant, Quota, Tenant, TenantPage,
-    TenantQuota,
+    AuditPage, Cluster, ClusterPage, CoordinatorList, CreateCluster, CreateTenant, Quota, Tenant,
+    TenantPage, TenantQuota,
 };
 
 #[derive(Subcommand)]
@@ -235,6 +235,38 @@ pub async fn audit(client: &Client, out: &Output, page: PageArgs) -> anyhow::Res
     let page = page.or_first(100);
     let entries = client.list(&["v1", "audit"], &[], &page).await?;
     out.emit(entries, render_audit)
+}
+
+pub async fn coordinators(client: &Client, out: &Output) -> anyhow::Result<()> {
+    let list = client.get(&["v1", "coordinators"]).await?;
+    out.emit(list, render_coordinators)
+}
+
+fn render_coordinators(list: &CoordinatorList) -> String {
+    let mut table = Table::new(&[
+        "name",
+        "address",
+        "alive",
+        "jobs",
+        "last heartbeat",
+        "started",
+    ]);
+    for c in &list.items {
+        table.row(vec![
+            c.name.clone(),
+            c.address.clone(),
+            if c.alive { "yes" } else { "no" }.to_string(),
+            if c.runs_jobs { "runs them" } else { "-" }.to_string(),
+            c.heartbeat_at.clone(),
+            c.started_at.clone(),
+        ]);
+    }
+    let lease = &list.job_lease;
+    let holder = match &lease.holder {
+        Some(h) => format!("held by {h}, {} ms left", lease.expires_in_ms),
+        None => "held by nobody now".to_string(),
+    };
+    table.render() + &format!("job lease: term {}, {holder}\n", lease.epoch)
 }
 
 fn render_audit(page: &AuditPage) -> String {

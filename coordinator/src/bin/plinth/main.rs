@@ -115,6 +115,8 @@ enum Command {
     },
     /// The newest audit entries (100 unless --limit says how many).
     Audit(paging::PageArgs),
+    /// The region's coordinators: which are alive, and which runs the jobs.
+    Coordinators,
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -134,6 +136,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tokens { command } => tokens::run(&client, &out, command).await,
         Command::Operations { command } => operations::run(&client, &out, command).await,
         Command::Audit(page) => admin::audit(&client, &out, page).await,
+        Command::Coordinators => admin::coordinators(&client, &out).await,
         Command::Events(args) => events::run(&settings, cli.json, args).await,
     }
 }

@@ -9,6 +9,7 @@
 //! On SQLite the store has one coordinator, the one that opened it: it takes the lease
 //! outright at start and holds it until it stops.
 
+pub mod api;
 pub mod store;
 
 use crate::db::Dialect;

@@ -25,6 +25,16 @@ pub(crate) async fn lease_epoch(tx: &mut Tx) -> Result<i64, StoreError> {
 /// The channel on which API coordinators tell the lease's holder that they wrote a job.
 const JOBS_CHANNEL: &str = "plinth_jobs";
 
+/// A row of the `coordinators` table, with how long ago it beat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoordinatorRow {
+    pub id: String,
+    pub address: String,
+    pub started_at: i64,
+    pub heartbeat_at: i64,
+    pub age_ms: i64,
+}
+
 impl Store {
     /// Tells the lease's holder (on PostgreSQL) that a job waits in the store.
     pub async fn notify_jobs(&self) -> Result<(), StoreError> {
@@ -140,6 +150,29 @@ impl Store {
         Ok(())
     }
 
+    /// Every coordinator that has not stopped: (id, address, started_at, heartbeat_at, ms
+    /// since that heartbeat on the database's clock), by id.
+    pub async fn coordinators(&self) -> Result<Vec<CoordinatorRow>, StoreError> {
+        let now = self.dialect().now_ms();
+        let rows = query(&format!(
+            "SELECT id, address, started_at, heartbeat_at, {now} - heartbeat_at AS age_ms \
+             FROM coordinators ORDER BY id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CoordinatorRow {
+                    id: r.try_get("id")?,
+                    address: r.try_get("address")?,
+                    started_at: r.try_get("started_at")?,
+                    heartbeat_at: r.try_get("heartbeat_at")?,
+                    age_ms: r.try_get("age_ms")?,
+                })
+            })
+            .collect()
+    }
+
     /// The coordinators that beat within `within_ms`, by id, with their addresses.
     pub async fn live_coordinators(
         &self,
@@ -234,6 +267,10 @@ mod tests {
             store.coordinator_heartbeat("a", "127.0.0.141:7443").await?;
             store.coordinator_heartbeat("b", "127.0.0.142:7443").await?;
             store.coordinator_heartbeat("a", "127.0.0.143:7443").await?;
+            let listed = store.coordinators().await?;
+            assert_eq!(listed.len(), 2);
+            assert_eq!((listed[0].id.as_str(), listed[0].address.as_str()), ("a", "127.0.0.143:7443"));
+            assert!(listed.iter().all(|c| c.age_ms >= 0 && c.age_ms < 60_000), "{listed:?}");
             assert_eq!(
                 store.live_coordinators(60_000).await?,
                 vec![
