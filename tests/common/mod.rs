@@ -8,6 +8,7 @@ pub mod baremetal;
 pub mod bmc;
 pub mod devices;
 pub mod drain;
+pub mod ha;
 pub mod instances;
 pub mod libvirtd;
 pub mod process;
