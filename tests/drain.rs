@@ -68,17 +68,7 @@ async fn a_drain_moves_running_guests_live_and_survives_a_coordinator_crash() ->
         )
         .await?;
     assert_eq!(status, 202, "{started}");
-    wait_for("a migration to start", DRAIN, || async {
-        let d = drain_report(&region, &a).await?;
-        Ok(d["items"]
-            .as_array()
-            .is_some_and(|i| {
-                i.iter()
-                    .any(|i| i["status"] == "migrating" || i["status"] == "moved")
-            })
-            .then_some(()))
-    })
-    .await?;
+    drain::migration_started(&region, &a).await?;
     region.kill();
     region.restart().await?;
 

@@ -5,9 +5,9 @@
 //! once; agents outlive the coordinator they report to, and every coordinator's host list and
 //! change feed carry every coordinator's writes; with a shared image directory, an image one
 //! coordinator imported is served by any; creates through two at once never over-commit.
-//! Addresses: 127.0.0.141-149, 171-177, 181-183, 191-196.
+//! tests/ha_drain.rs has the drain. Addresses: 127.0.0.141-149, 171-177, 181-183, 191-196.
 
-use plinth_e2e::ha::{TAKEOVER_WITHIN, run, start, start_with};
+use plinth_e2e::ha::{TAKEOVER_WITHIN, run, shared_images, start, start_with};
 use plinth_e2e::{bin, servers, wait_for};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -23,34 +23,14 @@ async fn a_killed_holder_s_import_is_finished_by_another_once() -> anyhow::Resul
 
     // A tenant and an import written through a coordinator that does not run jobs: the
     // holder hears of it and runs it.
-    let (status, tenant) = ha
-        .call(
-            api,
-            reqwest::Method::POST,
-            "/v1/tenants",
-            Some(json!({"email": "a@example.com", "name": "A"})),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "{tenant}");
+    let tenant = ha.tenant(api).await?;
     let files = ha.dir.path().join("files");
     std::fs::create_dir_all(&files)?;
     let http = servers::http(&files, &ha.dir.path().join("http.log"))?;
     // About 6 MiB trickled: seconds to import, long enough to kill the holder midway.
     let sha = plinth_e2e::incompressible_qcow2(&files, "slow", 6)?;
-    let (status, image) = ha
-        .call(
-            api,
-            reqwest::Method::POST,
-            "/v1/images/import",
-            Some(
-                json!({"name": "failover", "tenant_id": tenant["id"], "os_type": "linux",
-                   "architecture": "x86_64", "platform": "centos", "version": "7.9",
-                   "target_size_gb": 20, "sha256": sha,
-                   "url": format!("http://127.0.0.1:{}/slow/slow.qcow2", http.port)}),
-            ),
-        )
-        .await?;
-    anyhow::ensure!(status == 202, "{image}");
+    let url = format!("http://127.0.0.1:{}/slow/slow.qcow2", http.port);
+    let image = ha.import(api, &tenant, "failover", &url, &sha).await?;
     let id = image["id"].as_str().unwrap_or_default().to_string();
     let op = image["operation_id"]
         .as_str()
@@ -412,43 +392,17 @@ async fn agents_outlive_their_coordinator_and_every_coordinator_sees_every_write
 #[tokio::test]
 async fn with_a_shared_image_directory_any_coordinator_serves_any_image() -> anyhow::Result<()> {
     use sha2::{Digest, Sha256};
-    let shared = |dir: &Path| {
-        let images = dir.join("shared-images");
-        vec![
-            "--images-dir".to_string(),
-            images.to_string_lossy().into_owned(),
-        ]
-    };
+    let shared = |dir: &Path| shared_images(dir, &[]);
     let mut ha = start_with(181, 2, shared).await?;
     let holder = ha.holder(&[0, 1]).await?;
     let api = 1 - holder;
-    let (status, tenant) = ha
-        .call(
-            api,
-            reqwest::Method::POST,
-            "/v1/tenants",
-            Some(json!({"email": "a@example.com", "name": "A"})),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "{tenant}");
+    let tenant = ha.tenant(api).await?;
     let files = ha.dir.path().join("files");
     std::fs::create_dir_all(&files)?;
     let http = servers::http(&files, &ha.dir.path().join("http.log"))?;
     let sha = plinth_e2e::incompressible_qcow2(&files, "small", 1)?;
-    let (status, image) = ha
-        .call(
-            api,
-            reqwest::Method::POST,
-            "/v1/images/import",
-            Some(
-                json!({"name": "shared", "tenant_id": tenant["id"], "os_type": "linux",
-                   "architecture": "x86_64", "platform": "centos", "version": "7.9",
-                   "target_size_gb": 20, "sha256": sha,
-                   "url": format!("http://127.0.0.1:{}/files/small.qcow2", http.port)}),
-            ),
-        )
-        .await?;
-    anyhow::ensure!(status == 202, "{image}");
+    let url = format!("http://127.0.0.1:{}/files/small.qcow2", http.port);
+    let image = ha.import(api, &tenant, "shared", &url, &sha).await?;
     let id = image["id"].as_str().unwrap_or_default().to_string();
     let image = wait_for("the import", TAKEOVER_WITHIN, || async {
         let (_, v) = ha
@@ -507,13 +461,7 @@ async fn with_a_shared_image_directory_any_coordinator_serves_any_image() -> any
 #[tokio::test]
 async fn concurrent_creates_through_two_coordinators_never_over_commit() -> anyhow::Result<()> {
     const MEMORY: u64 = 512 << 20;
-    let shared = |dir: &Path| {
-        let images = dir.join("shared-images");
-        vec![
-            "--images-dir".to_string(),
-            images.to_string_lossy().into_owned(),
-        ]
-    };
+    let shared = |dir: &Path| shared_images(dir, &[]);
     let mut ha = start_with(191, 2, shared).await?;
     let (status, body) = ha
         .call(
@@ -528,15 +476,7 @@ async fn concurrent_creates_through_two_coordinators_never_over_commit() -> anyh
     for ip in ["127.0.0.195", "127.0.0.196"] {
         agents.push(ha.agent(0, ip, "az1").await?);
     }
-    let (status, tenant) = ha
-        .call(
-            0,
-            reqwest::Method::POST,
-            "/v1/tenants",
-            Some(json!({"email": "a@example.com", "name": "A"})),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "{tenant}");
+    let tenant = ha.tenant(0).await?;
     let image = ha.blank_image(0, &tenant["id"]).await?;
     let mut hosts = Vec::new();
     for agent in &agents {

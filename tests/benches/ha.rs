@@ -299,29 +299,9 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&files)?;
     let http = servers::http(&files, &ha.dir.path().join("http.log"))?;
     let sha = plinth_e2e::incompressible_qcow2(&files, "slow", 24)?;
-    let (status, tenant) = ha
-        .call(
-            0,
-            reqwest::Method::POST,
-            "/v1/tenants",
-            Some(json!({"email": "a@example.com", "name": "A"})),
-        )
-        .await?;
-    ensure!(status == 201, "{tenant}");
-    let (status, image) = ha
-        .call(
-            0,
-            reqwest::Method::POST,
-            "/v1/images/import",
-            Some(
-                json!({"name": "failover", "tenant_id": tenant["id"], "os_type": "linux",
-                   "architecture": "x86_64", "platform": "centos", "version": "7.9",
-                   "target_size_gb": 20, "sha256": sha,
-                   "url": format!("http://127.0.0.1:{}/slow/slow.qcow2", http.port)}),
-            ),
-        )
-        .await?;
-    ensure!(status == 202, "{image}");
+    let tenant = ha.tenant(0).await?;
+    let url = format!("http://127.0.0.1:{}/slow/slow.qcow2", http.port);
+    let image = ha.import(0, &tenant, "failover", &url, &sha).await?;
     let op = image["operation_id"]
         .as_str()
         .context("operation id")?

@@ -212,6 +212,21 @@ pub async fn drain_plan(region: &Region, host: &str) -> anyhow::Result<Value> {
     Ok(body)
 }
 
+/// Waits until host `host`'s drain has a migration under way (or done).
+pub async fn migration_started(region: &Region, host: &str) -> anyhow::Result<()> {
+    wait_for("a migration to start", DRAIN, || async {
+        let d = drain_report(region, host).await?;
+        Ok(d["items"]
+            .as_array()
+            .is_some_and(|i| {
+                i.iter()
+                    .any(|i| i["status"] == "migrating" || i["status"] == "moved")
+            })
+            .then_some(()))
+    })
+    .await
+}
+
 pub async fn drain_report(region: &Region, host: &str) -> anyhow::Result<Value> {
     let (status, body) = region.get(&format!("/v1/hosts/{host}/maintenance")).await?;
     anyhow::ensure!(status == 200, "GET maintenance: {status} {body}");

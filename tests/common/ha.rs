@@ -163,6 +163,18 @@ pub async fn start_with(pg: u8, n: u8, extra: impl Fn(&Path) -> Vec<String>) -> 
     })
 }
 
+/// The `serve` flags of coordinators sharing one image directory under the test's `dir`
+/// (as an NFS mount would be), and `more`.
+pub fn shared_images(dir: &Path, more: &[&str]) -> Vec<String> {
+    let images = dir.join("shared-images");
+    let mut args = vec![
+        "--images-dir".to_string(),
+        images.to_string_lossy().into_owned(),
+    ];
+    args.extend(more.iter().map(|m| m.to_string()));
+    args
+}
+
 /// Starts `plinth-coordinator` with `args` on data directory `data`, logging to `log`; waits
 /// for its API and `/metrics` addresses.
 async fn serve(
@@ -313,6 +325,36 @@ impl Ha {
             .await?;
         anyhow::ensure!(resp.status() == 200, "upload: {}", resp.text().await?);
         Ok(id)
+    }
+
+    /// A tenant made through member `at`.
+    pub async fn tenant(&self, at: usize) -> anyhow::Result<Value> {
+        let body = json!({"email": "a@example.com", "name": "A"});
+        let (status, tenant) = self
+            .call(at, reqwest::Method::POST, "/v1/tenants", Some(body))
+            .await?;
+        anyhow::ensure!(status == 201, "tenant: {status} {tenant}");
+        Ok(tenant)
+    }
+
+    /// An import of `url` (content `sha256`) as image `name` of `tenant`, asked of member `at`;
+    /// the accepted image.
+    pub async fn import(
+        &self,
+        at: usize,
+        tenant: &Value,
+        name: &str,
+        url: &str,
+        sha256: &str,
+    ) -> anyhow::Result<Value> {
+        let body = json!({"name": name, "tenant_id": tenant["id"], "os_type": "linux",
+            "architecture": "x86_64", "platform": "centos", "version": "7.9",
+            "target_size_gb": 20, "sha256": sha256, "url": url});
+        let (status, image) = self
+            .call(at, reqwest::Method::POST, "/v1/images/import", Some(body))
+            .await?;
+        anyhow::ensure!(status == 202, "import: {status} {image}");
+        Ok(image)
     }
 
     pub fn log(&self, at: usize) -> String {

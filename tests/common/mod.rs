@@ -74,7 +74,8 @@ pub struct Region {
     pub admin_token: String,
     pub ca_pem: String,
     pub http: reqwest::Client,
-    coordinator: Daemon,
+    /// `None`: a client of coordinators run elsewhere ([`Region::attached`]).
+    coordinator: Option<Daemon>,
     opts: RegionOptions,
 }
 
@@ -155,7 +156,7 @@ impl Region {
             admin_token,
             ca_pem,
             http,
-            coordinator,
+            coordinator: Some(coordinator),
             opts,
         })
     }
@@ -348,13 +349,36 @@ impl Region {
         ))
     }
 
+    /// A client of a region whose coordinators this value does not run (`ha::Ha`): calls go
+    /// to `url` as `admin_token`; the agents it enrolls keep their files in a directory of
+    /// its own.
+    pub fn attached(url: &str, admin_token: &str, ca_pem: &str) -> anyhow::Result<Region> {
+        Ok(Region {
+            dir: tempfile::tempdir()?,
+            url: url.to_string(),
+            admin_token: admin_token.to_string(),
+            ca_pem: ca_pem.to_string(),
+            http: reqwest::Client::builder()
+                .use_preconfigured_tls(plinth_common::tls::client_config(ca_pem, None)?)
+                .timeout(Duration::from_secs(30))
+                .build()?,
+            coordinator: None,
+            opts: RegionOptions::default(),
+        })
+    }
+
     pub fn stop(&mut self) {
-        self.coordinator.stop();
+        if let Some(c) = &mut self.coordinator {
+            c.stop();
+        }
     }
 
     /// SIGTERM to the coordinator; fails unless it exits by itself within `deadline`.
     pub fn terminate(&mut self, deadline: Duration) -> anyhow::Result<std::process::ExitStatus> {
-        self.coordinator.terminate(deadline)
+        self.coordinator
+            .as_mut()
+            .context("this region's coordinators run elsewhere")?
+            .terminate(deadline)
     }
 
     /// The coordinator's log so far (every run of it, appended).
@@ -364,14 +388,16 @@ impl Region {
 
     /// Kills the coordinator at once (SIGKILL: no graceful shutdown), as a crash would.
     pub fn kill(&mut self) {
-        self.coordinator.kill();
+        if let Some(c) = &mut self.coordinator {
+            c.kill();
+        }
     }
 
     /// Starts the coordinator again on the same data directory and address (its agents
     /// keep reaching it).
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         let listen = self.url.trim_start_matches("https://").to_string();
-        self.coordinator = spawn_coordinator(self.dir.path(), &self.opts, &listen)?;
+        self.coordinator = Some(spawn_coordinator(self.dir.path(), &self.opts, &listen)?);
         let addr = wait_bound(&self.data_dir()).await?;
         self.url = format!("https://{addr}");
         Ok(())
@@ -453,9 +479,12 @@ impl Agent {
             .arg("--data-dir")
             .arg(&self.dir)
             .args(["--listen", &format!("{}:0", self.ip)])
-            .args(["--libvirt-uri", &self.libvirt_uri])
-            .args(["--heartbeat-interval", "300ms"])
-            .args(["--metrics-listen", &format!("{}:0", self.ip)])
+            .args(["--libvirt-uri", &self.libvirt_uri]);
+        // Short, so that presence tests are quick, unless the test sets its own.
+        if !self.extra_args.iter().any(|a| a == "--heartbeat-interval") {
+            cmd.args(["--heartbeat-interval", "300ms"]);
+        }
+        cmd.args(["--metrics-listen", &format!("{}:0", self.ip)])
             .args(&self.extra_args);
         self.daemon = Some(Daemon::spawn(cmd, &self.log)?);
         Ok(())

@@ -125,9 +125,8 @@ pub async fn resume(st: &AppState) -> anyhow::Result<()> {
         ..
     } in uploads
     {
-        if upload_gone(st, runner.as_deref(), created_ms).await? {
-            warn!(operation = %op.id, image = %op.target_id, "An upload was cut off by a restart.");
-            let reason = "the coordinator restarted during the upload; upload the file again";
+        if let Some(reason) = upload_gone(st, runner.as_deref(), created_ms).await? {
+            warn!(operation = %op.id, image = %op.target_id, reason, "An upload can no longer end.");
             interrupted(st, &op.target_id, &op.id, reason).await;
         }
     }
@@ -171,30 +170,66 @@ async fn taken_over(st: &AppState, image_id: &str, op_id: &str) -> bool {
     }
 }
 
-/// Whether an upload received by `runner` (none: declared, no data yet) can no longer end:
-/// on SQLite, every upload this process did not start (the store has one coordinator); on
-/// PostgreSQL, one whose receiver stopped beating, or is this coordinator from before it
-/// started. A declared upload nobody sends yet stays, on PostgreSQL, for its client.
+/// Why an upload received by `runner` (none: declared, no data yet) can no longer end, if it
+/// cannot.
 async fn upload_gone(
     st: &AppState,
     runner: Option<&str>,
     created_ms: i64,
-) -> Result<bool, StoreError> {
-    let before_start = created_ms < st.settings.started_at;
-    if st.store.dialect() == crate::db::Dialect::Sqlite {
-        return Ok(before_start);
-    }
-    let Some(runner) = runner else {
-        return Ok(false);
+) -> Result<Option<&'static str>, StoreError> {
+    let sole = st.store.dialect() == crate::db::Dialect::Sqlite;
+    let live = match (sole, runner) {
+        (false, Some(r)) if r != st.settings.coordinator => st
+            .store
+            .live_coordinators(crate::jobs::lease::alive_within(st.settings.job_lease_ttl))
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect(),
+        _ => Vec::new(),
     };
-    if runner == st.settings.coordinator {
-        return Ok(before_start);
+    Ok(upload_verdict(&UploadSeen {
+        sole,
+        runner,
+        me: &st.settings.coordinator,
+        live: &live,
+        created_ms,
+        started_at: st.settings.started_at,
+        now: plinth_common::timefmt::now_ms(),
+    }))
+}
+
+/// A declared upload whose client sends nothing is failed after this long (PostgreSQL; on
+/// SQLite the next restart fails it).
+const DECLARED_UPLOAD_WAIT_MS: i64 = 3_600_000;
+
+/// What [`upload_verdict`] weighs.
+struct UploadSeen<'a> {
+    /// One coordinator serves the store (SQLite).
+    sole: bool,
+    runner: Option<&'a str>,
+    me: &'a str,
+    /// The coordinators beating now (looked up only for another's upload).
+    live: &'a [String],
+    created_ms: i64,
+    started_at: i64,
+    now: i64,
+}
+
+/// On SQLite, every upload this process did not start is gone (the store has one
+/// coordinator). On PostgreSQL, one whose receiver stopped beating, or is this coordinator
+/// from before it started; and one declared an hour ago that no data came for.
+fn upload_verdict(u: &UploadSeen<'_>) -> Option<&'static str> {
+    const RESTARTED: &str = "the coordinator restarted during the upload; upload the file again";
+    const NEVER_SENT: &str =
+        "no content arrived within an hour of the upload's creation; upload the file again";
+    let before_start = u.created_ms < u.started_at;
+    match u.runner {
+        _ if u.sole => before_start.then_some(RESTARTED),
+        None => (u.now - u.created_ms > DECLARED_UPLOAD_WAIT_MS).then_some(NEVER_SENT),
+        Some(r) if r == u.me => before_start.then_some(RESTARTED),
+        Some(r) => (!u.live.iter().any(|id| id == r)).then_some(RESTARTED),
     }
-    let live = st
-        .store
-        .live_coordinators(crate::jobs::lease::alive_within(st.settings.job_lease_ttl))
-        .await?;
-    Ok(!live.iter().any(|(id, _)| id == runner))
 }
 
 /// How the image rules name `caller`.
@@ -410,6 +445,37 @@ mod tests {
     use super::*;
     use crate::db::test_image;
     use plinth_common::image::visible_to;
+
+    /// Which uploads the lease's holder fails: on SQLite those from before this start; on
+    /// PostgreSQL those whose receiver is gone (or is this coordinator, restarted), and
+    /// declared ones no data came for within the hour. A live peer's upload is left alone.
+    #[test]
+    fn uploads_are_failed_only_when_they_can_no_longer_end() {
+        let live = vec!["c2".to_string()];
+        let seen = |sole, runner, created_ms, now| UploadSeen {
+            sole,
+            runner,
+            me: "c1",
+            live: &live,
+            created_ms,
+            started_at: 1_000,
+            now,
+        };
+        let hour = DECLARED_UPLOAD_WAIT_MS;
+        assert!(upload_verdict(&seen(true, None, 999, 2_000)).is_some());
+        assert!(upload_verdict(&seen(true, Some("c1"), 1_000, 2_000)).is_none());
+        assert!(
+            upload_verdict(&seen(false, Some("c2"), 1, 2_000)).is_none(),
+            "a live peer's"
+        );
+        let gone = upload_verdict(&seen(false, Some("c3"), 1_500, 2_000));
+        assert!(gone.is_some_and(|r| r.contains("restarted")));
+        assert!(upload_verdict(&seen(false, Some("c1"), 999, 2_000)).is_some());
+        assert!(upload_verdict(&seen(false, Some("c1"), 1_500, 2_000)).is_none());
+        assert!(upload_verdict(&seen(false, None, 1_500, 1_500 + hour)).is_none());
+        let never = upload_verdict(&seen(false, None, 1_500, 1_501 + hour));
+        assert!(never.is_some_and(|r| r.contains("no content arrived")));
+    }
 
     crate::db::store_test! {
     /// The whole table, visibility × kind × caller, through what the handlers use: the

@@ -115,11 +115,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let text = serde_json::to_string(inventory)
             .map_err(|e| StoreError::Corrupt(format!("inventory of {id}: {e}")))?;
+        // A job's write (the power sync's): fenced by its term like the others.
+        let mut tx = self.write().await?;
         crate::db::query("UPDATE baremetal SET inventory_json = $1 WHERE id = $2")
             .bind(text)
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 

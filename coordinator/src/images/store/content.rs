@@ -23,7 +23,10 @@ impl Store {
             list.push_bind(status.as_str());
         }
         list.push_unseparated(")");
-        let res = qb.build().execute(self.pool()).await?;
+        // An import's or a copy's claim is a job's: a writer of an ended term is refused here.
+        let mut tx = self.write().await?;
+        let res = qb.build().execute(&mut tx).await?;
+        tx.commit().await?;
         Ok(res.rows_affected() == 1)
     }
 

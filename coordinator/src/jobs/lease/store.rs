@@ -254,6 +254,17 @@ mod tests {
             assert_eq!(store.take_job_lease("b", Ask::Force, 60_000).await?, Some(epoch + 1));
             let refused = jobs.begin_term(epoch, write(store.clone())).await;
             assert!(matches!(refused, Err(StoreError::Fenced(e)) if e == epoch), "{refused:?}");
+            // Nor take an image's content-writer mark (an import's or a copy's first step).
+            crate::db::test_image(&store, "img-1").await?;
+            query("UPDATE images SET kind = 'custom', status = 'importing' WHERE id = 'img-1'")
+                .execute(store.pool())
+                .await?;
+            let claim = jobs.begin_term(epoch, {
+                let store = store.clone();
+                async move { store.claim_content("img-1", "blob-1").await }
+            });
+            assert!(matches!(claim.await, Err(StoreError::Fenced(_))));
+            assert!(store.claim_content("img-1", "blob-1").await?, "the API's claim is not fenced");
             // Writes outside any job (the API's) are not fenced.
             write(store.clone()).await?;
             jobs.end_term(std::time::Duration::from_secs(1)).await;
