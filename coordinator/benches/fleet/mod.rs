@@ -530,8 +530,8 @@ pub async fn check_claims(
 ) -> anyhow::Result<(usize, u64, usize, usize)> {
     let rows = plinth_coordinator::db::query(
         "SELECT h.id, h.total_cores, h.allocated_cores, h.total_memory_bytes, \
-            h.allocated_memory_bytes, COALESCE(SUM(i.vcpus), 0) AS vcpus, \
-            COALESCE(SUM(i.memory_bytes), 0) AS memory, COUNT(i.id) AS n \
+            h.allocated_memory_bytes, CAST(COALESCE(SUM(i.vcpus), 0) AS BIGINT) AS vcpus, \
+            CAST(COALESCE(SUM(i.memory_bytes), 0) AS BIGINT) AS memory, COUNT(i.id) AS n \
          FROM hosts h LEFT JOIN instances i ON i.host_id = h.id GROUP BY h.id",
     )
     .fetch_all(store.pool())
