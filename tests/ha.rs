@@ -186,15 +186,7 @@ async fn a_paused_holder_stands_down_and_a_stopped_one_hands_over() -> anyhow::R
 async fn agents_outlive_their_coordinator_and_every_coordinator_sees_every_write()
 -> anyhow::Result<()> {
     let mut ha = start(171, 3).await?;
-    let (status, body) = ha
-        .call(
-            0,
-            reqwest::Method::POST,
-            "/v1/clusters",
-            Some(json!({"id": "az1"})),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "cluster: {status} {body}");
+    ha.cluster(0, "az1").await?;
     let urls: Vec<String> = ha.members.iter().map(|m| m.url.clone()).collect();
     let mut agents = Vec::new();
     for ip in ["127.0.0.176", "127.0.0.177"] {
@@ -310,8 +302,11 @@ async fn agents_outlive_their_coordinator_and_every_coordinator_sees_every_write
     // The coordinator both agents report to (the first of their list) is killed: they move
     // to the next, and no host goes offline.
     ha.members[0].daemon.kill();
+    // Watched, every 100 ms, for 6 s: three times the agents' offline window.
     let watch = std::time::Instant::now();
+    let mut every = tokio::time::interval(Duration::from_millis(100));
     while watch.elapsed() < Duration::from_secs(6) {
+        every.tick().await;
         for id in &ids {
             let (status, host) = ha
                 .call(1, reqwest::Method::GET, &format!("/v1/hosts/{id}"), None)
@@ -319,7 +314,6 @@ async fn agents_outlive_their_coordinator_and_every_coordinator_sees_every_write
             assert_eq!(status, 200, "{host}");
             assert_eq!(host["agent"], "online", "{id} after c1 died: {host}");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for agent in &agents {
         let log = agent.log_text();
@@ -463,15 +457,7 @@ async fn concurrent_creates_through_two_coordinators_never_over_commit() -> anyh
     const MEMORY: u64 = 512 << 20;
     let shared = |dir: &Path| shared_images(dir, &[]);
     let mut ha = start_with(191, 2, shared).await?;
-    let (status, body) = ha
-        .call(
-            0,
-            reqwest::Method::POST,
-            "/v1/clusters",
-            Some(json!({"id": "az1"})),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "cluster: {status} {body}");
+    ha.cluster(0, "az1").await?;
     let mut agents = Vec::new();
     for ip in ["127.0.0.195", "127.0.0.196"] {
         agents.push(ha.agent(0, ip, "az1").await?);

@@ -108,18 +108,27 @@ async fn claims(
     });
     let runs = futures_util::future::try_join_all(runs).await?;
     let wall = started.elapsed();
-    // The followers catch up with the last claims.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut consistent = true;
-    let mut claimed = 0;
-    for store in &stores {
-        let (_, instances, over, mismatched) = fleet::check_claims(store, oc).await?;
-        claimed = runs.iter().map(|r| r.claims).sum::<usize>();
-        consistent &= over == 0
-            && mismatched == 0
-            && instances == (fleet.instances.len() + claimed) as u64
-            && fleet::check_usage(store).await? == 0;
-    }
+    let claimed: usize = runs.iter().map(|r| r.claims).sum();
+    // Consistent once each store's follower has caught up with the last claims (a bounded
+    // wait; past it, the check reports what it finds).
+    let verdict = || async {
+        let mut consistent = true;
+        for store in &stores {
+            let (_, instances, over, mismatched) = fleet::check_claims(store, oc).await?;
+            consistent &= over == 0
+                && mismatched == 0
+                && instances == (fleet.instances.len() + claimed) as u64
+                && fleet::check_usage(store).await? == 0;
+        }
+        Ok::<bool, anyhow::Error>(consistent)
+    };
+    let caught_up = wait_for(
+        "the followers to catch up",
+        Duration::from_secs(10),
+        || async { Ok(verdict().await?.then_some(())) },
+    )
+    .await;
+    let consistent = caught_up.is_ok() || verdict().await?;
     stop.cancel();
     for store in &stores {
         store.pool().close().await;

@@ -327,6 +327,20 @@ impl Ha {
         Ok(id)
     }
 
+    /// Cluster `id`, made through member `at`.
+    pub async fn cluster(&self, at: usize, id: &str) -> anyhow::Result<()> {
+        let (status, body) = self
+            .call(
+                at,
+                reqwest::Method::POST,
+                "/v1/clusters",
+                Some(json!({"id": id})),
+            )
+            .await?;
+        anyhow::ensure!(status == 201, "cluster: {status} {body}");
+        Ok(())
+    }
+
     /// A tenant made through member `at`.
     pub async fn tenant(&self, at: usize) -> anyhow::Result<Value> {
         let body = json!({"email": "a@example.com", "name": "A"});
