@@ -287,3 +287,87 @@ pub fn attach_usb(region: &Region, id: &str) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A drain of three real libvirtd hosts (on 127.0.0.`hosts_base` and the two after it) of
+/// the HA region `ha`, asked through coordinator `api`, with `fail` done to the region once
+/// the first migration is under way: the drain must still end with every guest moved off
+/// host A, each running on exactly one host and started migrating once (one "Live migration
+/// started." per guest across the agents), a coordinator of `survivors` holding the job
+/// lease, and the claims adding up. `Ok(false)` where real libvirt is not allowed.
+pub async fn ha_drain_survives(
+    ha: &mut crate::ha::Ha,
+    api: usize,
+    hosts_base: u8,
+    survivors: &[usize],
+    fail: impl FnOnce(&mut crate::ha::Ha) -> anyhow::Result<()>,
+) -> anyhow::Result<bool> {
+    let ca = std::fs::read_to_string(ha.members[0].data.join("ca.pem"))?;
+    let region = Region::attached(&ha.members[api].url, &ha.admin_token, &ca)?;
+    region.create_cluster("az1").await?;
+    let urls: Vec<String> = ha.members.iter().map(|m| m.url.clone()).collect();
+    // A beat a second: a host busy with a migration (QEMU under TCG) still beats in time.
+    let agent_args = vec![
+        "--coordinator-urls".to_string(),
+        urls.join(","),
+        "--heartbeat-interval".to_string(),
+        "1s".to_string(),
+    ];
+    let Some(mut hvs) =
+        hosts_with(&region, &["haA", "haB", "haC"], hosts_base, &agent_args).await?
+    else {
+        return Ok(false);
+    };
+    let a = hvs[0].agent.host_id.clone();
+    let names = ["web-1", "web-2", "web-3", "web-4"];
+    let ids = instances_on(&region, &hvs, 0, &names).await?;
+    assert_eq!(host_action(&region, &a, "lock").await?.0, 200);
+    let (status, started) = region
+        .post(
+            &format!("/v1/hosts/{a}/maintenance/enter"),
+            json!({"parallelism": 2}),
+        )
+        .await?;
+    assert_eq!(status, 202, "{started}");
+    migration_started(&region, &a).await?;
+    fail(ha)?;
+
+    let report = drain_ended(&region, &a)
+        .await
+        .map_err(|e| e.context(ha.log(api)))?;
+    eprintln!("drain report: {report:#}");
+    assert_eq!(report["host_state"], "maintenance", "{report}");
+    assert_eq!(report["moved"], json!(ids.len()), "{report}");
+    assert!(survivors.contains(&ha.holder(survivors).await?));
+    for id in &ids {
+        let i = inst::expect_state(&region, id, "running", SETTLE).await?;
+        let host = i["host_id"].as_str().unwrap_or_default();
+        assert_ne!(host, a, "{i}");
+        let on: Vec<usize> = (0..3)
+            .filter(|n| hvs[*n].running(id).ok().flatten().is_some())
+            .collect();
+        assert_eq!(on.len(), 1, "{id} runs on hosts {on:?}");
+        assert_eq!(hvs[on[0]].agent.host_id, host, "{id}");
+        let started: usize = hvs
+            .iter()
+            .map(|hv| {
+                hv.agent
+                    .log_text()
+                    .lines()
+                    .filter(|l| l.contains("Live migration started.") && l.contains(id.as_str()))
+                    .count()
+            })
+            .sum();
+        assert_eq!(started, 1, "{id}: migrations started");
+    }
+    let (cores_a, _) = inst::allocation(&region, &a).await?;
+    assert_eq!(cores_a, 0, "nothing left on A");
+    let mut total = 0;
+    for hv in &hvs[1..] {
+        total += inst::allocation(&region, &hv.agent.host_id).await?.0;
+    }
+    assert_eq!(total, ids.len() as u64, "every vCPU moved to B and C");
+    for hv in &mut hvs {
+        hv.agent.stop();
+    }
+    Ok(true)
+}

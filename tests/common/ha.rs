@@ -34,7 +34,8 @@ pub struct Ha {
     pub members: Vec<Coordinator>,
     /// The region's database (`postgres://...`).
     pub database_url: String,
-    pub pg: TempPostgres,
+    /// The server it is on, when the region started its own.
+    pub pg: Option<TempPostgres>,
 }
 
 pub fn run(cmd: &mut Command) -> anyhow::Result<String> {
@@ -75,12 +76,26 @@ pub async fn start(pg: u8, n: u8) -> anyhow::Result<Ha> {
 
 /// [`start`], each coordinator served with the flags `extra` gives for the test's directory.
 pub async fn start_with(pg: u8, n: u8, extra: impl Fn(&Path) -> Vec<String>) -> anyhow::Result<Ha> {
-    plinth_common::tls::install_crypto_provider();
-    let dir = tempfile::tempdir()?;
     let server = TempPostgres::start(std::net::Ipv4Addr::new(127, 0, 0, pg))?;
     let db = server.create_database("region").await?;
+    let mut ha = start_on(&db, pg, n, extra).await?;
+    ha.pg = Some(server);
+    Ok(ha)
+}
+
+/// `n` coordinators on 127.0.0.`base + 1` and after of a region in database `db` (a
+/// PostgreSQL run elsewhere), served with the flags `extra` gives for the test's directory.
+pub async fn start_on(
+    db: &str,
+    base: u8,
+    n: u8,
+    extra: impl Fn(&Path) -> Vec<String>,
+) -> anyhow::Result<Ha> {
+    plinth_common::tls::install_crypto_provider();
+    let dir = tempfile::tempdir()?;
+    let db = db.to_string();
     let data = |i: u8| dir.path().join(format!("c{i}"));
-    let ip = |i: u8| format!("127.0.0.{}", pg + i);
+    let ip = |i: u8| format!("127.0.0.{}", base + i);
     let init = run(Command::new(bin("plinth-coordinator"))
         .args(["init", "--ha", "--database-url", &db, "--san", &ip(1)])
         .arg("--data-dir")
@@ -159,7 +174,7 @@ pub async fn start_with(pg: u8, n: u8, extra: impl Fn(&Path) -> Vec<String>) -> 
         http,
         members,
         database_url: db,
-        pg: server,
+        pg: None,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod drain;
 pub mod ha;
 pub mod instances;
 pub mod libvirtd;
+pub mod patroni;
 pub mod process;
 pub mod prometheus;
 pub mod servers;

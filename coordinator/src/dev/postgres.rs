@@ -53,7 +53,7 @@ pub struct TempPostgres {
 }
 
 /// The user the server runs as: `postgres` when this process is root (initdb refuses root).
-fn server_user() -> anyhow::Result<Option<(u32, u32)>> {
+pub fn server_user() -> anyhow::Result<Option<(u32, u32)>> {
     if super::libvirtd::effective_uid()? != 0 {
         return Ok(None);
     }

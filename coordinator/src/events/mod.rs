@@ -21,7 +21,7 @@ use crate::db::Store;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
-pub use store::{Event, EventType, Span, StoredEvent, record, record_change};
+pub use store::{Event, EventType, Span, StoredEvent, record, record_all, record_change};
 use tokio_util::sync::CancellationToken;
 
 /// How much of the feed is kept for clients that resume.

@@ -98,16 +98,49 @@ impl Wake {
 /// the event exists exactly when the change does. The caller calls [`Store::events_committed`]
 /// after its commit to wake the streams at once (they also look on their own every second).
 pub async fn record(conn: &mut crate::db::Tx, event: Event<'_>) -> Result<(), StoreError> {
-    crate::db::query(
-        "INSERT INTO events (type, resource_id, tenant_id, data, at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(event.kind.as_str())
-    .bind(event.resource_id)
-    .bind(event.tenant_id)
-    .bind(event.data.to_string())
-    .bind(plinth_common::timefmt::now_ms())
-    .execute(conn)
-    .await?;
+    record_all(conn, std::slice::from_ref(&event)).await
+}
+
+/// [`record`] for several changes at once, in one statement whatever their number; their ids
+/// follow the order of `events`.
+pub async fn record_all(conn: &mut crate::db::Tx, events: &[Event<'_>]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> = events
+        .iter()
+        .enumerate()
+        .map(|(n, e)| {
+            serde_json::json!({
+                "n": n,
+                "kind": e.kind.as_str(),
+                "resource": e.resource_id,
+                "tenant": e.tenant_id,
+                // As a string: both backends then store the text exactly as serialized here.
+                "data": e.data.to_string(),
+            })
+        })
+        .collect();
+    let from = conn.dialect().json_rows(
+        "$1",
+        "e",
+        &[
+            ("n", "BIGINT"),
+            ("kind", "TEXT"),
+            ("resource", "TEXT"),
+            ("tenant", "TEXT"),
+            ("data", "TEXT"),
+        ],
+    );
+    let sql = format!(
+        "INSERT INTO events (type, resource_id, tenant_id, data, at) \
+         SELECT e.kind, e.resource, e.tenant, e.data, $2 FROM {from} ORDER BY e.n"
+    );
+    crate::db::query(&sql)
+        .bind(serde_json::Value::Array(rows).to_string())
+        .bind(plinth_common::timefmt::now_ms())
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

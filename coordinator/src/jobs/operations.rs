@@ -65,10 +65,13 @@ impl NewOperation<'_> {
     }
 }
 
-/// Writes new operations, `running`, from a JSON array of `NewOperation::to_json` rows.
+/// Writes new operations, `running`, from a JSON array of `NewOperation::to_json` rows, with
+/// their first steps when `first_steps` is not empty (one per row, in order), and their
+/// change-feed events: a statement per table, whatever the number of operations.
 pub(crate) async fn insert_operations(
     conn: &mut crate::db::Tx,
     ops: &str,
+    first_steps: &[String],
 ) -> Result<(), StoreError> {
     let rows = conn.dialect().json_rows(
         "$1",
@@ -93,16 +96,60 @@ pub(crate) async fn insert_operations(
         .await?;
     let rows: Vec<serde_json::Value> = serde_json::from_str(ops)
         .map_err(|e| StoreError::Corrupt(format!("new operations: {e}")))?;
-    for row in rows {
-        let id = row["id"].as_str().unwrap_or_default();
-        let data = serde_json::json!({
+    let field = |row: &serde_json::Value, name: &str| row[name].as_str().map(str::to_string);
+    // (operation, owner) and data of each event: the operations begun, then their steps.
+    let (mut keys, mut data) = (Vec::new(), Vec::new());
+    for row in &rows {
+        keys.push((field(row, "id").unwrap_or_default(), field(row, "owner")));
+        data.push(serde_json::json!({
             "status": status_name(OperationStatus::Running),
             "kind": row["kind"],
             "target": row["target"],
-        });
-        crate::events::record_change(conn, crate::events::EventType::Operation, id, data).await?;
+        }));
     }
-    Ok(())
+    if !first_steps.is_empty() {
+        if first_steps.len() != rows.len() {
+            return Err(StoreError::Corrupt(format!(
+                "{} first steps for {} new operations",
+                first_steps.len(),
+                rows.len()
+            )));
+        }
+        let mut steps = Vec::new();
+        for (n, message) in first_steps.iter().enumerate() {
+            let at = rows[n]["now"].as_i64().unwrap_or_default();
+            let key = keys[n].clone();
+            steps.push(serde_json::json!({ "op": key.0, "at": at, "message": message }));
+            data.push(serde_json::json!({ "step": { "at": rfc3339(at), "message": message } }));
+            keys.push(key);
+        }
+        // New operations: each step is the first of its operation, at the operation's own
+        // time (its updated_at already).
+        let from = conn.dialect().json_rows(
+            "$1",
+            "s",
+            &[("op", "TEXT"), ("at", "BIGINT"), ("message", "TEXT")],
+        );
+        let sql = format!(
+            "INSERT INTO operation_steps (operation_id, seq, at, message) \
+             SELECT s.op, 1, s.at, s.message FROM {from}"
+        );
+        crate::db::query(&sql)
+            .bind(serde_json::Value::Array(steps).to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    let events: Vec<crate::events::Event<'_>> = keys
+        .iter()
+        .zip(data)
+        .map(|((id, owner), data)| crate::events::Event {
+            kind: crate::events::EventType::Operation,
+            resource_id: id,
+            tenant_id: owner.as_deref(),
+            data,
+        })
+        .collect();
+    crate::events::record_all(conn, &events).await
 }
 
 /// Removes an operation that never began (its work was undone before it started), with its
@@ -239,7 +286,7 @@ impl Store {
         conn: &mut crate::db::Tx,
         op: &NewOperation<'_>,
     ) -> Result<(), StoreError> {
-        insert_operations(conn, &format!("[{}]", op.to_json())).await
+        insert_operations(conn, &format!("[{}]", op.to_json()), &[]).await
     }
 
     /// An operation with its steps, if `tenant` (when given) owns it.

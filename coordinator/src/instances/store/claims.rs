@@ -11,7 +11,7 @@
 use crate::db::{Store, StoreError};
 use crate::instances::store::{ClaimRefused, NewInstanceRow, read_quota, search_text};
 use crate::jobs::Jobs;
-use crate::jobs::operations::{NewOperation, add_step};
+use crate::jobs::operations::NewOperation;
 use crate::scheduler::Overcommit;
 use plinth_common::host::HostState;
 use plinth_common::instance::InstanceState;
@@ -30,6 +30,8 @@ pub(crate) struct Claim {
     /// The instance row as a JSON object, as `host_claims`, `quota_claims` and
     /// `insert_instances` read it (serialized once, here, not per statement).
     row: String,
+    /// The instance's id.
+    id: String,
     /// The create operation's row, as `operations::insert_operations` reads it.
     op: String,
     host: String,
@@ -69,6 +71,7 @@ impl Claim {
         .to_string();
         let claim = Claim {
             row,
+            id: new.id.to_string(),
             op: op.to_json().to_string(),
             host: host.to_string(),
             tenant: new.tenant_id.to_string(),
@@ -209,25 +212,25 @@ impl Store {
             refusals.insert(c.host.clone(), ClaimRefused::Quota(exceeded));
         }
         insert_instances(&mut tx, &granted).await?;
-        for c in &granted {
-            let row: serde_json::Value = serde_json::from_str(&c.row)
-                .map_err(|e| StoreError::Corrupt(format!("new instance row: {e}")))?;
-            let data =
-                serde_json::json!({ "state": InstanceState::Creating.as_str(), "created": true });
-            let id = row["id"].as_str().unwrap_or_default();
-            crate::events::record_change(&mut tx, crate::events::EventType::Instance, id, data)
-                .await?;
-        }
+        let created =
+            serde_json::json!({ "state": InstanceState::Creating.as_str(), "created": true });
+        let events: Vec<crate::events::Event<'_>> = granted
+            .iter()
+            .map(|c| crate::events::Event {
+                kind: crate::events::EventType::Instance,
+                resource_id: &c.id,
+                tenant_id: Some(&c.tenant),
+                data: created.clone(),
+            })
+            .collect();
+        crate::events::record_all(&mut tx, &events).await?;
         if !granted.is_empty() {
             let ops = json_array(granted.iter().map(|c| c.op.as_str()));
-            crate::jobs::operations::insert_operations(&mut tx, &ops).await?;
-            for c in &granted {
-                let op: serde_json::Value = serde_json::from_str(&c.op)
-                    .map_err(|e| StoreError::Corrupt(format!("new operation row: {e}")))?;
-                let (id, now) = (op["id"].as_str().unwrap_or_default(), op["now"].as_i64());
-                let step = format!("placed on host {}", c.host);
-                add_step(&mut tx, id, &step, now.unwrap_or_default()).await?;
-            }
+            let steps: Vec<String> = granted
+                .iter()
+                .map(|c| format!("placed on host {}", c.host))
+                .collect();
+            crate::jobs::operations::insert_operations(&mut tx, &ops, &steps).await?;
         }
         tx.commit().await?;
         self.events_committed();
@@ -544,6 +547,57 @@ mod tests {
             assert_eq!(row.try_get::<i64, _>("c")?, 2 + want - 1, "{label}");
             assert_eq!(store.quota("ten-1").await?.1.cores, 2, "{label}");
             assert_eq!(store.quota("ten-3").await?.1.instances, 0, "{label}");
+            // The granted creates' events, in commit order: each instance, each operation
+            // begun, each operation's first step; every one its tenant's.
+            let granted: &[u32] = if bad_image { &[1] } else { &[1, 4] };
+            let mut want = Vec::new();
+            for (kind, prefix) in [
+                ("instance", "inst"),
+                ("operation", "op"),
+                ("operation", "op"),
+            ] {
+                for n in granted {
+                    want.push((
+                        kind.to_string(),
+                        format!("{prefix}-{n}"),
+                        format!("ten-{n}"),
+                    ));
+                }
+            }
+            let rows = crate::db::query(
+                "SELECT type, resource_id, tenant_id, data FROM events ORDER BY id",
+            )
+            .fetch_all(store.pool())
+            .await?;
+            let got: Vec<(String, String, String)> = rows
+                .iter()
+                .filter(|r| r.try_get::<String, _>("type").is_ok_and(|t| t != "host"))
+                .map(|r| {
+                    Ok((
+                        r.try_get("type")?,
+                        r.try_get("resource_id")?,
+                        r.try_get("tenant_id")?,
+                    ))
+                })
+                .collect::<Result<_, sqlx::Error>>()?;
+            assert_eq!(got, want, "{label}");
+            let last: String = rows
+                .last()
+                .map(|r| r.try_get("data"))
+                .transpose()?
+                .unwrap_or_default();
+            let last: serde_json::Value = serde_json::from_str(&last).expect("event data");
+            assert_eq!(
+                last["step"]["message"],
+                format!("placed on host host-{}", granted[granted.len() - 1]),
+                "{label}"
+            );
+            let steps = crate::db::query_scalar::<i64>(
+                "SELECT COUNT(*) FROM operation_steps WHERE seq = 1 AND message LIKE 'placed on host %'",
+            )
+            .fetch_one(store.pool())
+            .await?;
+            assert_eq!(steps, granted.len() as i64, "{label}");
         }
         Ok(())
     }
@@ -551,6 +605,7 @@ mod tests {
     fn claim(host: &str, tenant: &str) -> Claim {
         Claim {
             row: String::new(),
+            id: String::new(),
             op: String::new(),
             host: host.into(),
             tenant: tenant.into(),
