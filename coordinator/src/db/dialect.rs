@@ -3,13 +3,21 @@
 //!
 //! Writers are serialized on both backends, as the store's code assumes (it reads, decides,
 //! then writes, inside one transaction): SQLite by its write lock (`BEGIN IMMEDIATE`),
-//! PostgreSQL by a transaction-level advisory lock every write transaction takes first
-//! ([`after_begin_write`]). A transaction lock ends with its transaction, also when the
-//! connection dies, so it cannot outlive a dead coordinator the way a session lock can; it
-//! also makes the order of `BIGSERIAL` values (the change feed's ids) the order of commits.
+//! PostgreSQL by a transaction-level advisory lock every write transaction takes first, in
+//! the round trip of its `BEGIN` ([`Dialect::begin_write`]). A transaction lock ends with its
+//! transaction, also when the connection dies, so it cannot outlive a dead coordinator the
+//! way a session lock can; it also makes the order of `BIGSERIAL` values (the change feed's
+//! ids) the order of commits.
 
 /// The advisory lock key of the store's writers ("plinthwr" in ASCII).
 const WRITER_LOCK: i64 = 0x706c_696e_7468_7772;
+
+const _: () = assert!(WRITER_LOCK == 8_100_965_752_853_002_098);
+
+/// A PostgreSQL write transaction's beginning: one simple query (one round trip) that begins
+/// it and waits for, then holds until it ends, the writer lock ([`WRITER_LOCK`], in decimal).
+const BEGIN_WRITE_POSTGRES: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; \
+     SELECT pg_advisory_xact_lock(8100965752853002098)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -25,7 +33,7 @@ impl Dialect {
             // SQLITE_BUSY_SNAPSHOT when another connection wrote in between; busy_timeout
             // never retries that. IMMEDIATE takes the write lock first.
             Dialect::Sqlite => "BEGIN IMMEDIATE",
-            Dialect::Postgres => "BEGIN ISOLATION LEVEL READ COMMITTED",
+            Dialect::Postgres => BEGIN_WRITE_POSTGRES,
         }
     }
 
@@ -107,15 +115,13 @@ impl Dialect {
     }
 }
 
-/// What a PostgreSQL write transaction does first: wait for, then hold until it ends, the
-/// store's writer lock.
-pub(crate) async fn after_begin_write(
-    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-) -> Result<(), sqlx::Error> {
-    let conn: &mut sqlx::PgConnection = tx;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(WRITER_LOCK)
-        .execute(conn)
-        .await?;
-    Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_postgres_begin_takes_the_writer_lock() {
+        let key = format!("pg_advisory_xact_lock({WRITER_LOCK})");
+        assert!(Dialect::Postgres.begin_write().ends_with(&key));
+    }
 }

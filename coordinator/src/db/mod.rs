@@ -242,11 +242,7 @@ impl Store {
         let begin = self.dialect().begin_write();
         let mut tx = match &self.pool {
             Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with(begin).await?),
-            Pool::Postgres(pool) => {
-                let mut tx = pool.begin_with(begin).await?;
-                dialect::after_begin_write(&mut tx).await?;
-                Tx::Postgres(tx)
-            }
+            Pool::Postgres(pool) => Tx::Postgres(pool.begin_with(begin).await?),
         };
         if let Some(epoch) = crate::jobs::fence() {
             let now = crate::jobs::lease::store::lease_epoch(&mut tx).await?;

@@ -67,11 +67,13 @@ impl NewOperation<'_> {
 
 /// Writes new operations, `running`, from a JSON array of `NewOperation::to_json` rows, with
 /// their first steps when `first_steps` is not empty (one per row, in order), and their
-/// change-feed events: a statement per table, whatever the number of operations.
+/// change-feed events after `preceding` (the events of the change that made them, recorded in
+/// the same statement): a statement per table, whatever the number of operations.
 pub(crate) async fn insert_operations(
     conn: &mut crate::db::Tx,
     ops: &str,
     first_steps: &[String],
+    preceding: Vec<crate::events::Event<'_>>,
 ) -> Result<(), StoreError> {
     let rows = conn.dialect().json_rows(
         "$1",
@@ -139,16 +141,17 @@ pub(crate) async fn insert_operations(
             .execute(&mut *conn)
             .await?;
     }
-    let events: Vec<crate::events::Event<'_>> = keys
-        .iter()
-        .zip(data)
-        .map(|((id, owner), data)| crate::events::Event {
-            kind: crate::events::EventType::Operation,
-            resource_id: id,
-            tenant_id: owner.as_deref(),
-            data,
-        })
-        .collect();
+    let mut events = preceding;
+    events.extend(
+        keys.iter()
+            .zip(data)
+            .map(|((id, owner), data)| crate::events::Event {
+                kind: crate::events::EventType::Operation,
+                resource_id: id,
+                tenant_id: owner.as_deref(),
+                data,
+            }),
+    );
     crate::events::record_all(conn, &events).await
 }
 
@@ -286,7 +289,7 @@ impl Store {
         conn: &mut crate::db::Tx,
         op: &NewOperation<'_>,
     ) -> Result<(), StoreError> {
-        insert_operations(conn, &format!("[{}]", op.to_json()), &[]).await
+        insert_operations(conn, &format!("[{}]", op.to_json()), &[], Vec::new()).await
     }
 
     /// An operation with its steps, if `tenant` (when given) owns it.

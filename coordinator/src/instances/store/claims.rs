@@ -223,14 +223,13 @@ impl Store {
                 data: created.clone(),
             })
             .collect();
-        crate::events::record_all(&mut tx, &events).await?;
         if !granted.is_empty() {
             let ops = json_array(granted.iter().map(|c| c.op.as_str()));
             let steps: Vec<String> = granted
                 .iter()
                 .map(|c| format!("placed on host {}", c.host))
                 .collect();
-            crate::jobs::operations::insert_operations(&mut tx, &ops, &steps).await?;
+            crate::jobs::operations::insert_operations(&mut tx, &ops, &steps, events).await?;
         }
         tx.commit().await?;
         self.events_committed();
