@@ -111,11 +111,7 @@ async fn writer(store: Store, mut rx: mpsc::UnboundedReceiver<Claim>, stop: Canc
                 None => return,
             }
         }
-        while let Ok(claim) = rx.try_recv() {
-            waiting.push_back(claim);
-        }
-        let batch = next_batch(&mut waiting);
-        store.write_claims(batch).await;
+        store.write_waiting(&mut waiting, &mut rx).await;
     }
 }
 
@@ -149,16 +145,42 @@ struct Decided {
 }
 
 impl Store {
-    /// Writes `batch` in one transaction and answers each claim; after a failed transaction,
-    /// writes each claim in its own.
+    /// Writes the next batch of the claims waiting or queued on `rx`. The batch is taken once
+    /// the transaction holds the store's writer lock, so that it holds every claim that came
+    /// while this writer waited for it (on PostgreSQL, while other coordinators wrote): the
+    /// fewer the batches, the shorter the lock is held per claim.
+    async fn write_waiting(
+        &self,
+        waiting: &mut VecDeque<Claim>,
+        rx: &mut mpsc::UnboundedReceiver<Claim>,
+    ) {
+        let _turn = self.claims.lock().await;
+        let tx = self.write().await;
+        while let Ok(claim) = rx.try_recv() {
+            waiting.push_back(claim);
+        }
+        let batch = next_batch(waiting);
+        self.write_claims_in(tx, batch).await;
+    }
+
+    /// `batch` written as the writer task writes its batches (for the tests).
+    #[cfg(test)]
     async fn write_claims(&self, batch: Vec<Claim>) {
         let _turn = self.claims.lock().await;
-        match self.try_claims(&batch).await {
+        let tx = self.write().await;
+        self.write_claims_in(tx, batch).await;
+    }
+
+    /// Writes `batch` in `tx` (begun by the caller, which holds `self.claims`) and answers each
+    /// claim; after a failed transaction, writes each claim in its own.
+    async fn write_claims_in(&self, tx: Result<crate::db::Tx, StoreError>, batch: Vec<Claim>) {
+        match self.try_claims_in(tx, &batch).await {
             Ok(decided) => self.answer(batch, decided),
             Err(err) if batch.len() > 1 => {
                 tracing::warn!(claims = batch.len(), error = %err, "Claim batch failed; writing its claims one by one.");
                 for claim in batch {
-                    match self.try_claims(std::slice::from_ref(&claim)).await {
+                    let tx = self.write().await;
+                    match self.try_claims_in(tx, std::slice::from_ref(&claim)).await {
                         Ok(decided) => self.answer(vec![claim], decided),
                         Err(err) => {
                             let _ = claim.reply.send(Err(err));
@@ -186,8 +208,12 @@ impl Store {
 
     /// The batch's transaction: host claims, then quota for those that got one (a host claim
     /// whose quota is refused is given back), then the rows of the claims that got both.
-    async fn try_claims(&self, batch: &[Claim]) -> Result<Decided, StoreError> {
-        let mut tx = self.write().await?;
+    async fn try_claims_in(
+        &self,
+        tx: Result<crate::db::Tx, StoreError>,
+        batch: &[Claim],
+    ) -> Result<Decided, StoreError> {
+        let mut tx = tx?;
         let all: Vec<&Claim> = batch.iter().collect();
         let oc = batch.first().map(|c| c.oc).unwrap_or_default();
         let mut allocations = host_claims(&mut tx, &rows(&all), oc).await?;
