@@ -47,9 +47,16 @@ fn shots_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("plinth-console-shots"))
 }
 
+/// How many `node` scripts (most drive a Chromium) run at once across the tests of this
+/// binary. Twelve browsers at once on a 2-core machine time out on page loads; three at a
+/// time finish sooner than all at once.
+static NODE_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(3);
+
 /// Runs `node <args>` in the console's folder with `env`, to its end or the deadline (then
-/// it is killed); fails with its output unless it exits 0.
+/// it is killed); fails with its output unless it exits 0. Waits for one of the
+/// [`NODE_SLOTS`] first.
 async fn node(args: &[&str], env: &[(String, String)]) -> anyhow::Result<String> {
+    let _slot = NODE_SLOTS.acquire().await?;
     let mut cmd = Command::new("node");
     cmd.args(args)
         .current_dir(console_dir())

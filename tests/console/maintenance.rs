@@ -23,7 +23,11 @@ async fn maintenance_plan_drain_and_exit_in_a_real_browser() -> anyhow::Result<(
     let region = Region::start().await?;
     region.create_cluster("az1").await?;
     let tenant = inst::tenant(&region, "maint@example.com").await?;
-    let hvs = drain::hosts(&region, &["hvM1", "hvM2"], BASE).await?;
+    // A beat a second (the harness's default is 300 ms, offline after 900 ms): the browser
+    // tests run at once, and a host must not look offline to the plan while the machine is
+    // busy with them.
+    let beat = ["--heartbeat-interval".to_string(), "1s".to_string()];
+    let hvs = drain::hosts_with(&region, &["hvM1", "hvM2"], BASE, &beat).await?;
     let (hosts, ids, outcome, _agents) = match &hvs {
         Some(hvs) => {
             // A guest that boots and halts: its live migration is quick and costs no CPU.
