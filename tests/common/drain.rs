@@ -339,14 +339,7 @@ pub async fn ha_drain_survives(
     assert_eq!(report["moved"], json!(ids.len()), "{report}");
     assert!(survivors.contains(&ha.holder(survivors).await?));
     for id in &ids {
-        let i = inst::expect_state(&region, id, "running", SETTLE).await?;
-        let host = i["host_id"].as_str().unwrap_or_default();
-        assert_ne!(host, a, "{i}");
-        let on: Vec<usize> = (0..3)
-            .filter(|n| hvs[*n].running(id).ok().flatten().is_some())
-            .collect();
-        assert_eq!(on.len(), 1, "{id} runs on hosts {on:?}");
-        assert_eq!(hvs[on[0]].agent.host_id, host, "{id}");
+        moved_off(&region, &hvs, id, &a).await?;
         let started: usize = hvs
             .iter()
             .map(|hv| {
@@ -370,4 +363,18 @@ pub async fn ha_drain_survives(
         hv.agent.stop();
     }
     Ok(true)
+}
+
+/// Checks that guest `id` is `running` on a host other than `off` and that exactly one of
+/// `hvs`'s libvirtd runs it, the one of its host; returns that one's index.
+pub async fn moved_off(region: &Region, hvs: &[Hv], id: &str, off: &str) -> anyhow::Result<usize> {
+    let i = inst::expect_state(region, id, "running", SETTLE).await?;
+    let host = i["host_id"].as_str().unwrap_or_default();
+    assert_ne!(host, off, "{i}");
+    let on: Vec<usize> = (0..hvs.len())
+        .filter(|n| hvs[*n].running(id).ok().flatten().is_some())
+        .collect();
+    assert_eq!(on.len(), 1, "{id} runs on hosts {on:?}");
+    assert_eq!(hvs[on[0]].agent.host_id, host, "{id}");
+    Ok(on[0])
 }
