@@ -29,10 +29,16 @@ PACKAGES=(
   chromium          # the browser the console's tests drive (tests/console.rs); never a downloaded one
   fonts-wqy-microhei # CJK glyphs, so the zh-CN screens render (and screenshot) as text
   nodejs            # runs the console's browser tests and type check
+  mmdebstrap        # scripts/cloud-guest.sh builds the tests' Debian cloud guest with it...
+  fdisk             # ...sfdisk partitions its disk...
+  e2fsprogs         # ...and mkfs.ext4 -d writes its root file system
+  ebtables          # libvirt's nwfilter holds guest NICs to their EIPs with ebtables...
+  iptables          # ...and iptables (the network tests' router counts packets with it too)
+  iputils-ping      # the network tests' router pings guests
 )
 
 # What the tests run; all must be on PATH (or in /usr/sbin) when this script ends.
-COMMANDS=(qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo bindfs prometheus promtool prometheus-node-exporter prometheus-libvirt-exporter lintian ipmi_sim ipmitool curl chromium node npm)
+COMMANDS=(mmdebstrap sfdisk mkfs.ext4 ebtables iptables ping qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo bindfs prometheus promtool prometheus-node-exporter prometheus-libvirt-exporter lintian ipmi_sim ipmitool curl chromium node npm)
 
 # sushy-tools' Redfish emulator for the Redfish inventory test (tests/baremetal_inventory.rs),
 # which looks for it here. Its libvirt driver serves libvirt's test driver's domains as systems;

@@ -81,6 +81,7 @@ fn create_request(instance: &Value, image: &Value) -> anyhow::Result<AgentCreate
         },
         admin_password: PASSWORD.into(),
         devices: Vec::new(),
+        nics: Vec::new(),
     })
 }
 

@@ -20,6 +20,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     listen: Option<String>,
     libvirt_uri: Option<String>,
+    accel: Option<String>,
     heartbeat_interval: Option<String>,
     migration_uri: Option<String>,
     migrate_uri: Option<String>,
@@ -116,6 +117,10 @@ pub struct RunArgs {
     /// libvirt connection URI [default: qemu:///system].
     #[arg(long, env = "PLINTH_AGENT_LIBVIRT_URI")]
     pub libvirt_uri: Option<String>,
+    /// How QEMU runs guests: `kvm`, `tcg` (emulation: slow, but it runs where nested KVM
+    /// does not), or `auto`, KVM when libvirt offers it [default: auto].
+    #[arg(long, env = "PLINTH_AGENT_ACCEL")]
+    pub accel: Option<String>,
     /// How often to report to the coordinator [default: 10s].
     #[arg(long, env = "PLINTH_AGENT_HEARTBEAT_INTERVAL")]
     pub heartbeat_interval: Option<String>,
@@ -184,6 +189,7 @@ pub struct Config {
     /// `None`: the enrolled address on the default port.
     pub listen: Option<std::net::SocketAddr>,
     pub libvirt_uri: String,
+    pub accel: crate::libvirt::Accel,
     pub heartbeat_interval: Duration,
     /// As configured; [`MigrationUris::or_default`] fills the libvirt URI in.
     pub migration: MigrationUris,
@@ -309,6 +315,13 @@ impl Config {
             (Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&heartbeat_interval),
             "heartbeat_interval must be between 100ms and 1h"
         );
+        let accel_text = args
+            .accel
+            .clone()
+            .or(file.accel)
+            .unwrap_or_else(|| "auto".into());
+        let accel = crate::libvirt::Accel::parse(&accel_text)
+            .with_context(|| format!("accel '{accel_text}' is none of auto, kvm, tcg"))?;
         let migration = MigrationUris {
             migration_uri: args
                 .migration_uri
@@ -367,6 +380,7 @@ impl Config {
                 .clone()
                 .or(file.libvirt_uri)
                 .unwrap_or_else(|| DEFAULT_LIBVIRT_URI.into()),
+            accel,
             heartbeat_interval,
             migration,
             sysfs_root: args
@@ -502,6 +516,7 @@ mod tests {
             data_dir: None,
             listen: None,
             libvirt_uri: None,
+            accel: None,
             heartbeat_interval: None,
             migration_uri: None,
             migrate_uri: None,

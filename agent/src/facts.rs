@@ -42,7 +42,8 @@ pub async fn collect(
         migration_uri: migration.migration_uri.clone(),
         migrate_uri: migration.migrate_uri.clone(),
         shared_storage: shared_storage.map(str::to_string),
-        // The caller, which knows the agent's configuration, says.
+        // The caller, which knows the agent's configuration and network, says.
         ipmi: false,
+        nics: Vec::new(),
     })
 }

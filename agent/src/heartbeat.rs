@@ -21,6 +21,13 @@ pub async fn beat_once(agent: &Agent) -> anyhow::Result<HeartbeatAck> {
     )
     .await?;
     facts.ipmi = agent.ipmi.is_some();
+    facts.nics = match agent.instances.network.nics().await {
+        Ok(nics) => nics,
+        Err(err) => {
+            warn!(error = %err, "Listing the host's NICs failed; reporting none this beat.");
+            Vec::new()
+        }
+    };
     let domains = match agent.libvirt.domains(LIBVIRT_DEADLINE).await {
         Ok(domains) => domains,
         Err(err) => {
@@ -55,6 +62,9 @@ pub async fn beat_once(agent: &Agent) -> anyhow::Result<HeartbeatAck> {
         anyhow::bail!("coordinator answered {status}: {text}");
     }
     let ack: HeartbeatAck = resp.json().await?;
+    if let Err(err) = agent.instances.network.tidy(&ack.uplinks).await {
+        warn!(error = %err, "Could not look for bridges of removed segments.");
+    }
     agent.metrics.owners.replace(ack.owners.clone());
     agent.note_revoked_coordinator(&ack.revoked_coordinator_serials)?;
     if let Some(inventory) = body.devices {

@@ -14,6 +14,7 @@ pub mod instances;
 pub mod ipmi;
 pub mod libvirt;
 pub mod metrics;
+pub mod network;
 pub mod redfish;
 pub mod renew;
 pub mod runtime;

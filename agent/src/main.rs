@@ -88,7 +88,7 @@ async fn start() -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let libvirt = Libvirt::new(&config.libvirt_uri);
+    let libvirt = Libvirt::new(&config.libvirt_uri).with_accel(config.accel);
     libvirt
         .check(Duration::from_secs(30))
         .await

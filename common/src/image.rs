@@ -326,7 +326,13 @@ pub const OS_MATRIX: &[(OsType, &str, Architecture, &[&str])] = &[
         Architecture::Aarch64,
         &["7.6", "7.7", "7.8", "7.9"],
     ),
-    (OsType::Linux, "debian", Architecture::X86_64, &["10.12"]),
+    // 11 and 12 beyond the seed's list: current Debian cloud images (the network tests boot 12).
+    (
+        OsType::Linux,
+        "debian",
+        Architecture::X86_64,
+        &["10.12", "11", "12"],
+    ),
     (
         OsType::Linux,
         "ubuntu",
@@ -412,6 +418,7 @@ mod tests {
             (Linux, X86_64, "centos", "7.0"),
             (Linux, Aarch64, "centos", "7.6"),
             (Linux, X86_64, "debian", "10.12"),
+            (Linux, X86_64, "debian", "12"),
             (Linux, X86_64, "ubuntu", "20.04"),
             (Linux, Aarch64, "ubuntu", "18.04"),
             (Windows, X86_64, "Windows", "2008R2"),

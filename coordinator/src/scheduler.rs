@@ -21,6 +21,8 @@ pub struct Candidate {
     pub allocated_memory_bytes: u64,
     /// Free devices by type (vGPU type or GPU model) and how many.
     pub free_gpus: Vec<(String, u32)>,
+    /// The host's NICs (facts): it serves the external segments on these.
+    pub nics: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -31,6 +33,8 @@ pub struct Request {
     pub gpu_type: Option<String>,
     /// Hosts that must not be chosen (a drain's source, say).
     pub exclude: Vec<String>,
+    /// NICs the host must have: those of the segments of the instance's EIPs.
+    pub nics: Vec<String>,
 }
 
 /// How far allocations may exceed the hardware (1.0 = not at all).
@@ -75,12 +79,28 @@ impl Policy {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rejection {
     Excluded,
-    OtherCluster { cluster: String },
-    NotAvailable { state: HostState },
+    OtherCluster {
+        cluster: String,
+    },
+    NotAvailable {
+        state: HostState,
+    },
     AgentOffline,
-    Cores { free: u64, needed: u32 },
-    Memory { free: u64, needed: u64 },
-    NoGpu { gpu_type: String },
+    Cores {
+        free: u64,
+        needed: u32,
+    },
+    Memory {
+        free: u64,
+        needed: u64,
+    },
+    NoGpu {
+        gpu_type: String,
+    },
+    /// The host has no such NIC, so it does not reach that external segment.
+    NoNic {
+        nic: String,
+    },
 }
 
 impl Rejection {
@@ -94,6 +114,7 @@ impl Rejection {
             Rejection::Cores { .. } => "cores",
             Rejection::Memory { .. } => "memory",
             Rejection::NoGpu { .. } => "no_gpu",
+            Rejection::NoNic { .. } => "no_nic",
         }
     }
 }
@@ -122,6 +143,7 @@ impl std::fmt::Display for Rejection {
                 write!(f, "{free} bytes of memory free, {needed} needed")
             }
             Rejection::NoGpu { gpu_type } => write!(f, "no free {gpu_type}"),
+            Rejection::NoNic { nic } => write!(f, "no NIC {nic} for the instance's EIP segment"),
         }
     }
 }
@@ -180,6 +202,9 @@ pub fn check(host: &Candidate, req: &Request, oc: Overcommit) -> Option<Rejectio
             gpu_type: gpu.clone(),
         });
     }
+    if let Some(nic) = req.nics.iter().find(|n| !host.nics.contains(n)) {
+        return Some(Rejection::NoNic { nic: nic.clone() });
+    }
     None
 }
 
@@ -229,6 +254,7 @@ pub fn explain(total: usize, rejected: &[(&str, Rejection)]) -> String {
         Rejection::Cores { .. } => "not enough free cores",
         Rejection::Memory { .. } => "not enough free memory",
         Rejection::NoGpu { .. } => "no free GPU of that type",
+        Rejection::NoNic { .. } => "without the NIC of the EIPs' segment",
     });
     let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
     format!("no suitable host among {total}: {}", parts.join(", "))
@@ -389,6 +415,7 @@ mod tests {
             total_memory_bytes: mem_gib * GIB,
             allocated_memory_bytes: used_gib * GIB,
             free_gpus: vec![],
+            nics: vec![],
         }
     }
 
@@ -566,6 +593,7 @@ mod tests {
             exclude: (0..rng.gen_range(0..3))
                 .map(|_| format!("h{}", rng.gen_range(0..n)))
                 .collect(),
+            nics: Vec::new(),
         }
     }
 

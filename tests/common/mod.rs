@@ -6,6 +6,7 @@
 pub mod agent_api;
 pub mod baremetal;
 pub mod bmc;
+pub mod cloud_guest;
 pub mod devices;
 pub mod drain;
 pub mod ha;
@@ -14,6 +15,7 @@ pub mod libvirtd;
 pub mod patroni;
 pub mod process;
 pub mod prometheus;
+pub mod router;
 pub mod servers;
 pub mod sse;
 
@@ -194,6 +196,11 @@ impl Region {
 
     pub async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
         self.call(reqwest::Method::GET, path, Some(&self.admin_token), None)
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        self.call(reqwest::Method::DELETE, path, Some(&self.admin_token), None)
             .await
     }
 

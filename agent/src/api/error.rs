@@ -77,6 +77,11 @@ impl ApiError {
                 I::Fetch { .. } => (StatusCode::BAD_GATEWAY, "image_fetch_failed"),
                 I::Disk(_) => (StatusCode::INTERNAL_SERVER_ERROR, "disk_failed"),
                 I::Seed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "seed_failed"),
+                I::Network(crate::network::host::NetworkError::NoNic(_))
+                | I::Network(crate::network::host::NetworkError::HostNic(_)) => {
+                    (StatusCode::CONFLICT, "nic_unavailable")
+                }
+                I::Network(_) => (StatusCode::INTERNAL_SERVER_ERROR, "network_failed"),
                 I::Libvirt { source, .. } if source.is_deadline() => {
                     (StatusCode::GATEWAY_TIMEOUT, "libvirt_timeout")
                 }

@@ -21,6 +21,7 @@ pub async fn facts(State(agent): State<Arc<Agent>>) -> Result<Json<AgentFacts>, 
         )
         .await?;
         facts.ipmi = agent.ipmi.is_some();
+        facts.nics = agent.instances.network.nics().await.unwrap_or_default();
         let domains = agent.libvirt.domains(DEADLINE).await?;
         Ok::<_, crate::libvirt::LibvirtError>(AgentFacts {
             host_id: agent.host_id().to_string(),

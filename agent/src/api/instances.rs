@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use plinth_common::api::{
-    AgentCreateInstance, AgentExport, AgentExported, AgentInstance, AgentStop,
+    AgentCreateInstance, AgentExport, AgentExported, AgentInstance, AgentNic, AgentStop,
 };
 use plinth_common::instance::MAX_STOP_TIMEOUT_S;
 use std::sync::Arc;
@@ -63,6 +63,31 @@ pub async fn start(
     detached(WORKER, async move { agent.instances.start(&id).await })
         .await
         .map(Json)
+}
+
+pub async fn attach_nic(
+    State(agent): State<Arc<Agent>>,
+    Path(id): Path<String>,
+    body: Body<AgentNic>,
+) -> Answer<AgentInstance> {
+    let Json(nic) = body?;
+    detached(
+        WORKER,
+        async move { agent.instances.attach_nic(&id, nic).await },
+    )
+    .await
+    .map(Json)
+}
+
+pub async fn detach_nic(
+    State(agent): State<Arc<Agent>>,
+    Path((id, mac)): Path<(String, String)>,
+) -> Answer<AgentInstance> {
+    detached(WORKER, async move {
+        agent.instances.detach_nic(&id, &mac).await
+    })
+    .await
+    .map(Json)
 }
 
 pub async fn reboot(

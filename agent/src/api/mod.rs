@@ -49,6 +49,11 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route(r::INSTANCE_REBOOT, post(instances::reboot))
         .route(r::INSTANCE_STOP, post(instances::stop))
         .route(r::INSTANCE_EXPORT, post(instances::export))
+        .route(r::INSTANCE_NICS, post(instances::attach_nic))
+        .route(
+            r::INSTANCE_NIC,
+            axum::routing::delete(instances::detach_nic),
+        )
         .route(r::INSTANCE_PREPARE_MIGRATION, post(migration::prepare))
         .route(r::INSTANCE_MIGRATE, post(migration::migrate))
         .route(

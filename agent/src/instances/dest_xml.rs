@@ -178,7 +178,7 @@ mod tests {
       <driver name='qemu' type='raw'/>
       <source file='/a/images/f00d.iso'/>
       <backingStore/>
-      <target dev='sda' bus='sata'/>
+      <target dev='sda' bus='scsi'/>
       <readonly/>
       <boot order='1'/>
     </disk>
@@ -186,7 +186,7 @@ mod tests {
       <driver name='qemu' type='raw'/>
       <source file='/a/instances/inst-1/seed.iso'/>
       <backingStore/>
-      <target dev='sdb' bus='sata'/>
+      <target dev='sdb' bus='scsi'/>
       <readonly/>
     </disk>
     <disks-are-not-disk/>

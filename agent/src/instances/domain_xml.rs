@@ -21,6 +21,39 @@ pub struct DomainSpec<'a> {
     /// The files are on shared storage: no host page cache (`cache='none'`), so a live
     /// migration may leave them where they are.
     pub shared: bool,
+    /// Virtio NICs, one per bound EIP.
+    pub nics: &'a [DomainNic],
+}
+
+/// A NIC on a host bridge whose traffic libvirt's nwfilter holds to its own MAC and address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainNic {
+    pub mac: String,
+    pub bridge: String,
+    /// The EIP it carries: the only source address its packets (and ARP) may use.
+    pub address: std::net::IpAddr,
+}
+
+/// The `<interface>` element of `nic`, also what a hot-plug attaches.
+pub fn interface(nic: &DomainNic) -> String {
+    let (param, filter) = match nic.address {
+        std::net::IpAddr::V4(_) => ("IP", crate::network::filter::NAME_V4),
+        std::net::IpAddr::V6(_) => ("IPV6", crate::network::filter::NAME_V6),
+    };
+    format!(
+        "<interface type='bridge'>
+  <mac address='{mac}'/>
+  <source bridge='{bridge}'/>
+  <model type='virtio'/>
+  <filterref filter='{filter}'>
+    <parameter name='{param}' value='{address}'/>
+  </filterref>
+</interface>
+",
+        mac = escape(&nic.mac),
+        bridge = escape(&nic.bridge),
+        address = nic.address,
+    )
 }
 
 pub fn render(spec: &DomainSpec<'_>) -> String {
@@ -29,8 +62,7 @@ pub fn render(spec: &DomainSpec<'_>) -> String {
         Hypervisor::Kvm => "kvm",
         Hypervisor::Qemu => "qemu",
     };
-    // The test driver knows no machine types; QEMU gets q35, whose SATA controller the
-    // CD-ROMs sit on.
+    // The test driver knows no machine types; QEMU gets q35.
     let machine = match spec.hypervisor {
         Hypervisor::Test => "",
         Hypervisor::Kvm | Hypervisor::Qemu => " machine='q35'",
@@ -77,6 +109,10 @@ pub fn render(spec: &DomainSpec<'_>) -> String {
 ",
         disk = escape_path(spec.disk),
     );
+    // CD-ROMs on virtio-scsi, not q35's SATA: stock cloud kernels (Debian's linux-image-cloud
+    // has no AHCI driver) read the NoCloud seed only on a bus they have a driver for, and
+    // SeaBIOS boots an installer ISO from it all the same.
+    x.push_str("    <controller type='scsi' index='0' model='virtio-scsi'/>\n");
     let mut cdroms = Vec::new();
     if let Some(iso) = spec.boot_iso {
         cdroms.push((iso, Some(1)));
@@ -91,12 +127,17 @@ pub fn render(spec: &DomainSpec<'_>) -> String {
             "    <disk type='file' device='cdrom'>
       <driver name='qemu' type='raw'{cache}/>
       <source file='{file}'/>
-      <target dev='{dev}' bus='sata'/>
+      <target dev='{dev}' bus='scsi'/>
       <readonly/>
 {boot}    </disk>
 ",
             file = escape_path(file),
         );
+    }
+    for nic in spec.nics {
+        for line in interface(nic).lines() {
+            let _ = writeln!(x, "    {line}");
+        }
     }
     x.push_str(
         "    <serial type='pty'>
@@ -117,6 +158,41 @@ pub fn render(spec: &DomainSpec<'_>) -> String {
     }
     x.push_str("  </devices>\n</domain>\n");
     x
+}
+
+/// The `<interface>` element of the NIC with `mac` in a domain's XML, as libvirt wrote it
+/// (what a detach hands back to libvirt).
+pub fn interface_with_mac(xml: &str, mac: &str) -> Option<String> {
+    let mut rest = xml;
+    while let Some(start) = rest.find("<interface ") {
+        let from = &rest[start..];
+        let end = from.find("</interface>")? + "</interface>".len();
+        let element = &from[..end];
+        let wanted = mac.to_ascii_lowercase();
+        if element.contains(&format!("<mac address='{wanted}'/>"))
+            || element.contains(&format!("<mac address=\"{wanted}\"/>"))
+        {
+            return Some(element.to_string());
+        }
+        rest = &from[end..];
+    }
+    None
+}
+
+/// The bridges a domain's XML puts NICs on (libvirt writes `<source bridge='NAME'/>`).
+pub fn bridges(xml: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in xml.split("<source bridge=").skip(1) {
+        let mut chars = part.chars();
+        let Some(quote) = chars.next().filter(|q| *q == '\'' || *q == '"') else {
+            continue;
+        };
+        let name: String = chars.take_while(|c| *c != quote).collect();
+        if !name.is_empty() && !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
 }
 
 fn escape_path(path: &Path) -> String {
@@ -154,7 +230,56 @@ mod tests {
             boot_iso,
             hostdevs: &[],
             shared: false,
+            nics: &[],
         }
+    }
+
+    #[test]
+    fn nics_sit_on_their_bridges_behind_the_filter() {
+        let nics = [
+            DomainNic {
+                mac: "52:54:00:00:00:01".into(),
+                bridge: "pl-bond1.100".into(),
+                address: "203.0.113.10".parse().expect("ip"),
+            },
+            DomainNic {
+                mac: "52:54:00:00:00:02".into(),
+                bridge: "pl-bond2".into(),
+                address: "2001:db8::10".parse().expect("ip"),
+            },
+        ];
+        let xml = render(&DomainSpec {
+            nics: &nics,
+            ..spec(Hypervisor::Qemu, None)
+        });
+        assert!(
+            xml.contains(
+                "    <interface type='bridge'>\n      <mac address='52:54:00:00:00:01'/>\n      <source bridge='pl-bond1.100'/>\n      <model type='virtio'/>\n      <filterref filter='plinth-clean-traffic'>\n        <parameter name='IP' value='203.0.113.10'/>"
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<filterref filter='plinth-clean-traffic-ipv6'>\n        <parameter name='IPV6' value='2001:db8::10'/>"),
+            "{xml}"
+        );
+        assert!(xml.find("<interface").unwrap_or(0) < xml.find("<serial").unwrap_or(0));
+        assert_eq!(bridges(&xml), ["pl-bond1.100", "pl-bond2"]);
+        let second = interface_with_mac(&xml, "52:54:00:00:00:02").expect("the second NIC");
+        assert!(
+            second.starts_with("<interface type='bridge'>") && second.ends_with("</interface>")
+        );
+        assert!(
+            second.contains("pl-bond2") && !second.contains("pl-bond1.100"),
+            "{second}"
+        );
+        assert_eq!(interface_with_mac(&xml, "52:54:00:00:00:09"), None);
+        // libvirt's own spelling of a running domain.
+        assert_eq!(
+            bridges(
+                "<interface type=\"bridge\"><source bridge=\"pl-eth1\"/><target dev=\"vnet3\"/></interface>"
+            ),
+            ["pl-eth1"]
+        );
     }
 
     #[test]
@@ -255,17 +380,17 @@ mod tests {
         assert_eq!(xml.matches("<boot order=").count(), 1);
         assert!(xml.contains("<target dev='vda' bus='virtio'/>\n      <boot order='1'/>"));
         assert!(xml.contains(
-            "seed.iso'/>\n      <target dev='sda' bus='sata'/>\n      <readonly/>\n    </disk>"
+            "seed.iso'/>\n      <target dev='sda' bus='scsi'/>\n      <readonly/>\n    </disk>"
         ));
 
         let iso = Path::new("/var/lib/plinth-agent/images/abc.iso");
         let xml = render(&spec(Hypervisor::Kvm, Some(iso)));
         assert!(xml.contains("<target dev='vda' bus='virtio'/>\n      <boot order='2'/>"));
         assert!(xml.contains(
-            "images/abc.iso'/>\n      <target dev='sda' bus='sata'/>\n      <readonly/>\n      <boot order='1'/>"
+            "images/abc.iso'/>\n      <target dev='sda' bus='scsi'/>\n      <readonly/>\n      <boot order='1'/>"
         ));
         assert!(xml.contains(
-            "seed.iso'/>\n      <target dev='sdb' bus='sata'/>\n      <readonly/>\n    </disk>"
+            "seed.iso'/>\n      <target dev='sdb' bus='scsi'/>\n      <readonly/>\n    </disk>"
         ));
     }
 }

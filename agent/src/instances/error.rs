@@ -30,6 +30,8 @@ pub enum InstanceError {
     Disk(#[source] DiskError),
     #[error("building the cloud-init seed")]
     Seed(#[source] SeedError),
+    #[error(transparent)]
+    Network(#[from] crate::network::host::NetworkError),
     #[error("{step} the domain")]
     Libvirt {
         step: &'static str,

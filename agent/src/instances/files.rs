@@ -173,6 +173,7 @@ async fn build(
         instance_id: &spec.instance_id,
         hostname: &spec.hostname,
         password: &spec.password,
+        nics: &spec.nics,
     };
     seed::write(&config, &staging.join(SEED))
         .await

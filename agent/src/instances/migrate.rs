@@ -55,6 +55,8 @@ impl Instances {
             None => self.make_files(&spec, link, Reuse::IfMatching).await?,
             Some(storage) => self.shared_files(&spec, storage).await?,
         };
+        // The incoming domain's NICs join the same bridges here (named by their uplinks).
+        drop(self.network.prepare(&spec.nics).await?);
         info!(instance = %id, "Files prepared for an incoming migration.");
         Ok(files.prepared())
     }

@@ -7,7 +7,7 @@
 mod cache;
 mod dest_xml;
 mod disk;
-mod domain_xml;
+pub mod domain_xml;
 mod error;
 mod export;
 mod files;
@@ -32,16 +32,18 @@ pub use error::InstanceError;
 pub use link::CoordinatorLink;
 
 use crate::libvirt::Libvirt;
+use crate::network::host::Network;
 use cache::ImageCache;
 use domain_xml::DomainSpec;
 use error::libvirt;
 use files::Reuse;
 use locks::{KeyGuard, KeyedLocks};
 use migrations::Migrations;
-use plinth_common::api::{AgentCreateInstance, AgentExported, AgentInstance};
+use plinth_common::api::{AgentCreateInstance, AgentExported, AgentInstance, AgentNic};
 use plinth_common::instance::domain_name;
 use request::{CreateSpec, check_name};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -68,6 +70,8 @@ pub struct Instances {
     busy: KeyedLocks,
     /// Live migrations out of this host: the one in flight per instance, and the last outcome.
     migrations: Migrations,
+    /// Bridges and filters for the instances' NICs.
+    pub network: Arc<Network>,
 }
 
 /// QEMU under `qemu:///system` runs as an unprivileged user (libvirt hands it the disk files),
@@ -127,6 +131,7 @@ impl Instances {
         traversable(&root);
         Instances {
             cache,
+            network: Arc::new(Network::new(libvirt.clone())),
             libvirt,
             data_dir,
             instances_dir: root.join("instances"),
@@ -195,6 +200,7 @@ impl Instances {
     async fn build(&self, spec: &CreateSpec, link: &CoordinatorLink) -> Result<(), InstanceError> {
         let id = spec.instance_id.as_str();
         let files = self.make_files(spec, link, Reuse::Never).await?;
+        let (nics, _bridges) = self.network.prepare(&spec.nics).await?;
         let hypervisor = self
             .libvirt
             .hypervisor(CALL)
@@ -210,6 +216,7 @@ impl Instances {
             boot_iso: files.iso.as_deref(),
             hostdevs: &spec.hostdevs,
             shared: self.shared.is_some(),
+            nics: &nics,
         });
         self.libvirt
             .define_domain(xml, LONG_CALL)
@@ -229,14 +236,72 @@ impl Instances {
             .ok_or_else(|| InstanceError::NotFound(id.to_string()))
     }
 
-    /// Boots a stopped instance; a running one is left alone.
+    /// Boots a stopped instance; a running one is left alone. The bridges its NICs are on are
+    /// made again first if they are gone (the host rebooted since).
     pub async fn start(&self, id: &str) -> Result<AgentInstance, InstanceError> {
         check_name("instance id", id)?;
         let _turn = self.turn(id).await?;
+        let xml = self
+            .libvirt
+            .domain_xml(domain_name(id), false, CALL)
+            .await
+            .map_err(|e| not_found_or(id, e, "describing"))?;
+        let _bridges = self
+            .network
+            .ensure_named(&domain_xml::bridges(&xml))
+            .await?;
         self.libvirt
             .start_domain(domain_name(id), LONG_CALL)
             .await
             .map_err(|e| not_found_or(id, e, "starting"))?;
+        self.get(id).await
+    }
+
+    /// Gives the instance `nic`, live when it runs and in its definition, on its uplink's
+    /// bridge behind the filter; a NIC with that MAC already there stays as it is.
+    pub async fn attach_nic(
+        &self,
+        id: &str,
+        nic: AgentNic,
+    ) -> Result<AgentInstance, InstanceError> {
+        check_name("instance id", id)?;
+        request::check_nic(0, &nic)?;
+        let _turn = self.turn(id).await?;
+        let xml = self
+            .libvirt
+            .domain_xml(domain_name(id), true, CALL)
+            .await
+            .map_err(|e| not_found_or(id, e, "describing"))?;
+        if domain_xml::interface_with_mac(&xml, &nic.mac).is_none() {
+            let (nics, _bridges) = self.network.prepare(std::slice::from_ref(&nic)).await?;
+            for nic in &nics {
+                self.libvirt
+                    .attach_device(domain_name(id), domain_xml::interface(nic), CALL)
+                    .await
+                    .map_err(libvirt("attaching a NIC to"))?;
+            }
+            info!(instance = %id, mac = %nic.mac, address = %nic.address, "NIC attached.");
+        }
+        self.get(id).await
+    }
+
+    /// Takes the NIC with `mac` off the instance, live and from its definition; one it does
+    /// not have is already gone.
+    pub async fn detach_nic(&self, id: &str, mac: &str) -> Result<AgentInstance, InstanceError> {
+        check_name("instance id", id)?;
+        let _turn = self.turn(id).await?;
+        let xml = self
+            .libvirt
+            .domain_xml(domain_name(id), true, CALL)
+            .await
+            .map_err(|e| not_found_or(id, e, "describing"))?;
+        if let Some(interface) = domain_xml::interface_with_mac(&xml, mac) {
+            self.libvirt
+                .detach_device(domain_name(id), interface, CALL)
+                .await
+                .map_err(libvirt("detaching a NIC from"))?;
+            info!(instance = %id, mac = %mac, "NIC detached.");
+        }
         self.get(id).await
     }
 

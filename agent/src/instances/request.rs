@@ -6,7 +6,8 @@
 use super::InstanceError;
 use super::cache::{CachedImage, ImageFormat};
 use super::seed::AdminPassword;
-use plinth_common::api::{AgentCreateInstance, AgentMigrate, AgentPrepared};
+use plinth_common::api::{AgentCreateInstance, AgentMigrate, AgentNic, AgentPrepared};
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// The longest a live migration may be given (the coordinator's own limit is a day too).
@@ -24,6 +25,8 @@ pub struct CreateSpec {
     pub password: AdminPassword,
     /// `<hostdev>` elements the domain is defined with (its vGPU or GPU).
     pub hostdevs: Vec<String>,
+    /// One per bound EIP, each on its uplink's bridge.
+    pub nics: Vec<AgentNic>,
 }
 
 impl CreateSpec {
@@ -47,6 +50,9 @@ impl CreateSpec {
         if req.admin_password.is_empty() {
             return Err(invalid("admin_password is empty".into()));
         }
+        for (i, nic) in req.nics.iter().enumerate() {
+            check_nic(i, nic)?;
+        }
         Ok(CreateSpec {
             instance_id: req.instance_id,
             hostname: req.hostname,
@@ -61,6 +67,7 @@ impl CreateSpec {
             },
             password: AdminPassword::new(req.admin_password),
             hostdevs: Vec::new(),
+            nics: req.nics,
         })
     }
 }
@@ -108,6 +115,71 @@ impl MigrateSpec {
             shared_storage: req.shared_storage,
         })
     }
+}
+
+/// A NIC the guest can be given: a unicast MAC, an address of one family with its gateway and
+/// routes, a Linux interface name for the uplink.
+pub fn check_nic(i: usize, nic: &AgentNic) -> Result<(), InstanceError> {
+    let field = |name: &str| format!("nics[{i}].{name}");
+    let octets: Vec<&str> = nic.mac.split(':').collect();
+    let mac_ok = octets.len() == 6
+        && octets
+            .iter()
+            .all(|o| o.len() == 2 && o.bytes().all(|b| b.is_ascii_hexdigit()))
+        && u8::from_str_radix(octets[0], 16).is_ok_and(|first| first & 1 == 0);
+    if !mac_ok {
+        return Err(invalid(format!(
+            "{} '{}' is not a unicast MAC like 52:54:00:12:34:56",
+            field("mac"),
+            nic.mac
+        )));
+    }
+    let ip = |name: &str, text: &str| -> Result<IpAddr, InstanceError> {
+        text.parse()
+            .map_err(|_| invalid(format!("{} '{text}' is not an IP address", field(name))))
+    };
+    let address = ip("address", &nic.address)?;
+    let gateway = ip("gateway", &nic.gateway)?;
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    if address.is_ipv4() != gateway.is_ipv4() || nic.prefix_len > max {
+        return Err(invalid(format!(
+            "{}: the address, gateway and prefix length {} are not of one IP family",
+            field("address"),
+            nic.prefix_len
+        )));
+    }
+    for route in &nic.routes {
+        let ok = route.split_once('/').is_some_and(|(net, len)| {
+            net.parse::<IpAddr>()
+                .is_ok_and(|n| n.is_ipv4() == address.is_ipv4())
+                && len.parse::<u8>().is_ok_and(|l| l <= max)
+        });
+        if !ok {
+            return Err(invalid(format!(
+                "{} '{route}' is not a CIDR of the address's family",
+                field("routes")
+            )));
+        }
+    }
+    let name = &nic.uplink.nic;
+    if name.is_empty()
+        || name.len() > 15
+        || name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid(format!(
+            "{} '{name}' is not a network interface name",
+            field("uplink.nic")
+        )));
+    }
+    if nic.uplink.vlan.is_some_and(|v| !(1..=4094).contains(&v)) {
+        return Err(invalid(format!(
+            "{} must be 1 to 4094",
+            field("uplink.vlan")
+        )));
+    }
+    Ok(())
 }
 
 /// `scheme://rest` with nothing blank or unprintable (libvirt takes it as a C string).
@@ -194,6 +266,66 @@ mod tests {
             },
             admin_password: "s3cret-pass".into(),
             devices: Vec::new(),
+            nics: vec![AgentNic {
+                mac: "52:54:00:ab:cd:ef".into(),
+                uplink: plinth_common::api::Uplink {
+                    nic: "bond1".into(),
+                    vlan: Some(100),
+                },
+                address: "203.0.113.10".into(),
+                prefix_len: 24,
+                gateway: "203.0.113.1".into(),
+                routes: vec!["0.0.0.0/0".into()],
+            }],
+        }
+    }
+
+    #[test]
+    fn refuses_nics_the_guest_cannot_be_given() {
+        type Spoil = fn(&mut AgentNic);
+        let cases: [(&str, Spoil, &str); 8] = [
+            (
+                "multicast MAC",
+                |n| n.mac = "01:00:5e:00:00:01".into(),
+                "nics[0].mac",
+            ),
+            (
+                "short MAC",
+                |n| n.mac = "52:54:00:ab:cd".into(),
+                "nics[0].mac",
+            ),
+            (
+                "bad address",
+                |n| n.address = "203.0.113".into(),
+                "nics[0].address",
+            ),
+            (
+                "mixed families",
+                |n| n.gateway = "2001:db8::1".into(),
+                "nics[0].address",
+            ),
+            ("prefix too long", |n| n.prefix_len = 33, "nics[0].address"),
+            (
+                "route of the other family",
+                |n| n.routes = vec!["::/0".into()],
+                "nics[0].routes",
+            ),
+            (
+                "NIC name with a slash",
+                |n| n.uplink.nic = "eth/1".into(),
+                "nics[0].uplink.nic",
+            ),
+            ("VLAN 0", |n| n.uplink.vlan = Some(0), "nics[0].uplink.vlan"),
+        ];
+        for (label, spoil, field) in cases {
+            let mut req = request();
+            spoil(&mut req.nics[0]);
+            match CreateSpec::check(req) {
+                Err(InstanceError::Invalid(message)) => {
+                    assert!(message.starts_with(field), "{label}: {message}")
+                }
+                other => panic!("{label}: {other:?}"),
+            }
         }
     }
 

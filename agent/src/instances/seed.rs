@@ -1,8 +1,10 @@
 //! The cloud-init NoCloud seed: an ISO labelled `cidata` holding `meta-data` (instance id,
-//! hostname) and `user-data` (the administrator's password as a SHA-512 crypt hash, never the
-//! plaintext). Built with genisoimage from a private temporary directory.
+//! hostname), `user-data` (the administrator's password as a SHA-512 crypt hash, never the
+//! plaintext) and, for an instance with NICs, `network-config` (v2: each NIC by its MAC with
+//! its EIP, gateway and routes). Built with genisoimage from a private temporary directory.
 
 use super::tool::{self, ToolError};
+use plinth_common::api::AgentNic;
 use std::fmt;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -28,6 +30,7 @@ pub struct Seed<'a> {
     pub instance_id: &'a str,
     pub hostname: &'a str,
     pub password: &'a AdminPassword,
+    pub nics: &'a [AgentNic],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +53,7 @@ pub async fn write(seed: &Seed<'_>, out: &Path) -> Result<(), SeedError> {
         &meta_data(seed.instance_id, seed.hostname),
     )?;
     let out_arg = out.as_os_str();
-    let args = [
+    let mut args: Vec<&std::ffi::OsStr> = vec![
         "-quiet".as_ref(),
         "-output".as_ref(),
         out_arg,
@@ -61,6 +64,13 @@ pub async fn write(seed: &Seed<'_>, out: &Path) -> Result<(), SeedError> {
         "user-data".as_ref(),
         "meta-data".as_ref(),
     ];
+    if !seed.nics.is_empty() {
+        write_private(
+            &staging.path().join("network-config"),
+            &network_config(seed.nics),
+        )?;
+        args.push("network-config".as_ref());
+    }
     let made = tool::run("genisoimage", &args, Some(staging.path())).await;
     if made.is_err() {
         let _ = std::fs::remove_file(out);
@@ -100,6 +110,35 @@ chpasswd:
 ",
         quoted = quote(hash),
     )
+}
+
+/// network-config v2, the bare document cloud-init 22.x and later read from a NoCloud seed. Each
+/// NIC is matched by its MAC and named `eth<N>` in the order given (cloud-init's networkd
+/// renderer matches on both name and MAC, so `set-name` makes the name one the NIC has); the
+/// routes of its segment's policy go through the gateway, and `none` leaves only the on-link
+/// route of the prefix.
+fn network_config(nics: &[AgentNic]) -> String {
+    let mut out = String::from("version: 2\nethernets:\n");
+    for (i, nic) in nics.iter().enumerate() {
+        let name = format!("eth{i}");
+        out.push_str(&format!(
+            "  {name}:\n    match:\n      macaddress: {mac}\n    set-name: {name}\n    \
+             addresses: [{address}]\n",
+            mac = quote(&nic.mac),
+            address = quote(&format!("{}/{}", nic.address, nic.prefix_len)),
+        ));
+        if !nic.routes.is_empty() {
+            out.push_str("    routes:\n");
+            for to in &nic.routes {
+                out.push_str(&format!(
+                    "      - to: {}\n        via: {}\n",
+                    quote(to),
+                    quote(&nic.gateway)
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn meta_data(instance_id: &str, hostname: &str) -> String {
@@ -173,6 +212,7 @@ mod tests {
             instance_id: "inst-5eed",
             hostname: "web-1",
             password: &AdminPassword::new(password.into()),
+            nics: &[],
         };
         write(&seed, &iso).await.expect("seed built");
         let mode = std::fs::metadata(&iso).expect("seed").permissions().mode();
@@ -213,6 +253,103 @@ mod tests {
         .await
         .expect("isoinfo -d");
         assert!(String::from_utf8_lossy(&header).contains("Volume id: cidata"));
+        // No NICs, no network-config: cloud-init keeps the image's own.
+        let listing = tool::run(
+            "isoinfo",
+            &["-R".as_ref(), "-f".as_ref(), "-i".as_ref(), iso.as_os_str()],
+            None,
+        )
+        .await
+        .expect("isoinfo -f");
+        assert!(!String::from_utf8_lossy(&listing).contains("network-config"));
+    }
+
+    fn nic(mac: &str, address: &str, prefix_len: u8, gateway: &str, routes: &[&str]) -> AgentNic {
+        AgentNic {
+            mac: mac.into(),
+            uplink: plinth_common::api::Uplink {
+                nic: "bond1".into(),
+                vlan: Some(100),
+            },
+            address: address.into(),
+            prefix_len,
+            gateway: gateway.into(),
+            routes: routes.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn network_config_per_route_policy() {
+        let config = network_config(&[
+            nic(
+                "52:54:00:00:00:01",
+                "203.0.113.10",
+                24,
+                "203.0.113.1",
+                &["0.0.0.0/0"],
+            ),
+            nic(
+                "52:54:00:00:00:02",
+                "2001:db8:1::10",
+                64,
+                "2001:db8:1::1",
+                &["2001:db8:ff::/48", "2001:db8:fe::/48"],
+            ),
+            nic("52:54:00:00:00:03", "198.51.100.7", 28, "198.51.100.1", &[]),
+        ]);
+        assert_eq!(
+            config,
+            r#"version: 2
+ethernets:
+  eth0:
+    match:
+      macaddress: "52:54:00:00:00:01"
+    set-name: eth0
+    addresses: ["203.0.113.10/24"]
+    routes:
+      - to: "0.0.0.0/0"
+        via: "203.0.113.1"
+  eth1:
+    match:
+      macaddress: "52:54:00:00:00:02"
+    set-name: eth1
+    addresses: ["2001:db8:1::10/64"]
+    routes:
+      - to: "2001:db8:ff::/48"
+        via: "2001:db8:1::1"
+      - to: "2001:db8:fe::/48"
+        via: "2001:db8:1::1"
+  eth2:
+    match:
+      macaddress: "52:54:00:00:00:03"
+    set-name: eth2
+    addresses: ["198.51.100.7/28"]
+"#
+        );
+    }
+
+    #[tokio::test]
+    async fn a_seed_with_nics_carries_their_network_config() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let iso = dir.path().join("seed.iso");
+        let nics = [nic(
+            "52:54:00:00:00:01",
+            "203.0.113.10",
+            24,
+            "203.0.113.1",
+            &["0.0.0.0/0"],
+        )];
+        let seed = Seed {
+            instance_id: "inst-5eed",
+            hostname: "web-1",
+            password: &AdminPassword::new("pw".into()),
+            nics: &nics,
+        };
+        write(&seed, &iso).await.expect("seed built");
+        assert_eq!(
+            isoinfo(&iso, "/network-config").await,
+            network_config(&nics)
+        );
     }
 
     #[test]

@@ -127,6 +127,7 @@ pub fn request(id: &str, image_id: &str, bytes: &[u8], format: &str) -> AgentCre
         },
         admin_password: "correct horse".into(),
         devices: Vec::new(),
+        nics: Vec::new(),
     }
 }
 

@@ -2,7 +2,7 @@
 //! Each call looks the domain up afresh, so a caller never holds a handle across awaits, and
 //! "no such domain" stays distinguishable (`LibvirtError::is_no_domain`).
 
-use super::{Libvirt, LibvirtError, state_name};
+use super::{Accel, Libvirt, LibvirtError, state_name};
 use std::time::Duration;
 use virt::connect::Connect;
 use virt::domain::{Domain, DomainState};
@@ -43,12 +43,19 @@ impl LibvirtError {
 }
 
 impl Libvirt {
-    /// The hypervisor new domains should use: the test driver for `test:///`, KVM where
-    /// libvirt's capabilities offer it, TCG otherwise.
+    /// The hypervisor new domains should use: the test driver for `test:///`; with QEMU, what
+    /// the agent was told ([`Accel`]), and for `auto` KVM where libvirt's capabilities offer
+    /// it, TCG otherwise.
     pub async fn hypervisor(&self, deadline: Duration) -> Result<Hypervisor, LibvirtError> {
-        self.call(deadline, |c| {
+        let accel = self.accel;
+        self.call(deadline, move |c| {
             if c.driver_type()? == "TEST" {
                 return Ok(Hypervisor::Test);
+            }
+            match accel {
+                Accel::Kvm => return Ok(Hypervisor::Kvm),
+                Accel::Tcg => return Ok(Hypervisor::Qemu),
+                Accel::Auto => {}
             }
             // libvirt lists <domain type='kvm'/> for a guest only when /dev/kvm is usable.
             let caps = c.capabilities()?;

@@ -6,6 +6,7 @@
 mod devices;
 mod domains;
 mod ffi;
+mod filters;
 mod migrate;
 mod stats;
 
@@ -43,6 +44,29 @@ pub struct NodeFacts {
 pub struct Libvirt {
     uri: String,
     conn: Arc<Mutex<Option<Arc<Connect>>>>,
+    accel: Accel,
+}
+
+/// How QEMU runs the guests this agent defines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Accel {
+    /// KVM where libvirt offers it, else TCG.
+    #[default]
+    Auto,
+    Kvm,
+    /// Emulation: slower, but it runs where (nested) KVM cannot boot a guest.
+    Tcg,
+}
+
+impl Accel {
+    pub fn parse(text: &str) -> Option<Accel> {
+        match text {
+            "auto" => Some(Accel::Auto),
+            "kvm" => Some(Accel::Kvm),
+            "tcg" => Some(Accel::Tcg),
+            _ => None,
+        }
+    }
 }
 
 impl Libvirt {
@@ -50,7 +74,13 @@ impl Libvirt {
         Libvirt {
             uri: uri.to_string(),
             conn: Arc::new(Mutex::new(None)),
+            accel: Accel::Auto,
         }
+    }
+
+    pub fn with_accel(mut self, accel: Accel) -> Libvirt {
+        self.accel = accel;
+        self
     }
 
     pub fn uri(&self) -> &str {

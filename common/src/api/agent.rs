@@ -65,6 +65,10 @@ pub struct HostFacts {
     /// older than bare metal say nothing and are taken as willing.
     #[serde(default = "willing")]
     pub ipmi: bool,
+    /// The host's network interfaces an external segment may name as its NIC (every link but
+    /// loopback and what plinth made itself); the host serves the segments on these.
+    #[serde(default)]
+    pub nics: Vec<String>,
 }
 
 fn willing() -> bool {
@@ -98,6 +102,18 @@ pub struct HeartbeatAck {
     /// them from now on, as client and as server.
     #[serde(default)]
     pub revoked_coordinator_serials: Vec<String>,
+    /// Every segment's uplink (NIC and VLAN): the agent keeps the bridges of these and removes
+    /// the unused bridges it made for any other (a deleted segment's).
+    #[serde(default)]
+    pub uplinks: Vec<Uplink>,
+}
+
+/// Where an external segment leaves a host: its NIC, tagged with the VLAN when it has one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+pub struct Uplink {
+    pub nic: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
 }
 
 /// The agent API's `GET /v1/facts`.

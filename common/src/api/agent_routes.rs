@@ -35,6 +35,17 @@ pub const INSTANCE_EXPORT: &str = "/v1/instances/{id}/export";
 pub const INSTANCE_PREPARE_MIGRATION: &str = "/v1/instances/{id}/prepare-migration";
 pub const INSTANCE_MIGRATE: &str = "/v1/instances/{id}/migrate";
 pub const INSTANCE_MIGRATION: &str = "/v1/instances/{id}/migration";
+/// `POST`: attach a NIC ([`crate::api::AgentNic`]); `DELETE .../{mac}`: detach it.
+pub const INSTANCE_NICS: &str = "/v1/instances/{id}/nics";
+pub const INSTANCE_NIC: &str = "/v1/instances/{id}/nics/{mac}";
+
+pub fn instance_nics(id: &str) -> String {
+    INSTANCE_NICS.replace("{id}", id)
+}
+
+pub fn instance_nic(id: &str, mac: &str) -> String {
+    INSTANCE_NIC.replace("{id}", id).replace("{mac}", mac)
+}
 
 pub fn usb_attach(device: &str) -> String {
     USB_ATTACH.replace("{device}", device)

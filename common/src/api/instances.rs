@@ -66,6 +66,11 @@ pub struct NewInstance {
     pub cluster_id: Option<String>,
     /// Set for the guest's administrator through cloud-init; stored sealed, never returned.
     pub admin_password: String,
+    /// EIPs of the tenant's (allocated, not bound) to bind at create: the instance gets a NIC
+    /// on each one's segment, configured by cloud-init at first boot, and is placed only on a
+    /// host that reaches those segments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eips: Vec<String>,
 }
 
 fn default_kind() -> InstanceKind {
@@ -141,6 +146,24 @@ pub struct AgentCreateInstance {
     /// address>` (USB devices are attached later, by assignment).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<String>,
+    /// One virtio NIC per bound EIP, in binding order, on the bridge of its segment's uplink.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nics: Vec<AgentNic>,
+}
+
+/// One NIC of an instance: the EIP it carries and what the guest is configured with for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AgentNic {
+    /// Recorded by the coordinator with the binding, so it stays the same across hosts.
+    pub mac: String,
+    pub uplink: crate::api::Uplink,
+    /// The EIP, e.g. `203.0.113.10`.
+    pub address: String,
+    pub prefix_len: u8,
+    pub gateway: String,
+    /// Destinations reached through the gateway (the segment's route policy): `0.0.0.0/0` or
+    /// `::/0` for `default`, the admin's CIDRs for `specified`, none for `none`.
+    pub routes: Vec<String>,
 }
 
 /// The domain behind an instance, as the agent sees it now.

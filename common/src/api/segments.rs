@@ -211,6 +211,8 @@ pub struct InstanceAddress {
     pub ip_version: u8,
     pub prefix_len: u8,
     pub segment_id: String,
+    /// The MAC of the instance's NIC that carries it.
+    pub mac: Option<String>,
     pub gateway: String,
     pub nic: String,
     pub vlan: Option<u16>,

@@ -161,6 +161,7 @@ pub fn candidates(fleet: &Fleet) -> Vec<Candidate> {
             total_memory_bytes: h.memory,
             allocated_memory_bytes: h.allocated_memory,
             free_gpus: Vec::new(),
+            nics: Vec::new(),
         })
         .collect()
 }
@@ -182,6 +183,7 @@ pub fn random_request(rng: &mut StdRng) -> Request {
         cluster,
         gpu_type: None,
         exclude: Vec::new(),
+        nics: Vec::new(),
     }
 }
 
@@ -412,6 +414,7 @@ pub async fn caller(index: usize, shared: Arc<Shared>) -> anyhow::Result<CallerR
             disk_bytes: 20 * GIB,
             gpu_type: None,
             admin_password_sealed: "",
+            eips: &[],
         };
         let op = NewOperation {
             id: &op_id,

@@ -306,6 +306,7 @@ pub async fn heartbeat(
         state,
         owners: st.store.instance_owners(id).await?,
         revoked_coordinator_serials: st.store.revoked_coordinator_serials(now_ms()).await?,
+        uplinks: st.store.segment_uplinks().await?,
     })
 }
 

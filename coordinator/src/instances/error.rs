@@ -45,6 +45,9 @@ pub enum InstanceError {
     /// The instance changed while a host was being claimed for it.
     #[error("the instance changed meanwhile")]
     Changed,
+    /// One of `eips` cannot be bound to the new instance.
+    #[error("{0}")]
+    Eip(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error")]
@@ -60,6 +63,9 @@ impl From<PlacementError> for InstanceError {
                 InstanceError::NoHost("every host tried filled up meanwhile; try again".into())
             }
             PlacementError::Moved => InstanceError::Changed,
+            PlacementError::EipTaken(eip) => {
+                InstanceError::Eip(format!("EIP {eip} was bound or released meanwhile"))
+            }
             PlacementError::Quota(q) => InstanceError::Quota(q),
             PlacementError::Store(e) => InstanceError::Store(e),
         }
@@ -80,6 +86,7 @@ impl From<InstanceError> for ApiError {
             | InstanceError::Changed => conflict("invalid_instance_state", &e),
             InstanceError::Quota(_) => conflict("quota_exceeded", &e),
             InstanceError::NoHost(_) => conflict("no_suitable_host", &e),
+            InstanceError::Eip(message) => ApiError::field("eips", message),
             InstanceError::Store(e) => e.into(),
             InstanceError::Internal(e) => ApiError::Internal(e),
         }

@@ -69,6 +69,7 @@ pub async fn create(
         .secrets
         .seal(&req.admin_password)
         .map_err(|e| InstanceError::Internal(e.into()))?;
+    let (eips, nics) = eips_to_bind(st, &plan.tenant_id, &req.eips).await?;
     let (id, op_id, now) = (new_id("inst"), new_id("op"), now_ms());
     let row = NewInstanceRow {
         id: &id,
@@ -82,6 +83,7 @@ pub async fn create(
         disk_bytes: plan.disk_bytes,
         gpu_type: req.gpu_type.as_deref(),
         admin_password_sealed: &sealed,
+        eips: &eips,
     };
     let op = NewOperation {
         id: &op_id,
@@ -96,6 +98,7 @@ pub async fn create(
         cluster: req.cluster_id.clone(),
         gpu_type: req.gpu_type.clone(),
         exclude: Vec::new(),
+        nics,
     };
     let oc = st.settings.overcommit;
     let host = place(st, placement, None, |host| {
@@ -121,6 +124,44 @@ pub async fn create(
     let job = job::create(st.clone(), id.clone(), op_id.clone());
     crate::jobs::lease::run(st, &op_id, "instance create", job);
     reload(st, &id).await
+}
+
+/// The EIPs a create binds, each with a new MAC for its NIC, and the NICs their segments
+/// need of a host. Each must be the tenant's, allocated and not bound; the claim binds them
+/// in its transaction, and refuses the create if one was taken meanwhile.
+async fn eips_to_bind(
+    st: &AppState,
+    tenant: &str,
+    ids: &[String],
+) -> Result<(Vec<(String, String)>, Vec<String>)> {
+    let mut eips = Vec::new();
+    let mut nics = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        if ids[..i].contains(id) {
+            return Err(InstanceError::Eip(format!("EIP {id} is listed twice")));
+        }
+        let eip = st
+            .store
+            .eip(id)
+            .await?
+            .filter(|e| e.tenant_id == tenant)
+            .ok_or_else(|| InstanceError::Eip(format!("EIP {id} is not one of the tenant's")))?;
+        if let Some(other) = &eip.instance_id {
+            return Err(InstanceError::Eip(format!(
+                "EIP {id} is bound to instance {other}; unbind it first"
+            )));
+        }
+        let segment = st
+            .store
+            .segment_record(&eip.segment_id)
+            .await?
+            .ok_or_else(|| InstanceError::Eip(format!("EIP {id}'s segment is gone")))?;
+        if !nics.contains(&segment.spec.nic) {
+            nics.push(segment.spec.nic.clone());
+        }
+        eips.push((id.clone(), crate::network::store::eips::new_mac()));
+    }
+    Ok((eips, nics))
 }
 
 /// Moves the instance into the action's state and starts its job. An unplaced instance being
@@ -233,6 +274,7 @@ async fn place_existing(
         cluster: None,
         gpu_type: inst.gpu_type.clone(),
         exclude: Vec::new(),
+        nics: instance_nics(st, &inst.id).await?,
     };
     let oc = st.settings.overcommit;
     place(st, req, None, |host| {
@@ -338,4 +380,14 @@ pub async fn export(st: &AppState, caller: &Caller, id: &str, name: &str) -> Res
     let job = job::export(st.clone(), id.to_string(), image_id.clone(), op_id.clone());
     crate::jobs::lease::run(st, &op_id, "instance export", job);
     Ok(image_id)
+}
+
+/// The NICs a host needs to run instance `id` (its EIPs' segments').
+pub async fn instance_nics(
+    st: &AppState,
+    id: &str,
+) -> std::result::Result<Vec<String>, StoreError> {
+    use crate::network::store::eips::InstancesOf;
+    let mut nics = st.store.instance_nics(InstancesOf::Instance(id)).await?;
+    Ok(nics.remove(id).unwrap_or_default())
 }

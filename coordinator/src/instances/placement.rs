@@ -27,6 +27,9 @@ pub enum PlacementError {
     /// The instance is no longer in the state the claim needs.
     #[error("the instance changed meanwhile")]
     Moved,
+    /// An EIP the instance was to be created with was taken meanwhile.
+    #[error("EIP {0} was bound or released meanwhile")]
+    EipTaken(String),
     #[error("{0}")]
     Quota(QuotaExceeded),
     #[error(transparent)]
@@ -57,6 +60,7 @@ where
             }
             Err(ClaimRefused::HostFull) => req.exclude.push(host),
             Err(ClaimRefused::Moved) => return Err(PlacementError::Moved),
+            Err(ClaimRefused::EipTaken(eip)) => return Err(PlacementError::EipTaken(eip)),
             Err(ClaimRefused::Quota(q)) => return Err(PlacementError::Quota(q)),
         }
     }

@@ -187,7 +187,8 @@ pub async fn claim_target(
     tried: &[String],
 ) -> Result<Claim, StoreError> {
     let source = inst.host_id.clone().unwrap_or_default();
-    let mut req = move_request(inst, cluster, &source);
+    let nics = crate::instances::lifecycle::instance_nics(st, &inst.id).await?;
+    let mut req = move_request(inst, &nics, cluster, &source);
     req.exclude.extend(tried.iter().cloned());
     let oc = st.settings.overcommit;
     let placed = place(st, req, pinned.as_deref(), |target| {
@@ -207,21 +208,25 @@ pub async fn claim_target(
         }
         Err(PlacementError::Moved) => "it changed meanwhile; enter maintenance again".into(),
         Err(
-            e
-            @ (PlacementError::PinnedFull(_) | PlacementError::AllFull | PlacementError::Quota(_)),
+            e @ (PlacementError::PinnedFull(_)
+            | PlacementError::AllFull
+            | PlacementError::Quota(_)
+            | PlacementError::EipTaken(_)),
         ) => e.to_string(),
     };
     Ok(Claim::Refused(reason))
 }
 
-/// Where `inst` may go when it leaves `source`: another host of `cluster`.
-pub fn move_request(inst: &Instance, cluster: &str, source: &str) -> Request {
+/// Where `inst` may go when it leaves `source`: another host of `cluster` that has `nics` (its
+/// EIPs' segments').
+pub fn move_request(inst: &Instance, nics: &[String], cluster: &str, source: &str) -> Request {
     Request {
         cores: inst.vcpus,
         memory_bytes: inst.memory_bytes,
         cluster: Some(cluster.to_string()),
         gpu_type: None,
         exclude: vec![source.to_string()],
+        nics: nics.to_vec(),
     }
 }
 

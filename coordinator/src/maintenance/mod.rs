@@ -143,15 +143,21 @@ pub async fn migration(st: &AppState, id: &InstanceId) -> Result<MoveItem> {
 pub async fn plan(st: &AppState, id: &HostId) -> Result<DrainPlan> {
     let host = host(st, id).await?;
     let instances = st.store.instances_on_host(id).await?;
+    let nics = st
+        .store
+        .instance_nics(crate::network::store::eips::InstancesOf::Host(id))
+        .await?;
     let mut hosts: Vec<Candidate> = st.store.placement_candidates(now_ms());
     let mut fits = true;
     let items: Vec<PlanItem> = instances
         .iter()
         .map(|rec| {
+            let inst = &rec.instance;
+            let nics = nics.get(&inst.id).map_or(&[][..], Vec::as_slice);
             plan_item(
                 st.settings.overcommit,
                 (&host.cluster_id, &host.id),
-                &rec.instance,
+                (inst, nics),
                 &mut hosts,
                 &mut fits,
             )
@@ -175,7 +181,7 @@ pub async fn plan(st: &AppState, id: &HostId) -> Result<DrainPlan> {
 fn plan_item(
     oc: Overcommit,
     (cluster, source): (&str, &str),
-    inst: &Instance,
+    (inst, nics): (&Instance, &[String]),
     hosts: &mut [Candidate],
     fits: &mut bool,
 ) -> PlanItem {
@@ -194,7 +200,7 @@ fn plan_item(
     if action != MoveAction::Migrate {
         return item;
     }
-    let req = move_request(inst, cluster, source);
+    let req = move_request(inst, nics, cluster, source);
     let (suitable, rejected) = scheduler::filter(hosts, &req, oc);
     item.suitable_targets = suitable.len() as u32;
     item.targets = suitable.iter().map(|h| h.host_id.clone()).collect();
@@ -283,7 +289,7 @@ pub async fn migrate(
     }
     let source_host = host(st, &source).await?;
     if let Some(target) = target {
-        check_target(st, &source_host, target).await?;
+        check_target(st, &source_host, target, id).await?;
     }
     let target = target.map(|t| t.to_string());
     let op_id = new_id("op");
@@ -318,8 +324,9 @@ pub async fn migrate(
     instance(st, id).await
 }
 
-/// A named migration target must be another host of the source's cluster.
-async fn check_target(st: &AppState, source: &Host, target: &HostId) -> Result<()> {
+/// A named migration target must be another host of the source's cluster, with the NICs of
+/// the instance's EIPs' segments.
+async fn check_target(st: &AppState, source: &Host, target: &HostId, id: &str) -> Result<()> {
     if **target == *source.id {
         return Err(MaintenanceError::Target(format!(
             "the instance already runs on {target}"
@@ -335,6 +342,19 @@ async fn check_target(st: &AppState, source: &Host, target: &HostId) -> Result<(
         return Err(MaintenanceError::Target(format!(
             "host {target} is in cluster {}; the instance's host is in {}",
             t.cluster_id, source.cluster_id
+        )));
+    }
+    let needs = crate::instances::lifecycle::instance_nics(st, id).await?;
+    let has = st.store.with_placement(now_ms(), |hosts| {
+        hosts
+            .iter()
+            .find(|h| h.host_id == **target)
+            .map(|h| h.nics.clone())
+            .unwrap_or_default()
+    });
+    if let Some(nic) = needs.iter().find(|n| !has.contains(n)) {
+        return Err(MaintenanceError::Target(format!(
+            "host {target} has no NIC {nic}, which the instance's EIPs are reached through"
         )));
     }
     Ok(())
@@ -358,6 +378,7 @@ mod tests {
             total_memory_bytes: 64 << 30,
             allocated_memory_bytes: 0,
             free_gpus: vec![],
+            nics: vec![],
         }
     }
 
@@ -380,7 +401,7 @@ mod tests {
         };
         let mut fits = true;
         let mut plan =
-            |inst: Instance| plan_item(oc, ("az1", "host-a"), &inst, &mut hosts, &mut fits);
+            |inst: Instance| plan_item(oc, ("az1", "host-a"), (&inst, &[]), &mut hosts, &mut fits);
         let first = plan(vm(2, InstanceState::Running));
         assert_eq!(
             first.targets,

@@ -35,7 +35,7 @@ fn store_histogram() -> Histogram {
 
 /// Why a placement found no host, as a label ([`crate::scheduler::Rejection::reason`]) — every
 /// one exported from the start, so alert rules and dashboards see a series before the first.
-pub const REFUSAL_REASONS: [&str; 8] = [
+pub const REFUSAL_REASONS: [&str; 9] = [
     "no_hosts",
     "excluded",
     "other_cluster",
@@ -44,6 +44,7 @@ pub const REFUSAL_REASONS: [&str; 8] = [
     "cores",
     "memory",
     "no_gpu",
+    "no_nic",
 ];
 
 static SERIES: LazyLock<Series> = LazyLock::new(|| {

@@ -153,6 +153,10 @@ pub struct CreateArgs {
     /// Place it in this cluster only.
     #[arg(long, value_name = "ID")]
     cluster: Option<String>,
+    /// An EIP of the tenant's to bind at create (repeat for more): the instance gets a NIC on
+    /// its segment, configured at first boot.
+    #[arg(long = "eip", value_name = "ID")]
+    eips: Vec<String>,
     #[command(flatten)]
     password: PasswordArgs,
     #[command(flatten)]
@@ -172,6 +176,7 @@ impl CreateArgs {
             gpu_type: self.gpu.clone(),
             cluster_id: self.cluster.clone(),
             admin_password,
+            eips: self.eips.clone(),
         }
     }
 }

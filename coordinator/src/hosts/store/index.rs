@@ -21,6 +21,8 @@ pub struct IndexEntry {
     pub capacity: Capacity,
     /// Free vGPUs and passthrough GPUs by type (devices/store.rs keeps it).
     pub free_gpus: Vec<(String, u32)>,
+    /// The host's NICs (facts).
+    pub nics: Vec<String>,
 }
 
 /// What placement reads of a host: its size and what instances have claimed of it.
@@ -69,6 +71,7 @@ impl Placement {
             total_memory_bytes: c.total_memory_bytes,
             allocated_memory_bytes: c.allocated_memory_bytes,
             free_gpus: entry.free_gpus.clone(),
+            nics: entry.nics.clone(),
         };
         match self.slot.get(id) {
             Some(&i) => {
@@ -219,6 +222,7 @@ mod tests {
             search_text: text.to_string(),
             capacity: Capacity::default(),
             free_gpus: Vec::new(),
+            nics: Vec::new(),
         }
     }
 

@@ -18,7 +18,7 @@ const LIST_COLUMNS: &str = "id, ip, hostname, cluster_id, cpu_model, total_cores
     total_memory_bytes, allocated_memory_bytes, state, updated_at, last_seen, offline_after";
 
 const INDEX_COLUMNS: &str = "cluster_id, state, offline_after, search_text, total_cores, \
-    allocated_cores, total_memory_bytes, allocated_memory_bytes";
+    allocated_cores, total_memory_bytes, allocated_memory_bytes, nics";
 
 /// A host as first written, at enrollment (facts arrive with the first heartbeat).
 #[derive(Debug, Clone)]
@@ -78,7 +78,12 @@ fn index_entry(row: &crate::db::Row) -> Result<IndexEntry, StoreError> {
             allocated_memory_bytes: row.try_get::<i64, _>("allocated_memory_bytes")? as u64,
         },
         free_gpus: Vec::new(),
+        nics: parse_nics(row.try_get("nics")?)?,
     })
+}
+
+fn parse_nics(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("host NICs: {e}")))
 }
 
 fn parse_state(text: &str) -> Result<HostState, StoreError> {
@@ -256,6 +261,8 @@ impl Store {
         let f = &hb.facts;
         let domains = serde_json::to_string(&hb.domains)
             .map_err(|e| StoreError::Corrupt(format!("domains: {e}")))?;
+        let nics = serde_json::to_string(&f.nics)
+            .map_err(|e| StoreError::Corrupt(format!("NICs: {e}")))?;
         let offline_after = now + 3 * hb.interval_ms.min(i64::MAX as u64 / 4) as i64;
         // search_text also holds ip and cluster: read them first.
         let Some(current) = crate::db::query("SELECT ip, cluster_id FROM hosts WHERE id = $1")
@@ -278,7 +285,7 @@ impl Store {
                 hostname = $1, cpu_model = $2, total_cores = $3, total_memory_bytes = $4, \
                 libvirt_uri = $5, hypervisor = $6, agent_version = $7, domains_json = $8, \
                 last_seen = $9, offline_after = $10, api_port = $11, search_text = $12, \
-                migration_uri = $14, migrate_uri = $15, shared_storage = $16 \
+                migration_uri = $14, migrate_uri = $15, shared_storage = $16, nics = $17 \
              WHERE id = $13 RETURNING state, presence",
         )
         .bind(&f.hostname)
@@ -297,6 +304,7 @@ impl Store {
         .bind(&f.migration_uri)
         .bind(&f.migrate_uri)
         .bind(&f.shared_storage)
+        .bind(&nics)
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -306,6 +314,7 @@ impl Store {
             e.search_text = text;
             e.capacity.total_cores = f.total_cores;
             e.capacity.total_memory_bytes = f.total_memory_bytes;
+            e.nics = f.nics.clone();
         });
         self.note_for_peers(crate::db::follow::Note::Host(id.to_string()));
         let was_offline = row.try_get::<&str, _>("presence")? == "offline";
@@ -414,7 +423,7 @@ impl Store {
     pub async fn get_host(&self, id: &str, now: i64) -> Result<Option<HostDetail>, StoreError> {
         let row = crate::db::query(&format!(
             "SELECT {LIST_COLUMNS}, created_at, libvirt_uri, hypervisor, agent_version, api_port, \
-                domains_json, unknown_domains_json, cert_expires_at FROM hosts WHERE id = $1"
+                domains_json, unknown_domains_json, cert_expires_at, nics FROM hosts WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(self.pool())
@@ -427,8 +436,21 @@ impl Store {
             serde_json::from_str(row.try_get("unknown_domains_json")?)
                 .map_err(|e| StoreError::Corrupt(format!("unknown domains of {id}: {e}")))?;
         let port: Option<i64> = row.try_get("api_port")?;
+        let nics = parse_nics(row.try_get("nics")?)?;
+        let segments = crate::db::query("SELECT id, nic FROM segments ORDER BY name")
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .filter(|r| {
+                r.try_get::<&str, _>("nic")
+                    .is_ok_and(|n| nics.iter().any(|h| h == n))
+            })
+            .map(|r| r.try_get("id"))
+            .collect::<Result<Vec<String>, _>>()?;
         Ok(Some(HostDetail {
             unknown_domains,
+            nics,
+            segments,
             agent_api: port.map(|p| format!("https://{}:{p}", socket_host(&host.ip))),
             created_at: rfc3339(row.try_get("created_at")?),
             libvirt_uri: row.try_get("libvirt_uri")?,
@@ -606,6 +628,7 @@ mod tests {
                 migrate_uri: None,
                 shared_storage: None,
                 ipmi: true,
+                nics: vec![],
             },
             domains: vec![],
             api_port: 7444,

@@ -36,6 +36,9 @@ pub(crate) struct Claim {
     op: String,
     host: String,
     tenant: String,
+    /// EIPs bound in the claim's transaction, with their NICs' MACs: such a claim is written
+    /// in a batch of its own, so that one taken meanwhile refuses it alone.
+    eips: Vec<(String, String)>,
     cores: u64,
     memory: u64,
     oc: Overcommit,
@@ -75,6 +78,7 @@ impl Claim {
             op: op.to_json().to_string(),
             host: host.to_string(),
             tenant: new.tenant_id.to_string(),
+            eips: new.eips.to_vec(),
             cores: u64::from(new.vcpus),
             memory: new.memory_bytes,
             oc,
@@ -117,16 +121,22 @@ async fn writer(store: Store, mut rx: mpsc::UnboundedReceiver<Claim>, stop: Canc
 
 /// Takes from the front of `waiting` up to `MAX_BATCH` claims of distinct hosts and distinct
 /// tenants (and the same overcommit ratios); the others keep their place for the next batch.
+/// A claim that binds EIPs is a batch alone.
 fn next_batch(waiting: &mut VecDeque<Claim>) -> Vec<Claim> {
     let (mut hosts, mut tenants) = (HashSet::new(), HashSet::new());
     let mut batch: Vec<Claim> = Vec::new();
     let mut later = VecDeque::new();
+    let mut alone = false;
     while let Some(claim) = waiting.pop_front() {
+        let binds = !claim.eips.is_empty();
         if batch.len() < MAX_BATCH
+            && !alone
+            && (batch.is_empty() || !binds)
             && batch.first().is_none_or(|first| first.oc == claim.oc)
             && !hosts.contains(&claim.host)
             && !tenants.contains(&claim.tenant)
         {
+            alone = binds;
             hosts.insert(claim.host.clone());
             tenants.insert(claim.tenant.clone());
             batch.push(claim);
@@ -238,6 +248,15 @@ impl Store {
             refusals.insert(c.host.clone(), ClaimRefused::Quota(exceeded));
         }
         insert_instances(&mut tx, &granted).await?;
+        if let [claim] = granted.as_slice()
+            && let Some(taken) = bind_eips(&mut tx, claim).await?
+        {
+            // Dropping the transaction rolls the claim back: nothing of it stays.
+            return Ok(Decided {
+                results: vec![Err(ClaimRefused::EipTaken(taken))],
+                allocations: HashMap::new(),
+            });
+        }
         let created =
             serde_json::json!({ "state": InstanceState::Creating.as_str(), "created": true });
         let events: Vec<crate::events::Event<'_>> = granted
@@ -272,6 +291,32 @@ impl Store {
             allocations,
         })
     }
+}
+
+/// Binds the claim's EIPs to its new instance (each with its NIC's MAC, as `bind_eip` does);
+/// answers the first that is no longer the tenant's to bind.
+async fn bind_eips(conn: &mut crate::db::Tx, claim: &Claim) -> Result<Option<String>, StoreError> {
+    let now = plinth_common::timefmt::now_ms();
+    for (eip, mac) in &claim.eips {
+        let bound = crate::db::query(
+            "UPDATE eips SET instance_id = $1, mac = $2, updated_at = $3 \
+             WHERE id = $4 AND tenant_id = $5 AND instance_id IS NULL",
+        )
+        .bind(&claim.id)
+        .bind(mac)
+        .bind(now)
+        .bind(eip)
+        .bind(&claim.tenant)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if bound != 1 {
+            return Ok(Some(eip.clone()));
+        }
+        let data = json!({ "instance_id": claim.id });
+        crate::events::record_change(conn, crate::events::EventType::Eip, eip, data).await?;
+    }
+    Ok(None)
 }
 
 /// JSON array of the claims' instance rows (what every statement here reads).
@@ -495,6 +540,7 @@ mod tests {
             disk_bytes: GIB,
             gpu_type: None,
             admin_password_sealed: "sealed",
+            eips: &[],
         };
         let op = NewOperation {
             id: &op,
@@ -634,6 +680,7 @@ mod tests {
             op: String::new(),
             host: host.into(),
             tenant: tenant.into(),
+            eips: Vec::new(),
             cores: 1,
             memory: 1,
             oc: Overcommit::default(),

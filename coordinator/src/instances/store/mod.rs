@@ -52,6 +52,8 @@ pub struct NewInstanceRow<'a> {
     pub disk_bytes: u64,
     pub gpu_type: Option<&'a str>,
     pub admin_password_sealed: &'a str,
+    /// EIPs of the tenant's to bind in the create's transaction, each with its NIC's new MAC.
+    pub eips: &'a [(String, String)],
 }
 
 /// Why a claim was not taken.
@@ -62,6 +64,8 @@ pub enum ClaimRefused {
     Quota(QuotaExceeded),
     /// The instance changed under the caller (not where it was expected to be).
     Moved,
+    /// An EIP to bind at create was bound (or released) meanwhile.
+    EipTaken(String),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -601,6 +605,7 @@ mod tests {
             disk_bytes: GIB,
             gpu_type: None,
             admin_password_sealed: "sealed",
+            eips: &[],
         };
         let op = NewOperation {
             id: &op_id,

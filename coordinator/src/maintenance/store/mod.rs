@@ -356,6 +356,7 @@ mod tests {
             disk_bytes: GIB,
             gpu_type: None,
             admin_password_sealed: "s",
+            eips: &[],
         };
         let op_id = format!("op-create-{id}");
         let op = NewOperation {

@@ -14,7 +14,23 @@ use plinth_common::api::{Eip, EipState, InstanceAddress, SegmentState};
 use plinth_common::instance::InstanceState;
 use plinth_common::timefmt::rfc3339;
 use rand::Rng;
+use std::collections::HashMap;
 use std::net::IpAddr;
+
+/// Which instances [`Store::instance_nics`] reads.
+#[derive(Debug, Clone, Copy)]
+pub enum InstancesOf<'a> {
+    Host(&'a str),
+    Instance(&'a str),
+}
+
+/// A MAC for a new NIC: QEMU's locally administered prefix 52:54:00 and 24 random bits; the
+/// UNIQUE index on `eips.mac` refuses a repeat (one in 16 million per pair of NICs), so two
+/// NICs never share one.
+pub fn new_mac() -> String {
+    let [a, b, c]: [u8; 3] = rand::thread_rng().r#gen();
+    format!("52:54:00:{a:02x}:{b:02x}:{c:02x}")
+}
 
 /// Taken addresses read by the first query looking for a gap: in a sparse segment the first
 /// one already lies past the start. Each further query reads twice as many, up to `MAX_PAGE`.
@@ -412,12 +428,15 @@ impl Store {
             }
             Some(_) => {}
             None => {
-                crate::db::query("UPDATE eips SET instance_id = $1, updated_at = $2 WHERE id = $3")
-                    .bind(instance_id)
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut tx)
-                    .await?;
+                crate::db::query(
+                    "UPDATE eips SET instance_id = $1, updated_at = $2, mac = $3 WHERE id = $4",
+                )
+                .bind(instance_id)
+                .bind(now)
+                .bind(new_mac())
+                .bind(id)
+                .execute(&mut tx)
+                .await?;
                 let data = serde_json::json!({ "instance_id": instance_id });
                 crate::events::record_change(&mut tx, crate::events::EventType::Eip, id, data)
                     .await?;
@@ -432,7 +451,8 @@ impl Store {
     pub async fn unbind_eip(&self, id: &str, now: i64) -> Result<Option<Eip>, StoreError> {
         let mut tx = self.write().await?;
         let n = crate::db::query(
-            "UPDATE eips SET instance_id = NULL, updated_at = $1 WHERE id = $2 AND instance_id IS NOT NULL",
+            "UPDATE eips SET instance_id = NULL, mac = NULL, updated_at = $1 \
+             WHERE id = $2 AND instance_id IS NOT NULL",
         )
         .bind(now)
         .bind(id)
@@ -488,7 +508,7 @@ impl Store {
         instance_id: &str,
     ) -> Result<Vec<InstanceAddress>, StoreError> {
         let rows = crate::db::query(&format!(
-            "SELECT e.id AS eip_id, e.address, {} FROM eips e \
+            "SELECT e.id AS eip_id, e.address, e.mac, {} FROM eips e \
              JOIN segments s ON s.id = e.segment_id \
              WHERE e.instance_id = $1 ORDER BY s.ip_version, e.address_key",
             segments::COLUMNS
@@ -502,6 +522,7 @@ impl Store {
                 Ok(InstanceAddress {
                     eip_id: r.try_get("eip_id")?,
                     address: r.try_get("address")?,
+                    mac: r.try_get("mac")?,
                     ip_version: version(&segment.spec.net),
                     prefix_len: segment.spec.net.prefix_len(),
                     routes: segment.routes(),
@@ -513,6 +534,52 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The MAC of bound EIP `id`'s NIC, given now if it has none (it was bound before NICs).
+    pub async fn give_mac(&self, id: &str) -> Result<String, StoreError> {
+        let mut tx = self.write().await?;
+        crate::db::query("UPDATE eips SET mac = $1 WHERE id = $2 AND mac IS NULL")
+            .bind(new_mac())
+            .bind(id)
+            .execute(&mut tx)
+            .await?;
+        let mac: Option<String> = crate::db::query("SELECT mac FROM eips WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut tx)
+            .await?
+            .try_get("mac")?;
+        tx.commit().await?;
+        mac.ok_or_else(|| StoreError::Corrupt(format!("EIP {id} has no MAC after one was given")))
+    }
+
+    /// The NICs of the segments of the EIPs bound to each instance on `host` (or to the one
+    /// instance `instance`): a host must have them to run the instance.
+    pub async fn instance_nics(
+        &self,
+        on: InstancesOf<'_>,
+    ) -> Result<HashMap<String, Vec<String>>, StoreError> {
+        let (filter, value) = match on {
+            InstancesOf::Host(host) => (
+                "e.instance_id IN (SELECT id FROM instances WHERE host_id = $1)",
+                host,
+            ),
+            InstancesOf::Instance(id) => ("e.instance_id = $1", id),
+        };
+        let rows = crate::db::query(&format!(
+            "SELECT DISTINCT e.instance_id, s.nic FROM eips e \
+             JOIN segments s ON s.id = e.segment_id WHERE {filter} ORDER BY s.nic"
+        ))
+        .bind(value)
+        .fetch_all(self.pool())
+        .await?;
+        let mut nics: HashMap<String, Vec<String>> = HashMap::new();
+        for r in &rows {
+            nics.entry(r.try_get("instance_id")?)
+                .or_default()
+                .push(r.try_get("nic")?);
+        }
+        Ok(nics)
     }
 
     async fn eip_or_corrupt(&self, id: &str) -> Result<Eip, StoreError> {

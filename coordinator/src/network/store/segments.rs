@@ -408,6 +408,21 @@ impl Store {
     }
 
     /// The stored record of a segment, for checks.
+    /// Every segment's uplink (NIC and VLAN), each once: what the agents keep bridges for.
+    pub async fn segment_uplinks(&self) -> Result<Vec<plinth_common::api::Uplink>, StoreError> {
+        let rows = crate::db::query("SELECT DISTINCT nic, vlan FROM segments ORDER BY nic, vlan")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(plinth_common::api::Uplink {
+                    nic: r.try_get("nic")?,
+                    vlan: r.try_get::<Option<i64>, _>("vlan")?.map(|v| v as u16),
+                })
+            })
+            .collect()
+    }
+
     pub async fn segment_record(&self, id: &str) -> Result<Option<SegmentRecord>, StoreError> {
         let mut conn = self.read().await?;
         read(&mut conn, id).await
