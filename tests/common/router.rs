@@ -104,6 +104,37 @@ impl Router {
         Ok(received)
     }
 
+    /// Starts pinging `address` from the router every 0.1 s until [`Router::stop_ping`].
+    pub fn start_ping(&self, address: &str) -> anyhow::Result<std::process::Child> {
+        Ok(Command::new("ip")
+            .args(["netns", "exec", &self.ns])
+            .args(["ping", "-n", "-q", "-i", "0.1", "-W", "1", address])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?)
+    }
+
+    /// Stops a [`Router::start_ping`] (SIGINT, so it prints its summary); answers the echo
+    /// requests sent and the replies received.
+    pub fn stop_ping(mut child: std::process::Child) -> anyhow::Result<(u32, u32)> {
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).is_err() {
+            let _ = child.kill();
+        }
+        let out = child.wait_with_output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let count = |suffix: &str| -> Option<u32> {
+            text.split(", ")
+                .flat_map(|part| part.split('\n'))
+                .find_map(|part| part.trim().strip_suffix(suffix))
+                .and_then(|n| n.trim().parse().ok())
+        };
+        match (count(" packets transmitted"), count(" received")) {
+            (Some(sent), Some(received)) => Ok((sent, received)),
+            _ => anyhow::bail!("ping's summary: {text}"),
+        }
+    }
+
     /// Packets from `source` the router has seen (an iptables rule counts them; added on the
     /// first call).
     pub fn seen_from(&self, source: &str) -> anyhow::Result<u64> {

@@ -1,10 +1,10 @@
-//! The agent's instances: create, read, start/stop/reboot, delete, export.
+//! The agent's instances: create, read, start/stop/reboot, delete, export, NICs.
 
 use super::{AgentClient, AgentError, LONG_CALL, NO_BODY};
 use crate::agents::AgentEndpoint;
 use plinth_common::api::agent_routes as routes;
 use plinth_common::api::{
-    AgentCreateInstance, AgentExport, AgentExported, AgentInstance, AgentStop,
+    AgentCreateInstance, AgentExport, AgentExported, AgentInstance, AgentNic, AgentStop,
 };
 use plinth_common::instance::InstanceAction;
 use reqwest::Method;
@@ -70,6 +70,30 @@ impl AgentClient {
         self.call::<IgnoredAny>(ep, Method::DELETE, &path, &[], NO_BODY, DELETE_CALL)
             .await
             .map(drop)
+    }
+
+    /// Gives the instance a NIC (live when it runs, and in its definition).
+    pub async fn attach_nic(
+        &self,
+        ep: &AgentEndpoint,
+        id: &str,
+        nic: &AgentNic,
+    ) -> Result<AgentInstance, AgentError> {
+        let path = routes::instance_nics(id);
+        self.call(ep, Method::POST, &path, &[], Some(nic), super::CALL)
+            .await
+    }
+
+    /// Takes the NIC with `mac` off the instance (one it lacks is already off).
+    pub async fn detach_nic(
+        &self,
+        ep: &AgentEndpoint,
+        id: &str,
+        mac: &str,
+    ) -> Result<AgentInstance, AgentError> {
+        let path = routes::instance_nic(id, mac);
+        self.call(ep, Method::DELETE, &path, &[], NO_BODY, super::CALL)
+            .await
     }
 
     pub async fn export_instance(

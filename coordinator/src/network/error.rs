@@ -5,6 +5,7 @@ use crate::db::StoreError;
 use crate::http::error::ApiError;
 use crate::network::store::eips::FullSegment;
 use crate::network::validate::{Clash, Invalid};
+use plinth_common::instance::InstanceState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkError {
@@ -45,6 +46,19 @@ pub enum NetworkError {
     EipNotFound(String),
     #[error("EIP {id} is bound to instance {instance_id}; unbind it first")]
     EipBound { id: String, instance_id: String },
+    /// The instance's host does not reach the EIP's segment.
+    #[error("host {host} has no NIC {nic}, which segment {segment} is reached through")]
+    NicUnavailable {
+        host: String,
+        nic: String,
+        segment: String,
+    },
+    /// A job is moving the instance; its NICs change when it is settled.
+    #[error("instance {id} is {state}; bind or unbind its EIPs when it is running or stopped")]
+    InstanceBusy { id: String, state: InstanceState },
+    /// The host's agent did not make the change (its own words are logged, not shown).
+    #[error("the host's agent could not {0} the instance's NIC; try again")]
+    Agent(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -96,7 +110,10 @@ impl From<Invalid> for ApiError {
 impl From<NetworkError> for ApiError {
     fn from(err: NetworkError) -> ApiError {
         let message = err.to_string();
-        let conflict = |code| ApiError::Conflict { code, message };
+        let conflict = |code| ApiError::Conflict {
+            code,
+            message: message.clone(),
+        };
         match err {
             NetworkError::Invalid(e) => e.into(),
             NetworkError::SegmentNotFound(id) => ApiError::not_found("segment", &id),
@@ -113,6 +130,12 @@ impl From<NetworkError> for ApiError {
             NetworkError::AddressTaken { .. } => conflict("address_in_use"),
             NetworkError::EipNotFound(id) => ApiError::not_found("eip", &id),
             NetworkError::EipBound { .. } => conflict("eip_bound"),
+            NetworkError::NicUnavailable { .. } => conflict("nic_unavailable"),
+            NetworkError::InstanceBusy { .. } => conflict("invalid_instance_state"),
+            NetworkError::Agent(_) => ApiError::Upstream {
+                code: "agent_failed",
+                message: err.to_string(),
+            },
             NetworkError::Store(e) => e.into(),
         }
     }

@@ -17,8 +17,12 @@ use crate::network::store::eips::{AllocRefused, Allocation, ReleaseRefused};
 use crate::network::store::segments::{Permission, SegmentRefused, UnknownTenant};
 use crate::network::validate::SegmentInput;
 use crate::state::AppState;
-use plinth_common::api::{Eip, NewEip, NewSegment, Segment, SetSegmentPermission, UpdateSegment};
+use plinth_common::api::{
+    AgentNic, Eip, Instance, NewEip, NewSegment, Segment, SetSegmentPermission, UpdateSegment,
+    Uplink,
+};
 use plinth_common::ids::{EipId, SegmentId, new_id};
+use plinth_common::instance::InstanceState;
 use plinth_common::timefmt::now_ms;
 use std::net::IpAddr;
 
@@ -299,7 +303,140 @@ pub async fn visible_eip(
         .ok_or_else(|| NetworkError::EipNotFound(id.to_string()))
 }
 
-/// Unbinds EIP `id` from its instance (one not bound stays as it is), for `actor` of `tenant`.
+/// The host whose agent holds `inst`'s NICs now (none while it is unplaced); refused while a
+/// job moves the instance, whose NICs follow the store once it is settled.
+fn nic_host(inst: &Instance) -> Result<Option<&str>, NetworkError> {
+    match (inst.state, inst.host_id.as_deref()) {
+        (InstanceState::Running | InstanceState::Stopped | InstanceState::Error, host) => Ok(host),
+        (_, None) => Ok(None),
+        (state, Some(_)) => Err(NetworkError::InstanceBusy {
+            id: inst.id.clone(),
+            state,
+        }),
+    }
+}
+
+/// Before a bind: the instance can take a NIC on `eip`'s segment where it is.
+pub async fn check_pluggable(
+    st: &AppState,
+    eip: &Eip,
+    inst: &Instance,
+) -> Result<(), NetworkError> {
+    let Some(host) = nic_host(inst)? else {
+        return Ok(());
+    };
+    let segment = st
+        .store
+        .segment_record(&eip.segment_id)
+        .await?
+        .ok_or_else(|| NetworkError::SegmentNotFound(eip.segment_id.clone()))?;
+    let nics = st.store.with_placement(now_ms(), |hosts| {
+        hosts
+            .iter()
+            .find(|h| h.host_id == host)
+            .map(|h| h.nics.clone())
+            .unwrap_or_default()
+    });
+    if !nics.contains(&segment.spec.nic) {
+        return Err(NetworkError::NicUnavailable {
+            host: host.to_string(),
+            nic: segment.spec.nic,
+            segment: segment.id,
+        });
+    }
+    Ok(())
+}
+
+/// After a bind: the instance's domain gets the EIP's NIC (live when it runs). On failure the
+/// bind is undone, so the store never holds an EIP the guest was not given.
+pub async fn plug(st: &AppState, eip: &Eip, inst: &Instance) -> Result<(), NetworkError> {
+    let Some(host) = nic_host(inst)? else {
+        return Ok(());
+    };
+    let attached = async {
+        let address = st
+            .store
+            .instance_addresses(&inst.id)
+            .await?
+            .into_iter()
+            .find(|a| a.eip_id == eip.id)
+            .ok_or_else(|| NetworkError::EipNotFound(eip.id.clone()))?;
+        let mac = match address.mac {
+            Some(mac) => mac,
+            None => st.store.give_mac(&eip.id).await?,
+        };
+        let nic = AgentNic {
+            mac,
+            uplink: Uplink {
+                nic: address.nic,
+                vlan: address.vlan,
+            },
+            address: address.address,
+            prefix_len: address.prefix_len,
+            gateway: address.gateway,
+            routes: address.routes,
+        };
+        let ep = st
+            .store
+            .agent_endpoint(host, now_ms())
+            .await?
+            .ok_or(NetworkError::Agent("reach"))?;
+        match st.agents.attach_nic(&ep, &inst.id, &nic).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("instance_not_found") => Ok(()),
+            Err(e) => {
+                tracing::warn!(instance = %inst.id, eip = %eip.id, error = %e.explain(), "Attaching a NIC failed.");
+                Err(NetworkError::Agent("attach"))
+            }
+        }
+    }
+    .await;
+    if attached.is_err()
+        && let Err(e) = st.store.unbind_eip(&eip.id, now_ms()).await
+    {
+        tracing::error!(eip = %eip.id, error = %e, "Could not undo the bind of an EIP whose NIC failed.");
+    }
+    attached
+}
+
+/// Before an unbind: the NIC with the EIP's MAC comes off the instance where it runs.
+async fn unplug(st: &AppState, eip: &Eip) -> Result<(), NetworkError> {
+    let Some(instance) = &eip.instance_id else {
+        return Ok(());
+    };
+    let Some(rec) = st.store.instance(instance).await? else {
+        return Ok(());
+    };
+    let Some(host) = nic_host(&rec.instance)? else {
+        return Ok(());
+    };
+    let Some(mac) = st
+        .store
+        .instance_addresses(instance)
+        .await?
+        .into_iter()
+        .find(|a| a.eip_id == eip.id)
+        .and_then(|a| a.mac)
+    else {
+        return Ok(());
+    };
+    let ep = st
+        .store
+        .agent_endpoint(host, now_ms())
+        .await?
+        .ok_or(NetworkError::Agent("reach"))?;
+    match st.agents.detach_nic(&ep, instance, &mac).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("instance_not_found") => Ok(()),
+        Err(e) => {
+            tracing::warn!(instance = %instance, eip = %eip.id, error = %e.explain(), "Detaching a NIC failed.");
+            Err(NetworkError::Agent("detach"))
+        }
+    }
+}
+
+/// Unbinds EIP `id` from its instance (one not bound stays as it is), for `actor` of `tenant`:
+/// its NIC comes off the instance first.
 pub async fn unbind_eip(
     st: &AppState,
     actor: &str,
@@ -307,6 +444,7 @@ pub async fn unbind_eip(
     id: &EipId,
 ) -> Result<Eip, NetworkError> {
     let before = visible_eip(st, tenant, id).await?;
+    unplug(st, &before).await?;
     let eip = st
         .store
         .unbind_eip(id, now_ms())

@@ -127,18 +127,22 @@ pub async fn show(
 }
 
 /// Bind an EIP to an instance of its tenant (not one being deleted). An EIP is bound to one
-/// instance at a time: unbind it first to move it.
+/// instance at a time: unbind it first to move it. An instance on a host gets a NIC for it
+/// at once (hot-plugged when it runs); its host must have the segment's NIC.
 #[utoipa::path(post, path = "/v1/eips/{id}/bind", params(("id" = String, Path, description = "EIP id")), tag = "eips", security(("bearer" = [])), request_body = BindEip,
-    responses((status = 200, body = Eip), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Eip), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 502, body = ErrorBody)))]
 pub async fn bind(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<EipId>,
     ApiJson(req): ApiJson<BindEip>,
 ) -> ApiResult<ApiJson<Eip>> {
-    find(&st, &caller, &id).await?;
+    let before = find(&st, &caller, &id).await?;
     // A tenant learns nothing of another's instance: it is "not found".
     let inst = instances::find(&st, &caller, &req.instance_id).await?;
+    if before.instance_id.as_deref() != Some(req.instance_id.as_str()) {
+        network::check_pluggable(&st, &before, &inst.instance).await?;
+    }
     let eip = st
         .store
         .bind_eip(&id, &req.instance_id, now_ms())
@@ -159,6 +163,9 @@ pub async fn bind(
             ),
             BindRefused::BoundElsewhere { instance_id } => bound(&id, &instance_id),
         })?;
+    if before.instance_id.is_none() {
+        network::plug(&st, &eip, &inst.instance).await?;
+    }
     st.store
         .audit(
             &caller.actor(),
@@ -170,9 +177,10 @@ pub async fn bind(
     Ok(ApiJson(eip))
 }
 
-/// Unbind an EIP from its instance; one not bound stays as it is.
+/// Unbind an EIP from its instance; one not bound stays as it is. The instance's NIC for it
+/// is removed first (live when it runs).
 #[utoipa::path(post, path = "/v1/eips/{id}/unbind", params(("id" = String, Path, description = "EIP id")), tag = "eips", security(("bearer" = [])),
-    responses((status = 200, body = Eip), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Eip), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 502, body = ErrorBody)))]
 pub async fn unbind(
     State(st): State<AppState>,
     caller: Caller,
