@@ -223,6 +223,88 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
     );
     console.command(&format!("ip addr del {SPOOFED}/32 dev eth0"))?;
 
+    // A second EIP, of the IPv6 segment on the same NIC, bound while the guest runs: its NIC
+    // is hot-plugged (live and in the definition) and the guest sees it; unbound, it goes.
+    let (status, seg6) = region
+        .post(
+            "/v1/segments",
+            json!({"name": "public-v6", "cidr": "2001:db8:21::/64", "gateway": "2001:db8:21::1",
+                "nic": router.nic, "route_policy": "default"}),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "segment: {status} {seg6}");
+    let (status, eip6) = region
+        .post(
+            "/v1/eips",
+            json!({"tenant_id": tenant.id, "address": "2001:db8:21::10"}),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "eip: {status} {eip6}");
+    let eip6_id = eip6["id"].as_str().unwrap_or_default().to_string();
+    let (status, bound) = region
+        .post(
+            &format!("/v1/eips/{eip6_id}/bind"),
+            json!({"instance_id": id}),
+        )
+        .await?;
+    if status != 200 {
+        eprintln!(
+            "coordinator log:\n{}\nagent log:\n{}",
+            region.coordinator_log(),
+            on.agent.log_text()
+        );
+    }
+    assert_eq!(status, 200, "{bound}");
+    let (_, network) = region.get(&format!("/v1/instances/{id}/network")).await?;
+    let mac6 = network["addresses"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["eip_id"] == eip6_id.as_str()))
+        .and_then(|x| x["mac"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(mac6.starts_with("52:54:00:") && mac6 != mac, "{network}");
+    let conn = on.conn()?;
+    let dom = conn.lookup_domain_by_name(&id)?;
+    for flags in [0, virt::sys::VIR_DOMAIN_XML_INACTIVE] {
+        let xml = dom.xml_desc(flags)?;
+        assert!(xml.contains(&format!("<mac address='{mac6}'/>")), "{xml}");
+        assert!(
+            xml.contains("<filterref filter='plinth-clean-traffic-ipv6'>"),
+            "{xml}"
+        );
+    }
+    let (_, links) = console.command_within(
+        &format!(
+            "for i in $(seq 60); do ip -o link | grep -q {mac6} && break; sleep 1; done; ip -o link"
+        ),
+        Duration::from_secs(90),
+    )?;
+    assert!(
+        links.contains(&mac6),
+        "the guest sees the hot-plugged NIC: {links}"
+    );
+    let (status, unbound) = region
+        .post(&format!("/v1/eips/{eip6_id}/unbind"), json!({}))
+        .await?;
+    assert_eq!(status, 200, "{unbound}");
+    let (_, links) = console.command_within(
+        &format!(
+            "for i in $(seq 60); do ip -o link | grep -q {mac6} || break; sleep 1; done; ip -o link"
+        ),
+        Duration::from_secs(90),
+    )?;
+    assert!(!links.contains(&mac6), "the NIC left the guest: {links}");
+    assert!(
+        !dom.xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)?
+            .contains(&mac6),
+        "and its definition"
+    );
+    let (status, body) = region.delete(&format!("/v1/eips/{eip6_id}")).await?;
+    anyhow::ensure!(status == 204, "release: {status} {body}");
+    let seg6_id = seg6["id"].as_str().unwrap_or_default().to_string();
+    let (status, body) = region.delete(&format!("/v1/segments/{seg6_id}")).await?;
+    anyhow::ensure!(status == 204, "delete segment: {status} {body}");
+
     // A live migration keeps the NIC, its MAC and its address answering; the router pings all
     // along and counts what was lost.
     let pinging = router.start_ping(EIP)?;

@@ -56,6 +56,9 @@ pub fn interface(nic: &DomainNic) -> String {
     )
 }
 
+/// Free PCIe root ports a QEMU domain is defined with, for NICs hot-plugged later.
+pub const HOTPLUG_PORTS: usize = 6;
+
 pub fn render(spec: &DomainSpec<'_>) -> String {
     let kind = match spec.hypervisor {
         Hypervisor::Test => "test",
@@ -155,6 +158,13 @@ pub fn render(spec: &DomainSpec<'_>) -> String {
     }
     if spec.hypervisor != Hypervisor::Test {
         x.push_str("    <memballoon model='virtio'/>\n");
+        // q35 hot-plugs a PCIe device only into a free root port, and libvirt adds just the
+        // ones the defined devices take: these are for NICs of EIPs bound later. (Given
+        // without an index, the first would take index 0, which is q35's root.)
+        x.push_str("    <controller type='pci' index='0' model='pcie-root'/>\n");
+        for _ in 0..HOTPLUG_PORTS {
+            x.push_str("    <controller type='pci' model='pcie-root-port'/>\n");
+        }
     }
     x.push_str("  </devices>\n</domain>\n");
     x
@@ -344,6 +354,12 @@ mod tests {
             );
             assert!(xml.contains("<serial type='pty'>"), "{label}");
             assert_eq!(xml.contains("machine='q35'"), qemu, "{label}");
+            assert_eq!(
+                xml.matches("<controller type='pci' model='pcie-root-port'/>")
+                    .count(),
+                if qemu { HOTPLUG_PORTS } else { 0 },
+                "{label}: free ports for hot-plugged NICs"
+            );
             // No <cpu>: QEMU's default model starts on every host (host-model fails on
             // some nested KVM hosts) and migrates between any two.
             assert!(!xml.contains("<cpu"), "{label}");

@@ -241,11 +241,7 @@ impl Instances {
     pub async fn start(&self, id: &str) -> Result<AgentInstance, InstanceError> {
         check_name("instance id", id)?;
         let _turn = self.turn(id).await?;
-        let xml = self
-            .libvirt
-            .domain_xml(domain_name(id), false, CALL)
-            .await
-            .map_err(|e| not_found_or(id, e, "describing"))?;
+        let xml = self.xml_of(id, false).await?;
         let _bridges = self
             .network
             .ensure_named(&domain_xml::bridges(&xml))
@@ -255,6 +251,14 @@ impl Instances {
             .await
             .map_err(|e| not_found_or(id, e, "starting"))?;
         self.get(id).await
+    }
+
+    /// The domain's XML: its definition when `inactive`, else what runs.
+    async fn xml_of(&self, id: &str, inactive: bool) -> Result<String, InstanceError> {
+        self.libvirt
+            .domain_xml(domain_name(id), inactive, CALL)
+            .await
+            .map_err(|e| not_found_or(id, e, "describing"))
     }
 
     /// Gives the instance `nic`, live when it runs and in its definition, on its uplink's
@@ -267,11 +271,7 @@ impl Instances {
         check_name("instance id", id)?;
         request::check_nic(0, &nic)?;
         let _turn = self.turn(id).await?;
-        let xml = self
-            .libvirt
-            .domain_xml(domain_name(id), true, CALL)
-            .await
-            .map_err(|e| not_found_or(id, e, "describing"))?;
+        let xml = self.xml_of(id, true).await?;
         if domain_xml::interface_with_mac(&xml, &nic.mac).is_none() {
             let (nics, _bridges) = self.network.prepare(std::slice::from_ref(&nic)).await?;
             for nic in &nics {
@@ -290,11 +290,7 @@ impl Instances {
     pub async fn detach_nic(&self, id: &str, mac: &str) -> Result<AgentInstance, InstanceError> {
         check_name("instance id", id)?;
         let _turn = self.turn(id).await?;
-        let xml = self
-            .libvirt
-            .domain_xml(domain_name(id), true, CALL)
-            .await
-            .map_err(|e| not_found_or(id, e, "describing"))?;
+        let xml = self.xml_of(id, true).await?;
         if let Some(interface) = domain_xml::interface_with_mac(&xml, mac) {
             self.libvirt
                 .detach_device(domain_name(id), interface, CALL)

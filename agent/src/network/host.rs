@@ -132,7 +132,7 @@ impl Network {
         }
         for (name, xml) in filter::definitions() {
             self.libvirt
-                .define_nwfilter(xml, LIBVIRT_CALL)
+                .define_nwfilter(name, xml, LIBVIRT_CALL)
                 .await
                 .map_err(NetworkError::Filter)?;
             tracing::debug!(filter = name, "Guest NIC filter defined.");

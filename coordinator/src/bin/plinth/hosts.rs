@@ -229,6 +229,8 @@ fn render_detail(detail: &HostDetail) -> String {
         ("libvirt uri", or_dash(Some(&detail.libvirt_uri))),
         ("agent version", or_dash(Some(&detail.agent_version))),
         ("agent api", or_dash(detail.agent_api.as_deref())),
+        ("nics", or_dash(Some(&detail.nics.join(", ")))),
+        ("segments", or_dash(Some(&detail.segments.join(", ")))),
         (
             "agent cert expires",
             when(detail.agent_cert_expires_at.as_deref()),
