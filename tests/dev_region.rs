@@ -227,5 +227,11 @@ async fn a_dev_region_drains_for_real_and_powers_its_server() -> anyhow::Result<
     assert_eq!(again["total"], 2, "{again}");
     let tenants = cli_json(&env, &["tenants", "list"])?;
     assert_eq!(tenants["total"], 1, "one demo tenant: {tenants}");
-    interrupt(dev, &data, &log)
+    interrupt(dev, &data, &log)?;
+    // The demo segments' uplink (a veth) and the bridge the agents made on it stay with a
+    // region's data; this region's data goes now.
+    for link in ["pldev0", "pl-pldev0"] {
+        let _ = Command::new("ip").args(["link", "del", link]).output();
+    }
+    Ok(())
 }

@@ -202,7 +202,11 @@ pub fn check(host: &Candidate, req: &Request, oc: Overcommit) -> Option<Rejectio
             gpu_type: gpu.clone(),
         });
     }
-    if let Some(nic) = req.nics.iter().find(|n| !host.nics.contains(n)) {
+    if let Some(nic) = req
+        .nics
+        .iter()
+        .find(|n| !plinth_common::api::has_nic(&host.nics, n))
+    {
         return Some(Rejection::NoNic { nic: nic.clone() });
     }
     None

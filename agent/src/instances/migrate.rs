@@ -56,7 +56,9 @@ impl Instances {
             Some(storage) => self.shared_files(&spec, storage).await?,
         };
         // The incoming domain's NICs join the same bridges here (named by their uplinks).
-        drop(self.network.prepare(&spec.nics).await?);
+        if !self.simulated().await? {
+            drop(self.network.prepare(&spec.nics).await?);
+        }
         info!(instance = %id, "Files prepared for an incoming migration.");
         Ok(files.prepared())
     }

@@ -188,6 +188,27 @@ impl Network {
         Ok(turn)
     }
 
+    /// `nics` as the domain XML names them, on a host without a network (libvirt's test
+    /// driver): nothing is made.
+    pub fn simulated(&self, nics: &[AgentNic]) -> Result<Vec<DomainNic>, NetworkError> {
+        nics.iter()
+            .map(|nic| {
+                Ok(DomainNic {
+                    mac: nic.mac.clone(),
+                    bridge: Uplink {
+                        nic: nic.uplink.nic.clone(),
+                        vlan: nic.uplink.vlan,
+                    }
+                    .bridge_name(),
+                    address: nic
+                        .address
+                        .parse()
+                        .map_err(|_| NetworkError::Address(nic.address.clone()))?,
+                })
+            })
+            .collect()
+    }
+
     /// Removes the bridges plinth made whose uplink is not in `keep` (no segment names it any
     /// more) and that no guest is on.
     pub async fn tidy(&self, keep: &[plinth_common::api::Uplink]) -> Result<(), NetworkError> {

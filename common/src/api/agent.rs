@@ -108,6 +108,15 @@ pub struct HeartbeatAck {
     pub uplinks: Vec<Uplink>,
 }
 
+/// What a host on libvirt's test driver reports as its NICs: its network is make-believe and
+/// reaches every segment.
+pub const ANY_NIC: &str = "*";
+
+/// Whether a host with `nics` (its facts) reaches a segment on `nic`.
+pub fn has_nic(nics: &[String], nic: &str) -> bool {
+    nics.iter().any(|n| n == nic || n == ANY_NIC)
+}
+
 /// Where an external segment leaves a host: its NIC, tagged with the VLAN when it has one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 pub struct Uplink {

@@ -47,7 +47,8 @@ pub struct HostDetail {
     pub domains: Vec<Domain>,
     /// Domains on the host that no plinth instance accounts for: reported, never deleted.
     pub unknown_domains: Vec<String>,
-    /// The host's NICs an external segment may name (what the agent reports).
+    /// The host's NICs an external segment may name (what the agent reports; `*` on libvirt's
+    /// test driver, whose make-believe network reaches every segment).
     pub nics: Vec<String>,
     /// The external segments on those NICs: instances with their EIPs may run here.
     pub segments: Vec<String>,

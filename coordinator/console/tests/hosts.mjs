@@ -34,6 +34,8 @@ try {
   const fuzzy = [...id.replace("host-", "")].filter((_, i) => i % 3 === 0).join("");
   await a.page.locator("input.search").fill(fuzzy);
   await row.waitFor();
+  // The row matched before the query did too: wait for the URL, which follows the typing.
+  await a.page.waitForURL((u) => u.href.includes(`q=${fuzzy}`), { timeout: 10000 }).catch(() => {});
   check(a.page.url().includes(`q=${fuzzy}`), `the query is in the URL: ${a.page.url()}`);
   await a.page.locator("input.search").fill("zzzz-no-such-host");
   await a.page.locator(".empty").waitFor();

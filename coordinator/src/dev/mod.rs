@@ -266,7 +266,12 @@ impl Running {
             return Ok(Some(serde_json::from_str(&text)?));
         }
         println!("Making the demo (a tenant, an image, two instances, segments, servers)...");
-        let demo = seed::seed(api, &root.join("demo"), &self.bmcs).await?;
+        // Private daemons run real guests: the demo segments get a NIC they can bridge.
+        let nic = match plan.libvirt {
+            Libvirt::Private => seed::dev_uplink()?,
+            _ => seed::DEMO_NIC,
+        };
+        let demo = seed::seed(api, &root.join("demo"), &self.bmcs, nic).await?;
         write_file(&demo_file, serde_json::to_string(&demo)?.as_bytes(), 0o600)?;
         Ok(Some(demo))
     }

@@ -119,7 +119,50 @@ fn id(v: &Value) -> String {
 }
 
 /// Makes the demo; `work` is a directory of the data dir for the image it serves.
-pub async fn seed(api: &Api, work: &Path, bmcs: &[Bmc]) -> anyhow::Result<Demo> {
+/// The demo segments' NIC on hosts of libvirt's test driver, as a real region's would be named.
+pub const DEMO_NIC: &str = "eth1";
+/// The dev region's own uplink on real QEMU hosts, and the far end of it (the "switch port").
+const DEV_UPLINK: &str = "pldev0";
+const DEV_UPLINK_PEER: &str = "pldev0sw";
+
+/// A veth pair on this machine for the demo segments when the hosts run real guests (they all
+/// share this kernel, so it is every host's NIC): the agents bridge `pldev0` like a real
+/// uplink and the demo's EIP is a real NIC in its guest. Made once; it stays with the region's
+/// data, whose segments name it. Untagged: not every kernel has 802.1Q.
+pub fn dev_uplink() -> anyhow::Result<&'static str> {
+    let exists = std::process::Command::new("ip")
+        .args(["link", "show", "dev", DEV_UPLINK])
+        .output()?
+        .status
+        .success();
+    if !exists {
+        for args in [
+            vec![
+                "link",
+                "add",
+                DEV_UPLINK,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                DEV_UPLINK_PEER,
+            ],
+            vec!["link", "set", DEV_UPLINK, "up"],
+            vec!["link", "set", DEV_UPLINK_PEER, "up"],
+        ] {
+            let out = std::process::Command::new("ip").args(&args).output()?;
+            anyhow::ensure!(
+                out.status.success(),
+                "ip {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    Ok(DEV_UPLINK)
+}
+
+pub async fn seed(api: &Api, work: &Path, bmcs: &[Bmc], nic: &str) -> anyhow::Result<Demo> {
     let tenant = api
         .post(
             "/v1/tenants",
@@ -175,8 +218,7 @@ pub async fn seed(api: &Api, work: &Path, bmcs: &[Bmc]) -> anyhow::Result<Demo> 
             "/v1/segments",
             None,
             json!({"name": "demo-public-v4", "cidr": "203.0.113.0/24",
-                   "gateway": "203.0.113.1", "nic": "eth1", "vlan": 100,
-                   "route_policy": "default"}),
+                   "gateway": "203.0.113.1", "nic": nic, "route_policy": "default"}),
         )
         .await?;
     let v6 = api
@@ -184,8 +226,7 @@ pub async fn seed(api: &Api, work: &Path, bmcs: &[Bmc]) -> anyhow::Result<Demo> 
             "/v1/segments",
             None,
             json!({"name": "demo-public-v6", "cidr": "2001:db8:100::/64",
-                   "gateway": "2001:db8:100::1", "nic": "eth1", "vlan": 100,
-                   "route_policy": "default"}),
+                   "gateway": "2001:db8:100::1", "nic": nic, "route_policy": "default"}),
         )
         .await?;
     let mut eips = Vec::new();

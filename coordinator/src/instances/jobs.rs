@@ -9,9 +9,7 @@ use crate::instances::store::InstanceRecord;
 use crate::jobs::lease::run;
 use crate::state::AppState;
 use plinth_common::api::operation_kinds as kinds;
-use plinth_common::api::{
-    AgentCreateInstance, AgentExport, AgentImage, AgentInstance, AgentNic, Uplink,
-};
+use plinth_common::api::{AgentCreateInstance, AgentExport, AgentImage, AgentInstance};
 use plinth_common::instance::{DEFAULT_STOP_TIMEOUT_S, InstanceAction, InstanceState};
 use plinth_common::timefmt::now_ms;
 use tracing::{error, info, warn};
@@ -158,22 +156,12 @@ pub async fn create_request(
         .map_err(|e| JobError::Unseal(e.into()))?;
     let mut nics = Vec::new();
     for a in st.store.instance_addresses(&inst.id).await? {
-        let mac = match a.mac {
+        let mac = match a.mac.clone() {
             Some(mac) => mac,
             // Bound before NICs existed: it gets its MAC now, once.
             None => st.store.give_mac(&a.eip_id).await?,
         };
-        nics.push(AgentNic {
-            mac,
-            uplink: Uplink {
-                nic: a.nic,
-                vlan: a.vlan,
-            },
-            address: a.address,
-            prefix_len: a.prefix_len,
-            gateway: a.gateway,
-            routes: a.routes,
-        });
+        nics.push(crate::network::agent_nic(a, mac));
     }
     Ok(AgentCreateInstance {
         instance_id: inst.id.clone(),

@@ -352,7 +352,7 @@ async fn check_target(st: &AppState, source: &Host, target: &HostId, id: &str) -
             .map(|h| h.nics.clone())
             .unwrap_or_default()
     });
-    if let Some(nic) = needs.iter().find(|n| !has.contains(n)) {
+    if let Some(nic) = needs.iter().find(|n| !plinth_common::api::has_nic(&has, n)) {
         return Err(MaintenanceError::Target(format!(
             "host {target} has no NIC {nic}, which the instance's EIPs are reached through"
         )));

@@ -18,8 +18,8 @@ use crate::network::store::segments::{Permission, SegmentRefused, UnknownTenant}
 use crate::network::validate::SegmentInput;
 use crate::state::AppState;
 use plinth_common::api::{
-    AgentNic, Eip, Instance, NewEip, NewSegment, Segment, SetSegmentPermission, UpdateSegment,
-    Uplink,
+    AgentNic, Eip, Instance, InstanceAddress, NewEip, NewSegment, Segment, SetSegmentPermission,
+    UpdateSegment, Uplink,
 };
 use plinth_common::ids::{EipId, SegmentId, new_id};
 use plinth_common::instance::InstanceState;
@@ -337,7 +337,7 @@ pub async fn check_pluggable(
             .map(|h| h.nics.clone())
             .unwrap_or_default()
     });
-    if !nics.contains(&segment.spec.nic) {
+    if !plinth_common::api::has_nic(&nics, &segment.spec.nic) {
         return Err(NetworkError::NicUnavailable {
             host: host.to_string(),
             nic: segment.spec.nic,
@@ -361,21 +361,11 @@ pub async fn plug(st: &AppState, eip: &Eip, inst: &Instance) -> Result<(), Netwo
             .into_iter()
             .find(|a| a.eip_id == eip.id)
             .ok_or_else(|| NetworkError::EipNotFound(eip.id.clone()))?;
-        let mac = match address.mac {
+        let mac = match address.mac.clone() {
             Some(mac) => mac,
             None => st.store.give_mac(&eip.id).await?,
         };
-        let nic = AgentNic {
-            mac,
-            uplink: Uplink {
-                nic: address.nic,
-                vlan: address.vlan,
-            },
-            address: address.address,
-            prefix_len: address.prefix_len,
-            gateway: address.gateway,
-            routes: address.routes,
-        };
+        let nic = agent_nic(address, mac);
         let ep = st
             .store
             .agent_endpoint(host, now_ms())
@@ -397,6 +387,21 @@ pub async fn plug(st: &AppState, eip: &Eip, inst: &Instance) -> Result<(), Netwo
         tracing::error!(eip = %eip.id, error = %e, "Could not undo the bind of an EIP whose NIC failed.");
     }
     attached
+}
+
+/// The NIC an agent gives `address` (bound, with `mac`).
+pub fn agent_nic(address: InstanceAddress, mac: String) -> AgentNic {
+    AgentNic {
+        mac,
+        uplink: Uplink {
+            nic: address.nic,
+            vlan: address.vlan,
+        },
+        address: address.address,
+        prefix_len: address.prefix_len,
+        gateway: address.gateway,
+        routes: address.routes,
+    }
 }
 
 /// Before an unbind: the NIC with the EIP's MAC comes off the instance where it runs.

@@ -443,7 +443,7 @@ impl Store {
             .iter()
             .filter(|r| {
                 r.try_get::<&str, _>("nic")
-                    .is_ok_and(|n| nics.iter().any(|h| h == n))
+                    .is_ok_and(|n| plinth_common::api::has_nic(&nics, n))
             })
             .map(|r| r.try_get("id"))
             .collect::<Result<Vec<String>, _>>()?;

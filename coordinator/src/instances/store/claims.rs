@@ -522,10 +522,21 @@ mod tests {
 
     /// Claim `n`: tenant `n` on host `n` for `cores` vCPUs and 1 GiB, booting `image`.
     fn numbered(n: u32, cores: u32, image: &str) -> (Claim, oneshot::Receiver<ClaimResult>) {
+        of_tenant(n, &format!("ten-{n}"), cores, image, &[])
+    }
+
+    /// Claim `n` of `tenant` on host `n`, binding `eips`.
+    fn of_tenant(
+        n: u32,
+        tenant: &str,
+        cores: u32,
+        image: &str,
+        eips: &[(String, String)],
+    ) -> (Claim, oneshot::Receiver<ClaimResult>) {
         let (id, op, tenant, host) = (
             format!("inst-{n}"),
             format!("op-{n}"),
-            format!("ten-{n}"),
+            tenant.to_string(),
             format!("host-{n}"),
         );
         let new = NewInstanceRow {
@@ -540,7 +551,7 @@ mod tests {
             disk_bytes: GIB,
             gpu_type: None,
             admin_password_sealed: "sealed",
-            eips: &[],
+            eips,
         };
         let op = NewOperation {
             id: &op,
@@ -669,6 +680,82 @@ mod tests {
             .fetch_one(store.pool())
             .await?;
             assert_eq!(steps, granted.len() as i64, "{label}");
+        }
+        Ok(())
+    }
+
+    /// A create that binds EIPs binds them in its own transaction with their MACs; one whose
+    /// EIP was taken meanwhile is refused and leaves nothing (no instance, claim or binding).
+    #[tokio::test]
+    async fn a_claim_binds_its_eips_or_nothing() -> Result<(), StoreError> {
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            let (store, _dir) = test_store_on(dialect).await;
+            region(&store).await?;
+            crate::db::query(
+                "INSERT INTO segments (id, name, ip_version, cidr, gateway, nic, route_policy, \
+                    all_tenants, state, created_at, updated_at) \
+                 VALUES ('seg-1', 'public', 4, '192.0.2.0/24', '192.0.2.1', 'eth1', 'default', \
+                    1, 'available', 1, 1)",
+            )
+            .execute(store.pool())
+            .await?;
+            for (eip, address, key) in [
+                ("eip-1", "192.0.2.10", "c000020a"),
+                ("eip-2", "192.0.2.11", "c000020b"),
+            ] {
+                crate::db::query(
+                    "INSERT INTO eips (id, segment_id, address, address_key, tenant_id, \
+                        created_at, updated_at) VALUES ($1, 'seg-1', $2, $3, 'ten-1', 1, 1)",
+                )
+                .bind(eip)
+                .bind(address)
+                .bind(key)
+                .execute(store.pool())
+                .await?;
+            }
+            let with_eips =
+                |n: u32, eips: &[(String, String)]| of_tenant(n, "ten-1", 1, "img-1", eips);
+            let first = [
+                ("eip-1".to_string(), "52:54:00:00:00:01".to_string()),
+                ("eip-2".to_string(), "52:54:00:00:00:02".to_string()),
+            ];
+            let (claim, answer) = with_eips(1, &first);
+            store.write_claims(vec![claim]).await;
+            assert!(matches!(answer.await, Ok(Ok(Ok(())))), "{dialect:?}");
+            let addresses = store.instance_addresses("inst-1").await?;
+            let macs: Vec<Option<String>> = addresses.iter().map(|a| a.mac.clone()).collect();
+            assert_eq!(
+                macs,
+                [
+                    Some("52:54:00:00:00:01".into()),
+                    Some("52:54:00:00:00:02".into())
+                ],
+                "{dialect:?}"
+            );
+            // The second create asks for eip-2, which the first holds now.
+            let (claim, answer) = with_eips(2, &[("eip-2".into(), "52:54:00:00:00:03".into())]);
+            store.write_claims(vec![claim]).await;
+            match answer.await {
+                Ok(Ok(Err(ClaimRefused::EipTaken(eip)))) => assert_eq!(eip, "eip-2", "{dialect:?}"),
+                other => panic!("{dialect:?}: expected EipTaken, got {other:?}"),
+            }
+            let instances = crate::db::query_scalar::<i64>(
+                "SELECT COUNT(*) FROM instances WHERE id = 'inst-2'",
+            )
+            .fetch_one(store.pool())
+            .await?;
+            assert_eq!(
+                instances, 0,
+                "{dialect:?}: the refused create left no instance"
+            );
+            let cores: Vec<u32> = store
+                .placement_candidates(0)
+                .iter()
+                .map(|c| c.allocated_cores)
+                .collect();
+            assert_eq!(cores, [1, 0, 0, 0], "{dialect:?}: nor a claim on host-2");
+            let eip2 = store.eip("eip-2").await?.expect("eip-2");
+            assert_eq!(eip2.instance_id.as_deref(), Some("inst-1"), "{dialect:?}");
         }
         Ok(())
     }

@@ -17,11 +17,24 @@ use rand::Rng;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-/// Which instances [`Store::instance_nics`] reads.
+/// Which instances' EIPs a read is about.
 #[derive(Debug, Clone, Copy)]
 pub enum InstancesOf<'a> {
     Host(&'a str),
     Instance(&'a str),
+}
+
+impl InstancesOf<'_> {
+    /// The condition on `eips e` and the value of its `$1`.
+    fn filter(&self) -> (&'static str, &str) {
+        match *self {
+            InstancesOf::Host(host) => (
+                "e.instance_id IN (SELECT id FROM instances WHERE host_id = $1)",
+                host,
+            ),
+            InstancesOf::Instance(id) => ("e.instance_id = $1", id),
+        }
+    }
 }
 
 /// A MAC for a new NIC: QEMU's locally administered prefix 52:54:00 and 24 random bits; the
@@ -507,13 +520,18 @@ impl Store {
         &self,
         instance_id: &str,
     ) -> Result<Vec<InstanceAddress>, StoreError> {
+        self.addresses(InstancesOf::Instance(instance_id)).await
+    }
+
+    async fn addresses(&self, of: InstancesOf<'_>) -> Result<Vec<InstanceAddress>, StoreError> {
+        let (filter, value) = of.filter();
         let rows = crate::db::query(&format!(
             "SELECT e.id AS eip_id, e.address, e.mac, {} FROM eips e \
              JOIN segments s ON s.id = e.segment_id \
-             WHERE e.instance_id = $1 ORDER BY s.ip_version, e.address_key",
+             WHERE {filter} ORDER BY s.ip_version, e.address_key",
             segments::COLUMNS
         ))
-        .bind(instance_id)
+        .bind(value)
         .fetch_all(self.pool())
         .await?;
         rows.iter()
@@ -559,13 +577,7 @@ impl Store {
         &self,
         on: InstancesOf<'_>,
     ) -> Result<HashMap<String, Vec<String>>, StoreError> {
-        let (filter, value) = match on {
-            InstancesOf::Host(host) => (
-                "e.instance_id IN (SELECT id FROM instances WHERE host_id = $1)",
-                host,
-            ),
-            InstancesOf::Instance(id) => ("e.instance_id = $1", id),
-        };
+        let (filter, value) = on.filter();
         let rows = crate::db::query(&format!(
             "SELECT DISTINCT e.instance_id, s.nic FROM eips e \
              JOIN segments s ON s.id = e.segment_id WHERE {filter} ORDER BY s.nic"
