@@ -322,8 +322,7 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
         Ok((i["state"] == "running" && i["host_id"] == target.as_str()).then_some(()))
     })
     .await;
-    // A few seconds more, so pings lost right after the switch count too.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Pings lost right after the switch show in the ping check below.
     let (sent, received) = Router::stop_ping(pinging)?;
     moved?;
     eprintln!(

@@ -178,9 +178,10 @@ impl Console {
                 1 => {
                     self.expect(&["login: "], Duration::from_secs(60))?;
                 }
+                // A refused login costs the guest's PAM delay (seconds) before the next
+                // prompt: the retries are paced by the guest itself.
                 _ => {}
             }
-            std::thread::sleep(Duration::from_secs(5));
         }
         bail!("root could not log in within {LOGIN_GRACE:?} of the first prompt ({tries} tries)")
     }
