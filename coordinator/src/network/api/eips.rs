@@ -126,6 +126,26 @@ pub async fn show(
     Ok(ApiJson(find(&st, &caller, &id).await?))
 }
 
+/// A refusal of the store to bind EIP `id` to `inst`, in the API's words.
+fn bind_refused(id: &str, inst: &plinth_common::api::Instance, r: BindRefused) -> ApiError {
+    match r {
+        BindRefused::EipNotFound => ApiError::not_found("eip", id),
+        BindRefused::InstanceNotFound => ApiError::not_found("instance", &inst.id),
+        BindRefused::OtherTenant => conflict(
+            "other_tenant",
+            format!(
+                "instance {} belongs to {}, not to the EIP's tenant",
+                inst.id, inst.tenant_email
+            ),
+        ),
+        BindRefused::InstanceDeleting => conflict(
+            "invalid_instance_state",
+            format!("instance {} is being deleted", inst.id),
+        ),
+        BindRefused::BoundElsewhere { instance_id } => bound(id, &instance_id),
+    }
+}
+
 /// Bind an EIP to an instance of its tenant (not one being deleted). An EIP is bound to one
 /// instance at a time: unbind it first to move it. An instance on a host gets a NIC for it
 /// at once (hot-plugged when it runs); its host must have the segment's NIC.
@@ -147,22 +167,7 @@ pub async fn bind(
         .store
         .bind_eip(&id, &req.instance_id, now_ms())
         .await?
-        .map_err(|r| match r {
-            BindRefused::EipNotFound => ApiError::not_found("eip", &id),
-            BindRefused::InstanceNotFound => ApiError::not_found("instance", &req.instance_id),
-            BindRefused::OtherTenant => conflict(
-                "other_tenant",
-                format!(
-                    "instance {} belongs to {}, not to the EIP's tenant",
-                    req.instance_id, inst.instance.tenant_email
-                ),
-            ),
-            BindRefused::InstanceDeleting => conflict(
-                "invalid_instance_state",
-                format!("instance {} is being deleted", req.instance_id),
-            ),
-            BindRefused::BoundElsewhere { instance_id } => bound(&id, &instance_id),
-        })?;
+        .map_err(|r| bind_refused(&id, &inst.instance, r))?;
     if before.instance_id.is_none() {
         network::plug(&st, &eip, &inst.instance).await?;
     }

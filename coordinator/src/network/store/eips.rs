@@ -557,16 +557,12 @@ impl Store {
     /// The MAC of bound EIP `id`'s NIC, given now if it has none (it was bound before NICs).
     pub async fn give_mac(&self, id: &str) -> Result<String, StoreError> {
         let mut tx = self.write().await?;
-        crate::db::query("UPDATE eips SET mac = $1 WHERE id = $2 AND mac IS NULL")
+        let sql = "UPDATE eips SET mac = COALESCE(mac, $1) WHERE id = $2 RETURNING mac";
+        let row = crate::db::query(sql)
             .bind(new_mac())
             .bind(id)
-            .execute(&mut tx)
-            .await?;
-        let mac: Option<String> = crate::db::query("SELECT mac FROM eips WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut tx)
-            .await?
-            .try_get("mac")?;
+            .fetch_one(&mut tx);
+        let mac: Option<String> = row.await?.try_get("mac")?;
         tx.commit().await?;
         mac.ok_or_else(|| StoreError::Corrupt(format!("EIP {id} has no MAC after one was given")))
     }
