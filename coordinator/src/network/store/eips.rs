@@ -974,6 +974,17 @@ mod tests {
             (addresses[0].gateway.as_str(), addresses[0].prefix_len),
             ("203.0.113.1", 28)
         );
+        // The bind gave its NIC a MAC, which stays what it is when asked for again.
+        let mac = addresses[0].mac.clone().expect("a MAC with the binding");
+        assert!(mac.starts_with("52:54:00:"), "{mac}");
+        assert_eq!(store.give_mac(&eip.id).await?, mac);
+        // One bound before NICs had none: it gets one, once.
+        crate::db::query("UPDATE eips SET mac = NULL")
+            .execute(store.pool())
+            .await?;
+        let given = store.give_mac(&eip.id).await?;
+        assert!(given.starts_with("52:54:00:"), "{given}");
+        assert_eq!(store.give_mac(&eip.id).await?, given);
         assert_eq!(
             store.release_eip(&eip.id).await?,
             Err(ReleaseRefused::Bound {
