@@ -4,8 +4,10 @@
 //! path, created with an admin password and a bound EIP; the test logs in on its serial console
 //! with that password, reads what the guest applied (`ip addr`, `ip route`), pings the EIP from
 //! the router, checks a spoofed source never reaches the router, reads the interface counters
-//! grow in the agent's metrics, live-migrates the guest to a second host while the router
-//! pings it (the loss is printed), and deletes the segment to see its bridge go.
+//! grow in the agent's metrics, hot-plugs an IPv6 EIP's NIC, live-migrates the guest to a second
+//! host while the router pings it (the loss is printed), and deletes the segment to see its bridge
+//! go. The guest takes its IPv4 EIP and routes by DHCP from the agent's dnsmasq, renewing through
+//! the migration.
 
 use plinth_e2e::cloud_guest::{self, Console};
 use plinth_e2e::drain;

@@ -66,7 +66,11 @@ pub async fn beat_once(agent: &Agent) -> anyhow::Result<HeartbeatAck> {
         anyhow::bail!("coordinator answered {status}: {text}");
     }
     let ack: HeartbeatAck = resp.json().await?;
-    if let Err(err) = agent.instances.network.tidy(&ack.uplinks).await {
+    if let Err(err) = agent
+        .instances
+        .tidy_network(&ack.uplinks, &ack.leases)
+        .await
+    {
         warn!(error = %err, "Could not look for bridges of removed segments.");
     }
     agent.metrics.owners.replace(ack.owners.clone());

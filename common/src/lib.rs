@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod baremetal;
+pub mod dhcp;
 pub mod exposition;
 pub mod fsutil;
 pub mod host;

@@ -448,6 +448,12 @@ pub fn enroll_at(
     Ok((out.status.success(), text))
 }
 
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 impl Agent {
     /// The agent `enroll` left in `dir`, on `ip`, not started yet ([`Agent::run`]); it logs
     /// to `log`.
@@ -510,11 +516,13 @@ impl Agent {
         self.daemon.as_ref().and_then(Daemon::pid)
     }
 
-    /// Stops the agent process (SIGTERM, then SIGKILL after a grace period).
+    /// Stops the agent process (SIGTERM, then SIGKILL after a grace period) and the DHCP
+    /// servers it started, which outlive it.
     pub fn stop(&mut self) {
         if let Some(mut d) = self.daemon.take() {
             d.stop();
         }
+        plinth_common::dhcp::stop_all(&self.dir);
     }
 
     /// `http://ip:port` of the agent's `/metrics` listener, once it is bound.

@@ -210,8 +210,18 @@ pub fn interface_with_mac(xml: &str, mac: &str) -> Option<String> {
 
 /// The bridges a domain's XML puts NICs on (libvirt writes `<source bridge='NAME'/>`).
 pub fn bridges(xml: &str) -> Vec<String> {
+    quoted_after(xml, "<source bridge=")
+}
+
+/// The MACs of a domain's NICs (`<mac address='M'/>`).
+pub fn macs(xml: &str) -> Vec<String> {
+    quoted_after(xml, "<mac address=")
+}
+
+/// Each distinct quoted value right after `prefix` in `xml`, in order.
+fn quoted_after(xml: &str, prefix: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for part in xml.split("<source bridge=").skip(1) {
+    for part in xml.split(prefix).skip(1) {
         let mut chars = part.chars();
         let Some(quote) = chars.next().filter(|q| *q == '\'' || *q == '"') else {
             continue;

@@ -19,7 +19,7 @@ mod modes;
 mod request;
 mod seed;
 mod storage;
-mod tool;
+pub(crate) mod tool;
 
 #[cfg(test)]
 mod lifecycle_tests;
@@ -131,7 +131,7 @@ impl Instances {
         traversable(&root);
         Instances {
             cache,
-            network: Arc::new(Network::new(libvirt.clone())),
+            network: Arc::new(Network::new(libvirt.clone(), &data_dir)),
             libvirt,
             data_dir,
             instances_dir: root.join("instances"),
@@ -259,6 +259,22 @@ impl Instances {
         self.get(id).await
     }
 
+    /// What a heartbeat's answer says of the network: DHCP for the NICs the coordinator lists
+    /// (none on libvirt's test driver, whose NICs are bookkeeping), the bridges of removed
+    /// segments removed.
+    pub async fn tidy_network(
+        &self,
+        uplinks: &[plinth_common::api::Uplink],
+        leases: &[AgentNic],
+    ) -> Result<(), InstanceError> {
+        let leases = if self.simulated().await? {
+            &[][..]
+        } else {
+            leases
+        };
+        Ok(self.network.tidy(uplinks, leases).await?)
+    }
+
     /// libvirt's test driver: it can neither hot-plug nor filter, and the host has no bridges
     /// for it, so NICs are only what the coordinator records.
     async fn simulated(&self) -> Result<bool, InstanceError> {
@@ -321,6 +337,7 @@ impl Instances {
                 .map_err(libvirt("detaching a NIC from"))?;
             info!(instance = %id, mac = %mac, "NIC detached.");
         }
+        self.network.forget(&[mac.to_string()]).await;
         self.get(id).await
     }
 
@@ -374,7 +391,12 @@ impl Instances {
     pub async fn delete(&self, id: &str) -> Result<(), InstanceError> {
         check_name("instance id", id)?;
         let _turn = self.turn(id).await?;
+        let macs = match self.xml_of(id, true).await {
+            Ok(xml) => domain_xml::macs(&xml),
+            Err(_) => Vec::new(),
+        };
         self.discard(id).await?;
+        self.network.forget(&macs).await;
         info!(instance = %id, "Instance deleted.");
         Ok(())
     }

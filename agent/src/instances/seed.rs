@@ -1,7 +1,7 @@
 //! The cloud-init NoCloud seed: an ISO labelled `cidata` holding `meta-data` (instance id,
 //! hostname), `user-data` (the administrator's password as a SHA-512 crypt hash, never the
-//! plaintext) and, for an instance with NICs, `network-config` (v2: each NIC by its MAC with
-//! its EIP, gateway and routes). Built with genisoimage from a private temporary directory.
+//! plaintext) and, for an instance with NICs, `network-config` (v2: each NIC by its MAC; DHCP
+//! for IPv4, the EIP, gateway and routes for IPv6). Built with genisoimage from a private temporary directory.
 
 use super::tool::{self, ToolError};
 use plinth_common::api::AgentNic;
@@ -114,18 +114,27 @@ chpasswd:
 
 /// network-config v2, the bare document cloud-init 22.x and later read from a NoCloud seed. Each
 /// NIC is matched by its MAC and named `eth<N>` in the order given (cloud-init's networkd
-/// renderer matches on both name and MAC, so `set-name` makes the name one the NIC has); the
-/// routes of its segment's policy go through the gateway, and `none` leaves only the on-link
-/// route of the prefix.
+/// renderer matches on both name and MAC, so `set-name` makes the name one the NIC has). An
+/// IPv4 NIC takes its EIP and its segment's routes by DHCP from the host (network/dhcp.rs), so a
+/// change of the route policy reaches it at its next renewal; an IPv6 one is configured here:
+/// its EIP and the routes of its policy through the gateway (`none` leaves only the on-link
+/// route of the prefix). Any other NIC (`en*`: one hot-plugged later keeps the kernel's name)
+/// asks DHCP too, so an EIP bound while the guest runs needs no login.
 fn network_config(nics: &[AgentNic]) -> String {
     let mut out = String::from("version: 2\nethernets:\n");
     for (i, nic) in nics.iter().enumerate() {
         let name = format!("eth{i}");
         out.push_str(&format!(
-            "  {name}:\n    match:\n      macaddress: {mac}\n    set-name: {name}\n    \
-             addresses: [{address}]\n",
+            "  {name}:\n    match:\n      macaddress: {mac}\n    set-name: {name}\n",
             mac = quote(&nic.mac),
-            address = quote(&format!("{}/{}", nic.address, nic.prefix_len)),
+        ));
+        if nic.address.parse::<std::net::Ipv4Addr>().is_ok() {
+            out.push_str("    dhcp4: true\n");
+            continue;
+        }
+        out.push_str(&format!(
+            "    addresses: [{}]\n",
+            quote(&format!("{}/{}", nic.address, nic.prefix_len))
         ));
         if !nic.routes.is_empty() {
             out.push_str("    routes:\n");
@@ -138,6 +147,7 @@ fn network_config(nics: &[AgentNic]) -> String {
             }
         }
     }
+    out.push_str("  hotplug:\n    match:\n      name: \"en*\"\n    dhcp4: true\n");
     out
 }
 
@@ -305,10 +315,7 @@ ethernets:
     match:
       macaddress: "52:54:00:00:00:01"
     set-name: eth0
-    addresses: ["203.0.113.10/24"]
-    routes:
-      - to: "0.0.0.0/0"
-        via: "203.0.113.1"
+    dhcp4: true
   eth1:
     match:
       macaddress: "52:54:00:00:00:02"
@@ -323,7 +330,11 @@ ethernets:
     match:
       macaddress: "52:54:00:00:00:03"
     set-name: eth2
-    addresses: ["198.51.100.7/28"]
+    dhcp4: true
+  hotplug:
+    match:
+      name: "en*"
+    dhcp4: true
 "#
         );
     }

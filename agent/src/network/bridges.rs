@@ -550,7 +550,7 @@ impl From<LinkMessage> for Link {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The kernel's bridges, each test in a network namespace of its own: a thread unshares
     //! one and runs the test on a runtime of its own, so the host's links are never seen; the
     //! namespace goes with the thread. Needs root (CAP_NET_ADMIN).
@@ -567,7 +567,7 @@ mod tests {
     /// Runs `body` in a fresh network namespace; returns without running it (having said so)
     /// when not root and `PLINTH_SKIP_REAL_LIBVIRT=1`, panics when not root otherwise, so a
     /// CI run that lost its privileges fails instead of passing.
-    fn in_netns<F, Fut>(body: F)
+    pub(crate) fn in_netns<F, Fut>(body: F)
     where
         F: FnOnce(Handle) -> Fut + Send + 'static,
         Fut: Future<Output = ()>,
@@ -600,6 +600,11 @@ mod tests {
 
     /// A stand-in for a host NIC: a dummy, or a veth (its peer named `<name>-p`, hashed when
     /// long) on kernels built without the dummy driver.
+    /// [`make_nic`], for the tests of other modules.
+    pub(crate) async fn make_uplink(handle: &Handle, name: &str) {
+        make_nic(handle, name).await;
+    }
+
     async fn make_nic(handle: &Handle, name: &str) -> Link {
         match handle
             .link()
@@ -647,6 +652,10 @@ mod tests {
 
     async fn set_link(handle: &Handle, message: LinkMessage) {
         handle.link().set(message).execute().await.unwrap();
+    }
+
+    pub(crate) async fn link_exists(handle: &Handle, name: &str) -> bool {
+        get(handle, name).await.unwrap().is_some()
     }
 
     async fn link(handle: &Handle, name: &str) -> Link {

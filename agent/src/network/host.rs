@@ -3,6 +3,7 @@
 //! kept), and the removal of unused bridges whose uplink no segment names any more.
 
 use super::bridges::{self, BridgeError, Uplink};
+use super::dhcp::{Dhcp, DhcpError};
 use super::filter;
 use crate::instances::domain_xml::DomainNic;
 use crate::libvirt::Libvirt;
@@ -34,6 +35,8 @@ pub enum NetworkError {
     Address(String),
     #[error("reading the host's links: {0}")]
     List(String),
+    #[error(transparent)]
+    Dhcp(#[from] DhcpError),
 }
 
 pub struct Network {
@@ -44,15 +47,18 @@ pub struct Network {
     uplinks: std::sync::Mutex<Vec<Uplink>>,
     /// `ensure`, `remove_if_unused` and defining domains on a bridge take turns (bridges.rs).
     turn: Mutex<()>,
+    dhcp: Dhcp,
 }
 
 impl Network {
-    pub fn new(libvirt: Libvirt) -> Network {
+    /// DHCP servers keep their files under `data_dir`.
+    pub fn new(libvirt: Libvirt, data_dir: &std::path::Path) -> Network {
         Network {
             libvirt,
             handle: OnceCell::new(),
             uplinks: std::sync::Mutex::new(Vec::new()),
             turn: Mutex::new(()),
+            dhcp: Dhcp::new(data_dir),
         }
     }
 
@@ -150,6 +156,7 @@ impl Network {
             let bridge = bridges::ensure(handle, &uplink)
                 .await?
                 .ok_or_else(|| NetworkError::NoNic(uplink.nic.clone()))?;
+            self.dhcp.serve(&bridge.name, &[nic]).await?;
             out.push(DomainNic {
                 mac: nic.mac.clone(),
                 bridge: bridge.name,
@@ -209,10 +216,37 @@ impl Network {
             .collect()
     }
 
-    /// Removes the bridges plinth made whose uplink is not in `keep` (no segment names it any
-    /// more) and that no guest is on.
-    pub async fn tidy(&self, keep: &[plinth_common::api::Uplink]) -> Result<(), NetworkError> {
+    /// Stops answering DHCP for `macs` (NICs taken off, instances deleted).
+    pub async fn forget(&self, macs: &[String]) {
+        self.dhcp.forget(macs).await;
+    }
+
+    /// Serves DHCP for `leases` (every NIC of the instances on or coming to this host, as the
+    /// coordinator says) and no other; removes the bridges plinth made whose uplink is not in
+    /// `keep` (no segment names it any more) and that no guest is on.
+    pub async fn tidy(
+        &self,
+        keep: &[plinth_common::api::Uplink],
+        leases: &[AgentNic],
+    ) -> Result<(), NetworkError> {
         let _turn = self.turn.lock().await;
+        let handle = self.handle().await?;
+        let existing: std::collections::BTreeSet<String> = bridges::plinth_bridges(handle)
+            .await?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        let wanted: Vec<(String, AgentNic)> = leases
+            .iter()
+            .map(|nic| {
+                let uplink = Uplink {
+                    nic: nic.uplink.nic.clone(),
+                    vlan: nic.uplink.vlan,
+                };
+                (uplink.bridge_name(), nic.clone())
+            })
+            .collect();
+        self.dhcp.reconcile(&wanted, &existing).await;
         *self.uplinks.lock().unwrap_or_else(|p| p.into_inner()) = keep
             .iter()
             .map(|k| Uplink {
@@ -220,7 +254,6 @@ impl Network {
                 vlan: k.vlan,
             })
             .collect();
-        let handle = self.handle().await?;
         for (name, uplink) in bridges::plinth_bridges(handle).await? {
             let kept = keep
                 .iter()

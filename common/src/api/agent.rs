@@ -106,6 +106,10 @@ pub struct HeartbeatAck {
     /// the unused bridges it made for any other (a deleted segment's).
     #[serde(default)]
     pub uplinks: Vec<Uplink>,
+    /// The NICs of the instances on (or migrating to) the host, with their EIPs and routes as
+    /// now: the agent's DHCP servers answer these MACs and no others.
+    #[serde(default)]
+    pub leases: Vec<crate::api::AgentNic>,
 }
 
 /// What a host on libvirt's test driver reports as its NICs: its network is make-believe and

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
@@ -37,6 +37,8 @@ pub struct DevHost {
     pub address: IpAddr,
     pub daemon: Option<PrivateLibvirtd>,
     pub agent: Child,
+    /// The agent's data folder: its DHCP servers, which outlive it, are stopped with the host.
+    pub agent_dir: PathBuf,
 }
 
 /// What starting the agents needs to know of the region.
@@ -97,6 +99,7 @@ impl Region<'_> {
             address,
             daemon,
             agent,
+            agent_dir,
         })
     }
 
@@ -147,10 +150,11 @@ fn repoint_agent(enrollment: &Path, url: &str, fallback: IpAddr) -> anyhow::Resu
 }
 
 impl DevHost {
-    /// Stops the agent (SIGTERM, a grace period, then SIGKILL), then its libvirtd and
-    /// every QEMU that daemon runs.
+    /// Stops the agent (SIGTERM, a grace period, then SIGKILL) and its guests' DHCP servers,
+    /// then its libvirtd and every QEMU that daemon runs.
     pub async fn stop(mut self) {
         stop_child(&mut self.agent).await;
+        plinth_common::dhcp::stop_all(&self.agent_dir);
         if let Some(mut daemon) = self.daemon.take() {
             let _ = tokio::task::spawn_blocking(move || daemon.stop()).await;
         }

@@ -307,6 +307,16 @@ pub async fn heartbeat(
         owners: st.store.instance_owners(id).await?,
         revoked_coordinator_serials: st.store.revoked_coordinator_serials(now_ms()).await?,
         uplinks: st.store.segment_uplinks().await?,
+        leases: st
+            .store
+            .served_addresses(id)
+            .await?
+            .into_iter()
+            .filter_map(|a| {
+                let mac = a.mac.clone()?;
+                Some(crate::network::agent_nic(a, mac))
+            })
+            .collect(),
     })
 }
 

@@ -10,40 +10,13 @@ use crate::db::{Keyed, Order, QueryBuilder, Store, StoreError, push_after, push_
 use crate::network::pool::{Pool, Scan, number};
 use crate::network::store::segments::{self, PERMITTED, SegmentRecord};
 use crate::network::validate::version;
-use plinth_common::api::{Eip, EipState, InstanceAddress, SegmentState};
+use plinth_common::api::{Eip, EipState, SegmentState};
 use plinth_common::instance::InstanceState;
 use plinth_common::timefmt::rfc3339;
 use rand::Rng;
-use std::collections::HashMap;
 use std::net::IpAddr;
 
-/// Which instances' EIPs a read is about.
-#[derive(Debug, Clone, Copy)]
-pub enum InstancesOf<'a> {
-    Host(&'a str),
-    Instance(&'a str),
-}
-
-impl InstancesOf<'_> {
-    /// The condition on `eips e` and the value of its `$1`.
-    fn filter(&self) -> (&'static str, &str) {
-        match *self {
-            InstancesOf::Host(host) => (
-                "e.instance_id IN (SELECT id FROM instances WHERE host_id = $1)",
-                host,
-            ),
-            InstancesOf::Instance(id) => ("e.instance_id = $1", id),
-        }
-    }
-}
-
-/// A MAC for a new NIC: QEMU's locally administered prefix 52:54:00 and 24 random bits; the
-/// UNIQUE index on `eips.mac` refuses a repeat (one in 16 million per pair of NICs), so two
-/// NICs never share one.
-pub fn new_mac() -> String {
-    let [a, b, c]: [u8; 3] = rand::thread_rng().r#gen();
-    format!("52:54:00:{a:02x}:{b:02x}:{c:02x}")
-}
+pub use super::nics::{InstancesOf, new_mac};
 
 /// Taken addresses read by the first query looking for a gap: in a sparse segment the first
 /// one already lies past the start. Each further query reads twice as many, up to `MAX_PAGE`.
@@ -514,46 +487,6 @@ impl Store {
         Ok(Ok(()))
     }
 
-    /// The EIPs bound to an instance with what its network needs of each: the segment's
-    /// prefix, gateway, NIC, VLAN and routes. IPv4 first.
-    pub async fn instance_addresses(
-        &self,
-        instance_id: &str,
-    ) -> Result<Vec<InstanceAddress>, StoreError> {
-        self.addresses(InstancesOf::Instance(instance_id)).await
-    }
-
-    async fn addresses(&self, of: InstancesOf<'_>) -> Result<Vec<InstanceAddress>, StoreError> {
-        let (filter, value) = of.filter();
-        let rows = crate::db::query(&format!(
-            "SELECT e.id AS eip_id, e.address, e.mac, {} FROM eips e \
-             JOIN segments s ON s.id = e.segment_id \
-             WHERE {filter} ORDER BY s.ip_version, e.address_key",
-            segments::COLUMNS
-        ))
-        .bind(value)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let segment = segments::record(r)?;
-                Ok(InstanceAddress {
-                    eip_id: r.try_get("eip_id")?,
-                    address: r.try_get("address")?,
-                    mac: r.try_get("mac")?,
-                    ip_version: version(&segment.spec.net),
-                    prefix_len: segment.spec.net.prefix_len(),
-                    routes: segment.routes(),
-                    segment_id: segment.id,
-                    gateway: segment.spec.gateway.to_string(),
-                    nic: segment.spec.nic,
-                    vlan: segment.spec.vlan,
-                    route_policy: segment.spec.route_policy,
-                })
-            })
-            .collect()
-    }
-
     /// The MAC of bound EIP `id`'s NIC, given now if it has none (it was bound before NICs).
     pub async fn give_mac(&self, id: &str) -> Result<String, StoreError> {
         let mut tx = self.write().await?;
@@ -565,29 +498,6 @@ impl Store {
         let mac: Option<String> = row.await?.try_get("mac")?;
         tx.commit().await?;
         mac.ok_or_else(|| StoreError::Corrupt(format!("EIP {id} has no MAC after one was given")))
-    }
-
-    /// The NICs of the segments of the EIPs bound to each instance on `host` (or to the one
-    /// instance `instance`): a host must have them to run the instance.
-    pub async fn instance_nics(
-        &self,
-        on: InstancesOf<'_>,
-    ) -> Result<HashMap<String, Vec<String>>, StoreError> {
-        let (filter, value) = on.filter();
-        let rows = crate::db::query(&format!(
-            "SELECT DISTINCT e.instance_id, s.nic FROM eips e \
-             JOIN segments s ON s.id = e.segment_id WHERE {filter} ORDER BY s.nic"
-        ))
-        .bind(value)
-        .fetch_all(self.pool())
-        .await?;
-        let mut nics: HashMap<String, Vec<String>> = HashMap::new();
-        for r in &rows {
-            nics.entry(r.try_get("instance_id")?)
-                .or_default()
-                .push(r.try_get("nic")?);
-        }
-        Ok(nics)
     }
 
     async fn eip_or_corrupt(&self, id: &str) -> Result<Eip, StoreError> {

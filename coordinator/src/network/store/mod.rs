@@ -1,4 +1,5 @@
-//! The SQL of segments and EIPs.
+//! The SQL of segments, EIPs and the NICs of bound EIPs.
 
 pub mod eips;
+pub mod nics;
 pub mod segments;

@@ -1,0 +1,654 @@
+//! DHCP for guests' IPv4 NICs, so an address bound while a guest runs (a hot-plugged NIC) and a
+//! change of a segment's route policy reach the guest without a login: per bridge, one
+//! `dnsmasq` answering only the MACs plinth gave NICs (static leases, unknown MACs ignored),
+//! with the EIP, its prefix, and the policy's routes as classless static routes (option 121;
+//! option 3 too for `default`). Leases last two minutes (dnsmasq's least), so a policy change
+//! reaches running guests within about one.
+//!
+//! Each dnsmasq runs in a network namespace of its own (`unshare --net`), reached through a
+//! veth pair whose host end is a port of the bridge: the host itself gets no address on a guest
+//! segment, and guests reach nothing of the host. Its address is link-local, `169.254.X.Y` made
+//! from this host's name and the bridge (so two hosts on one VLAN seldom share one); option 121
+//! carries an on-link route to it, so renewals reach it without the gateway.
+//!
+//! dnsmasq outlives the agent (its own process group; the unit's `KillMode=process`), so a
+//! guest keeps renewing while the agent restarts; the agent adopts it again from
+//! `<data>/dhcp/<bridge>/pid`; `plinth_common::dhcp::stop_all` is for whoever tears a host
+//! down (tests, dev).
+
+use plinth_common::api::AgentNic;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+use tracing::{info, warn};
+
+use plinth_common::dhcp::{DIR, running_pid};
+/// dnsmasq's least lease time.
+const LEASE: &str = "2m";
+/// A lease added here (a NIC prepared for a create, a hot-plug or a migration) is kept this long
+/// although the coordinator's list lacks it: the list may have been read before the binding
+/// was written. One the list named once goes as soon as the list lacks it.
+const GRACE: Duration = Duration::from_secs(120);
+/// How long a new dnsmasq may take to be in its own namespace.
+const UNSHARE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DhcpError {
+    #[error("writing the DHCP server's files in {0}")]
+    Files(String, #[source] std::io::Error),
+    #[error("starting dnsmasq (is the dnsmasq-base package installed?)")]
+    Spawn(#[source] std::io::Error),
+    #[error("dnsmasq exited at once; its log is {0}")]
+    Exited(String),
+    #[error("setting up the DHCP server's network namespace")]
+    Plumbing(#[source] crate::instances::tool::ToolError),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Lease {
+    address: Ipv4Addr,
+    prefix_len: u8,
+    gateway: Ipv4Addr,
+    routes: Vec<String>,
+}
+
+struct Entry {
+    lease: Lease,
+    /// Added here and not yet named by the coordinator: kept for [`GRACE`] from then.
+    pending_since: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Server {
+    leases: BTreeMap<String, Entry>,
+}
+
+pub struct Dhcp {
+    dir: PathBuf,
+    /// What makes this host's names and server addresses its own.
+    seed: String,
+    servers: Mutex<BTreeMap<String, Server>>,
+}
+
+/// The names a bridge's DHCP server goes by.
+struct Names {
+    /// The veth end in the bridge (host side) and the one in dnsmasq's namespace.
+    port: String,
+    inner: String,
+    server: Ipv4Addr,
+}
+
+impl Dhcp {
+    pub fn new(data_dir: &Path) -> Dhcp {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        Dhcp {
+            dir: data_dir.join(DIR),
+            seed: format!("{host}\n{}", data_dir.display()),
+            servers: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn names(&self, bridge: &str) -> Names {
+        let digest = Sha256::digest(format!("{}\n{bridge}", self.seed).as_bytes());
+        let tag = hex::encode(&digest[..4]);
+        Names {
+            port: format!("pld{tag}"),
+            inner: format!("pln{tag}"),
+            server: Ipv4Addr::new(169, 254, 1 + digest[4] % 253, 1 + digest[5] % 254),
+        }
+    }
+
+    /// Serves `nics` (those of IPv4 EIPs; others are skipped) on `bridge`, starting its server
+    /// again with them. The caller holds the bridges' turn.
+    pub async fn serve(&self, bridge: &str, nics: &[&AgentNic]) -> Result<(), DhcpError> {
+        let mut servers = self.servers.lock().await;
+        let server = servers.entry(bridge.to_string()).or_default();
+        let now = Instant::now();
+        for nic in nics {
+            let Some(lease) = lease_of(nic) else { continue };
+            let entry = server.leases.entry(nic.mac.to_lowercase());
+            match entry {
+                std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().lease = lease,
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(Entry {
+                        lease,
+                        pending_since: Some(now),
+                    });
+                }
+            }
+        }
+        self.apply(bridge, server).await
+    }
+
+    /// Stops answering `macs` (NICs taken off or instances deleted) on every bridge.
+    pub async fn forget(&self, macs: &[String]) {
+        let mut servers = self.servers.lock().await;
+        for (bridge, server) in servers.iter_mut() {
+            let before = server.leases.len();
+            server
+                .leases
+                .retain(|mac, _| !macs.iter().any(|m| m.eq_ignore_ascii_case(mac)));
+            if server.leases.len() != before
+                && let Err(err) = self.apply(bridge, server).await
+            {
+                warn!(bridge = %bridge, error = %err, "Could not update the DHCP server.");
+            }
+        }
+    }
+
+    /// The coordinator's whole list of this host's NICs, by bridge: leases it names are served
+    /// (on bridges that exist: `exists`), those it lacks go (after [`GRACE`] if added here), and
+    /// a server left with none stops, as does one found on disk for a bridge nobody names.
+    pub async fn reconcile(&self, wanted: &[(String, AgentNic)], exists: &BTreeSet<String>) {
+        let mut servers = self.servers.lock().await;
+        for bridge in self.on_disk() {
+            servers.entry(bridge).or_default();
+        }
+        for (bridge, _) in wanted {
+            if exists.contains(bridge) {
+                servers.entry(bridge.clone()).or_default();
+            }
+        }
+        let now = Instant::now();
+        for (bridge, server) in servers.iter_mut() {
+            let named: BTreeMap<String, Lease> = wanted
+                .iter()
+                .filter(|(b, _)| b == bridge)
+                .filter_map(|(_, nic)| Some((nic.mac.to_lowercase(), lease_of(nic)?)))
+                .collect();
+            server.leases.retain(|mac, entry| {
+                named.contains_key(mac)
+                    || entry
+                        .pending_since
+                        .is_some_and(|t| now.duration_since(t) < GRACE)
+            });
+            for (mac, lease) in named {
+                server.leases.insert(
+                    mac,
+                    Entry {
+                        lease,
+                        pending_since: None,
+                    },
+                );
+            }
+            if !exists.contains(bridge) && !server.leases.is_empty() {
+                continue;
+            }
+            if let Err(err) = self.apply(bridge, server).await {
+                warn!(bridge = %bridge, error = %err, "Could not update the DHCP server.");
+            }
+        }
+        servers.retain(|_, s| !s.leases.is_empty());
+    }
+
+    /// The bridges a server's folder is kept for (from an earlier run too).
+    fn on_disk(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect()
+    }
+
+    /// Makes the server of `bridge` what `server` says: stopped without leases; else its files
+    /// written, then started, or started again when they changed.
+    async fn apply(&self, bridge: &str, server: &Server) -> Result<(), DhcpError> {
+        let dir = self.dir.join(bridge);
+        let running = running_pid(&dir);
+        if server.leases.is_empty() {
+            if let Some(pid) = running {
+                signal(pid, nix::sys::signal::Signal::SIGTERM);
+                info!(bridge = %bridge, pid, "DHCP server stopped: no NIC left to answer.");
+            }
+            // Its namespace goes with it, but not always before the bridge is looked at.
+            let port = self.names(bridge).port;
+            let _ = crate::instances::tool::run("ip", &["link", "del", port.as_str()], None).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            return Ok(());
+        }
+        let names = self.names(bridge);
+        let files = |e| DhcpError::Files(dir.display().to_string(), e);
+        std::fs::create_dir_all(&dir).map_err(files)?;
+        let subnets = subnets(server);
+        // Any change restarts dnsmasq (which rereads its leases file): dnsmasq 2.90 can die
+        // of SIGHUP once it has answered (a general protection fault in libc), so it is not
+        // told to reread its files.
+        let changed = write_if_changed(&dir.join("hosts"), &hosts_file(server)).map_err(files)?
+            | write_if_changed(&dir.join("opts"), &opts_file(server, names.server))
+                .map_err(files)?
+            | write_if_changed(&dir.join("subnets"), &subnets).map_err(files)?;
+        match running {
+            Some(_) if !changed => Ok(()),
+            _ => {
+                if let Some(pid) = running {
+                    signal(pid, nix::sys::signal::Signal::SIGTERM);
+                }
+                self.start(bridge, &dir, &names, &subnets).await
+            }
+        }
+    }
+
+    async fn start(
+        &self,
+        bridge: &str,
+        dir: &Path,
+        names: &Names,
+        subnets: &str,
+    ) -> Result<(), DhcpError> {
+        let at = |file: &str| dir.join(file).display().to_string();
+        let mut args = vec![
+            "--net".to_string(),
+            "--".into(),
+            "dnsmasq".into(),
+            "--keep-in-foreground".into(),
+            "--conf-file=/dev/null".into(),
+            "--port=0".into(),
+            "--no-resolv".into(),
+            "--no-hosts".into(),
+            // Its files are in the agent's private folder.
+            "--user=root".into(),
+            "--group=root".into(),
+            "--bind-dynamic".into(),
+            format!("--interface={}", names.inner),
+            "--dhcp-authoritative".into(),
+            "--dhcp-ignore=tag:!known".into(),
+            // No router and no DNS server unless a lease's options say so.
+            "--dhcp-option=3".into(),
+            "--dhcp-option=6".into(),
+            "--quiet-dhcp".into(),
+            format!("--pid-file={}", at("pid")),
+            format!("--log-facility={}", at("log")),
+            format!("--dhcp-leasefile={}", at("leases")),
+            format!("--dhcp-hostsfile={}", at("hosts")),
+            format!("--dhcp-optsfile={}", at("opts")),
+        ];
+        for subnet in subnets.lines() {
+            let Some((network, prefix)) = subnet.split_once('/') else {
+                continue;
+            };
+            let mask = Ipv4Addr::from(
+                u32::MAX
+                    .checked_shl(32 - prefix.parse::<u32>().unwrap_or(32))
+                    .unwrap_or(0),
+            );
+            args.push(format!("--dhcp-range={network},static,{mask},{LEASE}"));
+            // By the server's address: the interface is not there yet when dnsmasq starts.
+            args.push(format!("--shared-network={},{network}", names.server));
+        }
+        let mut cmd = tokio::process::Command::new("unshare");
+        cmd.args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0);
+        let mut child = cmd.spawn().map_err(DhcpError::Spawn)?;
+        let pid = child.id().unwrap_or_default() as i32;
+        let _ = std::fs::write(dir.join("pid"), format!("{pid}\n"));
+        let plumbed = self.plumb(bridge, names, pid, &mut child).await;
+        if let Err(err) = plumbed {
+            signal(pid, nix::sys::signal::Signal::SIGTERM);
+            return Err(err);
+        }
+        info!(bridge = %bridge, pid, server = %names.server, "DHCP server started.");
+        Ok(())
+    }
+
+    /// Once `pid` is in a namespace of its own: the veth pair, its end there up with the server
+    /// address (and a route to the guests on it), its end here on the bridge.
+    async fn plumb(
+        &self,
+        bridge: &str,
+        names: &Names,
+        pid: i32,
+        child: &mut tokio::process::Child,
+    ) -> Result<(), DhcpError> {
+        let mine = std::fs::read_link("/proc/thread-self/ns/net").ok();
+        let until = Instant::now() + UNSHARE;
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                return Err(DhcpError::Exited(
+                    self.dir.join(bridge).join("log").display().to_string(),
+                ));
+            }
+            let theirs = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok();
+            if theirs.is_some() && theirs != mine {
+                break;
+            }
+            if Instant::now() > until {
+                return Err(DhcpError::Exited(
+                    self.dir.join(bridge).join("log").display().to_string(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let ip = |args: Vec<String>| async move {
+            crate::instances::tool::run("ip", &args, None)
+                .await
+                .map_err(DhcpError::Plumbing)
+        };
+        let inside = |args: &[&str]| {
+            let mut all = vec![format!("--net=/proc/{pid}/ns/net"), "ip".to_string()];
+            all.extend(args.iter().map(|s| s.to_string()));
+            async move {
+                crate::instances::tool::run("nsenter", &all, None)
+                    .await
+                    .map_err(DhcpError::Plumbing)
+            }
+        };
+        let v = |args: &[&str]| args.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // A port left by a server that died with the host's namespace kept.
+        let _ = ip(v(&["link", "del", &names.port])).await;
+        ip(v(&[
+            "link",
+            "add",
+            &names.port,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &names.inner,
+        ]))
+        .await?;
+        ip(v(&["link", "set", &names.inner, "netns", &pid.to_string()])).await?;
+        let server = format!("{}/32", names.server);
+        inside(&["addr", "add", &server, "dev", &names.inner]).await?;
+        inside(&["link", "set", "lo", "up"]).await?;
+        inside(&["link", "set", &names.inner, "up"]).await?;
+        inside(&["route", "add", "default", "dev", &names.inner]).await?;
+        let alias = format!("plinth dhcp {bridge}");
+        ip(v(&["link", "set", &names.port, "alias", &alias])).await?;
+        ip(v(&["link", "set", &names.port, "master", bridge, "up"])).await?;
+        Ok(())
+    }
+}
+
+/// The lease of an IPv4 NIC; none for IPv6 (DHCPv6 is not served yet).
+fn lease_of(nic: &AgentNic) -> Option<Lease> {
+    Some(Lease {
+        address: nic.address.parse().ok()?,
+        prefix_len: nic.prefix_len.min(32),
+        gateway: nic.gateway.parse().ok()?,
+        routes: nic.routes.clone(),
+    })
+}
+
+/// The networks the leases are in, a `network/prefix` a line, sorted.
+fn subnets(server: &Server) -> String {
+    let nets: BTreeSet<String> = server
+        .leases
+        .values()
+        .map(|e| {
+            let l = &e.lease;
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(l.prefix_len))
+                .unwrap_or(0);
+            format!(
+                "{}/{}",
+                Ipv4Addr::from(u32::from(l.address) & mask),
+                l.prefix_len
+            )
+        })
+        .collect();
+    nets.into_iter().map(|n| n + "\n").collect()
+}
+
+/// A tag per MAC, for its options.
+fn tag(mac: &str) -> String {
+    format!("m{}", mac.replace(':', ""))
+}
+
+fn hosts_file(server: &Server) -> String {
+    server
+        .leases
+        .iter()
+        .map(|(mac, e)| format!("{mac},set:{},{},{LEASE}\n", tag(mac), e.lease.address))
+        .collect()
+}
+
+/// Per lease: option 121 with an on-link route to the server and the policy's routes via the
+/// gateway; option 3 (the gateway) where the policy gives a default route.
+fn opts_file(server: &Server, address: Ipv4Addr) -> String {
+    let mut out = String::new();
+    for (mac, e) in &server.leases {
+        let tag = tag(mac);
+        let gw = e.lease.gateway;
+        let mut routes = vec![format!("{address}/32,0.0.0.0")];
+        routes.extend(e.lease.routes.iter().map(|to| format!("{to},{gw}")));
+        out.push_str(&format!(
+            "tag:{tag},option:classless-static-route,{}\n",
+            routes.join(",")
+        ));
+        if e.lease.routes.iter().any(|r| r == "0.0.0.0/0") {
+            out.push_str(&format!("tag:{tag},option:router,{gw}\n"));
+        }
+    }
+    out
+}
+
+fn write_if_changed(path: &Path, text: &str) -> std::io::Result<bool> {
+    if std::fs::read_to_string(path).ok().as_deref() == Some(text) {
+        return Ok(false);
+    }
+    let tmp = path.with_extension("new");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(true)
+}
+
+fn signal(pid: i32, sig: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use plinth_common::api::Uplink;
+
+    fn nic(mac: &str, address: &str, routes: &[&str]) -> AgentNic {
+        AgentNic {
+            mac: mac.to_string(),
+            uplink: Uplink {
+                nic: "eth1".into(),
+                vlan: None,
+            },
+            address: address.to_string(),
+            prefix_len: 24,
+            gateway: "192.0.2.1".into(),
+            routes: routes.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn server(nics: &[AgentNic]) -> Server {
+        Server {
+            leases: nics
+                .iter()
+                .filter_map(|n| {
+                    Some((
+                        n.mac.clone(),
+                        Entry {
+                            lease: lease_of(n)?,
+                            pending_since: None,
+                        },
+                    ))
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn leases_and_options_per_route_policy() {
+        let s = server(&[
+            nic("52:54:00:00:00:01", "192.0.2.10", &["0.0.0.0/0"]),
+            nic("52:54:00:00:00:02", "192.0.2.11", &["198.51.100.0/24"]),
+            nic("52:54:00:00:00:03", "192.0.2.12", &[]),
+            nic("52:54:00:00:00:04", "2001:db8::10", &["::/0"]),
+        ]);
+        assert_eq!(
+            hosts_file(&s),
+            "52:54:00:00:00:01,set:m525400000001,192.0.2.10,2m\n\
+             52:54:00:00:00:02,set:m525400000002,192.0.2.11,2m\n\
+             52:54:00:00:00:03,set:m525400000003,192.0.2.12,2m\n"
+        );
+        let server = Ipv4Addr::new(169, 254, 7, 9);
+        assert_eq!(
+            opts_file(&s, server),
+            "tag:m525400000001,option:classless-static-route,169.254.7.9/32,0.0.0.0,0.0.0.0/0,192.0.2.1\n\
+             tag:m525400000001,option:router,192.0.2.1\n\
+             tag:m525400000002,option:classless-static-route,169.254.7.9/32,0.0.0.0,198.51.100.0/24,192.0.2.1\n\
+             tag:m525400000003,option:classless-static-route,169.254.7.9/32,0.0.0.0\n"
+        );
+        assert_eq!(subnets(&s), "192.0.2.0/24\n");
+    }
+
+    #[test]
+    fn names_differ_per_host_and_bridge_and_fit_the_kernel() {
+        let a = Dhcp::new(Path::new("/var/lib/a"));
+        let b = Dhcp::new(Path::new("/var/lib/b"));
+        let (x, y, z) = (a.names("pl-eth1"), a.names("pl-eth2"), b.names("pl-eth1"));
+        assert!(x.port.len() <= 15 && x.inner.len() <= 15);
+        assert_ne!(x.port, y.port);
+        assert_ne!(x.port, z.port);
+        assert_eq!(x.port, a.names("pl-eth1").port, "stable across runs");
+        assert!(x.server.is_link_local());
+    }
+
+    /// What a DHCP server offered: the address and the options, by code.
+    struct Offer {
+        address: Ipv4Addr,
+        options: BTreeMap<u8, Vec<u8>>,
+    }
+
+    /// A DHCPDISCOVER for `mac` broadcast on `dev` (asking for broadcast replies, so a port
+    /// without an address hears them); the first offer within a few seconds.
+    fn discover(dev: &str, mac: [u8; 6]) -> Option<Offer> {
+        let socket = std::net::UdpSocket::bind("0.0.0.0:68").unwrap();
+        nix::sys::socket::setsockopt(
+            &socket,
+            nix::sys::socket::sockopt::BindToDevice,
+            &std::ffi::OsString::from(dev),
+        )
+        .expect("SO_BINDTODEVICE");
+        socket.set_broadcast(true).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let xid: [u8; 4] = [0x70, 0x6c, mac[4], mac[5]];
+        let mut packet = vec![0u8; 240];
+        packet[..4].copy_from_slice(&[1, 1, 6, 0]);
+        packet[4..8].copy_from_slice(&xid);
+        packet[10] = 0x80; // broadcast replies
+        packet[28..34].copy_from_slice(&mac);
+        packet[236..240].copy_from_slice(&[99, 130, 83, 99]);
+        // DHCPDISCOVER, asking for the netmask, router and classless static routes.
+        packet.extend_from_slice(&[53, 1, 1, 55, 3, 1, 3, 121, 255]);
+        for _ in 0..8 {
+            socket.send_to(&packet, "255.255.255.255:67").unwrap();
+            let mut buf = [0u8; 1500];
+            while let Ok(n) = socket.recv(&mut buf) {
+                let reply = &buf[..n];
+                if n < 240 || reply[0] != 2 || reply[4..8] != xid {
+                    continue;
+                }
+                let mut options = BTreeMap::new();
+                let mut i = 240;
+                while i + 1 < n && reply[i] != 255 {
+                    let (code, len) = (reply[i], reply[i + 1] as usize);
+                    options.insert(code, reply[i + 2..(i + 2 + len).min(n)].to_vec());
+                    i += 2 + len;
+                }
+                let a = &reply[16..20];
+                return Some(Offer {
+                    address: Ipv4Addr::new(a[0], a[1], a[2], a[3]),
+                    options,
+                });
+            }
+        }
+        None
+    }
+
+    async fn ip(args: &[&str]) {
+        crate::instances::tool::run("ip", args, None)
+            .await
+            .unwrap_or_else(|e| panic!("ip {args:?}: {e}"));
+    }
+
+    /// A real dnsmasq on a real bridge (in a network namespace of the test's own): it offers a
+    /// known MAC its EIP with the policy's routes, never answers another MAC, follows a policy
+    /// change, and stops (taking its port off the bridge) when its last NIC is forgotten.
+    #[test]
+    fn a_real_server_answers_only_its_macs_with_their_routes() {
+        use super::super::bridges::{self, tests::in_netns, tests::make_uplink};
+        in_netns(|handle| async move {
+            make_uplink(&handle, "up0").await;
+            let uplink = bridges::Uplink {
+                nic: "up0".into(),
+                vlan: None,
+            };
+            let bridge = bridges::ensure(&handle, &uplink).await.unwrap().unwrap();
+            ip(&["link", "add", "cl0", "type", "veth", "peer", "name", "clb0"]).await;
+            ip(&["link", "set", "clb0", "master", &bridge.name, "up"]).await;
+            ip(&["link", "set", "cl0", "up"]).await;
+            let dir = tempfile::tempdir().unwrap();
+            let dhcp = Dhcp::new(dir.path());
+            let known = nic("52:54:00:00:00:0a", "192.0.2.10", &["0.0.0.0/0"]);
+            dhcp.serve(&bridge.name, &[&known]).await.unwrap();
+            let server = dhcp.names(&bridge.name).server.octets();
+
+            let ask = |mac| tokio::task::spawn_blocking(move || discover("cl0", mac));
+            let offer = ask([0x52, 0x54, 0, 0, 0, 0x0a]).await.unwrap();
+            let log = dir.path().join(DIR).join(&bridge.name).join("log");
+            let offer = offer.unwrap_or_else(|| {
+                panic!(
+                    "no offer; dnsmasq's log: {:?}",
+                    std::fs::read_to_string(&log)
+                )
+            });
+            assert_eq!(offer.address, Ipv4Addr::new(192, 0, 2, 10));
+            assert_eq!(offer.options[&1], [255, 255, 255, 0], "the netmask");
+            assert_eq!(offer.options[&3], [192, 0, 2, 1], "the router");
+            let mut routes = vec![32];
+            routes.extend(server);
+            routes.extend([0, 0, 0, 0, 0, 192, 0, 2, 1]);
+            assert_eq!(
+                offer.options[&121], routes,
+                "on-link server, default via gateway"
+            );
+            assert!(!offer.options.contains_key(&6), "no DNS server is made up");
+            assert!(
+                ask([0x52, 0x54, 0, 0, 0, 0x0b]).await.unwrap().is_none(),
+                "an unknown MAC is never answered"
+            );
+
+            let specified = nic("52:54:00:00:00:0a", "192.0.2.10", &["198.51.100.0/24"]);
+            dhcp.serve(&bridge.name, &[&specified]).await.unwrap();
+            let offer = ask([0x52, 0x54, 0, 0, 0, 0x0a]).await.unwrap();
+            let offer = offer.unwrap_or_else(|| {
+                panic!(
+                    "no offer; dnsmasq's log: {:?}",
+                    std::fs::read_to_string(&log)
+                )
+            });
+            let mut routes = vec![32];
+            routes.extend(server);
+            routes.extend([0, 0, 0, 0, 24, 198, 51, 100, 192, 0, 2, 1]);
+            assert_eq!(offer.options[&121], routes, "the specified route");
+            assert!(!offer.options.contains_key(&3), "no default router");
+
+            let port = dhcp.names(&bridge.name).port;
+            assert!(bridges::tests::link_exists(&handle, &port).await);
+            dhcp.forget(std::slice::from_ref(&known.mac)).await;
+            assert!(
+                !bridges::tests::link_exists(&handle, &port).await,
+                "its port went"
+            );
+            assert!(!dir.path().join(DIR).join(&bridge.name).exists());
+        });
+    }
+}
