@@ -8,7 +8,6 @@ use plinth_e2e::drain::{Guests, SETTLE, hosts_with, idle_image};
 use plinth_e2e::instances as inst;
 use plinth_e2e::process::Daemon;
 use plinth_e2e::{Region, wait_for};
-use serde_json::json;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
@@ -90,19 +89,7 @@ async fn a_guest_on_shared_storage_moves_without_its_disk() -> anyhow::Result<()
         "{xml}"
     );
 
-    let (status, body) = region
-        .post(
-            &format!("/v1/instances/{id}/migrate"),
-            json!({"target_host": b}),
-        )
-        .await?;
-    assert_eq!(status, 202, "{body}");
-    let moved = wait_for("the guest on B", SETTLE, || async {
-        let (_, i) = region.get(&format!("/v1/instances/{id}")).await?;
-        anyhow::ensure!(i["state"] != "error", "{i}");
-        Ok((i["state"] == "running" && i["host_id"] == b.as_str()).then_some(i))
-    })
-    .await?;
+    let moved = inst::migrate(&region, &id, &b, SETTLE).await?;
     eprintln!("moved: {moved}");
     let (_, migration) = region.get(&format!("/v1/instances/{id}/migration")).await?;
     assert_eq!(migration["status"], "moved", "{migration}");

@@ -167,6 +167,29 @@ pub async fn act(region: &Region, id: &str, action: &str) -> anyhow::Result<Valu
     Ok(body)
 }
 
+/// Live-migrates the instance to host `target` as admin and waits (up to `deadline`) until it
+/// runs there; an instance gone to `error` fails at once.
+pub async fn migrate(
+    region: &Region,
+    id: &str,
+    target: &str,
+    deadline: Duration,
+) -> anyhow::Result<Value> {
+    let (status, body) = region
+        .post(
+            &format!("/v1/instances/{id}/migrate"),
+            json!({"target_host": target}),
+        )
+        .await?;
+    anyhow::ensure!(status == 202, "migrate {id}: {status} {body}");
+    wait_for("the guest on its target host", deadline, || async {
+        let (_, i) = region.get(&format!("/v1/instances/{id}")).await?;
+        anyhow::ensure!(i["state"] != "error", "{i}");
+        Ok((i["state"] == "running" && i["host_id"] == target).then_some(i))
+    })
+    .await
+}
+
 /// Deletes and waits until the instance is gone.
 pub async fn delete(region: &Region, id: &str, deadline: Duration) -> anyhow::Result<()> {
     let (status, body) = region

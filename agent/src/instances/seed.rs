@@ -147,7 +147,9 @@ fn network_config(nics: &[AgentNic]) -> String {
             }
         }
     }
-    out.push_str("  hotplug:\n    match:\n      name: \"en*\"\n    dhcp4: true\n");
+    // Keyed by the pattern itself: cloud-init 22.4's v2 parser names an entry without
+    // `set-name` by its key, and its networkd renderer matches on that name.
+    out.push_str("  \"en*\":\n    match:\n      name: \"en*\"\n    dhcp4: true\n");
     out
 }
 
@@ -331,7 +333,7 @@ ethernets:
       macaddress: "52:54:00:00:00:03"
     set-name: eth2
     dhcp4: true
-  hotplug:
+  "en*":
     match:
       name: "en*"
     dhcp4: true

@@ -131,11 +131,82 @@ pub enum JobError {
 }
 
 impl JobError {
-    /// The instance's agent failed `action` (`create`, `stop`, ...).
+    /// The instance's agent failed `action` (`create`, `stop`, ...). Where the agent's own
+    /// words may carry a host's paths or a tool's output (libvirt's, qemu-img's), the reason
+    /// says what failed in plain words and the coordinator's log keeps the agent's words.
     pub fn agent(action: impl std::fmt::Display, e: &crate::agents::AgentError) -> JobError {
-        JobError::Agent {
-            action: action.to_string(),
-            reason: e.explain(),
+        let action = action.to_string();
+        let reason = match e.code().and_then(host_side) {
+            Some(what) => {
+                tracing::warn!(action = %action, error = %e.explain(), "An agent failed an instance's step.");
+                format!("{what} failed on its host; the coordinator's log has the details")
+            }
+            None => e.explain(),
+        };
+        JobError::Agent { action, reason }
+    }
+}
+
+/// What failed, for an agent's error code whose message may carry a host's paths or a tool's
+/// output; `None` for codes whose message is worded for people.
+fn host_side(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "libvirt_failed" | "libvirt_timeout" => "the hypervisor (libvirt)",
+        "disk_failed" => "making its disk",
+        "seed_failed" => "building its cloud-init seed",
+        "network_failed" => "setting up its network",
+        "export_failed" => "exporting its disk",
+        "devices_failed" | "sysfs_failed" => "setting up its devices",
+        "io_failed" | "internal" => "a file operation",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agents::AgentError;
+
+    fn refused(status: u16, code: &str, message: &str) -> AgentError {
+        AgentError::Refused {
+            status,
+            code: code.into(),
+            message: message.into(),
         }
+    }
+
+    #[test]
+    fn a_host_side_failure_is_worded_without_the_tools_words() {
+        let e = refused(
+            500,
+            "libvirt_failed",
+            "starting the domain: internal error: process exited: /var/lib/plinth-agent/instances/i-1/disk.qcow2: Permission denied",
+        );
+        let text = JobError::agent("create", &e).to_string();
+        assert_eq!(
+            text,
+            "the agent could not create it: the hypervisor (libvirt) failed on its host; the coordinator's log has the details"
+        );
+        let e = refused(
+            502,
+            "image_fetch_failed",
+            "fetching image img-1: sha256 mismatch",
+        );
+        assert!(
+            JobError::agent("create", &e)
+                .to_string()
+                .ends_with("sha256 mismatch"),
+            "words meant for people pass"
+        );
+        let e = refused(
+            409,
+            "nic_unavailable",
+            "this host has no NIC eth9, which the instance's EIP segment is reached through",
+        );
+        assert!(
+            JobError::agent("start", &e)
+                .to_string()
+                .contains("no NIC eth9")
+        );
     }
 }
