@@ -345,8 +345,8 @@ async fn prometheus_scrapes_the_agent_and_host_detail_shows_history() -> anyhow:
         "procs_blocked",
     ];
     let waited = wait_for(
-        "a point of every series from Prometheus",
-        Duration::from_secs(60),
+        "a point of every series from Prometheus, the test's writes in the write rate",
+        Duration::from_secs(120),
         || {
             round += 1;
             let (work, path, region) = (work.path().to_path_buf(), &path, &region);
@@ -361,7 +361,15 @@ async fn prometheus_scrapes_the_agent_and_host_detail_shows_history() -> anyhow:
                         s["name"] == *name && s["points"].as_array().is_some_and(|p| !p.is_empty())
                     })
                 });
-                Ok(complete.then_some(body))
+                // A rate's first point may cover scrapes before these writes: wait for one
+                // that shows them.
+                let wrote = series.iter().any(|s| {
+                    s["name"] == "disk_written_bytes"
+                        && s["points"]
+                            .as_array()
+                            .is_some_and(|p| p.iter().any(|p| p["v"].as_f64() > Some(0.0)))
+                });
+                Ok((complete && wrote).then_some(body))
             }
         },
     )

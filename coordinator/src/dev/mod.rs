@@ -243,6 +243,12 @@ impl Running {
         api: &Api,
     ) -> anyhow::Result<Option<Demo>> {
         let root = site.root;
+        // Private daemons run real guests: the demo segments get a NIC they can bridge, made
+        // before the agents start so that their first facts already name it.
+        let nic = match plan.libvirt {
+            Libvirt::Private if !empty => seed::dev_uplink()?,
+            _ => seed::DEMO_NIC,
+        };
         for n in 1..=plan.hosts {
             let host = site.start_host(n, plan.hosts, &plan.libvirt).await?;
             self.hosts.push(host);
@@ -266,11 +272,6 @@ impl Running {
             return Ok(Some(serde_json::from_str(&text)?));
         }
         println!("Making the demo (a tenant, an image, two instances, segments, servers)...");
-        // Private daemons run real guests: the demo segments get a NIC they can bridge.
-        let nic = match plan.libvirt {
-            Libvirt::Private => seed::dev_uplink()?,
-            _ => seed::DEMO_NIC,
-        };
         let demo = seed::seed(api, &root.join("demo"), &self.bmcs, nic).await?;
         write_file(&demo_file, serde_json::to_string(&demo)?.as_bytes(), 0o600)?;
         Ok(Some(demo))
