@@ -1,13 +1,14 @@
 //! Instances on the network, end to end, with a real Debian cloud guest (cloud-init 22.4) on a
 //! real libvirtd + QEMU (TCG): the segment's NIC is a veth into a network namespace that plays
 //! the upstream router at the gateway address. The guest is imported through plinth's import
-//! path, created with an admin password and a bound EIP; the test logs in on its serial console
-//! with that password, reads what the guest applied (`ip addr`, `ip route`), pings the EIP from
-//! the router, checks a spoofed source never reaches the router, reads the interface counters
-//! grow in the agent's metrics, hot-plugs an IPv6 EIP's NIC, live-migrates the guest to a second
-//! host while the router pings it (the loss is printed), and deletes the segment to see its bridge
-//! go. The guest takes its IPv4 EIP and routes by DHCP from the agent's dnsmasq, renewing through
-//! the migration.
+//! path, created with an admin password and a bound EIP, which it takes by DHCP from the agent's
+//! dnsmasq. The test logs in on its serial console with that password, reads what the guest
+//! applied (`ip addr`, `ip route`), pings the EIP from the router, checks that a spoofed source
+//! and a DHCP server in the guest never reach the router, reads the interface counters grow in
+//! the agent's metrics, binds a second EIP while the guest runs (the guest configures its
+//! hot-plugged NIC by itself), changes the route policy (the routes follow at the next lease
+//! renewal), hot-plugs an IPv6 EIP's NIC, live-migrates the guest to a second host while the
+//! router pings it (the loss is printed), and deletes the segment to see its bridge go.
 
 use plinth_e2e::cloud_guest::{self, Console};
 use plinth_e2e::drain;
@@ -243,6 +244,29 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
         "the guest's own packets"
     );
     console.command(&format!("ip addr del {SPOOFED}/32 dev eth0"))?;
+
+    // Nor can the guest answer its neighbours' DHCP: what it sends from the DHCP server's port
+    // is dropped at the host, while the same from another port gets through.
+    let send_from = |port: u16| {
+        format!(
+            "python3 -c \"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+             s.bind(('{EIP}', {port})); [s.sendto(b'offer', ('{GATEWAY}', 68)) for _ in range(5)]\""
+        )
+    };
+    let before = router.seen_from(EIP)?;
+    let (rc, out) = console.command(&send_from(67))?;
+    assert_eq!(rc, 0, "{out}");
+    let after_server_port = router.seen_from(EIP)?;
+    let (rc, out) = console.command(&send_from(1067))?;
+    assert_eq!(rc, 0, "{out}");
+    assert_eq!(
+        after_server_port, before,
+        "a DHCP server's packets from the guest reached the router"
+    );
+    assert!(
+        router.seen_from(EIP)? >= after_server_port + 5,
+        "the same packets from another port"
+    );
 
     // A second EIP bound while the guest runs: its NIC is hot-plugged, and the guest configures
     // it by itself (DHCP from the host). Not pinged: with two NICs in one subnet the guest

@@ -1,6 +1,8 @@
 //! libvirt nwfilters that hold a guest NIC to what plinth bound to it: frames only from its
 //! own MAC, packets only from its EIP, ARP (or neighbour discovery) only for its EIP; spoofed
-//! sources and any other layer-2 traffic are dropped at the host bridge. The agent defines
+//! sources and any other layer-2 traffic are dropped at the host bridge. A guest cannot answer
+//! its neighbours' DHCP (nor DHCPv6) or advertise itself as their router either: only the
+//! host's DHCP server configures guests. The agent defines
 //! them at start (and again before a domain that uses them is defined): libvirt keeps them.
 
 /// For an IPv4 EIP; the domain's `<filterref>` gives `IP`.
@@ -25,7 +27,10 @@ const DROP_REST: &str = "  <rule action='drop' direction='inout' priority='1000'
 pub fn definitions() -> [(&'static str, String); 2] {
     let v4 = format!(
         "<filter name='{NAME_V4}' chain='root'>
-{OWN_MAC}  <rule action='accept' direction='out' priority='-800'>
+{OWN_MAC}  <rule action='drop' direction='out' priority='-850'>
+    <ip protocol='udp' srcportstart='67' srcportend='67'/>
+  </rule>
+  <rule action='accept' direction='out' priority='-800'>
     <ip srcipaddr='$IP'/>
   </rule>
   <rule action='accept' direction='out' priority='-790'>
@@ -47,7 +52,13 @@ pub fn definitions() -> [(&'static str, String); 2] {
     // duplicate), so ICMPv6 from those is let out too.
     let v6 = format!(
         "<filter name='{NAME_V6}' chain='root'>
-{OWN_MAC}  <rule action='accept' direction='out' priority='-800'>
+{OWN_MAC}  <rule action='drop' direction='out' priority='-850'>
+    <ipv6 protocol='udp' srcportstart='547' srcportend='547'/>
+  </rule>
+  <rule action='drop' direction='out' priority='-850'>
+    <ipv6 protocol='icmpv6' type='134'/>
+  </rule>
+  <rule action='accept' direction='out' priority='-800'>
     <ipv6 srcipaddr='$IPV6'/>
   </rule>
   <rule action='accept' direction='out' priority='-790'>
