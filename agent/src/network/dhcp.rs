@@ -201,6 +201,9 @@ impl Dhcp {
         let dir = self.dir.join(bridge);
         let running = running_pid(&dir);
         if server.leases.is_empty() {
+            if running.is_none() && !dir.exists() {
+                return Ok(());
+            }
             if let Some(pid) = running {
                 signal(pid, nix::sys::signal::Signal::SIGTERM);
                 info!(bridge = %bridge, pid, "DHCP server stopped: no NIC left to answer.");
