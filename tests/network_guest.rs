@@ -49,6 +49,15 @@ fn link_exists(name: &str) -> anyhow::Result<bool> {
         .success())
 }
 
+/// The id of EIP `address`, allocated to `tenant`.
+async fn allocate(region: &Region, tenant: &str, address: &str) -> anyhow::Result<String> {
+    let (status, eip) = region
+        .post("/v1/eips", json!({"tenant_id": tenant, "address": address}))
+        .await?;
+    anyhow::ensure!(status == 201, "eip {address}: {status} {eip}");
+    Ok(eip["id"].as_str().unwrap_or_default().to_string())
+}
+
 /// The logs and leases of the DHCP servers of the agents in `dirs`.
 fn dhcp_logs(dirs: &[&std::path::Path]) -> String {
     let mut out = String::new();
@@ -105,11 +114,7 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
     anyhow::ensure!(status == 201, "segment: {status} {segment}");
     let seg = segment["id"].as_str().unwrap_or_default().to_string();
     let tenant = inst::tenant(&region, "net@example.com").await?;
-    let (status, eip) = region
-        .post("/v1/eips", json!({"tenant_id": tenant.id, "address": EIP}))
-        .await?;
-    anyhow::ensure!(status == 201, "eip: {status} {eip}");
-    let eip_id = eip["id"].as_str().unwrap_or_default().to_string();
+    let eip_id = allocate(&region, &tenant.id, EIP).await?;
 
     // The hosts report the router's veth among their NICs, so they serve the segment.
     for hv in &hvs {
@@ -271,11 +276,7 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
     // A second EIP bound while the guest runs: its NIC is hot-plugged, and the guest configures
     // it by itself (DHCP from the host). Not pinged: with two NICs in one subnet the guest
     // answers through the first, whose filter (rightly) drops the second's address.
-    let (status, eip2) = region
-        .post("/v1/eips", json!({"tenant_id": tenant.id, "address": EIP2}))
-        .await?;
-    anyhow::ensure!(status == 201, "eip: {status} {eip2}");
-    let eip2_id = eip2["id"].as_str().unwrap_or_default().to_string();
+    let eip2_id = allocate(&region, &tenant.id, EIP2).await?;
     let (status, bound) = region
         .post(
             &format!("/v1/eips/{eip2_id}/bind"),
@@ -357,14 +358,7 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
         )
         .await?;
     anyhow::ensure!(status == 201, "segment: {status} {seg6}");
-    let (status, eip6) = region
-        .post(
-            "/v1/eips",
-            json!({"tenant_id": tenant.id, "address": "2001:db8:21::10"}),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "eip: {status} {eip6}");
-    let eip6_id = eip6["id"].as_str().unwrap_or_default().to_string();
+    let eip6_id = allocate(&region, &tenant.id, "2001:db8:21::10").await?;
     let (status, bound) = region
         .post(
             &format!("/v1/eips/{eip6_id}/bind"),
