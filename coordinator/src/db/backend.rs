@@ -238,7 +238,25 @@ pub fn query(sql: &str) -> Query<'_> {
     }
 }
 
+impl Query<'static> {
+    /// A query of SQL made at run time, which it keeps.
+    pub fn owned(sql: String) -> Self {
+        Query {
+            sql: sql.into(),
+            args: Vec::new(),
+        }
+    }
+}
+
 impl<'q> Query<'q> {
+    pub(super) fn from_parts(sql: std::borrow::Cow<'q, str>, args: Vec<Arg<'q>>) -> Self {
+        Query { sql, args }
+    }
+
+    pub(super) fn into_parts(self) -> (std::borrow::Cow<'q, str>, Vec<Arg<'q>>) {
+        (self.sql, self.args)
+    }
+
     pub fn bind(mut self, value: impl Bind<'q>) -> Self {
         self.args.push(value.arg());
         self

@@ -69,11 +69,15 @@ impl Dialect {
         }
     }
 
-    /// `column` as the planner should not pick an index for (SQLite's unary `+`).
+    /// Text `column` as the planner should not pick an index for (SQLite's unary `+`;
+    /// PostgreSQL's `|| ''`, an expression no index is on). Without it, PostgreSQL drove the
+    /// claim batch's update from the index on `hosts.state` whenever its statistics were older
+    /// than the hosts (a region that just grew): a bitmap scan of every available host and a
+    /// hash join, 5 ms a batch at 10,000 hosts instead of 0.2 ms by id.
     pub fn unindexed(self, column: &str) -> String {
         match self {
             Dialect::Sqlite => format!("+{column}"),
-            Dialect::Postgres => column.to_string(),
+            Dialect::Postgres => format!("({column} || '')"),
         }
     }
 

@@ -2,17 +2,20 @@
 //! their resources (`hosts/store`, `images/store`, ...). SQLite (WAL) by default, PostgreSQL
 //! for a highly available region: the SQL is written once (`backend.rs`), the few places the
 //! two dialects differ are in `dialect.rs`, and each backend has its own migrations.
+//! `writes.rs` sends statements that return nothing together, one round trip on PostgreSQL.
 
 pub mod backend;
 pub mod dialect;
 pub mod follow;
 #[cfg(test)]
 pub(crate) mod test_backends;
+pub mod writes;
 #[cfg(test)]
 pub(crate) use test_backends::store_test;
 
-pub use backend::{Bind, Pool, QueryBuilder, Row, Tx, query, query_scalar};
+pub use backend::{Bind, Pool, Query, QueryBuilder, Row, Tx, query, query_scalar};
 pub use dialect::Dialect;
+pub use writes::Writes;
 
 use crate::hosts::store::index::HostIndex;
 use plinth_common::tls::Revocations;
@@ -251,6 +254,19 @@ impl Store {
             }
         }
         Ok(tx)
+    }
+
+    /// One statement that writes, fenced as [`Store::write`] fences: in a job's term, in a write
+    /// transaction (which checks the term's epoch); otherwise straight on the pool, as the
+    /// API's single-statement writes go. Returns the rows it changed.
+    pub async fn write_one(&self, query: Query<'_>) -> Result<u64, StoreError> {
+        if crate::jobs::fence().is_none() {
+            return Ok(query.execute(self.pool()).await?.rows_affected());
+        }
+        let mut tx = self.write().await?;
+        let done = query.execute(&mut tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
     }
 
     /// A transaction that only reads, on one snapshot (a count and its page agree).

@@ -21,6 +21,7 @@ use crate::db::Store;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
+pub(crate) use store::record_all_in;
 pub use store::{Event, EventType, Span, StoredEvent, record, record_all, record_change};
 use tokio_util::sync::CancellationToken;
 

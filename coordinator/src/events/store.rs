@@ -104,8 +104,21 @@ pub async fn record(conn: &mut crate::db::Tx, event: Event<'_>) -> Result<(), St
 /// [`record`] for several changes at once, in one statement whatever their number; their ids
 /// follow the order of `events`.
 pub async fn record_all(conn: &mut crate::db::Tx, events: &[Event<'_>]) -> Result<(), StoreError> {
+    let mut writes = crate::db::Writes::new();
+    record_all_in(&mut writes, conn.dialect(), events);
+    writes.run(conn).await?;
+    Ok(())
+}
+
+/// [`record_all`]'s statement, added to `writes` (which the caller runs in the transaction of
+/// the changes).
+pub(crate) fn record_all_in(
+    writes: &mut crate::db::Writes<'_>,
+    dialect: crate::db::Dialect,
+    events: &[Event<'_>],
+) {
     if events.is_empty() {
-        return Ok(());
+        return;
     }
     let rows: Vec<serde_json::Value> = events
         .iter()
@@ -121,7 +134,7 @@ pub async fn record_all(conn: &mut crate::db::Tx, events: &[Event<'_>]) -> Resul
             })
         })
         .collect();
-    let from = conn.dialect().json_rows(
+    let from = dialect.json_rows(
         "$1",
         "e",
         &[
@@ -136,12 +149,11 @@ pub async fn record_all(conn: &mut crate::db::Tx, events: &[Event<'_>]) -> Resul
         "INSERT INTO events (type, resource_id, tenant_id, data, at) \
          SELECT e.kind, e.resource, e.tenant, e.data, $2 FROM {from} ORDER BY e.n"
     );
-    crate::db::query(&sql)
-        .bind(serde_json::Value::Array(rows).to_string())
-        .bind(plinth_common::timefmt::now_ms())
-        .execute(conn)
-        .await?;
-    Ok(())
+    writes.push(
+        crate::db::Query::owned(sql)
+            .bind(serde_json::Value::Array(rows).to_string())
+            .bind(plinth_common::timefmt::now_ms()),
+    );
 }
 
 /// [`record`] for a change of resource `id` of type `kind`, with its tenant read from the
@@ -246,14 +258,12 @@ impl Store {
     /// Drops events beyond the newest `keep`, and those older than `before` (ms), but never
     /// the newest one: it is what tells a resuming client whether it missed any.
     pub async fn prune_events(&self, keep: i64, before: i64) -> Result<u64, StoreError> {
-        let res = crate::db::query(
+        let prune = crate::db::query(
             "DELETE FROM events WHERE id < (SELECT MAX(id) FROM events) \
              AND (id <= (SELECT MAX(id) FROM events) - $1 OR at < $2)",
         )
         .bind(keep)
-        .bind(before)
-        .execute(self.pool())
-        .await?;
-        Ok(res.rows_affected())
+        .bind(before);
+        self.write_one(prune).await
     }
 }

@@ -68,14 +68,16 @@ impl NewOperation<'_> {
 /// Writes new operations, `running`, from a JSON array of `NewOperation::to_json` rows, with
 /// their first steps when `first_steps` is not empty (one per row, in order), and their
 /// change-feed events after `preceding` (the events of the change that made them, recorded in
-/// the same statement): a statement per table, whatever the number of operations.
-pub(crate) async fn insert_operations(
-    conn: &mut crate::db::Tx,
+/// the same statement): a statement per table, whatever the number of operations, added to
+/// `writes` (which the caller runs in its transaction).
+pub(crate) fn insert_operations(
+    writes: &mut crate::db::Writes<'_>,
+    dialect: crate::db::Dialect,
     ops: &str,
     first_steps: &[String],
     preceding: Vec<crate::events::Event<'_>>,
 ) -> Result<(), StoreError> {
-    let rows = conn.dialect().json_rows(
+    let rows = dialect.json_rows(
         "$1",
         "o",
         &[
@@ -91,11 +93,11 @@ pub(crate) async fn insert_operations(
             created_at, updated_at) \
          SELECT o.id, o.kind, o.target, o.owner, $2, 0, o.now, o.now FROM {rows}"
     );
-    crate::db::query(&sql)
-        .bind(ops)
-        .bind(status_name(OperationStatus::Running))
-        .execute(&mut *conn)
-        .await?;
+    writes.push(
+        crate::db::Query::owned(sql)
+            .bind(ops.to_string())
+            .bind(status_name(OperationStatus::Running)),
+    );
     let rows: Vec<serde_json::Value> = serde_json::from_str(ops)
         .map_err(|e| StoreError::Corrupt(format!("new operations: {e}")))?;
     let field = |row: &serde_json::Value, name: &str| row[name].as_str().map(str::to_string);
@@ -127,7 +129,7 @@ pub(crate) async fn insert_operations(
         }
         // New operations: each step is the first of its operation, at the operation's own
         // time (its updated_at already).
-        let from = conn.dialect().json_rows(
+        let from = dialect.json_rows(
             "$1",
             "s",
             &[("op", "TEXT"), ("at", "BIGINT"), ("message", "TEXT")],
@@ -136,10 +138,7 @@ pub(crate) async fn insert_operations(
             "INSERT INTO operation_steps (operation_id, seq, at, message) \
              SELECT s.op, 1, s.at, s.message FROM {from}"
         );
-        crate::db::query(&sql)
-            .bind(serde_json::Value::Array(steps).to_string())
-            .execute(&mut *conn)
-            .await?;
+        writes.push(crate::db::Query::owned(sql).bind(serde_json::Value::Array(steps).to_string()));
     }
     let mut events = preceding;
     events.extend(
@@ -152,7 +151,8 @@ pub(crate) async fn insert_operations(
                 data,
             }),
     );
-    crate::events::record_all(conn, &events).await
+    crate::events::record_all_in(writes, dialect, &events);
+    Ok(())
 }
 
 /// Removes an operation that never began (its work was undone before it started), with its
@@ -289,7 +289,11 @@ impl Store {
         conn: &mut crate::db::Tx,
         op: &NewOperation<'_>,
     ) -> Result<(), StoreError> {
-        insert_operations(conn, &format!("[{}]", op.to_json()), &[], Vec::new()).await
+        let mut writes = crate::db::Writes::new();
+        let ops = format!("[{}]", op.to_json());
+        insert_operations(&mut writes, conn.dialect(), &ops, &[], Vec::new())?;
+        writes.run(conn).await?;
+        Ok(())
     }
 
     /// An operation with its steps, if `tenant` (when given) owns it.

@@ -5,8 +5,10 @@
 //! transaction of set-based statements over a JSON array (one statement per step, whatever
 //! the batch size). A batch holds at most one claim per host and one per tenant, so each
 //! conditional update decides exactly as it would alone; a batch whose transaction fails is
-//! written again claim by claim, so one bad claim cannot fail its neighbours. The JSON
-//! functions are SQLite's; PostgreSQL would read the same arrays with `jsonb_array_elements`.
+//! written again claim by claim, so one bad claim cannot fail its neighbours. On PostgreSQL,
+//! where each statement is a round trip made holding the store's writer lock, the rows that
+//! follow the claims (instances, operations, their steps and events) go as one statement
+//! ([`crate::db::Writes`]): a batch is five round trips, whatever its size.
 
 use crate::db::{Store, StoreError};
 use crate::instances::store::{ClaimRefused, NewInstanceRow, read_quota, search_text};
@@ -247,15 +249,22 @@ impl Store {
                 })?;
             refusals.insert(c.host.clone(), ClaimRefused::Quota(exceeded));
         }
-        insert_instances(&mut tx, &granted).await?;
+        // The rows go in one round trip on PostgreSQL (the writer lock is held meanwhile),
+        // but a claim binding EIPs writes its instance first: the EIPs' rows refer to it.
+        let d = tx.dialect();
+        let mut writes = crate::db::Writes::new();
+        insert_instances(&mut writes, d, &granted);
         if let [claim] = granted.as_slice()
-            && let Some(taken) = bind_eips(&mut tx, claim).await?
+            && !claim.eips.is_empty()
         {
-            // Dropping the transaction rolls the claim back: nothing of it stays.
-            return Ok(Decided {
-                results: vec![Err(ClaimRefused::EipTaken(taken))],
-                allocations: HashMap::new(),
-            });
+            std::mem::take(&mut writes).run(&mut tx).await?;
+            if let Some(taken) = bind_eips(&mut tx, claim).await? {
+                // Dropping the transaction rolls the claim back: nothing of it stays.
+                return Ok(Decided {
+                    results: vec![Err(ClaimRefused::EipTaken(taken))],
+                    allocations: HashMap::new(),
+                });
+            }
         }
         let created =
             serde_json::json!({ "state": InstanceState::Creating.as_str(), "created": true });
@@ -274,8 +283,9 @@ impl Store {
                 .iter()
                 .map(|c| format!("placed on host {}", c.host))
                 .collect();
-            crate::jobs::operations::insert_operations(&mut tx, &ops, &steps, events).await?;
+            crate::jobs::operations::insert_operations(&mut writes, d, &ops, &steps, events)?;
         }
+        writes.run(&mut tx).await?;
         tx.commit().await?;
         self.events_committed();
         let results = batch
@@ -338,9 +348,9 @@ fn json_array<'a>(objects: impl Iterator<Item = &'a str>) -> String {
 
 /// Adds each claim of `claims` (a JSON array of `{host, cores, memory}`, hosts distinct) to
 /// its host where it still fits under the overcommit ratios and the host is `available`;
-/// returns the hosts that took their claim and their new allocations. (The unary `+` keeps
-/// SQLite from driving the update from the index on `state`, which would read the JSON once
-/// for every available host instead of each host once by id.)
+/// returns the hosts that took their claim and their new allocations. (`unindexed` keeps
+/// either database from driving the update from the index on `state`, which would read every
+/// available host instead of each claimed host once by id.)
 pub(crate) async fn host_claims(
     conn: &mut crate::db::Tx,
     claims: &str,
@@ -454,11 +464,15 @@ async fn quota_claims(
     rows.iter().map(|r| Ok(r.try_get("tenant_id")?)).collect()
 }
 
-async fn insert_instances(conn: &mut crate::db::Tx, claims: &[&Claim]) -> Result<(), StoreError> {
+fn insert_instances(
+    writes: &mut crate::db::Writes<'_>,
+    dialect: crate::db::Dialect,
+    claims: &[&Claim],
+) {
     if claims.is_empty() {
-        return Ok(());
+        return;
     }
-    let from = conn.dialect().json_rows(
+    let from = dialect.json_rows(
         "$1",
         "c",
         &[
@@ -485,12 +499,11 @@ async fn insert_instances(conn: &mut crate::db::Tx, claims: &[&Claim]) -> Result
          SELECT c.id, c.name, c.kind, c.tenant, c.host, c.image, c.cores, c.memory, c.disk, \
             c.gpu_type, $2, c.sealed, c.op, c.search, c.now, c.now FROM {from}"
     );
-    crate::db::query(&sql)
-        .bind(rows(claims))
-        .bind(InstanceState::Creating.as_str())
-        .execute(conn)
-        .await?;
-    Ok(())
+    writes.push(
+        crate::db::Query::owned(sql)
+            .bind(rows(claims))
+            .bind(InstanceState::Creating.as_str()),
+    );
 }
 
 #[cfg(test)]

@@ -265,6 +265,22 @@ mod tests {
             });
             assert!(matches!(claim.await, Err(StoreError::Fenced(_))));
             assert!(store.claim_content("img-1", "blob-1").await?, "the API's claim is not fenced");
+            // Nor its audit entries, nor the change feed's pruning.
+            let audit = jobs.begin_term(epoch, {
+                let store = store.clone();
+                async move { store.audit("jobs", "late", "img-1", "").await }
+            });
+            assert!(matches!(audit.await, Err(StoreError::Fenced(_))));
+            let prune = jobs.begin_term(epoch, {
+                let store = store.clone();
+                async move { store.prune_events(0, i64::MAX).await }
+            });
+            assert!(matches!(prune.await, Err(StoreError::Fenced(_))));
+            let late = query_scalar::<i64>("SELECT COUNT(*) FROM audit_log WHERE action = 'late'")
+                .fetch_one(store.pool())
+                .await?;
+            assert_eq!(late, 0, "a fenced audit entry was written");
+            store.audit("admin", "early", "img-1", "").await?;
             // Writes outside any job (the API's) are not fenced.
             write(store.clone()).await?;
             jobs.end_term(std::time::Duration::from_secs(1)).await;

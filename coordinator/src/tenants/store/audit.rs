@@ -22,15 +22,15 @@ impl Store {
         detail: &str,
     ) -> Result<(), StoreError> {
         let at = now_ms();
-        crate::db::query("INSERT INTO audit_log (id, at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+        // A job's entry is fenced like its other writes: an ended term's is refused.
+        let entry = crate::db::query("INSERT INTO audit_log (id, at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(entry_id(at))
             .bind(at)
             .bind(actor)
             .bind(action)
             .bind(target)
-            .bind(detail)
-            .execute(self.pool())
-            .await?;
+            .bind(detail);
+        self.write_one(entry).await?;
         Ok(())
     }
 }
