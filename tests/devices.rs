@@ -195,7 +195,7 @@ async fn inventory_slicing_and_restore_through_api_and_cli() -> anyhow::Result<(
     assert_eq!(out, "no vGPUs\n");
 
     // A USB device goes only to an instance that exists; the test driver cannot attach
-    // devices, so the agent's refusal comes back and the device stays free.
+    // devices, so the agent's refusal comes back as the host's and the device stays free.
     let (status, body) = region
         .post(
             &format!("/v1/hosts/{host}/usb/1-2/assign"),
@@ -233,11 +233,17 @@ async fn inventory_slicing_and_restore_through_api_and_cli() -> anyhow::Result<(
             json!({"instance_id": iid}),
         )
         .await?;
-    assert_eq!(status, 503, "{body}");
+    // The hypervisor cannot, which no retry changes: a conflict with the host, not an
+    // outage (a 5xx would send a client into retries).
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (409, json!("hypervisor_unsupported")),
+        "{body}"
+    );
     assert!(
         body["error"]["message"]
             .as_str()
-            .is_some_and(|m| m.contains("not supported")),
+            .is_some_and(|m| m.contains("cannot attach USB devices") && m.contains("not supported")),
         "{body}"
     );
     let (_, usb) = region.get(&format!("/v1/hosts/{host}/usb")).await?;

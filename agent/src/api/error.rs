@@ -108,6 +108,9 @@ impl ApiError {
                 DeviceError::Libvirt { source, .. } if source.is_deadline() => {
                     (StatusCode::GATEWAY_TIMEOUT, "libvirt_timeout")
                 }
+                DeviceError::Libvirt { source, .. } if source.is_unsupported() => {
+                    (StatusCode::CONFLICT, "hypervisor_unsupported")
+                }
                 DeviceError::Libvirt { .. } => {
                     (StatusCode::INTERNAL_SERVER_ERROR, "libvirt_failed")
                 }

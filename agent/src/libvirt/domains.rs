@@ -36,6 +36,18 @@ impl LibvirtError {
         matches!(self, LibvirtError::Virt(e) if e.code().is(ErrorNumber::NoDomain))
     }
 
+    /// The hypervisor cannot do this at all (the test driver hot-plugs nothing; a QEMU may
+    /// lack a device model): asking again will not help, so it is the caller's to know.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, LibvirtError::Virt(e) if [
+            ErrorNumber::NoSupport,
+            ErrorNumber::OperationUnsupported,
+            ErrorNumber::ConfigUnsupported,
+        ]
+        .into_iter()
+        .any(|n| e.code().is(n)))
+    }
+
     /// libvirt did not answer in time (the call may still finish on its own).
     pub fn is_deadline(&self) -> bool {
         matches!(self, LibvirtError::Deadline(_))

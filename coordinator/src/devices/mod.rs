@@ -43,6 +43,10 @@ fn is_absent(code: &str) -> bool {
     matches!(code, "device_not_found" | "instance_not_found")
 }
 
+/// The agent's code for what its hypervisor cannot do at all (libvirt's test driver
+/// hot-plugs nothing): a conflict with the host, not a failure to retry.
+const UNSUPPORTED: &str = "hypervisor_unsupported";
+
 /// The agent's codes for a device that cannot be had as asked: held, or too few vGPUs left.
 fn is_held(code: &str) -> bool {
     matches!(code, "device_in_use" | "not_enough_vgpus")
@@ -130,6 +134,14 @@ pub async fn assign_usb(
                 code: "device_in_use",
                 message,
             },
+            AgentError::Refused { code, message, .. } if code == UNSUPPORTED => {
+                DeviceError::Refused {
+                    code: UNSUPPORTED,
+                    message: format!(
+                        "the hypervisor of host {id} cannot attach USB devices to instances ({message})"
+                    ),
+                }
+            }
             other => agent_failed(id, &other),
         });
     }
