@@ -7,7 +7,7 @@
 //! and a DHCP server in the guest never reach the router, reads the interface counters grow in
 //! the agent's metrics, binds a second EIP while the guest runs (the guest configures its
 //! hot-plugged NIC by itself), changes the route policy (the routes follow at the next lease
-//! renewal), hot-plugs an IPv6 EIP's NIC, live-migrates the guest to a second host while the
+//! renewal), hot-plugs an IPv6 EIP's NIC (the guest takes it by DHCPv6), live-migrates the guest to a second host while the
 //! router pings it (the loss is printed), and deletes the segment to see its bridge go.
 
 use plinth_e2e::cloud_guest::{self, Console};
@@ -28,6 +28,9 @@ const EIP: &str = "192.0.2.10";
 const SPOOFED: &str = "192.0.2.99";
 /// The EIP bound while the guest runs.
 const EIP2: &str = "192.0.2.11";
+/// The IPv6 segment's gateway and the EIP of it bound while the guest runs.
+const GATEWAY6: &str = "2001:db8:21::1";
+const EIP6: &str = "2001:db8:21::10";
 
 /// A series' value from an exposition, by its full name and labels (the first match).
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
@@ -91,7 +94,7 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
     let image_file = tokio::task::spawn_blocking(cloud_guest::image).await??;
     let router = Router::start(
         &format!("{}", std::process::id() % 100_000),
-        &[&format!("{GATEWAY}/24")],
+        &[&format!("{GATEWAY}/24"), &format!("{GATEWAY6}/64")],
     )?;
 
     let region = Region::start().await?;
@@ -353,12 +356,12 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
     let (status, seg6) = region
         .post(
             "/v1/segments",
-            json!({"name": "public-v6", "cidr": "2001:db8:21::/64", "gateway": "2001:db8:21::1",
+            json!({"name": "public-v6", "cidr": "2001:db8:21::/64", "gateway": GATEWAY6,
                 "nic": router.nic, "route_policy": "default"}),
         )
         .await?;
     anyhow::ensure!(status == 201, "segment: {status} {seg6}");
-    let eip6_id = allocate(&region, &tenant.id, "2001:db8:21::10").await?;
+    let eip6_id = allocate(&region, &tenant.id, EIP6).await?;
     let (status, bound) = region
         .post(
             &format!("/v1/eips/{eip6_id}/bind"),
@@ -401,6 +404,24 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
         links.contains(&mac6),
         "the guest sees the hot-plugged NIC: {links}"
     );
+    // It takes its EIP by DHCPv6, asked for by the host's router advertisements, which also
+    // put the prefix on-link: the router reaches it with no login.
+    let (_, addrs6) = console.command_within(
+        &format!(
+            "for i in $(seq 90); do ip -6 -o addr | grep -q ' {EIP6}/' && break; sleep 2; done; \
+             ip -6 -o addr; ip -6 route"
+        ),
+        Duration::from_secs(240),
+    )?;
+    assert!(
+        addrs6.contains(&format!(" {EIP6}/")),
+        "the guest took its IPv6 EIP: {addrs6}"
+    );
+    assert!(
+        addrs6.contains("2001:db8:21::/64"),
+        "its prefix is on-link: {addrs6}"
+    );
+    assert!(router.ping(EIP6, 10)? >= 5, "the router reaches {EIP6}");
     let (status, unbound) = region
         .post(&format!("/v1/eips/{eip6_id}/unbind"), json!({}))
         .await?;

@@ -119,7 +119,7 @@ chpasswd:
 /// change of the route policy reaches it at its next renewal; an IPv6 one is configured here:
 /// its EIP and the routes of its policy through the gateway (`none` leaves only the on-link
 /// route of the prefix). Any other NIC (`en*`: one hot-plugged later keeps the kernel's name)
-/// asks DHCP too, so an EIP bound while the guest runs needs no login.
+/// asks DHCP and DHCPv6 too, so an EIP bound while the guest runs needs no login.
 fn network_config(nics: &[AgentNic]) -> String {
     let mut out = String::from("version: 2\nethernets:\n");
     for (i, nic) in nics.iter().enumerate() {
@@ -149,7 +149,7 @@ fn network_config(nics: &[AgentNic]) -> String {
     }
     // Keyed by the pattern itself: cloud-init 22.4's v2 parser names an entry without
     // `set-name` by its key, and its networkd renderer matches on that name.
-    out.push_str("  \"en*\":\n    match:\n      name: \"en*\"\n    dhcp4: true\n");
+    out.push_str("  \"en*\":\n    match:\n      name: \"en*\"\n    dhcp4: true\n    dhcp6: true\n");
     out
 }
 
@@ -337,6 +337,7 @@ ethernets:
     match:
       name: "en*"
     dhcp4: true
+    dhcp6: true
 "#
         );
     }

@@ -1,9 +1,17 @@
-//! DHCP for guests' IPv4 NICs, so an address bound while a guest runs (a hot-plugged NIC) and a
+//! DHCP for guests' NICs, so an address bound while a guest runs (a hot-plugged NIC) and a
 //! change of a segment's route policy reach the guest without a login: per bridge, one
 //! `dnsmasq` answering only the MACs plinth gave NICs (static leases, unknown MACs ignored),
 //! with the EIP, its prefix, and the policy's routes as classless static routes (option 121;
 //! option 3 too for `default`). Leases last two minutes (dnsmasq's least), so a policy change
 //! reaches running guests within about one.
+//!
+//! An IPv6 EIP is leased by DHCPv6 (stateful, by the NIC's MAC, which dnsmasq reads from its
+//! neighbour table), and the same dnsmasq sends router advertisements for the segment's prefix:
+//! the M flag (so the guest asks DHCPv6), the prefix on-link and not for SLAAC, and a router
+//! lifetime of 0, so no guest takes the namespace for its router. An RA can only name its sender
+//! as a router, and the namespace is not one: the routes of an IPv6 policy reach a guest in its
+//! seed at create; for a NIC hot-plugged later they are the upstream router's own RAs. dnsmasq
+//! serves prefixes of /64 and longer only; a shorter one gets no runtime configuration.
 //!
 //! Each dnsmasq runs in a network namespace of its own (`unshare --net`), reached through a
 //! veth pair whose host end is a port of the bridge: the host itself gets no address on a guest
@@ -19,7 +27,7 @@
 use plinth_common::api::AgentNic;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -47,12 +55,54 @@ pub enum DhcpError {
     Plumbing(#[source] crate::instances::tool::ToolError),
 }
 
+/// How often the router advertisements go out (seconds); their prefix lives as long as a lease.
+const RA_INTERVAL: u32 = 10;
+
 #[derive(Debug, Clone, PartialEq)]
-struct Lease {
-    address: Ipv4Addr,
-    prefix_len: u8,
-    gateway: Ipv4Addr,
-    routes: Vec<String>,
+enum Lease {
+    V4 {
+        address: Ipv4Addr,
+        prefix_len: u8,
+        gateway: Ipv4Addr,
+        routes: Vec<String>,
+    },
+    V6 {
+        address: Ipv6Addr,
+        prefix_len: u8,
+    },
+}
+
+impl Lease {
+    /// `network/prefix` of the lease's subnet.
+    fn subnet(&self) -> String {
+        match self {
+            Lease::V4 {
+                address,
+                prefix_len,
+                ..
+            } => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(*prefix_len))
+                    .unwrap_or(0);
+                format!(
+                    "{}/{prefix_len}",
+                    Ipv4Addr::from(u32::from(*address) & mask)
+                )
+            }
+            Lease::V6 {
+                address,
+                prefix_len,
+            } => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(*prefix_len))
+                    .unwrap_or(0);
+                format!(
+                    "{}/{prefix_len}",
+                    Ipv6Addr::from(u128::from(*address) & mask)
+                )
+            }
+        }
+    }
 }
 
 struct Entry {
@@ -101,7 +151,7 @@ impl Dhcp {
         }
     }
 
-    /// Serves `nics` (those of IPv4 EIPs; others are skipped) on `bridge`, starting its server
+    /// Serves `nics` (those of IPv6 prefixes shorter than /64 are skipped) on `bridge`, starting its server
     /// again with them. The caller holds the bridges' turn.
     pub async fn serve(&self, bridge: &str, nics: &[&AgentNic]) -> Result<(), DhcpError> {
         let mut servers = self.servers.lock().await;
@@ -264,16 +314,25 @@ impl Dhcp {
             "--dhcp-option=3".into(),
             "--dhcp-option=6".into(),
             "--quiet-dhcp".into(),
+            "--quiet-dhcp6".into(),
+            "--quiet-ra".into(),
             format!("--pid-file={}", at("pid")),
             format!("--log-facility={}", at("log")),
             format!("--dhcp-leasefile={}", at("leases")),
             format!("--dhcp-hostsfile={}", at("hosts")),
             format!("--dhcp-optsfile={}", at("opts")),
         ];
+        let mut v6 = false;
         for subnet in subnets.lines() {
             let Some((network, prefix)) = subnet.split_once('/') else {
                 continue;
             };
+            if network.contains(':') {
+                // Matched by the namespace's address in the prefix (see `plumb`).
+                args.push(format!("--dhcp-range={network},static,{prefix},{LEASE}"));
+                v6 = true;
+                continue;
+            }
             let mask = Ipv4Addr::from(
                 u32::MAX
                     .checked_shl(32 - prefix.parse::<u32>().unwrap_or(32))
@@ -282,6 +341,19 @@ impl Dhcp {
             args.push(format!("--dhcp-range={network},static,{mask},{LEASE}"));
             // By the server's address: the interface is not there yet when dnsmasq starts.
             args.push(format!("--shared-network={},{network}", names.server));
+        }
+        if v6 {
+            // dnsmasq would make its DUID from a MAC, and its namespace has none yet: one of
+            // this host's and bridge's own (under RFC 5612's documentation enterprise number).
+            let tag = names.port.trim_start_matches("pld").as_bytes();
+            let uid: Vec<String> = tag
+                .chunks(2)
+                .map(|c| String::from_utf8_lossy(c).into())
+                .collect();
+            args.push(format!("--dhcp-duid=32473,{}", uid.join(":")));
+            args.push("--enable-ra".into());
+            // Router lifetime 0: the prefix and the M flag, never a route through here.
+            args.push(format!("--ra-param={},{RA_INTERVAL},0", names.inner));
         }
         let mut cmd = tokio::process::Command::new("unshare");
         cmd.args(&args)
@@ -292,7 +364,7 @@ impl Dhcp {
         let mut child = cmd.spawn().map_err(DhcpError::Spawn)?;
         let pid = child.id().unwrap_or_default() as i32;
         let _ = std::fs::write(dir.join("pid"), format!("{pid}\n"));
-        let plumbed = self.plumb(bridge, names, pid, &mut child).await;
+        let plumbed = self.plumb(bridge, names, subnets, pid, &mut child).await;
         if let Err(err) = plumbed {
             signal(pid, nix::sys::signal::Signal::SIGTERM);
             return Err(err);
@@ -302,11 +374,15 @@ impl Dhcp {
     }
 
     /// Once `pid` is in a namespace of its own: the veth pair, its end there up with the server
-    /// address (and a route to the guests on it), its end here on the bridge.
+    /// address (and a route to the guests on it), its end here on the bridge. For each IPv6
+    /// subnet that end also holds the subnet's own address (the subnet-router anycast address,
+    /// never an EIP), which is how dnsmasq knows the prefix is on that link: without DAD, as
+    /// every host's server holds it, and without a route, as nothing is sent from it.
     async fn plumb(
         &self,
         bridge: &str,
         names: &Names,
+        subnets: &str,
         pid: i32,
         child: &mut tokio::process::Child,
     ) -> Result<(), DhcpError> {
@@ -360,6 +436,18 @@ impl Dhcp {
         ip(v(&["link", "set", &names.inner, "netns", &pid.to_string()])).await?;
         let server = format!("{}/32", names.server);
         inside(&["addr", "add", &server, "dev", &names.inner]).await?;
+        for subnet in subnets.lines().filter(|s| s.contains(':')) {
+            inside(&[
+                "addr",
+                "add",
+                subnet,
+                "dev",
+                &names.inner,
+                "nodad",
+                "noprefixroute",
+            ])
+            .await?;
+        }
         inside(&["link", "set", "lo", "up"]).await?;
         inside(&["link", "set", &names.inner, "up"]).await?;
         inside(&["route", "add", "default", "dev", &names.inner]).await?;
@@ -370,33 +458,25 @@ impl Dhcp {
     }
 }
 
-/// The lease of an IPv4 NIC; none for IPv6 (DHCPv6 is not served yet).
+/// The lease of a NIC; none for an IPv6 prefix shorter than dnsmasq serves (/64).
 fn lease_of(nic: &AgentNic) -> Option<Lease> {
-    Some(Lease {
-        address: nic.address.parse().ok()?,
-        prefix_len: nic.prefix_len.min(32),
-        gateway: nic.gateway.parse().ok()?,
-        routes: nic.routes.clone(),
-    })
+    match nic.address.parse().ok()? {
+        IpAddr::V4(address) => Some(Lease::V4 {
+            address,
+            prefix_len: nic.prefix_len.min(32),
+            gateway: nic.gateway.parse().ok()?,
+            routes: nic.routes.clone(),
+        }),
+        IpAddr::V6(address) => (64..=128).contains(&nic.prefix_len).then_some(Lease::V6 {
+            address,
+            prefix_len: nic.prefix_len,
+        }),
+    }
 }
 
 /// The networks the leases are in, a `network/prefix` a line, sorted.
 fn subnets(server: &Server) -> String {
-    let nets: BTreeSet<String> = server
-        .leases
-        .values()
-        .map(|e| {
-            let l = &e.lease;
-            let mask = u32::MAX
-                .checked_shl(32 - u32::from(l.prefix_len))
-                .unwrap_or(0);
-            format!(
-                "{}/{}",
-                Ipv4Addr::from(u32::from(l.address) & mask),
-                l.prefix_len
-            )
-        })
-        .collect();
+    let nets: BTreeSet<String> = server.leases.values().map(|e| e.lease.subnet()).collect();
     nets.into_iter().map(|n| n + "\n").collect()
 }
 
@@ -409,24 +489,37 @@ fn hosts_file(server: &Server) -> String {
     server
         .leases
         .iter()
-        .map(|(mac, e)| format!("{mac},set:{},{},{LEASE}\n", tag(mac), e.lease.address))
+        .map(|(mac, e)| {
+            let address = match &e.lease {
+                Lease::V4 { address, .. } => address.to_string(),
+                Lease::V6 { address, .. } => format!("[{address}]"),
+            };
+            format!("{mac},set:{},{address},{LEASE}\n", tag(mac))
+        })
         .collect()
 }
 
-/// Per lease: option 121 with an on-link route to the server and the policy's routes via the
-/// gateway; option 3 (the gateway) where the policy gives a default route.
+/// Per IPv4 lease: option 121 with an on-link route to the server and the policy's routes via
+/// the gateway; option 3 (the gateway) where the policy gives a default route.
 fn opts_file(server: &Server, address: Ipv4Addr) -> String {
     let mut out = String::new();
     for (mac, e) in &server.leases {
+        let Lease::V4 {
+            gateway: gw,
+            routes: policy,
+            ..
+        } = &e.lease
+        else {
+            continue;
+        };
         let tag = tag(mac);
-        let gw = e.lease.gateway;
         let mut routes = vec![format!("{address}/32,0.0.0.0")];
-        routes.extend(e.lease.routes.iter().map(|to| format!("{to},{gw}")));
+        routes.extend(policy.iter().map(|to| format!("{to},{gw}")));
         out.push_str(&format!(
             "tag:{tag},option:classless-static-route,{}\n",
             routes.join(",")
         ));
-        if e.lease.routes.iter().any(|r| r == "0.0.0.0/0") {
+        if policy.iter().any(|r| r == "0.0.0.0/0") {
             out.push_str(&format!("tag:{tag},option:router,{gw}\n"));
         }
     }
@@ -491,13 +584,22 @@ mod tests {
             nic("52:54:00:00:00:01", "192.0.2.10", &["0.0.0.0/0"]),
             nic("52:54:00:00:00:02", "192.0.2.11", &["198.51.100.0/24"]),
             nic("52:54:00:00:00:03", "192.0.2.12", &[]),
-            nic("52:54:00:00:00:04", "2001:db8::10", &["::/0"]),
+            AgentNic {
+                prefix_len: 64,
+                ..nic("52:54:00:00:00:04", "2001:db8:1:2::10", &["::/0"])
+            },
+            // Too short a prefix for DHCPv6: skipped.
+            AgentNic {
+                prefix_len: 48,
+                ..nic("52:54:00:00:00:05", "2001:db8:9::10", &["::/0"])
+            },
         ]);
         assert_eq!(
             hosts_file(&s),
             "52:54:00:00:00:01,set:m525400000001,192.0.2.10,2m\n\
              52:54:00:00:00:02,set:m525400000002,192.0.2.11,2m\n\
-             52:54:00:00:00:03,set:m525400000003,192.0.2.12,2m\n"
+             52:54:00:00:00:03,set:m525400000003,192.0.2.12,2m\n\
+             52:54:00:00:00:04,set:m525400000004,[2001:db8:1:2::10],2m\n"
         );
         let server = Ipv4Addr::new(169, 254, 7, 9);
         assert_eq!(
@@ -507,7 +609,7 @@ mod tests {
              tag:m525400000002,option:classless-static-route,169.254.7.9/32,0.0.0.0,198.51.100.0/24,192.0.2.1\n\
              tag:m525400000003,option:classless-static-route,169.254.7.9/32,0.0.0.0\n"
         );
-        assert_eq!(subnets(&s), "192.0.2.0/24\n");
+        assert_eq!(subnets(&s), "192.0.2.0/24\n2001:db8:1:2::/64\n");
     }
 
     #[test]
@@ -576,6 +678,109 @@ mod tests {
         None
     }
 
+    /// A DHCPv6 Solicit for one address sent from `dev` (from its link-local address, with a
+    /// DUID that names no MAC, as systemd-networkd's does not); the address of the first
+    /// Advertise that offers one within a few seconds.
+    fn solicit(dev: &str) -> Option<Ipv6Addr> {
+        let index = nix::net::if_::if_nametoindex(dev).expect("the client's index");
+        let socket = std::net::UdpSocket::bind("[::]:546").unwrap();
+        nix::sys::socket::setsockopt(
+            &socket,
+            nix::sys::socket::sockopt::BindToDevice,
+            &std::ffi::OsString::from(dev),
+        )
+        .expect("SO_BINDTODEVICE");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let xid = [0x70, 0x6c, 0x36];
+        let mut packet = vec![1]; // Solicit
+        packet.extend(xid);
+        packet.extend([0, 1, 0, 18, 0, 4]); // client id: a DUID-UUID
+        packet.extend([0x5a; 16]);
+        packet.extend([0, 3, 0, 12, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]); // IA_NA 1
+        packet.extend([0, 8, 0, 2, 0, 0]); // elapsed time
+        let to = std::net::SocketAddrV6::new("ff02::1:2".parse().unwrap(), 547, 0, index);
+        // The options of `body`: (code, value).
+        let options = |body: &[u8]| {
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i + 4 <= body.len() {
+                let code = u16::from_be_bytes([body[i], body[i + 1]]);
+                let len = usize::from(u16::from_be_bytes([body[i + 2], body[i + 3]]));
+                out.push((code, body[i + 4..(i + 4 + len).min(body.len())].to_vec()));
+                i += 4 + len;
+            }
+            out
+        };
+        for _ in 0..10 {
+            socket.send_to(&packet, to).unwrap();
+            let mut buf = [0u8; 1500];
+            while let Ok(n) = socket.recv(&mut buf) {
+                let reply = &buf[..n];
+                if n < 4 || reply[0] != 2 || reply[1..4] != xid {
+                    continue;
+                }
+                for (_, ia) in options(&reply[4..]).into_iter().filter(|(c, _)| *c == 3) {
+                    let Some(addr) = ia.get(12..).map(options).and_then(|o| {
+                        o.into_iter()
+                            .find(|(c, v)| *c == 5 && v.len() >= 24)
+                            .map(|(_, v)| v)
+                    }) else {
+                        continue;
+                    };
+                    let octets: [u8; 16] = addr[..16].try_into().unwrap();
+                    return Some(Ipv6Addr::from(octets));
+                }
+            }
+        }
+        None
+    }
+
+    /// `dev`'s IPv6 routes once one of them names `prefix` (within 20 s; all of them if none
+    /// does by then).
+    async fn routes_once(dev: &str, prefix: &str) -> String {
+        let mut routes = String::new();
+        for _ in 0..100 {
+            let out = tokio::process::Command::new("ip")
+                .args(["-6", "route", "show", "dev", dev])
+                .output()
+                .await
+                .unwrap();
+            routes = String::from_utf8_lossy(&out.stdout).to_string();
+            if routes.contains(prefix) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        routes
+    }
+
+    /// Sets `dev`'s MAC and brings it up with router advertisements accepted; returns once its
+    /// link-local address is past duplicate detection.
+    async fn client_as(dev: &str, mac: &str) {
+        ip(&["link", "set", dev, "down"]).await;
+        ip(&["link", "set", dev, "address", mac]).await;
+        let ra = format!("net.ipv6.conf.{dev}.accept_ra=2");
+        crate::instances::tool::run("sysctl", &["-qw", ra.as_str()], None)
+            .await
+            .unwrap();
+        ip(&["link", "set", dev, "up"]).await;
+        for _ in 0..100 {
+            let out = tokio::process::Command::new("ip")
+                .args(["-6", "addr", "show", "dev", dev, "scope", "link"])
+                .output()
+                .await
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            if text.contains("fe80::") && !text.contains("tentative") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{dev} has no usable link-local address");
+    }
+
     async fn ip(args: &[&str]) {
         crate::instances::tool::run("ip", args, None)
             .await
@@ -584,7 +789,8 @@ mod tests {
 
     /// A real dnsmasq on a real bridge (in a network namespace of the test's own): it offers a
     /// known MAC its EIP with the policy's routes, never answers another MAC, follows a policy
-    /// change, and stops (taking its port off the bridge) when its last NIC is forgotten.
+    /// change, leases an IPv6 EIP by DHCPv6 with its prefix on-link by RA (and no router), and
+    /// stops (taking its port off the bridge) when its last NIC is forgotten.
     #[test]
     fn a_real_server_answers_only_its_macs_with_their_routes() {
         use super::super::bridges::{self, tests::in_netns, tests::make_uplink};
@@ -644,9 +850,39 @@ mod tests {
             assert_eq!(offer.options[&121], routes, "the specified route");
             assert!(!offer.options.contains_key(&3), "no default router");
 
+            // IPv6: a DHCPv6 lease for the known MAC, which dnsmasq finds by the client's
+            // link-local address, and router advertisements that put the prefix on-link and
+            // name no router.
+            let v6 = AgentNic {
+                prefix_len: 64,
+                gateway: "2001:db8:21::1".into(),
+                ..nic("52:54:00:00:00:0c", "2001:db8:21::10", &["::/0"])
+            };
+            if let Err(e) = dhcp.serve(&bridge.name, &[&specified, &v6]).await {
+                panic!("{e}: {:?}", std::fs::read_to_string(&log));
+            }
+            client_as("cl0", &v6.mac).await;
+            let leased = tokio::task::spawn_blocking(|| solicit("cl0"))
+                .await
+                .unwrap();
+            assert_eq!(
+                leased,
+                Some("2001:db8:21::10".parse().unwrap()),
+                "dnsmasq's log: {:?}",
+                std::fs::read_to_string(&log)
+            );
+            let routes = routes_once("cl0", "2001:db8:21::/64").await;
+            assert!(routes.contains("2001:db8:21::/64"), "on-link: {routes}");
+            assert!(!routes.contains("default"), "no router: {routes}");
+            client_as("cl0", "52:54:00:00:00:0d").await;
+            let leased = tokio::task::spawn_blocking(|| solicit("cl0"))
+                .await
+                .unwrap();
+            assert_eq!(leased, None, "an unknown MAC is never answered");
+
             let port = dhcp.names(&bridge.name).port;
             assert!(bridges::tests::link_exists(&handle, &port).await);
-            dhcp.forget(std::slice::from_ref(&known.mac)).await;
+            dhcp.forget(&[known.mac.clone(), v6.mac.clone()]).await;
             assert!(
                 !bridges::tests::link_exists(&handle, &port).await,
                 "its port went"

@@ -49,7 +49,8 @@ pub fn definitions() -> [(&'static str, String); 2] {
 "
     );
     // Neighbour discovery speaks from the link-local address (and `::` while checking for a
-    // duplicate), so ICMPv6 from those is let out too.
+    // duplicate), so ICMPv6 from those is let out too; so is a DHCPv6 client's request, which
+    // also comes from the link-local address.
     let v6 = format!(
         "<filter name='{NAME_V6}' chain='root'>
 {OWN_MAC}  <rule action='drop' direction='out' priority='-850'>
@@ -63,6 +64,9 @@ pub fn definitions() -> [(&'static str, String); 2] {
   </rule>
   <rule action='accept' direction='out' priority='-790'>
     <ipv6 srcipaddr='fe80::' srcipmask='10' protocol='icmpv6'/>
+  </rule>
+  <rule action='accept' direction='out' priority='-785'>
+    <ipv6 srcipaddr='fe80::' srcipmask='10' protocol='udp' srcportstart='546' dstportstart='547'/>
   </rule>
   <rule action='accept' direction='out' priority='-780'>
     <ipv6 srcipaddr='::' protocol='icmpv6'/>
