@@ -24,6 +24,7 @@
 //! `<data>/dhcp/<bridge>/pid`; `plinth_common::dhcp::stop_all` is for whoever tears a host
 //! down (tests, dev).
 
+use ipnet::IpNet;
 use plinth_common::api::AgentNic;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -73,35 +74,21 @@ enum Lease {
 }
 
 impl Lease {
-    /// `network/prefix` of the lease's subnet.
-    fn subnet(&self) -> String {
-        match self {
+    /// The lease's subnet.
+    fn subnet(&self) -> IpNet {
+        let (address, prefix_len) = match self {
             Lease::V4 {
                 address,
                 prefix_len,
                 ..
-            } => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(*prefix_len))
-                    .unwrap_or(0);
-                format!(
-                    "{}/{prefix_len}",
-                    Ipv4Addr::from(u32::from(*address) & mask)
-                )
-            }
+            } => (IpAddr::V4(*address), *prefix_len),
             Lease::V6 {
                 address,
                 prefix_len,
-            } => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(*prefix_len))
-                    .unwrap_or(0);
-                format!(
-                    "{}/{prefix_len}",
-                    Ipv6Addr::from(u128::from(*address) & mask)
-                )
-            }
-        }
+            } => (IpAddr::V6(*address), *prefix_len),
+        };
+        // Both prefix lengths are checked in `lease_of`.
+        IpNet::new(address, prefix_len).map_or(IpNet::from(address), |n| n.trunc())
     }
 }
 
@@ -129,6 +116,8 @@ struct Names {
     port: String,
     inner: String,
     server: Ipv4Addr,
+    /// The DHCPv6 server's unique id, `xx:xx:xx:xx`.
+    duid: String,
 }
 
 impl Dhcp {
@@ -148,6 +137,11 @@ impl Dhcp {
             port: format!("pld{tag}"),
             inner: format!("pln{tag}"),
             server: Ipv4Addr::new(169, 254, 1 + digest[4] % 253, 1 + digest[5] % 254),
+            duid: digest[..4]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":"),
         }
     }
 
@@ -323,34 +317,28 @@ impl Dhcp {
             format!("--dhcp-optsfile={}", at("opts")),
         ];
         let mut v6 = false;
-        for subnet in subnets.lines() {
-            let Some((network, prefix)) = subnet.split_once('/') else {
-                continue;
-            };
-            if network.contains(':') {
-                // Matched by the namespace's address in the prefix (see `plumb`).
-                args.push(format!("--dhcp-range={network},static,{prefix},{LEASE}"));
-                v6 = true;
-                continue;
+        for subnet in subnets.lines().filter_map(|s| s.parse::<IpNet>().ok()) {
+            let network = subnet.network();
+            match subnet {
+                IpNet::V4(net) => {
+                    let mask = net.netmask();
+                    args.push(format!("--dhcp-range={network},static,{mask},{LEASE}"));
+                    // By the server's address: the interface is not there yet when dnsmasq
+                    // starts.
+                    args.push(format!("--shared-network={},{network}", names.server));
+                }
+                IpNet::V6(net) => {
+                    // Matched by the namespace's address in the prefix (see `plumb`).
+                    let prefix = net.prefix_len();
+                    args.push(format!("--dhcp-range={network},static,{prefix},{LEASE}"));
+                    v6 = true;
+                }
             }
-            let mask = Ipv4Addr::from(
-                u32::MAX
-                    .checked_shl(32 - prefix.parse::<u32>().unwrap_or(32))
-                    .unwrap_or(0),
-            );
-            args.push(format!("--dhcp-range={network},static,{mask},{LEASE}"));
-            // By the server's address: the interface is not there yet when dnsmasq starts.
-            args.push(format!("--shared-network={},{network}", names.server));
         }
         if v6 {
             // dnsmasq would make its DUID from a MAC, and its namespace has none yet: one of
             // this host's and bridge's own (under RFC 5612's documentation enterprise number).
-            let tag = names.port.trim_start_matches("pld").as_bytes();
-            let uid: Vec<String> = tag
-                .chunks(2)
-                .map(|c| String::from_utf8_lossy(c).into())
-                .collect();
-            args.push(format!("--dhcp-duid=32473,{}", uid.join(":")));
+            args.push(format!("--dhcp-duid=32473,{}", names.duid));
             args.push("--enable-ra".into());
             // Router lifetime 0: the prefix and the M flag, never a route through here.
             args.push(format!("--ra-param={},{RA_INTERVAL},0", names.inner));
@@ -476,8 +464,8 @@ fn lease_of(nic: &AgentNic) -> Option<Lease> {
 
 /// The networks the leases are in, a `network/prefix` a line, sorted.
 fn subnets(server: &Server) -> String {
-    let nets: BTreeSet<String> = server.leases.values().map(|e| e.lease.subnet()).collect();
-    nets.into_iter().map(|n| n + "\n").collect()
+    let nets: BTreeSet<IpNet> = server.leases.values().map(|e| e.lease.subnet()).collect();
+    nets.into_iter().map(|n| format!("{n}\n")).collect()
 }
 
 /// A tag per MAC, for its options.
@@ -630,20 +618,26 @@ mod tests {
         options: BTreeMap<u8, Vec<u8>>,
     }
 
-    /// A DHCPDISCOVER for `mac` broadcast on `dev` (asking for broadcast replies, so a port
-    /// without an address hears them); the first offer within a few seconds.
-    fn discover(dev: &str, mac: [u8; 6]) -> Option<Offer> {
-        let socket = std::net::UdpSocket::bind("0.0.0.0:68").unwrap();
+    /// A DHCP client's socket: `at` on `dev` only, waiting half a second for each reply.
+    fn client_socket(at: &str, dev: &str) -> std::net::UdpSocket {
+        let socket = std::net::UdpSocket::bind(at).unwrap();
         nix::sys::socket::setsockopt(
             &socket,
             nix::sys::socket::sockopt::BindToDevice,
             &std::ffi::OsString::from(dev),
         )
         .expect("SO_BINDTODEVICE");
-        socket.set_broadcast(true).unwrap();
         socket
             .set_read_timeout(Some(Duration::from_millis(500)))
             .unwrap();
+        socket
+    }
+
+    /// A DHCPDISCOVER for `mac` broadcast on `dev` (asking for broadcast replies, so a port
+    /// without an address hears them); the first offer within a few seconds.
+    fn discover(dev: &str, mac: [u8; 6]) -> Option<Offer> {
+        let socket = client_socket("0.0.0.0:68", dev);
+        socket.set_broadcast(true).unwrap();
         let xid: [u8; 4] = [0x70, 0x6c, mac[4], mac[5]];
         let mut packet = vec![0u8; 240];
         packet[..4].copy_from_slice(&[1, 1, 6, 0]);
@@ -683,16 +677,7 @@ mod tests {
     /// Advertise that offers one within a few seconds.
     fn solicit(dev: &str) -> Option<Ipv6Addr> {
         let index = nix::net::if_::if_nametoindex(dev).expect("the client's index");
-        let socket = std::net::UdpSocket::bind("[::]:546").unwrap();
-        nix::sys::socket::setsockopt(
-            &socket,
-            nix::sys::socket::sockopt::BindToDevice,
-            &std::ffi::OsString::from(dev),
-        )
-        .expect("SO_BINDTODEVICE");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
+        let socket = client_socket("[::]:546", dev);
         let xid = [0x70, 0x6c, 0x36];
         let mut packet = vec![1]; // Solicit
         packet.extend(xid);
