@@ -35,11 +35,12 @@ PACKAGES=(
   ebtables          # libvirt's nwfilter holds guest NICs to their EIPs with ebtables...
   iptables          # ...and iptables (the network tests' router counts packets with it too)
   iputils-ping      # the network tests' router pings guests
-  dnsmasq-base      # the agent's DHCP servers for guests' IPv4 NICs (agent/src/network/dhcp.rs)
+  dnsmasq-base      # the agent's DHCP and DHCPv6 servers for guests' NICs (agent/src/network/dhcp.rs)
+  radvd             # ...and their IPv6 router advertisements
 )
 
 # What the tests run; all must be on PATH (or in /usr/sbin) when this script ends.
-COMMANDS=(mmdebstrap sfdisk mkfs.ext4 ebtables iptables ping dnsmasq unshare nsenter qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo bindfs prometheus promtool prometheus-node-exporter prometheus-libvirt-exporter lintian ipmi_sim ipmitool curl chromium node npm)
+COMMANDS=(mmdebstrap sfdisk mkfs.ext4 ebtables iptables ping dnsmasq radvd unshare nsenter qemu-img qemu-system-x86_64 libvirtd genisoimage isoinfo bindfs prometheus promtool prometheus-node-exporter prometheus-libvirt-exporter lintian ipmi_sim ipmitool curl chromium node npm)
 
 # sushy-tools' Redfish emulator for the Redfish inventory test (tests/baremetal_inventory.rs),
 # which looks for it here. Its libvirt driver serves libvirt's test driver's domains as systems;

@@ -7,8 +7,10 @@
 //! and a DHCP server in the guest never reach the router, reads the interface counters grow in
 //! the agent's metrics, binds a second EIP while the guest runs (the guest configures its
 //! hot-plugged NIC by itself), changes the route policy (the routes follow at the next lease
-//! renewal), hot-plugs an IPv6 EIP's NIC (the guest takes it by DHCPv6), live-migrates the guest to a second host while the
-//! router pings it (the loss is printed), and deletes the segment to see its bridge go.
+//! renewal), hot-plugs an IPv6 EIP's NIC (the guest takes it by DHCPv6 and its routes from the
+//! host's router advertisements: it reaches an address beyond the gateway, and its routes follow
+//! a change of the IPv6 policy within seconds), live-migrates the guest to a second host while
+//! the router pings it (the loss is printed), and deletes the segment to see its bridge go.
 
 use plinth_e2e::cloud_guest::{self, Console};
 use plinth_e2e::drain;
@@ -31,6 +33,68 @@ const EIP2: &str = "192.0.2.11";
 /// The IPv6 segment's gateway and the EIP of it bound while the guest runs.
 const GATEWAY6: &str = "2001:db8:21::1";
 const EIP6: &str = "2001:db8:21::10";
+/// An address beyond the gateway (the router holds it), and its network.
+const FAR6: &str = "2001:db8:99::1";
+const FAR6_NET: &str = "2001:db8:99::/64";
+
+/// Makes segment `id`'s route policy `specified`, with `routes`.
+async fn specify(region: &Region, id: &str, routes: &[&str]) -> anyhow::Result<()> {
+    let (status, changed) = region
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v1/segments/{id}"),
+            Some(&region.admin_token),
+            Some(json!({"route_policy": "specified", "routes": routes})),
+        )
+        .await?;
+    anyhow::ensure!(status == 200, "the policy change: {status} {changed}");
+    Ok(())
+}
+
+/// The guest's routes (`ip <family> route`) once one of them starts with `route` and none is a
+/// default route, or after `tries` waits of two seconds.
+fn routes_once(
+    console: &mut Console,
+    family: &str,
+    route: &str,
+    tries: u64,
+) -> anyhow::Result<String> {
+    let command = format!(
+        "for i in $(seq {tries}); do ip {family} route | grep -q '^{route}' \
+         && ! ip {family} route | grep -q '^default' && break; sleep 2; done; ip {family} route"
+    );
+    let timeout = Duration::from_secs(2 * tries + 200);
+    Ok(console.command_within(&command, timeout)?.1)
+}
+
+/// Routes that followed a change to `specified`: `route` there, the default route gone.
+fn assert_followed(routes: &str, route: &str) {
+    assert!(
+        routes.lines().any(|l| l.starts_with(route)),
+        "the new policy's route: {routes}"
+    );
+    assert!(
+        !routes.lines().any(|l| l.starts_with("default")),
+        "the old policy's default route is gone: {routes}"
+    );
+}
+
+/// The summary of five pings from the guest to an IPv6 `address`.
+fn guest_pings(console: &mut Console, address: &str) -> anyhow::Result<String> {
+    let command = format!("ping -6 -c 5 -i 0.5 -W 2 {address} | tail -2");
+    Ok(console.command_within(&command, Duration::from_secs(60))?.1)
+}
+
+/// The replies ping's summary line counts (`5 packets transmitted, 4 received, …`).
+fn replies_in(summary: &str) -> u32 {
+    summary
+        .lines()
+        .find_map(|l| {
+            let (_, after) = l.split_once(" transmitted, ")?;
+            after.split(' ').next()?.parse().ok()
+        })
+        .unwrap_or(0)
+}
 
 /// A series' value from an exposition, by its full name and labels (the first match).
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
@@ -69,7 +133,7 @@ fn dhcp_logs(dirs: &[&std::path::Path]) -> String {
             continue;
         };
         for server in servers.flatten() {
-            for file in ["hosts", "opts", "log"] {
+            for file in ["hosts", "opts", "log", "radvd.conf", "forward", "radvd.log"] {
                 let text = std::fs::read_to_string(server.path().join(file)).unwrap_or_default();
                 out.push_str(&format!("{}/{file}:\n{text}\n", server.path().display()));
             }
@@ -312,38 +376,16 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
 
     // The segment's route policy changes: the guest's routes follow at its next lease renewal,
     // with no login.
-    let (status, changed) = region
-        .call(
-            reqwest::Method::PATCH,
-            &format!("/v1/segments/{seg}"),
-            Some(&region.admin_token),
-            Some(json!({"route_policy": "specified", "routes": ["10.99.0.0/16"]})),
-        )
-        .await?;
-    assert_eq!(status, 200, "{changed}");
-    let (_, routes) = console.command_within(
-        &format!(
-            "for i in $(seq 100); do ip -4 route | grep -q '^10.99.0.0/16 via {GATEWAY} dev eth0' \
-             && ! ip -4 route | grep -q '^default' && break; sleep 2; done; ip -4 route"
-        ),
-        Duration::from_secs(400),
-    )?;
-    if !routes.contains(&format!("10.99.0.0/16 via {GATEWAY} dev eth0")) {
+    specify(&region, &seg, &["10.99.0.0/16"]).await?;
+    let route = format!("10.99.0.0/16 via {GATEWAY} dev eth0");
+    let routes = routes_once(&mut console, "-4", &route, 100)?;
+    if !routes.contains(&route) {
         eprintln!(
             "DHCP servers:\n{}",
             dhcp_logs(&[&on.agent.dir, &other.agent.dir])
         );
     }
-    assert!(
-        routes
-            .lines()
-            .any(|l| l.starts_with(&format!("10.99.0.0/16 via {GATEWAY} dev eth0"))),
-        "the new policy's route: {routes}"
-    );
-    assert!(
-        !routes.lines().any(|l| l.starts_with("default")),
-        "the old policy's default route is gone: {routes}"
-    );
+    assert_followed(&routes, &route);
     let (status, unbound) = region
         .post(&format!("/v1/eips/{eip2_id}/unbind"), json!({}))
         .await?;
@@ -405,14 +447,22 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
         "the guest sees the hot-plugged NIC: {links}"
     );
     // It takes its EIP by DHCPv6, asked for by the host's router advertisements, which also
-    // put the prefix on-link: the router reaches it with no login.
+    // put the prefix on-link and, for the `default` policy, make the host's namespace its
+    // router: the router reaches it with no login.
     let (_, addrs6) = console.command_within(
         &format!(
-            "for i in $(seq 90); do ip -6 -o addr | grep -q ' {EIP6}/' && break; sleep 2; done; \
+            "for i in $(seq 90); do ip -6 -o addr | grep -q ' {EIP6}/' \
+             && ip -6 route | grep -q '^default via fe80::' && break; sleep 2; done; \
              ip -6 -o addr; ip -6 route"
         ),
         Duration::from_secs(240),
     )?;
+    if !addrs6.contains("default via fe80::") {
+        eprintln!(
+            "DHCP servers:\n{}",
+            dhcp_logs(&[&on.agent.dir, &other.agent.dir])
+        );
+    }
     assert!(
         addrs6.contains(&format!(" {EIP6}/")),
         "the guest took its IPv6 EIP: {addrs6}"
@@ -421,7 +471,35 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
         addrs6.contains("2001:db8:21::/64"),
         "its prefix is on-link: {addrs6}"
     );
+    assert!(
+        addrs6
+            .lines()
+            .any(|l| l.starts_with("default via fe80::") && l.contains("proto ra")),
+        "the `default` policy's route, through the host's namespace: {addrs6}"
+    );
     assert!(router.ping(EIP6, 10)? >= 5, "the router reaches {EIP6}");
+    // Through that route the guest reaches an address beyond the gateway: the namespace
+    // forwards to the gateway what comes from the prefix.
+    router.exec(&["ip", "addr", "add", &format!("{FAR6}/128"), "dev", "lo"])?;
+    let pinged = guest_pings(&mut console, FAR6)?;
+    assert!(
+        replies_in(&pinged) >= 3,
+        "the guest reaches {FAR6} beyond the gateway: {pinged}"
+    );
+
+    // The IPv6 segment's policy changes: the host's next advertisement withdraws the default
+    // route, the one after it gives the specified route (through the namespace still).
+    let seg6_id = seg6["id"].as_str().unwrap_or_default().to_string();
+    specify(&region, &seg6_id, &[FAR6_NET]).await?;
+    let route6 = format!("{FAR6_NET} via fe80::");
+    let routes6 = routes_once(&mut console, "-6", &route6, 60)?;
+    println!("the guest's IPv6 routes after the policy change:\n{routes6}");
+    assert_followed(&routes6, &route6);
+    let pinged = guest_pings(&mut console, FAR6)?;
+    assert!(
+        replies_in(&pinged) >= 3,
+        "the guest still reaches {FAR6}: {pinged}"
+    );
     let (status, unbound) = region
         .post(&format!("/v1/eips/{eip6_id}/unbind"), json!({}))
         .await?;
@@ -440,7 +518,6 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
     );
     let (status, body) = region.delete(&format!("/v1/eips/{eip6_id}")).await?;
     anyhow::ensure!(status == 204, "release: {status} {body}");
-    let seg6_id = seg6["id"].as_str().unwrap_or_default().to_string();
     let (status, body) = region.delete(&format!("/v1/segments/{seg6_id}")).await?;
     anyhow::ensure!(status == 204, "delete segment: {status} {body}");
 

@@ -116,10 +116,12 @@ chpasswd:
 /// NIC is matched by its MAC and named `eth<N>` in the order given (cloud-init's networkd
 /// renderer matches on both name and MAC, so `set-name` makes the name one the NIC has). An
 /// IPv4 NIC takes its EIP and its segment's routes by DHCP from the host (network/dhcp.rs), so a
-/// change of the route policy reaches it at its next renewal; an IPv6 one is configured here:
-/// its EIP and the routes of its policy through the gateway (`none` leaves only the on-link
-/// route of the prefix). Any other NIC (`en*`: one hot-plugged later keeps the kernel's name)
-/// asks DHCP and DHCPv6 too, so an EIP bound while the guest runs needs no login.
+/// change of the route policy reaches it at its next renewal; an IPv6 one has its EIP here and
+/// its routes from the host's router advertisements, so a change reaches it within seconds. A
+/// prefix shorter than /64, which the host does not serve, has the routes of its policy here,
+/// through the gateway (`none` leaves only the on-link route of the prefix). Any other NIC
+/// (`en*`: one hot-plugged later keeps the kernel's name) asks DHCP and DHCPv6 too, so an EIP
+/// bound while the guest runs needs no login.
 fn network_config(nics: &[AgentNic]) -> String {
     let mut out = String::from("version: 2\nethernets:\n");
     for (i, nic) in nics.iter().enumerate() {
@@ -136,7 +138,7 @@ fn network_config(nics: &[AgentNic]) -> String {
             "    addresses: [{}]\n",
             quote(&format!("{}/{}", nic.address, nic.prefix_len))
         ));
-        if !nic.routes.is_empty() {
+        if !nic.routes.is_empty() && !crate::network::dhcp::v6_served(nic.prefix_len) {
             out.push_str("    routes:\n");
             for to in &nic.routes {
                 out.push_str(&format!(
@@ -300,14 +302,23 @@ mod tests {
                 "203.0.113.1",
                 &["0.0.0.0/0"],
             ),
+            // A /48 is not served by the host's RAs: its routes are here.
             nic(
                 "52:54:00:00:00:02",
                 "2001:db8:1::10",
-                64,
+                48,
                 "2001:db8:1::1",
                 &["2001:db8:ff::/48", "2001:db8:fe::/48"],
             ),
             nic("52:54:00:00:00:03", "198.51.100.7", 28, "198.51.100.1", &[]),
+            // A /64 is: only its address is here.
+            nic(
+                "52:54:00:00:00:04",
+                "2001:db8:2::10",
+                64,
+                "2001:db8:2::1",
+                &["::/0"],
+            ),
         ]);
         assert_eq!(
             config,
@@ -322,7 +333,7 @@ ethernets:
     match:
       macaddress: "52:54:00:00:00:02"
     set-name: eth1
-    addresses: ["2001:db8:1::10/64"]
+    addresses: ["2001:db8:1::10/48"]
     routes:
       - to: "2001:db8:ff::/48"
         via: "2001:db8:1::1"
@@ -333,6 +344,11 @@ ethernets:
       macaddress: "52:54:00:00:00:03"
     set-name: eth2
     dhcp4: true
+  eth3:
+    match:
+      macaddress: "52:54:00:00:00:04"
+    set-name: eth3
+    addresses: ["2001:db8:2::10/64"]
   "en*":
     match:
       name: "en*"

@@ -24,9 +24,9 @@
 
 use futures_util::TryStreamExt;
 use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoVlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoVlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVlan};
+use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVlan};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use tracing::{info, warn};
@@ -230,6 +230,13 @@ pub async fn ensure(handle: &Handle, uplink: &Uplink) -> Result<Option<Bridge>, 
         set(handle, message, "enslaving", &port.name).await?;
         info!(bridge = %bridge.name, port = %port.name, "Uplink enslaved to its bridge.");
     }
+    // Isolated, as the DHCP servers' ports are (dhcp.rs): what those servers say (their router
+    // advertisements above all) reaches this host's guests only, never the VLAN.
+    let message = LinkBridgePort::new(port.index)
+        .append_info_data(InfoBridgePort::Isolated(true))
+        .build();
+    let isolated = handle.link().set_port(message).execute().await;
+    isolated.map_err(netlink("isolating", &port.name))?;
     if uplink.vlan.is_some() {
         // A VLAN subinterface refuses to come up (ENETDOWN) while its NIC is down.
         up(handle, &nic).await?;
@@ -421,16 +428,14 @@ async fn set(
     step: &'static str,
     name: &str,
 ) -> Result<(), BridgeError> {
-    handle
-        .link()
-        .set(message)
-        .execute()
-        .await
-        .map_err(|source| BridgeError::Netlink {
-            step,
-            name: name.to_string(),
-            source,
-        })
+    let done = handle.link().set(message).execute().await;
+    done.map_err(netlink(step, name))
+}
+
+/// A netlink error as the step of `name` it failed.
+fn netlink(step: &'static str, name: &str) -> impl FnOnce(rtnetlink::Error) -> BridgeError {
+    let name = name.to_string();
+    move |source| BridgeError::Netlink { step, name, source }
 }
 
 async fn del(handle: &Handle, link: &Link) -> Result<(), BridgeError> {

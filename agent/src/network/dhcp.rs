@@ -6,23 +6,31 @@
 //! reaches running guests within about one.
 //!
 //! An IPv6 EIP is leased by DHCPv6 (stateful, by the NIC's MAC, which dnsmasq reads from its
-//! neighbour table), and the same dnsmasq sends router advertisements for the segment's prefix:
-//! the M flag (so the guest asks DHCPv6), the prefix on-link and not for SLAAC, and a router
-//! lifetime of 0, so no guest takes the namespace for its router. An RA can only name its sender
-//! as a router, and the namespace is not one: the routes of an IPv6 policy reach a guest in its
-//! seed at create; for a NIC hot-plugged later they are the upstream router's own RAs. dnsmasq
-//! serves prefixes of /64 and longer only; a shorter one gets no runtime configuration.
+//! neighbour table), and a `radvd` in the same namespace sends router advertisements: the M flag
+//! (so the guest asks DHCPv6), the prefix on-link and not for SLAAC, and the routes of the
+//! segment's policy, the default route as the router lifetime and specified routes as route
+//! information options (RFC 4191). An RA can only name its sender as a router, so the namespace
+//! is the guests' first IPv6 hop: it forwards what comes from a prefix to that prefix's gateway,
+//! by source-specific routes that hold each prefix to its own policy, through a second port on
+//! the bridge. A policy change restarts radvd, whose farewell advertisement withdraws the old
+//! routes at once. Only prefixes of /64 and longer are served (dnsmasq's limit); a shorter one
+//! keeps the static routes of its seed.
 //!
 //! Each dnsmasq runs in a network namespace of its own (`unshare --net`), reached through a
 //! veth pair whose host end is a port of the bridge: the host itself gets no address on a guest
-//! segment, and guests reach nothing of the host. Its address is link-local, `169.254.X.Y` made
-//! from this host's name and the bridge (so two hosts on one VLAN seldom share one); option 121
-//! carries an on-link route to it, so renewals reach it without the gateway.
+//! segment, and guests reach nothing of the host. That port is isolated, as is the uplink, so
+//! what the servers say reaches this host's guests only, never the VLAN (where other machines
+//! would take the namespace for their router) nor other hosts' guests. Its address is
+//! link-local, `169.254.X.Y` made from this host's name and the bridge (so two hosts on one
+//! VLAN seldom share one); option 121 carries an on-link route to it, so renewals reach it
+//! without the gateway. The veth ends in the namespace have MACs made the same way, and the
+//! IPv6 router's link-local address is made from the bridge's name: guests' router outlives a
+//! restart of the servers, and a migration to a host whose uplink has the same name.
 //!
-//! dnsmasq outlives the agent (its own process group; the unit's `KillMode=process`), so a
-//! guest keeps renewing while the agent restarts; the agent adopts it again from
-//! `<data>/dhcp/<bridge>/pid`; `plinth_common::dhcp::stop_all` is for whoever tears a host
-//! down (tests, dev).
+//! dnsmasq and radvd outlive the agent (their own process groups; the unit's
+//! `KillMode=process`), so a guest keeps renewing while the agent restarts; the agent adopts
+//! them again from `<data>/dhcp/<bridge>/pid` and `ra-pid`; `plinth_common::dhcp::stop_all` is
+//! for whoever tears a host down (tests, dev).
 
 use ipnet::IpNet;
 use plinth_common::api::AgentNic;
@@ -34,13 +42,17 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
-use plinth_common::dhcp::{DIR, running_pid};
+use plinth_common::dhcp::{DIR, RA_PID, running_pid, running_ra};
 /// dnsmasq's least lease time.
 const LEASE: &str = "2m";
+const LEASE_SECONDS: u32 = 120;
 /// A lease added here (a NIC prepared for a create, a hot-plug or a migration) is kept this long
 /// although the coordinator's list lacks it: the list may have been read before the binding
 /// was written. One the list named once goes as soon as the list lacks it.
 const GRACE: Duration = Duration::from_secs(120);
+/// What `plumb` makes, in a server's folder: a server an agent started that plumbed otherwise
+/// (one from before IPv6 forwarding) is started again.
+const LAYOUT: &str = "isolated port; IPv6 forwarding port; radvd\n";
 /// How long a new dnsmasq may take to be in its own namespace.
 const UNSHARE: Duration = Duration::from_secs(5);
 
@@ -50,14 +62,20 @@ pub enum DhcpError {
     Files(String, #[source] std::io::Error),
     #[error("starting dnsmasq (is the dnsmasq-base package installed?)")]
     Spawn(#[source] std::io::Error),
-    #[error("dnsmasq exited at once; its log is {0}")]
+    #[error("starting radvd (is the radvd package installed?)")]
+    SpawnRa(#[source] std::io::Error),
+    #[error("the DHCP or RA server exited at once; its log is {0}")]
     Exited(String),
     #[error("setting up the DHCP server's network namespace")]
     Plumbing(#[source] crate::instances::tool::ToolError),
 }
 
-/// How often the router advertisements go out (seconds); their prefix lives as long as a lease.
+/// How often the router advertisements go out at most (seconds); their prefix lives as long as
+/// a lease, their routes (and the router itself) three intervals.
 const RA_INTERVAL: u32 = 10;
+const RA_ROUTE_LIFETIME: u32 = 3 * RA_INTERVAL;
+/// How long radvd may take to send its farewell (routes withdrawn) and exit.
+const RA_FAREWELL: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, PartialEq)]
 enum Lease {
@@ -70,6 +88,8 @@ enum Lease {
     V6 {
         address: Ipv6Addr,
         prefix_len: u8,
+        gateway: Ipv6Addr,
+        routes: Vec<String>,
     },
 }
 
@@ -85,6 +105,7 @@ impl Lease {
             Lease::V6 {
                 address,
                 prefix_len,
+                ..
             } => (IpAddr::V6(*address), *prefix_len),
         };
         // Both prefix lengths are checked in `lease_of`.
@@ -115,6 +136,18 @@ struct Names {
     /// The veth end in the bridge (host side) and the one in dnsmasq's namespace.
     port: String,
     inner: String,
+    /// The MAC of `inner`, this host's own.
+    inner_mac: String,
+    /// The link-local address of `inner`, guests' IPv6 router: made from the bridge's name
+    /// alone, so the same on every host whose uplink has the same name. A guest migrated
+    /// between them keeps its router; the first advertisement it hears there gives it the
+    /// new host's MAC for it. The isolated ports keep any two from meeting.
+    router: Ipv6Addr,
+    /// The second veth pair, for IPv6 forwarded to the gateways: its end in the bridge (not
+    /// isolated, so it reaches the uplink) and the one in the namespace.
+    up_port: String,
+    up: String,
+    up_mac: String,
     server: Ipv4Addr,
     /// The DHCPv6 server's unique id, `xx:xx:xx:xx`.
     duid: String,
@@ -133,9 +166,28 @@ impl Dhcp {
     fn names(&self, bridge: &str) -> Names {
         let digest = Sha256::digest(format!("{}\n{bridge}", self.seed).as_bytes());
         let tag = hex::encode(&digest[..4]);
+        // Locally administered unicast MACs: 02:… and 06:….
+        let mac = |first: u8| {
+            std::iter::once(first)
+                .chain(digest[6..11].iter().copied())
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        };
         Names {
             port: format!("pld{tag}"),
             inner: format!("pln{tag}"),
+            inner_mac: mac(0x02),
+            up_port: format!("plu{tag}"),
+            up: format!("plr{tag}"),
+            up_mac: mac(0x06),
+            router: {
+                let id = Sha256::digest(format!("plinth ipv6 router\n{bridge}").as_bytes());
+                let mut octets = [0u8; 16];
+                octets[..2].copy_from_slice(&[0xfe, 0x80]);
+                octets[8..].copy_from_slice(&id[..8]);
+                Ipv6Addr::from(octets)
+            },
             server: Ipv4Addr::new(169, 254, 1 + digest[4] % 253, 1 + digest[5] % 254),
             duid: digest[..4]
                 .iter()
@@ -240,25 +292,29 @@ impl Dhcp {
     }
 
     /// Makes the server of `bridge` what `server` says: stopped without leases; else its files
-    /// written, then started, or started again when they changed.
+    /// written, then started, or started again when they changed; and the same for its router
+    /// advertisements and forwarding, which IPv6 leases need.
     async fn apply(&self, bridge: &str, server: &Server) -> Result<(), DhcpError> {
         let dir = self.dir.join(bridge);
         let running = running_pid(&dir);
+        let names = self.names(bridge);
         if server.leases.is_empty() {
             if running.is_none() && !dir.exists() {
                 return Ok(());
             }
+            stop_ra(&dir, true).await;
             if let Some(pid) = running {
                 signal(pid, nix::sys::signal::Signal::SIGTERM);
                 info!(bridge = %bridge, pid, "DHCP server stopped: no NIC left to answer.");
             }
             // Its namespace goes with it, but not always before the bridge is looked at.
-            let port = self.names(bridge).port;
-            let _ = crate::instances::tool::run("ip", &["link", "del", port.as_str()], None).await;
+            for port in [&names.port, &names.up_port] {
+                let _ =
+                    crate::instances::tool::run("ip", &["link", "del", port.as_str()], None).await;
+            }
             let _ = std::fs::remove_dir_all(&dir);
             return Ok(());
         }
-        let names = self.names(bridge);
         let files = |e| DhcpError::Files(dir.display().to_string(), e);
         std::fs::create_dir_all(&dir).map_err(files)?;
         let subnets = subnets(server);
@@ -268,25 +324,45 @@ impl Dhcp {
         let changed = write_if_changed(&dir.join("hosts"), &hosts_file(server)).map_err(files)?
             | write_if_changed(&dir.join("opts"), &opts_file(server, names.server))
                 .map_err(files)?
-            | write_if_changed(&dir.join("subnets"), &subnets).map_err(files)?;
-        match running {
-            Some(_) if !changed => Ok(()),
+            | write_if_changed(&dir.join("subnets"), &subnets).map_err(files)?
+            | write_if_changed(&dir.join("layout"), LAYOUT).map_err(files)?;
+        let ra = ra_file(server, &names.inner);
+        let forward = forward_file(server);
+        let ra_changed = write_if_changed(&dir.join("radvd.conf"), &ra).map_err(files)?
+            | write_if_changed(&dir.join("forward"), &forward).map_err(files)?;
+        let pid = match running {
+            Some(pid) if !changed => {
+                if !ra_changed && (ra.is_empty() || running_ra(&dir).is_some()) {
+                    return Ok(());
+                }
+                // A policy changed: the old radvd's farewell withdraws its routes first.
+                stop_ra(&dir, true).await;
+                pid
+            }
             _ => {
+                // A successor, in the new namespace, speaks from the same link-local address
+                // with no gap guests would notice: no farewell then.
+                stop_ra(&dir, ra.is_empty() || ra_changed).await;
                 if let Some(pid) = running {
                     signal(pid, nix::sys::signal::Signal::SIGTERM);
                 }
-                self.start(bridge, &dir, &names, &subnets).await
+                self.start(bridge, &dir, &names, &subnets).await?
             }
+        };
+        if ra.is_empty() {
+            return Ok(());
         }
+        self.advertise(bridge, &dir, &names, &forward, pid).await
     }
 
+    /// Starts dnsmasq for `subnets` in a namespace of its own, plumbed; its pid.
     async fn start(
         &self,
         bridge: &str,
         dir: &Path,
         names: &Names,
         subnets: &str,
-    ) -> Result<(), DhcpError> {
+    ) -> Result<i32, DhcpError> {
         let at = |file: &str| dir.join(file).display().to_string();
         let mut args = vec![
             "--net".to_string(),
@@ -309,7 +385,6 @@ impl Dhcp {
             "--dhcp-option=6".into(),
             "--quiet-dhcp".into(),
             "--quiet-dhcp6".into(),
-            "--quiet-ra".into(),
             format!("--pid-file={}", at("pid")),
             format!("--log-facility={}", at("log")),
             format!("--dhcp-leasefile={}", at("leases")),
@@ -339,38 +414,33 @@ impl Dhcp {
             // dnsmasq would make its DUID from a MAC, and its namespace has none yet: one of
             // this host's and bridge's own (under RFC 5612's documentation enterprise number).
             args.push(format!("--dhcp-duid=32473,{}", names.duid));
-            args.push("--enable-ra".into());
-            // Router lifetime 0: the prefix and the M flag, never a route through here.
-            args.push(format!("--ra-param={},{RA_INTERVAL},0", names.inner));
         }
-        let mut cmd = tokio::process::Command::new("unshare");
-        cmd.args(&args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .process_group(0);
-        let mut child = cmd.spawn().map_err(DhcpError::Spawn)?;
-        let pid = child.id().unwrap_or_default() as i32;
-        let _ = std::fs::write(dir.join("pid"), format!("{pid}\n"));
-        let plumbed = self.plumb(bridge, names, subnets, pid, &mut child).await;
+        let (mut child, pid) =
+            spawn_detached("unshare", &args, &dir.join("pid")).map_err(DhcpError::Spawn)?;
+        let plumbed = self
+            .plumb(bridge, names, subnets, v6, pid, &mut child)
+            .await;
         if let Err(err) = plumbed {
             signal(pid, nix::sys::signal::Signal::SIGTERM);
             return Err(err);
         }
         info!(bridge = %bridge, pid, server = %names.server, "DHCP server started.");
-        Ok(())
+        Ok(pid)
     }
 
     /// Once `pid` is in a namespace of its own: the veth pair, its end there up with the server
-    /// address (and a route to the guests on it), its end here on the bridge. For each IPv6
-    /// subnet that end also holds the subnet's own address (the subnet-router anycast address,
-    /// never an EIP), which is how dnsmasq knows the prefix is on that link: without DAD, as
-    /// every host's server holds it, and without a route, as nothing is sent from it.
+    /// address (and a route to the guests on it), its end here on the bridge, isolated. For
+    /// each IPv6 subnet that end also holds the subnet's own address (the subnet-router anycast
+    /// address, never an EIP), which is how dnsmasq knows the prefix is on that link: without
+    /// DAD, as every host's server holds it, and without a route, as nothing is sent from it.
+    /// With IPv6 (`v6`) the namespace also forwards, through a second pair whose end here is
+    /// an ordinary port of the bridge.
     async fn plumb(
         &self,
         bridge: &str,
         names: &Names,
         subnets: &str,
+        v6: bool,
         pid: i32,
         child: &mut tokio::process::Child,
     ) -> Result<(), DhcpError> {
@@ -393,57 +463,184 @@ impl Dhcp {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let ip = |args: Vec<String>| async move {
-            crate::instances::tool::run("ip", &args, None)
-                .await
-                .map_err(DhcpError::Plumbing)
-        };
-        let inside = |args: &[&str]| {
-            let mut all = vec![format!("--net=/proc/{pid}/ns/net"), "ip".to_string()];
-            all.extend(args.iter().map(|s| s.to_string()));
-            async move {
-                crate::instances::tool::run("nsenter", &all, None)
-                    .await
-                    .map_err(DhcpError::Plumbing)
-            }
-        };
-        let v = |args: &[&str]| args.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        // A port left by a server that died with the host's namespace kept.
-        let _ = ip(v(&["link", "del", &names.port])).await;
-        ip(v(&[
-            "link",
-            "add",
-            &names.port,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &names.inner,
-        ]))
-        .await?;
-        ip(v(&["link", "set", &names.inner, "netns", &pid.to_string()])).await?;
-        let server = format!("{}/32", names.server);
-        inside(&["addr", "add", &server, "dev", &names.inner]).await?;
-        for subnet in subnets.lines().filter(|s| s.contains(':')) {
-            inside(&[
-                "addr",
-                "add",
-                subnet,
-                "dev",
-                &names.inner,
-                "nodad",
-                "noprefixroute",
+        // Ports left by a server that died with the host's namespace kept.
+        for port in [&names.port, &names.up_port] {
+            let _ = ip(&["link", "del", port]).await;
+        }
+        let mut pairs = vec![(&names.port, &names.inner, &names.inner_mac)];
+        if v6 {
+            pairs.push((&names.up_port, &names.up, &names.up_mac));
+        }
+        for (port, end, mac) in &pairs {
+            ip(&[
+                "link", "add", port, "type", "veth", "peer", "name", end, "address", mac,
             ])
             .await?;
+            ip(&["link", "set", end, "netns", &pid.to_string()]).await?;
         }
-        inside(&["link", "set", "lo", "up"]).await?;
-        inside(&["link", "set", &names.inner, "up"]).await?;
-        inside(&["route", "add", "default", "dev", &names.inner]).await?;
+        let server = format!("{}/32", names.server);
+        in_namespace(pid, "ip", &["addr", "add", &server, "dev", &names.inner]).await?;
+        if v6 {
+            // The router's address in place of the one the kernel would make from the MAC.
+            in_namespace(
+                pid,
+                "ip",
+                &["link", "set", &names.inner, "addrgenmode", "none"],
+            )
+            .await?;
+            let router = format!("{}/64", names.router);
+            in_namespace(
+                pid,
+                "ip",
+                &["addr", "add", &router, "dev", &names.inner, "nodad"],
+            )
+            .await?;
+        }
+        for subnet in subnets.lines().filter(|s| s.contains(':')) {
+            in_namespace(
+                pid,
+                "ip",
+                &[
+                    "addr",
+                    "add",
+                    subnet,
+                    "dev",
+                    &names.inner,
+                    "nodad",
+                    "noprefixroute",
+                ],
+            )
+            .await?;
+        }
+        if v6 {
+            in_namespace(pid, "sysctl", &["-qw", "net.ipv6.conf.all.forwarding=1"]).await?;
+        }
+        in_namespace(pid, "ip", &["link", "set", "lo", "up"]).await?;
+        for (_, end, _) in &pairs {
+            in_namespace(pid, "ip", &["link", "set", end, "up"]).await?;
+        }
+        in_namespace(pid, "ip", &["route", "add", "default", "dev", &names.inner]).await?;
         let alias = format!("plinth dhcp {bridge}");
-        ip(v(&["link", "set", &names.port, "alias", &alias])).await?;
-        ip(v(&["link", "set", &names.port, "master", bridge, "up"])).await?;
+        for (port, _, _) in &pairs {
+            ip(&["link", "set", port, "alias", &alias]).await?;
+            ip(&["link", "set", port, "master", bridge, "up"]).await?;
+        }
+        ip(&[
+            "link",
+            "set",
+            "dev",
+            &names.port,
+            "type",
+            "bridge_slave",
+            "isolated",
+            "on",
+        ])
+        .await?;
         Ok(())
     }
+
+    /// In the namespace of dnsmasq `pid`: the forwarding routes of `forward` (replacing any
+    /// earlier ones), then radvd with `<dir>/radvd.conf`.
+    async fn advertise(
+        &self,
+        bridge: &str,
+        dir: &Path,
+        names: &Names,
+        forward: &str,
+        pid: i32,
+    ) -> Result<(), DhcpError> {
+        let _ = in_namespace(
+            pid,
+            "ip",
+            &["-6", "route", "flush", "dev", &names.up, "proto", "static"],
+        )
+        .await;
+        for line in forward.lines() {
+            let [to, from, via] = line.split(' ').collect::<Vec<_>>()[..] else {
+                continue;
+            };
+            in_namespace(
+                pid,
+                "ip",
+                &[
+                    "-6", "route", "add", to, "from", from, "via", via, "dev", &names.up, "onlink",
+                    "proto", "static",
+                ],
+            )
+            .await?;
+        }
+        let at = |file: &str| dir.join(file).display().to_string();
+        let args = [
+            format!("--net=/proc/{pid}/ns/net"),
+            "radvd".into(),
+            "--nodaemon".into(),
+            format!("--config={}", at("radvd.conf")),
+            format!("--pidfile={}", at("radvd.pid")),
+            "--logmethod=logfile".into(),
+            format!("--logfile={}", at("radvd.log")),
+        ];
+        // nsenter runs radvd in its own process.
+        let (mut child, ra) =
+            spawn_detached("nsenter", &args, &dir.join(RA_PID)).map_err(DhcpError::SpawnRa)?;
+        // A configuration radvd refuses makes it exit at once.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if let Ok(Some(_)) = child.try_wait() {
+            return Err(DhcpError::Exited(at("radvd.log")));
+        }
+        info!(bridge = %bridge, pid = ra, "Router advertisements started.");
+        Ok(())
+    }
+}
+
+/// Starts `program args` in a process group of its own (so that it outlives the agent), with no
+/// standard streams; writes its pid to `pid_file`.
+fn spawn_detached(
+    program: &str,
+    args: &[String],
+    pid_file: &Path,
+) -> std::io::Result<(tokio::process::Child, i32)> {
+    let child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()?;
+    let pid = child.id().unwrap_or_default() as i32;
+    let _ = std::fs::write(pid_file, format!("{pid}\n"));
+    Ok((child, pid))
+}
+
+/// Stops the radvd of `dir`, if one runs: with its farewell (routes withdrawn, waited for) or,
+/// when another takes over at once, without one.
+async fn stop_ra(dir: &Path, farewell: bool) {
+    let Some(pid) = running_ra(dir) else { return };
+    if !farewell {
+        signal(pid, nix::sys::signal::Signal::SIGKILL);
+        return;
+    }
+    signal(pid, nix::sys::signal::Signal::SIGTERM);
+    let until = Instant::now() + RA_FAREWELL;
+    while running_ra(dir).is_some() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn ip(args: &[&str]) -> Result<(), DhcpError> {
+    crate::instances::tool::run("ip", args, None)
+        .await
+        .map(|_| ())
+        .map_err(DhcpError::Plumbing)
+}
+
+/// `program args` run in the network namespace of process `pid`.
+async fn in_namespace(pid: i32, program: &str, args: &[&str]) -> Result<(), DhcpError> {
+    let mut all = vec![format!("--net=/proc/{pid}/ns/net"), program.to_string()];
+    all.extend(args.iter().map(|s| s.to_string()));
+    crate::instances::tool::run("nsenter", &all, None)
+        .await
+        .map(|_| ())
+        .map_err(DhcpError::Plumbing)
 }
 
 /// The lease of a NIC; none for an IPv6 prefix shorter than dnsmasq serves (/64).
@@ -455,11 +652,87 @@ fn lease_of(nic: &AgentNic) -> Option<Lease> {
             gateway: nic.gateway.parse().ok()?,
             routes: nic.routes.clone(),
         }),
-        IpAddr::V6(address) => (64..=128).contains(&nic.prefix_len).then_some(Lease::V6 {
-            address,
-            prefix_len: nic.prefix_len,
-        }),
+        IpAddr::V6(address) => {
+            let gateway = nic.gateway.parse().ok()?;
+            v6_served(nic.prefix_len).then(|| Lease::V6 {
+                address,
+                prefix_len: nic.prefix_len,
+                gateway,
+                routes: nic.routes.clone(),
+            })
+        }
     }
+}
+
+/// Whether an IPv6 NIC of this prefix length gets its routes from the host's router
+/// advertisements (else its seed carries them).
+pub fn v6_served(prefix_len: u8) -> bool {
+    (64..=128).contains(&prefix_len)
+}
+
+/// radvd's configuration for the IPv6 leases (empty without any): every prefix on-link with
+/// the M flag; the namespace a default router where a prefix's policy has a default route, and
+/// the union of the other routes as route information. Every guest on the bridge hears the same
+/// advertisement; what the namespace forwards (`forward_file`) holds each prefix to its own.
+fn ra_file(server: &Server, inner: &str) -> String {
+    let mut prefixes = BTreeSet::new();
+    let mut routes = BTreeSet::new();
+    let mut default = false;
+    for e in server.leases.values() {
+        let Lease::V6 { routes: policy, .. } = &e.lease else {
+            continue;
+        };
+        prefixes.insert(e.lease.subnet());
+        for route in policy.iter().filter_map(|r| r.parse::<IpNet>().ok()) {
+            if route.prefix_len() == 0 {
+                default = true;
+            } else {
+                routes.insert(route.trunc());
+            }
+        }
+    }
+    if prefixes.is_empty() {
+        return String::new();
+    }
+    let lease = LEASE_SECONDS;
+    let router = if default { RA_ROUTE_LIFETIME } else { 0 };
+    let mut out = format!(
+        "interface {inner} {{\n    AdvSendAdvert on;\n    MinRtrAdvInterval 3;\n    \
+         MaxRtrAdvInterval {RA_INTERVAL};\n    AdvManagedFlag on;\n    \
+         AdvDefaultLifetime {router};\n"
+    );
+    for prefix in prefixes {
+        out.push_str(&format!(
+            "    prefix {prefix} {{\n        AdvOnLink on;\n        AdvAutonomous off;\n        \
+             AdvValidLifetime {lease};\n        AdvPreferredLifetime {lease};\n    }};\n"
+        ));
+    }
+    for route in routes {
+        out.push_str(&format!(
+            "    route {route} {{\n        AdvRouteLifetime {RA_ROUTE_LIFETIME};\n    }};\n"
+        ));
+    }
+    out.push_str("};\n");
+    out
+}
+
+/// What the namespace forwards to a gateway, a `to from via` a line, sorted: each route of an
+/// IPv6 lease's policy, from its prefix only.
+fn forward_file(server: &Server) -> String {
+    let mut lines = BTreeSet::new();
+    for e in server.leases.values() {
+        let Lease::V6 {
+            gateway, routes, ..
+        } = &e.lease
+        else {
+            continue;
+        };
+        let from = e.lease.subnet();
+        for route in routes.iter().filter_map(|r| r.parse::<IpNet>().ok()) {
+            lines.insert(format!("{} {from} {gateway}\n", route.trunc()));
+        }
+    }
+    lines.into_iter().collect()
 }
 
 /// The networks the leases are in, a `network/prefix` a line, sorted.
@@ -574,11 +847,13 @@ mod tests {
             nic("52:54:00:00:00:03", "192.0.2.12", &[]),
             AgentNic {
                 prefix_len: 64,
+                gateway: "2001:db8:1:2::1".into(),
                 ..nic("52:54:00:00:00:04", "2001:db8:1:2::10", &["::/0"])
             },
             // Too short a prefix for DHCPv6: skipped.
             AgentNic {
                 prefix_len: 48,
+                gateway: "2001:db8:9::1".into(),
                 ..nic("52:54:00:00:00:05", "2001:db8:9::10", &["::/0"])
             },
         ]);
@@ -601,6 +876,65 @@ mod tests {
     }
 
     #[test]
+    fn advertisements_and_forwarding_per_route_policy() {
+        let v6 = |mac: &str, address: &str, gateway: &str, routes: &[&str]| AgentNic {
+            prefix_len: 64,
+            gateway: gateway.into(),
+            ..nic(mac, address, routes)
+        };
+        let only_v4 = server(&[nic("52:54:00:00:00:01", "192.0.2.10", &["0.0.0.0/0"])]);
+        assert_eq!(ra_file(&only_v4, "pln0"), "", "no IPv6 lease, no radvd");
+        assert_eq!(forward_file(&only_v4), "");
+        let none = server(&[v6(
+            "52:54:00:00:00:02",
+            "2001:db8:1::10",
+            "2001:db8:1::1",
+            &[],
+        )]);
+        assert_eq!(
+            ra_file(&none, "pln0"),
+            "interface pln0 {\n    AdvSendAdvert on;\n    MinRtrAdvInterval 3;\n    \
+             MaxRtrAdvInterval 10;\n    AdvManagedFlag on;\n    AdvDefaultLifetime 0;\n    \
+             prefix 2001:db8:1::/64 {\n        AdvOnLink on;\n        AdvAutonomous off;\n        \
+             AdvValidLifetime 120;\n        AdvPreferredLifetime 120;\n    };\n};\n"
+        );
+        assert_eq!(forward_file(&none), "", "`none` forwards nothing");
+        let mixed = server(&[
+            v6(
+                "52:54:00:00:00:03",
+                "2001:db8:1::10",
+                "2001:db8:1::1",
+                &["::/0"],
+            ),
+            v6(
+                "52:54:00:00:00:04",
+                "2001:db8:2::10",
+                "2001:db8:2::1",
+                &["2001:db8:99::/64", "2001:db8:98::1/48"],
+            ),
+        ]);
+        let ra = ra_file(&mixed, "pln0");
+        assert!(ra.contains("AdvDefaultLifetime 30;"), "{ra}");
+        assert!(ra.contains("prefix 2001:db8:1::/64 {") && ra.contains("prefix 2001:db8:2::/64 {"));
+        assert!(
+            ra.contains("route 2001:db8:98::/48 {\n        AdvRouteLifetime 30;\n    };")
+                && ra.contains("route 2001:db8:99::/64 {"),
+            "{ra}"
+        );
+        assert!(
+            !ra.contains("route ::/0"),
+            "the default route is the router lifetime"
+        );
+        assert_eq!(
+            forward_file(&mixed),
+            "2001:db8:98::/48 2001:db8:2::/64 2001:db8:2::1\n\
+             2001:db8:99::/64 2001:db8:2::/64 2001:db8:2::1\n\
+             ::/0 2001:db8:1::/64 2001:db8:1::1\n",
+            "each prefix forwarded by its own policy, to its own gateway"
+        );
+    }
+
+    #[test]
     fn names_differ_per_host_and_bridge_and_fit_the_kernel() {
         let a = Dhcp::new(Path::new("/var/lib/a"));
         let b = Dhcp::new(Path::new("/var/lib/b"));
@@ -610,6 +944,15 @@ mod tests {
         assert_ne!(x.port, z.port);
         assert_eq!(x.port, a.names("pl-eth1").port, "stable across runs");
         assert!(x.server.is_link_local());
+        assert!(x.up_port.len() <= 15 && x.up.len() <= 15);
+        assert_ne!(x.inner_mac, z.inner_mac, "each host's MACs are its own");
+        assert_ne!(x.inner_mac, x.up_mac);
+        assert!(x.router.is_unicast_link_local());
+        assert_eq!(
+            x.router, z.router,
+            "one router address on every host, per bridge"
+        );
+        assert_ne!(x.router, y.router);
     }
 
     /// What a DHCP server offered: the address and the options, by code.
@@ -722,9 +1065,9 @@ mod tests {
         None
     }
 
-    /// `dev`'s IPv6 routes once one of them names `prefix` (within 20 s; all of them if none
-    /// does by then).
-    async fn routes_once(dev: &str, prefix: &str) -> String {
+    /// `dev`'s IPv6 routes once they contain `text` (within 20 s; all of them if they do not
+    /// by then).
+    async fn routes_once(dev: &str, text: &str) -> String {
         let mut routes = String::new();
         for _ in 0..100 {
             let out = tokio::process::Command::new("ip")
@@ -733,7 +1076,7 @@ mod tests {
                 .await
                 .unwrap();
             routes = String::from_utf8_lossy(&out.stdout).to_string();
-            if routes.contains(prefix) {
+            if routes.contains(text) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -774,8 +1117,9 @@ mod tests {
 
     /// A real dnsmasq on a real bridge (in a network namespace of the test's own): it offers a
     /// known MAC its EIP with the policy's routes, never answers another MAC, follows a policy
-    /// change, leases an IPv6 EIP by DHCPv6 with its prefix on-link by RA (and no router), and
-    /// stops (taking its port off the bridge) when its last NIC is forgotten.
+    /// change, leases an IPv6 EIP by DHCPv6 with its prefix on-link and its policy's routes by
+    /// RA (and follows a change of that policy too), and stops (taking its ports off the bridge,
+    /// radvd with them) when its last NIC is forgotten.
     #[test]
     fn a_real_server_answers_only_its_macs_with_their_routes() {
         use super::super::bridges::{self, tests::in_netns, tests::make_uplink};
@@ -856,22 +1200,57 @@ mod tests {
                 "dnsmasq's log: {:?}",
                 std::fs::read_to_string(&log)
             );
-            let routes = routes_once("cl0", "2001:db8:21::/64").await;
+            let ra_log = dir.path().join(DIR).join(&bridge.name).join("radvd.log");
+            let router = dhcp.names(&bridge.name).router;
+            let routes = routes_once("cl0", &format!("default via {router}")).await;
             assert!(routes.contains("2001:db8:21::/64"), "on-link: {routes}");
-            assert!(!routes.contains("default"), "no router: {routes}");
+            assert!(
+                routes.contains(&format!("default via {router}")) && routes.contains("proto ra"),
+                "the `default` policy makes the namespace the router: {routes}; radvd's log: {:?}",
+                std::fs::read_to_string(&ra_log)
+            );
+            // The policy becomes `specified`: the old radvd withdraws the default route as it
+            // goes, the new one advertises the route (which the kernel takes once allowed to).
+            let max_plen = "net.ipv6.conf.cl0.accept_ra_rt_info_max_plen=128";
+            crate::instances::tool::run("sysctl", &["-qw", max_plen], None)
+                .await
+                .unwrap();
+            let v6 = AgentNic {
+                routes: vec!["2001:db8:99::/64".into()],
+                ..v6
+            };
+            dhcp.serve(&bridge.name, &[&specified, &v6]).await.unwrap();
+            let routes = routes_once("cl0", &format!("2001:db8:99::/64 via {router}")).await;
+            assert!(
+                routes.contains(&format!("2001:db8:99::/64 via {router}")),
+                "the specified route: {routes}"
+            );
+            assert!(
+                !routes.contains("default"),
+                "and no default route: {routes}"
+            );
             client_as("cl0", "52:54:00:00:00:0d").await;
             let leased = tokio::task::spawn_blocking(|| solicit("cl0"))
                 .await
                 .unwrap();
             assert_eq!(leased, None, "an unknown MAC is never answered");
 
-            let port = dhcp.names(&bridge.name).port;
-            assert!(bridges::tests::link_exists(&handle, &port).await);
+            let names = dhcp.names(&bridge.name);
+            assert!(bridges::tests::link_exists(&handle, &names.port).await);
+            assert!(bridges::tests::link_exists(&handle, &names.up_port).await);
+            let server_dir = dir.path().join(DIR).join(&bridge.name);
+            let ra = running_ra(&server_dir);
+            assert!(ra.is_some(), "radvd runs");
             dhcp.forget(&[known.mac.clone(), v6.mac.clone()]).await;
-            assert!(
-                !bridges::tests::link_exists(&handle, &port).await,
-                "its port went"
-            );
+            for port in [&names.port, &names.up_port] {
+                assert!(
+                    !bridges::tests::link_exists(&handle, port).await,
+                    "its port {port} went"
+                );
+            }
+            // Gone, or a zombie (its command line empty) until this process reaps it.
+            let cmdline = std::fs::read(format!("/proc/{}/cmdline", ra.unwrap_or_default()));
+            assert!(cmdline.unwrap_or_default().is_empty(), "radvd went");
             assert!(!dir.path().join(DIR).join(&bridge.name).exists());
         });
     }
