@@ -1,9 +1,11 @@
 //! Instances on the network, end to end, with a real Debian cloud guest (cloud-init 22.4) on a
 //! real libvirtd + QEMU (TCG): the segment's NIC is a veth into a network namespace that plays
 //! the upstream router at the gateway address. The guest is imported through plinth's import
-//! path, created with an admin password and a bound EIP, which it takes by DHCP from the agent's
-//! dnsmasq. The test logs in on its serial console with that password, reads what the guest
-//! applied (`ip addr`, `ip route`), pings the EIP from the router, checks that a spoofed source
+//! path, created with an admin password and two bound EIPs: an IPv4 one, which it takes by DHCP
+//! from the agent's dnsmasq, and an IPv6 one, its address in the seed and its routes from the
+//! agent's radvd. The test logs in on its serial console with that password, reads what the
+//! guest applied (`ip addr`, `ip route`), unbinds the IPv6 EIP (its NIC leaves the running
+//! guest), pings the IPv4 EIP from the router, checks that a spoofed source
 //! and a DHCP server in the guest never reach the router, reads the interface counters grow in
 //! the agent's metrics, binds a second EIP while the guest runs (the guest configures its
 //! hot-plugged NIC by itself), changes the route policy (the routes follow at the next lease
@@ -33,9 +35,19 @@ const EIP2: &str = "192.0.2.11";
 /// The IPv6 segment's gateway and the EIP of it bound while the guest runs.
 const GATEWAY6: &str = "2001:db8:21::1";
 const EIP6: &str = "2001:db8:21::10";
+/// The IPv6 EIP bound at create.
+const EIP6_SEED: &str = "2001:db8:21::20";
 /// An address beyond the gateway (the router holds it), and its network.
 const FAR6: &str = "2001:db8:99::1";
 const FAR6_NET: &str = "2001:db8:99::/64";
+
+/// The guest's links once none has `mac` (or after a minute).
+fn nic_gone(console: &mut Console, mac: &str) -> anyhow::Result<String> {
+    let command = format!(
+        "for i in $(seq 60); do ip -o link | grep -q {mac} || break; sleep 1; done; ip -o link"
+    );
+    Ok(console.command_within(&command, Duration::from_secs(90))?.1)
+}
 
 /// Makes segment `id`'s route policy `specified`, with `routes`.
 async fn specify(region: &Region, id: &str, routes: &[&str]) -> anyhow::Result<()> {
@@ -180,14 +192,25 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
         .await?;
     anyhow::ensure!(status == 201, "segment: {status} {segment}");
     let seg = segment["id"].as_str().unwrap_or_default().to_string();
+    // The IPv6 segment on the same NIC, of the `default` policy.
+    let (status, seg6) = region
+        .post(
+            "/v1/segments",
+            json!({"name": "public-v6", "cidr": "2001:db8:21::/64", "gateway": GATEWAY6,
+                "nic": router.nic, "route_policy": "default"}),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "segment: {status} {seg6}");
+    let seg6_id = seg6["id"].as_str().unwrap_or_default().to_string();
     let tenant = inst::tenant(&region, "net@example.com").await?;
     let eip_id = allocate(&region, &tenant.id, EIP).await?;
+    let eip6_seed_id = allocate(&region, &tenant.id, EIP6_SEED).await?;
 
-    // The hosts report the router's veth among their NICs, so they serve the segment.
+    // The hosts report the router's veth among their NICs, so they serve both segments.
     for hv in &hvs {
         let id = &hv.agent.host_id;
         wait_for(
-            "the host to serve the segment",
+            "the host to serve the segments",
             Duration::from_secs(60),
             || async {
                 let host = region.host(id).await?;
@@ -196,7 +219,8 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
                         .as_array()
                         .is_some_and(|a| a.iter().any(|x| x == want))
                 };
-                Ok((has("nics", &router.nic) && has("segments", &seg)).then_some(()))
+                let serves = has("segments", &seg) && has("segments", &seg6_id);
+                Ok((has("nics", &router.nic) && serves).then_some(()))
             },
         )
         .await?;
@@ -217,7 +241,7 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
         "web-1",
         image["id"].as_str().unwrap_or_default(),
         1024 * MIB,
-        json!({"admin_password": password, "eips": [eip_id]}),
+        json!({"admin_password": password, "eips": [eip_id, eip6_seed_id]}),
     )
     .await?;
     anyhow::ensure!(status == 202, "create: {status} {created}");
@@ -232,11 +256,21 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
     // What plinth recorded: the EIP bound, with its NIC's MAC, which the domain has.
     let (status, network) = region.get(&format!("/v1/instances/{id}/network")).await?;
     assert_eq!(status, 200, "{network}");
-    let mac = network["addresses"][0]["mac"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let mac_of = |network: &serde_json::Value, eip: &str| {
+        network["addresses"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["eip_id"] == eip))
+            .and_then(|x| x["mac"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mac = mac_of(&network, &eip_id);
     assert!(mac.starts_with("52:54:00:"), "{network}");
+    let mac6_seed = mac_of(&network, &eip6_seed_id);
+    assert!(
+        mac6_seed.starts_with("52:54:00:") && mac6_seed != mac,
+        "{network}"
+    );
     let xml = on.conn()?.lookup_domain_by_name(&id)?.xml_desc(0)?;
     assert!(xml.contains(&format!("<mac address='{mac}'/>")), "{xml}");
     assert!(
@@ -280,6 +314,38 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
             .any(|l| l.starts_with(&format!("default via {GATEWAY} dev eth0"))),
         "the default route of the `default` policy: {routes}"
     );
+
+    // The IPv6 EIP bound at create: its address from the seed (eth1, after the IPv4 NIC), its
+    // routes from the host's router advertisements, as a hot-plugged NIC's. Then it is
+    // unbound, which takes its NIC out of the running guest.
+    let (_, seeded) = console.command_within(
+        "for i in $(seq 60); do ip -6 route show dev eth1 | grep -q '^default via fe80::' \
+         && break; sleep 2; done; ip -6 -o addr show dev eth1; ip -6 route show dev eth1",
+        Duration::from_secs(240),
+    )?;
+    // The seed's /64, or the same address as DHCPv6 leases it (a /128, which networkd puts in
+    // the seed's place: the RAs' M flag has it ask).
+    assert!(
+        seeded.contains(&format!(" {EIP6_SEED}/")),
+        "the IPv6 EIP: {seeded}"
+    );
+    assert!(
+        seeded
+            .lines()
+            .any(|l| l.starts_with("default via fe80::") && l.contains("proto ra")),
+        "the `default` policy's route, through the host's namespace: {seeded}"
+    );
+    let (status, unbound) = region
+        .post(&format!("/v1/eips/{eip6_seed_id}/unbind"), json!({}))
+        .await?;
+    assert_eq!(status, 200, "{unbound}");
+    let links = nic_gone(&mut console, &mac6_seed)?;
+    assert!(
+        !links.contains(&mac6_seed),
+        "the NIC left the guest: {links}"
+    );
+    let (status, body) = region.delete(&format!("/v1/eips/{eip6_seed_id}")).await?;
+    anyhow::ensure!(status == 204, "release: {status} {body}");
 
     // The router reaches the guest on its EIP; the agent's counters for the NIC grow with it.
     let agent_metrics = on.agent.metrics_base().await?;
@@ -395,14 +461,6 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
 
     // A second EIP, of the IPv6 segment on the same NIC, bound while the guest runs: its NIC
     // is hot-plugged (live and in the definition) and the guest sees it; unbound, it goes.
-    let (status, seg6) = region
-        .post(
-            "/v1/segments",
-            json!({"name": "public-v6", "cidr": "2001:db8:21::/64", "gateway": GATEWAY6,
-                "nic": router.nic, "route_policy": "default"}),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "segment: {status} {seg6}");
     let eip6_id = allocate(&region, &tenant.id, EIP6).await?;
     let (status, bound) = region
         .post(
@@ -419,12 +477,7 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
     }
     assert_eq!(status, 200, "{bound}");
     let (_, network) = region.get(&format!("/v1/instances/{id}/network")).await?;
-    let mac6 = network["addresses"]
-        .as_array()
-        .and_then(|a| a.iter().find(|x| x["eip_id"] == eip6_id.as_str()))
-        .and_then(|x| x["mac"].as_str())
-        .unwrap_or_default()
-        .to_string();
+    let mac6 = mac_of(&network, &eip6_id);
     assert!(mac6.starts_with("52:54:00:") && mac6 != mac, "{network}");
     let conn = on.conn()?;
     let dom = conn.lookup_domain_by_name(&id)?;
@@ -489,7 +542,6 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
 
     // The IPv6 segment's policy changes: the host's next advertisement withdraws the default
     // route, the one after it gives the specified route (through the namespace still).
-    let seg6_id = seg6["id"].as_str().unwrap_or_default().to_string();
     specify(&region, &seg6_id, &[FAR6_NET]).await?;
     let route6 = format!("{FAR6_NET} via fe80::");
     let routes6 = routes_once(&mut console, "-6", &route6, 60)?;
@@ -504,12 +556,7 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
         .post(&format!("/v1/eips/{eip6_id}/unbind"), json!({}))
         .await?;
     assert_eq!(status, 200, "{unbound}");
-    let (_, links) = console.command_within(
-        &format!(
-            "for i in $(seq 60); do ip -o link | grep -q {mac6} || break; sleep 1; done; ip -o link"
-        ),
-        Duration::from_secs(90),
-    )?;
+    let links = nic_gone(&mut console, &mac6)?;
     assert!(!links.contains(&mac6), "the NIC left the guest: {links}");
     assert!(
         !dom.xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)?
