@@ -62,6 +62,10 @@ export async function openPage(browser, opts = {}) {
     viewport: { width: 1280, height: 800 },
     locale: opts.locale || "en-US",
   });
+  // Playwright's 30 s for a wait or a page load is not enough where twelve regions and three
+  // browsers share two cores; a wait that takes a minute is stuck.
+  context.setDefaultTimeout(60_000);
+  context.setDefaultNavigationTimeout(60_000);
   const page = await context.newPage();
   const errors = [];
   page.on("console", (m) => {
