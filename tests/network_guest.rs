@@ -49,6 +49,25 @@ fn nic_gone(console: &mut Console, mac: &str) -> anyhow::Result<String> {
     Ok(console.command_within(&command, Duration::from_secs(90))?.1)
 }
 
+/// A new segment of the `default` policy on `nic`; its id.
+async fn segment(
+    region: &Region,
+    name: &str,
+    cidr: &str,
+    gateway: &str,
+    nic: &str,
+) -> anyhow::Result<String> {
+    let (status, segment) = region
+        .post(
+            "/v1/segments",
+            json!({"name": name, "cidr": cidr, "gateway": gateway, "nic": nic,
+                "route_policy": "default"}),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "segment: {status} {segment}");
+    Ok(segment["id"].as_str().unwrap_or_default().to_string())
+}
+
 /// Makes segment `id`'s route policy `specified`, with `routes`.
 async fn specify(region: &Region, id: &str, routes: &[&str]) -> anyhow::Result<()> {
     let (status, changed) = region
@@ -77,6 +96,17 @@ fn routes_once(
     );
     let timeout = Duration::from_secs(2 * tries + 200);
     Ok(console.command_within(&command, timeout)?.1)
+}
+
+/// A default route from the host's router advertisements (the `default` policy's, through the
+/// host's namespace) among `routes`.
+fn assert_routed_by_ra(routes: &str) {
+    assert!(
+        routes
+            .lines()
+            .any(|l| l.starts_with("default via fe80::") && l.contains("proto ra")),
+        "the `default` policy's route, through the host's namespace: {routes}"
+    );
 }
 
 /// Routes that followed a change to `specified`: `route` there, the default route gone.
@@ -183,25 +213,16 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
         return Ok(());
     };
 
-    let (status, segment) = region
-        .post(
-            "/v1/segments",
-            json!({"name": "public", "cidr": "192.0.2.0/24", "gateway": GATEWAY,
-                "nic": router.nic, "route_policy": "default"}),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "segment: {status} {segment}");
-    let seg = segment["id"].as_str().unwrap_or_default().to_string();
-    // The IPv6 segment on the same NIC, of the `default` policy.
-    let (status, seg6) = region
-        .post(
-            "/v1/segments",
-            json!({"name": "public-v6", "cidr": "2001:db8:21::/64", "gateway": GATEWAY6,
-                "nic": router.nic, "route_policy": "default"}),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "segment: {status} {seg6}");
-    let seg6_id = seg6["id"].as_str().unwrap_or_default().to_string();
+    let seg = segment(&region, "public", "192.0.2.0/24", GATEWAY, &router.nic).await?;
+    // The IPv6 segment on the same NIC.
+    let seg6_id = segment(
+        &region,
+        "public-v6",
+        "2001:db8:21::/64",
+        GATEWAY6,
+        &router.nic,
+    )
+    .await?;
     let tenant = inst::tenant(&region, "net@example.com").await?;
     let eip_id = allocate(&region, &tenant.id, EIP).await?;
     let eip6_seed_id = allocate(&region, &tenant.id, EIP6_SEED).await?;
@@ -329,12 +350,7 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
         seeded.contains(&format!(" {EIP6_SEED}/")),
         "the IPv6 EIP: {seeded}"
     );
-    assert!(
-        seeded
-            .lines()
-            .any(|l| l.starts_with("default via fe80::") && l.contains("proto ra")),
-        "the `default` policy's route, through the host's namespace: {seeded}"
-    );
+    assert_routed_by_ra(&seeded);
     let (status, unbound) = region
         .post(&format!("/v1/eips/{eip6_seed_id}/unbind"), json!({}))
         .await?;
@@ -524,12 +540,7 @@ async fn a_cloud_guest_on_its_eip_through_a_live_migration() -> anyhow::Result<(
         addrs6.contains("2001:db8:21::/64"),
         "its prefix is on-link: {addrs6}"
     );
-    assert!(
-        addrs6
-            .lines()
-            .any(|l| l.starts_with("default via fe80::") && l.contains("proto ra")),
-        "the `default` policy's route, through the host's namespace: {addrs6}"
-    );
+    assert_routed_by_ra(&addrs6);
     assert!(router.ping(EIP6, 10)? >= 5, "the router reaches {EIP6}");
     // Through that route the guest reaches an address beyond the gateway: the namespace
     // forwards to the gateway what comes from the prefix.
